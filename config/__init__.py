@@ -1,0 +1,1 @@
+"""Service files: parse, validate, interpolate (lands with the service-file issue)."""

@@ -1,0 +1,1 @@
+"""Prometheus exporter (lands with the metrics issue)."""

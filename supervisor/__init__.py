@@ -1,0 +1,1 @@
+"""corral: a container engine and supervisor."""
