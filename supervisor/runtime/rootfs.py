@@ -1,0 +1,84 @@
+"""Overlayfs container roots, mounted with mount(2) directly.
+
+The daemon mounts one overlay per container (image layers read-only below, a private
+upper/work pair on top) and hands the merged directory to runc as the bundle rootfs.
+ctypes rather than `mount -t overlay` because a subprocess per container start costs
+a fork+exec and gives us only a string to parse when it fails; errno names the cause.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+from pathlib import Path
+
+from supervisor.errors import CorralError
+from supervisor.runtime.mountinfo import read_mountinfo
+
+MNT_DETACH = 2
+
+#: The kernel copies at most one page of mount data; longer option strings fail.
+_MAX_DATA = os.sysconf("SC_PAGE_SIZE") - 1
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc.mount.argtypes = [
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_ulong,
+    ctypes.c_char_p,
+]
+_libc.mount.restype = ctypes.c_int
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.umount2.restype = ctypes.c_int
+
+
+def _check_path(p: Path) -> str:
+    s = str(p)
+    # ',' separates options and ':' separates lower dirs; neither can be escaped safely
+    # on every kernel we care about, so refuse rather than mount the wrong thing.
+    if "," in s or ":" in s:
+        raise CorralError(f"overlay path contains ',' or ':': {s}")
+    return s
+
+
+def overlay_options(lowers: list[Path], upper: Path, work: Path) -> str:
+    """`lowerdir=top:...:bottom,upperdir=...,workdir=...` from bottom→top `lowers`."""
+    if not lowers:
+        raise CorralError("overlay needs at least one lower directory")
+    lower = ":".join(_check_path(p) for p in reversed(lowers))
+    return f"lowerdir={lower},upperdir={_check_path(upper)},workdir={_check_path(work)}"
+
+
+def mount_overlay(lowers: list[Path], upper: Path, work: Path, target: Path) -> None:
+    """Mount an overlay of `lowers` (bottom→top) with `upper`/`work` at `target`.
+
+    `upper` and `work` must be on the same filesystem; `target` must exist.
+    """
+    data = overlay_options(lowers, upper, work)
+    if len(data) > _MAX_DATA:
+        raise CorralError(
+            f"overlay options for {target} exceed {_MAX_DATA} bytes ({len(lowers)} layers)"
+        )
+    rc = _libc.mount(b"overlay", os.fsencode(target), b"overlay", 0, data.encode())
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise CorralError(f"mount overlay on {target}: {os.strerror(err)} ({data})")
+
+
+def unmount(target: Path) -> None:
+    """Lazily unmount `target`; a path that is not mounted (or gone) is fine."""
+    rc = _libc.umount2(os.fsencode(target), MNT_DETACH)
+    if rc != 0:
+        err = ctypes.get_errno()
+        if err in (errno.EINVAL, errno.ENOENT):
+            return
+        raise CorralError(f"unmount {target}: {os.strerror(err)}")
+
+
+def is_mounted(target: Path) -> bool:
+    """Whether something is mounted exactly at `target` (symlinks resolved)."""
+    path = os.path.realpath(target)
+    return any(entry.mount_point == path for entry in read_mountinfo())

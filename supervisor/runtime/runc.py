@@ -1,0 +1,327 @@
+"""The OCI runtime driver: the one place that invokes `runc` (or `crun`, same CLI).
+
+Every container is run *detached*: `runc create` forks the container init (parked on
+its exec fifo) and exits, `runc start` releases it.  No runc process stays behind; the
+daemon adopts the init as child subreaper (see `process.py`) and waits on a pidfd.
+
+Stdio is pass-through (no terminal, no console socket): runc hands its own fds 0/1/2
+to the container init, so the caller passes pipe ends as runc's stdio and closes its
+own copies of the write ends afterwards.  A side effect worth knowing: when create
+fails, runc also prints its error line on that stderr fd, so the caller should discard
+what the pipes hold after a failed create.  We read the clean error from runc's JSON
+log file (`--log`) instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from supervisor.errors import CannotExecute, CommandNotFound, Conflict, CorralError, NotFound
+from supervisor.runtime.spec import ProcessSpec, process_config
+
+DEFAULT_STATE_DIR = Path("/run/corral/runc")
+
+#: RLIMIT_NOFILE assumed when the host reports "unlimited" (exec of a ProcessSpec).
+_DEFAULT_HOST_NOFILE = 1048576
+
+
+def _error_lines(text: str) -> list[str]:
+    """`msg` of every error-level record in runc's JSON log output, in order."""
+    msgs: list[str] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            msgs.append(line)  # a plain `fmt.Fprintln(os.Stderr, err)` line
+            continue
+        if isinstance(record, dict) and record.get("level") in ("error", "fatal"):
+            msgs.append(str(record.get("msg", "")))
+    return [m for m in msgs if m]
+
+
+def runc_error_message(text: str) -> str:
+    """The most useful one-line error from runc's log/stderr output."""
+    msgs = _error_lines(text)
+    return msgs[-1] if msgs else text.strip() or "runc failed"
+
+
+def classify_error(message: str) -> CorralError:
+    """Map runc's failure to Docker's start errors (exit codes 127 / 126)."""
+    low = message.lower()
+    is_exec = 'exec: "' in low or "executable file" in low or "open executable" in low
+    if "executable file not found" in low or (
+        "executable file `" in low and "not found" in low  # crun
+    ):
+        return CommandNotFound(message)
+    if is_exec and "no such file or directory" in low:
+        return CommandNotFound(message)
+    if is_exec and ("permission denied" in low or "is a directory" in low):
+        return CannotExecute(message)
+    return CorralError(message)
+
+
+def _is_missing(message: str) -> bool:
+    """runc: "container does not exist"; crun: "...status`: No such file or directory"."""
+    low = message.lower()
+    return "does not exist" in low or "no such file or directory" in low
+
+
+def _stdin_fd(stdin: int | None) -> tuple[int, bool]:
+    """Never let a container inherit the daemon's stdin: None means /dev/null."""
+    if stdin is not None:
+        return stdin, False
+    return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), True
+
+
+def _process_json(process: ProcessSpec | dict[str, Any]) -> bytes:
+    if isinstance(process, ProcessSpec):
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        if hard == resource.RLIM_INFINITY:
+            hard = _DEFAULT_HOST_NOFILE
+        return json.dumps(process_config(process, hard)).encode()
+    return json.dumps(process).encode()
+
+
+class Runtime:
+    """A runc binary plus its state root (`runc --root`)."""
+
+    def __init__(self, binary: str = "runc", state_dir: Path = DEFAULT_STATE_DIR) -> None:
+        self.binary = binary
+        self.state_dir = state_dir
+
+    def _argv(self, *args: str) -> list[str]:
+        return [self.binary, "--root", str(self.state_dir), "--log-format", "json", *args]
+
+    async def _run(self, *args: str) -> str:
+        """Run a short runc command; stdout on success, CorralError on failure."""
+        result = await trio.run_process(
+            self._argv(*args),
+            stdin=subprocess.DEVNULL,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise CorralError(runc_error_message(result.stderr.decode(errors="replace")))
+        return result.stdout.decode(errors="replace")
+
+    async def create(
+        self,
+        id: str,
+        bundle: Path,
+        *,
+        stdin: int | None,
+        stdout: int,
+        stderr: int,
+        pid_file: Path,
+    ) -> int:
+        """`runc create`; returns the container init's pid (parked until `start`).
+
+        `stdin`/`stdout`/`stderr` become the container's stdio; close your copies of
+        the write ends after this returns so readers see EOF when the container exits.
+        Raises CommandNotFound / CannotExecute for a missing / non-executable command,
+        Conflict if runc already has `id`; any other failure (or cancellation) deletes
+        the half-created container before raising.
+        """
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        log = bundle / "runc-create.log"
+        log.write_bytes(b"")
+        in_fd, close_in = _stdin_fd(stdin)
+        try:
+            result = await self._create_process(id, bundle, log, pid_file, in_fd, stdout, stderr)
+        finally:
+            if close_in:
+                os.close(in_fd)
+        if result.returncode != 0:
+            message = runc_error_message(log.read_text(errors="replace"))
+            if "already exists" in message:
+                raise Conflict(message)  # someone else's container: leave it alone
+            # A half-created container keeps its state dir (and maybe cgroup); drop it.
+            await self.delete(id, force=True)
+            raise classify_error(message)
+        return int(pid_file.read_text().strip())
+
+    async def _create_process(
+        self,
+        id: str,
+        bundle: Path,
+        log: Path,
+        pid_file: Path,
+        stdin: int,
+        stdout: int,
+        stderr: int,
+    ) -> subprocess.CompletedProcess[bytes]:
+        try:
+            return await trio.run_process(
+                [
+                    self.binary,
+                    "--root",
+                    str(self.state_dir),
+                    "--log",
+                    str(log),
+                    "--log-format",
+                    "json",
+                    "create",
+                    "--bundle",
+                    str(bundle),
+                    "--pid-file",
+                    str(pid_file),
+                    id,
+                ],
+                stdin=stdin,
+                stdout=stdout,
+                stderr=stderr,
+                check=False,
+            )
+        except BaseException:
+            # Cancelled mid-create (trio kills runc): don't leave a half-made container.
+            with trio.CancelScope(shield=True):
+                await self.delete(id, force=True)
+            raise
+
+    async def start(self, id: str) -> None:
+        """Release the parked init: it execs the container's command now."""
+        await self._run("start", id)
+
+    async def kill(self, id: str, signal: int | str, all: bool = False) -> None:
+        """Signal init (or, with `all`, every process in the container)."""
+        args = ["kill"]
+        if all:
+            args.append("--all")
+        await self._run(*args, id, str(signal))
+
+    async def pause(self, id: str) -> None:
+        await self._run("pause", id)
+
+    async def resume(self, id: str) -> None:
+        await self._run("resume", id)
+
+    async def delete(self, id: str, force: bool = False) -> None:
+        """Remove runc's state (and cgroup); a container runc doesn't know is fine."""
+        args = ["delete", "--force", id] if force else ["delete", id]
+        try:
+            await self._run(*args)
+        except CorralError as exc:
+            if not _is_missing(exc.message):
+                raise
+
+    async def state(self, id: str) -> dict[str, Any] | None:
+        """runc's state record (`status`, `pid`, ...), or None if runc doesn't know id."""
+        try:
+            out = await self._run("state", id)
+        except CorralError as exc:
+            if _is_missing(exc.message):
+                return None
+            raise
+        state: dict[str, Any] = json.loads(out)
+        return state
+
+    async def list_ids(self) -> list[str]:
+        if not self.state_dir.exists():
+            return []
+        out = await self._run("list", "--format", "json")
+        records = json.loads(out) if out.strip() else None
+        return [str(r["id"]) for r in records or []]
+
+    async def exec(
+        self,
+        id: str,
+        process: ProcessSpec | dict[str, Any],
+        *,
+        stdin: int | None,
+        stdout: int,
+        stderr: int,
+    ) -> trio.Process:
+        """Start `runc exec` in the foreground and return it (the caller waits on it).
+
+        The returned process's returncode is the exec'd command's exit code (128+sig
+        if signalled).  If runc cannot start the command it exits 255 and its error
+        line appears on `stderr`; use `exec_detached` when you need a typed error.
+        """
+        memfd = os.memfd_create("corral-exec-process")
+        in_fd, close_in = _stdin_fd(stdin)
+        try:
+            os.write(memfd, _process_json(process))
+            return await trio.lowlevel.open_process(
+                self._argv("exec", "--process", f"/dev/fd/{memfd}", id),
+                stdin=in_fd,
+                stdout=stdout,
+                stderr=stderr,
+                pass_fds=(memfd,),
+            )
+        finally:
+            os.close(memfd)
+            if close_in:
+                os.close(in_fd)
+
+    async def exec_detached(
+        self,
+        id: str,
+        process: ProcessSpec | dict[str, Any],
+        *,
+        stdin: int | None,
+        stdout: int,
+        stderr: int,
+        pid_file: Path,
+    ) -> int:
+        """`runc exec --detach`: returns the exec'd pid once it runs, like `create`.
+
+        The process is reparented to the (subreaper) daemon; wait on it with
+        `process.wait_exit`.  Start failures raise CommandNotFound / CannotExecute.
+        """
+        memfd = os.memfd_create("corral-exec-process")
+        log_fd = os.memfd_create("corral-exec-log")
+        in_fd, close_in = _stdin_fd(stdin)
+        try:
+            os.write(memfd, _process_json(process))
+            argv = [
+                self.binary,
+                "--root",
+                str(self.state_dir),
+                "--log",
+                f"/dev/fd/{log_fd}",
+                "--log-format",
+                "json",
+                "exec",
+                "--detach",
+                "--pid-file",
+                str(pid_file),
+                "--process",
+                f"/dev/fd/{memfd}",
+                id,
+            ]
+            result = await trio.run_process(
+                argv,
+                stdin=in_fd,
+                stdout=stdout,
+                stderr=stderr,
+                pass_fds=(memfd, log_fd),
+                check=False,
+            )
+            if result.returncode != 0:
+                os.lseek(log_fd, 0, os.SEEK_SET)
+                chunks = []
+                while chunk := os.read(log_fd, 65536):
+                    chunks.append(chunk)
+                text = b"".join(chunks).decode(errors="replace")
+                message = runc_error_message(text)
+                error = classify_error(message)
+                if type(error) is CorralError and _is_missing(message):
+                    raise NotFound(message)
+                raise error
+            return int(pid_file.read_text().strip())
+        finally:
+            os.close(memfd)
+            os.close(log_fd)
+            if close_in:
+                os.close(in_fd)

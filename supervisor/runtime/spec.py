@@ -1,0 +1,364 @@
+"""The OCI runtime-spec `config.json` for a container, built from plain dataclasses.
+
+This module is pure (no I/O, no globals read at call time) so that every Docker default
+we reproduce -- capabilities, masked paths, default mounts, device rules -- is pinned by
+unit tests rather than discovered by running containers.  The caller supplies the one
+host fact we need (the hard RLIMIT_NOFILE) so the function stays deterministic.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from supervisor.errors import InvalidArgument
+
+OCI_VERSION = "1.0.2"
+
+#: Docker's default capability set (moby `oci/caps/defaults.go`).  CapEff 0xa80425fb.
+DEFAULT_CAPABILITIES: tuple[str, ...] = (
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+)
+
+#: Paths Docker hides from the container (bind of /dev/null or an empty ro tmpfs).
+DEFAULT_MASKED_PATHS: tuple[str, ...] = (
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+)
+
+#: Paths Docker remounts read-only so the container cannot reconfigure the host kernel.
+DEFAULT_READONLY_PATHS: tuple[str, ...] = (
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+)
+
+#: containerd's default RLIMIT_NOFILE for containers; clamped to the host's hard limit
+#: because runc cannot raise a limit above what its own process is allowed.
+DEFAULT_NOFILE = 1048576
+
+#: CFS period Docker uses when translating `--cpus` into a quota.
+CPU_PERIOD = 100_000
+
+NANO = 1_000_000_000
+
+
+@dataclass
+class Rlimit:
+    """One POSIX rlimit, `type` as in the OCI spec ("RLIMIT_NOFILE")."""
+
+    type: str
+    hard: int
+    soft: int
+
+
+@dataclass
+class ProcessSpec:
+    """The process runc starts (container init) or joins (exec)."""
+
+    args: list[str]
+    env: list[str]
+    cwd: str = "/"
+    uid: int = 0
+    gid: int = 0
+    additional_gids: list[int] = field(default_factory=list)
+    terminal: bool = False
+    no_new_privileges: bool = True
+    #: Full capability list (names with or without `CAP_`); None means Docker's default.
+    capabilities: list[str] | None = None
+    #: Extra rlimits; an RLIMIT_NOFILE here replaces the default one.
+    rlimits: list[Rlimit] = field(default_factory=list)
+
+
+@dataclass
+class Mount:
+    """A user mount (bind, named volume, tmpfs), appended after Docker's defaults."""
+
+    destination: str
+    source: str
+    type: str = "bind"
+    options: list[str] = field(default_factory=lambda: ["rbind", "rprivate"])
+
+
+@dataclass
+class Resources:
+    """Docker HostConfig resource knobs, in Docker's units (bytes, nano-CPUs)."""
+
+    memory: int | None = None
+    #: Memory+swap like Docker's MemorySwap: None → 2×memory, -1 → unlimited.
+    memory_swap: int | None = None
+    nano_cpus: int | None = None
+    cpu_shares: int | None = None
+    #: None, 0 or negative → unlimited (Docker's semantics).
+    pids_limit: int | None = None
+
+
+@dataclass
+class ContainerSpec:
+    """Everything `build_config` needs; the engine fills this from a container record."""
+
+    id: str
+    rootfs: str
+    hostname: str
+    process: ProcessSpec
+    mounts: list[Mount] = field(default_factory=list)
+    readonly_rootfs: bool = False
+    #: "none" → a fresh netns (loopback only); "host" → no netns; else a netns path to join.
+    network: str = "none"
+    resources: Resources = field(default_factory=Resources)
+    cgroups_path: str = ""
+    masked_paths: list[str] = field(default_factory=lambda: list(DEFAULT_MASKED_PATHS))
+    readonly_paths: list[str] = field(default_factory=lambda: list(DEFAULT_READONLY_PATHS))
+    annotations: dict[str, str] = field(default_factory=dict)
+    sysctls: dict[str, str] = field(default_factory=dict)
+
+
+def _cap_name(name: str) -> str:
+    upper = name.strip().upper()
+    return upper if upper.startswith("CAP_") else f"CAP_{upper}"
+
+
+def process_config(process: ProcessSpec, host_nofile_hard: int) -> dict[str, Any]:
+    """The OCI `process` object; also what `runc exec --process` reads."""
+    caps = (
+        list(DEFAULT_CAPABILITIES)
+        if process.capabilities is None
+        else [_cap_name(c) for c in process.capabilities]
+    )
+    nofile = min(DEFAULT_NOFILE, host_nofile_hard)
+    rlimits: list[dict[str, Any]] = []
+    if not any(r.type == "RLIMIT_NOFILE" for r in process.rlimits):
+        rlimits.append({"type": "RLIMIT_NOFILE", "hard": nofile, "soft": nofile})
+    rlimits += [{"type": r.type, "hard": r.hard, "soft": r.soft} for r in process.rlimits]
+    user: dict[str, Any] = {"uid": process.uid, "gid": process.gid}
+    if process.additional_gids:
+        user["additionalGids"] = list(process.additional_gids)
+    return {
+        "terminal": process.terminal,
+        "user": user,
+        "args": list(process.args),
+        "env": list(process.env),
+        "cwd": process.cwd,
+        # Not inheritable/ambient: a setuid-less exec keeps nothing (Docker's behaviour).
+        "capabilities": {
+            "bounding": list(caps),
+            "effective": list(caps),
+            "permitted": list(caps),
+        },
+        "rlimits": rlimits,
+        "noNewPrivileges": process.no_new_privileges,
+    }
+
+
+def default_mounts() -> list[dict[str, Any]]:
+    """Docker's default mounts (moby `oci/defaults.go`), in mount order."""
+    return [
+        {
+            "destination": "/proc",
+            "type": "proc",
+            "source": "proc",
+            "options": ["nosuid", "noexec", "nodev"],
+        },
+        {
+            "destination": "/dev",
+            "type": "tmpfs",
+            "source": "tmpfs",
+            "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
+        },
+        {
+            "destination": "/dev/pts",
+            "type": "devpts",
+            "source": "devpts",
+            "options": [
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
+        },
+        {
+            "destination": "/dev/shm",
+            "type": "tmpfs",
+            "source": "shm",
+            "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"],
+        },
+        {
+            "destination": "/dev/mqueue",
+            "type": "mqueue",
+            "source": "mqueue",
+            "options": ["nosuid", "noexec", "nodev"],
+        },
+        {
+            "destination": "/sys",
+            "type": "sysfs",
+            "source": "sysfs",
+            "options": ["nosuid", "noexec", "nodev", "ro"],
+        },
+        {
+            "destination": "/sys/fs/cgroup",
+            "type": "cgroup",
+            "source": "cgroup",
+            "options": ["ro", "nosuid", "noexec", "nodev"],
+        },
+    ]
+
+
+def _dev(major: int, minor: int | None, access: str = "rwm", kind: str = "c") -> dict[str, Any]:
+    rule: dict[str, Any] = {"allow": True, "type": kind, "major": major, "access": access}
+    if minor is not None:
+        rule["minor"] = minor
+    return rule
+
+
+def default_device_rules() -> list[dict[str, Any]]:
+    """Deny every device, then allow what Docker (and runc's defaults) allow."""
+    return [
+        {"allow": False, "access": "rwm"},
+        {"allow": True, "type": "c", "access": "m"},  # mknod of any char device
+        {"allow": True, "type": "b", "access": "m"},  # mknod of any block device
+        _dev(1, 3),  # /dev/null
+        _dev(1, 5),  # /dev/zero
+        _dev(1, 7),  # /dev/full
+        _dev(1, 8),  # /dev/random
+        _dev(1, 9),  # /dev/urandom
+        _dev(5, 0),  # /dev/tty
+        _dev(5, 1),  # /dev/console
+        _dev(5, 2),  # /dev/ptmx
+        _dev(136, None),  # /dev/pts/*
+    ]
+
+
+def resources_config(res: Resources) -> dict[str, Any]:
+    """Docker HostConfig resources → OCI `linux.resources` (devices added by caller)."""
+    out: dict[str, Any] = {}
+    memory: dict[str, Any] = {}
+    if res.memory:
+        memory["limit"] = res.memory
+        if res.memory_swap is None or res.memory_swap == 0:
+            memory["swap"] = 2 * res.memory  # Docker: unset swap → as much swap as memory
+        else:
+            memory["swap"] = res.memory_swap
+    elif res.memory_swap:
+        memory["swap"] = res.memory_swap
+    if memory:
+        out["memory"] = memory
+    cpu: dict[str, Any] = {}
+    if res.nano_cpus:
+        cpu["quota"] = res.nano_cpus * CPU_PERIOD // NANO
+        cpu["period"] = CPU_PERIOD
+    if res.cpu_shares:
+        cpu["shares"] = res.cpu_shares
+    if cpu:
+        out["cpu"] = cpu
+    if res.pids_limit is not None and res.pids_limit > 0:
+        out["pids"] = {"limit": res.pids_limit}
+    return out
+
+
+def build_config(spec: ContainerSpec, host_nofile_hard: int) -> dict[str, Any]:
+    """The complete `config.json` for `spec`, Docker-equivalent for an unprivileged run."""
+    namespaces: list[dict[str, Any]] = [
+        {"type": "pid"},
+        {"type": "ipc"},
+        {"type": "uts"},
+        {"type": "mount"},
+    ]
+    sysctls: dict[str, str] = {}
+    if spec.network != "host":
+        netns: dict[str, Any] = {"type": "network"}
+        if spec.network != "none":
+            netns["path"] = spec.network
+        namespaces.append(netns)
+        # Docker ≥20.10: unprivileged ping and low ports inside a private netns.
+        sysctls["net.ipv4.ip_unprivileged_port_start"] = "0"
+        sysctls["net.ipv4.ping_group_range"] = "0 2147483647"
+    sysctls.update(spec.sysctls)
+
+    resources = resources_config(spec.resources)
+    resources["devices"] = default_device_rules()
+
+    mounts = default_mounts()
+    mounts += [
+        {
+            "destination": m.destination,
+            "type": m.type,
+            "source": m.source,
+            "options": list(m.options),
+        }
+        for m in spec.mounts
+    ]
+
+    linux: dict[str, Any] = {
+        "namespaces": namespaces,
+        "resources": resources,
+        "maskedPaths": list(spec.masked_paths),
+        "readonlyPaths": list(spec.readonly_paths),
+    }
+    if spec.cgroups_path:
+        linux["cgroupsPath"] = spec.cgroups_path
+    if sysctls:
+        linux["sysctl"] = sysctls
+
+    config: dict[str, Any] = {
+        "ociVersion": OCI_VERSION,
+        "process": process_config(spec.process, host_nofile_hard),
+        "root": {"path": spec.rootfs, "readonly": spec.readonly_rootfs},
+        "hostname": spec.hostname,
+        "mounts": mounts,
+        "linux": linux,
+    }
+    if spec.annotations:
+        config["annotations"] = dict(spec.annotations)
+    return config
+
+
+_SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?) ?([kmgtp])?i?b?$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def parse_memory(s: str) -> int:
+    """Docker's RAMInBytes: "512m", "1g", "1.5g", "1024", "64MiB" → bytes (binary units)."""
+    match = _SIZE_RE.match(s.strip())
+    if not match:
+        raise InvalidArgument(f"invalid size: '{s}'")
+    number, unit = match.group(1), (match.group(2) or "").lower()
+    return int(Decimal(number) * _UNITS[unit])
+
+
+def parse_cpus(s: str) -> int:
+    """Docker's `--cpus` ("1.5", "0.25") → NanoCPUs; exact, no float rounding."""
+    try:
+        value = Decimal(s.strip())
+    except InvalidOperation:
+        raise InvalidArgument(f"failed to parse {s!r} as a rational number") from None
+    if not value.is_finite() or value < 0:
+        raise InvalidArgument(f"invalid value for cpus: {s!r}")
+    return int(value * NANO)

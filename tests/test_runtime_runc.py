@@ -1,0 +1,355 @@
+"""Real containers under runc: overlay root, create/start, pidfd reaping, cgroups.
+
+Skipped unless root with runc installed.  Every test tears down its runc container and
+overlay mount; the `runtime` fixture asserts `runc list` is empty afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import signal
+import tarfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import trio
+from busybox import make_rootfs_tar
+
+from supervisor.errors import CannotExecute, CommandNotFound, Conflict, CorralError, NotFound
+from supervisor.runtime import cgroups
+from supervisor.runtime.mountinfo import read_mountinfo
+from supervisor.runtime.process import pidfd_open, set_child_subreaper, wait_exit
+from supervisor.runtime.rootfs import is_mounted, mount_overlay, unmount
+from supervisor.runtime.runc import Runtime
+from supervisor.runtime.spec import ContainerSpec, ProcessSpec, Resources, build_config
+
+RUNC = os.environ.get("CORRAL_TEST_RUNC", "runc")
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which(RUNC) is None, reason="needs root and runc"
+)
+
+CGROUP_PARENT = "/corral-test"
+ENV = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"]
+
+
+@pytest.fixture(scope="module")
+def lower(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("busybox")
+    tar = make_rootfs_tar(base / "rootfs.tar")
+    root = base / "rootfs"
+    with tarfile.open(tar) as t:
+        t.extractall(root, filter="fully_trusted")
+    return root
+
+
+@dataclass
+class Bundle:
+    path: Path
+    rootfs: Path
+
+
+@pytest.fixture
+def bundle(tmp_path: Path, lower: Path) -> Iterator[Bundle]:
+    upper, work, merged = tmp_path / "upper", tmp_path / "work", tmp_path / "bundle" / "rootfs"
+    for d in (upper, work, merged):
+        d.mkdir(parents=True)
+    mount_overlay([lower], upper, work, merged)
+    assert is_mounted(merged)
+    try:
+        yield Bundle(tmp_path / "bundle", merged)
+    finally:
+        unmount(merged)
+        assert not is_mounted(merged)
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
+    set_child_subreaper()
+    rt = Runtime(RUNC, tmp_path / "runc-state")
+    yield rt
+    for leftover in await rt.list_ids():
+        await rt.delete(leftover, force=True)
+        pytest.fail(f"test left runc container {leftover}")
+    assert await rt.list_ids() == []
+    cgroups.cleanup(CGROUP_PARENT)
+
+
+@dataclass
+class Run:
+    id: str
+    pid: int
+    pidfd: int
+    cgroups_path: str
+    out: bytearray = field(default_factory=bytearray)
+    err: bytearray = field(default_factory=bytearray)
+    exit_code: int | None = None
+
+
+def write_config(bundle: Bundle, args: list[str], **kw: object) -> tuple[str, str]:
+    cid = f"t-{uuid.uuid4().hex[:12]}"
+    cg = f"{CGROUP_PARENT}/{cid}"
+    spec = ContainerSpec(
+        id=cid,
+        rootfs=str(bundle.rootfs),
+        hostname="testhost",
+        process=ProcessSpec(args=args, env=ENV),
+        cgroups_path=cg,
+        **kw,  # type: ignore[arg-type]
+    )
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    (bundle.path / "config.json").write_text(json.dumps(build_config(spec, hard)))
+    return cid, cg
+
+
+async def drain(fd: int, sink: bytearray) -> None:
+    async with trio.lowlevel.FdStream(fd) as stream:
+        while chunk := await stream.receive_some():
+            sink += chunk
+
+
+async def create(
+    rt: Runtime, bundle: Bundle, args: list[str], **kw: object
+) -> tuple[Run, int, int]:
+    """Create (not start) a container; returns the run and the read ends of its pipes."""
+    cid, cg = write_config(bundle, args, **kw)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    try:
+        pid = await rt.create(
+            cid,
+            bundle.path,
+            stdin=None,
+            stdout=out_w,
+            stderr=err_w,
+            pid_file=bundle.path / "init.pid",
+        )
+    except BaseException:
+        os.close(out_r)
+        os.close(err_r)
+        raise
+    finally:
+        os.close(out_w)
+        os.close(err_w)
+    return Run(cid, pid, pidfd_open(pid), cg), out_r, err_r
+
+
+async def run_to_exit(rt: Runtime, bundle: Bundle, args: list[str], **kw: object) -> Run:
+    run, out_r, err_r = await create(rt, bundle, args, **kw)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(drain, out_r, run.out)
+            nursery.start_soon(drain, err_r, run.err)
+            await rt.start(run.id)
+            with trio.fail_after(20):
+                run.exit_code = await wait_exit(run.pidfd, run.pid)
+    finally:
+        os.close(run.pidfd)
+        await rt.delete(run.id, force=True)
+    return run
+
+
+def children_of_self() -> list[int]:
+    pid = os.getpid()
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+async def test_echo_hi_exit_zero(runtime: Runtime, bundle: Bundle) -> None:
+    run = await run_to_exit(runtime, bundle, ["echo", "hi"])
+    assert run.exit_code == 0
+    assert run.out == b"hi\n"
+    assert run.err == b""
+    assert await runtime.state(run.id) is None
+    assert children_of_self() == []  # init reaped, no zombies left behind by runc
+
+
+async def test_exit_code(runtime: Runtime, bundle: Bundle) -> None:
+    run = await run_to_exit(runtime, bundle, ["sh", "-c", "echo oops >&2; exit 3"])
+    assert run.exit_code == 3
+    assert run.err == b"oops\n"
+
+
+async def test_sigkill_is_137(runtime: Runtime, bundle: Bundle) -> None:
+    run, out_r, err_r = await create(runtime, bundle, ["sleep", "1000"])
+    os.close(out_r)
+    os.close(err_r)
+    try:
+        state = await runtime.state(run.id)
+        assert state is not None and state["status"] == "created" and state["pid"] == run.pid
+        with pytest.raises(Conflict):
+            await runtime.create(
+                run.id, bundle.path, stdin=None, stdout=1, stderr=2, pid_file=bundle.path / "x"
+            )
+        assert await runtime.state(run.id) is not None  # the existing one is untouched
+        await runtime.start(run.id)
+        state = await runtime.state(run.id)
+        assert state is not None and state["status"] == "running"
+        assert await runtime.list_ids() == [run.id]
+        await runtime.pause(run.id)
+        assert (await runtime.state(run.id) or {})["status"] == "paused"
+        await runtime.resume(run.id)
+        await runtime.kill(run.id, signal.SIGKILL)
+        with trio.fail_after(10):
+            assert await wait_exit(run.pidfd, run.pid) == 137
+        state = await runtime.state(run.id)
+        assert state is not None and state["status"] == "stopped"
+    finally:
+        os.close(run.pidfd)
+        await runtime.delete(run.id, force=True)
+
+
+async def test_hostname_and_masked_paths(runtime: Runtime, bundle: Bundle) -> None:
+    # /proc/kcore is the classic one but this kernel may lack it; check whichever of
+    # Docker's masked files exist here and are non-empty on the host.
+    files = [p for p in ("/proc/kcore", "/proc/keys", "/proc/timer_list") if Path(p).is_file()]
+    assert files, "no masked file exists on this host"
+    script = "hostname; " + "; ".join(f"wc -c < {p}" for p in files) + "; ls /sys/firmware"
+    run = await run_to_exit(runtime, bundle, ["sh", "-c", script])
+    assert run.exit_code == 0, run.err
+    assert run.out.split() == [b"testhost"] + [b"0"] * len(files)  # /sys/firmware empty
+
+
+async def test_no_new_privs_and_docker_caps(runtime: Runtime, bundle: Bundle) -> None:
+    run = await run_to_exit(runtime, bundle, ["cat", "/proc/self/status"])
+    status = dict(line.split(":", 1) for line in run.out.decode().splitlines() if ":" in line)
+    assert status["NoNewPrivs"].strip() == "1"
+    assert status["CapEff"].strip() == "00000000a80425fb"
+    assert status["CapBnd"].strip() == "00000000a80425fb"
+    assert status["CapInh"].strip() == "0000000000000000"
+
+
+async def test_memory_limit_in_cgroup(runtime: Runtime, bundle: Bundle) -> None:
+    run, out_r, err_r = await create(
+        runtime, bundle, ["sleep", "1000"], resources=Resources(memory=64 << 20, pids_limit=50)
+    )
+    os.close(out_r)
+    os.close(err_r)
+    try:
+        assert cgroups.memory_limit(run.cgroups_path) == 64 << 20
+        assert cgroups.oom_kill_count(run.cgroups_path) == 0
+        await runtime.start(run.id)
+        assert (cgroups.pids_current(run.cgroups_path) or 0) >= 1
+        assert (cgroups.memory_usage(run.cgroups_path) or 0) > 0
+        await runtime.kill(run.id, "KILL", all=True)
+        with trio.fail_after(10):
+            assert await wait_exit(run.pidfd, run.pid) == 137
+    finally:
+        os.close(run.pidfd)
+        await runtime.delete(run.id, force=True)
+    assert cgroups.memory_limit(run.cgroups_path) is None  # cgroup removed by delete
+    assert cgroups.cleanup(run.cgroups_path) == []
+
+
+async def test_missing_command(runtime: Runtime, bundle: Bundle) -> None:
+    with pytest.raises(CommandNotFound) as info:
+        await create(runtime, bundle, ["nosuchcommand"])
+    assert "nosuchcommand" in info.value.message
+    assert "level=" not in info.value.message
+    assert info.value.exit_code == 127
+    with pytest.raises(CommandNotFound):
+        await create(runtime, bundle, ["/bin/nosuch"])
+    assert await runtime.list_ids() == []
+
+
+async def test_not_executable(runtime: Runtime, bundle: Bundle) -> None:
+    with pytest.raises(CannotExecute) as info:
+        await create(runtime, bundle, ["/etc/passwd"])
+    assert info.value.exit_code == 126
+    assert await runtime.list_ids() == []
+
+
+async def test_exec(runtime: Runtime, bundle: Bundle) -> None:
+    run, out_r, err_r = await create(runtime, bundle, ["sleep", "1000"])
+    os.close(out_r)
+    os.close(err_r)
+    try:
+        await runtime.start(run.id)
+        # Foreground exec: a trio.Process whose returncode is the command's.
+        r, w = os.pipe()
+        out = bytearray()
+        try:
+            proc = await runtime.exec(
+                run.id,
+                ProcessSpec(args=["sh", "-c", "echo in-$(hostname); exit 5"], env=ENV),
+                stdin=None,
+                stdout=w,
+                stderr=w,
+            )
+        finally:
+            os.close(w)
+        with trio.fail_after(10):
+            await drain(r, out)
+            assert await proc.wait() == 5
+        assert out == b"in-testhost\n"
+
+        # Detached exec: reaped through a pidfd like init; typed start errors.
+        r, w = os.pipe()
+        out = bytearray()
+        try:
+            pid = await runtime.exec_detached(
+                run.id,
+                ProcessSpec(args=["echo", "detached"], env=ENV),
+                stdin=None,
+                stdout=w,
+                stderr=w,
+                pid_file=bundle.path / "exec.pid",
+            )
+        finally:
+            os.close(w)
+        pidfd = pidfd_open(pid)
+        try:
+            with trio.fail_after(10):
+                await drain(r, out)
+                assert await wait_exit(pidfd, pid) == 0
+        finally:
+            os.close(pidfd)
+        assert out == b"detached\n"
+
+        with pytest.raises(CommandNotFound):
+            await runtime.exec_detached(
+                run.id,
+                ProcessSpec(args=["nosuch"], env=ENV),
+                stdin=None,
+                stdout=1,
+                stderr=2,
+                pid_file=bundle.path / "exec2.pid",
+            )
+        await runtime.kill(run.id, signal.SIGKILL)
+        with trio.fail_after(10):
+            assert await wait_exit(run.pidfd, run.pid) == 137
+    finally:
+        os.close(run.pidfd)
+        await runtime.delete(run.id, force=True)
+
+    with pytest.raises(NotFound):
+        await runtime.exec_detached(
+            run.id,
+            ProcessSpec(args=["true"], env=ENV),
+            stdin=None,
+            stdout=1,
+            stderr=2,
+            pid_file=bundle.path / "exec3.pid",
+        )
+
+
+async def test_unknown_container(runtime: Runtime) -> None:
+    assert await runtime.state("nope") is None
+    await runtime.delete("nope")
+    await runtime.delete("nope", force=True)
+    with pytest.raises(CorralError):
+        await runtime.start("nope")
+    assert await runtime.list_ids() == []
+
+
+def test_no_overlay_mounts_left(tmp_path: Path) -> None:
+    mine = [m for m in read_mountinfo() if m.fstype == "overlay" and "pytest" in m.mount_point]
+    assert mine == []
