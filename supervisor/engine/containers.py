@@ -1,0 +1,189 @@
+"""Container records and their table in the metadata store.
+
+A `Container` is what `docker inspect` shows, kept as Docker keeps it: the merged
+`Config` and the `HostConfig` as the user asked, plus the `State` the engine maintains.
+The store writes through to SQLite on every change, so a kill -9 of the daemon loses
+nothing that was acknowledged; an in-memory index serves lookups.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from supervisor.engine.metadata import Database
+from supervisor.engine.state import Status
+from supervisor.engine.timefmt import ZERO_TIME
+from supervisor.errors import Conflict, NotFound
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS containers (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    image_id    TEXT NOT NULL,
+    created     TEXT NOT NULL,
+    record      TEXT NOT NULL
+);
+"""
+
+
+@dataclass
+class State:
+    """Docker's `State` object, snake_cased; `to_api` gives the API's shape."""
+
+    status: Status = Status.CREATED
+    pid: int = 0
+    exit_code: int = 0
+    error: str = ""
+    oom_killed: bool = False
+    started_at: str = ZERO_TIME
+    finished_at: str = ZERO_TIME
+    restart_count: int = 0
+    user_stopped: bool = False
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "Status": self.status.value,
+            "Running": self.status in (Status.RUNNING, Status.PAUSED),
+            "Paused": self.status is Status.PAUSED,
+            "Restarting": self.status is Status.RESTARTING,
+            "OOMKilled": self.oom_killed,
+            "Dead": self.status is Status.DEAD,
+            "Pid": self.pid,
+            "ExitCode": self.exit_code,
+            "Error": self.error,
+            "StartedAt": self.started_at,
+            "FinishedAt": self.finished_at,
+        }
+
+
+@dataclass
+class MountPoint:
+    """One resolved mount: a volume, a bind or a tmpfs, in Docker's `Mounts` shape."""
+
+    type: str  # volume | bind | tmpfs
+    destination: str
+    source: str = ""
+    name: str = ""
+    read_only: bool = False
+    options: list[str] = field(default_factory=list)
+    anonymous: bool = False
+
+    def to_api(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "Type": self.type,
+            "Source": self.source,
+            "Destination": self.destination,
+            "Mode": ",".join(self.options) if self.type == "tmpfs" else ("ro" if self.read_only else ""),
+            "RW": not self.read_only,
+            "Propagation": "rprivate" if self.type == "bind" else "",
+        }
+        if self.type == "volume":
+            out["Name"] = self.name
+            out["Driver"] = "local"
+        return out
+
+
+@dataclass
+class Container:
+    id: str
+    name: str
+    image_id: str
+    image: str
+    created: str
+    path: str
+    args: list[str]
+    config: dict[str, Any]
+    host_config: dict[str, Any]
+    mounts: list[MountPoint] = field(default_factory=list)
+    state: State = field(default_factory=State)
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Container:
+        raw = json.loads(text)
+        raw["state"]["status"] = Status(raw["state"]["status"])
+        raw["state"] = State(**raw["state"])
+        raw["mounts"] = [MountPoint(**m) for m in raw["mounts"]]
+        return cls(**raw)
+
+
+class ContainerStore:
+    """Owner of the `containers` table, with name and ID-prefix resolution."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        db.ensure_schema(SCHEMA)
+        self._by_id: dict[str, Container] = {}
+        for row in db.execute("SELECT record FROM containers"):
+            c = Container.from_json(row["record"])
+            self._by_id[c.id] = c
+
+    def all(self) -> list[Container]:
+        return sorted(self._by_id.values(), key=lambda c: c.created, reverse=True)
+
+    def names(self) -> set[str]:
+        return {c.name for c in self._by_id.values()}
+
+    def check_name_free(self, name: str) -> None:
+        other = next((x for x in self._by_id.values() if x.name == name), None)
+        if other is not None:
+            raise Conflict(
+                f'Conflict. The container name "/{name}" is already in use by container '
+                f'"{other.id}". You have to remove (or rename) that container to be able '
+                "to reuse that name."
+            )
+
+    def add(self, c: Container) -> None:
+        self.check_name_free(c.name)
+        self.db.execute(
+            "INSERT INTO containers (id, name, image_id, created, record) VALUES (?,?,?,?,?)",
+            (c.id, c.name, c.image_id, c.created, c.to_json()),
+        )
+        self._by_id[c.id] = c
+
+    def save(self, c: Container) -> None:
+        """Write the record through; called after every state change."""
+        self.db.execute(
+            "UPDATE containers SET name=?, record=? WHERE id=?", (c.name, c.to_json(), c.id)
+        )
+
+    def delete(self, c: Container) -> None:
+        self.db.execute("DELETE FROM containers WHERE id=?", (c.id,))
+        self._by_id.pop(c.id, None)
+
+    def get(self, ref: str) -> Container:
+        """Resolve as Docker does: full ID, exact name, then unique ID prefix."""
+        ref = ref.lstrip("/")
+        if ref in self._by_id:
+            return self._by_id[ref]
+        for c in self._by_id.values():
+            if c.name == ref:
+                return c
+        if ref:
+            matches = [c for c in self._by_id.values() if c.id.startswith(ref)]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise NotFound(f"multiple IDs found with provided prefix: {ref}")
+        raise NotFound(f"No such container: {ref}")
+
+    def using_image(self, image_id: str) -> Container | None:
+        return next((c for c in self._by_id.values() if c.image_id == image_id), None)
+
+    def using_volume(self, name: str) -> Container | None:
+        for c in self._by_id.values():
+            if any(m.type == "volume" and m.name == name for m in c.mounts):
+                return c
+        return None
+
+    def bundle_dir(self, root: Path, c: Container) -> Path:
+        return root / "containers" / c.id

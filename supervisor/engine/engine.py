@@ -1,0 +1,738 @@
+"""The engine: the one owner of containers, images and volumes.
+
+Every operation the API offers ends up here.  The engine keeps records in the metadata
+store, asks the image store for layers, mounts roots and talks to the OCI runtime
+through `supervisor.runtime`, and runs one supervision task per running container in
+the nursery it is given (the daemon's).  That task holds the container's pipes and its
+pidfd: the daemon is the container init's subreaper, so no runc process stays behind
+per container and nothing polls.
+
+Failure paths undo what they did, in reverse: a create or start that fails leaves no
+row, directory, mount, cgroup or runc state behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+import trio
+
+from supervisor.engine import create as plan
+from supervisor.engine import names
+from supervisor.engine.containers import Container, ContainerStore, MountPoint, State
+from supervisor.engine.execs import Exec, ExecStore
+from supervisor.engine.metadata import Database
+from supervisor.engine.paths import secure_join
+from supervisor.engine.state import Event, Status, is_active, next_status
+from supervisor.engine.timefmt import rfc3339_nano
+from supervisor.engine.users import resolve_user
+from supervisor.engine.volumes import VolumeStore
+from supervisor.errors import Conflict, CorralError, InvalidArgument, NotFound, NotModified
+from supervisor.images.store import ImageStore
+from supervisor.runtime import cgroups
+from supervisor.runtime.process import pidfd_open, wait_exit
+from supervisor.runtime.rootfs import is_mounted, mount_overlay, unmount
+from supervisor.runtime.runc import Runtime
+from supervisor.runtime.spec import ContainerSpec, Mount, ProcessSpec, Resources, Rlimit
+from supervisor.runtime.spec import build_config as build_oci_config
+from supervisor.supervise.framing import LineFramer
+from supervisor.supervise.logs import ContainerLog
+from supervisor.supervise.output import Fanout
+
+log = structlog.get_logger("corral.engine")
+
+DEFAULT_STOP_TIMEOUT = 10
+RECOVERED_ERROR = "the corral daemon stopped while the container was running"
+
+
+@dataclass
+class Live:
+    """In-memory companions of a container record: its log, live output and waiters."""
+
+    log: ContainerLog
+    output: Fanout = field(default_factory=Fanout)
+    exited: trio.Event = field(default_factory=trio.Event)  # the *next* exit
+    removed: trio.Event = field(default_factory=trio.Event)
+    stopped: trio.Event = field(default_factory=trio.Event)  # supervision task finished
+    pidfd: int = -1
+    stdin_w: int = -1
+    removing: bool = False
+
+
+def _signal_number(sig: str | int) -> int:
+    """`SIGTERM`, `TERM`, `15` → 15, as Docker accepts them."""
+    if isinstance(sig, int):
+        return sig
+    s = sig.strip().upper()
+    if s.isdigit():
+        return int(s)
+    if not s.startswith("SIG"):
+        s = "SIG" + s
+    try:
+        return int(signal.Signals[s])
+    except KeyError:
+        raise InvalidArgument(f"Invalid signal: {sig}") from None
+
+
+def _host_nofile_hard() -> int:
+    import resource
+
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
+
+class Engine:
+    def __init__(self, root: Path, nursery: trio.Nursery, runtime: str = "runc") -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "containers").mkdir(exist_ok=True)
+        self.db = Database(root / "corral.db")
+        self.images = ImageStore(root, self.db)
+        self.volumes = VolumeStore(root, self.db)
+        self.containers = ContainerStore(self.db)
+        self.execs = ExecStore()
+        self.runtime = Runtime(runtime, state_dir=root / "runc")
+        self.runtime_name = runtime
+        self.nursery = nursery
+        self._live: dict[str, Live] = {}
+        for c in self.containers.all():
+            self._live[c.id] = Live(log=ContainerLog(self.log_path(c)))
+
+    # ------------------------------------------------------------------ paths
+    def dir_of(self, c: Container) -> Path:
+        return self.root / "containers" / c.id
+
+    def log_path(self, c: Container) -> Path:
+        return self.dir_of(c) / f"{c.id}-json.log"
+
+    def rootfs_of(self, c: Container) -> Path:
+        return self.dir_of(c) / "rootfs"
+
+    @staticmethod
+    def cgroup_path(c: Container) -> str:
+        return f"/corral/{c.id}"
+
+    def live(self, c: Container) -> Live:
+        return self._live[c.id]
+
+    # ------------------------------------------------------------- recovery
+    async def recover(self) -> None:
+        """After a restart (clean or kill -9): nothing of the previous run stays alive.
+
+        Containers that were running are killed (their init was reparented away from
+        us when the old daemon died) and reported exited with a clear reason; runc
+        state, mounts and cgroups of any container are cleaned; half-made container
+        directories without a row are removed.
+        """
+        known = {c.id for c in self.containers.all()}
+        for rid in await self.runtime.list_ids():
+            await self.runtime.delete(rid, force=True)
+            cgroups.cleanup(f"/corral/{rid}")
+        for c in self.containers.all():
+            if is_mounted(self.rootfs_of(c)):
+                unmount(self.rootfs_of(c))
+            if c.state.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING):
+                cgroups.cleanup(self.cgroup_path(c))
+                c.state.status = Status.EXITED
+                c.state.exit_code = 255
+                c.state.pid = 0
+                c.state.error = RECOVERED_ERROR
+                c.state.finished_at = rfc3339_nano()
+                self.containers.save(c)
+                log.info("container.recovered", id=c.short_id, name=c.name)
+                if c.host_config.get("AutoRemove"):
+                    await self.remove(c, force=True, volumes=True)
+        for d in (self.root / "containers").iterdir():
+            if d.name not in known:
+                if is_mounted(d / "rootfs"):
+                    unmount(d / "rootfs")
+                shutil.rmtree(d, ignore_errors=True)
+
+    async def shutdown(self) -> None:
+        """Stop every running container, as Docker does when its daemon stops."""
+        async with trio.open_nursery() as n:
+            for c in self.containers.all():
+                if is_active(c.state.status):
+                    n.start_soon(self._stop_quietly, c)
+
+    async def _stop_quietly(self, c: Container) -> None:
+        with contextlib.suppress(CorralError):
+            await self.stop(c, None, by_user=False)
+
+    # ---------------------------------------------------------------- create
+    def create(self, body: dict[str, Any], name: str = "") -> Container:
+        """A container record and its directory; nothing is left if any step fails."""
+        image_ref = body.get("Image") or ""
+        if not image_ref:
+            raise InvalidArgument("no image specified")
+        image = self.images.resolve(image_ref)
+        host_config: dict[str, Any] = dict(body.get("HostConfig") or {})
+        name = names.validate(name) if name else names.generate(self.containers.names())
+        self.containers.check_name_free(name)
+        image_cfg = self.images.config(image.id).get("config") or {}
+        config = plan.merge_config(image_cfg, body)
+        path, args = plan.command_line(config)
+        mounts = plan.plan_mounts(config, host_config)
+        self._check_network(host_config)
+        self._check_resources(host_config)
+        _signal_number(config["StopSignal"]) if config.get("StopSignal") else None
+
+        cid = secrets.token_hex(32)
+        c = Container(
+            id=cid, name=name, image_id=image.id, image=image_ref, created=rfc3339_nano(),
+            path=path, args=args, config=config, host_config=host_config, mounts=mounts,
+        )
+        if not config["Hostname"]:
+            config["Hostname"] = cid[:12]
+        made_volumes: list[str] = []
+        cdir = self.dir_of(c)
+        try:
+            for m in mounts:
+                if m.type == "volume":
+                    vol, new = self.volumes.create(m.name, anonymous=m.anonymous)
+                    m.name = vol.name
+                    m.source = str(vol.mountpoint)
+                    if new:
+                        made_volumes.append(vol.name)
+                elif m.type == "bind" and not Path(m.source).exists():
+                    if any(x.get("Type") == "bind" and (x.get("Source") == m.source)
+                           for x in host_config.get("Mounts") or []):
+                        raise InvalidArgument(
+                            f"invalid mount config for type \"bind\": bind source path "
+                            f"does not exist: {m.source}"
+                        )
+            for sub in ("upper", "work", "rootfs"):
+                (cdir / sub).mkdir(parents=True)
+            self._write_etc_files(c)
+            self.containers.add(c)
+        except BaseException:
+            shutil.rmtree(cdir, ignore_errors=True)
+            for v in made_volumes:
+                with contextlib.suppress(CorralError):
+                    self.volumes.remove(v, in_use_by=lambda _n: None)
+            raise
+        self._live[c.id] = Live(log=ContainerLog(self.log_path(c)))
+        log.info("container.create", id=c.short_id, name=c.name, image=image_ref)
+        return c
+
+    def _check_network(self, hc: dict[str, Any]) -> None:
+        mode = hc.get("NetworkMode") or "default"
+        if mode not in ("default", "none", "host"):
+            raise NotFound(f"network {mode} not found")
+
+    def _check_resources(self, hc: dict[str, Any]) -> None:
+        mem = hc.get("Memory") or 0
+        if mem and mem < 6 * 1024 * 1024:
+            raise InvalidArgument("Minimum memory limit allowed is 6MB")
+        if (hc.get("NanoCpus") or 0) < 0:
+            raise InvalidArgument("Range of CPUs is from 0.01 to the number of CPUs")
+
+    def _write_etc_files(self, c: Container) -> None:
+        cdir = self.dir_of(c)
+        host_mode = (c.host_config.get("NetworkMode") or "") == "host"
+        hostname = os.uname().nodename if host_mode else c.config["Hostname"]
+        (cdir / "hostname").write_text(hostname + "\n")
+        hosts = [
+            "127.0.0.1\tlocalhost",
+            "::1\tlocalhost ip6-localhost ip6-loopback",
+            "fe00::0\tip6-localnet",
+            "ff00::0\tip6-mcastprefix",
+            "ff02::1\tip6-allnodes",
+            "ff02::2\tip6-allrouters",
+        ]
+        if host_mode:
+            with contextlib.suppress(OSError):
+                hosts = Path("/etc/hosts").read_text().splitlines()
+        for extra in c.host_config.get("ExtraHosts") or []:
+            host, _, addr = extra.partition(":")
+            hosts.append(f"{addr}\t{host}")
+        (cdir / "hosts").write_text("\n".join(hosts) + "\n")
+        try:
+            resolv = Path("/etc/resolv.conf").read_text()
+        except OSError:
+            resolv = ""
+        if not host_mode:
+            # A container without the host's network can not reach a loopback resolver.
+            resolv = "\n".join(
+                line for line in resolv.splitlines()
+                if not line.strip().startswith("nameserver 127.")
+            ) + "\n"
+        (cdir / "resolv.conf").write_text(resolv)
+
+    # ----------------------------------------------------------------- start
+    async def start(self, c: Container) -> None:
+        next_status(c.state.status, Event.START, c.name)
+        live = self.live(c)
+        if live.removing:
+            raise Conflict(f"container {c.name} is marked for removal and cannot be started")
+        cdir = self.dir_of(c)
+        rootfs = self.rootfs_of(c)
+        fds: list[int] = []
+        mounted = False
+        created = False
+        try:
+            mount_overlay(self.images.layer_dirs(c.image_id), cdir / "upper", cdir / "work", rootfs)
+            mounted = True
+            self._copy_up_volumes(c, rootfs)
+            spec = self._runtime_spec(c, rootfs)
+            bundle_config = build_oci_config(spec, _host_nofile_hard())
+            import json
+
+            (cdir / "config.json").write_text(json.dumps(bundle_config))
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            fds += [out_r, out_w, err_r, err_w]
+            if c.config.get("OpenStdin"):
+                in_r, in_w = os.pipe()
+                fds += [in_r, in_w]
+            else:
+                in_r, in_w = os.open(os.devnull, os.O_RDONLY), -1
+                fds.append(in_r)
+            pid_file = cdir / "init.pid"
+            pid = await self.runtime.create(
+                c.id, cdir, stdin=in_r, stdout=out_w, stderr=err_w, pid_file=pid_file
+            )
+            created = True
+            pidfd = pidfd_open(pid)
+        except BaseException as exc:
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            if created:
+                await self.runtime.delete(c.id, force=True)
+            cgroups.cleanup(self.cgroup_path(c))
+            if mounted:
+                unmount(rootfs)
+            if isinstance(exc, CorralError):
+                c.state.error = exc.message
+                c.state.exit_code = getattr(exc, "exit_code", 128)
+                self.containers.save(c)
+            raise
+        for fd in (out_w, err_w, in_r):
+            os.close(fd)
+        live.pidfd = pidfd
+        live.stdin_w = in_w
+        live.log.open_writer()
+        live.stopped = trio.Event()
+        st = c.state
+        st.status = next_status(st.status, Event.START, c.name)
+        st.pid = pid
+        st.exit_code = 0
+        st.error = ""
+        st.oom_killed = False
+        st.user_stopped = False
+        st.started_at = rfc3339_nano()
+        st.finished_at = st.finished_at
+        self.containers.save(c)
+        self.nursery.start_soon(self._supervise, c, live, pid, pidfd, out_r, err_r)
+        try:
+            await self.runtime.start(c.id)
+        except CorralError as exc:
+            c.state.error = exc.message
+            await self.runtime.delete(c.id, force=True)
+            raise
+        log.info("container.start", id=c.short_id, name=c.name, pid=pid)
+
+    def _runtime_spec(self, c: Container, rootfs: Path) -> ContainerSpec:
+        cfg, hc = c.config, c.host_config
+        user = resolve_user(rootfs, cfg.get("User") or "")
+        env = list(cfg.get("Env") or [])
+        if not any(e.startswith("HOME=") for e in env):
+            env.append(f"HOME={user.home}")
+        if not any(e.startswith("HOSTNAME=") for e in env):
+            env.append(f"HOSTNAME={cfg['Hostname']}")
+        caps = _capabilities(hc.get("CapAdd") or [], hc.get("CapDrop") or [])
+        rlimits = [
+            Rlimit(type=f"RLIMIT_{u['Name'].upper()}", soft=int(u["Soft"]), hard=int(u["Hard"]))
+            for u in hc.get("Ulimits") or []
+        ]
+        process = ProcessSpec(
+            args=[c.path, *c.args], env=env, cwd=cfg.get("WorkingDir") or "/",
+            uid=user.uid, gid=user.gid, additional_gids=user.additional_gids,
+            capabilities=caps, rlimits=rlimits,
+        )
+        cdir = self.dir_of(c)
+        mounts = [
+            Mount(destination="/etc/resolv.conf", source=str(cdir / "resolv.conf"),
+                  options=["rbind", "rprivate"]),
+            Mount(destination="/etc/hostname", source=str(cdir / "hostname"),
+                  options=["rbind", "rprivate"]),
+            Mount(destination="/etc/hosts", source=str(cdir / "hosts"),
+                  options=["rbind", "rprivate"]),
+        ]
+        for m in c.mounts:
+            mounts.append(_oci_mount(m))
+            if m.type == "bind" and not Path(m.source).exists():
+                Path(m.source).mkdir(parents=True, exist_ok=True)  # as `docker run -v`
+        pids = hc.get("PidsLimit") or 0
+        resources = Resources(
+            memory=hc.get("Memory") or None,
+            memory_swap=hc.get("MemorySwap") or None,
+            nano_cpus=hc.get("NanoCpus") or None,
+            cpu_shares=hc.get("CpuShares") or None,
+            pids_limit=pids if pids > 0 else None,
+        )
+        network = "host" if (hc.get("NetworkMode") or "") == "host" else "none"
+        return ContainerSpec(
+            id=c.id, rootfs=str(rootfs), hostname=cfg["Hostname"], process=process,
+            mounts=mounts, readonly_rootfs=bool(hc.get("ReadonlyRootfs")), network=network,
+            resources=resources, cgroups_path=self.cgroup_path(c),
+        )
+
+    def _copy_up_volumes(self, c: Container, rootfs: Path) -> None:
+        """A new, empty volume gets the image's content at its path, as in Docker."""
+        for m in c.mounts:
+            if m.type != "volume":
+                continue
+            data = Path(m.source)
+            if any(data.iterdir()):
+                continue
+            src = secure_join(rootfs, m.destination)
+            if src.is_dir() and not src.is_symlink():
+                shutil.copytree(src, data, symlinks=True, dirs_exist_ok=True)
+
+    # ----------------------------------------------------------- supervision
+    async def _supervise(
+        self, c: Container, live: Live, pid: int, pidfd: int, out_r: int, err_r: int
+    ) -> None:
+        """One task per running container: pump its output, wait for its exit."""
+        code = 255
+        try:
+            async with trio.open_nursery() as n:
+                n.start_soon(self._pump, live, out_r, "stdout")
+                n.start_soon(self._pump, live, err_r, "stderr")
+                code = await wait_exit(pidfd, pid)
+        finally:
+            os.close(pidfd)
+            live.pidfd = -1
+            if live.stdin_w >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(live.stdin_w)
+                live.stdin_w = -1
+        with trio.CancelScope(shield=True):
+            await self._finish(c, live, code)
+
+    async def _pump(self, live: Live, fd: int, stream: str) -> None:
+        framer = LineFramer()
+        async with trio.lowlevel.FdStream(fd) as pipe:
+            while True:
+                data = await pipe.receive_some(65536)
+                if not data:
+                    break
+                live.output.publish(stream, data)
+                live.log.append(stream, framer.feed(data))
+        live.log.append(stream, framer.flush())
+
+    async def _finish(self, c: Container, live: Live, code: int) -> None:
+        oom = cgroups.oom_kill_count(self.cgroup_path(c)) > 0
+        await self.runtime.delete(c.id, force=True)
+        cgroups.cleanup(self.cgroup_path(c))
+        unmount(self.rootfs_of(c))
+        st = c.state
+        st.status = next_status(st.status, Event.EXIT, c.name)
+        st.exit_code = code
+        st.oom_killed = oom
+        st.pid = 0
+        st.finished_at = rfc3339_nano()
+        self.containers.save(c)
+        live.log.close_writer()
+        live.output.close()
+        exited, live.exited = live.exited, trio.Event()
+        exited.set()
+        live.stopped.set()
+        log.info("container.die", id=c.short_id, name=c.name, exit_code=code, oom=oom)
+        if c.host_config.get("AutoRemove") and not live.removing:
+            await self.remove(c, force=True, volumes=True)
+
+    # ------------------------------------------------------- stop and friends
+    def _require_running(self, c: Container) -> Live:
+        if c.state.status not in (Status.RUNNING, Status.PAUSED):
+            raise Conflict(f"Container {c.id} is not running")
+        return self.live(c)
+
+    def _send(self, c: Container, sig: int) -> None:
+        live = self.live(c)
+        if live.pidfd >= 0:
+            with contextlib.suppress(ProcessLookupError, OSError):
+                signal.pidfd_send_signal(live.pidfd, sig)
+
+    async def stop(self, c: Container, timeout: int | None, *, by_user: bool = True) -> None:
+        if c.state.status not in (Status.RUNNING, Status.PAUSED):
+            raise NotModified(f"container {c.name} is already stopped")
+        live = self.live(c)
+        done = live.exited
+        if by_user:
+            c.state.user_stopped = True
+            self.containers.save(c)
+        if timeout is None:
+            timeout = c.config.get("StopTimeout")
+        if timeout is None:
+            timeout = DEFAULT_STOP_TIMEOUT
+        sig = _signal_number(c.config.get("StopSignal") or "SIGTERM")
+        self._send(c, sig)
+        if c.state.status is Status.PAUSED:
+            await self._resume_quietly(c)
+        if timeout < 0:
+            await done.wait()
+            return
+        with trio.move_on_after(timeout):
+            await done.wait()
+            return
+        self._send(c, signal.SIGKILL)
+        await done.wait()
+        log.info("container.stop", id=c.short_id, name=c.name)
+
+    async def _resume_quietly(self, c: Container) -> None:
+        with contextlib.suppress(CorralError):
+            await self.runtime.resume(c.id)
+        if c.state.status is Status.PAUSED:
+            c.state.status = next_status(c.state.status, Event.UNPAUSE, c.name)
+            self.containers.save(c)
+
+    async def kill(self, c: Container, sig: str | int = "SIGKILL") -> None:
+        self._require_running(c)
+        num = _signal_number(sig)
+        self._send(c, num)
+        if num == signal.SIGKILL and c.state.status is Status.PAUSED:
+            await self._resume_quietly(c)
+
+    async def restart(self, c: Container, timeout: int | None) -> None:
+        if is_active(c.state.status):
+            await self.stop(c, timeout)
+            await self.live(c).stopped.wait()
+        await self.start(c)
+
+    async def pause(self, c: Container) -> None:
+        new = next_status(c.state.status, Event.PAUSE, c.name)
+        await self.runtime.pause(c.id)
+        c.state.status = new
+        self.containers.save(c)
+
+    async def unpause(self, c: Container) -> None:
+        new = next_status(c.state.status, Event.UNPAUSE, c.name)
+        await self.runtime.resume(c.id)
+        c.state.status = new
+        self.containers.save(c)
+
+    async def wait(self, c: Container, condition: str = "not-running") -> dict[str, Any]:
+        live = self.live(c)
+        if condition == "removed":
+            removed = live.removed
+            await removed.wait()
+        elif condition == "next-exit":
+            await live.exited.wait()
+        elif condition in ("not-running", ""):
+            if c.state.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING):
+                await live.exited.wait()
+        else:
+            raise InvalidArgument(f"invalid condition: \"{condition}\"")
+        return {"StatusCode": c.state.exit_code, "Error": None}
+
+    # ---------------------------------------------------------------- remove
+    async def remove(self, c: Container, *, force: bool = False, volumes: bool = False) -> None:
+        live = self.live(c)
+        if live.removing:
+            await live.removed.wait()
+            return
+        if is_active(c.state.status):
+            if not force:
+                raise Conflict(
+                    f"cannot remove container \"/{c.name}\": container is running: "
+                    "stop the container before removing or force remove"
+                )
+            live.removing = True
+            self._send(c, signal.SIGKILL)
+            if c.state.status is Status.PAUSED:
+                await self._resume_quietly(c)
+            await live.stopped.wait()
+        live.removing = True
+        c.state.status = Status.REMOVING
+        live.log.close()
+        rootfs = self.rootfs_of(c)
+        if is_mounted(rootfs):
+            unmount(rootfs)
+        shutil.rmtree(self.dir_of(c), ignore_errors=True)
+        self.containers.delete(c)
+        self.execs.drop_container(c.id)
+        if volumes:
+            for m in c.mounts:
+                if m.type == "volume" and m.anonymous:
+                    with contextlib.suppress(CorralError):
+                        self.volumes.remove(m.name, in_use_by=self.volume_user)
+        del self._live[c.id]
+        live.removed.set()
+        log.info("container.destroy", id=c.short_id, name=c.name)
+
+    def volume_user(self, name: str) -> str | None:
+        c = self.containers.using_volume(name)
+        return c.id if c else None
+
+    def image_user(self, image_id: str) -> str | None:
+        c = self.containers.using_image(image_id)
+        return c.id if c else None
+
+    # ---------------------------------------------------------------- commit
+    async def commit(
+        self, c: Container, ref: str | None, *, comment: str = "", author: str = "",
+        changes: dict[str, Any] | None = None, pause: bool = True,
+    ) -> str:
+        paused_here = False
+        if pause and c.state.status is Status.RUNNING:
+            await self.runtime.pause(c.id)
+            paused_here = True
+        try:
+            cfg = {k: v for k, v in c.config.items() if k not in ("Hostname", "Image")}
+            cfg.update(changes or {})
+            record = self.images.commit(
+                self.dir_of(c) / "upper", c.image_id, cfg, ref, comment=comment,
+                author=author, created_by=" ".join([c.path, *c.args]),
+            )
+        finally:
+            if paused_here:
+                await self.runtime.resume(c.id)
+        return record.id
+
+    # ------------------------------------------------------------------ logs
+    async def logs(
+        self, c: Container, *, follow: bool, since: float = 0.0, until: float = 0.0,
+        tail: int = -1,
+    ) -> AsyncIterator[tuple[str, bytes, str]]:
+        live = self.live(c)
+        if follow and is_active(c.state.status) and not until:
+            async for e in live.log.follow(since=since, tail=tail):
+                yield e.stream, e.data, e.time
+            return
+        for e in live.log.read(since=since, until=until, tail=tail):
+            yield e.stream, e.data, e.time
+
+    # ------------------------------------------------------------------ exec
+    def exec_create(self, c: Container, body: dict[str, Any]) -> Exec:
+        if c.state.status is Status.PAUSED:
+            raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
+        self._require_running(c)
+        cmd = body.get("Cmd") or []
+        if not cmd:
+            raise InvalidArgument("No exec command specified")
+        if body.get("Tty"):
+            raise InvalidArgument("exec with a TTY is not supported yet")
+        ex = self.execs.add(c.id, body)
+        return ex
+
+    async def exec_run(
+        self, ex: Exec, stdin: trio.abc.ReceiveStream | None,
+        emit: Any,
+    ) -> int:
+        """Run an exec instance; `emit(stream, data)` is awaited for each output chunk."""
+        c = self.containers.get(ex.container_id)
+        if c.state.status is Status.PAUSED:
+            raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
+        self._require_running(c)
+        if ex.running or ex.exit_code is not None:
+            raise Conflict(f"Error: Exec command {ex.id} has already run")
+        rootfs = self.rootfs_of(c)
+        user = resolve_user(rootfs, ex.user or c.config.get("User") or "")
+        env = plan.merge_env(c.config.get("Env"), ex.env)
+        if not any(e.startswith("HOME=") for e in env):
+            env.append(f"HOME={user.home}")
+        process = ProcessSpec(
+            args=ex.cmd, env=env, cwd=ex.working_dir or c.config.get("WorkingDir") or "/",
+            uid=user.uid, gid=user.gid, additional_gids=user.additional_gids,
+            capabilities=_capabilities(c.host_config.get("CapAdd") or [],
+                                       c.host_config.get("CapDrop") or []),
+        )
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        if stdin is not None:
+            in_r, in_w = os.pipe()
+        else:
+            in_r, in_w = os.open(os.devnull, os.O_RDONLY), -1
+        try:
+            proc = await self.runtime.exec(c.id, process, stdin=in_r, stdout=out_w, stderr=err_w)
+        except BaseException:
+            for fd in (out_r, out_w, err_r, err_w, in_r, in_w):
+                if fd >= 0:
+                    os.close(fd)
+            raise
+        for fd in (out_w, err_w, in_r):
+            os.close(fd)
+        ex.running = True
+        ex.pid = proc.pid
+        errors = bytearray()
+
+        async def pump(fd: int, stream: str) -> None:
+            async with trio.lowlevel.FdStream(fd) as pipe:
+                while data := await pipe.receive_some(65536):
+                    if stream == "stderr" and len(errors) < 4096:
+                        errors.extend(data)
+                    await emit(stream, data)
+
+        async def feed(src: trio.abc.ReceiveStream, fd: int) -> None:
+            async with trio.lowlevel.FdStream(fd) as pipe:
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    while data := await src.receive_some(65536):
+                        await pipe.send_all(data)
+
+        try:
+            async with trio.open_nursery() as n:
+                n.start_soon(pump, out_r, "stdout")
+                n.start_soon(pump, err_r, "stderr")
+                if stdin is not None:
+                    n.start_soon(feed, stdin, in_w)
+                    in_w = -1
+                code = await proc.wait()
+                if stdin is not None:
+                    # Output is done when both pipes close; stdin may never end.
+                    pass
+        finally:
+            if in_w >= 0:
+                os.close(in_w)
+            ex.running = False
+        if code == 255 and b"exec failed" in errors:
+            code = 127 if (b"not found" in errors or b"no such file" in errors) else 126
+        ex.exit_code = code
+        return code
+
+
+def _capabilities(add: list[str], drop: list[str]) -> list[str] | None:
+    """Docker's default set adjusted by --cap-add/--cap-drop (None = the default)."""
+    if not add and not drop:
+        return None
+    from supervisor.runtime.spec import DEFAULT_CAPABILITIES
+
+    def norm(cap: str) -> str:
+        cap = cap.upper()
+        return cap if cap.startswith("CAP_") else "CAP_" + cap
+
+    caps = list(DEFAULT_CAPABILITIES)
+    if any(norm(d) == "CAP_ALL" for d in drop):
+        caps = []
+    for d in drop:
+        if norm(d) in caps:
+            caps.remove(norm(d))
+    for a in add:
+        if norm(a) == "CAP_ALL":
+            raise InvalidArgument("--cap-add=ALL is not supported")
+        if norm(a) not in caps:
+            caps.append(norm(a))
+    return caps
+
+
+def _oci_mount(m: MountPoint) -> Mount:
+    if m.type == "tmpfs":
+        opts = ["nosuid", "nodev", "noexec", *m.options]
+        if m.read_only:
+            opts.append("ro")
+        return Mount(destination=m.destination, source="tmpfs", type="tmpfs", options=opts)
+    opts = ["rbind", "rprivate", "ro" if m.read_only else "rw"]
+    return Mount(destination=m.destination, source=m.source, type="bind", options=opts)
+
+
+__all__ = ["Engine", "Live", "State"]

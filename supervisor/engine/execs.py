@@ -1,0 +1,85 @@
+"""Exec instances: a command run inside a running container, Docker's two-step way.
+
+`POST /containers/{id}/exec` makes an instance (kept in memory, as Docker keeps them),
+`POST /exec/{id}/start` runs it, `GET /exec/{id}/json` tells its exit code.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from supervisor.errors import NotFound
+
+
+@dataclass
+class Exec:
+    id: str
+    container_id: str
+    cmd: list[str]
+    env: list[str] = field(default_factory=list)
+    user: str = ""
+    working_dir: str = ""
+    attach_stdin: bool = False
+    attach_stdout: bool = True
+    attach_stderr: bool = True
+    tty: bool = False
+    running: bool = False
+    exit_code: int | None = None
+    pid: int = 0
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "ID": self.id,
+            "Running": self.running,
+            "ExitCode": self.exit_code,
+            "ProcessConfig": {
+                "tty": self.tty,
+                "entrypoint": self.cmd[0] if self.cmd else "",
+                "arguments": self.cmd[1:],
+                "privileged": False,
+                "user": self.user,
+            },
+            "OpenStdin": self.attach_stdin,
+            "OpenStderr": self.attach_stderr,
+            "OpenStdout": self.attach_stdout,
+            "CanRemove": False,
+            "ContainerID": self.container_id,
+            "DetachKeys": "",
+            "Pid": self.pid,
+        }
+
+
+class ExecStore:
+    def __init__(self) -> None:
+        self._execs: dict[str, Exec] = {}
+
+    def add(self, container_id: str, body: dict[str, Any]) -> Exec:
+        ex = Exec(
+            id=secrets.token_hex(32),
+            container_id=container_id,
+            cmd=list(body.get("Cmd") or []),
+            env=list(body.get("Env") or []),
+            user=body.get("User") or "",
+            working_dir=body.get("WorkingDir") or "",
+            attach_stdin=bool(body.get("AttachStdin")),
+            attach_stdout=body.get("AttachStdout", True) is not False,
+            attach_stderr=body.get("AttachStderr", True) is not False,
+            tty=bool(body.get("Tty")),
+        )
+        self._execs[ex.id] = ex
+        return ex
+
+    def get(self, exec_id: str) -> Exec:
+        ex = self._execs.get(exec_id)
+        if ex is None:
+            matches = [e for e in self._execs.values() if e.id.startswith(exec_id)] if exec_id else []
+            if len(matches) != 1:
+                raise NotFound(f"No such exec instance: {exec_id}")
+            ex = matches[0]
+        return ex
+
+    def drop_container(self, container_id: str) -> None:
+        for k in [k for k, e in self._execs.items() if e.container_id == container_id]:
+            del self._execs[k]

@@ -1,0 +1,145 @@
+"""Named and anonymous volumes: state kept apart from containers.
+
+A volume is a directory `root/volumes/<name>/_data` plus a row; it outlives every
+container that mounts it, so deleting and re-creating a container with the same volume
+finds the data still there.  Anonymous volumes (from `-v /path` or an image's VOLUME)
+get a 64-hex name and are removed with their container by `rm -v`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from supervisor.engine.metadata import Database
+from supervisor.engine.timefmt import rfc3339_nano
+from supervisor.errors import Conflict, InvalidArgument, NotFound
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS volumes (
+    name      TEXT PRIMARY KEY,
+    created   TEXT NOT NULL,
+    labels    TEXT NOT NULL,
+    anonymous INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+VOLUME_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+
+
+@dataclass
+class Volume:
+    name: str
+    mountpoint: Path
+    created: str
+    labels: dict[str, str] = field(default_factory=dict)
+    anonymous: bool = False
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "Name": self.name,
+            "Driver": "local",
+            "Mountpoint": str(self.mountpoint),
+            "CreatedAt": self.created,
+            "Labels": self.labels or None,
+            "Scope": "local",
+            "Options": None,
+        }
+
+
+class VolumeStore:
+    """Owner of `root/volumes` and the `volumes` table."""
+
+    def __init__(self, root: Path, db: Database) -> None:
+        self.dir = root / "volumes"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.db = db
+        db.ensure_schema(SCHEMA)
+
+    def _row_to_volume(self, row: Any) -> Volume:
+        return Volume(
+            name=row["name"],
+            mountpoint=self.dir / row["name"] / "_data",
+            created=row["created"],
+            labels=json.loads(row["labels"]),
+            anonymous=bool(row["anonymous"]),
+        )
+
+    def list(self) -> list[Volume]:
+        rows = self.db.execute("SELECT * FROM volumes ORDER BY name").fetchall()
+        return [self._row_to_volume(r) for r in rows]
+
+    def find(self, name: str) -> Volume | None:
+        row = self.db.execute("SELECT * FROM volumes WHERE name=?", (name,)).fetchone()
+        return self._row_to_volume(row) if row else None
+
+    def get(self, name: str) -> Volume:
+        v = self.find(name)
+        if v is None:
+            raise NotFound(f"get {name}: no such volume")
+        return v
+
+    def create(
+        self, name: str = "", labels: dict[str, str] | None = None, *, anonymous: bool = False
+    ) -> tuple[Volume, bool]:
+        """Create (or return the existing) volume; the flag says whether it is new."""
+        if not name:
+            name = secrets.token_hex(32)
+            anonymous = True
+        elif not VOLUME_NAME_RE.match(name):
+            raise InvalidArgument(
+                f'create {name}: "{name}" includes invalid characters for a local volume '
+                "name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to "
+                "pass a host directory, use absolute path"
+            )
+        existing = self.find(name)
+        if existing is not None:
+            return existing, False
+        data = self.dir / name / "_data"
+        data.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db.execute(
+                "INSERT INTO volumes (name, created, labels, anonymous) VALUES (?,?,?,?)",
+                (name, rfc3339_nano(), json.dumps(labels or {}), int(anonymous)),
+            )
+        except BaseException:
+            shutil.rmtree(self.dir / name, ignore_errors=True)
+            raise
+        return self.get(name), True
+
+    def remove(self, name: str, *, in_use_by: Callable[[str], str | None], force: bool = False) -> None:
+        v = self.get(name)
+        user = in_use_by(v.name)
+        if user is not None:
+            raise Conflict(f"remove {name}: volume is in use - [{user}]")
+        self.db.execute("DELETE FROM volumes WHERE name=?", (v.name,))
+        shutil.rmtree(self.dir / v.name, ignore_errors=True)
+
+    def prune(self, *, in_use_by: Callable[[str], str | None], all_volumes: bool) -> tuple[list[str], int]:
+        """Docker >= 23 prunes only anonymous volumes unless `all` is set."""
+        removed: list[str] = []
+        reclaimed = 0
+        for v in self.list():
+            if in_use_by(v.name) is not None or (not all_volumes and not v.anonymous):
+                continue
+            reclaimed += _du(v.mountpoint)
+            self.remove(v.name, in_use_by=in_use_by)
+            removed.append(v.name)
+        return removed, reclaimed
+
+
+def _du(path: Path) -> int:
+    total = 0
+    for p in path.rglob("*"):
+        try:
+            if p.is_file() and not p.is_symlink():
+                total += p.stat().st_size
+        except OSError:
+            pass
+    return total
