@@ -1,0 +1,357 @@
+"""The I/O edge: serve a `Router` on a Unix socket with the sans-I/O `http` core.
+
+One task per connection, keep-alive loop; fixed bodies carry Content-Length,
+`StreamResponse`s are sent chunked (HTTP/1.1; close-delimited for HTTP/1.0) and
+cancelled when the peer goes away; `HijackResponse`s get the raw stream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import socket as _stdsocket
+import stat
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Final
+
+import structlog
+import trio
+
+from .http import (
+    LAST_CHUNK,
+    ConnectionClosed,
+    Data,
+    EndOfMessage,
+    Event,
+    NeedData,
+    ProtocolError,
+    Request,
+    ServerConnection,
+    format_chunk,
+    format_response_head,
+    keep_alive,
+)
+from .router import (
+    ApiRequest,
+    ApiResponse,
+    FixedResponse,
+    HijackResponse,
+    Router,
+    StreamResponse,
+    common_headers,
+    error_response,
+)
+
+log = structlog.get_logger()
+
+RECEIVE_SIZE: Final = 64 * 1024
+DRAIN_LIMIT: Final = 1 << 20  # unread request body we skip to keep a connection alive
+_ACCEPT_RETRY_ERRNOS: Final = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+
+_GONE = (trio.BrokenResourceError, trio.ClosedResourceError)
+
+
+class _PrefixedStream(trio.abc.HalfCloseableStream):
+    """The hijacked socket, handing out bytes already buffered by the parser first."""
+
+    def __init__(self, inner: trio.SocketStream, prefix: bytes) -> None:
+        self.inner = inner
+        self._prefix = prefix
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        if self._prefix:
+            await trio.lowlevel.checkpoint()
+            n = len(self._prefix) if max_bytes is None else max_bytes
+            data, self._prefix = self._prefix[:n], self._prefix[n:]
+            return data
+        return await self.inner.receive_some(max_bytes)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def send_eof(self) -> None:
+        await self.inner.send_eof()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class _SocketBody:
+    """`BodySource` reading the current request's body off the connection."""
+
+    def __init__(self, conn: _Connection) -> None:
+        self._conn = conn
+        self.done = trio.Event()
+
+    async def receive(self) -> bytes:
+        while not self.done.is_set():
+            event = await self._conn.next_event()
+            if isinstance(event, Data):
+                if event.data:
+                    return event.data
+            elif isinstance(event, EndOfMessage):
+                self.done.set()
+            else:  # pragma: no cover - the parser never does this mid-body
+                raise ProtocolError(f"unexpected {event!r} in request body")
+        return b""
+
+
+class _Connection:
+    def __init__(self, stream: trio.SocketStream, router: Router) -> None:
+        self.stream = stream
+        self.router = router
+        self.conn = ServerConnection()
+
+    async def _receive(self) -> None:
+        try:
+            data = await self.stream.receive_some(RECEIVE_SIZE)
+        except _GONE:
+            data = b""
+        self.conn.feed(data)
+
+    async def next_event(self) -> Event:
+        while True:
+            event = self.conn.next_event()
+            if not isinstance(event, NeedData):
+                return event
+            cont = self.conn.take_continue()
+            if cont:
+                await self.stream.send_all(cont)
+            await self._receive()
+
+    async def run(self) -> None:
+        try:
+            while True:
+                try:
+                    event = await self.next_event()
+                except ProtocolError as e:
+                    log.debug("api.bad_request", error=e.message)
+                    await self._send_fixed_error(e.status, e.message)
+                    return
+                if isinstance(event, ConnectionClosed):
+                    return
+                assert isinstance(event, Request), event
+                if not await self._exchange(event):
+                    return
+        except _GONE:
+            pass
+        finally:
+            await trio.aclose_forcefully(self.stream)
+
+    async def _send_fixed_error(self, status: int, message: str) -> None:
+        resp = error_response(status, message)
+        assert isinstance(resp, FixedResponse)
+        headers = [*common_headers(), ("Content-Type", "application/json")]
+        headers += [("Content-Length", str(len(resp.body))), ("Connection", "close")]
+        with contextlib.suppress(*_GONE):
+            await self.stream.send_all(format_response_head(status, None, headers) + resp.body)
+
+    # -- one request/response exchange --------------------------------------------
+    async def _exchange(self, request: Request) -> bool:
+        started = time.monotonic()
+        body = _SocketBody(self)
+        if not self.conn.body_pending:
+            await body.receive()  # consume the EndOfMessage of a body-less request
+        req = ApiRequest(
+            request.method, request.target, request.headers, body, http_version=request.http_version
+        )
+        resp = await self.router.dispatch(req)
+        status = resp.status
+        try:
+            if isinstance(resp, HijackResponse):
+                status = 101 if req.wants_upgrade else 200
+                await self._hijack(request, body, resp)
+                return False
+            if isinstance(resp, StreamResponse):
+                return await self._stream(request, body, resp)
+            assert isinstance(resp, FixedResponse), resp
+            return await self._fixed(request, body, resp)
+        finally:
+            self.router.observe(req.method, req.route, status, time.monotonic() - started)
+
+    async def _finish_body(self, body: _SocketBody) -> bool:
+        """Skip what the handler left of the body; False if the connection can't go on."""
+        if body.done.is_set():
+            return not self.conn.broken
+        if self.conn.continue_owed or self.conn.broken:
+            return False  # the client waits for our word before sending: close instead
+        drained = 0
+        try:
+            while drained <= DRAIN_LIMIT:
+                chunk = await body.receive()
+                if not chunk:
+                    return True
+                drained += len(chunk)
+        except ProtocolError:
+            pass
+        return False
+
+    def _headers(self, resp: ApiResponse, content_type: str | None) -> list[tuple[str, str]]:
+        names = {name.lower() for name, _ in resp.headers}
+        headers = [(n, v) for n, v in common_headers() if n.lower() not in names]
+        if content_type is not None and "content-type" not in names:
+            headers.append(("Content-Type", content_type))
+        headers += resp.headers
+        return headers
+
+    async def _fixed(self, request: Request, body: _SocketBody, resp: FixedResponse) -> bool:
+        keep = await self._finish_body(body) and keep_alive(request, resp.headers)
+        headers = self._headers(resp, resp.content_type)
+        no_body = resp.status in (204, 304) or resp.status < 200
+        if not no_body:
+            headers.append(("Content-Length", str(len(resp.body))))
+        if not keep:
+            headers.append(("Connection", "close"))
+        elif request.http_version == "1.0":
+            headers.append(("Connection", "keep-alive"))
+        payload = format_response_head(resp.status, None, headers)
+        if request.method != "HEAD" and not no_body:
+            payload += resp.body
+        self.conn.response_started()
+        await self.stream.send_all(payload)
+        return keep
+
+    async def _stream(self, request: Request, body: _SocketBody, resp: StreamResponse) -> bool:
+        chunked = request.http_version == "1.1"
+        headers = self._headers(resp, resp.content_type)
+        if chunked:
+            headers.append(("Transfer-Encoding", "chunked"))
+        else:
+            headers.append(("Connection", "close"))
+        iterator = aiter(resp.body)
+        completed = False
+        try:
+            self.conn.response_started()
+            await self.stream.send_all(format_response_head(resp.status, None, headers))
+            if request.method == "HEAD":
+                return False
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._watch_peer, body, nursery.cancel_scope)
+                try:
+                    async for chunk in iterator:
+                        if chunk:
+                            await self.stream.send_all(format_chunk(chunk) if chunked else chunk)
+                    if chunked:
+                        await self.stream.send_all(LAST_CHUNK)
+                    completed = True
+                except _GONE:
+                    log.debug("api.stream_client_gone", path=request.path)
+                except Exception:
+                    log.exception("api.stream_failed", method=request.method, path=request.path)
+                finally:
+                    nursery.cancel_scope.cancel()
+        finally:
+            await _aclose_iterator(iterator)
+        if not completed or self.conn.eof:
+            return False
+        return chunked and keep_alive(request, resp.headers) and await self._finish_body(body)
+
+    async def _watch_peer(self, body: _SocketBody, scope: trio.CancelScope) -> None:
+        """Cancel `scope` when the client goes away while the producer is waiting."""
+        await body.done.wait()  # until then the body reader owns the socket
+        while not self.conn.eof:
+            await self._receive()  # pipelined bytes stay buffered for the next request
+        log.debug("api.stream_peer_eof")
+        scope.cancel()
+
+    async def _hijack(self, request: Request, body: _SocketBody, resp: HijackResponse) -> None:
+        if not await self._finish_body(body):
+            await self._send_fixed_error(400, "request body not consumed before hijack")
+            return
+        if request.method == "HEAD":
+            await self._send_fixed_error(405, "cannot hijack a HEAD request")
+            return
+        headers = self._headers(resp, resp.content_type)
+        if "upgrade" in request.headers.tokens("connection") or "upgrade" in request.headers:
+            head = format_response_head(
+                101, "UPGRADED", [*headers, ("Connection", "Upgrade"), ("Upgrade", "tcp")]
+            )
+        else:
+            head = format_response_head(200, None, headers)
+        self.conn.response_started()
+        await self.stream.send_all(head)
+        raw = _PrefixedStream(self.stream, self.conn.take_trailing_data())
+        try:
+            await resp.handler(raw)
+        except _GONE:
+            log.debug("api.hijack_client_gone", path=request.path)
+        except Exception:
+            log.exception("api.hijack_failed", method=request.method, path=request.path)
+
+
+async def _aclose_iterator(iterator: AsyncIterator[bytes]) -> None:
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is None:
+        return
+    with trio.move_on_after(5) as scope:
+        scope.shield = True
+        try:
+            await aclose()
+        except Exception:
+            log.exception("api.stream_close_failed")
+
+
+def _prepare_path(path: Path) -> None:
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True)
+        os.chmod(path.parent, 0o700)
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(st.st_mode):
+        raise FileExistsError(f"{path} exists and is not a socket")
+    probe = _stdsocket.socket(_stdsocket.AF_UNIX, _stdsocket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        path.unlink(missing_ok=True)  # stale: nobody listens
+    else:
+        raise OSError(errno.EADDRINUSE, f"{path}: another daemon is listening there")
+    finally:
+        probe.close()
+
+
+async def serve_unix(
+    path: Path | str,
+    router: Router,
+    *,
+    backlog: int = 128,
+    task_status: trio.TaskStatus[Path] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve `router` on the Unix socket `path` (mode 0600) until cancelled."""
+    path = Path(path)
+    _prepare_path(path)
+    sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
+    ino: int | None = None
+    try:
+        await sock.bind(str(path))
+        ino = path.lstat().st_ino
+        os.chmod(path, 0o600)
+        sock.listen(backlog)
+        listener = trio.SocketListener(sock)
+        async with listener, trio.open_nursery() as nursery:
+            log.info("api.listening", socket=str(path))
+            task_status.started(path)
+            while True:
+                try:
+                    stream = await listener.accept()
+                except OSError as e:
+                    if e.errno not in _ACCEPT_RETRY_ERRNOS:
+                        raise
+                    log.error("api.accept_failed", error=str(e))
+                    await trio.sleep(0.1)
+                    continue
+                nursery.start_soon(_Connection(stream, router).run)
+    finally:
+        sock.close()
+        if ino is not None:
+            with contextlib.suppress(OSError):
+                if path.lstat().st_ino == ino:
+                    path.unlink()
