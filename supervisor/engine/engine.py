@@ -18,7 +18,7 @@ import os
 import secrets
 import shutil
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -293,6 +293,7 @@ class Engine:
             if c.config.get("OpenStdin"):
                 in_r, in_w = os.pipe()
                 fds += [in_r, in_w]
+                os.set_blocking(in_w, False)
             else:
                 in_r, in_w = os.open(os.devnull, os.O_RDONLY), -1
                 fds.append(in_r)
@@ -522,19 +523,32 @@ class Engine:
         c.state.status = new
         self.containers.save(c)
 
-    async def wait(self, c: Container, condition: str = "not-running") -> dict[str, Any]:
+    def waiter(
+        self, c: Container, condition: str = "not-running"
+    ) -> Callable[[], Awaitable[dict[str, Any]]]:
+        """Arm a wait now (synchronously), to be awaited later.
+
+        Arming before the API answers is what lets `docker run` send its wait, get the
+        response head, and only then start the container without missing the exit.
+        """
         live = self.live(c)
+        event: trio.Event | None
         if condition == "removed":
-            removed = live.removed
-            await removed.wait()
+            event = live.removed
         elif condition == "next-exit":
-            await live.exited.wait()
+            event = live.exited
         elif condition in ("not-running", ""):
-            if c.state.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING):
-                await live.exited.wait()
+            active = (Status.RUNNING, Status.PAUSED, Status.RESTARTING)
+            event = live.exited if c.state.status in active else None
         else:
             raise InvalidArgument(f"invalid condition: \"{condition}\"")
-        return {"StatusCode": c.state.exit_code, "Error": None}
+
+        async def wait() -> dict[str, Any]:
+            if event is not None:
+                await event.wait()
+            return {"StatusCode": c.state.exit_code, "Error": None}
+
+        return wait
 
     # ---------------------------------------------------------------- remove
     async def remove(self, c: Container, *, force: bool = False, volumes: bool = False) -> None:

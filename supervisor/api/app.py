@@ -1,0 +1,14 @@
+"""The daemon's API: every route, bound to one engine."""
+
+from __future__ import annotations
+
+from supervisor.api.handlers import containers, images, system, volumes
+from supervisor.api.router import Router
+from supervisor.engine.engine import Engine
+
+
+def build_router(engine: Engine) -> Router:
+    router = Router()
+    for module in (system, containers, images, volumes):
+        module.register(router, engine)
+    return router

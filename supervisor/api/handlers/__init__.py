@@ -1,0 +1,1 @@
+"""Docker Engine API routes, one module per resource; each exposes `register`."""

@@ -1,0 +1,276 @@
+"""Container routes: create, list, inspect, lifecycle, logs, attach, wait, remove."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import trio
+
+from supervisor.api import views
+from supervisor.api.router import (
+    ApiRequest,
+    ApiResponse,
+    EmptyResponse,
+    HijackResponse,
+    JsonResponse,
+    Router,
+    StreamResponse,
+)
+from supervisor.api.stdcopy import frame
+from supervisor.engine.engine import Engine
+from supervisor.engine.timefmt import parse_rfc3339
+from supervisor.errors import InvalidArgument, NotModified
+
+STREAM_IDS = {"stdin": 0, "stdout": 1, "stderr": 2}
+
+
+def parse_time_param(value: str | None) -> float:
+    """Docker's `since`/`until`: unix seconds (with fraction) or RFC 3339."""
+    if not value:
+        return 0.0
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return parse_rfc3339(value)
+    except ValueError:
+        raise InvalidArgument(f"invalid time value: {value!r}") from None
+
+
+def register(router: Router, engine: Engine) -> None:
+    get = engine.containers.get
+
+    @router.route("POST", "/containers/create")
+    async def create(req: ApiRequest) -> ApiResponse:
+        body = await req.read_json(default={}) or {}
+        if not isinstance(body, dict):
+            raise InvalidArgument("container config must be a JSON object")
+        c = engine.create(body, req.query_str("name", "") or "")
+        return JsonResponse({"Id": c.id, "Warnings": []}, 201)
+
+    @router.route("GET", "/containers/json")
+    async def list_(req: ApiRequest) -> ApiResponse:
+        show_all = req.query_bool("all")
+        limit = req.query_int("limit", -1) or -1
+        filters = req.query_filters()
+        out = []
+        for c in engine.containers.all():
+            if not show_all and not filters.get("status") and c.state.status.value not in (
+                "running", "paused", "restarting"
+            ):
+                continue
+            if views.matches_filters(c, filters):
+                out.append(views.container_summary(c))
+        if limit > 0:
+            out = out[:limit]
+        return JsonResponse(out)
+
+    @router.route("GET", "/containers/{id}/json")
+    async def inspect(req: ApiRequest, id: str) -> ApiResponse:
+        c = get(id)
+        return JsonResponse(
+            views.container_inspect(
+                c,
+                container_dir=str(engine.dir_of(c)),
+                layer_dirs=[str(p) for p in engine.images.layer_dirs(c.image_id)],
+                runtime=engine.runtime_name,
+            )
+        )
+
+    @router.route("POST", "/containers/{id}/start")
+    async def start(req: ApiRequest, id: str) -> ApiResponse:
+        await engine.start(get(id))
+        return EmptyResponse(204)
+
+    @router.route("POST", "/containers/{id}/stop")
+    async def stop(req: ApiRequest, id: str) -> ApiResponse:
+        await engine.stop(get(id), req.query_int("t"))
+        return EmptyResponse(204)
+
+    @router.route("POST", "/containers/{id}/restart")
+    async def restart(req: ApiRequest, id: str) -> ApiResponse:
+        await engine.restart(get(id), req.query_int("t"))
+        return EmptyResponse(204)
+
+    @router.route("POST", "/containers/{id}/kill")
+    async def kill(req: ApiRequest, id: str) -> ApiResponse:
+        await engine.kill(get(id), req.query_str("signal") or "SIGKILL")
+        return EmptyResponse(204)
+
+    @router.route("POST", "/containers/{id}/pause")
+    async def pause(req: ApiRequest, id: str) -> ApiResponse:
+        await engine.pause(get(id))
+        return EmptyResponse(204)
+
+    @router.route("POST", "/containers/{id}/unpause")
+    async def unpause(req: ApiRequest, id: str) -> ApiResponse:
+        await engine.unpause(get(id))
+        return EmptyResponse(204)
+
+    @router.route("POST", "/containers/{id}/resize")
+    async def resize(req: ApiRequest, id: str) -> ApiResponse:
+        get(id)
+        return EmptyResponse(200)
+
+    @router.route("POST", "/containers/{id}/wait")
+    async def wait(req: ApiRequest, id: str) -> ApiResponse:
+        c = get(id)
+        # The waiter is armed now, before the head goes out: a client that starts the
+        # container once it has the head (docker run does) can not miss the exit.
+        waiter = engine.waiter(c, req.query_str("condition") or "not-running")
+
+        async def body() -> AsyncIterator[bytes]:
+            result = await waiter()
+            yield (json.dumps(result) + "\n").encode()
+
+        return StreamResponse(body(), "application/json")
+
+    @router.route("DELETE", "/containers/{id}")
+    async def remove(req: ApiRequest, id: str) -> ApiResponse:
+        await engine.remove(get(id), force=req.query_bool("force"), volumes=req.query_bool("v"))
+        return EmptyResponse(204)
+
+    @router.route("GET", "/containers/{id}/logs")
+    async def logs(req: ApiRequest, id: str) -> ApiResponse:
+        c = get(id)
+        want = {"stdout": req.query_bool("stdout"), "stderr": req.query_bool("stderr")}
+        if not any(want.values()):
+            raise InvalidArgument("Bad parameters: you must choose at least one stream")
+        follow = req.query_bool("follow")
+        timestamps = req.query_bool("timestamps")
+        tail_raw = req.query_str("tail") or "all"
+        try:
+            tail = -1 if tail_raw == "all" else int(tail_raw)
+        except ValueError:
+            raise InvalidArgument(f"invalid value for tail: {tail_raw!r}") from None
+        since = parse_time_param(req.query_str("since"))
+        until = parse_time_param(req.query_str("until"))
+        entries = engine.logs(c, follow=follow, since=since, until=until, tail=tail)
+
+        async def body() -> AsyncIterator[bytes]:
+            async for stream, data, ts in entries:
+                if want[stream]:
+                    yield frame(STREAM_IDS[stream], (ts.encode() + b" " + data) if timestamps else data)
+
+        return StreamResponse(body(), "application/vnd.docker.multiplexed-stream")
+
+    @router.route("POST", "/containers/{id}/attach")
+    async def attach(req: ApiRequest, id: str) -> ApiResponse:
+        c = get(id)
+        live = engine.live(c)
+        want = {"stdout": req.query_bool("stdout"), "stderr": req.query_bool("stderr")}
+        use_stdin = req.query_bool("stdin") and bool(c.config.get("OpenStdin"))
+        replay = engine.logs(c, follow=False) if req.query_bool("logs") else None
+        # Subscribed now, before the response: output of a start that follows is not lost.
+        channel = live.output.subscribe() if req.query_bool("stream") else None
+
+        async def handler(stream: trio.abc.HalfCloseableStream) -> None:
+            async with trio.open_nursery() as n:
+                if use_stdin:
+                    n.start_soon(_copy_stdin, engine, c.id, stream, bool(c.config.get("StdinOnce")))
+                if replay is not None:
+                    async for s, data, _ts in replay:
+                        if want[s]:
+                            await stream.send_all(frame(STREAM_IDS[s], data))
+                if channel is not None:
+                    async with channel:
+                        async for s, data in channel:
+                            if want[s]:
+                                await stream.send_all(frame(STREAM_IDS[s], data))
+                n.cancel_scope.cancel()
+
+        return HijackResponse(handler)
+
+    @router.route("POST", "/containers/{id}/exec")
+    async def exec_create(req: ApiRequest, id: str) -> ApiResponse:
+        body = await req.read_json(default={}) or {}
+        ex = engine.exec_create(get(id), body)
+        return JsonResponse({"Id": ex.id}, 201)
+
+    @router.route("POST", "/exec/{id}/start")
+    async def exec_start(req: ApiRequest, id: str) -> ApiResponse:
+        ex = engine.execs.get(id)
+        body: dict[str, Any] = await req.read_json(default={}) or {}
+        if ex.running or ex.exit_code is not None:
+            from supervisor.errors import Conflict
+
+            raise Conflict(f"Error: Exec command {ex.id} has already run")
+        if body.get("Detach"):
+            async def discard(_s: str, _d: bytes) -> None:
+                return None
+
+            engine.nursery.start_soon(_run_detached, engine, ex, discard)
+            return EmptyResponse(200)
+
+        async def handler(stream: trio.abc.HalfCloseableStream) -> None:
+            async def emit(s: str, data: bytes) -> None:
+                if (s == "stdout" and ex.attach_stdout) or (s == "stderr" and ex.attach_stderr):
+                    await stream.send_all(frame(STREAM_IDS[s], data))
+
+            await engine.exec_run(ex, stream if ex.attach_stdin else None, emit)
+
+        return HijackResponse(handler)
+
+    @router.route("GET", "/exec/{id}/json")
+    async def exec_inspect(req: ApiRequest, id: str) -> ApiResponse:
+        return JsonResponse(engine.execs.get(id).to_api())
+
+    @router.route("POST", "/exec/{id}/resize")
+    async def exec_resize(req: ApiRequest, id: str) -> ApiResponse:
+        engine.execs.get(id)
+        return EmptyResponse(201)
+
+    @router.route("POST", "/commit")
+    async def commit(req: ApiRequest) -> ApiResponse:
+        from supervisor.engine.changes import parse_changes
+
+        c = get(req.query_str("container") or "")
+        repo = req.query_str("repo") or ""
+        tag = req.query_str("tag") or ""
+        ref = f"{repo}:{tag}" if repo and tag else (repo or None)
+        body = await req.read_json(default=None)
+        changes = parse_changes(req.query_list("changes"))
+        if isinstance(body, dict):
+            changes = {**{k: v for k, v in body.items() if v}, **changes}
+        image_id = await engine.commit(
+            c, ref, comment=req.query_str("comment") or "", author=req.query_str("author") or "",
+            changes=changes, pause=req.query_bool("pause", True),
+        )
+        return JsonResponse({"Id": image_id}, 201)
+
+
+async def _run_detached(engine: Engine, ex: Any, emit: Any) -> None:
+    with contextlib.suppress(Exception):
+        await engine.exec_run(ex, None, emit)
+
+
+async def _copy_stdin(engine: Engine, cid: str, stream: trio.abc.HalfCloseableStream,
+                      once: bool) -> None:
+    """Client bytes into the container's stdin pipe; end of input closes it if StdinOnce."""
+    import os
+
+    c = engine.containers.get(cid)
+    live = engine.live(c)
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        while True:
+            data = await stream.receive_some(65536)
+            fd = live.stdin_w
+            if fd < 0:
+                return
+            if not data:
+                if once:
+                    os.close(fd)
+                    live.stdin_w = -1
+                return
+            view = memoryview(data)
+            while view:
+                await trio.lowlevel.wait_writable(fd)
+                n = os.write(fd, view)
+                view = view[n:]
+
+
+__all__ = ["register", "NotModified"]

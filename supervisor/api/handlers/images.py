@@ -1,0 +1,117 @@
+"""Image routes: list, inspect, history, tag, delete, and import (`POST /images/create`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from supervisor.api.router import (
+    ApiRequest,
+    ApiResponse,
+    EmptyResponse,
+    JsonResponse,
+    Router,
+    StreamResponse,
+)
+from supervisor.engine.changes import parse_changes
+from supervisor.engine.engine import Engine
+from supervisor.errors import InvalidArgument, NotFound
+
+
+def register(router: Router, engine: Engine) -> None:
+    images = engine.images
+
+    @router.route("GET", "/images/json")
+    async def list_(req: ApiRequest) -> ApiResponse:
+        filters = req.query_filters()
+        out = []
+        for rec in images.list():
+            tags = images.tags_of(rec.id)
+            if "reference" in filters and not any(
+                any(_ref_match(f, t) for t in tags) for f in filters["reference"]
+            ):
+                continue
+            if "dangling" in filters and (bool(tags) == (filters["dangling"][0] in ("true", "1"))):
+                continue
+            cfg = images.config(rec.id).get("config") or {}
+            out.append({
+                "Id": rec.id,
+                "ParentId": "",
+                "RepoTags": tags,
+                "RepoDigests": [],
+                "Created": int(rec.created),
+                "Size": rec.size,
+                "SharedSize": -1,
+                "VirtualSize": rec.size,
+                "Labels": cfg.get("Labels") or {},
+                "Containers": -1,
+            })
+        out.sort(key=lambda x: x["Created"], reverse=True)
+        return JsonResponse(out)
+
+    @router.route("GET", "/images/{name:.*}/json")
+    async def inspect(req: ApiRequest, name: str) -> ApiResponse:
+        return JsonResponse(images.inspect(name))
+
+    @router.route("GET", "/images/{name:.*}/history")
+    async def history(req: ApiRequest, name: str) -> ApiResponse:
+        return JsonResponse(images.history(name))
+
+    @router.route("POST", "/images/{name:.*}/tag")
+    async def tag(req: ApiRequest, name: str) -> ApiResponse:
+        repo = req.query_str("repo") or ""
+        tag_ = req.query_str("tag") or ""
+        if not repo:
+            raise InvalidArgument("repository name must have at least one component")
+        images.tag(name, f"{repo}:{tag_}" if tag_ else repo)
+        return EmptyResponse(201)
+
+    @router.route("DELETE", "/images/{name:.*}")
+    async def delete(req: ApiRequest, name: str) -> ApiResponse:
+        result = images.delete(name, force=req.query_bool("force"), in_use=engine.image_user)
+        return JsonResponse(result)
+
+    @router.route("POST", "/images/create")
+    async def create(req: ApiRequest) -> ApiResponse:
+        src = req.query_str("fromSrc")
+        if src is None:
+            ref = req.query_str("fromImage") or ""
+            raise NotFound(
+                f"pull access denied for {ref}: corral has no registry support yet; "
+                "make the image with `corral import` (or build it)"
+            )
+        if src != "-":
+            raise InvalidArgument("import from a URL is not supported (no network); use -")
+        repo = req.query_str("repo") or ""
+        tag_ = req.query_str("tag") or ""
+        ref = (f"{repo}:{tag_}" if tag_ else repo) or None
+        changes = parse_changes(req.query_list("changes"))
+        message = req.query_str("message") or ""
+        tmpdir = engine.root / "tmp"
+        tmpdir.mkdir(exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=tmpdir, suffix=".tar")
+        os.close(fd)
+        try:
+            await req.save_body(tmp)
+            rec = images.import_tar(
+                Path(tmp), ref, changes=changes, message=message
+            )
+        finally:
+            os.unlink(tmp)
+
+        async def body() -> AsyncIterator[bytes]:
+            yield (json.dumps({"status": rec.id}) + "\n").encode()
+
+        return StreamResponse(body(), "application/json")
+
+
+def _ref_match(pattern: str, tag: str) -> bool:
+    import fnmatch
+
+    if ":" not in pattern:
+        return fnmatch.fnmatch(tag.rsplit(":", 1)[0], pattern)
+    return fnmatch.fnmatch(tag, pattern)
+

@@ -1,0 +1,56 @@
+"""Volume routes: create, list, inspect, remove, prune."""
+
+from __future__ import annotations
+
+from supervisor.api.router import ApiRequest, ApiResponse, EmptyResponse, JsonResponse, Router
+from supervisor.engine.engine import Engine
+from supervisor.errors import InvalidArgument
+
+
+def register(router: Router, engine: Engine) -> None:
+    vols = engine.volumes
+
+    @router.route("POST", "/volumes/create")
+    async def create(req: ApiRequest) -> ApiResponse:
+        body = await req.read_json(default={}) or {}
+        driver = body.get("Driver") or "local"
+        if driver != "local":
+            raise InvalidArgument(f"volume driver {driver!r} is not supported (only local)")
+        vol, _new = vols.create(body.get("Name") or "", body.get("Labels") or {})
+        return JsonResponse(vol.to_api(), 201)
+
+    @router.route("GET", "/volumes")
+    async def list_(req: ApiRequest) -> ApiResponse:
+        filters = req.query_filters()
+        out = []
+        for v in vols.list():
+            if "name" in filters and not any(f in v.name for f in filters["name"]):
+                continue
+            if "dangling" in filters:
+                dangling = engine.volume_user(v.name) is None
+                if str(dangling).lower() not in [x.lower() for x in filters["dangling"]] and \
+                        ("1" if dangling else "0") not in filters["dangling"]:
+                    continue
+            if "label" in filters and not all(
+                (v.labels.get(k) == val) if sep else (k in v.labels)
+                for k, sep, val in (x.partition("=") for x in filters["label"])
+            ):
+                continue
+            out.append(v.to_api())
+        return JsonResponse({"Volumes": out, "Warnings": []})
+
+    @router.route("GET", "/volumes/{name}")
+    async def inspect(req: ApiRequest, name: str) -> ApiResponse:
+        return JsonResponse(vols.get(name).to_api())
+
+    @router.route("DELETE", "/volumes/{name}")
+    async def remove(req: ApiRequest, name: str) -> ApiResponse:
+        vols.remove(name, in_use_by=engine.volume_user, force=req.query_bool("force"))
+        return EmptyResponse(204)
+
+    @router.route("POST", "/volumes/prune")
+    async def prune(req: ApiRequest) -> ApiResponse:
+        filters = req.query_filters()
+        all_volumes = any(x.lower() in ("1", "true") for x in filters.get("all", []))
+        removed, space = vols.prune(in_use_by=engine.volume_user, all_volumes=all_volumes)
+        return JsonResponse({"VolumesDeleted": removed, "SpaceReclaimed": space})

@@ -1,0 +1,190 @@
+"""How records look through the API: Docker's JSON shapes for containers.
+
+Pure functions from engine records to the dicts `docker inspect`, `docker ps` and
+docker-py expect, plus Docker's human durations for the `Status` column.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from supervisor.engine.containers import Container
+from supervisor.engine.state import Status
+from supervisor.engine.timefmt import parse_rfc3339
+
+
+def human_duration(seconds: float) -> str:
+    """Docker's `units.HumanDuration`: "Less than a second", "About a minute"..."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(s / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // (24 * 7)} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // (24 * 30)} months"
+    return f"{hours // (24 * 365)} years"
+
+
+def status_text(c: Container, now: float | None = None) -> str:
+    """The `Status` column of `docker ps`."""
+    now = time.time() if now is None else now
+    st = c.state
+    if st.status in (Status.RUNNING, Status.PAUSED):
+        up = f"Up {human_duration(now - parse_rfc3339(st.started_at))}"
+        return up + " (Paused)" if st.status is Status.PAUSED else up
+    if st.status is Status.RESTARTING:
+        return f"Restarting ({st.exit_code}) {human_duration(now - parse_rfc3339(st.finished_at))} ago"
+    if st.status is Status.EXITED:
+        return f"Exited ({st.exit_code}) {human_duration(now - parse_rfc3339(st.finished_at))} ago"
+    if st.status is Status.REMOVING:
+        return "Removal In Progress"
+    if st.status is Status.DEAD:
+        return "Dead"
+    return "Created"
+
+
+def command_text(c: Container) -> str:
+    return " ".join([c.path, *c.args])
+
+
+def container_summary(c: Container) -> dict[str, Any]:
+    """One entry of `GET /containers/json`."""
+    return {
+        "Id": c.id,
+        "Names": ["/" + c.name],
+        "Image": c.image,
+        "ImageID": c.image_id,
+        "Command": command_text(c),
+        "Created": int(parse_rfc3339(c.created)),
+        "Ports": [],
+        "Labels": c.config.get("Labels") or {},
+        "State": c.state.status.value,
+        "Status": status_text(c),
+        "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode") or "default"},
+        "NetworkSettings": {"Networks": {}},
+        "Mounts": [m.to_api() for m in c.mounts],
+    }
+
+
+_HOST_CONFIG_DEFAULTS: dict[str, Any] = {
+    "Binds": None,
+    "NetworkMode": "default",
+    "PortBindings": {},
+    "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+    "AutoRemove": False,
+    "VolumeDriver": "",
+    "VolumesFrom": None,
+    "CapAdd": None,
+    "CapDrop": None,
+    "Dns": [],
+    "ExtraHosts": None,
+    "Privileged": False,
+    "PublishAllPorts": False,
+    "ReadonlyRootfs": False,
+    "Tmpfs": None,
+    "Memory": 0,
+    "MemorySwap": 0,
+    "NanoCpus": 0,
+    "CpuShares": 0,
+    "PidsLimit": None,
+    "Ulimits": None,
+    "Mounts": None,
+    "LogConfig": {"Type": "json-file", "Config": {}},
+    "Runtime": "runc",
+}
+
+
+def container_inspect(c: Container, *, container_dir: str, layer_dirs: list[str],
+                      runtime: str) -> dict[str, Any]:
+    """`GET /containers/{id}/json`."""
+    host_config = {**_HOST_CONFIG_DEFAULTS, "Runtime": runtime, **c.host_config}
+    return {
+        "Id": c.id,
+        "Created": c.created,
+        "Path": c.path,
+        "Args": c.args,
+        "State": c.state.to_api(),
+        "Image": c.image_id,
+        "ResolvConfPath": f"{container_dir}/resolv.conf",
+        "HostnamePath": f"{container_dir}/hostname",
+        "HostsPath": f"{container_dir}/hosts",
+        "LogPath": f"{container_dir}/{c.id}-json.log",
+        "Name": "/" + c.name,
+        "RestartCount": c.state.restart_count,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": None,
+        "HostConfig": host_config,
+        "GraphDriver": {
+            "Name": "overlay2",
+            "Data": {
+                "LowerDir": ":".join(reversed(layer_dirs)),
+                "UpperDir": f"{container_dir}/upper",
+                "WorkDir": f"{container_dir}/work",
+                "MergedDir": f"{container_dir}/rootfs",
+            },
+        },
+        "Mounts": [m.to_api() for m in c.mounts],
+        "Config": c.config,
+        "NetworkSettings": {
+            "Bridge": "",
+            "SandboxID": "",
+            "Ports": {},
+            "SandboxKey": "",
+            "Networks": {},
+            "IPAddress": "",
+            "Gateway": "",
+            "MacAddress": "",
+        },
+    }
+
+
+def matches_filters(c: Container, filters: dict[str, list[str]]) -> bool:
+    """`docker ps --filter`: id, name, label, status, ancestor, exited, volume."""
+    for key, values in filters.items():
+        if not values:
+            continue
+        if key == "id":
+            ok = any(c.id.startswith(v) for v in values)
+        elif key == "name":
+            ok = any(v.lstrip("/") in c.name for v in values)
+        elif key == "label":
+            labels = c.config.get("Labels") or {}
+            ok = all(
+                (labels.get(k) == v) if sep else (k in labels)
+                for k, sep, v in (x.partition("=") for x in values)
+            )
+        elif key == "status":
+            ok = c.state.status.value in values
+        elif key == "ancestor":
+            ok = any(v in (c.image, c.image_id) or c.image_id.startswith("sha256:" + v)
+                     or c.image_id.startswith(v) for v in values)
+        elif key == "exited":
+            ok = c.state.status is Status.EXITED and str(c.state.exit_code) in values
+        elif key == "volume":
+            ok = any(m.name in values or m.destination in values for m in c.mounts)
+        else:
+            continue
+        if not ok:
+            return False
+    return True
