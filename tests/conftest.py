@@ -1,0 +1,167 @@
+"""Fixtures: a real corral daemon on a private root and socket, and a busybox image.
+
+The daemon runs as a subprocess for the whole session (as users run it), with its own
+state root under a temporary directory, so tests never touch /var/lib/corral.  After
+each test every container, extra image and volume is removed; at the end of the
+session the suite checks that nothing is left on the machine: no overlay mount under
+the root, no runc state, no cgroup.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from busybox import make_rootfs_tar  # noqa: E402
+
+IMAGE = "busybox:latest"
+
+
+def _needs_root() -> None:
+    if os.geteuid() != 0 or shutil.which("runc") is None:
+        pytest.skip("needs root and runc")
+
+
+@dataclass
+class Daemon:
+    root: Path
+    sock: Path
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.sock}"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(CORRAL_HOST=self.host, DOCKER_HOST=self.host, **extra)
+        return env
+
+    def cli(self, *args: str, input: bytes | None = None, timeout: float = 60,
+            check: bool = False) -> subprocess.CompletedProcess[str]:
+        """Run the `corral` CLI against this daemon."""
+        return subprocess.run(
+            [sys.executable, "-m", "supervisor", *args], env=self.env(), input=input.decode()
+            if input else None, capture_output=True, text=True, timeout=timeout, check=check,
+        )
+
+    def docker(self, *args: str, input: str | None = None, timeout: float = 60,
+               check: bool = False) -> subprocess.CompletedProcess[str]:
+        """Run the real docker CLI against this daemon (skips if it is not installed)."""
+        if shutil.which("docker") is None:
+            pytest.skip("docker CLI not installed")
+        return subprocess.run(
+            ["docker", *args], env=self.env(), input=input, capture_output=True, text=True,
+            timeout=timeout, check=check,
+        )
+
+    def client(self) -> Any:
+        import docker
+
+        return docker.DockerClient(base_url=self.host, version="1.44", timeout=60)
+
+
+def start_daemon(root: Path, sock: Path, log: Path) -> subprocess.Popen[bytes]:
+    """Start `corral daemon` and return once it listens (it writes to --ready-fd)."""
+    r, w = os.pipe()
+    with log.open("ab") as logf:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "supervisor.daemon", "--root", str(root),
+             "--host", f"unix://{sock}", "--ready-fd", str(w), "--log-level", "debug"],
+            stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, pass_fds=(w,),
+        )
+    os.close(w)
+    with os.fdopen(r, "rb") as ready:
+        line = ready.readline()  # EOF here means the daemon died before listening
+    if line.strip() != b"ready":
+        proc.kill()
+        raise RuntimeError(f"daemon did not start; log:\n{log.read_text()}")
+    return proc
+
+
+def stop_daemon(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="session")
+def workdir() -> Iterator[Path]:
+    d = Path(tempfile.mkdtemp(prefix="corral-test-"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def rootfs_tar(workdir: Path) -> Path:
+    return make_rootfs_tar(workdir / "busybox-rootfs.tar")
+
+
+@pytest.fixture(scope="session")
+def daemon(workdir: Path, rootfs_tar: Path) -> Iterator[Daemon]:
+    _needs_root()
+    root, sock, log = workdir / "root", workdir / "corral.sock", workdir / "daemon.log"
+    proc = start_daemon(root, sock, log)
+    d = Daemon(root=root, sock=sock, proc=proc, log=log)
+    client = d.client()
+    with rootfs_tar.open("rb") as f:
+        client.api.import_image_from_data(f.read(), repository="busybox", tag="latest")
+    yield d
+    client.close()
+    if d.proc.poll() is None:
+        stop_daemon(d.proc)
+    assert_nothing_left(d.root)
+
+
+def assert_nothing_left(root: Path) -> None:
+    """No overlay mount, runc state or cgroup of ours survives the suite."""
+    mounts = Path("/proc/self/mountinfo").read_text()
+    assert str(root) not in mounts, "a mount under the test root was left behind"
+    runc_dir = root / "runc"
+    leftovers = [p.name for p in runc_dir.iterdir()] if runc_dir.exists() else []
+    assert leftovers == [], f"runc state left behind: {leftovers}"
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        corral = hierarchy / "corral"
+        if corral.is_dir():
+            assert [p for p in corral.iterdir() if p.is_dir()] == [], f"cgroups left in {corral}"
+
+
+@pytest.fixture
+def dk(daemon: Daemon) -> Iterator[Any]:
+    """A docker-py client; everything the test made is removed afterwards."""
+    client = daemon.client()
+    yield client
+    cleanup(client)
+    client.close()
+
+
+def cleanup(client: Any) -> None:
+    for c in client.containers.list(all=True):
+        c.remove(force=True, v=True)
+    for img in client.images.list():
+        if IMAGE not in img.tags:
+            client.images.remove(img.id, force=True)
+        elif len(img.tags) > 1:
+            for t in img.tags:
+                if t != IMAGE:
+                    client.images.remove(t)
+    for v in client.volumes.list():
+        v.remove(force=True)
+
+
+@pytest.fixture
+def corral(daemon: Daemon, dk: Any) -> Daemon:
+    """The daemon, for tests driving the `corral` or `docker` CLIs; cleaned like `dk`."""
+    return daemon

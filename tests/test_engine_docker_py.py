@@ -1,0 +1,206 @@
+"""The engine through docker-py: the seed texts' story, with real containers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import docker
+import pytest
+
+IMAGE = "busybox:latest"
+
+
+def test_run_prints_output_and_container_remains(dk: Any) -> None:
+    out = dk.containers.run(IMAGE, ["echo", "hi"])
+    assert out == b"hi\n"
+    # Without --rm a stopped container still exists (docker ps -a lists it).
+    exited = dk.containers.list(all=True, filters={"status": "exited"})
+    assert len(exited) == 1
+    assert exited[0].attrs["State"]["ExitCode"] == 0
+
+
+def test_run_remove_leaves_nothing(dk: Any) -> None:
+    out = dk.containers.run(IMAGE, ["echo", "gone"], remove=True)
+    assert out == b"gone\n"
+    assert dk.containers.list(all=True) == []
+
+
+def test_writable_layer_survives_stop_start_but_not_other_containers(dk: Any) -> None:
+    c = dk.containers.run(IMAGE, ["sleep", "1d"], detach=True, name="keeper")
+    assert c.exec_run(["sh", "-c", "echo kept > /tmp/note"]).exit_code == 0
+    c.stop(timeout=0)
+    c.start()
+    res = c.exec_run(["cat", "/tmp/note"])
+    assert (res.exit_code, res.output) == (0, b"kept\n")
+    other = dk.containers.run(IMAGE, ["sh", "-c", "cat /tmp/note || echo absent"], remove=True)
+    assert other == b"absent\n"
+
+
+def test_exit_code_and_state(dk: Any) -> None:
+    c = dk.containers.run(IMAGE, ["sh", "-c", "exit 7"], detach=True)
+    assert c.wait()["StatusCode"] == 7
+    c.reload()
+    st = c.attrs["State"]
+    assert st["Status"] == "exited" and st["ExitCode"] == 7 and not st["Running"]
+    assert st["FinishedAt"] >= st["StartedAt"]
+
+
+def test_stop_escalates_to_sigkill_after_timeout(dk: Any) -> None:
+    # sh as PID 1 ignores SIGTERM (no handler), so stop must fall back to SIGKILL: 137.
+    c = dk.containers.run(IMAGE, ["sleep", "1d"], detach=True)
+    c.stop(timeout=1)
+    c.reload()
+    assert c.attrs["State"]["ExitCode"] == 137
+
+
+def test_stop_signal_handled_gives_clean_exit(dk: Any) -> None:
+    script = "trap 'exit 0' TERM; while true; do sleep 0.1; done"
+    c = dk.containers.run(IMAGE, ["sh", "-c", script], detach=True)
+    c.stop(timeout=30)
+    c.reload()
+    assert c.attrs["State"]["ExitCode"] == 0
+
+
+def test_logs_keep_streams_and_tail(dk: Any) -> None:
+    c = dk.containers.run(IMAGE, ["sh", "-c", "echo out1; echo err1 >&2; echo out2"],
+                          detach=True)
+    c.wait()
+    assert c.logs(stdout=True, stderr=False) == b"out1\nout2\n"
+    assert c.logs(stdout=False, stderr=True) == b"err1\n"
+    assert c.logs(stdout=True, stderr=False, tail=1) == b"out2\n"
+    stamped = c.logs(timestamps=True).decode().splitlines()
+    assert all(line.split(" ", 1)[0].endswith("Z") for line in stamped)
+
+
+def test_logs_follow_sees_every_line_once(dk: Any) -> None:
+    c = dk.containers.run(IMAGE, ["sh", "-c", "for i in $(seq 1 200); do echo line$i; done"],
+                          detach=True)
+    lines = b"".join(c.logs(stream=True, follow=True)).decode().splitlines()
+    assert lines == [f"line{i}" for i in range(1, 201)]
+
+
+def test_pause_unpause(dk: Any) -> None:
+    c = dk.containers.run(IMAGE, ["sleep", "1d"], detach=True)
+    c.pause()
+    c.reload()
+    assert c.attrs["State"]["Status"] == "paused"
+    c.unpause()
+    c.reload()
+    assert c.attrs["State"]["Status"] == "running"
+
+
+def test_named_volume_outlives_container(dk: Any) -> None:
+    # The seed's mongo-data example: delete and re-create, the data is still there.
+    dk.containers.run(IMAGE, ["sh", "-c", "echo precious > /data/db"],
+                      volumes={"mongo-data": {"bind": "/data", "mode": "rw"}}, remove=True)
+    out = dk.containers.run(IMAGE, ["cat", "/data/db"],
+                            volumes={"mongo-data": {"bind": "/data", "mode": "rw"}}, remove=True)
+    assert out == b"precious\n"
+    assert dk.volumes.get("mongo-data").name == "mongo-data"
+
+
+def test_bind_mount_read_only(dk: Any, tmp_path: Any) -> None:
+    (tmp_path / "f").write_text("host\n")
+    out = dk.containers.run(IMAGE, ["sh", "-c", "cat /m/f; echo x > /m/g || echo refused"],
+                            volumes={str(tmp_path): {"bind": "/m", "mode": "ro"}}, remove=True)
+    assert out.decode().splitlines()[0] == "host"
+    assert out.decode().splitlines()[-1] == "refused"
+    assert not (tmp_path / "g").exists()
+
+
+def test_commit_makes_image_with_container_changes(dk: Any) -> None:
+    c = dk.containers.run(IMAGE, ["sh", "-c", "echo baked > /etc/motd; rm /etc/group"],
+                          detach=True)
+    c.wait()
+    img = c.commit("mine", "v1")
+    out = dk.containers.run("mine:v1", ["sh", "-c", "cat /etc/motd; ls /etc/group || true"],
+                            remove=True, stderr=True)
+    assert out.decode().startswith("baked\n")
+    assert "No such file" in out.decode()
+    assert len(img.attrs["RootFS"]["Layers"]) == 2
+    # The original image is untouched.
+    assert dk.containers.run(IMAGE, ["cat", "/etc/group"], remove=True).startswith(b"root:")
+
+
+def test_rmi_refuses_image_in_use(dk: Any) -> None:
+    c = dk.containers.run(IMAGE, ["true"], detach=True)
+    c.wait()
+    c.commit("inuse", "v1")
+    user = dk.containers.create("inuse:v1", ["true"])
+    with pytest.raises(docker.errors.APIError) as err:
+        dk.images.remove("inuse:v1")
+    assert err.value.status_code == 409
+    user.remove()
+    dk.images.remove("inuse:v1")
+
+
+def test_unknown_image_is_404(dk: Any) -> None:
+    with pytest.raises(docker.errors.ImageNotFound):
+        dk.containers.create("nosuch:image", ["true"])
+
+
+def test_name_conflict_is_409(dk: Any) -> None:
+    dk.containers.create(IMAGE, ["true"], name="twin")
+    with pytest.raises(docker.errors.APIError) as err:
+        dk.containers.create(IMAGE, ["true"], name="twin")
+    assert err.value.status_code == 409
+    assert "twin" in str(err.value)
+
+
+def test_remove_running_needs_force(dk: Any) -> None:
+    c = dk.containers.run(IMAGE, ["sleep", "1d"], detach=True)
+    with pytest.raises(docker.errors.APIError) as err:
+        c.remove()
+    assert err.value.status_code == 409
+    c.remove(force=True)
+    assert dk.containers.list(all=True) == []
+
+
+def test_missing_command_fails_start_with_127(dk: Any) -> None:
+    c = dk.containers.create(IMAGE, ["/no/such/cmd"])
+    with pytest.raises(docker.errors.APIError) as err:
+        c.start()
+    assert "no such file" in str(err.value).lower() or "not found" in str(err.value).lower()
+    c.reload()
+    assert c.attrs["State"]["ExitCode"] == 127
+    assert c.attrs["State"]["Status"] == "created"
+
+
+def test_isolation_and_security_defaults(dk: Any) -> None:
+    script = (
+        "echo pid=$$; hostname; grep NoNewPrivs /proc/self/status; "
+        "grep CapEff /proc/self/status; wc -c < /proc/timer_list; "
+        "echo x > /proc/sys/kernel/hostname 2>/dev/null || echo sysro"
+    )
+    out = dk.containers.run(IMAGE, ["sh", "-c", script], hostname="box", remove=True).decode()
+    assert "pid=1\n" in out
+    assert "box\n" in out
+    assert "NoNewPrivs:\t1" in out
+    assert "CapEff:\t00000000a80425fb" in out
+    assert "sysro" in out
+
+
+def test_env_workdir_user_and_entrypoint(dk: Any) -> None:
+    out = dk.containers.run(
+        IMAGE, ["-c", "echo $FOO; pwd; id -u"], entrypoint=["sh"], environment={"FOO": "bar"},
+        working_dir="/tmp", user="www-data", remove=True,
+    )
+    assert out == b"bar\n/tmp\n33\n"
+
+
+def test_memory_and_pids_limits_reach_cgroups(dk: Any) -> None:
+    c = dk.containers.run(IMAGE, ["sleep", "1d"], detach=True, mem_limit="64m", pids_limit=50)
+    out = c.exec_run(["sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes "
+                      "/sys/fs/cgroup/memory.max /sys/fs/cgroup/pids/pids.max "
+                      "/sys/fs/cgroup/pids.max 2>/dev/null; true"]).output.decode()
+    assert "67108864" in out
+    assert "50" in out.split()
+    c.remove(force=True)
+
+
+def test_exec_exit_code_and_inspect(dk: Any) -> None:
+    c = dk.containers.run(IMAGE, ["sleep", "1d"], detach=True)
+    res = c.exec_run(["sh", "-c", "echo out; exit 5"])
+    assert (res.exit_code, res.output) == (5, b"out\n")
+    missing = c.exec_run(["nosuchcmd"])
+    assert missing.exit_code == 127
