@@ -1,0 +1,249 @@
+"""Unpack an image layer tar into a directory, safely, in overlayfs's on-disk format.
+
+A layer tar comes from whoever built the image, so it is hostile input: its names may
+climb out with `..`, be absolute, or go *through* a symlink the same tar planted
+(`evil -> /etc` then `evil/passwd`).  The rule (containerd's): symlinks are content and
+are created verbatim, but nothing is ever written by following one, and nothing lands
+outside `dest`.  We refuse (rather than silently confine) any entry that would: a layer
+that tries is broken or malicious, and a refused import leaves nothing behind.
+
+OCI whiteouts are converted on the way in (`.wh.NAME` -> char device 0:0, `.wh..wh..opq`
+-> `trusted.overlay.opaque=y`) so an unpacked layer directory is directly an overlay
+lowerdir, shared by every image and container that uses it.
+
+The decisions about names (`entry_parts`, `whiteout_kind`) are pure functions; the rest
+walks the destination with `lstat` on every existing component.  `dest` is a fresh
+private directory owned by the daemon, so check-then-act is not racy here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import posixpath
+import shutil
+import stat
+import tarfile
+from pathlib import Path
+from typing import BinaryIO
+
+from supervisor.errors import InvalidArgument
+
+WHITEOUT_PREFIX = ".wh."
+WHITEOUT_META_PREFIX = ".wh..wh."
+WHITEOUT_OPAQUE = ".wh..wh..opq"
+OPAQUE_XATTR = "trusted.overlay.opaque"
+XATTR_PAX_PREFIX = "SCHILY.xattr."
+_CHUNK = 1 << 20
+
+
+def _refuse(name: str, why: str) -> InvalidArgument:
+    return InvalidArgument(f"refusing tar entry {name!r}: {why}")
+
+
+def entry_parts(name: str) -> tuple[str, ...]:
+    """Normalise a tar member name to path components relative to the layer root.
+
+    `./a//b/` -> ('a', 'b'); `.` -> () (the root itself).  Absolute names and names
+    whose `..` climb above the root are refused: Docker confines them, we reject them,
+    because no legitimate layer has them and confining hides a broken producer.
+    """
+    if name.startswith("/"):
+        raise _refuse(name, "path escapes the layer")
+    norm = posixpath.normpath(name)
+    if norm == ".":
+        return ()
+    if norm == ".." or norm.startswith("../"):
+        raise _refuse(name, "path escapes the layer")
+    return tuple(norm.split("/"))
+
+
+def whiteout_kind(parts: tuple[str, ...]) -> tuple[str, tuple[str, ...]] | None:
+    """Classify an OCI whiteout entry.
+
+    Returns ("opaque", dir_parts) for `dir/.wh..wh..opq`, ("whiteout", target_parts) for
+    `dir/.wh.NAME`, ("meta", parts) for other `.wh..wh.*` (aufs bookkeeping, ignored),
+    None for ordinary content.
+    """
+    if not parts:
+        return None
+    base = parts[-1]
+    if base == WHITEOUT_OPAQUE:
+        return ("opaque", parts[:-1])
+    if base.startswith(WHITEOUT_META_PREFIX):
+        return ("meta", parts)
+    if base.startswith(WHITEOUT_PREFIX):
+        target = base[len(WHITEOUT_PREFIX) :]
+        if target in ("", ".", ".."):
+            raise _refuse("/".join(parts), "invalid whiteout name")
+        return ("whiteout", (*parts[:-1], target))
+    return None
+
+
+def _safe_parent(dest: Path, parts: tuple[str, ...], entry: str, *, create: bool) -> Path:
+    """Walk the parent directories of `parts` inside dest without following symlinks.
+
+    Missing directories are created (0755, like tar does for implicit parents) when
+    `create`; a symlink or non-directory on the way is refused, naming the entry.
+    """
+    cur = dest
+    for comp in parts[:-1]:
+        cur = cur / comp
+        try:
+            st = os.lstat(cur)
+        except FileNotFoundError:
+            if not create:
+                raise _refuse(entry, f"parent {comp!r} does not exist") from None
+            os.mkdir(cur, 0o755)
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            raise _refuse(entry, "path escapes the layer through a symlink")
+        if not stat.S_ISDIR(st.st_mode):
+            raise _refuse(entry, f"parent {comp!r} is not a directory")
+    return cur
+
+
+def _remove(path: Path) -> None:
+    """Remove whatever is at path (never following a symlink)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+def _apply_xattrs(path: Path, info: tarfile.TarInfo) -> None:
+    for key, value in info.pax_headers.items():
+        if not key.startswith(XATTR_PAX_PREFIX):
+            continue
+        attr = key[len(XATTR_PAX_PREFIX) :]
+        # A layer may not smuggle overlay metadata (redirects, origins) into our lowers.
+        if attr.startswith("trusted.overlay."):
+            continue
+        with contextlib.suppress(OSError):
+            os.setxattr(path, attr, value.encode("utf-8", "surrogateescape"), follow_symlinks=False)
+
+
+def _apply_owner_mode(path: Path, info: tarfile.TarInfo) -> None:
+    os.chown(path, info.uid, info.gid, follow_symlinks=False)
+    if not info.issym():
+        # chmod after chown: chown clears setuid/setgid bits.
+        os.chmod(path, info.mode & 0o7777)
+
+
+def unpack_layer(src: BinaryIO | Path, dest: Path) -> int:
+    """Unpack the (plain or compressed) layer tar `src` into the existing dir `dest`.
+
+    Returns the bytes of regular-file content written (the layer's size).  Raises
+    InvalidArgument naming the first refused entry; the caller discards `dest` then.
+    """
+    if isinstance(src, Path):
+        with open(src, "rb") as f:
+            return unpack_layer(f, dest)
+    total = 0
+    dir_times: list[tuple[Path, int]] = []
+    try:
+        tar = tarfile.open(fileobj=src, mode="r|*")  # noqa: SIM115 - `with tar` below
+    except tarfile.TarError as e:
+        raise InvalidArgument(f"invalid tar archive: {e}") from None
+    with tar:
+        try:
+            for info in tar:
+                total += _unpack_entry(tar, info, dest, dir_times)
+        except tarfile.TarError as e:
+            raise InvalidArgument(f"invalid tar archive: {e}") from None
+    # Directory mtimes last: creating children changed them.
+    for path, mtime in reversed(dir_times):
+        os.utime(path, (mtime, mtime), follow_symlinks=False)
+    return total
+
+
+def _unpack_entry(
+    tar: tarfile.TarFile, info: tarfile.TarInfo, dest: Path, dir_times: list[tuple[Path, int]]
+) -> int:
+    name = info.name
+    parts = entry_parts(name)
+    kind = whiteout_kind(parts)
+    if kind is not None:
+        what, target = kind
+        if what == "meta":
+            return 0
+        if what == "opaque":
+            parent = _safe_parent(dest, (*target, "x"), name, create=True)
+            os.setxattr(parent, OPAQUE_XATTR, b"y")
+            return 0
+        parent = _safe_parent(dest, target, name, create=True)
+        path = parent / target[-1]
+        _remove(path)
+        os.mknod(path, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+        os.chown(path, info.uid, info.gid, follow_symlinks=False)
+        return 0
+
+    if not parts:  # the layer root itself ("./")
+        if info.isdir():
+            _apply_owner_mode(dest, info)
+            _apply_xattrs(dest, info)
+            dir_times.append((dest, int(info.mtime)))
+            return 0
+        raise _refuse(name, "the layer root must be a directory")
+
+    parent = _safe_parent(dest, parts, name, create=True)
+    path = parent / parts[-1]
+    size = 0
+
+    if info.isdir():
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            st = None
+        if st is not None and not stat.S_ISDIR(st.st_mode):
+            os.unlink(path)
+            st = None
+        if st is None:
+            os.mkdir(path, 0o700)
+        dir_times.append((path, int(info.mtime)))
+    else:
+        _remove(path)
+        if info.isreg():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                data = tar.extractfile(info)
+                if data is not None:
+                    while chunk := data.read(_CHUNK):
+                        out.write(chunk)
+                        size += len(chunk)
+        elif info.issym():
+            os.symlink(info.linkname, path)
+        elif info.islnk():
+            try:
+                target = entry_parts(info.linkname)
+            except InvalidArgument:
+                target = ()
+            if not target:
+                raise _refuse(name, "hard link target escapes the layer")
+            tparent = _safe_parent(dest, target, name, create=False)
+            tpath = tparent / target[-1]
+            try:
+                tst = os.lstat(tpath)
+            except FileNotFoundError:
+                raise _refuse(name, f"hard link target {info.linkname!r} not in layer") from None
+            if stat.S_ISDIR(tst.st_mode):
+                raise _refuse(name, "hard link to a directory")
+            os.link(tpath, path, follow_symlinks=False)
+            return 0  # the target carries the metadata
+        elif info.ischr() or info.isblk() or info.isfifo():
+            kind_bits = (
+                stat.S_IFCHR if info.ischr() else stat.S_IFBLK if info.isblk() else stat.S_IFIFO
+            )
+            os.mknod(path, kind_bits | 0o600, os.makedev(info.devmajor, info.devminor))
+        else:
+            raise _refuse(name, f"unsupported tar entry type {info.type!r}")
+
+    _apply_owner_mode(path, info)
+    _apply_xattrs(path, info)
+    if not info.isdir():
+        os.utime(path, (info.mtime, info.mtime), follow_symlinks=False)
+    return size
