@@ -67,7 +67,11 @@ def test_logs_keep_streams_and_tail(dk: Any) -> None:
     c.wait()
     assert c.logs(stdout=True, stderr=False) == b"out1\nout2\n"
     assert c.logs(stdout=False, stderr=True) == b"err1\n"
-    assert c.logs(stdout=True, stderr=False, tail=1) == b"out2\n"
+    # --tail counts lines of both streams before filtering, as Docker's does.
+    only_out = dk.containers.run(IMAGE, ["sh", "-c", "echo a; echo b; echo c"], detach=True)
+    only_out.wait()
+    assert only_out.logs(tail=2) == b"b\nc\n"
+    assert only_out.logs(tail=0) == b""
     stamped = c.logs(timestamps=True).decode().splitlines()
     assert all(line.split(" ", 1)[0].endswith("Z") for line in stamped)
 

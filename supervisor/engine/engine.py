@@ -37,6 +37,7 @@ from supervisor.engine.timefmt import rfc3339_nano
 from supervisor.engine.users import resolve_user
 from supervisor.engine.volumes import VolumeStore
 from supervisor.errors import Conflict, CorralError, InvalidArgument, NotFound, NotModified
+from supervisor.images.changes import apply_changes
 from supervisor.images.store import ImageStore
 from supervisor.runtime import cgroups
 from supervisor.runtime.process import pidfd_open, wait_exit
@@ -211,6 +212,7 @@ class Engine:
                         )
             for sub in ("upper", "work", "rootfs"):
                 (cdir / sub).mkdir(parents=True)
+            _make_init_layer(cdir / "init")
             self._write_etc_files(c)
             self.containers.add(c)
         except BaseException:
@@ -279,7 +281,8 @@ class Engine:
         mounted = False
         created = False
         try:
-            mount_overlay(self.images.layer_dirs(c.image_id), cdir / "upper", cdir / "work", rootfs)
+            lowers = [*self.images.layer_dirs(c.image_id), cdir / "init"]
+            mount_overlay(lowers, cdir / "upper", cdir / "work", rootfs)
             mounted = True
             self._copy_up_volumes(c, rootfs)
             spec = self._runtime_spec(c, rootfs)
@@ -604,7 +607,7 @@ class Engine:
             paused_here = True
         try:
             cfg = {k: v for k, v in c.config.items() if k not in ("Hostname", "Image")}
-            cfg.update(changes or {})
+            cfg = apply_changes(cfg, changes or {})
             record = self.images.commit(
                 self.dir_of(c) / "upper", c.image_id, cfg, ref, comment=comment,
                 author=author, created_by=" ".join([c.path, *c.args]),
@@ -737,6 +740,19 @@ def _capabilities(add: list[str], drop: list[str]) -> list[str] | None:
         if norm(a) not in caps:
             caps.append(norm(a))
     return caps
+
+
+def _make_init_layer(init: Path) -> None:
+    """Docker's "-init" layer: mount points the runtime needs, kept out of the upper.
+
+    runc creates a missing mount target inside the root, which would land in the
+    container's writable layer and so in every `commit`; a read-only layer just below
+    the upper that already holds them keeps the writable layer to the user's changes.
+    """
+    for d in ("proc", "sys", "dev", "etc"):
+        (init / d).mkdir(parents=True, exist_ok=True)
+    for f in ("etc/hosts", "etc/hostname", "etc/resolv.conf"):
+        (init / f).touch()
 
 
 def _oci_mount(m: MountPoint) -> Mount:

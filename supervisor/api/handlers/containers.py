@@ -20,6 +20,7 @@ from supervisor.api.router import (
     StreamResponse,
 )
 from supervisor.api.stdcopy import frame
+from supervisor.images.changes import parse_changes
 from supervisor.engine.engine import Engine
 from supervisor.engine.timefmt import parse_rfc3339
 from supervisor.errors import InvalidArgument, NotModified
@@ -226,8 +227,6 @@ def register(router: Router, engine: Engine) -> None:
 
     @router.route("POST", "/commit")
     async def commit(req: ApiRequest) -> ApiResponse:
-        from supervisor.engine.changes import parse_changes
-
         c = get(req.query_str("container") or "")
         repo = req.query_str("repo") or ""
         tag = req.query_str("tag") or ""

@@ -16,7 +16,7 @@ from supervisor.api.router import (
     Router,
     StreamResponse,
 )
-from supervisor.engine.changes import parse_changes
+from supervisor.images.changes import parse_changes
 from supervisor.engine.engine import Engine
 from supervisor.errors import InvalidArgument, NotFound
 
