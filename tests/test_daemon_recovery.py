@@ -1,0 +1,100 @@
+"""Durable state: a daemon stopped or killed -9 comes back with every record, and
+nothing of the previous run (process, mount, runc state, cgroup) is left alive."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Daemon, assert_nothing_left, start_daemon, stop_daemon
+
+IMAGE = "busybox:latest"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is not alive for our purposes.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def private_daemon(tmp_path: Path, rootfs_tar: Path) -> Any:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    root, sock, log = tmp_path / "root", tmp_path / "d.sock", tmp_path / "d.log"
+    procs = []
+
+    def start() -> Daemon:
+        p = start_daemon(root, sock, log)
+        procs.append(p)
+        return Daemon(root=root, sock=sock, proc=p, log=log)
+
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            stop_daemon(p)
+    assert_nothing_left(root)
+
+
+def _populate(d: Daemon, rootfs_tar: Path) -> tuple[Any, int]:
+    client = d.client()
+    client.api.import_image_from_data(rootfs_tar.read_bytes(), repository="busybox", tag="latest")
+    client.volumes.create("keepme")
+    c = client.containers.run(IMAGE, ["sleep", "1d"], detach=True, name="survivor", stop_timeout=1,
+                              volumes={"keepme": {"bind": "/data", "mode": "rw"}})
+    c.reload()
+    return client, c.attrs["State"]["Pid"]
+
+
+def test_kill_9_then_restart_reports_exited_and_leaves_nothing(
+    private_daemon: Any, rootfs_tar: Path
+) -> None:
+    d = private_daemon()
+    client, pid = _populate(d, rootfs_tar)
+    assert _alive(pid)
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait()
+    client.close()
+
+    d2 = private_daemon()
+    client = d2.client()
+    c = client.containers.get("survivor")
+    st = c.attrs["State"]
+    assert st["Status"] == "exited"
+    assert "daemon" in st["Error"]
+    assert not _alive(pid), "the container's process outlived the daemon restart"
+    assert [i.tags for i in client.images.list()] == [[IMAGE]]
+    assert client.volumes.get("keepme").name == "keepme"
+    assert not (d2.root / "runc").exists() or list((d2.root / "runc").iterdir()) == []
+    # The container is usable again: its writable layer and volume are intact.
+    c.start()
+    assert c.exec_run(["true"]).exit_code == 0
+    c.remove(force=True)
+    client.close()
+
+
+def test_clean_stop_stops_containers_and_keeps_records(
+    private_daemon: Any, rootfs_tar: Path
+) -> None:
+    d = private_daemon()
+    client, pid = _populate(d, rootfs_tar)
+    client.close()
+    stop_daemon(d.proc)
+    assert not _alive(pid)
+
+    d2 = private_daemon()
+    client = d2.client()
+    c = client.containers.get("survivor")
+    assert c.attrs["State"]["Status"] == "exited"
+    assert c.attrs["State"]["ExitCode"] in (137, 143)
+    c.remove(v=True)
+    client.close()
