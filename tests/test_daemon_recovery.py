@@ -49,9 +49,12 @@ def _populate(d: Daemon, rootfs_tar: Path) -> tuple[Any, int]:
     client = d.client()
     client.api.import_image_from_data(rootfs_tar.read_bytes(), repository="busybox", tag="latest")
     client.volumes.create("keepme")
-    c = client.containers.run(IMAGE, ["sleep", "1d"], detach=True, name="survivor", stop_timeout=1,
-                              volumes={"keepme": {"bind": "/data", "mode": "rw"}})
-    c.reload()
+    cid = client.api.create_container(
+        IMAGE, ["sleep", "1d"], name="survivor", stop_timeout=1,
+        host_config=client.api.create_host_config(binds=["keepme:/data"]),
+    )["Id"]
+    client.api.start(cid)
+    c = client.containers.get(cid)
     return client, c.attrs["State"]["Pid"]
 
 
