@@ -24,7 +24,7 @@ DEFAULT_HOST = "unix:///run/corral/corral.sock"
 
 def socket_path(host: str) -> Path:
     if host.startswith("unix://"):
-        return Path(host[len("unix://"):])
+        return Path(host[len("unix://") :])
     if host.startswith("/"):
         return Path(host)
     raise SystemExit(f"corral daemon: unsupported --host {host!r}: only unix:///path sockets")
@@ -33,7 +33,9 @@ def socket_path(host: str) -> Path:
 def configure_logging(level: str) -> None:
     """structlog JSON to stderr; human-friendly when stderr is a terminal."""
     renderer: structlog.typing.Processor = (
-        structlog.dev.ConsoleRenderer() if sys.stderr.isatty() else structlog.processors.JSONRenderer()
+        structlog.dev.ConsoleRenderer()
+        if sys.stderr.isatty()
+        else structlog.processors.JSONRenderer()
     )
     structlog.configure(
         processors=[
@@ -52,14 +54,25 @@ def configure_logging(level: str) -> None:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="corral daemon", description="Run the corral supervisor.")
-    p.add_argument("--root", default=os.environ.get("CORRAL_ROOT", DEFAULT_ROOT),
-                   help=f"state root (default {DEFAULT_ROOT}, env CORRAL_ROOT)")
-    p.add_argument("-H", "--host", default=os.environ.get("CORRAL_HOST", DEFAULT_HOST),
-                   help=f"API socket (default {DEFAULT_HOST}, env CORRAL_HOST)")
-    p.add_argument("--runtime", default=os.environ.get("CORRAL_RUNTIME", "runc"),
-                   help="OCI runtime binary: runc (default) or crun")
-    p.add_argument("--ready-fd", type=int, default=-1,
-                   help="write a line to this fd once the API is listening")
+    p.add_argument(
+        "--root",
+        default=os.environ.get("CORRAL_ROOT", DEFAULT_ROOT),
+        help=f"state root (default {DEFAULT_ROOT}, env CORRAL_ROOT)",
+    )
+    p.add_argument(
+        "-H",
+        "--host",
+        default=os.environ.get("CORRAL_HOST", DEFAULT_HOST),
+        help=f"API socket (default {DEFAULT_HOST}, env CORRAL_HOST)",
+    )
+    p.add_argument(
+        "--runtime",
+        default=os.environ.get("CORRAL_RUNTIME", "runc"),
+        help="OCI runtime binary: runc (default) or crun",
+    )
+    p.add_argument(
+        "--ready-fd", type=int, default=-1, help="write a line to this fd once the API is listening"
+    )
     p.add_argument("--log-level", default="info")
     return p.parse_args(argv)
 
@@ -81,8 +94,13 @@ async def serve(args: argparse.Namespace) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async with trio.open_nursery() as api_nursery:
                 await api_nursery.start(serve_unix, sock, router)
-                log.info("daemon.ready", root=str(root), socket=str(sock), runtime=args.runtime,
-                         pid=os.getpid())
+                log.info(
+                    "daemon.ready",
+                    root=str(root),
+                    socket=str(sock),
+                    runtime=args.runtime,
+                    pid=os.getpid(),
+                )
                 if args.ready_fd >= 0:
                     try:
                         os.write(args.ready_fd, b"ready\n")
@@ -103,8 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     configure_logging(args.log_level)
     if os.geteuid() != 0:
-        print("corral daemon: must run as root (containers need namespaces and mounts)",
-              file=sys.stderr)
+        print(
+            "corral daemon: must run as root (containers need namespaces and mounts)",
+            file=sys.stderr,
+        )
         return 1
     os.umask(0o022)
     trio.run(serve, args)

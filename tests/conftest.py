@@ -50,22 +50,34 @@ class Daemon:
         env.update(CORRAL_HOST=self.host, DOCKER_HOST=self.host, **extra)
         return env
 
-    def cli(self, *args: str, input: bytes | None = None, timeout: float = 60,
-            check: bool = False) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, input: bytes | None = None, timeout: float = 60, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
         """Run the `corral` CLI against this daemon."""
         return subprocess.run(
-            [sys.executable, "-m", "supervisor", *args], env=self.env(), input=input.decode()
-            if input else None, capture_output=True, text=True, timeout=timeout, check=check,
+            [sys.executable, "-m", "supervisor", *args],
+            env=self.env(),
+            input=input.decode() if input else None,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=check,
         )
 
-    def docker(self, *args: str, input: str | None = None, timeout: float = 60,
-               check: bool = False) -> subprocess.CompletedProcess[str]:
+    def docker(
+        self, *args: str, input: str | None = None, timeout: float = 60, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
         """Run the real docker CLI against this daemon (skips if it is not installed)."""
         if shutil.which("docker") is None:
             pytest.skip("docker CLI not installed")
         return subprocess.run(
-            ["docker", *args], env=self.env(), input=input, capture_output=True, text=True,
-            timeout=timeout, check=check,
+            ["docker", *args],
+            env=self.env(),
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=check,
         )
 
     def client(self) -> Any:
@@ -79,9 +91,23 @@ def start_daemon(root: Path, sock: Path, log: Path) -> subprocess.Popen[bytes]:
     r, w = os.pipe()
     with log.open("ab") as logf:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "supervisor.daemon", "--root", str(root),
-             "--host", f"unix://{sock}", "--ready-fd", str(w), "--log-level", "debug"],
-            stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, pass_fds=(w,),
+            [
+                sys.executable,
+                "-m",
+                "supervisor.daemon",
+                "--root",
+                str(root),
+                "--host",
+                f"unix://{sock}",
+                "--ready-fd",
+                str(w),
+                "--log-level",
+                "debug",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=logf,
+            stderr=logf,
+            pass_fds=(w,),
         )
     os.close(w)
     with os.fdopen(r, "rb") as ready:

@@ -50,7 +50,10 @@ def _populate(d: Daemon, rootfs_tar: Path) -> tuple[Any, int]:
     client.api.import_image_from_data(rootfs_tar.read_bytes(), repository="busybox", tag="latest")
     client.volumes.create("keepme")
     cid = client.api.create_container(
-        IMAGE, ["sleep", "1d"], name="survivor", stop_timeout=1,
+        IMAGE,
+        ["sleep", "1d"],
+        name="survivor",
+        stop_timeout=1,
         host_config=client.api.create_host_config(binds=["keepme:/data"]),
     )["Id"]
     client.api.start(cid)

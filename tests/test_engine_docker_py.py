@@ -62,8 +62,7 @@ def test_stop_signal_handled_gives_clean_exit(dk: Any) -> None:
 
 
 def test_logs_keep_streams_and_tail(dk: Any) -> None:
-    c = dk.containers.run(IMAGE, ["sh", "-c", "echo out1; echo err1 >&2; echo out2"],
-                          detach=True)
+    c = dk.containers.run(IMAGE, ["sh", "-c", "echo out1; echo err1 >&2; echo out2"], detach=True)
     c.wait()
     assert c.logs(stdout=True, stderr=False) == b"out1\nout2\n"
     assert c.logs(stdout=False, stderr=True) == b"err1\n"
@@ -77,8 +76,9 @@ def test_logs_keep_streams_and_tail(dk: Any) -> None:
 
 
 def test_logs_follow_sees_every_line_once(dk: Any) -> None:
-    c = dk.containers.run(IMAGE, ["sh", "-c", "for i in $(seq 1 200); do echo line$i; done"],
-                          detach=True)
+    c = dk.containers.run(
+        IMAGE, ["sh", "-c", "for i in $(seq 1 200); do echo line$i; done"], detach=True
+    )
     lines = b"".join(c.logs(stream=True, follow=True)).decode().splitlines()
     assert lines == [f"line{i}" for i in range(1, 201)]
 
@@ -95,30 +95,42 @@ def test_pause_unpause(dk: Any) -> None:
 
 def test_named_volume_outlives_container(dk: Any) -> None:
     # The seed's mongo-data example: delete and re-create, the data is still there.
-    dk.containers.run(IMAGE, ["sh", "-c", "echo precious > /data/db"],
-                      volumes={"mongo-data": {"bind": "/data", "mode": "rw"}}, remove=True)
-    out = dk.containers.run(IMAGE, ["cat", "/data/db"],
-                            volumes={"mongo-data": {"bind": "/data", "mode": "rw"}}, remove=True)
+    dk.containers.run(
+        IMAGE,
+        ["sh", "-c", "echo precious > /data/db"],
+        volumes={"mongo-data": {"bind": "/data", "mode": "rw"}},
+        remove=True,
+    )
+    out = dk.containers.run(
+        IMAGE,
+        ["cat", "/data/db"],
+        volumes={"mongo-data": {"bind": "/data", "mode": "rw"}},
+        remove=True,
+    )
     assert out == b"precious\n"
     assert dk.volumes.get("mongo-data").name == "mongo-data"
 
 
 def test_bind_mount_read_only(dk: Any, tmp_path: Any) -> None:
     (tmp_path / "f").write_text("host\n")
-    out = dk.containers.run(IMAGE, ["sh", "-c", "cat /m/f; echo x > /m/g || echo refused"],
-                            volumes={str(tmp_path): {"bind": "/m", "mode": "ro"}}, remove=True)
+    out = dk.containers.run(
+        IMAGE,
+        ["sh", "-c", "cat /m/f; echo x > /m/g || echo refused"],
+        volumes={str(tmp_path): {"bind": "/m", "mode": "ro"}},
+        remove=True,
+    )
     assert out.decode().splitlines()[0] == "host"
     assert out.decode().splitlines()[-1] == "refused"
     assert not (tmp_path / "g").exists()
 
 
 def test_commit_makes_image_with_container_changes(dk: Any) -> None:
-    c = dk.containers.run(IMAGE, ["sh", "-c", "echo baked > /etc/motd; rm /etc/group"],
-                          detach=True)
+    c = dk.containers.run(IMAGE, ["sh", "-c", "echo baked > /etc/motd; rm /etc/group"], detach=True)
     c.wait()
     img = c.commit("mine", "v1")
-    out = dk.containers.run("mine:v1", ["sh", "-c", "cat /etc/motd; ls /etc/group || true"],
-                            remove=True, stderr=True)
+    out = dk.containers.run(
+        "mine:v1", ["sh", "-c", "cat /etc/motd; ls /etc/group || true"], remove=True, stderr=True
+    )
     assert out.decode().startswith("baked\n")
     assert "No such file" in out.decode()
     assert len(img.attrs["RootFS"]["Layers"]) == 2
@@ -186,17 +198,28 @@ def test_isolation_and_security_defaults(dk: Any) -> None:
 
 def test_env_workdir_user_and_entrypoint(dk: Any) -> None:
     out = dk.containers.run(
-        IMAGE, ["-c", "echo $FOO; pwd; id -u"], entrypoint=["sh"], environment={"FOO": "bar"},
-        working_dir="/tmp", user="www-data", remove=True,
+        IMAGE,
+        ["-c", "echo $FOO; pwd; id -u"],
+        entrypoint=["sh"],
+        environment={"FOO": "bar"},
+        working_dir="/tmp",
+        user="www-data",
+        remove=True,
     )
     assert out == b"bar\n/tmp\n33\n"
 
 
 def test_memory_and_pids_limits_reach_cgroups(dk: Any) -> None:
     c = dk.containers.run(IMAGE, ["sleep", "1d"], detach=True, mem_limit="64m", pids_limit=50)
-    out = c.exec_run(["sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes "
-                      "/sys/fs/cgroup/memory.max /sys/fs/cgroup/pids/pids.max "
-                      "/sys/fs/cgroup/pids.max 2>/dev/null; true"]).output.decode()
+    out = c.exec_run(
+        [
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/memory/memory.limit_in_bytes "
+            "/sys/fs/cgroup/memory.max /sys/fs/cgroup/pids/pids.max "
+            "/sys/fs/cgroup/pids.max 2>/dev/null; true",
+        ]
+    ).output.decode()
     assert "67108864" in out
     assert "50" in out.split()
     c.remove(force=True)

@@ -50,7 +50,9 @@ def status_text(c: Container, now: float | None = None) -> str:
         up = f"Up {human_duration(now - parse_rfc3339(st.started_at))}"
         return up + " (Paused)" if st.status is Status.PAUSED else up
     if st.status is Status.RESTARTING:
-        return f"Restarting ({st.exit_code}) {human_duration(now - parse_rfc3339(st.finished_at))} ago"
+        return (
+            f"Restarting ({st.exit_code}) {human_duration(now - parse_rfc3339(st.finished_at))} ago"
+        )
     if st.status is Status.EXITED:
         return f"Exited ({st.exit_code}) {human_duration(now - parse_rfc3339(st.finished_at))} ago"
     if st.status is Status.REMOVING:
@@ -111,8 +113,9 @@ _HOST_CONFIG_DEFAULTS: dict[str, Any] = {
 }
 
 
-def container_inspect(c: Container, *, container_dir: str, layer_dirs: list[str],
-                      runtime: str) -> dict[str, Any]:
+def container_inspect(
+    c: Container, *, container_dir: str, layer_dirs: list[str], runtime: str
+) -> dict[str, Any]:
     """`GET /containers/{id}/json`."""
     host_config = {**_HOST_CONFIG_DEFAULTS, "Runtime": runtime, **c.host_config}
     return {
@@ -177,8 +180,12 @@ def matches_filters(c: Container, filters: dict[str, list[str]]) -> bool:
         elif key == "status":
             ok = c.state.status.value in values
         elif key == "ancestor":
-            ok = any(v in (c.image, c.image_id) or c.image_id.startswith("sha256:" + v)
-                     or c.image_id.startswith(v) for v in values)
+            ok = any(
+                v in (c.image, c.image_id)
+                or c.image_id.startswith("sha256:" + v)
+                or c.image_id.startswith(v)
+                for v in values
+            )
         elif key == "exited":
             ok = c.state.status is Status.EXITED and str(c.state.exit_code) in values
         elif key == "volume":

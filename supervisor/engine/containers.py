@@ -76,7 +76,9 @@ class MountPoint:
             "Type": self.type,
             "Source": self.source,
             "Destination": self.destination,
-            "Mode": ",".join(self.options) if self.type == "tmpfs" else ("ro" if self.read_only else ""),
+            "Mode": ",".join(self.options)
+            if self.type == "tmpfs"
+            else ("ro" if self.read_only else ""),
             "RW": not self.read_only,
             "Propagation": "rprivate" if self.type == "bind" else "",
         }

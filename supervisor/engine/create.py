@@ -90,8 +90,19 @@ def command_line(cfg: dict[str, Any]) -> tuple[str, list[str]]:
     return argv[0], argv[1:]
 
 
-_BIND_MODES = {"ro", "rw", "z", "Z", "private", "rprivate", "shared", "rshared", "slave",
-               "rslave", "nocopy"}
+_BIND_MODES = {
+    "ro",
+    "rw",
+    "z",
+    "Z",
+    "private",
+    "rprivate",
+    "shared",
+    "rshared",
+    "slave",
+    "rslave",
+    "nocopy",
+}
 
 
 def parse_bind(spec: str) -> MountPoint:
@@ -140,11 +151,10 @@ def parse_mount(m: dict[str, Any]) -> MountPoint:
     if kind == "volume":
         if src and not VOLUME_NAME_RE.match(src):
             raise InvalidArgument(f"invalid mount config for type \"volume\": invalid name '{src}'")
-        return MountPoint(type="volume", name=src, destination=dst, read_only=ro,
-                          anonymous=not src)
+        return MountPoint(type="volume", name=src, destination=dst, read_only=ro, anonymous=not src)
     if kind == "tmpfs":
         if src:
-            raise InvalidArgument("invalid mount config for type \"tmpfs\": source must be empty")
+            raise InvalidArgument('invalid mount config for type "tmpfs": source must be empty')
         opts = m.get("TmpfsOptions") or {}
         options = []
         if opts.get("SizeBytes"):
@@ -152,7 +162,7 @@ def parse_mount(m: dict[str, Any]) -> MountPoint:
         if opts.get("Mode"):
             options.append(f"mode={int(opts['Mode']):o}")
         return MountPoint(type="tmpfs", destination=dst, read_only=ro, options=options)
-    raise InvalidArgument(f"mount type unknown: \"{kind}\"")
+    raise InvalidArgument(f'mount type unknown: "{kind}"')
 
 
 def parse_tmpfs(dst: str, opts: str) -> MountPoint:

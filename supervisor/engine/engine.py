@@ -188,13 +188,25 @@ class Engine:
 
         cid = secrets.token_hex(32)
         c = Container(
-            id=cid, name=name, image_id=image.id, image=image_ref, created=rfc3339_nano(),
-            path=path, args=args, config=config, host_config=host_config, mounts=mounts,
+            id=cid,
+            name=name,
+            image_id=image.id,
+            image=image_ref,
+            created=rfc3339_nano(),
+            path=path,
+            args=args,
+            config=config,
+            host_config=host_config,
+            mounts=mounts,
         )
         if not config["Hostname"]:
             config["Hostname"] = cid[:12]
         made_volumes: list[str] = []
         cdir = self.dir_of(c)
+        # `--mount type=bind` wants an existing source; `-v` creates it (at start).
+        strict_binds = {
+            x.get("Source") for x in host_config.get("Mounts") or [] if x.get("Type") == "bind"
+        }
         try:
             for m in mounts:
                 if m.type == "volume":
@@ -203,13 +215,11 @@ class Engine:
                     m.source = str(vol.mountpoint)
                     if new:
                         made_volumes.append(vol.name)
-                elif m.type == "bind" and not Path(m.source).exists():
-                    if any(x.get("Type") == "bind" and (x.get("Source") == m.source)
-                           for x in host_config.get("Mounts") or []):
-                        raise InvalidArgument(
-                            f"invalid mount config for type \"bind\": bind source path "
-                            f"does not exist: {m.source}"
-                        )
+                elif m.source in strict_binds and not Path(m.source).exists():
+                    raise InvalidArgument(
+                        f'invalid mount config for type "bind": bind source path '
+                        f"does not exist: {m.source}"
+                    )
             for sub in ("upper", "work", "rootfs"):
                 (cdir / sub).mkdir(parents=True)
             _make_init_layer(cdir / "init")
@@ -263,10 +273,14 @@ class Engine:
             resolv = ""
         if not host_mode:
             # A container without the host's network can not reach a loopback resolver.
-            resolv = "\n".join(
-                line for line in resolv.splitlines()
-                if not line.strip().startswith("nameserver 127.")
-            ) + "\n"
+            resolv = (
+                "\n".join(
+                    line
+                    for line in resolv.splitlines()
+                    if not line.strip().startswith("nameserver 127.")
+                )
+                + "\n"
+            )
         (cdir / "resolv.conf").write_text(resolv)
 
     # ----------------------------------------------------------------- start
@@ -359,18 +373,30 @@ class Engine:
             for u in hc.get("Ulimits") or []
         ]
         process = ProcessSpec(
-            args=[c.path, *c.args], env=env, cwd=cfg.get("WorkingDir") or "/",
-            uid=user.uid, gid=user.gid, additional_gids=user.additional_gids,
-            capabilities=caps, rlimits=rlimits,
+            args=[c.path, *c.args],
+            env=env,
+            cwd=cfg.get("WorkingDir") or "/",
+            uid=user.uid,
+            gid=user.gid,
+            additional_gids=user.additional_gids,
+            capabilities=caps,
+            rlimits=rlimits,
         )
         cdir = self.dir_of(c)
         mounts = [
-            Mount(destination="/etc/resolv.conf", source=str(cdir / "resolv.conf"),
-                  options=["rbind", "rprivate"]),
-            Mount(destination="/etc/hostname", source=str(cdir / "hostname"),
-                  options=["rbind", "rprivate"]),
-            Mount(destination="/etc/hosts", source=str(cdir / "hosts"),
-                  options=["rbind", "rprivate"]),
+            Mount(
+                destination="/etc/resolv.conf",
+                source=str(cdir / "resolv.conf"),
+                options=["rbind", "rprivate"],
+            ),
+            Mount(
+                destination="/etc/hostname",
+                source=str(cdir / "hostname"),
+                options=["rbind", "rprivate"],
+            ),
+            Mount(
+                destination="/etc/hosts", source=str(cdir / "hosts"), options=["rbind", "rprivate"]
+            ),
         ]
         for m in c.mounts:
             mounts.append(_oci_mount(m))
@@ -386,9 +412,15 @@ class Engine:
         )
         network = "host" if (hc.get("NetworkMode") or "") == "host" else "none"
         return ContainerSpec(
-            id=c.id, rootfs=str(rootfs), hostname=cfg["Hostname"], process=process,
-            mounts=mounts, readonly_rootfs=bool(hc.get("ReadonlyRootfs")), network=network,
-            resources=resources, cgroups_path=self.cgroup_path(c),
+            id=c.id,
+            rootfs=str(rootfs),
+            hostname=cfg["Hostname"],
+            process=process,
+            mounts=mounts,
+            readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
+            network=network,
+            resources=resources,
+            cgroups_path=self.cgroup_path(c),
         )
 
     def _copy_up_volumes(self, c: Container, rootfs: Path) -> None:
@@ -544,7 +576,7 @@ class Engine:
             active = (Status.RUNNING, Status.PAUSED, Status.RESTARTING)
             event = live.exited if c.state.status in active else None
         else:
-            raise InvalidArgument(f"invalid condition: \"{condition}\"")
+            raise InvalidArgument(f'invalid condition: "{condition}"')
 
         async def wait() -> dict[str, Any]:
             if event is not None:
@@ -562,7 +594,7 @@ class Engine:
         if is_active(c.state.status):
             if not force:
                 raise Conflict(
-                    f"cannot remove container \"/{c.name}\": container is running: "
+                    f'cannot remove container "/{c.name}": container is running: '
                     "stop the container before removing or force remove"
                 )
             live.removing = True
@@ -598,8 +630,14 @@ class Engine:
 
     # ---------------------------------------------------------------- commit
     async def commit(
-        self, c: Container, ref: str | None, *, comment: str = "", author: str = "",
-        changes: dict[str, Any] | None = None, pause: bool = True,
+        self,
+        c: Container,
+        ref: str | None,
+        *,
+        comment: str = "",
+        author: str = "",
+        changes: dict[str, Any] | None = None,
+        pause: bool = True,
     ) -> str:
         paused_here = False
         if pause and c.state.status is Status.RUNNING:
@@ -609,8 +647,13 @@ class Engine:
             cfg = {k: v for k, v in c.config.items() if k not in ("Hostname", "Image")}
             cfg = apply_changes(cfg, changes or {})
             record = self.images.commit(
-                self.dir_of(c) / "upper", c.image_id, cfg, ref, comment=comment,
-                author=author, created_by=" ".join([c.path, *c.args]),
+                self.dir_of(c) / "upper",
+                c.image_id,
+                cfg,
+                ref,
+                comment=comment,
+                author=author,
+                created_by=" ".join([c.path, *c.args]),
             )
         finally:
             if paused_here:
@@ -619,7 +662,12 @@ class Engine:
 
     # ------------------------------------------------------------------ logs
     async def logs(
-        self, c: Container, *, follow: bool, since: float = 0.0, until: float = 0.0,
+        self,
+        c: Container,
+        *,
+        follow: bool,
+        since: float = 0.0,
+        until: float = 0.0,
         tail: int = -1,
     ) -> AsyncIterator[tuple[str, bytes, str]]:
         live = self.live(c)
@@ -644,7 +692,9 @@ class Engine:
         return ex
 
     async def exec_run(
-        self, ex: Exec, stdin: trio.abc.ReceiveStream | None,
+        self,
+        ex: Exec,
+        stdin: trio.abc.ReceiveStream | None,
         emit: Any,
     ) -> int:
         """Run an exec instance; `emit(stream, data)` is awaited for each output chunk."""
@@ -660,10 +710,15 @@ class Engine:
         if not any(e.startswith("HOME=") for e in env):
             env.append(f"HOME={user.home}")
         process = ProcessSpec(
-            args=ex.cmd, env=env, cwd=ex.working_dir or c.config.get("WorkingDir") or "/",
-            uid=user.uid, gid=user.gid, additional_gids=user.additional_gids,
-            capabilities=_capabilities(c.host_config.get("CapAdd") or [],
-                                       c.host_config.get("CapDrop") or []),
+            args=ex.cmd,
+            env=env,
+            cwd=ex.working_dir or c.config.get("WorkingDir") or "/",
+            uid=user.uid,
+            gid=user.gid,
+            additional_gids=user.additional_gids,
+            capabilities=_capabilities(
+                c.host_config.get("CapAdd") or [], c.host_config.get("CapDrop") or []
+            ),
         )
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()

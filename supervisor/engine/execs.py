@@ -74,7 +74,9 @@ class ExecStore:
     def get(self, exec_id: str) -> Exec:
         ex = self._execs.get(exec_id)
         if ex is None:
-            matches = [e for e in self._execs.values() if e.id.startswith(exec_id)] if exec_id else []
+            matches = (
+                [e for e in self._execs.values() if e.id.startswith(exec_id)] if exec_id else []
+            )
             if len(matches) != 1:
                 raise NotFound(f"No such exec instance: {exec_id}")
             ex = matches[0]

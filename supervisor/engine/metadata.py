@@ -43,7 +43,9 @@ class Database:
         else:
             self.conn.execute("COMMIT")
 
-    def execute(self, sql: str, params: tuple[object, ...] | dict[str, object] = ()) -> sqlite3.Cursor:
+    def execute(
+        self, sql: str, params: tuple[object, ...] | dict[str, object] = ()
+    ) -> sqlite3.Cursor:
         return self.conn.execute(sql, params)
 
     def close(self) -> None:

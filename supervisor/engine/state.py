@@ -89,7 +89,7 @@ def next_status(status: Status, event: Event, name: str = "") -> Status:
         raise Conflict(f"container {who} is not paused")
     if event is E.REMOVE:
         raise Conflict(
-            f"cannot remove container \"{who}\": container is {status.value}: "
+            f'cannot remove container "{who}": container is {status.value}: '
             "stop the container before removing or force remove"
         )
     if event is E.START and status is S.PAUSED:

@@ -36,10 +36,14 @@ def resolve_user(root: Path, spec: str) -> ResolvedUser:
     groups = _read_db(root, "/etc/group")
     entry = next((e for e in passwd if len(e) >= 4 and (e[0] == user or e[2] == user)), None)
     if entry is not None:
-        uid, gid, home, name = int(entry[2]), int(entry[3]), entry[5] if len(entry) > 5 else "/", entry[0]
+        uid, gid, home, name = (
+            int(entry[2]),
+            int(entry[3]),
+            entry[5] if len(entry) > 5 else "/",
+            entry[0],
+        )
     elif user.isdigit():
-        uid, gid, home, name = int(user), int(user) if not passwd else 0, "/", ""
-        gid = 0
+        uid, gid, home, name = int(user), 0, "/", ""
     else:
         raise CorralError(f"unable to find user {user}: no matching entries in passwd file")
     if group:

@@ -71,7 +71,7 @@ class VolumeStore:
             anonymous=bool(row["anonymous"]),
         )
 
-    def list(self) -> list[Volume]:
+    def list_all(self) -> list[Volume]:
         rows = self.db.execute("SELECT * FROM volumes ORDER BY name").fetchall()
         return [self._row_to_volume(r) for r in rows]
 
@@ -95,7 +95,7 @@ class VolumeStore:
         elif not VOLUME_NAME_RE.match(name):
             raise InvalidArgument(
                 f'create {name}: "{name}" includes invalid characters for a local volume '
-                "name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to "
+                'name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to '
                 "pass a host directory, use absolute path"
             )
         existing = self.find(name)
@@ -113,7 +113,9 @@ class VolumeStore:
             raise
         return self.get(name), True
 
-    def remove(self, name: str, *, in_use_by: Callable[[str], str | None], force: bool = False) -> None:
+    def remove(
+        self, name: str, *, in_use_by: Callable[[str], str | None], force: bool = False
+    ) -> None:
         v = self.get(name)
         user = in_use_by(v.name)
         if user is not None:
@@ -121,11 +123,13 @@ class VolumeStore:
         self.db.execute("DELETE FROM volumes WHERE name=?", (v.name,))
         shutil.rmtree(self.dir / v.name, ignore_errors=True)
 
-    def prune(self, *, in_use_by: Callable[[str], str | None], all_volumes: bool) -> tuple[list[str], int]:
+    def prune(
+        self, *, in_use_by: Callable[[str], str | None], all_volumes: bool
+    ) -> tuple[list[str], int]:
         """Docker >= 23 prunes only anonymous volumes unless `all` is set."""
         removed: list[str] = []
         reclaimed = 0
-        for v in self.list():
+        for v in self.list_all():
             if in_use_by(v.name) is not None or (not all_volumes and not v.anonymous):
                 continue
             reclaimed += _du(v.mountpoint)

@@ -91,7 +91,8 @@ class ContainerLog:
         entries = list(self._entries_from(0)[0])
         if since or until:
             entries = [
-                e for e in entries
+                e
+                for e in entries
                 if (not since or parse_rfc3339(e.time) >= since)
                 and (not until or parse_rfc3339(e.time) <= until)
             ]

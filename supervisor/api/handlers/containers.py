@@ -20,10 +20,10 @@ from supervisor.api.router import (
     StreamResponse,
 )
 from supervisor.api.stdcopy import frame
-from supervisor.images.changes import parse_changes
 from supervisor.engine.engine import Engine
 from supervisor.engine.timefmt import parse_rfc3339
 from supervisor.errors import InvalidArgument, NotModified
+from supervisor.images.changes import parse_changes
 
 STREAM_IDS = {"stdin": 0, "stdout": 1, "stderr": 2}
 
@@ -60,8 +60,10 @@ def register(router: Router, engine: Engine) -> None:
         filters = req.query_filters()
         out = []
         for c in engine.containers.all():
-            if not show_all and not filters.get("status") and c.state.status.value not in (
-                "running", "paused", "restarting"
+            if (
+                not show_all
+                and not filters.get("status")
+                and c.state.status.value not in ("running", "paused", "restarting")
             ):
                 continue
             if views.matches_filters(c, filters):
@@ -155,7 +157,9 @@ def register(router: Router, engine: Engine) -> None:
         async def body() -> AsyncIterator[bytes]:
             async for stream, data, ts in entries:
                 if want[stream]:
-                    yield frame(STREAM_IDS[stream], (ts.encode() + b" " + data) if timestamps else data)
+                    yield frame(
+                        STREAM_IDS[stream], (ts.encode() + b" " + data) if timestamps else data
+                    )
 
         return StreamResponse(body(), "application/vnd.docker.multiplexed-stream")
 
@@ -201,6 +205,7 @@ def register(router: Router, engine: Engine) -> None:
 
             raise Conflict(f"Error: Exec command {ex.id} has already run")
         if body.get("Detach"):
+
             async def discard(_s: str, _d: bytes) -> None:
                 return None
 
@@ -236,8 +241,12 @@ def register(router: Router, engine: Engine) -> None:
         if isinstance(body, dict):
             changes = {**{k: v for k, v in body.items() if v}, **changes}
         image_id = await engine.commit(
-            c, ref, comment=req.query_str("comment") or "", author=req.query_str("author") or "",
-            changes=changes, pause=req.query_bool("pause", True),
+            c,
+            ref,
+            comment=req.query_str("comment") or "",
+            author=req.query_str("author") or "",
+            changes=changes,
+            pause=req.query_bool("pause", True),
         )
         return JsonResponse({"Id": image_id}, 201)
 
@@ -247,8 +256,9 @@ async def _run_detached(engine: Engine, ex: Any, emit: Any) -> None:
         await engine.exec_run(ex, None, emit)
 
 
-async def _copy_stdin(engine: Engine, cid: str, stream: trio.abc.HalfCloseableStream,
-                      once: bool) -> None:
+async def _copy_stdin(
+    engine: Engine, cid: str, stream: trio.abc.HalfCloseableStream, once: bool
+) -> None:
     """Client bytes into the container's stdin pipe; end of input closes it if StdinOnce."""
     import os
 

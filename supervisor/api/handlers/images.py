@@ -16,9 +16,9 @@ from supervisor.api.router import (
     Router,
     StreamResponse,
 )
-from supervisor.images.changes import parse_changes
 from supervisor.engine.engine import Engine
 from supervisor.errors import InvalidArgument, NotFound
+from supervisor.images.changes import parse_changes
 
 
 def register(router: Router, engine: Engine) -> None:
@@ -37,19 +37,20 @@ def register(router: Router, engine: Engine) -> None:
             if "dangling" in filters and (bool(tags) == (filters["dangling"][0] in ("true", "1"))):
                 continue
             cfg = images.config(rec.id).get("config") or {}
-            out.append({
-                "Id": rec.id,
-                "ParentId": "",
-                "RepoTags": tags,
-                "RepoDigests": [],
-                "Created": int(rec.created),
-                "Size": rec.size,
-                "SharedSize": -1,
-                "VirtualSize": rec.size,
-                "Labels": cfg.get("Labels") or {},
-                "Containers": -1,
-            })
-        out.sort(key=lambda x: x["Created"], reverse=True)
+            out.append(
+                {
+                    "Id": rec.id,
+                    "ParentId": "",
+                    "RepoTags": tags,
+                    "RepoDigests": [],
+                    "Created": int(rec.created),
+                    "Size": rec.size,
+                    "SharedSize": -1,
+                    "VirtualSize": rec.size,
+                    "Labels": cfg.get("Labels") or {},
+                    "Containers": -1,
+                }
+            )
         return JsonResponse(out)
 
     @router.route("GET", "/images/{name:.*}/json")
@@ -78,9 +79,9 @@ def register(router: Router, engine: Engine) -> None:
     async def create(req: ApiRequest) -> ApiResponse:
         src = req.query_str("fromSrc")
         if src is None:
-            ref = req.query_str("fromImage") or ""
+            wanted = req.query_str("fromImage") or ""
             raise NotFound(
-                f"pull access denied for {ref}: corral has no registry support yet; "
+                f"pull access denied for {wanted}: corral has no registry support yet; "
                 "make the image with `corral import` (or build it)"
             )
         if src != "-":
@@ -96,9 +97,7 @@ def register(router: Router, engine: Engine) -> None:
         os.close(fd)
         try:
             await req.save_body(tmp)
-            rec = images.import_tar(
-                Path(tmp), ref, changes=changes, message=message
-            )
+            rec = images.import_tar(Path(tmp), ref, changes=changes, message=message)
         finally:
             os.unlink(tmp)
 
@@ -114,4 +113,3 @@ def _ref_match(pattern: str, tag: str) -> bool:
     if ":" not in pattern:
         return fnmatch.fnmatch(tag.rsplit(":", 1)[0], pattern)
     return fnmatch.fnmatch(tag, pattern)
-

@@ -23,13 +23,15 @@ def register(router: Router, engine: Engine) -> None:
     async def list_(req: ApiRequest) -> ApiResponse:
         filters = req.query_filters()
         out = []
-        for v in vols.list():
+        for v in vols.list_all():
             if "name" in filters and not any(f in v.name for f in filters["name"]):
                 continue
             if "dangling" in filters:
                 dangling = engine.volume_user(v.name) is None
-                if str(dangling).lower() not in [x.lower() for x in filters["dangling"]] and \
-                        ("1" if dangling else "0") not in filters["dangling"]:
+                if (
+                    str(dangling).lower() not in [x.lower() for x in filters["dangling"]]
+                    and ("1" if dangling else "0") not in filters["dangling"]
+                ):
                     continue
             if "label" in filters and not all(
                 (v.labels.get(k) == val) if sep else (k in v.labels)
