@@ -71,6 +71,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="OCI runtime binary: runc (default) or crun",
     )
     p.add_argument(
+        "--cgroup-parent",
+        default="corral",
+        help="parent cgroup of every container (default corral)",
+    )
+    p.add_argument(
         "--ready-fd", type=int, default=-1, help="write a line to this fd once the API is listening"
     )
     p.add_argument("--log-level", default="info")
@@ -88,7 +93,9 @@ async def serve(args: argparse.Namespace) -> None:
     root = Path(args.root)
     sock = socket_path(args.host)
     async with trio.open_nursery() as containers_nursery:
-        engine = Engine(root, containers_nursery, runtime=args.runtime)
+        engine = Engine(
+            root, containers_nursery, runtime=args.runtime, cgroup_parent=args.cgroup_parent
+        )
         await engine.recover()
         router = build_router(engine)
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:

@@ -86,6 +86,11 @@ class Daemon:
         return docker.DockerClient(base_url=self.host, version="1.44", timeout=60)
 
 
+def cgroup_parent(root: Path) -> str:
+    """Each test daemon gets its own cgroup parent, so leak checks see only its own."""
+    return f"corral-test-{abs(hash(str(root))) % 10**8}"
+
+
 def start_daemon(root: Path, sock: Path, log: Path) -> subprocess.Popen[bytes]:
     """Start `corral daemon` and return once it listens (it writes to --ready-fd)."""
     r, w = os.pipe()
@@ -159,9 +164,10 @@ def assert_nothing_left(root: Path) -> None:
     leftovers = [p.name for p in runc_dir.iterdir()] if runc_dir.exists() else []
     assert leftovers == [], f"runc state left behind: {leftovers}"
     for hierarchy in Path("/sys/fs/cgroup").iterdir():
-        corral = hierarchy / "corral"
-        if corral.is_dir():
-            assert [p for p in corral.iterdir() if p.is_dir()] == [], f"cgroups left in {corral}"
+        parent = hierarchy / cgroup_parent(root)
+        if parent.is_dir():
+            assert [p for p in parent.iterdir() if p.is_dir()] == [], f"cgroups left in {parent}"
+            parent.rmdir()
 
 
 @pytest.fixture

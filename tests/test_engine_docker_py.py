@@ -231,3 +231,88 @@ def test_exec_exit_code_and_inspect(dk: Any) -> None:
     assert (res.exit_code, res.output) == (5, b"out\n")
     missing = c.exec_run(["nosuchcmd"])
     assert missing.exit_code == 127
+
+
+def test_anonymous_volume_removed_with_rm_v(dk: Any) -> None:
+    c = dk.containers.run(
+        IMAGE, ["sh", "-c", "echo a > /scratch/f"], detach=True, volumes=["/scratch"]
+    )
+    c.wait()
+    c.reload()
+    (mount,) = c.attrs["Mounts"]
+    assert mount["Type"] == "volume" and mount["Destination"] == "/scratch"
+    assert len(mount["Name"]) == 64
+    assert dk.volumes.get(mount["Name"])
+    c.remove(v=True)
+    assert [v.name for v in dk.volumes.list()] == []
+
+
+def test_named_volume_kept_by_rm_v(dk: Any) -> None:
+    c = dk.containers.run(IMAGE, ["true"], detach=True, volumes={"named": {"bind": "/n"}})
+    c.wait()
+    c.remove(v=True)
+    assert [v.name for v in dk.volumes.list()] == ["named"]
+
+
+def test_new_volume_gets_image_content(dk: Any) -> None:
+    # Docker copies what the image has at the mount path into a new, empty volume.
+    out = dk.containers.run(
+        IMAGE, ["cat", "/var/www/index.html"], volumes={"site": {"bind": "/var/www"}}, remove=True
+    )
+    assert out == b"hello from corral\n"
+
+
+def test_read_only_root_with_tmpfs_and_labels(dk: Any) -> None:
+    c = dk.containers.run(
+        IMAGE,
+        ["sh", "-c", "touch /x 2>/dev/null || echo ro; touch /scratch/y && echo tmpfs"],
+        read_only=True,
+        tmpfs={"/scratch": "size=1m"},
+        labels={"team": "core"},
+        detach=True,
+    )
+    c.wait()
+    assert c.logs() == b"ro\ntmpfs\n"
+    assert c.labels == {"team": "core"}
+    assert [x.id for x in dk.containers.list(all=True, filters={"label": "team=core"})] == [c.id]
+    assert dk.containers.list(all=True, filters={"label": "team=other"}) == []
+
+
+def test_cpus_become_cfs_quota(dk: Any) -> None:
+    c = dk.containers.run(IMAGE, ["sleep", "1d"], detach=True, nano_cpus=500_000_000)
+    out = c.exec_run(
+        [
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu.max 2>/dev/null; true",
+        ]
+    ).output.decode()
+    assert "50000" in out
+    c.remove(force=True)
+
+
+def test_logs_since_filters_by_time(dk: Any) -> None:
+    c = dk.containers.run(IMAGE, ["sh", "-c", "echo early"], detach=True)
+    c.wait()
+    finished = c.attrs  # refreshed below
+    c.reload()
+    finished = c.attrs["State"]["FinishedAt"]
+    c.start()
+    c.wait()
+    assert c.logs() == b"early\nearly\n"
+    from supervisor.engine.timefmt import parse_rfc3339
+
+    assert c.logs(since=int(parse_rfc3339(finished)) + 1) in (b"", b"early\n")
+    assert c.logs(since=int(parse_rfc3339(finished)) - 3600) == b"early\nearly\n"
+
+
+def test_image_env_and_cmd_merge(dk: Any) -> None:
+    base = dk.containers.run(IMAGE, ["true"], detach=True)
+    base.wait()
+    base.commit(
+        "withcfg", "1", changes=["ENV GREETING=hello", 'CMD ["sh", "-c", "echo $GREETING"]']
+    )
+    assert dk.containers.run("withcfg:1", remove=True) == b"hello\n"
+    assert dk.containers.run("withcfg:1", environment={"GREETING": "hi"}, remove=True) == b"hi\n"
+    # A user entrypoint drops the image's Cmd, as in Docker.
+    assert dk.containers.run("withcfg:1", entrypoint=["echo"], remove=True) == b"\n"

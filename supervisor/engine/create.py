@@ -106,8 +106,11 @@ _BIND_MODES = {
 
 
 def parse_bind(spec: str) -> MountPoint:
-    """One `-v` entry (`HostConfig.Binds`): `name:/dst[:mode]` or `/src:/dst[:mode]`."""
+    """One `-v` entry (`HostConfig.Binds`): `name:/dst[:mode]`, `/src:/dst[:mode]`, `/dst`."""
     parts = spec.split(":")
+    if len(parts) == 1 and is_clean_container_path(spec):
+        # A lone container path is an anonymous volume, as Docker reads `-v /data`.
+        return MountPoint(type="volume", destination=spec, anonymous=True)
     if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
         raise InvalidArgument(f"invalid volume specification: '{spec}'")
     src, dst = parts[0], parts[1]

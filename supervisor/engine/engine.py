@@ -91,8 +91,15 @@ def _host_nofile_hard() -> int:
 
 
 class Engine:
-    def __init__(self, root: Path, nursery: trio.Nursery, runtime: str = "runc") -> None:
+    def __init__(
+        self,
+        root: Path,
+        nursery: trio.Nursery,
+        runtime: str = "runc",
+        cgroup_parent: str = "corral",
+    ) -> None:
         self.root = root
+        self.cgroup_parent = cgroup_parent.strip("/")
         root.mkdir(parents=True, exist_ok=True)
         (root / "containers").mkdir(exist_ok=True)
         self.db = Database(root / "corral.db")
@@ -117,9 +124,8 @@ class Engine:
     def rootfs_of(self, c: Container) -> Path:
         return self.dir_of(c) / "rootfs"
 
-    @staticmethod
-    def cgroup_path(c: Container) -> str:
-        return f"/corral/{c.id}"
+    def cgroup_path(self, c: Container) -> str:
+        return f"/{self.cgroup_parent}/{c.id}"
 
     def live(self, c: Container) -> Live:
         return self._live[c.id]
@@ -136,7 +142,7 @@ class Engine:
         known = {c.id for c in self.containers.all()}
         for rid in await self.runtime.list_ids():
             await self.runtime.delete(rid, force=True)
-            cgroups.cleanup(f"/corral/{rid}")
+            cgroups.cleanup(f"/{self.cgroup_parent}/{rid}")
         for c in self.containers.all():
             if is_mounted(self.rootfs_of(c)):
                 unmount(self.rootfs_of(c))
