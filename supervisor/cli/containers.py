@@ -1,0 +1,550 @@
+"""Container verbs: run/create/start/stop/..., ps, logs, exec, port.
+
+Each mirrors the docker CLI's request sequence (same endpoints, query parameters and
+bodies) so the daemon only has to implement Docker's API once for both clients.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+
+from supervisor.api.client import ApiError, quote
+from supervisor.cli import format as fmt
+from supervisor.cli.context import CliError
+from supervisor.cli.filters import filters_query
+from supervisor.cli.parser import Command, Opt, UsageError, parse
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import Any
+
+    from supervisor.api.client import Hijacked, Response
+    from supervisor.cli.context import Cli
+
+
+def _cid(name: str) -> str:
+    return quote(name)
+
+
+def _on(flag: bool) -> bool | None:
+    """Docker's client sends boolean query flags only when set."""
+    return True if flag else None
+
+
+def for_each(cli: Cli, names: list[str], action: Callable[[str], None]) -> int:
+    """Apply to every target, printing each name on success and each error as it comes.
+
+    docker's multi-target verbs go on after a failure and exit 1 at the end.
+    """
+    failed = False
+    for name in names:
+        try:
+            action(name)
+        except ApiError as exc:
+            cli.err(f"corral: Error response from daemon: {exc.message}")
+            failed = True
+            continue
+        cli.out(name)
+    return 1 if failed else 0
+
+
+# -- run / create ----------------------------------------------------------------------
+
+
+def start_error_code(message: str) -> int:
+    """docker's runStartContainerErr: 127 not found, 126 not executable, else 125."""
+    if (
+        "executable file not found" in message
+        or "no such file or directory" in message
+        or "system cannot find the file specified" in message
+    ):
+        return 127
+    if "permission denied" in message or "is a directory" in message:
+        return 126
+    return 125
+
+
+def create_container(cli: Cli, name: str | None, body: dict[str, Any]) -> str:
+    """`POST /containers/create?name=`; a 404 about the image becomes docker's message."""
+    image = body["Image"]
+    try:
+        resp = cli.client.post("/containers/create", {"name": name or None}, body)
+    except ApiError as exc:
+        if exc.status == 404 and "image" in exc.message.lower():
+            raise CliError(
+                f"Unable to find image '{fmt.normalize_ref(image)}' locally, and corral "
+                "cannot pull (no registry support yet): import it with 'corral import'",
+                125,
+            ) from None
+        raise
+    for warning in resp.get("Warnings") or []:
+        cli.err(f"WARNING: {warning}")
+    return str(resp["Id"])
+
+
+def cmd_create(cli: Cli, argv: list[str]) -> int:
+    from supervisor.cli.flags import CREATE, container_body
+
+    parsed = parse(CREATE, argv)
+    name, body = container_body(parsed, cli.environ)
+    cli.out(create_container(cli, name, body))
+    return 0
+
+
+def _start_or_fail(cli: Cli, cid: str, auto_remove: bool) -> None:
+    """Start; on failure clean up an --rm container and exit like docker (125/126/127)."""
+    try:
+        cli.client.request("POST", f"/containers/{_cid(cid)}/start").read()
+    except ApiError as exc:
+        if auto_remove:
+            # the daemon may have removed it already
+            with contextlib.suppress(ApiError):
+                cli.client.request("DELETE", f"/containers/{_cid(cid)}", {"force": True}).read()
+        raise CliError(f"Error response from daemon: {exc.message}",
+                       start_error_code(exc.message)) from None
+
+
+def _begin_wait(cli: Cli, cid: str, condition: str) -> Response:
+    """Register a wait *before* start so a fast exit cannot be missed.
+
+    Like docker's client, this returns once the response headers arrive: the daemon
+    sends them as soon as the wait is registered and the body when the container exits.
+    """
+    return cli.client.request("POST", f"/containers/{_cid(cid)}/wait", {"condition": condition})
+
+
+def _finish_wait(cli: Cli, wait: Response) -> int:
+    result = wait.json() or {}
+    error = result.get("Error")
+    if isinstance(error, dict) and error.get("Message"):
+        raise CliError(str(error["Message"]), 125)
+    return int(result.get("StatusCode", 0))
+
+
+class _SignalProxy:
+    """Forward SIGINT/SIGTERM/SIGHUP/SIGQUIT to the container while attached (sig-proxy)."""
+
+    SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
+
+    def __init__(self, cli: Cli, cid: str) -> None:
+        self.cli = cli
+        self.cid = cid
+        self.saved: dict[int, Any] = {}
+
+    def __enter__(self) -> _SignalProxy:
+        import signal
+
+        for name in self.SIGNALS:
+            signum = getattr(signal, name)
+            self.saved[signum] = signal.signal(signum, self._forward)
+        return self
+
+    def _forward(self, signum: int, frame: object) -> None:
+        import signal
+
+        with contextlib.suppress(ApiError, OSError):
+            self.cli.client.request(
+                "POST", f"/containers/{_cid(self.cid)}/kill",
+                {"signal": signal.Signals(signum).name},
+            ).read()
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        for signum, handler in self.saved.items():
+            signal.signal(signum, handler)
+
+
+def attach_and_run(cli: Cli, cid: str, *, stdin: bool, auto_remove: bool) -> int:
+    """docker's attached flow: attach → wait(next-exit|removed) → start → stream → code."""
+    from supervisor.cli.stream import pump
+
+    query: dict[str, Any] = {"stream": True, "stdout": True, "stderr": True}
+    if stdin:
+        query["stdin"] = True
+    conn = cli.client.hijack(f"/containers/{_cid(cid)}/attach", query)
+    try:
+        wait = _begin_wait(cli, cid, "removed" if auto_remove else "next-exit")
+        try:
+            _start_or_fail(cli, cid, auto_remove)
+            with _SignalProxy(cli, cid):
+                pump(conn, cli.bout, cli.berr, sys.stdin.fileno() if stdin else None)
+                return _finish_wait(cli, wait)
+        finally:
+            wait.close()
+    finally:
+        conn.close()
+
+
+def cmd_run(cli: Cli, argv: list[str]) -> int:
+    from supervisor.cli.flags import RUN, container_body
+
+    parsed = parse(RUN, argv)
+    name, body = container_body(parsed, cli.environ)
+    auto_remove = bool(body["HostConfig"]["AutoRemove"])
+    cid = create_container(cli, name, body)
+    if parsed["detach"]:
+        _start_or_fail(cli, cid, auto_remove)
+        cli.out(cid)
+        return 0
+    return attach_and_run(cli, cid, stdin=bool(parsed["interactive"]), auto_remove=auto_remove)
+
+
+# -- lifecycle -------------------------------------------------------------------------
+
+START = Command("start", "corral start [OPTIONS] CONTAINER [CONTAINER...]",
+                "Start one or more stopped containers",
+                (Opt("attach", "a", help="Attach STDOUT/STDERR and forward signals"),
+                 Opt("interactive", "i", help="Attach container's STDIN")), min_args=1)
+
+
+def cmd_start(cli: Cli, argv: list[str]) -> int:
+    p = parse(START, argv)
+    if p["attach"] or p["interactive"]:
+        if len(p.args) > 1:
+            raise CliError("you cannot start and attach multiple containers at once")
+        info = cli.client.get(f"/containers/{_cid(p.args[0])}/json")
+        cid = str(info["Id"])
+        config = info.get("Config") or {}
+        host = info.get("HostConfig") or {}
+        stdin = bool(p["interactive"] and config.get("OpenStdin"))
+        return attach_and_run(cli, cid, stdin=stdin, auto_remove=bool(host.get("AutoRemove")))
+    return for_each(cli, p.args, lambda n: cli.client.request(
+        "POST", f"/containers/{_cid(n)}/start").close())
+
+
+_STOP_OPTS = (Opt("signal", "s", "str", help="Signal to send to the container"),
+              Opt("time", "t", "int", help="Seconds to wait before killing the container"))
+STOP = Command("stop", "corral stop [OPTIONS] CONTAINER [CONTAINER...]",
+               "Stop one or more running containers", _STOP_OPTS, min_args=1)
+RESTART = Command("restart", "corral restart [OPTIONS] CONTAINER [CONTAINER...]",
+                  "Restart one or more containers", _STOP_OPTS, min_args=1)
+
+
+def _stop_like(cli: Cli, cmd: Command, action: str, argv: list[str]) -> int:
+    p = parse(cmd, argv)
+    query = {"t": p["time"], "signal": p["signal"]}
+    return for_each(cli, p.args, lambda n: cli.client.request(
+        "POST", f"/containers/{_cid(n)}/{action}", query).close())
+
+
+def cmd_stop(cli: Cli, argv: list[str]) -> int:
+    return _stop_like(cli, STOP, "stop", argv)
+
+
+def cmd_restart(cli: Cli, argv: list[str]) -> int:
+    return _stop_like(cli, RESTART, "restart", argv)
+
+
+KILL = Command("kill", "corral kill [OPTIONS] CONTAINER [CONTAINER...]",
+               "Kill one or more running containers",
+               (Opt("signal", "s", "str", help="Signal to send to the container"),), min_args=1)
+
+
+def cmd_kill(cli: Cli, argv: list[str]) -> int:
+    p = parse(KILL, argv)
+    return for_each(cli, p.args, lambda n: cli.client.request(
+        "POST", f"/containers/{_cid(n)}/kill", {"signal": p["signal"] or None}).close())
+
+
+def _simple(verb: str, summary: str) -> Callable[[Cli, list[str]], int]:
+    cmd = Command(verb, f"corral {verb} CONTAINER [CONTAINER...]", summary, min_args=1)
+
+    def run(cli: Cli, argv: list[str]) -> int:
+        p = parse(cmd, argv)
+        return for_each(cli, p.args, lambda n: cli.client.request(
+            "POST", f"/containers/{_cid(n)}/{verb}").close())
+
+    return run
+
+
+cmd_pause = _simple("pause", "Pause all processes within one or more containers")
+cmd_unpause = _simple("unpause", "Unpause all processes within one or more containers")
+
+WAIT = Command("wait", "corral wait CONTAINER [CONTAINER...]",
+               "Block until one or more containers stop, then print their exit codes",
+               min_args=1)
+
+
+def cmd_wait(cli: Cli, argv: list[str]) -> int:
+    p = parse(WAIT, argv)
+    failed = False
+    for name in p.args:
+        try:
+            result = cli.client.post(f"/containers/{_cid(name)}/wait") or {}
+        except ApiError as exc:
+            cli.err(f"corral: Error response from daemon: {exc.message}")
+            failed = True
+            continue
+        cli.out(str(result.get("StatusCode", 0)))
+    return 1 if failed else 0
+
+
+RM = Command("rm", "corral rm [OPTIONS] CONTAINER [CONTAINER...]",
+             "Remove one or more containers",
+             (Opt("force", "f", help="Force the removal of a running container (uses SIGKILL)"),
+              Opt("volumes", "v", help="Remove anonymous volumes associated with the container")),
+             min_args=1)
+
+
+def cmd_rm(cli: Cli, argv: list[str]) -> int:
+    p = parse(RM, argv)
+    query = {"force": _on(p["force"]), "v": _on(p["volumes"])}
+    return for_each(cli, p.args, lambda n: cli.client.request(
+        "DELETE", f"/containers/{_cid(n)}", query).close())
+
+
+# -- ps --------------------------------------------------------------------------------
+
+PS = Command("ps", "corral ps [OPTIONS]", "List containers", (
+    Opt("all", "a", help="Show all containers (default shows just running)"),
+    Opt("filter", "f", "list", help="Filter output based on conditions provided"),
+    Opt("format", kind="str", help="Format output using a custom template"),
+    Opt("last", "n", "int", default=-1, help="Show n last created containers"),
+    Opt("latest", "l", help="Show the latest created container"),
+    Opt("no-trunc", help="Don't truncate output"),
+    Opt("quiet", "q", help="Only display container IDs"),
+    Opt("size", "s", help="Display total file sizes"),
+), max_args=0)
+
+PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
+              "RunningFor": "CREATED", "Status": "STATUS", "Ports": "PORTS", "Names": "NAMES",
+              "CreatedAt": "CREATED AT", "Size": "SIZE", "Labels": "LABELS", "State": "STATE",
+              "Mounts": "MOUNTS", "Networks": "NETWORKS"}
+
+
+def ps_row(c: dict[str, Any], now: float, trunc: bool) -> dict[str, str]:
+    """One container summary → the formatted fields docker's ps template sees."""
+    ident = str(c.get("Id", ""))
+    image = str(c.get("Image", ""))
+    if trunc:
+        if image.startswith("sha256:"):
+            image = fmt.short_id(image)
+        image = image.split("@", 1)[0] if "@sha256:" in image else image
+    command = str(c.get("Command", ""))
+    if trunc:
+        command = fmt.ellipsis(command, 20)
+    created = float(c.get("Created") or 0)
+    size = ""
+    if "SizeRw" in c or "SizeRootFs" in c:
+        size = fmt.human_size(float(c.get("SizeRw") or 0))
+        if c.get("SizeRootFs"):
+            size += f" (virtual {fmt.human_size(float(c['SizeRootFs']))})"
+    labels = c.get("Labels") or {}
+    mounts = [str(m.get("Name") or m.get("Source") or "") for m in c.get("Mounts") or []]
+    return {
+        "ID": ident[:12] if trunc else ident,
+        "Image": image,
+        "Command": fmt.go_quote(command),
+        "RunningFor": fmt.ago(created, now),
+        "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(created)),
+        "Status": str(c.get("Status", "")),
+        "State": str(c.get("State", "")),
+        "Ports": fmt.ports(c.get("Ports")),
+        "Names": fmt.names(c.get("Names")),
+        "Size": size,
+        "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+        "Mounts": ",".join(mounts),
+        "Networks": ",".join(sorted((c.get("NetworkSettings") or {}).get("Networks") or {})),
+    }
+
+
+def cmd_ps(cli: Cli, argv: list[str]) -> int:
+    p = parse(PS, argv)
+    limit = 1 if p["latest"] else p["last"]
+    query = {
+        "all": _on(p["all"]),
+        "limit": limit if limit > 0 else None,
+        "size": _on(p["size"]),
+        "filters": filters_query(p["filter"]),
+    }
+    containers = cli.client.get("/containers/json", query) or []
+    trunc = not p["no_trunc"]
+    if p["quiet"]:
+        for c in containers:
+            ident = str(c.get("Id", ""))
+            cli.out(ident[:12] if trunc else ident)
+        return 0
+    now = time.time()
+    rows = [ps_row(c, now, trunc) for c in containers]
+    if p["format"]:
+        from supervisor.cli.template import render_list
+
+        cli.stdout.write(render_list(p["format"], rows, PS_HEADERS))
+        return 0
+    columns = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
+    if p["size"]:
+        columns.append("Size")
+    table = [[PS_HEADERS[k] for k in columns]] + [[r[k] for k in columns] for r in rows]
+    cli.stdout.write(fmt.table(table))
+    return 0
+
+
+# -- logs ------------------------------------------------------------------------------
+
+LOGS = Command("logs", "corral logs [OPTIONS] CONTAINER", "Fetch the logs of a container", (
+    Opt("follow", "f", help="Follow log output"),
+    Opt("since", kind="str", help="Show logs since timestamp or relative (e.g. 42m)"),
+    Opt("until", kind="str", help="Show logs before a timestamp or relative (e.g. 42m)"),
+    Opt("tail", "n", "str", default="all", help="Number of lines to show from the end"),
+    Opt("timestamps", "t", help="Show timestamps"),
+    Opt("details", help="Show extra details provided to logs"),
+), min_args=1, max_args=1)
+
+
+def timestamp_param(value: str, now: float) -> str:
+    """docker's timetypes.GetTimestamp: `42m` (relative), RFC 3339, or unix seconds."""
+    from supervisor.cli.flags import go_duration_ns
+
+    if value != "0":
+        try:
+            ns = go_duration_ns(value)
+        except ValueError:
+            pass
+        else:
+            stamp = now - ns / 1e9
+            return f"{int(stamp)}.{int(round((stamp % 1) * 1e9)):09d}"
+    if not any(ch in value for ch in "-:T") or value.startswith("-"):
+        try:
+            float(value)
+        except ValueError:
+            raise UsageError(f"invalid value for \"since\"/\"until\": {value!r}") from None
+        return value
+    from datetime import datetime
+
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"failed to parse value as time or duration: \"{value}\"") from None
+    stamp = parsed.timestamp()  # naive → local time, as docker
+    return f"{int(stamp)}.{int(round((stamp % 1) * 1e9)):09d}"
+
+
+def cmd_logs(cli: Cli, argv: list[str]) -> int:
+    from supervisor.cli.stream import copy_chunks
+
+    p = parse(LOGS, argv)
+    now = time.time()
+    query = {
+        "stdout": True,
+        "stderr": True,
+        "follow": _on(p["follow"]),
+        "timestamps": _on(p["timestamps"]),
+        "details": _on(p["details"]),
+        "tail": p["tail"],
+        "since": timestamp_param(p["since"], now) if p["since"] else None,
+        "until": timestamp_param(p["until"], now) if p["until"] else None,
+    }
+    resp = cli.client.request("GET", f"/containers/{_cid(p.args[0])}/logs", query)
+    copy_chunks(resp.iter_chunks(), cli.bout, cli.berr)
+    return 0
+
+
+# -- exec ------------------------------------------------------------------------------
+
+EXEC = Command("exec", "corral exec [OPTIONS] CONTAINER COMMAND [ARG...]",
+               "Execute a command in a running container", (
+    Opt("detach", "d", help="Detached mode: run command in the background"),
+    Opt("env", "e", "list", help="Set environment variables"),
+    Opt("env-file", kind="list", help="Read in a file of environment variables"),
+    Opt("interactive", "i", help="Keep STDIN open even if not attached"),
+    Opt("privileged", help="Give extended privileges to the command"),
+    Opt("tty", "t", help="Allocate a pseudo-TTY (not supported yet)"),
+    Opt("user", "u", "str", help="Username or UID (format: <name|uid>[:<group|gid>])"),
+    Opt("workdir", "w", "str", help="Working directory inside the container"),
+), min_args=2, interspersed=False)
+
+
+def exec_body(p: Any, environ: Any) -> dict[str, Any]:
+    """Parsed exec flags → `POST /containers/{id}/exec` body (docker's ExecOptions)."""
+    from supervisor.cli.flags import bad, parse_env, read_env_file
+
+    if p["tty"]:
+        raise UsageError("the -t/--tty option is not supported yet")
+    env: list[str] = []
+    for path in p["env_file"]:
+        try:
+            env.extend(read_env_file(path, environ))
+        except ValueError as exc:
+            raise bad("env-file", path, str(exc)) from None
+    for item in p["env"]:
+        try:
+            value = parse_env(item, environ)
+        except ValueError as exc:
+            raise bad("env", item, str(exc)) from None
+        if value is not None:
+            env.append(value)
+    detach = bool(p["detach"])
+    return {
+        "User": p["user"] or "",
+        "Privileged": bool(p["privileged"]),
+        "Tty": False,
+        "AttachStdin": bool(p["interactive"]) and not detach,
+        "AttachStdout": not detach,
+        "AttachStderr": not detach,
+        "Detach": detach,
+        "DetachKeys": "",
+        "Env": env,
+        "WorkingDir": p["workdir"] or "",
+        "Cmd": p.args[1:],
+    }
+
+
+def cmd_exec(cli: Cli, argv: list[str]) -> int:
+    from supervisor.cli.stream import pump
+
+    p = parse(EXEC, argv)
+    body = exec_body(p, cli.environ)
+    created = cli.client.post(f"/containers/{_cid(p.args[0])}/exec", None, body)
+    exec_id = quote(str(created["Id"]))
+    if body["Detach"]:
+        cli.client.request("POST", f"/exec/{exec_id}/start",
+                           json_body={"Detach": True, "Tty": False}).close()
+        return 0
+    conn: Hijacked = cli.client.hijack(f"/exec/{exec_id}/start", None,
+                                       {"Detach": False, "Tty": False})
+    try:
+        pump(conn, cli.bout, cli.berr, sys.stdin.fileno() if body["AttachStdin"] else None)
+    finally:
+        conn.close()
+    info = cli.client.get(f"/exec/{exec_id}/json") or {}
+    code = info.get("ExitCode")
+    return int(code) if code is not None else 0
+
+
+# -- port ------------------------------------------------------------------------------
+
+PORT = Command("port", "corral port CONTAINER [PRIVATE_PORT[/PROTO]]",
+               "List port mappings or a specific mapping for the container",
+               min_args=1, max_args=2)
+
+
+def port_lines(ports: dict[str, Any], only: str | None) -> Iterator[str]:
+    want = None
+    if only:
+        want = only if "/" in only else only + "/tcp"
+    for key in sorted(ports, key=lambda k: (int(k.split("/")[0]) if k.split("/")[0].isdigit()
+                                            else 0, k)):
+        if want and key != want:
+            continue
+        for b in ports[key] or []:
+            ip = b.get("HostIp") or "0.0.0.0"
+            host = f"[{ip}]" if ":" in ip else ip
+            line = f"{host}:{b.get('HostPort', '')}"
+            yield line if want else f"{key} -> {line}"
+
+
+def cmd_port(cli: Cli, argv: list[str]) -> int:
+    p = parse(PORT, argv)
+    info = cli.client.get(f"/containers/{_cid(p.args[0])}/json")
+    ports = (info.get("NetworkSettings") or {}).get("Ports") or {}
+    only = p.args[1] if len(p.args) > 1 else None
+    lines = list(port_lines(ports, only))
+    if only and not lines:
+        raise CliError(f"no public port '{only}' published for {p.args[0]}")
+    for line in lines:
+        cli.out(line)
+    return 0

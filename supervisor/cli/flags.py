@@ -1,0 +1,615 @@
+"""Pure translation of `run`/`create` flags into Docker's container-create body.
+
+Pure (no I/O but reading `--env-file` and the caller's environment) so it is tested
+exhaustively: the body is the contract with the daemon, and a bad flag must fail here
+with docker's wording and exit code 125 before anything is sent.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from supervisor.cli.parser import Command, Opt, Parsed, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+RUN_OPTS: tuple[Opt, ...] = (
+    Opt("detach", "d", help="Run container in background and print container ID"),
+    Opt("name", kind="str", help="Assign a name to the container"),
+    Opt("rm", help="Automatically remove the container when it exits"),
+    Opt("interactive", "i", help="Keep STDIN open even if not attached"),
+    Opt("tty", "t", help="Allocate a pseudo-TTY (not supported yet)"),
+    Opt("env", "e", "list", help="Set environment variables"),
+    Opt("env-file", kind="list", help="Read in a file of environment variables"),
+    Opt("volume", "v", "list", help="Bind mount a volume"),
+    Opt("mount", kind="list", help="Attach a filesystem mount to the container"),
+    Opt("workdir", "w", "str", help="Working directory inside the container"),
+    Opt("user", "u", "str", help="Username or UID (format: <name|uid>[:<group|gid>])"),
+    Opt("entrypoint", kind="str", help="Overwrite the default ENTRYPOINT of the image"),
+    Opt("hostname", "h", "str", help="Container host name"),
+    Opt("read-only", help="Mount the container's root filesystem as read only"),
+    Opt("tmpfs", kind="list", help="Mount a tmpfs directory"),
+    Opt("label", "l", "list", help="Set meta data on a container"),
+    Opt("memory", "m", "str", help="Memory limit"),
+    Opt("memory-swap", kind="str", help="Swap limit equal to memory plus swap: '-1' unlimited"),
+    Opt("cpus", kind="str", help="Number of CPUs"),
+    Opt("pids-limit", kind="str", help="Tune container pids limit (set -1 for unlimited)"),
+    Opt("network", kind="str", help="Connect a container to a network"),
+    Opt("restart", kind="str", help="Restart policy to apply when a container exits"),
+    Opt("stop-signal", kind="str", help="Signal to stop the container"),
+    Opt("stop-timeout", kind="int", help="Timeout (in seconds) to stop a container"),
+    Opt("ulimit", kind="list", help="Ulimit options"),
+    Opt("cap-add", kind="list", help="Add Linux capabilities"),
+    Opt("cap-drop", kind="list", help="Drop Linux capabilities"),
+    Opt("health-cmd", kind="str", help="Command to run to check health"),
+    Opt("health-interval", kind="str", help="Time between running the check (ms|s|m|h)"),
+    Opt("health-timeout", kind="str", help="Maximum time to allow one check to run (ms|s|m|h)"),
+    Opt("health-start-period", kind="str", help="Start period for the container (ms|s|m|h)"),
+    Opt("health-start-interval", kind="str", help="Time between checks during the start period"),
+    Opt("health-retries", kind="int", help="Consecutive failures needed to report unhealthy"),
+    Opt("no-healthcheck", help="Disable any container-specified HEALTHCHECK"),
+    Opt("publish", "p", "list", help="Publish a container's port(s) to the host"),
+    Opt("publish-all", "P", help="Publish all exposed ports to random ports"),
+    Opt("expose", kind="list", help="Expose a port or a range of ports"),
+    Opt("privileged", help="Give extended privileges to this container"),
+    Opt("init", help="Run an init inside the container"),
+)
+RUN_ALIASES = (Opt("net", kind="str"),)
+
+RUN = Command(
+    "run",
+    "corral run [OPTIONS] IMAGE [COMMAND] [ARG...]",
+    "Create and run a new container from an image",
+    RUN_OPTS,
+    min_args=1,
+    interspersed=False,
+    aliases=RUN_ALIASES,
+)
+CREATE = Command(
+    "create",
+    "corral create [OPTIONS] IMAGE [COMMAND] [ARG...]",
+    "Create a new container",
+    tuple(o for o in RUN_OPTS if o.long != "detach"),
+    min_args=1,
+    interspersed=False,
+    aliases=RUN_ALIASES,
+)
+
+
+def _opt(long: str) -> Opt:
+    for opt in (*RUN_OPTS, *RUN_ALIASES):
+        if opt.long == long:
+            return opt
+    raise KeyError(long)
+
+
+def bad(long: str, value: str, reason: str) -> UsageError:
+    """docker's `invalid argument "V" for "-m, --memory" flag: REASON` (exit 125)."""
+    return UsageError(f'invalid argument "{value}" for "{_opt(long).display}" flag: {reason}')
+
+
+# -- value parsers (each raises ValueError with docker's reason text) -------------------
+
+_SIZE = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")
+_UNIT = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def ram_in_bytes(text: str) -> int:
+    """go-units RAMInBytes: `512m`, `1g`, `1.5GB`, `100` (bytes); binary multiples."""
+    m = _SIZE.match(text)
+    if not m:
+        raise ValueError(f"invalid size: '{text}'")
+    try:
+        number = float(m.group(1))
+    except ValueError:
+        raise ValueError(f"invalid size: '{text}'") from None
+    unit = (m.group(2) or "").lower()
+    return int(number * _UNIT.get(unit, 1))
+
+
+_DUR = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_DUR_NS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9,
+           "m": 60 * 10**9, "h": 3600 * 10**9}
+
+
+def go_duration_ns(text: str) -> int:
+    """Go's time.ParseDuration (`1m30s`, `500ms`, `-1h`) → nanoseconds."""
+    s = text
+    sign = 1
+    if s[:1] in ("-", "+"):
+        sign = -1 if s[0] == "-" else 1
+        s = s[1:]
+    if s == "0":
+        return 0
+    if not s:
+        raise ValueError(f'time: invalid duration "{text}"')
+    total = 0.0
+    pos = 0
+    while pos < len(s):
+        m = _DUR.match(s, pos)
+        if not m:
+            if re.match(r"(\d+(?:\.\d*)?|\.\d+)$", s[pos:]):
+                raise ValueError(f'time: missing unit in duration "{text}"')
+            raise ValueError(f'time: invalid duration "{text}"')
+        total += float(m.group(1)) * _DUR_NS[m.group(2)]
+        pos = m.end()
+    return sign * int(total)
+
+
+def parse_env(item: str, environ: Mapping[str, str]) -> str | None:
+    """`K=V` as is; bare `K` takes the caller's value, or is dropped if unset (as docker)."""
+    key, eq, _ = item.partition("=")
+    if not key:
+        raise ValueError(f"invalid environment variable: {item}")
+    if eq:
+        return item
+    if key in environ:
+        return f"{key}={environ[key]}"
+    return None
+
+
+def read_env_file(path: str, environ: Mapping[str, str]) -> list[str]:
+    """docker's env-file format: `K=V` or `K` lines, `#` comments, blank lines ignored."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise ValueError(f"open {path}: {exc.strerror.lower() if exc.strerror else exc}") from None
+    out: list[str] = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.lstrip()
+        if not line or line.startswith("#"):
+            continue
+        key, eq, value = line.partition("=")
+        if not key:
+            raise ValueError(f"no variable name on line '{raw}'")
+        if any(c.isspace() for c in key):
+            raise ValueError(f"variable '{key}' contains whitespaces (line {number})")
+        if eq:
+            out.append(f"{key}={value}")
+        elif key in environ:
+            out.append(f"{key}={environ[key]}")
+    return out
+
+
+def parse_kv_labels(items: list[str]) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if not key:
+            raise ValueError(f"invalid label: {item}")
+        labels[key] = value
+    return labels
+
+
+_VOLUME_MODES = {"ro", "rw", "z", "Z", "nocopy", "shared", "rshared", "slave", "rslave",
+                 "private", "rprivate", "delegated", "cached", "consistent"}
+
+
+def parse_volume(spec: str) -> tuple[str, str | None]:
+    """`-v`: returns ("bind", spec) for Binds or ("anon", target) for Config.Volumes.
+
+    Named (`data:/data`) and host-path (`/host:/ctr:ro`) mounts both travel in
+    HostConfig.Binds, as the docker CLI sends them; `/data` alone is anonymous.
+    """
+    parts = spec.split(":")
+    if len(parts) > 3:
+        raise ValueError(f"invalid spec: {spec}: too many colons")
+    if any(p == "" for p in parts):
+        raise ValueError(f"invalid spec: {spec}: empty section between colons")
+    if len(parts) == 1:
+        target = parts[0]
+        if not target.startswith("/"):
+            raise ValueError(f"invalid mount config for type \"volume\": invalid mount path: "
+                             f"'{target}' mount path must be absolute")
+        return ("anon", target)
+    source, target = parts[0], parts[1]
+    if len(parts) == 2 and not target.startswith("/") and source.startswith("/"):
+        raise ValueError(f"invalid mode: {target}")
+    if not target.startswith("/"):
+        raise ValueError(f"invalid mount config for type \"volume\": invalid mount path: "
+                         f"'{target}' mount path must be absolute")
+    if len(parts) == 3:
+        modes = parts[2].split(",")
+        if any(m not in _VOLUME_MODES for m in modes) or ("ro" in modes and "rw" in modes):
+            raise ValueError(f"invalid mode: {parts[2]}")
+    if target == "/":
+        raise ValueError("invalid specification: destination can't be '/'")
+    return ("bind", None)
+
+
+def _bool_value(key: str, value: str | None) -> bool:
+    if value is None or value.lower() in ("1", "true"):
+        return True
+    if value.lower() in ("0", "false"):
+        return False
+    raise ValueError(f"invalid value for {key}: {value}")
+
+
+def parse_mount(spec: str) -> dict[str, Any]:
+    """`--mount type=...,source=...,target=...,readonly` → one HostConfig.Mounts entry."""
+    mount: dict[str, Any] = {"Type": "volume"}
+    volume_opts: dict[str, Any] = {}
+    bind_opts: dict[str, Any] = {}
+    tmpfs_opts: dict[str, Any] = {}
+    for field in spec.split(","):
+        if not field:
+            continue
+        key, eq, value = field.partition("=")
+        key = key.strip().lower()
+        val: str | None = value if eq else None
+        if key in ("readonly", "ro"):
+            mount["ReadOnly"] = _bool_value(key, val)
+            continue
+        if key == "volume-nocopy":
+            volume_opts["NoCopy"] = _bool_value(key, val)
+            continue
+        if val is None:
+            raise ValueError(f"invalid field '{field}' must be a key=value pair")
+        if key == "type":
+            if val not in ("volume", "bind", "tmpfs"):
+                raise ValueError(f"invalid mount type: {val}")
+            mount["Type"] = val
+        elif key in ("source", "src"):
+            mount["Source"] = val
+        elif key in ("target", "dst", "destination"):
+            mount["Target"] = val
+        elif key == "bind-propagation":
+            bind_opts["Propagation"] = val
+        elif key == "bind-recursive":
+            bind_opts["NonRecursive"] = val == "disabled"
+        elif key == "volume-label":
+            lk, _, lv = val.partition("=")
+            volume_opts.setdefault("Labels", {})[lk] = lv
+        elif key == "volume-driver":
+            volume_opts.setdefault("DriverConfig", {})["Name"] = val
+        elif key == "volume-opt":
+            ok, _, ov = val.partition("=")
+            volume_opts.setdefault("DriverConfig", {}).setdefault("Options", {})[ok] = ov
+        elif key == "volume-subpath":
+            volume_opts["Subpath"] = val
+        elif key == "tmpfs-size":
+            try:
+                tmpfs_opts["SizeBytes"] = ram_in_bytes(val)
+            except ValueError:
+                raise ValueError(f"invalid value for {key}: {val}") from None
+        elif key == "tmpfs-mode":
+            try:
+                tmpfs_opts["Mode"] = int(val, 8)
+            except ValueError:
+                raise ValueError(f"invalid value for {key}: {val}") from None
+        elif key == "consistency":
+            mount["Consistency"] = val
+        else:
+            raise ValueError(f"unexpected key '{key}' in '{field}'")
+    if not mount.get("Target"):
+        raise ValueError("target is required")
+    kind = mount["Type"]
+    if kind == "bind" and not mount.get("Source"):
+        raise ValueError("source is required when specifying bind mount")
+    if kind == "tmpfs" and mount.get("Source"):
+        raise ValueError("source is not supported for tmpfs mounts")
+    if volume_opts:
+        if kind != "volume":
+            raise ValueError(f"cannot mix 'volume-*' options with mount type '{kind}'")
+        mount["VolumeOptions"] = volume_opts
+    if bind_opts:
+        if kind != "bind":
+            raise ValueError(f"cannot mix 'bind-*' options with mount type '{kind}'")
+        mount["BindOptions"] = bind_opts
+    if tmpfs_opts:
+        if kind != "tmpfs":
+            raise ValueError(f"cannot mix 'tmpfs-*' options with mount type '{kind}'")
+        mount["TmpfsOptions"] = tmpfs_opts
+    return mount
+
+
+def parse_restart(text: str) -> dict[str, Any]:
+    name, colon, count = text.partition(":")
+    if name not in ("no", "always", "unless-stopped", "on-failure", ""):
+        raise ValueError(f"invalid restart policy '{name}'")
+    retries = 0
+    if colon:
+        if name != "on-failure":
+            raise ValueError(f"maximum retry count cannot be used with restart policy '{name}'")
+        try:
+            retries = int(count)
+        except ValueError:
+            raise ValueError(f"maximum retry count must be an integer: {count!r}") from None
+        if retries < 0:
+            raise ValueError("maximum retry count cannot be negative")
+    return {"Name": name or "no", "MaximumRetryCount": retries}
+
+
+def parse_ulimit(text: str) -> dict[str, Any]:
+    name, eq, limits = text.partition("=")
+    if not eq or not name:
+        raise ValueError(f"invalid ulimit argument: {text}")
+    soft_s, _, hard_s = limits.partition(":")
+    try:
+        soft = int(soft_s)
+        hard = int(hard_s) if hard_s else soft
+    except ValueError:
+        raise ValueError(f"invalid ulimit argument: {text}") from None
+    if soft > hard and hard != -1:
+        raise ValueError(
+            f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+        )
+    return {"Name": name, "Soft": soft, "Hard": hard}
+
+
+def parse_cpus(text: str) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"failed to parse {text} as a rational number") from None
+    if value < 0 or value != value:
+        raise ValueError(f"failed to parse {text} as a rational number")
+    return int(round(value * 1e9))
+
+
+def _port_range(text: str) -> tuple[int, int]:
+    lo_s, dash, hi_s = text.partition("-")
+    try:
+        lo = int(lo_s)
+        hi = int(hi_s) if dash else lo
+    except ValueError:
+        raise ValueError(f"invalid port: {text}") from None
+    if not (0 <= lo <= hi <= 65535):
+        raise ValueError(f"invalid range specified for port: {text}")
+    return lo, hi
+
+
+def parse_publish(spec: str) -> list[tuple[str, dict[str, str]]]:
+    """`[ip:][hostPort:]containerPort[/proto]` → [("80/tcp", {"HostIp","HostPort"})]."""
+    body, _, proto = spec.partition("/")
+    proto = proto or "tcp"
+    if proto not in ("tcp", "udp", "sctp"):
+        raise ValueError(f"invalid proto: {proto}")
+    ip = ""
+    if body.startswith("["):  # [::1]:8080:80
+        end = body.find("]")
+        if end < 0:
+            raise ValueError(f"invalid IP address: {body}")
+        ip, body = body[1:end], body[end + 2 :]
+        parts = body.split(":")
+    else:
+        parts = body.split(":")
+        if len(parts) == 3:
+            ip = parts.pop(0)
+    if len(parts) > 2:
+        raise ValueError(f"invalid port format: {spec}")
+    host = parts[0] if len(parts) == 2 else ""
+    container = parts[-1]
+    if not container:
+        raise ValueError(f"no port specified: {spec}<empty>")
+    clo, chi = _port_range(container)
+    if host:
+        hlo, hhi = _port_range(host)
+        if hhi - hlo != chi - clo and hlo != hhi:
+            raise ValueError(
+                f"invalid ranges specified for container and host Ports: {container} and {host}"
+            )
+    out = []
+    for i, port in enumerate(range(clo, chi + 1)):
+        if host:
+            hlo, hhi = _port_range(host)
+            host_port = str(hlo + i) if hhi - hlo == chi - clo else host
+        else:
+            host_port = ""
+        out.append((f"{port}/{proto}", {"HostIp": ip, "HostPort": host_port}))
+    return out
+
+
+# -- the whole body --------------------------------------------------------------------
+
+
+def container_body(
+    parsed: Parsed, environ: Mapping[str, str] | None = None
+) -> tuple[str | None, dict[str, Any]]:
+    """Parsed `run`/`create` flags → (name, body) for `POST /containers/create?name=`.
+
+    Raises UsageError (exit 125) naming the culprit flag for anything malformed.
+    """
+    env_source = os.environ if environ is None else environ
+    o = parsed.opts
+    given = parsed.given
+    image, *cmd = parsed.args
+    if o["tty"]:
+        raise UsageError("the -t/--tty option is not supported yet")
+    detach = bool(o.get("detach"))
+
+    env: list[str] = []
+    for path in o["env_file"]:
+        try:
+            env.extend(read_env_file(path, env_source))
+        except ValueError as exc:
+            raise bad("env-file", path, str(exc)) from None
+    for item in o["env"]:
+        try:
+            value = parse_env(item, env_source)
+        except ValueError as exc:
+            raise bad("env", item, str(exc)) from None
+        if value is not None:
+            env.append(value)
+
+    binds: list[str] = []
+    volumes: dict[str, dict[str, Any]] = {}
+    for spec in o["volume"]:
+        try:
+            kind, target = parse_volume(spec)
+        except ValueError as exc:
+            raise bad("volume", spec, str(exc)) from None
+        if kind == "anon" and target:
+            volumes[target] = {}
+        else:
+            binds.append(spec)
+
+    mounts = []
+    for spec in o["mount"]:
+        try:
+            mounts.append(parse_mount(spec))
+        except ValueError as exc:
+            raise bad("mount", spec, str(exc)) from None
+
+    tmpfs: dict[str, str] = {}
+    for spec in o["tmpfs"]:
+        path, _, opts = spec.partition(":")
+        if not path.startswith("/"):
+            raise bad("tmpfs", spec, f"invalid mount path: '{path}' mount path must be absolute")
+        tmpfs[path] = opts
+
+    try:
+        labels = parse_kv_labels(o["label"])
+    except ValueError as exc:
+        raise bad("label", ",".join(o["label"]), str(exc)) from None
+
+    host: dict[str, Any] = {}
+    for long, key in (("memory", "Memory"), ("memory-swap", "MemorySwap")):
+        text = o[long.replace("-", "_")]
+        if text is None:
+            continue
+        if long == "memory-swap" and text == "-1":
+            host[key] = -1
+            continue
+        try:
+            host[key] = ram_in_bytes(text)
+        except ValueError as exc:
+            raise bad(long, text, str(exc)) from None
+    if o["cpus"] is not None:
+        try:
+            host["NanoCpus"] = parse_cpus(o["cpus"])
+        except ValueError as exc:
+            raise bad("cpus", o["cpus"], str(exc)) from None
+    if o["pids_limit"] is not None:
+        try:
+            host["PidsLimit"] = int(o["pids_limit"])
+        except ValueError:
+            raise bad("pids-limit", o["pids_limit"],
+                      f'strconv.ParseInt: parsing "{o["pids_limit"]}": invalid syntax') from None
+
+    restart = None
+    if o["restart"] is not None:
+        try:
+            restart = parse_restart(o["restart"])
+        except ValueError as exc:
+            raise bad("restart", o["restart"], str(exc)) from None
+        if o.get("rm") and restart["Name"] != "no":
+            raise UsageError("conflicting options: cannot specify both --restart and --rm")
+
+    ulimits = []
+    for spec in o["ulimit"]:
+        try:
+            ulimits.append(parse_ulimit(spec))
+        except ValueError as exc:
+            raise bad("ulimit", spec, str(exc)) from None
+
+    exposed: dict[str, dict[str, Any]] = {}
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for spec in o["publish"]:
+        try:
+            pairs = parse_publish(spec)
+        except ValueError as exc:
+            raise bad("publish", spec, str(exc)) from None
+        for port, binding in pairs:
+            exposed[port] = {}
+            bindings.setdefault(port, []).append(binding)
+    for spec in o["expose"]:
+        port, _, proto = spec.partition("/")
+        try:
+            lo, hi = _port_range(port)
+        except ValueError as exc:
+            raise bad("expose", spec, str(exc)) from None
+        for p in range(lo, hi + 1):
+            exposed[f"{p}/{proto or 'tcp'}"] = {}
+
+    healthcheck = _healthcheck(parsed)
+
+    stdin = bool(o["interactive"])
+    attach_stdin = stdin and not detach
+    config: dict[str, Any] = {
+        "Hostname": o["hostname"] or "",
+        "Domainname": "",
+        "User": o["user"] or "",
+        "AttachStdin": attach_stdin,
+        "AttachStdout": not detach,
+        "AttachStderr": not detach,
+        "Tty": False,
+        "OpenStdin": stdin,
+        "StdinOnce": attach_stdin,
+        "Env": env,
+        "Cmd": cmd or None,
+        "Image": image,
+        "Volumes": volumes or None,
+        "WorkingDir": o["workdir"] or "",
+        "Entrypoint": None,
+        "Labels": labels,
+    }
+    if "entrypoint" in given:
+        config["Entrypoint"] = [o["entrypoint"]]  # [""] resets the image's entrypoint
+    if exposed:
+        config["ExposedPorts"] = exposed
+    if o["stop_signal"]:
+        config["StopSignal"] = o["stop_signal"]
+    if o["stop_timeout"] is not None:
+        config["StopTimeout"] = o["stop_timeout"]
+    if healthcheck is not None:
+        config["Healthcheck"] = healthcheck
+
+    network = o["network"] if o["network"] is not None else o.get("net")
+    host.update({
+        "Binds": binds or None,
+        "NetworkMode": network or "default",
+        "PortBindings": bindings or {},
+        "RestartPolicy": restart or {"Name": "no", "MaximumRetryCount": 0},
+        "AutoRemove": bool(o.get("rm")),
+        "CapAdd": o["cap_add"] or None,
+        "CapDrop": o["cap_drop"] or None,
+        "Privileged": bool(o["privileged"]),
+        "PublishAllPorts": bool(o["publish_all"]),
+        "ReadonlyRootfs": bool(o["read_only"]),
+    })
+    if o["init"]:
+        host["Init"] = True
+    if mounts:
+        host["Mounts"] = mounts
+    if tmpfs:
+        host["Tmpfs"] = tmpfs
+    if ulimits:
+        host["Ulimits"] = ulimits
+    config["HostConfig"] = host
+    config["NetworkingConfig"] = {"EndpointsConfig": {}}
+    return o["name"], config
+
+
+def _healthcheck(parsed: Parsed) -> dict[str, Any] | None:
+    o = parsed.opts
+    hc: dict[str, Any] = {}
+    for long, key in (("health-interval", "Interval"), ("health-timeout", "Timeout"),
+                      ("health-start-period", "StartPeriod"),
+                      ("health-start-interval", "StartInterval")):
+        text = o[long.replace("-", "_")]
+        if text is None:
+            continue
+        try:
+            ns = go_duration_ns(text)
+        except ValueError as exc:
+            raise bad(long, text, str(exc)) from None
+        if ns < 0:
+            raise UsageError(f"--{long} cannot be negative")
+        hc[key] = ns
+    if o["health_retries"] is not None:
+        if o["health_retries"] < 0:
+            raise UsageError("--health-retries cannot be negative")
+        hc["Retries"] = o["health_retries"]
+    if o["health_cmd"] is not None:
+        hc["Test"] = ["CMD-SHELL", o["health_cmd"]] if o["health_cmd"] else []
+    if o["no_healthcheck"]:
+        if hc:
+            raise UsageError("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    return hc or None

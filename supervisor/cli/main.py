@@ -1,0 +1,212 @@
+"""`corral` entry point: global flags, verb dispatch, and error → exit-code mapping.
+
+Verb modules are imported only when their verb runs: a `corral ps` must not pay for
+`run`'s flag tables, and `corral daemon` (the only path that imports trio and the
+daemon) hands off before any client code loads.
+"""
+
+from __future__ import annotations
+
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from supervisor.cli.context import Cli
+
+VERSION = "0.1.0"
+
+# verb → (module under supervisor.cli, function, one-line summary)
+VERBS: dict[str, tuple[str, str, str]] = {
+    "run": ("containers", "cmd_run", "Create and run a new container from an image"),
+    "create": ("containers", "cmd_create", "Create a new container"),
+    "start": ("containers", "cmd_start", "Start one or more stopped containers"),
+    "stop": ("containers", "cmd_stop", "Stop one or more running containers"),
+    "restart": ("containers", "cmd_restart", "Restart one or more containers"),
+    "kill": ("containers", "cmd_kill", "Kill one or more running containers"),
+    "pause": ("containers", "cmd_pause", "Pause all processes within one or more containers"),
+    "unpause": ("containers", "cmd_unpause", "Unpause all processes within one or more containers"),
+    "wait": ("containers", "cmd_wait", "Block until containers stop, then print their exit codes"),
+    "rm": ("containers", "cmd_rm", "Remove one or more containers"),
+    "ps": ("containers", "cmd_ps", "List containers"),
+    "logs": ("containers", "cmd_logs", "Fetch the logs of a container"),
+    "exec": ("containers", "cmd_exec", "Execute a command in a running container"),
+    "port": ("containers", "cmd_port", "List port mappings for the container"),
+    "commit": ("images", "cmd_commit", "Create a new image from a container's changes"),
+    "import": ("images", "cmd_import", "Import the contents from a tarball to create an image"),
+    "images": ("images", "cmd_images", "List images"),
+    "rmi": ("images", "cmd_rmi", "Remove one or more images"),
+    "tag": ("images", "cmd_tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
+    "history": ("images", "cmd_history", "Show the history of an image"),
+    "inspect": ("inspect", "cmd_inspect", "Return low-level information on corral objects"),
+    "volume": ("volumes", "cmd_volume", "Manage volumes"),
+    "version": ("system", "cmd_version", "Show the corral version information"),
+    "info": ("system", "cmd_info", "Display system-wide information"),
+}
+
+# docker's management-command spellings: `container ls`, `image rm`, ...
+_CONTAINER_SUB = {"ls": "ps", "list": "ps", "ps": "ps", "remove": "rm"}
+_IMAGE_SUB = {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi"}
+_CONTAINER_VERBS = {"run", "create", "start", "stop", "restart", "kill", "pause", "unpause",
+                    "wait", "rm", "logs", "exec", "port", "commit", "inspect"}
+_IMAGE_VERBS = {"import", "tag", "history", "inspect"}
+
+
+def usage() -> str:
+    width = max(len(v) for v in [*VERBS, "container"]) + 2
+    lines = [
+        "",
+        "Usage:  corral [OPTIONS] COMMAND",
+        "",
+        "A container engine with the Docker Engine API",
+        "",
+        "Commands:",
+        *(f"  {verb.ljust(width)}{VERBS[verb][2]}" for verb in VERBS),
+        f"  {'daemon'.ljust(width)}Run the corral daemon",
+        f"  {'container'.ljust(width)}Manage containers (ls, rm, inspect, ...)",
+        f"  {'image'.ljust(width)}Manage images (ls, rm, import, ...)",
+        "",
+        "Global Options:",
+        "  -H, --host string   Daemon socket to connect to (unix:///path; env CORRAL_HOST)",
+        "  -v, --version       Print version information and quit",
+        "",
+        "Run 'corral COMMAND --help' for more information on a command.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _resolve_management(verb: str, rest: list[str]) -> tuple[str, list[str]]:
+    """Map `container X`/`image X` onto the flat verbs; unknown subverbs stay unknown."""
+    if not rest or rest[0] in ("-h", "--help"):
+        return "help", []
+    sub, args = rest[0], rest[1:]
+    table, allowed, kind = (
+        (_CONTAINER_SUB, _CONTAINER_VERBS, "container")
+        if verb == "container"
+        else (_IMAGE_SUB, _IMAGE_VERBS, "image")
+    )
+    if sub in table:
+        return table[sub], args
+    if sub in allowed:
+        if sub == "inspect":
+            return "inspect", [f"--type={kind}", *args]
+        return sub, args
+    return f"{verb} {sub}", args
+
+
+def _run_daemon(argv: list[str]) -> int:
+    """Hand off to the daemon (trio and friends load only here)."""
+    import importlib
+
+    module = importlib.import_module("supervisor.daemon")
+    entry = module.main
+    if not callable(entry):  # `supervisor.daemon.main` is a submodule
+        entry = entry.main
+    result = entry(argv)
+    return int(result or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command line; returns the process exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    host: str | None = None
+    while args and args[0].startswith("-") and args[0] != "-":
+        flag = args.pop(0)
+        if flag in ("-H", "--host"):
+            if not args:
+                sys.stderr.write(f"corral: flag needs an argument: {flag}\n")
+                return 125
+            host = args.pop(0)
+        elif flag.startswith("--host="):
+            host = flag[len("--host="):]
+        elif flag.startswith("-H") and len(flag) > 2:
+            host = flag[2:]
+        elif flag in ("-h", "--help"):
+            sys.stdout.write(usage())
+            return 0
+        elif flag in ("-v", "--version"):
+            sys.stdout.write(f"corral version {VERSION}, API {_api_version()}\n")
+            return 0
+        else:
+            sys.stderr.write(f"corral: unknown flag: {flag}\nSee 'corral --help'.\n")
+            return 125
+    if not args or args[0] == "help":
+        sys.stdout.write(usage())
+        return 0
+    verb, rest = args[0], args[1:]
+    if verb == "daemon":
+        if host is not None:
+            rest = ["--host", host, *rest]
+        return _run_daemon(rest)
+    if verb in ("container", "image"):
+        verb, rest = _resolve_management(verb, rest)
+        if verb == "help":
+            sys.stdout.write(usage())
+            return 0
+    if verb not in VERBS:
+        sys.stderr.write(f"corral: '{verb}' is not a corral command.\nSee 'corral --help'\n")
+        return 1
+    from supervisor.cli.context import Cli
+
+    return run_verb(Cli(host), verb, rest)
+
+
+def _api_version() -> str:
+    from supervisor.api.client import API_VERSION
+
+    return API_VERSION
+
+
+def run_verb(cli: Cli, verb: str, args: list[str]) -> int:
+    """Run one verb and turn every expected failure into `corral: ...` + exit code."""
+    import importlib
+
+    from supervisor.api.client import ApiError, DaemonUnavailable, ProtocolError
+    from supervisor.cli.context import CliError
+    from supervisor.cli.parser import HelpRequested, UsageError
+    from supervisor.cli.stream import StreamError
+
+    module_name, func_name, _ = VERBS[verb]
+    module = importlib.import_module(f"supervisor.cli.{module_name}")
+    func: Callable[[Cli, list[str]], int] = getattr(module, func_name)
+    # run/create report daemon trouble with 125, as docker does (the container's own
+    # exit codes occupy the low numbers).
+    daemon_code = 125 if verb in ("run", "create") else 1
+    try:
+        return func(cli, args)
+    except HelpRequested as exc:
+        cli.stdout.write(exc.text)
+        return 0
+    except UsageError as exc:
+        cli.err(f"corral: {exc.message}")
+        return exc.exit_code
+    except CliError as exc:
+        cli.err(f"corral: {exc.message}")
+        return exc.exit_code
+    except ApiError as exc:
+        cli.err(f"corral: Error response from daemon: {exc.message}")
+        return daemon_code
+    except DaemonUnavailable as exc:
+        cli.err(
+            f"corral: Cannot connect to the corral daemon at {exc.host}. "
+            f"Is the corral daemon running? ({exc.reason})"
+        )
+        return daemon_code
+    except (StreamError, ProtocolError) as exc:
+        cli.err(f"corral: {exc}")
+        return daemon_code
+    except BrokenPipeError:
+        # stdout went away (`corral ps | head`): quiet, like a Go program getting EPIPE.
+        # Point fd 1 at /dev/null so the interpreter's final flush does not complain.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except ConnectionError as exc:
+        cli.err(f"corral: lost the connection to the daemon: {exc}")
+        return daemon_code
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,241 @@
+"""`run`/`create` flags → exact container-create bodies; malformed flags → exit 125."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from supervisor.api.client import Client
+from supervisor.cli.context import Cli
+from supervisor.cli.flags import (
+    RUN,
+    container_body,
+    go_duration_ns,
+    parse_mount,
+    parse_publish,
+    ram_in_bytes,
+)
+from supervisor.cli.main import run_verb
+from supervisor.cli.parser import UsageError, parse
+
+
+def body(*argv: str, environ: dict[str, str] | None = None) -> tuple[str | None, dict[str, Any]]:
+    return container_body(parse(RUN, list(argv)), environ or {})
+
+
+class NoDaemon(Client):
+    """A client that fails the test if anything is sent."""
+
+    def __init__(self) -> None:
+        super().__init__("unix:///nonexistent.sock")
+
+    def connect(self) -> Any:
+        raise AssertionError("nothing may be sent to the daemon")
+
+
+def run_cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    cli = Cli(stdout=out, stderr=err, environ={}, client=NoDaemon())
+    code = run_verb(cli, argv[0], list(argv[1:]))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_minimal_body_matches_docker_cli() -> None:
+    name, b = body("busybox")
+    assert name is None
+    assert b["Image"] == "busybox"
+    assert b["Cmd"] is None
+    assert b["Entrypoint"] is None
+    assert b["AttachStdout"] is True and b["AttachStderr"] is True
+    assert b["AttachStdin"] is False and b["OpenStdin"] is False
+    assert b["Tty"] is False
+    assert b["Env"] == []
+    assert b["HostConfig"]["AutoRemove"] is False
+    assert b["HostConfig"]["RestartPolicy"] == {"Name": "no", "MaximumRetryCount": 0}
+    assert b["HostConfig"]["NetworkMode"] == "default"
+
+
+def test_flags_stop_at_image() -> None:
+    name, b = body("-d", "--name", "web", "busybox", "ls", "-l", "--rm")
+    assert name == "web"
+    assert b["Cmd"] == ["ls", "-l", "--rm"]
+    assert b["HostConfig"]["AutoRemove"] is False
+    assert b["AttachStdout"] is False
+
+
+def test_env_sources(tmp_path: Path) -> None:
+    env_file = tmp_path / "env"
+    env_file.write_text("# comment\n\nFROM_FILE=1\nPASS\nMISSING\n")
+    _, b = body("--env-file", str(env_file), "-e", "A=1", "-e", "HOME", "-e", "NOPE", "img",
+                environ={"HOME": "/root", "PASS": "through"})
+    assert b["Env"] == ["FROM_FILE=1", "PASS=through", "A=1", "HOME=/root"]
+
+
+def test_volumes_and_mounts() -> None:
+    _, b = body("-v", "data:/data", "-v", "/anon", "-v", "/host:/ctr:ro",
+                "--mount", "type=bind,source=/a,target=/b,readonly",
+                "--mount", "type=tmpfs,target=/t,tmpfs-size=64m",
+                "--tmpfs", "/run:rw,size=1m", "img")
+    assert b["HostConfig"]["Binds"] == ["data:/data", "/host:/ctr:ro"]
+    assert b["Volumes"] == {"/anon": {}}
+    assert b["HostConfig"]["Mounts"] == [
+        {"Type": "bind", "Source": "/a", "Target": "/b", "ReadOnly": True},
+        {"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": 64 << 20}},
+    ]
+    assert b["HostConfig"]["Tmpfs"] == {"/run": "rw,size=1m"}
+
+
+def test_resources_and_policies() -> None:
+    _, b = body("-m", "512m", "--memory-swap", "1g", "--cpus", "1.5", "--pids-limit", "100",
+                "--restart", "on-failure:3", "--ulimit", "nofile=1024:2048",
+                "--ulimit", "nproc=10", "--cap-add", "NET_ADMIN", "--cap-drop", "ALL",
+                "--read-only", "--net", "none", "-h", "box", "-w", "/w", "-u", "1000:1000",
+                "--stop-signal", "SIGUSR1", "--stop-timeout", "5", "-l", "a=b", "-l", "c",
+                "img")
+    h = b["HostConfig"]
+    assert h["Memory"] == 512 * 1024 * 1024
+    assert h["MemorySwap"] == 1 << 30
+    assert h["NanoCpus"] == 1_500_000_000
+    assert h["PidsLimit"] == 100
+    assert h["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+    assert h["Ulimits"] == [{"Name": "nofile", "Soft": 1024, "Hard": 2048},
+                            {"Name": "nproc", "Soft": 10, "Hard": 10}]
+    assert h["CapAdd"] == ["NET_ADMIN"] and h["CapDrop"] == ["ALL"]
+    assert h["ReadonlyRootfs"] is True
+    assert h["NetworkMode"] == "none"
+    assert b["Hostname"] == "box" and b["WorkingDir"] == "/w" and b["User"] == "1000:1000"
+    assert b["StopSignal"] == "SIGUSR1" and b["StopTimeout"] == 5
+    assert b["Labels"] == {"a": "b", "c": ""}
+
+
+def test_entrypoint_empty_string_clears() -> None:
+    assert body("--entrypoint", "", "img")[1]["Entrypoint"] == [""]
+    assert body("--entrypoint=/bin/sh", "img", "-c", "x")[1]["Entrypoint"] == ["/bin/sh"]
+
+
+def test_interactive_and_rm() -> None:
+    _, b = body("-i", "--rm", "img")
+    assert (b["AttachStdin"], b["OpenStdin"], b["StdinOnce"]) == (True, True, True)
+    assert b["HostConfig"]["AutoRemove"] is True
+    _, b = body("-di", "img")
+    assert (b["AttachStdin"], b["OpenStdin"], b["StdinOnce"]) == (False, True, False)
+
+
+def test_healthcheck() -> None:
+    _, b = body("--health-cmd", "true", "--health-interval", "1m30s", "--health-retries", "2",
+                "--health-timeout", "500ms", "img")
+    assert b["Healthcheck"] == {"Test": ["CMD-SHELL", "true"], "Interval": 90 * 10**9,
+                                "Timeout": 500 * 10**6, "Retries": 2}
+    assert body("--no-healthcheck", "img")[1]["Healthcheck"] == {"Test": ["NONE"]}
+
+
+def test_ports() -> None:
+    _, b = body("-p", "8080:80", "-p", "127.0.0.1::53/udp", "--expose", "9000", "-P", "img")
+    assert b["ExposedPorts"] == {"80/tcp": {}, "53/udp": {}, "9000/tcp": {}}
+    assert b["HostConfig"]["PortBindings"] == {
+        "80/tcp": [{"HostIp": "", "HostPort": "8080"}],
+        "53/udp": [{"HostIp": "127.0.0.1", "HostPort": ""}],
+    }
+    assert b["HostConfig"]["PublishAllPorts"] is True
+    assert parse_publish("7000-7001:8000-8001") == [
+        ("8000/tcp", {"HostIp": "", "HostPort": "7000"}),
+        ("8001/tcp", {"HostIp": "", "HostPort": "7001"}),
+    ]
+
+
+def test_value_parsers() -> None:
+    assert ram_in_bytes("100") == 100
+    assert ram_in_bytes("1.5k") == 1536
+    assert ram_in_bytes("2GB") == 2 << 30
+    assert go_duration_ns("1h2m3s") == 3723 * 10**9
+    assert go_duration_ns("-1.5s") == -1_500_000_000
+    with pytest.raises(ValueError, match="missing unit"):
+        go_duration_ns("10")
+    assert parse_mount("target=/x")["Type"] == "volume"
+    with pytest.raises(ValueError, match="target is required"):
+        parse_mount("type=volume,source=v")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--memory", "12q", "img"],
+         'invalid argument "12q" for "-m, --memory" flag: invalid size: \'12q\''),
+        (["-v", "a:b:c:d", "img"],
+         'invalid argument "a:b:c:d" for "-v, --volume" flag: invalid spec: a:b:c:d: '
+         "too many colons"),
+        (["-e", "=x", "img"],
+         'invalid argument "=x" for "-e, --env" flag: invalid environment variable: =x'),
+        (["--cpus", "lots", "img"],
+         'invalid argument "lots" for "--cpus" flag: failed to parse lots as a rational number'),
+        (["--restart", "sometimes", "img"],
+         'invalid argument "sometimes" for "--restart" flag: invalid restart policy '
+         "'sometimes'"),
+        (["--restart", "always:3", "img"],
+         'invalid argument "always:3" for "--restart" flag: maximum retry count cannot be '
+         "used with restart policy 'always'"),
+        (["--stop-timeout", "soon", "img"],
+         'invalid argument "soon" for "--stop-timeout" flag: strconv.ParseInt: parsing '
+         '"soon": invalid syntax'),
+        (["--mount", "type=bind,target=/x", "img"],
+         'invalid argument "type=bind,target=/x" for "--mount" flag: source is required '
+         "when specifying bind mount"),
+        (["--health-interval", "5", "img"],
+         'invalid argument "5" for "--health-interval" flag: time: missing unit in '
+         'duration "5"'),
+        (["--ulimit", "nofile", "img"],
+         'invalid argument "nofile" for "--ulimit" flag: invalid ulimit argument: nofile'),
+        (["-p", "80/xyz", "img"], 'invalid argument "80/xyz" for "-p, --publish" flag: '
+         "invalid proto: xyz"),
+        (["--bogus", "img"], "unknown flag: --bogus"),
+        (["-Z", "img"], "unknown shorthand flag: 'Z' in -Z"),
+        (["-e"], "flag needs an argument: 'e' in -e"),
+        (["--name"], "flag needs an argument: --name"),
+        (["--rm=maybe", "img"], 'invalid argument "maybe" for "--rm" flag: '
+         'strconv.ParseBool: parsing "maybe": invalid syntax'),
+        (["--rm", "--restart", "always", "img"],
+         "conflicting options: cannot specify both --restart and --rm"),
+        (["--no-healthcheck", "--health-cmd", "x", "img"],
+         "--no-healthcheck conflicts with --health-* options"),
+        (["-t", "img"], "the -t/--tty option is not supported yet"),
+    ],
+)
+def test_malformed_flags_exit_125_without_contacting_daemon(argv: list[str], message: str) -> None:
+    code, out, err = run_cli("run", *argv)
+    assert code == 125
+    assert out == ""
+    assert err == f"corral: {message}\n"
+
+
+def test_create_shares_run_flags() -> None:
+    code, _, err = run_cli("create", "-m", "1x", "img")
+    assert (code, err) == (125, 'corral: invalid argument "1x" for "-m, --memory" flag: '
+                                "invalid size: '1x'\n")
+    code, _, err = run_cli("create", "-d", "img")
+    assert (code, err) == (125, "corral: unknown shorthand flag: 'd' in -d\n")
+
+
+def test_missing_image_is_a_usage_error() -> None:
+    code, _, err = run_cli("run")
+    assert code == 1
+    assert err.startswith('corral: "corral run" requires at least 1 argument.')
+
+
+def test_help_goes_to_stdout() -> None:
+    code, out, err = run_cli("run", "--help")
+    assert code == 0 and err == ""
+    assert "Usage:  corral run [OPTIONS] IMAGE [COMMAND] [ARG...]" in out
+    assert "-m, --memory string" in out
+
+
+def test_parser_combined_and_attached_short_flags() -> None:
+    p = parse(RUN, ["-di", "-eA=1", "-e=B=2", "--name=x", "img"])
+    assert p["detach"] and p["interactive"]
+    assert p["env"] == ["A=1", "B=2"]
+    assert p["name"] == "x"
+    assert p.given >= {"detach", "interactive", "env", "name"}
+    with pytest.raises(UsageError):
+        parse(RUN, ["--detach=nope", "img"])
