@@ -94,17 +94,23 @@ def cmd_create(cli: Cli, argv: list[str]) -> int:
     return 0
 
 
-def _start_or_fail(cli: Cli, cid: str, auto_remove: bool) -> None:
-    """Start; on failure clean up an --rm container and exit like docker (125/126/127)."""
+def _start_or_fail(cli: Cli, cid: str, remove_on_failure: bool) -> None:
+    """Start; on failure exit like docker (125/126/127), removing the container if asked.
+
+    `corral run` asks always: a container that it made and that never ran is removed,
+    so a bad command leaves nothing half made (docker's CLI leaves it "Created"; this
+    differs on purpose, see tests/test_cli_run_e2e.py).
+    """
     try:
         cli.client.request("POST", f"/containers/{_cid(cid)}/start").read()
     except ApiError as exc:
-        if auto_remove:
+        if remove_on_failure:
             # the daemon may have removed it already
             with contextlib.suppress(ApiError):
                 cli.client.request("DELETE", f"/containers/{_cid(cid)}", {"force": True}).read()
-        raise CliError(f"Error response from daemon: {exc.message}",
-                       start_error_code(exc.message)) from None
+        raise CliError(
+            f"Error response from daemon: {exc.message}", start_error_code(exc.message)
+        ) from None
 
 
 def _begin_wait(cli: Cli, cid: str, condition: str) -> Response:
@@ -147,7 +153,8 @@ class _SignalProxy:
 
         with contextlib.suppress(ApiError, OSError):
             self.cli.client.request(
-                "POST", f"/containers/{_cid(self.cid)}/kill",
+                "POST",
+                f"/containers/{_cid(self.cid)}/kill",
                 {"signal": signal.Signals(signum).name},
             ).read()
 
@@ -158,7 +165,9 @@ class _SignalProxy:
             signal.signal(signum, handler)
 
 
-def attach_and_run(cli: Cli, cid: str, *, stdin: bool, auto_remove: bool) -> int:
+def attach_and_run(
+    cli: Cli, cid: str, *, stdin: bool, auto_remove: bool, remove_on_failure: bool = False
+) -> int:
     """docker's attached flow: attach → wait(next-exit|removed) → start → stream → code."""
     from supervisor.cli.stream import pump
 
@@ -169,7 +178,7 @@ def attach_and_run(cli: Cli, cid: str, *, stdin: bool, auto_remove: bool) -> int
     try:
         wait = _begin_wait(cli, cid, "removed" if auto_remove else "next-exit")
         try:
-            _start_or_fail(cli, cid, auto_remove)
+            _start_or_fail(cli, cid, remove_on_failure or auto_remove)
             with _SignalProxy(cli, cid):
                 pump(conn, cli.bout, cli.berr, sys.stdin.fileno() if stdin else None)
                 return _finish_wait(cli, wait)
@@ -187,18 +196,30 @@ def cmd_run(cli: Cli, argv: list[str]) -> int:
     auto_remove = bool(body["HostConfig"]["AutoRemove"])
     cid = create_container(cli, name, body)
     if parsed["detach"]:
-        _start_or_fail(cli, cid, auto_remove)
+        _start_or_fail(cli, cid, remove_on_failure=True)
         cli.out(cid)
         return 0
-    return attach_and_run(cli, cid, stdin=bool(parsed["interactive"]), auto_remove=auto_remove)
+    return attach_and_run(
+        cli,
+        cid,
+        stdin=bool(parsed["interactive"]),
+        auto_remove=auto_remove,
+        remove_on_failure=True,
+    )
 
 
 # -- lifecycle -------------------------------------------------------------------------
 
-START = Command("start", "corral start [OPTIONS] CONTAINER [CONTAINER...]",
-                "Start one or more stopped containers",
-                (Opt("attach", "a", help="Attach STDOUT/STDERR and forward signals"),
-                 Opt("interactive", "i", help="Attach container's STDIN")), min_args=1)
+START = Command(
+    "start",
+    "corral start [OPTIONS] CONTAINER [CONTAINER...]",
+    "Start one or more stopped containers",
+    (
+        Opt("attach", "a", help="Attach STDOUT/STDERR and forward signals"),
+        Opt("interactive", "i", help="Attach container's STDIN"),
+    ),
+    min_args=1,
+)
 
 
 def cmd_start(cli: Cli, argv: list[str]) -> int:
@@ -212,23 +233,39 @@ def cmd_start(cli: Cli, argv: list[str]) -> int:
         host = info.get("HostConfig") or {}
         stdin = bool(p["interactive"] and config.get("OpenStdin"))
         return attach_and_run(cli, cid, stdin=stdin, auto_remove=bool(host.get("AutoRemove")))
-    return for_each(cli, p.args, lambda n: cli.client.request(
-        "POST", f"/containers/{_cid(n)}/start").close())
+    return for_each(
+        cli, p.args, lambda n: cli.client.request("POST", f"/containers/{_cid(n)}/start").close()
+    )
 
 
-_STOP_OPTS = (Opt("signal", "s", "str", help="Signal to send to the container"),
-              Opt("time", "t", "int", help="Seconds to wait before killing the container"))
-STOP = Command("stop", "corral stop [OPTIONS] CONTAINER [CONTAINER...]",
-               "Stop one or more running containers", _STOP_OPTS, min_args=1)
-RESTART = Command("restart", "corral restart [OPTIONS] CONTAINER [CONTAINER...]",
-                  "Restart one or more containers", _STOP_OPTS, min_args=1)
+_STOP_OPTS = (
+    Opt("signal", "s", "str", help="Signal to send to the container"),
+    Opt("time", "t", "int", help="Seconds to wait before killing the container"),
+)
+STOP = Command(
+    "stop",
+    "corral stop [OPTIONS] CONTAINER [CONTAINER...]",
+    "Stop one or more running containers",
+    _STOP_OPTS,
+    min_args=1,
+)
+RESTART = Command(
+    "restart",
+    "corral restart [OPTIONS] CONTAINER [CONTAINER...]",
+    "Restart one or more containers",
+    _STOP_OPTS,
+    min_args=1,
+)
 
 
 def _stop_like(cli: Cli, cmd: Command, action: str, argv: list[str]) -> int:
     p = parse(cmd, argv)
     query = {"t": p["time"], "signal": p["signal"]}
-    return for_each(cli, p.args, lambda n: cli.client.request(
-        "POST", f"/containers/{_cid(n)}/{action}", query).close())
+    return for_each(
+        cli,
+        p.args,
+        lambda n: cli.client.request("POST", f"/containers/{_cid(n)}/{action}", query).close(),
+    )
 
 
 def cmd_stop(cli: Cli, argv: list[str]) -> int:
@@ -239,15 +276,24 @@ def cmd_restart(cli: Cli, argv: list[str]) -> int:
     return _stop_like(cli, RESTART, "restart", argv)
 
 
-KILL = Command("kill", "corral kill [OPTIONS] CONTAINER [CONTAINER...]",
-               "Kill one or more running containers",
-               (Opt("signal", "s", "str", help="Signal to send to the container"),), min_args=1)
+KILL = Command(
+    "kill",
+    "corral kill [OPTIONS] CONTAINER [CONTAINER...]",
+    "Kill one or more running containers",
+    (Opt("signal", "s", "str", help="Signal to send to the container"),),
+    min_args=1,
+)
 
 
 def cmd_kill(cli: Cli, argv: list[str]) -> int:
     p = parse(KILL, argv)
-    return for_each(cli, p.args, lambda n: cli.client.request(
-        "POST", f"/containers/{_cid(n)}/kill", {"signal": p["signal"] or None}).close())
+    return for_each(
+        cli,
+        p.args,
+        lambda n: cli.client.request(
+            "POST", f"/containers/{_cid(n)}/kill", {"signal": p["signal"] or None}
+        ).close(),
+    )
 
 
 def _simple(verb: str, summary: str) -> Callable[[Cli, list[str]], int]:
@@ -255,8 +301,11 @@ def _simple(verb: str, summary: str) -> Callable[[Cli, list[str]], int]:
 
     def run(cli: Cli, argv: list[str]) -> int:
         p = parse(cmd, argv)
-        return for_each(cli, p.args, lambda n: cli.client.request(
-            "POST", f"/containers/{_cid(n)}/{verb}").close())
+        return for_each(
+            cli,
+            p.args,
+            lambda n: cli.client.request("POST", f"/containers/{_cid(n)}/{verb}").close(),
+        )
 
     return run
 
@@ -264,9 +313,12 @@ def _simple(verb: str, summary: str) -> Callable[[Cli, list[str]], int]:
 cmd_pause = _simple("pause", "Pause all processes within one or more containers")
 cmd_unpause = _simple("unpause", "Unpause all processes within one or more containers")
 
-WAIT = Command("wait", "corral wait CONTAINER [CONTAINER...]",
-               "Block until one or more containers stop, then print their exit codes",
-               min_args=1)
+WAIT = Command(
+    "wait",
+    "corral wait CONTAINER [CONTAINER...]",
+    "Block until one or more containers stop, then print their exit codes",
+    min_args=1,
+)
 
 
 def cmd_wait(cli: Cli, argv: list[str]) -> int:
@@ -283,37 +335,60 @@ def cmd_wait(cli: Cli, argv: list[str]) -> int:
     return 1 if failed else 0
 
 
-RM = Command("rm", "corral rm [OPTIONS] CONTAINER [CONTAINER...]",
-             "Remove one or more containers",
-             (Opt("force", "f", help="Force the removal of a running container (uses SIGKILL)"),
-              Opt("volumes", "v", help="Remove anonymous volumes associated with the container")),
-             min_args=1)
+RM = Command(
+    "rm",
+    "corral rm [OPTIONS] CONTAINER [CONTAINER...]",
+    "Remove one or more containers",
+    (
+        Opt("force", "f", help="Force the removal of a running container (uses SIGKILL)"),
+        Opt("volumes", "v", help="Remove anonymous volumes associated with the container"),
+    ),
+    min_args=1,
+)
 
 
 def cmd_rm(cli: Cli, argv: list[str]) -> int:
     p = parse(RM, argv)
     query = {"force": _on(p["force"]), "v": _on(p["volumes"])}
-    return for_each(cli, p.args, lambda n: cli.client.request(
-        "DELETE", f"/containers/{_cid(n)}", query).close())
+    return for_each(
+        cli, p.args, lambda n: cli.client.request("DELETE", f"/containers/{_cid(n)}", query).close()
+    )
 
 
 # -- ps --------------------------------------------------------------------------------
 
-PS = Command("ps", "corral ps [OPTIONS]", "List containers", (
-    Opt("all", "a", help="Show all containers (default shows just running)"),
-    Opt("filter", "f", "list", help="Filter output based on conditions provided"),
-    Opt("format", kind="str", help="Format output using a custom template"),
-    Opt("last", "n", "int", default=-1, help="Show n last created containers"),
-    Opt("latest", "l", help="Show the latest created container"),
-    Opt("no-trunc", help="Don't truncate output"),
-    Opt("quiet", "q", help="Only display container IDs"),
-    Opt("size", "s", help="Display total file sizes"),
-), max_args=0)
+PS = Command(
+    "ps",
+    "corral ps [OPTIONS]",
+    "List containers",
+    (
+        Opt("all", "a", help="Show all containers (default shows just running)"),
+        Opt("filter", "f", "list", help="Filter output based on conditions provided"),
+        Opt("format", kind="str", help="Format output using a custom template"),
+        Opt("last", "n", "int", default=-1, help="Show n last created containers"),
+        Opt("latest", "l", help="Show the latest created container"),
+        Opt("no-trunc", help="Don't truncate output"),
+        Opt("quiet", "q", help="Only display container IDs"),
+        Opt("size", "s", help="Display total file sizes"),
+    ),
+    max_args=0,
+)
 
-PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
-              "RunningFor": "CREATED", "Status": "STATUS", "Ports": "PORTS", "Names": "NAMES",
-              "CreatedAt": "CREATED AT", "Size": "SIZE", "Labels": "LABELS", "State": "STATE",
-              "Mounts": "MOUNTS", "Networks": "NETWORKS"}
+PS_HEADERS = {
+    "ID": "CONTAINER ID",
+    "Image": "IMAGE",
+    "Command": "COMMAND",
+    "RunningFor": "CREATED",
+    "Status": "STATUS",
+    "Ports": "PORTS",
+    "Names": "NAMES",
+    "CreatedAt": "CREATED AT",
+    "Size": "SIZE",
+    "Labels": "LABELS",
+    "State": "STATE",
+    "Mounts": "MOUNTS",
+    "Networks": "NETWORKS",
+}
 
 
 def ps_row(c: dict[str, Any], now: float, trunc: bool) -> dict[str, str]:
@@ -385,14 +460,21 @@ def cmd_ps(cli: Cli, argv: list[str]) -> int:
 
 # -- logs ------------------------------------------------------------------------------
 
-LOGS = Command("logs", "corral logs [OPTIONS] CONTAINER", "Fetch the logs of a container", (
-    Opt("follow", "f", help="Follow log output"),
-    Opt("since", kind="str", help="Show logs since timestamp or relative (e.g. 42m)"),
-    Opt("until", kind="str", help="Show logs before a timestamp or relative (e.g. 42m)"),
-    Opt("tail", "n", "str", default="all", help="Number of lines to show from the end"),
-    Opt("timestamps", "t", help="Show timestamps"),
-    Opt("details", help="Show extra details provided to logs"),
-), min_args=1, max_args=1)
+LOGS = Command(
+    "logs",
+    "corral logs [OPTIONS] CONTAINER",
+    "Fetch the logs of a container",
+    (
+        Opt("follow", "f", help="Follow log output"),
+        Opt("since", kind="str", help="Show logs since timestamp or relative (e.g. 42m)"),
+        Opt("until", kind="str", help="Show logs before a timestamp or relative (e.g. 42m)"),
+        Opt("tail", "n", "str", default="all", help="Number of lines to show from the end"),
+        Opt("timestamps", "t", help="Show timestamps"),
+        Opt("details", help="Show extra details provided to logs"),
+    ),
+    min_args=1,
+    max_args=1,
+)
 
 
 def timestamp_param(value: str, now: float) -> str:
@@ -411,14 +493,14 @@ def timestamp_param(value: str, now: float) -> str:
         try:
             float(value)
         except ValueError:
-            raise UsageError(f"invalid value for \"since\"/\"until\": {value!r}") from None
+            raise UsageError(f'invalid value for "since"/"until": {value!r}') from None
         return value
     from datetime import datetime
 
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise UsageError(f"failed to parse value as time or duration: \"{value}\"") from None
+        raise UsageError(f'failed to parse value as time or duration: "{value}"') from None
     stamp = parsed.timestamp()  # naive → local time, as docker
     return f"{int(stamp)}.{int(round((stamp % 1) * 1e9)):09d}"
 
@@ -445,17 +527,23 @@ def cmd_logs(cli: Cli, argv: list[str]) -> int:
 
 # -- exec ------------------------------------------------------------------------------
 
-EXEC = Command("exec", "corral exec [OPTIONS] CONTAINER COMMAND [ARG...]",
-               "Execute a command in a running container", (
-    Opt("detach", "d", help="Detached mode: run command in the background"),
-    Opt("env", "e", "list", help="Set environment variables"),
-    Opt("env-file", kind="list", help="Read in a file of environment variables"),
-    Opt("interactive", "i", help="Keep STDIN open even if not attached"),
-    Opt("privileged", help="Give extended privileges to the command"),
-    Opt("tty", "t", help="Allocate a pseudo-TTY (not supported yet)"),
-    Opt("user", "u", "str", help="Username or UID (format: <name|uid>[:<group|gid>])"),
-    Opt("workdir", "w", "str", help="Working directory inside the container"),
-), min_args=2, interspersed=False)
+EXEC = Command(
+    "exec",
+    "corral exec [OPTIONS] CONTAINER COMMAND [ARG...]",
+    "Execute a command in a running container",
+    (
+        Opt("detach", "d", help="Detached mode: run command in the background"),
+        Opt("env", "e", "list", help="Set environment variables"),
+        Opt("env-file", kind="list", help="Read in a file of environment variables"),
+        Opt("interactive", "i", help="Keep STDIN open even if not attached"),
+        Opt("privileged", help="Give extended privileges to the command"),
+        Opt("tty", "t", help="Allocate a pseudo-TTY (not supported yet)"),
+        Opt("user", "u", "str", help="Username or UID (format: <name|uid>[:<group|gid>])"),
+        Opt("workdir", "w", "str", help="Working directory inside the container"),
+    ),
+    min_args=2,
+    interspersed=False,
+)
 
 
 def exec_body(p: Any, environ: Any) -> dict[str, Any]:
@@ -501,11 +589,13 @@ def cmd_exec(cli: Cli, argv: list[str]) -> int:
     created = cli.client.post(f"/containers/{_cid(p.args[0])}/exec", None, body)
     exec_id = quote(str(created["Id"]))
     if body["Detach"]:
-        cli.client.request("POST", f"/exec/{exec_id}/start",
-                           json_body={"Detach": True, "Tty": False}).close()
+        cli.client.request(
+            "POST", f"/exec/{exec_id}/start", json_body={"Detach": True, "Tty": False}
+        ).close()
         return 0
-    conn: Hijacked = cli.client.hijack(f"/exec/{exec_id}/start", None,
-                                       {"Detach": False, "Tty": False})
+    conn: Hijacked = cli.client.hijack(
+        f"/exec/{exec_id}/start", None, {"Detach": False, "Tty": False}
+    )
     try:
         pump(conn, cli.bout, cli.berr, sys.stdin.fileno() if body["AttachStdin"] else None)
     finally:
@@ -517,17 +607,22 @@ def cmd_exec(cli: Cli, argv: list[str]) -> int:
 
 # -- port ------------------------------------------------------------------------------
 
-PORT = Command("port", "corral port CONTAINER [PRIVATE_PORT[/PROTO]]",
-               "List port mappings or a specific mapping for the container",
-               min_args=1, max_args=2)
+PORT = Command(
+    "port",
+    "corral port CONTAINER [PRIVATE_PORT[/PROTO]]",
+    "List port mappings or a specific mapping for the container",
+    min_args=1,
+    max_args=2,
+)
 
 
 def port_lines(ports: dict[str, Any], only: str | None) -> Iterator[str]:
     want = None
     if only:
         want = only if "/" in only else only + "/tcp"
-    for key in sorted(ports, key=lambda k: (int(k.split("/")[0]) if k.split("/")[0].isdigit()
-                                            else 0, k)):
+    for key in sorted(
+        ports, key=lambda k: (int(k.split("/")[0]) if k.split("/")[0].isdigit() else 0, k)
+    ):
         if want and key != want:
             continue
         for b in ports[key] or []:

@@ -62,6 +62,7 @@ class Live:
     log: ContainerLog
     output: Fanout = field(default_factory=Fanout)
     exited: trio.Event = field(default_factory=trio.Event)  # the *next* exit
+    started: trio.Event = field(default_factory=trio.Event)  # the *next* start
     removed: trio.Event = field(default_factory=trio.Event)
     stopped: trio.Event = field(default_factory=trio.Event)  # supervision task finished
     pidfd: int = -1
@@ -344,6 +345,8 @@ class Engine:
             os.close(fd)
         live.pidfd = pidfd
         live.stdin_w = in_w
+        started, live.started = live.started, trio.Event()
+        started.set()
         live.log.open_writer()
         live.stopped = trio.Event()
         st = c.state
@@ -759,16 +762,16 @@ class Engine:
                         await pipe.send_all(data)
 
         try:
-            async with trio.open_nursery() as n:
-                n.start_soon(pump, out_r, "stdout")
-                n.start_soon(pump, err_r, "stderr")
+            async with trio.open_nursery() as session:
                 if stdin is not None:
-                    n.start_soon(feed, stdin, in_w)
+                    session.start_soon(feed, stdin, in_w)
                     in_w = -1
-                code = await proc.wait()
-                if stdin is not None:
-                    # Output is done when both pipes close; stdin may never end.
-                    pass
+                async with trio.open_nursery() as output:
+                    output.start_soon(pump, out_r, "stdout")
+                    output.start_soon(pump, err_r, "stderr")
+                    code = await proc.wait()
+                # Output ended with the process; the client's stdin may stay open.
+                session.cancel_scope.cancel()
         finally:
             if in_w >= 0:
                 os.close(in_w)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,7 +23,7 @@ from supervisor.api.router import (
 from supervisor.api.stdcopy import frame
 from supervisor.engine.engine import Engine
 from supervisor.engine.timefmt import parse_rfc3339
-from supervisor.errors import InvalidArgument, NotModified
+from supervisor.errors import InvalidArgument
 from supervisor.images.changes import parse_changes
 
 STREAM_IDS = {"stdin": 0, "stdout": 1, "stderr": 2}
@@ -259,11 +260,15 @@ async def _run_detached(engine: Engine, ex: Any, emit: Any) -> None:
 async def _copy_stdin(
     engine: Engine, cid: str, stream: trio.abc.HalfCloseableStream, once: bool
 ) -> None:
-    """Client bytes into the container's stdin pipe; end of input closes it if StdinOnce."""
-    import os
+    """Client bytes into the container's stdin pipe; end of input closes it if StdinOnce.
 
+    An attach usually comes before the start (docker run does that), so the pipe may not
+    exist yet: wait for the start rather than drop what the client sends.
+    """
     c = engine.containers.get(cid)
     live = engine.live(c)
+    if live.stdin_w < 0:
+        await live.started.wait()
     with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
         while True:
             data = await stream.receive_some(65536)
@@ -278,8 +283,4 @@ async def _copy_stdin(
             view = memoryview(data)
             while view:
                 await trio.lowlevel.wait_writable(fd)
-                n = os.write(fd, view)
-                view = view[n:]
-
-
-__all__ = ["register", "NotModified"]
+                view = view[os.write(fd, view) :]
