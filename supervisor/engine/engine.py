@@ -245,7 +245,8 @@ class Engine:
     def _check_network(self, hc: dict[str, Any]) -> None:
         mode = hc.get("NetworkMode") or "default"
         if mode not in ("default", "none", "host"):
-            raise NotFound(f"network {mode} not found")
+            # 400, not 404: the docker CLI reads any 404 on create as "pull the image".
+            raise InvalidArgument(f"network {mode} not found")
 
     def _check_resources(self, hc: dict[str, Any]) -> None:
         mem = hc.get("Memory") or 0
