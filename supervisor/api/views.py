@@ -1,7 +1,7 @@
 """How records look through the API: Docker's JSON shapes for containers.
 
 Pure functions from engine records to the dicts `docker inspect`, `docker ps` and
-docker-py expect, plus Docker's human durations for the `Status` column.
+docker-py expect, and the `Status` text of `docker ps`.
 """
 
 from __future__ import annotations
@@ -12,34 +12,7 @@ from typing import Any
 from supervisor.engine.containers import Container
 from supervisor.engine.state import Status
 from supervisor.engine.timefmt import parse_rfc3339
-
-
-def human_duration(seconds: float) -> str:
-    """Docker's `units.HumanDuration`: "Less than a second", "About a minute"..."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = round(s / 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // (24 * 7)} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // (24 * 30)} months"
-    return f"{hours // (24 * 365)} years"
+from supervisor.units import human_duration
 
 
 def status_text(c: Container, now: float | None = None) -> str:

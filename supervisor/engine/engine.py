@@ -36,7 +36,7 @@ from supervisor.engine.state import Event, Status, is_active, next_status
 from supervisor.engine.timefmt import rfc3339_nano
 from supervisor.engine.users import resolve_user
 from supervisor.engine.volumes import VolumeStore
-from supervisor.errors import Conflict, CorralError, InvalidArgument, NotFound, NotModified
+from supervisor.errors import Conflict, CorralError, InvalidArgument, NotModified
 from supervisor.images.changes import apply_changes
 from supervisor.images.store import ImageStore
 from supervisor.runtime import cgroups
