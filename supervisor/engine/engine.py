@@ -191,7 +191,8 @@ class Engine:
         mounts = plan.plan_mounts(config, host_config)
         self._check_network(host_config)
         self._check_resources(host_config)
-        _signal_number(config["StopSignal"]) if config.get("StopSignal") else None
+        if config.get("StopSignal"):
+            _signal_number(config["StopSignal"])  # refuse a bad --stop-signal at create
 
         cid = secrets.token_hex(32)
         c = Container(
@@ -358,7 +359,6 @@ class Engine:
         st.oom_killed = False
         st.user_stopped = False
         st.started_at = rfc3339_nano()
-        st.finished_at = st.finished_at
         self.containers.save(c)
         self.nursery.start_soon(self._supervise, c, live, pid, pidfd, out_r, err_r)
         try:
