@@ -45,6 +45,8 @@ from supervisor.runtime.rootfs import is_mounted, mount_overlay, unmount
 from supervisor.runtime.runc import Runtime
 from supervisor.runtime.spec import ContainerSpec, Mount, ProcessSpec, Resources, Rlimit
 from supervisor.runtime.spec import build_config as build_oci_config
+from supervisor.supervise import restart as restarts
+from supervisor.supervise.events import EventBus
 from supervisor.supervise.framing import LineFramer
 from supervisor.supervise.logs import ContainerLog
 from supervisor.supervise.output import Fanout
@@ -68,6 +70,12 @@ class Live:
     pidfd: int = -1
     stdin_w: int = -1
     removing: bool = False
+    # Restart policy bookkeeping (supervise/restart.py decides; this remembers).
+    restart_scope: trio.CancelScope | None = None  # a pending policy restart
+    delay: float = 0.0  # the last backoff delay
+    recent_restarts: list[float] = field(default_factory=list)  # trio clock times
+    started_clock: float = 0.0
+    killed_by_user: bool = False
 
 
 def _signal_number(sig: str | int) -> int:
@@ -111,6 +119,8 @@ class Engine:
         self.runtime = Runtime(runtime, state_dir=root / "runc")
         self.runtime_name = runtime
         self.nursery = nursery
+        self.events = EventBus(self.db)
+        self.shutting_down = False
         self._live: dict[str, Live] = {}
         for c in self.containers.all():
             self._live[c.id] = Live(log=ContainerLog(self.log_path(c)))
@@ -130,6 +140,23 @@ class Engine:
 
     def live(self, c: Container) -> Live:
         return self._live[c.id]
+
+    # ---------------------------------------------------------------- events
+    def emit(self, c: Container, action: str, **extra: object) -> None:
+        """A container event with Docker's attributes: name, image and the labels."""
+        attrs: dict[str, str] = {**(c.config.get("Labels") or {}), "image": c.image,
+                                 "name": c.name}
+        attrs.update({k: str(v) for k, v in extra.items()})
+        self.events.publish("container", action, c.id, attrs)
+
+    def _emit_volumes(self, c: Container, action: str) -> None:
+        for m in c.mounts:
+            if m.type == "volume":
+                attrs = {"container": c.id, "driver": "local", "destination": m.destination}
+                if action == "mount":
+                    attrs["read/write"] = str(not m.read_only).lower()
+                    attrs["propagation"] = ""
+                self.events.publish("volume", action, m.name, attrs)
 
     # ------------------------------------------------------------- recovery
     async def recover(self) -> None:
@@ -163,9 +190,26 @@ class Engine:
                 if is_mounted(d / "rootfs"):
                     unmount(d / "rootfs")
                 shutil.rmtree(d, ignore_errors=True)
+        for c in self.containers.all():
+            policy = restarts.Policy.from_api(c.host_config.get("RestartPolicy"))
+            if c.state.status is Status.EXITED and restarts.starts_at_boot(
+                policy, c.state.user_stopped
+            ):
+                self.nursery.start_soon(self._start_quietly, c)
+
+    async def _start_quietly(self, c: Container) -> None:
+        try:
+            await self.start(c, by_user=False)
+        except CorralError as exc:
+            log.warning("container.boot_start_failed", id=c.short_id, name=c.name,
+                        error=exc.message)
 
     async def shutdown(self) -> None:
         """Stop every running container, as Docker does when its daemon stops."""
+        self.shutting_down = True
+        for live in self._live.values():
+            if live.restart_scope is not None:
+                live.restart_scope.cancel()
         async with trio.open_nursery() as n:
             for c in self.containers.all():
                 if is_active(c.state.status):
@@ -193,6 +237,10 @@ class Engine:
         self._check_resources(host_config)
         if config.get("StopSignal"):
             _signal_number(config["StopSignal"])  # refuse a bad --stop-signal at create
+        policy = restarts.Policy.from_api(host_config.get("RestartPolicy"))
+        if policy.name != "no" and host_config.get("AutoRemove"):
+            raise Conflict("conflicting options: cannot specify both --restart and --rm")
+        restarts.Tuning.from_labels(config.get("Labels"))
 
         cid = secrets.token_hex(32)
         c = Container(
@@ -223,6 +271,7 @@ class Engine:
                     m.source = str(vol.mountpoint)
                     if new:
                         made_volumes.append(vol.name)
+                        self.events.publish("volume", "create", vol.name, {"driver": "local"})
                 elif m.source in strict_binds and not Path(m.source).exists():
                     raise InvalidArgument(
                         f'invalid mount config for type "bind": bind source path '
@@ -240,6 +289,7 @@ class Engine:
                     self.volumes.remove(v, in_use_by=lambda _n: None)
             raise
         self._live[c.id] = Live(log=ContainerLog(self.log_path(c)))
+        self.emit(c, "create")
         log.info("container.create", id=c.short_id, name=c.name, image=image_ref)
         return c
 
@@ -293,9 +343,16 @@ class Engine:
         (cdir / "resolv.conf").write_text(resolv)
 
     # ----------------------------------------------------------------- start
-    async def start(self, c: Container) -> None:
+    async def start(self, c: Container, *, by_user: bool = True) -> None:
+        """Start (or, from the restart policy, restart) a container.
+
+        A start asked for by a user resets the policy's bookkeeping, as Docker's does.
+        """
         next_status(c.state.status, Event.START, c.name)
         live = self.live(c)
+        if live.restart_scope is not None:
+            live.restart_scope.cancel()
+            live.restart_scope = None
         if live.removing:
             raise Conflict(f"container {c.name} is marked for removal and cannot be started")
         cdir = self.dir_of(c)
@@ -359,6 +416,12 @@ class Engine:
         st.oom_killed = False
         st.user_stopped = False
         st.started_at = rfc3339_nano()
+        if by_user:
+            st.restart_count = 0
+            live.delay = 0.0
+            live.recent_restarts.clear()
+        live.killed_by_user = False
+        live.started_clock = trio.current_time()
         self.containers.save(c)
         self.nursery.start_soon(self._supervise, c, live, pid, pidfd, out_r, err_r)
         try:
@@ -367,6 +430,8 @@ class Engine:
             c.state.error = exc.message
             await self.runtime.delete(c.id, force=True)
             raise
+        self._emit_volumes(c, "mount")
+        self.emit(c, "start")
         log.info("container.start", id=c.short_id, name=c.name, pid=pid)
 
     def _runtime_spec(self, c: Container, rootfs: Path) -> ContainerSpec:
@@ -493,10 +558,79 @@ class Engine:
         live.output.close()
         exited, live.exited = live.exited, trio.Event()
         exited.set()
-        live.stopped.set()
+        if oom:
+            self.emit(c, "oom")
+        ran_for = trio.current_time() - live.started_clock
+        self.emit(c, "die", exitCode=code, execDuration=int(ran_for))
+        self._emit_volumes(c, "unmount")
         log.info("container.die", id=c.short_id, name=c.name, exit_code=code, oom=oom)
+        if self._plan_restart(c, live, code, ran_for):
+            live.stopped.set()
+            return
+        live.stopped.set()
         if c.host_config.get("AutoRemove") and not live.removing:
             await self.remove(c, force=True, volumes=True)
+
+    def _plan_restart(self, c: Container, live: Live, code: int, ran_for: float) -> bool:
+        """Ask the policy; if it says restart, go to `restarting` and schedule it."""
+        if live.removing:
+            return False
+        policy = restarts.Policy.from_api(c.host_config.get("RestartPolicy"))
+        tuning = restarts.Tuning.from_labels(c.config.get("Labels"))
+        now = trio.current_time()
+        decision = restarts.decide(
+            policy, tuning, exit_code=code,
+            stopped_by_user=c.state.user_stopped or live.killed_by_user,
+            shutting_down=self.shutting_down, restart_count=c.state.restart_count,
+            ran_for=ran_for, previous_delay=live.delay, recent_restarts=live.recent_restarts,
+            now=now,
+        )
+        if decision.give_up:
+            c.state.error = decision.give_up
+            self.containers.save(c)
+            self.emit(c, "restart_limit", reason=decision.give_up)
+            log.warning("container.restart_limit", id=c.short_id, name=c.name,
+                        reason=decision.give_up)
+            return False
+        if not decision.restart:
+            return False
+        live.delay = decision.delay
+        live.recent_restarts = [t for t in live.recent_restarts if now - t <= 3600] + [now]
+        c.state.status = next_status(c.state.status, Event.RESTART_WAIT, c.name)
+        self.containers.save(c)
+        scope = trio.CancelScope()
+        live.restart_scope = scope
+        self.nursery.start_soon(self._restart_later, c, live, scope, decision.delay)
+        return True
+
+    async def _restart_later(
+        self, c: Container, live: Live, scope: trio.CancelScope, delay: float
+    ) -> None:
+        with scope:
+            await trio.sleep(delay)
+            live.restart_scope = None
+            c.state.restart_count += 1
+            try:
+                await self.start(c, by_user=False)
+            except CorralError as exc:
+                if c.state.status is Status.RESTARTING:
+                    c.state.status = Status.EXITED
+                c.state.error = exc.message
+                self.containers.save(c)
+                log.warning("container.restart_failed", id=c.short_id, name=c.name,
+                            error=exc.message)
+
+    def _cancel_restart(self, c: Container) -> bool:
+        """A pending policy restart is called off (user stop/kill/rm): exited it is."""
+        live = self.live(c)
+        if c.state.status is not Status.RESTARTING:
+            return False
+        if live.restart_scope is not None:
+            live.restart_scope.cancel()
+            live.restart_scope = None
+        c.state.status = next_status(c.state.status, Event.EXIT, c.name)
+        self.containers.save(c)
+        return True
 
     # ------------------------------------------------------- stop and friends
     def _require_running(self, c: Container) -> Live:
@@ -511,6 +645,11 @@ class Engine:
                 signal.pidfd_send_signal(live.pidfd, sig)
 
     async def stop(self, c: Container, timeout: int | None, *, by_user: bool = True) -> None:
+        if by_user and self._cancel_restart(c):
+            c.state.user_stopped = True
+            self.containers.save(c)
+            self.emit(c, "stop")
+            return
         if c.state.status not in (Status.RUNNING, Status.PAUSED):
             raise NotModified(f"container {c.name} is already stopped")
         live = self.live(c)
@@ -523,17 +662,18 @@ class Engine:
         if timeout is None:
             timeout = DEFAULT_STOP_TIMEOUT
         sig = _signal_number(c.config.get("StopSignal") or "SIGTERM")
+        self.emit(c, "kill", signal=sig)
         self._send(c, sig)
         if c.state.status is Status.PAUSED:
             await self._resume_quietly(c)
-        if timeout < 0:
+        if timeout >= 0:
+            with trio.move_on_after(timeout):
+                await done.wait()
+        if not done.is_set():
+            self.emit(c, "kill", signal=int(signal.SIGKILL))
+            self._send(c, signal.SIGKILL)
             await done.wait()
-            return
-        with trio.move_on_after(timeout):
-            await done.wait()
-            return
-        self._send(c, signal.SIGKILL)
-        await done.wait()
+        self.emit(c, "stop")
         log.info("container.stop", id=c.short_id, name=c.name)
 
     async def _resume_quietly(self, c: Container) -> None:
@@ -544,29 +684,37 @@ class Engine:
             self.containers.save(c)
 
     async def kill(self, c: Container, sig: str | int = "SIGKILL") -> None:
+        if c.state.status is Status.RESTARTING:
+            raise Conflict(f"Container {c.id} is restarting, wait until the container is running")
         self._require_running(c)
         num = _signal_number(sig)
+        self.live(c).killed_by_user = True
+        self.emit(c, "kill", signal=num)
         self._send(c, num)
         if num == signal.SIGKILL and c.state.status is Status.PAUSED:
             await self._resume_quietly(c)
 
     async def restart(self, c: Container, timeout: int | None) -> None:
+        self._cancel_restart(c)
         if is_active(c.state.status):
             await self.stop(c, timeout)
             await self.live(c).stopped.wait()
         await self.start(c)
+        self.emit(c, "restart")
 
     async def pause(self, c: Container) -> None:
         new = next_status(c.state.status, Event.PAUSE, c.name)
         await self.runtime.pause(c.id)
         c.state.status = new
         self.containers.save(c)
+        self.emit(c, "pause")
 
     async def unpause(self, c: Container) -> None:
         new = next_status(c.state.status, Event.UNPAUSE, c.name)
         await self.runtime.resume(c.id)
         c.state.status = new
         self.containers.save(c)
+        self.emit(c, "unpause")
 
     def waiter(
         self, c: Container, condition: str = "not-running"
@@ -601,6 +749,13 @@ class Engine:
         if live.removing:
             await live.removed.wait()
             return
+        if c.state.status is Status.RESTARTING:
+            if not force:
+                raise Conflict(
+                    f'cannot remove container "/{c.name}": container is restarting: '
+                    "stop the container before removing or force remove"
+                )
+            self._cancel_restart(c)
         if is_active(c.state.status):
             if not force:
                 raise Conflict(
@@ -626,7 +781,9 @@ class Engine:
                 if m.type == "volume" and m.anonymous:
                     with contextlib.suppress(CorralError):
                         self.volumes.remove(m.name, in_use_by=self.volume_user)
+                        self.events.publish("volume", "destroy", m.name, {"driver": "local"})
         del self._live[c.id]
+        self.emit(c, "destroy")
         live.removed.set()
         log.info("container.destroy", id=c.short_id, name=c.name)
 
@@ -668,7 +825,35 @@ class Engine:
         finally:
             if paused_here:
                 await self.runtime.resume(c.id)
+        self.emit(c, "commit", comment=comment)
         return record.id
+
+    # ---------------------------------------------------------- update/rename
+    def update(self, c: Container, body: dict[str, Any]) -> list[str]:
+        """`docker update`: the restart policy (and stored resource limits)."""
+        if "RestartPolicy" in body and body["RestartPolicy"]:
+            policy = restarts.Policy.from_api(body["RestartPolicy"])
+            if policy.name != "no" and c.host_config.get("AutoRemove"):
+                raise Conflict("Restart policy cannot be updated because AutoRemove is enabled "
+                               "for the container")
+            c.host_config["RestartPolicy"] = {"Name": policy.name,
+                                              "MaximumRetryCount": policy.max_retries}
+        for key in ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "PidsLimit"):
+            if body.get(key):
+                c.host_config[key] = body[key]
+        self.containers.save(c)
+        self.emit(c, "update")
+        return []
+
+    def rename(self, c: Container, new_name: str) -> None:
+        new_name = names.validate(new_name)
+        if new_name == c.name:
+            raise Conflict("Renaming a container with the same name as its current name")
+        self.containers.check_name_free(new_name)
+        old = c.name
+        c.name = new_name
+        self.containers.save(c)
+        self.emit(c, "rename", oldName="/" + old)
 
     # ------------------------------------------------------------------ logs
     async def logs(
@@ -699,6 +884,7 @@ class Engine:
         if body.get("Tty"):
             raise InvalidArgument("exec with a TTY is not supported yet")
         ex = self.execs.add(c.id, body)
+        self.emit(c, "exec_create: " + " ".join(ex.cmd), execID=ex.id)
         return ex
 
     async def exec_run(
@@ -747,6 +933,7 @@ class Engine:
             os.close(fd)
         ex.running = True
         ex.pid = proc.pid
+        self.emit(c, "exec_start: " + " ".join(ex.cmd), execID=ex.id)
         errors = bytearray()
 
         async def pump(fd: int, stream: str) -> None:
@@ -780,6 +967,7 @@ class Engine:
         if code == 255 and b"exec failed" in errors:
             code = 127 if (b"not found" in errors or b"no such file" in errors) else 126
         ex.exit_code = code
+        self.emit(c, "exec_die", execID=ex.id, exitCode=code)
         return code
 
 

@@ -115,6 +115,19 @@ def register(router: Router, engine: Engine) -> None:
         await engine.unpause(get(id))
         return EmptyResponse(204)
 
+    @router.route("POST", "/containers/{id}/update")
+    async def update(req: ApiRequest, id: str) -> ApiResponse:
+        body = await req.read_json(default={}) or {}
+        return JsonResponse({"Warnings": engine.update(get(id), body)})
+
+    @router.route("POST", "/containers/{id}/rename")
+    async def rename(req: ApiRequest, id: str) -> ApiResponse:
+        new = req.query_str("name") or ""
+        if not new:
+            raise InvalidArgument("name cannot be empty")
+        engine.rename(get(id), new)
+        return EmptyResponse(204)
+
     @router.route("POST", "/containers/{id}/resize")
     async def resize(req: ApiRequest, id: str) -> ApiResponse:
         get(id)
@@ -173,6 +186,7 @@ def register(router: Router, engine: Engine) -> None:
         replay = engine.logs(c, follow=False) if req.query_bool("logs") else None
         # Subscribed now, before the response: output of a start that follows is not lost.
         channel = live.output.subscribe() if req.query_bool("stream") else None
+        engine.emit(c, "attach")
 
         async def handler(stream: trio.abc.HalfCloseableStream) -> None:
             async with trio.open_nursery() as n:

@@ -67,12 +67,19 @@ def register(router: Router, engine: Engine) -> None:
         tag_ = req.query_str("tag") or ""
         if not repo:
             raise InvalidArgument("repository name must have at least one component")
-        images.tag(name, f"{repo}:{tag_}" if tag_ else repo)
+        target = f"{repo}:{tag_}" if tag_ else repo
+        images.tag(name, target)
+        engine.events.publish("image", "tag", images.resolve(target).id, {"name": target})
         return EmptyResponse(201)
 
     @router.route("DELETE", "/images/{name:.*}")
     async def delete(req: ApiRequest, name: str) -> ApiResponse:
         result = images.delete(name, force=req.query_bool("force"), in_use=engine.image_user)
+        for entry in result:
+            if "Untagged" in entry:
+                engine.events.publish("image", "untag", name, {"name": entry["Untagged"]})
+            elif entry.get("Deleted", "").startswith("sha256:"):
+                engine.events.publish("image", "delete", entry["Deleted"], {"name": name})
         return JsonResponse(result)
 
     @router.route("POST", "/images/create")
@@ -98,6 +105,7 @@ def register(router: Router, engine: Engine) -> None:
         try:
             await req.save_body(tmp)
             rec = images.import_tar(Path(tmp), ref, changes=changes, message=message)
+            engine.events.publish("image", "import", rec.id, {"name": ref or ""})
         finally:
             os.unlink(tmp)
 

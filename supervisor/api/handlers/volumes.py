@@ -16,7 +16,9 @@ def register(router: Router, engine: Engine) -> None:
         driver = body.get("Driver") or "local"
         if driver != "local":
             raise InvalidArgument(f"volume driver {driver!r} is not supported (only local)")
-        vol, _new = vols.create(body.get("Name") or "", body.get("Labels") or {})
+        vol, new = vols.create(body.get("Name") or "", body.get("Labels") or {})
+        if new:
+            engine.events.publish("volume", "create", vol.name, {"driver": "local"})
         return JsonResponse(vol.to_api(), 201)
 
     @router.route("GET", "/volumes")
@@ -48,6 +50,7 @@ def register(router: Router, engine: Engine) -> None:
     @router.route("DELETE", "/volumes/{name}")
     async def remove(req: ApiRequest, name: str) -> ApiResponse:
         vols.remove(name, in_use_by=engine.volume_user, force=req.query_bool("force"))
+        engine.events.publish("volume", "destroy", name, {"driver": "local"})
         return EmptyResponse(204)
 
     @router.route("POST", "/volumes/prune")
@@ -55,4 +58,6 @@ def register(router: Router, engine: Engine) -> None:
         filters = req.query_filters()
         all_volumes = any(x.lower() in ("1", "true") for x in filters.get("all", []))
         removed, space = vols.prune(in_use_by=engine.volume_user, all_volumes=all_volumes)
+        for name in removed:
+            engine.events.publish("volume", "destroy", name, {"driver": "local"})
         return JsonResponse({"VolumesDeleted": removed, "SpaceReclaimed": space})

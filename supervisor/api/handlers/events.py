@@ -1,0 +1,47 @@
+"""`GET /events`: history from `since`, then live events until `until` (or forever)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+
+import trio
+
+from supervisor.api.handlers.containers import parse_time_param
+from supervisor.api.router import ApiRequest, ApiResponse, Router, StreamResponse
+from supervisor.engine.engine import Engine
+from supervisor.supervise.events import Event, matches
+
+
+def _encode(e: Event) -> bytes:
+    return (json.dumps(e.to_api()) + "\n").encode()
+
+
+def register(router: Router, engine: Engine) -> None:
+    @router.route("GET", "/events")
+    async def events(req: ApiRequest) -> ApiResponse:
+        filters = req.query_filters()
+        since = parse_time_param(req.query_str("since"))
+        until = parse_time_param(req.query_str("until"))
+        now = time.time()
+        since_ns = int(since * 1e9)
+        until_ns = int(until * 1e9)
+        live = not until or until > now
+        past, channel = engine.events.open_stream(since_ns, until_ns, live=live)
+        last_seq = past[-1].seq if past else 0
+
+        async def body() -> AsyncIterator[bytes]:
+            for e in past:
+                if matches(e, filters):
+                    yield _encode(e)
+            if channel is None:
+                return
+            async with channel:
+                with trio.move_on_at(trio.current_time() + (until - now) if until else
+                                     float("inf")):
+                    async for e in channel:
+                        if e.seq > last_seq and matches(e, filters):
+                            yield _encode(e)
+
+        return StreamResponse(body(), "application/json")
