@@ -104,3 +104,57 @@ def test_clean_stop_stops_containers_and_keeps_records(
     assert c.attrs["State"]["ExitCode"] in (137, 143)
     c.remove(v=True)
     client.close()
+
+
+def test_policies_decide_what_runs_again_after_kill_9(
+    private_daemon: Any, rootfs_tar: Path
+) -> None:
+    import time
+
+    d = private_daemon()
+    client = d.client()
+    client.api.import_image_from_data(rootfs_tar.read_bytes(), repository="busybox", tag="latest")
+    run = {"detach": True, "command": ["sleep", "1d"]}
+    client.containers.run(IMAGE, name="always", restart_policy={"Name": "always"}, **run)
+    stopped = client.containers.run(
+        IMAGE, name="always-stopped", restart_policy={"Name": "always"}, **run
+    )
+    client.containers.run(IMAGE, name="unless", restart_policy={"Name": "unless-stopped"}, **run)
+    quiet = client.containers.run(
+        IMAGE, name="unless-stopped-by-user", restart_policy={"Name": "unless-stopped"}, **run
+    )
+    client.containers.run(IMAGE, name="onfail", restart_policy={"Name": "on-failure"}, **run)
+    client.containers.run(IMAGE, name="never", **run)
+    stopped.stop(timeout=0)
+    quiet.stop(timeout=0)
+    client.close()
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait()
+
+    t0 = time.time()
+    d2 = private_daemon()
+    client = d2.client()
+    expected = {"always", "always-stopped", "unless"}
+    started: set[str] = set()
+    for e in client.events(
+        since=t0,
+        until=time.time() + 30,
+        decode=True,
+        filters={"type": "container", "event": "start"},
+    ):
+        started.add(e["Actor"]["Attributes"]["name"])
+        if started >= expected:
+            break
+    assert started == expected  # as Docker: always (even user-stopped), unless-stopped
+    states = {c.name: c.status for c in client.containers.list(all=True)}
+    assert states == {
+        "always": "running",
+        "always-stopped": "running",
+        "unless": "running",
+        "unless-stopped-by-user": "exited",
+        "onfail": "exited",
+        "never": "exited",
+    }
+    for c in client.containers.list(all=True):
+        c.remove(force=True)
+    client.close()

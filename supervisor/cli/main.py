@@ -41,6 +41,9 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "history": ("images", "cmd_history", "Show the history of an image"),
     "inspect": ("inspect", "cmd_inspect", "Return low-level information on corral objects"),
     "volume": ("volumes", "cmd_volume", "Manage volumes"),
+    "events": ("events", "cmd_events", "Get real time events from the server"),
+    "update": ("events", "cmd_update", "Update configuration of one or more containers"),
+    "rename": ("events", "cmd_rename", "Rename a container"),
     "version": ("system", "cmd_version", "Show the corral version information"),
     "info": ("system", "cmd_info", "Display system-wide information"),
 }

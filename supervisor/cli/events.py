@@ -1,0 +1,123 @@
+"""`events`, `update`, `rename`: the supervision verbs."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from supervisor.api.client import quote
+from supervisor.cli.containers import timestamp_param
+from supervisor.cli.filters import filters_query
+from supervisor.cli.parser import Command, Opt, UsageError, parse
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from supervisor.cli.context import Cli
+
+EVENTS = Command(
+    "events",
+    "corral events [OPTIONS]",
+    "Get real time events from the server",
+    (
+        Opt("filter", "f", "list", help="Filter output based on conditions provided"),
+        Opt("format", kind="str", help="Format output using a custom template"),
+        Opt("since", kind="str", help="Show all events created since timestamp"),
+        Opt("until", kind="str", help="Stream events until this timestamp"),
+    ),
+    max_args=0,
+)
+
+UPDATE = Command(
+    "update",
+    "corral update [OPTIONS] CONTAINER [CONTAINER...]",
+    "Update configuration of one or more containers",
+    (
+        Opt("restart", kind="str", help="Restart policy to apply when a container exits"),
+        Opt("memory", "m", "str", help="Memory limit"),
+        Opt("cpus", kind="str", help="Number of CPUs"),
+        Opt("pids-limit", kind="str", help="Tune container pids limit (set -1 for unlimited)"),
+    ),
+    min_args=1,
+)
+
+RENAME = Command(
+    "rename", "corral rename CONTAINER NEW_NAME", "Rename a container", (), min_args=2, max_args=2
+)
+
+
+def event_line(e: dict[str, Any]) -> str:
+    """docker's default line: `TIME TYPE ACTION ID (k=v, ...)`."""
+    ns = int(e.get("timeNano") or 0)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000))
+    actor = e.get("Actor") or {}
+    attrs = actor.get("Attributes") or {}
+    inner = ", ".join(f"{k}={v}" for k, v in sorted(attrs.items()))
+    return (
+        f"{stamp}.{ns % 1_000_000_000:09d}Z {e.get('Type')} {e.get('Action')} "
+        f"{actor.get('ID', '')}" + (f" ({inner})" if inner else "")
+    )
+
+
+def cmd_events(cli: Cli, argv: list[str]) -> int:
+    p = parse(EVENTS, argv)
+    now = time.time()
+    query = {
+        "since": timestamp_param(p["since"], now) if p["since"] else None,
+        "until": timestamp_param(p["until"], now) if p["until"] else None,
+        "filters": filters_query(p["filter"]),
+    }
+    resp = cli.client.request("GET", "/events", query)
+    try:
+        for raw in resp.iter_lines():
+            if not raw.strip():
+                continue
+            e = json.loads(raw)
+            if p["format"]:
+                from supervisor.cli.template import render
+
+                cli.out(render(p["format"], e))
+            else:
+                cli.out(event_line(e))
+            cli.stdout.flush()
+    finally:
+        resp.close()
+    return 0
+
+
+def parse_restart(value: str) -> dict[str, Any]:
+    """`no`, `always`, `unless-stopped`, `on-failure[:N]` → RestartPolicy."""
+    name, _, count = value.partition(":")
+    if count and (name != "on-failure" or not count.isdigit()):
+        raise UsageError(f'invalid restart policy format: "{value}"')
+    return {"Name": name, "MaximumRetryCount": int(count or 0)}
+
+
+def cmd_update(cli: Cli, argv: list[str]) -> int:
+    from supervisor.cli.flags import parse_cpus, ram_in_bytes
+
+    p = parse(UPDATE, argv)
+    body: dict[str, Any] = {}
+    if p["restart"]:
+        body["RestartPolicy"] = parse_restart(p["restart"])
+    try:
+        if p["memory"]:
+            body["Memory"] = ram_in_bytes(p["memory"])
+        if p["cpus"]:
+            body["NanoCpus"] = parse_cpus(p["cpus"])
+    except ValueError as exc:
+        raise UsageError(f"invalid argument: {exc}") from None
+    if p["pids-limit"]:
+        body["PidsLimit"] = int(p["pids-limit"])
+    for name in p.args:
+        cli.client.post(f"/containers/{quote(name)}/update", None, body)
+        cli.out(name)
+    return 0
+
+
+def cmd_rename(cli: Cli, argv: list[str]) -> int:
+    p = parse(RENAME, argv)
+    old, new = p.args
+    cli.client.request("POST", f"/containers/{quote(old)}/rename", {"name": new}).close()
+    return 0
