@@ -54,8 +54,10 @@ def test_stop_escalates_to_sigkill_after_timeout(dk: Any) -> None:
 
 
 def test_stop_signal_handled_gives_clean_exit(dk: Any) -> None:
-    script = "trap 'exit 0' TERM; while true; do sleep 0.1; done"
+    script = "trap 'exit 0' TERM; echo ready; while true; do sleep 0.1; done"
     c = dk.containers.run(IMAGE, ["sh", "-c", script], detach=True)
+    # Stop only once the trap is set (the first line says so), or TERM hits a bare PID 1.
+    assert next(c.logs(stream=True, follow=True)) == b"ready\n"
     c.stop(timeout=30)
     c.reload()
     assert c.attrs["State"]["ExitCode"] == 0
