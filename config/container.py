@@ -1,0 +1,237 @@
+"""One service replica → the Docker Engine API create body compose would send. Pure.
+
+The body carries compose's labels, so `docker ps --filter label=com.docker.compose...`
+and compose-aware tools see these containers as compose's own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from config.model import Project
+from config.reconcile import (
+    CONFIG_FILES,
+    HASH,
+    NUMBER,
+    ONEOFF,
+    PROJECT,
+    SERVICE,
+    WORKING_DIR,
+    container_name,
+)
+from config.units import duration_ns, size_bytes
+
+# Labels compose sets that say which compose made a container; tools read it.
+COMPOSE_VERSION = "2.29.0"
+
+
+def labels_for(project: Project, service: str, number: int) -> dict[str, str]:
+    svc = project.services[service]
+    labels = {str(k): str(v) for k, v in (svc.get("labels") or {}).items()}
+    labels.update(
+        {
+            PROJECT: project.name,
+            SERVICE: service,
+            NUMBER: str(number),
+            HASH: project.hash(service),
+            ONEOFF: "False",
+            WORKING_DIR: project.working_dir,
+            CONFIG_FILES: ",".join(project.config_files),
+            "com.docker.compose.version": COMPOSE_VERSION,
+            "com.docker.compose.image": str(svc.get("image", "")),
+            "com.docker.compose.depends_on": ",".join(
+                f"{d}:{spec.get('condition')}:{str(bool(spec.get('restart'))).lower()}"
+                for d, spec in (svc.get("depends_on") or {}).items()
+            ),
+        }
+    )
+    return labels
+
+
+def _healthcheck(hc: dict[str, Any]) -> dict[str, Any]:
+    if hc.get("disable"):
+        return {"Test": ["NONE"]}
+    out: dict[str, Any] = {}
+    if "test" in hc:
+        out["Test"] = list(hc["test"])
+    for key, api in (
+        ("interval", "Interval"),
+        ("timeout", "Timeout"),
+        ("start_period", "StartPeriod"),
+        ("start_interval", "StartInterval"),
+    ):
+        if key in hc:
+            out[api] = duration_ns(hc[key])
+    if "retries" in hc:
+        out["Retries"] = int(hc["retries"])
+    return out
+
+
+def _restart(text: str) -> dict[str, Any]:
+    name, _, count = text.partition(":")
+    return {"Name": name, "MaximumRetryCount": int(count) if count else 0}
+
+
+def _mount(v: dict[str, Any], project: Project) -> tuple[str | None, dict[str, Any] | None]:
+    """(a Binds entry, or a Mounts entry) for one long-syntax volume."""
+    kind = v.get("type")
+    ro = bool(v.get("read_only"))
+    if kind == "bind":
+        if (v.get("bind") or {}).get("create_host_path"):
+            return f"{v['source']}:{v['target']}{':ro' if ro else ':rw'}", None
+        return None, {"Type": "bind", "Source": v["source"], "Target": v["target"], "ReadOnly": ro}
+    if kind == "tmpfs":
+        m: dict[str, Any] = {"Type": "tmpfs", "Target": v["target"], "ReadOnly": ro}
+        t = v.get("tmpfs") or {}
+        opts: dict[str, Any] = {}
+        if "size" in t:
+            opts["SizeBytes"] = size_bytes(t["size"])
+        if "mode" in t:
+            opts["Mode"] = int(str(t["mode"]), 8)
+        if opts:
+            m["TmpfsOptions"] = opts
+        return None, m
+    source = v.get("source") or ""
+    if source:
+        source = str((project.model.get("volumes") or {}).get(source, {}).get("name", source))
+    m = {"Type": "volume", "Source": source, "Target": v["target"], "ReadOnly": ro}
+    if (v.get("volume") or {}).get("nocopy"):
+        m["VolumeOptions"] = {"NoCopy": True}
+    return None, m
+
+
+def create_body(
+    project: Project,
+    service: str,
+    number: int,
+    *,
+    networks_supported: bool = True,
+    network_mode: str | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """(container name, `POST /containers/create` body) for replica `number`.
+
+    `networks_supported` False (a daemon without /networks) attaches the container to
+    the daemon's default network instead of `PROJECT_default`. `network_mode` overrides
+    the service's, for `service:X` already resolved to `container:ID` by the caller.
+    """
+    svc = project.services[service]
+    name = container_name(project, service, number)
+    env = [f"{k}={v}" for k, v in (svc.get("environment") or {}).items()]
+    exposed: dict[str, Any] = {}
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for p in svc.get("ports") or []:
+        key = f"{p['target']}/{p.get('protocol', 'tcp')}"
+        exposed[key] = {}
+        bindings.setdefault(key, []).append(
+            {"HostIp": str(p.get("host_ip", "")), "HostPort": str(p.get("published", ""))}
+        )
+    for e in svc.get("expose") or []:
+        port, _, proto = str(e).partition("/")
+        lo, _, hi = port.partition("-")
+        for n in range(int(lo), int(hi or lo) + 1):
+            exposed[f"{n}/{proto or 'tcp'}"] = {}
+    binds: list[str] = []
+    mounts: list[dict[str, Any]] = []
+    for v in svc.get("volumes") or []:
+        b, m = _mount(v, project)
+        if b:
+            binds.append(b)
+        if m:
+            mounts.append(m)
+    tmpfs = {}
+    for t in svc.get("tmpfs") or []:
+        path, _, opts = str(t).partition(":")
+        tmpfs[path] = opts
+    host: dict[str, Any] = {
+        "Binds": binds or None,
+        "Mounts": mounts or None,
+        "PortBindings": bindings,
+        "RestartPolicy": _restart(str(svc.get("restart", "no"))),
+        "AutoRemove": False,
+        "CapAdd": svc.get("cap_add"),
+        "CapDrop": svc.get("cap_drop"),
+        "Privileged": bool(svc.get("privileged", False)),
+        "ReadonlyRootfs": bool(svc.get("read_only", False)),
+    }
+    if tmpfs:
+        host["Tmpfs"] = tmpfs
+    if svc.get("init"):
+        host["Init"] = True
+    limits = ((svc.get("deploy") or {}).get("resources") or {}).get("limits") or {}
+    memory = limits.get("memory", svc.get("mem_limit"))
+    if memory is not None:
+        host["Memory"] = size_bytes(memory)
+    cpus = limits.get("cpus", svc.get("cpus"))
+    if cpus is not None:
+        host["NanoCpus"] = int(round(float(cpus) * 1e9))
+    pids = limits.get("pids", svc.get("pids_limit"))
+    if pids is not None:
+        host["PidsLimit"] = int(pids)
+    if svc.get("ulimits"):
+        host["Ulimits"] = [
+            {"Name": k, "Soft": int(v["soft"]), "Hard": int(v["hard"])}
+            for k, v in svc["ulimits"].items()
+        ]
+    if svc.get("extra_hosts"):
+        host["ExtraHosts"] = [str(h).replace("=", ":", 1) for h in svc["extra_hosts"]]
+    logging = svc.get("logging") or {}
+    if logging:
+        host["LogConfig"] = {
+            "Type": logging.get("driver", "json-file"),
+            "Config": {k: str(v) for k, v in (logging.get("options") or {}).items()},
+        }
+    endpoints: dict[str, Any] = {}
+    mode = network_mode or svc.get("network_mode")
+    if mode:
+        host["NetworkMode"] = str(mode)
+    elif networks_supported:
+        nets = project.model.get("networks") or {}
+        for i, (net, spec) in enumerate((svc.get("networks") or {}).items()):
+            full = str(nets.get(net, {}).get("name", net))
+            aliases = [service, *((spec or {}).get("aliases") or [])]
+            endpoint: dict[str, Any] = {"Aliases": aliases}
+            ipam = {
+                k: v
+                for k, v in (
+                    ("IPv4Address", (spec or {}).get("ipv4_address")),
+                    ("IPv6Address", (spec or {}).get("ipv6_address")),
+                )
+                if v
+            }
+            if ipam:
+                endpoint["IPAMConfig"] = ipam
+            endpoints[full] = endpoint
+            if i == 0:
+                host["NetworkMode"] = full
+    else:
+        host["NetworkMode"] = "default"
+    config: dict[str, Any] = {
+        "Hostname": str(svc.get("hostname", "")),
+        "Domainname": str(svc.get("domainname", "")),
+        "User": str(svc.get("user", "")),
+        "AttachStdin": False,
+        "AttachStdout": False,
+        "AttachStderr": False,
+        "Tty": False,
+        "OpenStdin": bool(svc.get("stdin_open", False)),
+        "StdinOnce": False,
+        "Env": env,
+        "Cmd": svc.get("command"),
+        "Image": svc.get("image"),
+        "WorkingDir": str(svc.get("working_dir", "")),
+        "Entrypoint": svc.get("entrypoint"),
+        "Labels": labels_for(project, service, number),
+        "HostConfig": host,
+        "NetworkingConfig": {"EndpointsConfig": endpoints},
+    }
+    if svc.get("entrypoint") == []:
+        config["Entrypoint"] = [""]  # an explicit empty entrypoint resets the image's
+    if exposed:
+        config["ExposedPorts"] = exposed
+    if svc.get("stop_signal"):
+        config["StopSignal"] = str(svc["stop_signal"])
+    if "stop_grace_period" in svc:
+        config["StopTimeout"] = duration_ns(svc["stop_grace_period"]) // 10**9
+    if isinstance(svc.get("healthcheck"), dict):
+        config["Healthcheck"] = _healthcheck(svc["healthcheck"])
+    return name, config

@@ -1,0 +1,151 @@
+"""Load a project from disk: the thin I/O shell around the pure pipeline.
+
+    files ─ read ─> load_yaml ─> interpolate ─> validate ─> shapes ─┐
+                                                                   merge ─> finish ─> Project
+    .env + environment ──────────────────────────────────────────────┘
+
+Every file is checked before anything is returned, and all problems of all files are
+reported together: a project with any invalid file never reaches the reconciler.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+
+from config.dotenv import parse_dotenv
+from config.errors import ConfigError, Position, Positions, Problem
+from config.interpolate import interpolate
+from config.merge import merge_documents
+from config.model import Project, finish, normalize_project_name
+from config.schema import validate
+from config.shapes import Shaper
+from config.yamlload import load_yaml
+
+DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+
+
+def find_default_file(start: str) -> str | None:
+    """compose's lookup: the default names in the directory, then in each parent."""
+    d = os.path.abspath(start)
+    while True:
+        for name in DEFAULT_FILES:
+            path = os.path.join(d, name)
+            if os.path.isfile(path):
+                return path
+        parent = os.path.dirname(d)
+        if parent == d:
+            return None
+        d = parent
+
+
+def override_file(path: str) -> str | None:
+    """`compose.yaml` → `compose.override.yaml` if it exists (merged automatically)."""
+    base, ext = os.path.splitext(path)
+    candidate = f"{base}.override{ext}"
+    return candidate if os.path.isfile(candidate) else None
+
+
+def resolve_files(files: Sequence[str], cwd: str, environ: Mapping[str, str]) -> list[str]:
+    if not files and environ.get("COMPOSE_FILE"):
+        sep = environ.get("COMPOSE_PATH_SEPARATOR", os.pathsep)
+        files = [f for f in environ["COMPOSE_FILE"].split(sep) if f]
+    if files:
+        return [os.path.abspath(os.path.join(cwd, f)) for f in files]
+    found = find_default_file(cwd)
+    if found is None:
+        raise ConfigError.at(
+            None,
+            "no configuration file provided: not found "
+            f"(looked for {', '.join(DEFAULT_FILES)} in {cwd} and above)",
+        )
+    extra = override_file(found)
+    return [found, extra] if extra else [found]
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def load_project(
+    files: Sequence[str] = (),
+    *,
+    project_name: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    project_dir: str | None = None,
+    profiles: Sequence[str] = (),
+    read_file: Callable[[str], str] = _read,
+) -> Project:
+    """Read, check and normalize a project. Raises ConfigError (every problem listed)."""
+    environ = dict(os.environ if environ is None else environ)
+    cwd = cwd or os.getcwd()
+    paths = resolve_files(files, cwd, environ)
+    workdir = os.path.abspath(project_dir or os.path.dirname(paths[0]))
+    env = dict(environ)
+    dotenv_path = os.path.join(workdir, ".env")
+    try:
+        dotenv_text = read_file(dotenv_path)
+    except OSError:
+        dotenv_text = None
+    if dotenv_text is not None:
+        try:
+            for _, key, value in parse_dotenv(dotenv_text, environ):
+                if value is not None and key not in environ:
+                    env[key] = value
+        except ValueError as exc:
+            raise ConfigError.at(Position(dotenv_path, 1, 1), str(exc)) from None
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+    docs = []
+    positions = Positions()
+    for path in paths:
+        display = os.path.relpath(path, cwd) if path.startswith(cwd + os.sep) else path
+        try:
+            text = read_file(path)
+        except OSError as exc:
+            errors.append(Problem(None, f"open {display}: {exc.strerror or exc}"))
+            continue
+        try:
+            raw, pos = load_yaml(text, display)
+            if raw is None:
+                raw = {}
+            doc = interpolate(raw, env, pos)
+        except ConfigError as exc:
+            errors.extend(exc.problems)
+            continue
+        errs, warns = validate(doc, pos)
+        errors.extend(errs)
+        warnings.extend(warns)
+        if errs:
+            continue
+        shaper = Shaper(pos, workdir)
+        shaped = shaper.document(doc)
+        errors.extend(shaper.errors)
+        docs.append(shaped)
+        positions.update(pos)
+    if errors:
+        raise ConfigError(errors)
+    merged = merge_documents(docs)
+    name = project_name or env.get("COMPOSE_PROJECT_NAME") or merged.get("name")
+    if not name:
+        name = normalize_project_name(os.path.basename(workdir))
+    active = list(profiles) or [p for p in env.get("COMPOSE_PROFILES", "").split(",") if p]
+    model = finish(
+        merged,
+        positions,
+        name=str(name),
+        env=env,
+        read_file=read_file,
+        project_dir=workdir,
+        profiles=active,
+    )
+    return Project(
+        name=str(name),
+        model=model,
+        working_dir=workdir,
+        config_files=list(paths),
+        warnings=warnings,
+        positions=positions,
+    )

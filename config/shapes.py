@@ -1,0 +1,276 @@
+"""Short syntaxes → compose's long syntax, per file, before files are merged.
+
+Merging works on one shape: `environment`/`labels` lists become mappings, `depends_on`
+and service `networks` lists become mappings, `ports` and `volumes` strings become their
+long form (so an override can replace a volume by its target). Doing it per file keeps
+every error at the file:line:col where the short string was written. Pure.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from config.errors import Path, Positions, Problem
+
+
+class Shaper:
+    def __init__(self, positions: Positions, project_dir: str) -> None:
+        self.positions = positions
+        self.project_dir = project_dir
+        self.errors: list[Problem] = []
+
+    def fail(self, path: Path, message: str) -> None:
+        self.errors.append(Problem(self.positions.get(path), message))
+
+    # -- whole document ----------------------------------------------------------------
+    def document(self, doc: dict[str, Any]) -> dict[str, Any]:
+        out = dict(doc)
+        services = doc.get("services")
+        if isinstance(services, dict):
+            out["services"] = {
+                str(name): self.service(svc, ("services", str(name)))
+                if isinstance(svc, dict)
+                else svc
+                for name, svc in services.items()
+            }
+        for key in ("volumes", "networks"):
+            section = doc.get(key)
+            if isinstance(section, dict):
+                out[key] = {
+                    str(k): (dict(v) if isinstance(v, dict) else {}) for k, v in section.items()
+                }
+                for v in out[key].values():
+                    if "labels" in v:
+                        v["labels"] = to_mapping(v["labels"])
+        return out
+
+    def service(self, svc: dict[str, Any], path: Path) -> dict[str, Any]:
+        s = {str(k): v for k, v in svc.items()}
+        for key in ("environment", "labels"):
+            if key in s:
+                s[key] = to_mapping(s[key], keep_none=key == "environment")
+        if isinstance(s.get("build"), str):
+            s["build"] = {"context": s["build"]}
+        if isinstance(s.get("build"), dict) and "args" in s["build"]:
+            s["build"] = {**s["build"], "args": to_mapping(s["build"]["args"], keep_none=True)}
+        if isinstance(s.get("depends_on"), list):
+            s["depends_on"] = {
+                str(d): {"condition": "service_started", "required": True} for d in s["depends_on"]
+            }
+        elif isinstance(s.get("depends_on"), dict):
+            s["depends_on"] = {
+                str(d): {
+                    "condition": (v or {}).get("condition", "service_started"),
+                    "required": (v or {}).get("required", True),
+                    **({"restart": v["restart"]} if v and "restart" in v else {}),
+                }
+                for d, v in s["depends_on"].items()
+            }
+        if isinstance(s.get("networks"), list):
+            s["networks"] = {str(n): None for n in s["networks"]}
+        if isinstance(s.get("ports"), list):
+            ports: list[dict[str, Any]] = []
+            for i, p in enumerate(s["ports"]):
+                ports.extend(self.port(p, (*path, "ports", i)))
+            s["ports"] = ports
+        if isinstance(s.get("expose"), list):
+            s["expose"] = [str(e) for e in s["expose"]]
+        if isinstance(s.get("volumes"), list):
+            s["volumes"] = [
+                self.volume(v, (*path, "volumes", i)) for i, v in enumerate(s["volumes"])
+            ]
+        if isinstance(s.get("tmpfs"), str):
+            s["tmpfs"] = [s["tmpfs"]]
+        if isinstance(s.get("env_file"), str):
+            s["env_file"] = [s["env_file"]]
+        if isinstance(s.get("env_file"), list):
+            s["env_file"] = [
+                e if isinstance(e, dict) else {"path": e, "required": True} for e in s["env_file"]
+            ]
+        if isinstance(s.get("extra_hosts"), dict):
+            s["extra_hosts"] = [
+                f"{h}={ip}"
+                for h, ips in s["extra_hosts"].items()
+                for ip in (ips if isinstance(ips, list) else [ips])
+            ]
+        if isinstance(s.get("healthcheck"), dict) and isinstance(s["healthcheck"].get("test"), str):
+            hc = dict(s["healthcheck"])
+            hc["test"] = ["CMD-SHELL", hc["test"]]
+            s["healthcheck"] = hc
+        if isinstance(s.get("ulimits"), dict):
+            s["ulimits"] = {
+                str(k): (v if isinstance(v, dict) else {"soft": v, "hard": v})
+                for k, v in s["ulimits"].items()
+            }
+        return s
+
+    # -- ports -------------------------------------------------------------------------
+    def port(self, spec: Any, path: Path) -> list[dict[str, Any]]:
+        if isinstance(spec, dict):
+            out = {"mode": "ingress", "protocol": "tcp", **spec}
+            try:
+                out["target"] = int(out["target"])
+            except (TypeError, ValueError):
+                self.fail((*path, "target"), f"invalid container port {out['target']!r}")
+                return []
+            if "published" in out:
+                out["published"] = str(out["published"])
+            return [out]
+        try:
+            return parse_port(str(spec))
+        except ValueError as exc:
+            self.fail(path, f"invalid port {str(spec)!r}: {exc}")
+            return []
+
+    # -- volumes -----------------------------------------------------------------------
+    def volume(self, spec: Any, path: Path) -> Any:
+        if isinstance(spec, dict):
+            v = dict(spec)
+            if v.get("type") not in ("volume", "bind", "tmpfs"):
+                self.fail(
+                    (*path, "type"),
+                    f"unsupported volume type {v.get('type')!r} (volume, bind or tmpfs)",
+                )
+            if not str(v.get("target", "")).startswith("/"):
+                self.fail(path, "volume target must be an absolute path")
+            if v.get("type") == "bind":
+                if not v.get("source"):
+                    self.fail(path, "a bind mount needs a source")
+                else:
+                    v["source"] = self.host_path(str(v["source"]))
+            return v
+        try:
+            return parse_volume(str(spec), self.host_path)
+        except ValueError as exc:
+            self.fail(path, f"invalid volume {str(spec)!r}: {exc}")
+            return {"type": "volume", "target": "/"}
+
+    def host_path(self, source: str) -> str:
+        import os.path
+
+        if source.startswith("~"):
+            return os.path.expanduser(source)
+        return os.path.normpath(os.path.join(self.project_dir, source))
+
+
+def to_mapping(value: Any, keep_none: bool = False) -> dict[str, Any]:
+    """`[K=V, K]` or `{K: V}` → `{K: "V"}`; a bare K maps to None (resolved later)."""
+    out: dict[str, Any] = {}
+    if isinstance(value, list):
+        for item in value:
+            key, eq, val = str(item).partition("=")
+            out[key] = val if eq else None
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if v is None:
+                out[str(k)] = None
+            elif isinstance(v, bool):
+                out[str(k)] = "true" if v else "false"
+            else:
+                out[str(k)] = str(v)
+    if not keep_none:
+        out = {k: ("" if v is None else v) for k, v in out.items()}
+    return out
+
+
+_PORT = re.compile(
+    r"^(?:(?P<ip>\[[0-9a-fA-F:.]+\]|\d+\.\d+\.\d+\.\d+|[0-9a-fA-F:]*::[0-9a-fA-F:]*):)?"
+    r"(?:(?P<host>\d*(?:-\d+)?):)?"
+    r"(?P<target>\d+(?:-\d+)?)"
+    r"(?:/(?P<proto>[a-z]+))?$"
+)
+
+
+def _range(text: str) -> tuple[int, int]:
+    lo_s, dash, hi_s = text.partition("-")
+    lo = int(lo_s)
+    hi = int(hi_s) if dash else lo
+    if not (0 < lo <= hi <= 65535):
+        raise ValueError(f"port out of range {text}")
+    return lo, hi
+
+
+def parse_port(spec: str) -> list[dict[str, Any]]:
+    """`[ip:][host[-range]:]container[-range][/proto]` → long syntax entries."""
+    m = _PORT.match(spec)
+    if not m:
+        raise ValueError("expected [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL]")
+    proto = m.group("proto") or "tcp"
+    if proto not in ("tcp", "udp", "sctp"):
+        raise ValueError(f"unknown protocol {proto!r}")
+    ip = (m.group("ip") or "").strip("[]")
+    clo, chi = _range(m.group("target"))
+    host = m.group("host") or ""
+    hosts: list[str] = [""] * (chi - clo + 1)
+    if host:
+        hlo, hhi = _range(host)
+        if hhi - hlo == chi - clo:
+            hosts = [str(hlo + i) for i in range(chi - clo + 1)]
+        elif chi == clo:
+            hosts = [host]  # a host range for one container port: any free one of them
+        else:
+            raise ValueError("host and container port ranges differ in size")
+    out = []
+    for i, port in enumerate(range(clo, chi + 1)):
+        entry: dict[str, Any] = {"mode": "ingress", "target": port, "protocol": proto}
+        if ip:
+            entry["host_ip"] = ip
+        if hosts[i]:
+            entry["published"] = hosts[i]
+        out.append(entry)
+    return out
+
+
+_MODES = {
+    "ro",
+    "rw",
+    "z",
+    "Z",
+    "nocopy",
+    "shared",
+    "rshared",
+    "slave",
+    "rslave",
+    "private",
+    "rprivate",
+    "delegated",
+    "cached",
+    "consistent",
+}
+
+
+def parse_volume(spec: str, host_path: Any) -> dict[str, Any]:
+    """`[SOURCE:]TARGET[:MODE]` → long syntax; sources starting `.`, `/` or `~` bind."""
+    parts = spec.split(":")
+    if len(parts) > 3:
+        raise ValueError("too many colons")
+    if any(p == "" for p in parts):
+        raise ValueError("empty section between colons")
+    if len(parts) == 1:
+        target = parts[0]
+        if not target.startswith("/"):
+            raise ValueError("the target must be an absolute path")
+        return {"type": "volume", "target": target}
+    source, target = parts[0], parts[1]
+    modes = parts[2].split(",") if len(parts) == 3 else []
+    if not target.startswith("/"):
+        raise ValueError("the target must be an absolute path")
+    bad = [m for m in modes if m not in _MODES]
+    if bad:
+        raise ValueError(f"unknown mode {bad[0]!r}")
+    out: dict[str, Any]
+    if source.startswith((".", "/", "~")):
+        out = {
+            "type": "bind",
+            "source": host_path(source),
+            "target": target,
+            "bind": {"create_host_path": True},
+        }
+    else:
+        out = {"type": "volume", "source": source, "target": target}
+        if "nocopy" in modes:
+            out["volume"] = {"nocopy": True}
+    if "ro" in modes:
+        out["read_only"] = True
+    return out
