@@ -12,6 +12,7 @@ from typing import Any
 from supervisor.engine.containers import Container
 from supervisor.engine.state import Status
 from supervisor.engine.timefmt import parse_rfc3339
+from supervisor.supervise.healthstate import status_suffix
 from supervisor.units import human_duration
 
 
@@ -21,7 +22,9 @@ def status_text(c: Container, now: float | None = None) -> str:
     st = c.state
     if st.status in (Status.RUNNING, Status.PAUSED):
         up = f"Up {human_duration(now - parse_rfc3339(st.started_at))}"
-        return up + " (Paused)" if st.status is Status.PAUSED else up
+        if st.status is Status.PAUSED:
+            return up + " (Paused)"
+        return f"{up} ({status_suffix(st.health)})" if st.health is not None else up
     if st.status is Status.RESTARTING:
         return (
             f"Restarting ({st.exit_code}) {human_duration(now - parse_rfc3339(st.finished_at))} ago"

@@ -17,6 +17,7 @@ from supervisor.engine.metadata import Database
 from supervisor.engine.state import Status
 from supervisor.engine.timefmt import ZERO_TIME
 from supervisor.errors import Conflict, NotFound
+from supervisor.supervise.healthstate import Health
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS containers (
@@ -42,9 +43,10 @@ class State:
     finished_at: str = ZERO_TIME
     restart_count: int = 0
     user_stopped: bool = False
+    health: Health | None = None  # set by supervise/health.py when it has a check
 
     def to_api(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "Status": self.status.value,
             "Running": self.status in (Status.RUNNING, Status.PAUSED),
             "Paused": self.status is Status.PAUSED,
@@ -57,6 +59,9 @@ class State:
             "StartedAt": self.started_at,
             "FinishedAt": self.finished_at,
         }
+        if self.health is not None:
+            out["Health"] = self.health.to_api()
+        return out
 
 
 @dataclass
@@ -113,6 +118,8 @@ class Container:
     def from_json(cls, text: str) -> Container:
         raw = json.loads(text)
         raw["state"]["status"] = Status(raw["state"]["status"])
+        if raw["state"].get("health"):
+            raw["state"]["health"] = Health.from_dict(raw["state"]["health"])
         raw["state"] = State(**raw["state"])
         raw["mounts"] = [MountPoint(**m) for m in raw["mounts"]]
         return cls(**raw)

@@ -45,6 +45,7 @@ from supervisor.runtime.rootfs import is_mounted, mount_overlay, unmount
 from supervisor.runtime.runc import Runtime
 from supervisor.runtime.spec import ContainerSpec, Mount, ProcessSpec, Resources, Rlimit
 from supervisor.runtime.spec import build_config as build_oci_config
+from supervisor.supervise import health
 from supervisor.supervise import restart as restarts
 from supervisor.supervise.events import EventBus
 from supervisor.supervise.framing import LineFramer
@@ -424,6 +425,7 @@ class Engine:
         live.started_clock = trio.current_time()
         self.containers.save(c)
         self.nursery.start_soon(self._supervise, c, live, pid, pidfd, out_r, err_r)
+        self._start_health(c, live)
         try:
             await self.runtime.start(c.id)
         except CorralError as exc:
@@ -509,6 +511,22 @@ class Engine:
             src = secure_join(rootfs, m.destination)
             if src.is_dir() and not src.is_symlink():
                 shutil.copytree(src, data, symlinks=True, dirs_exist_ok=True)
+
+    # ---------------------------------------- health checks (supervise/health.py)
+    def _start_health(self, c: Container, live: Live) -> None:
+        """This run's health: back to `starting`; probes run until the init exits.
+
+        The probe task watches the init's pidfd itself, so nothing in `_finish` or
+        `remove` has to stop it.  `on_status` is where health turns into events (and
+        restart-on-unhealthy): it must not await; start tasks in the nursery instead.
+        """
+
+        def on_status(c: Container, old: str, new: str) -> None:
+            self.emit(c, f"health_status: {new}")
+
+        health.start(self, c, live.pidfd, self.nursery, on_status, save=self.containers.save)
+
+    # ------------------------------------------------------ end health checks
 
     # ----------------------------------------------------------- supervision
     async def _supervise(
