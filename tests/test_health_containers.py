@@ -218,3 +218,31 @@ def test_image_healthcheck_is_used_and_no_healthcheck_disables_it(dk: Any) -> No
     )
     off.reload()
     assert "Health" not in off.attrs["State"]
+
+
+def test_docker_cli_health_flags(corral: Any, dk: Any) -> None:
+    t0 = time.time()
+    r = corral.docker(
+        "run",
+        "-d",
+        "--health-cmd",
+        "echo cli",
+        "--health-interval",
+        "100ms",
+        "--health-retries",
+        "2",
+        IMAGE,
+        "sleep",
+        "300",
+    )
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    wait_for(dk, cid, t0, lambda s: "health_status: healthy" in s)
+    ps = corral.docker("ps", "--format", "{{.Status}}", "--filter", f"id={cid}")
+    assert ps.stdout.strip().endswith("(healthy)")
+    out = corral.docker("inspect", "--format", "{{.State.Health.Status}}", cid)
+    assert out.stdout.strip() == "healthy"
+    r = corral.docker("run", "-d", "--no-healthcheck", IMAGE, "sleep", "300")
+    assert r.returncode == 0, r.stderr
+    none = corral.docker("inspect", "--format", "{{json .State.Health}}", r.stdout.strip())
+    assert none.stdout.strip() == "null"
