@@ -42,8 +42,12 @@ def command_text(c: Container) -> str:
     return " ".join([c.path, *c.args])
 
 
-def container_summary(c: Container) -> dict[str, Any]:
-    """One entry of `GET /containers/json`."""
+def container_summary(
+    c: Container,
+    ports: list[dict[str, Any]] | None = None,
+    networks: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One entry of `GET /containers/json` (ports and networks from the engine's networks)."""
     return {
         "Id": c.id,
         "Names": ["/" + c.name],
@@ -51,12 +55,12 @@ def container_summary(c: Container) -> dict[str, Any]:
         "ImageID": c.image_id,
         "Command": command_text(c),
         "Created": int(parse_rfc3339(c.created)),
-        "Ports": [],
+        "Ports": ports or [],
         "Labels": c.config.get("Labels") or {},
         "State": c.state.status.value,
         "Status": status_text(c),
         "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode") or "default"},
-        "NetworkSettings": {"Networks": {}},
+        "NetworkSettings": {"Networks": networks or {}},
         "Mounts": [m.to_api() for m in c.mounts],
     }
 
@@ -90,7 +94,12 @@ _HOST_CONFIG_DEFAULTS: dict[str, Any] = {
 
 
 def container_inspect(
-    c: Container, *, container_dir: str, layer_dirs: list[str], runtime: str
+    c: Container,
+    *,
+    container_dir: str,
+    layer_dirs: list[str],
+    runtime: str,
+    network_settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """`GET /containers/{id}/json`."""
     host_config = {**_HOST_CONFIG_DEFAULTS, "Runtime": runtime, **c.host_config}
@@ -125,7 +134,8 @@ def container_inspect(
         },
         "Mounts": [m.to_api() for m in c.mounts],
         "Config": c.config,
-        "NetworkSettings": {
+        "NetworkSettings": network_settings
+        or {
             "Bridge": "",
             "SandboxID": "",
             "Ports": {},

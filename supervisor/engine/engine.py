@@ -39,6 +39,8 @@ from supervisor.engine.volumes import VolumeStore
 from supervisor.errors import Conflict, CorralError, InvalidArgument, NotModified
 from supervisor.images.changes import apply_changes
 from supervisor.images.store import ImageStore
+from supervisor.network.manager import Networks, has_sandbox, network_mode
+from supervisor.network.manager import Plan as NetworkPlan
 from supervisor.runtime import cgroups
 from supervisor.runtime.process import pidfd_open, wait_exit
 from supervisor.runtime.rootfs import is_mounted, mount_overlay, unmount
@@ -121,6 +123,8 @@ class Engine:
         self.runtime_name = runtime
         self.nursery = nursery
         self.events = EventBus(self.db)
+        # networking (supervisor/network): bridges, namespaces, published ports, names
+        self.networks = Networks(root, self.db, self.containers, nursery)
         self.shutting_down = False
         self._live: dict[str, Live] = {}
         for c in self.containers.all():
@@ -172,6 +176,7 @@ class Engine:
         for rid in await self.runtime.list_ids():
             await self.runtime.delete(rid, force=True)
             cgroups.cleanup(f"/{self.cgroup_parent}/{rid}")
+        self.networks.recover()  # networking: netns, veths, addresses of the last run
         for c in self.containers.all():
             if is_mounted(self.rootfs_of(c)):
                 unmount(self.rootfs_of(c))
@@ -215,6 +220,7 @@ class Engine:
             for c in self.containers.all():
                 if is_active(c.state.status):
                     n.start_soon(self._stop_quietly, c)
+        self.networks.shutdown()  # networking: bridges go with the daemon
 
     async def _stop_quietly(self, c: Container) -> None:
         with contextlib.suppress(CorralError):
@@ -234,7 +240,7 @@ class Engine:
         config = plan.merge_config(image_cfg, body)
         path, args = plan.command_line(config)
         mounts = plan.plan_mounts(config, host_config)
-        self._check_network(host_config)
+        net_plan = self._check_network(host_config, body, config)
         self._check_resources(host_config)
         if config.get("StopSignal"):
             _signal_number(config["StopSignal"])  # refuse a bad --stop-signal at create
@@ -282,8 +288,10 @@ class Engine:
                 (cdir / sub).mkdir(parents=True)
             _make_init_layer(cdir / "init")
             self._write_etc_files(c)
+            self.networks.commit_plan(cid, net_plan)  # networking: endpoint rows
             self.containers.add(c)
         except BaseException:
+            self.networks.forget(cid)  # networking
             shutil.rmtree(cdir, ignore_errors=True)
             for v in made_volumes:
                 with contextlib.suppress(CorralError):
@@ -294,11 +302,16 @@ class Engine:
         log.info("container.create", id=c.short_id, name=c.name, image=image_ref)
         return c
 
-    def _check_network(self, hc: dict[str, Any]) -> None:
-        mode = hc.get("NetworkMode") or "default"
-        if mode not in ("default", "none", "host"):
-            # 400, not 404: the docker CLI reads any 404 on create as "pull the image".
-            raise InvalidArgument(f"network {mode} not found")
+    def _check_network(
+        self, hc: dict[str, Any], body: dict[str, Any], config: dict[str, Any]
+    ) -> NetworkPlan:
+        """networking: mode, --ip, aliases, -p/-P and busy host ports, all before
+        anything exists.  The default network is `bridge`, as Docker's."""
+        if (hc.get("NetworkMode") or "default") == "default":
+            hc["NetworkMode"] = "bridge"
+        net_plan = self.networks.plan(hc, body.get("NetworkingConfig"))
+        self.networks.check_ports(hc, (config.get("ExposedPorts") or {}).keys())
+        return net_plan
 
     def _check_resources(self, hc: dict[str, Any]) -> None:
         mem = hc.get("Memory") or 0
@@ -312,6 +325,9 @@ class Engine:
         host_mode = (c.host_config.get("NetworkMode") or "") == "host"
         hostname = os.uname().nodename if host_mode else c.config["Hostname"]
         (cdir / "hostname").write_text(hostname + "\n")
+        if has_sandbox(network_mode(c.host_config)):
+            self.networks.write_etc_files(c, cdir)  # networking: hosts, resolv.conf, --dns
+            return
         hosts = [
             "127.0.0.1\tlocalhost",
             "::1\tlocalhost ip6-localhost ip6-loopback",
@@ -361,7 +377,11 @@ class Engine:
         fds: list[int] = []
         mounted = False
         created = False
+        attached = False
         try:
+            # networking: ports bound, netns + veth + address + routes (undone below)
+            await self.networks.attach(c, cdir)
+            attached = True
             lowers = [*self.images.layer_dirs(c.image_id), cdir / "init"]
             mount_overlay(lowers, cdir / "upper", cdir / "work", rootfs)
             mounted = True
@@ -396,6 +416,9 @@ class Engine:
             cgroups.cleanup(self.cgroup_path(c))
             if mounted:
                 unmount(rootfs)
+            if attached:
+                with trio.CancelScope(shield=True):
+                    await self.networks.detach(c)  # networking
             if isinstance(exc, CorralError):
                 c.state.error = exc.message
                 c.state.exit_code = getattr(exc, "exit_code", 128)
@@ -487,7 +510,7 @@ class Engine:
             cpu_shares=hc.get("CpuShares") or None,
             pids_limit=pids if pids > 0 else None,
         )
-        network = "host" if (hc.get("NetworkMode") or "") == "host" else "none"
+        network = self.networks.spec_network(c)  # networking: none, host or netns path
         return ContainerSpec(
             id=c.id,
             rootfs=str(rootfs),
@@ -565,6 +588,7 @@ class Engine:
         await self.runtime.delete(c.id, force=True)
         cgroups.cleanup(self.cgroup_path(c))
         unmount(self.rootfs_of(c))
+        await self.networks.detach(c)  # networking: relays, veth, address, netns
         st = c.state
         st.status = next_status(st.status, Event.EXIT, c.name)
         st.exit_code = code
@@ -792,6 +816,7 @@ class Engine:
         if is_mounted(rootfs):
             unmount(rootfs)
         shutil.rmtree(self.dir_of(c), ignore_errors=True)
+        self.networks.forget(c.id)  # networking: endpoint rows
         self.containers.delete(c)
         self.execs.drop_container(c.id)
         if volumes:

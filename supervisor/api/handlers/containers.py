@@ -68,7 +68,11 @@ def register(router: Router, engine: Engine) -> None:
             ):
                 continue
             if views.matches_filters(c, filters):
-                out.append(views.container_summary(c))
+                out.append(
+                    views.container_summary(
+                        c, engine.networks.ports_summary(c), engine.networks.summary_networks(c)
+                    )
+                )
         if limit > 0:
             out = out[:limit]
         return JsonResponse(out)
@@ -82,6 +86,7 @@ def register(router: Router, engine: Engine) -> None:
                 container_dir=str(engine.dir_of(c)),
                 layer_dirs=[str(p) for p in engine.images.layer_dirs(c.image_id)],
                 runtime=engine.runtime_name,
+                network_settings=engine.networks.settings(c),
             )
         )
 

@@ -1,0 +1,137 @@
+"""IP address management, as pure functions over data.
+
+Which subnet a new network gets (the first of the configured pools that overlaps
+nothing already routed on the host or held by another network), which gateway, and
+which address a new endpoint gets.  Addresses are handed out in order after the last
+one given (wrapping around), as Docker's IPAM does, so a just-released address is not
+immediately reused; the store's unique index is what guarantees no address is held
+twice, also across daemon restarts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+
+from supervisor.errors import Conflict, InvalidArgument
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A range subnets are carved from: `base` cut into networks of `/size`."""
+
+    base: IPv4Network
+    size: int
+
+
+#: Docker's default address pools (172.17-31/16, then 192.168/20s).
+DEFAULT_POOLS: tuple[Pool, ...] = (
+    Pool(IPv4Network("172.17.0.0/16"), 16),
+    Pool(IPv4Network("172.18.0.0/15"), 16),
+    Pool(IPv4Network("172.20.0.0/14"), 16),
+    Pool(IPv4Network("172.24.0.0/13"), 16),
+    Pool(IPv4Network("192.168.0.0/16"), 20),
+)
+
+
+def parse_pools(text: str) -> tuple[Pool, ...]:
+    """`base=10.10.0.0/16,size=24;base=...` (dockerd's --default-address-pool)."""
+    pools = []
+    for part in text.split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        fields = dict(kv.split("=", 1) for kv in part.split(",") if "=" in kv)
+        try:
+            base = IPv4Network(fields["base"].strip())
+            size = int(fields.get("size", str(base.prefixlen)))
+        except (KeyError, ValueError) as exc:
+            raise InvalidArgument(f"invalid address pool: {part!r} ({exc})") from None
+        if not base.prefixlen <= size <= 30:
+            raise InvalidArgument(f"invalid address pool: {part!r} (size out of range)")
+        pools.append(Pool(base, size))
+    if not pools:
+        raise InvalidArgument(f"invalid address pool: {text!r}")
+    return tuple(pools)
+
+
+def parse_subnet(text: str) -> IPv4Network:
+    try:
+        return IPv4Network(text, strict=False)
+    except ValueError:
+        raise InvalidArgument(
+            f"invalid subnet {text}: only IPv4 CIDR subnets are supported"
+        ) from None
+
+
+def pick_subnet(pools: Iterable[Pool], taken: Iterable[IPv4Network]) -> IPv4Network:
+    """The first subnet of the pools that overlaps none of `taken`."""
+    busy = list(taken)
+    for pool in pools:
+        for candidate in pool.base.subnets(new_prefix=pool.size):
+            if not any(candidate.overlaps(t) for t in busy):
+                return candidate
+    raise Conflict("could not find an available, non-overlapping IPv4 address pool")
+
+
+def check_subnet_free(subnet: IPv4Network, taken: dict[str, IPv4Network]) -> None:
+    """A user-chosen subnet must not overlap a network's or a host route's."""
+    for owner, net in taken.items():
+        if subnet.overlaps(net):
+            raise Conflict(
+                "invalid pool request: Pool overlaps with other one on this address space "
+                f"({owner} has {net})"
+            )
+
+
+def default_gateway(subnet: IPv4Network) -> IPv4Address:
+    """The first usable address, as Docker picks it."""
+    if subnet.num_addresses < 4:
+        raise InvalidArgument(f"subnet {subnet} is too small for a network")
+    return subnet.network_address + 1
+
+
+def parse_gateway(text: str, subnet: IPv4Network) -> IPv4Address:
+    try:
+        gw = IPv4Address(text)
+    except ValueError:
+        raise InvalidArgument(f"invalid gateway address {text}") from None
+    if gw not in subnet or gw in (subnet.network_address, subnet.broadcast_address):
+        raise InvalidArgument(f"gateway {gw} is not a usable address of subnet {subnet}")
+    return gw
+
+
+def check_requested(
+    text: str, subnet: IPv4Network, gateway: IPv4Address, used: set[IPv4Address], network: str
+) -> IPv4Address:
+    """`--ip`: inside the subnet, not the gateway, network or broadcast, and free."""
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        raise InvalidArgument(f"invalid IPv4 address: {text}") from None
+    if not isinstance(addr, IPv4Address):
+        raise InvalidArgument(f"invalid IPv4 address: {text} (only IPv4 is supported)")
+    if addr not in subnet or addr in (subnet.network_address, subnet.broadcast_address):
+        raise InvalidArgument(f"address {addr} is not in subnet {subnet} of network {network}")
+    if addr == gateway or addr in used:
+        raise Conflict(f"Address already in use: {addr} on network {network}")
+    return addr
+
+
+def next_address(
+    subnet: IPv4Network, gateway: IPv4Address, used: set[IPv4Address], last: IPv4Address | None
+) -> IPv4Address:
+    """The first free host address after `last` (wrapping), never the gateway."""
+    first = int(subnet.network_address) + 1
+    end = int(subnet.broadcast_address)  # exclusive
+    span = end - first
+    start = int(last) + 1 if last is not None and last in subnet else first
+    if not first <= start < end:
+        start = first
+    for i in range(span):
+        cand = IPv4Address(first + (start - first + i) % span)
+        if cand != gateway and cand not in used:
+            return cand
+    raise Conflict(f"no available IPv4 address in subnet {subnet}")

@@ -1,0 +1,777 @@
+"""Networks for the engine and the API: records, sandboxes, ports, names.
+
+The engine calls, for each container: `plan` + `commit_plan` at create (every check,
+no side effect until the row exists), `attach` at start (namespace, veths, addresses,
+routes, port listeners; undone on failure), `detach` at exit, `forget` at remove, and
+`recover` once after a daemon restart (removes every namespace, veth and address the
+previous run left).  A container's namespace is a file under `<root>/netns/`, named by
+the container id, so what belongs to this daemon is exactly what lies there and what
+its endpoint rows name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Any
+
+import structlog
+import trio
+
+from supervisor.engine.containers import Container, ContainerStore
+from supervisor.engine.metadata import Database
+from supervisor.engine.state import Status
+from supervisor.engine.timefmt import rfc3339_nano
+from supervisor.errors import Conflict, CorralError, InvalidArgument, NotFound
+from supervisor.network import etcfiles, ipam, netlink, proxy
+from supervisor.network.ports import (
+    PortRequest,
+    Published,
+    ports_summary,
+    ports_view,
+    requests_from,
+)
+from supervisor.network.records import PREDEFINED, Endpoint, Network, NetworkStore
+
+log = structlog.get_logger("corral.network")
+
+DEFAULT_ROOT = Path("/var/lib/corral")
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+POOLS_ENV = "CORRAL_DEFAULT_ADDRESS_POOLS"
+
+
+def _pseudo_id(name: str) -> str:
+    return hashlib.sha256(f"corral-network-{name}".encode()).hexdigest()
+
+
+def network_mode(hc: dict[str, Any]) -> str:
+    mode = hc.get("NetworkMode") or "default"
+    return "bridge" if mode == "default" else str(mode)
+
+
+def has_sandbox(mode: str) -> bool:
+    """Modes for which corral makes the namespace (all but none, host, container:)."""
+    return mode not in ("none", "host") and not mode.startswith("container:")
+
+
+@dataclass
+class EndpointPlan:
+    network: Network
+    aliases: list[str]
+    requested_ip: str
+
+
+@dataclass
+class Plan:
+    mode: str
+    endpoints: list[EndpointPlan]
+
+
+@dataclass
+class Sandbox:
+    """What a running container holds: its namespace, listeners and relays."""
+
+    path: Path
+    published: list[Published] = field(default_factory=list)
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    done: trio.Event = field(default_factory=trio.Event)
+
+
+class Networks:
+    def __init__(
+        self,
+        root: Path,
+        db: Database,
+        containers: ContainerStore,
+        nursery: trio.Nursery,
+        pools: tuple[ipam.Pool, ...] | None = None,
+    ) -> None:
+        self.root = root
+        self.netns_dir = root / "netns"
+        self.store = NetworkStore(db)
+        self.containers = containers
+        self.nursery = nursery
+        env_pools = os.environ.get(POOLS_ENV)
+        self.pools = pools or (ipam.parse_pools(env_pools) if env_pools else ipam.DEFAULT_POOLS)
+        self.nl = netlink.Netlink()
+        self._sandboxes: dict[str, Sandbox] = {}
+        self._ensure_default()
+
+    def close(self) -> None:
+        self.nl.close()
+
+    # ------------------------------------------------------------ networks
+    def _default_bridge_name(self, net_id: str) -> str:
+        # Several daemons (tests, other state roots) may share a host: only the daemon
+        # of the default root gets the well-known name.
+        return "corral0" if self.root.resolve() == DEFAULT_ROOT else "cr-" + net_id[:12]
+
+    def _taken_subnets(self, skip: str = "") -> dict[str, IPv4Network]:
+        taken = {f"network {n.name}": n.network for n in self.store.all() if n.id != skip}
+        for i, routed in enumerate(self.nl.routed_subnets()):
+            taken[f"host route {i}"] = routed
+        return taken
+
+    def _ensure_default(self) -> None:
+        if self.store.find("bridge") is not None:
+            return
+        nid = secrets.token_hex(32)
+        subnet = ipam.pick_subnet(self.pools, self._taken_subnets().values())
+        self.store.add(
+            Network(
+                id=nid,
+                name="bridge",
+                subnet=str(subnet),
+                gateway=str(ipam.default_gateway(subnet)),
+                bridge=self._default_bridge_name(nid),
+                created=rfc3339_nano(),
+                options={"com.docker.network.bridge.default_bridge": "true"},
+            )
+        )
+
+    def all(self) -> list[Network]:
+        return self.store.all()
+
+    def get(self, ref: str) -> Network:
+        return self.store.get(ref)
+
+    def lookup_view(self, ref: str) -> dict[str, Any]:
+        """A network's inspect view, including the predefined host and none."""
+        for name in ("host", "none"):
+            if ref in (name, _pseudo_id(name)) or (
+                len(ref) >= 3 and _pseudo_id(name).startswith(ref)
+            ):
+                return self._pseudo_view(name)
+        return self.view(self.store.get(ref))
+
+    def create_network(self, body: dict[str, Any]) -> Network:
+        name = str(body.get("Name") or "")
+        if not name:
+            raise InvalidArgument("network name is required")
+        if name in PREDEFINED or not NAME_RE.match(name):
+            if name in ("host", "none"):
+                raise Conflict(f"operation is not permitted on predefined {name} network")
+            if name == "bridge":
+                raise Conflict("network with name bridge already exists")
+            raise InvalidArgument(f'invalid network name "{name}": must match {NAME_RE.pattern}')
+        if self.store.find(name) is not None and self.store.get(name).name == name:
+            raise Conflict(f"network with name {name} already exists")
+        driver = body.get("Driver") or "bridge"
+        if driver != "bridge":
+            raise NotFound(f'plugin "{driver}" not found')
+        if body.get("EnableIPv6"):
+            raise InvalidArgument("IPv6 networks are not supported")
+        configs = ((body.get("IPAM") or {}).get("Config")) or []
+        if len(configs) > 1:
+            raise InvalidArgument("only one IPAM config (one IPv4 subnet) is supported per network")
+        cfg = configs[0] if configs else {}
+        if cfg.get("IPRange") or cfg.get("AuxiliaryAddresses"):
+            raise InvalidArgument("--ip-range and --aux-address are not supported")
+        taken = self._taken_subnets()
+        if cfg.get("Subnet"):
+            subnet = ipam.parse_subnet(str(cfg["Subnet"]))
+            ipam.check_subnet_free(subnet, taken)
+        elif cfg.get("Gateway"):
+            raise InvalidArgument("a gateway needs a subnet (--subnet)")
+        else:
+            subnet = ipam.pick_subnet(self.pools, taken.values())
+        gateway = (
+            ipam.parse_gateway(str(cfg["Gateway"]), subnet)
+            if cfg.get("Gateway")
+            else ipam.default_gateway(subnet)
+        )
+        nid = secrets.token_hex(32)
+        net = Network(
+            id=nid,
+            name=name,
+            subnet=str(subnet),
+            gateway=str(gateway),
+            bridge="cr-" + nid[:12],
+            created=rfc3339_nano(),
+            internal=bool(body.get("Internal")),
+            attachable=bool(body.get("Attachable")),
+            labels=dict(body.get("Labels") or {}),
+            options=dict(body.get("Options") or {}),
+        )
+        self.nl.ensure_bridge(net.bridge, gateway, subnet.prefixlen)
+        try:
+            self.store.add(net)
+        except BaseException:
+            self.nl.delete_link(net.bridge)
+            raise
+        log.info("network.create", id=nid[:12], name=name, subnet=str(subnet))
+        return net
+
+    def users_of(self, net: Network) -> list[str]:
+        return [ep.container_id for ep in self.store.members(net.id)]
+
+    def remove_network(self, ref: str) -> None:
+        if ref in ("host", "none") or any(_pseudo_id(n) == ref for n in ("host", "none")):
+            raise Conflict(f"{ref} is a pre-defined network and cannot be removed")
+        net = self.store.get(ref)
+        if net.is_default:
+            raise Conflict("bridge is a pre-defined network and cannot be removed")
+        users = self.users_of(net)
+        if users:
+            names = ", ".join(self._name_of(u) for u in users)
+            raise Conflict(
+                f"error while removing network: network {net.name} id {net.id} "
+                f"has active endpoints ({names})"
+            )
+        self.nl.delete_link(net.bridge)
+        self.store.delete(net)
+        log.info("network.destroy", id=net.id[:12], name=net.name)
+
+    def prune(self, keep: Any = None) -> list[str]:
+        removed = []
+        for net in self.store.all():
+            if net.is_default or self.users_of(net) or (keep is not None and keep(net)):
+                continue
+            self.remove_network(net.id)
+            removed.append(net.name)
+        return removed
+
+    def _name_of(self, cid: str) -> str:
+        try:
+            return self.containers.get(cid).name
+        except CorralError:
+            return cid[:12]
+
+    # ------------------------------------------------------- create: plan
+    def plan(self, host_config: dict[str, Any], networking: dict[str, Any] | None) -> Plan:
+        """Every check of a create's network settings, with no side effect."""
+        mode = network_mode(host_config)
+        endpoints_cfg: dict[str, Any] = dict((networking or {}).get("EndpointsConfig") or {})
+        if mode in ("none", "host"):
+            extra = [k for k in endpoints_cfg if k != mode]
+            if extra:
+                raise InvalidArgument(
+                    "container cannot be connected to network endpoints: "
+                    f"{mode} and {', '.join(extra)}"
+                )
+            return Plan(mode, [])
+        if mode.startswith("container:"):
+            ref = mode.split(":", 1)[1]
+            if not ref:
+                raise InvalidArgument("--network container: needs a container name or id")
+            self.containers.get(ref)  # NotFound names it
+            if host_config.get("PortBindings") or host_config.get("PublishAllPorts"):
+                raise InvalidArgument(
+                    "conflicting options: port publishing and the container type network mode"
+                )
+            return Plan(mode, [])
+        # The docker CLI keys the primary network's endpoint settings by "default".
+        if "default" in endpoints_cfg:
+            endpoints_cfg.setdefault(mode, endpoints_cfg.pop("default"))
+        primary = self.store.find(mode)
+        if primary is None:
+            # 400, not 404: the docker CLI reads any 404 on create as "pull the image".
+            raise InvalidArgument(f"network {mode} not found")
+        order = [primary] + [
+            self._network_for_create(k)
+            for k in endpoints_cfg
+            if self._network_for_create(k).id != primary.id
+        ]
+        plans = []
+        for net in order:
+            cfg = (
+                endpoints_cfg.get(net.name)
+                or endpoints_cfg.get(net.id)
+                or endpoints_cfg.get(mode)
+                or {}
+            )
+            plans.append(self._endpoint_plan(net, cfg))
+        requests_from(
+            host_config.get("PortBindings"), bool(host_config.get("PublishAllPorts")), ()
+        )  # malformed specs fail here
+        return Plan(primary.name, plans)
+
+    def _network_for_create(self, ref: str) -> Network:
+        net = self.store.find(ref)
+        if net is None:
+            raise InvalidArgument(f"network {ref} not found")
+        return net
+
+    def _endpoint_plan(self, net: Network, cfg: dict[str, Any]) -> EndpointPlan:
+        aliases = [str(a) for a in cfg.get("Aliases") or []]
+        requested = str(((cfg.get("IPAMConfig") or {}).get("IPv4Address")) or "")
+        if net.is_default and aliases:
+            raise InvalidArgument(
+                "network-scoped alias is supported only for containers in user defined networks"
+            )
+        if requested:
+            if net.is_default:
+                raise InvalidArgument(
+                    "user specified IP address is supported on user defined networks only"
+                )
+            ipam.check_requested(
+                requested, net.network, net.gateway_ip, self.store.used_ips(net.id), net.name
+            )
+        return EndpointPlan(net, aliases, requested)
+
+    def check_ports(self, host_config: dict[str, Any], exposed: Iterable[str]) -> list[PortRequest]:
+        """At create: malformed specs and fixed host ports already in use are refused."""
+        if not has_sandbox(network_mode(host_config)):
+            return []
+        reqs = requests_from(
+            host_config.get("PortBindings"), bool(host_config.get("PublishAllPorts")), exposed
+        )
+        for r in reqs:
+            proxy.check_free(r)
+        return reqs
+
+    def commit_plan(self, cid: str, plan: Plan) -> None:
+        """Persist the endpoints of a new container (its row exists now)."""
+        for ep in plan.endpoints:
+            self.store.add_endpoint(
+                Endpoint(
+                    container_id=cid,
+                    network_id=ep.network.id,
+                    id=secrets.token_hex(32),
+                    aliases=ep.aliases,
+                    requested_ip=ep.requested_ip,
+                )
+            )
+
+    # ---------------------------------------------------------- start/exit
+    def sandbox_path(self, cid: str) -> Path:
+        return self.netns_dir / cid
+
+    def spec_network(self, c: Container) -> str:
+        """What the OCI spec's network namespace is: none, host, or a netns path."""
+        mode = network_mode(c.host_config)
+        if mode in ("none", "host"):
+            return mode
+        if mode.startswith("container:"):
+            other = self.containers.get(mode.split(":", 1)[1])
+            if other.state.status not in (Status.RUNNING, Status.PAUSED) or not other.state.pid:
+                raise Conflict(f"cannot join network of a non running container: {other.id}")
+            if network_mode(other.host_config) == "host":
+                return "host"
+            return f"/proc/{other.state.pid}/ns/net"
+        return str(self.sandbox_path(c.id))
+
+    def _ensure_bridge(self, net: Network) -> None:
+        if self.nl.index(net.bridge) is None and self.nl.subnet_routed_elsewhere(
+            net.network, net.bridge
+        ):
+            if net.is_default and not any(ep.ip for ep in self.store.members(net.id)):
+                taken = self._taken_subnets(skip=net.id).values()
+                subnet = ipam.pick_subnet(self.pools, taken)
+                net.subnet, net.gateway, net.last_ip = (
+                    str(subnet),
+                    str(ipam.default_gateway(subnet)),
+                    "",
+                )
+                self.store.save(net)
+            else:
+                raise Conflict(
+                    f"subnet {net.subnet} of network {net.name} is now routed elsewhere on the host"
+                )
+        self.nl.ensure_bridge(net.bridge, net.gateway_ip, net.network.prefixlen)
+
+    def _allocate(self, net: Network, ep: Endpoint) -> IPv4Address:
+        used = self.store.used_ips(net.id)
+        if ep.requested_ip:
+            addr = IPv4Address(ep.requested_ip)
+            taken = {
+                IPv4Address(o.ip)
+                for o in self.store.members(net.id)
+                if o.ip and o.container_id != ep.container_id
+            }
+            if addr not in net.network or addr in taken:
+                raise Conflict(f"Address already in use: {addr} on network {net.name}")
+        else:
+            last = IPv4Address(net.last_ip) if net.last_ip else None
+            addr = ipam.next_address(net.network, net.gateway_ip, used, last)
+            net.last_ip = str(addr)
+            self.store.save(net)
+        ep.ip = str(addr)
+        ep.mac = netlink.mac_for(addr)
+        self.store.save_endpoint(ep)
+        return addr
+
+    async def attach(self, c: Container, cdir: Path) -> None:
+        """Give a starting container its network; on any failure, nothing stays."""
+        mode = network_mode(c.host_config)
+        if not has_sandbox(mode):
+            return
+        exposed = list((c.config.get("ExposedPorts") or {}).keys())
+        reqs = requests_from(
+            c.host_config.get("PortBindings"), bool(c.host_config.get("PublishAllPorts")), exposed
+        )
+        listeners: list[tuple[PortRequest, Any]] = []
+        sandbox = Sandbox(self.sandbox_path(c.id))
+        made_ns = False
+        endpoints = self.store.endpoints_of(c.id)
+        try:
+            for r in reqs:  # first: a busy port fails before anything is made
+                listeners.append((r, proxy.bind(r)))
+            for ep in endpoints:
+                self._ensure_bridge(self.store.get(ep.network_id))
+            if sandbox.path.exists():
+                netlink.delete_netns(sandbox.path)  # a stale file of a crashed start
+            netlink.create_netns(sandbox.path)
+            made_ns = True
+            if not endpoints:
+                self.nl.loopback_up(sandbox.path)
+            for i, ep in enumerate(endpoints):
+                net = self.store.get(ep.network_id)
+                addr = self._allocate(net, ep)
+                ep.host_ifname = "veth" + secrets.token_hex(6)[:11]
+                self.store.save_endpoint(ep)
+                self.nl.add_veth(
+                    ep.host_ifname,
+                    net.bridge,
+                    sandbox.path,
+                    f"eth{i}",
+                    addr,
+                    net.network.prefixlen,
+                    net.gateway_ip if i == 0 else None,
+                )
+        except BaseException:
+            for _r, sock in listeners:
+                sock.close()
+            self._undo_endpoints(c.id)
+            if made_ns:
+                netlink.delete_netns(sandbox.path)
+            raise
+        target = endpoints[0].ip if endpoints else ""
+        for r, sock in listeners:
+            port = sock.getsockname()[1]
+            sandbox.published.append(Published(r.container_port, r.proto, r.host_ip, port))
+        self._sandboxes[c.id] = sandbox
+        self.nursery.start_soon(self._relay, sandbox, listeners, target)
+        self.refresh_hosts(c.id, cdir)
+        log.debug("network.attach", id=c.id[:12], ips=[ep.ip for ep in endpoints])
+
+    async def _relay(
+        self, sandbox: Sandbox, listeners: list[tuple[PortRequest, Any]], target: str
+    ) -> None:
+        try:
+            with sandbox.scope:
+                async with trio.open_nursery() as n:
+                    for r, sock in listeners:
+                        n.start_soon(proxy.serve, sock, r.proto, (target, r.container_port))
+        finally:
+            for _r, sock in listeners:
+                sock.close()
+            sandbox.done.set()
+
+    def _undo_endpoints(self, cid: str) -> None:
+        for ep in self.store.endpoints_of(cid):
+            if ep.host_ifname:
+                self.nl.delete_link(ep.host_ifname)
+            if ep.ip or ep.host_ifname:
+                ep.ip, ep.host_ifname = "", ""
+                self.store.save_endpoint(ep)
+
+    async def detach(self, c: Container) -> None:
+        """At exit: relays stopped, veths deleted, addresses released, netns gone."""
+        sandbox = self._sandboxes.pop(c.id, None)
+        if sandbox is not None:
+            sandbox.scope.cancel()
+            await sandbox.done.wait()
+        had = [ep.network_id for ep in self.store.endpoints_of(c.id) if ep.ip]
+        self._undo_endpoints(c.id)
+        netlink.delete_netns(self.sandbox_path(c.id))
+        if had:
+            self._refresh_peers(c.id, had)
+
+    def forget(self, cid: str) -> None:
+        """At remove: the container's endpoints go (detach already ran)."""
+        self._undo_endpoints(cid)
+        netlink.delete_netns(self.sandbox_path(cid))
+        self.store.delete_endpoints_of(cid)
+
+    def recover(self) -> None:
+        """After a restart: no namespace, veth or address of the previous run stays."""
+        for ep in self.store.all_endpoints():
+            if ep.host_ifname:
+                self.nl.delete_link(ep.host_ifname)
+        for net in self.store.all():
+            for port in self.nl.ports_of(net.bridge):
+                if port.startswith("veth"):
+                    self.nl.delete_link(port)
+        if self.netns_dir.is_dir():
+            for f in self.netns_dir.iterdir():
+                netlink.delete_netns(f)
+        self.store.db.execute(
+            "UPDATE network_endpoints SET ip = '', record = json_set(record, '$.host_ifname', '')"
+        )
+
+    def shutdown(self) -> None:
+        """The daemon stops (its containers are stopped): bridges go, like everything else."""
+        for net in self.store.all():
+            self.nl.delete_link(net.bridge)
+        self.close()
+
+    # ------------------------------------------------------ connect/disconnect
+    async def connect(self, ref: str, c: Container, cfg: dict[str, Any], cdir: Path) -> None:
+        mode = network_mode(c.host_config)
+        if not has_sandbox(mode):
+            raise Conflict(
+                "container sharing network namespace with another container or host "
+                f"cannot be connected to any other network ({mode})"
+            )
+        net = self.store.get(ref)
+        if any(ep.network_id == net.id for ep in self.store.endpoints_of(c.id)):
+            raise Conflict(f"endpoint with name {c.name} already exists in network {net.name}")
+        plan = self._endpoint_plan(net, cfg or {})
+        ep = Endpoint(c.id, net.id, secrets.token_hex(32), plan.aliases, plan.requested_ip)
+        self.store.add_endpoint(ep)
+        sandbox = self._sandboxes.get(c.id)
+        if sandbox is None:
+            return
+        try:
+            self._ensure_bridge(net)
+            addr = self._allocate(net, ep)
+            ep.host_ifname = "veth" + secrets.token_hex(6)[:11]
+            self.store.save_endpoint(ep)
+            n = len([x for x in self.nl.ifnames_in(sandbox.path) if x.startswith("eth")])
+            self.nl.add_veth(
+                ep.host_ifname,
+                net.bridge,
+                sandbox.path,
+                f"eth{n}",
+                addr,
+                net.network.prefixlen,
+                None,
+            )
+        except BaseException:
+            if ep.host_ifname:
+                self.nl.delete_link(ep.host_ifname)
+            self.store.delete_endpoint(ep)
+            raise
+        self.refresh_hosts(c.id, cdir)
+
+    async def disconnect(self, ref: str, c: Container, cdir: Path) -> None:
+        net = self.store.get(ref)
+        mine = [ep for ep in self.store.endpoints_of(c.id) if ep.network_id == net.id]
+        if not mine:
+            raise Conflict(f"container {c.id} is not connected to network {net.name}")
+        ep = mine[0]
+        if ep.host_ifname:
+            self.nl.delete_link(ep.host_ifname)
+        self.store.delete_endpoint(ep)
+        if c.id in self._sandboxes:
+            self.refresh_hosts(c.id, cdir)
+            self._refresh_peers(c.id, [net.id])
+
+    # ------------------------------------------------------------ etc files
+    def _dir_of(self, cid: str) -> Path:
+        return self.root / "containers" / cid
+
+    def write_etc_files(self, c: Container, cdir: Path) -> None:
+        """hosts and resolv.conf for a container with its own network namespace."""
+        self._write_hosts(c, cdir)
+        try:
+            host_resolv = Path("/etc/resolv.conf").read_text()
+        except OSError:
+            host_resolv = ""
+        hc = c.host_config
+        text = etcfiles.render_resolv(
+            host_resolv, hc.get("Dns") or [], hc.get("DnsSearch") or [], hc.get("DnsOptions") or []
+        )
+        (cdir / "resolv.conf").write_text(text)
+
+    def _write_hosts(self, c: Container, cdir: Path) -> None:
+        eps = [ep for ep in self.store.endpoints_of(c.id) if ep.ip]
+        hostname = c.config.get("Hostname") or c.id[:12]
+        domain = c.config.get("Domainname") or ""
+        names = (f"{hostname}.{domain}", hostname) if domain else (hostname,)
+        own = [etcfiles.HostEntry(ep.ip, names) for ep in eps]
+        peers: list[etcfiles.HostEntry] = []
+        gateway = ""
+        for ep in eps:
+            net = self.store.get(ep.network_id)
+            gateway = gateway or net.gateway
+            if net.is_default:
+                continue  # the default bridge resolves no names, as in Docker
+            for other in self.store.members(net.id):
+                if other.container_id == c.id or not other.ip:
+                    continue
+                peers.append(etcfiles.HostEntry(other.ip, tuple(self._dns_names(other))))
+        text = etcfiles.render_hosts(own, peers, c.host_config.get("ExtraHosts") or [], gateway)
+        path = cdir / "hosts"
+        # Rewrite in place: the container's /etc/hosts is a bind mount of this inode.
+        with open(path, "w") as f:
+            f.write(text)
+
+    def _dns_names(self, ep: Endpoint) -> list[str]:
+        try:
+            c = self.containers.get(ep.container_id)
+        except CorralError:
+            return []
+        return [c.name, *[a for a in ep.aliases if a != c.name], c.id[:12]]
+
+    def refresh_hosts(self, cid: str, cdir: Path) -> None:
+        """After a container's endpoints changed: its hosts file and its peers'."""
+        with contextlib.suppress(CorralError):
+            self._write_hosts(self.containers.get(cid), cdir)
+        self._refresh_peers(cid, [ep.network_id for ep in self.store.endpoints_of(cid)])
+
+    def _refresh_peers(self, cid: str, network_ids: Iterable[str]) -> None:
+        done: set[str] = {cid}
+        for nid in network_ids:
+            net = self.store.find(nid)
+            if net is None or net.is_default:
+                continue
+            for other in self.store.members(nid):
+                if other.container_id in done or other.container_id not in self._sandboxes:
+                    continue
+                done.add(other.container_id)
+                with contextlib.suppress(CorralError, OSError):
+                    self._write_hosts(
+                        self.containers.get(other.container_id), self._dir_of(other.container_id)
+                    )
+
+    # ---------------------------------------------------------------- views
+    def published(self, cid: str) -> list[Published]:
+        sb = self._sandboxes.get(cid)
+        return list(sb.published) if sb else []
+
+    def ports_summary(self, c: Container) -> list[dict[str, Any]]:
+        if c.id not in self._sandboxes:
+            return []  # Docker shows no ports for a container that is not running
+        return ports_summary(self.published(c.id), (c.config.get("ExposedPorts") or {}).keys())
+
+    def settings(self, c: Container) -> dict[str, Any]:
+        """`NetworkSettings` of `docker inspect`."""
+        running = c.id in self._sandboxes
+        mode = network_mode(c.host_config)
+        networks: dict[str, Any] = {}
+        primary: dict[str, Any] = {}
+        for ep in self.store.endpoints_of(c.id):
+            net = self.store.find(ep.network_id)
+            if net is None:
+                continue
+            entry = {
+                "IPAMConfig": {"IPv4Address": ep.requested_ip} if ep.requested_ip else None,
+                "Links": None,
+                "Aliases": ep.aliases or None,
+                "MacAddress": ep.mac if ep.ip else "",
+                "NetworkID": net.id,
+                "EndpointID": ep.id if ep.ip else "",
+                "Gateway": net.gateway if ep.ip else "",
+                "IPAddress": ep.ip,
+                "IPPrefixLen": net.network.prefixlen if ep.ip else 0,
+                "IPv6Gateway": "",
+                "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0,
+                "DriverOpts": None,
+                "DNSNames": None if net.is_default else self._dns_names(ep) or None,
+            }
+            networks[net.name] = entry
+            if net.is_default and not primary:
+                primary = entry
+        if mode in ("host", "none"):
+            networks[mode] = {
+                "IPAMConfig": None,
+                "Links": None,
+                "Aliases": None,
+                "MacAddress": "",
+                "NetworkID": _pseudo_id(mode),
+                "EndpointID": "",
+                "Gateway": "",
+                "IPAddress": "",
+                "IPPrefixLen": 0,
+                "IPv6Gateway": "",
+                "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0,
+                "DriverOpts": None,
+                "DNSNames": None,
+            }
+        return {
+            "Bridge": "",
+            "SandboxID": c.id if running else "",
+            "SandboxKey": str(self.sandbox_path(c.id)) if running else "",
+            "HairpinMode": False,
+            "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0,
+            "Ports": ports_view(self.published(c.id), (c.config.get("ExposedPorts") or {}).keys())
+            if running
+            else {},
+            "SecondaryIPAddresses": None,
+            "SecondaryIPv6Addresses": None,
+            "EndpointID": primary.get("EndpointID", ""),
+            "Gateway": primary.get("Gateway", ""),
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+            "IPAddress": primary.get("IPAddress", ""),
+            "IPPrefixLen": primary.get("IPPrefixLen", 0),
+            "IPv6Gateway": "",
+            "MacAddress": primary.get("MacAddress", ""),
+            "Networks": networks,
+        }
+
+    def summary_networks(self, c: Container) -> dict[str, Any]:
+        """`NetworkSettings.Networks` of `docker ps` (the table's NETWORKS column)."""
+        networks: dict[str, Any] = self.settings(c)["Networks"]
+        return networks
+
+    def view(self, net: Network) -> dict[str, Any]:
+        containers: dict[str, Any] = {}
+        for ep in self.store.members(net.id):
+            if not ep.ip:
+                continue
+            containers[ep.container_id] = {
+                "Name": self._name_of(ep.container_id),
+                "EndpointID": ep.id,
+                "MacAddress": ep.mac,
+                "IPv4Address": f"{ep.ip}/{net.network.prefixlen}",
+                "IPv6Address": "",
+            }
+        options = {"com.docker.network.bridge.name": net.bridge, **net.options}
+        return {
+            "Name": net.name,
+            "Id": net.id,
+            "Created": net.created,
+            "Scope": "local",
+            "Driver": net.driver,
+            "EnableIPv6": False,
+            "IPAM": {
+                "Driver": "default",
+                "Options": None if net.is_default else {},
+                "Config": [{"Subnet": net.subnet, "Gateway": net.gateway}],
+            },
+            "Internal": net.internal,
+            "Attachable": net.attachable,
+            "Ingress": False,
+            "ConfigFrom": {"Network": ""},
+            "ConfigOnly": False,
+            "Containers": containers,
+            "Options": options,
+            "Labels": net.labels,
+        }
+
+    def _pseudo_view(self, name: str) -> dict[str, Any]:
+        return {
+            "Name": name,
+            "Id": _pseudo_id(name),
+            "Created": "0001-01-01T00:00:00Z",
+            "Scope": "local",
+            "Driver": "host" if name == "host" else "null",
+            "EnableIPv6": False,
+            "IPAM": {"Driver": "default", "Options": None, "Config": []},
+            "Internal": False,
+            "Attachable": False,
+            "Ingress": False,
+            "ConfigFrom": {"Network": ""},
+            "ConfigOnly": False,
+            "Containers": {},
+            "Options": {},
+            "Labels": {},
+        }
+
+    def views(self) -> list[dict[str, Any]]:
+        return [self.view(n) for n in self.store.all()] + [
+            self._pseudo_view(n) for n in ("host", "none")
+        ]

@@ -1,0 +1,214 @@
+"""Network and endpoint records, in their own tables of the metadata store.
+
+A network row holds what `docker network inspect` shows plus the Linux bridge's name
+and the last address handed out.  An endpoint row joins a container to a network from
+create (or connect) until remove (or disconnect); its `ip` is set only while the
+container runs.  A partial unique index on (network, ip) is the final guard that no
+address is held twice, whatever the daemon's memory says after a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any
+
+from supervisor.engine.metadata import Database
+from supervisor.errors import Conflict, NotFound
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS networks (
+    id       TEXT PRIMARY KEY,
+    name     TEXT NOT NULL UNIQUE,
+    record   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS network_endpoints (
+    container_id TEXT NOT NULL,
+    network_id   TEXT NOT NULL REFERENCES networks(id),
+    ip           TEXT NOT NULL DEFAULT '',
+    record       TEXT NOT NULL,
+    PRIMARY KEY (container_id, network_id)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS network_endpoints_ip
+    ON network_endpoints(network_id, ip) WHERE ip != '';
+"""
+
+#: Names Docker reserves for its predefined networks.
+PREDEFINED = ("bridge", "host", "none")
+
+
+@dataclass
+class Network:
+    id: str
+    name: str
+    subnet: str
+    gateway: str
+    bridge: str
+    created: str
+    driver: str = "bridge"
+    internal: bool = False
+    attachable: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
+    last_ip: str = ""
+
+    @property
+    def is_default(self) -> bool:
+        return self.name == "bridge"
+
+    @property
+    def network(self) -> IPv4Network:
+        return IPv4Network(self.subnet)
+
+    @property
+    def gateway_ip(self) -> IPv4Address:
+        return IPv4Address(self.gateway)
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__)
+
+    @classmethod
+    def from_json(cls, text: str) -> Network:
+        return cls(**json.loads(text))
+
+
+@dataclass
+class Endpoint:
+    container_id: str
+    network_id: str
+    id: str
+    aliases: list[str] = field(default_factory=list)
+    requested_ip: str = ""
+    ip: str = ""
+    mac: str = ""
+    host_ifname: str = ""
+
+    def record(self) -> str:
+        d = {
+            k: v for k, v in self.__dict__.items() if k not in ("container_id", "network_id", "ip")
+        }
+        return json.dumps(d)
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Endpoint:
+        d: dict[str, Any] = json.loads(row["record"])
+        return cls(
+            container_id=row["container_id"], network_id=row["network_id"], ip=row["ip"], **d
+        )
+
+
+class NetworkStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        db.ensure_schema(SCHEMA)
+
+    # networks
+    def all(self) -> list[Network]:
+        rows = self.db.execute("SELECT record FROM networks ORDER BY name").fetchall()
+        return [Network.from_json(r["record"]) for r in rows]
+
+    def find(self, ref: str) -> Network | None:
+        """By full name, full id, or unique id prefix (Docker's lookup order)."""
+        row = self.db.execute(
+            "SELECT record FROM networks WHERE name = ? OR id = ?", (ref, ref)
+        ).fetchone()
+        if row:
+            return Network.from_json(row["record"])
+        if not ref:
+            return None
+        rows = self.db.execute(
+            "SELECT record FROM networks WHERE id LIKE ? ESCAPE '\\'",
+            (ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",),
+        ).fetchall()
+        if len(rows) > 1:
+            raise Conflict(
+                f"network {ref} is ambiguous ({len(rows)} matches found based on ID prefix)"
+            )
+        return Network.from_json(rows[0]["record"]) if rows else None
+
+    def get(self, ref: str) -> Network:
+        net = self.find(ref)
+        if net is None:
+            raise NotFound(f"network {ref} not found")
+        return net
+
+    def add(self, net: Network) -> None:
+        try:
+            self.db.execute(
+                "INSERT INTO networks (id, name, record) VALUES (?, ?, ?)",
+                (net.id, net.name, net.to_json()),
+            )
+        except sqlite3.IntegrityError:
+            raise Conflict(f"network with name {net.name} already exists") from None
+
+    def save(self, net: Network) -> None:
+        self.db.execute("UPDATE networks SET record = ? WHERE id = ?", (net.to_json(), net.id))
+
+    def delete(self, net: Network) -> None:
+        self.db.execute("DELETE FROM networks WHERE id = ?", (net.id,))
+
+    # endpoints
+    def endpoints_of(self, container_id: str) -> list[Endpoint]:
+        rows = self.db.execute(
+            "SELECT * FROM network_endpoints WHERE container_id = ? ORDER BY rowid", (container_id,)
+        ).fetchall()
+        return [Endpoint.from_row(r) for r in rows]
+
+    def members(self, network_id: str) -> list[Endpoint]:
+        rows = self.db.execute(
+            "SELECT * FROM network_endpoints WHERE network_id = ? ORDER BY rowid", (network_id,)
+        ).fetchall()
+        return [Endpoint.from_row(r) for r in rows]
+
+    def all_endpoints(self) -> list[Endpoint]:
+        rows = self.db.execute("SELECT * FROM network_endpoints").fetchall()
+        return [Endpoint.from_row(r) for r in rows]
+
+    def used_ips(self, network_id: str) -> set[IPv4Address]:
+        rows = self.db.execute(
+            "SELECT ip, record FROM network_endpoints WHERE network_id = ?", (network_id,)
+        ).fetchall()
+        used = {IPv4Address(r["ip"]) for r in rows if r["ip"]}
+        # An address asked for with --ip stays reserved for its container while it exists.
+        used |= {
+            IPv4Address(req) for r in rows if (req := json.loads(r["record"]).get("requested_ip"))
+        }
+        return used
+
+    def add_endpoint(self, ep: Endpoint) -> None:
+        try:
+            self.db.execute(
+                "INSERT INTO network_endpoints (container_id, network_id, ip, record) "
+                "VALUES (?, ?, ?, ?)",
+                (ep.container_id, ep.network_id, ep.ip, ep.record()),
+            )
+        except sqlite3.IntegrityError:
+            raise Conflict(
+                f"endpoint with name {ep.container_id[:12]} already exists "
+                f"in network {ep.network_id[:12]}"
+            ) from None
+
+    def save_endpoint(self, ep: Endpoint) -> None:
+        try:
+            self.db.execute(
+                "UPDATE network_endpoints SET ip = ?, record = ? "
+                "WHERE container_id = ? AND network_id = ?",
+                (ep.ip, ep.record(), ep.container_id, ep.network_id),
+            )
+        except sqlite3.IntegrityError:
+            raise Conflict(f"Address already in use: {ep.ip}") from None
+
+    def delete_endpoint(self, ep: Endpoint) -> None:
+        self.db.execute(
+            "DELETE FROM network_endpoints WHERE container_id = ? AND network_id = ?",
+            (ep.container_id, ep.network_id),
+        )
+
+    def delete_endpoints_of(self, container_id: str) -> None:
+        self.db.execute("DELETE FROM network_endpoints WHERE container_id = ?", (container_id,))
+
+    def release_all(self) -> None:
+        """After a crash nothing runs: no endpoint holds an address any more."""
+        self.db.execute("UPDATE network_endpoints SET ip = '' WHERE ip != ''")
