@@ -190,3 +190,22 @@ def test_oom_kill_is_recorded(dk: Any) -> None:
     c.reload()
     st = c.attrs["State"]
     assert (st["OOMKilled"], st["ExitCode"]) == (True, 137)
+
+
+def test_restart_on_unhealthy_beyond_docker(dk: Any) -> None:
+    # Podman's --health-on-failure=restart, as a label; Docker has no equivalent.
+    t0 = time.time()
+    c = dk.containers.run(
+        IMAGE,
+        ["sleep", "1d"],
+        detach=True,
+        labels={**FAST, "corral.health.on-failure": "restart"},
+        healthcheck={"test": ["CMD", "false"], "interval": 50_000_000, "retries": 1},
+    )
+    evs = collect_events(dk, t0, lambda s: actions(s).count("start") >= 2, container=c.id)
+    acts = actions(evs)
+    assert "health_status: unhealthy" in acts
+    assert acts.index("health_status: unhealthy") < acts.index("die") < len(acts) - 1
+    assert acts[-1] == "start"
+    c.reload()
+    assert c.attrs["RestartCount"] >= 1

@@ -14,6 +14,7 @@ from supervisor.engine.containers import MountPoint
 from supervisor.engine.paths import is_clean_container_path
 from supervisor.engine.volumes import VOLUME_NAME_RE
 from supervisor.errors import InvalidArgument
+from supervisor.supervise import healthstate
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -59,7 +60,7 @@ def merge_config(image_config: dict[str, Any], user: dict[str, Any]) -> dict[str
         "ExposedPorts": {**(img.get("ExposedPorts") or {}), **(user.get("ExposedPorts") or {})}
         or None,
         "Volumes": {**(img.get("Volumes") or {}), **(user.get("Volumes") or {})} or None,
-        "Healthcheck": user.get("Healthcheck") or img.get("Healthcheck"),
+        "Healthcheck": healthstate.merge(img.get("Healthcheck"), user.get("Healthcheck")),
         "OnBuild": None,
     }
     if user.get("StopTimeout") is not None:

@@ -47,11 +47,11 @@ from supervisor.runtime.rootfs import is_mounted, mount_overlay, unmount
 from supervisor.runtime.runc import Runtime
 from supervisor.runtime.spec import ContainerSpec, Mount, ProcessSpec, Resources, Rlimit
 from supervisor.runtime.spec import build_config as build_oci_config
-from supervisor.supervise import health
+from supervisor.supervise import health, healthstate
 from supervisor.supervise import restart as restarts
 from supervisor.supervise.events import EventBus
 from supervisor.supervise.framing import LineFramer
-from supervisor.supervise.logs import ContainerLog
+from supervisor.supervise.logs import ContainerLog, LogOptions
 from supervisor.supervise.output import Fanout
 
 log = structlog.get_logger("corral.engine")
@@ -79,6 +79,7 @@ class Live:
     recent_restarts: list[float] = field(default_factory=list)  # trio clock times
     started_clock: float = 0.0
     killed_by_user: bool = False
+    unhealthy_restart: bool = False  # killed for being unhealthy: restart it
 
 
 def _signal_number(sig: str | int) -> int:
@@ -248,6 +249,7 @@ class Engine:
         if policy.name != "no" and host_config.get("AutoRemove"):
             raise Conflict("conflicting options: cannot specify both --restart and --rm")
         restarts.Tuning.from_labels(config.get("Labels"))
+        healthstate.validate(body.get("Healthcheck"))
 
         cid = secrets.token_hex(32)
         c = Container(
@@ -366,6 +368,7 @@ class Engine:
         A start asked for by a user resets the policy's bookkeeping, as Docker's does.
         """
         next_status(c.state.status, Event.START, c.name)
+        log_options = LogOptions.from_log_config(c.host_config.get("LogConfig"))
         live = self.live(c)
         if live.restart_scope is not None:
             live.restart_scope.cancel()
@@ -430,7 +433,7 @@ class Engine:
         live.stdin_w = in_w
         started, live.started = live.started, trio.Event()
         started.set()
-        live.log.open_writer()
+        live.log.open_writer(log_options)
         live.stopped = trio.Event()
         st = c.state
         st.status = next_status(st.status, Event.START, c.name)
@@ -546,6 +549,14 @@ class Engine:
 
         def on_status(c: Container, old: str, new: str) -> None:
             self.emit(c, f"health_status: {new}")
+            tuning = restarts.Tuning.from_labels(c.config.get("Labels"))
+            if new == "unhealthy" and c.state.status is Status.RUNNING and (
+                tuning.restart_on_unhealthy
+            ):
+                # Podman's --health-on-failure=restart: kill it; _plan_restart
+                # restarts it whatever the restart policy says.
+                self._live[c.id].unhealthy_restart = True
+                self._send(c, signal.SIGKILL)
 
         health.start(self, c, live.pidfd, self.nursery, on_status, save=self.containers.save)
 
@@ -596,7 +607,7 @@ class Engine:
         st.pid = 0
         st.finished_at = rfc3339_nano()
         self.containers.save(c)
-        live.log.close_writer()
+        live.log.close_writer(restarting=True)  # followers wait: a policy restart may follow
         live.output.close()
         exited, live.exited = live.exited, trio.Event()
         exited.set()
@@ -609,6 +620,7 @@ class Engine:
         if self._plan_restart(c, live, code, ran_for):
             live.stopped.set()
             return
+        live.log.close_writer()  # stopped for good: followers end here
         live.stopped.set()
         if c.host_config.get("AutoRemove") and not live.removing:
             await self.remove(c, force=True, volumes=True)
@@ -618,6 +630,9 @@ class Engine:
         if live.removing:
             return False
         policy = restarts.Policy.from_api(c.host_config.get("RestartPolicy"))
+        if live.unhealthy_restart:
+            live.unhealthy_restart = False
+            policy = restarts.Policy("always")
         tuning = restarts.Tuning.from_labels(c.config.get("Labels"))
         now = trio.current_time()
         decision = restarts.decide(
@@ -909,7 +924,8 @@ class Engine:
         tail: int = -1,
     ) -> AsyncIterator[tuple[str, bytes, str]]:
         live = self.live(c)
-        if follow and is_active(c.state.status) and not until:
+        following = is_active(c.state.status) or c.state.status is Status.RESTARTING
+        if follow and following and not until:
             async for e in live.log.follow(since=since, tail=tail):
                 yield e.stream, e.data, e.time
             return
