@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from supervisor.api.handlers import containers, events, images, networks, system, volumes
+from supervisor.api.handlers import build, containers, events, images, networks, system, volumes
 from supervisor.api.router import Router
 from supervisor.engine.engine import Engine
 
 
 def build_router(engine: Engine) -> Router:
     router = Router()
-    for module in (system, containers, images, volumes, events, networks):
+    for module in (system, containers, images, volumes, events, networks, build):
         module.register(router, engine)
     return router

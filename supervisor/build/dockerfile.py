@@ -631,6 +631,17 @@ def print_plan(
     return out
 
 
+def auto_args(arch: str) -> dict[str, str]:
+    """BuildKit's automatic platform ARGs (global scope; a stage re-declares them)."""
+    out = {}
+    for prefix in ("TARGET", "BUILD"):
+        out[f"{prefix}PLATFORM"] = f"linux/{arch}"
+        out[f"{prefix}OS"] = "linux"
+        out[f"{prefix}ARCH"] = arch
+        out[f"{prefix}VARIANT"] = ""
+    return out
+
+
 def stage_arg_values(
     ins: Instruction, build_args: Mapping[str, str | None], global_scope: Mapping[str, str]
 ) -> dict[str, str]:

@@ -34,6 +34,7 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "exec": ("containers", "cmd_exec", "Execute a command in a running container"),
     "port": ("containers", "cmd_port", "List port mappings for the container"),
     "commit": ("images", "cmd_commit", "Create a new image from a container's changes"),
+    "build": ("build", "cmd_build", "Build an image from a Dockerfile"),
     "import": ("images", "cmd_import", "Import the contents from a tarball to create an image"),
     "images": ("images", "cmd_images", "List images"),
     "rmi": ("images", "cmd_rmi", "Remove one or more images"),
@@ -53,7 +54,7 @@ _CONTAINER_SUB = {"ls": "ps", "list": "ps", "ps": "ps", "remove": "rm"}
 _IMAGE_SUB = {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi"}
 _CONTAINER_VERBS = {"run", "create", "start", "stop", "restart", "kill", "pause", "unpause",
                     "wait", "rm", "logs", "exec", "port", "commit", "inspect"}
-_IMAGE_VERBS = {"import", "tag", "history", "inspect"}
+_IMAGE_VERBS = {"import", "tag", "history", "inspect", "build"}
 
 
 def usage() -> str:
