@@ -42,11 +42,15 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "history": ("images", "cmd_history", "Show the history of an image"),
     "inspect": ("inspect", "cmd_inspect", "Return low-level information on corral objects"),
     "volume": ("volumes", "cmd_volume", "Manage volumes"),
+    "network": ("networks", "cmd_network", "Manage networks"),
     "events": ("events", "cmd_events", "Get real time events from the server"),
     "update": ("events", "cmd_update", "Update configuration of one or more containers"),
     "rename": ("events", "cmd_rename", "Rename a container"),
     "version": ("system", "cmd_version", "Show the corral version information"),
     "info": ("system", "cmd_info", "Display system-wide information"),
+    "compose": ("compose", "cmd_compose", "Define and run multi-container applications"),
+    "up": ("compose", "cmd_up", "Create and start the services of a compose file"),
+    "down": ("compose", "cmd_down", "Stop and remove the services of a compose file"),
 }
 
 # docker's management-command spellings: `container ls`, `image rm`, ...

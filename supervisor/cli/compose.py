@@ -1,0 +1,677 @@
+"""`corral compose VERB` (and the `corral up` / `corral down` shortcuts).
+
+Flags common to every verb (`-f FILE` repeatable, `-p NAME`, `--profile`,
+`--project-directory`) may come before or after the verb, as docker compose accepts
+them — except `-f` after `logs`, which there means follow, as in compose. The project
+is loaded and checked entirely before anything is sent to the daemon: an invalid file
+prints `file:line:col: message` lines and exits 1 with nothing changed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from supervisor.api.client import ApiError, quote
+from supervisor.cli import format as fmt
+from supervisor.cli.context import CliError
+from supervisor.cli.parser import Command, Opt, UsageError, parse
+
+if TYPE_CHECKING:
+    from config.model import Project
+    from config.reconcile import Observed
+    from supervisor.cli.compose_api import AsyncApi
+    from supervisor.cli.context import Cli
+
+VERBS = {
+    "up": "Create and start containers",
+    "down": "Stop and remove containers, networks",
+    "ps": "List containers",
+    "logs": "View output from containers",
+    "start": "Start services",
+    "stop": "Stop services",
+    "restart": "Restart service containers",
+    "exec": "Execute a command in a running container",
+    "config": "Parse, resolve and render compose file in canonical format",
+    "images": "List images used by the created containers",
+}
+
+_GLOBAL_VALUE = {
+    "-f": "file",
+    "--file": "file",
+    "-p": "project_name",
+    "--project-name": "project_name",
+    "--profile": "profile",
+    "--project-directory": "project_directory",
+}
+
+
+class Globals:
+    def __init__(self) -> None:
+        self.files: list[str] = []
+        self.project_name: str | None = None
+        self.profiles: list[str] = []
+        self.project_directory: str | None = None
+
+    def set(self, key: str, value: str) -> None:
+        if key == "file":
+            self.files.append(value)
+        elif key == "project_name":
+            self.project_name = value
+        elif key == "profile":
+            self.profiles.append(value)
+        else:
+            self.project_directory = value
+
+
+def split_globals(argv: list[str]) -> tuple[Globals, str | None, list[str]]:
+    """(global flags, verb, the verb's own words), globals taken from anywhere."""
+    g = Globals()
+    verb: str | None = None
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        i += 1
+        if word == "--" or (verb == "exec" and any(not w.startswith("-") for w in rest)):
+            rest.append(word)
+            rest.extend(argv[i:])
+            break
+        name, eq, value = word.partition("=")
+        own_f = verb == "logs" and name in ("-f",)
+        if name in _GLOBAL_VALUE and not own_f:
+            if not eq:
+                if i >= len(argv):
+                    raise UsageError(f"flag needs an argument: {name}")
+                value = argv[i]
+                i += 1
+            g.set(_GLOBAL_VALUE[name], value)
+            continue
+        if (
+            len(name) > 2
+            and name[:2] in ("-f", "-p")
+            and not name.startswith("--")
+            and not own_f
+            and verb != "logs"
+        ):
+            g.set(_GLOBAL_VALUE[name[:2]], word[2:])
+            continue
+        if verb is None and not word.startswith("-"):
+            verb = word
+            continue
+        if verb is None:
+            if word in ("-h", "--help"):
+                return g, "help", []
+            raise UsageError(f"unknown flag: {word}")
+        rest.append(word)
+    return g, verb, rest
+
+
+def usage() -> str:
+    lines = [
+        "",
+        "Usage:  corral compose [OPTIONS] COMMAND",
+        "",
+        "Define and run multi-container applications (compose files)",
+        "",
+        "Options:",
+        "  -f, --file stringArray          Compose configuration files",
+        "  -p, --project-name string       Project name",
+        "      --profile stringArray       Specify a profile to enable",
+        "      --project-directory string  Alternate working directory",
+        "",
+        "Commands:",
+    ]
+    lines += [f"  {v.ljust(10)}{text}" for v, text in VERBS.items()]
+    return "\n".join([*lines, ""]) + "\n"
+
+
+def load(cli: Cli, g: Globals) -> Project:
+    """The whole project, checked; problems become `file:line:col: message` + exit 1."""
+    from config.errors import ConfigError
+    from config.project import load_project
+
+    try:
+        project = load_project(
+            g.files,
+            project_name=g.project_name,
+            environ=cli.environ,
+            project_dir=g.project_directory,
+            profiles=g.profiles,
+        )
+    except ConfigError as exc:
+        for problem in exc.problems:
+            cli.err(str(problem))
+        raise CliError("invalid compose project: nothing was changed") from None
+    for warning in project.warnings:
+        cli.err(f"WARNING: {warning}")
+    return project
+
+
+def cmd_compose(cli: Cli, argv: list[str]) -> int:
+    g, verb, rest = split_globals(argv)
+    if verb in (None, "help"):
+        cli.stdout.write(usage())
+        return 0
+    handler = _HANDLERS.get(verb)
+    if handler is None:
+        raise UsageError(f"unknown compose command: {verb!r}\nSee 'corral compose --help'.", 1)
+    return int(handler(cli, g, rest))
+
+
+def cmd_up(cli: Cli, argv: list[str]) -> int:
+    return cmd_compose(cli, ["up", *argv])
+
+
+def cmd_down(cli: Cli, argv: list[str]) -> int:
+    return cmd_compose(cli, ["down", *argv])
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _api(cli: Cli) -> AsyncApi:
+    from supervisor.cli.compose_api import AsyncApi
+
+    cli.client.request("GET", "/_ping").read()  # starts the daemon if none answers
+    return AsyncApi(cli.client.path)
+
+
+def _observe(cli: Cli, name: str, all_: bool = True) -> list[Observed]:
+    from config.reconcile import PROJECT, Observed
+
+    filters = json.dumps({"label": [f"{PROJECT}={name}"]})
+    found = cli.client.get("/containers/json", {"all": all_ or None, "filters": filters})
+    return [Observed.from_summary(c) for c in found or []]
+
+
+def _select(project: Project, observed: list[Observed], services: list[str]) -> list[Observed]:
+    unknown = [s for s in services if s not in project.services]
+    if unknown:
+        raise CliError(f"no such service: {unknown[0]}")
+    order = {s: i for i, s in enumerate(project.order())}
+    chosen = [c for c in observed if (not services or c.service in services) and not c.oneoff]
+    return sorted(chosen, key=lambda c: (order.get(c.service, -1), c.number))
+
+
+def _run_async(cli: Cli, fn: Callable[[], Awaitable[int]]) -> int:
+    """trio.run with failures reported as one line each (not a traceback of groups)."""
+    import trio
+
+    from supervisor.cli.compose_apply import ComposeError
+
+    try:
+        return int(trio.run(fn))
+    except BaseException as exc:  # noqa: BLE001 - re-raised unless it is ours to report
+        leaves = _leaves(exc)
+        for leaf in leaves:
+            if isinstance(leaf, ComposeError):
+                cli.err(f"corral: {leaf}")
+            elif isinstance(leaf, ApiError):
+                cli.err(f"corral: Error response from daemon: {leaf.message}")
+            else:
+                raise
+        return 1
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for e in exc.exceptions for leaf in _leaves(e)]
+    return [exc]
+
+
+def _say(cli: Cli) -> Any:
+    def say(text: str) -> None:
+        cli.err(text)
+
+    return say
+
+
+# -- up / down -------------------------------------------------------------------------
+
+UP = Command(
+    "compose up",
+    "corral compose up [OPTIONS] [SERVICE...]",
+    "Create and start containers",
+    (
+        Opt("detach", "d", help="Detached mode: Run containers in the background"),
+        Opt("scale", kind="list", help="Scale SERVICE to NUM instances (SERVICE=NUM)"),
+        Opt("remove-orphans", help="Remove containers for services not defined in the file"),
+        Opt("force-recreate", help="Recreate containers even if nothing changed"),
+        Opt("no-recreate", help="If containers already exist, don't recreate them"),
+        Opt("no-color", help="Produce monochrome output"),
+        Opt("no-log-prefix", help="Don't print prefix in logs"),
+        Opt("timeout", "t", "int", help="Shutdown timeout in seconds"),
+    ),
+)
+
+
+def compose_up(cli: Cli, g: Globals, argv: list[str]) -> int:
+
+    from config.reconcile import UpOptions
+    from supervisor.cli.compose_apply import Applier
+
+    p = parse(UP, argv)
+    if p["force_recreate"] and p["no_recreate"]:
+        raise UsageError("--force-recreate and --no-recreate are incompatible", 1)
+    project = load(cli, g)
+    scale: dict[str, int] = {}
+    for item in p["scale"]:
+        svc, eq, num = item.partition("=")
+        if not eq or not num.isdigit():
+            raise UsageError(f"invalid --scale {item!r}: expected SERVICE=NUM", 1)
+        if svc not in project.services:
+            raise CliError(f"no such service: {svc}")
+        scale[svc] = int(num)
+    for svc in p.args:
+        if svc not in project.services:
+            raise CliError(f"no such service: {svc}")
+    opts = UpOptions(
+        services=list(p.args),
+        scale=scale,
+        force_recreate=p["force_recreate"],
+        no_recreate=p["no_recreate"],
+        remove_orphans=p["remove_orphans"],
+    )
+    api = _api(cli)
+    applier = Applier(api, _say(cli))
+    since = f"{time.time():.9f}"
+
+    async def run() -> int:
+        await applier.up(project, opts)
+        if p["detach"]:
+            return 0
+        return await _attach(cli, api, applier, project, p, since, opts.services)
+
+    return _run_async(cli, run)
+
+
+async def _attach(
+    cli: Cli, api: AsyncApi, applier: Any, project: Project, p: Any, since: str, services: list[str]
+) -> int:
+    """Foreground `up`: merged logs until every container ends; Ctrl-C stops them."""
+    import signal
+
+    import trio
+
+    from supervisor.cli.compose_logs import stream_logs
+
+    observed = _select(project, await applier.observe(project.name), services)
+    targets = [(c.id, c.name) for c in observed]
+    interrupted = False
+    async with trio.open_nursery() as nursery:
+
+        async def watch_signals() -> None:
+            nonlocal interrupted
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    interrupted = True
+                    nursery.cancel_scope.cancel()
+                    return
+
+        nursery.start_soon(watch_signals)
+        await stream_logs(
+            api,
+            targets,
+            cli.bout,
+            follow=True,
+            since=since,
+            color=cli.stdout.isatty() and not p["no_color"],
+            prefix=not p["no_log_prefix"],
+        )
+        nursery.cancel_scope.cancel()
+    if not interrupted:
+        return 0
+    cli.err("Gracefully stopping... (press Ctrl+C again to force)")
+    with trio.CancelScope(shield=True):
+        await _stop_in_order(api, applier, project, observed, p["timeout"])
+    return 130
+
+
+async def _stop_in_order(
+    api: AsyncApi, applier: Any, project: Project, observed: list[Observed], timeout: int | None
+) -> None:
+    import trio
+
+    from config.reconcile import plan_down
+    from supervisor.cli.compose_apply import _stop_timeout
+
+    groups, _ = plan_down(project, observed, remove_orphans=False)
+    for group in groups:
+        async with trio.open_nursery() as nursery:
+            for c in group:
+                t = timeout if timeout is not None else _stop_timeout(project, c.service)
+
+                async def stop(c: Observed = c, t: int = t) -> None:
+                    applier.say(f" Container {c.name}  Stopping")
+                    await api.request("POST", f"/containers/{c.id}/stop", {"t": t})
+                    applier.say(f" Container {c.name}  Stopped")
+
+                nursery.start_soon(stop)
+
+
+DOWN = Command(
+    "compose down",
+    "corral compose down [OPTIONS]",
+    "Stop and remove containers, networks",
+    (
+        Opt("volumes", "v", help="Remove named volumes declared in the volumes section"),
+        Opt("remove-orphans", help="Remove containers for services not defined in the file"),
+        Opt("timeout", "t", "int", help="Shutdown timeout in seconds"),
+    ),
+    max_args=0,
+)
+
+
+def compose_down(cli: Cli, g: Globals, argv: list[str]) -> int:
+
+    from config.errors import ConfigError
+    from config.project import resolve_files
+    from supervisor.cli.compose_apply import Applier
+
+    p = parse(DOWN, argv)
+    project: Project | None = None
+    name = g.project_name
+    try:
+        resolve_files(g.files, os.getcwd(), cli.environ)
+    except ConfigError:
+        if name is None:  # neither a file nor -p: nothing names the project
+            raise
+    else:
+        project = load(cli, g)
+        name = project.name
+    assert name is not None
+    applier = Applier(_api(cli), _say(cli))
+
+    async def run() -> int:
+        await applier.down(
+            name,
+            project,
+            remove_orphans=p["remove_orphans"] or project is None,
+            volumes=p["volumes"],
+            timeout=p["timeout"],
+        )
+        return 0
+
+    return _run_async(cli, run)
+
+
+# -- ps / logs / images ----------------------------------------------------------------
+
+PS = Command(
+    "compose ps",
+    "corral compose ps [OPTIONS] [SERVICE...]",
+    "List containers",
+    (
+        Opt("all", "a", help="Show all stopped containers"),
+        Opt("quiet", "q", help="Only display IDs"),
+        Opt("services", help="Display services"),
+        Opt("format", kind="str", help="Format the output: table (default) or json"),
+    ),
+)
+
+
+def compose_ps(cli: Cli, g: Globals, argv: list[str]) -> int:
+    from supervisor.cli.containers import ps_row
+
+    p = parse(PS, argv)
+    project = load(cli, g)
+    observed = {c.id for c in _select(project, _observe(cli, project.name, p["all"]), p.args)}
+    from config.reconcile import PROJECT
+
+    filters = json.dumps({"label": [f"{PROJECT}={project.name}"]})
+    found = [
+        c
+        for c in cli.client.get("/containers/json", {"all": p["all"] or None, "filters": filters})
+        or []
+        if c.get("Id") in observed
+    ]
+    order = {s: i for i, s in enumerate(project.order())}
+    found.sort(
+        key=lambda c: (
+            order.get((c.get("Labels") or {}).get("com.docker.compose.service", ""), -1),
+            fmt.names(c.get("Names")),
+        )
+    )
+    if p["services"]:
+        seen: list[str] = []
+        for c in found:
+            svc = (c.get("Labels") or {}).get("com.docker.compose.service", "")
+            if svc not in seen:
+                seen.append(svc)
+        for svc in seen:
+            cli.out(svc)
+        return 0
+    if p["quiet"]:
+        for c in found:
+            cli.out(str(c["Id"]))
+        return 0
+    if p["format"] == "json":
+        for c in found:
+            cli.out(json.dumps(c))
+        return 0
+    now = time.time()
+    rows = [["NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS"]]
+    for c in found:
+        r = ps_row(c, now, trunc=True)
+        svc = (c.get("Labels") or {}).get("com.docker.compose.service", "")
+        rows.append(
+            [r["Names"], r["Image"], r["Command"], svc, r["RunningFor"], r["Status"], r["Ports"]]
+        )
+    cli.stdout.write(fmt.table(rows))
+    return 0
+
+
+LOGS = Command(
+    "compose logs",
+    "corral compose logs [OPTIONS] [SERVICE...]",
+    "View output from containers",
+    (
+        Opt("follow", "f", help="Follow log output"),
+        Opt("tail", "n", "str", default="all", help="Number of lines to show from the end"),
+        Opt("timestamps", "t", help="Show timestamps"),
+        Opt("no-color", help="Produce monochrome output"),
+        Opt("no-log-prefix", help="Don't print prefix in logs"),
+    ),
+)
+
+
+def compose_logs(cli: Cli, g: Globals, argv: list[str]) -> int:
+
+    from supervisor.cli.compose_logs import stream_logs
+
+    p = parse(LOGS, argv)
+    project = load(cli, g)
+    chosen = _select(project, _observe(cli, project.name), p.args)
+    api = _api(cli)
+
+    async def run() -> int:
+        await stream_logs(
+            api,
+            [(c.id, c.name) for c in chosen],
+            cli.bout,
+            follow=p["follow"],
+            tail=p["tail"],
+            timestamps=p["timestamps"],
+            color=cli.stdout.isatty() and not p["no_color"],
+            prefix=not p["no_log_prefix"],
+        )
+        return 0
+
+    return _run_async(cli, run)
+
+
+def compose_images(cli: Cli, g: Globals, argv: list[str]) -> int:
+    p = parse(
+        Command(
+            "compose images",
+            "corral compose images [SERVICE...]",
+            "List images used by the created containers",
+        ),
+        argv,
+    )
+    project = load(cli, g)
+    rows = [["CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "SIZE"]]
+    for c in _select(project, _observe(cli, project.name), p.args):
+        image = str(project.services[c.service].get("image", ""))
+        try:
+            info = cli.client.get(f"/images/{quote(image, '/:')}/json")
+        except ApiError:
+            info = {}
+        repo, tag = fmt.repo_tag(fmt.normalize_ref(image))
+        rows.append(
+            [
+                c.name,
+                repo,
+                tag,
+                fmt.short_id(str(info.get("Id", ""))),
+                fmt.human_size(float(info.get("Size") or 0)),
+            ]
+        )
+    cli.stdout.write(fmt.table(rows))
+    return 0
+
+
+# -- start / stop / restart / exec -----------------------------------------------------
+
+
+def _lifecycle(verb: str, summary: str) -> Any:
+    opts = () if verb == "start" else (Opt("timeout", "t", "int", help="Shutdown timeout"),)
+    cmd = Command(f"compose {verb}", f"corral compose {verb} [SERVICE...]", summary, opts)
+
+    def run(cli: Cli, g: Globals, argv: list[str]) -> int:
+        p = parse(cmd, argv)
+        project = load(cli, g)
+        chosen = _select(project, _observe(cli, project.name), p.args)
+        if verb == "stop":
+            chosen.reverse()
+        query = {"t": p["timeout"]} if verb != "start" else None
+        failed = False
+        for c in chosen:
+            try:
+                cli.client.request("POST", f"/containers/{c.id}/{verb}", query).read()
+            except ApiError as exc:
+                cli.err(f"corral: {c.name}: {exc.message}")
+                failed = True
+                continue
+            cli.err(f" Container {c.name}  {verb.capitalize()}{'ed' if verb != 'stop' else 'ped'}")
+        return 1 if failed else 0
+
+    return run
+
+
+EXEC_OPTS = Command(
+    "compose exec",
+    "corral compose exec [OPTIONS] SERVICE COMMAND [ARGS...]",
+    "Execute a command in a running container",
+    (
+        Opt("detach", "d", help="Detached mode: Run command in the background"),
+        Opt("env", "e", "list", help="Set environment variables"),
+        Opt("index", kind="int", default=1, help="Index of the container if scaled"),
+        Opt("no-TTY", "T", help="Disable pseudo-TTY allocation (the default here)"),
+        Opt("user", "u", "str", help="Run the command as this user"),
+        Opt("workdir", "w", "str", help="Path to workdir directory for this command"),
+        Opt("privileged", help="Give extended privileges to the process"),
+    ),
+    min_args=2,
+    interspersed=False,
+)
+
+
+def compose_exec(cli: Cli, g: Globals, argv: list[str]) -> int:
+    from supervisor.cli.containers import cmd_exec
+
+    p = parse(EXEC_OPTS, argv)
+    project = load(cli, g)
+    service, *command = p.args
+    chosen = [
+        c
+        for c in _select(project, _observe(cli, project.name, False), [service])
+        if c.number == p["index"]
+    ]
+    if not chosen:
+        raise CliError(f'service "{service}" is not running')
+    words: list[str] = []
+    if p["detach"]:
+        words.append("-d")
+    if not p["detach"] and not sys.stdin.isatty():
+        words.append("-i")
+    for e in p["env"]:
+        words += ["-e", e]
+    if p["user"]:
+        words += ["-u", p["user"]]
+    if p["workdir"]:
+        words += ["-w", p["workdir"]]
+    if p["privileged"]:
+        words.append("--privileged")
+    return cmd_exec(cli, [*words, chosen[0].id, *command])
+
+
+# -- config ----------------------------------------------------------------------------
+
+CONFIG = Command(
+    "compose config",
+    "corral compose config [OPTIONS] [SERVICE...]",
+    "Parse, resolve and render compose file in canonical format",
+    (
+        Opt("format", kind="str", default="yaml", help="Format the output: yaml or json"),
+        Opt("quiet", "q", help="Only validate the configuration, don't print anything"),
+        Opt("services", help="Print the service names, one per line"),
+        Opt("volumes", help="Print the volume names, one per line"),
+        Opt("hash", kind="str", help='Print the service config hash, one per line ("*": all)'),
+    ),
+)
+
+
+def compose_config(cli: Cli, g: Globals, argv: list[str]) -> int:
+    p = parse(CONFIG, argv)
+    project = load(cli, g)
+    if p["quiet"]:
+        return 0
+    if p["services"]:
+        for name in project.services:
+            cli.out(name)
+        return 0
+    if p["volumes"]:
+        for name in project.model.get("volumes") or {}:
+            cli.out(name)
+        return 0
+    if p["hash"]:
+        wanted = list(project.services) if p["hash"] == "*" else p["hash"].split(",")
+        for name in wanted:
+            if name not in project.services:
+                raise CliError(f"no such service: {name}")
+            cli.out(f"{name} {project.hash(name)}")
+        return 0
+    model = project.model
+    if p.args:
+        model = {**model, "services": {k: v for k, v in project.services.items() if k in p.args}}
+    if p["format"] == "json":
+        cli.out(json.dumps(model, indent=2))
+    elif p["format"] in ("yaml", None):
+        import yaml
+
+        cli.stdout.write(
+            yaml.safe_dump(model, sort_keys=False, default_flow_style=False, allow_unicode=True)
+        )
+    else:
+        raise UsageError(f"unsupported format {p['format']!r}: yaml or json", 1)
+    return 0
+
+
+_HANDLERS: dict[str, Any] = {
+    "up": compose_up,
+    "down": compose_down,
+    "ps": compose_ps,
+    "logs": compose_logs,
+    "images": compose_images,
+    "start": _lifecycle("start", "Start services"),
+    "stop": _lifecycle("stop", "Stop services"),
+    "restart": _lifecycle("restart", "Restart service containers"),
+    "exec": compose_exec,
+    "config": compose_config,
+}

@@ -1,0 +1,369 @@
+"""Carry out a reconcile plan through the Docker Engine API (the I/O shell of `up`/`down`).
+
+The decisions are `config.reconcile`'s; this module only observes containers by their
+compose labels, makes the project's networks and volumes, runs each service's actions
+concurrently (services one after another in dependency order, each waiting on its
+dependencies' conditions), and reports progress lines on stderr as compose does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from config.container import create_body
+from config.model import Project
+from config.reconcile import PROJECT, Action, Observed, Plan, UpOptions, plan_down, plan_up
+from config.units import duration_ns
+from supervisor.api.client import ApiError, quote
+from supervisor.cli.compose_api import AsyncApi
+
+CONCURRENCY = 16  # requests in flight per service; the daemon serialises what it must
+
+
+class ComposeError(Exception):
+    """A failure of `up`/`down` to print as one line, exit 1."""
+
+
+class Applier:
+    def __init__(self, api: AsyncApi, say: Callable[[str], None]) -> None:
+        self.api = api
+        self.say = say
+        self.limiter = trio.CapacityLimiter(CONCURRENCY)
+        self.networks_supported: bool | None = None
+        self._warned = False
+
+    # -- observation -------------------------------------------------------------------
+    async def observe(self, project_name: str) -> list[Observed]:
+        filters = json.dumps({"label": [f"{PROJECT}={project_name}"]})
+        found = await self.api.request("GET", "/containers/json", {"all": True, "filters": filters})
+        return [Observed.from_summary(c) for c in found or []]
+
+    async def image_ids(self, project: Project, services: list[str]) -> dict[str, str]:
+        """Each service's image id; a missing image stops `up` before anything changes."""
+        out: dict[str, str] = {}
+        for name in services:
+            svc = project.services[name]
+            image = svc.get("image")
+            if not image:
+                raise ComposeError(
+                    f'service "{name}": build is not supported yet: set "image:" too, '
+                    "or build the image first and name it in image:"
+                )
+            try:
+                info = await self.api.request("GET", f"/images/{quote(str(image), '/:')}/json")
+            except ApiError as exc:
+                if exc.status == 404:
+                    raise ComposeError(
+                        f'service "{name}": image {image} not found locally, and corral cannot '
+                        "pull (no registry support yet): import it with 'corral import'"
+                    ) from None
+                raise
+            out[name] = str(info.get("Id", ""))
+        return out
+
+    # -- networks and volumes ----------------------------------------------------------
+    async def _networks_api(self) -> bool:
+        if self.networks_supported is None:
+            try:
+                await self.api.request("GET", "/networks")
+                self.networks_supported = True
+            except ApiError as exc:
+                if exc.status not in (404, 405):
+                    raise
+                self.networks_supported = False
+        return self.networks_supported
+
+    def _warn_no_networks(self) -> None:
+        if not self._warned:
+            self._warned = True
+            self.say(
+                "WARNING: this daemon has no networks API yet: services join its default "
+                "network, without name resolution between them"
+            )
+
+    async def ensure_networks(self, project: Project) -> None:
+        used = {n for s in project.services.values() for n in (s.get("networks") or {})}
+        nets = {k: v for k, v in (project.model.get("networks") or {}).items() if k in used}
+        if not nets:
+            return
+        if not await self._networks_api():
+            self._warn_no_networks()
+            return
+        for key, spec in nets.items():
+            name = str(spec["name"])
+            try:
+                await self.api.request("GET", f"/networks/{quote(name)}")
+                continue
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+            if spec.get("external"):
+                raise ComposeError(f"network {name} declared as external, but could not be found")
+            labels = {str(k): str(v) for k, v in (spec.get("labels") or {}).items()}
+            labels.update({PROJECT: project.name, "com.docker.compose.network": key})
+            body = {
+                "Name": name,
+                "Driver": spec.get("driver") or "bridge",
+                "Internal": bool(spec.get("internal")),
+                "Labels": labels,
+                "CheckDuplicate": True,
+            }
+            await self.api.request("POST", "/networks/create", json_body=body)
+            self.say(f" Network {name}  Created")
+
+    async def ensure_volumes(self, project: Project) -> None:
+        for key, spec in (project.model.get("volumes") or {}).items():
+            name = str(spec["name"])
+            try:
+                await self.api.request("GET", f"/volumes/{quote(name)}")
+                continue
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+            if spec.get("external"):
+                raise ComposeError(f'external volume "{name}" not found')
+            labels = {str(k): str(v) for k, v in (spec.get("labels") or {}).items()}
+            labels.update({PROJECT: project.name, "com.docker.compose.volume": key})
+            body = {
+                "Name": name,
+                "Driver": spec.get("driver") or "local",
+                "DriverOpts": spec.get("driver_opts") or {},
+                "Labels": labels,
+            }
+            await self.api.request("POST", "/volumes/create", json_body=body)
+            self.say(f" Volume {name}  Created")
+
+    # -- up ----------------------------------------------------------------------------
+    async def up(self, project: Project, opts: UpOptions) -> Plan:
+        observed = await self.observe(project.name)
+        plan = plan_up(project, observed, opts)
+        opts.image_ids = await self.image_ids(project, [sp.service for sp in plan.services])
+        plan = plan_up(project, observed, opts)
+        for orphan in plan.orphans if not opts.remove_orphans else []:
+            self.say(
+                f"WARNING: Found orphan containers ([{orphan.name}]) for this project. If you "
+                "removed or renamed this service in your compose file, you can run this "
+                "command with the --remove-orphans flag to clean it up."
+            )
+        await self.ensure_networks(project)
+        await self.ensure_volumes(project)
+        if opts.remove_orphans and plan.orphans:
+            async with trio.open_nursery() as nursery:
+                for c in plan.orphans:
+                    nursery.start_soon(self._remove, c, 10)
+        started: dict[str, list[str]] = {}  # service → container ids
+        for c in observed:
+            if c.service in project.services and not c.oneoff:
+                started.setdefault(c.service, []).append(c.id)
+        for sp in plan.services:
+            svc = project.services[sp.service]
+            for dep, spec in (svc.get("depends_on") or {}).items():
+                await self.wait_condition(dep, str(spec.get("condition")), started.get(dep, []))
+            acted = {a.container.id for a in sp.actions if a.container}
+            for c in observed:
+                if c.service == sp.service and c.id not in acted and c.running:
+                    self.say(f" Container {c.name}  Running")
+            new_ids: list[str] = []
+            async with trio.open_nursery() as nursery:
+                for action in sp.actions:
+                    nursery.start_soon(self._act, project, action, new_ids)
+            gone = {
+                a.container.id
+                for a in sp.actions
+                if a.container and a.kind in ("remove", "recreate")
+            }
+            started[sp.service] = [
+                *[i for i in started.get(sp.service, []) if i not in gone],
+                *new_ids,
+            ]
+        return plan
+
+    async def _act(self, project: Project, action: Action, new_ids: list[str]) -> None:
+        async with self.limiter:
+            c = action.container
+            timeout = _stop_timeout(project, action.service)
+            if action.kind == "remove" and c:
+                await self._remove(c, timeout)
+            elif action.kind == "start" and c:
+                await self.api.request("POST", f"/containers/{c.id}/start")
+                self.say(f" Container {c.name}  Started")
+            elif action.kind == "restart" and c:
+                await self.api.request("POST", f"/containers/{c.id}/restart", {"t": timeout})
+                self.say(f" Container {c.name}  Restarted")
+            elif action.kind in ("create", "recreate"):
+                if c:
+                    await self.api.request("POST", f"/containers/{c.id}/stop", {"t": timeout})
+                    await self.api.request("DELETE", f"/containers/{c.id}", {"force": True})
+                new_ids.append(await self._create_start(project, action))
+
+    async def _create_start(self, project: Project, action: Action) -> str:
+        svc = project.services[action.service]
+        mode = str(svc.get("network_mode") or "")
+        resolved = None
+        if mode.startswith("service:"):
+            peers = [o for o in await self.observe(project.name) if o.service == mode[8:]]
+            if not peers:
+                raise ComposeError(
+                    f'service "{action.service}" shares the network of '
+                    f'"{mode[8:]}", which has no container'
+                )
+            resolved = f"container:{peers[0].id}"
+        for v in svc.get("volumes") or []:
+            if v.get("type") == "bind" and (v.get("bind") or {}).get("create_host_path"):
+                os.makedirs(v["source"], exist_ok=True)  # as dockerd does for -v binds
+        name, body = create_body(
+            project,
+            action.service,
+            action.number,
+            networks_supported=await self._networks_api(),
+            network_mode=resolved,
+        )
+        created = await self.api.request("POST", "/containers/create", {"name": name}, body)
+        cid = str(created["Id"])
+        self.say(f" Container {name}  {'Recreated' if action.kind == 'recreate' else 'Created'}")
+        try:
+            await self.api.request("POST", f"/containers/{cid}/start")
+        except ApiError as exc:
+            raise ComposeError(f"Error response from daemon: {exc.message}") from None
+        self.say(f" Container {name}  Started")
+        return cid
+
+    async def _remove(self, c: Observed, timeout: int) -> None:
+        if c.running:
+            self.say(f" Container {c.name}  Stopping")
+            await self.api.request("POST", f"/containers/{c.id}/stop", {"t": timeout})
+            self.say(f" Container {c.name}  Stopped")
+        try:
+            await self.api.request("DELETE", f"/containers/{c.id}", {"force": True})
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+        self.say(f" Container {c.name}  Removed")
+
+    # -- conditions --------------------------------------------------------------------
+    async def wait_condition(self, service: str, condition: str, ids: list[str]) -> None:
+        if condition == "service_started":
+            return
+        for cid in ids:
+            info = await self.api.request("GET", f"/containers/{cid}/json")
+            name = str(info.get("Name", cid)).lstrip("/")
+            if condition == "service_completed_successfully":
+                result = await self.api.request(
+                    "POST", f"/containers/{cid}/wait", {"condition": "not-running"}
+                )
+                code = int((result or {}).get("StatusCode", 0))
+                if code != 0:
+                    raise ComposeError(
+                        f'service "{service}" didn\'t complete successfully: exit {code}'
+                    )
+                self.say(f" Container {name}  Exited")
+            elif condition == "service_healthy":
+                await self._wait_healthy(service, cid, name, info)
+                self.say(f" Container {name}  Healthy")
+
+    async def _wait_healthy(self, service: str, cid: str, name: str, info: Any) -> None:
+        """Healthy, or fail at once when it never can be (unhealthy, exited, no check).
+
+        Subscribes to the container's `health_status`/`die` events *before* reading its
+        state, so no transition falls between the two; each event triggers one inspect.
+        A daemon without /events is asked every half second instead.
+        """
+        filters = json.dumps({"container": [cid], "event": ["health_status", "die"]})
+        try:
+            events = await self.api.open("GET", "/events", {"filters": filters})
+        except ApiError:
+            events = None
+
+        def verdict(state: Any) -> bool:
+            health = (state or {}).get("Health")
+            if not isinstance(health, dict) and not (info.get("Config") or {}).get("Healthcheck"):
+                raise ComposeError(f"container {name} has no healthcheck configured")
+            status = (health or {}).get("Status")
+            if status == "healthy":
+                return True
+            if status == "unhealthy":
+                raise ComposeError(f"dependency failed to start: container {name} is unhealthy")
+            if not (state or {}).get("Running"):
+                raise ComposeError(
+                    f"dependency failed to start: container {name} exited "
+                    f"({(state or {}).get('ExitCode')})"
+                )
+            return False
+
+        async def state() -> Any:
+            return (await self.api.request("GET", f"/containers/{cid}/json")).get("State")
+
+        if events is None:
+            while not verdict(await state()):
+                await trio.sleep(0.5)
+            return
+        async with events:
+            if verdict(await state()):
+                return
+            async for chunk in events.chunks():
+                if b"\n" in chunk and verdict(await state()):
+                    return
+        raise ComposeError(f"lost the event stream while waiting for {name} to be healthy")
+
+    # -- down --------------------------------------------------------------------------
+    async def down(
+        self,
+        name: str,
+        project: Project | None,
+        *,
+        remove_orphans: bool,
+        volumes: bool,
+        timeout: int | None,
+    ) -> None:
+        observed = await self.observe(name)
+        if project is not None:
+            groups, orphans = plan_down(project, observed, remove_orphans)
+        else:
+            groups, orphans = [observed] if observed else [], []
+        for orphan in orphans:
+            self.say(f"WARNING: Found orphan containers ([{orphan.name}]) for this project.")
+        for group in groups:
+            async with trio.open_nursery() as nursery:
+                for c in group:
+                    t = (
+                        timeout
+                        if timeout is not None
+                        else (_stop_timeout(project, c.service) if project else 10)
+                    )
+                    nursery.start_soon(self._remove, c, t)
+        await self._remove_networks(name)
+        if volumes:
+            await self._remove_volumes(name, project)
+
+    async def _remove_networks(self, name: str) -> None:
+        if not await self._networks_api():
+            return
+        filters = json.dumps({"label": [f"{PROJECT}={name}"]})
+        for net in await self.api.request("GET", "/networks", {"filters": filters}) or []:
+            try:
+                await self.api.request("DELETE", f"/networks/{net['Id']}")
+                self.say(f" Network {net['Name']}  Removed")
+            except ApiError as exc:
+                self.say(f"WARNING: network {net['Name']}: {exc.message}")
+
+    async def _remove_volumes(self, name: str, project: Project | None) -> None:
+        filters = json.dumps({"label": [f"{PROJECT}={name}"]})
+        found = await self.api.request("GET", "/volumes", {"filters": filters}) or {}
+        for vol in found.get("Volumes") or []:
+            try:
+                await self.api.request("DELETE", f"/volumes/{quote(vol['Name'])}")
+                self.say(f" Volume {vol['Name']}  Removed")
+            except ApiError as exc:
+                self.say(f"WARNING: volume {vol['Name']}: {exc.message}")
+
+
+def _stop_timeout(project: Project | None, service: str) -> int:
+    if project is None or service not in project.services:
+        return 10
+    grace = project.services[service].get("stop_grace_period")
+    return 10 if grace is None else duration_ns(grace) // 10**9
