@@ -157,11 +157,10 @@ class BuildContext:
                 if hops > 40:
                     raise InvalidArgument(f"too many levels of symbolic links: {shown}")
                 target = os.readlink(nxt)
-                base = self.root if target.startswith("/") else cur
-                joined = posixpath.normpath(
-                    posixpath.join(str(base.relative_to(self.root)), target.lstrip("/"))
-                )
-                if outside(joined):
+                joined = posixpath.normpath(posixpath.join(str(cur.relative_to(self.root)), target))
+                # An absolute target names a host path to the user who made it; Docker
+                # would quietly look it up inside the context instead: refuse it.
+                if target.startswith("/") or outside(joined):
                     raise InvalidArgument(
                         f"forbidden path outside the build context: {shown} "
                         f"(symlink {nxt.relative_to(self.root)} -> {target})"
