@@ -28,7 +28,7 @@ def register(router: Router, engine: Engine) -> None:
     async def list_(req: ApiRequest) -> ApiResponse:
         filters = req.query_filters()
         out = []
-        for rec in images.list():
+        for rec in images.list(all=req.query_bool("all")):
             tags = images.tags_of(rec.id)
             if "reference" in filters and not any(
                 any(_ref_match(f, t) for t in tags) for f in filters["reference"]
