@@ -1,32 +1,62 @@
-"""Each container's log: every line with its stream and a nanosecond timestamp.
+"""Each container's log: Docker's json-file format, rotated, read and followed.
 
-Stored in Docker's json-file format (`{"log": "...\\n", "stream": "stdout", "time":
-"...Z"}` one per line) in `<container dir>/<id>-json.log`, so existing tools read it.
-The writer appends and then wakes followers through a `trio.lowlevel.ParkingLot`; a
-follower reads the file from its own offset, so every line reaches it exactly once and
-nothing polls.  Because the trio thread is single, "read to end, then park" can not miss
-a write.
+Files: `<id>-json.log` (the live one) and, with `max-size`, rotated `<id>-json.log.1`
+(newest) ... `.<max-file - 1>` (oldest), renamed exactly as Docker's json-file driver
+does, so existing tools read them.  Records: see `framing`.
+
+Reading and following work on *generations*: every file the writer creates gets the next
+number, and a reader pins the files it still has to read by holding them open.  A
+rotation renames or unlinks names, never the open files, so a reader finishes the file
+it is in and moves to the next generation whatever the names are by then: no line is
+missed or read twice however often the log rotates under it.  Files a reader pins after
+rotation deleted them (a reader lagging more than `max-file` rotations behind) are kept
+up to `orphan_limit` bytes; past that the oldest are let go and that reader skips them,
+so a stuck `logs -f` client cannot fill the disk.
+
+The writer wakes followers through a `trio.lowlevel.ParkingLot` after each append; the
+trio thread is single, so "read to the end, then park" cannot miss a write and nothing
+polls.
+
+## The follow contract (for the engine)
+
+- `follow()` yields what is stored (after `since`/`tail`), then every record as written.
+- `open_writer(options)` begins a run; `append()` stores; `close_writer()` ends it.
+- `close_writer()` (the default, `restarting=False`) means the container stopped for
+  good: every follower ends once it has yielded what was written up to that moment.
+- `close_writer(restarting=True)` means a policy restart may follow: followers keep
+  waiting, and go on with the next run's lines after `open_writer()`.  If the restart is
+  called off (user stop or kill during the backoff, a start that failed, give-up), call
+  `close_writer()` then: that ends them at the same point.
+- `close()` (container removed): followers end too, after what was written.
+- A follower started while the writer is closed for good ends at the end of what is
+  stored (like `docker logs -f` on a stopped container).
 """
 
 from __future__ import annotations
 
-import json
+import collections
+import contextlib
+import os
 import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Generator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import structlog
 import trio
 
-from supervisor.engine.timefmt import parse_rfc3339
+from supervisor.supervise.framing import LogEntry, decode_records, encode_records
+from supervisor.supervise.logconfig import LogOptions, rotated_path, rotation_moves
 
+__all__ = ["ContainerLog", "LogEntry", "LogOptions"]
 
-@dataclass(frozen=True)
-class LogEntry:
-    stream: str  # stdout | stderr
-    data: bytes
-    time: str  # RFC 3339, nanoseconds
+log = structlog.get_logger("corral.logs")
+
+_CHUNK = 1 << 20  # bytes a reader takes at a time
+_BACK = 1 << 16  # block size when reading a file backwards (tail)
+ORPHAN_LIMIT = 256 << 20
+
+Position = tuple[int, int]  # (generation, byte offset)
 
 
 class _Clock:
@@ -46,96 +76,429 @@ class _Clock:
 
 
 _clock = _Clock()
+_epoch_of: dict[str, int] = {}
+
+
+def record_seconds(ts: str) -> float:
+    """Seconds since the epoch of a record's time, fast (the date part is cached)."""
+    head = ts[:19]
+    base = _epoch_of.get(head)
+    if base is None:
+        try:
+            dt = datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+        except ValueError:
+            return 0.0
+        base = _epoch_of[head] = int(dt.timestamp())
+        if len(_epoch_of) > 4096:
+            _epoch_of.clear()
+    frac = ts[19:].rstrip("Z")
+    if frac.startswith("."):
+        with contextlib.suppress(ValueError):
+            return base + float(frac)
+    return float(base)
+
+
+class _Segment:
+    """One generation of the log file, held open for the readers that still need it."""
+
+    __slots__ = ("fd", "gen", "orphan", "refs")
+
+    def __init__(self, gen: int, fd: int) -> None:
+        self.gen = gen
+        self.fd = fd
+        self.refs = 0
+        self.orphan = 0  # its size, once rotation deleted its name
+
+    def size(self) -> int:
+        return os.fstat(self.fd).st_size if self.fd >= 0 else 0
+
+
+class _Cursor:
+    """A reader's place in the log: the segments it pinned and its offset in the first."""
+
+    def __init__(self, owner: ContainerLog, segments: list[_Segment]) -> None:
+        self.owner = owner
+        self.segments = collections.deque(segments)
+        self.offset = 0
+        self.carry = b""  # an incomplete record at the end of what was read
+
+    def position(self) -> Position:
+        if not self.segments:
+            return (self.owner.generation + 1, 0)
+        return (self.segments[0].gen, self.offset)
+
+    def end(self) -> Position:
+        """Where the log ends now."""
+        if not self.segments:
+            return self.position()
+        last = self.segments[-1]
+        return (last.gen, last.size())
+
+    def _drop_first(self) -> None:
+        self.owner._unpin(self.segments.popleft())
+        self.offset = 0
+        self.carry = b""
+
+    def seek(self, pos: Position) -> None:
+        while self.segments and self.segments[0].gen < pos[0]:
+            self._drop_first()
+        if self.segments and self.segments[0].gen == pos[0]:
+            self.offset = pos[1]
+            self.carry = b""
+
+    def pull(self, stop: Position | None) -> tuple[list[LogEntry], bool]:
+        """The next records (up to about `_CHUNK` bytes); `progressed` False at the end."""
+        while self.segments:
+            seg = self.segments[0]
+            want = _CHUNK
+            if stop is not None:
+                if (seg.gen, self.offset) >= stop:
+                    return [], False
+                if seg.gen == stop[0]:
+                    want = min(want, stop[1] - self.offset)
+            data = os.pread(seg.fd, want, self.offset) if seg.fd >= 0 else b""
+            if data:
+                self.offset += len(data)
+                blob = self.carry + data if self.carry else data
+                cut = blob.rfind(b"\n") + 1
+                self.carry = blob[cut:]
+                return decode_records(blob[:cut]), True
+            if seg.fd < 0 or seg.gen < self.owner.generation:
+                # Finished for good: the writer is in a newer file.
+                self._drop_first()
+                continue
+            return [], False
+        return [], False
+
+    def release(self) -> None:
+        while self.segments:
+            self.owner._unpin(self.segments.popleft())
+        self.owner._cursors.discard(self)
+        self.owner._prune_marks()
 
 
 class ContainerLog:
-    """Owner of one container's log file and of its followers' wake-ups."""
+    """Owner of one container's log files, its writer, and its readers' wake-ups."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, options: LogOptions | None = None) -> None:
         self.path = path
-        self._file = None if not path.parent.exists() else path.open("ab")
+        self.options = options or LogOptions()
+        self.orphan_limit = ORPHAN_LIMIT
+        self._fd = -1
+        self._size = 0
+        # The live file is generation `generation`; `<path>.k` is `generation - k`.
+        self.generation = 0
+        while rotated_path(path, self.generation + 1).exists():
+            self.generation += 1
+        self._rotated = self.generation  # rotated files on disk: .1 .. .<this>
         self._lot = trio.lowlevel.ParkingLot()
-        self.closed = False  # no writer now: followers stop at end of file
+        self._state = "ended"  # open | restarting | ended
+        self._removed = False
+        self._ends = 0  # how many times the writer closed for good
+        self._marks: dict[int, Position] = {}  # end number -> where it ended
+        self._cursors: set[_Cursor] = set()
+        self._pinned: dict[int, _Segment] = {}
+        self._orphans: collections.deque[_Segment] = collections.deque()
+        self._orphan_bytes = 0
+        self.rotations = 0
+        self.write_errors = 0
+        # Counters for metrics: records stored and the bytes the container wrote.
+        self.lines = {"stdout": 0, "stderr": 0}
+        self.bytes = {"stdout": 0, "stderr": 0}
 
-    def open_writer(self) -> None:
+    @property
+    def closed(self) -> bool:
+        """No writer now."""
+        return self._state != "open"
+
+    # ------------------------------------------------------------- writer
+    def open_writer(self, options: LogOptions | None = None) -> None:
         """A new run of the container: followers wait for its lines again."""
-        if self._file is None:
-            self._file = self.path.open("ab")
-        self.closed = False
+        if options is not None:
+            self.options = options
+        if self._fd < 0 and not self._removed:
+            created = not self.path.exists()
+            self._fd = os.open(
+                self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640
+            )
+            self._size = os.fstat(self._fd).st_size
+            if created:
+                if self.generation in self._pinned:  # the old live file went away
+                    self.generation += 1
+                self._pin_new()
+        self._state = "open"
 
     def append(self, stream: str, lines: list[bytes]) -> None:
-        if not lines or self._file is None:
+        """Store pieces from `LineFramer`, rotating as `max-size` says, and wake followers."""
+        if not lines or self._fd < 0:
             return
-        ts = _clock.now()
-        dumps = json.dumps
-        out = [
-            dumps({"log": line.decode("utf-8", "replace"), "stream": stream, "time": ts})
-            for line in lines
-        ]
-        self._file.write(("\n".join(out) + "\n").encode())
-        self._file.flush()
+        records = encode_records(stream, lines, _clock.now())
+        self.lines[stream] = self.lines.get(stream, 0) + len(lines)
+        self.bytes[stream] = self.bytes.get(stream, 0) + sum(map(len, lines))
+        try:
+            max_size = self.options.max_size
+            if max_size < 0:
+                self._write("".join(records))
+            else:
+                batch: list[str] = []
+                pending = 0
+                for rec in records:
+                    # Docker's rule: rotate before a record once the file reached max-size.
+                    if self._size + pending >= max_size:
+                        self._write("".join(batch))
+                        batch, pending = [], 0
+                        self._rotate()
+                    batch.append(rec)
+                    pending += len(rec)
+                self._write("".join(batch))
+        except OSError as exc:
+            self.write_errors += 1
+            if self.write_errors == 1 or self.write_errors % 10000 == 0:
+                log.warning("logs.write_failed", path=str(self.path), error=str(exc),
+                            count=self.write_errors)  # fmt: skip
         self._lot.unpark_all()
 
-    def close_writer(self) -> None:
-        """The container stopped: followers finish once they reach the end."""
-        self.closed = True
+    def _write(self, text: str) -> None:
+        data = memoryview(text.encode("ascii"))
+        while data:
+            n = os.write(self._fd, data)
+            self._size += n
+            data = data[n:]
+
+    def _rotate(self) -> None:
+        os.close(self._fd)
+        self._fd = -1
+        moves = rotation_moves(self.path, self.options.max_file, self._rotated)
+        if moves:
+            for src, dst in moves:
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(src, dst)
+            self._rotated = len(moves)
+        else:
+            # max-file 1: a fresh file; readers keep the old one open (Docker truncates).
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+        self._fd = os.open(
+            self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640
+        )
+        self._size = 0
+        self.generation += 1
+        self.rotations += 1
+        self._pin_new()
+        self._limit_orphans()
+
+    def close_writer(self, *, restarting: bool = False) -> None:
+        """The run ended. `restarting`: a policy restart may follow, followers wait for
+        it; otherwise the container stopped for good and followers end here."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        if restarting and not self._removed:
+            self._state = "restarting"
+        else:
+            self._ends += 1
+            if self._cursors:
+                self._marks[self._ends] = self._live_end()
+            self._state = "ended"
         self._lot.unpark_all()
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        """The container is removed: followers end after what was written."""
+        self._removed = True
         self.close_writer()
 
-    def read(self, *, since: float = 0.0, until: float = 0.0, tail: int = -1) -> list[LogEntry]:
-        entries = list(self._entries_from(0)[0])
-        if since or until:
-            entries = [
-                e
-                for e in entries
-                if (not since or parse_rfc3339(e.time) >= since)
-                and (not until or parse_rfc3339(e.time) <= until)
-            ]
+    def _live_end(self) -> Position:
+        try:
+            return (self.generation, self.path.stat().st_size)
+        except FileNotFoundError:
+            return (self.generation, 0)
+
+    # ------------------------------------------------------------- pinning
+    def _pin_new(self) -> None:
+        """The writer made a new file: every reader will need it."""
+        if not self._cursors:
+            return
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        seg = _Segment(self.generation, fd)
+        self._pinned[seg.gen] = seg
+        for cursor in self._cursors:
+            seg.refs += 1
+            cursor.segments.append(seg)
+
+    def _open_cursor(self) -> _Cursor:
+        """A reader pinning every file there is now, oldest first."""
+        segments: list[_Segment] = []
+        k = 0
+        while k <= self.generation:  # the live file, then .1, .2... while they exist
+            gen = self.generation - k
+            seg = self._pinned.get(gen)
+            if seg is None or seg.fd < 0:
+                try:
+                    fd = os.open(rotated_path(self.path, k), os.O_RDONLY | os.O_CLOEXEC)
+                except FileNotFoundError:
+                    if k == 0:
+                        k += 1
+                        continue
+                    break
+                if seg is None:
+                    seg = self._pinned[gen] = _Segment(gen, fd)
+                else:
+                    seg.fd = fd
+            seg.refs += 1
+            segments.append(seg)
+            k += 1
+        segments.reverse()
+        cursor = _Cursor(self, segments)
+        self._cursors.add(cursor)
+        return cursor
+
+    def _unpin(self, seg: _Segment) -> None:
+        seg.refs -= 1
+        if seg.refs <= 0:
+            if seg.fd >= 0:
+                os.close(seg.fd)
+                seg.fd = -1
+                self._orphan_bytes -= seg.orphan
+            self._pinned.pop(seg.gen, None)
+            while self._orphans and self._orphans[0].fd < 0:
+                self._orphans.popleft()
+
+    def _limit_orphans(self) -> None:
+        """Count the file rotation just deleted if a reader pins it; past `orphan_limit`
+        bytes of such files, let go of the oldest (their readers skip to the next)."""
+        gone = self._pinned.get(self.generation - max(self.options.max_file, 1))
+        if gone is not None and gone.fd >= 0 and not gone.orphan:
+            gone.orphan = gone.size()
+            self._orphans.append(gone)
+            self._orphan_bytes += gone.orphan
+        while self._orphan_bytes > self.orphan_limit and self._orphans:
+            seg = self._orphans.popleft()
+            if seg.fd >= 0 and seg.orphan:
+                log.warning("logs.reader_lagging", path=str(self.path), dropped_bytes=seg.orphan)
+                self._orphan_bytes -= seg.orphan
+                os.close(seg.fd)
+                seg.fd = -1
+
+    def _prune_marks(self) -> None:
+        if not self._cursors:
+            self._marks.clear()
+
+    # ------------------------------------------------------------- readers
+    def _start_at(self, cursor: _Cursor, since: float, tail: int, stop: Position) -> None:
+        """Put a new cursor where `since` and `tail` say reading starts."""
+        if since:
+            # Skip whole files whose last record is older than `since`.
+            while len(cursor.segments) > 1:
+                last = _last_record_time(cursor.segments[0])
+                if last is None or last >= since:
+                    break
+                cursor._drop_first()
         if tail >= 0:
-            entries = entries[-tail:] if tail else []
-        return entries
+            cursor.seek(_tail_position(list(cursor.segments), tail, stop))
 
-    def _entries_from(self, offset: int) -> tuple[Iterator[LogEntry], int]:
+    def read(
+        self, *, since: float = 0.0, until: float = 0.0, tail: int = -1
+    ) -> Generator[LogEntry, None, None]:
+        """What is stored now, oldest first: records at or after `since`, up to the first
+        after `until`, the last `tail` of those (-1: all). Lazy: rotation while the
+        caller is between records changes nothing it gets."""
+        cursor = self._open_cursor()
         try:
-            with self.path.open("rb") as f:
-                f.seek(offset)
-                blob = f.read()
-        except FileNotFoundError:
-            return iter(()), offset
-        end = blob.rfind(b"\n") + 1
-        complete = blob[:end]
-
-        def gen() -> Iterator[LogEntry]:
-            for raw in complete.splitlines():
-                rec = json.loads(raw)
-                yield LogEntry(rec["stream"], rec["log"].encode(), rec["time"])
-
-        return gen(), offset + end
-
-    def end_offset(self) -> int:
-        try:
-            return self.path.stat().st_size
-        except FileNotFoundError:
-            return 0
-
-    async def follow(self, *, since: float = 0.0, tail: int = -1) -> AsyncIterator[LogEntry]:
-        """What is stored (filtered), then every new line until the writer closes."""
-        offset = self.end_offset()
-        for entry in self.read(since=since, tail=tail):
-            yield entry
-        while True:
-            entries, offset = self._entries_from(offset)
-            for entry in entries:
-                yield entry
-            if self.closed:
-                # One last read: lines written just before the close.
-                entries, offset = self._entries_from(offset)
-                for entry in entries:
-                    yield entry
+            stop = cursor.end()
+            if until and tail >= 0:
+                # The last `tail` before `until`: keep a window while reading up to it.
+                window: collections.deque[LogEntry] = collections.deque(maxlen=tail)
+                self._start_at(cursor, since, -1, stop)
+                window.extend(_filtered(cursor, stop, since, until))
+                yield from window
                 return
-            await self._lot.park()
+            self._start_at(cursor, since, tail, stop)
+            yield from _filtered(cursor, stop, since, until)
+        finally:
+            cursor.release()
+
+    async def follow(self, *, since: float = 0.0, tail: int = -1) -> AsyncGenerator[LogEntry, None]:
+        """What is stored (as `read`), then every record written, across policy restarts,
+        until the writer closes for good or the log is removed (see the module doc)."""
+        cursor = self._open_cursor()
+        first_end = self._ends + 1
+        stop: Position | None = cursor.end() if self._state == "ended" else None
+        try:
+            self._start_at(cursor, since, tail, stop or cursor.end())
+            while True:
+                if stop is None and first_end in self._marks:
+                    stop = self._marks[first_end]  # stopped for good since it began
+                entries, progressed = cursor.pull(stop)
+                if progressed:
+                    for e in entries:
+                        if since and record_seconds(e.time) < since:
+                            continue
+                        yield e
+                    await trio.lowlevel.checkpoint()
+                    continue
+                if stop is not None:
+                    return
+                await self._lot.park()
+        finally:
+            cursor.release()
+
+
+def _filtered(cursor: _Cursor, stop: Position, since: float, until: float) -> Iterator[LogEntry]:
+    while True:
+        entries, progressed = cursor.pull(stop)
+        if not progressed:
+            return
+        if not since and not until:
+            yield from entries
+            continue
+        for e in entries:
+            t = record_seconds(e.time)
+            if since and t < since:
+                continue
+            if until and t > until:
+                return
+            yield e
+
+
+def _tail_position(segments: list[_Segment], tail: int, stop: Position) -> Position:
+    """Where the last `tail` records start, counting newlines backwards from `stop`."""
+    need = tail
+    for seg in reversed(segments):
+        if seg.gen > stop[0]:
+            continue
+        end = stop[1] if seg.gen == stop[0] else seg.size()
+        found = 0
+        pos = end
+        while pos > 0:
+            start = max(0, pos - _BACK)
+            block = os.pread(seg.fd, pos - start, start)
+            idx = len(block)
+            while (idx := block.rfind(b"\n", 0, idx)) >= 0:
+                found += 1
+                if found == need + 1:
+                    return (seg.gen, start + idx + 1)
+            pos = start
+        need -= found
+        if need <= 0:
+            return (seg.gen, 0)
+    return (segments[0].gen, 0) if segments else (0, 0)
+
+
+def _last_record_time(seg: _Segment) -> float | None:
+    """The time of a file's last record, reading backwards only as far as needed."""
+    end = seg.size()
+    pos = end
+    buf = b""
+    while pos > 0:
+        start = max(0, pos - _BACK)
+        buf = os.pread(seg.fd, pos - start, start) + buf
+        pos = start
+        body = buf.rstrip(b"\n")
+        nl = body.rfind(b"\n")
+        if nl >= 0 or pos == 0:
+            entries = decode_records(body[nl + 1 :] + b"\n")
+            return record_seconds(entries[-1].time) if entries else None
+    return None
