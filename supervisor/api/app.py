@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from supervisor.api.handlers import build, containers, events, images, networks, system, volumes
+from supervisor.api.handlers import (
+    build,
+    containers,
+    events,
+    images,
+    images_archive,
+    networks,
+    system,
+    volumes,
+)
 from supervisor.api.router import Router
 from supervisor.engine.engine import Engine
 
@@ -11,4 +20,5 @@ def build_router(engine: Engine) -> Router:
     router = Router()
     for module in (system, containers, images, volumes, events, networks, build):
         module.register(router, engine)
+    images_archive.register(router, engine)
     return router

@@ -40,6 +40,8 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "rmi": ("images", "cmd_rmi", "Remove one or more images"),
     "tag": ("images", "cmd_tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
     "history": ("images", "cmd_history", "Show the history of an image"),
+    "save": ("archive", "cmd_save", "Save one or more images to a tar archive"),
+    "load": ("archive", "cmd_load", "Load an image from a tar archive or STDIN"),
     "inspect": ("inspect", "cmd_inspect", "Return low-level information on corral objects"),
     "volume": ("volumes", "cmd_volume", "Manage volumes"),
     "network": ("networks", "cmd_network", "Manage networks"),
@@ -58,7 +60,7 @@ _CONTAINER_SUB = {"ls": "ps", "list": "ps", "ps": "ps", "remove": "rm"}
 _IMAGE_SUB = {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi"}
 _CONTAINER_VERBS = {"run", "create", "start", "stop", "restart", "kill", "pause", "unpause",
                     "wait", "rm", "logs", "exec", "port", "commit", "inspect"}
-_IMAGE_VERBS = {"import", "tag", "history", "inspect", "build"}
+_IMAGE_VERBS = {"import", "tag", "history", "inspect", "build", "save", "load"}
 
 
 def usage() -> str:

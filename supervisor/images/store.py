@@ -35,6 +35,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -955,3 +956,192 @@ class ImageStore:
                     self._delete_helper(
                         parent, parent_user, records, False, True, quiet=True, check=check
                     )
+
+    # ------------------------------------------------------- save and load
+    # For supervisor/images/archive.py: reads hand out blob paths (the caller opens
+    # them); `stage_layer` does file work only, so it may run in a worker thread;
+    # `add_images` does the rows, inline on the trio thread like every other write.
+
+    def blob_path(self, digest: str) -> Path:
+        """Where blob `digest` (a config, manifest or uncompressed layer) is stored."""
+        return self._blob_path(digest)
+
+    def export_image(self, s: str) -> ExportedImage:
+        """What `docker save` needs of one image: its blobs' digests, tags and config."""
+        with self._lock:
+            image_id = self._lookup(s)
+            row = self.db.execute(
+                "SELECT manifest_digest FROM image_images WHERE id = ?", (image_id,)
+            ).fetchone()
+            return ExportedImage(
+                id=image_id,
+                manifest_digest=str(row["manifest_digest"]),
+                tags=self._tags(image_id),
+                config=self._read_json_blob(image_id),
+                layers=[d for d, _ in self._layers_with_size(image_id)],
+            )
+
+    def tags_in_repository(self, repository: str) -> builtins.list[str]:
+        """Every tag of the familiar `repository` (what `docker save busybox` saves)."""
+        with self._lock:
+            rows = self.db.execute("SELECT name FROM image_tags ORDER BY name").fetchall()
+        return [str(r["name"]) for r in rows if _repo_of(str(r["name"])) == repository]
+
+    def layer_ids(self) -> set[str]:
+        """The diffids already stored (a loader need not unpack those again)."""
+        with self._lock:
+            return {str(r["diffid"]) for r in self.db.execute("SELECT diffid FROM layer_layers")}
+
+    def stage_layer(self, tar: Path, diffid: str, workdir: Path) -> StagedLayer:
+        """Unpack the verified, uncompressed layer tar `tar` into a new dir in `workdir`
+        (under this store's scratch).  Touches no rows: safe in a worker thread."""
+        unpack_to = Path(tempfile.mkdtemp(dir=workdir, prefix="layer-"))
+        try:
+            os.chmod(unpack_to, 0o755)
+            size = unpack_layer(tar, unpack_to)
+        except BaseException:
+            _remove_path(unpack_to)
+            raise
+        return StagedLayer(diffid=diffid, tar=tar, unpacked=unpack_to, size=size)
+
+    def add_images(self, images: builtins.list[NewImage]) -> builtins.list[AddedImage]:
+        """Store loaded images all or nothing: staged layers are moved into place, each
+        config blob is kept byte for byte (so the image ID survives a save/load round
+        trip), a manifest is written, and the rows and tags commit in one transaction.
+        A tag that pointed at another image moves, as with `docker load`."""
+        with self._lock:
+            undo = _Undo()
+            try:
+                sizes: dict[str, int] = {}
+                new_layers: dict[str, int] = {}
+                for img in images:
+                    for layer in img.layers:
+                        if layer.diffid in sizes:
+                            continue
+                        row = self.db.execute(
+                            "SELECT size FROM layer_layers WHERE diffid = ?", (layer.diffid,)
+                        ).fetchone()
+                        if row is not None:
+                            sizes[layer.diffid] = int(row["size"])
+                            continue
+                        staged = layer
+                        if staged.unpacked is None:  # known when staged, removed since
+                            staged = self.stage_layer(layer.tar, layer.diffid, self.tmp)
+                        assert staged.unpacked is not None
+                        target = self.layer_dir(layer.diffid)
+                        _remove_path(target)
+                        os.rename(staged.unpacked, target)
+                        undo.add(target)
+                        blob = self._blob_path(layer.diffid)
+                        os.chmod(layer.tar, 0o644)
+                        os.replace(layer.tar, blob)
+                        undo.add(blob)
+                        sizes[layer.diffid] = new_layers[layer.diffid] = staged.size
+                planned: builtins.list[tuple[NewImage, str, str]] = []
+                for img in images:
+                    config_digest, config_size = self._put_blob(img.config, undo)
+                    manifest = {
+                        "schemaVersion": 2,
+                        "mediaType": oci.MEDIA_MANIFEST,
+                        "config": {
+                            "mediaType": oci.MEDIA_CONFIG,
+                            "digest": config_digest,
+                            "size": config_size,
+                        },
+                        "layers": [
+                            {
+                                "mediaType": oci.MEDIA_LAYER,
+                                "digest": layer.diffid,
+                                "size": self._blob_path(layer.diffid).stat().st_size,
+                            }
+                            for layer in img.layers
+                        ],
+                    }
+                    manifest_digest, _ = self._put_blob(oci.canonical_json(manifest), undo)
+                    planned.append((img, config_digest, manifest_digest))
+                added: builtins.list[AddedImage] = []
+                with self.db.transaction() as conn:
+                    for diffid, lsize in new_layers.items():
+                        conn.execute(
+                            "INSERT OR IGNORE INTO layer_layers (diffid, size, created) "
+                            "VALUES (?, ?, ?)",
+                            (diffid, lsize, oci.now_ns() / 1e9),
+                        )
+                    for img, image_id, manifest_digest in planned:
+                        exists = conn.execute(
+                            "SELECT 1 FROM image_images WHERE id = ?", (image_id,)
+                        ).fetchone()
+                        if exists is None:
+                            conn.execute(
+                                "INSERT INTO image_images "
+                                "(id, manifest_digest, parent, created, size) "
+                                "VALUES (?, ?, NULL, ?, ?)",
+                                (
+                                    image_id,
+                                    manifest_digest,
+                                    img.created,
+                                    sum(sizes[layer.diffid] for layer in img.layers),
+                                ),
+                            )
+                            conn.executemany(
+                                "INSERT INTO image_layers (image_id, position, diffid) "
+                                "VALUES (?, ?, ?)",
+                                [(image_id, i, x.diffid) for i, x in enumerate(img.layers)],
+                            )
+                        moved: builtins.list[tuple[str, str]] = []
+                        for name in img.tags:
+                            old = conn.execute(
+                                "SELECT image_id FROM image_tags WHERE name = ?", (name,)
+                            ).fetchone()
+                            if old is not None and old["image_id"] != image_id:
+                                moved.append((name, str(old["image_id"])))
+                            self._set_tag(conn, name, image_id)
+                        added.append(AddedImage(image_id, builtins.list(img.tags), moved))
+            except BaseException:
+                undo.run()
+                raise
+            self._write_index()
+            return added
+
+
+@dataclass
+class ExportedImage:
+    """One image as `ImageStore.export_image` hands it to the archive writer."""
+
+    id: str
+    manifest_digest: str
+    tags: list[str]
+    config: dict[str, Any]
+    layers: list[str]  # diffids, bottom -> top; each is also the uncompressed blob
+
+
+@dataclass
+class StagedLayer:
+    """A verified layer waiting in scratch: its uncompressed tar and, unless the store
+    already had it when staged, its unpacked directory and content size."""
+
+    diffid: str
+    tar: Path
+    unpacked: Path | None = None
+    size: int = 0
+
+
+@dataclass
+class NewImage:
+    """An image to add: its config blob verbatim, its layers bottom -> top, its tags
+    (familiar `repo:tag`) and its creation time (unix seconds)."""
+
+    config: bytes
+    layers: list[StagedLayer]
+    tags: list[str]
+    created: float
+
+
+@dataclass
+class AddedImage:
+    """What `add_images` did for one image: its ID, the tags now on it, and the tags
+    taken from another image as (tag, old image ID)."""
+
+    id: str
+    tags: list[str]
+    moved: list[tuple[str, str]]
