@@ -52,6 +52,17 @@ def configure_logging(level: str) -> None:
     )
 
 
+def _metrics_addr(value: str) -> str:
+    if value:
+        from metrics.server import parse_addr
+
+        try:
+            parse_addr(value)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    return value
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="corral daemon", description="Run the corral supervisor.")
     p.add_argument(
@@ -79,6 +90,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--ready-fd", type=int, default=-1, help="write a line to this fd once the API is listening"
     )
     p.add_argument("--log-level", default="info")
+    p.add_argument(
+        "--metrics-addr",
+        default=os.environ.get("CORRAL_METRICS_ADDR", "127.0.0.1:9323"),
+        type=_metrics_addr,
+        help="serve Prometheus /metrics and /healthz here (default 127.0.0.1:9323; empty disables)",
+    )
     return p.parse_args(argv)
 
 
@@ -96,11 +113,20 @@ async def serve(args: argparse.Namespace) -> None:
         engine = Engine(
             root, containers_nursery, runtime=args.runtime, cgroup_parent=args.cgroup_parent
         )
+        exporter = None
+        if args.metrics_addr:
+            from metrics import Exporter
+
+            exporter = Exporter(engine)
         await engine.recover()
-        router = build_router(engine)
+        router = build_router(engine, exporter.observe_api if exporter else None)
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async with trio.open_nursery() as api_nursery:
                 await api_nursery.start(serve_unix, sock, router)
+                if exporter is not None:
+                    from metrics import serve_metrics
+
+                    await api_nursery.start(serve_metrics, args.metrics_addr, exporter)
                 log.info(
                     "daemon.ready",
                     root=str(root),

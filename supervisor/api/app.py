@@ -9,16 +9,17 @@ from supervisor.api.handlers import (
     images,
     images_archive,
     networks,
+    stats,
     system,
     volumes,
 )
-from supervisor.api.router import Router
+from supervisor.api.router import Observer, Router
 from supervisor.engine.engine import Engine
 
 
-def build_router(engine: Engine) -> Router:
-    router = Router()
-    for module in (system, containers, images, volumes, events, networks, build):
+def build_router(engine: Engine, observer: Observer | None = None) -> Router:
+    router = Router(observer=observer)
+    for module in (system, containers, images, volumes, events, networks, build, stats):
         module.register(router, engine)
     images_archive.register(router, engine)
     return router

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from supervisor.runtime.mountinfo import MountEntry, read_mountinfo
@@ -136,3 +137,238 @@ def cleanup(path: str) -> list[Path]:
             if exc.errno != errno.ENOENT:
                 left.append(target)
     return left
+
+
+# -- full readings for metrics and stats ----------------------------------------------
+#
+# One `Layout` per scrape (mountinfo is read once, not once per file), then one
+# `read_stats` per container.  The parsers below are pure functions over file text.
+
+_V1_UNLIMITED = 1 << 62  # v1 reports "no limit" as a huge page-rounded number
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each controller's hierarchy is mounted (v1), or the unified root (v2)."""
+
+    v2: bool
+    v1_dirs: dict[str, Path] = field(default_factory=dict)  # controller -> mount point
+
+    def dir(self, controller: str, path: str) -> Path | None:
+        if self.v2:
+            return CGROUP_ROOT / _rel(path)
+        base = self.v1_dirs.get(controller)
+        return None if base is None else base / _rel(path)
+
+
+def layout() -> Layout:
+    mounts = _mounts()
+    if is_v2(mounts):
+        return Layout(True)
+    dirs: dict[str, Path] = {}
+    for m in mounts:
+        if m.fstype != "cgroup":
+            continue
+        for opt in m.super_options:
+            dirs.setdefault(opt, Path(m.mount_point))
+    return Layout(False, dirs)
+
+
+@dataclass
+class IoDevice:
+    """Block I/O of one device (major:minor): bytes and operations."""
+
+    read_bytes: int = 0
+    write_bytes: int = 0
+    reads: int = 0
+    writes: int = 0
+
+
+@dataclass
+class CgroupStats:
+    """One reading of a container's cgroup; None where the kernel gave nothing."""
+
+    cpu_usage_ns: int | None = None
+    cpu_user_ns: int | None = None
+    cpu_system_ns: int | None = None
+    cpu_periods: int = 0
+    cpu_throttled_periods: int = 0
+    cpu_throttled_ns: int = 0
+    cpu_quota: int | None = None  # microseconds per period; None = no quota
+    cpu_period: int | None = None  # microseconds
+    cpu_shares: int | None = None  # v1 shares, or v2 weight converted to shares
+    percpu_ns: list[int] = field(default_factory=list)  # v1 only
+    memory_usage: int | None = None
+    memory_max_usage: int | None = None
+    memory_limit: int | None = None  # None = unlimited
+    memory_failcnt: int = 0
+    memory_stat: dict[str, int] = field(default_factory=dict)  # memory.stat as is
+    rss: int = 0
+    cache: int = 0
+    inactive_file: int = 0
+    oom_kills: int = 0
+    io: dict[str, IoDevice] = field(default_factory=dict)  # "major:minor" -> counters
+    pids: int | None = None
+    pids_limit: int | None = None
+    procs: list[int] = field(default_factory=list)  # thread ids in the cgroup
+
+    @property
+    def working_set(self) -> int | None:
+        """cAdvisor's working set: usage minus inactive file pages, never below zero."""
+        if self.memory_usage is None:
+            return None
+        return max(0, self.memory_usage - self.inactive_file)
+
+
+def parse_keyed(text: str | None) -> dict[str, int]:
+    """`key value` lines (cpu.stat, memory.stat, memory.events) as a dict."""
+    out: dict[str, int] = {}
+    for line in (text or "").splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            try:
+                out[parts[0]] = int(parts[1])
+            except ValueError:
+                continue
+    return out
+
+
+def parse_blkio_v1(text: str | None, into: dict[str, IoDevice], field_name: str) -> None:
+    """`8:0 Read 4096` lines of blkio.throttle.io_service_bytes / io_serviced."""
+    for line in (text or "").splitlines():
+        parts = line.split()
+        if len(parts) != 3 or ":" not in parts[0]:
+            continue
+        op, value = parts[1].lower(), int(parts[2])
+        if op not in ("read", "write"):
+            continue
+        dev = into.setdefault(parts[0], IoDevice())
+        if field_name == "bytes":
+            if op == "read":
+                dev.read_bytes += value
+            else:
+                dev.write_bytes += value
+        elif op == "read":
+            dev.reads += value
+        else:
+            dev.writes += value
+
+
+def parse_io_stat_v2(text: str | None) -> dict[str, IoDevice]:
+    """`8:0 rbytes=1 wbytes=2 rios=3 wios=4 ...` lines of io.stat."""
+    out: dict[str, IoDevice] = {}
+    for line in (text or "").splitlines():
+        parts = line.split()
+        if not parts or ":" not in parts[0]:
+            continue
+        kv = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+        out[parts[0]] = IoDevice(
+            read_bytes=int(kv.get("rbytes", 0)),
+            write_bytes=int(kv.get("wbytes", 0)),
+            reads=int(kv.get("rios", 0)),
+            writes=int(kv.get("wios", 0)),
+        )
+    return out
+
+
+def parse_cpu_max(text: str | None) -> tuple[int | None, int | None]:
+    """v2 cpu.max `quota period` ("max 100000" = no quota)."""
+    parts = (text or "").split()
+    if len(parts) != 2:
+        return None, None
+    return (None if parts[0] == "max" else int(parts[0])), int(parts[1])
+
+
+def _ints(text: str | None) -> list[int]:
+    return [int(x) for x in (text or "").split()]
+
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def read_stats(path: str, where: Layout | None = None) -> CgroupStats | None:
+    """Everything metrics and `docker stats` show, read now; None if the cgroup is gone."""
+    lay = where or layout()
+    return _read_v2(path) if lay.v2 else _read_v1(path, lay)
+
+
+def _read_v1(path: str, lay: Layout) -> CgroupStats | None:
+    mem = lay.dir("memory", path)
+    if mem is None or not mem.is_dir():
+        return None
+    s = CgroupStats()
+    acct = lay.dir("cpuacct", path)
+    s.cpu_usage_ns = _number(_read(acct, "cpuacct.usage"))
+    user, system = (
+        _number(_read(acct, "cpuacct.usage_user")),
+        _number(_read(acct, "cpuacct.usage_sys")),
+    )
+    if user is None or system is None:  # older kernels: ticks in cpuacct.stat
+        ticks = parse_keyed(_read(acct, "cpuacct.stat"))
+        user = ticks.get("user", 0) * 1_000_000_000 // _CLK_TCK
+        system = ticks.get("system", 0) * 1_000_000_000 // _CLK_TCK
+    s.cpu_user_ns, s.cpu_system_ns = user, system
+    s.percpu_ns = _ints(_read(acct, "cpuacct.usage_percpu"))
+    cpu = lay.dir("cpu", path)
+    stat = parse_keyed(_read(cpu, "cpu.stat"))
+    s.cpu_periods = stat.get("nr_periods", 0)
+    s.cpu_throttled_periods = stat.get("nr_throttled", 0)
+    s.cpu_throttled_ns = stat.get("throttled_time", 0)
+    quota = _number(_read(cpu, "cpu.cfs_quota_us"))
+    s.cpu_quota = quota if quota is not None and quota > 0 else None
+    s.cpu_period = _number(_read(cpu, "cpu.cfs_period_us"))
+    s.cpu_shares = _number(_read(cpu, "cpu.shares"))
+    s.memory_usage = _number(_read(mem, "memory.usage_in_bytes"))
+    s.memory_max_usage = _number(_read(mem, "memory.max_usage_in_bytes"))
+    limit = _number(_read(mem, "memory.limit_in_bytes"))
+    s.memory_limit = None if limit is None or limit >= _V1_UNLIMITED else limit
+    s.memory_failcnt = _number(_read(mem, "memory.failcnt")) or 0
+    s.memory_stat = parse_keyed(_read(mem, "memory.stat"))
+    s.rss = s.memory_stat.get("total_rss", s.memory_stat.get("rss", 0))
+    s.cache = s.memory_stat.get("total_cache", s.memory_stat.get("cache", 0))
+    s.inactive_file = s.memory_stat.get(
+        "total_inactive_file", s.memory_stat.get("inactive_file", 0)
+    )
+    s.oom_kills = parse_keyed(_read(mem, "memory.oom_control")).get("oom_kill", 0)
+    blkio = lay.dir("blkio", path)
+    parse_blkio_v1(_read(blkio, "blkio.throttle.io_service_bytes_recursive"), s.io, "bytes")
+    parse_blkio_v1(_read(blkio, "blkio.throttle.io_serviced_recursive"), s.io, "ops")
+    pids = lay.dir("pids", path)
+    s.pids = _number(_read(pids, "pids.current"))
+    s.pids_limit = _number(_read(pids, "pids.max"))
+    s.procs = _ints(_read(pids or mem, "tasks"))
+    return s
+
+
+def _read_v2(path: str) -> CgroupStats | None:
+    d = CGROUP_ROOT / _rel(path)
+    if not d.is_dir():
+        return None
+    s = CgroupStats()
+    stat = parse_keyed(_read(d, "cpu.stat"))
+    if "usage_usec" in stat:
+        s.cpu_usage_ns = stat["usage_usec"] * 1000
+        s.cpu_user_ns = stat.get("user_usec", 0) * 1000
+        s.cpu_system_ns = stat.get("system_usec", 0) * 1000
+    s.cpu_periods = stat.get("nr_periods", 0)
+    s.cpu_throttled_periods = stat.get("nr_throttled", 0)
+    s.cpu_throttled_ns = stat.get("throttled_usec", 0) * 1000
+    s.cpu_quota, s.cpu_period = parse_cpu_max(_read(d, "cpu.max"))
+    weight = _number(_read(d, "cpu.weight"))
+    if weight is not None:  # runc's conversion, inverted: weight 100 <-> shares 1024
+        s.cpu_shares = 2 + ((weight - 1) * 262142) // 9999
+    s.memory_usage = _number(_read(d, "memory.current"))
+    s.memory_max_usage = _number(_read(d, "memory.peak"))
+    s.memory_limit = _number(_read(d, "memory.max"))
+    events = parse_keyed(_read(d, "memory.events"))
+    s.memory_failcnt = events.get("max", 0)
+    s.oom_kills = events.get("oom_kill", 0)
+    s.memory_stat = parse_keyed(_read(d, "memory.stat"))
+    s.rss = s.memory_stat.get("anon", 0)
+    s.cache = s.memory_stat.get("file", 0)
+    s.inactive_file = s.memory_stat.get("inactive_file", 0)
+    s.io = parse_io_stat_v2(_read(d, "io.stat"))
+    s.pids = _number(_read(d, "pids.current"))
+    s.pids_limit = _number(_read(d, "pids.max"))
+    s.procs = _ints(_read(d, "cgroup.threads"))
+    return s

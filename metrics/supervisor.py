@@ -1,0 +1,125 @@
+"""The supervisor's own metrics: what cAdvisor cannot know.
+
+Restarts, states, health and exit codes are read from the engine's records at scrape
+time; what only events tell (restarts across user starts, create-to-running latency,
+event counts) is kept by `Bookkeeping`, a pure machine the event listener feeds.
+
+`corral_container_restarts_total` counts restarts made by the restart policy (and
+restart-on-unhealthy), like Docker's `RestartCount`, but unlike `RestartCount` it is
+not reset by a user's `start`: it only goes up while the container exists, so
+`increase()` sees every restart.  It starts from the record's `RestartCount` when the
+daemon starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from prometheus_client.metrics_core import Metric
+
+from metrics.families import counter, gauge
+
+STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
+HEALTH_STATES = ("starting", "healthy", "unhealthy")
+
+
+def event_action(action: str) -> str:
+    """`health_status: healthy` -> `health_status`, `exec_create: sh -c ..` -> `exec_create`:
+    the label stays bounded whatever commands people exec."""
+    return action.split(":", 1)[0].strip()
+
+
+@dataclass
+class Bookkeeping:
+    """Event-fed counters: per-container restarts and pending create times."""
+
+    restarts: dict[str, int] = field(default_factory=dict)
+    _last_count: dict[str, int] = field(default_factory=dict)  # RestartCount last seen
+    _created_ns: dict[str, int] = field(default_factory=dict)
+
+    def know(self, container_id: str, restart_count: int) -> None:
+        """A container that existed before the exporter (daemon start)."""
+        self.restarts.setdefault(container_id, restart_count)
+        self._last_count[container_id] = restart_count
+
+    def on_container_event(
+        self, action: str, container_id: str, time_nano: int, restart_count: int | None
+    ) -> float | None:
+        """Feed one container event; returns a create-to-running time to observe, if any.
+
+        `restart_count` is the record's RestartCount when the event was published.  The
+        policy increments it before a restart's `start`; a user's start resets it to 0.
+        """
+        if action == "create":
+            self._created_ns[container_id] = time_nano
+            self.restarts.setdefault(container_id, 0)
+            self._last_count[container_id] = restart_count or 0
+            return None
+        if action == "destroy":
+            self.restarts.pop(container_id, None)
+            self._last_count.pop(container_id, None)
+            self._created_ns.pop(container_id, None)
+            return None
+        if action == "start" and restart_count is not None:
+            last = self._last_count.get(container_id, 0)
+            if restart_count > last:
+                self.restarts[container_id] = (
+                    self.restarts.get(container_id, 0) + restart_count - last
+                )
+            self._last_count[container_id] = restart_count
+            created = self._created_ns.pop(container_id, None)
+            if created is not None:
+                return max(0.0, (time_nano - created) / 1e9)
+        return None
+
+
+@dataclass(frozen=True)
+class Record:
+    """What the collector reads of one container record (no engine types here)."""
+
+    id: str
+    labels: dict[str, str]  # id/name/image/container_label_* for the series
+    status: str
+    exit_code: int
+    health: str | None
+    log_lines: dict[str, int]
+    log_bytes: dict[str, int]
+
+
+class SupervisorCollector:
+    def __init__(self, records: Callable[[], Sequence[Record]], book: Bookkeeping) -> None:
+        self.records = records
+        self.book = book
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        yield from build_families(self.records(), self.book)
+
+
+def build_families(records: Iterable[Record], book: Bookkeeping) -> list[Metric]:
+    restarts = counter(
+        "corral_container_restarts_total",
+        "Restarts by the restart policy since the container was created (never reset).",
+    )
+    state = gauge("corral_container_state", "1 for the container's current state.")
+    health = gauge("corral_container_health_status", "1 for the container's current health status.")
+    exit_code = gauge("corral_container_last_exit_code", "Exit code of the container's last run.")
+    lines = counter("corral_log_lines_total", "Log lines the container wrote, by stream.")
+    nbytes = counter("corral_log_bytes_total", "Log bytes the container wrote, by stream.")
+    for r in records:
+        restarts.add(r.labels, book.restarts.get(r.id, 0))
+        for s in STATES:
+            state.add({**r.labels, "state": s}, 1 if s == r.status else 0)
+        if r.health is not None:
+            for h in HEALTH_STATES:
+                health.add({**r.labels, "status": h}, 1 if h == r.health else 0)
+        exit_code.add(r.labels, r.exit_code)
+        for stream in ("stdout", "stderr"):
+            if stream in r.log_lines:
+                lines.add({**r.labels, "stream": stream}, r.log_lines[stream])
+            if stream in r.log_bytes:
+                nbytes.add({**r.labels, "stream": stream}, r.log_bytes[stream])
+    return [f.metric for f in (restarts, state, health, exit_code, lines, nbytes)]
