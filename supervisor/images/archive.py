@@ -562,14 +562,14 @@ class _Archive:
         if size > _JSON_LIMIT:
             raise _bad(f"{ref.path} is too large")
         data = f.read()
-        self._check(ref, data)
+        self.check(ref, data)
         try:
             return json.loads(data)
         except ValueError as e:
             raise _bad(f"{ref.path} is not valid JSON: {e}") from None
 
     @staticmethod
-    def _check(ref: BlobRef, data: bytes) -> None:
+    def check(ref: BlobRef, data: bytes) -> None:
         if ref.size is not None and len(data) != ref.size:
             raise _bad(f"{ref.path}: size {len(data)} does not match {ref.size}")
         if ref.digest is not None and oci.digest_of(data) != ref.digest:
@@ -663,7 +663,7 @@ def read_archive(store: ImageStore, path: Path, workdir: Path) -> list[NewImage]
             if size > _JSON_LIMIT:
                 raise _bad(f"{img.config.path} is too large")
             config_bytes = f.read()
-            archive._check(img.config, config_bytes)
+            archive.check(img.config, config_bytes)
             try:
                 config = json.loads(config_bytes)
             except ValueError as e:
