@@ -51,7 +51,7 @@ from supervisor.supervise import health, healthstate
 from supervisor.supervise import restart as restarts
 from supervisor.supervise.events import EventBus
 from supervisor.supervise.framing import LineFramer
-from supervisor.supervise.logs import ContainerLog, LogOptions
+from supervisor.supervise.logs import ContainerLog, LogEntry, LogOptions
 from supervisor.supervise.output import Fanout
 
 log = structlog.get_logger("corral.engine")
@@ -923,14 +923,32 @@ class Engine:
         until: float = 0.0,
         tail: int = -1,
     ) -> AsyncIterator[tuple[str, bytes, str]]:
+        """(stream, data, time) per record; see `log_batches`."""
+        async for batch in self.log_batches(c, follow=follow, since=since, until=until, tail=tail):
+            for e in batch:
+                yield e.stream, e.data, e.time
+
+    async def log_batches(
+        self,
+        c: Container,
+        *,
+        follow: bool,
+        since: float = 0.0,
+        until: float = 0.0,
+        tail: int = -1,
+    ) -> AsyncIterator[list[LogEntry]]:
+        """Records in lists of what could be read at once, so the API writes a list at
+        a time; following goes on across policy restarts (see supervise/logs.py)."""
         live = self.live(c)
         following = is_active(c.state.status) or c.state.status is Status.RESTARTING
         if follow and following and not until:
-            async for e in live.log.follow(since=since, tail=tail):
-                yield e.stream, e.data, e.time
+            async with contextlib.aclosing(live.log.follow_batches(since=since, tail=tail)) as b:
+                async for batch in b:
+                    yield batch
             return
-        for e in live.log.read(since=since, until=until, tail=tail):
-            yield e.stream, e.data, e.time
+        for batch in live.log.read_batches(since=since, until=until, tail=tail):
+            yield batch
+            await trio.lowlevel.checkpoint()
 
     # ------------------------------------------------------------------ exec
     def exec_create(self, c: Container, body: dict[str, Any]) -> Exec:

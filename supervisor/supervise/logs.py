@@ -54,7 +54,7 @@ log = structlog.get_logger("corral.logs")
 
 _CHUNK = 1 << 20  # bytes a reader takes at a time
 _BACK = 1 << 16  # block size when reading a file backwards (tail)
-ORPHAN_LIMIT = 256 << 20
+ORPHAN_LIMIT = 64 << 20
 
 Position = tuple[int, int]  # (generation, byte offset)
 
@@ -405,6 +405,13 @@ class ContainerLog:
         """What is stored now, oldest first: records at or after `since`, up to the first
         after `until`, the last `tail` of those (-1: all). Lazy: rotation while the
         caller is between records changes nothing it gets."""
+        for batch in self.read_batches(since=since, until=until, tail=tail):
+            yield from batch
+
+    def read_batches(
+        self, *, since: float = 0.0, until: float = 0.0, tail: int = -1
+    ) -> Generator[list[LogEntry], None, None]:
+        """`read` in lists of up to about a MiB of records: one API write per list."""
         cursor = self._open_cursor()
         try:
             stop = cursor.end()
@@ -412,8 +419,10 @@ class ContainerLog:
                 # The last `tail` before `until`: keep a window while reading up to it.
                 window: collections.deque[LogEntry] = collections.deque(maxlen=tail)
                 self._start_at(cursor, since, -1, stop)
-                window.extend(_filtered(cursor, stop, since, until))
-                yield from window
+                for batch in _filtered(cursor, stop, since, until):
+                    window.extend(batch)
+                if window:
+                    yield list(window)
                 return
             self._start_at(cursor, since, tail, stop)
             yield from _filtered(cursor, stop, since, until)
@@ -423,6 +432,15 @@ class ContainerLog:
     async def follow(self, *, since: float = 0.0, tail: int = -1) -> AsyncGenerator[LogEntry, None]:
         """What is stored (as `read`), then every record written, across policy restarts,
         until the writer closes for good or the log is removed (see the module doc)."""
+        async with contextlib.aclosing(self.follow_batches(since=since, tail=tail)) as batches:
+            async for batch in batches:
+                for entry in batch:
+                    yield entry
+
+    async def follow_batches(
+        self, *, since: float = 0.0, tail: int = -1
+    ) -> AsyncGenerator[list[LogEntry], None]:
+        """`follow` in lists: each holds what was there to read at once (never empty)."""
         cursor = self._open_cursor()
         first_end = self._ends + 1
         stop: Position | None = cursor.end() if self._state == "ended" else None
@@ -433,10 +451,10 @@ class ContainerLog:
                     stop = self._marks[first_end]  # stopped for good since it began
                 entries, progressed = cursor.pull(stop)
                 if progressed:
-                    for e in entries:
-                        if since and record_seconds(e.time) < since:
-                            continue
-                        yield e
+                    if since:
+                        entries = [e for e in entries if record_seconds(e.time) >= since]
+                    if entries:
+                        yield entries
                     await trio.lowlevel.checkpoint()
                     continue
                 if stop is not None:
@@ -446,21 +464,27 @@ class ContainerLog:
             cursor.release()
 
 
-def _filtered(cursor: _Cursor, stop: Position, since: float, until: float) -> Iterator[LogEntry]:
+def _filtered(
+    cursor: _Cursor, stop: Position, since: float, until: float
+) -> Iterator[list[LogEntry]]:
     while True:
         entries, progressed = cursor.pull(stop)
         if not progressed:
             return
-        if not since and not until:
-            yield from entries
-            continue
-        for e in entries:
-            t = record_seconds(e.time)
-            if since and t < since:
-                continue
-            if until and t > until:
-                return
-            yield e
+        if since or until:
+            kept: list[LogEntry] = []
+            for e in entries:
+                t = record_seconds(e.time)
+                if since and t < since:
+                    continue
+                if until and t > until:
+                    if kept:
+                        yield kept
+                    return
+                kept.append(e)
+            entries = kept
+        if entries:
+            yield entries
 
 
 def _tail_position(segments: list[_Segment], tail: int, stop: Position) -> Position:

@@ -171,14 +171,21 @@ def register(router: Router, engine: Engine) -> None:
             raise InvalidArgument(f"invalid value for tail: {tail_raw!r}") from None
         since = parse_time_param(req.query_str("since"))
         until = parse_time_param(req.query_str("until"))
-        entries = engine.logs(c, follow=follow, since=since, until=until, tail=tail)
+        batches = engine.log_batches(c, follow=follow, since=since, until=until, tail=tail)
 
         async def body() -> AsyncIterator[bytes]:
-            async for stream, data, ts in entries:
-                if want[stream]:
-                    yield frame(
-                        STREAM_IDS[stream], (ts.encode() + b" " + data) if timestamps else data
+            # One write per batch: a frame per write made reading 1M lines take 25 s.
+            async for batch in batches:
+                out = b"".join(
+                    frame(
+                        STREAM_IDS[e.stream],
+                        (e.time.encode() + b" " + e.data) if timestamps else e.data,
                     )
+                    for e in batch
+                    if want[e.stream]
+                )
+                if out:
+                    yield out
 
         return StreamResponse(body(), "application/vnd.docker.multiplexed-stream")
 
