@@ -47,7 +47,7 @@ def load(store: ImageStore, path: Path) -> list[AddedImage]:
     work = store.tmp / "load-test"
     work.mkdir()
     try:
-        return store.add_images(archive.read_archive(store, path, work))
+        return store.add_images(archive.read_archive(store, path, work, store.layer_ids()))
     finally:
         import shutil
 

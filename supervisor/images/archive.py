@@ -643,14 +643,14 @@ def describe(archive: _Archive) -> list[ArchiveImage]:
     )
 
 
-def read_archive(store: ImageStore, path: Path, workdir: Path) -> list[NewImage]:
+def read_archive(store: ImageStore, path: Path, workdir: Path, known: set[str]) -> list[NewImage]:
     """Read and verify every image in the archive at `path`; stage new layers.
 
     Everything written goes under `workdir` (the caller removes it); no rows are
-    touched, so this may run in a worker thread.  Pass the result to
-    `store.add_images`.
+    touched, so this may run in a worker thread.  Layers in `known` (the caller reads
+    `store.layer_ids()` on the trio thread) are checked but not unpacked again.  Pass
+    the result to `store.add_images`.
     """
-    known = store.layer_ids()
     archive = _Archive(uncompressed_archive(path, workdir))
     try:
         described = describe(archive)

@@ -50,7 +50,9 @@ def register(router: Router, engine: Engine) -> None:
             upload = workdir / "upload"
             if await req.save_body(upload) == 0:
                 raise InvalidArgument("invalid image archive: the request body is empty")
-            staged = await trio.to_thread.run_sync(archive.read_archive, images, upload, workdir)
+            staged = await trio.to_thread.run_sync(
+                archive.read_archive, images, upload, workdir, images.layer_ids()
+            )
             added = images.add_images(staged)
         finally:
             with trio.CancelScope(shield=True):
