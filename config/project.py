@@ -77,8 +77,13 @@ def load_project(
     project_dir: str | None = None,
     profiles: Sequence[str] = (),
     read_file: Callable[[str], str] = _read,
+    default_name: str | None = None,
 ) -> Project:
-    """Read, check and normalize a project. Raises ConfigError (every problem listed)."""
+    """Read, check and normalize a project. Raises ConfigError (every problem listed).
+
+    The name comes from `project_name`, COMPOSE_PROJECT_NAME, the files' `name:`, then
+    `default_name` (a services directory names each project by its file) or the directory.
+    """
     environ = dict(os.environ if environ is None else environ)
     cwd = cwd or os.getcwd()
     paths = resolve_files(files, cwd, environ)
@@ -130,7 +135,7 @@ def load_project(
     merged = merge_documents(docs)
     name = project_name or env.get("COMPOSE_PROJECT_NAME") or merged.get("name")
     if not name:
-        name = normalize_project_name(os.path.basename(workdir))
+        name = normalize_project_name(default_name or os.path.basename(workdir))
     active = list(profiles) or [p for p in env.get("COMPOSE_PROFILES", "").split(",") if p]
     model = finish(
         merged,

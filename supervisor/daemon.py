@@ -96,6 +96,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         type=_metrics_addr,
         help="serve Prometheus /metrics and /healthz here (default 127.0.0.1:9323; empty disables)",
     )
+    p.add_argument(
+        "--services",
+        default=os.environ.get("CORRAL_SERVICES"),
+        help="directory of compose files kept running; reloaded on change and on SIGHUP",
+    )
     return p.parse_args(argv)
 
 
@@ -127,6 +132,10 @@ async def serve(args: argparse.Namespace) -> None:
                     from metrics import serve_metrics
 
                     await api_nursery.start(serve_metrics, args.metrics_addr, exporter)
+                if args.services:
+                    from supervisor.cli.compose_services import run_services
+
+                    await api_nursery.start(run_services, Path(args.services), str(sock))
                 log.info(
                     "daemon.ready",
                     root=str(root),

@@ -153,7 +153,8 @@ def test_missing_image_and_failed_dependency_exit_non_zero(
     file = write(
         tmp_path,
         (
-            "name: demo\nservices:\n  migrate:\n    image: busybox\n    command: [sh, -c, 'exit 3']\n"
+            "name: demo\nservices:\n  migrate:\n    image: busybox\n"
+            "    command: [sh, -c, 'exit 3']\n"
             "  app:\n    image: busybox\n    command: [sleep, '1000']\n    depends_on:\n"
             "      migrate: {condition: service_completed_successfully}\n"
         ),
