@@ -22,7 +22,8 @@ from config.units import duration_ns
 from supervisor.api.client import ApiError, quote
 from supervisor.cli.compose_api import AsyncApi
 
-CONCURRENCY = 16  # requests in flight per service; the daemon serialises what it must
+# Containers acted on at once per service (compose's COMPOSE_PARALLEL_LIMIT sets it too).
+CONCURRENCY = 16
 
 
 class ComposeError(Exception):
@@ -33,7 +34,8 @@ class Applier:
     def __init__(self, api: AsyncApi, say: Callable[[str], None]) -> None:
         self.api = api
         self.say = say
-        self.limiter = trio.CapacityLimiter(CONCURRENCY)
+        limit = os.environ.get("COMPOSE_PARALLEL_LIMIT", "")
+        self.limiter = trio.CapacityLimiter(int(limit) if limit.isdigit() else CONCURRENCY)
         self.networks_supported: bool | None = None
         self._warned = False
 
