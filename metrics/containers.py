@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import calendar
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from prometheus_client.metrics_core import Metric
-
 from metrics import readings
-from metrics.families import Family, container_labels, counter, gauge
+from metrics.families import Family, container_labels, counter, gauge, label, label_block
 from metrics.procfs import TASK_STATES, device_name
 from supervisor.runtime import cgroups
 
@@ -46,20 +44,20 @@ def rfc3339_seconds(text: str) -> float | None:
     return seconds + (float("0." + frac) if frac.isdigit() else 0.0)
 
 
+_STATE = {s: label("state", s) for s in TASK_STATES}
+
+
 def base_labels(t: Target) -> dict[str, str]:
     return {"id": t.cgroup_path, "name": t.name, "image": t.image, **container_labels(t.labels)}
 
 
 class ContainerCollector:
-    """A prometheus_client collector over `targets()`, the running containers now."""
+    """The cAdvisor families of `targets()`, the running containers, read when asked."""
 
     def __init__(self, targets: Callable[[], Sequence[Target]]) -> None:
         self.targets = targets
 
-    def describe(self) -> list[Metric]:
-        return []  # families depend on the containers present; built at collect time
-
-    def collect(self) -> Iterator[Metric]:
+    def collect(self) -> list[Family]:
         layout = cgroups.layout()
         host_ns = readings.host_netns()
         found = []
@@ -67,10 +65,10 @@ class ContainerCollector:
             r = readings.read(t.cgroup_path, t.pid, layout=layout, host_ns=host_ns)
             if r is not None:
                 found.append((t, r))
-        yield from build_families(found)
+        return build_families(found)
 
 
-def build_families(found: Sequence[tuple[Target, readings.Reading]]) -> list[Metric]:
+def build_families(found: Sequence[tuple[Target, readings.Reading]]) -> list[Family]:
     """The cAdvisor families for these readings (pure: no I/O)."""
     ns = 1e-9
     cpu_usage = counter(
@@ -136,10 +134,10 @@ def build_families(found: Sequence[tuple[Target, readings.Reading]]) -> list[Met
     tasks = gauge("container_tasks_state", "Number of tasks in given state")
 
     for t, r in found:
-        lb = base_labels(t)
+        lb = label_block(base_labels(t))
         s = r.cgroup
         if s.cpu_usage_ns is not None:
-            cpu_usage.add({**lb, "cpu": "total"}, s.cpu_usage_ns * ns)
+            cpu_usage.add(lb, s.cpu_usage_ns * ns, 'cpu="total"')
         if s.cpu_user_ns is not None:
             cpu_user.add(lb, s.cpu_user_ns * ns)
         if s.cpu_system_ns is not None:
@@ -163,22 +161,22 @@ def build_families(found: Sequence[tuple[Target, readings.Reading]]) -> list[Met
         mem_fail.add(lb, s.memory_failcnt)
         spec_mem.add(lb, s.memory_limit or 0)
         for iface, dev in sorted(r.networks.items()):
-            il = {**lb, "interface": iface}
+            il = label("interface", iface)
             for key, fam in net.items():
-                fam.add(il, getattr(dev, key))
+                fam.add(lb, getattr(dev, key), il)
         for majmin, io in sorted(s.io.items()):
-            dl = {**lb, "device": device_name(majmin)}
-            fs_rb.add(dl, io.read_bytes)
-            fs_wb.add(dl, io.write_bytes)
-            fs_r.add(dl, io.reads)
-            fs_w.add(dl, io.writes)
+            dl = label("device", device_name(majmin))
+            fs_rb.add(lb, io.read_bytes, dl)
+            fs_wb.add(lb, io.write_bytes, dl)
+            fs_r.add(lb, io.reads, dl)
+            fs_w.add(lb, io.writes, dl)
         started = rfc3339_seconds(t.started_at)
         if started is not None:
             start.add(lb, started)
         seen.add(lb, r.read_at)
         oom.add(lb, s.oom_kills)
         for state in TASK_STATES:
-            tasks.add({**lb, "state": state}, r.tasks.get(state, 0))
+            tasks.add(lb, r.tasks.get(state, 0), _STATE[state])
 
     families: list[Family] = [
         cpu_usage, cpu_user, cpu_system, periods, thr_periods, thr_seconds,
@@ -186,4 +184,4 @@ def build_families(found: Sequence[tuple[Target, readings.Reading]]) -> list[Met
         spec_mem, spec_quota, spec_period, spec_shares, *net.values(),
         fs_rb, fs_wb, fs_r, fs_w, start, seen, oom, tasks,
     ]  # fmt: skip
-    return [f.metric for f in families if f.metric.samples]
+    return families

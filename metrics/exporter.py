@@ -21,7 +21,7 @@ from prometheus_client import (
 from prometheus_client.exposition import choose_encoder
 
 from metrics.containers import ContainerCollector, Target
-from metrics.families import container_labels
+from metrics.families import container_labels, render
 from metrics.supervisor import Bookkeeping, Record, SupervisorCollector, event_action
 from supervisor.errors import NotFound
 
@@ -51,8 +51,8 @@ class Exporter:
         self.book = Bookkeeping()
         for c in engine.containers.all():
             self.book.know(c.id, c.state.restart_count)
-        self.registry.register(ContainerCollector(self._targets))
-        self.registry.register(SupervisorCollector(self._records, self.book))
+        self.containers = ContainerCollector(self._targets)
+        self.supervisor = SupervisorCollector(self._records, self.book)
         ProcessCollector(registry=self.registry)
         Info("corral_build", "corral's version and OCI runtime.", registry=self.registry).info(
             {"version": corral_version(), "runtime": engine.runtime_name}
@@ -153,4 +153,7 @@ class Exporter:
     def render(self, accept: str | None = None) -> tuple[bytes, str]:
         """One scrape: the body and its content type (OpenMetrics if `accept` asks)."""
         encoder, content_type = choose_encoder(accept or "")
-        return encoder(self.registry), content_type
+        openmetrics = content_type.startswith("application/openmetrics-text")
+        families = [*self.containers.collect(), *self.supervisor.collect()]
+        own = render(families, openmetrics).encode()
+        return own + encoder(self.registry), content_type  # OpenMetrics' `# EOF` comes last

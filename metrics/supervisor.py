@@ -13,12 +13,10 @@ daemon starts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from prometheus_client.metrics_core import Metric
-
-from metrics.families import counter, gauge
+from metrics.families import Family, counter, gauge, label, label_block
 
 STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
 HEALTH_STATES = ("starting", "healthy", "unhealthy")
@@ -92,14 +90,16 @@ class SupervisorCollector:
         self.records = records
         self.book = book
 
-    def describe(self) -> list[Metric]:
-        return []
-
-    def collect(self) -> Iterator[Metric]:
-        yield from build_families(self.records(), self.book)
+    def collect(self) -> list[Family]:
+        return build_families(self.records(), self.book)
 
 
-def build_families(records: Iterable[Record], book: Bookkeeping) -> list[Metric]:
+_STATE = {s: label("state", s) for s in STATES}
+_HEALTH = {h: label("status", h) for h in HEALTH_STATES}
+_STREAM = {s: label("stream", s) for s in ("stdout", "stderr")}
+
+
+def build_families(records: Iterable[Record], book: Bookkeeping) -> list[Family]:
     restarts = counter(
         "corral_container_restarts_total",
         "Restarts by the restart policy since the container was created (never reset).",
@@ -110,16 +110,17 @@ def build_families(records: Iterable[Record], book: Bookkeeping) -> list[Metric]
     lines = counter("corral_log_lines_total", "Log lines the container wrote, by stream.")
     nbytes = counter("corral_log_bytes_total", "Log bytes the container wrote, by stream.")
     for r in records:
-        restarts.add(r.labels, book.restarts.get(r.id, 0))
+        lb = label_block(r.labels)
+        restarts.add(lb, book.restarts.get(r.id, 0))
         for s in STATES:
-            state.add({**r.labels, "state": s}, 1 if s == r.status else 0)
+            state.add(lb, 1 if s == r.status else 0, _STATE[s])
         if r.health is not None:
             for h in HEALTH_STATES:
-                health.add({**r.labels, "status": h}, 1 if h == r.health else 0)
-        exit_code.add(r.labels, r.exit_code)
-        for stream in ("stdout", "stderr"):
+                health.add(lb, 1 if h == r.health else 0, _HEALTH[h])
+        exit_code.add(lb, r.exit_code)
+        for stream, extra in _STREAM.items():
             if stream in r.log_lines:
-                lines.add({**r.labels, "stream": stream}, r.log_lines[stream])
+                lines.add(lb, r.log_lines[stream], extra)
             if stream in r.log_bytes:
-                nbytes.add({**r.labels, "stream": stream}, r.log_bytes[stream])
-    return [f.metric for f in (restarts, state, health, exit_code, lines, nbytes)]
+                nbytes.add(lb, r.log_bytes[stream], extra)
+    return [restarts, state, health, exit_code, lines, nbytes]

@@ -5,11 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_parse,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 from metrics.containers import Target, build_families, rfc3339_seconds
-from metrics.families import container_labels, sanitize_label_name
+from metrics.families import (
+    Family,
+    container_labels,
+    counter,
+    label_block,
+    render,
+    sanitize_label_name,
+)
 from metrics.procfs import NetDev, parse_net_dev, system_cpu_ns, task_state
 from metrics.readings import Reading
 from metrics.supervisor import Bookkeeping, Record, event_action
@@ -112,19 +121,23 @@ def test_restarts_start_from_the_record_after_a_daemon_restart() -> None:
     assert book.restarts["c1"] == 5
 
 
-def _expose(families: Sequence[object]) -> dict[str, list[tuple[dict[str, str], float]]]:
-    class Fixed:
-        def collect(self) -> Sequence[object]:
-            return families
-
-    reg = CollectorRegistry(auto_describe=False)
-    reg.register(Fixed())  # type: ignore[arg-type]
-    text = generate_latest(reg).decode()
+def _expose(families: Sequence[Family]) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """Render as the endpoint does and read it back with prometheus_client's parser."""
     out: dict[str, list[tuple[dict[str, str], float]]] = {}
-    for fam in text_string_to_metric_families(text):
+    for fam in text_string_to_metric_families(render(families)):
         for s in fam.samples:
             out.setdefault(s.name, []).append((s.labels, s.value))
     return out
+
+
+def test_openmetrics_names_counters_without_total() -> None:
+    fam = counter("x_events_total", "Events.")
+    fam.add(label_block({"a": 'q"uo\\te\n'}), 3)
+    text = render([fam], openmetrics=True) + "# EOF\n"
+    (parsed,) = openmetrics_parse(text)  # type: ignore[no-untyped-call]
+    assert parsed.name == "x_events" and parsed.type == "counter"
+    assert parsed.samples[0].labels == {"a": 'q"uo\\te\n'}
+    assert "# TYPE x_events_total counter" in render([fam])
 
 
 def _target(cid: str, labels: dict[str, str]) -> Target:
