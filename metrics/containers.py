@@ -97,14 +97,12 @@ def build_families(found: Sequence[tuple[Target, readings.Reading]]) -> list[Fam
     mem_ws = gauge("container_memory_working_set_bytes", "Current working set in bytes.")
     mem_rss = gauge("container_memory_rss", "Size of RSS in bytes.")
     mem_cache = gauge("container_memory_cache", "Number of bytes of page cache memory.")
-    mem_max = gauge("container_memory_max_usage_bytes", "Maximum memory usage recorded in bytes")
     mem_fail = gauge("container_memory_failcnt", "Number of memory usage hits limits")
     spec_mem = gauge(
         "container_spec_memory_limit_bytes", "Memory limit for the container (0: unlimited)."
     )
     spec_quota = gauge("container_spec_cpu_quota", "CPU quota of the container.")
     spec_period = gauge("container_spec_cpu_period", "CPU period of the container.")
-    spec_shares = gauge("container_spec_cpu_shares", "CPU share of the container.")
     net = {
         key: counter(
             f"container_network_{direction}_{what}_total", f"Cumulative count of {doc} {verb}"
@@ -122,8 +120,6 @@ def build_families(found: Sequence[tuple[Target, readings.Reading]]) -> list[Fam
     }  # fmt: skip
     fs_rb = counter("container_fs_reads_bytes_total", "Cumulative count of bytes read")
     fs_wb = counter("container_fs_writes_bytes_total", "Cumulative count of bytes written")
-    fs_r = counter("container_fs_reads_total", "Cumulative count of reads completed")
-    fs_w = counter("container_fs_writes_total", "Cumulative count of writes completed")
     start = gauge(
         "container_start_time_seconds", "Start time of the container since unix epoch in seconds."
     )
@@ -149,13 +145,9 @@ def build_families(found: Sequence[tuple[Target, readings.Reading]]) -> list[Fam
             spec_quota.add(lb, s.cpu_quota)
         if s.cpu_period is not None:
             spec_period.add(lb, s.cpu_period)
-        if s.cpu_shares is not None:
-            spec_shares.add(lb, s.cpu_shares)
         if s.memory_usage is not None:
             mem_usage.add(lb, s.memory_usage)
             mem_ws.add(lb, s.working_set or 0)
-        if s.memory_max_usage is not None:
-            mem_max.add(lb, s.memory_max_usage)
         mem_rss.add(lb, s.rss)
         mem_cache.add(lb, s.cache)
         mem_fail.add(lb, s.memory_failcnt)
@@ -168,8 +160,6 @@ def build_families(found: Sequence[tuple[Target, readings.Reading]]) -> list[Fam
             dl = label("device", device_name(majmin))
             fs_rb.add(lb, io.read_bytes, dl)
             fs_wb.add(lb, io.write_bytes, dl)
-            fs_r.add(lb, io.reads, dl)
-            fs_w.add(lb, io.writes, dl)
         started = rfc3339_seconds(t.started_at)
         if started is not None:
             start.add(lb, started)
@@ -180,8 +170,8 @@ def build_families(found: Sequence[tuple[Target, readings.Reading]]) -> list[Fam
 
     families: list[Family] = [
         cpu_usage, cpu_user, cpu_system, periods, thr_periods, thr_seconds,
-        mem_usage, mem_ws, mem_rss, mem_cache, mem_max, mem_fail,
-        spec_mem, spec_quota, spec_period, spec_shares, *net.values(),
-        fs_rb, fs_wb, fs_r, fs_w, start, seen, oom, tasks,
+        mem_usage, mem_ws, mem_rss, mem_cache, mem_fail,
+        spec_mem, spec_quota, spec_period, *net.values(),
+        fs_rb, fs_wb, start, seen, oom, tasks,
     ]  # fmt: skip
     return families

@@ -56,14 +56,25 @@ def task_state(stat_text: str) -> str | None:
     return _LETTER.get(parts[0]) if parts else None
 
 
+def _read(path: str) -> str | None:
+    """A small /proc file with plain syscalls (a scrape reads hundreds); None if gone."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, 1 << 16).decode("ascii", "replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def task_states(tids: list[int]) -> dict[str, int]:
     counts = dict.fromkeys(TASK_STATES, 0)
     for tid in tids:
-        try:
-            with open(f"/proc/{tid}/stat") as f:
-                state = task_state(f.read())
-        except OSError:
-            continue  # exited between listing and reading
+        text = _read(f"/proc/{tid}/stat")
+        state = None if text is None else task_state(text)  # None: exited meanwhile
         if state is not None:
             counts[state] += 1
     return counts
@@ -84,11 +95,8 @@ def container_networks(pid: int, host_netns: int | None) -> dict[str, NetDev]:
     ns = netns_inode(pid)
     if ns is None or ns == host_netns:
         return {}
-    try:
-        with open(f"/proc/{pid}/net/dev") as f:
-            return parse_net_dev(f.read())
-    except OSError:
-        return {}
+    text = _read(f"/proc/{pid}/net/dev")
+    return {} if text is None else parse_net_dev(text)
 
 
 _device_names: dict[str, str] = {}

@@ -34,8 +34,11 @@ def read(
     host_ns: int | None = None,
     tasks: bool = True,
 ) -> Reading | None:
-    """A reading now; None when the cgroup is gone (the container just stopped)."""
-    stats = cgroups.read_stats(cgroup_path, layout)
+    """A reading now; None when the cgroup is gone (the container just stopped).
+
+    `tasks=True` is a scrape: task states, and only the cgroup files metrics use;
+    `tasks=False` is `docker stats`: every cgroup file, no task states."""
+    stats = cgroups.read_stats(cgroup_path, layout, full=not tasks)
     if stats is None:
         return None
     return Reading(

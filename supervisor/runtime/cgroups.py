@@ -196,7 +196,6 @@ class CgroupStats:
     cpu_throttled_ns: int = 0
     cpu_quota: int | None = None  # microseconds per period; None = no quota
     cpu_period: int | None = None  # microseconds
-    cpu_shares: int | None = None  # v1 shares, or v2 weight converted to shares
     percpu_ns: list[int] = field(default_factory=list)  # v1 only
     memory_usage: int | None = None
     memory_max_usage: int | None = None
@@ -210,7 +209,7 @@ class CgroupStats:
     io: dict[str, IoDevice] = field(default_factory=dict)  # "major:minor" -> counters
     pids: int | None = None
     pids_limit: int | None = None
-    procs: list[int] = field(default_factory=list)  # thread ids in the cgroup
+    procs: list[int] = field(default_factory=list)  # thread ids (scrapes only)
 
     @property
     def working_set(self) -> int | None:
@@ -325,10 +324,15 @@ def _fast(directory: str | None, name: str) -> str | None:
         os.close(fd)
 
 
-def read_stats(path: str, where: Layout | None = None) -> CgroupStats | None:
-    """Everything metrics and `docker stats` show, read now; None if the cgroup is gone."""
+def read_stats(path: str, where: Layout | None = None, *, full: bool = True) -> CgroupStats | None:
+    """Everything `docker stats` shows, read now; None if the cgroup is gone.
+
+    `full=False` (a Prometheus scrape) leaves out what no exported metric uses (the
+    peak, pids, operation counts, throttling without a quota): on cgroup v1 each file
+    costs a path walk and a kernel-formatted read, times every container, every scrape.
+    """
     lay = where or layout()
-    return _read_v2(path) if lay.v2 else _read_v1(path, lay)
+    return _read_v2(path, full) if lay.v2 else _read_v1(path, lay, full)
 
 
 def _sdir(lay: Layout, controller: str, path: str) -> str | None:
@@ -336,7 +340,7 @@ def _sdir(lay: Layout, controller: str, path: str) -> str | None:
     return None if base is None else f"{base}/{_rel(path)}"
 
 
-def _read_v1(path: str, lay: Layout) -> CgroupStats | None:
+def _read_v1(path: str, lay: Layout, full: bool) -> CgroupStats | None:
     mem = _sdir(lay, "memory", path)
     usage_text = _fast(mem, "memory.usage_in_bytes")
     if usage_text is None:
@@ -354,16 +358,17 @@ def _read_v1(path: str, lay: Layout) -> CgroupStats | None:
         s.cpu_system_ns = ticks.get("system", 0) * 1_000_000_000 // _CLK_TCK
         s.percpu_ns = _ints(_fast(acct, "cpuacct.usage_percpu"))
     cpu = _sdir(lay, "cpu", path)
-    stat = parse_keyed(_fast(cpu, "cpu.stat"))
-    s.cpu_periods = stat.get("nr_periods", 0)
-    s.cpu_throttled_periods = stat.get("nr_throttled", 0)
-    s.cpu_throttled_ns = stat.get("throttled_time", 0)
     quota = _number(_fast(cpu, "cpu.cfs_quota_us"))
     s.cpu_quota = quota if quota is not None and quota > 0 else None
     s.cpu_period = _number(_fast(cpu, "cpu.cfs_period_us"))
-    s.cpu_shares = _number(_fast(cpu, "cpu.shares"))
+    if full or s.cpu_quota is not None:
+        stat = parse_keyed(_fast(cpu, "cpu.stat"))
+        s.cpu_periods = stat.get("nr_periods", 0)
+        s.cpu_throttled_periods = stat.get("nr_throttled", 0)
+        s.cpu_throttled_ns = stat.get("throttled_time", 0)
     s.memory_usage = _number(usage_text)
-    s.memory_max_usage = _number(_fast(mem, "memory.max_usage_in_bytes"))
+    if full:
+        s.memory_max_usage = _number(_fast(mem, "memory.max_usage_in_bytes"))
     limit = _number(_fast(mem, "memory.limit_in_bytes"))
     s.memory_limit = None if limit is None or limit >= _V1_UNLIMITED else limit
     s.memory_failcnt = _number(_fast(mem, "memory.failcnt")) or 0
@@ -376,15 +381,17 @@ def _read_v1(path: str, lay: Layout) -> CgroupStats | None:
     s.oom_kills = parse_keyed(_fast(mem, "memory.oom_control")).get("oom_kill", 0)
     blkio = _sdir(lay, "blkio", path)
     parse_blkio_v1(_fast(blkio, "blkio.throttle.io_service_bytes_recursive"), s.io, "bytes")
-    parse_blkio_v1(_fast(blkio, "blkio.throttle.io_serviced_recursive"), s.io, "ops")
     pids = _sdir(lay, "pids", path)
-    s.pids = _number(_fast(pids, "pids.current"))
-    s.pids_limit = _number(_fast(pids, "pids.max"))
-    s.procs = _ints(_fast(pids or mem, "tasks"))
+    if full:
+        parse_blkio_v1(_fast(blkio, "blkio.throttle.io_serviced_recursive"), s.io, "ops")
+        s.pids = _number(_fast(pids, "pids.current"))
+        s.pids_limit = _number(_fast(pids, "pids.max"))
+    else:
+        s.procs = _ints(_fast(pids or mem, "tasks"))
     return s
 
 
-def _read_v2(path: str) -> CgroupStats | None:
+def _read_v2(path: str, full: bool) -> CgroupStats | None:
     d = str(CGROUP_ROOT / _rel(path))
     stat_text = _fast(d, "cpu.stat")
     if stat_text is None:
@@ -399,11 +406,9 @@ def _read_v2(path: str) -> CgroupStats | None:
     s.cpu_throttled_periods = stat.get("nr_throttled", 0)
     s.cpu_throttled_ns = stat.get("throttled_usec", 0) * 1000
     s.cpu_quota, s.cpu_period = parse_cpu_max(_fast(d, "cpu.max"))
-    weight = _number(_fast(d, "cpu.weight"))
-    if weight is not None:  # runc's conversion, inverted: weight 100 <-> shares 1024
-        s.cpu_shares = 2 + ((weight - 1) * 262142) // 9999
     s.memory_usage = _number(_fast(d, "memory.current"))
-    s.memory_max_usage = _number(_fast(d, "memory.peak"))
+    if full:
+        s.memory_max_usage = _number(_fast(d, "memory.peak"))
     s.memory_limit = _number(_fast(d, "memory.max"))
     events = parse_keyed(_fast(d, "memory.events"))
     s.memory_failcnt = events.get("max", 0)
@@ -413,7 +418,9 @@ def _read_v2(path: str) -> CgroupStats | None:
     s.cache = s.memory_stat.get("file", 0)
     s.inactive_file = s.memory_stat.get("inactive_file", 0)
     s.io = parse_io_stat_v2(_fast(d, "io.stat"))
-    s.pids = _number(_fast(d, "pids.current"))
-    s.pids_limit = _number(_fast(d, "pids.max"))
-    s.procs = _ints(_fast(d, "cgroup.threads"))
+    if full:
+        s.pids = _number(_fast(d, "pids.current"))
+        s.pids_limit = _number(_fast(d, "pids.max"))
+    else:
+        s.procs = _ints(_fast(d, "cgroup.threads"))
     return s
