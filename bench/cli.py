@@ -1,0 +1,78 @@
+"""`python -m bench [SCENARIO...] [--quick]`: corral and Podman, side by side.
+
+Needs root, runc, and (for the comparison) podman + conmon.  Never run by `.ci/run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from pathlib import Path
+
+import trio
+
+from bench.context import FULL, QUICK
+from bench.engines import podman
+from bench.engines.base import BenchError
+from bench.engines.corral import REPO
+from bench.registry import all_scenarios, select
+from bench.runner import run_bench
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark corral against Podman in one run; prints ratios.",
+    )
+    p.add_argument("scenarios", nargs="*", help="scenario names or prefixes (default: all)")
+    p.add_argument("--quick", action="store_true", help="fewer samples and containers (<2 min)")
+    p.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    p.add_argument("--no-podman", action="store_true", help="corral alone")
+    p.add_argument("--containers", type=int, help="fleet size for many/memory/idle")
+    p.add_argument("--concurrency", type=int, help="starts/removals in flight, every engine")
+    p.add_argument("--samples", type=int, help="samples per engine for start and floor")
+    p.add_argument("--lines", type=int, help="log lines written by the logs scenario")
+    p.add_argument(
+        "--out", type=Path, default=REPO / "bench" / "results", help="where the JSON goes"
+    )
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    scenarios = all_scenarios()
+    if args.list:
+        for s in scenarios:
+            print(f"{s.name:10} {s.summary}")
+        return 0
+    try:
+        chosen = select(scenarios, args.scenarios)
+    except ValueError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    sizes = QUICK if args.quick else FULL
+    overrides = {  # Sizes field: (flag, value)
+        "fleet": ("--containers", args.containers),
+        "concurrency": ("--concurrency", args.concurrency),
+        "samples": ("--samples", args.samples),
+        "log_lines": ("--lines", args.lines),
+    }
+    for flag, value in overrides.values():
+        if value is not None and value < 1:
+            print(f"bench: {flag} must be at least 1, got {value}", file=sys.stderr)
+            return 2
+    chosen_sizes = {k: v for k, (_, v) in overrides.items() if v is not None}
+    sizes = dataclasses.replace(sizes, **chosen_sizes)
+    if os.geteuid() != 0:
+        print("bench: needs root (containers, mounts, cgroups)", file=sys.stderr)
+        return 1
+    with_podman = not args.no_podman and podman.available()
+    if not args.no_podman and not with_podman:
+        print("bench: podman (or conmon) is not installed: corral alone", file=sys.stderr)
+    try:
+        return trio.run(lambda: run_bench(chosen, sizes, with_podman=with_podman, out_dir=args.out))
+    except BenchError as exc:  # setup or teardown failed: one line, not a traceback
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1

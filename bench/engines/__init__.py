@@ -1,0 +1,1 @@
+"""The engines the bench compares, driven the same way: `corral` and `podman`."""

@@ -1,0 +1,1 @@
+"""One module per scenario, each exposing `SCENARIO` (see `bench/registry.py`)."""

@@ -1,0 +1,45 @@
+"""memory: what each running container costs the engine, in resident memory.
+
+corral: growth of the daemon's RSS from no container to a fleet, per container (the
+daemon is the only process corral keeps; no per-container helper).  podman: the RSS of
+its conmon processes (one per container; podman itself has no daemon), per container.
+"""
+
+from __future__ import annotations
+
+from bench import procfs
+from bench.context import Bench
+from bench.engines.base import BenchError
+from bench.fleet import remove_fleet, start_fleet
+from bench.registry import Scenario
+from bench.report import Row
+
+
+def _rss(pids: list[int]) -> int:
+    return sum(procfs.rss_bytes(pid) for pid in pids)
+
+
+async def run(b: Bench) -> list[Row]:
+    n, c = b.sizes.fleet, b.sizes.concurrency
+    row = Row(f"memory: engine RSS per running container, at {n}", "bytes")
+    notes = []
+    for e in b.engines:
+        # warm-up: the code paths of start/remove are loaded before the baseline
+        ids, _ = await start_fleet(e, min(10, n), c)
+        await remove_fleet(e, ids, c)
+        await e.settle()
+        before = _rss(e.overhead_pids())
+        ids, _ = await start_fleet(e, n, c)
+        pids = e.overhead_pids()
+        after = _rss(pids)
+        await remove_fleet(e, ids, c)
+        await e.settle()
+        if e.name == "podman" and len(pids) != n:
+            raise BenchError(f"podman: {len(pids)} conmon processes for {n} containers")
+        row.samples[e.name] = [(after - before) / n]
+        notes.append(f"{e.name}: {before / 2**20:.1f} -> {after / 2**20:.1f} MiB")
+    row.note = "; ".join(notes)
+    return [row]
+
+
+SCENARIO = Scenario("memory", "engine RSS growth per running container", run)
