@@ -28,13 +28,13 @@ class Sizes:
 
 FULL = Sizes()
 QUICK = Sizes(
-    samples=10,
-    warmup=2,
-    fleet=50,
-    concurrency=25,
+    samples=8,
+    warmup=1,
+    fleet=20,
+    concurrency=20,
     fleet_rounds=1,
-    idle_window=10.0,
-    log_lines=200_000,
+    idle_window=5.0,
+    log_lines=100_000,
     log_rounds=1,
 )
 

@@ -10,6 +10,8 @@ import trio
 
 from bench.engines.base import BenchError, Engine
 
+WARMUP_FLEET = 5  # containers started and removed before a fleet is measured
+
 
 async def _all(jobs: list[Callable[[], Awaitable[None]]], concurrency: int) -> float:
     limiter = trio.CapacityLimiter(concurrency)

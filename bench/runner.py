@@ -114,6 +114,13 @@ async def run_bench(
                     say("   " + report.render_table([row], with_podman).splitlines()[-1])
                 rows += got
     finally:
+        if errors:  # the daemon's log explains most failures: keep it past the workdir
+            log = workdir / "corral-daemon.log"
+            if log.exists():
+                out_dir.mkdir(parents=True, exist_ok=True)
+                kept = out_dir / f"corral-daemon-{started.strftime('%Y%m%d-%H%M%S')}.log"
+                shutil.copyfile(log, kept)
+                say(f"corral daemon log kept: {kept}")
         shutil.rmtree(workdir, ignore_errors=True)
     info["loadavg_at_end"] = os.getloadavg()
     table = report.render_table(rows, with_podman)

@@ -8,7 +8,7 @@ have exited) before the other is measured.
 from __future__ import annotations
 
 from bench.context import Bench
-from bench.fleet import remove_fleet, start_fleet
+from bench.fleet import WARMUP_FLEET, remove_fleet, start_fleet
 from bench.registry import Scenario
 from bench.report import Row
 
@@ -18,7 +18,7 @@ async def run(b: Bench) -> list[Row]:
     started = Row(f"many: {n} started, {c} in flight, until all run", "s")
     removed = Row(f"many: {n} removed (forced), {c} in flight", "s")
     for e in b.engines:  # warm-up: a small fleet
-        ids, _ = await start_fleet(e, min(10, n), c)
+        ids, _ = await start_fleet(e, min(WARMUP_FLEET, n), c)
         await remove_fleet(e, ids, c)
         await e.settle()
     for i in range(b.sizes.fleet_rounds):

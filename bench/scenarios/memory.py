@@ -10,7 +10,7 @@ from __future__ import annotations
 from bench import procfs
 from bench.context import Bench
 from bench.engines.base import BenchError
-from bench.fleet import remove_fleet, start_fleet
+from bench.fleet import WARMUP_FLEET, remove_fleet, start_fleet
 from bench.registry import Scenario
 from bench.report import Row
 
@@ -25,7 +25,7 @@ async def run(b: Bench) -> list[Row]:
     notes = []
     for e in b.engines:
         # warm-up: the code paths of start/remove are loaded before the baseline
-        ids, _ = await start_fleet(e, min(10, n), c)
+        ids, _ = await start_fleet(e, min(WARMUP_FLEET, n), c)
         await remove_fleet(e, ids, c)
         await e.settle()
         before = _rss(e.overhead_pids())
