@@ -6,9 +6,8 @@ from typing import Any
 
 import docker
 import pytest
-from docker.types import LogConfig
-
 from conftest import IMAGE, Daemon
+from docker.types import LogConfig
 
 COUNT_TO_300 = "i=0; while [ $i -lt 300 ]; do echo line $i; i=$((i+1)); done"
 
@@ -20,7 +19,7 @@ def test_logs_after_rotation_are_the_last_lines_in_order(dk: Any, daemon: Daemon
     assert c.logs(tail=3) == b"line 297\nline 298\nline 299\n"
     kept = c.logs().decode().splitlines()
     first = int(kept[0].split()[1])
-    assert 0 < first and kept == [f"line {i}" for i in range(first, 300)]
+    assert first > 0 and kept == [f"line {i}" for i in range(first, 300)]
     stamped = c.logs(timestamps=True, tail=1).decode()
     assert stamped.endswith("Z line 299\n")
     cdir = daemon.root / "containers" / c.id
