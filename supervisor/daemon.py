@@ -86,6 +86,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default="corral",
         help="parent cgroup of every container (default corral)",
     )
+    p.add_argument("--log-driver", default="json-file",
+                   help="default log driver for containers (json-file)")
+    p.add_argument("--log-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="default log options, e.g. max-size=10m, max-file=3 (repeatable)")
     p.add_argument(
         "--ready-fd", type=int, default=-1, help="write a line to this fd once the API is listening"
     )
@@ -116,7 +120,11 @@ async def serve(args: argparse.Namespace) -> None:
     sock = socket_path(args.host)
     async with trio.open_nursery() as containers_nursery:
         engine = Engine(
-            root, containers_nursery, runtime=args.runtime, cgroup_parent=args.cgroup_parent
+            root,
+            containers_nursery,
+            runtime=args.runtime,
+            cgroup_parent=args.cgroup_parent,
+            log_defaults=args.log_defaults,
         )
         exporter = None
         if args.metrics_addr:
@@ -162,6 +170,14 @@ async def serve(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     configure_logging(args.log_level)
+    from supervisor.errors import CorralError
+    from supervisor.supervise.logconfig import LogDefaults
+
+    try:
+        args.log_defaults = LogDefaults.from_flags(args.log_driver, args.log_opt)
+    except CorralError as exc:
+        print(f"corral daemon: {exc.message}", file=sys.stderr)
+        return 2
     if os.geteuid() != 0:
         print(
             "corral daemon: must run as root (containers need namespaces and mounts)",

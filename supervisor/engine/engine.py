@@ -51,6 +51,7 @@ from supervisor.supervise import health, healthstate
 from supervisor.supervise import restart as restarts
 from supervisor.supervise.events import EventBus
 from supervisor.supervise.framing import LineFramer
+from supervisor.supervise.logconfig import LogDefaults, resolve_log_config
 from supervisor.supervise.logs import ContainerLog, LogEntry, LogOptions
 from supervisor.supervise.output import Fanout
 
@@ -110,9 +111,11 @@ class Engine:
         nursery: trio.Nursery,
         runtime: str = "runc",
         cgroup_parent: str = "corral",
+        log_defaults: LogDefaults | None = None,
     ) -> None:
         self.root = root
         self.cgroup_parent = cgroup_parent.strip("/")
+        self.log_defaults = log_defaults or LogDefaults()
         root.mkdir(parents=True, exist_ok=True)
         (root / "containers").mkdir(exist_ok=True)
         self.db = Database(root / "corral.db")
@@ -250,6 +253,9 @@ class Engine:
             raise Conflict("conflicting options: cannot specify both --restart and --rm")
         restarts.Tuning.from_labels(config.get("Labels"))
         healthstate.validate(body.get("Healthcheck"))
+        host_config["LogConfig"] = resolve_log_config(
+            host_config.get("LogConfig"), self.log_defaults
+        )
 
         cid = secrets.token_hex(32)
         c = Container(
@@ -672,6 +678,7 @@ class Engine:
             except CorralError as exc:
                 if c.state.status is Status.RESTARTING:
                     c.state.status = Status.EXITED
+                live.log.close_writer()  # no run follows: followers end here
                 c.state.error = exc.message
                 self.containers.save(c)
                 log.warning("container.restart_failed", id=c.short_id, name=c.name,
@@ -687,6 +694,7 @@ class Engine:
             live.restart_scope = None
         c.state.status = next_status(c.state.status, Event.EXIT, c.name)
         self.containers.save(c)
+        live.log.close_writer()  # no run follows: followers end here
         return True
 
     # ------------------------------------------------------- stop and friends

@@ -37,11 +37,19 @@ def register(router: Router, engine: Engine) -> None:
                     yield _encode(e)
             if channel is None:
                 return
+            deadline = trio.current_time() + (until - now) if until else float("inf")
             async with channel:
-                with trio.move_on_at(trio.current_time() + (until - now) if until else
-                                     float("inf")):
-                    async for e in channel:
-                        if e.seq > last_seq and matches(e, filters):
-                            yield _encode(e)
+                while True:
+                    # The cancel scope wraps only the receive: a yield inside a cancel
+                    # scope in an async generator would corrupt trio's scope stack.
+                    with trio.move_on_at(deadline) as scope:
+                        try:
+                            e = await channel.receive()
+                        except trio.EndOfChannel:
+                            return
+                    if scope.cancelled_caught:
+                        return
+                    if e.seq > last_seq and matches(e, filters):
+                        yield _encode(e)
 
         return StreamResponse(body(), "application/json")
