@@ -83,23 +83,42 @@ def register(router: Router, engine: Engine) -> None:
         builder = Builder(engine, context, workdir, opts)
 
         async def body() -> AsyncIterator[bytes]:
+            # The last line is held back until the scratch directory is gone, so a
+            # client that sees the end of the build sees nothing of it left behind.
+            last: bytes | None = None
             try:
                 async for msg in builder.run():
                     if opts.quiet and "stream" in msg:
                         continue
+                    if last is not None:
+                        yield last
+                    last = _line(msg)
                     if opts.quiet and "aux" in msg:
-                        yield _line({"stream": msg["aux"]["ID"] + "\n"})
-                    yield _line(msg)
+                        yield last
+                        last = _line({"stream": msg["aux"]["ID"] + "\n"})
             except CorralError as e:
                 log.info("build.failed", error=e.message)
-                yield _line({"errorDetail": {"message": e.message}, "error": e.message})
+                if last is not None:
+                    yield last
+                last = _line({"errorDetail": {"message": e.message}, "error": e.message})
             finally:
                 with trio.CancelScope(shield=True):
-                    await trio.to_thread.run_sync(
-                        lambda: shutil.rmtree(workdir, ignore_errors=True)
-                    )
+                    await trio.to_thread.run_sync(_remove_workdir, workdir)
+            if last is not None:
+                yield last
 
         return StreamResponse(body(), "application/json")
+
+
+def _remove_workdir(workdir: Path) -> None:
+    """The build's scratch; never through a mount (a step's overlay is unmounted by
+    then, but a crash mid-step must not make rmtree reach into image layers)."""
+    from supervisor.runtime.rootfs import is_mounted, unmount
+
+    for mp in workdir.glob("step-*/rootfs"):
+        if is_mounted(mp):
+            unmount(mp)
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _unpack(tar: Path, dest: Path) -> None:
