@@ -410,7 +410,8 @@ def test_kill_9_and_restart_leave_no_network_state(private_daemon: Any, rootfs_t
     d = private_daemon()
     dk = d.client()
     assert os.listdir(d.root / "netns") == []
-    assert our_links(dk, d.root) == bridges  # no veth left; the bridges belong to live records
+    # no veth left; bridges only of live records (the idle default bridge goes too)
+    assert our_links(dk, d.root) <= bridges
     # the network and the records survived; the address is handed out again cleanly
     assert {c.name: c.status for c in dk.containers.list(all=True)} == {
         "k1": "exited",

@@ -442,6 +442,7 @@ class Networks:
             self._undo_endpoints(c.id)
             if made_ns:
                 netlink.delete_netns(sandbox.path)
+            self._drop_idle_default_bridge()
             raise
         target = endpoints[0].ip if endpoints else ""
         for r, sock in listeners:
@@ -482,8 +483,16 @@ class Networks:
         had = [ep.network_id for ep in self.store.endpoints_of(c.id) if ep.ip]
         self._undo_endpoints(c.id)
         netlink.delete_netns(self.sandbox_path(c.id))
+        self._drop_idle_default_bridge()
         if had:
             self._refresh_peers(c.id, had)
+
+    def _drop_idle_default_bridge(self) -> None:
+        """The default bridge goes with its last running container (it is made again on
+        the next start, a few ms): a daemon killed while idle leaves no link behind."""
+        net = self.store.find("bridge")
+        if net is not None and not any(ep.ip for ep in self.store.members(net.id)):
+            self.nl.delete_link(net.bridge)
 
     def forget(self, cid: str) -> None:
         """At remove: the container's endpoints go (detach already ran)."""
@@ -506,6 +515,7 @@ class Networks:
         self.store.db.execute(
             "UPDATE network_endpoints SET ip = '', record = json_set(record, '$.host_ifname', '')"
         )
+        self._drop_idle_default_bridge()
 
     def shutdown(self) -> None:
         """The daemon stops (its containers are stopped): bridges go, like everything else."""
