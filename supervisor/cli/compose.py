@@ -347,9 +347,10 @@ async def _stop_in_order(
                 t = timeout if timeout is not None else _stop_timeout(project, c.service)
 
                 async def stop(c: Observed = c, t: int = t) -> None:
-                    applier.say(f" Container {c.name}  Stopping")
-                    await api.request("POST", f"/containers/{c.id}/stop", {"t": t})
-                    applier.say(f" Container {c.name}  Stopped")
+                    async with applier.limiter:
+                        applier.say(f" Container {c.name}  Stopping")
+                        await api.request("POST", f"/containers/{c.id}/stop", {"t": t})
+                        applier.say(f" Container {c.name}  Stopped")
 
                 nursery.start_soon(stop)
 

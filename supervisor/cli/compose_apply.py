@@ -157,7 +157,7 @@ class Applier:
         if opts.remove_orphans and plan.orphans:
             async with trio.open_nursery() as nursery:
                 for c in plan.orphans:
-                    nursery.start_soon(self._remove, c, 10)
+                    nursery.start_soon(self._remove_limited, c, 10)
         started: dict[str, list[str]] = {}  # service → container ids
         for c in observed:
             if c.service in project.services and not c.oneoff:
@@ -234,6 +234,10 @@ class Applier:
             raise ComposeError(f"Error response from daemon: {exc.message}") from None
         self.say(f" Container {name}  Started")
         return cid
+
+    async def _remove_limited(self, c: Observed, timeout: int) -> None:
+        async with self.limiter:
+            await self._remove(c, timeout)
 
     async def _remove(self, c: Observed, timeout: int) -> None:
         if c.running:
@@ -337,7 +341,7 @@ class Applier:
                         if timeout is not None
                         else (_stop_timeout(project, c.service) if project else 10)
                     )
-                    nursery.start_soon(self._remove, c, t)
+                    nursery.start_soon(self._remove_limited, c, t)
         await self._remove_networks(name)
         if volumes:
             await self._remove_volumes(name, project)
