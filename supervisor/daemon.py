@@ -167,6 +167,16 @@ async def serve(args: argparse.Namespace) -> None:
     log.info("daemon.stopped")
 
 
+def raise_fd_limit() -> None:
+    """Each running container holds a few descriptors (pipes, a pidfd) and every API
+    client a socket: lift the soft limit to the hard one, as dockerd and containerd do."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     configure_logging(args.log_level)
@@ -185,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     os.umask(0o022)
+    raise_fd_limit()
     trio.run(serve, args)
     return 0
 
