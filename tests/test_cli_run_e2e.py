@@ -172,3 +172,48 @@ def _wait_gone(pid: int) -> None:
         select.select([fd], [], [], 30)
     finally:
         os.close(fd)
+
+
+def test_network_flags_alias_ip_and_hosts(corral: Daemon) -> None:
+    assert corral.cli("network", "create", "--subnet", "10.213.0.0/24", "flagnet").returncode == 0
+    try:
+        srv = corral.cli(
+            "run",
+            "-d",
+            "--name",
+            "srv",
+            "--network",
+            "flagnet",
+            "--ip",
+            "10.213.0.50",
+            "--network-alias",
+            "db",
+            IMAGE,
+            "sleep",
+            "1d",
+        )
+        assert srv.returncode == 0, srv.stderr
+        r = corral.cli(
+            "run",
+            "--rm",
+            "--network",
+            "flagnet",
+            "--add-host",
+            "extra:10.9.9.9",
+            "--dns",
+            "10.213.0.1",
+            IMAGE,
+            "sh",
+            "-c",
+            "grep -w db /etc/hosts; grep -w extra /etc/hosts; grep nameserver /etc/resolv.conf",
+        )
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        assert lines[0].split()[0] == "10.213.0.50"
+        assert lines[1].split() == ["10.9.9.9", "extra"]
+        assert lines[2] == "nameserver 10.213.0.1"
+        bad = corral.cli("run", "--rm", "--ip", "10.213.0.9", IMAGE, "true")
+        assert bad.returncode == 125 and "--ip" in bad.stderr
+    finally:
+        corral.cli("rm", "-f", "srv")
+        corral.cli("network", "rm", "flagnet")

@@ -39,6 +39,12 @@ RUN_OPTS: tuple[Opt, ...] = (
     Opt("cpus", kind="str", help="Number of CPUs"),
     Opt("pids-limit", kind="str", help="Tune container pids limit (set -1 for unlimited)"),
     Opt("network", kind="str", help="Connect a container to a network"),
+    Opt("network-alias", kind="list", help="Add network-scoped alias for the container"),
+    Opt("ip", kind="str", help="IPv4 address (e.g., 172.30.100.104)"),
+    Opt("dns", kind="list", help="Set custom DNS servers"),
+    Opt("dns-search", kind="list", help="Set custom DNS search domains"),
+    Opt("dns-option", kind="list", help="Set DNS options"),
+    Opt("add-host", kind="list", help="Add a custom host-to-IP mapping (host:ip)"),
     Opt("restart", kind="str", help="Restart policy to apply when a container exits"),
     Opt("stop-signal", kind="str", help="Signal to stop the container"),
     Opt("stop-timeout", kind="int", help="Timeout (in seconds) to stop a container"),
@@ -581,8 +587,30 @@ def container_body(
         host["Tmpfs"] = tmpfs
     if ulimits:
         host["Ulimits"] = ulimits
+    for long, key in (("dns", "Dns"), ("dns_search", "DnsSearch"), ("dns_option", "DnsOptions")):
+        if o[long]:
+            host[key] = list(o[long])
+    extra_hosts = []
+    for spec in o["add_host"]:
+        name, sep, addr = spec.partition(":")
+        if not sep or not name or not addr:
+            raise bad("add-host", spec, "bad format for add-host")
+        extra_hosts.append(f"{name}:{addr}")
+    if extra_hosts:
+        host["ExtraHosts"] = extra_hosts
     config["HostConfig"] = host
-    config["NetworkingConfig"] = {"EndpointsConfig": {}}
+    endpoints: dict[str, Any] = {}
+    if o["network_alias"] or o["ip"]:
+        if not network or network in ("default", "bridge", "none", "host"):
+            what = "--network-alias" if o["network_alias"] else "--ip"
+            raise UsageError(f"{what} is only supported for user-defined networks")
+        endpoint: dict[str, Any] = {}
+        if o["network_alias"]:
+            endpoint["Aliases"] = list(o["network_alias"])
+        if o["ip"]:
+            endpoint["IPAMConfig"] = {"IPv4Address": o["ip"]}
+        endpoints[network] = endpoint
+    config["NetworkingConfig"] = {"EndpointsConfig": endpoints}
     return o["name"], config
 
 
