@@ -195,6 +195,9 @@ def cleanup(client: Any) -> None:
                     client.images.remove(t)
     for v in client.volumes.list():
         v.remove(force=True)
+    for n in client.networks.list():
+        if n.name not in ("bridge", "host", "none"):
+            n.remove()
 
 
 @pytest.fixture
