@@ -140,6 +140,10 @@ class Engine(abc.ABC):
     async def setup(self, rootfs_tar: Path) -> None:
         """Start what must run and import `rootfs_tar` as this engine's `image`."""
 
+    async def fresh(self) -> None:
+        """Start long-lived processes anew (a fresh heap); nothing to do without any."""
+        return None
+
     @abc.abstractmethod
     async def teardown(self) -> None:
         """Remove every container, image, process, mount, cgroup and file it made."""

@@ -50,7 +50,7 @@ class Podman(Engine):
             "--cgroup-manager",
             "cgroupfs",
             "--events-backend",
-            "none",
+            "file",  # under --tmpdir; `logs -f` needs events to see the container exit
             "--storage-driver",
             "overlay",
             *args,

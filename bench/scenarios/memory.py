@@ -3,6 +3,8 @@
 corral: growth of the daemon's RSS from no container to a fleet, per container (the
 daemon is the only process corral keeps; no per-container helper).  podman: the RSS of
 its conmon processes (one per container; podman itself has no daemon), per container.
+Each engine starts fresh (a new corral daemon): a heap that already held an earlier
+scenario's fleet would absorb this one and show no growth at all.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ async def run(b: Bench) -> list[Row]:
     row = Row(f"memory: engine RSS per running container, at {n}", "bytes")
     notes = []
     for e in b.engines:
+        await e.fresh()
         # warm-up: the code paths of start/remove are loaded before the baseline
         ids, _ = await start_fleet(e, min(WARMUP_FLEET, n), c)
         await remove_fleet(e, ids, c)
