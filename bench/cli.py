@@ -76,3 +76,6 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as exc:  # setup or teardown failed: one line, not a traceback
         print(f"bench: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # everything was cleaned up on the way out
+        print("bench: interrupted", file=sys.stderr)
+        return 130
