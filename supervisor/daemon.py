@@ -13,7 +13,9 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import structlog
 import trio
@@ -63,49 +65,116 @@ def _metrics_addr(value: str) -> str:
     return value
 
 
+# Settings the daemon's config file may hold too (flag > environment > file > default).
+SETTINGS: tuple[tuple[str, str | None, object], ...] = (
+    ("root", "CORRAL_ROOT", DEFAULT_ROOT),
+    ("host", "CORRAL_HOST", DEFAULT_HOST),
+    ("runtime", "CORRAL_RUNTIME", "runc"),
+    ("cgroup-parent", None, "corral"),
+    ("log-driver", None, "json-file"),
+    ("log-opts", None, []),
+    ("log-level", None, "info"),
+    ("metrics-addr", "CORRAL_METRICS_ADDR", "127.0.0.1:9323"),
+    ("services", "CORRAL_SERVICES", None),
+)
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Flags only; `apply_config` fills what they leave unset (defaults are None here)."""
     p = argparse.ArgumentParser(prog="corral daemon", description="Run the corral supervisor.")
     p.add_argument(
-        "--root",
-        default=os.environ.get("CORRAL_ROOT", DEFAULT_ROOT),
-        help=f"state root (default {DEFAULT_ROOT}, env CORRAL_ROOT)",
+        "--config",
+        default=None,
+        help="daemon config file (YAML; default /etc/corral/daemon.yaml if present, "
+        "env CORRAL_CONFIG; '' for none); flags override it",
     )
+    p.add_argument("--root", help=f"state root (default {DEFAULT_ROOT}, env CORRAL_ROOT)")
+    p.add_argument("-H", "--host", help=f"API socket (default {DEFAULT_HOST}, env CORRAL_HOST)")
+    p.add_argument("--runtime", help="OCI runtime binary: runc (default) or crun")
+    p.add_argument("--cgroup-parent", help="parent cgroup of every container (default corral)")
+    p.add_argument("--log-driver", help="default log driver for containers (json-file)")
     p.add_argument(
-        "-H",
-        "--host",
-        default=os.environ.get("CORRAL_HOST", DEFAULT_HOST),
-        help=f"API socket (default {DEFAULT_HOST}, env CORRAL_HOST)",
+        "--log-opt",
+        action="append",
+        metavar="KEY=VALUE",
+        help="default log options, e.g. max-size=10m, max-file=3 (repeatable)",
     )
-    p.add_argument(
-        "--runtime",
-        default=os.environ.get("CORRAL_RUNTIME", "runc"),
-        help="OCI runtime binary: runc (default) or crun",
-    )
-    p.add_argument(
-        "--cgroup-parent",
-        default="corral",
-        help="parent cgroup of every container (default corral)",
-    )
-    p.add_argument("--log-driver", default="json-file",
-                   help="default log driver for containers (json-file)")
-    p.add_argument("--log-opt", action="append", default=[], metavar="KEY=VALUE",
-                   help="default log options, e.g. max-size=10m, max-file=3 (repeatable)")
     p.add_argument(
         "--ready-fd", type=int, default=-1, help="write a line to this fd once the API is listening"
     )
-    p.add_argument("--log-level", default="info")
+    p.add_argument("--log-level")
     p.add_argument(
         "--metrics-addr",
-        default=os.environ.get("CORRAL_METRICS_ADDR", "127.0.0.1:9323"),
         type=_metrics_addr,
         help="serve Prometheus /metrics and /healthz here (default 127.0.0.1:9323; empty disables)",
     )
     p.add_argument(
         "--services",
-        default=os.environ.get("CORRAL_SERVICES"),
         help="directory of compose files kept running; reloaded on change and on SIGHUP",
     )
     return p.parse_args(argv)
+
+
+def apply_config(args: argparse.Namespace, environ: dict[str, str]) -> list[str]:
+    """Fill `args` from the environment, the config file and the defaults. Returns the
+    lines to print (a file's as `file:line:col: message`), none when the daemon may start."""
+    from config.daemonconf import Check, Setting, config_path, parse_daemon_config, settle
+    from config.errors import ConfigError
+    from supervisor.errors import CorralError
+    from supervisor.supervise.logconfig import LogDefaults
+
+    def check_metrics(value: Any, _: Mapping[str, Any]) -> None:
+        if value:
+            from metrics.server import parse_addr
+
+            parse_addr(value)
+
+    def check_driver(driver: Any, _: Mapping[str, Any]) -> None:
+        try:
+            LogDefaults.from_flags(driver, [])
+        except CorralError as exc:
+            raise ValueError(exc.message) from None
+
+    def check_opts(opts: Any, doc: Mapping[str, Any]) -> None:
+        driver = doc.get("log-driver")
+        try:
+            LogDefaults.from_flags(str(driver or "json-file"), [])
+        except CorralError:
+            return  # the driver's own error says it
+        try:
+            words = [f"{k}={v}" for k, v in opts.items()]
+            LogDefaults.from_flags(str(driver or "json-file"), words)
+        except CorralError as exc:
+            raise ValueError(exc.message) from None
+
+    path = config_path(args.config, environ, os.path.isfile)
+    file = None
+    if path:
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as exc:
+            return [f"corral daemon: --config {path}: {exc.strerror or exc}"]
+        checks: dict[str, Check] = {
+            "metrics-addr": check_metrics,
+            "log-driver": check_driver,
+            "log-opts": check_opts,
+        }
+        try:
+            file = parse_daemon_config(text, path, checks)
+        except ConfigError as exc:
+            return [str(p) for p in exc.problems]
+    flags = {key: getattr(args, key.replace("-", "_"), None) for key, _, _ in SETTINGS}
+    flags["log-opts"] = args.log_opt
+    settled = settle([Setting(*s) for s in SETTINGS], flags, environ, file)
+    for key, value in settled.items():
+        setattr(args, key.replace("-", "_"), value)
+    args.log_opt = settled["log-opts"]
+    try:
+        _metrics_addr(args.metrics_addr)
+    except argparse.ArgumentTypeError as exc:
+        return [f"corral daemon: --metrics-addr: {exc}"]
+    return []
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -133,9 +202,14 @@ async def serve(args: argparse.Namespace) -> None:
             exporter = Exporter(engine)
         await engine.recover()
         router = build_router(engine, exporter.observe_api if exporter else None)
+        from supervisor.cli.compose_projects import Keeper
+
+        keeper = Keeper(engine.db, str(sock))  # projects handed over by `corral up -d`
+        keeper.register(router)
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async with trio.open_nursery() as api_nursery:
                 await api_nursery.start(serve_unix, sock, router)
+                await api_nursery.start(keeper.run)
                 if exporter is not None:
                     from metrics import serve_metrics
 
@@ -179,6 +253,11 @@ def raise_fd_limit() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    problems = apply_config(args, dict(os.environ))
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        return 1
     configure_logging(args.log_level)
     from supervisor.errors import CorralError
     from supervisor.supervise.logconfig import LogDefaults

@@ -23,7 +23,7 @@ from supervisor.cli.parser import Command, Opt, UsageError, parse
 
 if TYPE_CHECKING:
     from config.model import Project
-    from config.reconcile import Observed
+    from config.reconcile import Observed, UpOptions
     from supervisor.cli.compose_api import AsyncApi
     from supervisor.cli.context import Cli
 
@@ -282,12 +282,64 @@ def compose_up(cli: Cli, g: Globals, argv: list[str]) -> int:
     since = f"{time.time():.9f}"
 
     async def run() -> int:
-        await applier.up(project, opts)
         if p["detach"]:
-            return 0
+            return await _hand_over(cli, api, applier, project, opts)
+        await _release(api, project.name)  # in the foreground, the project is ours
+        await applier.up(project, opts)
         return await _attach(cli, api, applier, project, p, since, opts.services)
 
     return _run_async(cli, run)
+
+
+async def _hand_over(
+    cli: Cli, api: AsyncApi, applier: Any, project: Project, opts: UpOptions
+) -> int:
+    """`up -d`: the daemon converges the project and keeps it so (across its restarts);
+    its progress lines are printed as they come, its errors as `up` prints them."""
+    from config.handover import Handover
+    from supervisor.api.client import ProtocolError
+    from supervisor.cli.compose_apply import parallel_limit
+
+    h = Handover(
+        project,
+        services=opts.services,
+        scale=opts.scale,
+        force_recreate=opts.force_recreate,
+        no_recreate=opts.no_recreate,
+        remove_orphans=opts.remove_orphans,
+        parallel_limit=parallel_limit(),
+    )
+    errors: list[str] = []
+    buf = b""
+    try:
+        async for chunk in api.stream("POST", "/corral/projects", json_body=h.to_wire()):
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                item = json.loads(line) if line.strip() else {}
+                if "status" in item:
+                    cli.err(str(item["status"]))
+                elif "error" in item:
+                    errors.append(str(item["error"]))
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        await applier.up(project, opts)  # a daemon without projects: converge from here
+        return 0
+    except ProtocolError:
+        errors.append("the daemon went away while bringing the project up")
+    for error in errors:
+        cli.err(f"corral: {error}")
+    return 1 if errors else 0
+
+
+async def _release(api: AsyncApi, name: str) -> None:
+    """The daemon stops keeping the project (it may never have)."""
+    try:
+        await api.request("DELETE", f"/corral/projects/{quote(name)}")
+    except ApiError as exc:
+        if exc.status not in (404, 405):
+            raise
 
 
 async def _attach(
@@ -389,6 +441,7 @@ def compose_down(cli: Cli, g: Globals, argv: list[str]) -> int:
     applier = Applier(_api(cli), _say(cli))
 
     async def run() -> int:
+        await _release(applier.api, name)  # first, or the daemon would bring it back
         await applier.down(
             name,
             project,

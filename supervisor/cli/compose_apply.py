@@ -26,16 +26,21 @@ from supervisor.cli.compose_api import AsyncApi
 CONCURRENCY = 16
 
 
+def parallel_limit() -> int | None:
+    """COMPOSE_PARALLEL_LIMIT of this process, if set (the CLI sends it to the daemon)."""
+    limit = os.environ.get("COMPOSE_PARALLEL_LIMIT", "")
+    return int(limit) if limit.isdigit() and int(limit) > 0 else None
+
+
 class ComposeError(Exception):
     """A failure of `up`/`down` to print as one line, exit 1."""
 
 
 class Applier:
-    def __init__(self, api: AsyncApi, say: Callable[[str], None]) -> None:
+    def __init__(self, api: AsyncApi, say: Callable[[str], None], limit: int | None = None) -> None:
         self.api = api
         self.say = say
-        limit = os.environ.get("COMPOSE_PARALLEL_LIMIT", "")
-        self.limiter = trio.CapacityLimiter(int(limit) if limit.isdigit() else CONCURRENCY)
+        self.limiter = trio.CapacityLimiter(limit or parallel_limit() or CONCURRENCY)
         self.networks_supported: bool | None = None
         self._warned = False
 

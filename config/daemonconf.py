@@ -1,0 +1,181 @@
+"""The daemon's own settings file (`corral daemon --config FILE`, default
+`/etc/corral/daemon.yaml`): the same settings as the daemon's flags, in YAML. Pure.
+
+    root: /var/lib/corral
+    host: unix:///run/corral/corral.sock
+    runtime: runc
+    cgroup-parent: corral
+    log-level: info
+    log-driver: json-file
+    log-opts: {max-size: 10m, max-file: 3}
+    metrics-addr: 127.0.0.1:9323     # "" disables
+    services: /etc/corral/services   # a directory of compose files kept running
+
+Keys are the flags' names, so a setting moves between the command line and the file
+unchanged. Precedence, as for most daemons: a flag, then its environment variable, then
+the file, then the built-in default. Why positions: a host's daemon that refuses to
+start must say exactly where its file is wrong (`file:line:col: message`), like a
+service file does, and start nothing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from config.errors import ConfigError, Position, Positions, Problem
+from config.yamlload import load_yaml
+
+# key → True when the value is a filesystem path (relative ones are taken from the
+# file's directory, as compose resolves paths from the compose file's).
+STRING_KEYS: dict[str, bool] = {
+    "root": True,
+    "host": False,
+    "runtime": False,
+    "cgroup-parent": False,
+    "log-level": False,
+    "log-driver": False,
+    "metrics-addr": False,
+    "services": True,
+}
+MAP_KEYS = ("log-opts",)
+KEYS = (*STRING_KEYS, *MAP_KEYS)
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+# A check of one setting, given its value and the file's other values: raises
+# ValueError whose text names the culprit.
+Check = Callable[[Any, Mapping[str, Any]], None]
+
+
+@dataclass
+class DaemonFile:
+    """The settings written in a file, and where each was written."""
+
+    path: str
+    values: dict[str, Any] = field(default_factory=dict)
+    positions: Positions = field(default_factory=Positions)
+
+    def where(self, key: str) -> Position | None:
+        return self.positions.get((key,))
+
+
+def _check_host(value: str, _: Mapping[str, Any]) -> None:
+    if not (value.startswith("unix://") or value.startswith("/")):
+        raise ValueError(f"unsupported host {value!r}: only unix:///path sockets")
+
+
+def _check_level(value: str, _: Mapping[str, Any]) -> None:
+    if value.lower() not in LOG_LEVELS:
+        raise ValueError(f"unknown log-level {value!r}: one of {', '.join(LOG_LEVELS)}")
+
+
+BUILTIN_CHECKS: dict[str, Check] = {"host": _check_host, "log-level": _check_level}
+
+
+def parse_daemon_config(
+    text: str, file: str, checks: Mapping[str, Check] | None = None
+) -> DaemonFile:
+    """Read and check a daemon file; every problem at once, as ConfigError.
+
+    `checks` adds per-key checks owned elsewhere (the metrics address, log options),
+    whose ValueError is reported at the value's position.
+    """
+    doc, positions = load_yaml(text, file)
+    out = DaemonFile(file, positions=positions)
+    if doc is None:
+        return out
+    if not isinstance(doc, dict):
+        raise ConfigError.at(positions.get(()), "a daemon config file must be a mapping")
+    all_checks = {**BUILTIN_CHECKS, **(checks or {})}
+    problems: list[Problem] = []
+
+    def bad(key: str, message: str, at_key: bool = False) -> None:
+        pos = positions.key((key,)) if at_key else positions.get((key,))
+        problems.append(Problem(pos, message))
+
+    base = os.path.dirname(file)
+    for k, value in doc.items():
+        key = str(k)
+        if key in STRING_KEYS:
+            if not isinstance(value, str):
+                bad(key, f"{key} must be a string")
+                continue
+            if STRING_KEYS[key] and value and not os.path.isabs(value):
+                value = os.path.normpath(os.path.join(base, value))
+        elif key in MAP_KEYS:
+            if value is None:
+                value = {}
+            if not isinstance(value, dict) or not all(
+                isinstance(v, str | int | float) and not isinstance(v, bool) for v in value.values()
+            ):
+                bad(key, f"{key} must be a mapping of option names to strings")
+                continue
+            value = {str(name): str(v) for name, v in value.items()}
+        else:
+            close = difflib.get_close_matches(key, KEYS, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            bad(key, f"unknown key {key!r}{hint}", at_key=True)
+            continue
+        check = all_checks.get(key)
+        if check is not None:
+            try:
+                check(value, doc)
+            except ValueError as exc:
+                bad(key, str(exc))
+                continue
+        out.values[key] = value
+    if problems:
+        raise ConfigError(problems)
+    return out
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One daemon setting as flags, environment and file may give it."""
+
+    key: str  # the file's key, the flag's name without dashes
+    env: str | None  # the environment variable that sets it, if any
+    default: Any
+
+
+def settle(
+    settings: list[Setting],
+    flags: Mapping[str, Any],
+    environ: Mapping[str, str],
+    file: DaemonFile | None,
+) -> dict[str, Any]:
+    """key → value: the flag if given (not None), else the environment, else the
+    file, else the default. `log-opts` become `key=value` words, the file's first and
+    the flags' after them, so a flag overrides the file option by option."""
+    out: dict[str, Any] = {}
+    for s in settings:
+        flag = flags.get(s.key)
+        in_file = file.values.get(s.key) if file is not None else None
+        if s.key in MAP_KEYS:
+            words = [f"{k}={v}" for k, v in (in_file or {}).items()]
+            out[s.key] = [*words, *(flag or [])]
+        elif flag is not None:
+            out[s.key] = flag
+        elif s.env and s.env in environ:
+            out[s.key] = environ[s.env]
+        elif in_file is not None:
+            out[s.key] = in_file
+        else:
+            out[s.key] = s.default
+    return out
+
+
+def config_path(flag: str | None, environ: Mapping[str, str], exists: Callable[[str], bool]) -> str:
+    """Which file to read: `--config`, else CORRAL_CONFIG, else the default if present;
+    "" means none (an explicit `--config ''` turns the default off)."""
+    if flag is not None:
+        return flag
+    if "CORRAL_CONFIG" in environ:
+        return environ["CORRAL_CONFIG"]
+    return DEFAULT_CONFIG if exists(DEFAULT_CONFIG) else ""
+
+
+DEFAULT_CONFIG = "/etc/corral/daemon.yaml"
