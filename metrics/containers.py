@@ -10,6 +10,7 @@ so `promtool check metrics` stays clean.
 from __future__ import annotations
 
 import calendar
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,8 +31,10 @@ class Target:
     labels: dict[str, str]
     pid: int
     started_at: str  # RFC 3339
+    container_id: str
 
 
+@functools.lru_cache(maxsize=4096)  # a run's start time is read at every scrape
 def rfc3339_seconds(text: str) -> float | None:
     """`2024-01-02T03:04:05.123456789Z` -> epoch seconds; None for Docker's zero time."""
     if not text or text.startswith("0001-"):
@@ -51,20 +54,67 @@ def base_labels(t: Target) -> dict[str, str]:
     return {"id": t.cgroup_path, "name": t.name, "image": t.image, **container_labels(t.labels)}
 
 
+@functools.lru_cache(maxsize=4096)
+def _block(path: str, name: str, image: str, labels: tuple[tuple[str, str], ...]) -> str:
+    return label_block(base_labels(Target(path, name, image, dict(labels), 0, "", "")))
+
+
+def target_block(t: Target) -> str:
+    """The container's label block, formatted once while its name and labels stay (the
+    same at every scrape: sorting, sanitizing and escaping them is most of a scrape's
+    string work otherwise)."""
+    return _block(t.cgroup_path, t.name, t.image, tuple(t.labels.items()))
+
+
 class ContainerCollector:
-    """The cAdvisor families of `targets()`, the running containers, read when asked."""
+    """The cAdvisor families of `targets()`, the running containers, read when asked.
+
+    Each container's files are opened at its first scrape (a `readings.Source`) and
+    closed by `forget()` when it exits, or at the next scrape if it is no longer a
+    target or runs as another process (a restart); nothing runs between scrapes.
+    """
 
     def __init__(self, targets: Callable[[], Sequence[Target]]) -> None:
         self.targets = targets
+        self.sources: dict[str, readings.Source] = {}  # container ID -> open source
+        self._host_ns: int | None = None
+
+    def forget(self, container_id: str) -> None:
+        """Close a container's files (it exited or was removed)."""
+        source = self.sources.pop(container_id, None)
+        if source is not None:
+            source.close()
+
+    def _open(self, t: Target, layout: cgroups.Layout) -> readings.Source | None:
+        if self._host_ns is None:
+            self._host_ns = readings.host_netns()
+        source = readings.Source.open(t.cgroup_path, t.pid, layout, self._host_ns)
+        if source is not None:
+            self.sources[t.container_id] = source
+        return source
 
     def collect(self) -> list[Family]:
-        layout = cgroups.layout()
-        host_ns = readings.host_netns()
+        layout: cgroups.Layout | None = None  # mountinfo is read only to open new sources
         found = []
+        seen = set()
         for t in self.targets():
-            r = readings.read(t.cgroup_path, t.pid, layout=layout, host_ns=host_ns)
-            if r is not None:
-                found.append((t, r))
+            source = self.sources.get(t.container_id)
+            if source is not None and source.pid != t.pid:
+                self.forget(t.container_id)
+                source = None
+            if source is None:
+                layout = layout or cgroups.layout()
+                source = self._open(t, layout)
+                if source is None:
+                    continue
+            r = source.read()
+            if r is None:  # its cgroup went away: the container is stopping
+                self.forget(t.container_id)
+                continue
+            seen.add(t.container_id)
+            found.append((t, r))
+        for gone in self.sources.keys() - seen:
+            self.forget(gone)
         return build_families(found)
 
 
@@ -130,7 +180,7 @@ def build_families(found: Sequence[tuple[Target, readings.Reading]]) -> list[Fam
     tasks = gauge("container_tasks_state", "Number of tasks in given state")
 
     for t, r in found:
-        lb = label_block(base_labels(t))
+        lb = target_block(t)
         s = r.cgroup
         if s.cpu_usage_ns is not None:
             cpu_usage.add(lb, s.cpu_usage_ns * ns, 'cpu="total"')

@@ -90,6 +90,8 @@ class Exporter:
         self.events.labels(event.type, event_action(event.action)).inc()
         if event.type != "container":
             return
+        if event.action in ("die", "destroy"):
+            self.containers.forget(event.actor_id)  # its cgroup files are closed now
         count: int | None = None
         if event.action == "start":
             c = self._find(event.actor_id)
@@ -122,6 +124,7 @@ class Exporter:
                         labels=dict(c.config.get("Labels") or {}),
                         pid=c.state.pid,
                         started_at=c.state.started_at,
+                        container_id=c.id,
                     )
                 )
         return out

@@ -73,8 +73,10 @@ class Family:
         self.lines: list[str] = []
 
     def add(self, block: str, value: float, extra: str = "") -> None:
-        inner = f"{block},{extra}" if block and extra else (block or extra)
-        self.lines.append(f"{self.sample}{{{inner}}} {format_value(value)}\n")
+        if extra:
+            block = f"{block},{extra}" if block else extra
+        text = str(value) if type(value) is int else format_value(value)  # ints: most samples
+        self.lines.append(f"{self.sample}{{{block}}} {text}\n")
 
     def render(self, openmetrics: bool = False) -> str:
         name = self.base if openmetrics else self.sample

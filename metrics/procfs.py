@@ -56,7 +56,7 @@ def task_state(stat_text: str) -> str | None:
     return _LETTER.get(parts[0]) if parts else None
 
 
-def _read(path: str) -> str | None:
+def read_text(path: str) -> str | None:
     """A small /proc file with plain syscalls (a scrape reads hundreds); None if gone."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -73,7 +73,7 @@ def _read(path: str) -> str | None:
 def task_states(tids: list[int]) -> dict[str, int]:
     counts = dict.fromkeys(TASK_STATES, 0)
     for tid in tids:
-        text = _read(f"/proc/{tid}/stat")
+        text = read_text(f"/proc/{tid}/stat")
         state = None if text is None else task_state(text)  # None: exited meanwhile
         if state is not None:
             counts[state] += 1
@@ -95,7 +95,7 @@ def container_networks(pid: int, host_netns: int | None) -> dict[str, NetDev]:
     ns = netns_inode(pid)
     if ns is None or ns == host_netns:
         return {}
-    text = _read(f"/proc/{pid}/net/dev")
+    text = read_text(f"/proc/{pid}/net/dev")
     return {} if text is None else parse_net_dev(text)
 
 

@@ -2,6 +2,8 @@
 
 The exporter and `GET /containers/{id}/stats` both start here, so `corral stats`,
 `docker stats` and Prometheus agree.  A reading is taken when asked, never cached.
+`read()` goes by paths (a stats request); a scrape reads through a `Source`, whose
+cgroup files stay open from the container's first scrape to its exit.
 """
 
 from __future__ import annotations
@@ -10,7 +12,14 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from metrics.procfs import NetDev, container_networks, netns_inode, task_states
+from metrics.procfs import (
+    NetDev,
+    container_networks,
+    netns_inode,
+    parse_net_dev,
+    read_text,
+    task_states,
+)
 from supervisor.runtime import cgroups
 
 
@@ -47,3 +56,44 @@ def read(
         tasks=task_states(stats.procs) if tasks else {},
         read_at=time.time(),
     )
+
+
+class Source:
+    """A running container's readings for scrapes: its cgroup files held open
+    (`cgroups.HeldCgroup`) and where its network counters are, settled at open.
+
+    The container's netns cannot change while it runs, so whether it is the host's
+    (`--network host`: no series, those counters are the host's) is asked once.
+    """
+
+    def __init__(self, cgroup: cgroups.HeldCgroup, pid: int, own_netns: bool) -> None:
+        self.cgroup = cgroup
+        self.pid = pid
+        self._net_dev = f"/proc/{pid}/net/dev" if own_netns else ""
+
+    @classmethod
+    def open(
+        cls, cgroup_path: str, pid: int, layout: cgroups.Layout, host_ns: int | None
+    ) -> Source | None:
+        """None when the cgroup is not there (the container is just stopping)."""
+        held = cgroups.hold(cgroup_path, layout)
+        if held is None:
+            return None
+        ns = netns_inode(pid) if pid > 0 else None
+        return cls(held, pid, ns is not None and ns != host_ns)
+
+    def read(self) -> Reading | None:
+        """A reading now (task states included); None once the cgroup is gone."""
+        stats = self.cgroup.read()
+        if stats is None:
+            return None
+        text = read_text(self._net_dev) if self._net_dev else None
+        return Reading(
+            cgroup=stats,
+            networks={} if text is None else parse_net_dev(text),
+            tasks=task_states(stats.procs),
+            read_at=time.time(),
+        )
+
+    def close(self) -> None:
+        self.cgroup.close()

@@ -142,7 +142,7 @@ def test_openmetrics_names_counters_without_total() -> None:
 
 def _target(cid: str, labels: dict[str, str]) -> Target:
     return Target(f"/corral/{cid}", f"name-{cid}", "busybox:latest", labels, 0,
-                  "2024-01-02T03:04:05.5Z")  # fmt: skip
+                  "2024-01-02T03:04:05.5Z", cid)  # fmt: skip
 
 
 def test_container_families_carry_cadvisor_names_and_labels() -> None:

@@ -241,6 +241,45 @@ def test_promtool_check_metrics_is_clean(mdaemon: MetricsDaemon, mdk: Any) -> No
     assert res.stdout.strip() == "" and res.stderr.strip() == ""
 
 
+def _cgroup_fds(pid: int) -> list[str]:
+    """What the daemon's descriptors on cgroup files point at (from its /proc/PID/fd)."""
+    out = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("/sys/fs/cgroup/"):
+            out.append(target)
+    return out
+
+
+def test_scrapes_hold_few_files_per_container_and_close_them_at_exit(
+    mdaemon: MetricsDaemon, mdk: Any
+) -> None:
+    pid = mdaemon.proc.pid
+    mdaemon.scrape()
+    before = sorted(_cgroup_fds(pid))
+    c = mdk.containers.run(IMAGE, ["sleep", "1d"], name="held", detach=True,
+                           stop_signal="SIGKILL")  # fmt: skip
+    assert of(mdaemon.samples("container_memory_usage_bytes"), c.id)
+    held = [t for t in _cgroup_fds(pid) if c.id in t]
+    assert 0 < len(held) <= 6  # the descriptor budget per container
+    mdaemon.scrape()  # later scrapes read the same descriptors again
+    assert sorted(t for t in _cgroup_fds(pid) if c.id in t) == sorted(held)
+
+    c.stop(timeout=0)  # no scrape needed: the exit closes them
+    assert [t for t in _cgroup_fds(pid) if c.id in t] == []
+    c.start()  # a new run (a new cgroup): its files open at its first scrape
+    states = {lb["state"]: v for lb, v in of(mdaemon.samples("container_tasks_state"), c.id)}
+    assert states["sleeping"] == 1
+    assert 0 < len([t for t in _cgroup_fds(pid) if c.id in t]) <= 6
+
+    c.remove(force=True)
+    assert [t for t in _cgroup_fds(pid) if c.id in t] == []
+    assert sorted(_cgroup_fds(pid)) == before
+
+
 def _prom_query(base: str, query: str) -> list[dict[str, Any]]:
     url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": query})
     with urllib.request.urlopen(url, timeout=10) as resp:

@@ -424,3 +424,259 @@ def _read_v2(path: str, full: bool) -> CgroupStats | None:
     else:
         s.procs = _ints(_fast(d, "cgroup.threads"))
     return s
+
+
+# -- held files: what a scrape reads, through descriptors opened once ------------------
+#
+# On cgroup v1 every open() walks a kernfs path (~10-40 µs here, more on a busy host);
+# a pread() at offset 0 of a file already open costs ~1-2 µs and makes the kernel
+# format the values afresh.  So a scrape holds each running container's counter files
+# open from its first scrape until the container exits (`HeldCgroup`).  Values that
+# cannot change while the cgroup lives (the memory limit, CPU quota and period: runc
+# writes them at create and corral never updates a running container's) are read once.
+#
+# Not held: v1 `tasks`.  The kernel caches a v1 pid list per cgroup for about a second
+# after a read and hands it to a later read *through the same descriptor*, so a held
+# `tasks` would miss new processes; a fresh open always loads a new list.  v2's
+# `cgroup.threads` restarts its walk at offset 0 and is held.
+
+MAX_HELD = 6  # descriptors per container: files beyond these are opened at each read
+_CHUNK = 65536
+
+
+def pread_all(fd: int) -> bytes | None:
+    """The whole file behind `fd`, from offset 0 (None if the cgroup is gone: ENODEV)."""
+    try:
+        data = os.pread(fd, _CHUNK, 0)
+        if len(data) < _CHUNK:
+            return data
+        parts = [data]
+        while len(data) == _CHUNK:  # rare: a long tasks list, many devices
+            data = os.pread(fd, _CHUNK, sum(len(p) for p in parts))
+            parts.append(data)
+        return b"".join(parts)
+    except OSError:
+        return None
+
+
+def read_path(path: str) -> bytes | None:
+    """One file by path with plain syscalls; None if it is not there (any more)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return pread_all(fd)
+    finally:
+        os.close(fd)
+
+
+def bytes_number(data: bytes | None) -> int | None:
+    """A single-number file; empty or "max" (v2 unlimited) → None."""
+    if not data:
+        return None
+    try:
+        return int(data)
+    except ValueError:
+        return None
+
+
+def bytes_keyed(data: bytes | None) -> dict[bytes, bytes]:
+    """`key value` lines (memory.stat, cpu.stat, memory.events ...) as raw pairs.
+
+    One dict() over the split lines, which is how the kernel writes these files; a line
+    that is not exactly two words makes it fall back to line by line, skipping it."""
+    if not data:
+        return {}
+    lines = data.splitlines()
+    try:
+        return dict(line.split() for line in lines)
+    except ValueError:
+        pairs = (line.split() for line in lines)
+        return {p[0]: p[1] for p in pairs if len(p) == 2}
+
+
+def _get(pairs: dict[bytes, bytes], *keys: bytes) -> int:
+    """The first of `keys` present, as an int (0 if none or not a number)."""
+    for key in keys:
+        value = pairs.get(key)
+        if value is not None:
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
+
+
+def bytes_usage_all(data: bytes | None) -> tuple[int, int] | None:
+    """v1 `cpuacct.usage_all` (`cpu user system`, then one line per CPU): user, system ns."""
+    if not data:
+        return None
+    words = data.split()
+    if words[:3] != [b"cpu", b"user", b"system"] or len(words) % 3:
+        return None
+    return sum(map(int, words[4::3])), sum(map(int, words[5::3]))
+
+
+def bytes_blkio_v1(data: bytes | None) -> dict[str, IoDevice]:
+    """`8:0 Read 4096` lines of blkio.throttle.io_service_bytes(_recursive): bytes only."""
+    out: dict[str, IoDevice] = {}
+    if not data or b":" not in data:  # no device yet: just `Total 0`
+        return out
+    for line in data.splitlines():
+        parts = line.split()
+        if len(parts) != 3 or b":" not in parts[0]:
+            continue
+        op = parts[1].lower()
+        if op == b"read":
+            out.setdefault(parts[0].decode(), IoDevice()).read_bytes += int(parts[2])
+        elif op == b"write":
+            out.setdefault(parts[0].decode(), IoDevice()).write_bytes += int(parts[2])
+    return out
+
+
+def bytes_ints(data: bytes | None) -> list[int]:
+    return [int(x) for x in data.split()] if data else []
+
+
+class HeldCgroup:
+    """One container's cgroup, its counter files held open for repeated scrapes.
+
+    Made by `hold()` at the container's first scrape; `read()` is one pread per file;
+    `close()` when the container exits (the exporter's event listener) or is gone.
+    Up to MAX_HELD descriptors: the files are listed most-read first and any beyond the
+    budget are opened at each read instead.  After the cgroup is removed every pread
+    fails (ENODEV) and `read()` answers None, like a path read of a missing cgroup.
+    """
+
+    def __init__(self, v2: bool, files: list[tuple[str, str]], tasks: str,
+                 quota: int | None, period: int | None, limit: int | None) -> None:  # fmt: skip
+        self.v2 = v2
+        self.cpu_quota = quota
+        self.cpu_period = period
+        self.memory_limit = limit
+        self._tasks = tasks  # v1: a path, opened at each read; v2: in `files`
+        self._fds: dict[str, int] = {}
+        self._paths: dict[str, str] = {}
+        for name, path in files:
+            if len(self._fds) < MAX_HELD:
+                try:
+                    self._fds[name] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                    continue
+                except OSError:
+                    pass  # a controller not mounted: that file reads as nothing
+            self._paths[name] = path
+
+    @property
+    def descriptors(self) -> int:
+        return len(self._fds)
+
+    def close(self) -> None:
+        fds, self._fds = self._fds, {}
+        for fd in fds.values():
+            os.close(fd)
+
+    def _file(self, name: str) -> bytes | None:
+        fd = self._fds.get(name)
+        if fd is not None:
+            return pread_all(fd)
+        path = self._paths.get(name)
+        return None if path is None else read_path(path)
+
+    def read(self) -> CgroupStats | None:
+        """What a scrape exports: `read_stats(full=False)` but for `memory_stat` and
+        `percpu_ns`, left empty (no metric uses them); None once the cgroup is gone."""
+        return self._read_v2() if self.v2 else self._read_v1()
+
+    def _read_v1(self) -> CgroupStats | None:
+        usage = bytes_number(self._file("memory.usage_in_bytes"))
+        if usage is None:
+            return None
+        s = CgroupStats(memory_usage=usage, memory_limit=self.memory_limit,
+                        cpu_quota=self.cpu_quota, cpu_period=self.cpu_period)  # fmt: skip
+        split = bytes_usage_all(self._file("cpuacct.usage_all"))
+        if split is not None:
+            s.cpu_user_ns, s.cpu_system_ns = split
+            s.cpu_usage_ns = s.cpu_user_ns + s.cpu_system_ns
+        else:  # older kernels: the total in ns, the split in ticks
+            s.cpu_usage_ns = bytes_number(self._file("cpuacct.usage"))
+            ticks = bytes_keyed(self._file("cpuacct.stat"))
+            s.cpu_user_ns = _get(ticks, b"user") * 1_000_000_000 // _CLK_TCK
+            s.cpu_system_ns = _get(ticks, b"system") * 1_000_000_000 // _CLK_TCK
+        if self.cpu_quota is not None:
+            stat = bytes_keyed(self._file("cpu.stat"))
+            s.cpu_periods = _get(stat, b"nr_periods")
+            s.cpu_throttled_periods = _get(stat, b"nr_throttled")
+            s.cpu_throttled_ns = _get(stat, b"throttled_time")
+        s.memory_failcnt = bytes_number(self._file("memory.failcnt")) or 0
+        mem = bytes_keyed(self._file("memory.stat"))
+        s.rss = _get(mem, b"total_rss", b"rss")
+        s.cache = _get(mem, b"total_cache", b"cache")
+        s.inactive_file = _get(mem, b"total_inactive_file", b"inactive_file")
+        s.oom_kills = _get(bytes_keyed(self._file("memory.oom_control")), b"oom_kill")
+        s.io = bytes_blkio_v1(self._file("blkio.throttle.io_service_bytes_recursive"))
+        s.procs = bytes_ints(read_path(self._tasks))
+        return s
+
+    def _read_v2(self) -> CgroupStats | None:
+        stat_text = self._file("cpu.stat")
+        if stat_text is None:
+            return None
+        s = CgroupStats(memory_limit=self.memory_limit, cpu_quota=self.cpu_quota,
+                        cpu_period=self.cpu_period)  # fmt: skip
+        stat = bytes_keyed(stat_text)
+        if b"usage_usec" in stat:
+            s.cpu_usage_ns = _get(stat, b"usage_usec") * 1000
+            s.cpu_user_ns = _get(stat, b"user_usec") * 1000
+            s.cpu_system_ns = _get(stat, b"system_usec") * 1000
+        s.cpu_periods = _get(stat, b"nr_periods")
+        s.cpu_throttled_periods = _get(stat, b"nr_throttled")
+        s.cpu_throttled_ns = _get(stat, b"throttled_usec") * 1000
+        s.memory_usage = bytes_number(self._file("memory.current"))
+        events = bytes_keyed(self._file("memory.events"))
+        s.memory_failcnt = _get(events, b"max")
+        s.oom_kills = _get(events, b"oom_kill")
+        mem = bytes_keyed(self._file("memory.stat"))
+        s.rss = _get(mem, b"anon")
+        s.cache = _get(mem, b"file")
+        s.inactive_file = _get(mem, b"inactive_file")
+        io = self._file("io.stat")
+        s.io = parse_io_stat_v2(io.decode("ascii", "replace")) if io else {}
+        s.procs = bytes_ints(self._file("cgroup.threads"))
+        return s
+
+
+def hold(path: str, where: Layout | None = None) -> HeldCgroup | None:
+    """Open `path`'s counter files for repeated reads; None if the cgroup is not there."""
+    lay = where or layout()
+    if lay.v2:
+        d = str(CGROUP_ROOT / _rel(path))
+        if not os.path.isdir(d):
+            return None
+        quota, period = parse_cpu_max(_fast(d, "cpu.max"))
+        names = ("cpu.stat", "memory.current", "memory.stat", "memory.events", "io.stat",
+                 "cgroup.threads")  # fmt: skip
+        files = [(n, f"{d}/{n}") for n in names]
+        return HeldCgroup(True, files, "", quota, period, _number(_fast(d, "memory.max")))
+    mem = _sdir(lay, "memory", path)
+    if mem is None or not os.path.isdir(mem):
+        return None
+    acct, cpu = _sdir(lay, "cpuacct", path), _sdir(lay, "cpu", path)
+    blkio, pids = _sdir(lay, "blkio", path), _sdir(lay, "pids", path)
+    quota = _number(_fast(cpu, "cpu.cfs_quota_us"))
+    quota = quota if quota is not None and quota > 0 else None
+    period = _number(_fast(cpu, "cpu.cfs_period_us"))
+    limit = _number(_fast(mem, "memory.limit_in_bytes"))
+    limit = None if limit is None or limit >= _V1_UNLIMITED else limit
+    files = [(n, f"{mem}/{n}") for n in ("memory.usage_in_bytes", "memory.stat")]
+    if acct is not None and os.path.exists(f"{acct}/cpuacct.usage_all"):
+        files.append(("cpuacct.usage_all", f"{acct}/cpuacct.usage_all"))
+    elif acct is not None:
+        files += [(n, f"{acct}/{n}") for n in ("cpuacct.usage", "cpuacct.stat")]
+    files += [(n, f"{mem}/{n}") for n in ("memory.failcnt", "memory.oom_control")]
+    if blkio is not None:
+        name = "blkio.throttle.io_service_bytes_recursive"
+        files.append((name, f"{blkio}/{name}"))
+    if quota is not None and cpu is not None:  # throttling is exported with a quota only
+        files.append(("cpu.stat", f"{cpu}/cpu.stat"))
+    return HeldCgroup(False, files, f"{pids or mem}/tasks", quota, period, limit)
