@@ -6,13 +6,25 @@ each connection or datagram flow to the container's address.  Listeners are boun
 synchronously when the container starts, so a port in use fails the start before the
 container runs; the relays run in the daemon's nursery under one cancel scope per
 container and die with it (and with the daemon: a kill -9 leaves no listener).
+
+TCP bytes never enter Python: each direction is splice(2)d socket -> pipe (1 MiB) ->
+socket, driven by trio's epoll (`wait_readable`/`wait_writable`), about one splice per
+MiB.  Measured with 1 GiB to 127.0.0.1 (2 CPUs, busy host): the daemon spends about
+0.3 s of CPU per GiB, nearly all of it in the kernel's TCP work for the second
+connection; Python's share fell to ~0.07 s.  Userland copies through 256 KiB buffers
+cost the same kernel time plus the copies, and the ratio to a direct connection went
+from ~0.55 to ~0.65-0.85 (noisy: other tests share the CPUs).  What is left is the price
+of a second TCP connection, which only kernel DNAT avoids; the proxy stays so that
+127.0.0.1 works without `route_localnet` (as Docker's docker-proxy does).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import ipaddress
+import os
 import socket
 
 import trio
@@ -20,7 +32,9 @@ import trio
 from supervisor.errors import Conflict
 from supervisor.network.ports import PortRequest, bind_address
 
-BUFFER = 256 * 1024
+PIPE_SIZE = 1024 * 1024  # the kernel's default fs.pipe-max-size: fewer, bigger splices
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+SPLICE_FLAGS = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
 UDP_IDLE = 90.0  # Docker's userland-proxy UDP flow timeout (seconds)
 
 
@@ -92,25 +106,82 @@ async def _serve_tcp(sock: trio.socket.SocketType, target: tuple[str, int]) -> N
                 if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
                     continue
                 raise
-            n.start_soon(_relay_tcp, trio.SocketStream(conn), target)
+            n.start_soon(_relay_tcp, conn, target)
 
 
-async def _relay_tcp(client: trio.SocketStream, target: tuple[str, int]) -> None:
-    async with client:
-        try:
-            upstream = await trio.open_tcp_stream(*target)
-        except OSError:
-            return  # nothing listens in the container: the client sees a closed connection
-        async with upstream, trio.open_nursery() as n:
-            n.start_soon(_pump, client, upstream)
-            n.start_soon(_pump, upstream, client)
+async def _relay_tcp(client: trio.socket.SocketType, target: tuple[str, int]) -> None:
+    """One connection: both directions spliced until each has seen EOF (a half-close is
+    passed on as shutdown(SHUT_WR), the other way keeps flowing); a reset or error
+    on either side closes both."""
+    with client:
+        upstream = trio.socket.socket(_family(target[0]), socket.SOCK_STREAM)
+        with upstream:
+            try:
+                await upstream.connect(target)
+            except OSError:
+                return  # nothing listens in the container: the client sees a closed connection
+            upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            async with trio.open_nursery() as n:
+                n.start_soon(_pump, client, upstream, n.cancel_scope)
+                n.start_soon(_pump, upstream, client, n.cancel_scope)
 
 
-async def _pump(src: trio.SocketStream, dst: trio.SocketStream) -> None:
-    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-        while data := await src.receive_some(BUFFER):
-            await dst.send_all(data)
-        await dst.send_eof()
+def _pipe() -> tuple[int, int]:
+    r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    with contextlib.suppress(OSError):  # above fs.pipe-max-size: keep the default 64 KiB
+        fcntl.fcntl(w, F_SETPIPE_SZ, PIPE_SIZE)
+    return r, w
+
+
+async def _pump(
+    src: trio.socket.SocketType, dst: trio.socket.SocketType, both: trio.CancelScope
+) -> None:
+    """src -> pipe -> dst with splice(2): the bytes never enter this process.
+
+    Each round moves what is there; it waits (epoll, through trio) only on the end that
+    blocked: `src` readable when the pipe is empty and `src` had nothing, `dst` writable
+    when it took nothing.  A round that moved bytes yields once to the scheduler (no
+    connection starves the others, cancellation is seen).
+    """
+    r, w = _pipe()
+    sfd, dfd = src.fileno(), dst.fileno()
+    held = 0  # bytes in the pipe
+    eof = False
+    try:
+        while not eof or held:
+            moved = False
+            src_dry = False
+            if not eof:
+                try:
+                    n = os.splice(sfd, w, PIPE_SIZE, flags=SPLICE_FLAGS)
+                except BlockingIOError:
+                    src_dry = True  # nothing to read, or the pipe is full
+                else:
+                    if n == 0:
+                        eof = True
+                    held += n
+                    moved = n > 0
+            dst_full = False
+            if held:
+                try:
+                    n = os.splice(r, dfd, held, flags=SPLICE_FLAGS)
+                except BlockingIOError:
+                    dst_full = True
+                else:
+                    held -= n
+                    moved = moved or n > 0
+            if dst_full:
+                await trio.lowlevel.wait_writable(dst)
+            elif src_dry and not held and not moved:
+                await trio.lowlevel.wait_readable(src)
+            else:
+                await trio.lowlevel.checkpoint()
+        dst.shutdown(socket.SHUT_WR)
+    except OSError:
+        both.cancel()  # a reset or a broken pipe: the whole connection goes
+    finally:
+        os.close(r)
+        os.close(w)
 
 
 async def _serve_udp(sock: trio.socket.SocketType, target: tuple[str, int]) -> None:
