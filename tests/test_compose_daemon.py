@@ -23,6 +23,7 @@ services:
     image: busybox
     command: [sleep, '1000']
     stop_grace_period: 1s
+    restart: always  # started by the engine at boot; web, with no policy, by the keeper
     healthcheck:
       test: [CMD, 'true']
       interval: 1s
@@ -104,7 +105,7 @@ def test_the_daemon_brings_a_handed_over_project_back_after_kill_9_until_down(
     assert (owned["Name"], owned["Status"], owned["ConfigFiles"]) == ("kept", "up", [str(file)])
     client.close()
 
-    d.proc.send_signal(signal.SIGKILL)  # no restart policy: only the daemon's keeping
+    d.proc.send_signal(signal.SIGKILL)
     d.proc.wait()
     d2 = private_daemon()
     client = d2.client()

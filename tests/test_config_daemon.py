@@ -174,3 +174,12 @@ def test_a_bad_handover_names_its_culprit(changes: dict[str, Any], message: str)
 def test_a_body_that_is_not_an_object_is_refused() -> None:
     with pytest.raises(HandoverError, match="JSON object"):
         from_wire(["demo"])
+
+
+def test_the_example_daemon_file_is_valid() -> None:
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "examples" / "daemon.yaml"
+    values = parse_daemon_config(path.read_text(), str(path)).values
+    assert values["log-opts"] == {"max-size": "10m", "max-file": "3"}
+    assert values["host"] == "unix:///run/corral/corral.sock"

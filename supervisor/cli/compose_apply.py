@@ -24,6 +24,10 @@ from supervisor.cli.compose_api import AsyncApi
 
 # Containers acted on at once per service (compose's COMPOSE_PARALLEL_LIMIT sets it too).
 CONCURRENCY = 16
+# How long a reconcile at a daemon's boot leaves containers to the engine's own boot
+# starts (`engine_boot_starts`) before treating them as its own to start.
+ENGINE_BOOT_GRACE = 10.0
+BOOT_POLICIES = ("always", "unless-stopped")
 
 
 def parallel_limit() -> int | None:
@@ -72,6 +76,43 @@ class Applier:
                 raise
             out[name] = str(info.get("Id", ""))
         return out
+
+    async def engine_boot_starts(self, name: str) -> None:
+        """At a daemon's boot, wait until the containers the engine starts itself (restart
+        `always`, `unless-stopped`) have started, or ENGINE_BOOT_GRACE is over, so a
+        reconcile never starts a container the engine is starting. Subscribed to `start`
+        events before looking, so none is missed."""
+        filters = json.dumps(
+            {"type": ["container"], "event": ["start"], "label": [f"{PROJECT}={name}"]}
+        )
+        events = await self.api.open("GET", "/events", {"filters": filters})
+        async with events:
+            query = {"all": True, "filters": json.dumps({"label": [f"{PROJECT}={name}"]})}
+            pending: set[str] = set()
+            for c in await self.api.request("GET", "/containers/json", query) or []:
+                if c.get("State") == "running":
+                    continue
+                info = await self.api.request("GET", f"/containers/{c['Id']}/json")
+                policy = ((info.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name")
+                if policy in BOOT_POLICIES and not (info.get("State") or {}).get("Running"):
+                    pending.add(str(c["Id"]))
+            if not pending:
+                return
+            buf = b""
+            with trio.move_on_after(ENGINE_BOOT_GRACE):
+                async for chunk in events.chunks():
+                    buf += chunk
+                    *lines, buf = buf.split(b"\n")
+                    for line in lines:
+                        if line.strip():
+                            event = json.loads(line)
+                            pending.discard(str((event.get("Actor") or {}).get("ID", "")))
+                    if not pending:
+                        return
+            self.say(
+                f"WARNING: the daemon did not start {len(pending)} container(s) of {name} "
+                f"at boot within {ENGINE_BOOT_GRACE:.0f}s: starting them here"
+            )
 
     # -- networks and volumes ----------------------------------------------------------
     async def _networks_api(self) -> bool:

@@ -32,7 +32,6 @@ import structlog
 import trio
 
 from config.handover import Handover, HandoverError, from_wire
-from config.reconcile import PROJECT
 from supervisor.api.client import ApiError
 from supervisor.api.router import (
     ApiRequest,
@@ -59,12 +58,6 @@ CREATE TABLE IF NOT EXISTS compose_projects (
     updated REAL NOT NULL
 );
 """
-
-# At boot the engine itself starts containers whose policy says so (`always`,
-# `unless-stopped`); the reconcile waits this long for those starts before treating a
-# container as its own to start, so one container is never started twice at once.
-ENGINE_BOOT_GRACE = 10.0
-BOOT_POLICIES = ("always", "unless-stopped")
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:
@@ -122,51 +115,19 @@ class Keeper:
 
     async def _boot(self, h: Handover) -> None:
         name = h.project.name
-        try:
-            await self._engine_boot_starts(name)
-        except Exception as exc:  # the reconcile below reports what is still wrong
-            log.warning("projects.boot_wait_failed", project=name, error=repr(exc))
 
         def say(line: str) -> None:
             log.debug("projects.progress", project=name, line=line.strip())
 
+        try:
+            await Applier(self.api, say).engine_boot_starts(name)
+        except Exception as exc:  # the reconcile below reports what is still wrong
+            log.warning("projects.boot_wait_failed", project=name, error=repr(exc))
         errors = await self.reconcile(h, say, store=False)
         for error in errors:
             log.error("projects.boot_failed", project=name, error=error)
         if not errors:
             log.info("projects.reconciled", project=name)
-
-    async def _engine_boot_starts(self, name: str) -> None:
-        """Wait until the containers the engine starts at boot have started (or the
-        grace is over). Subscribed to `start` events before looking, so none is missed."""
-        filters = json.dumps(
-            {"type": ["container"], "event": ["start"], "label": [f"{PROJECT}={name}"]}
-        )
-        events = await self.api.open("GET", "/events", {"filters": filters})
-        async with events:
-            query = {"all": True, "filters": json.dumps({"label": [f"{PROJECT}={name}"]})}
-            pending: set[str] = set()
-            for c in await self.api.request("GET", "/containers/json", query) or []:
-                if c.get("State") == "running":
-                    continue
-                info = await self.api.request("GET", f"/containers/{c['Id']}/json")
-                policy = ((info.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name")
-                if policy in BOOT_POLICIES and not (info.get("State") or {}).get("Running"):
-                    pending.add(str(c["Id"]))
-            if not pending:
-                return
-            buf = b""
-            with trio.move_on_after(ENGINE_BOOT_GRACE):
-                async for chunk in events.chunks():
-                    buf += chunk
-                    *lines, buf = buf.split(b"\n")
-                    for line in lines:
-                        if line.strip():
-                            event = json.loads(line)
-                            pending.discard(str((event.get("Actor") or {}).get("ID", "")))
-                    if not pending:
-                        return
-            log.warning("projects.engine_boot_start_missing", project=name, ids=sorted(pending))
 
     async def reconcile(self, h: Handover, say: Callable[[str], None], *, store: bool) -> list[str]:
         """Converge one project; its errors as compose would print them (empty: up).

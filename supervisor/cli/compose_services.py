@@ -95,6 +95,7 @@ class ServicesDir:
         self.directory = directory
         self.api = api
         self.projects: dict[Path, Project] = {}  # file → the project it brought up
+        self.booting = True  # the first pass runs as the daemon comes up
 
     def say(self, text: str) -> None:
         log.debug("services.progress", line=text.strip())
@@ -124,11 +125,14 @@ class ServicesDir:
             if path not in seen and old.name not in names:
                 await self._down(path, old)
         self.projects = seen
+        self.booting = False
 
     async def _up(self, path: Path, project: Project) -> None:
         applier = Applier(self.api, self.say)
         plan = None
         try:
+            if self.booting:  # leave the engine its own boot starts
+                await applier.engine_boot_starts(project.name)
             plan = await applier.up(project, UpOptions())
         except* (ComposeError, Exception) as group:
             for exc in group.exceptions:
