@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from metrics import readings
-from metrics.families import Family, container_labels, counter, gauge, label, label_block
+from metrics.families import Family, cached_block, container_labels, counter, gauge, label
 from metrics.procfs import TASK_STATES, device_name
 from supervisor.runtime import cgroups
 
@@ -50,20 +50,15 @@ def rfc3339_seconds(text: str) -> float | None:
 _STATE = {s: label("state", s) for s in TASK_STATES}
 
 
-def base_labels(t: Target) -> dict[str, str]:
-    return {"id": t.cgroup_path, "name": t.name, "image": t.image, **container_labels(t.labels)}
+def target_block(t: Target) -> str:
+    """The container's label block, formatted once while its name and labels stay."""
+    return cached_block((("id", t.cgroup_path), ("name", t.name), ("image", t.image),
+                         *_container_labels(tuple(t.labels.items()))))  # fmt: skip
 
 
 @functools.lru_cache(maxsize=4096)
-def _block(path: str, name: str, image: str, labels: tuple[tuple[str, str], ...]) -> str:
-    return label_block(base_labels(Target(path, name, image, dict(labels), 0, "", "")))
-
-
-def target_block(t: Target) -> str:
-    """The container's label block, formatted once while its name and labels stay (the
-    same at every scrape: sorting, sanitizing and escaping them is most of a scrape's
-    string work otherwise)."""
-    return _block(t.cgroup_path, t.name, t.image, tuple(t.labels.items()))
+def _container_labels(labels: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    return tuple(container_labels(dict(labels)).items())
 
 
 class ContainerCollector:

@@ -15,6 +15,7 @@ metrics (histograms, process) still go through prometheus_client.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -44,6 +45,13 @@ def escape_value(value: str) -> str:
 def label_block(labels: Mapping[str, str]) -> str:
     """`a="1",b="2"`: formatted once per container, shared by all its samples."""
     return ",".join(f'{k}="{escape_value(v)}"' for k, v in labels.items())
+
+
+@functools.lru_cache(maxsize=8192)
+def cached_block(labels: tuple[tuple[str, str], ...]) -> str:
+    """`label_block` of these pairs, kept: a container's labels are the same at every
+    scrape, and escaping them again is most of a scrape's string work otherwise."""
+    return label_block(dict(labels))
 
 
 def label(name: str, value: str) -> str:

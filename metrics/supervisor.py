@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from metrics.families import Family, counter, gauge, label, label_block
+from metrics.families import Family, cached_block, counter, gauge, label
 
 STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
 HEALTH_STATES = ("starting", "healthy", "unhealthy")
@@ -110,7 +110,7 @@ def build_families(records: Iterable[Record], book: Bookkeeping) -> list[Family]
     lines = counter("corral_log_lines_total", "Log lines the container wrote, by stream.")
     nbytes = counter("corral_log_bytes_total", "Log bytes the container wrote, by stream.")
     for r in records:
-        lb = label_block(r.labels)
+        lb = cached_block(tuple(r.labels.items()))
         restarts.add(lb, book.restarts.get(r.id, 0))
         for s in STATES:
             state.add(lb, 1 if s == r.status else 0, _STATE[s])

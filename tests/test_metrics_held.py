@@ -28,6 +28,15 @@ def test_keyed_files_pair_words_and_survive_odd_lines() -> None:
     assert cgroups.bytes_keyed(None) == {} == cgroups.bytes_keyed(b"")
 
 
+def test_one_field_is_found_at_a_line_start_only() -> None:
+    assert cgroups.bytes_field(MEMORY_STAT_V1, b"rss") == 8192  # not total_rss's value
+    assert cgroups.bytes_field(MEMORY_STAT_V1, b"total_rss", b"rss") == 81920
+    assert cgroups.bytes_field(b"cache 1\n", b"total_cache", b"cache") == 1  # the fallback
+    assert cgroups.bytes_field(b"a 1\nb 2", b"b") == 2  # no final newline
+    assert cgroups.bytes_field(b"a x\n", b"a") == 0 == cgroups.bytes_field(None, b"a")
+    assert cgroups.bytes_field(b"total_rss 5\n", b"rss") == 0
+
+
 def test_numbers_usage_all_blkio_and_ids() -> None:
     assert cgroups.bytes_number(b"123\n") == 123
     assert cgroups.bytes_number(b"max\n") is None

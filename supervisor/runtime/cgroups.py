@@ -496,6 +496,28 @@ def bytes_keyed(data: bytes | None) -> dict[bytes, bytes]:
         return {p[0]: p[1] for p in pairs if len(p) == 2}
 
 
+def bytes_field(data: bytes | None, *keys: bytes) -> int:
+    """The value of the first of `keys` present in `key value` lines (0 if none).
+
+    Finds the line in place: memory.stat has ~40 lines and a scrape wants three."""
+    if not data:
+        return 0
+    for key in keys:
+        needle = key + b" "
+        pos = data.find(needle)
+        while pos > 0 and data[pos - 1] != 0x0A:  # `rss ` inside `total_rss `: not a key
+            pos = data.find(needle, pos + 1)
+        if pos < 0:
+            continue
+        start = pos + len(needle)
+        end = data.find(b"\n", start)
+        try:
+            return int(data[start:] if end < 0 else data[start:end])
+        except ValueError:
+            return 0
+    return 0
+
+
 def _get(pairs: dict[bytes, bytes], *keys: bytes) -> int:
     """The first of `keys` present, as an int (0 if none or not a number)."""
     for key in keys:
@@ -604,16 +626,16 @@ class HeldCgroup:
             s.cpu_user_ns = _get(ticks, b"user") * 1_000_000_000 // _CLK_TCK
             s.cpu_system_ns = _get(ticks, b"system") * 1_000_000_000 // _CLK_TCK
         if self.cpu_quota is not None:
-            stat = bytes_keyed(self._file("cpu.stat"))
-            s.cpu_periods = _get(stat, b"nr_periods")
-            s.cpu_throttled_periods = _get(stat, b"nr_throttled")
-            s.cpu_throttled_ns = _get(stat, b"throttled_time")
+            stat = self._file("cpu.stat")
+            s.cpu_periods = bytes_field(stat, b"nr_periods")
+            s.cpu_throttled_periods = bytes_field(stat, b"nr_throttled")
+            s.cpu_throttled_ns = bytes_field(stat, b"throttled_time")
         s.memory_failcnt = bytes_number(self._file("memory.failcnt")) or 0
-        mem = bytes_keyed(self._file("memory.stat"))
-        s.rss = _get(mem, b"total_rss", b"rss")
-        s.cache = _get(mem, b"total_cache", b"cache")
-        s.inactive_file = _get(mem, b"total_inactive_file", b"inactive_file")
-        s.oom_kills = _get(bytes_keyed(self._file("memory.oom_control")), b"oom_kill")
+        mem = self._file("memory.stat")
+        s.rss = bytes_field(mem, b"total_rss", b"rss")
+        s.cache = bytes_field(mem, b"total_cache", b"cache")
+        s.inactive_file = bytes_field(mem, b"total_inactive_file", b"inactive_file")
+        s.oom_kills = bytes_field(self._file("memory.oom_control"), b"oom_kill")
         s.io = bytes_blkio_v1(self._file("blkio.throttle.io_service_bytes_recursive"))
         s.procs = bytes_ints(read_path(self._tasks))
         return s
@@ -636,10 +658,10 @@ class HeldCgroup:
         events = bytes_keyed(self._file("memory.events"))
         s.memory_failcnt = _get(events, b"max")
         s.oom_kills = _get(events, b"oom_kill")
-        mem = bytes_keyed(self._file("memory.stat"))
-        s.rss = _get(mem, b"anon")
-        s.cache = _get(mem, b"file")
-        s.inactive_file = _get(mem, b"inactive_file")
+        mem = self._file("memory.stat")
+        s.rss = bytes_field(mem, b"anon")
+        s.cache = bytes_field(mem, b"file")
+        s.inactive_file = bytes_field(mem, b"inactive_file")
         io = self._file("io.stat")
         s.io = parse_io_stat_v2(io.decode("ascii", "replace")) if io else {}
         s.procs = bytes_ints(self._file("cgroup.threads"))
