@@ -318,3 +318,24 @@ def test_image_env_and_cmd_merge(dk: Any) -> None:
     assert dk.containers.run("withcfg:1", environment={"GREETING": "hi"}, remove=True) == b"hi\n"
     # A user entrypoint drops the image's Cmd, as in Docker.
     assert dk.containers.run("withcfg:1", entrypoint=["echo"], remove=True) == b"\n"
+
+
+def test_concurrent_starts_of_one_container_start_it_once(dk: Any) -> None:
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    c = dk.containers.create(IMAGE, ["sleep", "1d"])
+    t0 = time.time()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: dk.api.start(c.id), range(4)))  # 204 once, then 304s
+    c.reload()
+    assert c.attrs["State"]["Status"] == "running"
+    assert c.exec_run(["true"]).exit_code == 0
+    starts = [
+        e
+        for e in dk.events(
+            since=t0, until=time.time(), decode=True, filters={"container": c.id, "event": "start"}
+        )
+    ]
+    assert len(starts) == 1
+    c.remove(force=True)

@@ -81,6 +81,7 @@ class Live:
     started_clock: float = 0.0
     killed_by_user: bool = False
     unhealthy_restart: bool = False  # killed for being unhealthy: restart it
+    start_lock: trio.Lock = field(default_factory=trio.Lock)
 
 
 def _signal_number(sig: str | int) -> int:
@@ -372,7 +373,14 @@ class Engine:
         """Start (or, from the restart policy, restart) a container.
 
         A start asked for by a user resets the policy's bookkeeping, as Docker's does.
+        Starts of one container are serialised: two at once (a boot-time policy start
+        and a service reconcile, say) would both mount the root and both run `runc
+        create`; the second now finds it running and is told so (304).
         """
+        async with self.live(c).start_lock:
+            await self._start(c, by_user=by_user)
+
+    async def _start(self, c: Container, *, by_user: bool) -> None:
         next_status(c.state.status, Event.START, c.name)
         log_options = LogOptions.from_log_config(c.host_config.get("LogConfig"))
         live = self.live(c)
