@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from conftest import Daemon, assert_nothing_left, start_daemon, stop_daemon
+from pyroute2 import IPRoute  # type: ignore[import-untyped]
 
 IMAGE = "busybox:latest"
 
@@ -59,11 +60,23 @@ def our_links(dk: Any, root: Path) -> set[str]:
     return out
 
 
+def our_rules(root: Path) -> set[tuple[str, int]]:
+    """(bridge, table) of every policy rule naming one of this daemon's bridges."""
+    seen = SEEN_BRIDGES.setdefault(str(root), set())
+    with IPRoute() as ipr:
+        return {
+            (str(r.get("iifname")), int(r.get("table")))
+            for r in ipr.get_rules(family=socket.AF_INET)
+            if r.get("iifname") in seen
+        }
+
+
 def snapshot(d: Daemon, dk: Any) -> dict[str, Any]:
-    """What this daemon may own on the host: links, namespaces, mounts, listeners."""
+    """What this daemon may own on the host: links, namespaces, mounts, listeners, rules."""
     ns_dir = d.root / "netns"
     return {
         "links": our_links(dk, d.root),
+        "rules": our_rules(d.root),
         "netns": set(os.listdir(ns_dir)) if ns_dir.is_dir() else set(),
         "mounts": [
             m for m in Path("/proc/self/mountinfo").read_text().splitlines() if str(d.root) in m
@@ -313,6 +326,42 @@ def test_networks_are_isolated(corral: Daemon, dk: Any, nets: list[str]) -> None
     assert fetch_in(corral, ["exec", "b1"], red_ip) == ""
 
 
+@contextlib.contextmanager
+def host_forwarding_on() -> Iterator[None]:
+    """net.ipv4.ip_forward=1 for the block (host-wide: the bridges live in the host's
+    namespace), restored to what it was whatever happens."""
+    knob = Path("/proc/sys/net/ipv4/ip_forward")
+    before = knob.read_text()
+    knob.write_text("1\n")
+    try:
+        yield
+    finally:
+        knob.write_text(before)
+
+
+def test_networks_are_isolated_even_when_the_host_forwards(
+    corral: Daemon, dk: Any, nets: list[str]
+) -> None:
+    """Isolation must not hang on ip_forward being off (Docker users turn it on)."""
+    nets += ["green", "amber"]
+    corral.docker("network", "create", "green", check=True)
+    corral.docker("network", "create", "amber", check=True)
+    web(corral, "--name", "g1", "--network", "green")
+    web(corral, "--name", "a1", "--network", "amber")
+    web(corral, "--name", "d1")  # the default bridge
+    g_ip = dk.api.inspect_container("g1")["NetworkSettings"]["Networks"]["green"]["IPAddress"]
+    a_ip = dk.api.inspect_container("a1")["NetworkSettings"]["Networks"]["amber"]["IPAddress"]
+    assert wait_http(80, g_ip).strip() and wait_http(80, a_ip).strip()
+    with host_forwarding_on():
+        assert fetch_in(corral, ["exec", "a1"], g_ip) == ""
+        assert fetch_in(corral, ["exec", "g1"], a_ip) == ""
+        assert fetch_in(corral, ["exec", "d1"], g_ip) == ""
+        # members of one network still reach each other, and the host reaches them all
+        corral.docker("network", "connect", "green", "a1", check=True)
+        assert fetch_in(corral, ["exec", "a1"], g_ip) != ""
+        assert wait_http(80, a_ip).strip()
+
+
 def test_fixed_ip_and_bad_network_input(corral: Daemon, dk: Any, nets: list[str]) -> None:
     nets.append("fixed")
     corral.docker("network", "create", "--subnet", "10.231.7.0/24", "fixed", check=True)
@@ -403,6 +452,7 @@ def test_kill_9_and_restart_leave_no_network_state(private_daemon: Any, rootfs_t
     during = our_links(dk, d.root)
     bridges = {x for x in during if x.startswith("cr-")}
     assert len(bridges) == 2 and len(during - bridges) == 2  # a veth per container
+    assert {name for name, _table in our_rules(d.root)} == bridges  # isolated
     assert ("tcp", f"00000000:{port:04X}") in listening()
     d.proc.send_signal(signal.SIGKILL)
     d.proc.wait()
@@ -426,3 +476,4 @@ def test_kill_9_and_restart_leave_no_network_state(private_daemon: Any, rootfs_t
     dk.close()
     stop_daemon(d.proc)
     assert links() & bridges == set()  # a clean stop takes the bridges too
+    assert our_rules(d.root) == set()  # and their isolation rules

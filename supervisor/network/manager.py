@@ -204,7 +204,7 @@ class Networks:
         try:
             self.store.add(net)
         except BaseException:
-            self.nl.delete_link(net.bridge)
+            self.nl.delete_bridge(net.bridge, net.network)
             raise
         log.info("network.create", id=nid[:12], name=name, subnet=str(subnet))
         return net
@@ -225,7 +225,7 @@ class Networks:
                 f"error while removing network: network {net.name} id {net.id} "
                 f"has active endpoints ({names})"
             )
-        self.nl.delete_link(net.bridge)
+        self.nl.delete_bridge(net.bridge, net.network)
         self.store.delete(net)
         log.info("network.destroy", id=net.id[:12], name=net.name)
 
@@ -492,7 +492,7 @@ class Networks:
         the next start, a few ms): a daemon killed while idle leaves no link behind."""
         net = self.store.find("bridge")
         if net is not None and not any(ep.ip for ep in self.store.members(net.id)):
-            self.nl.delete_link(net.bridge)
+            self.nl.delete_bridge(net.bridge, net.network)
 
     def forget(self, cid: str) -> None:
         """At remove: the container's endpoints go (detach already ran)."""
@@ -501,7 +501,7 @@ class Networks:
         self.store.delete_endpoints_of(cid)
 
     def recover(self) -> None:
-        """After a restart: no namespace, veth or address of the previous run stays."""
+        """After a restart: no namespace, veth, address or rule of the previous run stays."""
         for ep in self.store.all_endpoints():
             if ep.host_ifname:
                 self.nl.delete_link(ep.host_ifname)
@@ -509,6 +509,11 @@ class Networks:
             for port in self.nl.ports_of(net.bridge):
                 if port.startswith("veth"):
                     self.nl.delete_link(port)
+            # isolation goes with the bridge: re-applied if it stayed, dropped if not
+            if self.nl.index(net.bridge) is None:
+                self.nl.unisolate(net.bridge, net.network)
+            else:
+                self.nl.isolate(net.bridge, net.network)
         if self.netns_dir.is_dir():
             for f in self.netns_dir.iterdir():
                 netlink.delete_netns(f)
@@ -520,7 +525,7 @@ class Networks:
     def shutdown(self) -> None:
         """The daemon stops (its containers are stopped): bridges go, like everything else."""
         for net in self.store.all():
-            self.nl.delete_link(net.bridge)
+            self.nl.delete_bridge(net.bridge, net.network)
         self.close()
 
     # ------------------------------------------------------ connect/disconnect

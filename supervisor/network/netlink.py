@@ -6,6 +6,19 @@ network namespace, bind-mounts it on a file (which keeps it alive, as `ip netns 
 does), and setns()es back; a netlink socket opened while inside one stays bound to it,
 which is how the container's end is configured.  All of it runs synchronously on the
 daemon's thread: no await in between, so no other task can observe the switch.
+
+Isolation between networks does not rely on `net.ipv4.ip_forward` being off.  Packets
+from one bridge to another are *routed* (frames between ports of one bridge never
+are), so policy routing can refuse them: every corral bridge gets one rule, `iif
+<bridge> lookup 25455` (priority 1000, before `main`), and table 25455 holds a
+`prohibit` route for the subnet of every corral network on the host, shared by all
+daemons.  A packet entering a bridge towards any corral subnet thus gets "administratively
+prohibited" whatever the forwarding setting; anything else (the host's own
+addresses, which the `local` table answers first, or the outside world) finds no route
+in table 25455 and falls through to `main`.  The host's own traffic enters through no
+bridge (iif `lo`), so it still reaches every container, and containers on one network
+talk over the bridge without routing.  Rule and route come and go with the bridge
+(`ensure_bridge`, `delete_bridge`); both are idempotent, so recovery re-applies them.
 """
 
 from __future__ import annotations
@@ -92,6 +105,13 @@ def is_netns_mounted(path: Path) -> bool:
         return any(line.split()[4] == target for line in f)
 
 
+ISOLATION_TABLE = 25455  # 0x636f, "co": one routing table for every corral daemon
+ISOLATION_PRIORITY = 1000  # before `main` (32766) and most other policy rules
+
+#: What netlink answers when a rule or route to delete is not there.
+_GONE = (errno.ENOENT, errno.ESRCH)
+
+
 def mac_for(ip: IPv4Address) -> str:
     """Docker's MAC from the address: 02:42 then the four address bytes."""
     return "02:42:" + ":".join(f"{b:02x}" for b in ip.packed)
@@ -119,7 +139,7 @@ class Netlink:
         out = []
         for m in self.ipr.get_routes(family=socket.AF_INET):
             dst, plen = m.get("dst"), m.get("dst_len") or 0
-            if dst and plen:
+            if dst and plen and m.get("table") != ISOLATION_TABLE:
                 with contextlib.suppress(ValueError):
                     out.append(IPv4Network(f"{dst}/{plen}", strict=False))
         for m in self.ipr.get_addr(family=socket.AF_INET):
@@ -133,7 +153,7 @@ class Netlink:
         own = self.index(bridge)
         for m in self.ipr.get_routes(family=socket.AF_INET):
             dst, plen = m.get("dst"), m.get("dst_len") or 0
-            if not dst or not plen or m.get("oif") == own:
+            if not dst or not plen or m.get("oif") == own or m.get("table") == ISOLATION_TABLE:
                 continue
             with contextlib.suppress(ValueError):
                 if IPv4Network(f"{dst}/{plen}", strict=False).overlaps(subnet):
@@ -158,11 +178,57 @@ class Netlink:
             if (str(gateway), prefixlen) not in have:
                 self.ipr.addr("add", index=idx, address=str(gateway), prefixlen=prefixlen)
             self.ipr.link("set", index=idx, state="up")
+            self.isolate(name, IPv4Network(f"{gateway}/{prefixlen}", strict=False))
         except BaseException:
             if made:
-                self.delete_link(name)
+                self.delete_bridge(name, IPv4Network(f"{gateway}/{prefixlen}", strict=False))
             raise
         return made
+
+    def delete_bridge(self, name: str, subnet: IPv4Network) -> None:
+        """The bridge, its isolation rule and its prohibit route; missing parts are fine."""
+        self.unisolate(name, subnet)
+        self.delete_link(name)
+
+    def isolate(self, bridge: str, subnet: IPv4Network) -> None:
+        """Nothing that enters through `bridge` is routed to a corral subnet, and nothing
+        is routed to `subnet` from another bridge (see the module's docstring)."""
+        try:
+            self.ipr.route("add", dst=str(subnet), table=ISOLATION_TABLE, type="prohibit")
+        except NetlinkError as exc:
+            if exc.code != errno.EEXIST:
+                raise
+        try:
+            self.ipr.rule(
+                "add",
+                family=socket.AF_INET,
+                iifname=bridge,
+                table=ISOLATION_TABLE,
+                priority=ISOLATION_PRIORITY,
+            )
+        except NetlinkError as exc:
+            if exc.code != errno.EEXIST:
+                raise
+
+    def unisolate(self, bridge: str, subnet: IPv4Network) -> None:
+        try:
+            self.ipr.rule(
+                "del",
+                family=socket.AF_INET,
+                iifname=bridge,
+                table=ISOLATION_TABLE,
+                priority=ISOLATION_PRIORITY,
+            )
+        except NetlinkError as exc:
+            if exc.code not in _GONE:
+                raise
+        if self.subnet_routed_elsewhere(subnet, bridge):
+            return  # another daemon's bridge has it now: its prohibit route stays
+        try:
+            self.ipr.route("del", dst=str(subnet), table=ISOLATION_TABLE, type="prohibit")
+        except NetlinkError as exc:
+            if exc.code not in _GONE:
+                raise
 
     def delete_link(self, name: str) -> None:
         idx = self.index(name)
