@@ -422,6 +422,30 @@ def test_none_and_host_modes_still_work(corral: Daemon) -> None:
     assert before & after <= set(r.stdout.split()) <= before | after
 
 
+def test_container_mode_shares_the_etc_files(corral: Daemon, dk: Any, nets: list[str]) -> None:
+    """`--network container:X` shares X's /etc/hosts, /etc/hostname and
+    /etc/resolv.conf (and its hostname), as Docker does; X's peers show up there too."""
+    nets.append("shared")
+    corral.docker("network", "create", "shared", check=True)
+    web(corral, "--name", "owner", "--hostname", "ownerhost", "--network", "shared",
+        "--dns", "192.0.2.53", "--add-host", "extra.example:192.0.2.7")  # fmt: skip
+    show = "hostname; cat /etc/hostname /etc/hosts /etc/resolv.conf"
+    own = corral.docker("exec", "owner", "sh", "-c", show, check=True).stdout
+    r = corral.docker(
+        "run", "-d", "--name", "guest", "--network", "container:owner", IMAGE, "sleep", "1d"
+    )
+    assert r.returncode == 0, r.stderr
+    guest = corral.docker("exec", "guest", "sh", "-c", show, check=True).stdout
+    assert guest == own
+    assert guest.startswith("ownerhost\nownerhost\n")
+    assert "nameserver 192.0.2.53" in guest and "192.0.2.7\textra.example" in guest
+    # a member that joins the owner's network later is in the guest's /etc/hosts too
+    web(corral, "--name", "newcomer", "--network", "shared")
+    ip = dk.api.inspect_container("newcomer")["NetworkSettings"]["Networks"]["shared"]["IPAddress"]
+    hosts = corral.docker("exec", "guest", "cat", "/etc/hosts", check=True).stdout
+    assert f"{ip}\tnewcomer" in hosts
+
+
 @pytest.fixture
 def private_daemon(tmp_path: Path, rootfs_tar: Path) -> Iterator[Any]:
     if os.geteuid() != 0:

@@ -401,6 +401,9 @@ class Networks:
     async def attach(self, c: Container, cdir: Path) -> None:
         """Give a starting container its network; on any failure, nothing stays."""
         mode = network_mode(c.host_config)
+        if mode.startswith("container:"):
+            self._share_etc_files(c, cdir, mode.split(":", 1)[1])
+            return
         if not has_sandbox(mode):
             return
         exposed = list((c.config.get("ExposedPorts") or {}).keys())
@@ -581,6 +584,25 @@ class Networks:
             self._refresh_peers(c.id, [net.id])
 
     # ------------------------------------------------------------ etc files
+    def _share_etc_files(self, c: Container, cdir: Path, ref: str) -> None:
+        """`--network container:X`: X's hosts, hostname and resolv.conf, and its hostname,
+        as Docker does.  Each file becomes a hard link to X's (same inode), so the bind
+        mounts the engine makes show X's files, kept current as X's peers come and go
+        (they are rewritten in place).  A gone or stopped X is left to `spec_network`,
+        which refuses the start with Docker's message."""
+        with contextlib.suppress(CorralError):
+            other = self.containers.get(ref)
+            if other.state.status not in (Status.RUNNING, Status.PAUSED):
+                return
+            for name in ("hosts", "hostname", "resolv.conf"):
+                source, tmp = self._dir_of(other.id) / name, cdir / f".{name}.shared"
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+                os.link(source, tmp)
+                os.replace(tmp, cdir / name)
+            c.config["Hostname"] = other.config.get("Hostname") or other.id[:12]
+            c.config["Domainname"] = other.config.get("Domainname") or ""
+
     def _dir_of(self, cid: str) -> Path:
         return self.root / "containers" / cid
 
