@@ -21,7 +21,7 @@ class Scenario:
 
 
 def all_scenarios() -> tuple[Scenario, ...]:
-    from bench.scenarios import compose, floor, idle, logs, many, memory, scrape, start
+    from bench.scenarios import compose, floor, idle, logs, many, memory, network, scrape, start
 
     return (
         start.SCENARIO,
@@ -32,6 +32,7 @@ def all_scenarios() -> tuple[Scenario, ...]:
         floor.SCENARIO,
         compose.SCENARIO,
         scrape.SCENARIO,
+        network.SCENARIO,
     )
 
 
