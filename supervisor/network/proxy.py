@@ -112,15 +112,18 @@ async def _serve_tcp(sock: trio.socket.SocketType, target: tuple[str, int]) -> N
 async def _relay_tcp(client: trio.socket.SocketType, target: tuple[str, int]) -> None:
     """One connection: both directions spliced until each has seen EOF (a half-close is
     passed on as shutdown(SHUT_WR), the other way keeps flowing); a reset or error
-    on either side closes both."""
+    on either side closes both.  No error of one connection reaches the daemon."""
     with client:
-        upstream = trio.socket.socket(_family(target[0]), socket.SOCK_STREAM)
+        try:
+            upstream = trio.socket.socket(_family(target[0]), socket.SOCK_STREAM)
+        except OSError:
+            return  # out of descriptors: this client sees a closed connection
         with upstream:
             try:
                 await upstream.connect(target)
+                upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 return  # nothing listens in the container: the client sees a closed connection
-            upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             async with trio.open_nursery() as n:
                 n.start_soon(_pump, client, upstream, n.cancel_scope)
                 n.start_soon(_pump, upstream, client, n.cancel_scope)
@@ -143,7 +146,11 @@ async def _pump(
     when it took nothing.  A round that moved bytes yields once to the scheduler (no
     connection starves the others, cancellation is seen).
     """
-    r, w = _pipe()
+    try:
+        r, w = _pipe()
+    except OSError:
+        both.cancel()  # out of descriptors: this connection goes
+        return
     sfd, dfd = src.fileno(), dst.fileno()
     held = 0  # bytes in the pipe
     eof = False
@@ -209,8 +216,15 @@ async def _serve_udp(sock: trio.socket.SocketType, target: tuple[str, int]) -> N
                 continue
             flow = flows.get(peer)
             if flow is None:
-                flow = trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                await flow.connect(target)
+                try:
+                    flow = trio.socket.socket(_family(target[0]), socket.SOCK_DGRAM)
+                except OSError:
+                    continue  # out of descriptors: this datagram is dropped
+                try:
+                    await flow.connect(target)
+                except OSError:
+                    flow.close()
+                    continue
                 flows[peer] = flow
                 n.start_soon(replies, flow, peer)
             with contextlib.suppress(OSError):
