@@ -21,7 +21,21 @@ class Scenario:
 
 
 def all_scenarios() -> tuple[Scenario, ...]:
-    from bench.scenarios import compose, floor, idle, logs, many, memory, network, scrape, start
+    from bench.scenarios import (
+        build,
+        compose,
+        crashloop,
+        floor,
+        idle,
+        logrotate,
+        logs,
+        many,
+        memory,
+        network,
+        restart,
+        scrape,
+        start,
+    )
 
     return (
         start.SCENARIO,
@@ -32,6 +46,10 @@ def all_scenarios() -> tuple[Scenario, ...]:
         floor.SCENARIO,
         compose.SCENARIO,
         scrape.SCENARIO,
+        restart.SCENARIO,
+        crashloop.SCENARIO,
+        logrotate.SCENARIO,
+        build.SCENARIO,
         network.SCENARIO,
     )
 

@@ -1,0 +1,131 @@
+"""crashloop: how long `ps` takes while many containers crash and restart non-stop.
+
+50 containers `sh -c 'exit 1'` with `--restart always`; corral's backoff set to zero
+(the harsher case, and Podman's loop has no backoff), so both engines restart as fast as
+they can while `ps -a` is asked again and again.  Rows: `ps -a` through each CLI, end
+to end (the like-for-like figure), and corral's `GET /containers/json?all=1` alone (its
+API latency; podman has no daemon to ask).  The note says how many restarts each engine
+did meanwhile: an engine that restarts less has less in its way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+
+import trio
+
+from bench.api import Api
+from bench.context import Bench
+from bench.engines.base import BenchError, Engine
+from bench.engines.base import run as run_command
+from bench.registry import Scenario
+from bench.report import Row, format_value
+from bench.scenarios.restart import CRASH, crash_flags, end_loops
+from bench.stats import percentile
+
+LOOPERS = 50  # crash-looping containers, every mode: the count is what is measured
+QUERIES_PER_SAMPLE = 10  # `ps` calls per `--samples`: p99 needs more than a handful
+QUIET = 2.0  # seconds of looping before the first timed `ps`
+BUDGET = 60.0  # seconds of `ps` per engine and row, at most
+QUERY_TIMEOUT = 20.0  # one `ps` longer than this is cut, and said
+
+
+async def start_loopers(e: Engine, count: int, concurrency: int, ids: list[str]) -> None:
+    """Start `count` crash loops, each id into `ids` as it comes (a failure half way
+    leaves the caller knowing what to stop)."""
+    limiter = trio.CapacityLimiter(concurrency)
+    argv = e.run_argv("-d", "--restart", "always", *crash_flags(e), command=CRASH)
+
+    async def one() -> None:
+        async with limiter:
+            out = await run_command(argv, e.env(), capture=True)
+            ids.append(out.stdout.decode().strip())
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(count):
+            nursery.start_soon(one)
+
+
+async def restarts(e: Engine, ids: Sequence[str]) -> int | None:
+    """Restarts so far, summed over `ids` (docker's and podman's `RestartCount`); None
+    when the engine does not say within QUERY_TIMEOUT."""
+    with trio.move_on_after(QUERY_TIMEOUT):
+        out = await e.cli("inspect", "--format", "{{.RestartCount}}", *ids, capture=True)
+        return sum(int(n) for n in out.stdout.decode().split())
+    return None
+
+
+@dataclass
+class Timings:
+    samples: list[float] = field(default_factory=list)
+    over: int = 0  # queries cut at QUERY_TIMEOUT (their sample is the timeout: a floor)
+
+
+async def timed_all(query: Callable[[], Awaitable[object]], count: int) -> Timings:
+    """Up to `count` queries, one after another, for at most BUDGET seconds; a query
+    still unanswered after QUERY_TIMEOUT is cut there (Podman's `ps` can wait minutes
+    for its locks while 50 containers restart)."""
+    t = Timings()
+    deadline = time.perf_counter() + BUDGET
+    while len(t.samples) < count and time.perf_counter() < deadline:
+        start = time.perf_counter()
+        with trio.move_on_after(QUERY_TIMEOUT) as scope:
+            await query()
+        if scope.cancelled_caught:
+            t.over += 1
+        t.samples.append(time.perf_counter() - start)
+    return t
+
+
+def verdict(t: Timings) -> str:
+    """The p99 beside the median (the table's columns are median and p95), the count,
+    and how many queries were cut."""
+    text = f"p99 {format_value(percentile(t.samples, 99), 's')}, n={len(t.samples)}"
+    if t.over:
+        text += f", {t.over} cut at {QUERY_TIMEOUT:g} s"
+    return text
+
+
+async def run(b: Bench) -> list[Row]:
+    n = LOOPERS
+    queries = b.sizes.samples * QUERIES_PER_SAMPLE
+    cli = Row(f"crashloop: `ps -a` end to end, {n} containers crash-looping", "s")
+    api = Row(f"crashloop: `GET /containers/json?all=1`, {n} crash-looping (corral API)", "s")
+    notes = []
+    timings: dict[tuple[str, str], Timings] = {}
+    for e in b.ordered(0):
+        ids: list[str] = []
+        try:
+            await start_loopers(e, n, b.sizes.concurrency, ids)
+            await trio.sleep(QUIET)
+            await timed_all(partial(e.cli, "ps", "-a"), 1)  # warm-up
+            before, start = await restarts(e, ids), time.perf_counter()
+            timings[cli.scenario, e.name] = await timed_all(partial(e.cli, "ps", "-a"), queries)
+            client = getattr(e, "api", None)
+            if isinstance(client, Api):
+                ps = partial(client.request, "GET", "/containers/json?all=1")
+                timings[api.scenario, e.name] = await timed_all(ps, queries)
+            after, took = await restarts(e, ids), time.perf_counter() - start
+            if before is None or after is None:
+                notes.append(f"{e.name} restarts/s unknown (inspect too slow)")
+            else:
+                notes.append(f"{e.name} {(after - before) / took:.1f} restarts/s")
+        finally:
+            await end_loops(e, ids)
+        left = await e.container_ids()
+        if left:
+            raise BenchError(f"{e.name}: {len(left)} containers left after the crash loops")
+        await e.settle()
+    for (scenario, engine), t in timings.items():
+        row = cli if scenario == cli.scenario else api
+        row.samples[engine] = t.samples
+        row.verdicts[engine] = verdict(t)
+    for row in (cli, api):
+        row.note = "while measured: " + ", ".join(notes) + "; corral backoff 0"
+    return [cli, api]
+
+
+SCENARIO = Scenario("crashloop", "ps latency while 50 containers crash-loop", run)
