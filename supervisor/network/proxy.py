@@ -9,13 +9,15 @@ container and die with it (and with the daemon: a kill -9 leaves no listener).
 
 TCP bytes never enter Python: each direction is splice(2)d socket -> pipe (1 MiB) ->
 socket, driven by trio's epoll (`wait_readable`/`wait_writable`), about one splice per
-MiB.  Measured with 1 GiB to 127.0.0.1 (2 CPUs, busy host): the daemon spends about
-0.3 s of CPU per GiB, nearly all of it in the kernel's TCP work for the second
-connection; Python's share fell to ~0.07 s.  Userland copies through 256 KiB buffers
-cost the same kernel time plus the copies, and the ratio to a direct connection went
-from ~0.55 to ~0.65-0.85 (noisy: other tests share the CPUs).  What is left is the price
-of a second TCP connection, which only kernel DNAT avoids; the proxy stays so that
-127.0.0.1 works without `route_localnet` (as Docker's docker-proxy does).
+MiB.  Measured (1 GiB to 127.0.0.1:PORT vs straight to the container's address, 2 CPUs
+shared with other test runs, three A/B rounds of six pairs): the daemon spends
+~0.3 s of CPU per GiB either way, nearly all of it the kernel's TCP work for the second
+connection (Python's part ~0.07 s with splice, about the same with 256 KiB userland
+copies); the share of direct throughput was 0.65-0.79 before and 0.62-0.81 after, the
+same within the noise.  What is left is the price of a second TCP connection, which
+only kernel DNAT avoids; the proxy stays because 127.0.0.1 cannot be DNATed to a
+bridge without `route_localnet` (which would let containers reach the host's loopback
+services), as Docker keeps docker-proxy for it.
 """
 
 from __future__ import annotations
