@@ -316,7 +316,15 @@ def test_kill_restart_wait(corral: Daemon) -> None:
     assert ok(corral, "wait", cid).strip() == "4"
     # kill with a signal the process handles.
     cid = ok(corral, "run", "-d", IMAGE, "sh", "-c",
-             "trap 'exit 9' USR1; while true; do sleep 0.05; done").strip()
+             "trap 'exit 9' USR1; echo ready; while true; do sleep 0.05; done").strip()
+    # Signal only once the trap is set (PID 1 ignores a signal it has no handler for).
+    follower = subprocess.Popen(["docker", "logs", "-f", cid], env=corral.env(),
+                                stdout=subprocess.PIPE, text=True)
+    try:
+        assert follower.stdout is not None and follower.stdout.readline() == "ready\n"
+    finally:
+        follower.kill()
+        follower.wait()
     ok(corral, "kill", "-s", "USR1", cid)
     assert ok(corral, "wait", cid).strip() == "9"
 
