@@ -11,8 +11,9 @@ Isolation between networks does not rely on `net.ipv4.ip_forward` being off.  Pa
 from one bridge to another are *routed* (frames between ports of one bridge never
 are), so policy routing can refuse them: every corral bridge gets one rule, `iif
 <bridge> lookup 25455` (priority 1000, before `main`), and table 25455 holds a
-`prohibit` route for the subnet of every corral network on the host, shared by all
-daemons.  A packet entering a bridge towards any corral subnet thus gets "administratively
+`prohibit` route for the subnet of every corral bridge on the host (the table is
+shared by all daemons; each bridge's route has its own metric, so none deletes
+another's).  A packet entering a bridge towards any corral subnet thus gets "administratively
 prohibited" whatever the forwarding setting; anything else (the host's own
 addresses, which the `local` table answers first, or the outside world) finds no route
 in table 25455 and falls through to `main`.  The host's own traffic enters through no
@@ -28,6 +29,7 @@ import ctypes
 import errno
 import os
 import socket
+import zlib
 from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -112,6 +114,13 @@ ISOLATION_PRIORITY = 1000  # before `main` (32766) and most other policy rules
 _GONE = (errno.ENOENT, errno.ESRCH)
 
 
+def _metric(bridge: str) -> int:
+    """Each bridge's prohibit route has its own metric, so two daemons that briefly hold
+    one subnet (one deleting its bridge as the other makes its own) never delete each
+    other's route."""
+    return zlib.crc32(bridge.encode()) & 0x7FFFFFFF
+
+
 def mac_for(ip: IPv4Address) -> str:
     """Docker's MAC from the address: 02:42 then the four address bytes."""
     return "02:42:" + ":".join(f"{b:02x}" for b in ip.packed)
@@ -194,7 +203,13 @@ class Netlink:
         """Nothing that enters through `bridge` is routed to a corral subnet, and nothing
         is routed to `subnet` from another bridge (see the module's docstring)."""
         try:
-            self.ipr.route("add", dst=str(subnet), table=ISOLATION_TABLE, type="prohibit")
+            self.ipr.route(
+                "add",
+                dst=str(subnet),
+                table=ISOLATION_TABLE,
+                type="prohibit",
+                priority=_metric(bridge),
+            )
         except NetlinkError as exc:
             if exc.code != errno.EEXIST:
                 raise
@@ -222,10 +237,14 @@ class Netlink:
         except NetlinkError as exc:
             if exc.code not in _GONE:
                 raise
-        if self.subnet_routed_elsewhere(subnet, bridge):
-            return  # another daemon's bridge has it now: its prohibit route stays
         try:
-            self.ipr.route("del", dst=str(subnet), table=ISOLATION_TABLE, type="prohibit")
+            self.ipr.route(
+                "del",
+                dst=str(subnet),
+                table=ISOLATION_TABLE,
+                type="prohibit",
+                priority=_metric(bridge),
+            )
         except NetlinkError as exc:
             if exc.code not in _GONE:
                 raise
