@@ -48,6 +48,8 @@ def test_exit_code_and_state(dk: Any) -> None:
 def test_stop_escalates_to_sigkill_after_timeout(dk: Any) -> None:
     # sh as PID 1 ignores SIGTERM (no handler), so stop must fall back to SIGKILL: 137.
     c = dk.containers.run(IMAGE, ["sleep", "1d"], detach=True)
+    # Once exec works, PID 1 is `sleep` itself (not runc's init, which TERM would end).
+    assert c.exec_run(["true"]).exit_code == 0
     c.stop(timeout=1)
     c.reload()
     assert c.attrs["State"]["ExitCode"] == 137
