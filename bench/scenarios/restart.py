@@ -32,6 +32,7 @@ from bench.registry import Scenario
 from bench.report import Row
 
 CRASH = ("sh", "-c", "exit 1")
+REMOVE_ATTEMPTS = 3  # podman's `rm -f` now and then loses a race with its own restart
 NO_RESTART = {"RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}}
 ZERO_BACKOFF = ("--label", "corral.restart.backoff=0s,0s,0s")
 CYCLES_PER_SAMPLE = 4  # restart cycles measured per `--samples` (cycles are cheap)
@@ -141,7 +142,8 @@ async def end_loops(e: Engine, ids: Sequence[str]) -> None:
     progress to exit, then `rm`.  A `rm -f` that lands while a policy restart is inside
     `runc create` removes the bundle under it and the daemon dies (FileNotFoundError on
     `runc-create.log` out of `Engine._restart_later`); with zero backoff that is most of
-    the time.  Podman's `rm -f` copes with a loop.
+    the time.  Podman's `rm -f` mostly copes with a loop (now and then it fails with
+    "container state improper" and is tried again).
     """
     failed: list[str] = []
 
@@ -151,7 +153,13 @@ async def end_loops(e: Engine, ids: Sequence[str]) -> None:
             if isinstance(api, Api):
                 await api.request("POST", f"/containers/{cid}/update", NO_RESTART)
                 await api.request("POST", f"/containers/{cid}/wait")
-            await e.remove_container(cid)
+            for attempt in range(REMOVE_ATTEMPTS):
+                try:
+                    await e.remove_container(cid)
+                    return
+                except BenchError:  # podman: "container state improper" mid-restart
+                    if attempt == REMOVE_ATTEMPTS - 1:
+                        raise
         except (BenchError, ApiError) as exc:
             failed.append(f"{cid[:12]}: {exc}")
 
