@@ -209,3 +209,22 @@ def test_restart_on_unhealthy_beyond_docker(dk: Any) -> None:
     assert acts[-1] == "start"
     c.reload()
     assert c.attrs["RestartCount"] >= 1
+
+
+def test_remove_or_stop_during_a_zero_backoff_restart_loop(dk: Any) -> None:
+    # The restart may be mid-start when the user acts: both must find a whole container
+    # (never a half-started one) and the daemon must live on.
+    zero = {"corral.restart.backoff": "0s,0s,0s"}
+    for i in range(6):
+        t0 = time.time()
+        c = dk.containers.run(
+            IMAGE, ["false"], detach=True, labels=zero, restart_policy={"Name": "always"}
+        )
+        collect_events(dk, t0, lambda s: actions(s).count("die") >= 2, container=c.id)
+        if i % 2:
+            c.stop(timeout=1)
+            c.reload()
+            assert c.attrs["State"]["Status"] == "exited"
+        c.remove(force=True)
+        assert dk.ping()
+    assert dk.containers.list(all=True) == []

@@ -677,29 +677,50 @@ class Engine:
     async def _restart_later(
         self, c: Container, live: Live, scope: trio.CancelScope, delay: float
     ) -> None:
+        """Wait out the backoff, then start the container again under its start lock.
+
+        Until the lock is held the restart can be called off (`_cancel_restart`
+        cancels `scope` or finds the status changed); once the start runs, callers
+        wait for it through the lock and then deal with a running container.  No
+        failure of a restart may end the daemon: anything unexpected is logged.
+        """
         with scope:
             await trio.sleep(delay)
+        if scope.cancelled_caught:
+            return
+        async with live.start_lock:
             live.restart_scope = None
+            if c.state.status is not Status.RESTARTING or live.removing:
+                return  # called off while the backoff ended
             c.state.restart_count += 1
             try:
-                await self.start(c, by_user=False)
-            except CorralError as exc:
+                await self._start(c, by_user=False)
+            except Exception as exc:
+                message = exc.message if isinstance(exc, CorralError) else repr(exc)
                 if c.state.status is Status.RESTARTING:
                     c.state.status = Status.EXITED
                 live.log.close_writer()  # no run follows: followers end here
-                c.state.error = exc.message
+                c.state.error = message
                 self.containers.save(c)
                 log.warning("container.restart_failed", id=c.short_id, name=c.name,
-                            error=exc.message)
+                            error=message)
 
-    def _cancel_restart(self, c: Container) -> bool:
-        """A pending policy restart is called off (user stop/kill/rm): exited it is."""
+    async def _cancel_restart(self, c: Container) -> bool:
+        """A pending policy restart is called off (user stop/rm/restart).
+
+        True if it was pending (the container is now exited); False if there was none
+        or it had already begun: then this waits for that start to end, so the caller
+        finds a running (or exited) container rather than a half-started one.
+        """
         live = self.live(c)
         if c.state.status is not Status.RESTARTING:
             return False
-        if live.restart_scope is not None:
-            live.restart_scope.cancel()
-            live.restart_scope = None
+        if live.restart_scope is None:
+            async with live.start_lock:
+                pass
+            return False
+        live.restart_scope.cancel()
+        live.restart_scope = None
         c.state.status = next_status(c.state.status, Event.EXIT, c.name)
         self.containers.save(c)
         live.log.close_writer()  # no run follows: followers end here
@@ -718,7 +739,7 @@ class Engine:
                 signal.pidfd_send_signal(live.pidfd, sig)
 
     async def stop(self, c: Container, timeout: int | None, *, by_user: bool = True) -> None:
-        if by_user and self._cancel_restart(c):
+        if by_user and await self._cancel_restart(c):
             c.state.user_stopped = True
             self.containers.save(c)
             self.emit(c, "stop")
@@ -768,7 +789,7 @@ class Engine:
             await self._resume_quietly(c)
 
     async def restart(self, c: Container, timeout: int | None) -> None:
-        self._cancel_restart(c)
+        await self._cancel_restart(c)
         if is_active(c.state.status):
             await self.stop(c, timeout)
             await self.live(c).stopped.wait()
@@ -828,7 +849,7 @@ class Engine:
                     f'cannot remove container "/{c.name}": container is restarting: '
                     "stop the container before removing or force remove"
                 )
-            self._cancel_restart(c)
+            await self._cancel_restart(c)
         if is_active(c.state.status):
             if not force:
                 raise Conflict(
