@@ -217,3 +217,49 @@ def test_network_flags_alias_ip_and_hosts(corral: Daemon) -> None:
     finally:
         corral.cli("rm", "-f", "srv")
         corral.cli("network", "rm", "flagnet")
+
+
+def test_log_opts_update_and_events_json(corral: Daemon) -> None:
+    import json
+    import time
+
+    r = corral.cli(
+        "run",
+        "-d",
+        "--name",
+        "rot",
+        "--log-opt",
+        "max-size=1k",
+        "--log-opt",
+        "max-file=2",
+        IMAGE,
+        "sh",
+        "-c",
+        "for i in $(seq 1 200); do echo $i; done",
+    )
+    assert r.returncode == 0, r.stderr
+    assert corral.cli("wait", "rot").stdout == "0\n"
+    logs = sorted(p.name for p in (corral.root / "containers").glob("*/*-json.log*"))
+    assert len(logs) == 2 and logs[1].endswith(".log.1")
+    assert corral.cli("logs", "--tail", "1", "rot").stdout == "200\n"
+    bad = corral.cli("run", "--log-opt", "nonsense", IMAGE, "true")
+    assert bad.returncode == 125 and "nonsense" in bad.stderr
+    up = corral.cli("update", "--restart", "on-failure:2", "--pids-limit", "64", "rot")
+    assert up.returncode == 0, up.stderr
+    out = corral.cli("inspect", "-f", "{{json .HostConfig.RestartPolicy}}", "rot").stdout
+    assert json.loads(out) == {"Name": "on-failure", "MaximumRetryCount": 2}
+    ev = corral.cli(
+        "events",
+        "--since",
+        str(time.time() - 60),
+        "--until",
+        "0s",
+        "--format",
+        "json",
+        "-f",
+        "container=rot",
+        "-f",
+        "event=update",
+    )
+    (line,) = ev.stdout.splitlines()
+    assert json.loads(line)["Action"] == "update"

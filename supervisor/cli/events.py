@@ -77,7 +77,9 @@ def cmd_events(cli: Cli, argv: list[str]) -> int:
             if p["format"]:
                 from supervisor.cli.template import render
 
-                cli.out(render(p["format"], e))
+                # docker >= 24: `--format json` means one JSON object per line.
+                fmt = "{{json .}}" if p["format"] == "json" else p["format"]
+                cli.out(render(fmt, e))
             else:
                 cli.out(event_line(e))
             cli.stdout.flush()
@@ -108,8 +110,12 @@ def cmd_update(cli: Cli, argv: list[str]) -> int:
             body["NanoCpus"] = parse_cpus(p["cpus"])
     except ValueError as exc:
         raise UsageError(f"invalid argument: {exc}") from None
-    if p["pids-limit"]:
-        body["PidsLimit"] = int(p["pids-limit"])
+    if p["pids_limit"]:
+        try:
+            body["PidsLimit"] = int(p["pids_limit"])
+        except ValueError:
+            value = p["pids_limit"]
+            raise UsageError(f'invalid argument "{value}" for "--pids-limit" flag') from None
     for name in p.args:
         cli.client.post(f"/containers/{quote(name)}/update", None, body)
         cli.out(name)

@@ -46,6 +46,8 @@ RUN_OPTS: tuple[Opt, ...] = (
     Opt("dns-option", kind="list", help="Set DNS options"),
     Opt("add-host", kind="list", help="Add a custom host-to-IP mapping (host:ip)"),
     Opt("restart", kind="str", help="Restart policy to apply when a container exits"),
+    Opt("log-driver", kind="str", help="Logging driver for the container"),
+    Opt("log-opt", kind="list", help="Log driver options (max-size=10m, max-file=3)"),
     Opt("stop-signal", kind="str", help="Signal to stop the container"),
     Opt("stop-timeout", kind="int", help="Timeout (in seconds) to stop a container"),
     Opt("ulimit", kind="list", help="Ulimit options"),
@@ -598,6 +600,14 @@ def container_body(
         extra_hosts.append(f"{name}:{addr}")
     if extra_hosts:
         host["ExtraHosts"] = extra_hosts
+    if o["log_driver"] or o["log_opt"]:
+        log_config: dict[str, str] = {}
+        for spec in o["log_opt"]:
+            key, sep, value = spec.partition("=")
+            if not sep or not key:
+                raise bad("log-opt", spec, "invalid log opt format, want key=value")
+            log_config[key] = value
+        host["LogConfig"] = {"Type": o["log_driver"] or "json-file", "Config": log_config}
     config["HostConfig"] = host
     endpoints: dict[str, Any] = {}
     if o["network_alias"] or o["ip"]:
