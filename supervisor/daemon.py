@@ -181,13 +181,14 @@ async def serve(args: argparse.Namespace) -> None:
     from supervisor.api.app import build_router
     from supervisor.api.server import serve_unix
     from supervisor.engine.engine import Engine
-    from supervisor.runtime.process import set_child_subreaper
+    from supervisor.runtime.process import reap_runtime_orphans_forever, set_child_subreaper
 
     log = structlog.get_logger("corral.daemon")
     set_child_subreaper()
     root = Path(args.root)
     sock = socket_path(args.host)
     async with trio.open_nursery() as containers_nursery:
+        containers_nursery.start_soon(reap_runtime_orphans_forever)
         engine = Engine(
             root,
             containers_nursery,

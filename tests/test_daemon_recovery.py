@@ -158,3 +158,25 @@ def test_policies_decide_what_runs_again_after_kill_9(
     for c in client.containers.list(all=True):
         c.remove(force=True)
     client.close()
+
+
+def test_no_zombies_pile_up_under_the_daemon(daemon: Daemon, dk: Any) -> None:
+    # The daemon is the subreaper: runc's own intermediate processes end up as its
+    # children, and it must reap them (one per start otherwise, until pids run out).
+    for _ in range(5):
+        assert dk.containers.run(IMAGE, ["true"], remove=True) == b""
+    assert dk.ping()  # one more turn of the daemon's loop after the last SIGCHLD
+
+    def zombies() -> list[str]:
+        found = []
+        for task in Path(f"/proc/{daemon.proc.pid}/task").iterdir():
+            for pid in (task / "children").read_text().split():
+                try:
+                    stat = Path(f"/proc/{pid}/stat").read_text()
+                except OSError:
+                    continue
+                if stat[stat.rindex(")") + 2] == "Z":
+                    found.append(stat[: stat.rindex(")") + 1])
+        return found
+
+    assert zombies() == []

@@ -82,3 +82,51 @@ async def wait_exit(pidfd: int, pid: int) -> int:
 def pidfd_send_signal(pidfd: int, sig: int) -> None:
     """Signal through the pidfd, immune to pid reuse (unlike kill(2))."""
     signal.pidfd_send_signal(pidfd, sig)
+
+
+# Being the subreaper has a second effect: runc's own intermediate processes
+# (`runc:[1:CHILD]`, forked during `runc create` and left when its parent exits) are
+# reparented to us too, and nobody else will ever wait for them.  Left alone they stay
+# zombies, one per container start, until the daemon runs out of pids.  They are
+# recognised by their name, which no process we own carries, so reaping them cannot
+# steal the status of a child that trio or a supervision task waits for.
+_ORPHAN_PREFIX = "runc:["
+
+
+def _children() -> list[int]:
+    pids: list[int] = []
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/children") as f:
+                pids += [int(p) for p in f.read().split()]
+        except OSError:
+            continue
+    return pids
+
+
+def reap_runtime_orphans() -> int:
+    """Reap every zombie child left by runc's own forks; returns how many."""
+    reaped = 0
+    for pid in _children():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        state = stat[stat.rindex(")") + 2 : stat.rindex(")") + 3]
+        if state == "Z" and comm.startswith(_ORPHAN_PREFIX):
+            try:
+                os.waitpid(pid, os.WNOHANG)
+                reaped += 1
+            except ChildProcessError:
+                pass
+    return reaped
+
+
+async def reap_runtime_orphans_forever() -> None:
+    """Reap runc's orphans whenever a child changes state (SIGCHLD): no polling."""
+    with trio.open_signal_receiver(signal.SIGCHLD) as signals:
+        reap_runtime_orphans()
+        async for _ in signals:
+            reap_runtime_orphans()
