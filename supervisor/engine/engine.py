@@ -733,10 +733,32 @@ class Engine:
         return self.live(c)
 
     def _send(self, c: Container, sig: int) -> None:
+        """Signal the init through its pidfd (no pid-reuse race).
+
+        Should the pidfd be unusable (EBADF/EINVAL: never seen in normal runs, but once
+        under heavy load a container could not be killed because of it), fall back
+        to its pid, which stays ours (an unreaped child) until the supervision task
+        reaps it; a signal that cannot be delivered is logged, never swallowed.
+        """
         live = self.live(c)
-        if live.pidfd >= 0:
-            with contextlib.suppress(ProcessLookupError, OSError):
-                signal.pidfd_send_signal(live.pidfd, sig)
+        if live.pidfd < 0:
+            return
+        try:
+            signal.pidfd_send_signal(live.pidfd, sig)
+            return
+        except ProcessLookupError:
+            return
+        except OSError as exc:
+            log.warning("container.pidfd_signal_failed", id=c.short_id, name=c.name,
+                        error=str(exc))
+        if c.state.pid > 0:
+            try:
+                os.kill(c.state.pid, sig)
+            except ProcessLookupError:
+                pass
+            except OSError as exc:
+                log.error("container.signal_failed", id=c.short_id, name=c.name,
+                          error=str(exc))
 
     async def stop(self, c: Container, timeout: int | None, *, by_user: bool = True) -> None:
         if by_user and await self._cancel_restart(c):
