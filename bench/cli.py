@@ -20,6 +20,9 @@ from bench.engines.corral import REPO
 from bench.registry import all_scenarios, select
 from bench.runner import run_bench
 
+# `--quick` alone: issue 3's scenarios, which fit in two minutes together.
+QUICK_CORE = ("start", "many", "memory", "idle", "logs", "floor")
+
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(
@@ -27,7 +30,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         description="Benchmark corral against Podman in one run; prints ratios.",
     )
     p.add_argument("scenarios", nargs="*", help="scenario names or prefixes (default: all)")
-    p.add_argument("--quick", action="store_true", help="fewer samples and containers (<2 min)")
+    p.add_argument("--quick", action="store_true",
+                   help="fewer samples and containers; alone, the core scenarios (<2 min)")
     p.add_argument("--list", action="store_true", help="list the scenarios and exit")
     p.add_argument("--no-podman", action="store_true", help="corral alone")
     p.add_argument("--containers", type=int, help="fleet size for many/memory/idle")
@@ -48,7 +52,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{s.name:10} {s.summary}")
         return 0
     try:
-        chosen = select(scenarios, args.scenarios)
+        # --quick alone runs the core scenarios (issue 3's), which fit in two minutes;
+        # name others (or `all`) to run them too.
+        wanted = list(args.scenarios)
+        if wanted == ["all"]:
+            wanted = []
+        elif not wanted and args.quick:
+            wanted = list(QUICK_CORE)
+        chosen = select(scenarios, wanted)
     except ValueError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
