@@ -741,17 +741,18 @@ class Engine:
         reaps it; a signal that cannot be delivered is logged, never swallowed.
         """
         live = self.live(c)
-        if live.pidfd < 0:
-            return
-        try:
-            signal.pidfd_send_signal(live.pidfd, sig)
-            return
-        except ProcessLookupError:
-            return
-        except OSError as exc:
-            log.warning("container.pidfd_signal_failed", id=c.short_id, name=c.name,
-                        error=str(exc))
-        if c.state.pid > 0:
+        if live.pidfd >= 0:
+            try:
+                signal.pidfd_send_signal(live.pidfd, sig)
+                return
+            except ProcessLookupError:
+                return
+            except OSError as exc:
+                log.warning("container.pidfd_signal_failed", id=c.short_id, name=c.name,
+                            error=str(exc))
+        elif is_active(c.state.status):
+            log.warning("container.no_pidfd", id=c.short_id, name=c.name, pid=c.state.pid)
+        if is_active(c.state.status) and c.state.pid > 0:
             try:
                 os.kill(c.state.pid, sig)
             except ProcessLookupError:
@@ -882,7 +883,14 @@ class Engine:
             self._send(c, signal.SIGKILL)
             if c.state.status is Status.PAUSED:
                 await self._resume_quietly(c)
-            await live.stopped.wait()
+            with trio.move_on_after(10):
+                await live.stopped.wait()
+            if not live.stopped.is_set():
+                # Not gone 10 s after SIGKILL: have runc kill every process it knows.
+                log.warning("container.kill_escalated", id=c.short_id, name=c.name)
+                with contextlib.suppress(CorralError):
+                    await self.runtime.kill(c.id, "KILL", all=True)
+                await live.stopped.wait()
         live.removing = True
         c.state.status = Status.REMOVING
         live.log.close()
