@@ -204,3 +204,33 @@ def cleanup(client: Any) -> None:
 def corral(daemon: Daemon, dk: Any) -> Daemon:
     """The daemon, for tests driving the `corral` or `docker` CLIs; cleaned like `dk`."""
     return daemon
+
+
+@pytest.fixture
+def private_daemon(tmp_path: Path, rootfs_tar: Path) -> Iterator[Any]:
+    """Start (and restart) a daemon on a private root, for tests that kill or restart it.
+
+    Call the fixture's value to start one (again); at the end whatever is still running
+    is cleaned like the session daemon, stopped, and checked to leave nothing behind.
+    """
+    _needs_root()
+    root, sock, log = tmp_path / "root", tmp_path / "d.sock", tmp_path / "d.log"
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start() -> Daemon:
+        p = start_daemon(root, sock, log)
+        procs.append(p)
+        return Daemon(root=root, sock=sock, proc=p, log=log)
+
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            client = Daemon(root=root, sock=sock, proc=p, log=log).client()
+            for c in client.containers.list(all=True):
+                c.remove(force=True, v=True)
+            for n in client.networks.list():
+                if n.name not in ("bridge", "host", "none"):
+                    n.remove()
+            client.close()
+            stop_daemon(p)
+    assert_nothing_left(root)

@@ -7,12 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Daemon, assert_nothing_left, cgroup_parent, start_daemon, stop_daemon
+from conftest import Daemon, assert_nothing_left, cgroup_parent, stop_daemon
 
 PROJECT = "com.docker.compose.project"
 
@@ -50,33 +49,6 @@ def projects(client: Any, wait: bool = False) -> list[dict[str, Any]]:
 def states(client: Any, project: str) -> dict[str, tuple[str, str]]:
     found = client.containers.list(all=True, filters={"label": f"{PROJECT}={project}"})
     return {c.name: (c.id, c.status) for c in found}
-
-
-@pytest.fixture
-def private_daemon(tmp_path: Path, rootfs_tar: Path) -> Iterator[Any]:
-    """Start (and restart) a daemon on a private root; everything stopped at the end."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    root, sock, log = tmp_path / "root", tmp_path / "d.sock", tmp_path / "d.log"
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start() -> Daemon:
-        p = start_daemon(root, sock, log)
-        procs.append(p)
-        return Daemon(root=root, sock=sock, proc=p, log=log)
-
-    yield start
-    for p in procs:
-        if p.poll() is None:
-            client = Daemon(root=root, sock=sock, proc=p, log=log).client()
-            for c in client.containers.list(all=True):
-                c.remove(force=True, v=True)
-            for n in client.networks.list():
-                if n.name not in ("bridge", "host", "none"):
-                    n.remove()
-            client.close()
-            stop_daemon(p)
-    assert_nothing_left(root)
 
 
 def test_the_daemon_brings_a_handed_over_project_back_after_kill_9_until_down(

@@ -8,8 +8,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-import pytest
-from conftest import Daemon, assert_nothing_left, start_daemon, stop_daemon
+from conftest import Daemon, stop_daemon
 
 IMAGE = "busybox:latest"
 
@@ -24,25 +23,6 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
     except OSError:
         return False
-
-
-@pytest.fixture
-def private_daemon(tmp_path: Path, rootfs_tar: Path) -> Any:
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    root, sock, log = tmp_path / "root", tmp_path / "d.sock", tmp_path / "d.log"
-    procs = []
-
-    def start() -> Daemon:
-        p = start_daemon(root, sock, log)
-        procs.append(p)
-        return Daemon(root=root, sock=sock, proc=p, log=log)
-
-    yield start
-    for p in procs:
-        if p.poll() is None:
-            stop_daemon(p)
-    assert_nothing_left(root)
 
 
 def _populate(d: Daemon, rootfs_tar: Path) -> tuple[Any, int]:

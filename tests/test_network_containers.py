@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Daemon, assert_nothing_left, start_daemon, stop_daemon
+from conftest import Daemon, stop_daemon
 from pyroute2 import IPRoute  # type: ignore[import-untyped]
 
 IMAGE = "busybox:latest"
@@ -444,25 +444,6 @@ def test_container_mode_shares_the_etc_files(corral: Daemon, dk: Any, nets: list
     ip = dk.api.inspect_container("newcomer")["NetworkSettings"]["Networks"]["shared"]["IPAddress"]
     hosts = corral.docker("exec", "guest", "cat", "/etc/hosts", check=True).stdout
     assert f"{ip}\tnewcomer" in hosts
-
-
-@pytest.fixture
-def private_daemon(tmp_path: Path, rootfs_tar: Path) -> Iterator[Any]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    root, sock, log = tmp_path / "root", tmp_path / "d.sock", tmp_path / "d.log"
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start() -> Daemon:
-        p = start_daemon(root, sock, log)
-        procs.append(p)
-        return Daemon(root=root, sock=sock, proc=p, log=log)
-
-    yield start
-    for p in procs:
-        if p.poll() is None:
-            stop_daemon(p)
-    assert_nothing_left(root)
 
 
 def test_kill_9_and_restart_leave_no_network_state(private_daemon: Any, rootfs_tar: Path) -> None:
