@@ -548,23 +548,11 @@ EXEC = Command(
 
 def exec_body(p: Any, environ: Any) -> dict[str, Any]:
     """Parsed exec flags → `POST /containers/{id}/exec` body (docker's ExecOptions)."""
-    from supervisor.cli.flags import bad, parse_env, read_env_file
+    from supervisor.cli.flags import collect_env
 
     if p["tty"]:
         raise UsageError("the -t/--tty option is not supported yet")
-    env: list[str] = []
-    for path in p["env_file"]:
-        try:
-            env.extend(read_env_file(path, environ))
-        except ValueError as exc:
-            raise bad("env-file", path, str(exc)) from None
-    for item in p["env"]:
-        try:
-            value = parse_env(item, environ)
-        except ValueError as exc:
-            raise bad("env", item, str(exc)) from None
-        if value is not None:
-            env.append(value)
+    env = collect_env(p["env_file"], p["env"], environ)
     detach = bool(p["detach"])
     return {
         "User": p["user"] or "",

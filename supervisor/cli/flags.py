@@ -416,6 +416,24 @@ def parse_publish(spec: str) -> list[tuple[str, dict[str, str]]]:
 # -- the whole body --------------------------------------------------------------------
 
 
+def collect_env(env_files: list[str], items: list[str], environ: Mapping[str, str]) -> list[str]:
+    """`--env-file` entries then `-e` entries, as docker orders them (run and exec)."""
+    env: list[str] = []
+    for path in env_files:
+        try:
+            env.extend(read_env_file(path, environ))
+        except ValueError as exc:
+            raise bad("env-file", path, str(exc)) from None
+    for item in items:
+        try:
+            value = parse_env(item, environ)
+        except ValueError as exc:
+            raise bad("env", item, str(exc)) from None
+        if value is not None:
+            env.append(value)
+    return env
+
+
 def container_body(
     parsed: Parsed, environ: Mapping[str, str] | None = None
 ) -> tuple[str | None, dict[str, Any]]:
@@ -431,19 +449,7 @@ def container_body(
         raise UsageError("the -t/--tty option is not supported yet")
     detach = bool(o.get("detach"))
 
-    env: list[str] = []
-    for path in o["env_file"]:
-        try:
-            env.extend(read_env_file(path, env_source))
-        except ValueError as exc:
-            raise bad("env-file", path, str(exc)) from None
-    for item in o["env"]:
-        try:
-            value = parse_env(item, env_source)
-        except ValueError as exc:
-            raise bad("env", item, str(exc)) from None
-        if value is not None:
-            env.append(value)
+    env = collect_env(o["env_file"], o["env"], env_source)
 
     binds: list[str] = []
     volumes: dict[str, dict[str, Any]] = {}
