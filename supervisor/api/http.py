@@ -240,11 +240,7 @@ class ServerConnection:
         if self._state == _BODY_LENGTH:
             if not self._buf:
                 return self._need()
-            n = min(self._remaining, len(self._buf))
-            data = bytes(self._buf[:n])
-            del self._buf[:n]
-            self._remaining -= n
-            self._got_body()
+            data = self._take_body()
             if self._remaining == 0:
                 self._pending_end = True
             return Data(data)
@@ -265,11 +261,7 @@ class ServerConnection:
             if self._state == _CHUNK_DATA:
                 if not self._buf:
                     return self._need()
-                n = min(self._remaining, len(self._buf))
-                data = bytes(self._buf[:n])
-                del self._buf[:n]
-                self._remaining -= n
-                self._got_body()
+                data = self._take_body()
                 if self._remaining == 0:
                     self._state = _CHUNK_CRLF
                 return Data(data)
@@ -301,6 +293,15 @@ class ServerConnection:
 
     def request_done(self) -> None:
         self._continue_pending = False
+
+    def _take_body(self) -> bytes:
+        """Up to `_remaining` buffered body bytes (Content-Length body or one chunk)."""
+        n = min(self._remaining, len(self._buf))
+        data = bytes(self._buf[:n])
+        del self._buf[:n]
+        self._remaining -= n
+        self._got_body()
+        return data
 
     def _got_body(self) -> None:
         self._continue_pending = False
