@@ -260,8 +260,8 @@ def test_scrapes_hold_few_files_per_container_and_close_them_at_exit(
     pid = mdaemon.proc.pid
     mdaemon.scrape()
     before = sorted(_cgroup_fds(pid))
-    c = mdk.containers.run(IMAGE, ["sleep", "1d"], name="held", detach=True,
-                           stop_signal="SIGKILL")  # fmt: skip
+    c = mdk.containers.run(IMAGE, ["sh", "-c", "echo up; exec sleep 1d"], name="held",
+                           detach=True, stop_signal="SIGKILL")  # fmt: skip
     assert of(mdaemon.samples("container_memory_usage_bytes"), c.id)
     held = [t for t in _cgroup_fds(pid) if c.id in t]
     assert 0 < len(held) <= 6  # the descriptor budget per container
@@ -271,6 +271,11 @@ def test_scrapes_hold_few_files_per_container_and_close_them_at_exit(
     c.stop(timeout=0)  # no scrape needed: the exit closes them
     assert [t for t in _cgroup_fds(pid) if c.id in t] == []
     c.start()  # a new run (a new cgroup): its files open at its first scrape
+    # runc's init is multi-threaded until it execs the command: count tasks only once the
+    # command has run (it has printed its second "up"), not right after `start` returns.
+    lines = c.logs(stream=True, follow=True)
+    assert [next(lines), next(lines)] == [b"up\n", b"up\n"]
+    lines.close()
     states = {lb["state"]: v for lb, v in of(mdaemon.samples("container_tasks_state"), c.id)}
     assert states["sleeping"] == 1
     assert 0 < len([t for t in _cgroup_fds(pid) if c.id in t]) <= 6
