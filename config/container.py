@@ -19,6 +19,7 @@ from config.reconcile import (
     WORKING_DIR,
     container_name,
 )
+from config.scalars import text_of
 from config.units import duration_ns, size_bytes
 
 # Labels compose sets that say which compose made a container; tools read it.
@@ -87,7 +88,7 @@ def _mount(v: dict[str, Any], project: Project) -> tuple[str | None, dict[str, A
         if "size" in t:
             opts["SizeBytes"] = size_bytes(t["size"])
         if "mode" in t:
-            opts["Mode"] = int(str(t["mode"]), 8)
+            opts["Mode"] = int(t["mode"])  # a number by now (config.shapes)
         if opts:
             m["TmpfsOptions"] = opts
         return None, m
@@ -178,7 +179,7 @@ def create_body(
     if logging:
         host["LogConfig"] = {
             "Type": logging.get("driver", "json-file"),
-            "Config": {k: str(v) for k, v in (logging.get("options") or {}).items()},
+            "Config": {k: text_of(v) for k, v in (logging.get("options") or {}).items()},
         }
     endpoints: dict[str, Any] = {}
     mode = network_mode or svc.get("network_mode")

@@ -11,6 +11,11 @@ from dataclasses import dataclass
 Path = tuple[str | int, ...]  # a location in the document: ("services", "web", "ports", 0)
 
 
+def dotted(path: Path) -> str:
+    """("services", "web", "ports", 0) → "services.web.ports[0]", as messages name it."""
+    return ".".join(f"[{p}]" if isinstance(p, int) else p for p in path).replace(".[", "[")
+
+
 @dataclass(frozen=True)
 class Position:
     file: str

@@ -12,7 +12,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-from config.errors import Path, Positions, Problem
+from config.errors import Path, Positions, Problem, dotted
 
 
 class Spec:
@@ -36,10 +36,6 @@ class Ctx:
 
     def warn(self, path: Path, message: str) -> None:
         self.warnings.append(Problem(self.positions.key(path), f"{dotted(path)} {message}"))
-
-
-def dotted(path: Path) -> str:
-    return ".".join(f"[{p}]" if isinstance(p, int) else p for p in path).replace(".[", "[")
 
 
 class Scalar(Spec):

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from config.errors import Path, Positions, Problem
+from config.scalars import text_of
 
 
 class Shaper:
@@ -139,12 +140,27 @@ class Shaper:
                     self.fail(path, "a bind mount needs a source")
                 else:
                     v["source"] = self.host_path(str(v["source"]))
+            if isinstance(v.get("tmpfs"), dict) and "mode" in v["tmpfs"]:
+                v["tmpfs"] = {**v["tmpfs"], "mode": self.tmpfs_mode(v["tmpfs"]["mode"], path)}
             return v
         try:
             return parse_volume(str(spec), self.host_path)
         except ValueError as exc:
             self.fail(path, f"invalid volume {str(spec)!r}: {exc}")
             return {"type": "volume", "target": "/"}
+
+    def tmpfs_mode(self, mode: Any, path: Path) -> Any:
+        """compose's reading: a number is the mode itself, so `01777` and `0o1777` are
+        octal but `1777` is decimal (0o3361, as in compose); a string is octal digits."""
+        where = (*path, "tmpfs", "mode")
+        if isinstance(mode, str):
+            if not re.fullmatch(r"(?:0o)?[0-7]+", mode):
+                self.fail(where, f"invalid tmpfs mode {mode!r}: expected octal digits")
+                return mode
+            mode = int(mode.removeprefix("0o"), 8)
+        if not 0 <= mode <= 0o7777:
+            self.fail(where, f"invalid tmpfs mode {mode}: out of range (0 to 0o7777)")
+        return mode
 
     def host_path(self, source: str) -> str:
         import os.path
@@ -155,7 +171,9 @@ class Shaper:
 
 
 def to_mapping(value: Any, keep_none: bool = False) -> dict[str, Any]:
-    """`[K=V, K]` or `{K: V}` → `{K: "V"}`; a bare K maps to None (resolved later)."""
+    """`[K=V, K]` or `{K: V}` → `{K: "V"}`; a bare K maps to None (resolved later).
+
+    A number's text is Go's, as compose makes it: `{V: 1.0}` gives "1"."""
     out: dict[str, Any] = {}
     if isinstance(value, list):
         for item in value:
@@ -165,10 +183,8 @@ def to_mapping(value: Any, keep_none: bool = False) -> dict[str, Any]:
         for k, v in value.items():
             if v is None:
                 out[str(k)] = None
-            elif isinstance(v, bool):
-                out[str(k)] = "true" if v else "false"
             else:
-                out[str(k)] = str(v)
+                out[str(k)] = text_of(v)
     if not keep_none:
         out = {k: ("" if v is None else v) for k, v in out.items()}
     return out

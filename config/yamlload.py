@@ -1,10 +1,12 @@
 """YAML → plain Python values plus the position of every key and value.
 
 PyYAML builds the node tree (anchors, aliases and `<<` merge keys resolved by its
-SafeLoader) and we walk the same nodes for their marks. Scalars follow YAML 1.2's core
-schema as compose's go-yaml does: `yes`/`no`/`on`/`off` stay strings, so
-`DEBUG: yes` means the string "yes", not True. Duplicate keys are an error, as in
-compose, instead of PyYAML's silent last-wins.
+SafeLoader) and we walk the same nodes for their marks. Scalars are resolved as compose's
+go-yaml v3 resolves them (`config.scalars`), not by PyYAML's YAML 1.1 rules: `22:22` and
+`yes` stay strings, `0755` is octal 493, `1_000` is 1000. Every plain scalar gets one
+private tag that `config.scalars.resolve_plain` turns into its value; explicit `!!int`,
+`!!bool`... are held to their tag as go-yaml does. Mapping keys must be strings and
+unique, as in compose, instead of PyYAML's silent last-wins.
 """
 
 from __future__ import annotations
@@ -13,24 +15,67 @@ import re
 from typing import Any
 
 import yaml
+from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from config.errors import ConfigError, Path, Position, Positions
+from config.errors import ConfigError, Path, Position, Positions, dotted
+from config.scalars import TagError, resolve_plain, resolve_tagged
+
+_PLAIN = "tag:corral,2025:plain"  # every untagged plain scalar, resolved by go-yaml's rules
+_MERGE = "tag:yaml.org,2002:merge"
+_STR = "tag:yaml.org,2002:str"
+_CORE = "tag:yaml.org,2002:"
+_COMPOSE_TAGS = ("!reset", "!override")  # compose's merge tags
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans."""
+    """SafeLoader whose only implicit resolutions are `<<` and "plain scalar"."""
+
+    yaml_implicit_resolvers = {
+        "<": [(_MERGE, re.compile(r"^<<$"))],
+        None: [(_PLAIN, re.compile(r"(?s).*"))],
+    }
 
 
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool",
-    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"),
-)
+def _plain(loader: _Loader, node: Node) -> Any:
+    return resolve_plain(str(node.value))
+
+
+def _tagged(loader: _Loader, node: Node) -> Any:
+    if not isinstance(node, ScalarNode):
+        raise ConstructorError(None, None, f"{_short(node.tag)} must be a scalar", node.start_mark)
+    try:
+        return resolve_tagged(_short(node.tag), str(node.value))
+    except TagError as exc:
+        raise ConstructorError(None, None, str(exc), node.start_mark) from None
+
+
+def _other(loader: _Loader, node: Node) -> Any:
+    """A tag go-yaml does not interpret: the node as if it had none (a scalar's text)."""
+    if node.tag in _COMPOSE_TAGS:
+        raise ConstructorError(
+            None, None, f"the {node.tag} tag is not supported by corral yet", node.start_mark
+        )
+    if isinstance(node, MappingNode):
+        return loader.construct_yaml_map(node)
+    if isinstance(node, SequenceNode):
+        return loader.construct_yaml_seq(node)
+    return str(node.value)
+
+
+def _short(tag: str) -> str:
+    return "!!" + tag[len(_CORE) :] if tag.startswith(_CORE) else tag
+
+
+_Loader.add_constructor(_PLAIN, _plain)
+for _kind in ("int", "float", "bool", "null", "timestamp", "binary"):
+    _Loader.add_constructor(_CORE + _kind, _tagged)
+_Loader.add_constructor(_MERGE, lambda loader, node: "<<")  # `<<` as a value is a string
+# go-yaml reads `!!set` as a plain mapping and `!!omap`/`!!pairs` as a plain sequence.
+_Loader.add_constructor(_CORE + "set", _other)
+_Loader.add_constructor(_CORE + "omap", _other)
+_Loader.add_constructor(_CORE + "pairs", _other)
+_Loader.add_constructor(None, _other)
 
 
 def _pos(file: str, node: Node) -> Position:
@@ -44,7 +89,7 @@ def load_yaml(text: str, file: str) -> tuple[Any, Positions]:
         node = loader.get_single_node()
         if node is None:
             return None, Positions()
-        _check_duplicates(node, file, ())
+        _check_keys(node, file, ())
         value = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -59,7 +104,21 @@ def load_yaml(text: str, file: str) -> tuple[Any, Positions]:
     return value, positions
 
 
-def _check_duplicates(node: Node, file: str, path: Path, seen: set[int] | None = None) -> None:
+_KINDS = {type(None): "null", bool: "a boolean", int: "an integer", float: "a float"}
+
+
+def _key_problem(k: Node) -> str | None:
+    """Why this mapping key is not a string, as compose (go-yaml, then compose-go) sees
+    it: only plain scalars that resolve to a string and `!!str` ones are."""
+    if isinstance(k, MappingNode | SequenceNode):
+        return "a mapping" if isinstance(k, MappingNode) else "a sequence"
+    if k.tag == _PLAIN:
+        return _KINDS.get(type(resolve_plain(str(k.value))))
+    return None if k.tag == _STR else f"tagged {_short(k.tag)}"
+
+
+def _check_keys(node: Node, file: str, path: Path, seen: set[int] | None = None) -> None:
+    """Duplicate and non-string keys are errors, as in compose (raised at the first)."""
     seen = set() if seen is None else seen
     if id(node) in seen:  # aliases share nodes
         return
@@ -67,18 +126,29 @@ def _check_duplicates(node: Node, file: str, path: Path, seen: set[int] | None =
     if isinstance(node, MappingNode):
         keys: dict[str, Node] = {}
         for k, v in node.value:
-            if isinstance(k, ScalarNode) and k.value != "<<":
-                if k.value in keys:
-                    first = _pos(file, keys[k.value])
-                    raise ConfigError.at(
-                        _pos(file, k),
-                        f"duplicate key {k.value!r} (first defined at line {first.line})",
-                    )
-                keys[k.value] = k
-            _check_duplicates(v, file, path, seen)
+            if k.tag == _MERGE:
+                _check_keys(v, file, path, seen)
+                continue
+            problem = _key_problem(k)
+            if problem is not None:
+                where = dotted(path) or "top level"
+                message = (
+                    f"key {k.value} is {problem}, not a string: quote it"
+                    if isinstance(k, ScalarNode)
+                    else f"{problem} as a key: keys must be strings"
+                )
+                raise ConfigError.at(_pos(file, k), f"{where}: {message}")
+            if k.value in keys:
+                first = _pos(file, keys[k.value])
+                raise ConfigError.at(
+                    _pos(file, k),
+                    f"duplicate key {k.value!r} (first defined at line {first.line})",
+                )
+            keys[k.value] = k
+            _check_keys(v, file, (*path, str(k.value)), seen)
     elif isinstance(node, SequenceNode):
-        for item in node.value:
-            _check_duplicates(item, file, path, seen)
+        for i, item in enumerate(node.value):
+            _check_keys(item, file, (*path, i), seen)
 
 
 def _walk(node: Node, file: str, path: Path, out: Positions, depth: int = 0) -> None:
@@ -88,7 +158,7 @@ def _walk(node: Node, file: str, path: Path, out: Positions, depth: int = 0) -> 
     out.set(path, _pos(file, node))
     if isinstance(node, MappingNode):
         for k, v in node.value:
-            if not isinstance(k, ScalarNode) or k.tag == "tag:yaml.org,2002:merge":
+            if not isinstance(k, ScalarNode) or k.tag == _MERGE:
                 continue
             child = (*path, k.value)
             out.set_key(child, _pos(file, k))
@@ -96,3 +166,33 @@ def _walk(node: Node, file: str, path: Path, out: Positions, depth: int = 0) -> 
     elif isinstance(node, SequenceNode):
         for i, item in enumerate(node.value):
             _walk(item, file, (*path, i), out, depth + 1)
+
+
+_TAG_OF = {
+    type(None): "tag:yaml.org,2002:null",
+    bool: "tag:yaml.org,2002:bool",
+    int: "tag:yaml.org,2002:int",
+    float: "tag:yaml.org,2002:float",
+}
+
+
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper that quotes every string go-yaml would read as something else (`0o17`,
+    `08`, `1e3`), besides those PyYAML's YAML 1.1 rules would (`yes`, `22:22`), so what
+    `compose config` prints reads back the same in compose, corral and older readers."""
+
+    def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is ScalarNode and implicit[0] and isinstance(value, str):
+            resolved = resolve_plain(value) if value else None
+            if not isinstance(resolved, str):
+                return _TAG_OF[type(resolved)]
+        return str(super().resolve(kind, value, implicit))  # type: ignore[no-untyped-call]
+
+
+def dump_yaml(value: Any) -> str:
+    """A model as YAML: keys in their order, block style, strings quoted when needed."""
+    return str(
+        yaml.dump(
+            value, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True
+        )
+    )

@@ -707,11 +707,9 @@ def compose_config(cli: Cli, g: Globals, argv: list[str]) -> int:
     if p["format"] == "json":
         cli.out(json.dumps(model, indent=2))
     elif p["format"] in ("yaml", None):
-        import yaml
+        from config.yamlload import dump_yaml
 
-        cli.stdout.write(
-            yaml.safe_dump(model, sort_keys=False, default_flow_style=False, allow_unicode=True)
-        )
+        cli.stdout.write(dump_yaml(model))
     else:
         raise UsageError(f"unsupported format {p['format']!r}: yaml or json", 1)
     return 0
