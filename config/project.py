@@ -120,7 +120,7 @@ def load_project(
         except ConfigError as exc:
             errors.extend(exc.problems)
             continue
-        errs, warns = validate(doc, pos)
+        doc, errs, warns = validate(doc, pos)
         errors.extend(errs)
         warnings.extend(warns)
         if errs:

@@ -1,14 +1,28 @@
-"""Which keys a service file may hold, their types, and what corral honours.
+"""Which keys a service file may hold, their types, and what corral does with each.
 
-Three kinds of key: supported (validated and used), known to the compose spec but not
-honoured by corral yet (a warning naming file:line; the value is kept and shown by
-`config`), and unknown (an error with a "did you mean" from the known keys, as a typo
-must not silently do nothing). `x-*` keys are extensions, always allowed.
+Every key of the compose spec (a pinned copy: tests/data/compose-spec.json) is one of:
+
+- supported: validated, and applied;
+- unsupported: refused with an error naming it ("is not supported by corral yet"),
+  since a file that asks for something corral would not do must not seem to work;
+- ignored: a warning naming it and why, for keys with no meaning on one Linux host
+  (swarm placement, Windows isolation, Docker Desktop's mount consistency) or read only
+  by a command corral does not have (`develop`, for `compose watch`).
+
+Anything else is unknown: an error with a "did you mean" from the known keys, as a typo
+must not silently do nothing. `x-*` keys are extensions, always allowed.
+
+Checking also converts, as compose-go does after interpolation: a string where a
+boolean is wanted is read case-insensitively as true/false (YAML 1.1's yes/no/on/off/y/n
+with a warning), a string where an integer is wanted as a decimal integer, so
+`read_only: ${RO}` and `scale: ${N}` work.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,12 +30,16 @@ from config.errors import Path, Positions, Problem, dotted
 
 
 class Spec:
-    """A node type; `check` appends problems and returns nothing."""
+    """A node type: `check` returns the value (converted where compose converts it)
+    and appends problems to the context; `shape` says whether an Either picks it."""
 
     what = "a value"
 
-    def check(self, value: Any, path: Path, ctx: Ctx) -> None:
+    def check(self, value: Any, path: Path, ctx: Ctx) -> Any:
         raise NotImplementedError
+
+    def shape(self, value: Any) -> bool:
+        return True
 
 
 @dataclass
@@ -34,8 +52,13 @@ class Ctx:
         pos = self.positions.key(path) if key else self.positions.get(path)
         self.errors.append(Problem(pos, f"{dotted(path)} {message}"))
 
-    def warn(self, path: Path, message: str) -> None:
-        self.warnings.append(Problem(self.positions.key(path), f"{dotted(path)} {message}"))
+    def warn(self, path: Path, message: str, *, key: bool = True) -> None:
+        pos = self.positions.key(path) if key else self.positions.get(path)
+        self.warnings.append(Problem(pos, f"{dotted(path)} {message}"))
+
+
+def _is(value: Any, types: tuple[type, ...]) -> bool:
+    return isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
 
 
 class Scalar(Spec):
@@ -43,20 +66,76 @@ class Scalar(Spec):
         self.what = what
         self.types = types
 
-    def check(self, value: Any, path: Path, ctx: Ctx) -> None:
-        ok = isinstance(value, self.types) and not (
-            isinstance(value, bool) and bool not in self.types
-        )
-        if not ok:
+    def check(self, value: Any, path: Path, ctx: Ctx) -> Any:
+        if not _is(value, self.types):
             ctx.error(path, f"must be {self.what}")
+        return value
+
+    def shape(self, value: Any) -> bool:
+        return _is(value, self.types)
+
+
+_YAML11_BOOLS = {"y": True, "yes": True, "on": True, "n": False, "no": False, "off": False}
+
+
+class Bool(Spec):
+    """A boolean; a string as compose-go's toBoolean reads it."""
+
+    what = "a boolean"
+
+    def check(self, value: Any, path: Path, ctx: Ctx) -> Any:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            word = value.lower()
+            if word in ("true", "false"):
+                return word == "true"
+            if word in _YAML11_BOOLS:
+                meant = _YAML11_BOOLS[word]
+                ctx.warn(
+                    path,
+                    f"{value!r} is not a YAML 1.2 boolean; read as {str(meant).lower()}, "
+                    f"as compose does: write {str(meant).lower()}",
+                    key=False,
+                )
+                return meant
+        ctx.error(path, "must be a boolean (true or false)")
+        return value
+
+    def shape(self, value: Any) -> bool:
+        return isinstance(value, bool | str)
+
+
+_DECIMAL = re.compile(r"[-+]?[0-9]+")
+
+
+class Int(Spec):
+    """An integer; a whole float (`2.0`) and a decimal string (`"2"`, from `${N}`) too,
+    as compose-go's decoding and its Atoi cast take them."""
+
+    what = "an integer"
+
+    def check(self, value: Any, path: Path, ctx: Ctx) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str) and _DECIMAL.fullmatch(value):
+            return int(value)
+        ctx.error(path, "must be an integer")
+        return value
+
+    def shape(self, value: Any) -> bool:
+        return _is(value, (int, float, str))
 
 
 STR = Scalar("a string", str)
-INT = Scalar("an integer", int)
-BOOL = Scalar("a boolean", bool)
+INT = Int()
+BOOL = Bool()
 NUM = Scalar("a number", int, float)
 STR_NUM = Scalar("a string or number", str, int, float)
 SCALAR = Scalar("a string, number, boolean or null", str, int, float, bool, type(None))
+NULL = Scalar("null", type(None))
 
 
 class ListOf(Spec):
@@ -64,12 +143,14 @@ class ListOf(Spec):
         self.item = item
         self.what = what
 
-    def check(self, value: Any, path: Path, ctx: Ctx) -> None:
+    def check(self, value: Any, path: Path, ctx: Ctx) -> Any:
         if not isinstance(value, list):
             ctx.error(path, f"must be {self.what}")
-            return
-        for i, v in enumerate(value):
-            self.item.check(v, (*path, i), ctx)
+            return value
+        return [self.item.check(v, (*path, i), ctx) for i, v in enumerate(value)]
+
+    def shape(self, value: Any) -> bool:
+        return isinstance(value, list)
 
 
 class MapOf(Spec):
@@ -78,12 +159,14 @@ class MapOf(Spec):
     def __init__(self, value: Spec) -> None:
         self.value = value
 
-    def check(self, value: Any, path: Path, ctx: Ctx) -> None:
+    def check(self, value: Any, path: Path, ctx: Ctx) -> Any:
         if not isinstance(value, dict):
             ctx.error(path, "must be a mapping")
-            return
-        for k, v in value.items():
-            self.value.check(v, (*path, str(k)), ctx)
+            return value
+        return {k: self.value.check(v, (*path, str(k)), ctx) for k, v in value.items()}
+
+    def shape(self, value: Any) -> bool:
+        return isinstance(value, dict)
 
 
 class Either(Spec):
@@ -93,75 +176,99 @@ class Either(Spec):
         self.alts = alts
         self.what = what
 
-    def check(self, value: Any, path: Path, ctx: Ctx) -> None:
+    def check(self, value: Any, path: Path, ctx: Ctx) -> Any:
         for alt in self.alts:
-            if _shape_matches(alt, value):
-                alt.check(value, path, ctx)
-                return
+            if alt.shape(value):
+                return alt.check(value, path, ctx)
         ctx.error(path, f"must be {self.what}")
+        return value
 
-
-def _shape_matches(spec: Spec, value: Any) -> bool:
-    if isinstance(spec, Scalar):
-        return isinstance(value, spec.types) and not (
-            isinstance(value, bool) and bool not in spec.types
-        )
-    if isinstance(spec, ListOf):
-        return isinstance(value, list)
-    if isinstance(spec, MapOf | Obj):
-        return isinstance(value, dict)
-    if isinstance(spec, Either):
-        return any(_shape_matches(a, value) for a in spec.alts)
-    return True
+    def shape(self, value: Any) -> bool:
+        return any(alt.shape(value) for alt in self.alts)
 
 
 class Obj(Spec):
+    """A mapping with named keys: `fields` supported, `unsupported` refused (key → a
+    hint, or ""), `ignored` warned about (key → why it does nothing here)."""
+
     what = "a mapping"
 
     def __init__(
         self,
         fields: dict[str, Spec],
-        unsupported: tuple[str, ...] = (),
+        unsupported: tuple[str, ...] | Mapping[str, str] = (),
+        ignored: Mapping[str, str] | None = None,
         required: tuple[str, ...] = (),
     ) -> None:
         self.fields = fields
-        self.unsupported = frozenset(unsupported)
+        self.unsupported: dict[str, str] = (
+            dict(unsupported)
+            if isinstance(unsupported, Mapping)
+            else dict.fromkeys(unsupported, "")
+        )
+        self.ignored = dict(ignored or {})
         self.required = required
+        overlap = (set(fields) & set(self.unsupported)) | (set(fields) & set(self.ignored))
+        assert not overlap | (set(self.unsupported) & set(self.ignored)), overlap
 
-    def check(self, value: Any, path: Path, ctx: Ctx) -> None:
+    def known(self) -> set[str]:
+        return {*self.fields, *self.unsupported, *self.ignored}
+
+    def check(self, value: Any, path: Path, ctx: Ctx) -> Any:
         if not isinstance(value, dict):
             ctx.error(path, "must be a mapping")
-            return
+            return value
+        out: dict[str, Any] = {}
         for k, v in value.items():
             key = str(k)
             child = (*path, key)
+            out[key] = v
             if key.startswith("x-"):
                 continue
             spec = self.fields.get(key)
             if spec is not None:
-                spec.check(v, child, ctx)
+                out[key] = spec.check(v, child, ctx)
             elif key in self.unsupported:
-                ctx.warn(child, "is not supported by corral yet: kept in the model, ignored")
+                hint = self.unsupported[key]
+                ctx.error(
+                    child,
+                    "is not supported by corral yet" + (f": {hint}" if hint else ""),
+                    key=True,
+                )
+            elif key in self.ignored:
+                ctx.warn(child, f"is ignored: {self.ignored[key]}")
             else:
-                known = [*self.fields, *self.unsupported]
-                close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+                close = difflib.get_close_matches(key, sorted(self.known()), n=1, cutoff=0.6)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 where = dotted(path) or "top level"
                 ctx.errors.append(
-                    Problem(
-                        ctx.positions.key(child),
-                        f"{where}: unknown key {key!r}{hint}",
-                    )
+                    Problem(ctx.positions.key(child), f"{where}: unknown key {key!r}{hint}")
                 )
         for key in self.required:
             if key not in value:
                 ctx.error(path, f"must have {key!r}")
+        return out
+
+    def shape(self, value: Any) -> bool:
+        return isinstance(value, dict)
+
+
+# Why an ignored key does nothing on one host.
+SWARM = "it only means something to Docker Swarm (compose ignores it too)"
+WINDOWS = "it only means something to Windows containers"
+DESKTOP = "it only means something to Docker Desktop's file sharing on macOS"
+WATCH = "only `compose watch` reads it, and corral has no watch"
 
 
 DURATION = Scalar("a duration (e.g. 10s, 1m30s)", str, int, float)
 STRINGS = Either(STR, ListOf(STR, "a list of strings"), what="a string or a list of strings")
 ENV = Either(MapOf(SCALAR), ListOf(STR), what="a mapping or a list of KEY=VALUE strings")
 SIZE = Scalar("a size (e.g. 512m) or a number of bytes", str, int)
+EXTERNAL = Either(
+    BOOL,
+    Obj({}, unsupported={"name": "write `name: NAME` and `external: true` instead"}),
+    what="a boolean",
+)
 
 HEALTHCHECK = Obj(
     {
@@ -205,30 +312,29 @@ VOLUME_LONG = Obj(
         "source": STR,
         "target": STR,
         "read_only": BOOL,
-        "bind": Obj({"propagation": STR, "create_host_path": BOOL, "selinux": STR}),
-        "volume": Obj({"nocopy": BOOL, "subpath": STR}),
+        "bind": Obj(
+            {"propagation": STR, "create_host_path": BOOL, "selinux": STR},
+            unsupported=("recursive",),
+        ),
+        "volume": Obj({"nocopy": BOOL, "subpath": STR}, unsupported=("labels",)),
         "tmpfs": Obj({"size": SIZE, "mode": Scalar("a number", int, str)}),
     },
-    unsupported=("consistency", "image"),
+    unsupported=("image",),
+    ignored={"consistency": DESKTOP},
     required=("type",),
-)
-RESOURCES = Obj(
-    {"cpus": STR_NUM, "memory": SIZE, "pids": INT},
-    unsupported=("devices", "generic_resources"),
 )
 DEPLOY = Obj(
     {
         "replicas": INT,
-        "resources": Obj({"limits": RESOURCES}, unsupported=("reservations",)),
+        "resources": Obj(
+            {"limits": Obj({"cpus": STR_NUM, "memory": SIZE, "pids": INT})},
+            unsupported=("reservations",),
+        ),
     },
-    unsupported=(
-        "mode",
-        "endpoint_mode",
-        "labels",
-        "placement",
-        "restart_policy",
-        "rollback_config",
-        "update_config",
+    unsupported=("restart_policy",),
+    ignored=dict.fromkeys(
+        ("mode", "endpoint_mode", "labels", "placement", "rollback_config", "update_config"),
+        SWARM,
     ),
 )
 ULIMITS = MapOf(Either(INT, Obj({"soft": INT, "hard": INT}), what="an integer or soft/hard"))
@@ -247,50 +353,47 @@ NETWORKS_OF_SERVICE = Either(
                     "interface_name",
                 ),
             ),
-            Scalar("null", type(None)),
+            NULL,
             what="a mapping or null",
         )
     ),
     what="a list of network names or a mapping",
 )
 LOGGING = Obj({"driver": STR, "options": MapOf(STR_NUM)})
+BUILD = Obj(
+    {"context": STR, "dockerfile": STR, "args": ENV, "target": STR},
+    unsupported=(
+        "additional_contexts",
+        "cache_from",
+        "cache_to",
+        "dockerfile_inline",
+        "entitlements",
+        "extra_hosts",
+        "labels",
+        "network",
+        "no_cache",
+        "no_cache_filter",
+        "platforms",
+        "privileged",
+        "provenance",
+        "pull",
+        "sbom",
+        "secrets",
+        "shm_size",
+        "ssh",
+        "tags",
+        "ulimits",
+    ),
+    ignored={"isolation": WINDOWS},
+)
+COMMAND = Either(STR, ListOf(STR), NULL, what="a string or a list of strings")
 
 SERVICE = Obj(
     {
         "image": STR,
-        "build": Either(
-            STR,
-            Obj(
-                {"context": STR, "dockerfile": STR, "args": ENV, "target": STR},
-                unsupported=(
-                    "cache_from",
-                    "cache_to",
-                    "labels",
-                    "network",
-                    "platforms",
-                    "secrets",
-                    "shm_size",
-                    "ssh",
-                    "tags",
-                    "ulimits",
-                    "pull",
-                    "no_cache",
-                    "additional_contexts",
-                    "dockerfile_inline",
-                    "extra_hosts",
-                    "isolation",
-                    "privileged",
-                    "entitlements",
-                ),
-            ),
-            what="a string or a mapping",
-        ),
-        "command": Either(
-            STR, ListOf(STR), Scalar("null", type(None)), what="a string or a list of strings"
-        ),
-        "entrypoint": Either(
-            STR, ListOf(STR), Scalar("null", type(None)), what="a string or a list of strings"
-        ),
+        "build": Either(STR, BUILD, what="a string or a mapping"),
+        "command": COMMAND,
+        "entrypoint": COMMAND,
         "environment": ENV,
         "env_file": Either(
             STR,
@@ -309,7 +412,7 @@ SERVICE = Obj(
         "restart": STR,
         "healthcheck": HEALTHCHECK,
         "depends_on": DEPENDS_ON,
-        "deploy": DEPLOY,
+        "deploy": Either(DEPLOY, NULL, what="a mapping"),
         "scale": INT,
         "mem_limit": SIZE,
         "cpus": STR_NUM,
@@ -343,42 +446,39 @@ SERVICE = Obj(
         "cgroup",
         "cgroup_parent",
         "configs",
-        "cpu_count",
-        "cpu_percent",
         "cpu_period",
         "cpu_quota",
         "cpu_rt_period",
         "cpu_rt_runtime",
         "cpu_shares",
         "cpuset",
-        "credential_spec",
-        "develop",
         "device_cgroup_rules",
         "devices",
         "dns",
         "dns_opt",
         "dns_search",
-        "driver_opts",
         "extends",
         "external_links",
         "gpus",
         "group_add",
         "ipc",
-        "isolation",
         "label_file",
         "links",
         "mac_address",
         "mem_reservation",
         "mem_swappiness",
         "memswap_limit",
+        "models",
         "oom_kill_disable",
         "oom_score_adj",
         "pid",
         "platform",
         "post_start",
+        "pre_start",
         "pre_stop",
         "provider",
         "pull_policy",
+        "pull_refresh_after",
         "runtime",
         "secrets",
         "security_opt",
@@ -391,14 +491,21 @@ SERVICE = Obj(
         "uts",
         "volumes_from",
     ),
+    ignored={
+        "cpu_count": WINDOWS,
+        "cpu_percent": WINDOWS,
+        "credential_spec": WINDOWS,
+        "isolation": WINDOWS,
+        "develop": WATCH,
+    },
 )
 
 VOLUME_TOP = Either(
-    Scalar("null", type(None)),
+    NULL,
     Obj(
         {
             "name": STR,
-            "external": BOOL,
+            "external": EXTERNAL,
             "labels": ENV,
             "driver": STR,
             "driver_opts": MapOf(STR_NUM),
@@ -407,10 +514,11 @@ VOLUME_TOP = Either(
     what="a mapping or null",
 )
 NETWORK_TOP = Either(
-    Scalar("null", type(None)),
+    NULL,
     Obj(
-        {"name": STR, "external": BOOL, "labels": ENV, "driver": STR, "internal": BOOL},
-        unsupported=("attachable", "driver_opts", "enable_ipv4", "enable_ipv6", "ipam"),
+        {"name": STR, "external": EXTERNAL, "labels": ENV, "driver": STR, "internal": BOOL},
+        unsupported=("driver_opts", "enable_ipv4", "enable_ipv6", "ipam"),
+        ignored={"attachable": "only swarm-scoped (overlay) networks are attachable"},
     ),
     what="a mapping or null",
 )
@@ -423,17 +531,18 @@ PROJECT = Obj(
         "networks": MapOf(NETWORK_TOP),
         "version": Scalar("a string", str, int, float),
     },
-    unsupported=("secrets", "configs", "include", "models"),
+    unsupported=("configs", "include", "models", "secrets"),
 )
 
 
-def validate(doc: Any, positions: Positions) -> tuple[list[Problem], list[Problem]]:
-    """(errors, warnings) for one (merged, interpolated) document."""
+def validate(doc: Any, positions: Positions) -> tuple[Any, list[Problem], list[Problem]]:
+    """(the document with compose's conversions, errors, warnings) for one interpolated
+    file."""
     ctx = Ctx(positions)
     if not isinstance(doc, dict):
         ctx.errors.append(Problem(positions.get(()), "top level must be a mapping"))
-        return ctx.errors, ctx.warnings
-    PROJECT.check(doc, (), ctx)
+        return doc, ctx.errors, ctx.warnings
+    out = PROJECT.check(doc, (), ctx)
     if "version" in doc:
         ctx.warnings.append(
             Problem(
@@ -441,4 +550,4 @@ def validate(doc: Any, positions: Positions) -> tuple[list[Problem], list[Proble
                 "the attribute `version` is obsolete, it will be ignored",
             )
         )
-    return ctx.errors, ctx.warnings
+    return out, ctx.errors, ctx.warnings

@@ -147,15 +147,6 @@ def test_wrong_types_are_errors() -> None:
     ]
 
 
-def test_unsupported_compose_key_warns_once_and_is_kept() -> None:
-    p = project({"/p/compose.yaml": "services:\n  web:\n    image: x\n    cpu_shares: 512\n"})
-    assert [str(w) for w in p.warnings] == [
-        "compose.yaml:4:5: services.web.cpu_shares is not supported by corral yet: "
-        "kept in the model, ignored"
-    ]
-    assert p.services["web"]["cpu_shares"] == 512
-
-
 def test_every_file_is_checked_and_all_problems_reported() -> None:
     files = {
         "/p/a.yaml": "services:\n  web:\n    imag: x\n",

@@ -109,6 +109,48 @@ def test_dates_stay_as_written() -> None:
     assert env == {"A": "2001-12-14t21:59:43.10-05:00", "B": "2024-01-01", "C": "2024-1-1 10:00:00"}
 
 
+def test_boolean_fields_read_strings_as_compose_does() -> None:
+    p = project(
+        "services:\n  web:\n    image: x\n    read_only: yes\n    init: 'TRUE'\n"
+        "    privileged: ${PRIV}\n    stdin_open: Off\n",
+        env={"PRIV": "false"},
+    )
+    web = p.services["web"]
+    assert (web["read_only"], web["init"], web["privileged"], web["stdin_open"]) == (
+        True,
+        True,
+        False,
+        False,
+    )
+    assert [str(w) for w in p.warnings] == [
+        "compose.yaml:4:16: services.web.read_only 'yes' is not a YAML 1.2 boolean; read as "
+        "true, as compose does: write true",
+        "compose.yaml:7:17: services.web.stdin_open 'Off' is not a YAML 1.2 boolean; read as "
+        "false, as compose does: write false",
+    ]
+
+
+def test_a_boolean_field_refuses_other_words_at_their_position() -> None:
+    errs = errors_of("services:\n  web:\n    image: x\n    read_only: maybe\n    init: 1\n")
+    assert errs == [
+        "compose.yaml:4:16: services.web.read_only must be a boolean (true or false)",
+        "compose.yaml:5:11: services.web.init must be a boolean (true or false)",
+    ]
+
+
+def test_integer_fields_read_decimal_strings_as_compose_does() -> None:
+    p = project(
+        "services:\n  web:\n    image: x\n    scale: ${N}\n    pids_limit: '100'\n"
+        "    healthcheck: {retries: 2.0}\n    ulimits: {nofile: '1024'}\n",
+        env={"N": "3"},
+    )
+    web = p.services["web"]
+    assert (web["scale"], web["pids_limit"], web["healthcheck"]["retries"]) == (3, 100, 2)
+    assert web["ulimits"] == {"nofile": {"soft": 1024, "hard": 1024}}
+    errs = errors_of("services:\n  web:\n    image: x\n    scale: '0x2'\n")
+    assert errs == ["compose.yaml:4:12: services.web.scale must be an integer"]
+
+
 def test_keys_must_be_strings() -> None:
     errs = errors_of("services:\n  web:\n    image: x\n    environment:\n      1: one\n")
     assert errs == [
