@@ -168,6 +168,11 @@ def create_body(
     pids = limits.get("pids", svc.get("pids_limit"))
     if pids is not None:
         host["PidsLimit"] = int(pids)
+    if svc.get("cpu_shares") is not None:
+        host["CpuShares"] = int(svc["cpu_shares"])
+    for key, api in (("dns", "Dns"), ("dns_search", "DnsSearch"), ("dns_opt", "DnsOptions")):
+        if svc.get(key):
+            host[api] = [str(v) for v in svc[key]]
     if svc.get("ulimits"):
         host["Ulimits"] = [
             {"Name": k, "Soft": int(v["soft"]), "Hard": int(v["hard"])}

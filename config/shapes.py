@@ -81,8 +81,9 @@ class Shaper:
             s["volumes"] = [
                 self.volume(v, (*path, "volumes", i)) for i, v in enumerate(s["volumes"])
             ]
-        if isinstance(s.get("tmpfs"), str):
-            s["tmpfs"] = [s["tmpfs"]]
+        for key in ("tmpfs", "dns", "dns_search"):
+            if isinstance(s.get(key), str):
+                s[key] = [s[key]]
         if isinstance(s.get("env_file"), str):
             s["env_file"] = [s["env_file"]]
         if isinstance(s.get("env_file"), list):

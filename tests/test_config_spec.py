@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from config.container import create_body
 from config.errors import ConfigError
 from config.model import Project
 from config.project import load_project
@@ -186,3 +187,20 @@ def test_deprecated_external_name_is_refused_with_the_way_to_write_it() -> None:
         "compose.yaml:5:16: volumes.data.external.name is not supported by corral yet: "
         "write `name: NAME` and `external: true` instead"
     ]
+
+
+def test_keys_the_engine_already_honours_are_applied() -> None:
+    """cpu_shares and the dns keys were warned about and dropped; `docker run` has had
+    their flags all along, so compose's create body carries them as compose's does."""
+    p = _load(
+        "services:\n  web:\n    image: x\n    cpu_shares: 512\n    dns: 10.0.0.2\n"
+        "    dns_search: [example.org]\n    dns_opt: [ndots:2]\n"
+    )
+    assert p.warnings == []
+    host = create_body(p, "web", 1)[1]["HostConfig"]
+    assert (host["CpuShares"], host["Dns"], host["DnsSearch"], host["DnsOptions"]) == (
+        512,
+        ["10.0.0.2"],
+        ["example.org"],
+        ["ndots:2"],
+    )
