@@ -75,17 +75,8 @@ class Headers:
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.get(name) is not None
 
-    def __getitem__(self, name: str) -> str:
-        value = self.get(name)
-        if value is None:
-            raise KeyError(name)
-        return value
-
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self.raw)
-
-    def __len__(self) -> int:
-        return len(self.raw)
 
     def __repr__(self) -> str:
         return f"Headers({self.raw!r})"
@@ -198,13 +189,6 @@ class ServerConnection:
     @property
     def eof(self) -> bool:
         return self._eof
-
-    @property
-    def in_body(self) -> bool:
-        """A request head was delivered and its body is not finished yet."""
-        return self._state in (_BODY_LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_CRLF, _TRAILERS) or (
-            self._pending_end
-        )
 
     @property
     def body_pending(self) -> bool:
@@ -475,7 +459,3 @@ def keep_alive(request: Request, response_headers: Iterable[tuple[str, str]] = (
             return False  # RFC 9112 §6.1: faulty framing, close after this one
         return "keep-alive" in request.headers.tokens("connection")
     return True
-
-
-def body_allowed(status: int, method: str) -> bool:
-    return not (method == "HEAD" or status < 200 or status in (204, 304))
