@@ -25,8 +25,6 @@ from supervisor.api.server import _Connection
 
 log = structlog.get_logger("corral.metrics")
 
-DEFAULT_ADDR = "127.0.0.1:9323"
-
 
 def parse_addr(addr: str) -> tuple[str, int]:
     """`host:port`, `[v6]:port` or `:port` (all addresses); ValueError names the culprit."""

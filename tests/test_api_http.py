@@ -205,6 +205,17 @@ def test_http10_and_absolute_form() -> None:
     assert req.http_version == "1.0"
 
 
+def test_http10_chunked_request_closes_the_connection() -> None:
+    """RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 is faulty framing, keep-alive or not."""
+    c = ServerConnection()
+    c.feed(b"POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+           b"2\r\nok\r\n0\r\n\r\n")  # fmt: skip
+    events = drain(c)
+    req = events[0]
+    assert isinstance(req, Request) and body_of(events) == b"ok"
+    assert not keep_alive(req)
+
+
 def test_keep_alive_response_close() -> None:
     c = ServerConnection()
     c.feed(b"GET / HTTP/1.1\r\n\r\n")
@@ -220,6 +231,10 @@ def test_format_response_head() -> None:
     assert format_response_head(101, "UPGRADED").startswith(b"HTTP/1.1 101 UPGRADED\r\n")
     with pytest.raises(ValueError):
         format_response_head(200, None, [("X", "a\r\nEvil: 1")])
+    with pytest.raises(ValueError):
+        format_response_head(200, None, [("X", "a\x00b")])
+    with pytest.raises(ValueError):
+        format_response_head(200, None, [("X Y", "1")])
     assert format_chunk(b"hello") == b"5\r\nhello\r\n"
 
 

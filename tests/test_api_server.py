@@ -395,6 +395,21 @@ async def test_malformed_request_gets_400(server: tuple[Path, State]) -> None:
     assert "malformed" in json.loads(body)["message"]
 
 
+async def test_nul_in_a_header_gets_400_and_reaches_no_handler(
+    server: tuple[Path, State],
+) -> None:
+    sock, state = server
+    c = await RawClient.connect(sock)
+    await c.stream.send_all(
+        b"GET /version HTTP/1.1\r\nHost: x\r\nX-Registry-Auth: e30=\x00\r\n\r\n"
+    )
+    status, headers, body = await c.read_response()
+    assert status == 400 and headers["connection"] == "close"
+    assert json.loads(body) == {"message": "header X-Registry-Auth contains control character 0x00"}
+    assert await c.read_to_eof() == b""
+    assert state.observed == []
+
+
 async def test_chunked_upload(server: tuple[Path, State]) -> None:
     sock, _ = server
     payload = os.urandom(3 * 1024 * 1024 + 17)

@@ -10,6 +10,7 @@ from supervisor.api.handlers import (
     images_archive,
     networks,
     stats,
+    swarm,
     system,
     volumes,
 )
@@ -19,7 +20,7 @@ from supervisor.engine.engine import Engine
 
 def build_router(engine: Engine, observer: Observer | None = None) -> Router:
     router = Router(observer=observer)
-    for module in (system, containers, images, volumes, events, networks, build, stats):
+    for module in (system, swarm, containers, images, volumes, events, networks, build, stats):
         module.register(router, engine)
     images_archive.register(router, engine)
     return router

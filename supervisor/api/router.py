@@ -106,17 +106,6 @@ class TextResponse(FixedResponse):
         self.text = text
 
 
-class BytesResponse(FixedResponse):
-    def __init__(
-        self,
-        body: bytes,
-        content_type: str = "application/octet-stream",
-        status: int = 200,
-        headers: Iterable[tuple[str, str]] = (),
-    ) -> None:
-        super().__init__(body, content_type, status, headers)
-
-
 class EmptyResponse(FixedResponse):
     def __init__(self, status: int = 204, headers: Iterable[tuple[str, str]] = ()) -> None:
         super().__init__(b"", None, status, headers)
@@ -271,16 +260,7 @@ class ApiRequest:
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name, default)
 
-    @property
-    def wants_upgrade(self) -> bool:
-        tokens = self.headers.tokens("connection")
-        return "upgrade" in tokens or "upgrade" in self.headers
-
     # -- body -------------------------------------------------------------------
-    @property
-    def body_consumed(self) -> bool:
-        return self._body_done
-
     async def _next_chunk(self) -> bytes:
         while not self._body_done:
             data = await self._body.receive()
@@ -512,7 +492,6 @@ __all__ = [
     "ApiRequest",
     "ApiResponse",
     "BodySource",
-    "BytesResponse",
     "EmptyResponse",
     "FixedResponse",
     "HijackHandler",

@@ -165,7 +165,7 @@ class _Connection:
         status = resp.status
         try:
             if isinstance(resp, HijackResponse):
-                status = 101 if req.wants_upgrade else 200
+                status = 101 if request.wants_upgrade else 200
                 await self._hijack(request, body, resp)
                 return False
             if isinstance(resp, StreamResponse):
@@ -268,7 +268,7 @@ class _Connection:
             await self._send_fixed_error(405, "cannot hijack a HEAD request")
             return
         headers = self._headers(resp, resp.content_type)
-        if "upgrade" in request.headers.tokens("connection") or "upgrade" in request.headers:
+        if request.wants_upgrade:
             head = format_response_head(
                 101, "UPGRADED", [*headers, ("Connection", "Upgrade"), ("Upgrade", "tcp")]
             )

@@ -18,6 +18,7 @@ import json
 import os
 import resource
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,26 @@ def runc_error_message(text: str) -> str:
     """The most useful one-line error from runc's log/stderr output."""
     msgs = _error_lines(text)
     return msgs[-1] if msgs else text.strip() or "runc failed"
+
+
+@dataclass(frozen=True)
+class RuntimeVersion:
+    """What `runc --version` (or crun's) says: `runc version 1.1.5`, `commit: ...`."""
+
+    name: str
+    version: str
+    commit: str
+
+
+def parse_version(text: str) -> RuntimeVersion | None:
+    """The first line's `<name> version <v>` and the `commit:` line; None if neither."""
+    lines = text.splitlines()
+    first = lines[0].split() if lines else []
+    name, version = (first[0], first[2]) if len(first) >= 3 and first[1] == "version" else ("", "")
+    commit = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("commit:")), "")
+    if not version and not commit:
+        return None
+    return RuntimeVersion(name, version, commit)
 
 
 def classify_error(message: str) -> CorralError:
@@ -114,6 +135,23 @@ class Runtime:
         if result.returncode != 0:
             raise CorralError(runc_error_message(result.stderr.decode(errors="replace")))
         return result.stdout.decode(errors="replace")
+
+    async def version(self) -> RuntimeVersion | None:
+        """The runtime's version, or None if it does not run or says nothing we read."""
+        try:
+            with trio.fail_after(10):
+                result = await trio.run_process(
+                    [self.binary, "--version"],
+                    stdin=subprocess.DEVNULL,
+                    capture_stdout=True,
+                    capture_stderr=True,
+                    check=False,
+                )
+        except (OSError, trio.TooSlowError):
+            return None
+        if result.returncode != 0:
+            return None
+        return parse_version(result.stdout.decode(errors="replace"))
 
     async def create(
         self,

@@ -166,6 +166,11 @@ class EventBus:
             for r in rows
         ]
 
+    @property
+    def subscriber_count(self) -> int:
+        """Live subscribers (`GET /events` streams): /info's NEventsListener."""
+        return len(self._subscribers)
+
     def subscribe(self) -> trio.MemoryReceiveChannel[Event]:
         send, recv = trio.open_memory_channel[Event](_SUBSCRIBER_BUFFER)
         self._subscribers.add(send)
