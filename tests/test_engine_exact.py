@@ -1,0 +1,85 @@
+"""Where corral used to differ from Docker, as a user meets it (issue 11).
+
+Each test drives the `corral` CLI, and where it is cheap the real `docker` CLI or
+docker-py, against the session daemon, and asserts what Docker 28 does.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Daemon
+
+NOPASSWD = "nopasswd:latest"
+
+
+# --- images without /etc/passwd -----------------------------------------------------
+
+
+@pytest.fixture
+def nopasswd(corral: Daemon, dk: Any, rootfs_tar: Path) -> Iterator[str]:
+    """busybox with no /etc at all, as `FROM scratch` + a static binary gives."""
+    buf = io.BytesIO()
+    with tarfile.open(rootfs_tar) as src, tarfile.open(fileobj=buf, mode="w") as dst:
+        for member in src.getmembers():
+            if member.name == "etc" or member.name.startswith("etc/"):
+                continue
+            dst.addfile(member, src.extractfile(member) if member.isfile() else None)
+    dk.api.import_image_from_data(buf.getvalue(), repository="nopasswd", tag="latest")
+    yield NOPASSWD
+
+
+def ids(corral: Daemon, *args: str) -> tuple[int, str, str]:
+    r = corral.cli(*args, "sh", "-c", 'echo "$(id -u):$(id -g)"')
+    return r.returncode, r.stdout, r.stderr
+
+
+def test_image_without_passwd_runs_as_root(corral: Daemon, nopasswd: str) -> None:
+    assert ids(corral, "run", "--rm", nopasswd) == (0, "0:0\n", "")
+    # A numeric user not in any passwd runs as that uid, group 0 unless given.
+    assert ids(corral, "run", "--rm", "-u", "1000", nopasswd) == (0, "1000:0\n", "")
+    assert ids(corral, "run", "--rm", "-u", "1000:1000", nopasswd) == (0, "1000:1000\n", "")
+    # Only a user *name* that no passwd holds is an error, in Docker's words.
+    r = corral.cli("run", "--rm", "-u", "root", nopasswd, "true")
+    assert r.returncode == 125
+    assert "unable to find user root: no matching entries in passwd file" in r.stderr
+    r = corral.cli("run", "--rm", "-u", "0:wheel", nopasswd, "true")
+    assert r.returncode == 125
+    assert "unable to find group wheel: no matching entries in group file" in r.stderr
+    assert corral.cli("ps", "-aq").stdout == ""
+
+
+def test_exec_in_image_without_passwd(corral: Daemon, nopasswd: str) -> None:
+    cid = corral.cli("run", "-d", nopasswd, "sleep", "1d", check=True).stdout.strip()
+    assert ids(corral, "exec", cid) == (0, "0:0\n", "")
+    assert ids(corral, "exec", "-u", "1000", cid) == (0, "1000:0\n", "")
+    assert ids(corral, "exec", "-u", "1000:1000", cid) == (0, "1000:1000\n", "")
+
+
+def test_build_and_healthcheck_without_passwd(
+    corral: Daemon, dk: Any, nopasswd: str, tmp_path: Path
+) -> None:
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {nopasswd}\n"
+        'RUN echo "$(id -u):$(id -g)" > /tmp/ids && chmod 666 /tmp/ids\n'
+        "USER 1000\n"
+        'RUN echo "$(id -u):$(id -g)" >> /tmp/ids\n'
+        'HEALTHCHECK --interval=1s CMD [ "$(id -u)" = 1000 ]\n'
+    )
+    r = corral.cli("build", "-q", "-t", "nopasswd:built", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    out = corral.cli("run", "--rm", "nopasswd:built", "cat", "/tmp/ids")
+    assert (out.returncode, out.stdout) == (0, "0:0\n1000:0\n"), out.stderr
+    # The probe runs as the image's user too: the container turns healthy.
+    c = dk.containers.run("nopasswd:built", ["sleep", "1d"], detach=True)
+    events = dk.events(decode=True, filters={"container": c.id, "event": "health_status"})
+    try:
+        first = next(iter(events))
+    finally:
+        events.close()
+    assert first["status"] == "health_status: healthy", first
