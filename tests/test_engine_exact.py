@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import io
 import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 import pytest
-from conftest import Daemon
+from conftest import IMAGE, Daemon
 
 NOPASSWD = "nopasswd:latest"
 
@@ -83,3 +85,42 @@ def test_build_and_healthcheck_without_passwd(
     finally:
         events.close()
     assert first["status"] == "health_status: healthy", first
+
+
+# --- kill answers after the exit ----------------------------------------------------
+
+
+def test_kill_returns_after_the_container_exited(corral: Daemon, dk: Any) -> None:
+    for _ in range(5):
+        c = dk.containers.run(IMAGE, ["sleep", "1d"], detach=True)
+        c.kill()
+        c.reload()
+        assert (c.attrs["State"]["Running"], c.attrs["State"]["ExitCode"]) == (False, 137)
+        c.remove()
+    cid = corral.cli("run", "-d", IMAGE, "sleep", "1d", check=True).stdout.strip()
+    assert corral.cli("kill", cid).stdout == f"{cid}\n"
+    state = corral.cli("inspect", "-f", "{{.State.Running}} {{.State.ExitCode}}", cid)
+    assert state.stdout == "false 137\n"
+
+
+    # Docker waits only for SIGKILL: a TERM the init ignores (pid 1, no handler) returns.
+    c = dk.containers.run(IMAGE, ["sleep", "1d"], detach=True)
+    c.kill("SIGTERM")
+    c.reload()
+    assert c.attrs["State"]["Running"] is True
+
+
+def test_rm_force_answers_after_the_exit(corral: Daemon, dk: Any) -> None:
+    for _ in range(3):
+        c = dk.containers.run(IMAGE, ["sleep", "1d"], detach=True)
+        since = int(time.time()) - 1
+        c.remove(force=True)
+        with pytest.raises(docker.errors.NotFound):
+            dk.api.inspect_container(c.id)
+        until = int(time.time()) + 1
+        seen = [
+            (e["Action"], e["Actor"]["Attributes"].get("exitCode"))
+            for e in dk.events(since=since, until=until, decode=True, filters={"container": c.id})
+            if e["Action"] not in ("create", "start")
+        ]
+        assert seen == [("kill", None), ("die", "137"), ("destroy", None)], seen

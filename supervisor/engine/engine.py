@@ -58,6 +58,10 @@ from supervisor.supervise.output import Fanout
 log = structlog.get_logger("corral.engine")
 
 DEFAULT_STOP_TIMEOUT = 10
+#: Docker's `Kill`: seconds to wait for the exit after SIGKILL before `runc kill --all`,
+#: then seconds more before `kill` gives up with an error.
+KILL_TIMEOUT = 10
+KILL_GIVE_UP = 2
 RECOVERED_ERROR = "the corral daemon stopped while the container was running"
 
 
@@ -805,11 +809,41 @@ class Engine:
             raise Conflict(f"Container {c.id} is restarting, wait until the container is running")
         self._require_running(c)
         num = _signal_number(sig)
-        self.live(c).killed_by_user = True
+        live = self.live(c)
+        live.killed_by_user = True
+        if num == signal.SIGKILL:
+            await self._kill_and_wait(c, live.exited, give_up_after=KILL_GIVE_UP)
+            return
         self.emit(c, "kill", signal=num)
-        self._send(c, num)
-        if num == signal.SIGKILL and c.state.status is Status.PAUSED:
+        self._send(c, num)  # any other signal answers at once, as in Docker
+
+    async def _kill_and_wait(
+        self, c: Container, done: trio.Event, *, give_up_after: float | None
+    ) -> None:
+        """SIGKILL the init and return once `done` (an exit event of this run) is set.
+
+        As Docker's `Kill`: the answer comes after the exit, so an inspect that follows
+        sees it.  Not gone KILL_TIMEOUT s after the signal: runc kills every process it
+        knows; then wait `give_up_after` seconds more and fail (None: until it exits).
+        """
+        self.emit(c, "kill", signal=int(signal.SIGKILL))
+        self._send(c, signal.SIGKILL)
+        if c.state.status is Status.PAUSED:
             await self._resume_quietly(c)
+        with trio.move_on_after(KILL_TIMEOUT):
+            await done.wait()
+        if done.is_set():
+            return
+        log.warning("container.kill_escalated", id=c.short_id, name=c.name)
+        with contextlib.suppress(CorralError):
+            await self.runtime.kill(c.id, "KILL", all=True)
+        if give_up_after is None:
+            await done.wait()
+            return
+        with trio.move_on_after(give_up_after):
+            await done.wait()
+        if not done.is_set():
+            raise CorralError("tried to kill container, but did not receive an exit event")
 
     async def restart(self, c: Container, timeout: int | None) -> None:
         await self._cancel_restart(c)
@@ -880,17 +914,7 @@ class Engine:
                     "stop the container before removing or force remove"
                 )
             live.removing = True
-            self._send(c, signal.SIGKILL)
-            if c.state.status is Status.PAUSED:
-                await self._resume_quietly(c)
-            with trio.move_on_after(10):
-                await live.stopped.wait()
-            if not live.stopped.is_set():
-                # Not gone 10 s after SIGKILL: have runc kill every process it knows.
-                log.warning("container.kill_escalated", id=c.short_id, name=c.name)
-                with contextlib.suppress(CorralError):
-                    await self.runtime.kill(c.id, "KILL", all=True)
-                await live.stopped.wait()
+            await self._kill_and_wait(c, live.stopped, give_up_after=None)
         live.removing = True
         c.state.status = Status.REMOVING
         live.log.close()
