@@ -124,3 +124,16 @@ def test_rm_force_answers_after_the_exit(corral: Daemon, dk: Any) -> None:
             if e["Action"] not in ("create", "start")
         ]
         assert seen == [("kill", None), ("die", "137"), ("destroy", None)], seen
+
+
+# --- commit of a container that is exiting ------------------------------------------
+
+
+def test_commit_while_the_container_exits(corral: Daemon, dk: Any) -> None:
+    """pause=true applies only while the container runs; an exit in between is fine."""
+    for i in range(10):
+        c = dk.containers.run(IMAGE, ["touch", f"/x{i}"], detach=True)
+        c.commit(f"exiting:{i}")  # raised 500 "container not running" before
+    c.wait()
+    c.commit("exited:latest")
+    assert dk.containers.run("exited:latest", ["ls", "/x9"], remove=True) == b"/x9\n"

@@ -957,8 +957,7 @@ class Engine:
     ) -> str:
         paused_here = False
         if pause and c.state.status is Status.RUNNING:
-            await self.runtime.pause(c.id)
-            paused_here = True
+            paused_here = await self._pause_unless_exited(c)
         try:
             cfg = {k: v for k, v in c.config.items() if k not in ("Hostname", "Image")}
             cfg = apply_changes(cfg, changes or {})
@@ -973,9 +972,36 @@ class Engine:
             )
         finally:
             if paused_here:
-                await self.runtime.resume(c.id)
+                await self._resume_unless_exited(c)
         self.emit(c, "commit", comment=comment)
         return record.id
+
+    async def _pause_unless_exited(self, c: Container) -> bool:
+        """Freeze a running container for a commit; False if it exits meanwhile.
+
+        As in Docker, the pause applies only while the container runs: one whose init
+        has just exited (runc: "not running", or already deleted) is committed as it
+        is, before the supervision task has recorded the exit.
+        """
+        try:
+            await self.runtime.pause(c.id)
+        except CorralError:
+            if await self._runc_status(c) in ("running", "paused"):
+                raise
+            return False
+        return True
+
+    async def _resume_unless_exited(self, c: Container) -> None:
+        """Thaw after a commit; a container killed meanwhile has nothing to resume."""
+        try:
+            await self.runtime.resume(c.id)
+        except CorralError:
+            if await self._runc_status(c) == "paused":
+                raise
+
+    async def _runc_status(self, c: Container) -> str:
+        state = await self.runtime.state(c.id)
+        return str(state.get("status", "")) if state else "deleted"
 
     # ---------------------------------------------------------- update/rename
     def update(self, c: Container, body: dict[str, Any]) -> list[str]:
