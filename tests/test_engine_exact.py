@@ -137,3 +137,36 @@ def test_commit_while_the_container_exits(corral: Daemon, dk: Any) -> None:
     c.wait()
     c.commit("exited:latest")
     assert dk.containers.run("exited:latest", ["ls", "/x9"], remove=True) == b"/x9\n"
+
+
+# --- a failed exec ------------------------------------------------------------------
+
+
+def test_failed_exec_is_an_oci_runtime_error(corral: Daemon, dk: Any) -> None:
+    cid = corral.cli("run", "-d", IMAGE, "sleep", "1d", check=True).stdout.strip()
+    cases = [
+        ([cid, "nosuch"], 127, 'exec: "nosuch": executable file not found in $PATH'),
+        (["-w", "/nowhere", cid, "true"], 127, "/nowhere"),
+        ([cid, "/etc/passwd"], 126, "permission denied"),
+    ]
+    for args, code, detail in cases:
+        for cli in (corral.cli, corral.docker):
+            r = cli("exec", *args)
+            assert r.returncode == code, (args, r)
+            assert r.stdout.startswith("OCI runtime exec failed: "), (args, r)
+            assert detail in r.stdout and r.stdout.endswith(": unknown\n"), (args, r)
+            assert len(r.stdout.splitlines()) == 1, (args, r)
+            assert '"level"' not in r.stdout + r.stderr, (args, r)
+    r = corral.cli("exec", "-u", "nobody2", cid, "true")
+    assert (r.returncode, r.stdout) == (
+        126, "unable to find user nobody2: no matching entries in passwd file\n"
+    ), r
+    c = dk.containers.get(cid)
+    res = c.exec_run(["nosuch"])
+    assert res.exit_code == 127 and res.output.startswith(b"OCI runtime exec failed: "), res
+    assert c.exec_run(["/etc/passwd"]).exit_code == 126
+    # A detached exec that cannot start is an error of the start request itself.
+    r = corral.docker("exec", "-d", cid, "nosuch")
+    assert r.returncode != 0 and "OCI runtime exec failed" in r.stderr, r
+    r = corral.cli("exec", "-d", cid, "nosuch")
+    assert r.returncode != 0 and "OCI runtime exec failed" in r.stderr, r

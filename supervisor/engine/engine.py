@@ -29,7 +29,7 @@ import trio
 from supervisor.engine import create as plan
 from supervisor.engine import names
 from supervisor.engine.containers import Container, ContainerStore, MountPoint, State
-from supervisor.engine.execs import Exec, ExecStore
+from supervisor.engine.execs import Exec, ExecStartError, ExecStore, runtime_start_error
 from supervisor.engine.metadata import Database
 from supervisor.engine.paths import secure_join
 from supervisor.engine.state import Event, Status, is_active, next_status
@@ -1081,60 +1081,51 @@ class Engine:
         self.emit(c, "exec_create: " + " ".join(ex.cmd), execID=ex.id)
         return ex
 
-    async def exec_run(
-        self,
-        ex: Exec,
-        stdin: trio.abc.ReceiveStream | None,
-        emit: Any,
-    ) -> int:
-        """Run an exec instance; `emit(stream, data)` is awaited for each output chunk."""
+    def exec_ready(self, ex: Exec) -> Container:
+        """The exec's container, if the exec can start now (else Conflict, as Docker)."""
         c = self.containers.get(ex.container_id)
         if c.state.status is Status.PAUSED:
             raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
         self._require_running(c)
         if ex.running or ex.exit_code is not None:
             raise Conflict(f"Error: Exec command {ex.id} has already run")
-        rootfs = self.rootfs_of(c)
-        user = resolve_user(rootfs, ex.user or c.config.get("User") or "")
-        env = plan.merge_env(c.config.get("Env"), ex.env)
-        if not any(e.startswith("HOME=") for e in env):
-            env.append(f"HOME={user.home}")
-        process = ProcessSpec(
-            args=ex.cmd,
-            env=env,
-            cwd=ex.working_dir or c.config.get("WorkingDir") or "/",
-            uid=user.uid,
-            gid=user.gid,
-            additional_gids=user.additional_gids,
-            capabilities=_capabilities(
-                c.host_config.get("CapAdd") or [], c.host_config.get("CapDrop") or []
-            ),
-        )
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        if stdin is not None:
-            in_r, in_w = os.pipe()
-        else:
-            in_r, in_w = os.open(os.devnull, os.O_RDONLY), -1
-        try:
-            proc = await self.runtime.exec(c.id, process, stdin=in_r, stdout=out_w, stderr=err_w)
-        except BaseException:
-            for fd in (out_r, out_w, err_r, err_w, in_r, in_w):
-                if fd >= 0:
-                    os.close(fd)
-            raise
-        for fd in (out_w, err_w, in_r):
-            os.close(fd)
+        return c
+
+    async def exec_run(
+        self,
+        ex: Exec,
+        stdin: trio.abc.ReceiveStream | None,
+        emit: Any,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> int:
+        """Run an exec instance; `emit(stream, data)` is awaited for each output chunk.
+
+        `runc exec --detach` starts the command, so a command that cannot start is
+        told apart from one that runs: runc's error never reaches the output pipes'
+        reader, and `ExecStartError` (with Docker's text and exit code) is raised
+        before `task_status.started()`.  Once started the command is our child, waited
+        on through a pidfd; should this task end before it exits (the client went
+        away), the command runs on, as in Docker, and its exit is still recorded.
+        """
+        c = self.exec_ready(ex)
         ex.running = True
-        ex.pid = proc.pid
         self.emit(c, "exec_start: " + " ".join(ex.cmd), execID=ex.id)
-        errors = bytearray()
+        try:
+            pid, pidfd, out_r, err_r, in_w = await self._exec_start(c, ex, stdin is not None)
+        except BaseException as exc:
+            if not ex.pid:  # else a start cancelled half way left it running, adopted
+                ex.running = False
+            if isinstance(exc, CorralError):  # Docker's default for a failed start: 126
+                ex.exit_code = exc.exit_code if isinstance(exc, ExecStartError) else 126
+            raise
+        ex.pid = pid
+        task_status.started()
+        code: int | None = None
 
         async def pump(fd: int, stream: str) -> None:
             async with trio.lowlevel.FdStream(fd) as pipe:
                 while data := await pipe.receive_some(65536):
-                    if stream == "stderr" and len(errors) < 4096:
-                        errors.extend(data)
                     await emit(stream, data)
 
         async def feed(src: trio.abc.ReceiveStream, fd: int) -> None:
@@ -1151,18 +1142,110 @@ class Engine:
                 async with trio.open_nursery() as output:
                     output.start_soon(pump, out_r, "stdout")
                     output.start_soon(pump, err_r, "stderr")
-                    code = await proc.wait()
+                    out_r = err_r = -1
+                    code = await wait_exit(pidfd, pid)
                 # Output ended with the process; the client's stdin may stay open.
                 session.cancel_scope.cancel()
         finally:
-            if in_w >= 0:
-                os.close(in_w)
-            ex.running = False
-        if code == 255 and b"exec failed" in errors:
-            code = 127 if (b"not found" in errors or b"no such file" in errors) else 126
+            for fd in (out_r, err_r, in_w):
+                if fd >= 0:
+                    os.close(fd)
+            if code is None:
+                self.nursery.start_soon(self._exec_exited, c, ex, pid, pidfd)
+            else:
+                os.close(pidfd)
+                self._exec_died(c, ex, code)  # even if the client has gone meanwhile
+        return code
+
+    async def _exec_start(
+        self, c: Container, ex: Exec, with_stdin: bool
+    ) -> tuple[int, int, int, int, int]:
+        """Start the exec's command: (pid, pidfd, stdout_r, stderr_r, stdin_w or -1).
+
+        Raises `ExecStartError` if it cannot start; nothing of it is left then.
+        """
+        try:
+            user = resolve_user(self.rootfs_of(c), ex.user or c.config.get("User") or "")
+        except CorralError as exc:
+            raise ExecStartError(exc.message) from None
+        env = plan.merge_env(c.config.get("Env"), ex.env)
+        if not any(e.startswith("HOME=") for e in env):
+            env.append(f"HOME={user.home}")
+        process = ProcessSpec(
+            args=ex.cmd,
+            env=env,
+            cwd=ex.working_dir or c.config.get("WorkingDir") or "/",
+            uid=user.uid,
+            gid=user.gid,
+            additional_gids=user.additional_gids,
+            capabilities=_capabilities(
+                c.host_config.get("CapAdd") or [], c.host_config.get("CapDrop") or []
+            ),
+        )
+        pid_file = self.dir_of(c) / f"exec-{ex.id}.pid"
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        in_r, in_w = os.pipe() if with_stdin else (-1, -1)
+        try:
+            try:
+                pid = await self.runtime.exec_detached(
+                    c.id,
+                    process,
+                    stdin=in_r if in_r >= 0 else None,
+                    stdout=out_w,
+                    stderr=err_w,
+                    pid_file=pid_file,
+                )
+            except CorralError as exc:
+                # runc also printed its error on the pipes: closing them drops it.
+                raise runtime_start_error(exc.message) from None
+            except BaseException:
+                # Cancelled while runc was starting it: a command it started runs on.
+                self._adopt_exec(c, ex, pid_file)
+                raise
+            pidfd = pidfd_open(pid)  # our unreaped child now (subreaper): no reuse race
+        except BaseException:
+            for fd in (out_r, err_r, in_w):
+                if fd >= 0:
+                    os.close(fd)
+            raise
+        finally:
+            for fd in (out_w, err_w, in_r):
+                if fd >= 0:
+                    os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                pid_file.unlink()
+        return pid, pidfd, out_r, err_r, in_w
+
+    def _adopt_exec(self, c: Container, ex: Exec, pid_file: Path) -> None:
+        """Reap (and record) an exec command whose start was cancelled half way."""
+        try:
+            pid = int(pid_file.read_text().strip())
+            pidfd = pidfd_open(pid)
+        except (OSError, ValueError, CorralError):
+            return  # runc had not started it
+        ex.pid = pid
+        ex.running = True
+        self.nursery.start_soon(self._exec_exited, c, ex, pid, pidfd)
+
+    async def _exec_exited(self, c: Container, ex: Exec, pid: int, pidfd: int) -> None:
+        """Wait out an exec command nobody is attached to any more; owns `pidfd`.
+
+        Runs in the daemon's nursery, so nothing may escape it but a cancellation.
+        """
+        try:
+            code = await wait_exit(pidfd, pid)
+        except Exception:
+            log.exception("exec.wait_failed", id=c.short_id, exec_id=ex.id, pid=pid)
+            code = 255
+        finally:
+            os.close(pidfd)
+        self._exec_died(c, ex, code)
+
+    def _exec_died(self, c: Container, ex: Exec, code: int) -> None:
+        ex.running = False
         ex.exit_code = code
         self.emit(c, "exec_die", execID=ex.id, exitCode=code)
-        return code
 
 
 def _capabilities(add: list[str], drop: list[str]) -> list[str] | None:
