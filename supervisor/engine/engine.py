@@ -29,7 +29,7 @@ import trio
 from supervisor.engine import create as plan
 from supervisor.engine import names
 from supervisor.engine.containers import Container, ContainerStore, MountPoint, State
-from supervisor.engine.execs import Exec, ExecStore
+from supervisor.engine.execs import Exec, ExecStartError, ExecStore, runtime_start_error
 from supervisor.engine.metadata import Database
 from supervisor.engine.paths import secure_join
 from supervisor.engine.state import Event, Status, is_active, next_status
@@ -58,6 +58,10 @@ from supervisor.supervise.output import Fanout
 log = structlog.get_logger("corral.engine")
 
 DEFAULT_STOP_TIMEOUT = 10
+#: Docker's `Kill`: seconds to wait for the exit after SIGKILL before `runc kill --all`,
+#: then seconds more before `kill` gives up with an error.
+KILL_TIMEOUT = 10
+KILL_GIVE_UP = 2
 RECOVERED_ERROR = "the corral daemon stopped while the container was running"
 
 
@@ -805,11 +809,41 @@ class Engine:
             raise Conflict(f"Container {c.id} is restarting, wait until the container is running")
         self._require_running(c)
         num = _signal_number(sig)
-        self.live(c).killed_by_user = True
+        live = self.live(c)
+        live.killed_by_user = True
+        if num == signal.SIGKILL:
+            await self._kill_and_wait(c, live.exited, give_up_after=KILL_GIVE_UP)
+            return
         self.emit(c, "kill", signal=num)
-        self._send(c, num)
-        if num == signal.SIGKILL and c.state.status is Status.PAUSED:
+        self._send(c, num)  # any other signal answers at once, as in Docker
+
+    async def _kill_and_wait(
+        self, c: Container, done: trio.Event, *, give_up_after: float | None
+    ) -> None:
+        """SIGKILL the init and return once `done` (an exit event of this run) is set.
+
+        As Docker's `Kill`: the answer comes after the exit, so an inspect that follows
+        sees it.  Not gone KILL_TIMEOUT s after the signal: runc kills every process it
+        knows; then wait `give_up_after` seconds more and fail (None: until it exits).
+        """
+        self.emit(c, "kill", signal=int(signal.SIGKILL))
+        self._send(c, signal.SIGKILL)
+        if c.state.status is Status.PAUSED:
             await self._resume_quietly(c)
+        with trio.move_on_after(KILL_TIMEOUT):
+            await done.wait()
+        if done.is_set():
+            return
+        log.warning("container.kill_escalated", id=c.short_id, name=c.name)
+        with contextlib.suppress(CorralError):
+            await self.runtime.kill(c.id, "KILL", all=True)
+        if give_up_after is None:
+            await done.wait()
+            return
+        with trio.move_on_after(give_up_after):
+            await done.wait()
+        if not done.is_set():
+            raise CorralError("tried to kill container, but did not receive an exit event")
 
     async def restart(self, c: Container, timeout: int | None) -> None:
         await self._cancel_restart(c)
@@ -880,17 +914,7 @@ class Engine:
                     "stop the container before removing or force remove"
                 )
             live.removing = True
-            self._send(c, signal.SIGKILL)
-            if c.state.status is Status.PAUSED:
-                await self._resume_quietly(c)
-            with trio.move_on_after(10):
-                await live.stopped.wait()
-            if not live.stopped.is_set():
-                # Not gone 10 s after SIGKILL: have runc kill every process it knows.
-                log.warning("container.kill_escalated", id=c.short_id, name=c.name)
-                with contextlib.suppress(CorralError):
-                    await self.runtime.kill(c.id, "KILL", all=True)
-                await live.stopped.wait()
+            await self._kill_and_wait(c, live.stopped, give_up_after=None)
         live.removing = True
         c.state.status = Status.REMOVING
         live.log.close()
@@ -933,8 +957,7 @@ class Engine:
     ) -> str:
         paused_here = False
         if pause and c.state.status is Status.RUNNING:
-            await self.runtime.pause(c.id)
-            paused_here = True
+            paused_here = await self._pause_unless_exited(c)
         try:
             cfg = {k: v for k, v in c.config.items() if k not in ("Hostname", "Image")}
             cfg = apply_changes(cfg, changes or {})
@@ -949,9 +972,36 @@ class Engine:
             )
         finally:
             if paused_here:
-                await self.runtime.resume(c.id)
+                await self._resume_unless_exited(c)
         self.emit(c, "commit", comment=comment)
         return record.id
+
+    async def _pause_unless_exited(self, c: Container) -> bool:
+        """Freeze a running container for a commit; False if it exits meanwhile.
+
+        As in Docker, the pause applies only while the container runs: one whose init
+        has just exited (runc: "not running", or already deleted) is committed as it
+        is, before the supervision task has recorded the exit.
+        """
+        try:
+            await self.runtime.pause(c.id)
+        except CorralError:
+            if await self._runc_status(c) in ("running", "paused"):
+                raise
+            return False
+        return True
+
+    async def _resume_unless_exited(self, c: Container) -> None:
+        """Thaw after a commit; a container killed meanwhile has nothing to resume."""
+        try:
+            await self.runtime.resume(c.id)
+        except CorralError:
+            if await self._runc_status(c) == "paused":
+                raise
+
+    async def _runc_status(self, c: Container) -> str:
+        state = await self.runtime.state(c.id)
+        return str(state.get("status", "")) if state else "deleted"
 
     # ---------------------------------------------------------- update/rename
     def update(self, c: Container, body: dict[str, Any]) -> list[str]:
@@ -1031,60 +1081,51 @@ class Engine:
         self.emit(c, "exec_create: " + " ".join(ex.cmd), execID=ex.id)
         return ex
 
-    async def exec_run(
-        self,
-        ex: Exec,
-        stdin: trio.abc.ReceiveStream | None,
-        emit: Any,
-    ) -> int:
-        """Run an exec instance; `emit(stream, data)` is awaited for each output chunk."""
+    def exec_ready(self, ex: Exec) -> Container:
+        """The exec's container, if the exec can start now (else Conflict, as Docker)."""
         c = self.containers.get(ex.container_id)
         if c.state.status is Status.PAUSED:
             raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
         self._require_running(c)
         if ex.running or ex.exit_code is not None:
             raise Conflict(f"Error: Exec command {ex.id} has already run")
-        rootfs = self.rootfs_of(c)
-        user = resolve_user(rootfs, ex.user or c.config.get("User") or "")
-        env = plan.merge_env(c.config.get("Env"), ex.env)
-        if not any(e.startswith("HOME=") for e in env):
-            env.append(f"HOME={user.home}")
-        process = ProcessSpec(
-            args=ex.cmd,
-            env=env,
-            cwd=ex.working_dir or c.config.get("WorkingDir") or "/",
-            uid=user.uid,
-            gid=user.gid,
-            additional_gids=user.additional_gids,
-            capabilities=_capabilities(
-                c.host_config.get("CapAdd") or [], c.host_config.get("CapDrop") or []
-            ),
-        )
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        if stdin is not None:
-            in_r, in_w = os.pipe()
-        else:
-            in_r, in_w = os.open(os.devnull, os.O_RDONLY), -1
-        try:
-            proc = await self.runtime.exec(c.id, process, stdin=in_r, stdout=out_w, stderr=err_w)
-        except BaseException:
-            for fd in (out_r, out_w, err_r, err_w, in_r, in_w):
-                if fd >= 0:
-                    os.close(fd)
-            raise
-        for fd in (out_w, err_w, in_r):
-            os.close(fd)
+        return c
+
+    async def exec_run(
+        self,
+        ex: Exec,
+        stdin: trio.abc.ReceiveStream | None,
+        emit: Any,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> int:
+        """Run an exec instance; `emit(stream, data)` is awaited for each output chunk.
+
+        `runc exec --detach` starts the command, so a command that cannot start is
+        told apart from one that runs: runc's error never reaches the output pipes'
+        reader, and `ExecStartError` (with Docker's text and exit code) is raised
+        before `task_status.started()`.  Once started the command is our child, waited
+        on through a pidfd; should this task end before it exits (the client went
+        away), the command runs on, as in Docker, and its exit is still recorded.
+        """
+        c = self.exec_ready(ex)
         ex.running = True
-        ex.pid = proc.pid
         self.emit(c, "exec_start: " + " ".join(ex.cmd), execID=ex.id)
-        errors = bytearray()
+        try:
+            pid, pidfd, out_r, err_r, in_w = await self._exec_start(c, ex, stdin is not None)
+        except BaseException as exc:
+            if not ex.pid:  # else a start cancelled half way left it running, adopted
+                ex.running = False
+            if isinstance(exc, CorralError):  # Docker's default for a failed start: 126
+                ex.exit_code = exc.exit_code if isinstance(exc, ExecStartError) else 126
+            raise
+        ex.pid = pid
+        task_status.started()
+        code: int | None = None
 
         async def pump(fd: int, stream: str) -> None:
             async with trio.lowlevel.FdStream(fd) as pipe:
                 while data := await pipe.receive_some(65536):
-                    if stream == "stderr" and len(errors) < 4096:
-                        errors.extend(data)
                     await emit(stream, data)
 
         async def feed(src: trio.abc.ReceiveStream, fd: int) -> None:
@@ -1101,18 +1142,110 @@ class Engine:
                 async with trio.open_nursery() as output:
                     output.start_soon(pump, out_r, "stdout")
                     output.start_soon(pump, err_r, "stderr")
-                    code = await proc.wait()
+                    out_r = err_r = -1
+                    code = await wait_exit(pidfd, pid)
                 # Output ended with the process; the client's stdin may stay open.
                 session.cancel_scope.cancel()
         finally:
-            if in_w >= 0:
-                os.close(in_w)
-            ex.running = False
-        if code == 255 and b"exec failed" in errors:
-            code = 127 if (b"not found" in errors or b"no such file" in errors) else 126
+            for fd in (out_r, err_r, in_w):
+                if fd >= 0:
+                    os.close(fd)
+            if code is None:
+                self.nursery.start_soon(self._exec_exited, c, ex, pid, pidfd)
+            else:
+                os.close(pidfd)
+                self._exec_died(c, ex, code)  # even if the client has gone meanwhile
+        return code
+
+    async def _exec_start(
+        self, c: Container, ex: Exec, with_stdin: bool
+    ) -> tuple[int, int, int, int, int]:
+        """Start the exec's command: (pid, pidfd, stdout_r, stderr_r, stdin_w or -1).
+
+        Raises `ExecStartError` if it cannot start; nothing of it is left then.
+        """
+        try:
+            user = resolve_user(self.rootfs_of(c), ex.user or c.config.get("User") or "")
+        except CorralError as exc:
+            raise ExecStartError(exc.message) from None
+        env = plan.merge_env(c.config.get("Env"), ex.env)
+        if not any(e.startswith("HOME=") for e in env):
+            env.append(f"HOME={user.home}")
+        process = ProcessSpec(
+            args=ex.cmd,
+            env=env,
+            cwd=ex.working_dir or c.config.get("WorkingDir") or "/",
+            uid=user.uid,
+            gid=user.gid,
+            additional_gids=user.additional_gids,
+            capabilities=_capabilities(
+                c.host_config.get("CapAdd") or [], c.host_config.get("CapDrop") or []
+            ),
+        )
+        pid_file = self.dir_of(c) / f"exec-{ex.id}.pid"
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        in_r, in_w = os.pipe() if with_stdin else (-1, -1)
+        try:
+            try:
+                pid = await self.runtime.exec_detached(
+                    c.id,
+                    process,
+                    stdin=in_r if in_r >= 0 else None,
+                    stdout=out_w,
+                    stderr=err_w,
+                    pid_file=pid_file,
+                )
+            except CorralError as exc:
+                # runc also printed its error on the pipes: closing them drops it.
+                raise runtime_start_error(exc.message) from None
+            except BaseException:
+                # Cancelled while runc was starting it: a command it started runs on.
+                self._adopt_exec(c, ex, pid_file)
+                raise
+            pidfd = pidfd_open(pid)  # our unreaped child now (subreaper): no reuse race
+        except BaseException:
+            for fd in (out_r, err_r, in_w):
+                if fd >= 0:
+                    os.close(fd)
+            raise
+        finally:
+            for fd in (out_w, err_w, in_r):
+                if fd >= 0:
+                    os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                pid_file.unlink()
+        return pid, pidfd, out_r, err_r, in_w
+
+    def _adopt_exec(self, c: Container, ex: Exec, pid_file: Path) -> None:
+        """Reap (and record) an exec command whose start was cancelled half way."""
+        try:
+            pid = int(pid_file.read_text().strip())
+            pidfd = pidfd_open(pid)
+        except (OSError, ValueError, CorralError):
+            return  # runc had not started it
+        ex.pid = pid
+        ex.running = True
+        self.nursery.start_soon(self._exec_exited, c, ex, pid, pidfd)
+
+    async def _exec_exited(self, c: Container, ex: Exec, pid: int, pidfd: int) -> None:
+        """Wait out an exec command nobody is attached to any more; owns `pidfd`.
+
+        Runs in the daemon's nursery, so nothing may escape it but a cancellation.
+        """
+        try:
+            code = await wait_exit(pidfd, pid)
+        except Exception:
+            log.exception("exec.wait_failed", id=c.short_id, exec_id=ex.id, pid=pid)
+            code = 255
+        finally:
+            os.close(pidfd)
+        self._exec_died(c, ex, code)
+
+    def _exec_died(self, c: Container, ex: Exec, code: int) -> None:
+        ex.running = False
         ex.exit_code = code
         self.emit(c, "exec_die", execID=ex.id, exitCode=code)
-        return code
 
 
 def _capabilities(add: list[str], drop: list[str]) -> list[str] | None:

@@ -10,7 +10,11 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from supervisor.errors import NotFound
+from supervisor.errors import CorralError, NotFound
+
+#: Docker's exit code for an exec that could not start for a reason the runtime did
+#: not report (a user not in passwd...): its `ContainerExecStart` defaults to 126.
+START_FAILED = 126
 
 
 @dataclass
@@ -49,6 +53,44 @@ class Exec:
             "DetachKeys": "",
             "Pid": self.pid,
         }
+
+
+class ExecStartError(CorralError):
+    """An exec that never ran; `exit_code` is what `GET /exec/{id}/json` reports.
+
+    Docker answers an attached start with the message on the stdout stream and a
+    detached one with an error response (400 for a bad command, else 500).
+    """
+
+    def __init__(self, message: str, exit_code: int = START_FAILED, status: int = 500) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.status = status
+
+
+def runtime_start_error(message: str) -> ExecStartError:
+    """Docker's answer when the runtime cannot start an exec (`setExitCodeFromError`).
+
+    The text is what containerd and Docker make of runc's error line:
+    `OCI runtime exec failed: <runc's message>: unknown`.  The exit code is 126 for
+    EACCES/EISDIR, 127 for a missing binary or working directory (any ENOENT) or
+    ENOTDIR, else 128.
+    """
+    text = f"OCI runtime exec failed: {message}: unknown"
+    low = text.lower()
+    if "permission denied" in low:
+        return ExecStartError(text, 126, 400)
+    if "is a directory" in low:
+        return ExecStartError(text + ": permission denied", 126, 400)
+    if "not a directory" in low:
+        hint = (
+            ": Are you trying to mount a directory onto a file (or vice-versa)? "
+            "Check if the specified host path exists and is the expected type"
+        )
+        return ExecStartError(text + hint, 127, 400)
+    if "executable file not found" in low or "no such file or directory" in low:
+        return ExecStartError(text, 127, 400)
+    return ExecStartError(text, 128, 500)
 
 
 class ExecStore:

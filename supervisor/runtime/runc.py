@@ -271,37 +271,6 @@ class Runtime:
         records = json.loads(out) if out.strip() else None
         return [str(r["id"]) for r in records or []]
 
-    async def exec(
-        self,
-        id: str,
-        process: ProcessSpec | dict[str, Any],
-        *,
-        stdin: int | None,
-        stdout: int,
-        stderr: int,
-    ) -> trio.Process:
-        """Start `runc exec` in the foreground and return it (the caller waits on it).
-
-        The returned process's returncode is the exec'd command's exit code (128+sig
-        if signalled).  If runc cannot start the command it exits 255 and its error
-        line appears on `stderr`; use `exec_detached` when you need a typed error.
-        """
-        memfd = os.memfd_create("corral-exec-process")
-        in_fd, close_in = _stdin_fd(stdin)
-        try:
-            os.write(memfd, _process_json(process))
-            return await trio.lowlevel.open_process(
-                self._argv("exec", "--process", f"/dev/fd/{memfd}", id),
-                stdin=in_fd,
-                stdout=stdout,
-                stderr=stderr,
-                pass_fds=(memfd,),
-            )
-        finally:
-            os.close(memfd)
-            if close_in:
-                os.close(in_fd)
-
     async def exec_detached(
         self,
         id: str,

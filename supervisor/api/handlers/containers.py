@@ -8,6 +8,7 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
+import structlog
 import trio
 
 from supervisor.api import views
@@ -22,11 +23,14 @@ from supervisor.api.router import (
 )
 from supervisor.api.stdcopy import frame
 from supervisor.engine.engine import Engine
+from supervisor.engine.execs import Exec
 from supervisor.engine.timefmt import parse_rfc3339
-from supervisor.errors import InvalidArgument
+from supervisor.errors import CorralError, InvalidArgument
 from supervisor.images.changes import parse_changes
 
 STREAM_IDS = {"stdin": 0, "stdout": 1, "stderr": 2}
+
+log = structlog.get_logger()
 
 
 def parse_time_param(value: str | None) -> float:
@@ -227,16 +231,9 @@ def register(router: Router, engine: Engine) -> None:
     async def exec_start(req: ApiRequest, id: str) -> ApiResponse:
         ex = engine.execs.get(id)
         body: dict[str, Any] = await req.read_json(default={}) or {}
-        if ex.running or ex.exit_code is not None:
-            from supervisor.errors import Conflict
-
-            raise Conflict(f"Error: Exec command {ex.id} has already run")
+        engine.exec_ready(ex)  # a stopped container or a used exec: an error, no stream
         if body.get("Detach"):
-
-            async def discard(_s: str, _d: bytes) -> None:
-                return None
-
-            engine.nursery.start_soon(_run_detached, engine, ex, discard)
+            await engine.nursery.start(_run_detached, engine, ex)  # start errors answer here
             return EmptyResponse(200)
 
         async def handler(stream: trio.abc.HalfCloseableStream) -> None:
@@ -244,7 +241,11 @@ def register(router: Router, engine: Engine) -> None:
                 if (s == "stdout" and ex.attach_stdout) or (s == "stderr" and ex.attach_stderr):
                     await stream.send_all(frame(STREAM_IDS[s], data))
 
-            await engine.exec_run(ex, stream if ex.attach_stdin else None, emit)
+            try:
+                await engine.exec_run(ex, stream if ex.attach_stdin else None, emit)
+            except CorralError as exc:
+                # Docker writes a start failure on the stdout stream, then ends it.
+                await stream.send_all(frame(STREAM_IDS["stdout"], f"{exc.message}\r\n".encode()))
 
         return HijackResponse(handler)
 
@@ -278,9 +279,20 @@ def register(router: Router, engine: Engine) -> None:
         return JsonResponse({"Id": image_id}, 201)
 
 
-async def _run_detached(engine: Engine, ex: Any, emit: Any) -> None:
-    with contextlib.suppress(Exception):
-        await engine.exec_run(ex, None, emit)
+async def _run_detached(
+    engine: Engine, ex: Exec, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """A detached exec, output dropped: what fails before its start fails the request."""
+
+    async def discard(_s: str, _d: bytes) -> None:
+        return None
+
+    try:
+        await engine.exec_run(ex, None, discard, task_status=task_status)
+    except Exception:
+        if not ex.pid:
+            raise  # not started: `nursery.start` hands it to the request
+        log.exception("api.exec_detached_failed", exec_id=ex.id)
 
 
 async def _copy_stdin(
