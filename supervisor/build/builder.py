@@ -25,7 +25,6 @@ import json
 import os
 import posixpath
 import secrets
-import shutil
 import signal
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -58,6 +57,7 @@ from supervisor.engine.users import resolve_user
 from supervisor.errors import CorralError, InvalidArgument, NotFound
 from supervisor.images.reference import parse as parse_ref
 from supervisor.images.store import host_arch, short_id
+from supervisor.rmtree import discard_tree
 from supervisor.runtime.rootfs import is_mounted, mount_overlay, unmount
 
 log = structlog.get_logger("corral.build")
@@ -116,7 +116,7 @@ def sweep(root: Path) -> None:
             for mp in [d / sub, *((d / sub).glob("*") if (d / sub).is_dir() else [])]:
                 if is_mounted(mp):
                     unmount(mp)
-        shutil.rmtree(d, ignore_errors=True)
+        discard_tree(d)
 
 
 def go_duration_ns(text: str) -> int:
@@ -484,7 +484,7 @@ class Builder:
                 author=author,
             )
         finally:
-            shutil.rmtree(empty, ignore_errors=True)
+            discard_tree(empty)
         self.made.append(rec.id)
         self._adopt(state, rec.id)
         return rec.id
@@ -616,7 +616,7 @@ class Builder:
     def _cleanup_step_dirs(self) -> None:
         for d in self.workdir.glob("step-*"):
             if not is_mounted(d / "rootfs"):
-                shutil.rmtree(d, ignore_errors=True)
+                discard_tree(d)
 
     async def _commit_upper(self, state: _State, upper: Path, created_by: str, key: str) -> None:
         rec = self.store.commit(

@@ -25,6 +25,7 @@ from pathlib import Path
 from supervisor.engine.paths import secure_join
 from supervisor.errors import InvalidArgument
 from supervisor.images.tarsafe import unpack_layer
+from supervisor.rmtree import discard_tree, remove_tree
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ def extract_archive(rootfs: Path, archive: Path, dest: str, scratch: Path) -> No
         top = ensure_dir(rootfs, dest)
         _merge_tree(tmp, top)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard_tree(tmp)
 
 
 def _merge_tree(src: Path, dst: Path) -> None:
@@ -177,10 +178,7 @@ def _merge_tree(src: Path, dst: Path) -> None:
             os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns))
             continue
         if d.is_symlink() or d.exists():
-            if d.is_dir() and not d.is_symlink():
-                shutil.rmtree(d)
-            else:
-                d.unlink()
+            remove_tree(d)
         if stat.S_ISREG(st.st_mode):
             shutil.copy2(s, d, follow_symlinks=False)
             os.chown(d, st.st_uid, st.st_gid)

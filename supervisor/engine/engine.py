@@ -41,6 +41,7 @@ from supervisor.images.changes import apply_changes
 from supervisor.images.store import ImageStore
 from supervisor.network.manager import Networks, has_sandbox, network_mode
 from supervisor.network.manager import Plan as NetworkPlan
+from supervisor.rmtree import discard_tree
 from supervisor.runtime import cgroups
 from supervisor.runtime.process import pidfd_open, wait_exit
 from supervisor.runtime.rootfs import is_mounted, mount_overlay, unmount
@@ -204,7 +205,7 @@ class Engine:
             if d.name not in known:
                 if is_mounted(d / "rootfs"):
                     unmount(d / "rootfs")
-                shutil.rmtree(d, ignore_errors=True)
+                discard_tree(d)
         for c in self.containers.all():
             policy = restarts.Policy.from_api(c.host_config.get("RestartPolicy"))
             if c.state.status is Status.EXITED and restarts.starts_at_boot(
@@ -305,7 +306,7 @@ class Engine:
             self.containers.add(c)
         except BaseException:
             self.networks.forget(cid)  # networking
-            shutil.rmtree(cdir, ignore_errors=True)
+            discard_tree(cdir)
             for v in made_volumes:
                 with contextlib.suppress(CorralError):
                     self.volumes.remove(v, in_use_by=lambda _n: None)
@@ -921,7 +922,7 @@ class Engine:
         rootfs = self.rootfs_of(c)
         if is_mounted(rootfs):
             unmount(rootfs)
-        shutil.rmtree(self.dir_of(c), ignore_errors=True)
+        discard_tree(self.dir_of(c))
         self.networks.forget(c.id)  # networking: endpoint rows
         self.containers.delete(c)
         self.execs.drop_container(c.id)

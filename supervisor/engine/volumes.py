@@ -9,9 +9,9 @@ get a 64-hex name and are removed with their container by `rm -v`.
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +20,7 @@ from typing import Any
 from supervisor.engine.metadata import Database
 from supervisor.engine.timefmt import rfc3339_nano
 from supervisor.errors import Conflict, InvalidArgument, NotFound
+from supervisor.rmtree import discard_tree
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS volumes (
@@ -109,7 +110,7 @@ class VolumeStore:
                 (name, rfc3339_nano(), json.dumps(labels or {}), int(anonymous)),
             )
         except BaseException:
-            shutil.rmtree(self.dir / name, ignore_errors=True)
+            discard_tree(self.dir / name)
             raise
         return self.get(name), True
 
@@ -121,7 +122,7 @@ class VolumeStore:
         if user is not None:
             raise Conflict(f"remove {name}: volume is in use - [{user}]")
         self.db.execute("DELETE FROM volumes WHERE name=?", (v.name,))
-        shutil.rmtree(self.dir / v.name, ignore_errors=True)
+        discard_tree(self.dir / v.name)
 
     def prune(
         self, *, in_use_by: Callable[[str], str | None], all_volumes: bool
@@ -139,11 +140,18 @@ class VolumeStore:
 
 
 def _du(path: Path) -> int:
+    """Bytes of regular files under `path`; a loop, not recursion (a container may have
+    made the tree thousands of levels deep), and what cannot be read is not counted."""
     total = 0
-    for p in path.rglob("*"):
+    stack = [os.fspath(path)]
+    while stack:
         try:
-            if p.is_file() and not p.is_symlink():
-                total += p.stat().st_size
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    elif entry.is_file(follow_symlinks=False):
+                        total += entry.stat(follow_symlinks=False).st_size
         except OSError:
             pass
     return total

@@ -31,13 +31,14 @@ import json
 import lzma
 import os
 import platform as _platform
-import shutil
 import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
+
+import structlog
 
 from supervisor.engine.metadata import Database
 from supervisor.errors import Conflict, CorralError, InvalidArgument, NotFound
@@ -53,6 +54,9 @@ from supervisor.images.reference import (
     parse,
 )
 from supervisor.images.tarsafe import unpack_layer
+from supervisor.rmtree import remove_tree
+
+log = structlog.get_logger("corral.images")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS image_images (
@@ -162,11 +166,15 @@ class _Undo:
 
 
 def _remove_path(p: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        if p.is_dir() and not p.is_symlink():
-            shutil.rmtree(p)
-        else:
-            p.unlink()
+    remove_tree(p)  # iterative and fd-relative: a layer may be thousands of levels deep
+
+
+def _sweep_path(p: Path) -> None:
+    """A start-up removal: logged if it fails, never fatal (the daemon must start)."""
+    try:
+        remove_tree(p)
+    except Exception as exc:  # noqa: BLE001 - a sweep never stops the daemon
+        log.warning("images.sweep_failed", path=str(p), error=str(exc))
 
 
 class _Conflict(Conflict):
@@ -274,20 +282,20 @@ class ImageStore:
     def _sweep(self) -> None:
         """Remove what a crash left: scratch, and files no row references."""
         for p in self.tmp.iterdir():
-            _remove_path(p)
+            _sweep_path(p)
         known_layers = {
             oci.hex_of(r["diffid"]) for r in self.db.execute("SELECT diffid FROM layer_layers")
         }
         for p in self.layers_dir.iterdir():
             if p.name not in known_layers:
-                _remove_path(p)
+                _sweep_path(p)
         keep = set(known_layers)
         for r in self.db.execute("SELECT id, manifest_digest FROM image_images"):
             keep.add(oci.hex_of(r["id"]))
             keep.add(oci.hex_of(r["manifest_digest"]))
         for p in self.blobs.iterdir():
             if p.name not in keep:
-                _remove_path(p)
+                _sweep_path(p)
 
     def _write_index(self) -> None:
         """index.json from the tables: one entry per tag, plus untagged images."""

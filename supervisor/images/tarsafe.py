@@ -21,13 +21,13 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
-import shutil
 import stat
 import tarfile
 from pathlib import Path
 from typing import BinaryIO
 
 from supervisor.errors import InvalidArgument
+from supervisor.rmtree import remove_tree
 
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_META_PREFIX = ".wh..wh."
@@ -104,15 +104,8 @@ def _safe_parent(dest: Path, parts: tuple[str, ...], entry: str, *, create: bool
 
 
 def _remove(path: Path) -> None:
-    """Remove whatever is at path (never following a symlink)."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        shutil.rmtree(path)
-    else:
-        os.unlink(path)
+    """Remove whatever is at path (never following a symlink; any depth)."""
+    remove_tree(path)
 
 
 def _apply_xattrs(path: Path, info: tarfile.TarInfo) -> None:

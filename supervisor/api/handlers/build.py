@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from supervisor.build.builder import Builder, BuildOptions, sweep, validate_tags
 from supervisor.engine.engine import Engine
 from supervisor.errors import CorralError, InvalidArgument
 from supervisor.images.tarsafe import unpack_layer
+from supervisor.rmtree import discard_tree
 
 log = structlog.get_logger("corral.build")
 
@@ -78,7 +78,7 @@ def register(router: Router, engine: Engine) -> None:
             await trio.to_thread.run_sync(_unpack, tar, context)
             tar.unlink()
         except BaseException:
-            shutil.rmtree(workdir, ignore_errors=True)
+            discard_tree(workdir)
             raise
         builder = Builder(engine, context, workdir, opts)
 
@@ -118,7 +118,7 @@ def _remove_workdir(workdir: Path) -> None:
     for mp in workdir.glob("step-*/rootfs"):
         if is_mounted(mp):
             unmount(mp)
-    shutil.rmtree(workdir, ignore_errors=True)
+    discard_tree(workdir)
 
 
 def _unpack(tar: Path, dest: Path) -> None:

@@ -10,7 +10,6 @@ at once on the trio thread; a failure anywhere leaves nothing behind.
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from supervisor.api.router import ApiRequest, ApiResponse, Router, StreamRespons
 from supervisor.engine.engine import Engine
 from supervisor.errors import InvalidArgument
 from supervisor.images import archive
+from supervisor.rmtree import discard_tree
 
 
 def register(router: Router, engine: Engine) -> None:
@@ -56,7 +56,7 @@ def register(router: Router, engine: Engine) -> None:
             added = images.add_images(staged)
         finally:
             with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(shutil.rmtree, workdir, True)
+                await trio.to_thread.run_sync(discard_tree, workdir)
         for a in added:
             engine.events.publish("image", "load", a.id, {"name": a.tags[0] if a.tags else a.id})
         lines = archive.loaded_lines(added)
