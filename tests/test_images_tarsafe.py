@@ -12,7 +12,14 @@ import pytest
 
 from supervisor.errors import InvalidArgument
 from supervisor.images.diff import write_layer_from_upper
-from supervisor.images.tarsafe import OPAQUE_XATTR, entry_parts, unpack_layer, whiteout_kind
+from supervisor.images.tarsafe import (
+    MAX_DEPTH,
+    OPAQUE_XATTR,
+    entry_parts,
+    name_budget,
+    unpack_layer,
+    whiteout_kind,
+)
 
 Entry = tuple[str, str, bytes | str]  # (kind, name, data-or-linkname)
 
@@ -93,6 +100,57 @@ def test_whiteout_kind() -> None:
     assert whiteout_kind((".wh..wh.plnk",)) == ("meta", (".wh..wh.plnk",))
     with pytest.raises(InvalidArgument):
         whiteout_kind(("d", ".wh."))
+
+
+def test_entry_parts_bounds_depth_length_and_components() -> None:
+    assert len(entry_parts("/".join(["a"] * MAX_DEPTH))) == MAX_DEPTH
+    with pytest.raises(InvalidArgument, match=f"513 levels deep \\(at most {MAX_DEPTH}\\)"):
+        entry_parts("/".join(["a"] * (MAX_DEPTH + 1)))
+    long_name = "/".join(["x" * 200] * 25)  # 5,024 bytes in 25 levels
+    with pytest.raises(InvalidArgument, match="5024 bytes long") as exc:
+        entry_parts(long_name)
+    assert len(exc.value.message) < 300  # one readable line, the name by its two ends
+    assert "'" + "x" * 60 + "..." in exc.value.message
+    assert entry_parts("a/b", max_bytes=3) == ("a", "b")
+    with pytest.raises(InvalidArgument, match="at most 2 here"):
+        entry_parts("a/b", max_bytes=2)
+    with pytest.raises(InvalidArgument, match="component is longer than 255 bytes"):
+        entry_parts("d/" + "n" * 256)
+
+
+def test_the_name_budget_leaves_room_for_the_host_path(tmp_path: Path) -> None:
+    assert name_budget(Path("/x")) == 4092  # "/x/" + name and its NUL fit PATH_MAX
+    deep = tmp_path / ("p" * 200) / ("q" * 200)
+    assert name_budget(deep) == 4094 - len(str(deep))
+
+
+def deep_dirs_tar(depth: int, component: str = "a") -> io.BytesIO:
+    return make_tar([("d", "/".join([component] * n), b"") for n in range(1, depth + 1)])
+
+
+def test_a_tar_2100_directories_deep_is_refused_by_name(sandbox: tuple[Path, Path]) -> None:
+    dest, _ = sandbox
+    with pytest.raises(InvalidArgument) as exc:
+        unpack_layer(deep_dirs_tar(2100), dest)
+    assert exc.value.message.startswith("refusing tar entry 'a/a/a/")
+    assert "513 levels deep (at most 512)" in exc.value.message
+
+
+def test_a_name_too_long_for_the_host_path_is_refused(sandbox: tuple[Path, Path]) -> None:
+    dest, _ = sandbox
+    budget = name_budget(dest)
+    fits = "/".join(["x" * 250] * (budget // 251))  # the deepest that fits, < 512 levels
+    unpack_layer(make_tar([("f", fits, b"ok")]), dest)
+    assert (dest / fits).read_bytes() == b"ok"
+    too_long = fits + "/" + "y" * (budget - len(fits))
+    with pytest.raises(InvalidArgument, match=f"{budget + 1} bytes long"):
+        unpack_layer(make_tar([("f", too_long, b"no")]), dest)
+
+
+def test_a_symlink_target_longer_than_path_max_is_refused(sandbox: tuple[Path, Path]) -> None:
+    dest, _ = sandbox
+    with pytest.raises(InvalidArgument, match="'l': symlink target is longer than 4095"):
+        unpack_layer(make_tar([("s", "l", "t/" * 2048)]), dest)
 
 
 # ----------------------------------------------------------- hostile tars

@@ -7,6 +7,11 @@ are created verbatim, but nothing is ever written by following one, and nothing 
 outside `dest`.  We refuse (rather than silently confine) any entry that would: a layer
 that tries is broken or malicious, and a refused import leaves nothing behind.
 
+Names are bounded too: at most `MAX_DEPTH` levels, and short enough that the entry's
+path on the host (under `dest`) and in the container fit PATH_MAX.  A tarball 2,100
+directories deep once stopped the unpack with ENAMETOOLONG half-way and left a tree
+that removal could not take (see `supervisor/rmtree.py`); now it is refused by name.
+
 OCI whiteouts are converted on the way in (`.wh.NAME` -> char device 0:0, `.wh..wh..opq`
 -> `trusted.overlay.opaque=y`) so an unpacked layer directory is directly an overlay
 lowerdir, shared by every image and container that uses it.
@@ -36,17 +41,40 @@ OPAQUE_XATTR = "trusted.overlay.opaque"
 XATTR_PAX_PREFIX = "SCHILY.xattr."
 _CHUNK = 1 << 20
 
+PATH_MAX = 4096  # bytes of a path the kernel takes, its NUL included
+NAME_MAX = 255  # bytes of one component
+#: The deepest entry a layer may hold.  Docker has no bound of its own (PATH_MAX is
+#: what stops it); ours keeps every walk over image content (copy-up into volumes,
+#: COPY --from, ADD of an archive, commit) well inside Python's recursion limit, and no
+#: real image comes near it.
+MAX_DEPTH = 512
+#: The longest entry name: a process in the container must be able to open "/" + name.
+MAX_NAME_BYTES = PATH_MAX - 2
+
+
+def _shown(name: str) -> str:
+    """An entry's name for a one-line message: a very long one by its two ends."""
+    return name if len(name) <= 120 else f"{name[:60]}...{name[-40:]}"
+
 
 def _refuse(name: str, why: str) -> InvalidArgument:
-    return InvalidArgument(f"refusing tar entry {name!r}: {why}")
+    return InvalidArgument(f"refusing tar entry {_shown(name)!r}: {why}")
 
 
-def entry_parts(name: str) -> tuple[str, ...]:
+def name_budget(dest: Path) -> int:
+    """How long an entry name may be to unpack under `dest`: the host path
+    `dest/name` must fit PATH_MAX as well as the container's `/name`."""
+    return min(MAX_NAME_BYTES, PATH_MAX - 2 - len(os.fsencode(os.path.abspath(dest))))
+
+
+def entry_parts(name: str, max_bytes: int = MAX_NAME_BYTES) -> tuple[str, ...]:
     """Normalise a tar member name to path components relative to the layer root.
 
     `./a//b/` -> ('a', 'b'); `.` -> () (the root itself).  Absolute names and names
     whose `..` climb above the root are refused: Docker confines them, we reject them,
-    because no legitimate layer has them and confining hides a broken producer.
+    because no legitimate layer has them and confining hides a broken producer.  So
+    are names deeper than MAX_DEPTH, longer than `max_bytes`, or with a component
+    longer than NAME_MAX.
     """
     if name.startswith("/"):
         raise _refuse(name, "path escapes the layer")
@@ -55,7 +83,15 @@ def entry_parts(name: str) -> tuple[str, ...]:
         return ()
     if norm == ".." or norm.startswith("../"):
         raise _refuse(name, "path escapes the layer")
-    return tuple(norm.split("/"))
+    parts = tuple(norm.split("/"))
+    if len(parts) > MAX_DEPTH:
+        raise _refuse(name, f"path is {len(parts)} levels deep (at most {MAX_DEPTH})")
+    size = len(os.fsencode(norm))
+    if size > max_bytes:
+        raise _refuse(name, f"path is {size} bytes long (at most {max_bytes} here)")
+    if any(len(os.fsencode(p)) > NAME_MAX for p in parts):
+        raise _refuse(name, f"a path component is longer than {NAME_MAX} bytes")
+    return parts
 
 
 def whiteout_kind(parts: tuple[str, ...]) -> tuple[str, tuple[str, ...]] | None:
@@ -137,6 +173,7 @@ def unpack_layer(src: BinaryIO | Path, dest: Path) -> int:
         with open(src, "rb") as f:
             return unpack_layer(f, dest)
     total = 0
+    budget = name_budget(dest)
     dir_times: list[tuple[Path, int]] = []
     try:
         tar = tarfile.open(fileobj=src, mode="r|*")  # noqa: SIM115 - `with tar` below
@@ -145,7 +182,7 @@ def unpack_layer(src: BinaryIO | Path, dest: Path) -> int:
     with tar:
         try:
             for info in tar:
-                total += _unpack_entry(tar, info, dest, dir_times)
+                total += _unpack_entry(tar, info, dest, dir_times, budget)
         except tarfile.TarError as e:
             raise InvalidArgument(f"invalid tar archive: {e}") from None
     # Directory mtimes last: creating children changed them.
@@ -155,10 +192,14 @@ def unpack_layer(src: BinaryIO | Path, dest: Path) -> int:
 
 
 def _unpack_entry(
-    tar: tarfile.TarFile, info: tarfile.TarInfo, dest: Path, dir_times: list[tuple[Path, int]]
+    tar: tarfile.TarFile,
+    info: tarfile.TarInfo,
+    dest: Path,
+    dir_times: list[tuple[Path, int]],
+    budget: int,
 ) -> int:
     name = info.name
-    parts = entry_parts(name)
+    parts = entry_parts(name, budget)
     kind = whiteout_kind(parts)
     if kind is not None:
         what, target = kind
@@ -209,10 +250,12 @@ def _unpack_entry(
                         out.write(chunk)
                         size += len(chunk)
         elif info.issym():
+            if len(os.fsencode(info.linkname)) >= PATH_MAX:
+                raise _refuse(name, f"symlink target is longer than {PATH_MAX - 1} bytes")
             os.symlink(info.linkname, path)
         elif info.islnk():
             try:
-                target = entry_parts(info.linkname)
+                target = entry_parts(info.linkname, budget)
             except InvalidArgument:
                 target = ()
             if not target:
