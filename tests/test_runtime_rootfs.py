@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,38 @@ def test_mount_overlay_error_names_path(tmp_path: Path) -> None:
     with pytest.raises(CorralError) as info:
         mount_overlay([tmp_path], tmp_path / "u", tmp_path / "w", target)
     assert str(target) in info.value.message
+
+
+def _mount_options(target: Path) -> set[str]:
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split(" ")
+        if fields[4] == str(target):
+            return set(fields[5].split(","))
+    raise AssertionError(f"{target} is not mounted")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_a_host_only_overlay_is_nosuid_nodev_noexec_and_a_containers_is_not(
+    tmp_path: Path,
+) -> None:
+    base, upper, work, view, root = (tmp_path / n for n in ("base", "up", "wk", "view", "root"))
+    for d in (base, upper, work, view, root, tmp_path / "up2", tmp_path / "wk2"):
+        d.mkdir()
+    mount_overlay([base], upper, work, view, host_only=True)
+    try:
+        assert {"nosuid", "nodev", "noexec"} <= _mount_options(view)
+        # The daemon still writes a setuid file into it (a COPY), and the bit is kept
+        # in the upper a commit turns into a layer; only running it from here fails.
+        prog = view / "prog"
+        prog.write_bytes(Path("/bin/true").read_bytes())
+        os.chmod(prog, 0o4755)
+        assert os.stat(upper / "prog").st_mode & 0o7777 == 0o4755
+        with pytest.raises(PermissionError):
+            subprocess.run([prog], check=False)
+    finally:
+        unmount(view)
+    mount_overlay([base], tmp_path / "up2", tmp_path / "wk2", root)
+    try:
+        assert not {"nosuid", "nodev", "noexec"} & _mount_options(root)
+    finally:
+        unmount(root)

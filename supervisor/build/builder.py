@@ -607,7 +607,8 @@ class Builder:
             p.mkdir(parents=True)
         os.chmod(upper, 0o755)
         lowers = self.store.layer_dirs(image_id) if image_id else []
-        mount_overlay(lowers or [empty], upper, work, rootfs)
+        # The daemon copies files in and out; no process runs from this view.
+        mount_overlay(lowers or [empty], upper, work, rootfs, host_only=True)
         try:
             yield rootfs, upper
         finally:

@@ -18,6 +18,9 @@ from supervisor.errors import CorralError
 from supervisor.runtime.mountinfo import read_mountinfo
 
 MNT_DETACH = 2
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
 
 #: The kernel copies at most one page of mount data; longer option strings fail.
 _MAX_DATA = os.sysconf("SC_PAGE_SIZE") - 1
@@ -52,17 +55,24 @@ def overlay_options(lowers: list[Path], upper: Path, work: Path) -> str:
     return f"lowerdir={lower},upperdir={_check_path(upper)},workdir={_check_path(work)}"
 
 
-def mount_overlay(lowers: list[Path], upper: Path, work: Path, target: Path) -> None:
+def mount_overlay(
+    lowers: list[Path], upper: Path, work: Path, target: Path, *, host_only: bool = False
+) -> None:
     """Mount an overlay of `lowers` (bottom→top) with `upper`/`work` at `target`.
 
-    `upper` and `work` must be on the same filesystem; `target` must exist.
+    `upper` and `work` must be on the same filesystem; `target` must exist.  A
+    `host_only` overlay (one no container runs from: the daemon only reads and writes
+    files in it) is mounted nosuid,nodev,noexec: nothing on it runs setuid, opens a
+    device node of the image, or runs at all.  A container's root cannot be: setuid
+    programs must work inside it (its protection is the state root's 0700 parents).
     """
     data = overlay_options(lowers, upper, work)
     if len(data) > _MAX_DATA:
         raise CorralError(
             f"overlay options for {target} exceed {_MAX_DATA} bytes ({len(lowers)} layers)"
         )
-    rc = _libc.mount(b"overlay", os.fsencode(target), b"overlay", 0, data.encode())
+    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC if host_only else 0
+    rc = _libc.mount(b"overlay", os.fsencode(target), b"overlay", flags, data.encode())
     if rc != 0:
         err = ctypes.get_errno()
         raise CorralError(f"mount overlay on {target}: {os.strerror(err)} ({data})")
