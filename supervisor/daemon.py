@@ -274,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    # 022, not 077: runc and the unpackers make directories inside container roots whose
+    # modes are the image's.  The state root is closed by modes (supervisor/stateroot.py).
     os.umask(0o022)
     raise_fd_limit()
     trio.run(serve, args)

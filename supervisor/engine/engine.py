@@ -26,6 +26,7 @@ from typing import Any
 import structlog
 import trio
 
+from supervisor import stateroot
 from supervisor.engine import create as plan
 from supervisor.engine import names
 from supervisor.engine.containers import Container, ContainerStore, MountPoint, State
@@ -122,8 +123,7 @@ class Engine:
         self.root = root
         self.cgroup_parent = cgroup_parent.strip("/")
         self.log_defaults = log_defaults or LogDefaults()
-        root.mkdir(parents=True, exist_ok=True)
-        (root / "containers").mkdir(exist_ok=True)
+        stateroot.prepare(root)  # 0700 skeleton, an older root's modes fixed, tmp/ swept
         self.db = Database(root / "corral.db")
         self.images = ImageStore(root, self.db)
         self.volumes = VolumeStore(root, self.db)
@@ -298,8 +298,9 @@ class Engine:
                         f'invalid mount config for type "bind": bind source path '
                         f"does not exist: {m.source}"
                     )
+            stateroot.make_private_dir(cdir)
             for sub in ("upper", "work", "rootfs"):
-                (cdir / sub).mkdir(parents=True)
+                (cdir / sub).mkdir()
             _make_init_layer(cdir / "init")
             self._write_etc_files(c)
             self.networks.commit_plan(cid, net_plan)  # networking: endpoint rows
@@ -412,7 +413,7 @@ class Engine:
             bundle_config = build_oci_config(spec, _host_nofile_hard())
             import json
 
-            (cdir / "config.json").write_text(json.dumps(bundle_config))
+            stateroot.write_private_file(cdir / "config.json", json.dumps(bundle_config).encode())
             out_r, out_w = os.pipe()
             err_r, err_w = os.pipe()
             fds += [out_r, out_w, err_r, err_w]

@@ -5,14 +5,29 @@ its own tables, created by that component with `CREATE TABLE IF NOT EXISTS` thro
 `Database.ensure_schema`.  One connection, owned by the daemon, used from the trio
 thread only: statements are short, so they run inline rather than in worker threads.
 WAL plus `synchronous=NORMAL` makes a committed row survive a kill -9 of the daemon.
+The file is made 0600 before SQLite opens it (its -wal and -shm take the database's
+mode): rows hold containers' environments, secrets included.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def _make_private(path: Path, *, create: bool) -> None:
+    try:
+        flags = os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW | (os.O_CREAT if create else 0)
+        fd = os.open(path, flags, 0o600)
+    except FileNotFoundError:
+        return
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
 
 
 class Database:
@@ -21,6 +36,8 @@ class Database:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
+            _make_private(path.with_name(name), create=name == path.name)
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.conn.row_factory = sqlite3.Row
         self.conn.execute("PRAGMA journal_mode=WAL")

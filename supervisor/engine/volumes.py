@@ -21,6 +21,7 @@ from supervisor.engine.metadata import Database
 from supervisor.engine.timefmt import rfc3339_nano
 from supervisor.errors import Conflict, InvalidArgument, NotFound
 from supervisor.rmtree import discard_tree
+from supervisor.stateroot import make_private_dir
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS volumes (
@@ -59,7 +60,8 @@ class VolumeStore:
 
     def __init__(self, root: Path, db: Database) -> None:
         self.dir = root / "volumes"
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.dir)
         self.db = db
         db.ensure_schema(SCHEMA)
 
@@ -103,7 +105,8 @@ class VolumeStore:
         if existing is not None:
             return existing, False
         data = self.dir / name / "_data"
-        data.mkdir(parents=True, exist_ok=True)
+        make_private_dir(data.parent)  # _data itself is the mount's root: 0755, as Docker's
+        data.mkdir(exist_ok=True)
         try:
             self.db.execute(
                 "INSERT INTO volumes (name, created, labels, anonymous) VALUES (?,?,?,?)",

@@ -218,8 +218,9 @@ class ContainerLog:
             self.options = options
         if self._fd < 0 and not self._removed:
             created = not self.path.exists()
+            # 0600: output holds what containers print, secrets too (Docker: 0640 root:root)
             self._fd = os.open(
-                self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640
+                self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
             )
             self._size = os.fstat(self._fd).st_size
             if created:
@@ -279,7 +280,7 @@ class ContainerLog:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
         self._fd = os.open(
-            self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640
+            self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600
         )
         self._size = 0
         self.generation += 1
