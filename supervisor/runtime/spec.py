@@ -137,6 +137,8 @@ class ContainerSpec:
     readonly_paths: list[str] = field(default_factory=lambda: list(DEFAULT_READONLY_PATHS))
     annotations: dict[str, str] = field(default_factory=dict)
     sysctls: dict[str, str] = field(default_factory=dict)
+    #: The OCI `linux.seccomp` (runtime/seccomp.py); None: no filter (privileged, unconfined).
+    seccomp: dict[str, Any] | None = None
 
 
 def _cap_name(name: str) -> str:
@@ -326,6 +328,8 @@ def build_config(spec: ContainerSpec, host_nofile_hard: int) -> dict[str, Any]:
         linux["cgroupsPath"] = spec.cgroups_path
     if sysctls:
         linux["sysctl"] = sysctls
+    if spec.seccomp is not None:
+        linux["seccomp"] = spec.seccomp
 
     config: dict[str, Any] = {
         "ociVersion": OCI_VERSION,
