@@ -8,11 +8,15 @@ default.json (its rules for clone, clone3, personality, socket, ptrace...).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from supervisor.cli.flags import RUN, container_body
+from supervisor.cli.parser import UsageError, parse
 from supervisor.errors import InvalidArgument
+from supervisor.runtime import securityopt
 from supervisor.runtime.seccomp import (
     Platform,
     default_profile,
@@ -21,9 +25,11 @@ from supervisor.runtime.seccomp import (
     parse_profile,
     parse_release,
 )
+from supervisor.runtime.securityopt import HostSecurity, SecurityOptions
 from supervisor.runtime.spec import DEFAULT_CAPABILITIES, ContainerSpec, ProcessSpec, build_config
 
 AMD64 = Platform(arch="amd64", kernel=(6, 8))
+NO_LSM = HostSecurity(seccomp=True, apparmor=False, selinux=False)
 
 
 def allowed(out: dict[str, Any]) -> set[str]:
@@ -185,3 +191,114 @@ def test_bad_profiles_name_what_is_wrong(doc: str, message: str) -> None:
         parse_profile(doc)
     assert message in err.value.message
     assert "\n" not in err.value.message
+
+
+# -- --security-opt ----------------------------------------------------------------
+
+
+def test_security_opt_values() -> None:
+    assert securityopt.parse(None, NO_LSM) == SecurityOptions()
+    assert SecurityOptions().process_no_new_privileges is True  # corral's daemon default
+    for opt, nnp in [("no-new-privileges", True), ("no-new-privileges:false", False),
+                     ("no-new-privileges=false", False), ("no-new-privileges=1", True),
+                     ("no-new-privileges:F", False)]:
+        got = securityopt.parse([opt], NO_LSM)
+        assert got.no_new_privileges is nnp and got.process_no_new_privileges is nnp, opt
+    assert securityopt.parse(["seccomp=unconfined"], NO_LSM).seccomp == "unconfined"
+    assert securityopt.parse(["seccomp:unconfined", "seccomp=builtin"], NO_LSM).seccomp == (
+        "builtin"
+    )  # the last one wins, as in moby
+    custom = securityopt.parse(['seccomp={"defaultAction":"SCMP_ACT_LOG"}'], NO_LSM).seccomp
+    assert not isinstance(custom, str) and custom.default_action == "SCMP_ACT_LOG"
+    # no confinement asked for: holds on a host without AppArmor or SELinux
+    assert securityopt.parse(["apparmor=unconfined", "label=disable", "disable"], NO_LSM) == (
+        SecurityOptions()
+    )
+
+
+@pytest.mark.parametrize(
+    ("opts", "host", "message"),
+    [
+        (["apparmor=docker-default"], NO_LSM,
+         'invalid --security-opt 2: "apparmor=docker-default": AppArmor is not enabled on '
+         "this host"),
+        (["apparmor=docker-default"], HostSecurity(True, True, False),
+         "corral applies no AppArmor profile"),
+        (["label=level:s0:c100,c200"], NO_LSM, "SELinux is not enabled on this host"),
+        (["label=user:x"], HostSecurity(True, False, True), "corral applies no SELinux label"),
+        (["seccomp"], NO_LSM, 'invalid --security-opt 1: "seccomp": want KEY=VALUE'),
+        (["seccomp="], NO_LSM, 'invalid --security-opt 1: "seccomp=": no value'),
+        (["no-new-privileges=yes"], NO_LSM, "want true or false"),
+        (["writable-cgroups=true"], NO_LSM, "writable cgroups are not supported"),
+        (["systempaths=unconfined"], NO_LSM, 'unknown option "systempaths"'),
+        (["seccomp=./p.json"], NO_LSM, "the client sends the profile's content"),
+        (['seccomp={"defaultAction":"SCMP_ACT_LOG"}'], HostSecurity(False, False, False),
+         "seccomp is not enabled in your kernel"),
+        ("seccomp=unconfined", NO_LSM, "want a list of strings"),
+        ([1], NO_LSM, "want a list of strings"),
+    ],
+)
+def test_bad_security_opts_refused(opts: Any, host: HostSecurity, message: str) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        securityopt.parse(opts, host)
+    assert message in err.value.message
+
+
+def test_which_filter_a_container_gets() -> None:
+    caps = DEFAULT_CAPABILITIES
+    default = securityopt.parse([], NO_LSM)
+    assert default.linux_seccomp(caps, AMD64) == default_out()
+    assert default.linux_seccomp(caps, AMD64, privileged=True) is None
+    assert securityopt.parse(["seccomp=unconfined"], NO_LSM).linux_seccomp(caps, AMD64) is None
+    custom = securityopt.parse(['seccomp={"defaultAction":"SCMP_ACT_LOG"}'], NO_LSM)
+    # moby: a profile the user gave applies to a privileged container too
+    assert custom.linux_seccomp(caps, AMD64, privileged=True) == {
+        "defaultAction": "SCMP_ACT_LOG", "syscalls": []}
+    # a kernel without seccomp runs the default unconfined, as moby (with a warning) does
+    assert securityopt.parse([], HostSecurity(False, False, False)).seccomp == "unconfined"
+
+
+def test_info_security_options() -> None:
+    assert securityopt.info_options(NO_LSM) == [
+        "name=seccomp,profile=builtin",
+        "name=no-new-privileges",
+    ]
+    # corral confines with neither AppArmor nor SELinux, so never reports them
+    assert securityopt.info_options(HostSecurity(True, True, True), False) == [
+        "name=seccomp,profile=builtin"
+    ]
+
+
+# -- the CLIs read a profile's file ------------------------------------------------
+
+
+def test_cli_sends_the_profile_content(tmp_path: Path) -> None:
+    f = tmp_path / "p.json"
+    f.write_text('{\n  "defaultAction": "SCMP_ACT_ALLOW",\n  "syscalls": []\n}\n')
+    _, b = container_body(parse(RUN, [
+        "--security-opt", f"seccomp={f}", "--security-opt", "no-new-privileges",
+        "--security-opt", "seccomp:unconfined", "busybox"]), {})
+    assert b["HostConfig"]["SecurityOpt"] == [
+        'seccomp={"defaultAction":"SCMP_ACT_ALLOW","syscalls":[]}',
+        "no-new-privileges",
+        "seccomp:unconfined",
+    ]
+    assert container_body(parse(RUN, ["busybox"]), {})[1]["HostConfig"]["SecurityOpt"] is None
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("seccomp=/nonexistent/p.json",
+         "opening seccomp profile (/nonexistent/p.json) failed: No such file or directory"),
+        ("bad.json", "compacting json for seccomp profile"),
+        ("label", 'invalid --security-opt: "label"'),
+    ],
+)
+def test_cli_security_opt_errors(tmp_path: Path, value: str, message: str) -> None:
+    (tmp_path / "bad.json").write_text("{nope")
+    if value == "bad.json":
+        value = f"seccomp={tmp_path / 'bad.json'}"
+    with pytest.raises(UsageError) as err:
+        container_body(parse(RUN, ["--security-opt", value, "busybox"]), {})
+    assert message in str(err.value)

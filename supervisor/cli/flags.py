@@ -1,12 +1,14 @@
 """Pure translation of `run`/`create` flags into Docker's container-create body.
 
-Pure (no I/O but reading `--env-file` and the caller's environment) so it is tested
-exhaustively: the body is the contract with the daemon, and a bad flag must fail here
-with docker's wording and exit code 125 before anything is sent.
+Pure (no I/O but reading `--env-file`, a `--security-opt seccomp=` profile and the
+caller's environment) so it is tested exhaustively: the body is the contract with the
+daemon, and a bad flag must fail here with docker's wording and exit code 125 before
+anything is sent.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -53,6 +55,7 @@ RUN_OPTS: tuple[Opt, ...] = (
     Opt("ulimit", kind="list", help="Ulimit options"),
     Opt("cap-add", kind="list", help="Add Linux capabilities"),
     Opt("cap-drop", kind="list", help="Drop Linux capabilities"),
+    Opt("security-opt", kind="list", help="Security Options"),
     Opt("health-cmd", kind="str", help="Command to run to check health"),
     Opt("health-interval", kind="str", help="Time between running the check (ms|s|m|h)"),
     Opt("health-timeout", kind="str", help="Maximum time to allow one check to run (ms|s|m|h)"),
@@ -434,6 +437,35 @@ def collect_env(env_files: list[str], items: list[str], environ: Mapping[str, st
     return env
 
 
+def security_opts(items: list[str]) -> list[str]:
+    """`--security-opt` values as the docker CLI sends them: `seccomp=FILE` becomes the
+    file's JSON content (compacted), so the daemon never reads a client's path."""
+    out = []
+    for opt in items:
+        key, sep, value = opt.partition("=")
+        if not sep and key != "no-new-privileges":
+            key, sep, value = opt.partition(":")
+        if (not sep or not value) and key != "no-new-privileges":
+            raise UsageError(f'invalid --security-opt: "{opt}"')
+        if key == "seccomp" and value not in ("builtin", "unconfined"):
+            try:
+                with open(value, "rb") as f:
+                    text = f.read()
+            except OSError as exc:
+                raise UsageError(
+                    f"opening seccomp profile ({value}) failed: {exc.strerror or exc}"
+                ) from None
+            try:
+                doc = json.loads(text)
+            except ValueError as exc:
+                raise UsageError(
+                    f"compacting json for seccomp profile ({value}) failed: {exc}"
+                ) from None
+            opt = "seccomp=" + json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+        out.append(opt)
+    return out
+
+
 def container_body(
     parsed: Parsed, environ: Mapping[str, str] | None = None
 ) -> tuple[str | None, dict[str, Any]]:
@@ -583,6 +615,7 @@ def container_body(
         "AutoRemove": bool(o.get("rm")),
         "CapAdd": o["cap_add"] or None,
         "CapDrop": o["cap_drop"] or None,
+        "SecurityOpt": security_opts(o["security_opt"]) or None,
         "Privileged": bool(o["privileged"]),
         "PublishAllPorts": bool(o["publish_all"]),
         "ReadonlyRootfs": bool(o["read_only"]),

@@ -43,11 +43,19 @@ from supervisor.images.store import ImageStore
 from supervisor.network.manager import Networks, has_sandbox, network_mode
 from supervisor.network.manager import Plan as NetworkPlan
 from supervisor.rmtree import discard_tree
-from supervisor.runtime import cgroups
+from supervisor.runtime import cgroups, securityopt
 from supervisor.runtime.process import pidfd_open, wait_exit
 from supervisor.runtime.rootfs import is_mounted, mount_overlay, unmount
 from supervisor.runtime.runc import Runtime
-from supervisor.runtime.spec import ContainerSpec, Mount, ProcessSpec, Resources, Rlimit
+from supervisor.runtime.seccomp import host_platform
+from supervisor.runtime.spec import (
+    DEFAULT_CAPABILITIES,
+    ContainerSpec,
+    Mount,
+    ProcessSpec,
+    Resources,
+    Rlimit,
+)
 from supervisor.runtime.spec import build_config as build_oci_config
 from supervisor.supervise import health, healthstate
 from supervisor.supervise import restart as restarts
@@ -252,6 +260,7 @@ class Engine:
         mounts = plan.plan_mounts(config, host_config)
         net_plan = self._check_network(host_config, body, config)
         self._check_resources(host_config)
+        securityopt.parse(host_config.get("SecurityOpt"), securityopt.host_security())
         if config.get("StopSignal"):
             _signal_number(config["StopSignal"])  # refuse a bad --stop-signal at create
         policy = restarts.Policy.from_api(host_config.get("RestartPolicy"))
@@ -491,6 +500,7 @@ class Engine:
         if not any(e.startswith("HOSTNAME=") for e in env):
             env.append(f"HOSTNAME={cfg['Hostname']}")
         caps = _capabilities(hc.get("CapAdd") or [], hc.get("CapDrop") or [])
+        security = securityopt.of_container(hc)
         rlimits = [
             Rlimit(type=f"RLIMIT_{u['Name'].upper()}", soft=int(u["Soft"]), hard=int(u["Hard"]))
             for u in hc.get("Ulimits") or []
@@ -504,6 +514,7 @@ class Engine:
             additional_gids=user.additional_gids,
             capabilities=caps,
             rlimits=rlimits,
+            no_new_privileges=security.process_no_new_privileges,
         )
         cdir = self.dir_of(c)
         mounts = [
@@ -544,6 +555,11 @@ class Engine:
             network=network,
             resources=resources,
             cgroups_path=self.cgroup_path(c),
+            seccomp=security.linux_seccomp(
+                DEFAULT_CAPABILITIES if caps is None else caps,
+                host_platform(),
+                privileged=bool(hc.get("Privileged")),
+            ),
         )
 
     def _copy_up_volumes(self, c: Container, rootfs: Path) -> None:
@@ -1183,6 +1199,7 @@ class Engine:
             capabilities=_capabilities(
                 c.host_config.get("CapAdd") or [], c.host_config.get("CapDrop") or []
             ),
+            no_new_privileges=securityopt.of_container(c.host_config).process_no_new_privileges,
         )
         pid_file = self.dir_of(c) / f"exec-{ex.id}.pid"
         out_r, out_w = os.pipe()

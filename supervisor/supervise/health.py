@@ -40,6 +40,7 @@ from supervisor.engine.state import Status
 from supervisor.engine.timefmt import rfc3339_nano
 from supervisor.engine.users import resolve_user
 from supervisor.errors import CorralError
+from supervisor.runtime import securityopt
 from supervisor.runtime.process import wait_exit
 from supervisor.runtime.runc import Runtime
 from supervisor.runtime.spec import ProcessSpec
@@ -172,6 +173,7 @@ def probe_process(host: ProbeHost, c: Container, argv: tuple[str, ...]) -> Proce
         gid=user.gid,
         additional_gids=user.additional_gids,
         capabilities=_capabilities(hc.get("CapAdd") or [], hc.get("CapDrop") or []),
+        no_new_privileges=securityopt.of_container(hc).process_no_new_privileges,
     )
 
 

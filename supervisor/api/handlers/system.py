@@ -40,7 +40,7 @@ from supervisor.api.router import (
 from supervisor.engine.engine import Engine
 from supervisor.engine.state import Status
 from supervisor.engine.timefmt import rfc3339_nano
-from supervisor.runtime import cgroups
+from supervisor.runtime import cgroups, securityopt
 from supervisor.runtime.mountinfo import read_mountinfo
 from supervisor.runtime.runc import RuntimeVersion
 
@@ -262,7 +262,7 @@ def info_body(host: HostFacts, live: LiveFacts, engine: EngineFacts, now: str) -
         "ContainerdCommit": {"ID": _NOT_AVAILABLE, "Expected": _NOT_AVAILABLE},
         "RuncCommit": {"ID": commit, "Expected": commit},
         "InitCommit": {"ID": _NOT_AVAILABLE, "Expected": _NOT_AVAILABLE},
-        "SecurityOptions": ["name=no-new-privileges"],  # runtime/spec.py's default
+        "SecurityOptions": securityopt.info_options(securityopt.host_security()),
         "ProductLicense": "",
         "DefaultAddressPools": [{"Base": b, "Size": s} for b, s in engine.address_pools],
         "Warnings": _warnings(cg),
