@@ -158,6 +158,8 @@ def create_body(
         host["Tmpfs"] = tmpfs
     if svc.get("init"):
         host["Init"] = True
+    if svc.get("security_opt"):
+        host["SecurityOpt"] = [str(o) for o in svc["security_opt"]]
     limits = ((svc.get("deploy") or {}).get("resources") or {}).get("limits") or {}
     memory = limits.get("memory", svc.get("mem_limit"))
     if memory is not None:

@@ -442,6 +442,7 @@ SERVICE = Obj(
         "dns": STRINGS,
         "dns_search": STRINGS,
         "dns_opt": ListOf(STR),
+        "security_opt": ListOf(STR),
     },
     unsupported=(
         "annotations",
@@ -481,7 +482,6 @@ SERVICE = Obj(
         "pull_refresh_after",
         "runtime",
         "secrets",
-        "security_opt",
         "shm_size",
         "storage_opt",
         "sysctls",

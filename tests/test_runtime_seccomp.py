@@ -13,6 +13,9 @@ from typing import Any
 
 import pytest
 
+from config.container import create_body
+from config.errors import ConfigError
+from config.project import load_project
 from supervisor.cli.flags import RUN, container_body
 from supervisor.cli.parser import UsageError, parse
 from supervisor.errors import InvalidArgument
@@ -302,3 +305,37 @@ def test_cli_security_opt_errors(tmp_path: Path, value: str, message: str) -> No
     with pytest.raises(UsageError) as err:
         container_body(parse(RUN, ["--security-opt", value, "busybox"]), {})
     assert message in str(err.value)
+
+
+def _compose(text: str, files: dict[str, str] | None = None) -> Any:
+    tree = {"/p/compose.yaml": text, **(files or {})}
+
+    def read(path: str) -> str:
+        if path not in tree:
+            raise FileNotFoundError(2, "No such file or directory", path)
+        return tree[path]
+
+    return load_project(["/p/compose.yaml"], environ={}, cwd="/p", read_file=read)
+
+
+def test_compose_security_opt_is_applied() -> None:
+    p = _compose(
+        "services:\n  web:\n    image: x\n    security_opt:\n"
+        "      - seccomp=profiles/p.json\n      - no-new-privileges:true\n      - label=disable\n",
+        {"/p/profiles/p.json": '{ "defaultAction": "SCMP_ACT_LOG" }'},
+    )
+    assert p.warnings == []
+    host = create_body(p, "web", 1)[1]["HostConfig"]
+    assert host["SecurityOpt"] == [
+        'seccomp={"defaultAction":"SCMP_ACT_LOG"}', "no-new-privileges:true", "label=disable"]
+
+
+def test_compose_security_opt_errors_name_the_place() -> None:
+    with pytest.raises(ConfigError) as err:
+        _compose("services:\n  web:\n    image: x\n    security_opt:\n"
+                 "      - seccomp=missing.json\n      - label\n")
+    assert [str(p) for p in err.value.problems] == [
+        "compose.yaml:5:9: services.web.security_opt.0: opening seccomp profile "
+        "(missing.json) failed: No such file or directory",
+        'compose.yaml:6:9: services.web.security_opt.1: invalid security-opt: "label"',
+    ]

@@ -241,3 +241,33 @@ def test_info_security_options(dk: Any) -> None:
         "name=seccomp,profile=builtin",
         "name=no-new-privileges",
     ]
+
+
+def test_compose_security_opt_is_applied(corral: Daemon, dk: Any, tmp_path: Path) -> None:
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "deny-mkdir.json").write_text(json.dumps({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}],
+    }))
+    (tmp_path / "compose.yaml").write_text(
+        "name: sec\nservices:\n"
+        "  free:\n    image: busybox\n    command: [sleep, '1000']\n"
+        "    stop_grace_period: 1s\n    security_opt: [seccomp=unconfined]\n"
+        "  custom:\n    image: busybox\n    command: [sleep, '1000']\n"
+        "    stop_grace_period: 1s\n"
+        "    security_opt: ['seccomp=profiles/deny-mkdir.json', 'no-new-privileges:false']\n"
+    )
+    file = str(tmp_path / "compose.yaml")
+    r = corral.cli("compose", "-f", file, "up", "-d")
+    assert r.returncode == 0, r.stderr
+    try:
+        free = dk.containers.get("sec-free-1")
+        code, out = free.exec_run(["grep", "Seccomp:", "/proc/self/status"])
+        assert out.split() == [b"Seccomp:", b"0"]
+        custom = dk.containers.get("sec-custom-1")
+        code, out = custom.exec_run(["mkdir", "/x"])
+        assert code == 1 and b"Operation not permitted" in out
+        code, out = custom.exec_run(["grep", "NoNewPrivs:", "/proc/self/status"])
+        assert out.split() == [b"NoNewPrivs:", b"0"]
+    finally:
+        corral.cli("compose", "-f", file, "down")
