@@ -252,6 +252,8 @@ def test_which_filter_a_container_gets() -> None:
     default = securityopt.parse([], NO_LSM)
     assert default.linux_seccomp(caps, AMD64) == default_out()
     assert default.linux_seccomp(caps, AMD64, privileged=True) is None
+    builtin = securityopt.parse(["seccomp=builtin"], NO_LSM)
+    assert builtin.linux_seccomp(caps, AMD64, privileged=True) == default_out()
     assert securityopt.parse(["seccomp=unconfined"], NO_LSM).linux_seccomp(caps, AMD64) is None
     custom = securityopt.parse(['seccomp={"defaultAction":"SCMP_ACT_LOG"}'], NO_LSM)
     # moby: a profile the user gave applies to a privileged container too

@@ -54,8 +54,9 @@ class HostSecurity:
 class SecurityOptions:
     """A container's security options, as its SecurityOpt says (defaults otherwise)."""
 
-    #: "builtin", "unconfined", or a user profile (checked).
-    seccomp: str | Profile = BUILTIN
+    #: "builtin", "unconfined", a user profile (checked), or None: not said (the default
+    #: profile, but none for a privileged container).
+    seccomp: str | Profile | None = None
     #: None: the daemon's default (`DEFAULT_NO_NEW_PRIVILEGES`).
     no_new_privileges: bool | None = None
 
@@ -72,14 +73,13 @@ class SecurityOptions:
         """The OCI `linux.seccomp`, or None for none (moby's `WithSeccomp`).
 
         `--privileged` runs without the default profile, but a profile the user gave
-        still applies; `unconfined` is none at all.
+        still applies (`seccomp=builtin` too: moby would fail to read it as JSON then);
+        `unconfined` is none at all.
         """
-        if self.seccomp == UNCONFINED:
+        if self.seccomp == UNCONFINED or (self.seccomp is None and privileged):
             return None
         if isinstance(self.seccomp, Profile):
             return seccomp.linux_seccomp(self.seccomp, platform, caps)
-        if privileged:
-            return None
         return seccomp.linux_seccomp(seccomp.default_profile(), platform, caps)
 
 
@@ -94,7 +94,7 @@ def parse(opts: Any, host: HostSecurity) -> SecurityOptions:
         opts = []
     if not isinstance(opts, list) or not all(isinstance(o, str) for o in opts):
         raise InvalidArgument("invalid HostConfig.SecurityOpt: want a list of strings")
-    profile: str | Profile = BUILTIN
+    profile: str | Profile | None = None
     nnp: bool | None = None
     for opt in opts:
         if opt == "no-new-privileges":
@@ -126,7 +126,7 @@ def parse(opts: Any, host: HostSecurity) -> SecurityOptions:
             raise _invalid(2, opt, "writable cgroups are not supported by corral")
         else:
             raise _invalid(2, opt, f"unknown option {json.dumps(key)} ({_KNOWN})")
-    if profile == BUILTIN and not host.seccomp:
+    if profile in (None, BUILTIN) and not host.seccomp:
         profile = UNCONFINED  # moby: no default profile on a kernel without seccomp
     return SecurityOptions(seccomp=profile, no_new_privileges=nnp)
 
