@@ -217,6 +217,9 @@ def test_docker_cli_security_opt(corral: Daemon, tmp_path: Path) -> None:
     assert opts[1] == "no-new-privileges"
     assert opts[0].startswith("seccomp={") and json.loads(opts[0][8:])["syscalls"][0][
         "names"] == ["mkdir", "mkdirat"]
+    corral.docker("create", "--name", "plain", IMAGE, "true")
+    assert corral.docker("inspect", "-f", "{{json .HostConfig.SecurityOpt}}",
+                         "plain").stdout.strip() == "null"  # as dockerd's
     r = corral.docker("start", "-a", "custom")
     assert "Operation not permitted" in r.stderr + r.stdout
     r = corral.docker("run", "--rm", "--security-opt", "apparmor=docker-default", IMAGE, "true")

@@ -88,6 +88,7 @@ _HOST_CONFIG_DEFAULTS: dict[str, Any] = {
     "PidsLimit": None,
     "Ulimits": None,
     "Mounts": None,
+    "SecurityOpt": None,
     "LogConfig": {"Type": "json-file", "Config": {}},
     "Runtime": "runc",
 }
