@@ -479,7 +479,8 @@ class Engine:
         live.killed_by_user = False
         live.started_clock = trio.current_time()
         self.containers.save(c)
-        self.nursery.start_soon(self._supervise, c, live, pid, pidfd, out_r, err_r)
+        start_done = trio.Event()
+        self.nursery.start_soon(self._supervise, c, live, pid, pidfd, out_r, err_r, start_done)
         self._start_health(c, live)
         try:
             await self.runtime.start(c.id)
@@ -487,6 +488,8 @@ class Engine:
             c.state.error = exc.message
             await self.runtime.delete(c.id, force=True)
             raise
+        finally:
+            start_done.set()
         self._emit_volumes(c, "mount")
         self.emit(c, "start")
         log.info("container.start", id=c.short_id, name=c.name, pid=pid)
@@ -600,9 +603,21 @@ class Engine:
 
     # ----------------------------------------------------------- supervision
     async def _supervise(
-        self, c: Container, live: Live, pid: int, pidfd: int, out_r: int, err_r: int
+        self,
+        c: Container,
+        live: Live,
+        pid: int,
+        pidfd: int,
+        out_r: int,
+        err_r: int,
+        start_done: trio.Event,
     ) -> None:
-        """One task per running container: pump its output, wait for its exit."""
+        """One task per running container: pump its output, wait for its exit.
+
+        A command that exits at once (`run --rm busybox true`) can end before `runc
+        start` has returned; `_finish` waits for `start_done` so that its `runc delete`
+        never pulls the state from under a `runc start` still running.
+        """
         code = 255
         try:
             async with trio.open_nursery() as n:
@@ -617,6 +632,7 @@ class Engine:
                     os.close(live.stdin_w)
                 live.stdin_w = -1
         with trio.CancelScope(shield=True):
+            await start_done.wait()
             await self._finish(c, live, code)
 
     async def _pump(self, live: Live, fd: int, stream: str) -> None:
