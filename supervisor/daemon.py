@@ -14,11 +14,14 @@ import os
 import signal
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import structlog
 import trio
+
+from supervisor import daemonlock
 
 DEFAULT_ROOT = "/var/lib/corral"
 DEFAULT_HOST = "unix:///run/corral/corral.sock"
@@ -102,6 +105,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--ready-fd", type=int, default=-1, help="write a line to this fd once the API is listening"
     )
+    # the owner lock and start gate a CLI took before starting this daemon (autostart.py)
+    p.add_argument("--lock-fds", help=argparse.SUPPRESS)
     p.add_argument("--log-level")
     p.add_argument(
         "--metrics-addr",
@@ -177,6 +182,73 @@ def apply_config(args: argparse.Namespace, environ: dict[str, str]) -> list[str]
     return []
 
 
+class Refused(Exception):
+    """Another daemon has this socket or this root: say which, and do not start."""
+
+
+@dataclass
+class DaemonLocks:
+    """The locks this daemon holds (see daemonlock.py); the process's exit drops them."""
+
+    owner: int
+    gate: int
+    root: int
+
+    def open_gate(self) -> None:
+        """The API listens: CLIs waiting for this daemon to start may go ahead."""
+        if self.gate >= 0:
+            daemonlock.unlock(self.gate)
+            os.close(self.gate)
+            self.gate = -1
+
+
+def _handed_fds(value: str) -> tuple[int, int]:
+    try:
+        owner, gate = (int(part) for part in value.split(","))
+    except ValueError:
+        raise Refused(f"--lock-fds {value!r}: expected OWNER,GATE descriptors") from None
+    for fd in (owner, gate):
+        os.set_inheritable(fd, False)
+        if not daemonlock.try_lock(fd):  # the same open file as the CLI's: ours already
+            raise Refused(f"--lock-fds {value!r}: descriptor {fd} is not a held lock")
+    return owner, gate
+
+
+def take_locks(sock: Path, root: Path, handed: str | None) -> DaemonLocks:
+    """The daemon's first step: own the socket, then the root, or refuse naming the holder.
+
+    The gate comes first and stays closed until the API listens, so a CLI never takes
+    a daemon that is recovering for an absent one (and never starts a second).
+    """
+    owner_path, gate_path = daemonlock.socket_locks(str(sock))
+    pid = os.getpid()
+    if handed is not None:
+        owner, gate = _handed_fds(handed)
+    else:
+        if not sock.parent.exists():
+            sock.parent.mkdir(mode=0o700, parents=True)
+        gate = daemonlock.open_lock(gate_path)
+        if not daemonlock.try_lock(gate):
+            other = daemonlock.read_pid(gate)
+            who = f" (pid {other})" if other else ""
+            raise Refused(f"another corral daemon{who} is starting on unix://{sock}")
+        owner = daemonlock.open_lock(owner_path)
+        if not daemonlock.try_lock(owner):
+            other = daemonlock.read_pid(owner)
+            who = f" (pid {other})" if other else ""
+            raise Refused(f"another corral daemon{who} is using socket unix://{sock}")
+    daemonlock.write_pid(gate, pid)
+    daemonlock.write_pid(owner, pid)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)  # closed as stateroot.py wants
+    root_fd = daemonlock.open_lock(daemonlock.root_lock(str(root)))
+    if not daemonlock.try_lock(root_fd):
+        other = daemonlock.read_pid(root_fd)
+        who = f" (pid {other})" if other else ""
+        raise Refused(f"another corral daemon{who} is using root {root}")
+    daemonlock.write_pid(root_fd, pid)
+    return DaemonLocks(owner, gate, root_fd)
+
+
 async def serve(args: argparse.Namespace) -> None:
     from supervisor.api.app import build_router
     from supervisor.api.server import serve_unix
@@ -219,6 +291,7 @@ async def serve(args: argparse.Namespace) -> None:
                     from supervisor.cli.compose_services import run_services
 
                     await api_nursery.start(run_services, Path(args.services), str(sock))
+                args.locks.open_gate()
                 log.info(
                     "daemon.ready",
                     root=str(root),
@@ -277,6 +350,16 @@ def main(argv: list[str] | None = None) -> int:
     # 022, not 077: runc and the unpackers make directories inside container roots whose
     # modes are the image's.  The state root is closed by modes (supervisor/stateroot.py).
     os.umask(0o022)
+    if args.ready_fd >= 0:
+        os.set_inheritable(args.ready_fd, False)
+    try:
+        args.locks = take_locks(socket_path(args.host), Path(args.root), args.lock_fds)
+    except Refused as exc:
+        print(f"corral daemon: {exc}", file=sys.stderr)
+        return 1
+    structlog.get_logger("corral.daemon").info(
+        "daemon.starting", root=args.root, socket=args.host, pid=os.getpid()
+    )
     raise_fd_limit()
     trio.run(serve, args)
     return 0

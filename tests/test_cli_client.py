@@ -414,8 +414,9 @@ def test_autostart_waits_for_ready_pipe(tmp_path: Path) -> None:
     script.write_text(FAKE_DAEMON)
     stderr = io.StringIO()
     host = f"unix://{sock}"
-    start_daemon(host, stderr, dict(os.environ),
-                 command=[sys.executable, str(script), str(sock), "{fd}"])
+    # a socket of its own: started only because CORRAL_ROOT names the root
+    environ = dict(os.environ, CORRAL_ROOT=str(tmp_path / "root"))
+    start_daemon(host, stderr, environ, command=[sys.executable, str(script), str(sock), "{fd}"])
     message = stderr.getvalue()
     pid = int(message.split("(pid ")[1].split(",")[0])
     try:
@@ -430,7 +431,8 @@ def test_autostart_waits_for_ready_pipe(tmp_path: Path) -> None:
 def test_autostart_failure_points_at_log(tmp_path: Path) -> None:
     sock = tmp_path / "d.sock"
     with pytest.raises(CliError) as info:
-        start_daemon(f"unix://{sock}", io.StringIO(), dict(os.environ),
+        start_daemon(f"unix://{sock}", io.StringIO(),
+                     dict(os.environ, CORRAL_ROOT=str(tmp_path / "root")),
                      command=[sys.executable, "-c",
                               "import sys; print('cannot mount', file=sys.stderr)"])
     assert f"see {tmp_path}/corral-daemon.log" in info.value.message
