@@ -110,14 +110,9 @@ def _resolve_management(verb: str, rest: list[str]) -> tuple[str, list[str]]:
 
 def _run_daemon(argv: list[str]) -> int:
     """Hand off to the daemon (trio and friends load only here)."""
-    import importlib
+    from supervisor.daemon import main as daemon_main
 
-    module = importlib.import_module("supervisor.daemon")
-    entry = module.main
-    if not callable(entry):  # `supervisor.daemon.main` is a submodule
-        entry = entry.main
-    result = entry(argv)
-    return int(result or 0)
+    return daemon_main(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
