@@ -1,4 +1,4 @@
-"""Service dependencies: cycles refused naming the cycle, start order, dependants. Pure."""
+"""Service dependencies: cycles refused naming the cycle, start order, a selection's needs. Pure."""
 
 from __future__ import annotations
 
@@ -74,7 +74,3 @@ def with_dependencies(graph: Mapping[str, Iterable[str]], selected: Iterable[str
         out.add(node)
         todo.extend(graph.get(node, ()))
     return out
-
-
-def dependants(graph: Mapping[str, Iterable[str]], service: str) -> list[str]:
-    return sorted(n for n, deps in graph.items() if service in deps)

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from config.graph import dependants, with_dependencies
+from config.graph import with_dependencies
 from config.model import Project
 
 PROJECT = "com.docker.compose.project"
@@ -105,9 +105,6 @@ class Plan:
     @property
     def actions(self) -> list[Action]:
         return [a for sp in self.services for a in sp.actions]
-
-    def changes_anything(self) -> bool:
-        return bool(self.actions) or (self.remove_orphans and bool(self.orphans))
 
 
 @dataclass
@@ -202,7 +199,3 @@ def plan_down(
     extra = [s for s in groups if s not in order]
     ordered = [*extra, *reversed(order)]
     return [sorted(groups[s], key=lambda c: c.number) for s in ordered if groups[s]], orphans
-
-
-def reverse_dependants(project: Project, service: str) -> list[str]:
-    return dependants(project.graph(), service)

@@ -63,7 +63,6 @@ def test_second_up_with_nothing_changed_touches_nothing() -> None:
     p = load()
     plan = plan_up(p, everything(p), UpOptions())
     assert plan.actions == []
-    assert not plan.changes_anything()
 
 
 def test_stopped_containers_are_started_not_recreated() -> None:
@@ -137,9 +136,9 @@ def test_orphans_are_reported_or_removed() -> None:
     p = load()
     old = Observed("o1", "demo-gone-1", "gone", 1, "h", "running")
     plan = plan_up(p, [*everything(p), old], UpOptions())
-    assert plan.orphans == [old]
-    assert not plan.changes_anything()
-    assert plan_up(p, [*everything(p), old], UpOptions(remove_orphans=True)).changes_anything()
+    assert (plan.actions, plan.orphans, plan.remove_orphans) == ([], [old], False)
+    plan = plan_up(p, [*everything(p), old], UpOptions(remove_orphans=True))
+    assert (plan.actions, plan.orphans, plan.remove_orphans) == ([], [old], True)
 
 
 def test_down_goes_in_reverse_dependency_order() -> None:
