@@ -78,9 +78,19 @@ def _mount(v: dict[str, Any], project: Project) -> tuple[str | None, dict[str, A
     kind = v.get("type")
     ro = bool(v.get("read_only"))
     if kind == "bind":
-        if (v.get("bind") or {}).get("create_host_path"):
-            return f"{v['source']}:{v['target']}{':ro' if ro else ':rw'}", None
-        return None, {"Type": "bind", "Source": v["source"], "Target": v["target"], "ReadOnly": ro}
+        bind = v.get("bind") or {}
+        # A propagation other than rprivate (what corral does anyway) is refused by
+        # the daemon, by name.
+        propagation = str(bind.get("propagation") or "")
+        if bind.get("create_host_path"):
+            mode = ("ro" if ro else "rw") + (f",{propagation}" if propagation else "")
+            return f"{v['source']}:{v['target']}:{mode}", None
+        bind_mount: dict[str, Any] = {
+            "Type": "bind", "Source": v["source"], "Target": v["target"], "ReadOnly": ro
+        }
+        if propagation:
+            bind_mount["BindOptions"] = {"Propagation": propagation}
+        return None, bind_mount
     if kind == "tmpfs":
         m: dict[str, Any] = {"Type": "tmpfs", "Target": v["target"], "ReadOnly": ro}
         t = v.get("tmpfs") or {}
@@ -96,8 +106,11 @@ def _mount(v: dict[str, Any], project: Project) -> tuple[str | None, dict[str, A
     if source:
         source = str((project.model.get("volumes") or {}).get(source, {}).get("name", source))
     m = {"Type": "volume", "Source": source, "Target": v["target"], "ReadOnly": ro}
-    if (v.get("volume") or {}).get("nocopy"):
-        m["VolumeOptions"] = {"NoCopy": True}
+    vol = v.get("volume") or {}
+    opts = {k: val for k, val in (("NoCopy", bool(vol.get("nocopy"))),
+                                  ("Subpath", str(vol.get("subpath") or ""))) if val}
+    if opts:
+        m["VolumeOptions"] = opts  # a Subpath is refused by the daemon, by name
     return None, m
 
 
@@ -156,8 +169,8 @@ def create_body(
     }
     if tmpfs:
         host["Tmpfs"] = tmpfs
-    if svc.get("init"):
-        host["Init"] = True
+    if "init" in svc:
+        host["Init"] = bool(svc["init"])  # false overrides the daemon's `init: true`
     if svc.get("security_opt"):
         host["SecurityOpt"] = [str(o) for o in svc["security_opt"]]
     limits = ((svc.get("deploy") or {}).get("resources") or {}).get("limits") or {}

@@ -10,6 +10,8 @@
     log-opts: {max-size: 10m, max-file: 3}
     metrics-addr: 127.0.0.1:9323     # "" disables
     services: /etc/corral/services   # a directory of compose files kept running
+    init: true                       # run an init as PID 1 unless a container says no
+    init-path: /usr/bin/tini-static  # default: tini-static or docker-init on PATH
 
 Keys are the flags' names, so a setting moves between the command line and the file
 unchanged. Precedence, as for most daemons: a flag, then its environment variable, then
@@ -40,9 +42,11 @@ STRING_KEYS: dict[str, bool] = {
     "log-driver": False,
     "metrics-addr": False,
     "services": True,
+    "init-path": True,
 }
 MAP_KEYS = ("log-opts",)
-KEYS = (*STRING_KEYS, *MAP_KEYS)
+BOOL_KEYS = ("init",)
+KEYS = (*STRING_KEYS, *MAP_KEYS, *BOOL_KEYS)
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 # A check of one setting, given its value and the file's other values: raises
@@ -105,6 +109,10 @@ def parse_daemon_config(
                 continue
             if STRING_KEYS[key] and value and not os.path.isabs(value):
                 value = os.path.normpath(os.path.join(base, value))
+        elif key in BOOL_KEYS:
+            if not isinstance(value, bool):
+                bad(key, f"{key} must be true or false")
+                continue
         elif key in MAP_KEYS:
             if value is None:
                 value = {}

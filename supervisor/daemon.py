@@ -79,7 +79,17 @@ SETTINGS: tuple[tuple[str, str | None, object], ...] = (
     ("log-level", None, "info"),
     ("metrics-addr", "CORRAL_METRICS_ADDR", "127.0.0.1:9323"),
     ("services", "CORRAL_SERVICES", None),
+    ("init", None, False),
+    ("init-path", None, ""),
 )
+
+
+def _bool_flag(value: str) -> bool:
+    if value.lower() in ("1", "true", "yes"):
+        return True
+    if value.lower() in ("0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean {value!r}")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -117,6 +127,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--services",
         help="directory of compose files kept running; reloaded on change and on SIGHUP",
     )
+    p.add_argument(
+        "--init",
+        type=_bool_flag,
+        nargs="?",
+        const=True,
+        help="run an init (tini) as PID 1 in containers that do not say (--init=false: not)",
+    )
+    p.add_argument(
+        "--init-path",
+        help="the static init binary for --init (default: tini-static or docker-init on PATH)",
+    )
     return p.parse_args(argv)
 
 
@@ -152,6 +173,12 @@ def apply_config(args: argparse.Namespace, environ: dict[str, str]) -> list[str]
         except CorralError as exc:
             raise ValueError(exc.message) from None
 
+    def check_init_path(value: Any, _: Mapping[str, Any]) -> None:
+        if value:
+            from supervisor.runtime.initbin import check_init
+
+            check_init(value)
+
     path = config_path(args.config, environ, os.path.isfile)
     file = None
     if path:
@@ -161,6 +188,7 @@ def apply_config(args: argparse.Namespace, environ: dict[str, str]) -> list[str]
         except OSError as exc:
             return [f"corral daemon: --config {path}: {exc.strerror or exc}"]
         checks: dict[str, Check] = {
+            "init-path": check_init_path,
             "metrics-addr": check_metrics,
             "log-driver": check_driver,
             "log-opts": check_opts,
@@ -179,6 +207,23 @@ def apply_config(args: argparse.Namespace, environ: dict[str, str]) -> list[str]
         _metrics_addr(args.metrics_addr)
     except argparse.ArgumentTypeError as exc:
         return [f"corral daemon: --metrics-addr: {exc}"]
+    return resolve_init(args)
+
+
+def resolve_init(args: argparse.Namespace) -> list[str]:
+    """Find the init binary now (`--init` needs a static one), so a daemon told to use
+    a bad one, or told `init: true` on a host without one, says so and does not start."""
+    from supervisor.runtime.initbin import find_init
+
+    try:
+        args.init_path = find_init(args.init_path or "")
+    except ValueError as exc:
+        return [f"corral daemon: --init-path {exc}"]
+    if args.init and not args.init_path:
+        return [
+            "corral daemon: init: true needs a static init binary: install Debian's tini "
+            "package (/usr/bin/tini-static) or set init-path"
+        ]
     return []
 
 
@@ -267,6 +312,8 @@ async def serve(args: argparse.Namespace) -> None:
             runtime=args.runtime,
             cgroup_parent=args.cgroup_parent,
             log_defaults=args.log_defaults,
+            init_path=args.init_path,
+            init_default=bool(args.init),
         )
         exporter = None
         if args.metrics_addr:

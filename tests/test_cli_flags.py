@@ -201,6 +201,27 @@ def test_value_parsers() -> None:
         (["--no-healthcheck", "--health-cmd", "x", "img"],
          "--no-healthcheck conflicts with --health-* options"),
         (["-t", "img"], "the -t/--tty option is not supported yet"),
+        # accepted by docker, not applied by corral: refused by name, never dropped
+        (["-v", "/a:/b:rshared", "img"], 'invalid argument "/a:/b:rshared" for "-v, --volume" '
+         "flag: propagation mode rshared is not supported by corral"),
+        (["--mount", "type=bind,src=/a,dst=/b,bind-propagation=shared", "img"],
+         'invalid argument "type=bind,src=/a,dst=/b,bind-propagation=shared" for "--mount" '
+         "flag: bind-propagation=shared is not supported by corral (binds are rprivate)"),
+        (["--mount", "type=bind,src=/a,dst=/b,bind-recursive=disabled", "img"],
+         'invalid argument "type=bind,src=/a,dst=/b,bind-recursive=disabled" for "--mount" '
+         "flag: bind-recursive=disabled is not supported by corral"),
+        (["--mount", "src=v,dst=/b,volume-driver=nfs", "img"],
+         'invalid argument "src=v,dst=/b,volume-driver=nfs" for "--mount" flag: '
+         "volume-driver=nfs is not supported by corral (only local volumes)"),
+        (["--mount", "src=v,dst=/b,volume-label=a=b", "img"],
+         'invalid argument "src=v,dst=/b,volume-label=a=b" for "--mount" flag: '
+         "volume-label is not supported by corral"),
+        (["--mount", "src=v,dst=/b,volume-opt=o=1", "img"],
+         'invalid argument "src=v,dst=/b,volume-opt=o=1" for "--mount" flag: '
+         "volume-opt is not supported by corral"),
+        (["--mount", "src=v,dst=/b,volume-subpath=s", "img"],
+         'invalid argument "src=v,dst=/b,volume-subpath=s" for "--mount" flag: '
+         "volume-subpath is not supported by corral"),
     ],
 )
 def test_malformed_flags_exit_125_without_contacting_daemon(argv: list[str], message: str) -> None:

@@ -71,6 +71,12 @@ def test_every_problem_is_named_at_its_position() -> None:
     ]
 
 
+def test_init_is_a_boolean_and_init_path_a_path() -> None:
+    f = parse_daemon_config("init: true\ninit-path: bin/tini\n", "/etc/corral/daemon.yaml")
+    assert f.values == {"init": True, "init-path": "/etc/corral/bin/tini"}
+    assert problems("init: 'yes'\n") == ["/etc/corral/daemon.yaml:1:7: init must be true or false"]
+
+
 def test_not_a_mapping_and_bad_yaml_are_refused() -> None:
     assert problems("- root\n") == [
         "/etc/corral/daemon.yaml:1:1: a daemon config file must be a mapping"

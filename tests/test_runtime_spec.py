@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import stat
+from pathlib import Path
+
 import pytest
 
 from supervisor.errors import InvalidArgument
+from supervisor.runtime.devices import host_devices
 from supervisor.runtime.spec import (
+    ALL_CAPABILITIES,
     DEFAULT_CAPABILITIES,
     ContainerSpec,
+    Device,
     Mount,
     ProcessSpec,
     Resources,
@@ -15,6 +22,7 @@ from supervisor.runtime.spec import (
     build_config,
     parse_cpus,
     parse_memory,
+    tweak_capabilities,
 )
 
 DOCKER_CAPEFF = 0x00000000A80425FB
@@ -260,3 +268,90 @@ def test_parse_cpus() -> None:
     for bad in ("abc", "-1", "nan", ""):
         with pytest.raises(InvalidArgument):
             parse_cpus(bad)
+
+
+EVERY_CAP = (1 << 41) - 1  # CapBnd of a host that withholds nothing (Linux 5.9+)
+
+
+def test_privileged_is_dockers() -> None:
+    dev = Device("/dev/loop-control", "c", 10, 237, 0o660, 0, 6)
+    cfg = build_config(make_spec(privileged=True, devices=[dev]), 1024)
+    linux = cfg["linux"]
+    assert linux["maskedPaths"] == [] and linux["readonlyPaths"] == []
+    assert linux["resources"]["devices"] == [{"allow": True, "access": "rwm"}]
+    assert linux["devices"] == [
+        {"path": "/dev/loop-control", "type": "c", "major": 10, "minor": 237,
+         "fileMode": 0o660, "uid": 0, "gid": 6}
+    ]
+    by = {m["destination"]: m for m in cfg["mounts"]}
+    assert "ro" not in by["/sys"]["options"] and "nosuid" in by["/sys"]["options"]
+    assert "ro" not in by["/sys/fs/cgroup"]["options"]
+    assert "devices" not in build_config(make_spec(), 1024)["linux"]
+
+
+def test_capabilities_as_docker_tweaks_them() -> None:
+    assert tweak_capabilities([], [], bounding=EVERY_CAP) is None
+    every = tweak_capabilities([], [], privileged=True, bounding=EVERY_CAP)
+    assert every == list(ALL_CAPABILITIES) and len(every) == 41
+    assert sum(1 << ALL_CAPABILITIES.index(c) for c in DEFAULT_CAPABILITIES) == DOCKER_CAPEFF
+    # only what the daemon itself may hold: a host without CAP_SYS_RESOURCE (bit 24)
+    withheld = EVERY_CAP & ~(1 << 24)
+    assert "CAP_SYS_RESOURCE" not in (
+        tweak_capabilities([], [], privileged=True, bounding=withheld) or []
+    )
+    all_but = tweak_capabilities(["ALL"], ["net_raw"], bounding=EVERY_CAP) or []
+    assert "CAP_SYS_ADMIN" in all_but and "CAP_NET_RAW" not in all_but
+    assert tweak_capabilities(["chown"], ["ALL"], bounding=EVERY_CAP) == ["CAP_CHOWN"]
+    tweaked = tweak_capabilities(["net_admin"], ["kill"], bounding=EVERY_CAP) or []
+    assert "CAP_NET_ADMIN" in tweaked and "CAP_KILL" not in tweaked
+    with pytest.raises(InvalidArgument, match='invalid CapAdd: unknown capability: "CAP_FOO"'):
+        tweak_capabilities(["foo"], [], bounding=EVERY_CAP)
+    with pytest.raises(InvalidArgument, match='invalid CapDrop: unknown capability: "CAP_BAR"'):
+        tweak_capabilities([], ["CAP_BAR"], bounding=EVERY_CAP)
+
+
+def test_init_runs_as_pid_1_with_the_command_its_child() -> None:
+    proc = ProcessSpec(args=["sh", "-c", "exit 3"], env=[])
+    cfg = build_config(make_spec(process=proc, init="/usr/bin/tini-static"), 1024)
+    assert cfg["process"]["args"] == ["/sbin/docker-init", "--", "sh", "-c", "exit 3"]
+    assert cfg["mounts"][-1] == {
+        "destination": "/sbin/docker-init",
+        "type": "bind",
+        "source": "/usr/bin/tini-static",
+        "options": ["bind", "ro"],
+    }
+    plain = build_config(make_spec(process=proc), 1024)
+    assert plain["process"]["args"] == ["sh", "-c", "exit 3"]
+    assert all(m["destination"] != "/sbin/docker-init" for m in plain["mounts"])
+
+
+def test_domainname() -> None:
+    cfg = build_config(make_spec(domainname="example.org", network="host"), 1024)
+    assert cfg["linux"]["sysctl"] == {"kernel.domainname": "example.org"}  # as Docker sets it
+    assert "kernel.domainname" not in build_config(make_spec(), 1024)["linux"]["sysctl"]
+
+
+def test_host_devices_are_dev_nodes_as_containerd_lists_them(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mknod needs root")
+    (tmp_path / "net").mkdir()
+    (tmp_path / "pts").mkdir()
+    def node(name: str, mode: int, kind: int, major: int, minor: int) -> None:
+        os.mknod(tmp_path / name, kind, os.makedev(major, minor))
+        os.chmod(tmp_path / name, mode)  # not the umask's
+
+    node("null", 0o666, stat.S_IFCHR, 1, 3)
+    node("net/tun", 0o600, stat.S_IFCHR, 10, 200)
+    node("loop0", 0o660, stat.S_IFBLK, 7, 0)
+    node("pts/0", 0o620, stat.S_IFCHR, 136, 0)
+    node("console", 0o600, stat.S_IFCHR, 5, 1)
+    os.mkfifo(tmp_path / "initctl")
+    (tmp_path / "stdin").symlink_to("/proc/self/fd/0")
+    (tmp_path / "core").write_text("")
+    found = host_devices(str(tmp_path))
+    assert [(Path(d.path).relative_to(tmp_path).as_posix(), d.type, d.major, d.minor,
+             d.file_mode) for d in found] == [
+        ("loop0", "b", 7, 0, 0o660),
+        ("net/tun", "c", 10, 200, 0o600),
+        ("null", "c", 1, 3, 0o666),
+    ]

@@ -199,6 +199,8 @@ def parse_kv_labels(items: list[str]) -> dict[str, str]:
 
 _VOLUME_MODES = {"ro", "rw", "z", "Z", "nocopy", "shared", "rshared", "slave", "rslave",
                  "private", "rprivate", "delegated", "cached", "consistent"}
+#: Valid for docker, but corral binds are always rprivate: refused, not dropped.
+_UNSUPPORTED_MODES = {"shared", "rshared", "slave", "rslave", "private"}
 
 
 def parse_volume(spec: str) -> tuple[str, str | None]:
@@ -228,6 +230,9 @@ def parse_volume(spec: str) -> tuple[str, str | None]:
         modes = parts[2].split(",")
         if any(m not in _VOLUME_MODES for m in modes) or ("ro" in modes and "rw" in modes):
             raise ValueError(f"invalid mode: {parts[2]}")
+        for m in modes:
+            if m in _UNSUPPORTED_MODES:
+                raise ValueError(f"propagation mode {m} is not supported by corral")
     if target == "/":
         raise ValueError("invalid specification: destination can't be '/'")
     return ("bind", None)
@@ -270,19 +275,19 @@ def parse_mount(spec: str) -> dict[str, Any]:
         elif key in ("target", "dst", "destination"):
             mount["Target"] = val
         elif key == "bind-propagation":
+            if val != "rprivate":  # what every corral bind gets
+                raise ValueError(f"{field} is not supported by corral (binds are rprivate)")
             bind_opts["Propagation"] = val
         elif key == "bind-recursive":
-            bind_opts["NonRecursive"] = val == "disabled"
-        elif key == "volume-label":
-            lk, _, lv = val.partition("=")
-            volume_opts.setdefault("Labels", {})[lk] = lv
+            if val != "enabled":
+                raise ValueError(f"{field} is not supported by corral")
         elif key == "volume-driver":
+            if val != "local":
+                raise ValueError(f"{field} is not supported by corral (only local volumes)")
             volume_opts.setdefault("DriverConfig", {})["Name"] = val
-        elif key == "volume-opt":
-            ok, _, ov = val.partition("=")
-            volume_opts.setdefault("DriverConfig", {}).setdefault("Options", {})[ok] = ov
-        elif key == "volume-subpath":
-            volume_opts["Subpath"] = val
+        elif key in ("volume-label", "volume-opt", "volume-subpath", "bind-create-mountpoint",
+                     "tmpfs-option"):
+            raise ValueError(f"{key} is not supported by corral")
         elif key == "tmpfs-size":
             try:
                 tmpfs_opts["SizeBytes"] = ram_in_bytes(val)

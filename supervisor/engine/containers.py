@@ -75,6 +75,7 @@ class MountPoint:
     read_only: bool = False
     options: list[str] = field(default_factory=list)
     anonymous: bool = False
+    nocopy: bool = False  # a new volume is not filled from the image (`nocopy`)
 
     def to_api(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -91,19 +91,12 @@ def command_line(cfg: dict[str, Any]) -> tuple[str, list[str]]:
     return argv[0], argv[1:]
 
 
-_BIND_MODES = {
-    "ro",
-    "rw",
-    "z",
-    "Z",
-    "private",
-    "rprivate",
-    "shared",
-    "rshared",
-    "slave",
-    "rslave",
-    "nocopy",
-}
+#: `-v` modes corral applies (rprivate is what every bind gets), and those that mean
+#: nothing on this host, as for Docker on Linux without SELinux: z/Z (SELinux
+#: relabelling), delegated/cached/consistent (macOS file sharing).
+_BIND_MODES = {"ro", "rw", "nocopy", "rprivate", "z", "Z", "delegated", "cached", "consistent"}
+#: Valid in Docker, not applied by corral: refused by name.
+_UNSUPPORTED_BIND_MODES = {"private", "shared", "rshared", "slave", "rslave"}
 
 
 def parse_bind(spec: str) -> MountPoint:
@@ -116,6 +109,12 @@ def parse_bind(spec: str) -> MountPoint:
         raise InvalidArgument(f"invalid volume specification: '{spec}'")
     src, dst = parts[0], parts[1]
     modes = parts[2].split(",") if len(parts) == 3 else []
+    for m in modes:
+        if m in _UNSUPPORTED_BIND_MODES:
+            raise InvalidArgument(
+                f"propagation mode {m} (volume specification '{spec}') is not supported by "
+                "corral: binds are rprivate"
+            )
     bad = [m for m in modes if m not in _BIND_MODES]
     if bad or ("ro" in modes and "rw" in modes):
         raise InvalidArgument(f"invalid mode: {parts[2]} in volume specification '{spec}'")
@@ -134,7 +133,9 @@ def parse_bind(spec: str) -> MountPoint:
             f"invalid volume specification: '{spec}': \"{src}\" includes invalid characters "
             "for a local volume name; to bind a host directory, use an absolute path"
         )
-    return MountPoint(type="volume", name=src, destination=dst, read_only=ro)
+    return MountPoint(
+        type="volume", name=src, destination=dst, read_only=ro, nocopy="nocopy" in modes
+    )
 
 
 def parse_mount(m: dict[str, Any]) -> MountPoint:
@@ -155,7 +156,15 @@ def parse_mount(m: dict[str, Any]) -> MountPoint:
     if kind == "volume":
         if src and not VOLUME_NAME_RE.match(src):
             raise InvalidArgument(f"invalid mount config for type \"volume\": invalid name '{src}'")
-        return MountPoint(type="volume", name=src, destination=dst, read_only=ro, anonymous=not src)
+        nocopy = bool((m.get("VolumeOptions") or {}).get("NoCopy"))
+        return MountPoint(
+            type="volume",
+            name=src,
+            destination=dst,
+            read_only=ro,
+            anonymous=not src,
+            nocopy=nocopy,
+        )
     if kind == "tmpfs":
         if src:
             raise InvalidArgument('invalid mount config for type "tmpfs": source must be empty')
@@ -198,3 +207,39 @@ def plan_mounts(config: dict[str, Any], host_config: dict[str, Any]) -> list[Mou
             mounts.append(MountPoint(type="volume", destination=dst, anonymous=True))
             seen.add(dst.rstrip("/"))
     return mounts
+
+
+def fill_path_defaults(host_config: dict[str, Any], masked: tuple[str, ...],
+                       readonly: tuple[str, ...]) -> None:
+    """Store Docker's masked and read-only paths in an unprivileged container's
+    HostConfig when the client named none, as Docker does (so inspect shows them);
+    a client's own lists (`[]` for `--security-opt systempaths=unconfined`) are kept."""
+    for key, default in (("MaskedPaths", masked), ("ReadonlyPaths", readonly)):
+        value = host_config.get(key)
+        if value is None:
+            if not host_config.get("Privileged"):
+                host_config[key] = list(default)
+            continue
+        if not isinstance(value, list) or not all(
+            isinstance(p, str) and p.startswith("/") for p in value
+        ):
+            raise InvalidArgument(f"HostConfig.{key} must be a list of absolute paths")
+
+
+def check_platform(platform: str, image_config: dict[str, Any]) -> None:
+    """`docker run --platform os[/arch[/variant]]` (the create's `platform` query): the
+    image must be that platform, as Docker requires; corral runs no emulation."""
+    if not platform:
+        return
+    want = platform.lower().split("/")
+    have = [
+        str(image_config.get("os") or "linux"),
+        str(image_config.get("architecture") or ""),
+        str(image_config.get("variant") or ""),
+    ]
+    if len(want) > 3 or any(w and h and w != h for w, h in zip(want, have, strict=False)):
+        shown = "/".join(p for p in have if p)
+        raise InvalidArgument(
+            f"image's platform ({shown}) does not match the specified platform ({platform}): "
+            "corral runs images of the host's platform only"
+        )

@@ -14,6 +14,7 @@ row, directory, mount, cgroup or runc state behind.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import shutil
@@ -28,7 +29,7 @@ import trio
 
 from supervisor import stateroot
 from supervisor.engine import create as plan
-from supervisor.engine import names
+from supervisor.engine import names, unsupported
 from supervisor.engine.containers import Container, ContainerStore, MountPoint, State
 from supervisor.engine.execs import Exec, ExecStartError, ExecStore, runtime_start_error
 from supervisor.engine.metadata import Database
@@ -44,17 +45,22 @@ from supervisor.network.manager import Networks, has_sandbox, network_mode
 from supervisor.network.manager import Plan as NetworkPlan
 from supervisor.rmtree import discard_tree
 from supervisor.runtime import cgroups, securityopt
+from supervisor.runtime.devices import host_devices
 from supervisor.runtime.process import pidfd_open, wait_exit
 from supervisor.runtime.rootfs import is_mounted, mount_overlay, unmount
 from supervisor.runtime.runc import Runtime
 from supervisor.runtime.seccomp import host_platform
 from supervisor.runtime.spec import (
     DEFAULT_CAPABILITIES,
+    DEFAULT_MASKED_PATHS,
+    DEFAULT_READONLY_PATHS,
     ContainerSpec,
+    Device,
     Mount,
     ProcessSpec,
     Resources,
     Rlimit,
+    tweak_capabilities,
 )
 from supervisor.runtime.spec import build_config as build_oci_config
 from supervisor.supervise import health, healthstate
@@ -119,6 +125,26 @@ def _host_nofile_hard() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 
 
+@functools.cache
+def _bounding_caps() -> int:
+    """The daemon's capability bounding set: all that `--privileged` can give."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapBnd:"):
+            return int(line.split()[1], 16)
+    return (1 << 41) - 1  # no such line: every capability up to CAP_CHECKPOINT_RESTORE
+
+
+def _capabilities(hc: dict[str, Any]) -> list[str] | None:
+    """A container's capabilities, for its init, execs and probes alike (None:
+    Docker's default set): --cap-add/--cap-drop, every one for --privileged."""
+    return tweak_capabilities(
+        hc.get("CapAdd") or [],
+        hc.get("CapDrop") or [],
+        privileged=bool(hc.get("Privileged")),
+        bounding=_bounding_caps(),
+    )
+
+
 class Engine:
     def __init__(
         self,
@@ -127,10 +153,16 @@ class Engine:
         runtime: str = "runc",
         cgroup_parent: str = "corral",
         log_defaults: LogDefaults | None = None,
+        init_path: str = "",
+        init_default: bool = False,
     ) -> None:
         self.root = root
         self.cgroup_parent = cgroup_parent.strip("/")
         self.log_defaults = log_defaults or LogDefaults()
+        # `--init`: the host's static init binary ("" if none) and the daemon's
+        # `init` setting, the default for a container whose HostConfig.Init is null.
+        self.init_path = init_path
+        self.init_default = init_default
         stateroot.prepare(root)  # 0700 skeleton, an older root's modes fixed, tmp/ swept
         self.db = Database(root / "corral.db")
         self.images = ImageStore(root, self.db)
@@ -245,16 +277,22 @@ class Engine:
             await self.stop(c, None, by_user=False)
 
     # ---------------------------------------------------------------- create
-    def create(self, body: dict[str, Any], name: str = "") -> Container:
+    def create(self, body: dict[str, Any], name: str = "", platform: str = "") -> Container:
         """A container record and its directory; nothing is left if any step fails."""
         image_ref = body.get("Image") or ""
         if not image_ref:
             raise InvalidArgument("no image specified")
+        unsupported.check_body(body, runtime=self.runtime_name)  # refused, never dropped
         image = self.images.resolve(image_ref)
         host_config: dict[str, Any] = dict(body.get("HostConfig") or {})
+        _capabilities(host_config)  # an unknown --cap-add name is refused now
+        self._init_binary(host_config)  # and --init with no init binary on the host
+        plan.fill_path_defaults(host_config, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS)
         name = names.validate(name) if name else names.generate(self.containers.names())
         self.containers.check_name_free(name)
-        image_cfg = self.images.config(image.id).get("config") or {}
+        image_json = self.images.config(image.id)
+        plan.check_platform(platform, image_json)  # `--platform`
+        image_cfg = image_json.get("config") or {}
         config = plan.merge_config(image_cfg, body)
         path, args = plan.command_line(config)
         mounts = plan.plan_mounts(config, host_config)
@@ -418,7 +456,12 @@ class Engine:
             mount_overlay(lowers, cdir / "upper", cdir / "work", rootfs)
             mounted = True
             self._copy_up_volumes(c, rootfs)
-            spec = self._runtime_spec(c, rootfs)
+            devices = (
+                await trio.to_thread.run_sync(host_devices)
+                if c.host_config.get("Privileged")
+                else []
+            )
+            spec = self._runtime_spec(c, rootfs, devices)
             bundle_config = build_oci_config(spec, _host_nofile_hard())
             import json
 
@@ -494,7 +537,20 @@ class Engine:
         self.emit(c, "start")
         log.info("container.start", id=c.short_id, name=c.name, pid=pid)
 
-    def _runtime_spec(self, c: Container, rootfs: Path) -> ContainerSpec:
+    def _init_binary(self, hc: dict[str, Any]) -> str:
+        """The host path of the init to run as PID 1, "" for none (`--init`, or the
+        daemon's `init` setting when the container left it null)."""
+        wanted = hc.get("Init")
+        if not (self.init_default if wanted is None else wanted):
+            return ""
+        if not self.init_path or not Path(self.init_path).is_file():
+            raise InvalidArgument(
+                "--init (HostConfig.Init): no init binary on this host: install Debian's "
+                "tini package (/usr/bin/tini-static) or set the daemon's init-path"
+            )
+        return self.init_path
+
+    def _runtime_spec(self, c: Container, rootfs: Path, devices: list[Device]) -> ContainerSpec:
         cfg, hc = c.config, c.host_config
         user = resolve_user(rootfs, cfg.get("User") or "")
         env = list(cfg.get("Env") or [])
@@ -502,7 +558,7 @@ class Engine:
             env.append(f"HOME={user.home}")
         if not any(e.startswith("HOSTNAME=") for e in env):
             env.append(f"HOSTNAME={cfg['Hostname']}")
-        caps = _capabilities(hc.get("CapAdd") or [], hc.get("CapDrop") or [])
+        caps = _capabilities(hc)
         security = securityopt.of_container(hc)
         rlimits = [
             Rlimit(type=f"RLIMIT_{u['Name'].upper()}", soft=int(u["Soft"]), hard=int(u["Hard"]))
@@ -517,7 +573,7 @@ class Engine:
             additional_gids=user.additional_gids,
             capabilities=caps,
             rlimits=rlimits,
-            no_new_privileges=security.process_no_new_privileges,
+            no_new_privileges=securityopt.no_new_privileges(hc),
         )
         cdir = self.dir_of(c)
         mounts = [
@@ -563,12 +619,18 @@ class Engine:
                 host_platform(),
                 privileged=bool(hc.get("Privileged")),
             ),
+            masked_paths=list(_or(hc.get("MaskedPaths"), DEFAULT_MASKED_PATHS)),
+            readonly_paths=list(_or(hc.get("ReadonlyPaths"), DEFAULT_READONLY_PATHS)),
+            domainname=cfg.get("Domainname") or "",
+            privileged=bool(hc.get("Privileged")),
+            devices=devices,
+            init=self._init_binary(hc),
         )
 
     def _copy_up_volumes(self, c: Container, rootfs: Path) -> None:
         """A new, empty volume gets the image's content at its path, as in Docker."""
         for m in c.mounts:
-            if m.type != "volume":
+            if m.type != "volume" or m.nocopy:
                 continue
             data = Path(m.source)
             if any(data.iterdir()):
@@ -1212,10 +1274,8 @@ class Engine:
             uid=user.uid,
             gid=user.gid,
             additional_gids=user.additional_gids,
-            capabilities=_capabilities(
-                c.host_config.get("CapAdd") or [], c.host_config.get("CapDrop") or []
-            ),
-            no_new_privileges=securityopt.of_container(c.host_config).process_no_new_privileges,
+            capabilities=_capabilities(c.host_config),
+            no_new_privileges=securityopt.no_new_privileges(c.host_config),
         )
         pid_file = self.dir_of(c) / f"exec-{ex.id}.pid"
         out_r, out_w = os.pipe()
@@ -1283,28 +1343,9 @@ class Engine:
         self.emit(c, "exec_die", execID=ex.id, exitCode=code)
 
 
-def _capabilities(add: list[str], drop: list[str]) -> list[str] | None:
-    """Docker's default set adjusted by --cap-add/--cap-drop (None = the default)."""
-    if not add and not drop:
-        return None
-    from supervisor.runtime.spec import DEFAULT_CAPABILITIES
-
-    def norm(cap: str) -> str:
-        cap = cap.upper()
-        return cap if cap.startswith("CAP_") else "CAP_" + cap
-
-    caps = list(DEFAULT_CAPABILITIES)
-    if any(norm(d) == "CAP_ALL" for d in drop):
-        caps = []
-    for d in drop:
-        if norm(d) in caps:
-            caps.remove(norm(d))
-    for a in add:
-        if norm(a) == "CAP_ALL":
-            raise InvalidArgument("--cap-add=ALL is not supported")
-        if norm(a) not in caps:
-            caps.append(norm(a))
-    return caps
+def _or(value: list[str] | None, default: tuple[str, ...]) -> list[str] | tuple[str, ...]:
+    """A HostConfig path list, or the default when the record has none (older ones)."""
+    return default if value is None else value
 
 
 def _make_init_layer(init: Path) -> None:

@@ -173,6 +173,16 @@ def of_container(host_config: Mapping[str, Any]) -> SecurityOptions:
     return parse(host_config.get("SecurityOpt"), host_security())
 
 
+def no_new_privileges(host_config: Mapping[str, Any]) -> bool:
+    """The no_new_privs bit of a container's processes (init, execs, probes): as its
+    SecurityOpt says, else the daemon's default, but off for `--privileged` unless
+    asked, as in Docker (whose default is off): setuid programs keep working there."""
+    asked = of_container(host_config).no_new_privileges
+    if asked is not None:
+        return asked
+    return False if host_config.get("Privileged") else DEFAULT_NO_NEW_PRIVILEGES
+
+
 def info_options(
     host: HostSecurity, no_new_privileges: bool = DEFAULT_NO_NEW_PRIVILEGES
 ) -> list[str]:

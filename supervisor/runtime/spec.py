@@ -35,6 +35,57 @@ DEFAULT_CAPABILITIES: tuple[str, ...] = (
     "CAP_AUDIT_WRITE",
 )
 
+#: Every capability Linux knows, in bit order (CAP_CHOWN is bit 0): the names
+#: `--cap-add/--cap-drop` may use.  `--privileged` and `--cap-add ALL` give those of
+#: them the daemon itself may hold (its bounding set, as moby's GetAllCapabilities):
+#: runc can not grant one the daemon lacks, and a host may withhold some.
+ALL_CAPABILITIES: tuple[str, ...] = (
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+)
+
+#: Where `--init` puts the init binary inside the container (Docker's path).
+INIT_IN_CONTAINER = "/sbin/docker-init"
+
 #: Paths Docker hides from the container (bind of /dev/null or an empty ro tmpfs).
 DEFAULT_MASKED_PATHS: tuple[str, ...] = (
     "/proc/asound",
@@ -97,6 +148,19 @@ class ProcessSpec:
 
 
 @dataclass
+class Device:
+    """A host device node made inside the container (`--privileged` gives them all)."""
+
+    path: str
+    type: str  # "c" or "b"
+    major: int
+    minor: int
+    file_mode: int = 0o666
+    uid: int = 0
+    gid: int = 0
+
+
+@dataclass
 class Mount:
     """A user mount (bind, named volume, tmpfs), appended after Docker's defaults."""
 
@@ -139,11 +203,58 @@ class ContainerSpec:
     sysctls: dict[str, str] = field(default_factory=dict)
     #: The OCI `linux.seccomp` (runtime/seccomp.py); None: no filter (privileged, unconfined).
     seccomp: dict[str, Any] | None = None
+    domainname: str = ""
+    #: Docker's `--privileged` minus what the caller decides (capabilities and
+    #: no_new_privileges are in `process`): /sys and cgroups writable, nothing masked
+    #: or read-only, every device allowed, `devices` made in /dev.
+    privileged: bool = False
+    devices: list[Device] = field(default_factory=list)
+    #: Host path of the init binary for `--init` ("" for none): bind-mounted read-only
+    #: at INIT_IN_CONTAINER and run as PID 1 with the command as its child.
+    init: str = ""
 
 
 def _cap_name(name: str) -> str:
     upper = name.strip().upper()
     return upper if upper.startswith("CAP_") else f"CAP_{upper}"
+
+
+def all_capabilities(bounding: int) -> list[str]:
+    """Every capability in `bounding` (a CapBnd mask, as in /proc/self/status)."""
+    return [c for bit, c in enumerate(ALL_CAPABILITIES) if bounding >> bit & 1]
+
+
+def tweak_capabilities(
+    add: list[str], drop: list[str], *, privileged: bool = False, bounding: int
+) -> list[str] | None:
+    """Docker's capability set for a container (moby `caps.TweakCapabilities`).
+
+    Privileged → every capability; `ALL` in `add` → every one but the dropped ones;
+    `ALL` in `drop` → only the added ones; else the default set minus `drop` plus
+    `add`. None means the default set untouched. A name Linux does not know is
+    refused, as Docker refuses it: runc would skip it with a warning nobody sees.
+    """
+    if privileged:
+        return all_capabilities(bounding)
+    if not add and not drop:
+        return None
+
+    def normalise(names: list[str], field: str) -> list[str]:
+        out = []
+        for name in names:
+            cap = _cap_name(name)
+            if cap != "CAP_ALL" and cap not in ALL_CAPABILITIES:
+                raise InvalidArgument(f'invalid {field}: unknown capability: "{cap}"')
+            out.append(cap)
+        return out
+
+    adds, drops = normalise(add, "CapAdd"), normalise(drop, "CapDrop")
+    if "CAP_ALL" in adds:
+        return [c for c in all_capabilities(bounding) if c not in drops]
+    if "CAP_ALL" in drops:
+        return list(dict.fromkeys(adds))
+    caps = [c for c in DEFAULT_CAPABILITIES if c not in drops]
+    return list(dict.fromkeys([*caps, *adds]))
 
 
 def process_config(process: ProcessSpec, host_nofile_hard: int) -> dict[str, Any]:
@@ -233,6 +344,10 @@ def default_mounts() -> list[dict[str, Any]]:
     ]
 
 
+def _writable(mount: dict[str, Any]) -> dict[str, Any]:
+    return {**mount, "options": [o for o in mount["options"] if o != "ro"]}
+
+
 def _dev(major: int, minor: int | None, access: str = "rwm", kind: str = "c") -> dict[str, Any]:
     rule: dict[str, Any] = {"allow": True, "type": kind, "major": major, "access": access}
     if minor is not None:
@@ -286,7 +401,7 @@ def resources_config(res: Resources) -> dict[str, Any]:
 
 
 def build_config(spec: ContainerSpec, host_nofile_hard: int) -> dict[str, Any]:
-    """The complete `config.json` for `spec`, Docker-equivalent for an unprivileged run."""
+    """The complete `config.json` for `spec`, Docker-equivalent (privileged or not)."""
     namespaces: list[dict[str, Any]] = [
         {"type": "pid"},
         {"type": "ipc"},
@@ -302,12 +417,22 @@ def build_config(spec: ContainerSpec, host_nofile_hard: int) -> dict[str, Any]:
         # Docker ≥20.10: unprivileged ping and low ports inside a private netns.
         sysctls["net.ipv4.ip_unprivileged_port_start"] = "0"
         sysctls["net.ipv4.ping_group_range"] = "0 2147483647"
+    if spec.domainname:
+        # No OCI field in runc 1.1; the sysctl does what setdomainname(2) does (Docker's way).
+        sysctls["kernel.domainname"] = spec.domainname
     sysctls.update(spec.sysctls)
 
     resources = resources_config(spec.resources)
-    resources["devices"] = default_device_rules()
+    resources["devices"] = (
+        [{"allow": True, "access": "rwm"}] if spec.privileged else default_device_rules()
+    )
 
     mounts = default_mounts()
+    if spec.privileged:
+        # Docker: /sys and the cgroup tree writable for a privileged container.
+        mounts = [
+            _writable(m) if m["type"] in ("sysfs", "cgroup") else m for m in mounts
+        ]
     mounts += [
         {
             "destination": m.destination,
@@ -317,13 +442,37 @@ def build_config(spec: ContainerSpec, host_nofile_hard: int) -> dict[str, Any]:
         }
         for m in spec.mounts
     ]
+    process = process_config(spec.process, host_nofile_hard)
+    if spec.init:
+        mounts.append(
+            {
+                "destination": INIT_IN_CONTAINER,
+                "type": "bind",
+                "source": spec.init,
+                "options": ["bind", "ro"],
+            }
+        )
+        process["args"] = [INIT_IN_CONTAINER, "--", *process["args"]]
 
     linux: dict[str, Any] = {
         "namespaces": namespaces,
         "resources": resources,
-        "maskedPaths": list(spec.masked_paths),
-        "readonlyPaths": list(spec.readonly_paths),
+        "maskedPaths": [] if spec.privileged else list(spec.masked_paths),
+        "readonlyPaths": [] if spec.privileged else list(spec.readonly_paths),
     }
+    if spec.devices:
+        linux["devices"] = [
+            {
+                "path": d.path,
+                "type": d.type,
+                "major": d.major,
+                "minor": d.minor,
+                "fileMode": d.file_mode,
+                "uid": d.uid,
+                "gid": d.gid,
+            }
+            for d in spec.devices
+        ]
     if spec.cgroups_path:
         linux["cgroupsPath"] = spec.cgroups_path
     if sysctls:
@@ -333,7 +482,7 @@ def build_config(spec: ContainerSpec, host_nofile_hard: int) -> dict[str, Any]:
 
     config: dict[str, Any] = {
         "ociVersion": OCI_VERSION,
-        "process": process_config(spec.process, host_nofile_hard),
+        "process": process,
         "root": {"path": spec.rootfs, "readonly": spec.readonly_rootfs},
         "hostname": spec.hostname,
         "mounts": mounts,

@@ -172,8 +172,8 @@ def probe_process(host: ProbeHost, c: Container, argv: tuple[str, ...]) -> Proce
         uid=user.uid,
         gid=user.gid,
         additional_gids=user.additional_gids,
-        capabilities=_capabilities(hc.get("CapAdd") or [], hc.get("CapDrop") or []),
-        no_new_privileges=securityopt.of_container(hc).process_no_new_privileges,
+        capabilities=_capabilities(hc),
+        no_new_privileges=securityopt.no_new_privileges(hc),
     )
 
 

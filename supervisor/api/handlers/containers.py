@@ -55,7 +55,9 @@ def register(router: Router, engine: Engine) -> None:
         body = await req.read_json(default={}) or {}
         if not isinstance(body, dict):
             raise InvalidArgument("container config must be a JSON object")
-        c = engine.create(body, req.query_str("name", "") or "")
+        c = engine.create(
+            body, req.query_str("name", "") or "", platform=req.query_str("platform") or ""
+        )
         return JsonResponse({"Id": c.id, "Warnings": []}, 201)
 
     @router.route("GET", "/containers/json")
