@@ -242,14 +242,17 @@ def cmd_start(cli: Cli, argv: list[str]) -> int:
 
 _STOP_OPTS = (
     Opt("signal", "s", "str", help="Signal to send to the container"),
-    Opt("time", "t", "int", help="Seconds to wait before killing the container"),
+    Opt("timeout", "t", "int", help="Seconds to wait before killing the container"),
 )
+# docker 28 renamed --time to -t, --timeout; the old spelling still works, with a note.
+_STOP_ALIASES = (Opt("time", kind="int", deprecated="use --timeout instead"),)
 STOP = Command(
     "stop",
     "corral stop [OPTIONS] CONTAINER [CONTAINER...]",
     "Stop one or more running containers",
     _STOP_OPTS,
     min_args=1,
+    aliases=_STOP_ALIASES,
 )
 RESTART = Command(
     "restart",
@@ -257,12 +260,16 @@ RESTART = Command(
     "Restart one or more containers",
     _STOP_OPTS,
     min_args=1,
+    aliases=_STOP_ALIASES,
 )
 
 
 def _stop_like(cli: Cli, cmd: Command, action: str, argv: list[str]) -> int:
     p = parse(cmd, argv)
-    query = {"t": p["time"], "signal": p["signal"]}
+    for warning in p.warnings:  # pflag prints these on stdout
+        cli.out(warning)
+    timeout = p["timeout"] if "timeout" in p.given else p.opts.get("time")
+    query = {"t": timeout, "signal": p["signal"]}
     return for_each(
         cli,
         p.args,
