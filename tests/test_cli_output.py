@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from supervisor.api.client import Client
-from supervisor.cli.context import Cli
+from supervisor.cli.context import Cli, CliError
 from supervisor.cli.format import tabwrite
 from supervisor.cli.main import run_verb
 
@@ -292,3 +292,38 @@ def test_tabwrite_is_gos_tabwriter() -> None:
     assert tabwrite("a\tb\tc\nlonger cell\tx\nno tabs\nq\tw\n") == (
         "a             b         c\nlonger cell   x\nno tabs\nq         w\n")
     assert tabwrite("") == ""
+
+
+def test_plain_templates_render_as_the_engine_does() -> None:
+    """Default tables (text and `{{.Field}}` only) skip the engine; same output."""
+    from supervisor.cli.containers import PS_HEADERS, _ps_defaults, ps_record
+    from supervisor.cli.output import RowFormat
+
+    rows = [ps_record(c, 1_700_000_100, True) for c in CONTAINERS]
+    for source in (_ps_defaults(True).table, "{{.Names}}\\t{{.Platform}}|{{.Size}}",
+                   "table {{.ID}} {{.Nope}}"):
+        fast = RowFormat(source, PS_HEADERS)
+        assert fast.plain is not None
+        slow = RowFormat(source, PS_HEADERS)
+        slow.plain = None
+        if "Nope" in source:
+            with pytest.raises(CliError):
+                fast.render(rows)
+            assert fast.render([]) == slow.render([]) == "CONTAINER ID <no value>\n"
+            continue
+        assert fast.render(rows) == slow.render(rows)
+    assert RowFormat("{{ .ID }}", PS_HEADERS).plain is None
+
+
+def test_a_default_listing_does_not_load_the_engine() -> None:
+    """`corral ps` starts lean: its default table needs no template engine."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom supervisor.cli.containers import PS_HEADERS, _ps_defaults\n"
+            "from supervisor.cli.output import RowFormat\n"
+            "RowFormat(_ps_defaults(False).table, PS_HEADERS).render([])\n"
+            "print('supervisor.cli.template' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out == "False\n"

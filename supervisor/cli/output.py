@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from supervisor.cli.context import CliError
 from supervisor.cli.format import tabwrite
-from supervisor.cli.govalues import Record, go_json
-from supervisor.cli.template import HEADER_FUNCS, Template, TemplateError
+from supervisor.cli.govalues import MISSING, Record, go_json, go_str
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
     from typing import Any
+
+    from supervisor.cli.template import Template, TemplateError
 
 
 def _escapes(text: str) -> str:
@@ -57,10 +58,31 @@ PS_CHECK = Wording("failed to parse template: ", 1, "failed to execute template:
 
 
 def _compile(source: str, wording: Wording, name: str = "") -> Template:
+    from supervisor.cli.template import Template, TemplateError
+
     try:
         return Template(source, name)
     except TemplateError as exc:
         raise wording.parse_error(exc) from None
+
+
+def _plain(body: str) -> list[str] | None:
+    """Text and `{{.Field}}` alone (docker's default tables): the pieces, text and field
+    names alternating. Such a template needs no engine, so `corral ps` need not load
+    (nor, without bytecode caches, compile) it; anything else returns None."""
+    parts: list[str] = []
+    pos = 0
+    while True:
+        start = body.find("{{", pos)
+        if start < 0:
+            parts.append(body[pos:])
+            return parts
+        end = body.find("}}", start)
+        name = body[start + 3 : end] if end > 0 and body[start + 2] == "." else ""
+        if not name or not all(c == "_" or c.isalnum() for c in name):
+            return None
+        parts += [body[pos:start], name]
+        pos = end + 2
 
 
 def header_label(name: str) -> str:
@@ -97,33 +119,50 @@ class RowFormat:
         body = source[len("table"):] if self.is_table else source
         if source == "json":
             body = "{{json .}}"
-        self.template = _compile(_escapes(body.strip(" ")), wording)
+        self.body = _escapes(body.strip(" "))
+        self.plain = _plain(self.body)
+        self._template = None if self.plain is not None else _compile(self.body, wording)
         self.header = Record("formatter.SubHeaderContext", header,
                              {"Label": (header_label, ("string",))}, open=True)
 
+    @property
+    def template(self) -> Template:
+        if self._template is None:
+            self._template = _compile(self.body, self.wording)
+        return self._template
+
     def fields(self) -> set[str]:
-        return self.template.fields()
+        return set(self.plain[1::2]) if self.plain is not None else self.template.fields()
+
+    def _line(self, row: Any, header: bool = False) -> str:
+        """One row through the template (or the plain pieces, where they can serve)."""
+        plain = self.plain
+        if plain is not None and isinstance(row, Record) and (
+                row.open or all(name in row.fields for name in plain[1::2])):
+            return "".join(part if n % 2 == 0 else go_str(row.fields.get(part, MISSING))
+                           for n, part in enumerate(plain))
+        from supervisor.cli.template import FUNCS, HEADER_FUNCS, TemplateError
+
+        try:
+            return self.template.execute(row, funcs=HEADER_FUNCS if header else FUNCS)
+        except TemplateError as exc:
+            if header:  # docker ignores a header's error and keeps its start
+                return exc.partial
+            raise self.wording.execute_error(exc) from None
 
     def render(self, rows: Iterable[Any]) -> str:
         """Every row (a line each), under the header if a table; nothing if one fails."""
-        lines: list[str] = []
-        for row in rows:
-            try:
-                lines.append(self.template.execute(row) + "\n")
-            except TemplateError as exc:
-                raise self.wording.execute_error(exc) from None
+        lines = [self._line(row) + "\n" for row in rows]
         if not self.is_table:
             return "".join(lines)
-        try:
-            head = self.template.execute(self.header, funcs=HEADER_FUNCS)
-        except TemplateError as exc:  # docker ignores a header's error, keeps its start
-            head = exc.partial
-        return tabwrite(head + "\n" + "".join(lines))
+        return tabwrite(self._line(self.header, header=True) + "\n" + "".join(lines))
 
 
 def check_template(source: str, probe: Any, wording: Wording) -> Template:
     """Parse `source` as given and run it once on `probe` (an empty row or message),
     as docker does before asking the daemon: a bad field fails with no data at all."""
+    from supervisor.cli.template import TemplateError
+
     template = _compile(source, wording)
     try:
         template.execute(probe)
@@ -157,6 +196,8 @@ class ObjectFormat:
 
     def render(self, obj: Any) -> str:
         """One object through the template, as one output line."""
+        from supervisor.cli.template import TemplateError
+
         assert self.template is not None
         try:
             return self.template.execute(obj) + "\n"
