@@ -437,3 +437,11 @@ def test_autostart_failure_points_at_log(tmp_path: Path) -> None:
                               "import sys; print('cannot mount', file=sys.stderr)"])
     assert f"see {tmp_path}/corral-daemon.log" in info.value.message
     assert "cannot mount" in info.value.message
+
+
+def test_not_modified_is_success_as_in_docker(serve: Any) -> None:
+    """docker's client takes a 304 (stop of a stopped container) as done: name, exit 0."""
+    srv, client = serve(lambda r: http("304 Not Modified", length=False))
+    assert run_with(client, "stop", "idle") == (0, "idle\n", "")
+    assert run_with(client, "start", "idle") == (0, "idle\n", "")
+    assert srv.requests[0].path == "/v1.44/containers/idle/stop"

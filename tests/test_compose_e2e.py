@@ -180,3 +180,32 @@ def test_foreground_up_streams_prefixed_logs_until_the_containers_end(
     assert r.returncode == 0, r.stderr
     assert sorted(r.stdout.splitlines()) == ["demo-one-1   | first", "demo-three-1 | third"]
     corral.cli("down", "-f", file, check=True)
+
+
+def test_ps_format_is_composes(corral: Daemon, tmp_path: Path) -> None:
+    """`compose ps --format`: compose's rows (Name, Service, Project, Publishers...),
+    one JSON object a line, custom templates and tables, errors in docker's words."""
+    import json
+
+    file = write(tmp_path, "name: fmt\nservices:\n  app:\n    image: busybox\n"
+                           "    command: [sleep, '1000']\n    stop_grace_period: 1s\n"
+                           "    ports: ['18081:80']\n    labels: {tier: web}\n")
+    up(corral, file)
+    ps = corral.cli("compose", "-f", file, "ps", "--format", "json")
+    assert ps.returncode == 0, ps.stderr
+    row = json.loads(ps.stdout)
+    assert sorted(row) == ["Command", "CreatedAt", "ExitCode", "Health", "ID", "Image",
+                           "Labels", "LocalVolumes", "Mounts", "Name", "Names", "Networks",
+                           "Ports", "Project", "Publishers", "RunningFor", "Service", "Size",
+                           "State", "Status"]
+    assert (row["Name"], row["Service"], row["Project"], row["ExitCode"]) == (
+        "fmt-app-1", "app", "fmt", 0)
+    assert row["Publishers"] == [{"URL": "0.0.0.0", "TargetPort": 80, "PublishedPort": 18081,
+                                  "Protocol": "tcp"}]
+    table = corral.cli("compose", "-f", file, "ps", "--format",
+                       'table {{.Name}}\t{{.Service}}\t{{.Label "tier"}}')
+    assert table.stdout == "NAME        SERVICE   tier\nfmt-app-1   app       web\n"
+    bad = corral.cli("compose", "-f", file, "ps", "--format", "{{.Nope")
+    assert (bad.returncode, bad.stdout, bad.stderr) == (
+        1, "", "corral: template parsing error: template: :1: unclosed action\n")
+    assert corral.cli("compose", "-f", file, "down").returncode == 0

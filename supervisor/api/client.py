@@ -404,7 +404,9 @@ class Client:
             sock.close()
             raise
         resp = Response(reader, status, reason, rh, method)
-        if not 200 <= status < 300:
+        # docker's client takes any status below 400 as success: a 304 (start of a
+        # running container, stop of a stopped one) prints the name and exits 0.
+        if not 200 <= status < 400:
             raise ApiError(status, _error_message(resp.read(), reason or f"HTTP {status}"))
         return resp
 

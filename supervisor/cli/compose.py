@@ -464,15 +464,70 @@ PS = Command(
         Opt("all", "a", help="Show all stopped containers"),
         Opt("quiet", "q", help="Only display IDs"),
         Opt("services", help="Display services"),
-        Opt("format", kind="str", help="Format the output: table (default) or json"),
+        Opt("format", kind="str",
+            help="Format the output: table (default), json, or a Go template"),
+        Opt("no-trunc", help="Don't truncate output"),
     ),
 )
 
+# compose's own ContainerContext (cmd/formatter/container.go): its fields' headers
+COMPOSE_PS_HEADERS = {
+    "ID": "CONTAINER ID", "Name": "NAME", "Project": "PROJECT", "Service": "SERVICE",
+    "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT", "RunningFor": "CREATED",
+    "Ports": "PORTS", "State": "STATE", "Status": "STATUS", "Size": "SIZE", "Labels": "LABELS",
+}
+COMPOSE_PS_TABLE = ("table {{.Name}}\t{{.Image}}\t{{.Command}}\t{{.Service}}\t"
+                    "{{.RunningFor}}\t{{.Status}}\t{{.Ports}}")
+
+
+def _health(status: str) -> str:
+    """compose's Health from the status text: `Up 1 minute (healthy)` -> healthy."""
+    _, _, tail = status.partition("(")
+    word = tail.rstrip(")").removeprefix("health: ")
+    return word if tail.endswith(")") and word in ("healthy", "unhealthy", "starting") else ""
+
+
+def compose_ps_record(c: dict[str, Any], now: float, trunc: bool) -> Any:
+    """A container as compose's `*formatter.ContainerContext` (Name, Service, Project,
+    Publishers...), one line of `compose ps --format json` as compose prints it."""
+    from supervisor.cli.containers import ps_row
+    from supervisor.cli.govalues import Record
+
+    row = ps_row(c, now, trunc)
+    labels = c.get("Labels") or {}
+    status = str(c.get("Status", ""))
+    exit_code = 0
+    if status.startswith("Exited ("):
+        code = status[len("Exited ("):].partition(")")[0]
+        exit_code = int(code) if code.lstrip("-").isdigit() else 0
+    publishers = [{"URL": str(p.get("IP") or ""), "TargetPort": int(p.get("PrivatePort") or 0),
+                   "PublishedPort": int(p.get("PublicPort") or 0),
+                   "Protocol": str(p.get("Type") or "tcp")}
+                  for p in c.get("Ports") or []]
+    names = [n.lstrip("/") for n in c.get("Names") or []]
+    fields = {
+        "ID": row["ID"], "Name": names[0] if names else "", "Names": row["Names"],
+        "Service": str(labels.get("com.docker.compose.service", "")),
+        "Project": str(labels.get("com.docker.compose.project", "")),
+        "Image": str(c.get("Image", "")), "Command": row["Command"],
+        "CreatedAt": row["CreatedAt"], "RunningFor": row["RunningFor"],
+        "ExitCode": exit_code, "State": row["State"], "Status": status,
+        "Health": _health(status), "Publishers": publishers, "Ports": row["Ports"],
+        "Labels": row["Labels"], "Mounts": row["Mounts"], "LocalVolumes": row["LocalVolumes"],
+        "Networks": row["Networks"], "Size": row["Size"],
+    }
+    return Record("*formatter.ContainerContext", fields,
+                  {"Label": (lambda key: str(labels.get(key, "")), ("string",))})
+
 
 def compose_ps(cli: Cli, g: Globals, argv: list[str]) -> int:
-    from supervisor.cli.containers import ps_row
+    from supervisor.cli.output import Defaults, RowFormat
 
     p = parse(PS, argv)
+    out = None
+    if not p["services"] and not p["quiet"]:  # a bad template fails before anything
+        source = Defaults(COMPOSE_PS_TABLE, "{{.ID}}").pick(p["format"], False)
+        out = RowFormat(source, COMPOSE_PS_HEADERS)
     project = load(cli, g)
     observed = {c.id for c in _select(project, _observe(cli, project.name, p["all"]), p.args)}
     from config.reconcile import PROJECT
@@ -504,19 +559,9 @@ def compose_ps(cli: Cli, g: Globals, argv: list[str]) -> int:
         for c in found:
             cli.out(str(c["Id"]))
         return 0
-    if p["format"] == "json":
-        for c in found:
-            cli.out(json.dumps(c))
-        return 0
+    assert out is not None
     now = time.time()
-    rows = [["NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS"]]
-    for c in found:
-        r = ps_row(c, now, trunc=True)
-        svc = (c.get("Labels") or {}).get("com.docker.compose.service", "")
-        rows.append(
-            [r["Names"], r["Image"], r["Command"], svc, r["RunningFor"], r["Status"], r["Ports"]]
-        )
-    cli.stdout.write(fmt.table(rows))
+    cli.stdout.write(out.render(compose_ps_record(c, now, not p["no_trunc"]) for c in found))
     return 0
 
 

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
     from supervisor.api.client import Hijacked, Response
     from supervisor.cli.context import Cli
+    from supervisor.cli.govalues import Record
+    from supervisor.cli.output import Defaults
 
 
 def _cid(name: str) -> str:
@@ -240,14 +242,17 @@ def cmd_start(cli: Cli, argv: list[str]) -> int:
 
 _STOP_OPTS = (
     Opt("signal", "s", "str", help="Signal to send to the container"),
-    Opt("time", "t", "int", help="Seconds to wait before killing the container"),
+    Opt("timeout", "t", "int", help="Seconds to wait before killing the container"),
 )
+# docker 28 renamed --time to -t, --timeout; the old spelling still works, with a note.
+_STOP_ALIASES = (Opt("time", kind="int", deprecated="use --timeout instead"),)
 STOP = Command(
     "stop",
     "corral stop [OPTIONS] CONTAINER [CONTAINER...]",
     "Stop one or more running containers",
     _STOP_OPTS,
     min_args=1,
+    aliases=_STOP_ALIASES,
 )
 RESTART = Command(
     "restart",
@@ -255,12 +260,16 @@ RESTART = Command(
     "Restart one or more containers",
     _STOP_OPTS,
     min_args=1,
+    aliases=_STOP_ALIASES,
 )
 
 
 def _stop_like(cli: Cli, cmd: Command, action: str, argv: list[str]) -> int:
     p = parse(cmd, argv)
-    query = {"t": p["time"], "signal": p["signal"]}
+    for warning in p.warnings:  # pflag prints these on stdout
+        cli.out(warning)
+    timeout = p["timeout"] if "timeout" in p.given else p.opts.get("time")
+    query = {"t": timeout, "signal": p["signal"]}
     return for_each(
         cli,
         p.args,
@@ -374,42 +383,68 @@ PS = Command(
     max_args=0,
 )
 
+# docker's ContainerContext: the fields `--format` sees, and their table headers.
 PS_HEADERS = {
     "ID": "CONTAINER ID",
+    "Names": "NAMES",
     "Image": "IMAGE",
     "Command": "COMMAND",
-    "RunningFor": "CREATED",
-    "Status": "STATUS",
-    "Ports": "PORTS",
-    "Names": "NAMES",
     "CreatedAt": "CREATED AT",
+    "RunningFor": "CREATED",
+    "Ports": "PORTS",
+    "State": "STATE",
+    "Status": "STATUS",
     "Size": "SIZE",
     "Labels": "LABELS",
-    "State": "STATE",
     "Mounts": "MOUNTS",
+    "LocalVolumes": "LOCAL VOLUMES",
     "Networks": "NETWORKS",
+    "Platform": "PLATFORM",
 }
 
 
-def ps_row(c: dict[str, Any], now: float, trunc: bool) -> dict[str, str]:
-    """One container summary → the formatted fields docker's ps template sees."""
-    ident = str(c.get("Id", ""))
-    image = str(c.get("Image", ""))
+def _ps_defaults(size: bool) -> Defaults:
+    from supervisor.cli.output import Defaults
+
+    table = ("table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t"
+             "{{.Ports}}\t{{.Names}}" + ("\t{{.Size}}" if size else ""))
+    raw = ("container_id: {{.ID}}\nimage: {{.Image}}\ncommand: {{.Command}}\n"
+           "created_at: {{.CreatedAt}}\nstate: {{- pad .State 1 0}}\n"
+           "status: {{- pad .Status 1 0}}\nnames: {{.Names}}\nlabels: {{- pad .Labels 1 0}}\n"
+           "ports: {{- pad .Ports 1 0}}\n" + ("size: {{.Size}}\\n" if size else ""))
+    return Defaults(table, "{{.ID}}", raw, "container_id: {{.ID}}")
+
+
+def _ps_names(raw: list[str], trunc: bool) -> str:
+    """NAMES: slashes dropped; truncated, only the first name that is not a link alias."""
+    names = [n[1:] if n.startswith("/") else n for n in raw]
     if trunc:
-        if image.startswith("sha256:"):
+        for name in names:
+            if "/" not in name:
+                return name
+    return ",".join(names)
+
+
+def ps_row(c: dict[str, Any], now: float, trunc: bool) -> dict[str, Any]:
+    """One container summary → the values of docker's ContainerContext fields."""
+    ident = str(c.get("Id", ""))
+    image = str(c.get("Image", "")) or "<no image>"
+    if trunc and image != "<no image>":
+        if fmt.short_id(str(c.get("ImageID", ""))) == fmt.short_id(image) or image.startswith(
+                "sha256:"):
             image = fmt.short_id(image)
         image = image.split("@", 1)[0] if "@sha256:" in image else image
     command = str(c.get("Command", ""))
     if trunc:
         command = fmt.ellipsis(command, 20)
     created = float(c.get("Created") or 0)
-    size = ""
-    if "SizeRw" in c or "SizeRootFs" in c:
-        size = fmt.human_size(float(c.get("SizeRw") or 0))
-        if c.get("SizeRootFs"):
-            size += f" (virtual {fmt.human_size(float(c['SizeRootFs']))})"
+    size = fmt.human_size(float(c.get("SizeRw") or 0))
+    if c.get("SizeRootFs"):
+        size += f" (virtual {fmt.human_size(float(c['SizeRootFs']))})"
     labels = c.get("Labels") or {}
     mounts = [str(m.get("Name") or m.get("Source") or "") for m in c.get("Mounts") or []]
+    descriptor = c.get("ImageManifestDescriptor") or {}
+    platform = descriptor.get("platform") if isinstance(descriptor, dict) else None
     return {
         "ID": ident[:12] if trunc else ident,
         "Image": image,
@@ -419,42 +454,58 @@ def ps_row(c: dict[str, Any], now: float, trunc: bool) -> dict[str, str]:
         "Status": str(c.get("Status", "")),
         "State": str(c.get("State", "")),
         "Ports": fmt.ports(c.get("Ports")),
-        "Names": fmt.names(c.get("Names")),
+        "Names": _ps_names(list(c.get("Names") or []), trunc),
         "Size": size,
         "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
-        "Mounts": ",".join(mounts),
+        "Mounts": ",".join(fmt.ellipsis(m, 15) if trunc else m for m in mounts),
+        "LocalVolumes": str(sum(1 for m in c.get("Mounts") or [] if m.get("Driver") == "local")),
         "Networks": ",".join(sorted((c.get("NetworkSettings") or {}).get("Networks") or {})),
+        "Platform": _platform(platform) if platform else None,
     }
 
 
+def _platform(p: dict[str, Any]) -> str:
+    """containerd's platforms.FormatAll: `linux/arm64/v8`."""
+    parts = [str(p.get("os") or "unknown"), str(p.get("architecture") or "unknown")]
+    if p.get("variant"):
+        parts.append(str(p["variant"]))
+    return "/".join(parts)
+
+
+def ps_record(c: dict[str, Any], now: float, trunc: bool) -> Record:
+    """A container as docker's `*formatter.ContainerContext`, `.Label "key"` included."""
+    from supervisor.cli.govalues import Record
+
+    labels = c.get("Labels") or {}
+    return Record("*formatter.ContainerContext", ps_row(c, now, trunc),
+                  {"Label": (lambda key: str(labels.get(key, "")), ("string",))})
+
+
 def cmd_ps(cli: Cli, argv: list[str]) -> int:
+    from supervisor.cli.output import PS_CHECK, RowFormat, check_template
+
     p = parse(PS, argv)
+    size = p["size"]
+    if p["format"]:
+        # docker checks the template, as typed, against an empty row before asking the
+        # daemon, and asks for sizes if it reads `.Size` (unless --size=false or -q).
+        given = check_template(p["format"], ps_record({}, 0, True), PS_CHECK)
+        if "size" not in p.given and not p["quiet"] and "Size" in given.fields():
+            size = True
+    if p["quiet"] and p["format"]:
+        cli.err("WARNING: Ignoring custom format, because both --format and --quiet are set.")
+    out = RowFormat(_ps_defaults(p["size"]).pick(p["format"], p["quiet"], quiet_wins=True),
+                    PS_HEADERS)
     limit = 1 if p["latest"] else p["last"]
     query = {
         "all": _on(p["all"]),
         "limit": limit if limit > 0 else None,
-        "size": _on(p["size"]),
+        "size": _on(size),
         "filters": filters_query(p["filter"]),
     }
     containers = cli.client.get("/containers/json", query) or []
-    trunc = not p["no_trunc"]
-    if p["quiet"]:
-        for c in containers:
-            ident = str(c.get("Id", ""))
-            cli.out(ident[:12] if trunc else ident)
-        return 0
     now = time.time()
-    rows = [ps_row(c, now, trunc) for c in containers]
-    if p["format"]:
-        from supervisor.cli.template import render_list
-
-        cli.stdout.write(render_list(p["format"], rows, PS_HEADERS))
-        return 0
-    columns = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
-    if p["size"]:
-        columns.append("Size")
-    table = [[PS_HEADERS[k] for k in columns]] + [[r[k] for k in columns] for r in rows]
-    cli.stdout.write(fmt.table(table))
+    cli.stdout.write(out.render(ps_record(c, now, not p["no_trunc"]) for c in containers))
     return 0
 
 

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from supervisor.cli.context import Cli
+    from supervisor.cli.govalues import Record
 
 EVENTS = Command(
     "events",
@@ -60,8 +61,42 @@ def event_line(e: dict[str, Any]) -> str:
     )
 
 
+_MESSAGE_KEYS = ("status", "id", "from", "Type", "Action", "Actor", "scope", "time", "timeNano")
+
+
+def event_record(e: dict[str, Any]) -> Record:
+    """An event as docker's `*events.Message`: Go's field names (`.ID`, `.Status`,
+    `.Actor.Attributes.name`), and its JSON in the struct's order."""
+    from supervisor.cli.govalues import Record, go_json
+
+    actor = e.get("Actor") or {}
+    attrs = actor.get("Attributes") or {}
+    actor_json = {"ID": str(actor.get("ID", "")), "Attributes": dict(sorted(attrs.items()))}
+    message = {k: e[k] for k in _MESSAGE_KEYS if k in e}
+    message.update({k: v for k, v in e.items() if k not in message})
+    if "Actor" in message:
+        message["Actor"] = actor_json
+    fields = {
+        "Status": str(e.get("status", "")), "ID": str(e.get("id", "")),
+        "From": str(e.get("from", "")), "Type": str(e.get("Type", "")),
+        "Action": str(e.get("Action", "")),
+        "Actor": Record("events.Actor", actor_json, marshal=lambda: go_json(actor_json)),
+        "Scope": str(e.get("scope", "")), "Time": int(e.get("time") or 0),
+        "TimeNano": int(e.get("timeNano") or 0),
+    }
+    return Record("*events.Message", fields, marshal=lambda: go_json(message))
+
+
 def cmd_events(cli: Cli, argv: list[str]) -> int:
+    from supervisor.cli import output
+
     p = parse(EVENTS, argv)
+    out = None
+    if p["format"]:
+        # docker checks the template against an empty message before streaming; it
+        # knows `json` (one object a line) but no `table`.
+        out = output.ObjectFormat(p["format"], json_all=False, wording=output.EVENTS)
+        out.render(event_record({}))
     now = time.time()
     query = {
         "since": timestamp_param(p["since"], now) if p["since"] else None,
@@ -74,12 +109,8 @@ def cmd_events(cli: Cli, argv: list[str]) -> int:
             if not raw.strip():
                 continue
             e = json.loads(raw)
-            if p["format"]:
-                from supervisor.cli.template import render
-
-                # docker >= 24: `--format json` means one JSON object per line.
-                fmt = "{{json .}}" if p["format"] == "json" else p["format"]
-                cli.out(render(fmt, e))
+            if out is not None:
+                cli.stdout.write(out.render(event_record(e)))
             else:
                 cli.out(event_line(e))
             cli.stdout.flush()

@@ -39,6 +39,25 @@ def ago(created: float, now: float) -> str:
     return human_duration(now - created) + " ago"
 
 
+def go_time(stamp: str) -> str:
+    """Go's time.Time.String() of an RFC 3339 stamp: `2024-05-01 10:11:12.5 +0000 UTC`."""
+    date, sep, rest = stamp.partition("T")
+    if not sep or len(rest) < 8:
+        return stamp
+    clock, zone = rest[:8], rest[8:]
+    frac = ""
+    if zone.startswith("."):
+        digits = zone[1:]
+        end = len(digits) - len(digits.lstrip("0123456789"))
+        frac, zone = digits[:end].rstrip("0"), digits[end:]
+    if zone in ("Z", "z", ""):
+        offset = "+0000 UTC"
+    else:
+        offset = zone.replace(":", "")
+        offset = f"{offset} {offset}"
+    return f"{date} {clock}{'.' + frac if frac else ''} {offset}"
+
+
 def short_id(ident: str) -> str:
     """docker's TruncateID: drop an algorithm prefix (`sha256:`), keep 12 hex digits."""
     _, _, hexpart = ident.rpartition(":")
@@ -55,26 +74,53 @@ def ellipsis(text: str, width: int) -> str:
 
 
 def table(rows: Sequence[Sequence[str]], minwidth: int = 10, padding: int = 3) -> str:
-    """Align like Go's tabwriter(minwidth=10, tabwidth=1, padding=3) as docker uses it.
-
-    Every column but the last is padded to max(minwidth, widest cell + padding); the last
-    is left as is, so lines carry no trailing spaces.
-    """
+    """Rows of cells aligned as docker's tabwriter aligns them (see `tabwrite`)."""
     if not rows:
         return ""
-    ncols = max(len(r) for r in rows)
-    widths = [0] * ncols
-    for row in rows:
-        for i, cell in enumerate(row[:-1]):
-            widths[i] = max(widths[i], len(cell))
-    lines = []
-    for row in rows:
-        parts = [
-            cell.ljust(max(minwidth, widths[i] + padding)) if i < len(row) - 1 else cell
-            for i, cell in enumerate(row)
-        ]
-        lines.append("".join(parts))
-    return "\n".join(lines) + "\n"
+    return tabwrite("".join("\t".join(row) + "\n" for row in rows), minwidth, padding)
+
+
+def tabwrite(text: str, minwidth: int = 10, padding: int = 3) -> str:
+    """Go's text/tabwriter as docker sets it up (minwidth 10, tabwidth 1, padding 3, ' ').
+
+    A cell is text ended by a tab; a line's last cell is not aligned. A column is
+    aligned over each run of consecutive lines that have a cell in it: as wide as its
+    widest cell plus `padding`, at least `minwidth`. So lines without tabs (a `table`
+    template's odd line) break the alignment exactly where Go's would.
+    """
+    lines = [line.split("\t") for line in text.split("\n")]
+    out: list[str] = []
+    widths: list[int] = []
+
+    def write(line0: int, line1: int) -> None:
+        for i in range(line0, line1):
+            cells = lines[i]
+            for j, cell in enumerate(cells):
+                out.append(cell.ljust(widths[j]) if j < len(widths) else cell)
+            if i + 1 < len(lines):
+                out.append("\n")
+
+    def fmt(line0: int, line1: int) -> None:
+        column = len(widths)
+        this = line0
+        while this < line1:
+            if column >= len(lines[this]) - 1:
+                this += 1
+                continue
+            write(line0, this)
+            line0 = this
+            width = minwidth
+            while this < line1 and column < len(lines[this]) - 1:
+                width = max(width, len(lines[this][column]) + padding)
+                this += 1
+            widths.append(width)
+            fmt(line0, this)
+            widths.pop()
+            line0 = this
+        write(line0, line1)
+
+    fmt(0, len(lines))
+    return "".join(out)
 
 
 def go_quote(text: str) -> str:

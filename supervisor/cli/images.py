@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from typing import IO, Any
 
     from supervisor.cli.context import Cli
+    from supervisor.cli.output import Defaults
 
 _REPO = re.compile(
     r"(?:[a-zA-Z0-9.-]+(?::\d+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -104,28 +105,66 @@ IMAGES = Command("images", "corral images [OPTIONS] [REPOSITORY[:TAG]]", "List i
     Opt("quiet", "q", help="Only show image IDs"),
 ), max_args=1)
 
-IMAGE_HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID",
-                 "CreatedSince": "CREATED", "Size": "SIZE", "Digest": "DIGEST",
-                 "CreatedAt": "CREATED AT"}
+# docker's imageContext: the fields `--format` sees, and their table headers.
+IMAGE_HEADERS = {
+    "ID": "IMAGE ID",
+    "Repository": "REPOSITORY",
+    "Tag": "TAG",
+    "Digest": "DIGEST",
+    "CreatedSince": "CREATED",
+    "CreatedAt": "CREATED AT",
+    "Size": "SIZE",
+    "Containers": "CONTAINERS",
+    "VirtualSize": "SIZE",
+    "SharedSize": "SHARED SIZE",
+    "UniqueSize": "UNIQUE SIZE",
+}
+
+_IMAGE_RAW = ("repository: {{ .Repository }}\ntag: {{.Tag}}\n{digest}image_id: {{.ID}}\n"
+              "created_at: {{.CreatedAt}}\nvirtual_size: {{.Size}}\n")
 
 
-def image_rows(images: list[dict[str, Any]], now: float, trunc: bool) -> list[dict[str, str]]:
-    """Image summaries → one row per tag (untagged: `<none>`), newest first."""
+def _image_defaults(digests: bool) -> Defaults:
+    from supervisor.cli.output import Defaults
+
+    digest = "{{.Digest}}\t" if digests else ""
+    table = ("table {{.Repository}}\t{{.Tag}}\t" + digest + "{{.ID}}\t"
+             "{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\t{{.Size}}")
+    raw = _IMAGE_RAW.replace("{digest}", "digest: {{.Digest}}\n" if digests else "")
+    return Defaults(table, "{{.ID}}", raw, "image_id: {{.ID}}")
+
+
+def _count(value: Any) -> str:
+    return "N/A" if value is None or value == -1 else str(value)
+
+
+def image_rows(images: list[dict[str, Any]], now: float, trunc: bool,
+               digests: bool = True) -> list[dict[str, str]]:
+    """Image summaries → one row per tag (untagged: `<none>`), newest first.
+
+    The digest is shown only when asked for (`--digests`, `{{.Digest}}`), as docker.
+    """
     rows: list[dict[str, str]] = []
     for img in sorted(images, key=lambda i: -float(i.get("Created") or 0)):
         ident = str(img.get("Id", ""))
         created = float(img.get("Created") or 0)
+        size = float(img.get("Size") or 0)
+        shared = img.get("SharedSize")
         common = {
             "ID": fmt.short_id(ident) if trunc else ident,
             "CreatedSince": fmt.ago(created, now),
             "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(created)),
-            "Size": fmt.human_size(float(img.get("Size") or 0)),
+            "Size": fmt.human_size(size),
+            "VirtualSize": fmt.human_size(size, 4),
+            "Containers": _count(img.get("Containers", -1)),
+            "SharedSize": "N/A" if shared in (None, -1) else fmt.human_size(float(shared), 4),
+            "UniqueSize": "N/A" if shared in (None, -1) else fmt.human_size(size - shared, 4),
         }
-        digests = [d for d in img.get("RepoDigests") or [] if not d.startswith("<none>")]
-        digest = digests[0].split("@", 1)[1] if digests else "<none>"
+        found = [d for d in img.get("RepoDigests") or [] if not d.startswith("<none>")]
+        digest = found[0].split("@", 1)[1] if found and digests else "<none>"
         tags = [t for t in img.get("RepoTags") or [] if t != "<none>:<none>"]
         if not tags:
-            repo = digests[0].split("@", 1)[0] if digests else "<none>"
+            repo = found[0].split("@", 1)[0] if found else "<none>"
             rows.append({"Repository": repo, "Tag": "<none>", "Digest": digest, **common})
         for ref in tags:
             repo, tag = fmt.repo_tag(ref)
@@ -135,31 +174,22 @@ def image_rows(images: list[dict[str, Any]], now: float, trunc: bool) -> list[di
 
 def cmd_images(cli: Cli, argv: list[str]) -> int:
     from supervisor.cli.filters import filters_query
+    from supervisor.cli.govalues import Record
+    from supervisor.cli.output import RowFormat
 
     p = parse(IMAGES, argv)
+    source = _image_defaults(p["digests"]).pick(p["format"], p["quiet"])
+    if p["digests"] and source.startswith("table") and "{{.Digest}}" not in source:
+        source += "\t{{.Digest}}"
+    out = RowFormat(source, IMAGE_HEADERS)  # a bad template fails before any request
     filters = list(p["filter"])
     if p.args:
         filters.append(f"reference={p.args[0]}")
     query = {"all": True if p["all"] else None, "filters": filters_query(filters)}
     images = cli.client.get("/images/json", query) or []
-    trunc = not p["no_trunc"]
-    rows = image_rows(images, time.time(), trunc)
-    if p["quiet"]:
-        seen: set[str] = set()
-        for row in rows:
-            if row["ID"] not in seen:
-                seen.add(row["ID"])
-                cli.out(row["ID"])
-        return 0
-    if p["format"]:
-        from supervisor.cli.template import render_list
-
-        cli.stdout.write(render_list(p["format"], rows, IMAGE_HEADERS))
-        return 0
-    columns = ["Repository", "Tag"] + (["Digest"] if p["digests"] else []) + [
-        "ID", "CreatedSince", "Size"]
-    table = [[IMAGE_HEADERS[c] for c in columns]] + [[r[c] for c in columns] for r in rows]
-    cli.stdout.write(fmt.table(table))
+    digests = p["digests"] or "{{.Digest}}" in source
+    rows = image_rows(images, time.time(), not p["no_trunc"], digests)
+    cli.stdout.write(out.render(Record("*formatter.imageContext", row) for row in rows))
     return 0
 
 

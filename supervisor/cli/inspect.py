@@ -1,12 +1,11 @@
-"""`inspect`: low-level JSON of containers, images and volumes, optionally templated.
+"""`inspect`: low-level JSON of containers, images, volumes and networks, or templated.
 
-Without `--type`, a name is looked up as a container, then an image, then a volume, as
-docker does; the output is a JSON array (4-space indent) or one template line per object.
+Without `--type`, a name is looked up as a container, then an image, a volume, a
+network, as docker does; the output is a JSON array (4-space indent; `--format json`
+on one line) or one template line per object (`supervisor.cli.output`).
 """
 
 from __future__ import annotations
-
-import json
 
 from supervisor.api.client import ApiError, quote
 from supervisor.cli.context import CliError
@@ -25,7 +24,7 @@ INSPECT = Command("inspect", "corral inspect [OPTIONS] NAME|ID [NAME|ID...]",
     Opt("type", kind="str", help="Only inspect objects of the given type"),
 ), min_args=1)
 
-KINDS = ("container", "image", "volume")
+KINDS = ("container", "image", "volume", "network")
 
 
 def _path(kind: str, name: str) -> str:
@@ -33,6 +32,8 @@ def _path(kind: str, name: str) -> str:
         return f"/containers/{quote(name)}/json"
     if kind == "image":
         return f"/images/{quote(name, safe='/:@')}/json"
+    if kind == "network":
+        return f"/networks/{quote(name)}"
     return f"/volumes/{quote(name)}"
 
 
@@ -46,22 +47,21 @@ def lookup(cli: Cli, name: str, kind: str | None, size: bool = False) -> Any:
         except ApiError as exc:
             if exc.status != 404 or kind:
                 raise
-    raise CliError(f"No such object: {name}")
+    raise CliError(f"Error: No such object: {name}")  # docker's words
 
 
 def show(cli: Cli, names: list[str], kind: str | None, template: str | None,
          size: bool = False) -> int:
-    """Print the objects (array or template lines); misses go to stderr, exit 1."""
-    tmpl = None
-    if template:
-        from supervisor.cli.template import Template, TemplateError
+    """Print the objects (JSON array, or a template line each); misses go to stderr, exit 1.
 
-        try:
-            tmpl = Template(template.replace("\\n", "\n").replace("\\t", "\t"))
-        except TemplateError as exc:
-            raise CliError(f"template parsing error: {exc}") from None
+    The template is parsed before anything is fetched, so a bad one fails alone (64).
+    """
+    from supervisor.cli.output import ObjectFormat
+
+    out = ObjectFormat(template)
     found: list[Any] = []
     errors: list[str] = []
+    printed = False
     for name in names:
         try:
             obj = lookup(cli, name, kind, size)
@@ -71,17 +71,18 @@ def show(cli: Cli, names: list[str], kind: str | None, template: str | None,
         except CliError as exc:
             errors.append(exc.message)
             continue
-        if tmpl is None:
+        if out.template is None:
             found.append(obj)
             continue
-        from supervisor.cli.template import TemplateError
-
         try:
-            cli.out(tmpl.render(obj))
-        except TemplateError as exc:
-            errors.append(f"template: {exc}")
-    if tmpl is None:
-        cli.out(json.dumps(found, indent=4, ensure_ascii=False))
+            cli.stdout.write(out.render(obj))
+            printed = True
+        except CliError as exc:
+            errors.append(exc.message)
+    if out.template is None:
+        cli.stdout.write(out.render_all(found))
+    elif not printed:  # docker's inspector writes a bare newline when it wrote nothing
+        cli.stdout.write("\n")
     for message in errors:
         cli.err(f"corral: {message}")
     return 1 if errors else 0

@@ -137,7 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(f"corral version {VERSION}, API {_api_version()}\n")
             return 0
         else:
-            sys.stderr.write(f"corral: unknown flag: {flag}\nSee 'corral --help'.\n")
+            sys.stderr.write(f"unknown flag: {flag}\n\nUsage:  corral [OPTIONS] COMMAND\n\n"
+                             "Run 'corral --help' for more information\n")
             return 125
     if not args or args[0] == "help":
         sys.stdout.write(usage())
@@ -187,7 +188,7 @@ def run_verb(cli: Cli, verb: str, args: list[str]) -> int:
         cli.stdout.write(exc.text)
         return 0
     except UsageError as exc:
-        cli.err(f"corral: {exc.message}")
+        cli.err(exc.display())
         return exc.exit_code
     except CliError as exc:
         cli.err(f"corral: {exc.message}")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from supervisor.api.client import ApiError, quote
 from supervisor.cli import format as fmt
 from supervisor.cli.context import CliError
@@ -15,6 +13,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from supervisor.cli.context import Cli
+    from supervisor.cli.govalues import Record
 
 CREATE = Command("network create", "corral network create [OPTIONS] NETWORK", "Create a network", (
     Opt("driver", "d", "str", default="bridge", help="Driver to manage the Network"),
@@ -125,58 +124,50 @@ def _create(cli: Cli, argv: list[str]) -> int:
     return 0
 
 
+# docker's networkContext: the fields `--format` sees, and their table headers.
+NETWORK_HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE",
+                   "IPv4": "IPV4", "IPv6": "IPV6", "Internal": "INTERNAL", "Labels": "LABELS",
+                   "CreatedAt": "CREATED AT"}
+
+
+def network_record(n: dict[str, Any], trunc: bool) -> Record:
+    """A network summary as docker's `*network.networkContext`."""
+    from supervisor.cli.govalues import Record
+
+    labels = n.get("Labels") or {}
+    ident = str(n.get("Id", ""))
+    fields = {
+        "ID": fmt.short_id(ident) if trunc else ident, "Name": str(n.get("Name", "")),
+        "Driver": str(n.get("Driver", "")), "Scope": str(n.get("Scope", "")),
+        "IPv4": str(bool(n.get("EnableIPv4"))).lower(),
+        "IPv6": str(bool(n.get("EnableIPv6"))).lower(),
+        "Internal": str(bool(n.get("Internal"))).lower(),
+        "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+        "CreatedAt": fmt.go_time(str(n.get("Created") or "0001-01-01T00:00:00Z")),
+    }
+    return Record("*network.networkContext", fields,
+                  {"Label": (lambda key: str(labels.get(key, "")), ("string",))})
+
+
 def _ls(cli: Cli, argv: list[str]) -> int:
+    from supervisor.cli.output import Defaults, RowFormat
+
     p = parse(LS, argv)
+    source = Defaults("table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}", "{{.ID}}",
+                      "network_id: {{.ID}}\\nname: {{.Name}}\\ndriver: {{.Driver}}\\n"
+                      "scope: {{.Scope}}\\n", "network_id: {{.ID}}").pick(p["format"], p["quiet"])
+    out = RowFormat(source, NETWORK_HEADERS)  # a bad template fails before any request
     nets = cli.client.get("/networks", {"filters": filters_query(p["filter"])}) or []
     nets = sorted(nets, key=lambda n: str(n.get("Name", "")))
-    ident = (lambda i: i) if p["no_trunc"] else fmt.short_id
-    if p["quiet"]:
-        for n in nets:
-            cli.out(ident(str(n.get("Id", ""))))
-        return 0
-    rows = [{"ID": ident(str(n.get("Id", ""))), "Name": str(n.get("Name", "")),
-             "Driver": str(n.get("Driver", "")), "Scope": str(n.get("Scope", "")),
-             "Internal": str(bool(n.get("Internal"))).lower(),
-             "Labels": ",".join(f"{k}={v}" for k, v in sorted((n.get("Labels") or {}).items()))}
-            for n in nets]
-    if p["format"]:
-        from supervisor.cli.template import render_list
-
-        cli.stdout.write(render_list(p["format"], rows, {
-            "ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE",
-            "Internal": "INTERNAL", "Labels": "LABELS"}))
-        return 0
-    cli.stdout.write(fmt.table([["NETWORK ID", "NAME", "DRIVER", "SCOPE"]]
-                               + [[r["ID"], r["Name"], r["Driver"], r["Scope"]] for r in rows]))
+    cli.stdout.write(out.render(network_record(n, not p["no_trunc"]) for n in nets))
     return 0
 
 
 def _inspect(cli: Cli, argv: list[str]) -> int:
-    p = parse(INSPECT, argv)
-    tmpl = None
-    if p["format"]:
-        from supervisor.cli.template import Template, TemplateError
+    from supervisor.cli.inspect import show
 
-        try:
-            tmpl = Template(p["format"].replace("\\n", "\n").replace("\\t", "\t"))
-        except TemplateError as exc:
-            raise CliError(f"template parsing error: {exc}") from None
-    found: list[Any] = []
-    failed = False
-    for name in p.args:
-        try:
-            obj = cli.client.get(f"/networks/{quote(name)}")
-        except ApiError as exc:
-            cli.err(f"corral: Error response from daemon: {exc.message}")
-            failed = True
-            continue
-        if tmpl is not None:
-            cli.out(tmpl.render(obj))
-        else:
-            found.append(obj)
-    if tmpl is None:
-        cli.out(json.dumps(found, indent=4, ensure_ascii=False))
-    return 1 if failed else 0
+    p = parse(INSPECT, argv)
+    return show(cli, p.args, "network", p["format"])
 
 
 def _rm(cli: Cli, argv: list[str]) -> int:

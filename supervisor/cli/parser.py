@@ -19,12 +19,19 @@ FLAG_ERROR = 125  # docker's exit code for a flag it cannot parse
 
 
 class UsageError(Exception):
-    """Bad command line: printed as `corral: <message>`; nothing was sent to the daemon."""
+    """Bad command line: printed as `corral: <message>`; nothing was sent to the daemon.
 
-    def __init__(self, message: str, exit_code: int = FLAG_ERROR) -> None:
+    `plain` messages print as they are: docker 28 prints flag errors without its name.
+    """
+
+    def __init__(self, message: str, exit_code: int = FLAG_ERROR, *, plain: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
+        self.plain = plain
+
+    def display(self) -> str:
+        return self.message if self.plain else f"corral: {self.message}"
 
 
 class HelpRequested(Exception):
@@ -36,18 +43,24 @@ class HelpRequested(Exception):
 
 
 class Opt:
-    """One flag. kind: "bool", "str", "list" (repeatable), or "int"."""
+    """One flag. kind: "bool", "str", "list" (repeatable), or "int".
 
-    __slots__ = ("long", "short", "kind", "default", "help")
+    `deprecated` (on an alias) is pflag's note, `Flag --time has been deprecated, use
+    --timeout instead`, which `Parsed.warnings` collects.
+    """
+
+    __slots__ = ("long", "short", "kind", "default", "help", "deprecated")
 
     def __init__(
-        self, long: str, short: str = "", kind: str = "bool", default: Any = None, help: str = ""
+        self, long: str, short: str = "", kind: str = "bool", default: Any = None, help: str = "",
+        deprecated: str = "",
     ) -> None:
         self.long = long
         self.short = short
         self.kind = kind
         self.default = default
         self.help = help
+        self.deprecated = deprecated
 
     @property
     def dest(self) -> str:
@@ -130,6 +143,7 @@ class Parsed:
         self.opts = opts
         self.args = args
         self.given: set[str] = set()
+        self.warnings: list[str] = []
 
     def __getitem__(self, key: str) -> Any:
         return self.opts[key]
@@ -169,7 +183,26 @@ def _assign(parsed: Parsed, opt: Opt, value: str | None) -> None:
 
 
 def parse(cmd: Command, argv: Sequence[str]) -> Parsed:
-    """Parse `argv` (the words after the verb) against `cmd`'s grammar."""
+    """Parse `argv` (the words after the verb) against `cmd`'s grammar.
+
+    A flag error reads as docker 28's: the error, the usage line, where help is
+    (`unknown flag: --nope`, blank, `Usage:  corral ps [OPTIONS]`, blank, `Run 'corral
+    ps --help' for more information`), exit 125.
+    """
+    try:
+        parsed = _parse_flags(cmd, argv)
+    except UsageError as exc:
+        raise UsageError(
+            f"{exc.message}\n\nUsage:  {cmd.usage}\n\n"
+            f"Run 'corral {cmd.name} --help' for more information",
+            exc.exit_code,
+            plain=True,
+        ) from None
+    check_arg_count(cmd, parsed.args)
+    return parsed
+
+
+def _parse_flags(cmd: Command, argv: Sequence[str]) -> Parsed:
     parsed = Parsed({o.dest: o.initial() for o in cmd.opts}, [])
     i = 0
     n = len(argv)
@@ -186,6 +219,8 @@ def parse(cmd: Command, argv: Sequence[str]) -> Parsed:
             opt = cmd.find_long(name)
             if opt is None:
                 raise UsageError(f"unknown flag: --{name}")
+            if opt.deprecated:
+                parsed.warnings.append(f"Flag --{name} has been deprecated, {opt.deprecated}")
             if eq:
                 _assign(parsed, opt, value)
             elif opt.kind == "bool":
@@ -226,22 +261,31 @@ def parse(cmd: Command, argv: Sequence[str]) -> Parsed:
             if not cmd.interspersed:
                 parsed.args.extend(argv[i:])
                 break
-    check_arg_count(cmd, parsed.args)
     return parsed
 
 
 def check_arg_count(cmd: Command, args: Sequence[str]) -> None:
-    """docker's `"docker rm" requires at least 1 argument.` (exit 1, as docker's cobra)."""
+    """docker 28's cobra validators: `'corral rm' requires at least 1 argument` (exit 1)."""
 
     def plural(k: int) -> str:
         return f"{k} argument" + ("" if k == 1 else "s")
 
-    hint = f"\nSee 'corral {cmd.name} --help'.\n\nUsage:  {cmd.usage}\n\n{cmd.summary}"
-    if cmd.max_args is not None and cmd.min_args == cmd.max_args and len(args) != cmd.min_args:
-        raise UsageError(
-            f'"corral {cmd.name}" requires exactly {plural(cmd.min_args)}.{hint}', 1
-        )
-    if len(args) < cmd.min_args:
-        raise UsageError(f'"corral {cmd.name}" requires at least {plural(cmd.min_args)}.{hint}', 1)
-    if cmd.max_args is not None and len(args) > cmd.max_args:
-        raise UsageError(f'"corral {cmd.name}" accepts at most {plural(cmd.max_args)}.{hint}', 1)
+    n, low, high = len(args), cmd.min_args, cmd.max_args
+    if low <= n and (high is None or n <= high):
+        return
+    see = "Run"
+    if high == 0:
+        problem = "accepts no arguments"
+    elif high is not None and low == high:
+        problem = f"requires {plural(low)}"
+    elif high is not None and low > 0:
+        problem = f"requires at least {low} and at most {plural(high)}"
+    elif high is not None:
+        problem = f"requires at most {plural(high)}"
+    else:
+        problem, see = f"requires at least {plural(low)}", "See"
+    raise UsageError(
+        f"'corral {cmd.name}' {problem}\n\nUsage:  {cmd.usage}\n\n"
+        f"{see} 'corral {cmd.name} --help' for more information",
+        1,
+    )

@@ -9,11 +9,10 @@ once instead of one slow request per container.
 
 from __future__ import annotations
 
-import json
 import time
 
 from supervisor.api.client import ApiError, quote
-from supervisor.cli.format import bytes_size, human_size, table
+from supervisor.cli.format import bytes_size, human_size
 from supervisor.cli.parser import Command, Opt, parse
 
 TYPE_CHECKING = False
@@ -21,6 +20,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from supervisor.cli.context import Cli
+    from supervisor.cli.govalues import Record
+    from supervisor.cli.output import RowFormat
 
 STATS = Command(
     "stats",
@@ -34,8 +35,9 @@ STATS = Command(
     ),
 )
 
+# docker's statsContext: the fields `--format` sees, and their table headers.
 HEADERS = {
-    "Container": "CONTAINER ID",
+    "Container": "CONTAINER",
     "ID": "CONTAINER ID",
     "Name": "NAME",
     "CPUPerc": "CPU %",
@@ -45,7 +47,8 @@ HEADERS = {
     "BlockIO": "BLOCK I/O",
     "PIDs": "PIDS",
 }
-COLUMNS = ("Container", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs")
+DEFAULT = ("table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t"
+           "{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}")
 INTERVAL = 1.0
 
 
@@ -76,8 +79,12 @@ def memory_usage(stats: dict[str, Any]) -> int:
     return usage
 
 
-def row(stats: dict[str, Any], pre: dict[str, Any] | None, no_trunc: bool) -> dict[str, str]:
-    """One table row, formatted as the docker CLI formats it."""
+def row(stats: dict[str, Any], pre: dict[str, Any] | None, no_trunc: bool,
+        container: str | None = None) -> dict[str, str]:
+    """One table row, formatted as the docker CLI formats it.
+
+    `.Container` is the name or ID the user gave (docker: as typed), else the short ID.
+    """
     ident = str(stats.get("id") or "")
     mem = stats.get("memory_stats") or {}
     usage, limit = memory_usage(stats), int(mem.get("limit") or 0)
@@ -95,7 +102,7 @@ def row(stats: dict[str, Any], pre: dict[str, Any] | None, no_trunc: bool) -> di
     mem_perc = usage / limit * 100.0 if limit else 0.0
     cid = ident if no_trunc else ident[:12]
     return {
-        "Container": cid,
+        "Container": container or cid,
         "ID": cid,
         "Name": str(stats.get("name") or "").lstrip("/"),
         "CPUPerc": f"{cpu_percent(stats, pre):.2f}%" if running else "0.00%",
@@ -108,14 +115,20 @@ def row(stats: dict[str, Any], pre: dict[str, Any] | None, no_trunc: bool) -> di
 
 
 def render(rows: list[dict[str, str]], fmt: str | None) -> str:
-    if fmt == "json":
-        return "".join(json.dumps(r) + "\n" for r in rows)
-    if fmt:
-        from supervisor.cli.template import render_list
+    """The rows through the shared `--format` path (default: docker's table)."""
+    return formatter(fmt).render(_record(r) for r in rows)
 
-        return render_list(fmt, rows, HEADERS)
-    lines = [[HEADERS[c] for c in COLUMNS], *([r[c] for c in COLUMNS] for r in rows)]
-    return table(lines)
+
+def formatter(fmt: str | None) -> RowFormat:
+    from supervisor.cli.output import RowFormat
+
+    return RowFormat(fmt if fmt and fmt != "table" else DEFAULT, HEADERS)
+
+
+def _record(r: dict[str, str]) -> Record:
+    from supervisor.cli.govalues import Record
+
+    return Record("*container.statsContext", r)
 
 
 def _targets(cli: Cli, names: list[str], all_: bool) -> list[str]:
@@ -139,6 +152,7 @@ def _read(cli: Cli, ref: str, named: bool) -> dict[str, Any] | None:
 
 def cmd_stats(cli: Cli, argv: list[str]) -> int:
     p = parse(STATS, argv)
+    out = formatter(p["format"])  # a bad template fails before any reading
     names = list(p.args)
     previous: dict[str, dict[str, Any]] = {}
     if p["no_stream"]:
@@ -148,8 +162,8 @@ def cmd_stats(cli: Cli, argv: list[str]) -> int:
         for ref, pre in first.items():
             cur = _read(cli, ref, bool(names))
             if cur is not None:
-                rows.append(row(cur, pre, p["no_trunc"]))
-        cli.stdout.write(render(rows, p["format"]))
+                rows.append(row(cur, pre, p["no_trunc"], ref if names else None))
+        cli.stdout.write(out.render(_record(r) for r in rows))
         return 0
     tty = cli.stdout.isatty()
     try:
@@ -161,11 +175,11 @@ def cmd_stats(cli: Cli, argv: list[str]) -> int:
                 if cur is None:
                     continue
                 current[ref] = cur
-                rows.append(row(cur, previous.get(ref), p["no_trunc"]))
+                rows.append(row(cur, previous.get(ref), p["no_trunc"], ref if names else None))
             previous = current
             if tty:
                 cli.stdout.write("\033[2J\033[H")
-            cli.stdout.write(render(rows, p["format"]))
+            cli.stdout.write(out.render(_record(r) for r in rows))
             cli.stdout.flush()
             time.sleep(INTERVAL)
     except KeyboardInterrupt:

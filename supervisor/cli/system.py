@@ -36,6 +36,11 @@ def cmd_version(cli: Cli, argv: list[str]) -> int:
     from supervisor.api.client import ApiError, DaemonUnavailable
 
     p = parse(VERSION_CMD, argv)
+    out = None
+    if p["format"]:  # parsed first: a bad template fails without asking the daemon
+        from supervisor.cli.output import SYSTEM, ObjectFormat
+
+        out = ObjectFormat(p["format"], name="version", json_all=False, wording=SYSTEM)
     client = {"Version": VERSION, "ApiVersion": API_VERSION,
               "PythonVersion": platform.python_version(), "Os": "linux",
               "Arch": _ARCH.get(platform.machine(), platform.machine())}
@@ -45,10 +50,8 @@ def cmd_version(cli: Cli, argv: list[str]) -> int:
         server = cli.client.get("/version")
     except (ApiError, DaemonUnavailable) as exc:
         error = exc
-    if p["format"]:
-        from supervisor.cli.template import render
-
-        cli.out(render(p["format"], {"Client": client, "Server": server}))
+    if out is not None:
+        cli.stdout.write(out.render({"Client": client, "Server": server}))
     else:
         lines = ["Client:"] + _kv([
             ("Version", VERSION), ("API version", API_VERSION),
@@ -78,11 +81,14 @@ def cmd_version(cli: Cli, argv: list[str]) -> int:
 
 def cmd_info(cli: Cli, argv: list[str]) -> int:
     p = parse(INFO, argv)
-    info = cli.client.get("/info") or {}
+    out = None
     if p["format"]:
-        from supervisor.cli.template import render
+        from supervisor.cli.output import SYSTEM, ObjectFormat
 
-        cli.out(render(p["format"], info))
+        out = ObjectFormat(p["format"], json_all=False, wording=SYSTEM)
+    info = cli.client.get("/info") or {}
+    if out is not None:
+        cli.stdout.write(out.render(info))
         return 0
     rows: list[tuple[str, Any]] = [
         ("Containers", info.get("Containers", 0)),

@@ -10,7 +10,10 @@ from supervisor.cli.parser import Command, Opt, UsageError, parse
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from supervisor.cli.context import Cli
+    from supervisor.cli.govalues import Record
 
 CREATE = Command("volume create", "corral volume create [OPTIONS] [VOLUME]", "Create a volume", (
     Opt("driver", "d", "str", default="local", help="Specify volume driver name"),
@@ -94,29 +97,43 @@ def _create(cli: Cli, argv: list[str]) -> int:
     return 0
 
 
+# docker's volumeContext: the fields `--format` sees, and their table headers.
+VOLUME_HEADERS = {"ID": "ID", "Name": "VOLUME NAME", "Group": "GROUP", "Driver": "DRIVER",
+                  "Scope": "SCOPE", "Availability": "AVAILABILITY", "Mountpoint": "MOUNTPOINT",
+                  "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE", "Status": "STATUS"}
+
+
+def volume_record(v: dict[str, Any]) -> Record:
+    """A volume as docker's `*formatter.volumeContext` (cluster fields: `N/A`)."""
+    from supervisor.cli.govalues import Record
+
+    labels = v.get("Labels") or {}
+    usage = v.get("UsageData")
+    fields = {
+        "Name": str(v.get("Name", "")), "Driver": str(v.get("Driver", "")),
+        "Scope": str(v.get("Scope", "")), "Mountpoint": str(v.get("Mountpoint", "")),
+        "Labels": ",".join(f"{k}={val}" for k, val in sorted(labels.items())),
+        "Links": "N/A" if not usage else str(usage.get("RefCount", 0)),
+        "Size": "N/A" if not usage else fmt.human_size(float(usage.get("Size") or 0), 4),
+        "Group": "N/A", "Availability": "N/A", "Status": "N/A",
+    }
+    return Record("*formatter.volumeContext", fields,
+                  {"Label": (lambda key: str(labels.get(key, "")), ("string",))})
+
+
 def _ls(cli: Cli, argv: list[str]) -> int:
+    from supervisor.cli.output import Defaults, RowFormat
+
     p = parse(LS, argv)
+    source = Defaults("table {{.Driver}}\t{{.Name}}", "{{.Name}}",
+                      "name: {{.Name}}\\ndriver: {{.Driver}}\\n", "name: {{.Name}}",
+                      ).pick(p["format"], p["quiet"])
+    out = RowFormat(source, VOLUME_HEADERS)  # a bad template fails before any request
     resp = cli.client.get("/volumes", {"filters": filters_query(p["filter"])}) or {}
     for warning in resp.get("Warnings") or []:
         cli.err(f"WARNING: {warning}")
     vols = sorted(resp.get("Volumes") or [], key=lambda v: str(v.get("Name", "")))
-    if p["quiet"]:
-        for v in vols:
-            cli.out(str(v.get("Name", "")))
-        return 0
-    rows = [{"Driver": str(v.get("Driver", "")), "Name": str(v.get("Name", "")),
-             "Mountpoint": str(v.get("Mountpoint", "")), "Scope": str(v.get("Scope", "")),
-             "Labels": ",".join(f"{k}={val}" for k, val in sorted((v.get("Labels") or {}).items()))}
-            for v in vols]
-    if p["format"]:
-        from supervisor.cli.template import render_list
-
-        cli.stdout.write(render_list(p["format"], rows, {
-            "Driver": "DRIVER", "Name": "VOLUME NAME", "Mountpoint": "MOUNTPOINT",
-            "Scope": "SCOPE", "Labels": "LABELS"}))
-        return 0
-    cli.stdout.write(fmt.table([["DRIVER", "VOLUME NAME"]]
-                               + [[r["Driver"], r["Name"]] for r in rows]))
+    cli.stdout.write(out.render(volume_record(v) for v in vols))
     return 0
 
 
