@@ -24,7 +24,7 @@ from busybox import make_rootfs_tar
 from supervisor.errors import CannotExecute, CommandNotFound, Conflict, CorralError, NotFound
 from supervisor.runtime import cgroups
 from supervisor.runtime.mountinfo import read_mountinfo
-from supervisor.runtime.process import pidfd_open, set_child_subreaper, wait_exit
+from supervisor.runtime.process import PidFd, set_child_subreaper
 from supervisor.runtime.rootfs import is_mounted, mount_overlay, unmount
 from supervisor.runtime.runc import Runtime
 from supervisor.runtime.spec import ContainerSpec, ProcessSpec, Resources, build_config
@@ -85,7 +85,7 @@ async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
 class Run:
     id: str
     pid: int
-    pidfd: int
+    pidfd: PidFd
     cgroups_path: str
     out: bytearray = field(default_factory=bytearray)
     err: bytearray = field(default_factory=bytearray)
@@ -137,7 +137,7 @@ async def create(
     finally:
         os.close(out_w)
         os.close(err_w)
-    return Run(cid, pid, pidfd_open(pid), cg), out_r, err_r
+    return Run(cid, pid, PidFd(pid, "test init"), cg), out_r, err_r
 
 
 async def run_to_exit(rt: Runtime, bundle: Bundle, args: list[str], **kw: object) -> Run:
@@ -148,9 +148,9 @@ async def run_to_exit(rt: Runtime, bundle: Bundle, args: list[str], **kw: object
             nursery.start_soon(drain, err_r, run.err)
             await rt.start(run.id)
             with trio.fail_after(20):
-                run.exit_code = await wait_exit(run.pidfd, run.pid)
+                run.exit_code = await run.pidfd.wait()
     finally:
-        os.close(run.pidfd)
+        run.pidfd.close()
         await rt.delete(run.id, force=True)
     return run
 
@@ -200,11 +200,11 @@ async def test_sigkill_is_137(runtime: Runtime, bundle: Bundle) -> None:
         await runtime.resume(run.id)
         await runtime.kill(run.id, signal.SIGKILL)
         with trio.fail_after(10):
-            assert await wait_exit(run.pidfd, run.pid) == 137
+            assert await run.pidfd.wait() == 137
         state = await runtime.state(run.id)
         assert state is not None and state["status"] == "stopped"
     finally:
-        os.close(run.pidfd)
+        run.pidfd.close()
         await runtime.delete(run.id, force=True)
 
 
@@ -242,9 +242,9 @@ async def test_memory_limit_in_cgroup(runtime: Runtime, bundle: Bundle) -> None:
         assert (cgroups.memory_usage(run.cgroups_path) or 0) > 0
         await runtime.kill(run.id, "KILL", all=True)
         with trio.fail_after(10):
-            assert await wait_exit(run.pidfd, run.pid) == 137
+            assert await run.pidfd.wait() == 137
     finally:
-        os.close(run.pidfd)
+        run.pidfd.close()
         await runtime.delete(run.id, force=True)
     assert cgroups.memory_limit(run.cgroups_path) is None  # cgroup removed by delete
     assert cgroups.cleanup(run.cgroups_path) == []
@@ -288,13 +288,10 @@ async def test_exec(runtime: Runtime, bundle: Bundle) -> None:
             )
         finally:
             os.close(w)
-        pidfd = pidfd_open(pid)
-        try:
+        with PidFd(pid, "test exec") as pidfd:
             with trio.fail_after(10):
                 await drain(r, out)
-                assert await wait_exit(pidfd, pid) == 0
-        finally:
-            os.close(pidfd)
+                assert await pidfd.wait() == 0
         assert out == b"detached\n"
 
         with pytest.raises(CommandNotFound):
@@ -308,9 +305,9 @@ async def test_exec(runtime: Runtime, bundle: Bundle) -> None:
             )
         await runtime.kill(run.id, signal.SIGKILL)
         with trio.fail_after(10):
-            assert await wait_exit(run.pidfd, run.pid) == 137
+            assert await run.pidfd.wait() == 137
     finally:
-        os.close(run.pidfd)
+        run.pidfd.close()
         await runtime.delete(run.id, force=True)
 
     with pytest.raises(NotFound):

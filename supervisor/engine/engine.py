@@ -46,7 +46,8 @@ from supervisor.network.manager import Plan as NetworkPlan
 from supervisor.rmtree import discard_tree
 from supervisor.runtime import cgroups, securityopt
 from supervisor.runtime.devices import host_devices
-from supervisor.runtime.process import pidfd_open, wait_exit
+from supervisor.runtime.fds import OwnedFd, close_all
+from supervisor.runtime.process import PidFd
 from supervisor.runtime.rootfs import is_mounted, mount_overlay, unmount
 from supervisor.runtime.runc import Runtime
 from supervisor.runtime.seccomp import host_platform
@@ -91,8 +92,8 @@ class Live:
     started: trio.Event = field(default_factory=trio.Event)  # the *next* start
     removed: trio.Event = field(default_factory=trio.Event)
     stopped: trio.Event = field(default_factory=trio.Event)  # supervision task finished
-    pidfd: int = -1
-    stdin_w: int = -1
+    pidfd: PidFd | None = None  # the init's, while it runs (owned by the supervision task)
+    stdin_w: OwnedFd | None = None  # the write end of its stdin pipe (-i), while it runs
     removing: bool = False
     # Restart policy bookkeeping (supervise/restart.py decides; this remembers).
     restart_scope: trio.CancelScope | None = None  # a pending policy restart
@@ -444,7 +445,8 @@ class Engine:
             raise Conflict(f"container {c.name} is marked for removal and cannot be started")
         cdir = self.dir_of(c)
         rootfs = self.rootfs_of(c)
-        fds: list[int] = []
+        fds: list[OwnedFd] = []  # closed on failure; on success each has its owner below
+        in_w: OwnedFd | None = None
         mounted = False
         created = False
         attached = False
@@ -466,26 +468,30 @@ class Engine:
             import json
 
             stateroot.write_private_file(cdir / "config.json", json.dumps(bundle_config).encode())
-            out_r, out_w = os.pipe()
-            err_r, err_w = os.pipe()
-            fds += [out_r, out_w, err_r, err_w]
+            out_r, out_w = OwnedFd.pipe("stdout")
+            fds += [out_r, out_w]
+            err_r, err_w = OwnedFd.pipe("stderr")
+            fds += [err_r, err_w]
             if c.config.get("OpenStdin"):
-                in_r, in_w = os.pipe()
+                in_r, in_w = OwnedFd.pipe("stdin")
                 fds += [in_r, in_w]
-                os.set_blocking(in_w, False)
+                os.set_blocking(in_w.fileno(), False)
             else:
-                in_r, in_w = os.open(os.devnull, os.O_RDONLY), -1
+                in_r = OwnedFd.devnull()
                 fds.append(in_r)
             pid_file = cdir / "init.pid"
             pid = await self.runtime.create(
-                c.id, cdir, stdin=in_r, stdout=out_w, stderr=err_w, pid_file=pid_file
+                c.id,
+                cdir,
+                stdin=in_r.fileno(),
+                stdout=out_w.fileno(),
+                stderr=err_w.fileno(),
+                pid_file=pid_file,
             )
             created = True
-            pidfd = pidfd_open(pid)
+            pidfd = PidFd(pid, f"container {c.short_id} init")
         except BaseException as exc:
-            for fd in fds:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+            close_all(*fds)
             if created:
                 await self.runtime.delete(c.id, force=True)
             cgroups.cleanup(self.cgroup_path(c))
@@ -499,8 +505,7 @@ class Engine:
                 c.state.exit_code = getattr(exc, "exit_code", 128)
                 self.containers.save(c)
             raise
-        for fd in (out_w, err_w, in_r):
-            os.close(fd)
+        close_all(out_w, err_w, in_r)  # the container has its copies
         live.pidfd = pidfd
         live.stdin_w = in_w
         started, live.started = live.started, trio.Event()
@@ -523,7 +528,9 @@ class Engine:
         live.started_clock = trio.current_time()
         self.containers.save(c)
         start_done = trio.Event()
-        self.nursery.start_soon(self._supervise, c, live, pid, pidfd, out_r, err_r, start_done)
+        self.nursery.start_soon(
+            self._supervise, c, live, pidfd, out_r.stream(), err_r.stream(), start_done
+        )
         self._start_health(c, live)
         try:
             await self.runtime.start(c.id)
@@ -659,6 +666,7 @@ class Engine:
                 self._live[c.id].unhealthy_restart = True
                 self._send(c, signal.SIGKILL)
 
+        assert live.pidfd is not None  # just started
         health.start(self, c, live.pidfd, self.nursery, on_status, save=self.containers.save)
 
     # ------------------------------------------------------ end health checks
@@ -668,13 +676,16 @@ class Engine:
         self,
         c: Container,
         live: Live,
-        pid: int,
-        pidfd: int,
-        out_r: int,
-        err_r: int,
+        pidfd: PidFd,
+        out: trio.lowlevel.FdStream,
+        err: trio.lowlevel.FdStream,
         start_done: trio.Event,
     ) -> None:
         """One task per running container: pump its output, wait for its exit.
+
+        It owns the init's pidfd and the read ends of the output pipes (the streams);
+        `live.pidfd` and `live.stdin_w` are cleared when they close, so nothing can
+        signal or write through a number that has moved on.
 
         A command that exits at once (`run --rm busybox true`) can end before `runc
         start` has returned; `_finish` waits for `start_done` so that its `runc delete`
@@ -683,23 +694,22 @@ class Engine:
         code = 255
         try:
             async with trio.open_nursery() as n:
-                n.start_soon(self._pump, live, out_r, "stdout")
-                n.start_soon(self._pump, live, err_r, "stderr")
-                code = await wait_exit(pidfd, pid)
+                n.start_soon(self._pump, live, out, "stdout")
+                n.start_soon(self._pump, live, err, "stderr")
+                code = await pidfd.wait()
         finally:
-            os.close(pidfd)
-            live.pidfd = -1
-            if live.stdin_w >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(live.stdin_w)
-                live.stdin_w = -1
+            if live.pidfd is pidfd:
+                live.pidfd = None
+            pidfd.close()
+            stdin_w, live.stdin_w = live.stdin_w, None
+            close_all(stdin_w)  # a client writing to it is woken (ClosedResourceError)
         with trio.CancelScope(shield=True):
             await start_done.wait()
             await self._finish(c, live, code)
 
-    async def _pump(self, live: Live, fd: int, stream: str) -> None:
+    async def _pump(self, live: Live, pipe: trio.lowlevel.FdStream, stream: str) -> None:
         framer = LineFramer()
-        async with trio.lowlevel.FdStream(fd) as pipe:
+        async with pipe:
             while True:
                 data = await pipe.receive_some(65536)
                 if not data:
@@ -835,31 +845,20 @@ class Engine:
     def _send(self, c: Container, sig: int) -> None:
         """Signal the init through its pidfd (no pid-reuse race).
 
-        Should the pidfd be unusable (EBADF/EINVAL: never seen in normal runs, but once
-        under heavy load a container could not be killed because of it), fall back
-        to its pid, which stays ours (an unreaped child) until the supervision task
-        reaps it; a signal that cannot be delivered is logged, never swallowed.
+        No pidfd means the init has exited and been reaped (its supervision task is
+        finishing): there is nothing to signal, and its pid may already name another
+        process, so it is never used.  A pidfd that cannot take the signal is a bug
+        (each pidfd has one owner now): it is logged as an error and raised.
         """
         live = self.live(c)
-        if live.pidfd >= 0:
-            try:
-                signal.pidfd_send_signal(live.pidfd, sig)
-                return
-            except ProcessLookupError:
-                return
-            except OSError as exc:
-                log.warning("container.pidfd_signal_failed", id=c.short_id, name=c.name,
-                            error=str(exc))
-        elif is_active(c.state.status):
-            log.warning("container.no_pidfd", id=c.short_id, name=c.name, pid=c.state.pid)
-        if is_active(c.state.status) and c.state.pid > 0:
-            try:
-                os.kill(c.state.pid, sig)
-            except ProcessLookupError:
-                pass
-            except OSError as exc:
-                log.error("container.signal_failed", id=c.short_id, name=c.name,
-                          error=str(exc))
+        if live.pidfd is None:
+            return
+        try:
+            live.pidfd.send_signal(sig)
+        except OSError as exc:
+            log.error("container.signal_failed", id=c.short_id, name=c.name, signal=sig,
+                      pidfd=repr(live.pidfd), error=str(exc))
+            raise CorralError(f"cannot signal container {c.name}: {exc}") from exc
 
     async def stop(self, c: Container, timeout: int | None, *, by_user: bool = True) -> None:
         if by_user and await self._cancel_restart(c):
@@ -1208,55 +1207,51 @@ class Engine:
         ex.running = True
         self.emit(c, "exec_start: " + " ".join(ex.cmd), execID=ex.id)
         try:
-            pid, pidfd, out_r, err_r, in_w = await self._exec_start(c, ex, stdin is not None)
+            pidfd, out_r, err_r, in_w = await self._exec_start(c, ex, stdin is not None)
         except BaseException as exc:
             if not ex.pid:  # else a start cancelled half way left it running, adopted
                 ex.running = False
             if isinstance(exc, CorralError):  # Docker's default for a failed start: 126
                 ex.exit_code = exc.exit_code if isinstance(exc, ExecStartError) else 126
             raise
-        ex.pid = pid
+        ex.pid = pidfd.pid
         task_status.started()
         code: int | None = None
 
-        async def pump(fd: int, stream: str) -> None:
-            async with trio.lowlevel.FdStream(fd) as pipe:
+        async def pump(pipe: trio.lowlevel.FdStream, stream: str) -> None:
+            async with pipe:
                 while data := await pipe.receive_some(65536):
                     await emit(stream, data)
 
-        async def feed(src: trio.abc.ReceiveStream, fd: int) -> None:
-            async with trio.lowlevel.FdStream(fd) as pipe:
+        async def feed(src: trio.abc.ReceiveStream, pipe: trio.lowlevel.FdStream) -> None:
+            async with pipe:
                 with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                     while data := await src.receive_some(65536):
                         await pipe.send_all(data)
 
         try:
             async with trio.open_nursery() as session:
-                if stdin is not None:
-                    session.start_soon(feed, stdin, in_w)
-                    in_w = -1
+                if stdin is not None and in_w is not None:
+                    session.start_soon(feed, stdin, in_w.stream())
                 async with trio.open_nursery() as output:
-                    output.start_soon(pump, out_r, "stdout")
-                    output.start_soon(pump, err_r, "stderr")
-                    out_r = err_r = -1
-                    code = await wait_exit(pidfd, pid)
+                    output.start_soon(pump, out_r.stream(), "stdout")
+                    output.start_soon(pump, err_r.stream(), "stderr")
+                    code = await pidfd.wait()
                 # Output ended with the process; the client's stdin may stay open.
                 session.cancel_scope.cancel()
         finally:
-            for fd in (out_r, err_r, in_w):
-                if fd >= 0:
-                    os.close(fd)
+            close_all(out_r, err_r, in_w)  # those no stream took over
             if code is None:
-                self.nursery.start_soon(self._exec_exited, c, ex, pid, pidfd)
+                self.nursery.start_soon(self._exec_exited, c, ex, pidfd)  # it owns it now
             else:
-                os.close(pidfd)
+                pidfd.close()
                 self._exec_died(c, ex, code)  # even if the client has gone meanwhile
         return code
 
     async def _exec_start(
         self, c: Container, ex: Exec, with_stdin: bool
-    ) -> tuple[int, int, int, int, int]:
-        """Start the exec's command: (pid, pidfd, stdout_r, stderr_r, stdin_w or -1).
+    ) -> tuple[PidFd, OwnedFd, OwnedFd, OwnedFd | None]:
+        """Start the exec's command: (its pidfd, stdout_r, stderr_r, stdin_w or None).
 
         Raises `ExecStartError` if it cannot start; nothing of it is left then.
         """
@@ -1278,17 +1273,17 @@ class Engine:
             no_new_privileges=securityopt.no_new_privileges(c.host_config),
         )
         pid_file = self.dir_of(c) / f"exec-{ex.id}.pid"
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        in_r, in_w = os.pipe() if with_stdin else (-1, -1)
+        out_r, out_w = OwnedFd.pipe("exec stdout")
+        err_r, err_w = OwnedFd.pipe("exec stderr")
+        in_r, in_w = OwnedFd.pipe("exec stdin") if with_stdin else (None, None)
         try:
             try:
                 pid = await self.runtime.exec_detached(
                     c.id,
                     process,
-                    stdin=in_r if in_r >= 0 else None,
-                    stdout=out_w,
-                    stderr=err_w,
+                    stdin=in_r.fileno() if in_r is not None else None,
+                    stdout=out_w.fileno(),
+                    stderr=err_w.fileno(),
                     pid_file=pid_file,
                 )
             except CorralError as exc:
@@ -1298,43 +1293,39 @@ class Engine:
                 # Cancelled while runc was starting it: a command it started runs on.
                 self._adopt_exec(c, ex, pid_file)
                 raise
-            pidfd = pidfd_open(pid)  # our unreaped child now (subreaper): no reuse race
+            # Our unreaped child now (subreaper): no reuse race; claimed from here on,
+            # so the orphan reaper leaves it be even if it dies before its execve.
+            pidfd = PidFd(pid, f"container {c.short_id} exec {ex.id[:12]}")
         except BaseException:
-            for fd in (out_r, err_r, in_w):
-                if fd >= 0:
-                    os.close(fd)
+            close_all(out_r, err_r, in_w)
             raise
         finally:
-            for fd in (out_w, err_w, in_r):
-                if fd >= 0:
-                    os.close(fd)
+            close_all(out_w, err_w, in_r)
             with contextlib.suppress(FileNotFoundError):
                 pid_file.unlink()
-        return pid, pidfd, out_r, err_r, in_w
+        return pidfd, out_r, err_r, in_w
 
     def _adopt_exec(self, c: Container, ex: Exec, pid_file: Path) -> None:
         """Reap (and record) an exec command whose start was cancelled half way."""
         try:
-            pid = int(pid_file.read_text().strip())
-            pidfd = pidfd_open(pid)
+            pidfd = PidFd(int(pid_file.read_text().strip()), f"container {c.short_id} exec")
         except (OSError, ValueError, CorralError):
             return  # runc had not started it
-        ex.pid = pid
+        ex.pid = pidfd.pid
         ex.running = True
-        self.nursery.start_soon(self._exec_exited, c, ex, pid, pidfd)
+        self.nursery.start_soon(self._exec_exited, c, ex, pidfd)
 
-    async def _exec_exited(self, c: Container, ex: Exec, pid: int, pidfd: int) -> None:
+    async def _exec_exited(self, c: Container, ex: Exec, pidfd: PidFd) -> None:
         """Wait out an exec command nobody is attached to any more; owns `pidfd`.
 
         Runs in the daemon's nursery, so nothing may escape it but a cancellation.
         """
-        try:
-            code = await wait_exit(pidfd, pid)
-        except Exception:
-            log.exception("exec.wait_failed", id=c.short_id, exec_id=ex.id, pid=pid)
-            code = 255
-        finally:
-            os.close(pidfd)
+        with pidfd:
+            try:
+                code = await pidfd.wait()
+            except Exception:
+                log.exception("exec.wait_failed", id=c.short_id, exec_id=ex.id, pid=pidfd.pid)
+                code = 255
         self._exec_died(c, ex, code)
 
     def _exec_died(self, c: Container, ex: Exec, code: int) -> None:

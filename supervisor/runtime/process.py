@@ -6,7 +6,7 @@ to the daemon instead of pid 1, so the daemon can `waitid()` it and learn its ex
 status.  That avoids a foreground `runc run` (~10 MB RSS) per running container.
 
 Waiting is event-driven: a pidfd becomes readable when its process exits, so
-`trio.lowlevel.wait_readable(pidfd)` parks the task in epoll until then.
+`PidFd.wait()` parks the task in epoll until then and reaps through the pidfd.
 
 Ownership rule: reap only pids you own, i.e. container inits (and `runc exec --detach`
 processes) that were reparented to us.  Never call `os.wait()`/`waitpid(-1)`: trio
@@ -19,11 +19,13 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import select
 import signal
 
 import trio
 
 from supervisor.errors import CorralError
+from supervisor.runtime.fds import OwnedFd
 
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -45,18 +47,6 @@ def set_child_subreaper() -> None:
         raise CorralError(f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(err)}")
 
 
-def pidfd_open(pid: int) -> int:
-    """A pidfd for `pid` (non-blocking, close-on-exec); the caller closes it.
-
-    Open it while the process is known to be alive or an unreaped zombie (e.g. right
-    after `runc create` returns) so the fd cannot name a recycled pid.
-    """
-    try:
-        return os.pidfd_open(pid)
-    except ProcessLookupError:
-        raise CorralError(f"process {pid} does not exist") from None
-
-
 def exit_code_from_waitid(result: os.waitid_result) -> int:
     """Docker's convention: the exit status, or 128 + the signal that killed it."""
     if result.si_code in (os.CLD_KILLED, os.CLD_DUMPED):
@@ -64,32 +54,84 @@ def exit_code_from_waitid(result: os.waitid_result) -> int:
     return result.si_status
 
 
-async def wait_exit(pidfd: int, pid: int) -> int:
-    """Wait for the process behind `pidfd` to exit, reap it, return its exit code.
+#: Pids some PidFd waits to reap: the orphan reaper below leaves them alone.
+_claimed: set[int] = set()
 
-    The process must be our child (a subreaped container init); otherwise `waitid`
-    raises ChildProcessError -- e.g. for inits adopted by pid 1 while the daemon was
-    down, whose exit status is then lost.  Does not close `pidfd`; if another task may
-    be blocked here, call `trio.lowlevel.notify_closing(pidfd)` before closing it.
+
+class PidFd(OwnedFd):
+    """A pidfd on one of our children (a container init, a detached exec), which owns
+    the duty to reap it.
+
+    Open it while the process is known to be alive or an unreaped zombie (right after
+    `runc create` / `runc exec --detach` returns) so it cannot name a recycled pid.
+    While it is open the pid is claimed: `reap_runtime_orphans` will not reap it, so
+    `wait()` always finds the exit status.  Signals go through the pidfd, never the
+    pid, which may name another process once ours was reaped.
     """
-    await trio.lowlevel.wait_readable(pidfd)
-    result = os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
-    if result is None:  # only possible with WNOHANG; keep mypy and readers honest
-        raise CorralError(f"process {pid} has not exited")
-    return exit_code_from_waitid(result)
+
+    __slots__ = ("pid", "_reaped")
+
+    def __init__(self, pid: int, what: str) -> None:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            raise CorralError(f"process {pid} does not exist") from None
+        super().__init__(fd, f"{what} pidfd (pid {pid})")
+        self.pid = pid
+        self._reaped = False
+        _claimed.add(pid)
+
+    def send_signal(self, sig: int) -> bool:
+        """Signal it; False if it has already exited (nothing to signal)."""
+        try:
+            signal.pidfd_send_signal(self.fileno(), sig)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def has_exited(self) -> bool:
+        """One look, no wait: has the process exited (reaped or not)?"""
+        return has_exited(self)
+
+    async def wait(self) -> int:
+        """Wait for the exit, reap it, return its exit code (Docker's convention).
+
+        Raises ChildProcessError if the process is not our child (an init adopted by
+        pid 1 while the daemon was down): its status is lost.
+        """
+        await trio.lowlevel.wait_readable(self.fileno())
+        result = os.waitid(os.P_PIDFD, self.fileno(), os.WEXITED)
+        self._release()
+        if result is None:  # only possible with WNOHANG; keep mypy and readers honest
+            raise CorralError(f"process {self.pid} has not exited")
+        return exit_code_from_waitid(result)
+
+    def _release(self) -> None:
+        if not self._reaped:
+            self._reaped = True
+            _claimed.discard(self.pid)
+
+    def close(self) -> None:
+        self._release()
+        super().close()
 
 
-def pidfd_send_signal(pidfd: int, sig: int) -> None:
-    """Signal through the pidfd, immune to pid reuse (unlike kill(2))."""
-    signal.pidfd_send_signal(pidfd, sig)
+def has_exited(fd: OwnedFd) -> bool:
+    """Is the pidfd readable now, i.e. has its process exited?  (poll: any fd number)"""
+    poller = select.poll()
+    poller.register(fd.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
 
 
 # Being the subreaper has a second effect: runc's own intermediate processes
 # (`runc:[1:CHILD]`, forked during `runc create` and left when its parent exits) are
 # reparented to us too, and nobody else will ever wait for them.  Left alone they stay
 # zombies, one per container start, until the daemon runs out of pids.  They are
-# recognised by their name, which no process we own carries, so reaping them cannot
-# steal the status of a child that trio or a supervision task waits for.
+# recognised by their name.  A process of ours can carry it too: a container init or a
+# health probe that died before its execve (killed with its container while runc was
+# setting it up) is still `runc:[2:INIT]`.  Reaping one of those made the waitid of its
+# PidFd fail with ECHILD -- under load an uncaught ChildProcessError in a health probe
+# ended the daemon -- so claimed pids (an open PidFd) are left to their owner.
 _ORPHAN_PREFIX = "runc:["
 
 
@@ -115,7 +157,7 @@ def reap_runtime_orphans() -> int:
             continue
         comm = stat[stat.index("(") + 1 : stat.rindex(")")]
         state = stat[stat.rindex(")") + 2 : stat.rindex(")") + 3]
-        if state == "Z" and comm.startswith(_ORPHAN_PREFIX):
+        if state == "Z" and comm.startswith(_ORPHAN_PREFIX) and pid not in _claimed:
             try:
                 os.waitpid(pid, os.WNOHANG)
                 reaped += 1

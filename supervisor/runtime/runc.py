@@ -14,10 +14,12 @@ log file (`--log`) instead.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from typing import Any
 import trio
 
 from supervisor.errors import CannotExecute, CommandNotFound, Conflict, CorralError, NotFound
+from supervisor.runtime.fds import OwnedFd
 from supervisor.runtime.spec import ProcessSpec, process_config
 
 DEFAULT_STATE_DIR = Path("/run/corral/runc")
@@ -97,11 +100,28 @@ def _is_missing(message: str) -> bool:
     return "does not exist" in low or "no such file or directory" in low
 
 
-def _stdin_fd(stdin: int | None) -> tuple[int, bool]:
-    """Never let a container inherit the daemon's stdin: None means /dev/null."""
+@contextlib.contextmanager
+def _stdin_fd(stdin: int | None) -> Iterator[int]:
+    """Never let a container inherit the daemon's stdin: None means /dev/null (ours,
+    closed on leaving); a number given is the caller's, borrowed."""
     if stdin is not None:
-        return stdin, False
-    return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), True
+        yield stdin
+        return
+    with OwnedFd.devnull() as devnull:
+        yield devnull.fileno()
+
+
+def _memfd(what: str, data: bytes = b"") -> OwnedFd:
+    """An anonymous file holding `data`, for runc to read as /dev/fd/N."""
+    fd = OwnedFd(os.memfd_create(what), what)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd.fileno(), view) :]
+    except BaseException:
+        fd.close()
+        raise
+    return fd
 
 
 def _process_json(process: ProcessSpec | dict[str, Any]) -> bytes:
@@ -174,12 +194,8 @@ class Runtime:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         log = bundle / "runc-create.log"
         log.write_bytes(b"")
-        in_fd, close_in = _stdin_fd(stdin)
-        try:
+        with _stdin_fd(stdin) as in_fd:
             result = await self._create_process(id, bundle, log, pid_file, in_fd, stdout, stderr)
-        finally:
-            if close_in:
-                os.close(in_fd)
         if result.returncode != 0:
             message = runc_error_message(log.read_text(errors="replace"))
             if "already exists" in message:
@@ -283,20 +299,20 @@ class Runtime:
     ) -> int:
         """`runc exec --detach`: returns the exec'd pid once it runs, like `create`.
 
-        The process is reparented to the (subreaper) daemon; wait on it with
-        `process.wait_exit`.  Start failures raise CommandNotFound / CannotExecute.
+        The process is reparented to the (subreaper) daemon; wait on it with a
+        `process.PidFd`.  Start failures raise CommandNotFound / CannotExecute.
         """
-        memfd = os.memfd_create("corral-exec-process")
-        log_fd = os.memfd_create("corral-exec-log")
-        in_fd, close_in = _stdin_fd(stdin)
-        try:
-            os.write(memfd, _process_json(process))
+        with (
+            _memfd("corral-exec-process", _process_json(process)) as spec,
+            _memfd("corral-exec-log") as log,
+            _stdin_fd(stdin) as in_fd,
+        ):
             argv = [
                 self.binary,
                 "--root",
                 str(self.state_dir),
                 "--log",
-                f"/dev/fd/{log_fd}",
+                f"/dev/fd/{log.fileno()}",
                 "--log-format",
                 "json",
                 "exec",
@@ -304,7 +320,7 @@ class Runtime:
                 "--pid-file",
                 str(pid_file),
                 "--process",
-                f"/dev/fd/{memfd}",
+                f"/dev/fd/{spec.fileno()}",
                 id,
             ]
             result = await trio.run_process(
@@ -312,13 +328,13 @@ class Runtime:
                 stdin=in_fd,
                 stdout=stdout,
                 stderr=stderr,
-                pass_fds=(memfd, log_fd),
+                pass_fds=(spec.fileno(), log.fileno()),
                 check=False,
             )
             if result.returncode != 0:
-                os.lseek(log_fd, 0, os.SEEK_SET)
+                os.lseek(log.fileno(), 0, os.SEEK_SET)
                 chunks = []
-                while chunk := os.read(log_fd, 65536):
+                while chunk := os.read(log.fileno(), 65536):
                     chunks.append(chunk)
                 text = b"".join(chunks).decode(errors="replace")
                 message = runc_error_message(text)
@@ -327,8 +343,3 @@ class Runtime:
                     raise NotFound(message)
                 raise error
             return int(pid_file.read_text().strip())
-        finally:
-            os.close(memfd)
-            os.close(log_fd)
-            if close_in:
-                os.close(in_fd)

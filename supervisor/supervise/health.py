@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import select
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -41,7 +40,8 @@ from supervisor.engine.timefmt import rfc3339_nano
 from supervisor.engine.users import resolve_user
 from supervisor.errors import CorralError
 from supervisor.runtime import securityopt
-from supervisor.runtime.process import wait_exit
+from supervisor.runtime.fds import OwnedFd
+from supervisor.runtime.process import PidFd, has_exited
 from supervisor.runtime.runc import Runtime
 from supervisor.runtime.spec import ProcessSpec
 from supervisor.supervise import healthstate as hs
@@ -71,14 +71,15 @@ class ProbeHost(Protocol):
 def start(
     host: ProbeHost,
     c: Container,
-    pidfd: int,
+    pidfd: PidFd,
     nursery: trio.Nursery,
     on_status: OnStatus,
     save: Callable[[Container], None] | None = None,
 ) -> None:
     """A fresh health state for this run and, if the container has a check, its probes.
 
-    `pidfd` is the container init's (not taken over: it is duplicated).  `save(c)` is
+    `pidfd` is the container init's, owned by its supervision task: the probe task gets
+    a duplicate of its own (`watch`), so neither closes the other's.  `save(c)` is
     called after each status change so the record on disk follows.
     """
     cfg = hs.parse(c.config.get("Healthcheck"), c.config.get("Shell"))
@@ -86,38 +87,34 @@ def start(
         c.state.health = None
         return
     c.state.health = hs.on_start(c.state.health)
-    watch = os.dup(pidfd)
-    nursery.start_soon(_run, host, c, cfg, watch, on_status, save)
+    watch = pidfd.dup(f"container {c.short_id} health watch")
+    try:
+        nursery.start_soon(_run, host, c, cfg, watch, on_status, save)
+    except BaseException:
+        watch.close()
+        raise
 
 
 async def _run(
     host: ProbeHost,
     c: Container,
     cfg: hs.HealthConfig,
-    watch: int,
+    watch: OwnedFd,
     on_status: OnStatus,
     save: Callable[[Container], None] | None,
 ) -> None:
-    try:
+    with watch:
         async with trio.open_nursery() as n:
             n.start_soon(_probe_loop, host, c, cfg, watch, on_status, save)
-            await trio.lowlevel.wait_readable(watch)  # the container's init exited
+            await trio.lowlevel.wait_readable(watch.fileno())  # the container's init exited
             n.cancel_scope.cancel()
-    finally:
-        os.close(watch)
-
-
-def _has_exited(pidfd: int) -> bool:
-    """One look (no wait): has the process behind `pidfd` exited?"""
-    readable, _, _ = select.select([pidfd], [], [], 0)
-    return bool(readable)
 
 
 async def _probe_loop(
     host: ProbeHost,
     c: Container,
     cfg: hs.HealthConfig,
-    watch: int,
+    watch: OwnedFd,
     on_status: OnStatus,
     save: Callable[[Container], None] | None,
 ) -> None:
@@ -133,7 +130,7 @@ async def _probe_loop(
             continue  # paused: Docker suspends the checks, and an exec would hang
         probe_start = since_start()
         result = await run_probe(host, c, cfg)
-        if _has_exited(watch):
+        if has_exited(watch):
             return  # the container died under the probe: its result means nothing
         old = (c.state.health or hs.Health()).status
         new_health = hs.apply_result(c.state.health or hs.Health(), result, cfg, probe_start)
@@ -184,38 +181,42 @@ async def run_probe(host: ProbeHost, c: Container, cfg: hs.HealthConfig) -> hs.P
         process = probe_process(host, c, cfg.argv)
     except CorralError as exc:
         return hs.ProbeResult(start, rfc3339_nano(), -1, exc.message)
-    out_r, out_w = os.pipe()
-    try:
-        pid = await _exec(host, c, process, out_w)
-    except CorralError as exc:
-        os.close(out_r)
-        return hs.ProbeResult(start, rfc3339_nano(), -1, exc.message)
-    except BaseException:
-        os.close(out_r)
-        raise
+    out_r, out_w = OwnedFd.pipe("health probe output")
     output = bytearray()
-    os.set_blocking(out_r, False)
-    try:
-        code, timed_out = await _wait_probe(pid, out_r, output, cfg.timeout / hs.SECOND)
+    with out_r:
+        try:
+            probe = await _exec(host, c, process, out_w)
+        except CorralError as exc:
+            return hs.ProbeResult(start, rfc3339_nano(), -1, exc.message)
+        os.set_blocking(out_r.fileno(), False)
+        with probe:
+            code, timed_out = await _wait_probe(probe, out_r, output, cfg.timeout / hs.SECOND)
         _drain(out_r, output)
-    finally:
-        os.close(out_r)
     text = hs.probe_output(bytes(output))
     if timed_out:
         return hs.ProbeResult(start, rfc3339_nano(), -1, hs.timeout_output(cfg.timeout, text))
     return hs.ProbeResult(start, rfc3339_nano(), code, text)
 
 
-async def _exec(host: ProbeHost, c: Container, process: ProcessSpec, out_w: int) -> int:
-    """`runc exec --detach`; the probe's pid (now our child).  Closes `out_w`."""
+async def _exec(host: ProbeHost, c: Container, process: ProcessSpec, out_w: OwnedFd) -> PidFd:
+    """`runc exec --detach`; a pidfd on the probe (now our child).  Closes `out_w`."""
     pid_file = host.dir_of(c) / "health-probe.pid"
     with contextlib.suppress(FileNotFoundError):
         pid_file.unlink()
     try:
-        with trio.fail_after(EXEC_START_TIMEOUT):
-            return await host.runtime.exec_detached(
-                c.id, process, stdin=None, stdout=out_w, stderr=out_w, pid_file=pid_file
+        with out_w, trio.fail_after(EXEC_START_TIMEOUT):
+            pid = await host.runtime.exec_detached(
+                c.id,
+                process,
+                stdin=None,
+                stdout=out_w.fileno(),
+                stderr=out_w.fileno(),
+                pid_file=pid_file,
             )
+        # Claimed from here on: the orphan reaper leaves it alone even if it dies
+        # before its execve, still named like runc's own leftovers (a container
+        # killed under the probe).  Already reaped: this raises, the probe failed.
+        return PidFd(pid, f"container {c.short_id} health probe")
     except trio.TooSlowError:
         await _reap_orphan(pid_file)
         raise CorralError(f"timed out starting health check for container {c.id}") from None
@@ -224,54 +225,44 @@ async def _exec(host: ProbeHost, c: Container, process: ProcessSpec, out_w: int)
         # probe runc already started is our child now; kill and reap it.
         await _reap_orphan(pid_file)
         raise
-    finally:
-        os.close(out_w)
 
 
 async def _reap_orphan(pid_file: Path) -> None:
     with trio.CancelScope(shield=True):
         try:
-            pid = int(pid_file.read_text().strip())
-            pidfd = os.pidfd_open(pid)
-        except (OSError, ValueError):
+            probe = PidFd(int(pid_file.read_text().strip()), "orphaned health probe")
+        except (OSError, ValueError, CorralError):
             return
-        try:
-            await _kill_probe(pidfd, pid)
-        finally:
-            os.close(pidfd)
+        with probe:
+            await _kill_probe(probe)
 
 
-async def _wait_probe(pid: int, out_r: int, output: bytearray, timeout: float) -> tuple[int, bool]:
+async def _wait_probe(
+    probe: PidFd, out_r: OwnedFd, output: bytearray, timeout: float
+) -> tuple[int, bool]:
     """Wait for the probe's exit (reading its output meanwhile); (exit code, timed out)."""
-    try:
-        pidfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return -1, False  # cannot happen for our unreaped child; be safe anyway
-    try:
-        async with trio.open_nursery() as n:
-            n.start_soon(_read_output, out_r, output)
-            code = -1
-            timed_out = True
-            try:
-                with trio.move_on_after(timeout):
-                    code = await wait_exit(pidfd, pid)
-                    timed_out = False
-            finally:
-                if timed_out:  # the timeout, or a cancellation from outside
-                    await _kill_probe(pidfd, pid)
-            n.cancel_scope.cancel()
-        return code, timed_out
-    finally:
-        os.close(pidfd)
+    async with trio.open_nursery() as n:
+        n.start_soon(_read_output, out_r, output)
+        code = -1
+        timed_out = True
+        try:
+            with trio.move_on_after(timeout):
+                code = await _reap(probe)
+                timed_out = False
+        finally:
+            if timed_out:  # the timeout, or a cancellation from outside
+                await _kill_probe(probe)
+        n.cancel_scope.cancel()
+    return code, timed_out
 
 
-async def _read_output(fd: int, output: bytearray) -> None:
+async def _read_output(fd: OwnedFd, output: bytearray) -> None:
     """Keep reading so the probe never blocks on a full pipe; keep what is stored."""
     while True:
         try:
-            data = os.read(fd, 65536)
+            data = os.read(fd.fileno(), 65536)
         except BlockingIOError:
-            await trio.lowlevel.wait_readable(fd)
+            await trio.lowlevel.wait_readable(fd.fileno())
             continue
         if not data:
             return
@@ -279,11 +270,11 @@ async def _read_output(fd: int, output: bytearray) -> None:
             output.extend(data[: hs.MAX_OUTPUT_LEN + 1 - len(output)])
 
 
-def _drain(fd: int, output: bytearray) -> None:
+def _drain(fd: OwnedFd, output: bytearray) -> None:
     """What the probe wrote before it exited (a background child may keep the pipe)."""
     while True:
         try:
-            data = os.read(fd, 65536)
+            data = os.read(fd.fileno(), 65536)
         except BlockingIOError:
             return
         if not data:
@@ -322,7 +313,7 @@ def _kill_all(pids: list[int]) -> None:
             os.kill(p, signal.SIGKILL)
 
 
-async def _kill_probe(pidfd: int, pid: int) -> int:
+async def _kill_probe(probe: PidFd) -> int:
     """Kill a probe and all it started, reap it; its exit code (-1 if not reaped).
 
     Descendants go first, a few rounds, each giving the probe a moment to exit by
@@ -331,24 +322,23 @@ async def _kill_probe(pidfd: int, pid: int) -> int:
     """
     with trio.CancelScope(shield=True):
         for _ in range(3):
-            kids = descendants(pid)
+            kids = descendants(probe.pid)
             if not kids:
                 break
             _kill_all(kids)
             with trio.move_on_after(REAP_GRACE):
-                return await _reap(pidfd, pid)
-        _kill_all(descendants(pid))
-        with contextlib.suppress(OSError):
-            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                return await _reap(probe)
+        _kill_all(descendants(probe.pid))
+        probe.send_signal(signal.SIGKILL)
         with trio.move_on_after(KILL_WAIT):
-            return await _reap(pidfd, pid)
-        log.warning("health.probe_unreaped", pid=pid)
+            return await _reap(probe)
+        log.warning("health.probe_unreaped", pid=probe.pid)
     return -1
 
 
-async def _reap(pidfd: int, pid: int) -> int:
+async def _reap(probe: PidFd) -> int:
     try:
-        return await wait_exit(pidfd, pid)
+        return await probe.wait()
     except ChildProcessError:  # not ours (runc was killed before handing it over)
-        await trio.lowlevel.wait_readable(pidfd)
+        await trio.lowlevel.wait_readable(probe.fileno())
         return -1

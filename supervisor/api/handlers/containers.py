@@ -307,20 +307,23 @@ async def _copy_stdin(
     """
     c = engine.containers.get(cid)
     live = engine.live(c)
-    if live.stdin_w < 0:
+    if live.stdin_w is None:
         await live.started.wait()
+    # The pipe is held by its owner, never by number: if the run ends while this waits
+    # on a full pipe, the close wakes it (ClosedResourceError) and no write can land
+    # in whatever descriptor takes the number next.
     with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
         while True:
             data = await stream.receive_some(65536)
-            fd = live.stdin_w
-            if fd < 0:
+            pipe = live.stdin_w
+            if pipe is None:
                 return
             if not data:
                 if once:
-                    os.close(fd)
-                    live.stdin_w = -1
+                    live.stdin_w = None
+                    pipe.close()
                 return
             view = memoryview(data)
             while view:
-                await trio.lowlevel.wait_writable(fd)
-                view = view[os.write(fd, view) :]
+                await trio.lowlevel.wait_writable(pipe.fileno())
+                view = view[os.write(pipe.fileno(), view) :]
