@@ -30,6 +30,7 @@ from config.project import load_project
 from config.reconcile import UpOptions
 from supervisor.cli.compose_api import AsyncApi
 from supervisor.cli.compose_apply import Applier, ComposeError
+from supervisor.runtime.fds import OwnedFd
 
 log = structlog.get_logger("corral.services")
 
@@ -52,11 +53,11 @@ class Inotify:
         if fd < 0:
             raise OSError(ctypes.get_errno(), "inotify_init1")
         mask = IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
+        self.fd = OwnedFd(fd, f"inotify on {directory}")
         if libc.inotify_add_watch(fd, os.fsencode(directory), mask) < 0:
             err = ctypes.get_errno()
-            os.close(fd)
+            self.fd.close()
             raise OSError(err, f"inotify_add_watch {directory}")
-        self.fd = fd
 
     async def changed(self) -> None:
         """Return after at least one event, once events stop coming for SETTLE seconds."""
@@ -69,15 +70,15 @@ class Inotify:
 
     async def _next(self) -> None:
         while True:
-            await trio.lowlevel.wait_readable(self.fd)
+            await trio.lowlevel.wait_readable(self.fd.fileno())
             try:
-                if os.read(self.fd, 65536):
+                if os.read(self.fd.fileno(), 65536):
                     return
             except BlockingIOError:
                 continue
 
     def close(self) -> None:
-        os.close(self.fd)
+        self.fd.close()
 
 
 def service_files(directory: Path) -> list[Path]:

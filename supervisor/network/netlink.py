@@ -38,6 +38,8 @@ from typing import Any
 from pyroute2 import IPRoute  # type: ignore[import-untyped]
 from pyroute2.netlink.exceptions import NetlinkError  # type: ignore[import-untyped]
 
+from supervisor.runtime.fds import OwnedFd
+
 CLONE_NEWNET = 0x40000000
 MS_BIND = 4096
 MNT_DETACH = 2
@@ -54,17 +56,15 @@ def _check(ret: int, what: str, path: str | Path = "") -> None:
 @contextlib.contextmanager
 def _inside(ns_path: Path) -> Iterator[None]:
     """Run a few syscalls with this thread in another network namespace."""
-    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    target = os.open(ns_path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        _check(_libc.setns(target, CLONE_NEWNET), "setns", ns_path)
+    with (
+        OwnedFd.open("/proc/thread-self/ns/net", os.O_RDONLY, "own netns") as own,
+        OwnedFd.open(ns_path, os.O_RDONLY, f"netns {ns_path}") as target,
+    ):
+        _check(_libc.setns(target.fileno(), CLONE_NEWNET), "setns", ns_path)
         try:
             yield
         finally:
-            _check(_libc.setns(own, CLONE_NEWNET), "setns back")
-    finally:
-        os.close(target)
-        os.close(own)
+            _check(_libc.setns(own.fileno(), CLONE_NEWNET), "setns back")
 
 
 def create_netns(path: Path) -> None:

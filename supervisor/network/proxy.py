@@ -33,6 +33,7 @@ import trio
 
 from supervisor.errors import Conflict
 from supervisor.network.ports import PortRequest, bind_address
+from supervisor.runtime.fds import OwnedFd, close_all
 
 PIPE_SIZE = 1024 * 1024  # the kernel's default fs.pipe-max-size: fewer, bigger splices
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
@@ -131,11 +132,12 @@ async def _relay_tcp(client: trio.socket.SocketType, target: tuple[str, int]) ->
                 n.start_soon(_pump, upstream, client, n.cancel_scope)
 
 
-def _pipe() -> tuple[int, int]:
+def _pipe() -> tuple[OwnedFd, OwnedFd]:
     r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    pipe = OwnedFd(r, "relay pipe (read end)"), OwnedFd(w, "relay pipe (write end)")
     with contextlib.suppress(OSError):  # above fs.pipe-max-size: keep the default 64 KiB
         fcntl.fcntl(w, F_SETPIPE_SZ, PIPE_SIZE)
-    return r, w
+    return pipe
 
 
 async def _pump(
@@ -153,7 +155,7 @@ async def _pump(
     except OSError:
         both.cancel()  # out of descriptors: this connection goes
         return
-    sfd, dfd = src.fileno(), dst.fileno()
+    sfd, dfd = src.fileno(), dst.fileno()  # the sockets outlive this task (`_relay_tcp`)
     held = 0  # bytes in the pipe
     eof = False
     try:
@@ -162,7 +164,7 @@ async def _pump(
             src_dry = False
             if not eof:
                 try:
-                    n = os.splice(sfd, w, PIPE_SIZE, flags=SPLICE_FLAGS)
+                    n = os.splice(sfd, w.fileno(), PIPE_SIZE, flags=SPLICE_FLAGS)
                 except BlockingIOError:
                     src_dry = True  # nothing to read, or the pipe is full
                 else:
@@ -173,7 +175,7 @@ async def _pump(
             dst_full = False
             if held:
                 try:
-                    n = os.splice(r, dfd, held, flags=SPLICE_FLAGS)
+                    n = os.splice(r.fileno(), dfd, held, flags=SPLICE_FLAGS)
                 except BlockingIOError:
                     dst_full = True
                 else:
@@ -189,8 +191,7 @@ async def _pump(
     except OSError:
         both.cancel()  # a reset or a broken pipe: the whole connection goes
     finally:
-        os.close(r)
-        os.close(w)
+        close_all(r, w)
 
 
 async def _serve_udp(sock: trio.socket.SocketType, target: tuple[str, int]) -> None:

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from supervisor.runtime.fds import OwnedFd, close_all
 from supervisor.runtime.mountinfo import MountEntry, read_mountinfo
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -578,12 +579,12 @@ class HeldCgroup:
         self.cpu_period = period
         self.memory_limit = limit
         self._tasks = tasks  # v1: a path, opened at each read; v2: in `files`
-        self._fds: dict[str, int] = {}
+        self._fds: dict[str, OwnedFd] = {}
         self._paths: dict[str, str] = {}
         for name, path in files:
             if len(self._fds) < MAX_HELD:
                 try:
-                    self._fds[name] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                    self._fds[name] = OwnedFd.open(path, os.O_RDONLY, f"cgroup {name}")
                     continue
                 except OSError:
                     pass  # a controller not mounted: that file reads as nothing
@@ -595,13 +596,12 @@ class HeldCgroup:
 
     def close(self) -> None:
         fds, self._fds = self._fds, {}
-        for fd in fds.values():
-            os.close(fd)
+        close_all(*fds.values())
 
     def _file(self, name: str) -> bytes | None:
         fd = self._fds.get(name)
         if fd is not None:
-            return pread_all(fd)
+            return pread_all(fd.fileno())
         path = self._paths.get(name)
         return None if path is None else read_path(path)
 

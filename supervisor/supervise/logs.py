@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import os
 import time
 from collections.abc import AsyncGenerator, Generator, Iterator
@@ -45,6 +46,7 @@ from pathlib import Path
 import structlog
 import trio
 
+from supervisor.runtime.fds import OwnedFd
 from supervisor.supervise.framing import LogEntry, decode_records, encode_records
 from supervisor.supervise.logconfig import LogOptions, rotated_path, rotation_moves
 
@@ -101,13 +103,23 @@ def record_seconds(ts: str) -> float:
 class _Segment:
     """One generation of the log file, held open for the readers that still need it."""
 
-    __slots__ = ("fd", "gen", "orphan", "refs")
+    __slots__ = ("file", "gen", "orphan", "refs")
 
-    def __init__(self, gen: int, fd: int) -> None:
+    def __init__(self, gen: int, file: OwnedFd) -> None:
         self.gen = gen
-        self.fd = fd
+        self.file: OwnedFd | None = file
         self.refs = 0
         self.orphan = 0  # its size, once rotation deleted its name
+
+    @property
+    def fd(self) -> int:
+        """The descriptor to read now (-1 once let go); never kept across an await."""
+        return -1 if self.file is None or self.file.closed else self.file.fileno()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
 
     def size(self) -> int:
         return os.fstat(self.fd).st_size if self.fd >= 0 else 0
@@ -184,7 +196,7 @@ class ContainerLog:
         self.path = path
         self.options = options or LogOptions()
         self.orphan_limit = ORPHAN_LIMIT
-        self._fd = -1
+        self._file: OwnedFd | None = None  # the writer's
         self._size = 0
         # The live file is generation `generation`; `<path>.k` is `generation - k`.
         self.generation = 0
@@ -216,13 +228,13 @@ class ContainerLog:
         """A new run of the container: followers wait for its lines again."""
         if options is not None:
             self.options = options
-        if self._fd < 0 and not self._removed:
+        if self._file is None and not self._removed:
             created = not self.path.exists()
             # 0600: output holds what containers print, secrets too (Docker: 0640 root:root)
-            self._fd = os.open(
-                self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
+            self._file = OwnedFd.open(
+                self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, "json-file log", 0o600
             )
-            self._size = os.fstat(self._fd).st_size
+            self._size = os.fstat(self._file.fileno()).st_size
             if created:
                 if self.generation in self._pinned:  # the old live file went away
                     self.generation += 1
@@ -231,7 +243,7 @@ class ContainerLog:
 
     def append(self, stream: str, lines: list[bytes]) -> None:
         """Store pieces from `LineFramer`, rotating as `max-size` says, and wake followers."""
-        if not lines or self._fd < 0:
+        if not lines or self._file is None:
             return
         records = encode_records(stream, lines, _clock.now())
         self.lines[stream] = self.lines.get(stream, 0) + len(lines)
@@ -260,15 +272,18 @@ class ContainerLog:
         self._lot.unpark_all()
 
     def _write(self, text: str) -> None:
+        if self._file is None:  # a rotation that failed to reopen: counted as an error
+            raise OSError(errno.EBADF, f"{self.path}: not open for writing")
         data = memoryview(text.encode("ascii"))
         while data:
-            n = os.write(self._fd, data)
+            n = os.write(self._file.fileno(), data)
             self._size += n
             data = data[n:]
 
     def _rotate(self) -> None:
-        os.close(self._fd)
-        self._fd = -1
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()
         moves = rotation_moves(self.path, self.options.max_file, self._rotated)
         if moves:
             for src, dst in moves:
@@ -279,8 +294,8 @@ class ContainerLog:
             # max-file 1: a fresh file; readers keep the old one open (Docker truncates).
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
-        self._fd = os.open(
-            self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600
+        self._file = OwnedFd.open(
+            self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, "json-file log", 0o600
         )
         self._size = 0
         self.generation += 1
@@ -291,9 +306,9 @@ class ContainerLog:
     def close_writer(self, *, restarting: bool = False) -> None:
         """The run ended. `restarting`: a policy restart may follow, followers wait for
         it; otherwise the container stopped for good and followers end here."""
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()
         if restarting and not self._removed:
             self._state = "restarting"
         else:
@@ -320,7 +335,7 @@ class ContainerLog:
         if not self._cursors:
             return
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = OwnedFd.open(self.path, os.O_RDONLY, "json-file log reader")
         except FileNotFoundError:
             return
         seg = _Segment(self.generation, fd)
@@ -338,7 +353,9 @@ class ContainerLog:
             seg = self._pinned.get(gen)
             if seg is None or seg.fd < 0:
                 try:
-                    fd = os.open(rotated_path(self.path, k), os.O_RDONLY | os.O_CLOEXEC)
+                    fd = OwnedFd.open(
+                        rotated_path(self.path, k), os.O_RDONLY, "json-file log reader"
+                    )
                 except FileNotFoundError:
                     if k == 0:
                         k += 1
@@ -347,7 +364,7 @@ class ContainerLog:
                 if seg is None:
                     seg = self._pinned[gen] = _Segment(gen, fd)
                 else:
-                    seg.fd = fd
+                    seg.file = fd
             seg.refs += 1
             segments.append(seg)
             k += 1
@@ -360,8 +377,7 @@ class ContainerLog:
         seg.refs -= 1
         if seg.refs <= 0:
             if seg.fd >= 0:
-                os.close(seg.fd)
-                seg.fd = -1
+                seg.close()
                 self._orphan_bytes -= seg.orphan
             self._pinned.pop(seg.gen, None)
             while self._orphans and self._orphans[0].fd < 0:
@@ -380,8 +396,7 @@ class ContainerLog:
             if seg.fd >= 0 and seg.orphan:
                 log.warning("logs.reader_lagging", path=str(self.path), dropped_bytes=seg.orphan)
                 self._orphan_bytes -= seg.orphan
-                os.close(seg.fd)
-                seg.fd = -1
+                seg.close()
 
     def _prune_marks(self) -> None:
         if not self._cursors:
