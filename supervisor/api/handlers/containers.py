@@ -239,9 +239,12 @@ def register(router: Router, engine: Engine) -> None:
             return EmptyResponse(200)
 
         async def handler(stream: trio.abc.HalfCloseableStream) -> None:
+            sending = trio.Lock()  # stdout and stderr pumps share the one connection
+
             async def emit(s: str, data: bytes) -> None:
                 if (s == "stdout" and ex.attach_stdout) or (s == "stderr" and ex.attach_stderr):
-                    await stream.send_all(frame(STREAM_IDS[s], data))
+                    async with sending:
+                        await stream.send_all(frame(STREAM_IDS[s], data))
 
             try:
                 await engine.exec_run(ex, stream if ex.attach_stdin else None, emit)
