@@ -46,12 +46,18 @@ def test_docker_run_init_is_pid_1_with_the_command_its_child(corral: Daemon) -> 
 
 def test_init_forwards_signals_to_the_command(dk: Any) -> None:
     # PID 1 `sleep` ignores SIGTERM (no handler, PID 1); under tini it is forwarded.
-    c = dk.containers.run(IMAGE, ["sleep", "1000"], init=True, detach=True)
+    # Signal only once the command runs (tini forwards from before its fork on; a signal
+    # that arrives while runc's init is still becoming tini has nobody to forward it).
+    c = dk.containers.run(IMAGE, ["sh", "-c", "echo ready; exec sleep 1000"], init=True,
+                          detach=True)  # fmt: skip
+    lines = c.logs(stream=True, follow=True)
+    assert next(lines) == b"ready\n"
+    lines.close()
     c.kill(signal="SIGTERM")
     assert c.wait(timeout=30)["StatusCode"] == 143
     c.reload()
     assert c.attrs["HostConfig"]["Init"] is True
-    assert c.attrs["Path"] == "sleep"  # as Docker: the user's command, not docker-init
+    assert c.attrs["Path"] == "sh"  # as Docker: the user's command, not docker-init
 
 
 ORPHAN = "mkfifo /tmp/f; (cat /tmp/f & echo $! > /tmp/orphan); exec sleep 1000"
