@@ -147,7 +147,7 @@ async def test_json_body() -> None:
     resp = await r.request("POST", "/containers/create", b"{bad json")
     assert resp.status == 400
     msg = body_json(resp)
-    assert isinstance(msg, dict) and msg["message"].startswith("invalid JSON in request body")
+    assert isinstance(msg, dict) and msg["message"].startswith("invalid JSON: ")
     resp = await r.request("POST", "/containers/create", b"")
     assert body_json(resp) == {"got": None, "name": None}
 

@@ -39,7 +39,9 @@ def status_text(c: Container, now: float | None = None) -> str:
 
 
 def command_text(c: Container) -> str:
-    return " ".join([c.path, *c.args])
+    # str(): a record stored before the API checked types (`Cmd: [1, 2]`) must not
+    # make `GET /containers/json` fail for every client
+    return " ".join(str(a) for a in [c.path, *c.args])
 
 
 def container_summary(

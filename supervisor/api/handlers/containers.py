@@ -6,12 +6,11 @@ import contextlib
 import json
 import os
 from collections.abc import AsyncIterator
-from typing import Any
 
 import structlog
 import trio
 
-from supervisor.api import views
+from supervisor.api import schema, types, views
 from supervisor.api.router import (
     ApiRequest,
     ApiResponse,
@@ -52,9 +51,7 @@ def register(router: Router, engine: Engine) -> None:
 
     @router.route("POST", "/containers/create")
     async def create(req: ApiRequest) -> ApiResponse:
-        body = await req.read_json(default={}) or {}
-        if not isinstance(body, dict):
-            raise InvalidArgument("container config must be a JSON object")
+        body = await req.read_typed(schema.check_create)
         c = engine.create(
             body, req.query_str("name", "") or "", platform=req.query_str("platform") or ""
         )
@@ -128,7 +125,7 @@ def register(router: Router, engine: Engine) -> None:
 
     @router.route("POST", "/containers/{id}/update")
     async def update(req: ApiRequest, id: str) -> ApiResponse:
-        body = await req.read_json(default={}) or {}
+        body = await req.read_typed(lambda b: schema.check(b, types.UPDATE_CONFIG))
         return JsonResponse({"Warnings": engine.update(get(id), body)})
 
     @router.route("POST", "/containers/{id}/rename")
@@ -225,14 +222,14 @@ def register(router: Router, engine: Engine) -> None:
 
     @router.route("POST", "/containers/{id}/exec")
     async def exec_create(req: ApiRequest, id: str) -> ApiResponse:
-        body = await req.read_json(default={}) or {}
+        body = await req.read_typed(schema.check_exec)
         ex = engine.exec_create(get(id), body)
         return JsonResponse({"Id": ex.id}, 201)
 
     @router.route("POST", "/exec/{id}/start")
     async def exec_start(req: ApiRequest, id: str) -> ApiResponse:
         ex = engine.execs.get(id)
-        body: dict[str, Any] = await req.read_json(default={}) or {}
+        body = await req.read_typed(lambda b: schema.check(b, types.EXEC_START_OPTIONS))
         engine.exec_ready(ex)  # a stopped container or a used exec: an error, no stream
         if body.get("Detach"):
             await engine.nursery.start(_run_detached, engine, ex)  # start errors answer here
@@ -269,9 +266,9 @@ def register(router: Router, engine: Engine) -> None:
         repo = req.query_str("repo") or ""
         tag = req.query_str("tag") or ""
         ref = f"{repo}:{tag}" if repo and tag else (repo or None)
-        body = await req.read_json(default=None)
+        body = await req.read_typed(lambda b: schema.check(b, types.CREATE_REQUEST))
         changes = parse_changes(req.query_list("changes"))
-        if isinstance(body, dict):
+        if body:
             changes = {**{k: v for k, v in body.items() if v}, **changes}
         image_id = await engine.commit(
             c,

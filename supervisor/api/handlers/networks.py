@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from supervisor.api import schema, types
 from supervisor.api.router import ApiRequest, ApiResponse, EmptyResponse, JsonResponse, Router
 from supervisor.engine.engine import Engine
 from supervisor.errors import InvalidArgument
@@ -52,9 +53,7 @@ def register(router: Router, engine: Engine) -> None:
 
     @router.route("POST", "/networks/create")
     async def create(req: ApiRequest) -> ApiResponse:
-        body = await req.read_json(default={}) or {}
-        if not isinstance(body, dict):
-            raise InvalidArgument("network config must be a JSON object")
+        body = await req.read_typed(lambda b: schema.check(b, types.NETWORK_CREATE))
         net = nets.create_network(body)
         return JsonResponse({"Id": net.id, "Warning": ""}, 201)
 
@@ -65,14 +64,14 @@ def register(router: Router, engine: Engine) -> None:
 
     @router.route("POST", "/networks/{id}/connect")
     async def connect(req: ApiRequest, id: str) -> ApiResponse:
-        body = await req.read_json(default={}) or {}
+        body = await req.read_typed(schema.check_network_connect)
         c = engine.containers.get(str(body.get("Container") or ""))
         await nets.connect(id, c, body.get("EndpointConfig") or {}, engine.dir_of(c))
         return EmptyResponse(200)
 
     @router.route("POST", "/networks/{id}/disconnect")
     async def disconnect(req: ApiRequest, id: str) -> ApiResponse:
-        body = await req.read_json(default={}) or {}
+        body = await req.read_typed(lambda b: schema.check(b, types.NETWORK_DISCONNECT))
         c = engine.containers.get(str(body.get("Container") or ""))
         await nets.disconnect(id, c, engine.dir_of(c))
         return EmptyResponse(200)

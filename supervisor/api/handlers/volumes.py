@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from supervisor.api import schema, types
 from supervisor.api.router import ApiRequest, ApiResponse, EmptyResponse, JsonResponse, Router
 from supervisor.engine.engine import Engine
 from supervisor.errors import InvalidArgument
@@ -12,7 +13,7 @@ def register(router: Router, engine: Engine) -> None:
 
     @router.route("POST", "/volumes/create")
     async def create(req: ApiRequest) -> ApiResponse:
-        body = await req.read_json(default={}) or {}
+        body = await req.read_typed(lambda b: schema.check(b, types.VOLUME_CREATE))
         driver = body.get("Driver") or "local"
         if driver != "local":
             raise InvalidArgument(f"volume driver {driver!r} is not supported (only local)")
