@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,7 +47,16 @@ STRING_KEYS: dict[str, bool] = {
 }
 MAP_KEYS = ("log-opts",)
 BOOL_KEYS = ("init",)
-KEYS = (*STRING_KEYS, *MAP_KEYS, *BOOL_KEYS)
+# the API socket's bounds (`supervisor/api/server.py` Limits): key → "duration" (seconds,
+# or a Go duration such as 30s, 5m, 1m30s) or "count" (a positive integer)
+NUMBER_KEYS: dict[str, str] = {
+    "api-header-timeout": "duration",
+    "api-idle-timeout": "duration",
+    "api-body-timeout": "duration",
+    "api-max-client-connections": "count",
+    "api-max-connections": "count",
+}
+KEYS = (*STRING_KEYS, *MAP_KEYS, *BOOL_KEYS, *NUMBER_KEYS)
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 # A check of one setting, given its value and the file's other values: raises
@@ -113,6 +123,12 @@ def parse_daemon_config(
             if not isinstance(value, bool):
                 bad(key, f"{key} must be true or false")
                 continue
+        elif key in NUMBER_KEYS:
+            try:
+                value = parse_number(key, value)
+            except ValueError as exc:
+                bad(key, str(exc))
+                continue
         elif key in MAP_KEYS:
             if value is None:
                 value = {}
@@ -138,6 +154,42 @@ def parse_daemon_config(
     if problems:
         raise ConfigError(problems)
     return out
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a Go duration ("30s", "5m", "1m30s", "500ms"); ValueError if none."""
+    pos, total = 0, 0.0
+    text = text.strip()
+    while pos < len(text):
+        m = _DURATION_PART.match(text, pos)
+        if not m:
+            raise ValueError(f"invalid duration {text!r} (e.g. 30s, 5m, 1m30s)")
+        total += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+        pos = m.end()
+    if not text:
+        raise ValueError("invalid duration ''")
+    return total
+
+
+def parse_number(key: str, value: Any) -> float | int:
+    """A NUMBER_KEYS value from a file or a flag: durations in seconds, counts as int."""
+    kind = NUMBER_KEYS[key]
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{key} must be a {'duration' if kind == 'duration' else 'number'}")
+    if kind == "count":
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{key} must be a positive integer, not {value!r}")
+        return value
+    seconds = parse_duration(value) if isinstance(value, str) else float(value)
+    if not seconds > 0:
+        raise ValueError(f"{key} must be longer than 0, not {value!r}")
+    return seconds
 
 
 @dataclass(frozen=True)

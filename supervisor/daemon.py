@@ -9,6 +9,7 @@ container inits, so `runc create` can exit and leave the init to us.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import signal
@@ -81,6 +82,12 @@ SETTINGS: tuple[tuple[str, str | None, object], ...] = (
     ("services", "CORRAL_SERVICES", None),
     ("init", None, False),
     ("init-path", None, ""),
+    # the API socket's bounds (supervisor/api/server.py Limits has the defaults and why)
+    ("api-header-timeout", None, None),
+    ("api-idle-timeout", None, None),
+    ("api-body-timeout", None, None),
+    ("api-max-client-connections", None, None),
+    ("api-max-connections", None, None),
 )
 
 
@@ -138,6 +145,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--init-path",
         help="the static init binary for --init (default: tini-static or docker-init on PATH)",
     )
+    for name, what in (
+        ("header-timeout", "a request head may take from its first byte (default 60s)"),
+        ("idle-timeout", "a keep-alive connection may wait for its next request (5m)"),
+        ("body-timeout", "a request body may pause between reads (60s)"),
+        ("max-client-connections", "API connections one client process may hold (256)"),
+        ("max-connections", "API connections in all (2048)"),
+    ):
+        p.add_argument(f"--api-{name}", metavar="N", help=what)
     return p.parse_args(argv)
 
 
@@ -207,6 +222,16 @@ def apply_config(args: argparse.Namespace, environ: dict[str, str]) -> list[str]
         _metrics_addr(args.metrics_addr)
     except argparse.ArgumentTypeError as exc:
         return [f"corral daemon: --metrics-addr: {exc}"]
+    from config.daemonconf import NUMBER_KEYS, parse_number
+
+    for key in NUMBER_KEYS:
+        attr = key.replace("-", "_")
+        value = getattr(args, attr)
+        if value is not None:
+            try:
+                setattr(args, attr, parse_number(key, value))
+            except ValueError as exc:
+                return [f"corral daemon: --{key}: {exc}"]
     return resolve_init(args)
 
 
@@ -294,6 +319,24 @@ def take_locks(sock: Path, root: Path, handed: str | None) -> DaemonLocks:
     return DaemonLocks(owner, gate, root_fd)
 
 
+def api_limits(args: argparse.Namespace) -> Any:
+    """The API socket's `Limits` from the settled settings (unset ones: the defaults)."""
+    from supervisor.api.server import Limits
+
+    given = {
+        field: getattr(args, f"api_{name}")
+        for field, name in (
+            ("header_timeout", "header_timeout"),
+            ("idle_timeout", "idle_timeout"),
+            ("body_timeout", "body_timeout"),
+            ("per_client", "max_client_connections"),
+            ("total", "max_connections"),
+        )
+        if getattr(args, f"api_{name}", None) is not None
+    }
+    return Limits(**given)
+
+
 async def serve(args: argparse.Namespace) -> None:
     from supervisor.api.app import build_router
     from supervisor.api.server import serve_unix
@@ -328,7 +371,9 @@ async def serve(args: argparse.Namespace) -> None:
         keeper.register(router)
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async with trio.open_nursery() as api_nursery:
-                await api_nursery.start(serve_unix, sock, router)
+                await api_nursery.start(
+                    functools.partial(serve_unix, limits=api_limits(args)), sock, router
+                )
                 await api_nursery.start(keeper.run)
                 if exporter is not None:
                     from metrics import serve_metrics

@@ -189,3 +189,21 @@ def test_the_example_daemon_file_is_valid() -> None:
     values = parse_daemon_config(path.read_text(), str(path)).values
     assert values["log-opts"] == {"max-size": "10m", "max-file": "3"}
     assert values["host"] == "unix:///run/corral/corral.sock"
+
+
+def test_api_bounds_take_durations_and_counts() -> None:
+    f = parse_daemon_config(
+        "api-header-timeout: 1m30s\napi-idle-timeout: 300\napi-body-timeout: 500ms\n"
+        "api-max-client-connections: 64\n",
+        "/etc/corral/daemon.yaml",
+    )
+    assert f.values == {
+        "api-header-timeout": 90.0,
+        "api-idle-timeout": 300.0,
+        "api-body-timeout": 0.5,
+        "api-max-client-connections": 64,
+    }
+    assert problems("api-header-timeout: soon\napi-max-connections: 0\n") == [
+        "/etc/corral/daemon.yaml:1:21: invalid duration 'soon' (e.g. 30s, 5m, 1m30s)",
+        "/etc/corral/daemon.yaml:2:22: api-max-connections must be a positive integer, not 0",
+    ]

@@ -199,6 +199,15 @@ class ServerConnection:
     def broken(self) -> bool:
         return self._state == _ERROR
 
+    @property
+    def head_started(self) -> bool:
+        """Bytes of a request head are buffered (the client is no longer idle)."""
+        return self._state == _IDLE and bool(self._buf.strip(b"\r\n"))
+
+    def timed_out(self) -> None:
+        """The I/O shell gave up waiting for the rest of a request: no more requests."""
+        self._state = _ERROR
+
     def take_continue(self) -> bytes:
         """Bytes of a `100 Continue` to send before reading the body, if owed (else b"")."""
         if self._continue_pending:

@@ -3,6 +3,17 @@
 One task per connection, keep-alive loop; fixed bodies carry Content-Length,
 `StreamResponse`s are sent chunked (HTTP/1.1; close-delimited for HTTP/1.0) and
 cancelled when the peer goes away; `HijackResponse`s get the raw stream.
+
+`Limits` bound what a client can hold (slowloris): a request head must arrive within
+`header_timeout` of its first byte (of the accept, for a connection's first request:
+Go's ReadHeaderTimeout), a keep-alive connection may sit `idle_timeout` between
+requests, a body may pause `body_timeout` between reads; each is a trio cancel scope
+around the socket read, so once a response has begun (logs -f, events, wait, stats,
+attach) nothing times out.  A partial head or body gets a 408, an idle connection
+is just closed (a 408 there would race the client's next request).  Connections are
+counted per client process (SO_PEERCRED pid: on a root-only socket every client has
+uid 0, so a uid says nothing) and in all; past either bound a new connection gets a
+429/503 naming the limit at once and is closed.
 """
 
 from __future__ import annotations
@@ -12,8 +23,11 @@ import errno
 import os
 import socket as _stdsocket
 import stat
+import struct
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -52,6 +66,41 @@ DRAIN_LIMIT: Final = 1 << 20  # unread request body we skip to keep a connection
 _ACCEPT_RETRY_ERRNOS: Final = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
 
 _GONE = (trio.BrokenResourceError, trio.ClosedResourceError)
+LINGER: Final = 1.0  # how long a refused connection's request is read and dropped
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Timeouts (seconds) and connection bounds of the API socket (daemon settings
+    `api-header-timeout`, `api-idle-timeout`, `api-body-timeout`,
+    `api-max-client-connections`, `api-max-connections`).
+
+    Why these defaults: dockerd sets ReadHeaderTimeout to 5 minutes, and Go uses it
+    for idle keep-alive connections too: 5 minutes idle here.  A head takes a client
+    milliseconds to send, so 60 s (nginx's client_header_timeout) leaves room for any
+    client and none for a slowloris; a body may stall 60 s between reads (nginx's
+    client_body_timeout).  docker compose holds a few connections per service
+    (attach, wait, events): 256 per process is far above that; 2048 in all stays
+    under the daemon's open-file limit with room for containers' pipes.
+    """
+
+    header_timeout: float = 60.0
+    idle_timeout: float = 300.0
+    body_timeout: float = 60.0
+    per_client: int = 256
+    total: int = 2048
+
+
+def peer_pid(stream: trio.SocketStream) -> int:
+    """The connecting process (SO_PEERCRED); 0 if the kernel does not say."""
+    try:
+        raw = stream.socket.getsockopt(
+            _stdsocket.SOL_SOCKET, _stdsocket.SO_PEERCRED, struct.calcsize("3i")
+        )
+    except OSError:
+        return 0
+    pid, _uid, _gid = struct.unpack("3i", raw)
+    return int(pid)
 
 
 class _PrefixedStream(trio.abc.HalfCloseableStream):
@@ -91,7 +140,7 @@ class _SocketBody:
 
     async def receive(self) -> bytes:
         while not self.done.is_set():
-            event = await self._conn.next_event()
+            event = await self._conn.next_body_event()
             if isinstance(event, Data):
                 if event.data:
                     return event.data
@@ -103,9 +152,15 @@ class _SocketBody:
 
 
 class _Connection:
-    def __init__(self, stream: trio.SocketStream, router: Router) -> None:
+    def __init__(
+        self,
+        stream: trio.SocketStream,
+        router: Router,
+        limits: Limits = Limits(),  # noqa: B008
+    ) -> None:
         self.stream = stream
         self.router = router
+        self.limits = limits
         self.conn = ServerConnection()
 
     async def _receive(self) -> None:
@@ -115,7 +170,8 @@ class _Connection:
             data = b""
         self.conn.feed(data)
 
-    async def next_event(self) -> Event:
+    async def next_body_event(self) -> Event:
+        """The next event of the request body; a pause of `body_timeout` is a 408."""
         while True:
             event = self.conn.next_event()
             if not isinstance(event, NeedData):
@@ -123,18 +179,52 @@ class _Connection:
             cont = self.conn.take_continue()
             if cont:
                 await self.stream.send_all(cont)
-            await self._receive()
+            with trio.move_on_after(self.limits.body_timeout):
+                await self._receive()
+                continue
+            self.conn.timed_out()
+            log.debug("api.body_timeout", timeout=self.limits.body_timeout)
+            raise ProtocolError("timed out reading the request body", 408)
+
+    async def next_request(self, first: bool) -> Event | None:
+        """The next request head; None when the client sent none in time.
+
+        Idle (nothing of a head received) the wait is `idle_timeout`, but for a
+        connection's first request; from a head's first byte, `header_timeout`."""
+        idle = not first
+        with trio.move_on_after(
+            self.limits.idle_timeout if idle else self.limits.header_timeout
+        ) as scope:
+            while True:
+                event = self.conn.next_event()
+                if not isinstance(event, NeedData):
+                    return event
+                if idle and self.conn.head_started:
+                    idle = False
+                    scope.deadline = trio.current_time() + self.limits.header_timeout
+                await self._receive()
+        partial = self.conn.head_started
+        self.conn.timed_out()
+        if not partial:
+            log.debug("api.idle_timeout", timeout=self.limits.idle_timeout)
+            return None
+        log.debug("api.header_timeout", timeout=self.limits.header_timeout)
+        with trio.move_on_after(LINGER):  # a client that reads nothing gets no 408
+            await self._send_fixed_error(408, "timed out reading the request head")
+        return None
 
     async def run(self) -> None:
+        first = True
         try:
             while True:
                 try:
-                    event = await self.next_event()
+                    event = await self.next_request(first)
                 except ProtocolError as e:
                     log.debug("api.bad_request", error=e.message)
                     await self._send_fixed_error(e.status, e.message)
                     return
-                if isinstance(event, ConnectionClosed):
+                first = False
+                if event is None or isinstance(event, ConnectionClosed):
                     return
                 assert isinstance(event, Request), event
                 if not await self._exchange(event):
@@ -318,15 +408,69 @@ def _prepare_path(path: Path) -> None:
         probe.close()
 
 
+async def _refuse(stream: trio.SocketStream, status: int, message: str) -> None:
+    """Answer a connection over a bound at once, then close it.
+
+    The request is read and dropped for a moment after the answer: closing a Unix
+    socket with unread data resets it, and the client would see ECONNRESET instead."""
+    resp = error_response(status, message)
+    assert isinstance(resp, FixedResponse)
+    headers = [*common_headers(), ("Content-Type", "application/json")]
+    headers += [("Content-Length", str(len(resp.body))), ("Connection", "close")]
+    try:
+        with contextlib.suppress(*_GONE, OSError), trio.move_on_after(LINGER):
+            await stream.send_all(format_response_head(status, None, headers) + resp.body)
+            await stream.send_eof()
+            while await stream.receive_some(RECEIVE_SIZE):
+                pass
+    finally:
+        await trio.aclose_forcefully(stream)
+
+
+class _Admission:
+    """Connections held per client process and in all."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.by_pid: Counter[int] = Counter()
+        self.total = 0
+
+    def refusal(self, pid: int) -> tuple[int, str] | None:
+        if self.total >= self.limits.total:
+            return 503, (
+                f"too many API connections: {self.total} open, the limit is "
+                f"{self.limits.total} (api-max-connections)"
+            )
+        if pid and self.by_pid[pid] >= self.limits.per_client:
+            return 429, (
+                f"too many API connections from process {pid}: the limit is "
+                f"{self.limits.per_client} per client (api-max-client-connections)"
+            )
+        return None
+
+    async def serve(self, conn: _Connection, pid: int) -> None:
+        self.by_pid[pid] += 1
+        self.total += 1
+        try:
+            await conn.run()
+        finally:
+            self.total -= 1
+            self.by_pid[pid] -= 1
+            if not self.by_pid[pid]:
+                del self.by_pid[pid]
+
+
 async def serve_unix(
     path: Path | str,
     router: Router,
     *,
     backlog: int = 128,
+    limits: Limits = Limits(),  # noqa: B008 - frozen
     task_status: trio.TaskStatus[Path] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve `router` on the Unix socket `path` (mode 0600) until cancelled."""
     path = Path(path)
+    admission = _Admission(limits)
     _prepare_path(path)
     sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
     ino: int | None = None
@@ -348,7 +492,13 @@ async def serve_unix(
                     log.error("api.accept_failed", error=str(e))
                     await trio.sleep(0.1)
                     continue
-                nursery.start_soon(_Connection(stream, router).run)
+                pid = peer_pid(stream)
+                refusal = admission.refusal(pid)
+                if refusal is not None:
+                    log.debug("api.connection_refused", pid=pid, reason=refusal[1])
+                    nursery.start_soon(_refuse, stream, *refusal)
+                    continue
+                nursery.start_soon(admission.serve, _Connection(stream, router, limits), pid)
     finally:
         sock.close()
         if ino is not None:
