@@ -359,3 +359,38 @@ def test_valid_bodies_from_the_docker_cli_are_accepted(corral: Daemon) -> None:
     assert r.returncode == 0, r.stderr
     r = corral.docker("run", "--rm", IMAGE, "echo", "plain run")
     assert (r.returncode, r.stdout) == (0, "plain run\n"), r.stderr
+
+
+def test_a_record_stored_before_the_checks_does_not_break_the_list(
+    private_daemon: Any, rootfs_tar: Path
+) -> None:
+    """A database written by an older corral may hold `Cmd: [1, 2]` (accepted then):
+    `GET /containers/json` answered 500 to every client until that container was
+    removed by ID.  Now the list renders it, and it can be removed by name."""
+    import sqlite3
+
+    from conftest import stop_daemon
+
+    d = private_daemon()
+    client = d.client()
+    with rootfs_tar.open("rb") as f:
+        client.api.import_image_from_data(f.read(), repository="busybox", tag="latest")
+    client.containers.create(IMAGE, ["true"], name="old-record", labels={"a": "b"})
+    client.close()
+    stop_daemon(d.proc)
+    db = sqlite3.connect(d.root / "corral.db")
+    (text,) = db.execute("SELECT record FROM containers WHERE name='old-record'").fetchone()
+    record = json.loads(text)
+    record["args"] = [1, 2]
+    record["config"]["Cmd"] = [1, 2]
+    record["config"]["Labels"] = {"a": 5}
+    with db:
+        db.execute("UPDATE containers SET record=? WHERE name='old-record'", (json.dumps(record),))
+    db.close()
+
+    d = private_daemon()
+    status, _ = call(d.sock, "GET", "/containers/json?all=1")
+    assert status == 200
+    r = d.docker("ps", "-a", "--format", "{{.Names}} {{.Command}}")
+    assert r.returncode == 0 and "old-record" in r.stdout, r.stderr
+    assert d.docker("rm", "old-record").returncode == 0

@@ -38,6 +38,15 @@ def status_text(c: Container, now: float | None = None) -> str:
     return "Created"
 
 
+def labels_of(c: Container) -> dict[str, str]:
+    """The labels as Docker's string map, whatever a record stored before the API
+    checked types holds (one bad record must not break `ps` for every client)."""
+    labels = c.config.get("Labels")
+    if not isinstance(labels, dict):
+        return {}
+    return {str(k): str(v) for k, v in labels.items()}
+
+
 def command_text(c: Container) -> str:
     # str(): a record stored before the API checked types (`Cmd: [1, 2]`) must not
     # make `GET /containers/json` fail for every client
@@ -58,7 +67,7 @@ def container_summary(
         "Command": command_text(c),
         "Created": int(parse_rfc3339(c.created)),
         "Ports": ports or [],
-        "Labels": c.config.get("Labels") or {},
+        "Labels": labels_of(c),
         "State": c.state.status.value,
         "Status": status_text(c),
         "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode") or "default"},
@@ -161,7 +170,7 @@ def matches_filters(c: Container, filters: dict[str, list[str]]) -> bool:
         elif key == "name":
             ok = any(v.lstrip("/") in c.name for v in values)
         elif key == "label":
-            labels = c.config.get("Labels") or {}
+            labels = labels_of(c)
             ok = all(
                 (labels.get(k) == v) if sep else (k in labels)
                 for k, sep, v in (x.partition("=") for x in values)
