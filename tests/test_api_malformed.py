@@ -245,6 +245,9 @@ QUERIES: list[tuple[str, str, bytes | None, str]] = [
     ("GET", "/images/json?filters={bad", None, "filters"),
     ("GET", "/volumes?filters=[1", None, "filters"),
     ("GET", "/networks?filters=5", None, "filter"),
+    ("POST", "/build?buildargs=%7B%22A%22%3A1%7D", b"", "buildargs"),
+    ("POST", "/build?labels=%7B%22a%22%3Anull%7D", b"", "labels"),
+    ("POST", "/build?labels=%5B1%5D", b"", "labels"),
 ]
 
 ROUTES: list[tuple[str, str, bytes | None, str]] = [

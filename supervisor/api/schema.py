@@ -103,7 +103,8 @@ def _clean(v: Any) -> Any:
 # -- the type walk ---------------------------------------------------------------------
 
 
-def _json_kind(v: Any) -> str:
+def json_kind(v: Any) -> str:
+    """How Go's errors name a JSON value's kind."""
     if isinstance(v, bool):
         return "bool"
     if isinstance(v, int | float):
@@ -138,19 +139,19 @@ class _Walk:
                 return [v]
             if isinstance(v, list) and all(isinstance(x, str) for x in v):
                 return v
-            raise self.fail(_json_kind(v), "string")  # the error of its second try
+            raise self.fail(json_kind(v), "string")  # the error of its second try
         if isinstance(t, Slice):
             if not isinstance(v, list):
-                raise self.fail(_json_kind(v), t)
+                raise self.fail(json_kind(v), t)
             return [self.value(x, t.elem) for x in v]
         if isinstance(t, Map):
             if not isinstance(v, dict):
-                raise self.fail(_json_kind(v), t)
+                raise self.fail(json_kind(v), t)
             return {k: self.value(x, t.elem) for k, x in v.items()}
         return self.struct_value(v, t)
 
     def scalar(self, v: Any, t: Scalar) -> Any:
-        kind = _json_kind(v)
+        kind = json_kind(v)
         if t.kind == "any":
             return v
         if t.kind == "string":
@@ -171,7 +172,7 @@ class _Walk:
 
     def struct_value(self, v: Any, t: Struct) -> Any:
         if not isinstance(v, dict):
-            raise self.fail(_json_kind(v), t)
+            raise self.fail(json_kind(v), t)
         folded = {name.lower(): name for name in t.fields}
         out: dict[str, Any] = {}
         outer_struct, depth = self.struct, len(self.path)

@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 import trio
 
+from supervisor.api import schema
 from supervisor.api.router import ApiRequest, ApiResponse, Router, StreamResponse
 from supervisor.build.builder import Builder, BuildOptions, sweep, validate_tags
 from supervisor.engine.engine import Engine
@@ -29,9 +30,16 @@ log = structlog.get_logger("corral.build")
 
 
 def _json_map(req: ApiRequest, name: str) -> dict[str, Any]:
+    """`buildargs` (Go: map[string]*string, so null values) or `labels` (map[string]string)."""
     value = req.query_json(name, {}) or {}
     if not isinstance(value, dict):
         raise InvalidArgument(f"{name} must be a JSON object")
+    for v in value.values():
+        if not isinstance(v, str) and not (v is None and name == "buildargs"):
+            kind = schema.json_kind(v) if v is not None else "null"
+            raise InvalidArgument(
+                f"invalid {name}: json: cannot unmarshal {kind} into Go value of type string"
+            )
     return value
 
 
