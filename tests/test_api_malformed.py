@@ -245,6 +245,21 @@ QUERIES: list[tuple[str, str, bytes | None, str]] = [
     ("GET", "/images/json?filters={bad", None, "filters"),
     ("GET", "/volumes?filters=[1", None, "filters"),
     ("GET", "/networks?filters=5", None, "filter"),
+    ("POST", "/containers/{id}/wait?condition=bogus", None, "bogus"),
+    ("POST", "/containers/{id}/restart?t=1.5", None, "'t'"),
+    ("POST", "/containers/{id}/stop?signal=NOPE", None, "NOPE"),
+    ("POST", "/containers/{id}/resize?h=abc&w=80", None, "h"),
+    ("POST", "/containers/{id}/rename?name=", None, "name"),
+    ("POST", "/containers/{id}/rename?name=a%0Ab", None, "a\nb"),
+    ("DELETE", "/images/%00bad", None, "bad"),
+    ("POST", "/images/create?fromImage=Bad%20Name", None, "Bad Name"),
+    ("POST", "/images/busybox/tag?repo=Bad%20Repo", None, "Bad Repo"),
+    ("GET", "/containers/json?filters={%22bogus%22:[%22x%22]}", None, "'bogus'"),
+    ("GET", "/containers/json?filters={%22status%22:[%22sleeping%22]}", None, "status=sleeping"),
+    ("GET", "/containers/json?filters={%22exited%22:[%22x%22]}", None, "exited=x"),
+    ("GET", "/containers/json?filters={%22health%22:[%22healthy%22]}", None, "health"),
+    ("POST", "/containers/{id}/restart?signal=SIGNOPE", None, "SIGNOPE"),
+    ("POST", "/containers/{id}/resize?h=10&w=wide", None, "wide"),
     ("POST", "/build?buildargs=%7B%22A%22%3A1%7D", b"", "buildargs"),
     ("POST", "/build?labels=%7B%22a%22%3Anull%7D", b"", "labels"),
     ("POST", "/build?labels=%5B1%5D", b"", "labels"),
@@ -397,3 +412,15 @@ def test_a_record_stored_before_the_checks_does_not_break_the_list(
     r = d.docker("ps", "-a", "--format", "{{.Names}} {{.Command}}")
     assert r.returncode == 0 and "old-record" in r.stdout, r.stderr
     assert d.docker("rm", "old-record").returncode == 0
+
+
+def test_stop_signal_query_is_applied(corral: Daemon) -> None:
+    """`docker stop -s SIG` (API `signal`) was ignored: SIGTERM was sent regardless."""
+    script = 'trap "echo got USR1; exit 3" USR1; while true; do sleep 0.1; done'
+    r = corral.docker("run", "-d", "--name", "sig", IMAGE, "sh", "-c", script)
+    assert r.returncode == 0, r.stderr
+    r = corral.docker("stop", "-s", "SIGUSR1", "sig")
+    assert r.returncode == 0, r.stderr
+    r = corral.docker("inspect", "-f", "{{.State.ExitCode}}", "sig")
+    assert r.stdout.strip() == "3"
+    assert "got USR1" in corral.docker("logs", "sig").stdout

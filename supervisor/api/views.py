@@ -12,6 +12,7 @@ from typing import Any
 from supervisor.engine.containers import Container
 from supervisor.engine.state import Status
 from supervisor.engine.timefmt import parse_rfc3339
+from supervisor.errors import InvalidArgument
 from supervisor.supervise.healthstate import status_suffix
 from supervisor.units import human_duration
 
@@ -158,6 +159,32 @@ def container_inspect(
             "MacAddress": "",
         },
     }
+
+
+#: the filters dockerd's `ps` accepts (daemon/list.go acceptedPsFilterTags), and the
+#: ones corral applies; the rest are refused by name rather than ignored
+PS_FILTERS = frozenset(
+    {
+        *("ancestor", "before", "exited", "id", "isolation", "label", "name", "status"),
+        *("health", "since", "volume", "network", "is-task", "publish", "expose"),
+    }
+)
+PS_FILTERS_APPLIED = frozenset({"ancestor", "exited", "id", "label", "name", "status", "volume"})
+STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
+
+
+def check_ps_filters(filters: dict[str, list[str]]) -> None:
+    """Refuse what `matches_filters` cannot answer, with dockerd's messages."""
+    for key, values in filters.items():
+        if key not in PS_FILTERS:
+            raise InvalidArgument(f"invalid filter '{key}'")
+        if key not in PS_FILTERS_APPLIED:
+            raise InvalidArgument(f"the ps filter '{key}' is not supported by corral")
+        for value in values:
+            if key == "status" and value not in STATES:
+                raise InvalidArgument(f"invalid filter 'status={value}'")
+            if key == "exited" and not value.lstrip("-").isdigit():
+                raise InvalidArgument(f"invalid filter 'exited={value}'")
 
 
 def matches_filters(c: Container, filters: dict[str, list[str]]) -> bool:

@@ -860,7 +860,16 @@ class Engine:
                       pidfd=repr(live.pidfd), error=str(exc))
             raise CorralError(f"cannot signal container {c.name}: {exc}") from exc
 
-    async def stop(self, c: Container, timeout: int | None, *, by_user: bool = True) -> None:
+    async def stop(
+        self,
+        c: Container,
+        timeout: int | None,
+        *,
+        by_user: bool = True,
+        stop_signal: str | None = None,
+    ) -> None:
+        """`stop_signal` (the API's `signal`, `docker stop -s`) overrides StopSignal."""
+        sig = _signal_number(stop_signal or c.config.get("StopSignal") or "SIGTERM")
         if by_user and await self._cancel_restart(c):
             c.state.user_stopped = True
             self.containers.save(c)
@@ -877,7 +886,6 @@ class Engine:
             timeout = c.config.get("StopTimeout")
         if timeout is None:
             timeout = DEFAULT_STOP_TIMEOUT
-        sig = _signal_number(c.config.get("StopSignal") or "SIGTERM")
         self.emit(c, "kill", signal=sig)
         self._send(c, sig)
         if c.state.status is Status.PAUSED:
@@ -940,10 +948,14 @@ class Engine:
         if not done.is_set():
             raise CorralError("tried to kill container, but did not receive an exit event")
 
-    async def restart(self, c: Container, timeout: int | None) -> None:
+    async def restart(
+        self, c: Container, timeout: int | None, stop_signal: str | None = None
+    ) -> None:
+        if stop_signal:
+            _signal_number(stop_signal)  # a bad one is refused before anything stops
         await self._cancel_restart(c)
         if is_active(c.state.status):
-            await self.stop(c, timeout)
+            await self.stop(c, timeout, stop_signal=stop_signal)
             await self.live(c).stopped.wait()
         await self.start(c)
         self.emit(c, "restart")

@@ -46,6 +46,17 @@ def parse_time_param(value: str | None) -> float:
         raise InvalidArgument(f"invalid time value: {value!r}") from None
 
 
+def _tty_size(req: ApiRequest) -> tuple[int, int]:
+    """`h` and `w` of a resize: integers, as dockerd's strconv.Atoi reads them."""
+    out = []
+    for name in ("h", "w"):
+        value = req.query_str(name) or ""
+        if not value.lstrip("+-").isdigit():
+            raise InvalidArgument(f'strconv.Atoi: parsing "{value}": invalid syntax ({name})')
+        out.append(int(value))
+    return out[0], out[1]
+
+
 def register(router: Router, engine: Engine) -> None:
     get = engine.containers.get
 
@@ -62,6 +73,7 @@ def register(router: Router, engine: Engine) -> None:
         show_all = req.query_bool("all")
         limit = req.query_int("limit", -1) or -1
         filters = req.query_filters()
+        views.check_ps_filters(filters)
         out = []
         for c in engine.containers.all():
             if (
@@ -100,12 +112,12 @@ def register(router: Router, engine: Engine) -> None:
 
     @router.route("POST", "/containers/{id}/stop")
     async def stop(req: ApiRequest, id: str) -> ApiResponse:
-        await engine.stop(get(id), req.query_int("t"))
+        await engine.stop(get(id), req.query_int("t"), stop_signal=req.query_str("signal"))
         return EmptyResponse(204)
 
     @router.route("POST", "/containers/{id}/restart")
     async def restart(req: ApiRequest, id: str) -> ApiResponse:
-        await engine.restart(get(id), req.query_int("t"))
+        await engine.restart(get(id), req.query_int("t"), req.query_str("signal"))
         return EmptyResponse(204)
 
     @router.route("POST", "/containers/{id}/kill")
@@ -139,6 +151,7 @@ def register(router: Router, engine: Engine) -> None:
     @router.route("POST", "/containers/{id}/resize")
     async def resize(req: ApiRequest, id: str) -> ApiResponse:
         get(id)
+        _tty_size(req)
         return EmptyResponse(200)
 
     @router.route("POST", "/containers/{id}/wait")
@@ -258,6 +271,7 @@ def register(router: Router, engine: Engine) -> None:
     @router.route("POST", "/exec/{id}/resize")
     async def exec_resize(req: ApiRequest, id: str) -> ApiResponse:
         engine.execs.get(id)
+        _tty_size(req)
         return EmptyResponse(201)
 
     @router.route("POST", "/commit")
