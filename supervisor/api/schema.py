@@ -433,3 +433,27 @@ def check_network_connect(body: Any) -> dict[str, Any]:
     if isinstance(out.get("EndpointConfig"), dict):
         _check_endpoints({"": out["EndpointConfig"]})
     return out
+
+
+#: what `docker update` changes in corral (engine.update); the other Resources are
+#: refused by name when set, rather than stored and never applied
+UPDATE_APPLIED: Final = frozenset(
+    {"RestartPolicy", "Memory", "MemorySwap", "NanoCpus", "CpuShares", "PidsLimit"}
+)
+
+
+def check_update(body: Any) -> dict[str, Any]:
+    """POST /containers/{id}/update: `container.UpdateConfig`.
+
+    The docker CLI sends every field, zero when not given: only set ones count."""
+    from .types import UPDATE_CONFIG
+
+    out = check(body, UPDATE_CONFIG)
+    for key, value in out.items():
+        if (
+            key in UPDATE_CONFIG.fields
+            and key not in UPDATE_APPLIED
+            and value not in (None, 0, "", [], {}, False)
+        ):
+            raise InvalidArgument(f"docker update: {key} is not supported by corral")
+    return out
