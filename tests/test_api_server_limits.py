@@ -163,3 +163,19 @@ async def test_all_clients_are_bounded(
     status, _, body = await extra.read_response()
     assert status == 503
     assert "the limit is 2 (api-max-connections)" in json.loads(body)["message"]
+
+
+def test_daemon_flags_and_defaults_give_the_limits() -> None:
+    from supervisor.daemon import api_limits, apply_config, parse_args
+
+    args = parse_args(["--config", ""])
+    assert apply_config(args, {}) == []
+    assert api_limits(args) == Limits()  # header 60s, idle 5m (dockerd's), body 60s
+    argv = ["--config", "", "--api-header-timeout", "2m", "--api-max-client-connections", "8"]
+    args = parse_args(argv)
+    assert apply_config(args, {}) == []
+    assert api_limits(args) == Limits(header_timeout=120.0, per_client=8)
+    args = parse_args(["--config", "", "--api-idle-timeout", "soon"])
+    assert apply_config(args, {}) == [
+        "corral daemon: --api-idle-timeout: invalid duration 'soon' (e.g. 30s, 5m, 1m30s)"
+    ]
