@@ -435,3 +435,36 @@ def test_docker_update_applies_or_refuses_by_name(corral: Daemon, running: str) 
     r = corral.docker("update", "--cpu-quota", "5000", running)
     assert r.returncode == 1
     assert "CpuQuota is not supported by corral" in r.stderr
+
+
+def test_valid_bodies_from_docker_py_are_accepted(dk: Any) -> None:
+    """A guard, like the docker CLI one above: what clients send still passes."""
+    from docker.types import Ulimit
+
+    c = dk.containers.create(
+        IMAGE,
+        ["sh", "-c", "echo hi"],
+        name="py-many",
+        environment={"A": "1"},
+        labels={"x": "y"},
+        ports={"80/tcp": ("127.0.0.1", 18081)},
+        extra_hosts={"db": "10.0.0.5"},
+        dns=["9.9.9.9"],
+        dns_search=["example.com"],
+        cap_add=["NET_ADMIN"],
+        mem_limit="64m",
+        nano_cpus=500_000_000,
+        pids_limit=50,
+        restart_policy={"Name": "on-failure", "MaximumRetryCount": 2},
+        ulimits=[Ulimit(name="nofile", soft=1024, hard=2048)],
+        tmpfs={"/run": "size=1m"},
+        working_dir="/tmp",
+        hostname="box",
+        healthcheck={"test": ["CMD", "true"], "interval": 5_000_000_000},
+        stop_signal="SIGINT",
+        volumes={"vol2": {"bind": "/data", "mode": "rw"}},
+    )
+    info = dk.api.inspect_container(c.id)
+    assert info["HostConfig"]["ExtraHosts"] == ["db:10.0.0.5"]
+    assert info["HostConfig"]["Dns"] == ["9.9.9.9"]
+    assert dk.containers.run(IMAGE, ["echo", "plain"], remove=True) == b"plain\n"
