@@ -84,7 +84,8 @@ def test_other_bodies_name_their_go_struct() -> None:
 def test_normalized_as_go_reads_it() -> None:
     body = schema.parse_json(
         b'{"image": "b", "cmd": "x", "HostConfig": {"capadd": "ALL", "Dns": [" 1.1.1.1 "]},'
-        b' "Unknown": {"kept": 1}, "Labels": null}'
+        b' "Unknown": {"kept": 1}, "Labels": null, "OnBuild": ["a", null],'
+        b' "Entrypoint": [null], "Volumes": {"/v": null}}'
     )
     assert schema.check_create(body) == {
         "Image": "b",
@@ -92,6 +93,9 @@ def test_normalized_as_go_reads_it() -> None:
         "HostConfig": {"CapAdd": ["ALL"], "Dns": ["1.1.1.1"]},
         "Unknown": {"kept": 1},
         "Labels": None,
+        "OnBuild": ["a", ""],  # null elements are Go's zero values
+        "Entrypoint": [""],
+        "Volumes": {"/v": {}},
     }
 
 

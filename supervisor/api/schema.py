@@ -116,6 +116,16 @@ def json_kind(v: Any) -> str:
     return "object"
 
 
+def _zero(t: GoType) -> Any:
+    """Go's zero value, which a null element of a slice or map becomes (`["a", null]`
+    is `["a", ""]` in a []string): handlers then see the types they expect."""
+    if isinstance(t, Scalar):
+        return {"string": "", "bool": False, "int": 0, "uint": 0, "float": 0.0}.get(t.kind)
+    if isinstance(t, Struct):
+        return {}
+    return None
+
+
 class _Walk:
     def __init__(self, root: Struct) -> None:
         self.root = root
@@ -137,17 +147,17 @@ class _Walk:
         if isinstance(t, StrSlice):
             if isinstance(v, str):
                 return [v]
-            if isinstance(v, list) and all(isinstance(x, str) for x in v):
-                return v
+            if isinstance(v, list) and all(isinstance(x, str) or x is None for x in v):
+                return ["" if x is None else x for x in v]
             raise self.fail(json_kind(v), "string")  # the error of its second try
         if isinstance(t, Slice):
             if not isinstance(v, list):
                 raise self.fail(json_kind(v), t)
-            return [self.value(x, t.elem) for x in v]
+            return [_zero(t.elem) if x is None else self.value(x, t.elem) for x in v]
         if isinstance(t, Map):
             if not isinstance(v, dict):
                 raise self.fail(json_kind(v), t)
-            return {k: self.value(x, t.elem) for k, x in v.items()}
+            return {k: _zero(t.elem) if x is None else self.value(x, t.elem) for k, x in v.items()}
         return self.struct_value(v, t)
 
     def scalar(self, v: Any, t: Scalar) -> Any:
