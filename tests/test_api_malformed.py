@@ -184,6 +184,8 @@ INVALID_VALUES: list[tuple[str, str, bytes | None, str]] = [
     ("POST", "/containers/create", hc(CapDrop="NOPE"), "NOPE"),
     ("POST", "/containers/create", hc(PortBindings={"http/tcp": []}), "http"),
     ("POST", "/containers/create", hc(Annotations={"": "x"}), "annotation key"),
+    ("POST", "/containers/create", hc(Ulimits=[{"Name": "-1", "Soft": 1, "Hard": 1}]), "-1"),
+    ("POST", "/containers/create", hc(Ulimits=[{"Name": "nofile", "Soft": 9, "Hard": 1}]), "9 > 1"),
     ("POST", "/containers/create", create(Env=["=foo"]), "=foo"),
     ("POST", "/containers/create", create(Env=["A=\u0000b"]), "environment variable"),
     ("POST", "/containers/create", create(Cmd=["echo", "a\u0000b"]), "Cmd"),

@@ -333,7 +333,31 @@ def _valid_port(text: str, allow_empty: bool) -> bool:
     return lo <= hi <= 65535
 
 
+#: go-units' ulimitNameMapping (what dockerd turns into rlimits; "as" is left out there)
+ULIMITS: Final = frozenset(
+    {
+        *("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice"),
+        *("nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack"),
+    }
+)
+
+
+def _check_ulimits(ulimits: Any) -> None:
+    for u in ulimits or []:
+        if not isinstance(u, dict):
+            continue
+        name = u.get("Name") or ""
+        if name not in ULIMITS:
+            raise InvalidArgument(f"invalid ulimit name {name}")
+        soft, hard = u.get("Soft") or 0, u.get("Hard") or 0
+        if soft > hard and hard >= 0:
+            raise InvalidArgument(
+                f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+            )
+
+
 def _check_host_config(hc: dict[str, Any]) -> None:
+    _check_ulimits(hc.get("Ulimits"))
     extra = []
     for entry in _strings(hc.get("ExtraHosts")):
         name, sep, ip = entry.partition(":")
