@@ -229,6 +229,8 @@ OTHER_BODIES: list[tuple[str, str, bytes | None, str]] = [
     ("POST", "/volumes/create", b'{"Labels": ["a"]}', "CreateOptions.Labels"),
     ("POST", "/volumes/create", b'{"DriverOpts": {"o": 1}}', "CreateOptions.DriverOpts"),
     ("POST", "/volumes/create", b"[]", "volume.CreateOptions"),
+    ("POST", "/volumes/create", b'{"Name": "' + b"v" * 300 + b'"}', "255 characters"),
+    ("POST", "/containers/create", create(HostConfig={"Binds": ["v" * 300 + ":/d"]}), "255"),
     ("POST", "/commit?container={id}", b'{"Cmd": 5}', "CreateRequest.Cmd"),
     ("POST", "/containers/create", b"{}", "image"),
 ]

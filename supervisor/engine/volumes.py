@@ -101,6 +101,10 @@ class VolumeStore:
                 'name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to '
                 "pass a host directory, use absolute path"
             )
+        if len(name) > 255:  # the directory's name limit: mkdir would fail with ENAMETOOLONG
+            raise InvalidArgument(
+                f"create {name[:32]}...: a volume name is at most 255 characters, not {len(name)}"
+            )
         existing = self.find(name)
         if existing is not None:
             return existing, False
