@@ -161,13 +161,18 @@ class ContainerStore:
         self._by_id[c.id] = c
 
     def save(self, c: Container) -> None:
-        """Write the record through; called after every state change."""
-        self.db.execute(
-            "UPDATE containers SET name=?, record=? WHERE id=?", (c.name, c.to_json(), c.id)
+        """Write the record through; called after every state change.  Never fails for
+        a full disk (an exit must be recorded): the database holds it until there is
+        room, and lookups are served from memory meanwhile."""
+        self.db.persist(
+            f"container:{c.id}",
+            "UPDATE containers SET name=?, record=? WHERE id=?",
+            (c.name, c.to_json(), c.id),
         )
 
     def delete(self, c: Container) -> None:
-        self.db.execute("DELETE FROM containers WHERE id=?", (c.id,))
+        """The row goes (later, if the disk is full: a pending save of it is replaced)."""
+        self.db.persist(f"container:{c.id}", "DELETE FROM containers WHERE id=?", (c.id,))
         self._by_id.pop(c.id, None)
 
     def get(self, ref: str) -> Container:

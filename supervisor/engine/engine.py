@@ -166,6 +166,7 @@ class Engine:
         self.init_default = init_default
         stateroot.prepare(root)  # 0700 skeleton, an older root's modes fixed, tmp/ swept
         self.db = Database(root / "corral.db")
+        nursery.start_soon(self.db.keep_pending)  # records held while the disk is full
         self.images = ImageStore(root, self.db)
         self.volumes = VolumeStore(root, self.db)
         self.containers = ContainerStore(self.db)
@@ -705,7 +706,10 @@ class Engine:
             close_all(stdin_w)  # a client writing to it is woken (ClosedResourceError)
         with trio.CancelScope(shield=True):
             await start_done.wait()
-            await self._finish(c, live, code)
+            try:
+                await self._finish(c, live, code)
+            except Exception:  # noqa: BLE001 - one container's exit never ends the daemon
+                log.exception("container.finish_failed", id=c.short_id, name=c.name)
 
     async def _pump(self, live: Live, pipe: trio.lowlevel.FdStream, stream: str) -> None:
         framer = LineFramer()
@@ -723,7 +727,10 @@ class Engine:
         await self.runtime.delete(c.id, force=True)
         cgroups.cleanup(self.cgroup_path(c))
         unmount(self.rootfs_of(c))
-        await self.networks.detach(c)  # networking: relays, veth, address, netns
+        try:
+            await self.networks.detach(c)  # networking: relays, veth, address, netns
+        except Exception as exc:  # noqa: BLE001 - the exit is recorded whatever fails here
+            log.error("container.detach_failed", id=c.short_id, name=c.name, error=str(exc))
         st = c.state
         st.status = next_status(st.status, Event.EXIT, c.name)
         st.exit_code = code

@@ -206,7 +206,12 @@ class ImageStore:
         if not layout_file.exists():
             self._write_atomic(layout_file, json.dumps({"imageLayoutVersion": "1.0.0"}).encode())
         self._sweep()
-        self._write_index()
+        try:
+            self._write_index()
+        except OSError as exc:
+            # index.json is derived from the tables and rewritten at the next change:
+            # a full disk must not keep the daemon from starting.
+            log.warning("images.index_write_failed", error=str(exc))
 
     # ----------------------------------------------------------------- files
 
@@ -328,7 +333,12 @@ class ImageStore:
                     }
                 )
         index = {"schemaVersion": 2, "mediaType": oci.MEDIA_INDEX, "manifests": manifests}
-        self._write_atomic(self.layout / "index.json", json.dumps(index, indent=2).encode())
+        data = json.dumps(index, indent=2).encode()
+        path = self.layout / "index.json"
+        with contextlib.suppress(OSError):
+            if path.read_bytes() == data:
+                return  # as it is: no write (and a start on a full disk needs none)
+        self._write_atomic(path, data)
 
     # ------------------------------------------------------------- creation
 

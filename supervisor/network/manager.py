@@ -520,9 +520,10 @@ class Networks:
         if self.netns_dir.is_dir():
             for f in self.netns_dir.iterdir():
                 netlink.delete_netns(f)
-        self.store.db.execute(
-            "UPDATE network_endpoints SET ip = '', record = json_set(record, '$.host_ifname', '')"
-        )
+        for ep in self.store.all_endpoints():
+            if ep.ip or ep.host_ifname:  # one write each, and none after a clean stop
+                ep.ip, ep.host_ifname = "", ""  # (so a start on a full disk needs none)
+                self.store.save_endpoint(ep)
         self._drop_idle_default_bridge()
 
     def shutdown(self) -> None:

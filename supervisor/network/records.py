@@ -191,12 +191,20 @@ class NetworkStore:
             ) from None
 
     def save_endpoint(self, ep: Endpoint) -> None:
+        sql = (
+            "UPDATE network_endpoints SET ip = ?, record = ? "
+            "WHERE container_id = ? AND network_id = ?"
+        )
+        params = (ep.ip, ep.record(), ep.container_id, ep.network_id)
+        key = f"endpoint:{ep.container_id}:{ep.network_id}"
+        if not ep.ip:
+            # A release (the teardown at exit) must not fail on a full disk: held
+            # back meanwhile, the stale row keeps its address taken, the safe side.
+            self.db.persist(key, sql, params)
+            return
+        self.db.supersede(key)  # a release still held must not land after this
         try:
-            self.db.execute(
-                "UPDATE network_endpoints SET ip = ?, record = ? "
-                "WHERE container_id = ? AND network_id = ?",
-                (ep.ip, ep.record(), ep.container_id, ep.network_id),
-            )
+            self.db.execute(sql, params)
         except sqlite3.IntegrityError:
             raise Conflict(f"Address already in use: {ep.ip}") from None
 

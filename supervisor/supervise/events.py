@@ -115,6 +115,9 @@ class EventBus:
         self._subscribers: set[trio.MemorySendChannel[Event]] = set()
         self._listeners: list[Listener] = []
         self._since_prune = 0
+        last = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+        top = db.execute("SELECT MAX(seq) FROM events").fetchone()[0]
+        self._seq = max(int(last[0]) if last else 0, int(top or 0))
 
     def add_listener(self, listener: Listener) -> None:
         """A synchronous consumer (metrics): called for every event, in order."""
@@ -125,11 +128,18 @@ class EventBus:
     ) -> Event:
         now = time.time_ns()
         attrs = {k: str(v) for k, v in (attributes or {}).items()}
-        cur = self.db.execute(
-            "INSERT INTO events (time_nano, type, action, actor_id, attributes) VALUES (?,?,?,?,?)",
-            (now, type, action, actor_id, json.dumps(attrs)),
+        self._seq += 1
+        seq = self._seq
+        # History is best effort: written without the WAL fsync, and held in memory
+        # (then written) while the disk is full; live subscribers get it at once.
+        self.db.persist(
+            f"event:{seq}",
+            "INSERT INTO events (seq, time_nano, type, action, actor_id, attributes) "
+            "VALUES (?,?,?,?,?,?)",
+            (seq, now, type, action, actor_id, json.dumps(attrs)),
+            durable=False,
         )
-        event = Event(int(cur.lastrowid or 0), now, type, action, actor_id, attrs)
+        event = Event(seq, now, type, action, actor_id, attrs)
         self._prune()
         for listener in self._listeners:
             listener(event)
@@ -148,9 +158,11 @@ class EventBus:
         if self._since_prune < 1000:
             return
         self._since_prune = 0
-        self.db.execute(
+        self.db.persist(
+            "events:prune",
             "DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - ?",
             (self.history_limit,),
+            durable=False,
         )
 
     def history(self, since_nano: int = 0, until_nano: int = 0) -> list[Event]:
