@@ -91,12 +91,16 @@ def cgroup_parent(root: Path) -> str:
     return f"corral-test-{abs(hash(str(root))) % 10**8}"
 
 
-def start_daemon(root: Path, sock: Path, log: Path) -> subprocess.Popen[bytes]:
-    """Start `corral daemon` and return once it listens (it writes to --ready-fd)."""
+def start_daemon(
+    root: Path, sock: Path, log: Path, prefix: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
+    """Start `corral daemon` (under `prefix`, e.g. strace) and return once it listens
+    (it writes to --ready-fd)."""
     r, w = os.pipe()
     with log.open("ab") as logf:
         proc = subprocess.Popen(
             [
+                *prefix,
                 sys.executable,
                 "-m",
                 "supervisor.daemon",

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from supervisor.engine.metadata import Database
 from supervisor.engine.timefmt import rfc3339_nano
 from supervisor.errors import Conflict, InvalidArgument, NotFound
@@ -31,6 +33,8 @@ CREATE TABLE IF NOT EXISTS volumes (
     anonymous INTEGER NOT NULL DEFAULT 0
 );
 """
+
+log = structlog.get_logger("corral.volumes")
 
 VOLUME_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
@@ -110,8 +114,8 @@ class VolumeStore:
             return existing, False
         data = self.dir / name / "_data"
         make_private_dir(data.parent)  # _data itself is the mount's root: 0755, as Docker's
-        data.mkdir(exist_ok=True)
         try:
+            data.mkdir(exist_ok=True)  # (not fsynced: `remake_lost` makes it again)
             self.db.execute(
                 "INSERT INTO volumes (name, created, labels, anonymous) VALUES (?,?,?,?)",
                 (name, rfc3339_nano(), json.dumps(labels or {}), int(anonymous)),
@@ -120,6 +124,15 @@ class VolumeStore:
             discard_tree(self.dir / name)
             raise
         return self.get(name), True
+
+    def remake_lost(self) -> None:
+        """At start: a volume's directories, made at create but not fsynced, are made
+        again if a power cut took them (its content is the user's, as under Docker)."""
+        for v in self.list_all():
+            if not v.mountpoint.is_dir():
+                log.warning("volume.dir_remade", name=v.name)
+                make_private_dir(v.mountpoint.parent)
+                v.mountpoint.mkdir(exist_ok=True)
 
     def remove(
         self, name: str, *, in_use_by: Callable[[str], str | None], force: bool = False

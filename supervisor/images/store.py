@@ -40,6 +40,7 @@ from typing import Any, BinaryIO
 
 import structlog
 
+from supervisor import durable
 from supervisor.engine.metadata import Database
 from supervisor.errors import Conflict, CorralError, InvalidArgument, NotFound
 from supervisor.images import oci
@@ -216,16 +217,7 @@ class ImageStore:
     # ----------------------------------------------------------------- files
 
     def _write_atomic(self, path: Path, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.tmp)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        durable.write_atomic(path, data, tmp_dir=self.tmp)  # data on disk before the name
 
     def _blob_path(self, digest: str) -> Path:
         return self.blobs / oci.hex_of(digest)
@@ -269,14 +261,16 @@ class ImageStore:
         try:
             os.chmod(unpack_to, 0o755)
             size = unpack_layer(tar_tmp, unpack_to)
-            os.rename(unpack_to, target)
+            durable.syncfs(unpack_to)  # the tree on disk before its name and its row
+            durable.rename_into_place(unpack_to, target)
         except BaseException:
             _remove_path(unpack_to)
             raise
         undo.add(target)
         blob = self._blob_path(diffid)
         os.chmod(tar_tmp, 0o644)
-        os.replace(tar_tmp, blob)
+        durable.fsync_path(tar_tmp)  # (syncfs above flushed it too; cheap, and explicit)
+        durable.rename_into_place(tar_tmp, blob)
         undo.add(blob)
         return diffid, size, True
 
@@ -1048,11 +1042,13 @@ class ImageStore:
                         assert staged.unpacked is not None
                         target = self.layer_dir(layer.diffid)
                         _remove_path(target)
-                        os.rename(staged.unpacked, target)
+                        durable.syncfs(staged.unpacked)  # tree and tar before names, rows
+                        durable.rename_into_place(staged.unpacked, target)
                         undo.add(target)
                         blob = self._blob_path(layer.diffid)
                         os.chmod(layer.tar, 0o644)
-                        os.replace(layer.tar, blob)
+                        durable.fsync_path(layer.tar)
+                        durable.rename_into_place(layer.tar, blob)
                         undo.add(blob)
                         sizes[layer.diffid] = new_layers[layer.diffid] = staged.size
                 planned: builtins.list[tuple[NewImage, str, str]] = []
