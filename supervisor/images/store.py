@@ -207,12 +207,7 @@ class ImageStore:
         if not layout_file.exists():
             self._write_atomic(layout_file, json.dumps({"imageLayoutVersion": "1.0.0"}).encode())
         self._sweep()
-        try:
-            self._write_index()
-        except OSError as exc:
-            # index.json is derived from the tables and rewritten at the next change:
-            # a full disk must not keep the daemon from starting.
-            log.warning("images.index_write_failed", error=str(exc))
+        self._refresh_index()
 
     # ----------------------------------------------------------------- files
 
@@ -295,6 +290,15 @@ class ImageStore:
         for p in self.blobs.iterdir():
             if p.name not in keep:
                 _sweep_path(p)
+
+    def _refresh_index(self) -> None:
+        """index.json after the rows committed.  It is derived from the tables and
+        rewritten at the next change or start, so a failure (a full disk) is logged:
+        the operation, committed, succeeded, and a start must not fail on it."""
+        try:
+            self._write_index()
+        except OSError as exc:
+            log.warning("images.index_write_failed", error=str(exc))
 
     def _write_index(self) -> None:
         """index.json from the tables: one entry per tag, plus untagged images."""
@@ -502,7 +506,7 @@ class ImageStore:
             except BaseException:
                 undo.run()
                 raise
-            self._write_index()
+            self._refresh_index()
             return record
 
     def commit(
@@ -580,7 +584,7 @@ class ImageStore:
             except BaseException:
                 undo.run()
                 raise
-            self._write_index()
+            self._refresh_index()
             return record
 
     def tag(self, source: str, target_ref: str) -> None:
@@ -591,7 +595,7 @@ class ImageStore:
             image_id = self._lookup(source)
             with self.db.transaction() as conn:
                 self._set_tag(conn, name, image_id)
-            self._write_index()
+            self._refresh_index()
 
     # -------------------------------------------------------------- lookup
 
@@ -875,7 +879,7 @@ class ImageStore:
                 )
                 return records
             finally:
-                self._write_index()
+                self._refresh_index()
 
     @staticmethod
     def _is_id_ref(s: str, image_id: str) -> bool:
@@ -1114,7 +1118,7 @@ class ImageStore:
             except BaseException:
                 undo.run()
                 raise
-            self._write_index()
+            self._refresh_index()
             return added
 
 
