@@ -96,6 +96,9 @@ def test_full_disk_fails_operations_not_the_daemon(
     client = d.client()
     client.api.import_image_from_data(rootfs_tar.read_bytes(), repository="busybox", tag="latest")
     waiter = client.containers.run(IMAGE, ["sleep", "1d"], name="waiter", detach=True)
+    client.containers.run(  # started again at boot, on the full disk
+        IMAGE, ["sleep", "1d"], name="always", detach=True, restart_policy={"Name": "always"}
+    )
 
     # A container fills the disk and exits: the exit is recorded, the daemon lives.
     filler = client.containers.run(
@@ -135,6 +138,7 @@ def test_full_disk_fails_operations_not_the_daemon(
     d = small_disk.start()
     client = d.client()
     assert client.ping()
+    assert d.proc.poll() is None, "a boot start on the full disk ended the daemon"
     got = states(client)
     assert got["filler"] == ("exited", 3)
     assert got["waiter"] == ("exited", 137)

@@ -261,9 +261,10 @@ class Engine:
     async def _start_quietly(self, c: Container) -> None:
         try:
             await self.start(c, by_user=False)
-        except CorralError as exc:
+        except Exception as exc:  # noqa: BLE001 - e.g. ENOSPC: a boot start never ends the daemon
+            message = exc.message if isinstance(exc, CorralError) else str(exc)
             log.warning("container.boot_start_failed", id=c.short_id, name=c.name,
-                        error=exc.message)
+                        error=message)
 
     def _remake_lost(self, c: Container) -> None:
         """What `create` made beside the row (directories, init layer, /etc files) is
