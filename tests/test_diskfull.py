@@ -108,6 +108,7 @@ def test_full_disk_fails_operations_not_the_daemon(
     assert d.proc.poll() is None, "the daemon died on a full disk"
     assert client.ping()
     assert states(client)["filler"] == ("exited", 3)
+    filler.logs()  # what the json-file log kept (it drops what it cannot write)
 
     # No room at all now (the reserve, if the exit needed it, is gone too).
     fill(small_disk.ballast)
