@@ -244,8 +244,14 @@ class Engine:
                 if c.host_config.get("AutoRemove"):
                     await self.remove(c, force=True, volumes=True)
         for c in self.containers.all():
-            self._remake_lost(c)
-        self.volumes.remake_lost()
+            try:
+                self._remake_lost(c)
+            except OSError as exc:  # a full disk: its start will say so
+                log.error("container.remake_failed", id=c.short_id, error=str(exc))
+        try:
+            self.volumes.remake_lost()
+        except OSError as exc:
+            log.error("volume.remake_failed", error=str(exc))
         for d in (self.root / "containers").iterdir():
             if d.name not in known:
                 if is_mounted(d / "rootfs"):
