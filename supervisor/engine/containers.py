@@ -170,6 +170,10 @@ class ContainerStore:
             (c.name, c.to_json(), c.id),
         )
 
+    def forget(self, cid: str) -> None:
+        """Out of the in-memory index only: an `add` whose transaction rolled back."""
+        self._by_id.pop(cid, None)
+
     def delete(self, c: Container) -> None:
         """The row goes (later, if the disk is full: a pending save of it is replaced)."""
         self.db.persist(f"container:{c.id}", "DELETE FROM containers WHERE id=?", (c.id,))

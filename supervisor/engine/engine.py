@@ -377,9 +377,11 @@ class Engine:
                 (cdir / sub).mkdir()
             _make_init_layer(cdir / "init")
             self._write_etc_files(c)  # (not fsynced: `recover` makes them again if lost)
-            self.networks.commit_plan(cid, net_plan)  # networking: endpoint rows
-            self.containers.add(c)
+            with self.db.transaction():  # endpoints and record: one commit, one WAL fsync
+                self.networks.commit_plan(cid, net_plan)  # networking: endpoint rows
+                self.containers.add(c)
         except BaseException:
+            self.containers.forget(cid)  # rolled back: out of the in-memory index too
             self.networks.forget(cid)  # networking
             discard_tree(cdir)
             for v in made_volumes:
