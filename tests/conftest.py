@@ -25,6 +25,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from busybox import make_rootfs_tar  # noqa: E402
+from registry import Registry, start_registry  # noqa: E402
 
 IMAGE = "busybox:latest"
 
@@ -238,3 +239,16 @@ def private_daemon(tmp_path: Path, rootfs_tar: Path) -> Iterator[Any]:
             client.close()
             stop_daemon(p)
     assert_nothing_left(root)
+
+
+@pytest.fixture(scope="session")
+def registry(workdir: Path) -> Iterator[Registry]:
+    """Debian's docker-registry (distribution 2.8) on 127.0.0.1, plain HTTP, private
+    storage; tests push what they pull with skopeo (see tests/registry.py)."""
+    if shutil.which("docker-registry") is None or shutil.which("skopeo") is None:
+        pytest.skip("needs docker-registry and skopeo (scripts/setup installs them)")
+    d = workdir / "registry"
+    d.mkdir()
+    reg = start_registry(d)
+    yield reg
+    reg.stop()

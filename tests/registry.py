@@ -1,0 +1,226 @@
+"""A real registry for the pull tests: Debian's `docker-registry` (distribution 2.8).
+
+`start_registry` runs it on 127.0.0.1 with port 0 (the kernel picks a free port, so
+parallel sessions never collide) on a private storage dir and config file, plain HTTP,
+and returns once its log says `listening on 127.0.0.1:PORT` (read from its stderr: no
+polling, no sleeps).  Test images get into it through `skopeo copy`, the reference
+client, from OCI layouts `write_oci_layout` makes here, so what corral pulls was
+written by someone else's code.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import re
+import shutil
+import subprocess
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REGISTRY_BIN = "docker-registry"
+_LISTENING = re.compile(rb'msg="listening on (127\.0\.0\.1:\d+)"')
+
+CONFIG = """\
+version: 0.1
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: {storage}
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:0
+  secret: corral-test-secret
+"""
+
+
+@dataclass
+class Registry:
+    """A running registry: `host` is `127.0.0.1:PORT`, `storage` its filesystem root."""
+
+    host: str
+    storage: Path
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+    def blob_file(self, repository: str, digest: str) -> Path:
+        """The file distribution keeps blob `digest` in (for corrupting it on purpose)."""
+        hex_ = digest.removeprefix("sha256:")
+        return self.storage / "docker/registry/v2/blobs/sha256" / hex_[:2] / hex_ / "data"
+
+    def push(self, layout: Path, repository: str, *, fmt: str | None = None, all_: bool = False
+             ) -> None:
+        """skopeo copy the OCI layout (its tag `latest`) to `repository` here.  `fmt`
+        is skopeo's `--format` (`v2s2` for a Docker schema2 manifest, `oci`)."""
+        args = ["skopeo", "copy", "-q", "--dest-tls-verify=false"]
+        if fmt:
+            args += ["--format", fmt]
+        if all_:
+            args.append("--all")
+        args += [f"oci:{layout}:latest", f"docker://{self.host}/{repository}"]
+        subprocess.run(args, check=True, capture_output=True, timeout=120)
+
+    def inspect(self, reference: str, *, raw: bool = False) -> Any:
+        args = ["skopeo", "inspect", "--tls-verify=false"]
+        if raw:
+            args.append("--raw")
+        out = subprocess.run(
+            [*args, f"docker://{self.host}/{reference}"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        ).stdout
+        return json.loads(out)
+
+    def manifest_digest(self, reference: str) -> str:
+        return str(self.inspect(reference)["Digest"])
+
+
+def start_registry(workdir: Path) -> Registry:
+    """Start docker-registry on a free port under `workdir`; stop it with `.stop()`."""
+    if shutil.which(REGISTRY_BIN) is None:
+        raise FileNotFoundError("docker-registry not installed (Debian's docker-registry)")
+    storage = workdir / "storage"
+    storage.mkdir(parents=True, exist_ok=True)
+    config = workdir / "config.yml"
+    config.write_text(CONFIG.format(storage=storage))
+    log = workdir / "registry.log"
+    proc = subprocess.Popen(
+        [REGISTRY_BIN, "serve", str(config)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    with log.open("wb") as logf:
+        for line in proc.stderr:  # EOF here means it died before listening
+            logf.write(line)
+            m = _LISTENING.search(line)
+            if m is not None:
+                break
+        else:
+            proc.wait()
+            raise RuntimeError(f"docker-registry did not start:\n{log.read_text()}")
+    # Keep draining its log so it never blocks on a full pipe.
+    drain = subprocess.Popen(["tee", "-a", str(log)], stdin=proc.stderr,
+                             stdout=subprocess.DEVNULL)
+    proc.stderr.close()
+    reg = Registry(host=m.group(1).decode(), storage=storage, proc=proc, log=log)
+    reg._drain = drain  # type: ignore[attr-defined]
+    return reg
+
+
+# ------------------------------------------------------------ test images
+
+
+@dataclass
+class Layer:
+    """One layer's files: name -> bytes (a name ending in `/` is a directory)."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    def tar(self) -> bytes:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+            for name, data in self.files.items():
+                info = tarfile.TarInfo(name.rstrip("/"))
+                info.mtime = 1700000000
+                if name.endswith("/"):
+                    info.type = tarfile.DIRTYPE
+                    info.mode = 0o755
+                    t.addfile(info)
+                else:
+                    info.size = len(data)
+                    info.mode = 0o755 if name.startswith("bin/") else 0o644
+                    t.addfile(info, io.BytesIO(data))
+        return buf.getvalue()
+
+
+def _sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _put(layout: Path, data: bytes) -> str:
+    d = _sha(data)
+    p = layout / "blobs/sha256" / d.removeprefix("sha256:")
+    p.write_bytes(data)
+    return d
+
+
+def image_manifest(layout: Path, layers: list[bytes], *, arch: str = "amd64",
+                   cmd: list[str] | None = None) -> dict[str, Any]:
+    """Write gzip layers, config and OCI manifest blobs for `layers` (uncompressed tars);
+    return the manifest's descriptor (for an index)."""
+    diff_ids = [_sha(t) for t in layers]
+    layer_descs = []
+    for t in layers:
+        gz = gzip.compress(t, mtime=0)
+        layer_descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                            "digest": _put(layout, gz), "size": len(gz)})
+    config = json.dumps({
+        "architecture": arch,
+        "os": "linux",
+        "created": "2024-01-01T00:00:00Z",
+        "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+                   "Cmd": cmd or ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": [{"created": "2024-01-01T00:00:00Z", "created_by": f"layer {i}"}
+                    for i in range(len(layers))],
+    }, sort_keys=True).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": _put(layout, config), "size": len(config)},
+        "layers": layer_descs,
+    }, sort_keys=True).encode()
+    return {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": _put(layout, manifest), "size": len(manifest),
+            "platform": {"architecture": arch, "os": "linux"}}
+
+
+def write_oci_layout(layout: Path, manifests: list[dict[str, Any]], *, index: bool = False
+                     ) -> Path:
+    """index.json naming the manifest (or, with `index`, an image index of them) as
+    `latest`."""
+    if index:
+        doc = json.dumps({"schemaVersion": 2,
+                          "mediaType": "application/vnd.oci.image.index.v1+json",
+                          "manifests": manifests}, sort_keys=True).encode()
+        top = {"mediaType": "application/vnd.oci.image.index.v1+json",
+               "digest": _put(layout, doc), "size": len(doc)}
+    else:
+        (top,) = manifests
+        top = {k: v for k, v in top.items() if k != "platform"}
+    top["annotations"] = {"org.opencontainers.image.ref.name": "latest"}
+    (layout / "index.json").write_text(json.dumps(
+        {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+         "manifests": [top]}))
+    return layout
+
+
+def new_layout(layout: Path) -> Path:
+    (layout / "blobs/sha256").mkdir(parents=True, exist_ok=True)
+    (layout / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
+    return layout
+
+
+def busybox_layers(rootfs_tar: Path) -> list[bytes]:
+    """The busybox test rootfs as one layer."""
+    return [rootfs_tar.read_bytes()]
+
+
+def make_image(layout: Path, layers: list[bytes], **kw: Any) -> Path:
+    new_layout(layout)
+    return write_oci_layout(layout, [image_manifest(layout, layers, **kw)])
