@@ -34,7 +34,7 @@ import platform as _platform
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -85,6 +85,11 @@ CREATE TABLE IF NOT EXISTS image_tags (
     image_id TEXT NOT NULL REFERENCES image_images(id) ON DELETE CASCADE
 );
 CREATE INDEX IF NOT EXISTS image_tags_by_image ON image_tags(image_id);
+CREATE TABLE IF NOT EXISTS image_digests (
+    name     TEXT PRIMARY KEY,                 -- familiar repo@sha256:<registry manifest>
+    image_id TEXT NOT NULL REFERENCES image_images(id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS image_digests_by_image ON image_digests(image_id);
 """
 
 _ARCH = {
@@ -636,6 +641,12 @@ class ImageStore:
 
     def _by_ref(self, ref: Reference) -> str | None:
         if ref.digest is not None:
+            pulled = self.db.execute(
+                "SELECT image_id FROM image_digests WHERE name = ?",
+                (f"{ref.repository}@{ref.digest}",),
+            ).fetchone()
+            if pulled is not None:
+                return str(pulled["image_id"])
             # name@digest: the manifest digest of an image tagged in that repository.
             for r in self.db.execute(
                 "SELECT i.id, t.name FROM image_images i JOIN image_tags t ON t.image_id = i.id "
@@ -687,7 +698,9 @@ class ImageStore:
         if row is None:
             raise NotFound(f"No such image: {image_id}")
         tags = self._tags(image_id)
-        repos = sorted({_repo_of(t) for t in tags})
+        pulled = self._repo_digests(image_id)
+        pulled_repos = {d.partition("@")[0] for d in pulled}
+        repos = sorted({_repo_of(t) for t in tags} - pulled_repos)
         return ImageRecord(
             id=image_id,
             repo_tags=tags,
@@ -696,8 +709,25 @@ class ImageStore:
             layers=[d for d, _ in self._layers_with_size(image_id)],
             manifest_digest=str(row["manifest_digest"]),
             parent=row["parent"],
-            repo_digests=[f"{r}@{row['manifest_digest']}" for r in repos],
+            repo_digests=[*pulled, *(f"{r}@{row['manifest_digest']}" for r in repos)],
         )
+
+    def _repo_digests(self, image_id: str) -> builtins.list[str]:
+        """`repo@sha256:...` of the registry manifests this image was pulled by."""
+        return [
+            str(r["name"])
+            for r in self.db.execute(
+                "SELECT name FROM image_digests WHERE image_id = ? ORDER BY name", (image_id,)
+            )
+        ]
+
+    def has_tag(self, name: str, image_id: str) -> bool:
+        """Does the familiar `repo:tag` point at `image_id` (a pull that is up to date)?"""
+        with self._lock:
+            row = self.db.execute(
+                "SELECT 1 FROM image_tags WHERE name = ? AND image_id = ?", (name, image_id)
+            ).fetchone()
+        return row is not None
 
     def list(self, *, all: bool = True) -> builtins.list[ImageRecord]:
         """Images, newest first.  With all=False, hide untagged images that have
@@ -1115,6 +1145,12 @@ class ImageStore:
                                 moved.append((name, str(old["image_id"])))
                             self._set_tag(conn, name, image_id)
                         added.append(AddedImage(image_id, builtins.list(img.tags), moved))
+                        for name in img.repo_digests:
+                            conn.execute(
+                                "INSERT INTO image_digests (name, image_id) VALUES (?, ?) "
+                                "ON CONFLICT(name) DO UPDATE SET image_id = excluded.image_id",
+                                (name, image_id),
+                            )
             except BaseException:
                 undo.run()
                 raise
@@ -1147,12 +1183,14 @@ class StagedLayer:
 @dataclass
 class NewImage:
     """An image to add: its config blob verbatim, its layers bottom -> top, its tags
-    (familiar `repo:tag`) and its creation time (unix seconds)."""
+    (familiar `repo:tag`), its creation time (unix seconds) and, when pulled, the
+    registry manifest digests it is known by (`repo@sha256:...`, its RepoDigests)."""
 
     config: bytes
     layers: list[StagedLayer]
     tags: list[str]
     created: float
+    repo_digests: list[str] = field(default_factory=list)  # pulled by: repo@sha256:...
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Image routes: list, inspect, history, tag, delete, and import (`POST /images/create`)."""
+"""Image routes: list, inspect, history, tag, delete, import and pull (`POST /images/create`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from supervisor.api.handlers.images_pull import make_pull
 from supervisor.api.router import (
     ApiRequest,
     ApiResponse,
@@ -17,12 +18,13 @@ from supervisor.api.router import (
     StreamResponse,
 )
 from supervisor.engine.engine import Engine
-from supervisor.errors import InvalidArgument, NotFound
+from supervisor.errors import InvalidArgument
 from supervisor.images.changes import parse_changes
 
 
 def register(router: Router, engine: Engine) -> None:
     images = engine.images
+    pull = make_pull(engine)
 
     @router.route("GET", "/images/json")
     async def list_(req: ApiRequest) -> ApiResponse:
@@ -86,11 +88,7 @@ def register(router: Router, engine: Engine) -> None:
     async def create(req: ApiRequest) -> ApiResponse:
         src = req.query_str("fromSrc")
         if src is None:
-            wanted = req.query_str("fromImage") or ""
-            raise NotFound(
-                f"pull access denied for {wanted}: corral has no registry support yet; "
-                "make the image with `corral import` (or build it)"
-            )
+            return await pull(req)
         if src != "-":
             raise InvalidArgument("import from a URL is not supported (no network); use -")
         repo = req.query_str("repo") or ""

@@ -1,0 +1,175 @@
+"""Registry authentication: anonymous, Bearer tokens from the challenge, Basic.
+
+The flow is Docker's: a request without credentials; on 401 the `WWW-Authenticate`
+challenge says how to authenticate.  `Bearer realm=...,service=...,scope=...` means
+"get a token from realm" (anonymously when no credentials are known, with Basic
+credentials otherwise); `Basic` means send the credentials on every request.  A token is
+reused for its scope until it expires.  `parse_challenge` is the pure core.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+import trio
+
+from supervisor.distribution.transport import HttpClient
+from supervisor.errors import CorralError, InvalidArgument
+
+_TOKEN_LIMIT = 1 << 20
+_PARAM = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?')
+
+
+class Unauthorized(CorralError):
+    """Credentials refused or a token could not be had (HTTP 401)."""
+
+    status = 401
+
+
+@dataclass(frozen=True)
+class Challenge:
+    scheme: str  # lower case: "bearer", "basic"
+    params: dict[str, str]
+
+
+def parse_challenge(header: str) -> list[Challenge]:
+    """`Bearer realm="https://auth",service="reg",scope="repository:x:pull"` -> one
+    Challenge; several comma-separated schemes are split as RFC 7235 allows."""
+    out: list[Challenge] = []
+    rest = header.strip()
+    while rest:
+        m = re.match(r"([A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*)\s*", rest)
+        if m is None:
+            break
+        scheme = m.group(1).lower()
+        rest = rest[m.end():]
+        params: dict[str, str] = {}
+        while True:
+            p = _PARAM.match(rest)
+            if p is None:
+                break
+            value = p.group(2) if p.group(2) is not None else (p.group(3) or "")
+            params[p.group(1).lower()] = re.sub(r"\\(.)", r"\1", value)
+            rest = rest[p.end():]
+        out.append(Challenge(scheme, params))
+        rest = rest.lstrip(", ")
+    return out
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What `X-Registry-Auth` (or a credential store) gives: user + password, or an
+    identity (refresh) token."""
+
+    username: str = ""
+    password: str = ""
+    identity_token: str = ""
+
+    @property
+    def empty(self) -> bool:
+        return not (self.username or self.password or self.identity_token)
+
+
+def parse_registry_auth(header: str | None) -> Credentials | None:
+    """Docker's `X-Registry-Auth`: base64url JSON {username, password, identitytoken}.
+    An empty or `{}` header means anonymous."""
+    if not header:
+        return None
+    raw = header.strip()
+    try:
+        std = raw.replace("-", "+").replace("_", "/")
+        data = base64.b64decode(std + "=" * (-len(std) % 4), validate=True)
+        doc = json.loads(data or b"{}")
+    except (binascii.Error, ValueError):
+        raise InvalidArgument("invalid X-Registry-Auth header: not base64 JSON") from None
+    if not isinstance(doc, dict):
+        raise InvalidArgument("invalid X-Registry-Auth header: not a JSON object")
+    creds = Credentials(
+        username=str(doc.get("username") or ""),
+        password=str(doc.get("password") or ""),
+        identity_token=str(doc.get("identitytoken") or ""),
+    )
+    return None if creds.empty else creds
+
+
+@dataclass
+class _Token:
+    value: str
+    expires: float
+
+
+@dataclass
+class Authorizer:
+    """The Authorization header for one registry, learnt from its challenges."""
+
+    http: HttpClient
+    credentials: Credentials | None = None
+    _basic: bool = False
+    _bearer: Challenge | None = None
+    _tokens: dict[str, _Token] = field(default_factory=dict)
+
+    def _basic_value(self) -> str | None:
+        c = self.credentials
+        if c is None or c.empty or not c.username:
+            return None
+        raw = f"{c.username}:{c.password}".encode()
+        return "Basic " + base64.b64encode(raw).decode()
+
+    def header(self, scope: str) -> list[tuple[str, str]]:
+        if self._basic:
+            v = self._basic_value()
+            return [("Authorization", v)] if v else []
+        tok = self._tokens.get(scope)
+        if tok is not None and tok.expires > trio.current_time():
+            return [("Authorization", f"Bearer {tok.value}")]
+        return []
+
+    async def challenged(self, header: str | None, scope: str) -> bool:
+        """React to a 401: True if a retry may now succeed."""
+        for ch in parse_challenge(header or ""):
+            if ch.scheme == "basic":
+                if self._basic or self._basic_value() is None:
+                    return False
+                self._basic = True
+                return True
+            if ch.scheme == "bearer" and "realm" in ch.params:
+                if scope in self._tokens:
+                    del self._tokens[scope]  # refused: do not loop on it
+                    return False
+                self._bearer = ch
+                await self._fetch_token(ch, scope)
+                return True
+        return False
+
+    async def _fetch_token(self, ch: Challenge, scope: str) -> None:
+        query = {"service": ch.params.get("service", "")}
+        want = ch.params.get("scope") or scope
+        headers: list[tuple[str, str]] = []
+        basic = self._basic_value()
+        if basic:
+            headers.append(("Authorization", basic))
+            query["account"] = self.credentials.username if self.credentials else ""
+        realm = ch.params["realm"]
+        url = realm + ("&" if "?" in realm else "?") + urlencode(query) + "&" + urlencode(
+            {"scope": want}
+        )
+        async with self.http.request("GET", url, headers) as resp:
+            body = await resp.read(_TOKEN_LIMIT)
+            if resp.status == 401:
+                raise Unauthorized(f"Get {realm!r}: unauthorized: incorrect username or password")
+            if resp.status != 200:
+                raise Unauthorized(f"token server {realm} answered {resp.status} {resp.reason}")
+        try:
+            doc = json.loads(body)
+            value = str(doc.get("token") or doc.get("access_token") or "")
+            expires_in = float(doc.get("expires_in") or 60)
+        except (ValueError, AttributeError):
+            raise Unauthorized(f"token server {realm} sent no token") from None
+        if not value:
+            raise Unauthorized(f"token server {realm} sent no token")
+        self._tokens[scope] = _Token(value, trio.current_time() + max(expires_in - 5, 1))

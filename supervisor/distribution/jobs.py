@@ -1,0 +1,111 @@
+"""Pulls as jobs the daemon owns: one per image at a time, watched by any number of
+clients.
+
+A pull runs in the engine's nursery, not in the request's task, so a second
+`docker pull` of the same image joins the first (it sees the whole progress so far,
+then the rest) instead of downloading it twice, and so the request's generator never
+holds a nursery.  When the last watcher goes away before the end (Ctrl-C, client gone)
+the pull is cancelled, as Docker cancels it; its scratch goes with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import structlog
+import trio
+
+from supervisor.distribution.auth import Credentials
+from supervisor.distribution.manifests import Platform
+from supervisor.distribution.pull import Progress, Puller, PullResult
+from supervisor.distribution.reference import Remote
+from supervisor.errors import CorralError
+
+log = structlog.get_logger("corral.distribution")
+
+
+@dataclass
+class PullJob:
+    key: tuple[Remote, Platform | None]
+    events: list[Progress] = field(default_factory=list)
+    result: PullResult | None = None
+    error: CorralError | None = None
+    done: trio.Event = field(default_factory=trio.Event)
+    watchers: int = 0
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    _changed: trio.Event = field(default_factory=trio.Event)
+
+    def emit(self, p: Progress) -> None:
+        """Record a progress line and wake the watchers (`_changed` is replaced, so a
+        watcher always waits on the event of the next line)."""
+        self.events.append(p)
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def watch(self) -> AsyncIterator[Progress]:
+        """Every event from the first, until the job ends (then check result/error).
+        Closing the iterator early drops this watcher; the last one cancels the job."""
+        self.watchers += 1
+        i = 0
+        try:
+            while True:
+                while i < len(self.events):
+                    yield self.events[i]
+                    i += 1
+                if self.done.is_set():
+                    return
+                await self._changed.wait()
+        finally:
+            self.watchers -= 1
+            if self.watchers == 0 and not self.done.is_set():
+                self.scope.cancel()
+
+    async def started(self) -> None:
+        """Until the first progress line or the end: errors before any output are
+        answered with an HTTP status, as Docker does."""
+        while not self.events and not self.done.is_set():
+            await self._changed.wait()
+
+    def finish(self) -> None:
+        self.done.set()
+        self._changed.set()
+
+
+class PullJobs:
+    """The daemon's pulls in flight, keyed by (image, platform)."""
+
+    def __init__(self, puller: Puller, nursery: trio.Nursery) -> None:
+        self.puller = puller
+        self.nursery = nursery
+        self._jobs: dict[tuple[Remote, Platform | None], PullJob] = {}
+
+    def start(self, remote: Remote, platform: Platform | None,
+              credentials: Credentials | None) -> PullJob:
+        key = (remote, platform)
+        job = self._jobs.get(key)
+        if job is None:
+            job = PullJob(key)
+            self._jobs[key] = job
+            self.nursery.start_soon(self._run, job, credentials)
+        return job
+
+    async def _run(self, job: PullJob, credentials: Credentials | None) -> None:
+        remote, platform = job.key
+        try:
+            with job.scope:
+                job.result = await self.puller.pull(
+                    remote, job.emit, platform=platform, credentials=credentials
+                )
+            if job.result is None:
+                job.error = CorralError("pull cancelled: the client went away")
+        except CorralError as e:
+            job.error = e
+        except Exception as e:  # a bug must not take the daemon's nursery down
+            log.exception("pull.failed", image=remote.familiar())
+            job.error = CorralError(f"pull failed: {type(e).__name__}: {e}")
+        finally:
+            del self._jobs[job.key]
+            job.finish()
+            if job.error is not None:
+                log.info("pull.error", image=remote.familiar(), error=job.error.message)

@@ -1,0 +1,311 @@
+"""One pull: manifest -> config -> layers (in parallel) -> one image in the store.
+
+Integrity is checked while bytes stream: each blob is hashed chunk by chunk and its
+length held to the manifest's size (a `Content-Length` lie is refused at the first
+byte too many); a mismatch names the digest and nothing is stored.  Each layer is then
+decompressed in a worker thread, its diff ID checked against the config, and unpacked by
+`ImageStore.stage_layer` (the same path `docker load` takes, `tarsafe` inside); the
+image is committed all or nothing by `ImageStore.add_images`.  A layer whose diff ID the
+store already has is never downloaded ("Already exists").  Disk writes, decompression
+and unpacking run off the trio thread; the trio thread only moves and hashes bytes.
+
+Progress goes out as `Progress` records through `emit` (sync, never blocks); the API
+edge turns them into Docker's JSON messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import trio
+
+from supervisor.distribution import manifests as mf
+from supervisor.distribution.auth import Authorizer, Credentials
+from supervisor.distribution.reference import Remote, endpoint
+from supervisor.distribution.registry import Repository
+from supervisor.distribution.transport import HttpClient
+from supervisor.errors import InvalidArgument, NotFound
+from supervisor.images import oci
+from supervisor.images.store import ImageStore, NewImage, StagedLayer
+
+_FLUSH = 1 << 20  # bytes buffered before a write in a worker thread (and a progress line)
+_CHUNK = 1 << 20
+MAX_CONCURRENT_DOWNLOADS = 3  # dockerd's default max-concurrent-downloads
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress message: `status` as Docker words it, `id` a tag or a layer's
+    short digest, byte counts for Downloading/Extracting."""
+
+    status: str
+    id: str | None = None
+    current: int | None = None
+    total: int | None = None
+
+
+@dataclass(frozen=True)
+class PullResult:
+    image_id: str
+    manifest_digest: str
+    name: str  # familiar repo:tag or repo@digest, as the Status line shows it
+    tag: str | None  # what the pull tagged (none for a digest pull)
+    new: bool  # False: "Image is up to date"
+
+
+Emit = Callable[[Progress], None]
+
+
+class DiffIDMismatch(InvalidArgument):
+    pass
+
+
+def _write_all(f: BinaryIO, data: bytes) -> None:
+    f.write(data)
+
+
+def _open_new(path: Path) -> BinaryIO:
+    return open(path, "xb")  # noqa: SIM115 - closed by the caller
+
+
+def decompress_verified(src: Path, dst: Path, compression: str, diff_id: str) -> None:
+    """Decompress `src` into `dst` (gzip, possibly multi-member, or none), checking the
+    result's sha256 is `diff_id`; `src` is removed.  Runs in a worker thread."""
+    h = hashlib.sha256()
+    if compression == "none":
+        with open(src, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                h.update(chunk)
+        src.rename(dst)
+    else:
+        d = zlib.decompressobj(wbits=31)
+        with open(src, "rb") as f, open(dst, "xb") as out:
+            while chunk := f.read(_CHUNK):
+                while chunk:
+                    data = d.decompress(chunk)
+                    h.update(data)
+                    out.write(data)
+                    if d.eof:  # another gzip member may follow
+                        chunk = d.unused_data
+                        d = zlib.decompressobj(wbits=31)
+                    else:
+                        chunk = b""
+            try:
+                tail = d.flush()
+            except zlib.error as e:
+                raise InvalidArgument(f"invalid gzip layer: {e}") from None
+            h.update(tail)
+            out.write(tail)
+        src.unlink()
+    got = "sha256:" + h.hexdigest()
+    if got != diff_id:
+        raise DiffIDMismatch(
+            f"layer diff ID mismatch: the layer unpacks to {got}, its image config says "
+            f"{diff_id}"
+        )
+
+
+def _decompress_and_stage(
+    store: ImageStore, blob: Path, compression: str, diff_id: str, workdir: Path
+) -> StagedLayer:
+    tar = blob.with_suffix(".tar")
+    try:
+        decompress_verified(blob, tar, compression, diff_id)
+    except zlib.error as e:
+        raise InvalidArgument(f"invalid gzip layer: {e}") from None
+    return store.stage_layer(tar, diff_id, workdir)
+
+
+class Puller:
+    """Pulls into one store; `limiter` bounds parallel downloads across pulls."""
+
+    def __init__(
+        self,
+        store: ImageStore,
+        http: HttpClient,
+        *,
+        insecure: frozenset[str] = frozenset(),
+        limiter: trio.CapacityLimiter | None = None,
+    ) -> None:
+        self.store = store
+        self.http = http
+        self.insecure = insecure
+        self.limiter = limiter or trio.CapacityLimiter(MAX_CONCURRENT_DOWNLOADS)
+
+    async def pull(
+        self,
+        remote: Remote,
+        emit: Emit,
+        *,
+        platform: mf.Platform | None = None,
+        credentials: Credentials | None = None,
+    ) -> PullResult:
+        repo = Repository(
+            self.http,
+            endpoint(remote.domain, self.insecure),
+            remote,
+            Authorizer(self.http, credentials),
+        )
+        await repo.ping()
+        want = platform or mf.host_platform()
+        body, ctype, digest = await repo.manifest(remote.reference)
+        parsed = mf.parse_manifest(body, ctype)
+        if isinstance(parsed, mf.Index):
+            chosen = mf.select(parsed, want)
+            body, ctype, _ = await repo.manifest(chosen.digest)
+            parsed = mf.parse_manifest(body, ctype or chosen.media_type)
+            if isinstance(parsed, mf.Index):
+                raise InvalidArgument(f"manifest {chosen.digest}: nested index")
+        manifest = parsed
+        config_bytes = await self._small_blob(repo, manifest.config, mf.CONFIG_LIMIT)
+        config = mf.parse_config(config_bytes)
+        if platform is not None and not platform.matches(config.platform):
+            raise NotFound(
+                f"image with reference {remote.familiar()} was found but does not match "
+                f"the specified platform: wanted {platform}, actual: {config.platform}"
+            )
+        if len(config.diff_ids) != len(manifest.layers):
+            raise InvalidArgument(
+                f"invalid image: {len(manifest.layers)} layers in the manifest but "
+                f"{len(config.diff_ids)} diff IDs in the config"
+            )
+        compressions = [mf.layer_compression(d.media_type) for d in manifest.layers]
+        if "zstd" in compressions:
+            raise InvalidArgument("zstd-compressed layers are not supported yet")
+        image_id = manifest.config.digest
+        tag = remote.tag_name()
+        name = tag or remote.familiar()
+        repo_digest = f"{remote.repository}@{digest}"
+        emit(Progress(f"Pulling from {remote.path}", remote.shown))
+        have = self.store.layer_ids()
+        up_to_date = self.store.exists(image_id) and (
+            tag is None or self.store.has_tag(tag, image_id)
+        )
+        workdir = Path(tempfile.mkdtemp(dir=self.store.tmp, prefix="pull-"))
+        try:
+            staged: dict[str, StagedLayer] = {}
+            todo: list[tuple[mf.Descriptor, str, str]] = []
+            for desc, diff_id, comp in zip(manifest.layers, config.diff_ids, compressions,
+                                           strict=True):
+                if diff_id in have:
+                    emit(Progress("Already exists", desc.short))
+                    staged.setdefault(diff_id, StagedLayer(diff_id, self.store.blob_path(diff_id)))
+                elif diff_id not in staged and all(d != diff_id for _, d, _ in todo):
+                    emit(Progress("Pulling fs layer", desc.short))
+                    todo.append((desc, diff_id, comp))
+            try:
+                async with trio.open_nursery() as nursery:
+                    for desc, diff_id, comp in todo:
+                        nursery.start_soon(
+                            self._layer, repo, desc, diff_id, comp, workdir, staged, emit
+                        )
+            except BaseExceptionGroup as eg:
+                raise first_error(eg) from None
+            layers = [staged[d] for d in config.diff_ids]
+            new = NewImage(
+                config=config_bytes,
+                layers=layers,
+                tags=[tag] if tag else [],
+                created=oci.parse_rfc3339(config.created) if config.created else 0.0,
+                repo_digests=[repo_digest],
+            )
+            self.store.add_images([new])
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(shutil.rmtree, workdir, True)
+        emit(Progress(f"Digest: {digest}"))
+        if up_to_date:
+            emit(Progress(f"Status: Image is up to date for {name}"))
+        else:
+            emit(Progress(f"Status: Downloaded newer image for {name}"))
+        return PullResult(image_id, digest, name, tag, not up_to_date)
+
+    async def _small_blob(self, repo: Repository, desc: mf.Descriptor, limit: int) -> bytes:
+        if desc.size > limit:
+            raise InvalidArgument(f"blob {desc.digest}: {desc.size} bytes is too large")
+        async with repo.blob(desc.digest) as resp:
+            data = await resp.read(desc.size)
+        got = oci.digest_of(data)
+        if got != desc.digest or len(data) != desc.size:
+            raise InvalidArgument(f"blob verification failed for digest {desc.digest}")
+        return data
+
+    async def _layer(
+        self,
+        repo: Repository,
+        desc: mf.Descriptor,
+        diff_id: str,
+        compression: str,
+        workdir: Path,
+        staged: dict[str, StagedLayer],
+        emit: Emit,
+    ) -> None:
+        blob = workdir / f"{oci.hex_of(desc.digest)}.blob"
+        if self.limiter.available_tokens == 0:
+            emit(Progress("Waiting", desc.short))
+        async with self.limiter:
+            await self._download(repo, desc, blob, emit)
+        emit(Progress("Extracting", desc.short, 0, desc.size))
+        staged[diff_id] = await trio.to_thread.run_sync(
+            _decompress_and_stage, self.store, blob, compression, diff_id, workdir
+        )
+        emit(Progress("Pull complete", desc.short))
+
+    async def _download(self, repo: Repository, desc: mf.Descriptor, blob: Path,
+                        emit: Emit) -> None:
+        h = hashlib.sha256()
+        got = 0
+        buf = bytearray()
+        f = await trio.to_thread.run_sync(_open_new, blob)
+        try:
+            async with repo.blob(desc.digest) as resp:
+                length = resp.header("content-length")
+                if length is not None and length.isdigit() and int(length) != desc.size:
+                    raise InvalidArgument(
+                        f"blob {desc.digest}: the registry sends {length} bytes, the manifest "
+                        f"says {desc.size}"
+                    )
+                async for chunk in resp.chunks():
+                    got += len(chunk)
+                    if got > desc.size:
+                        raise InvalidArgument(
+                            f"blob {desc.digest}: more than the manifest's {desc.size} bytes"
+                        )
+                    h.update(chunk)
+                    buf += chunk
+                    if len(buf) >= _FLUSH:
+                        await trio.to_thread.run_sync(_write_all, f, bytes(buf))
+                        buf.clear()
+                        emit(Progress("Downloading", desc.short, got, desc.size))
+            if buf:
+                await trio.to_thread.run_sync(_write_all, f, bytes(buf))
+        finally:
+            await trio.to_thread.run_sync(f.close)
+        if got != desc.size:
+            raise InvalidArgument(
+                f"blob {desc.digest}: short read, {got} of {desc.size} bytes"
+            )
+        emit(Progress("Verifying Checksum", desc.short))
+        if "sha256:" + h.hexdigest() != desc.digest:
+            raise InvalidArgument(f"filesystem layer verification failed for digest {desc.digest}")
+        emit(Progress("Download complete", desc.short))
+
+
+def first_error(eg: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The exception a user should see from a nursery's group: the first that is not a
+    cancellation (siblings are cancelled because of it); the group if all are."""
+    for e in eg.exceptions:
+        if isinstance(e, BaseExceptionGroup):
+            inner = first_error(e)
+            if inner is not e:
+                return inner
+        elif not isinstance(e, trio.Cancelled):
+            return e
+    return eg

@@ -1,0 +1,166 @@
+"""One repository in one registry, over the Registry HTTP API v2.
+
+Requests carry what the `Authorizer` learnt (a 401 is answered once with a token or
+Basic credentials, then retried); blob redirects to storage are followed without the
+Authorization header when they leave the registry's host; error bodies
+(`{"errors":[{"code":"MANIFEST_UNKNOWN",...}]}`) become Docker's messages
+(`errors_to_error` is the pure part, moby's translatePullError).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from supervisor.distribution.auth import Authorizer, Unauthorized
+from supervisor.distribution.manifests import ACCEPT, MANIFEST_LIMIT
+from supervisor.distribution.reference import Endpoint, Remote
+from supervisor.distribution.transport import HttpClient, Response, TransportError
+from supervisor.errors import CorralError, InvalidArgument, NotFound
+
+_ERROR_BODY_LIMIT = 1 << 16
+_MAX_REDIRECTS = 5
+
+
+class RegistryError(CorralError):
+    """The registry said no, in a way that is not a missing image (HTTP 500)."""
+
+    status = 500
+
+
+def parse_errors(body: bytes) -> list[tuple[str, str]]:
+    """The (code, message) pairs of a registry error body; [] if it has none."""
+    try:
+        doc: Any = json.loads(body)
+    except ValueError:
+        return []
+    errs = doc.get("errors") if isinstance(doc, dict) else None
+    if not isinstance(errs, list):
+        return []
+    return [(str(e.get("code", "")), str(e.get("message", ""))) for e in errs
+            if isinstance(e, dict)]
+
+
+def _errcode_text(code: str, message: str) -> str:
+    """errcode.Error.Error(): `manifest unknown: manifest unknown`."""
+    return f"{code.lower().replace('_', ' ')}: {message}"
+
+
+def errors_to_error(status: int, errors: list[tuple[str, str]], remote: Remote,
+                    what: str) -> CorralError:
+    """Docker's wording for a failed pull request (moby distribution/errors.go)."""
+    if errors:
+        code, message = errors[0]
+        text = _errcode_text(code, message)
+        if code == "DENIED" or (code == "UNAUTHORIZED" and status == 401):
+            return NotFound(
+                f"pull access denied for {remote.repository}, repository does not exist "
+                f"or may require 'docker login': {text}"
+            )
+        if code == "MANIFEST_UNKNOWN":
+            return NotFound(f"manifest for {remote.familiar()} not found: {text}")
+        if code == "NAME_UNKNOWN":
+            return NotFound(f"repository {remote.repository} not found: {text}")
+        if code == "BLOB_UNKNOWN":
+            return NotFound(f"{what}: {text}")
+        return RegistryError(f"{what}: {text}")
+    if status == 401:
+        return NotFound(
+            f"pull access denied for {remote.repository}, repository does not exist "
+            "or may require 'docker login'"
+        )
+    if status == 404:
+        return NotFound(f"manifest for {remote.familiar()} not found: manifest unknown")
+    return RegistryError(f"{what}: unexpected status {status}")
+
+
+class Repository:
+    """Reads from `remote`'s repository at `ep` (pull scope)."""
+
+    def __init__(self, http: HttpClient, ep: Endpoint, remote: Remote, auth: Authorizer) -> None:
+        self.http = http
+        self.ep = ep
+        self.remote = remote
+        self.auth = auth
+        self.scope = f"repository:{remote.path}:pull"
+
+    def _url(self, tail: str) -> str:
+        return f"{self.ep.origin}/v2/{tail}"
+
+    async def ping(self) -> None:
+        """GET /v2/: reachability, and the auth challenge (remembered by the
+        Authorizer); a registry not speaking v2 is refused here."""
+        url = f"{self.ep.origin}/v2/"
+        async with self.http.request("GET", url, self.auth.header(self.scope)) as resp:
+            await resp.read(_ERROR_BODY_LIMIT)
+            if resp.status == 401:
+                try:
+                    await self.auth.challenged(resp.header("www-authenticate"), self.scope)
+                except Unauthorized as e:
+                    raise Unauthorized(f"Get {url!r}: {e.message}") from None
+                return
+            if resp.status != 200:
+                raise RegistryError(f'Get "{url}": registry answered {resp.status} '
+                                    f"{resp.reason} (not a v2 registry?)")
+
+    @asynccontextmanager
+    async def get(self, tail: str, what: str, accept: str | None = None,
+                  method: str = "GET") -> AsyncIterator[Response]:
+        """A successful response for `/v2/<tail>`, or the registry's error as Docker
+        words it; redirects followed."""
+        url = self._url(tail)
+        origin_host = urlsplit(url).netloc
+        retried = False
+        redirects = 0
+        while True:
+            headers = [("Accept", accept)] if accept else []
+            if urlsplit(url).netloc == origin_host:
+                headers += self.auth.header(self.scope)
+            async with self.http.request(method, url, headers) as resp:
+                if resp.status == 401 and not retried:
+                    await resp.read(_ERROR_BODY_LIMIT)
+                    retried = True
+                    if await self.auth.challenged(resp.header("www-authenticate"), self.scope):
+                        continue
+                    raise errors_to_error(401, [], self.remote, what)
+                if resp.status in (301, 302, 303, 307, 308):
+                    await resp.read(_ERROR_BODY_LIMIT)
+                    location = resp.header("location")
+                    redirects += 1
+                    if not location or redirects > _MAX_REDIRECTS:
+                        raise RegistryError(f"{what}: too many redirects or no Location")
+                    url = urljoin(url, location)
+                    continue
+                if resp.status >= 300 or (resp.status != 200 and method == "GET"):
+                    body = b"" if method == "HEAD" else await resp.read(_ERROR_BODY_LIMIT)
+                    raise errors_to_error(resp.status, parse_errors(body), self.remote, what)
+                yield resp
+                return
+
+    async def manifest(self, reference: str) -> tuple[bytes, str, str]:
+        """(body, content type, digest) of a manifest by tag or digest; a digest
+        reference is verified against the body."""
+        what = f"manifest {self.remote.repository}:{reference}"
+        async with self.get(f"{self.remote.path}/manifests/{reference}", what, ACCEPT) as resp:
+            length = resp.header("content-length")
+            if length is not None and length.isdigit() and int(length) > MANIFEST_LIMIT:
+                raise InvalidArgument(f"{what}: manifest larger than {MANIFEST_LIMIT} bytes")
+            try:
+                body = await resp.read(MANIFEST_LIMIT)
+            except TransportError as e:
+                raise InvalidArgument(e.message) from None
+            ctype = resp.header("content-type") or ""
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        if reference.startswith("sha256:") and digest != reference:
+            raise InvalidArgument(
+                f"manifest verification failed for digest {reference} (got {digest})")
+        return body, ctype, digest
+
+    @asynccontextmanager
+    async def blob(self, digest: str) -> AsyncIterator[Response]:
+        async with self.get(f"{self.remote.path}/blobs/{digest}", f"blob {digest}") as resp:
+            yield resp

@@ -1,0 +1,186 @@
+"""The distribution client's pure parts: names, endpoints, challenges, manifests,
+platform choice, Docker's error wording and progress bars."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from supervisor.api.handlers.images_pull import human_size, message, progress_bar
+from supervisor.distribution import manifests as mf
+from supervisor.distribution.auth import parse_challenge, parse_registry_auth
+from supervisor.distribution.pull import DiffIDMismatch, Progress, decompress_verified
+from supervisor.distribution.reference import endpoint, remote
+from supervisor.distribution.registry import errors_to_error, parse_errors
+from supervisor.errors import InvalidArgument, NotFound
+
+D = "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize(
+    ("name", "tag", "domain", "path", "ref", "familiar"),
+    [
+        ("nginx", None, "docker.io", "library/nginx", "latest", "nginx:latest"),
+        ("nginx", "1.25", "docker.io", "library/nginx", "1.25", "nginx:1.25"),
+        ("foo/bar:2", None, "docker.io", "foo/bar", "2", "foo/bar:2"),
+        ("index.docker.io/library/nginx", None, "docker.io", "library/nginx", "latest",
+         "nginx:latest"),
+        ("127.0.0.1:5000/a/b", "v1", "127.0.0.1:5000", "a/b", "v1", "127.0.0.1:5000/a/b:v1"),
+        ("localhost/x", None, "localhost", "x", "latest", "localhost/x:latest"),
+        (f"busybox@{D}", None, "docker.io", "library/busybox", D, f"busybox@{D}"),
+        ("busybox", D, "docker.io", "library/busybox", D, f"busybox@{D}"),
+    ],
+)
+def test_remote_names(name: str, tag: str | None, domain: str, path: str, ref: str,
+                      familiar: str) -> None:
+    r = remote(name, tag)
+    assert (r.domain, r.path, r.reference, r.familiar()) == (domain, path, ref, familiar)
+
+
+def test_remote_digest_pull_sets_no_tag() -> None:
+    assert remote(f"busybox@{D}").tag_name() is None
+    assert remote("busybox").tag_name() == "busybox:latest"
+
+
+def test_remote_bad_names() -> None:
+    with pytest.raises(InvalidArgument, match="invalid reference format"):
+        remote("Busybox")
+    with pytest.raises(InvalidArgument, match="invalid reference format"):
+        remote("busybox:1", "2")
+
+
+@pytest.mark.parametrize(
+    ("domain", "origin"),
+    [
+        ("docker.io", "https://registry-1.docker.io"),
+        ("quay.io", "https://quay.io"),
+        ("registry.example:5000", "https://registry.example:5000"),
+        ("localhost:5000", "http://localhost:5000"),
+        ("127.0.0.1:5000", "http://127.0.0.1:5000"),
+        ("127.1.2.3", "http://127.1.2.3"),
+        ("[::1]:5000", "http://[::1]:5000"),
+    ],
+)
+def test_endpoints(domain: str, origin: str) -> None:
+    assert endpoint(domain).origin == origin
+
+
+def test_insecure_registries_are_plain_http() -> None:
+    assert endpoint("reg.lan:5000", frozenset({"reg.lan:5000"})).origin == "http://reg.lan:5000"
+
+
+def test_bearer_challenge() -> None:
+    (ch,) = parse_challenge(
+        'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",'
+        'scope="repository:library/busybox:pull"'
+    )
+    assert ch.scheme == "bearer"
+    assert ch.params == {
+        "realm": "https://auth.docker.io/token",
+        "service": "registry.docker.io",
+        "scope": "repository:library/busybox:pull",
+    }
+    (basic,) = parse_challenge('Basic realm="Registry Realm"')
+    assert basic.scheme == "basic" and basic.params == {"realm": "Registry Realm"}
+
+
+def test_registry_auth_header() -> None:
+    import base64
+
+    assert parse_registry_auth(None) is None
+    assert parse_registry_auth("e30=") is None  # {} as the docker CLI sends it
+    raw = base64.urlsafe_b64encode(json.dumps({"username": "u", "password": "p"}).encode())
+    creds = parse_registry_auth(raw.decode().rstrip("="))
+    assert creds is not None and (creds.username, creds.password) == ("u", "p")
+    with pytest.raises(InvalidArgument, match="X-Registry-Auth"):
+        parse_registry_auth("!!!")
+
+
+def _desc(arch: str, variant: str = "") -> dict[str, object]:
+    p = {"os": "linux", "architecture": arch}
+    if variant:
+        p["variant"] = variant
+    return {"mediaType": mf.OCI_MANIFEST, "digest": D, "size": 1, "platform": p}
+
+
+def test_index_platform_selection() -> None:
+    doc = {"schemaVersion": 2, "mediaType": mf.OCI_INDEX,
+           "manifests": [_desc("amd64"), _desc("arm", "v6"), _desc("arm", "v7"),
+                         _desc("arm64", "v8")]}
+    index = mf.parse_manifest(json.dumps(doc).encode(), None)
+    assert isinstance(index, mf.Index)
+    pick = mf.select(index, mf.parse_platform("linux/arm/v7"))
+    assert pick.platform == mf.Platform("linux", "arm", "v7")
+    assert mf.select(index, mf.parse_platform("linux/arm64")).platform == mf.Platform(
+        "linux", "arm64", "v8")
+    with pytest.raises(NotFound, match="^no matching manifest for linux/s390x in the "
+                                       "manifest list entries$"):
+        mf.select(index, mf.parse_platform("linux/s390x"))
+
+
+def test_schema1_is_refused() -> None:
+    with pytest.raises(InvalidArgument, match="schema 1"):
+        mf.parse_manifest(b'{"schemaVersion": 1, "fsLayers": []}', mf.DOCKER_SCHEMA1_SIGNED)
+
+
+def test_docker_schema2_manifest() -> None:
+    doc = {"schemaVersion": 2, "mediaType": mf.DOCKER_MANIFEST,
+           "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                      "digest": D, "size": 10},
+           "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                       "digest": D, "size": 20}]}
+    m = mf.parse_manifest(json.dumps(doc).encode(), "application/json")
+    assert isinstance(m, mf.ImageManifest)
+    assert m.config.size == 10 and m.layers[0].short == "ab" * 6
+    assert mf.layer_compression(m.layers[0].media_type) == "gzip"
+    with pytest.raises(InvalidArgument, match="unsupported layer media type"):
+        mf.layer_compression("application/x-foo")
+
+
+def test_bad_platform() -> None:
+    with pytest.raises(InvalidArgument, match="invalid platform 'linux/'"):
+        mf.parse_platform("linux/")
+
+
+def test_registry_errors_in_docker_words() -> None:
+    r = remote("127.0.0.1:5000/x", "nope")
+    body = b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}'
+    e = errors_to_error(404, parse_errors(body), r, "manifest")
+    assert isinstance(e, NotFound)
+    assert e.message == ("manifest for 127.0.0.1:5000/x:nope not found: manifest unknown: "
+                         "manifest unknown")
+    denied = errors_to_error(
+        401, [("UNAUTHORIZED", "authentication required")], remote("foo/bar"), "manifest")
+    assert denied.message == (
+        "pull access denied for foo/bar, repository does not exist or may require "
+        "'docker login': unauthorized: authentication required"
+    )
+
+
+def test_progress_messages() -> None:
+    assert human_size(1024) == "1.024kB" and human_size(2_810_000) == "2.81MB"
+    assert progress_bar(0, 100).startswith("[>" + " " * 49 + "]")
+    assert progress_bar(100, 100) == "[" + "=" * 50 + "] 100B/100B"
+    assert message(Progress("Pulling from library/busybox", "latest")) == {
+        "status": "Pulling from library/busybox", "id": "latest"}
+    assert message(Progress("Pulling fs layer", "abc")) == {
+        "status": "Pulling fs layer", "progressDetail": {}, "id": "abc"}
+    m = message(Progress("Downloading", "abc", 10, 20))
+    assert m["progressDetail"] == {"current": 10, "total": 20} and m["id"] == "abc"
+    assert message(Progress("Digest: " + D)) == {"status": "Digest: " + D}
+
+
+def test_decompress_verifies_diff_id(tmp_path: Path) -> None:
+    data = b"tar bytes" * 1000
+    good = "sha256:" + hashlib.sha256(data).hexdigest()
+    # two gzip members, as some tools write them
+    (tmp_path / "a.gz").write_bytes(gzip.compress(data[:5000]) + gzip.compress(data[5000:]))
+    decompress_verified(tmp_path / "a.gz", tmp_path / "a.tar", "gzip", good)
+    assert (tmp_path / "a.tar").read_bytes() == data and not (tmp_path / "a.gz").exists()
+    (tmp_path / "b.gz").write_bytes(gzip.compress(data))
+    with pytest.raises(DiffIDMismatch, match="diff ID mismatch"):
+        decompress_verified(tmp_path / "b.gz", tmp_path / "b.tar", "gzip", D)

@@ -1,0 +1,203 @@
+"""`docker pull` against a real registry (distribution 2.8), images put there by skopeo."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Daemon
+from registry import Layer, Registry, make_image
+
+
+def _repo(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def _stamp(name: str = "etc/stamp") -> bytes:
+    """A layer no other test has: its content is random."""
+    return Layer({"etc/": b"", name: uuid.uuid4().hex.encode()}).tar()
+
+
+@pytest.fixture
+def busybox_remote(registry: Registry, rootfs_tar: Path, tmp_path: Path) -> str:
+    """The busybox test rootfs (a layer the daemon already has from the session's
+    busybox:latest) plus a new layer, pushed as a schema2 image; returns its name."""
+    repo = _repo("busybox")
+    layout = make_image(tmp_path / "bb", [rootfs_tar.read_bytes(), _stamp()])
+    registry.push(layout, repo, fmt="v2s2")
+    return f"{registry.host}/{repo}"
+
+
+def test_pull_schema2_then_run(corral: Daemon, dk: Any, registry: Registry,
+                               busybox_remote: str) -> None:
+    lines = [json.loads(x) for x in dk.api.pull(busybox_remote, tag="latest", stream=True)]
+    statuses = [m["status"] for m in lines]
+    assert statuses[0] == "Pulling from " + busybox_remote.split("/", 1)[1]
+    # the busybox layer is the session image's: never downloaded again
+    assert statuses[1] == "Already exists"
+    assert statuses.count("Pulling fs layer") == 1
+    assert statuses.count("Pull complete") == 1
+    digest = registry.manifest_digest(busybox_remote.split("/", 1)[1] + ":latest")
+    assert f"Digest: {digest}" in statuses
+    assert statuses[-1] == f"Status: Downloaded newer image for {busybox_remote}:latest"
+    img = dk.images.get(f"{busybox_remote}:latest")
+    assert img.attrs["RepoDigests"] == [f"{busybox_remote}@{digest}"]
+    out = dk.containers.run(f"{busybox_remote}:latest", ["cat", "/var/www/index.html"],
+                            remove=True)
+    assert out == b"hello from corral\n"
+    # again: nothing is downloaded, Docker's up-to-date line
+    again = [json.loads(x)["status"] for x in dk.api.pull(busybox_remote, tag="latest",
+                                                         stream=True)]
+    assert again[-1] == f"Status: Image is up to date for {busybox_remote}:latest"
+    assert "Pulling fs layer" not in again
+    # and by digest
+    by_digest = dk.images.get(f"{busybox_remote}@{digest}")
+    assert by_digest.id == img.id
+
+
+def _stored(daemon: Daemon) -> dict[str, set[str]]:
+    """What the store holds on disk: blobs, layer dirs, scratch."""
+    root = daemon.root
+    return {
+        "blobs": {p.name for p in (root / "images/blobs/sha256").iterdir()},
+        "layers": {p.name for p in (root / "layers").iterdir()},
+        "tmp": {p.name for p in (root / "tmp/images").iterdir()},
+    }
+
+
+def _image_ids(dk: Any) -> set[str]:
+    return {i.id for i in dk.images.list(all=True)}
+
+
+def test_pull_oci_multilayer_with_docker_cli(corral: Daemon, dk: Any, registry: Registry,
+                                            tmp_path: Path, rootfs_tar: Path) -> None:
+    """An OCI manifest, busybox and three new layers (the top one overrides a file and
+    deletes one with a whiteout); the docker CLI's plain (non-TTY) output, as Docker
+    prints it."""
+    repo = _repo("multi")
+    layers = [
+        rootfs_tar.read_bytes(),
+        Layer({"data/": b"", "data/a": b"one\n", "data/gone": b"x"}).tar(),
+        _stamp("data/stamp"),
+        Layer({"data/": b"", "data/a": b"three\n", "data/.wh.gone": b""}).tar(),
+    ]
+    base = tmp_path / "base"
+    registry.push(make_image(base, layers), repo, fmt="oci")
+    name = f"{registry.host}/{repo}"
+    r = corral.docker("pull", name)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.splitlines()
+    assert out[:2] == ["Using default tag: latest", f"latest: Pulling from {repo}"]
+    assert sum(1 for x in out if x.endswith(": Already exists")) == 1
+    assert sum(1 for x in out if x.endswith(": Pull complete")) == 3
+    digest = registry.manifest_digest(f"{repo}:latest")
+    assert f"Digest: {digest}" in out
+    assert out[-2] == f"Status: Downloaded newer image for {name}:latest"
+    assert out[-1] == f"{name}:latest"
+    run = corral.docker("run", "--rm", name, "sh", "-c", "cat /data/a; ls /data")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["three", "a", "stamp"]
+    inspect = json.loads(corral.docker("image", "inspect", name).stdout)[0]
+    assert inspect["RepoDigests"] == [f"{name}@{digest}"]
+    assert len(inspect["RootFS"]["Layers"]) == 4
+
+
+def _index_image(registry: Registry, tmp_path: Path, arches: list[str]) -> str:
+    from registry import image_manifest, new_layout, write_oci_layout
+
+    layout = new_layout(tmp_path / "idx")
+    descs = [image_manifest(layout, [_stamp(f"etc/{a}")], arch=a) for a in arches]
+    write_oci_layout(layout, descs, index=True)
+    repo = _repo("multiarch")
+    registry.push(layout, repo, all_=True)
+    return f"{registry.host}/{repo}"
+
+
+def _host_arch() -> str:
+    from supervisor.distribution.manifests import host_platform
+
+    return host_platform().architecture
+
+
+def test_pull_index_selects_platform(corral: Daemon, dk: Any, registry: Registry,
+                                     tmp_path: Path) -> None:
+    other = "s390x" if _host_arch() != "s390x" else "ppc64le"
+    name = _index_image(registry, tmp_path, [other, _host_arch()])
+    dk.images.pull(name, tag="latest")
+    assert dk.images.get(name).attrs["Architecture"] == _host_arch()
+    # --platform picks the other one (a different image, same tag moved)
+    dk.api.pull(name, tag="latest", platform=f"linux/{other}")
+    assert dk.images.get(name).attrs["Architecture"] == other
+
+
+def test_pull_index_without_this_platform(corral: Daemon, dk: Any, registry: Registry,
+                                          tmp_path: Path) -> None:
+    other = "s390x" if _host_arch() != "s390x" else "ppc64le"
+    name = _index_image(registry, tmp_path, [other])
+    before, ids = _stored(corral), _image_ids(dk)
+    r = corral.docker("pull", name)
+    assert r.returncode == 1
+    assert r.stderr.strip() == (
+        f"Error response from daemon: no matching manifest for linux/{_host_arch()} "
+        "in the manifest list entries"
+    )
+    assert _stored(corral) == before and _image_ids(dk) == ids
+
+
+def test_pull_unknown_repository_and_tag(corral: Daemon, dk: Any, registry: Registry,
+                                         busybox_remote: str) -> None:
+    before = _stored(corral)
+    r = corral.docker("pull", f"{registry.host}/no-such-repo")
+    assert r.returncode == 1
+    assert r.stderr.strip() == (
+        f"Error response from daemon: manifest for {registry.host}/no-such-repo:latest "
+        "not found: manifest unknown: manifest unknown"
+    )
+    import docker.errors
+
+    with pytest.raises(docker.errors.NotFound) as e:
+        dk.images.pull(busybox_remote, tag="nope")
+    assert f"manifest for {busybox_remote}:nope not found" in str(e.value)
+    assert _stored(corral) == before
+
+
+def test_pull_registry_down(corral: Daemon, dk: Any) -> None:
+    import socket
+
+    with socket.socket() as s:  # bound, not listening: connections are refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        r = corral.docker("pull", f"127.0.0.1:{port}/busybox")
+    assert r.returncode == 1
+    assert r.stderr.strip() == (
+        f'Error response from daemon: Get "http://127.0.0.1:{port}/v2/": '
+        f"dial tcp 127.0.0.1:{port}: connect: connection refused"
+    )
+
+
+def test_pull_tampered_blob_is_refused(corral: Daemon, dk: Any, registry: Registry,
+                                       tmp_path: Path) -> None:
+    """A blob whose bytes no longer match its digest (corrupted in the registry's own
+    storage, same size): refused and named while streaming, nothing stored."""
+    repo = _repo("tampered")
+    registry.push(make_image(tmp_path / "t", [_stamp(), _stamp("etc/two")]), repo, fmt="v2s2")
+    manifest = registry.inspect(f"{repo}:latest", raw=True)
+    victim = manifest["layers"][1]["digest"]
+    f = registry.blob_file(repo, victim)
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    f.write_bytes(bytes(data))
+    name = f"{registry.host}/{repo}"
+    before, ids = _stored(corral), _image_ids(dk)
+    msgs = [json.loads(x) for x in dk.api.pull(name, tag="latest", stream=True)]
+    assert msgs[-1]["error"] == f"filesystem layer verification failed for digest {victim}"
+    assert msgs[-1]["errorDetail"] == {"message": msgs[-1]["error"]}
+    r = corral.docker("pull", name)
+    assert r.returncode == 1
+    assert r.stderr.strip() == f"filesystem layer verification failed for digest {victim}"
+    assert _stored(corral) == before and _image_ids(dk) == ids
+    with pytest.raises(Exception, match="No such image"):
+        dk.images.get(name)
