@@ -68,19 +68,20 @@ def error_line(stderr: str) -> str:
 # --- docker run / create --------------------------------------------------------------
 
 
-def test_unknown_image(corral: Daemon) -> None:
+def test_unknown_image(corral: Daemon, registry: Any) -> None:
     before = snapshot(corral)
     r = corral.docker("run", "--pull", "never", "nosuch:image", "true")
     assert r.returncode == 125
     line = error_line(r.stderr)
     assert "nosuch:image" in line and "No such image" in line
-    # Without --pull never the CLI says it will pull, then fails (no registry): docker's
-    # two lines, both naming the image; still 125.
-    r = corral.docker("run", "nosuch:image", "true")
+    # Without --pull never the CLI says it will pull, then fails (the registry has no
+    # such image): docker's two lines, both naming the image; still 125.
+    name = f"{registry.host}/nosuch:image"
+    r = corral.docker("run", name, "true")
     assert r.returncode == 125
     lines = error_lines(r.stderr)
-    assert lines[0] == "Unable to find image 'nosuch:image' locally"
-    assert len(lines) == 2 and "nosuch" in lines[1]
+    assert lines[0] == f"Unable to find image '{name}' locally"
+    assert len(lines) == 2 and f"manifest for {name} not found" in lines[1]
     assert snapshot(corral) == before
 
 

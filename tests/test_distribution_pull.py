@@ -201,3 +201,83 @@ def test_pull_tampered_blob_is_refused(corral: Daemon, dk: Any, registry: Regist
     assert _stored(corral) == before and _image_ids(dk) == ids
     with pytest.raises(Exception, match="No such image"):
         dk.images.get(name)
+
+
+def test_corral_pull_plain_and_quiet(corral: Daemon, dk: Any, registry: Registry,
+                                     busybox_remote: str) -> None:
+    repo = busybox_remote.split("/", 1)[1]
+    digest = registry.manifest_digest(f"{repo}:latest")
+    r = corral.cli("pull", busybox_remote)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    layer = registry.inspect(f"{repo}:latest", raw=True)["layers"][1]["digest"][7:19]
+    assert lines[:2] == ["Using default tag: latest", f"latest: Pulling from {repo}"]
+    assert f"{layer}: Pulling fs layer" in lines and f"{layer}: Pull complete" in lines
+    assert not any("Downloading" in x for x in lines)  # byte progress only on a TTY
+    assert lines[-3:] == [
+        f"Digest: {digest}",
+        f"Status: Downloaded newer image for {busybox_remote}:latest",
+        f"{busybox_remote}:latest",
+    ]
+    q = corral.cli("pull", "-q", f"{busybox_remote}@{digest}")
+    assert (q.returncode, q.stdout) == (0, f"{busybox_remote}@{digest}\n")
+    assert dk.images.get(f"{busybox_remote}@{digest}").id == dk.images.get(busybox_remote).id
+
+
+def test_corral_pull_bad_input(corral: Daemon, registry: Registry) -> None:
+    r = corral.cli("pull", "-a", f"{registry.host}/x")
+    assert (r.returncode, r.stderr.strip()) == (
+        1, "corral: pull --all-tags is not supported yet: name one tag or digest")
+    r = corral.cli("pull", "Upper/Case")
+    assert r.returncode == 1
+    assert r.stderr.strip() == (
+        "corral: invalid reference format: repository name (Case) must be lowercase")
+    r = corral.cli("pull", f"{registry.host}/nope:1")
+    assert r.returncode == 1
+    assert r.stderr.strip() == (
+        f"corral: Error response from daemon: manifest for {registry.host}/nope:1 not "
+        "found: manifest unknown: manifest unknown"
+    )
+
+
+def test_run_pulls_a_missing_image(corral: Daemon, dk: Any, busybox_remote: str) -> None:
+    r = corral.cli("run", "--rm", "--pull", "never", busybox_remote, "true")
+    assert r.returncode == 125
+    assert r.stderr.strip() == (
+        f"corral: Error response from daemon: No such image: {busybox_remote}:latest")
+    r = corral.cli("run", "--rm", busybox_remote, "cat", "/etc/stamp")
+    assert r.returncode == 0, r.stderr
+    err = r.stderr.splitlines()
+    assert err[0] == f"Unable to find image '{busybox_remote}:latest' locally"
+    assert err[-1] == f"Status: Downloaded newer image for {busybox_remote}:latest"
+    assert len(r.stdout.strip()) == 32  # the stamp layer's content
+    again = corral.cli("create", "--pull", "always", busybox_remote)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.splitlines()[-1] == (
+        f"Status: Image is up to date for {busybox_remote}:latest")
+    quiet = corral.cli("create", "-q", "--pull", "always", busybox_remote)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    bad = corral.cli("run", "--pull", "sometimes", busybox_remote)
+    assert bad.returncode == 125
+    assert bad.stderr.strip() == ("corral: invalid pull option: 'sometimes': must be one of "
+                                  '"always", "missing" or "never"')
+
+
+def test_terminal_progress_is_redrawn_in_place() -> None:
+    import io
+
+    from supervisor.cli.pull import show_pull
+
+    msgs = [
+        {"status": "Pulling from x", "id": "latest"},
+        {"status": "Pulling fs layer", "progressDetail": {}, "id": "aaa"},
+        {"status": "Pulling fs layer", "progressDetail": {}, "id": "bbb"},
+        {"status": "Downloading", "progressDetail": {"current": 1, "total": 2},
+         "progress": "[=>  ] 1B/2B", "id": "aaa"},
+    ]
+    out = io.BytesIO()
+    show_pull([json.dumps(m).encode() for m in msgs], out, tty=True)
+    assert out.getvalue().decode() == (
+        "latest: Pulling from x\naaa: Pulling fs layer\nbbb: Pulling fs layer\n"
+        "\x1b[2A\r\x1b[2Kaaa: Downloading [=>  ] 1B/2B\x1b[2B\r"
+    )

@@ -69,19 +69,24 @@ def start_error_code(message: str) -> int:
     return 125
 
 
-def create_container(cli: Cli, name: str | None, body: dict[str, Any]) -> str:
-    """`POST /containers/create?name=`; a 404 about the image becomes docker's message."""
+def create_container(
+    cli: Cli, name: str | None, body: dict[str, Any], *, pull: str | None = None,
+    quiet: bool = False,
+) -> str:
+    """`POST /containers/create?name=`; a missing image is pulled first (docker's
+    `--pull missing`), or always, or never."""
+    from supervisor.cli.pull import pull_for_run
+
     image = body["Image"]
+    pull_for_run(cli, image, pull, quiet=quiet, missing=False)
     try:
         resp = cli.client.post("/containers/create", {"name": name or None}, body)
     except ApiError as exc:
-        if exc.status == 404 and "image" in exc.message.lower():
-            raise CliError(
-                f"Unable to find image '{fmt.normalize_ref(image)}' locally, and corral "
-                "cannot pull (no registry support yet): import it with 'corral import'",
-                125,
-            ) from None
-        raise
+        if exc.status != 404 or "no such image" not in exc.message.lower():
+            raise
+        if not pull_for_run(cli, image, pull, quiet=quiet, missing=True):
+            raise
+        resp = cli.client.post("/containers/create", {"name": name or None}, body)
     for warning in resp.get("Warnings") or []:
         cli.err(f"WARNING: {warning}")
     return str(resp["Id"])
@@ -92,7 +97,7 @@ def cmd_create(cli: Cli, argv: list[str]) -> int:
 
     parsed = parse(CREATE, argv)
     name, body = container_body(parsed, cli.environ)
-    cli.out(create_container(cli, name, body))
+    cli.out(create_container(cli, name, body, pull=parsed["pull"], quiet=parsed["quiet"]))
     return 0
 
 
@@ -196,7 +201,7 @@ def cmd_run(cli: Cli, argv: list[str]) -> int:
     parsed = parse(RUN, argv)
     name, body = container_body(parsed, cli.environ)
     auto_remove = bool(body["HostConfig"]["AutoRemove"])
-    cid = create_container(cli, name, body)
+    cid = create_container(cli, name, body, pull=parsed["pull"], quiet=parsed["quiet"])
     if parsed["detach"]:
         _start_or_fail(cli, cid, remove_on_failure=True)
         cli.out(cid)

@@ -68,6 +68,8 @@ RUN_OPTS: tuple[Opt, ...] = (
     Opt("expose", kind="list", help="Expose a port or a range of ports"),
     Opt("privileged", help="Give extended privileges to this container"),
     Opt("init", help="Run an init inside the container"),
+    Opt("pull", kind="str", help='Pull image before running ("always", "missing", "never")'),
+    Opt("quiet", "q", help="Suppress the pull output"),
 )
 RUN_ALIASES = (Opt("net", kind="str"),)
 

@@ -9,6 +9,7 @@ response is read chunk by chunk, so a 1 GB layer never sits in memory.
 
 from __future__ import annotations
 
+import socket
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -147,6 +148,10 @@ class HttpClient:
         except trio.TooSlowError:
             raise TransportError(
                 f'{method.title()} "{url}": dial tcp {host}:{port}: i/o timeout'
+            ) from None
+        except socket.gaierror:
+            raise TransportError(
+                f'{method.title()} "{url}": dial tcp: lookup {host}: no such host'
             ) from None
         except (OSError, trio.BrokenResourceError) as e:
             cause = e.__cause__ if isinstance(e, trio.BrokenResourceError) else e

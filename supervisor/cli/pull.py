@@ -1,0 +1,163 @@
+"""`corral pull NAME[:TAG|@DIGEST]` and the pull `run`/`create` do for a missing image.
+
+Output as the docker CLI prints it: on a terminal one line per layer, redrawn in place
+with its bar; otherwise plain lines, byte-progress messages left out (as docker does
+when stdout is not a TTY); `-q` only the full name.  The name is parsed here with the
+daemon's own rules (`images.reference`) so a bad one fails before any request.
+"""
+
+from __future__ import annotations
+
+import json
+
+from supervisor.cli.context import CliError
+from supervisor.cli.parser import Command, Opt, parse
+from supervisor.cli.stream import StreamError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any, BinaryIO
+
+    from supervisor.cli.context import Cli
+
+PULL = Command("pull", "corral pull [OPTIONS] NAME[:TAG|@DIGEST]",
+               "Download an image from a registry", (
+    Opt("all-tags", "a", help="Download all tagged images in the repository (not supported yet)"),
+    Opt("disable-content-trust", kind="str",
+        help="Skip image verification (default true; content trust is not supported)"),
+    Opt("platform", kind="str", help="Set platform if server is multi-platform capable"),
+    Opt("quiet", "q", help="Suppress verbose output"),
+), min_args=1, max_args=1)
+
+PULL_POLICIES = ("missing", "always", "never")
+
+
+def pull_query(name: str, platform: str | None) -> tuple[dict[str, Any], str, bool]:
+    """(query, canonical name shown last, whether the tag was defaulted) for `name`."""
+    from supervisor.errors import InvalidArgument
+    from supervisor.images.reference import parse as parse_ref
+
+    try:
+        ref = parse_ref(name)
+    except InvalidArgument as exc:
+        raise CliError(exc.message) from None
+    defaulted = ref.tag is None and ref.digest is None
+    tag = ref.digest or ref.tag or "latest"
+    shown = ref.canonical + (f"@{ref.digest}" if ref.digest else f":{ref.tag or 'latest'}")
+    if ref.tag and ref.digest:
+        shown = f"{ref.canonical}:{ref.tag}@{ref.digest}"
+    query: dict[str, Any] = {"fromImage": ref.repository, "tag": tag,
+                             "platform": platform or None}
+    if ref.tag and ref.digest:
+        query["fromImage"] = f"{ref.repository}:{ref.tag}"
+    return query, shown, defaulted
+
+
+class _Board:
+    """Docker's terminal progress: a line per id, updated in place."""
+
+    def __init__(self, out: BinaryIO, tty: bool) -> None:
+        self.out = out
+        self.tty = tty
+        self.lines: dict[str, int] = {}
+        self.count = 0
+
+    def show(self, msg: dict[str, Any]) -> None:
+        status = str(msg.get("status", ""))
+        ident = str(msg.get("id") or "")
+        detail = msg.get("progressDetail") or {}
+        has_bytes = isinstance(detail, dict) and bool(detail.get("total"))
+        if has_bytes and not self.tty:
+            return  # docker skips byte progress when stdout is not a terminal
+        text = f"{ident}: {status}" if ident else status
+        if has_bytes and msg.get("progress"):
+            text += f" {msg['progress']}"
+        if self.tty and ident and ident in self.lines:
+            up = self.count - self.lines[ident]
+            self.out.write(f"\x1b[{up}A\r\x1b[2K{text}\x1b[{up}B\r".encode())
+        else:
+            if ident:
+                self.lines[ident] = self.count
+            self.out.write((text + "\n").encode())
+            self.count += 1
+        self.out.flush()
+
+
+def show_pull(lines: Iterable[bytes], out: BinaryIO | None, tty: bool) -> None:
+    """Show a pull's messages on `out` (None: quiet); raise StreamError on an error."""
+    board = _Board(out, tty) if out is not None else None
+    for line in lines:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(msg, dict):
+            continue
+        detail = msg.get("errorDetail") or {}
+        if msg.get("error") or (isinstance(detail, dict) and detail.get("message")):
+            if out is not None:
+                out.flush()
+            raise StreamError(str(msg.get("error") or detail.get("message")))
+        if board is not None and msg.get("status") is not None:
+            board.show(msg)
+
+
+def pull_image(cli: Cli, name: str, *, platform: str | None, quiet: bool,
+               out: BinaryIO, tty: bool) -> str:
+    """Pull `name`, progress to `out` unless quiet; return the canonical name."""
+    query, shown, defaulted = pull_query(name, platform)
+    if defaulted and not quiet:
+        out.write(b"Using default tag: latest\n")
+    resp = cli.client.request("POST", "/images/create", query)
+    lines = resp.iter_lines()
+    show_pull(lines, None if quiet else out, tty)
+    return shown
+
+
+def pull_for_run(cli: Cli, image: str, policy: str | None, *, quiet: bool,
+                 missing: bool) -> bool:
+    """The pull `run`/`create` do (`--pull missing|always|never`): True if it pulled.
+    `missing` says the daemon did not find the image; output goes to stderr, as
+    docker's does, after `Unable to find image 'x' locally`."""
+    from supervisor.cli import format as fmt
+
+    policy = policy or "missing"
+    if policy not in PULL_POLICIES:
+        raise CliError(
+            f'invalid pull option: \'{policy}\': must be one of "always", "missing" or "never"',
+            125,
+        )
+    if policy == "never" or (policy == "missing" and not missing):
+        return False
+    if missing:
+        cli.err(f"Unable to find image '{fmt.normalize_ref(image)}' locally")
+    pull_image(cli, image, platform=None, quiet=quiet, out=cli.berr, tty=_isatty(cli.berr))
+    return True
+
+
+def _isatty(f: BinaryIO) -> bool:
+    import os
+
+    try:
+        return os.isatty(f.fileno())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def cmd_pull(cli: Cli, argv: list[str]) -> int:
+    p = parse(PULL, argv)
+    if p["all_tags"]:
+        raise CliError("pull --all-tags is not supported yet: name one tag or digest")
+    trust = p["disable_content_trust"]
+    if trust is not None and trust.lower() not in ("true", "1"):
+        raise CliError("content trust is not supported: --disable-content-trust must be true")
+    tty = _isatty(cli.bout)
+    shown = pull_image(cli, p.args[0], platform=p["platform"], quiet=p["quiet"],
+                       out=cli.bout, tty=tty)
+    cli.bout.write((shown + "\n").encode())
+    cli.bout.flush()
+    return 0
