@@ -281,3 +281,77 @@ def test_terminal_progress_is_redrawn_in_place() -> None:
         "latest: Pulling from x\naaa: Pulling fs layer\nbbb: Pulling fs layer\n"
         "\x1b[2A\r\x1b[2Kaaa: Downloading [=>  ] 1B/2B\x1b[2B\r"
     )
+
+
+# ------------------------------------------------------------------------- push
+
+
+def test_push_round_trip(corral: Daemon, dk: Any, registry: Registry) -> None:
+    """A local image pushed by corral: the registry holds what corral said (skopeo
+    inspects the same digest), and pulling it back gives the same image ID."""
+    repo = _repo("pushed")
+    name = f"{registry.host}/{repo}"
+    container = dk.containers.create("busybox", ["sh", "-c", f"echo {uuid.uuid4()} > /stamp"])
+    container.start()
+    container.wait()
+    committed = container.commit(repository=name, tag="v1")
+    r = corral.cli("push", f"{name}:v1")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.splitlines()
+    assert out[0] == f"The push refers to repository [{name}]"
+    assert any(x.endswith(": Pushed") for x in out)
+    digest = registry.manifest_digest(f"{repo}:v1")
+    size = len(json.dumps(registry.inspect(f"{repo}:v1", raw=True), indent=3))
+    assert out[-1] == f"v1: digest: {digest} size: {size}"
+    assert dk.images.get(name + ":v1").attrs["RepoDigests"] == [f"{name}@{digest}"]
+    # again, with docker-py: nothing to send, the same digest in the aux message
+    again = list(dk.images.push(name, tag="v1", stream=True, decode=True))
+    statuses = [m.get("status") for m in again]
+    assert "Pushed" not in statuses and "Layer already exists" in statuses
+    assert again[-1] == {"progressDetail": {}, "aux": {"Tag": "v1", "Digest": digest,
+                                                       "Size": size}}
+    # back and forth: same image, same digest
+    dk.images.remove(name + ":v1")
+    dk.images.pull(name, tag="v1")
+    back = dk.images.get(name + ":v1")
+    assert back.id == committed.id
+    assert back.attrs["RepoDigests"] == [f"{name}@{digest}"]
+
+
+def test_push_of_a_pulled_image_is_byte_identical(corral: Daemon, dk: Any, registry: Registry,
+                                                  busybox_remote: str) -> None:
+    """The registry's own blobs are reused (mounted across repositories), so the
+    manifest pushed is the one pulled, digest for digest."""
+    src_repo = busybox_remote.split("/", 1)[1]
+    original = registry.manifest_digest(f"{src_repo}:latest")
+    dk.images.pull(busybox_remote, tag="latest")
+    repo = _repo("copy")
+    dk.images.get(busybox_remote).tag(f"{registry.host}/{repo}", "latest")
+    r = corral.docker("push", f"{registry.host}/{repo}")
+    assert r.returncode == 0, r.stderr
+    assert f": Mounted from {src_repo}" in r.stdout
+    assert registry.manifest_digest(f"{repo}:latest") == original
+    assert f"latest: digest: {original} size:" in r.stdout
+
+
+def test_push_bad_input(corral: Daemon, dk: Any, registry: Registry) -> None:
+    r = corral.cli("push", f"{registry.host}/never-made:1")
+    assert r.returncode == 1
+    assert r.stderr.strip() == (
+        f"corral: Error response from daemon: tag does not exist: {registry.host}/never-made:1")
+    r = corral.cli("push", f"{registry.host}/never-made")
+    assert r.stderr.strip() == (
+        f"corral: Error response from daemon: tag does not exist: "
+        f"{registry.host}/never-made:latest")
+    import socket
+
+    dk.images.get("busybox").tag("127.0.0.1:1/x", "latest")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        dk.images.get("busybox").tag(f"127.0.0.1:{port}/x", "latest")
+        r = corral.cli("push", f"127.0.0.1:{port}/x")
+    assert r.returncode == 1
+    assert r.stderr.strip().endswith(
+        f'Get "http://127.0.0.1:{port}/v2/": dial tcp 127.0.0.1:{port}: connect: '
+        "connection refused")

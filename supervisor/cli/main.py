@@ -40,6 +40,7 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "import": ("images", "cmd_import", "Import the contents from a tarball to create an image"),
     "images": ("images", "cmd_images", "List images"),
     "pull": ("pull", "cmd_pull", "Download an image from a registry"),
+    "push": ("push", "cmd_push", "Upload an image to a registry"),
     "rmi": ("images", "cmd_rmi", "Remove one or more images"),
     "tag": ("images", "cmd_tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
     "history": ("images", "cmd_history", "Show the history of an image"),
@@ -63,7 +64,7 @@ _CONTAINER_SUB = {"ls": "ps", "list": "ps", "ps": "ps", "remove": "rm"}
 _IMAGE_SUB = {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi"}
 _CONTAINER_VERBS = {"run", "create", "start", "stop", "restart", "kill", "pause", "unpause",
                     "wait", "rm", "logs", "exec", "port", "commit", "inspect", "stats"}
-_IMAGE_VERBS = {"import", "tag", "history", "inspect", "build", "save", "load", "pull"}
+_IMAGE_VERBS = {"import", "tag", "history", "inspect", "build", "save", "load", "pull", "push"}
 
 
 def usage() -> str:

@@ -1,5 +1,5 @@
-"""Pulls as jobs the daemon owns: one per image at a time, watched by any number of
-clients.
+"""Pulls and pushes as jobs the daemon owns: one per image at a time, watched by any
+number of clients.
 
 A pull runs in the engine's nursery, not in the request's task, so a second
 `docker pull` of the same image joins the first (it sees the whole progress so far,
@@ -10,26 +10,25 @@ the pull is cancelled, as Docker cancels it; its scratch goes with it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 import trio
 
-from supervisor.distribution.auth import Credentials
-from supervisor.distribution.manifests import Platform
-from supervisor.distribution.pull import Progress, Puller, PullResult
-from supervisor.distribution.reference import Remote
+from supervisor.distribution.pull import Progress
 from supervisor.errors import CorralError
 
 log = structlog.get_logger("corral.distribution")
 
 
 @dataclass
-class PullJob:
-    key: tuple[Remote, Platform | None]
+class Job:
+    key: Hashable
+    what: str  # for logs: "pull busybox:latest"
     events: list[Progress] = field(default_factory=list)
-    result: PullResult | None = None
+    result: Any = None
     error: CorralError | None = None
     done: trio.Event = field(default_factory=trio.Event)
     watchers: int = 0
@@ -72,40 +71,38 @@ class PullJob:
         self._changed.set()
 
 
-class PullJobs:
-    """The daemon's pulls in flight, keyed by (image, platform)."""
+Work = Callable[[Callable[[Progress], None]], Awaitable[Any]]
 
-    def __init__(self, puller: Puller, nursery: trio.Nursery) -> None:
-        self.puller = puller
+
+class Jobs:
+    """The daemon's pulls and pushes in flight, by key (image, platform, direction)."""
+
+    def __init__(self, nursery: trio.Nursery) -> None:
         self.nursery = nursery
-        self._jobs: dict[tuple[Remote, Platform | None], PullJob] = {}
+        self._jobs: dict[Hashable, Job] = {}
 
-    def start(self, remote: Remote, platform: Platform | None,
-              credentials: Credentials | None) -> PullJob:
-        key = (remote, platform)
+    def start(self, key: Hashable, what: str, work: Work) -> Job:
+        """The job for `key`, started with `work(emit)` unless one is in flight."""
         job = self._jobs.get(key)
         if job is None:
-            job = PullJob(key)
+            job = Job(key, what)
             self._jobs[key] = job
-            self.nursery.start_soon(self._run, job, credentials)
+            self.nursery.start_soon(self._run, job, work)
         return job
 
-    async def _run(self, job: PullJob, credentials: Credentials | None) -> None:
-        remote, platform = job.key
+    async def _run(self, job: Job, work: Work) -> None:
         try:
             with job.scope:
-                job.result = await self.puller.pull(
-                    remote, job.emit, platform=platform, credentials=credentials
-                )
+                job.result = await work(job.emit)
             if job.result is None:
-                job.error = CorralError("pull cancelled: the client went away")
+                job.error = CorralError(f"{job.what} cancelled: the client went away")
         except CorralError as e:
             job.error = e
         except Exception as e:  # a bug must not take the daemon's nursery down
-            log.exception("pull.failed", image=remote.familiar())
-            job.error = CorralError(f"pull failed: {type(e).__name__}: {e}")
+            log.exception("job.failed", job=job.what)
+            job.error = CorralError(f"{job.what} failed: {type(e).__name__}: {e}")
         finally:
             del self._jobs[job.key]
             job.finish()
             if job.error is not None:
-                log.info("pull.error", image=remote.familiar(), error=job.error.message)
+                log.info("job.error", job=job.what, error=job.error.message)

@@ -30,6 +30,7 @@ from supervisor.distribution import manifests as mf
 from supervisor.distribution.auth import Authorizer, Credentials
 from supervisor.distribution.reference import Remote, endpoint
 from supervisor.distribution.registry import Repository
+from supervisor.distribution.sources import LayerSources, Source
 from supervisor.distribution.transport import HttpClient
 from supervisor.errors import InvalidArgument, NotFound
 from supervisor.images import oci
@@ -49,6 +50,7 @@ class Progress:
     id: str | None = None
     current: int | None = None
     total: int | None = None
+    aux: dict[str, object] | None = None  # push's {"Tag", "Digest", "Size"}
 
 
 @dataclass(frozen=True)
@@ -133,11 +135,13 @@ class Puller:
         *,
         insecure: frozenset[str] = frozenset(),
         limiter: trio.CapacityLimiter | None = None,
+        sources: LayerSources | None = None,
     ) -> None:
         self.store = store
         self.http = http
         self.insecure = insecure
         self.limiter = limiter or trio.CapacityLimiter(MAX_CONCURRENT_DOWNLOADS)
+        self.sources = sources or LayerSources(store.db)
 
     async def pull(
         self,
@@ -217,6 +221,13 @@ class Puller:
                 repo_digests=[repo_digest],
             )
             self.store.add_images([new])
+            self.sources.add([
+                Source(diff_id, d.digest, d.media_type, d.size, f"{remote.domain}/{remote.path}")
+                for d, diff_id in zip(manifest.layers, config.diff_ids, strict=True)
+            ])
+            self.sources.add_manifest(
+                "sha256:" + hashlib.sha256(body).hexdigest(), image_id, manifest.media_type, body
+            )
         finally:
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(shutil.rmtree, workdir, True)

@@ -9,12 +9,13 @@ Authorization header when they leave the registry's host; error bodies
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from supervisor.distribution.auth import Authorizer, Unauthorized
 from supervisor.distribution.manifests import ACCEPT, MANIFEST_LIMIT
@@ -81,12 +82,14 @@ def errors_to_error(status: int, errors: list[tuple[str, str]], remote: Remote,
 class Repository:
     """Reads from `remote`'s repository at `ep` (pull scope)."""
 
-    def __init__(self, http: HttpClient, ep: Endpoint, remote: Remote, auth: Authorizer) -> None:
+    def __init__(self, http: HttpClient, ep: Endpoint, remote: Remote, auth: Authorizer,
+                 *, push: bool = False) -> None:
         self.http = http
         self.ep = ep
         self.remote = remote
         self.auth = auth
-        self.scope = f"repository:{remote.path}:pull"
+        self.push = push
+        self.scope = f"repository:{remote.path}:{'pull,push' if push else 'pull'}"
 
     def _url(self, tail: str) -> str:
         return f"{self.ep.origin}/v2/{tail}"
@@ -109,25 +112,33 @@ class Repository:
 
     @asynccontextmanager
     async def get(self, tail: str, what: str, accept: str | None = None,
-                  method: str = "GET") -> AsyncIterator[Response]:
-        """A successful response for `/v2/<tail>`, or the registry's error as Docker
-        words it; redirects followed."""
-        url = self._url(tail)
-        origin_host = urlsplit(url).netloc
+                  method: str = "GET", *, url: str | None = None,
+                  content_type: str | None = None, body: bytes = b"",
+                  stream: Callable[[], AsyncIterator[bytes]] | None = None,
+                  length: int | None = None) -> AsyncIterator[Response]:
+        """A successful response for `/v2/<tail>` (or `url`, an upload location), or
+        the registry's error as Docker words it; redirects followed."""
+        url = url or self._url(tail)
+        origin_host = urlsplit(self.ep.origin).netloc
         retried = False
         redirects = 0
         while True:
             headers = [("Accept", accept)] if accept else []
+            if content_type:
+                headers.append(("Content-Type", content_type))
             if urlsplit(url).netloc == origin_host:
                 headers += self.auth.header(self.scope)
-            async with self.http.request(method, url, headers) as resp:
+            async with self.http.request(method, url, headers, body, stream=stream,
+                                         length=length) as resp:
                 if resp.status == 401 and not retried:
                     await resp.read(_ERROR_BODY_LIMIT)
                     retried = True
                     if await self.auth.challenged(resp.header("www-authenticate"), self.scope):
                         continue
+                    if self.push:
+                        raise RegistryError("denied: requested access to the resource is denied")
                     raise errors_to_error(401, [], self.remote, what)
-                if resp.status in (301, 302, 303, 307, 308):
+                if resp.status in (301, 302, 303, 307, 308) and method in ("GET", "HEAD"):
                     await resp.read(_ERROR_BODY_LIMIT)
                     location = resp.header("location")
                     redirects += 1
@@ -137,7 +148,13 @@ class Repository:
                     continue
                 if resp.status >= 300 or (resp.status != 200 and method == "GET"):
                     body = b"" if method == "HEAD" else await resp.read(_ERROR_BODY_LIMIT)
-                    raise errors_to_error(resp.status, parse_errors(body), self.remote, what)
+                    errors = parse_errors(body)
+                    if self.push and resp.status in (401, 403) and method != "HEAD":
+                        # docker push's wording: the registry's own error text
+                        text = (_errcode_text(*errors[0]) if errors else
+                                "denied: requested access to the resource is denied")
+                        raise RegistryError(text)
+                    raise errors_to_error(resp.status, errors, self.remote, what)
                 yield resp
                 return
 
@@ -164,3 +181,50 @@ class Repository:
     async def blob(self, digest: str) -> AsyncIterator[Response]:
         async with self.get(f"{self.remote.path}/blobs/{digest}", f"blob {digest}") as resp:
             yield resp
+
+    # ------------------------------------------------------------------ push
+
+    async def has_blob(self, digest: str) -> bool:
+        try:
+            async with self.get(f"{self.remote.path}/blobs/{digest}", f"blob {digest}",
+                                method="HEAD"):
+                return True
+        except NotFound:
+            return False
+
+    async def mount(self, digest: str, from_path: str) -> bool:
+        """Cross-repository mount (same registry): True if the registry linked it."""
+        tail = (f"{self.remote.path}/blobs/uploads/?mount={quote(digest)}"
+                f"&from={quote(from_path)}")
+        async with self.get(tail, f"mount {digest}", method="POST") as resp:
+            await resp.read(_ERROR_BODY_LIMIT)
+            if resp.status == 201:
+                return True
+            location = resp.header("location")
+        if location:  # 202: an upload was started instead; give it back
+            with contextlib.suppress(CorralError):
+                async with self.get("", "cancel upload", method="DELETE",
+                                    url=urljoin(self.ep.origin, location)) as r:
+                    await r.read(_ERROR_BODY_LIMIT)
+        return False
+
+    async def upload(self, digest: str, size: int,
+                     stream: Callable[[], AsyncIterator[bytes]]) -> None:
+        """A monolithic upload: POST for a location, then one PUT with the bytes."""
+        what = f"blob upload {digest}"
+        async with self.get(f"{self.remote.path}/blobs/uploads/", what, method="POST") as resp:
+            await resp.read(_ERROR_BODY_LIMIT)
+            location = resp.header("location")
+        if resp.status != 202 or not location:
+            raise RegistryError(f"{what}: the registry gave no upload location")
+        url = urljoin(self.ep.origin + "/", location)
+        url += ("&" if "?" in url else "?") + "digest=" + quote(digest)
+        async with self.get("", what, method="PUT", url=url, stream=stream, length=size,
+                            content_type="application/octet-stream") as resp:
+            await resp.read(_ERROR_BODY_LIMIT)
+
+    async def put_manifest(self, reference: str, media_type: str, body: bytes) -> None:
+        what = f"manifest {self.remote.repository}:{reference}"
+        async with self.get(f"{self.remote.path}/manifests/{reference}", what, method="PUT",
+                            content_type=media_type, body=body) as resp:
+            await resp.read(_ERROR_BODY_LIMIT)

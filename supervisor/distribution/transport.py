@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -169,9 +169,13 @@ class HttpClient:
         url: str,
         headers: list[tuple[str, str]] | None = None,
         body: bytes = b"",
+        *,
+        stream: Callable[[], AsyncIterator[bytes]] | None = None,
+        length: int | None = None,
     ) -> AsyncIterator[Response]:
         """Send one request; yield the response with its body unread.  Leaving the
-        block returns the connection to the pool if the body was read to its end."""
+        block returns the connection to the pool if the body was read to its end.
+        A large body comes from `stream()` (called once per attempt), `length` bytes."""
         parts = urlsplit(url)
         scheme = parts.scheme
         host = parts.hostname or ""
@@ -183,7 +187,9 @@ class HttpClient:
             ("User-Agent", USER_AGENT),
             *(headers or []),
         ]
-        if body or method in ("PUT", "POST", "PATCH"):
+        if stream is not None:
+            hdrs.append(("Content-Length", str(length or 0)))
+        elif body or method in ("PUT", "POST", "PATCH"):
             hdrs.append(("Content-Length", str(len(body))))
         idle = self._idle.get(key, [])
         conn: _Conn | None = None
@@ -192,7 +198,10 @@ class HttpClient:
             conn = idle.pop() if idle else await self._connect(scheme, host, port, url, method)
             try:
                 await conn.send(h11.Request(method=method, target=target, headers=hdrs))
-                if body:
+                if stream is not None:
+                    async for chunk in stream():
+                        await conn.send(h11.Data(data=chunk))
+                elif body:
                     await conn.send(h11.Data(data=body))
                 await conn.send(h11.EndOfMessage())
                 event = await conn.next_event()

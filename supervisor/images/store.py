@@ -721,6 +721,15 @@ class ImageStore:
             )
         ]
 
+    def add_repo_digest(self, image_id: str, name: str) -> None:
+        """Remember that `image_id` is `repo@sha256:...` in a registry (after a push)."""
+        with self._lock, self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO image_digests (name, image_id) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET image_id = excluded.image_id",
+                (name, image_id),
+            )
+
     def has_tag(self, name: str, image_id: str) -> bool:
         """Does the familiar `repo:tag` point at `image_id` (a pull that is up to date)?"""
         with self._lock:

@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from supervisor.api.handlers.images_pull import make_pull
+from supervisor.api.handlers.images_pull import make_pull, make_push
 from supervisor.api.router import (
     ApiRequest,
     ApiResponse,
@@ -17,6 +17,10 @@ from supervisor.api.router import (
     Router,
     StreamResponse,
 )
+from supervisor.distribution.jobs import Jobs
+from supervisor.distribution.pull import Puller
+from supervisor.distribution.push import Pusher
+from supervisor.distribution.transport import HttpClient
 from supervisor.engine.engine import Engine
 from supervisor.errors import InvalidArgument
 from supervisor.images.changes import parse_changes
@@ -24,7 +28,10 @@ from supervisor.images.changes import parse_changes
 
 def register(router: Router, engine: Engine) -> None:
     images = engine.images
-    pull = make_pull(engine)
+    jobs = Jobs(engine.nursery)
+    http = HttpClient()
+    pull = make_pull(engine, jobs, Puller(images, http))
+    router.add("POST", "/images/{name:.*}/push", make_push(engine, jobs, Pusher(images, http)))
 
     @router.route("GET", "/images/json")
     async def list_(req: ApiRequest) -> ApiResponse:

@@ -1,4 +1,5 @@
-"""`POST /images/create?fromImage=` (pull): Docker's JSON progress stream at the edge.
+"""`POST /images/create?fromImage=` (pull) and `POST /images/{name}/push`: Docker's JSON
+progress stream at the edge.
 
 The pull itself is a job of `distribution/jobs.py`; this module turns its `Progress`
 records into Docker's messages (`{"status":"Downloading","progressDetail":{...},
@@ -11,15 +12,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from supervisor.api.router import ApiRequest, ApiResponse, StreamResponse
 from supervisor.distribution.auth import parse_registry_auth
-from supervisor.distribution.jobs import PullJobs
+from supervisor.distribution.jobs import Job, Jobs
 from supervisor.distribution.manifests import parse_platform
 from supervisor.distribution.pull import Progress, Puller
+from supervisor.distribution.push import Pusher
 from supervisor.distribution.reference import remote
-from supervisor.distribution.transport import HttpClient
 from supervisor.engine.engine import Engine
 from supervisor.errors import InvalidArgument
 
@@ -48,6 +50,8 @@ def progress_bar(current: int, total: int) -> str:
 
 def message(p: Progress) -> dict[str, Any]:
     """One Progress as Docker's JSON message."""
+    if p.aux is not None:
+        return {"progressDetail": {}, "aux": p.aux}
     out: dict[str, Any] = {"status": p.status}
     if p.id is not None and not p.status.startswith("Pulling from"):
         out["progressDetail"] = {}
@@ -63,9 +67,9 @@ def _line(obj: dict[str, Any]) -> bytes:
     return (json.dumps(obj) + "\r\n").encode()
 
 
-def make_pull(engine: Engine) -> Callable[[ApiRequest], Awaitable[ApiResponse]]:
-    """The pull half of `POST /images/create`, with its job table."""
-    jobs = PullJobs(Puller(engine.images, HttpClient()), engine.nursery)
+def make_pull(engine: Engine, jobs: Jobs, puller: Puller
+              ) -> Callable[[ApiRequest], Awaitable[ApiResponse]]:
+    """The pull half of `POST /images/create`."""
 
     async def pull(req: ApiRequest) -> ApiResponse:
         name = req.query_str("fromImage") or ""
@@ -75,31 +79,64 @@ def make_pull(engine: Engine) -> Callable[[ApiRequest], Awaitable[ApiResponse]]:
         plat = req.query_str("platform") or ""
         platform = parse_platform(plat) if plat else None
         creds = parse_registry_auth(req.header("X-Registry-Auth"))
-        job = jobs.start(target, platform, creds)
-        handed = False
-        try:
-            await job.started()
-            if not job.events and job.error is not None:
-                raise job.error
-            handed = True
-        finally:
-            if not handed and job.watchers == 0 and not job.done.is_set():
-                job.scope.cancel()  # nobody else waits for it
-
-        async def body() -> AsyncIterator[bytes]:
-            async for p in job.watch():
-                yield _line(message(p))
-            if job.error is not None:
-                e = job.error.message
-                yield _line({"errorDetail": {"message": e}, "error": e})
-            elif job.result is not None:
-                engine.events.publish(
-                    "image", "pull", job.result.name, {"name": job.result.name}
-                )
-
-        return StreamResponse(body(), "application/json")
+        job = jobs.start(
+            ("pull", target, platform),
+            f"pull {target.familiar()}",
+            partial(puller.pull, target, platform=platform, credentials=creds),
+        )
+        return await job_stream(job, lambda r: engine.events.publish(
+            "image", "pull", r.name, {"name": r.name}))
 
     return pull
+
+
+def make_push(engine: Engine, jobs: Jobs, pusher: Pusher
+              ) -> Callable[[ApiRequest, str], Awaitable[ApiResponse]]:
+    """`POST /images/{name}/push?tag=`: an empty tag pushes every tag of the repository."""
+
+    async def push(req: ApiRequest, name: str) -> ApiResponse:
+        target = remote(name, req.query_str("tag") or None)
+        if target.digest is not None:
+            raise InvalidArgument(f"cannot push a digest reference: {name}")
+        tags = pusher.tags_to_push(target)
+        creds = parse_registry_auth(req.header("X-Registry-Auth"))
+        job = jobs.start(
+            ("push", target),
+            f"push {target.familiar()}",
+            partial(pusher.push, target, tags, credentials=creds),
+        )
+        return await job_stream(job, lambda results: [
+            engine.events.publish("image", "push", f"{target.repository}:{r.tag}",
+                                  {"name": f"{target.repository}:{r.tag}"})
+            for r in results
+        ])
+
+    return push
+
+
+async def job_stream(job: Job, done: Callable[[Any], object]) -> ApiResponse:
+    """Docker's progress stream of `job`: an error before any output is the response's
+    status; `done(result)` runs once it succeeded (to publish the event)."""
+    handed = False
+    try:
+        await job.started()
+        if not job.events and job.error is not None:
+            raise job.error
+        handed = True
+    finally:
+        if not handed and job.watchers == 0 and not job.done.is_set():
+            job.scope.cancel()  # nobody else waits for it
+
+    async def body() -> AsyncIterator[bytes]:
+        async for p in job.watch():
+            yield _line(message(p))
+        if job.error is not None:
+            e = job.error.message
+            yield _line({"errorDetail": {"message": e}, "error": e})
+        elif job.result is not None:
+            done(job.result)
+
+    return StreamResponse(body(), "application/json")
 
 
 

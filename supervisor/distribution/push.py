@@ -1,0 +1,234 @@
+"""One push: layers (skipped when the registry has them), config, manifest by tag.
+
+The store keeps layers uncompressed, so a layer is sent as the blob it was pulled as
+when `sources` knows one the registry already has (HEAD in the target repository, or a
+cross-repository mount from the repository it came from on the same registry): a pulled
+image pushed back is byte-identical, same manifest digest.  Otherwise the layer is
+gzip-compressed (deterministically: no name, mtime 0) in a worker thread and uploaded
+in one PUT (monolithic upload), streamed from the file.  The config blob is sent
+verbatim, so the image ID survives the round trip.  The manifest is Docker schema2,
+indented as dockerd writes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+import zlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+
+from supervisor.distribution import manifests as mf
+from supervisor.distribution.auth import Authorizer, Credentials
+from supervisor.distribution.pull import Emit, Progress, first_error
+from supervisor.distribution.reference import Remote, endpoint
+from supervisor.distribution.registry import Repository
+from supervisor.distribution.sources import LayerSources, Source
+from supervisor.distribution.transport import HttpClient
+from supervisor.errors import CorralError, NotFound
+from supervisor.images.store import ImageStore
+
+MAX_CONCURRENT_UPLOADS = 5  # dockerd's default max-concurrent-uploads
+_CHUNK = 1 << 20
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+
+
+@dataclass(frozen=True)
+class PushResult:
+    tag: str
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True)
+class _Blob:
+    media_type: str
+    digest: str
+    size: int
+
+
+def gzip_layer(src: Path, dst: Path) -> tuple[str, int]:
+    """Deterministic gzip of `src` into `dst`: (sha256 digest, size).  Worker thread."""
+    h = hashlib.sha256()
+    size = 0
+    # wbits=31: a gzip header with mtime 0 and no file name, as docker's compressor
+    comp = zlib.compressobj(6, zlib.DEFLATED, 31)
+    with open(src, "rb") as f, open(dst, "xb") as out:
+        while chunk := f.read(_CHUNK):
+            data = comp.compress(chunk)
+            if data:
+                h.update(data)
+                out.write(data)
+                size += len(data)
+        data = comp.flush()
+        h.update(data)
+        out.write(data)
+        size += len(data)
+    return "sha256:" + h.hexdigest(), size
+
+
+def _read_chunk(f: object, n: int) -> bytes:
+    data: bytes = f.read(n)  # type: ignore[attr-defined]
+    return data
+
+
+def schema2(config: _Blob, layers: list[_Blob]) -> bytes:
+    """The manifest as dockerd marshals it (3-space indent, field order of the Go type)."""
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": mf.DOCKER_MANIFEST,
+        "config": {"mediaType": config.media_type, "size": config.size,
+                   "digest": config.digest},
+        "layers": [{"mediaType": b.media_type, "size": b.size, "digest": b.digest}
+                   for b in layers],
+    }
+    return json.dumps(doc, indent=3).encode()
+
+
+class Pusher:
+    def __init__(self, store: ImageStore, http: HttpClient, *,
+                 insecure: frozenset[str] = frozenset(),
+                 limiter: trio.CapacityLimiter | None = None,
+                 sources: LayerSources | None = None) -> None:
+        self.store = store
+        self.http = http
+        self.insecure = insecure
+        self.limiter = limiter or trio.CapacityLimiter(MAX_CONCURRENT_UPLOADS)
+        self.sources = sources or LayerSources(store.db)
+
+    def tags_to_push(self, remote: Remote) -> list[str]:
+        """The tags `remote` names: its tag, or every tag of the repository when none
+        was given (the API's empty `tag`); Docker's error when there is none."""
+        if remote.tag is not None:
+            if not self.store.exists(f"{remote.repository}:{remote.tag}"):
+                raise NotFound(f"tag does not exist: {remote.repository}:{remote.tag}")
+            return [remote.tag]
+        tags = [t.rpartition(":")[2] for t in self.store.tags_in_repository(remote.repository)]
+        if not tags:
+            raise NotFound(f"An image does not exist locally with the tag: {remote.repository}")
+        return tags
+
+    async def push(self, remote: Remote, tags: list[str], emit: Emit, *,
+                   credentials: Credentials | None = None) -> list[PushResult]:
+        repo = Repository(self.http, endpoint(remote.domain, self.insecure), remote,
+                          Authorizer(self.http, credentials), push=True)
+        emit(Progress(f"The push refers to repository [{remote.domain}/{remote.path}]"))
+        await repo.ping()
+        results = []
+        workdir = Path(tempfile.mkdtemp(dir=self.store.tmp, prefix="push-"))
+        try:
+            for tag in tags:
+                results.append(await self._push_tag(repo, remote, tag, workdir, emit))
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(shutil.rmtree, workdir, True)
+        return results
+
+    async def _push_tag(self, repo: Repository, remote: Remote, tag: str, workdir: Path,
+                        emit: Emit) -> PushResult:
+        image = self.store.export_image(f"{remote.repository}:{tag}")
+        config_bytes = await trio.to_thread.run_sync(self.store.blob_path(image.id).read_bytes)
+        layers: dict[str, _Blob] = {}
+        unique = list(dict.fromkeys(image.layers))
+        for diffid in reversed(unique):  # docker lists the top layer first
+            emit(Progress("Preparing", _short(diffid)))
+        preferred = self._pulled_digests(image.id, image.layers)
+        try:
+            async with trio.open_nursery() as nursery:
+                for diffid in reversed(unique):
+                    nursery.start_soon(self._layer, repo, remote, diffid,
+                                       preferred.get(diffid), workdir, layers, emit)
+        except BaseExceptionGroup as eg:
+            raise first_error(eg) from None
+        config = _Blob(DOCKER_CONFIG, image.id, len(config_bytes))
+        if not await repo.has_blob(image.id):
+            async def config_stream() -> AsyncIterator[bytes]:
+                yield config_bytes
+            await repo.upload(image.id, len(config_bytes), config_stream)
+        chosen = [layers[d] for d in image.layers]
+        media_type, body = self._as_pulled(image.id, chosen) or (
+            mf.DOCKER_MANIFEST, schema2(config, chosen))
+        await repo.put_manifest(tag, media_type, body)
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        self.store.add_repo_digest(image.id, f"{remote.repository}@{digest}")
+        emit(Progress(f"{tag}: digest: {digest} size: {len(body)}"))
+        emit(Progress("", aux={"Tag": tag, "Digest": digest, "Size": len(body)}))
+        return PushResult(tag, digest, len(body))
+
+    def _pulled_digests(self, image_id: str, diffids: list[str]) -> dict[str, str]:
+        """diffid -> the blob digest this image's pulled manifest names for it."""
+        for media_type, body in self.sources.manifests(image_id):
+            try:
+                m = mf.parse_manifest(body, media_type)
+            except CorralError:
+                continue
+            if isinstance(m, mf.ImageManifest) and len(m.layers) == len(diffids):
+                return {d: x.digest for d, x in zip(diffids, m.layers, strict=True)}
+        return {}
+
+    def _as_pulled(self, image_id: str, chosen: list[_Blob]) -> tuple[str, bytes] | None:
+        """The manifest this image was pulled by, if it names exactly these blobs:
+        pushing it verbatim keeps the digest (whoever serialised it first)."""
+        want = [b.digest for b in chosen]
+        for media_type, body in self.sources.manifests(image_id):
+            try:
+                m = mf.parse_manifest(body, media_type)
+            except CorralError:
+                continue
+            if isinstance(m, mf.ImageManifest) and [x.digest for x in m.layers] == want:
+                return media_type, body
+        return None
+
+    async def _layer(self, repo: Repository, remote: Remote, diffid: str,
+                     preferred: str | None, workdir: Path, layers: dict[str, _Blob],
+                     emit: Emit) -> None:
+        short = _short(diffid)
+        target = f"{remote.domain}/{remote.path}"
+        async with self.limiter:
+            known = sorted(self.sources.of(diffid), key=lambda x: x.digest != preferred)
+            for src in known:
+                if src.domain != remote.domain:
+                    continue
+                if await repo.has_blob(src.digest):
+                    layers[diffid] = _Blob(src.media_type, src.digest, src.size)
+                    emit(Progress("Layer already exists", short))
+                    return
+                if src.repository != target and await repo.mount(src.digest, src.path):
+                    layers[diffid] = _Blob(src.media_type, src.digest, src.size)
+                    self.sources.add([Source(diffid, src.digest, src.media_type, src.size,
+                                             target)])
+                    emit(Progress(f"Mounted from {src.path}", short))
+                    return
+            gz = workdir / f"{short}-{trio.current_time()}.tar.gz"
+            digest, size = await trio.to_thread.run_sync(
+                gzip_layer, self.store.blob_path(diffid), gz
+            )
+            if await repo.has_blob(digest):
+                emit(Progress("Layer already exists", short))
+            else:
+                await repo.upload(digest, size, lambda: _file_chunks(gz, size, short, emit))
+                emit(Progress("Pushed", short))
+            layers[diffid] = _Blob(DOCKER_LAYER_GZIP, digest, size)
+            self.sources.add([Source(diffid, digest, DOCKER_LAYER_GZIP, size, target)])
+
+
+async def _file_chunks(path: Path, total: int, short: str, emit: Emit) -> AsyncIterator[bytes]:
+    f = await trio.to_thread.run_sync(path.open, "rb")
+    sent = 0
+    try:
+        while chunk := await trio.to_thread.run_sync(_read_chunk, f, _CHUNK):
+            sent += len(chunk)
+            yield chunk
+            emit(Progress("Pushing", short, sent, total))
+    finally:
+        await trio.to_thread.run_sync(f.close)
+
+
+def _short(diffid: str) -> str:
+    return diffid.partition(":")[2][:12]
