@@ -252,3 +252,15 @@ def registry(workdir: Path) -> Iterator[Registry]:
     reg = start_registry(d)
     yield reg
     reg.stop()
+
+
+@pytest.fixture(scope="session")
+def auth_registry(workdir: Path) -> Iterator[Registry]:
+    """Another docker-registry, with htpasswd Basic auth: user `corral`, `s3cret`."""
+    if shutil.which("docker-registry") is None or shutil.which("skopeo") is None:
+        pytest.skip("needs docker-registry and skopeo (scripts/setup installs them)")
+    d = workdir / "auth-registry"
+    d.mkdir()
+    reg = start_registry(d, users={"corral": "s3cret"})
+    yield reg
+    reg.stop()

@@ -59,11 +59,15 @@ class Registry:
         hex_ = digest.removeprefix("sha256:")
         return self.storage / "docker/registry/v2/blobs/sha256" / hex_[:2] / hex_ / "data"
 
+    creds: str | None = None  # user:password, for skopeo
+
     def push(self, layout: Path, repository: str, *, fmt: str | None = None, all_: bool = False
              ) -> None:
         """skopeo copy the OCI layout (its tag `latest`) to `repository` here.  `fmt`
         is skopeo's `--format` (`v2s2` for a Docker schema2 manifest, `oci`)."""
         args = ["skopeo", "copy", "-q", "--dest-tls-verify=false"]
+        if self.creds:
+            args += ["--dest-creds", self.creds]
         if fmt:
             args += ["--format", fmt]
         if all_:
@@ -73,6 +77,8 @@ class Registry:
 
     def inspect(self, reference: str, *, raw: bool = False) -> Any:
         args = ["skopeo", "inspect", "--tls-verify=false"]
+        if self.creds:
+            args += ["--creds", self.creds]
         if raw:
             args.append("--raw")
         out = subprocess.run(
@@ -87,14 +93,35 @@ class Registry:
         return str(self.inspect(reference)["Digest"])
 
 
-def start_registry(workdir: Path) -> Registry:
-    """Start docker-registry on a free port under `workdir`; stop it with `.stop()`."""
+def htpasswd_line(user: str, password: str) -> str:
+    """A bcrypt htpasswd entry (what distribution's htpasswd auth reads), made with the
+    C library's crypt(3) so no tool or package is needed for it."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+
+    salt = "$2b$05$" + hashlib.sha256(user.encode()).hexdigest()[:22].replace("f", ".")
+    hashed = crypt.crypt(password, salt)
+    assert hashed and hashed.startswith("$2b$"), "crypt(3) without bcrypt support"
+    return f"{user}:{hashed}\n"
+
+
+def start_registry(workdir: Path, users: dict[str, str] | None = None) -> Registry:
+    """Start docker-registry on a free port under `workdir`; stop it with `.stop()`.
+    With `users` (name -> password) it asks for Basic auth (htpasswd)."""
     if shutil.which(REGISTRY_BIN) is None:
         raise FileNotFoundError("docker-registry not installed (Debian's docker-registry)")
     storage = workdir / "storage"
     storage.mkdir(parents=True, exist_ok=True)
     config = workdir / "config.yml"
-    config.write_text(CONFIG.format(storage=storage))
+    text = CONFIG.format(storage=storage)
+    if users:
+        htpasswd = workdir / "htpasswd"
+        htpasswd.write_text("".join(htpasswd_line(u, p) for u, p in users.items()))
+        text += f"auth:\n  htpasswd:\n    realm: corral-test\n    path: {htpasswd}\n"
+    config.write_text(text)
     log = workdir / "registry.log"
     proc = subprocess.Popen(
         [REGISTRY_BIN, "serve", str(config)],
@@ -117,6 +144,9 @@ def start_registry(workdir: Path) -> Registry:
                              stdout=subprocess.DEVNULL)
     proc.stderr.close()
     reg = Registry(host=m.group(1).decode(), storage=storage, proc=proc, log=log)
+    if users:
+        user, password = next(iter(users.items()))
+        reg.creds = f"{user}:{password}"
     reg._drain = drain  # type: ignore[attr-defined]
     return reg
 

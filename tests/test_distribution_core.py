@@ -184,3 +184,37 @@ def test_decompress_verifies_diff_id(tmp_path: Path) -> None:
     (tmp_path / "b.gz").write_bytes(gzip.compress(data))
     with pytest.raises(DiffIDMismatch, match="diff ID mismatch"):
         decompress_verified(tmp_path / "b.gz", tmp_path / "b.tar", "gzip", D)
+
+
+def test_saved_logins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from supervisor.cli import credentials as c
+    from supervisor.distribution.auth import server_domain
+
+    assert server_domain("") == server_domain("https://index.docker.io/v1/") == "docker.io"
+    assert server_domain("https://reg.lan:5000/v2/") == "reg.lan:5000"
+    assert c.server_key("docker.io") == "https://index.docker.io/v1/"
+    doc: dict[str, object] = {"other": {"kept": True}}
+    c.put(doc, "docker.io", "u", "p:w")
+    assert c.get(doc, "docker.io") == ("u", "p:w") and c.get(doc, "reg:1") is None
+    path = tmp_path / "cfg" / "config.json"
+    c.save(path, doc)
+    assert c.load(path) == doc and path.stat().st_mode & 0o777 == 0o600
+    # a credential helper (docker-credential-*) keeps them instead
+    helper = tmp_path / "bin" / "docker-credential-fake"
+    helper.parent.mkdir()
+    store = tmp_path / "store"
+    helper.write_text(
+        "#!/bin/sh\n"
+        f'case "$1" in store) cat > {store} ;; '
+        f"get) read s; [ -f {store} ] && cat {store} || "
+        '{ echo "credentials not found"; exit 1; } ;; '
+        f"erase) rm -f {store} ;; esac\n"
+    )
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{helper.parent}:/usr/bin:/bin")
+    doc2: dict[str, object] = {"credsStore": "fake"}
+    assert c.get(doc2, "reg:5000") is None
+    c.put(doc2, "reg:5000", "me", "pw")
+    assert c.get(doc2, "reg:5000") == ("me", "pw")
+    assert doc2["auths"] == {"reg:5000": {}}  # the file keeps no secret
+    assert c.erase(doc2, "reg:5000") and c.get(doc2, "reg:5000") is None

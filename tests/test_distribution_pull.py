@@ -355,3 +355,61 @@ def test_push_bad_input(corral: Daemon, dk: Any, registry: Registry) -> None:
     assert r.stderr.strip().endswith(
         f'Get "http://127.0.0.1:{port}/v2/": dial tcp 127.0.0.1:{port}: connect: '
         "connection refused")
+
+
+# ------------------------------------------------------------------------ login
+
+
+def test_login_then_pull_and_push(corral: Daemon, dk: Any, auth_registry: Registry,
+                                  tmp_path: Path, rootfs_tar: Path) -> None:
+    """An htpasswd registry: anonymous pulls are refused, a wrong password is refused
+    and saves nothing, `corral login` saves the login where the docker CLI reads it
+    (0600) and pull and push use it; logout forgets it."""
+    import subprocess
+    import sys
+
+    reg = auth_registry
+    repo = _repo("private")
+    reg.push(make_image(tmp_path / "img", [rootfs_tar.read_bytes(), _stamp()]), repo,
+             fmt="v2s2")
+    name = f"{reg.host}/{repo}"
+    env = corral.env(DOCKER_CONFIG=str(tmp_path / "dockercfg"))
+    config = tmp_path / "dockercfg" / "config.json"
+
+    def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "supervisor", *args], env=env,
+                              input=stdin, capture_output=True, text=True, timeout=60)
+
+    r = cli("pull", name)
+    assert r.returncode == 1
+    assert r.stderr.strip() == (
+        f'corral: Error response from daemon: Get "http://{name.split("/")[0]}/v2/{repo}/'
+        'manifests/latest": no basic auth credentials')
+    r = cli("login", "-u", "corral", "--password-stdin", reg.host, stdin="wrong\n")
+    assert r.returncode == 1
+    assert r.stderr.strip() == (
+        f"corral: Error response from daemon: login attempt to http://{reg.host}/v2/ "
+        "failed with status: 401 Unauthorized")
+    assert not config.exists()
+    r = cli("login", "-u", "corral", "--password-stdin", reg.host, stdin="s3cret\n")
+    assert (r.returncode, r.stdout) == (0, "Login Succeeded\n"), r.stderr
+    assert config.stat().st_mode & 0o777 == 0o600
+    assert set(json.loads(config.read_text())["auths"]) == {reg.host}
+    r = cli("pull", name)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == f"{name}:latest"
+    # the docker CLI reads the same file
+    dk.images.remove(f"{name}:latest")
+    d = subprocess.run(["docker", "pull", "-q", name], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert (d.returncode, d.stdout) == (0, f"{name}:latest\n"), d.stderr
+    dk.images.get(f"{name}:latest").tag(f"{reg.host}/{repo}-copy", "v2")
+    r = cli("push", f"{reg.host}/{repo}-copy:v2")
+    assert r.returncode == 0, r.stderr
+    assert reg.manifest_digest(f"{repo}-copy:v2") == reg.manifest_digest(f"{repo}:latest")
+    # docker-py's login is POST /auth
+    assert dk.login("corral", "s3cret", registry=reg.host)["Status"] == "Login Succeeded"
+    r = cli("logout", reg.host)
+    assert (r.returncode, r.stdout) == (0, f"Removing login credentials for {reg.host}\n")
+    assert json.loads(config.read_text())["auths"] == {}
+    assert cli("pull", name).returncode == 1

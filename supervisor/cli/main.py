@@ -41,6 +41,8 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "images": ("images", "cmd_images", "List images"),
     "pull": ("pull", "cmd_pull", "Download an image from a registry"),
     "push": ("push", "cmd_push", "Upload an image to a registry"),
+    "login": ("login", "cmd_login", "Log in to a registry"),
+    "logout": ("login", "cmd_logout", "Log out from a registry"),
     "rmi": ("images", "cmd_rmi", "Remove one or more images"),
     "tag": ("images", "cmd_tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
     "history": ("images", "cmd_history", "Show the history of an image"),

@@ -49,9 +49,18 @@ def pull_query(name: str, platform: str | None) -> tuple[dict[str, Any], str, bo
         shown = f"{ref.canonical}:{ref.tag}@{ref.digest}"
     query: dict[str, Any] = {"fromImage": ref.repository, "tag": tag,
                              "platform": platform or None}
+    query["_domain"] = ref.canonical.split("/", 1)[0]
     if ref.tag and ref.digest:
         query["fromImage"] = f"{ref.repository}:{ref.tag}"
     return query, shown, defaulted
+
+
+def auth_headers(cli: Cli, domain: str) -> dict[str, str]:
+    """X-Registry-Auth from the saved login for `domain` (none: anonymous)."""
+    from supervisor.cli.credentials import registry_auth_header
+
+    value = registry_auth_header(domain, cli.environ)
+    return {"X-Registry-Auth": value} if value else {}
 
 
 class _Board:
@@ -112,7 +121,8 @@ def pull_image(cli: Cli, name: str, *, platform: str | None, quiet: bool,
     query, shown, defaulted = pull_query(name, platform)
     if defaulted and not quiet:
         out.write(b"Using default tag: latest\n")
-    resp = cli.client.request("POST", "/images/create", query)
+    resp = cli.client.request("POST", "/images/create", query,
+                              headers=auth_headers(cli, query.pop("_domain")))
     lines = resp.iter_lines()
     show_pull(lines, None if quiet else out, tty)
     return shown

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from supervisor.cli.context import CliError
 from supervisor.cli.parser import Command, Opt, parse
-from supervisor.cli.pull import _isatty, show_pull
+from supervisor.cli.pull import _isatty, auth_headers, show_pull
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -45,7 +45,8 @@ def cmd_push(cli: Cli, argv: list[str]) -> int:
         if not p["quiet"]:
             cli.bout.write(b"Using default tag: latest\n")
     resp = cli.client.request(
-        "POST", f"/images/{quote(ref.repository, '/:')}/push", {"tag": tag or None}
+        "POST", f"/images/{quote(ref.repository, '/:')}/push", {"tag": tag or None},
+        headers=auth_headers(cli, ref.canonical.split("/", 1)[0]),
     )
     show_pull(resp.iter_lines(), None if p["quiet"] else cli.bout, _isatty(cli.bout))
     if p["quiet"]:

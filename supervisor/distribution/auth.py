@@ -173,3 +173,41 @@ class Authorizer:
         if not value:
             raise Unauthorized(f"token server {realm} sent no token")
         self._tokens[scope] = _Token(value, trio.current_time() + max(expires_in - 5, 1))
+
+
+HUB_SERVER = "https://index.docker.io/v1/"
+
+
+def server_domain(server: str) -> str:
+    """`POST /auth`'s serveraddress as a registry domain: Docker Hub's spellings
+    (empty, `docker.io`, `https://index.docker.io/v1/`) are `docker.io`; a scheme and
+    a path are dropped (`https://reg:5000/v2/` is `reg:5000`)."""
+    s = server.strip()
+    for prefix in ("https://", "http://"):
+        s = s.removeprefix(prefix)
+    s = s.split("/", 1)[0]
+    if s in ("", "docker.io", "index.docker.io", "registry-1.docker.io"):
+        return "docker.io"
+    return s
+
+
+async def login(http: HttpClient, origin: str, credentials: Credentials) -> None:
+    """Check `credentials` against the registry at `origin` as `docker login` does: the
+    /v2/ ping's challenge answered (Basic, or a token fetched with them)."""
+    url = f"{origin}/v2/"
+    auth = Authorizer(http, credentials)
+    async with http.request("GET", url) as resp:
+        await resp.read(_TOKEN_LIMIT)
+        status, challenge = resp.status, resp.header("www-authenticate")
+    if status == 200:
+        return  # a registry that wants no credentials accepts any
+    if status != 401:
+        raise CorralError(f"login attempt to {url} failed with status: {status}")
+    if not await auth.challenged(challenge, ""):
+        raise Unauthorized(f"login attempt to {url} failed: the registry's challenge "
+                           f"({challenge or 'none'}) cannot be answered")
+    async with http.request("GET", url, auth.header("")) as resp:
+        await resp.read(_TOKEN_LIMIT)
+        if resp.status != 200:
+            raise Unauthorized(
+                f"login attempt to {url} failed with status: {resp.status} {resp.reason}")

@@ -133,8 +133,13 @@ class Repository:
                 if resp.status == 401 and not retried:
                     await resp.read(_ERROR_BODY_LIMIT)
                     retried = True
-                    if await self.auth.challenged(resp.header("www-authenticate"), self.scope):
+                    challenge = resp.header("www-authenticate") or ""
+                    if await self.auth.challenged(challenge, self.scope):
                         continue
+                    if challenge.lower().startswith("basic") and (
+                        self.auth.credentials is None or self.auth.credentials.empty
+                    ):
+                        raise RegistryError(f'{method.title()} "{url}": no basic auth credentials')
                     if self.push:
                         raise RegistryError("denied: requested access to the resource is denied")
                     raise errors_to_error(401, [], self.remote, what)

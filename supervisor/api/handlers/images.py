@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from supervisor.api.handlers.images_pull import make_pull, make_push
+from supervisor.api.handlers.images_pull import make_auth, make_pull, make_push
 from supervisor.api.router import (
     ApiRequest,
     ApiResponse,
@@ -32,6 +32,7 @@ def register(router: Router, engine: Engine) -> None:
     http = HttpClient()
     pull = make_pull(engine, jobs, Puller(images, http))
     router.add("POST", "/images/{name:.*}/push", make_push(engine, jobs, Pusher(images, http)))
+    router.add("POST", "/auth", make_auth(http))
 
     @router.route("GET", "/images/json")
     async def list_(req: ApiRequest) -> ApiResponse:

@@ -15,13 +15,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import Any
 
-from supervisor.api.router import ApiRequest, ApiResponse, StreamResponse
-from supervisor.distribution.auth import parse_registry_auth
+from supervisor.api.router import ApiRequest, ApiResponse, JsonResponse, StreamResponse
+from supervisor.distribution.auth import Credentials, login, parse_registry_auth, server_domain
 from supervisor.distribution.jobs import Job, Jobs
 from supervisor.distribution.manifests import parse_platform
 from supervisor.distribution.pull import Progress, Puller
 from supervisor.distribution.push import Pusher
-from supervisor.distribution.reference import remote
+from supervisor.distribution.reference import endpoint, remote
+from supervisor.distribution.transport import HttpClient
 from supervisor.engine.engine import Engine
 from supervisor.errors import InvalidArgument
 
@@ -112,6 +113,33 @@ def make_push(engine: Engine, jobs: Jobs, pusher: Pusher
         ])
 
     return push
+
+
+def make_auth(http: HttpClient) -> Callable[[ApiRequest], Awaitable[ApiResponse]]:
+    """`POST /auth`: check credentials against the registry (nothing is kept: clients
+    send them again with each pull and push, in X-Registry-Auth)."""
+
+    async def auth(req: ApiRequest) -> ApiResponse:
+        body = await req.read_json({})
+        if not isinstance(body, dict):
+            raise InvalidArgument("the body of POST /auth must be a JSON object")
+        known = {"username", "password", "serveraddress", "email", "auth", "identitytoken",
+                 "registrytoken"}
+        unknown = sorted(set(body) - known)
+        if unknown:
+            raise InvalidArgument(f"unknown field in POST /auth: {unknown[0]}")
+        if body.get("identitytoken") or body.get("registrytoken"):
+            raise InvalidArgument("identity and registry tokens are not supported yet")
+        user, password = str(body.get("username") or ""), str(body.get("password") or "")
+        if body.get("auth") and not user:
+            import base64
+
+            user, _, password = base64.b64decode(str(body["auth"])).decode().partition(":")
+        domain = server_domain(str(body.get("serveraddress") or ""))
+        await login(http, endpoint(domain).origin, Credentials(user, password))
+        return JsonResponse({"Status": "Login Succeeded", "IdentityToken": ""})
+
+    return auth
 
 
 async def job_stream(job: Job, done: Callable[[Any], object]) -> ApiResponse:

@@ -1,0 +1,148 @@
+"""Registry credentials where the docker CLI keeps them: `~/.docker/config.json`.
+
+The same file and format (`$DOCKER_CONFIG/config.json`): `auths` maps a server
+(`https://index.docker.io/v1/` for Docker Hub, `host[:port]` otherwise) to a base64
+`user:password`; `credsStore` / `credHelpers` name `docker-credential-*` programs that
+keep them instead (`get`/`store`/`erase` over stdin/stdout).  So `corral login` and
+`docker login` share logins.  The file is written 0600, atomically, keys it does not
+know kept as they were.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from supervisor.cli.context import CliError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+HUB_SERVER = "https://index.docker.io/v1/"
+
+
+def config_path(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    base = env.get("DOCKER_CONFIG") or str(Path(env.get("HOME") or "~").expanduser() / ".docker")
+    return Path(base) / "config.json"
+
+
+def server_key(domain: str) -> str:
+    """The `auths` key for a registry domain (Docker Hub's legacy URL for docker.io)."""
+    return HUB_SERVER if domain in ("docker.io", "index.docker.io", "") else domain
+
+
+def load(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise CliError(f"open {path}: {(exc.strerror or str(exc)).lower()}") from None
+    try:
+        doc = json.loads(text) if text.strip() else {}
+    except ValueError as exc:
+        raise CliError(f"{path}: invalid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise CliError(f"{path}: not a JSON object")
+    return doc
+
+
+def save(path: Path, doc: dict[str, Any]) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(doc, f, indent="\t")
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _helper(doc: dict[str, Any], key: str) -> str | None:
+    helpers = doc.get("credHelpers") or {}
+    if isinstance(helpers, dict) and helpers.get(key):
+        return str(helpers[key])
+    store = doc.get("credsStore")
+    return str(store) if store else None
+
+
+def _run_helper(helper: str, action: str, data: str) -> str:
+    prog = f"docker-credential-{helper}"
+    try:
+        r = subprocess.run([prog, action], input=data, capture_output=True, text=True,
+                           timeout=60)
+    except FileNotFoundError:
+        raise CliError(f'error getting credentials - err: exec: "{prog}": executable file '
+                       "not found in $PATH") from None
+    if r.returncode != 0:
+        out = (r.stdout.strip() or r.stderr.strip())
+        if action == "get" and "credentials not found" in out.lower():
+            return ""
+        raise CliError(f"{prog} {action}: {out or f'exit status {r.returncode}'}")
+    return r.stdout
+
+
+def get(doc: dict[str, Any], domain: str) -> tuple[str, str] | None:
+    """(username, password) for `domain`, from a helper or `auths`; None if unknown."""
+    key = server_key(domain)
+    helper = _helper(doc, key)
+    if helper:
+        out = _run_helper(helper, "get", key)
+        if not out.strip():
+            return None
+        try:
+            got = json.loads(out)
+        except ValueError:
+            raise CliError(f"docker-credential-{helper} get: invalid JSON") from None
+        return str(got.get("Username") or ""), str(got.get("Secret") or "")
+    entry = (doc.get("auths") or {}).get(key)
+    if not isinstance(entry, dict) or not entry.get("auth"):
+        return None
+    try:
+        user, _, password = base64.b64decode(str(entry["auth"])).decode().partition(":")
+    except ValueError:
+        raise CliError(f"invalid auth configuration for {key} in config.json") from None
+    return user, password
+
+
+def put(doc: dict[str, Any], domain: str, user: str, password: str) -> None:
+    key = server_key(domain)
+    helper = _helper(doc, key)
+    auths = doc.setdefault("auths", {})
+    if helper:
+        _run_helper(helper, "store", json.dumps(
+            {"ServerURL": key, "Username": user, "Secret": password}))
+        auths[key] = {}
+        return
+    auths[key] = {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def erase(doc: dict[str, Any], domain: str) -> bool:
+    """Forget `domain`'s login; False if there was none."""
+    key = server_key(domain)
+    helper = _helper(doc, key)
+    auths = doc.get("auths") or {}
+    had = key in auths
+    if helper:
+        _run_helper(helper, "erase", key)
+        had = True
+    auths.pop(key, None)
+    return had
+
+
+def registry_auth_header(domain: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The X-Registry-Auth value for `domain`, from the saved login (None: anonymous)."""
+    creds = get(load(config_path(environ)), domain)
+    if creds is None:
+        return None
+    doc = {"username": creds[0], "password": creds[1], "serveraddress": server_key(domain)}
+    return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode()
