@@ -413,3 +413,47 @@ def test_login_then_pull_and_push(corral: Daemon, dk: Any, auth_registry: Regist
     assert (r.returncode, r.stdout) == (0, f"Removing login credentials for {reg.host}\n")
     assert json.loads(config.read_text())["auths"] == {}
     assert cli("pull", name).returncode == 1
+
+
+def test_pull_truncated_blob_is_refused(corral: Daemon, dk: Any, registry: Registry,
+                                        tmp_path: Path) -> None:
+    """A blob the registry has lost half of: its length no longer matches the manifest."""
+    repo = _repo("truncated")
+    registry.push(make_image(tmp_path / "t", [_stamp()]), repo, fmt="v2s2")
+    victim = registry.inspect(f"{repo}:latest", raw=True)["layers"][0]
+    f = registry.blob_file(repo, victim["digest"])
+    f.write_bytes(f.read_bytes()[: victim["size"] // 2])
+    name = f"{registry.host}/{repo}"
+    before, ids = _stored(corral), _image_ids(dk)
+    r = corral.cli("pull", name)
+    assert r.returncode == 1
+    assert r.stderr.strip() == (
+        f"corral: blob {victim['digest']}: the registry sends {victim['size'] // 2} bytes, "
+        f"the manifest says {victim['size']}")
+    assert _stored(corral) == before and _image_ids(dk) == ids
+
+
+def test_two_pulls_download_a_shared_layer_once(corral: Daemon, dk: Any, registry: Registry,
+                                                tmp_path: Path) -> None:
+    """Two images with a new layer in common, pulled at the same time: the second pull
+    waits for the first's download instead of fetching the layer again."""
+    import os
+
+    shared = Layer({"big/": b"", "big/blob": os.urandom(24 << 20)}).tar()
+    a, b = _repo("share-a"), _repo("share-b")
+    registry.push(make_image(tmp_path / "a", [shared, _stamp()]), a, fmt="v2s2")
+    registry.push(make_image(tmp_path / "b", [shared, _stamp()]), b, fmt="v2s2")
+    layer = registry.inspect(f"{a}:latest", raw=True)["layers"][0]["digest"][7:19]
+    first = dk.api.pull(f"{registry.host}/{a}", tag="latest", stream=True, decode=True)
+    seen = []
+    for msg in first:  # until the first pull is downloading the shared layer
+        seen.append(msg)
+        if msg.get("id") == layer and msg["status"] == "Pulling fs layer":
+            break
+    second = list(dk.api.pull(f"{registry.host}/{b}", tag="latest", stream=True, decode=True))
+    seen += list(first)
+    done = [m for m in seen + second if m.get("id") == layer and m["status"] == "Pull complete"]
+    assert len(done) == 1
+    assert [m["status"] for m in second if m.get("id") == layer][-1] == "Already exists"
+    assert dk.images.get(f"{registry.host}/{b}").attrs["RootFS"]["Layers"][0] == (
+        dk.images.get(f"{registry.host}/{a}").attrs["RootFS"]["Layers"][0])

@@ -142,6 +142,9 @@ class Puller:
         self.insecure = insecure
         self.limiter = limiter or trio.CapacityLimiter(MAX_CONCURRENT_DOWNLOADS)
         self.sources = sources or LayerSources(store.db)
+        # diff ID -> set when the pull downloading it has committed (or failed): another
+        # pull needing the same layer waits for it instead of downloading it again
+        self._inflight: dict[str, trio.Event] = {}
 
     async def pull(
         self,
@@ -193,6 +196,7 @@ class Puller:
             tag is None or self.store.has_tag(tag, image_id)
         )
         workdir = Path(tempfile.mkdtemp(dir=self.store.tmp, prefix="pull-"))
+        owned: list[str] = []
         try:
             staged: dict[str, StagedLayer] = {}
             todo: list[tuple[mf.Descriptor, str, str]] = []
@@ -208,7 +212,8 @@ class Puller:
                 async with trio.open_nursery() as nursery:
                     for desc, diff_id, comp in todo:
                         nursery.start_soon(
-                            self._layer, repo, desc, diff_id, comp, workdir, staged, emit
+                            self._layer, repo, desc, diff_id, comp, workdir, staged, owned,
+                            emit,
                         )
             except BaseExceptionGroup as eg:
                 raise first_error(eg) from None
@@ -229,6 +234,8 @@ class Puller:
                 "sha256:" + hashlib.sha256(body).hexdigest(), image_id, manifest.media_type, body
             )
         finally:
+            for d in owned:
+                self._inflight.pop(d).set()
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(shutil.rmtree, workdir, True)
         emit(Progress(f"Digest: {digest}"))
@@ -256,8 +263,18 @@ class Puller:
         compression: str,
         workdir: Path,
         staged: dict[str, StagedLayer],
+        owned: list[str],
         emit: Emit,
     ) -> None:
+        while (busy := self._inflight.get(diff_id)) is not None:
+            emit(Progress("Waiting", desc.short))
+            await busy.wait()
+            if diff_id in self.store.layer_ids():  # the other pull brought it
+                staged[diff_id] = StagedLayer(diff_id, self.store.blob_path(diff_id))
+                emit(Progress("Already exists", desc.short))
+                return
+        self._inflight[diff_id] = trio.Event()
+        owned.append(diff_id)
         blob = workdir / f"{oci.hex_of(desc.digest)}.blob"
         if self.limiter.available_tokens == 0:
             emit(Progress("Waiting", desc.short))
