@@ -39,6 +39,10 @@ from supervisor.images.store import ImageStore, NewImage, StagedLayer
 _FLUSH = 1 << 20  # bytes buffered before a write in a worker thread (and a progress line)
 _CHUNK = 1 << 20
 MAX_CONCURRENT_DOWNLOADS = 3  # dockerd's default max-concurrent-downloads
+# Decompress + unpack one layer at a time: unpacking is Python code under the GIL, so a
+# second thread only contends with the first and with the trio thread (measured: /_ping
+# p99 26 ms with 3, 10 ms with 1, and the pull no slower).
+UNPACK_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -145,6 +149,7 @@ class Puller:
         # diff ID -> set when the pull downloading it has committed (or failed): another
         # pull needing the same layer waits for it instead of downloading it again
         self._inflight: dict[str, trio.Event] = {}
+        self.unpack_limiter = trio.CapacityLimiter(UNPACK_THREADS)
 
     async def pull(
         self,
@@ -282,7 +287,8 @@ class Puller:
             await self._download(repo, desc, blob, emit)
         emit(Progress("Extracting", desc.short, 0, desc.size))
         staged[diff_id] = await trio.to_thread.run_sync(
-            _decompress_and_stage, self.store, blob, compression, diff_id, workdir
+            _decompress_and_stage, self.store, blob, compression, diff_id, workdir,
+            limiter=self.unpack_limiter,
         )
         emit(Progress("Pull complete", desc.short))
 
