@@ -262,6 +262,24 @@ WATCH = "only `compose watch` reads it, and corral has no watch"
 
 DURATION = Scalar("a duration (e.g. 10s, 1m30s)", str, int, float)
 STRINGS = Either(STR, ListOf(STR, "a list of strings"), what="a string or a list of strings")
+
+
+class Choice(Scalar):
+    """A string out of a fixed set (compose's enums)."""
+
+    def __init__(self, *choices: str) -> None:
+        super().__init__("a string", str)
+        self.choices = choices
+
+    def check(self, value: Any, path: Path, ctx: Ctx) -> Any:
+        if _is(value, (str,)) and value not in self.choices:
+            ctx.error(path, f"must be one of {', '.join(self.choices)}, not {value!r}")
+            return value
+        return super().check(value, path, ctx)
+
+
+# compose's pull_policy values corral applies (daily/weekly/every_* are refused by name)
+PULL_POLICY = Choice("always", "never", "missing", "if_not_present", "build")
 ENV = Either(MapOf(SCALAR), ListOf(STR), what="a mapping or a list of KEY=VALUE strings")
 SIZE = Scalar("a size (e.g. 512m) or a number of bytes", str, int)
 EXTERNAL = Either(
@@ -410,6 +428,7 @@ SERVICE = Obj(
         "expose": ListOf(STR_NUM),
         "volumes": ListOf(Either(STR, VOLUME_LONG, what="a volume string or a mapping")),
         "restart": STR,
+        "pull_policy": PULL_POLICY,
         "healthcheck": HEALTHCHECK,
         "depends_on": DEPENDS_ON,
         "deploy": Either(DEPLOY, NULL, what="a mapping"),
@@ -478,7 +497,6 @@ SERVICE = Obj(
         "pre_start",
         "pre_stop",
         "provider",
-        "pull_policy",
         "pull_refresh_after",
         "runtime",
         "secrets",

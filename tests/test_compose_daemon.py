@@ -104,13 +104,12 @@ def test_a_failed_up_d_leaves_the_daemon_owning_nothing(
     corral: Daemon, dk: Any, tmp_path: Path
 ) -> None:
     file = tmp_path / "compose.yaml"
-    file.write_text("name: broken\nservices:\n  a:\n    image: nosuch:1\n")
+    file.write_text(
+        "name: broken\nservices:\n  a:\n    image: nosuch:1\n    pull_policy: never\n"
+    )
     r = corral.cli("up", "-d", "-f", str(file))
     assert r.returncode == 1
-    assert r.stderr.strip().endswith(
-        "image nosuch:1 not found locally, and corral cannot pull (no "
-        "registry support yet): import it with 'corral import'"
-    )
+    assert r.stderr.strip().endswith('service "a": No such image: nosuch:1')
     assert [p["Name"] for p in projects(dk)] == []
     assert dk.containers.list(all=True) == []
 

@@ -457,3 +457,31 @@ def test_two_pulls_download_a_shared_layer_once(corral: Daemon, dk: Any, registr
     assert [m["status"] for m in second if m.get("id") == layer][-1] == "Already exists"
     assert dk.images.get(f"{registry.host}/{b}").attrs["RootFS"]["Layers"][0] == (
         dk.images.get(f"{registry.host}/{a}").attrs["RootFS"]["Layers"][0])
+
+
+def test_compose_up_pulls_missing_images(corral: Daemon, dk: Any, registry: Registry,
+                                         busybox_remote: str, tmp_path: Path) -> None:
+    """`up` pulls a service's missing image (pull_policy missing, the default) and
+    refuses a pull_policy it does not know at its line and column."""
+    file = tmp_path / "compose.yaml"
+    file.write_text(
+        "name: pulled\nservices:\n"
+        f"  web:\n    image: {busybox_remote}\n    command: sleep 600\n"
+    )
+    r = corral.cli("up", "-d", "-f", str(file))
+    try:
+        assert r.returncode == 0, r.stderr
+        assert " web Pulled" in r.stdout + r.stderr
+        (c,) = dk.containers.list(filters={"label": "com.docker.compose.project=pulled"})
+        assert c.image.id == dk.images.get(busybox_remote).id
+    finally:
+        corral.cli("down", "-f", str(file))
+    file.write_text(
+        "name: pulled\nservices:\n"
+        f"  web:\n    image: {busybox_remote}\n    pull_policy: sometimes\n"
+    )
+    r = corral.cli("up", "-d", "-f", str(file))
+    assert r.returncode == 1
+    assert r.stderr.splitlines()[0] == (
+        f"{file}:5:18: services.web.pull_policy must be one of always, never, missing, "
+        "if_not_present, build, not 'sometimes'")

@@ -21,6 +21,7 @@ from config.reconcile import PROJECT, Action, Observed, Plan, UpOptions, plan_do
 from config.units import duration_ns
 from supervisor.api.client import ApiError, quote
 from supervisor.cli.compose_api import AsyncApi
+from supervisor.errors import CorralError
 
 # Containers acted on at once per service (compose's COMPOSE_PARALLEL_LIMIT sets it too).
 CONCURRENCY = 16
@@ -65,17 +66,47 @@ class Applier:
                     f'service "{name}": build is not supported yet: set "image:" too, '
                     "or build the image first and name it in image:"
                 )
+            policy = str(svc.get("pull_policy") or "missing")
+            if policy == "build":
+                raise ComposeError(f'service "{name}": pull_policy build needs build:, '
+                                   "which is not supported yet")
+            if policy == "always":
+                await self.pull(name, str(image))
             try:
                 info = await self.api.request("GET", f"/images/{quote(str(image), '/:')}/json")
             except ApiError as exc:
-                if exc.status == 404:
-                    raise ComposeError(
-                        f'service "{name}": image {image} not found locally, and corral cannot '
-                        "pull (no registry support yet): import it with 'corral import'"
-                    ) from None
-                raise
+                if exc.status != 404 or policy in ("never", "always"):
+                    if exc.status == 404:
+                        raise ComposeError(f'service "{name}": {exc.message}') from None
+                    raise
+                await self.pull(name, str(image))
+                info = await self.api.request("GET", f"/images/{quote(str(image), '/:')}/json")
             out[name] = str(info.get("Id", ""))
         return out
+
+    async def pull(self, service: str, image: str) -> None:
+        """Pull `image` as compose does before creating: one `Pulling`/`Pulled` line
+        per service; a registry error stops `up` naming the service."""
+        from supervisor.distribution.reference import remote
+
+        try:
+            target = remote(image)
+        except CorralError as exc:
+            raise ComposeError(f'service "{service}": {exc.message}') from None
+        self.say(f" {service} Pulling")
+        query = {"fromImage": target.repository, "tag": target.digest or target.tag or "latest"}
+        try:
+            buf = b""
+            async for chunk in self.api.stream("POST", "/images/create", query):
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                for line in lines:
+                    msg = json.loads(line) if line.strip() else {}
+                    if isinstance(msg, dict) and msg.get("error"):
+                        raise ComposeError(f'service "{service}": {msg["error"]}')
+        except ApiError as exc:
+            raise ComposeError(f'service "{service}": {exc.message}') from None
+        self.say(f" {service} Pulled")
 
     async def engine_boot_starts(self, name: str) -> None:
         """At a daemon's boot, wait until the containers the engine starts itself (restart
