@@ -201,7 +201,10 @@ def test_copy_add_rules(corral: Daemon, tmp_path: Path) -> None:
          "Dockerfile:2: forbidden path outside the build context: link"),
         ("FROM busybox\nRUN true\nCOPY --from=ghost /a /b\n", {},
          "Dockerfile:3: COPY --from=ghost"),
-        ("FROM nosuchimage:1\n", {}, "Dockerfile:1: FROM nosuchimage:1"),
+        # not here, and its registry (on loopback, nothing listens on port 1) is down
+        ("FROM 127.0.0.1:1/nosuchimage:1\n", {},
+         "Dockerfile:1: FROM 127.0.0.1:1/nosuchimage:1: Get \"http://127.0.0.1:1/v2/\": "
+         "dial tcp 127.0.0.1:1: connect: connection refused"),
         ("FROM busybox\nADD http://example.com/x.tgz /x\n", {}, "Dockerfile:2: ADD http://"),
         ("FROM busybox\nENV a=1\nRUN echo out-line; exit 7\n", {},
          "Dockerfile:3: The command '/bin/sh -c echo out-line; exit 7' "

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.api.handlers.images_pull import human_size, message, progress_bar
 from supervisor.distribution import manifests as mf
 from supervisor.distribution.auth import parse_challenge, parse_registry_auth
+from supervisor.distribution.progress import human_size, message, progress_bar
 from supervisor.distribution.pull import DiffIDMismatch, Progress, decompress_verified
 from supervisor.distribution.reference import endpoint, remote
 from supervisor.distribution.registry import errors_to_error, parse_errors

@@ -485,3 +485,19 @@ def test_compose_up_pulls_missing_images(corral: Daemon, dk: Any, registry: Regi
     assert r.stderr.splitlines()[0] == (
         f"{file}:5:18: services.web.pull_policy must be one of always, never, missing, "
         "if_not_present, build, not 'sometimes'")
+
+
+def test_build_pulls_its_from_image(corral: Daemon, dk: Any, busybox_remote: str,
+                                    tmp_path: Path) -> None:
+    """FROM an image that is not here pulls it, its progress in the build output;
+    `--pull` pulls even when it is here."""
+    (tmp_path / "Dockerfile").write_text(f"FROM {busybox_remote}\nRUN cat /etc/stamp > /copy\n")
+    msgs = list(dk.api.build(path=str(tmp_path), tag="built-on-pulled", decode=True))
+    assert not [m for m in msgs if "error" in m], msgs
+    statuses = [m.get("status") for m in msgs]
+    assert f"Status: Downloaded newer image for {busybox_remote}:latest" in statuses
+    out = dk.containers.run("built-on-pulled", ["cat", "/copy"], remove=True)
+    assert out == dk.containers.run(busybox_remote, ["cat", "/etc/stamp"], remove=True)
+    again = corral.cli("build", "--pull", "-t", "built-on-pulled", str(tmp_path))
+    assert again.returncode == 0, again.stderr
+    assert f"Status: Image is up to date for {busybox_remote}:latest" in again.stdout

@@ -75,6 +75,7 @@ class BuildOptions:
     labels: dict[str, str] = field(default_factory=dict)
     network_mode: str = ""
     quiet: bool = False
+    pull: bool = False  # --pull: FROM images from their registry even if present
 
 
 @dataclass
@@ -272,6 +273,37 @@ class Builder:
         return [{"stream": f"Step {self.step}/{self.total} : {ins.describe()}\n"}]
 
     # ------------------------------------------------------------------ FROM
+    def _local(self, st: Stage) -> str | None:
+        try:
+            return self.store.resolve(st.base).id
+        except NotFound:
+            return None
+        except InvalidArgument as e:
+            raise self._fail(st.from_ins, f"FROM {st.base}: {e.message}") from None
+
+    async def _pull_base(self, st: Stage) -> tuple[list[Message], str]:
+        """Pull a FROM image as `docker build` does, its progress in the build's stream
+        (gathered, then shown: the pull runs its own nursery)."""
+        from supervisor.distribution.progress import message
+        from supervisor.distribution.pull import Progress, Puller
+        from supervisor.distribution.reference import remote
+        from supervisor.distribution.transport import HttpClient
+
+        msgs: list[Message] = []
+
+        def emit(p: Progress) -> None:
+            if p.current is None:  # byte progress is for terminals, not build logs
+                msgs.append(message(p))
+
+        http = HttpClient()
+        try:
+            result = await Puller(self.store, http).pull(remote(st.base), emit)
+        except CorralError as e:
+            raise self._fail(st.from_ins, f"FROM {st.base}: {e.message}") from None
+        finally:
+            await http.aclose()
+        return msgs, result.image_id
+
     async def _from(
         self, st: Stage, all_stages: list[Stage], scope: Mapping[str, str]
     ) -> AsyncIterator[Any]:
@@ -284,14 +316,11 @@ class Builder:
         elif st.base.lower() == "scratch":
             image_id = None
         else:
-            try:
-                image_id = self.store.resolve(st.base).id
-            except (NotFound, InvalidArgument) as e:
-                raise self._fail(
-                    st.from_ins,
-                    f"FROM {st.base}: {e.message} (corral has no registry: "
-                    "import or build the base image first)",
-                ) from None
+            image_id = None if self.opts.pull else self._local(st)
+            if image_id is None:  # not here (or --pull): from its registry
+                msgs, image_id = await self._pull_base(st)
+                for m in msgs:
+                    yield m
         config: dict[str, Any] = {}
         if image_id is not None:
             config = dict(self.store.config(image_id).get("config") or {})

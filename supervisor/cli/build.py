@@ -48,6 +48,7 @@ BUILD = Command(
             default="auto",
             help="Set type of progress output (auto, plain, tty)",
         ),
+        Opt("pull", help="Always attempt to pull a newer version of the image"),
         Opt("quiet", "q", help="Suppress the build output and print image ID on success"),
         Opt("tag", "t", "list", help='Name and optionally a tag in the "name:tag" format'),
         Opt("target", kind="str", help="Set the target build stage to build"),
@@ -202,6 +203,7 @@ def cmd_build(cli: Cli, argv: list[str]) -> int:
             "nocache": "1" if p["no_cache"] else None,
             "networkmode": p["network"] or None,
             "q": "1" if p["quiet"] else None,
+            "pull": "1" if p["pull"] else None,
             "rm": "1",
         }
         resp = cli.client.request(
@@ -268,6 +270,9 @@ class PlainProgress:
                 return str(msg.get("error") or detail.get("message"))
             if isinstance(msg.get("stream"), str):
                 self.text(msg["stream"])
+            elif isinstance(msg.get("status"), str):  # a FROM image being pulled
+                ident = msg.get("id")
+                self.text(f"{ident}: {msg['status']}\n" if ident else f"{msg['status']}\n")
         self.done()
         return None
 

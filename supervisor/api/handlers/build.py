@@ -62,6 +62,7 @@ def options_from_query(req: ApiRequest) -> BuildOptions:
         labels={str(k): str(v) for k, v in labels.items()},
         network_mode=req.query_str("networkmode") or "",
         quiet=req.query_bool("q"),
+        pull=req.query_bool("pull"),
     )
 
 
