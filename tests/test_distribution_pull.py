@@ -501,3 +501,36 @@ def test_build_pulls_its_from_image(corral: Daemon, dk: Any, busybox_remote: str
     again = corral.cli("build", "--pull", "-t", "built-on-pulled", str(tmp_path))
     assert again.returncode == 0, again.stderr
     assert f"Status: Image is up to date for {busybox_remote}:latest" in again.stdout
+
+
+def test_a_pull_whose_client_leaves_is_cancelled_and_leaves_nothing(
+    corral: Daemon, dk: Any, registry: Registry, tmp_path: Path
+) -> None:
+    """The client goes away mid-download: the pull is cancelled, its scratch removed,
+    no layer or image kept; the next pull of the image starts afresh and completes."""
+    import os
+    import socket
+
+    repo = _repo("cancelled")
+    registry.push(make_image(tmp_path / "c", [
+        Layer({"big/": b"", "big/blob": os.urandom(40 << 20)}).tar()]), repo, fmt="v2s2")
+    before, ids = _stored(corral), _image_ids(dk)
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(str(corral.sock))
+    s.sendall(f"POST /v1.44/images/create?fromImage={registry.host}/{repo}&tag=latest "
+              "HTTP/1.1\r\nHost: corral\r\nContent-Length: 0\r\n\r\n".encode())
+    got = b""
+    with s.makefile("rb") as f:
+        while b'"Downloading"' not in got:  # the layer is on its way
+            line = f.readline()
+            assert line, got
+            got += line
+    s.close()
+    msgs = [json.loads(x) for x in dk.api.pull(f"{registry.host}/{repo}", tag="latest",
+                                                 stream=True)]
+    assert "Pull complete" in [m["status"] for m in msgs]  # downloaded anew, whole
+    assert _stored(corral)["tmp"] == before["tmp"]
+    log = corral.log.read_text()
+    assert f"pull {registry.host}/{repo}:latest cancelled: the client went away" in log
+    dk.images.remove(f"{registry.host}/{repo}")
+    assert _stored(corral) == before and _image_ids(dk) == ids

@@ -81,9 +81,14 @@ class Jobs:
         self.nursery = nursery
         self._jobs: dict[Hashable, Job] = {}
 
-    def start(self, key: Hashable, what: str, work: Work) -> Job:
-        """The job for `key`, started with `work(emit)` unless one is in flight."""
+    async def start(self, key: Hashable, what: str, work: Work) -> Job:
+        """The job for `key`, started with `work(emit)` unless one is in flight.  One
+        being cancelled (its clients left) is waited for, then a new one starts: a
+        client never joins a doomed job, and the old one's scratch is gone first."""
         job = self._jobs.get(key)
+        while job is not None and job.scope.cancel_called:
+            await job.done.wait()
+            job = self._jobs.get(key)
         if job is None:
             job = Job(key, what)
             self._jobs[key] = job
@@ -102,7 +107,8 @@ class Jobs:
             log.exception("job.failed", job=job.what)
             job.error = CorralError(f"{job.what} failed: {type(e).__name__}: {e}")
         finally:
-            del self._jobs[job.key]
+            if self._jobs.get(job.key) is job:
+                del self._jobs[job.key]
             job.finish()
             if job.error is not None:
                 log.info("job.error", job=job.what, error=job.error.message)

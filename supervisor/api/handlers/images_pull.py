@@ -44,7 +44,7 @@ def make_pull(engine: Engine, jobs: Jobs, puller: Puller
         plat = req.query_str("platform") or ""
         platform = parse_platform(plat) if plat else None
         creds = parse_registry_auth(req.header("X-Registry-Auth"))
-        job = jobs.start(
+        job = await jobs.start(
             ("pull", target, platform),
             f"pull {target.familiar()}",
             partial(puller.pull, target, platform=platform, credentials=creds),
@@ -65,7 +65,7 @@ def make_push(engine: Engine, jobs: Jobs, pusher: Pusher
             raise InvalidArgument(f"cannot push a digest reference: {name}")
         tags = pusher.tags_to_push(target)
         creds = parse_registry_auth(req.header("X-Registry-Auth"))
-        job = jobs.start(
+        job = await jobs.start(
             ("push", target),
             f"push {target.familiar()}",
             partial(pusher.push, target, tags, credentials=creds),
