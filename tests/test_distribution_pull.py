@@ -45,6 +45,8 @@ def test_pull_schema2_then_run(corral: Daemon, dk: Any, registry: Registry,
     assert statuses[-1] == f"Status: Downloaded newer image for {busybox_remote}:latest"
     img = dk.images.get(f"{busybox_remote}:latest")
     assert img.attrs["RepoDigests"] == [f"{busybox_remote}@{digest}"]
+    listed = corral.cli("images", "--digests", "--format", "{{.Digest}}", busybox_remote)
+    assert listed.stdout == f"{digest}\n"
     out = dk.containers.run(f"{busybox_remote}:latest", ["cat", "/var/www/index.html"],
                             remove=True)
     assert out == b"hello from corral\n"
@@ -126,6 +128,11 @@ def test_pull_index_selects_platform(corral: Daemon, dk: Any, registry: Registry
                                      tmp_path: Path) -> None:
     other = "s390x" if _host_arch() != "s390x" else "ppc64le"
     name = _index_image(registry, tmp_path, [other, _host_arch()])
+    # GET /distribution/{name}/json, as docker-py reads it
+    data = dk.images.get_registry_data(name)
+    assert data.id == registry.manifest_digest(name.split("/", 1)[1] + ":latest")
+    assert data.has_platform(f"linux/{other}") and data.has_platform(f"linux/{_host_arch()}")
+    assert not data.has_platform("linux/mips64le")
     dk.images.pull(name, tag="latest")
     assert dk.images.get(name).attrs["Architecture"] == _host_arch()
     # --platform picks the other one (a different image, same tag moved)

@@ -250,6 +250,21 @@ class Puller:
             emit(Progress(f"Status: Downloaded newer image for {name}"))
         return PullResult(image_id, digest, name, tag, not up_to_date)
 
+    async def describe(self, remote: Remote, credentials: Credentials | None = None
+                       ) -> tuple[mf.Descriptor, list[mf.Platform]]:
+        """`GET /distribution/{name}/json`: the manifest's descriptor as the registry
+        serves it and the platforms it has (an index's entries, or the config's)."""
+        repo = Repository(self.http, endpoint(remote.domain, self.insecure), remote,
+                          Authorizer(self.http, credentials))
+        await repo.ping()
+        body, ctype, digest = await repo.manifest(remote.reference)
+        parsed = mf.parse_manifest(body, ctype)
+        desc = mf.Descriptor(parsed.media_type, digest, len(body))
+        if isinstance(parsed, mf.Index):
+            return desc, [m.platform for m in parsed.manifests if m.platform is not None]
+        config = mf.parse_config(await self._small_blob(repo, parsed.config, mf.CONFIG_LIMIT))
+        return desc, [config.platform]
+
     async def _small_blob(self, repo: Repository, desc: mf.Descriptor, limit: int) -> bytes:
         if desc.size > limit:
             raise InvalidArgument(f"blob {desc.digest}: {desc.size} bytes is too large")

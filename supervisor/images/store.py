@@ -721,6 +721,11 @@ class ImageStore:
             )
         ]
 
+    def pulled_digests(self, image_id: str) -> builtins.list[str]:
+        """The registry digests (`repo@sha256:...`) an image was pulled or pushed as."""
+        with self._lock:
+            return self._repo_digests(image_id)
+
     def add_repo_digest(self, image_id: str, name: str) -> None:
         """Remember that `image_id` is `repo@sha256:...` in a registry (after a push)."""
         with self._lock, self.db.transaction() as conn:

@@ -8,7 +8,12 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from supervisor.api.handlers.images_pull import make_auth, make_pull, make_push
+from supervisor.api.handlers.images_pull import (
+    make_auth,
+    make_distribution,
+    make_pull,
+    make_push,
+)
 from supervisor.api.router import (
     ApiRequest,
     ApiResponse,
@@ -30,7 +35,9 @@ def register(router: Router, engine: Engine) -> None:
     images = engine.images
     jobs = Jobs(engine.nursery)
     http = HttpClient()
-    pull = make_pull(engine, jobs, Puller(images, http))
+    puller = Puller(images, http)
+    pull = make_pull(engine, jobs, puller)
+    router.add("GET", "/distribution/{name:.*}/json", make_distribution(puller))
     router.add("POST", "/images/{name:.*}/push", make_push(engine, jobs, Pusher(images, http)))
     router.add("POST", "/auth", make_auth(http))
 
@@ -52,7 +59,7 @@ def register(router: Router, engine: Engine) -> None:
                     "Id": rec.id,
                     "ParentId": "",
                     "RepoTags": tags,
-                    "RepoDigests": [],
+                    "RepoDigests": images.pulled_digests(rec.id),
                     "Created": int(rec.created),
                     "Size": rec.size,
                     "SharedSize": -1,
@@ -124,6 +131,6 @@ def register(router: Router, engine: Engine) -> None:
 def _ref_match(pattern: str, tag: str) -> bool:
     import fnmatch
 
-    if ":" not in pattern:
+    if ":" not in pattern.rsplit("/", 1)[-1]:  # no tag (a registry's :port is not one)
         return fnmatch.fnmatch(tag.rsplit(":", 1)[0], pattern)
     return fnmatch.fnmatch(tag, pattern)

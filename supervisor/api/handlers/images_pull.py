@@ -79,6 +79,28 @@ def make_push(engine: Engine, jobs: Jobs, pusher: Pusher
     return push
 
 
+def make_distribution(puller: Puller) -> Callable[[ApiRequest, str], Awaitable[ApiResponse]]:
+    """`GET /distribution/{name}/json`: what the registry has for a name."""
+
+    async def distribution(req: ApiRequest, name: str) -> ApiResponse:
+        target = remote(name)
+        creds = parse_registry_auth(req.header("X-Registry-Auth"))
+        desc, platforms = await puller.describe(target, creds)
+        out_platforms = []
+        for p in platforms:
+            entry: dict[str, Any] = {"architecture": p.architecture, "os": p.os}
+            if p.variant:
+                entry["variant"] = p.variant
+            out_platforms.append(entry)
+        return JsonResponse({
+            "Descriptor": {"mediaType": desc.media_type, "digest": desc.digest,
+                           "size": desc.size},
+            "Platforms": out_platforms,
+        })
+
+    return distribution
+
+
 def make_auth(http: HttpClient) -> Callable[[ApiRequest], Awaitable[ApiResponse]]:
     """`POST /auth`: check credentials against the registry (nothing is kept: clients
     send them again with each pull and push, in X-Registry-Auth)."""
