@@ -264,3 +264,22 @@ def auth_registry(workdir: Path) -> Iterator[Registry]:
     reg = start_registry(d, users={"corral": "s3cret"})
     yield reg
     reg.stop()
+
+
+@pytest.fixture(scope="session")
+def token_registry(workdir: Path) -> Iterator[Any]:
+    """A docker-registry with token auth and the token server it trusts (Docker Hub's
+    flow): anonymous pulls of `public/*`, user `corral`/`s3cret` for everything else.
+    Yields (registry, token server)."""
+    if shutil.which("docker-registry") is None or shutil.which("openssl") is None:
+        pytest.skip("needs docker-registry and openssl")
+    from registry import TokenServer
+
+    d = workdir / "token-registry"
+    d.mkdir()
+    tokens = TokenServer(d, {"corral": "s3cret"})
+    reg = start_registry(d, token=tokens)
+    reg.creds = "corral:s3cret"
+    yield reg, tokens
+    reg.stop()
+    tokens.stop()

@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -108,9 +109,11 @@ def htpasswd_line(user: str, password: str) -> str:
     return f"{user}:{hashed}\n"
 
 
-def start_registry(workdir: Path, users: dict[str, str] | None = None) -> Registry:
+def start_registry(workdir: Path, users: dict[str, str] | None = None,
+                   token: TokenServer | None = None) -> Registry:
     """Start docker-registry on a free port under `workdir`; stop it with `.stop()`.
-    With `users` (name -> password) it asks for Basic auth (htpasswd)."""
+    With `users` (name -> password) it asks for Basic auth (htpasswd); with `token`,
+    for Bearer tokens from that server."""
     if shutil.which(REGISTRY_BIN) is None:
         raise FileNotFoundError("docker-registry not installed (Debian's docker-registry)")
     storage = workdir / "storage"
@@ -121,6 +124,9 @@ def start_registry(workdir: Path, users: dict[str, str] | None = None) -> Regist
         htpasswd = workdir / "htpasswd"
         htpasswd.write_text("".join(htpasswd_line(u, p) for u, p in users.items()))
         text += f"auth:\n  htpasswd:\n    realm: corral-test\n    path: {htpasswd}\n"
+    elif token is not None:
+        text += (f"auth:\n  token:\n    realm: {token.url}\n    service: corral-test\n"
+                 f"    issuer: corral-test-issuer\n    rootcertbundle: {token.cert}\n")
     config.write_text(text)
     log = workdir / "registry.log"
     proc = subprocess.Popen(
@@ -254,3 +260,97 @@ def busybox_layers(rootfs_tar: Path) -> list[bytes]:
 def make_image(layout: Path, layers: list[bytes], **kw: Any) -> Path:
     new_layout(layout)
     return write_oci_layout(layout, [image_manifest(layout, layers, **kw)])
+
+
+# ------------------------------------------------------------ token auth
+
+
+class TokenServer:
+    """A small Docker-style token server (the Hub's auth.docker.io flow, offline):
+    `GET /token?service=&scope=` answers a JWT (RS256, signed with openssl, the signing
+    certificate in its `x5c` header) that the registry verifies against the bundle it
+    is configured with.  Anonymous requests get pull access to `public/*` only; Basic
+    `user:password` gets pull and push everywhere.  Runs in a thread of the test
+    process (the daemon under test is the client)."""
+
+    def __init__(self, workdir: Path, users: dict[str, str]) -> None:
+        import http.server
+        import threading
+
+        self.users = users
+        self.key = workdir / "token.key"
+        self.cert = workdir / "token.crt"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", "/CN=corral-test-token", "-keyout", str(self.key),
+             "-out", str(self.cert)],
+            check=True, capture_output=True, timeout=60)
+        der = subprocess.run(["openssl", "x509", "-in", str(self.cert), "-outform", "DER"],
+                             check=True, capture_output=True, timeout=60).stdout
+        import base64
+
+        self.x5c = base64.b64encode(der).decode()
+        self.requests: list[tuple[str, str]] = []  # (account or "", scope)
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                from urllib.parse import parse_qs, urlsplit
+
+                q = parse_qs(urlsplit(self.path).query)
+                user = ""
+                auth = self.headers.get("Authorization", "")
+                if auth.startswith("Basic "):
+                    u, _, p = base64.b64decode(auth[6:]).decode().partition(":")
+                    if server.users.get(u) != p:
+                        self.send_response(401)
+                        self.end_headers()
+                        return
+                    user = u
+                scopes = q.get("scope", [])
+                server.requests.append((user, " ".join(scopes)))
+                body = json.dumps({"token": server.token(user, q.get("service", [""])[0],
+                                                         scopes),
+                                   "expires_in": 300}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/token"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def token(self, user: str, service: str, scopes: list[str]) -> str:
+        import base64
+        import time
+
+        def b64(data: bytes) -> str:
+            return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+        access = []
+        for scope in scopes:
+            kind, _, rest = scope.partition(":")
+            name, _, actions = rest.rpartition(":")
+            allowed = [a for a in actions.split(",")
+                       if user or (a == "pull" and name.startswith("public/"))]
+            access.append({"type": kind, "name": name, "actions": allowed})
+        now = int(time.time())
+        claims = {"iss": "corral-test-issuer", "sub": user, "aud": service,
+                  "exp": now + 300, "nbf": now - 10, "iat": now, "jti": os.urandom(8).hex(),
+                  "access": access}
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [self.x5c]}
+        signing = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
+        sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(self.key)],
+                             input=signing.encode(), check=True, capture_output=True,
+                             timeout=60).stdout
+        return f"{signing}.{b64(sig)}"
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

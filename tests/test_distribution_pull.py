@@ -541,3 +541,38 @@ def test_a_pull_whose_client_leaves_is_cancelled_and_leaves_nothing(
     assert f"pull {registry.host}/{repo}:latest cancelled: the client went away" in log
     dk.images.remove(f"{registry.host}/{repo}")
     assert _stored(corral) == before and _image_ids(dk) == ids
+
+
+def test_bearer_token_flow(corral: Daemon, dk: Any, token_registry: Any, tmp_path: Path,
+                           rootfs_tar: Path) -> None:
+    """Docker Hub's flow, offline: the registry's challenge names a token server; an
+    anonymous token pulls a public repository, a private one is refused in Docker's
+    words, a login fetches tokens with Basic credentials, and a token is reused for its
+    scope (one token request per pull, not one per blob)."""
+    import docker.errors
+
+    reg, tokens = token_registry
+    pub, priv = _repo("public/img"), _repo("private/img")
+    layout = make_image(tmp_path / "img", [rootfs_tar.read_bytes(), _stamp(), _stamp("etc/b")])
+    reg.push(layout, pub, fmt="v2s2")
+    reg.push(layout, priv, fmt="v2s2")
+    tokens.requests.clear()
+    dk.images.pull(f"{reg.host}/{pub}", tag="latest")
+    assert tokens.requests == [("", f"repository:{pub}:pull")]
+    with pytest.raises(docker.errors.NotFound) as e:
+        dk.images.pull(f"{reg.host}/{priv}", tag="latest")
+    assert (f"pull access denied for {reg.host}/{priv}, repository does not exist or may "
+            "require 'docker login'") in str(e.value)
+    with pytest.raises(docker.errors.APIError) as e2:
+        dk.login("corral", "wrong", registry=reg.host)
+    assert f'Get "http://{reg.host}/v2/": unauthorized: incorrect username or password' in (
+        str(e2.value))
+    assert dk.login("corral", "s3cret", registry=reg.host)["Status"] == "Login Succeeded"
+    auth = {"username": "corral", "password": "s3cret"}
+    dk.images.pull(f"{reg.host}/{priv}", tag="latest", auth_config=auth)
+    dk.images.get(f"{reg.host}/{priv}").tag(f"{reg.host}/{priv}-copy", "v1")
+    out = list(dk.images.push(f"{reg.host}/{priv}-copy", tag="v1", auth_config=auth,
+                              stream=True, decode=True))
+    assert "error" not in out[-1], out
+    assert reg.manifest_digest(f"{priv}-copy:v1") == reg.manifest_digest(f"{priv}:latest")
+    assert ("corral", f"repository:{priv}-copy:pull,push") in tokens.requests

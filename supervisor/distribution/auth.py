@@ -101,6 +101,7 @@ def parse_registry_auth(header: str | None) -> Credentials | None:
 class _Token:
     value: str
     expires: float
+    scope: str  # what was asked for (the challenge's scope, or ours)
 
 
 @dataclass
@@ -138,10 +139,12 @@ class Authorizer:
                 self._basic = True
                 return True
             if ch.scheme == "bearer" and "realm" in ch.params:
-                if scope in self._tokens:
-                    del self._tokens[scope]  # refused: do not loop on it
+                want = ch.params.get("scope") or scope
+                held = self._tokens.get(scope)
+                if held is not None and held.scope == want:
+                    del self._tokens[scope]  # refused with what it asked for: give up
                     return False
-                self._bearer = ch
+                self._bearer = ch  # (a cross-repository mount asks for more scopes)
                 await self._fetch_token(ch, scope)
                 return True
         return False
@@ -155,13 +158,12 @@ class Authorizer:
             headers.append(("Authorization", basic))
             query["account"] = self.credentials.username if self.credentials else ""
         realm = ch.params["realm"]
-        url = realm + ("&" if "?" in realm else "?") + urlencode(query) + "&" + urlencode(
-            {"scope": want}
-        )
+        params = list(query.items()) + [("scope", x) for x in want.split()]  # one per scope
+        url = realm + ("&" if "?" in realm else "?") + urlencode(params)
         async with self.http.request("GET", url, headers) as resp:
             body = await resp.read(_TOKEN_LIMIT)
             if resp.status == 401:
-                raise Unauthorized(f"Get {realm!r}: unauthorized: incorrect username or password")
+                raise Unauthorized("unauthorized: incorrect username or password")
             if resp.status != 200:
                 raise Unauthorized(f"token server {realm} answered {resp.status} {resp.reason}")
         try:
@@ -172,7 +174,7 @@ class Authorizer:
             raise Unauthorized(f"token server {realm} sent no token") from None
         if not value:
             raise Unauthorized(f"token server {realm} sent no token")
-        self._tokens[scope] = _Token(value, trio.current_time() + max(expires_in - 5, 1))
+        self._tokens[scope] = _Token(value, trio.current_time() + max(expires_in - 5, 1), want)
 
 
 HUB_SERVER = "https://index.docker.io/v1/"
@@ -203,7 +205,11 @@ async def login(http: HttpClient, origin: str, credentials: Credentials) -> None
         return  # a registry that wants no credentials accepts any
     if status != 401:
         raise CorralError(f"login attempt to {url} failed with status: {status}")
-    if not await auth.challenged(challenge, ""):
+    try:
+        answered = await auth.challenged(challenge, "")
+    except Unauthorized as e:
+        raise Unauthorized(f'Get "{url}": {e.message}') from None
+    if not answered:
         raise Unauthorized(f"login attempt to {url} failed: the registry's challenge "
                            f"({challenge or 'none'}) cannot be answered")
     async with http.request("GET", url, auth.header("")) as resp:

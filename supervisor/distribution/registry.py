@@ -104,7 +104,7 @@ class Repository:
                 try:
                     await self.auth.challenged(resp.header("www-authenticate"), self.scope)
                 except Unauthorized as e:
-                    raise Unauthorized(f"Get {url!r}: {e.message}") from None
+                    raise Unauthorized(f'Get "{url}": {e.message}') from None
                 return
             if resp.status != 200:
                 raise RegistryError(f'Get "{url}": registry answered {resp.status} '
@@ -131,7 +131,7 @@ class Repository:
             async with self.http.request(method, url, headers, body, stream=stream,
                                          length=length) as resp:
                 if resp.status == 401 and not retried:
-                    await resp.read(_ERROR_BODY_LIMIT)
+                    refused = await resp.read(_ERROR_BODY_LIMIT)
                     retried = True
                     challenge = resp.header("www-authenticate") or ""
                     if await self.auth.challenged(challenge, self.scope):
@@ -142,7 +142,7 @@ class Repository:
                         raise RegistryError(f'{method.title()} "{url}": no basic auth credentials')
                     if self.push:
                         raise RegistryError("denied: requested access to the resource is denied")
-                    raise errors_to_error(401, [], self.remote, what)
+                    raise errors_to_error(401, parse_errors(refused), self.remote, what)
                 if resp.status in (301, 302, 303, 307, 308) and method in ("GET", "HEAD"):
                     await resp.read(_ERROR_BODY_LIMIT)
                     location = resp.header("location")
@@ -201,11 +201,14 @@ class Repository:
         """Cross-repository mount (same registry): True if the registry linked it."""
         tail = (f"{self.remote.path}/blobs/uploads/?mount={quote(digest)}"
                 f"&from={quote(from_path)}")
-        async with self.get(tail, f"mount {digest}", method="POST") as resp:
-            await resp.read(_ERROR_BODY_LIMIT)
-            if resp.status == 201:
-                return True
-            location = resp.header("location")
+        try:
+            async with self.get(tail, f"mount {digest}", method="POST") as resp:
+                await resp.read(_ERROR_BODY_LIMIT)
+                if resp.status == 201:
+                    return True
+                location = resp.header("location")
+        except (RegistryError, NotFound, Unauthorized):
+            return False  # not allowed to read the source: upload it instead
         if location:  # 202: an upload was started instead; give it back
             with contextlib.suppress(CorralError):
                 async with self.get("", "cancel upload", method="DELETE",
