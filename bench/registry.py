@@ -32,6 +32,7 @@ def all_scenarios() -> tuple[Scenario, ...]:
         many,
         memory,
         network,
+        pull,
         restart,
         scrape,
         start,
@@ -51,6 +52,7 @@ def all_scenarios() -> tuple[Scenario, ...]:
         logrotate.SCENARIO,
         build.SCENARIO,
         network.SCENARIO,
+        pull.SCENARIO,
     )
 
 
