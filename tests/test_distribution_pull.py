@@ -247,6 +247,13 @@ def test_corral_pull_bad_input(corral: Daemon, registry: Registry) -> None:
     )
 
 
+def test_docker_run_pulls_a_missing_image(corral: Daemon, busybox_remote: str) -> None:
+    r = corral.docker("run", "--rm", busybox_remote, "cat", "/etc/stamp")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines()[0] == f"Unable to find image '{busybox_remote}:latest' locally"
+    assert len(r.stdout.strip()) == 32
+
+
 def test_run_pulls_a_missing_image(corral: Daemon, dk: Any, busybox_remote: str) -> None:
     r = corral.cli("run", "--rm", "--pull", "never", busybox_remote, "true")
     assert r.returncode == 125
@@ -293,7 +300,7 @@ def test_terminal_progress_is_redrawn_in_place() -> None:
 # ------------------------------------------------------------------------- push
 
 
-def test_push_round_trip(corral: Daemon, dk: Any, registry: Registry) -> None:
+def test_push_round_trip(corral: Daemon, dk: Any, registry: Registry, tmp_path: Path) -> None:
     """A local image pushed by corral: the registry holds what corral said (skopeo
     inspects the same digest), and pulling it back gives the same image ID."""
     repo = _repo("pushed")
@@ -317,6 +324,27 @@ def test_push_round_trip(corral: Daemon, dk: Any, registry: Registry) -> None:
     assert "Pushed" not in statuses and "Layer already exists" in statuses
     assert again[-1] == {"progressDetail": {}, "aux": {"Tag": "v1", "Digest": digest,
                                                        "Size": size}}
+    # another client reads what corral pushed: podman pulls it (private storage)
+    import shutil
+    import subprocess
+
+    if shutil.which("podman"):
+        import tempfile
+
+        store = tmp_path / "podman"
+        run = Path(tempfile.mkdtemp(prefix="cr-"))  # podman wants a runroot under 50 chars
+        podman = ["podman", "--root", str(store / "root"), "--runroot", str(run),
+                  "--storage-driver", "vfs"]
+        try:
+            got = subprocess.run([*podman, "pull", "-q", "--tls-verify=false", f"{name}:v1"],
+                                 capture_output=True, text=True, timeout=120)
+            assert got.returncode == 0, got.stderr
+            ids = subprocess.run([*podman, "image", "inspect", "--format", "{{.Id}}",
+                                  f"{name}:v1"], capture_output=True, text=True, timeout=60)
+            assert ids.stdout.strip() == committed.id.removeprefix("sha256:")
+        finally:
+            subprocess.run([*podman, "system", "reset", "-f"], capture_output=True, timeout=120)
+            shutil.rmtree(run, ignore_errors=True)
     # back and forth: same image, same digest
     dk.images.remove(name + ":v1")
     dk.images.pull(name, tag="v1")
