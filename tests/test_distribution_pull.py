@@ -232,9 +232,8 @@ def test_corral_pull_plain_and_quiet(corral: Daemon, dk: Any, registry: Registry
 
 
 def test_corral_pull_bad_input(corral: Daemon, registry: Registry) -> None:
-    r = corral.cli("pull", "-a", f"{registry.host}/x")
-    assert (r.returncode, r.stderr.strip()) == (
-        1, "corral: pull --all-tags is not supported yet: name one tag or digest")
+    r = corral.cli("pull", "-a", f"{registry.host}/x:1")
+    assert (r.returncode, r.stderr.strip()) == (1, "corral: tag can't be used with --all-tags/-a")
     r = corral.cli("pull", "Upper/Case")
     assert r.returncode == 1
     assert r.stderr.strip() == (
@@ -604,3 +603,26 @@ def test_bearer_token_flow(corral: Daemon, dk: Any, token_registry: Any, tmp_pat
     assert "error" not in out[-1], out
     assert reg.manifest_digest(f"{priv}-copy:v1") == reg.manifest_digest(f"{priv}:latest")
     assert ("corral", f"repository:{priv}-copy:pull,push") in tokens.requests
+
+
+def test_pull_all_tags(corral: Daemon, dk: Any, registry: Registry, tmp_path: Path,
+                       rootfs_tar: Path) -> None:
+    """`pull -a` (the API's name-only pull): every tag, one Status line for the
+    repository, its name last."""
+    import subprocess
+
+    repo = _repo("tags")
+    layout = make_image(tmp_path / "a", [rootfs_tar.read_bytes(), _stamp()])
+    registry.push(layout, repo, fmt="v2s2")
+    for tag in ("v1", "v2"):
+        subprocess.run(["skopeo", "copy", "-q", "--src-tls-verify=false",
+                        "--dest-tls-verify=false", f"docker://{registry.host}/{repo}:latest",
+                        f"docker://{registry.host}/{repo}:{tag}"], check=True, timeout=60)
+    name = f"{registry.host}/{repo}"
+    r = corral.cli("pull", "-a", name)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.splitlines()
+    assert [x for x in out if x.endswith(f"Pulling from {repo}")] == [
+        f"latest: Pulling from {repo}", f"v1: Pulling from {repo}", f"v2: Pulling from {repo}"]
+    assert out[-2:] == [f"Status: Downloaded newer image for {name}", name]
+    assert sorted(dk.images.get(name).tags) == [f"{name}:{t}" for t in ("latest", "v1", "v2")]

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 PULL = Command("pull", "corral pull [OPTIONS] NAME[:TAG|@DIGEST]",
                "Download an image from a registry", (
-    Opt("all-tags", "a", help="Download all tagged images in the repository (not supported yet)"),
+    Opt("all-tags", "a", help="Download all tagged images in the repository"),
     Opt("disable-content-trust", kind="str",
         help="Skip image verification (default true; content trust is not supported)"),
     Opt("platform", kind="str", help="Set platform if server is multi-platform capable"),
@@ -149,6 +149,26 @@ def pull_for_run(cli: Cli, image: str, policy: str | None, *, quiet: bool,
     return True
 
 
+def _pull_all_tags(cli: Cli, name: str, platform: str | None, quiet: bool) -> int:
+    """`pull -a`: the API's name-only pull (no `tag`), the repository's name last."""
+    from supervisor.errors import InvalidArgument
+    from supervisor.images.reference import parse as parse_ref
+
+    try:
+        ref = parse_ref(name)
+    except InvalidArgument as exc:
+        raise CliError(exc.message) from None
+    if ref.tag is not None or ref.digest is not None:
+        raise CliError("tag can't be used with --all-tags/-a")
+    query = {"fromImage": ref.repository, "platform": platform or None}
+    resp = cli.client.request("POST", "/images/create", query,
+                              headers=auth_headers(cli, ref.canonical.split("/", 1)[0]))
+    show_pull(resp.iter_lines(), None if quiet else cli.bout, _isatty(cli.bout))
+    cli.bout.write((ref.canonical + "\n").encode())
+    cli.bout.flush()
+    return 0
+
+
 def _isatty(f: BinaryIO) -> bool:
     import os
 
@@ -161,7 +181,7 @@ def _isatty(f: BinaryIO) -> bool:
 def cmd_pull(cli: Cli, argv: list[str]) -> int:
     p = parse(PULL, argv)
     if p["all_tags"]:
-        raise CliError("pull --all-tags is not supported yet: name one tag or digest")
+        return _pull_all_tags(cli, p.args[0], p["platform"], p["quiet"])
     trust = p["disable_content_trust"]
     if trust is not None and trust.lower() not in ("true", "1"):
         raise CliError("content trust is not supported: --disable-content-trust must be true")

@@ -158,7 +158,10 @@ class Puller:
         *,
         platform: mf.Platform | None = None,
         credentials: Credentials | None = None,
+        status: bool = True,
     ) -> PullResult:
+        """Pull one tag or digest; `status=False` leaves out the final Status line (an
+        all-tags pull writes one for the repository)."""
         repo = Repository(
             self.http,
             endpoint(remote.domain, self.insecure),
@@ -244,11 +247,36 @@ class Puller:
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(shutil.rmtree, workdir, True)
         emit(Progress(f"Digest: {digest}"))
-        if up_to_date:
-            emit(Progress(f"Status: Image is up to date for {name}"))
-        else:
-            emit(Progress(f"Status: Downloaded newer image for {name}"))
+        if status:
+            emit(Progress(_status(not up_to_date, name)))
         return PullResult(image_id, digest, name, tag, not up_to_date)
+
+    async def pull_all(
+        self,
+        remote: Remote,
+        emit: Emit,
+        *,
+        platform: mf.Platform | None = None,
+        credentials: Credentials | None = None,
+    ) -> PullResult:
+        """`docker pull -a`: every tag of the repository, one after the other, then
+        one Status line for the repository (as dockerd)."""
+        repo = Repository(self.http, endpoint(remote.domain, self.insecure), remote,
+                          Authorizer(self.http, credentials))
+        await repo.ping()
+        tags = sorted(await repo.tags())
+        if not tags:
+            raise NotFound(f"repository {remote.repository} has no tags")
+        new = False
+        last: PullResult | None = None
+        for tag in tags:
+            one = Remote(remote.domain, remote.path, remote.repository, tag, None)
+            last = await self.pull(one, emit, platform=platform, credentials=credentials,
+                                   status=False)
+            new = new or last.new
+        assert last is not None
+        emit(Progress(_status(new, remote.repository)))
+        return PullResult(last.image_id, last.manifest_digest, remote.repository, None, new)
 
     async def describe(self, remote: Remote, credentials: Credentials | None = None
                        ) -> tuple[mf.Descriptor, list[mf.Platform]]:
@@ -345,6 +373,12 @@ class Puller:
         if "sha256:" + h.hexdigest() != desc.digest:
             raise InvalidArgument(f"filesystem layer verification failed for digest {desc.digest}")
         emit(Progress("Download complete", desc.short))
+
+
+def _status(new: bool, name: str) -> str:
+    if new:
+        return f"Status: Downloaded newer image for {name}"
+    return f"Status: Image is up to date for {name}"
 
 
 def first_error(eg: BaseExceptionGroup[BaseException]) -> BaseException:

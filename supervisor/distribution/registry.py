@@ -182,6 +182,26 @@ class Repository:
                 f"manifest verification failed for digest {reference} (got {digest})")
         return body, ctype, digest
 
+    async def tags(self) -> list[str]:
+        """Every tag of the repository (`/tags/list`, its `Link: <...>; rel="next"`
+        pages followed)."""
+        out: list[str] = []
+        tail = f"{self.remote.path}/tags/list"
+        url: str | None = None
+        for _ in range(1000):
+            async with self.get(tail, f"tags of {self.remote.repository}", url=url) as resp:
+                body = await resp.read(MANIFEST_LIMIT)
+                link = resp.header("link") or ""
+            try:
+                doc = json.loads(body)
+                out += [str(t) for t in doc.get("tags") or []]
+            except (ValueError, AttributeError):
+                raise RegistryError(f"tags of {self.remote.repository}: not JSON") from None
+            if 'rel="next"' not in link or "<" not in link:
+                return out
+            url = urljoin(self.ep.origin + "/", link[link.index("<") + 1 : link.index(">")])
+        raise RegistryError(f"tags of {self.remote.repository}: too many pages")
+
     @asynccontextmanager
     async def blob(self, digest: str) -> AsyncIterator[Response]:
         async with self.get(f"{self.remote.path}/blobs/{digest}", f"blob {digest}") as resp:

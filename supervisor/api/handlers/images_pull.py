@@ -26,6 +26,7 @@ from supervisor.distribution.reference import endpoint, remote
 from supervisor.distribution.transport import HttpClient
 from supervisor.engine.engine import Engine
 from supervisor.errors import InvalidArgument
+from supervisor.images.reference import parse as parse_ref
 
 
 def _line(obj: dict[str, Any]) -> bytes:
@@ -44,10 +45,13 @@ def make_pull(engine: Engine, jobs: Jobs, puller: Puller
         plat = req.query_str("platform") or ""
         platform = parse_platform(plat) if plat else None
         creds = parse_registry_auth(req.header("X-Registry-Auth"))
+        # dockerd: a name with no tag (none in fromImage, an empty `tag`) is every tag
+        every = not req.query_str("tag") and not parse_ref(name).tag and not target.digest
+        work = puller.pull_all if every else puller.pull
         job = await jobs.start(
-            ("pull", target, platform),
-            f"pull {target.familiar()}",
-            partial(puller.pull, target, platform=platform, credentials=creds),
+            ("pull", target, platform, every),
+            f"pull {target.repository if every else target.familiar()}",
+            partial(work, target, platform=platform, credentials=creds),
         )
         return await job_stream(job, lambda r: engine.events.publish(
             "image", "pull", r.name, {"name": r.name}))
