@@ -283,3 +283,15 @@ def token_registry(workdir: Path) -> Iterator[Any]:
     yield reg, tokens
     reg.stop()
     tokens.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_registry(workdir: Path) -> Iterator[Registry]:
+    """A docker-registry that speaks only TLS, with a self-signed certificate."""
+    if shutil.which("docker-registry") is None or shutil.which("openssl") is None:
+        pytest.skip("needs docker-registry and openssl")
+    d = workdir / "tls-registry"
+    d.mkdir()
+    reg = start_registry(d, tls=True)
+    yield reg
+    reg.stop()

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 REGISTRY_BIN = "docker-registry"
-_LISTENING = re.compile(rb'msg="listening on (127\.0\.0\.1:\d+)"')
+_LISTENING = re.compile(rb'msg="listening on (127\.0\.0\.1:\d+)')
 
 CONFIG = """\
 version: 0.1
@@ -110,7 +110,7 @@ def htpasswd_line(user: str, password: str) -> str:
 
 
 def start_registry(workdir: Path, users: dict[str, str] | None = None,
-                   token: TokenServer | None = None) -> Registry:
+                   token: TokenServer | None = None, tls: bool = False) -> Registry:
     """Start docker-registry on a free port under `workdir`; stop it with `.stop()`.
     With `users` (name -> password) it asks for Basic auth (htpasswd); with `token`,
     for Bearer tokens from that server."""
@@ -127,6 +127,16 @@ def start_registry(workdir: Path, users: dict[str, str] | None = None,
     elif token is not None:
         text += (f"auth:\n  token:\n    realm: {token.url}\n    service: corral-test\n"
                  f"    issuer: corral-test-issuer\n    rootcertbundle: {token.cert}\n")
+    if tls:  # a certificate for 127.0.0.1 that no CA vouches for
+        key, cert = workdir / "tls.key", workdir / "tls.crt"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+             "-keyout", str(key), "-out", str(cert)],
+            check=True, capture_output=True, timeout=60)
+        text = text.replace("  secret: corral-test-secret\n",
+                            f"  secret: corral-test-secret\n  tls:\n    certificate: {cert}\n"
+                            f"    key: {key}\n")
     config.write_text(text)
     log = workdir / "registry.log"
     proc = subprocess.Popen(

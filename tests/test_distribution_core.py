@@ -66,11 +66,20 @@ def test_remote_bad_names() -> None:
     ],
 )
 def test_endpoints(domain: str, origin: str) -> None:
-    assert endpoint(domain).origin == origin
+    """Loopback registries as Docker's default insecure ones: TLS unverified first,
+    then plain HTTP on the same port (port 80 when none was given)."""
+    ep = endpoint(domain)
+    if origin.startswith("http://"):
+        assert ep.insecure and ep.scheme == "https"
+        assert ep.plain().origin == origin
+    else:
+        assert not ep.insecure and ep.origin == origin
 
 
-def test_insecure_registries_are_plain_http() -> None:
-    assert endpoint("reg.lan:5000", frozenset({"reg.lan:5000"})).origin == "http://reg.lan:5000"
+def test_insecure_registries_fall_back_to_plain_http() -> None:
+    ep = endpoint("reg.lan:5000", frozenset({"reg.lan:5000"}))
+    assert ep.insecure and ep.origin == "https://reg.lan:5000"
+    assert ep.plain().origin == "http://reg.lan:5000"
 
 
 def test_bearer_challenge() -> None:

@@ -626,3 +626,27 @@ def test_pull_all_tags(corral: Daemon, dk: Any, registry: Registry, tmp_path: Pa
         f"latest: Pulling from {repo}", f"v1: Pulling from {repo}", f"v2: Pulling from {repo}"]
     assert out[-2:] == [f"Status: Downloaded newer image for {name}", name]
     assert sorted(dk.images.get(name).tags) == [f"{name}:{t}" for t in ("latest", "v1", "v2")]
+
+
+def test_loopback_registry_over_tls(corral: Daemon, dk: Any, tls_registry: Registry,
+                                    tmp_path: Path, rootfs_tar: Path) -> None:
+    """A loopback registry is one of Docker's default insecure registries: TLS first
+    (its certificate unchecked), plain HTTP only if it does not speak TLS; this one
+    speaks only TLS (plain HTTP gets a 400), and pull, push and login work."""
+    import urllib.request
+
+    reg = tls_registry
+    repo = _repo("tls")
+    reg.push(make_image(tmp_path / "t", [rootfs_tar.read_bytes(), _stamp()]), repo,
+             fmt="v2s2")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(f"http://{reg.host}/v2/", timeout=30)
+    assert e.value.code == 400
+    name = f"{reg.host}/{repo}"
+    r = corral.cli("pull", name)
+    assert r.returncode == 0, r.stderr
+    dk.images.get(name).tag(f"{name}-copy", "v1")
+    r = corral.cli("push", f"{name}-copy:v1")
+    assert r.returncode == 0, r.stderr
+    assert reg.manifest_digest(f"{repo}-copy:v1") == reg.manifest_digest(f"{repo}:latest")
+    assert dk.login("anyone", "anything", registry=reg.host)["Status"] == "Login Succeeded"

@@ -18,7 +18,8 @@ from urllib.parse import urlencode
 
 import trio
 
-from supervisor.distribution.transport import HttpClient
+from supervisor.distribution.reference import Endpoint
+from supervisor.distribution.transport import HttpClient, TransportError
 from supervisor.errors import CorralError, InvalidArgument
 
 _TOKEN_LIMIT = 1 << 20
@@ -193,14 +194,20 @@ def server_domain(server: str) -> str:
     return s
 
 
-async def login(http: HttpClient, origin: str, credentials: Credentials) -> None:
-    """Check `credentials` against the registry at `origin` as `docker login` does: the
-    /v2/ ping's challenge answered (Basic, or a token fetched with them)."""
-    url = f"{origin}/v2/"
+async def login(http: HttpClient, ep: Endpoint, credentials: Credentials) -> None:
+    """Check `credentials` against the registry at `ep` as `docker login` does: the
+    /v2/ ping's challenge answered (Basic, or a token fetched with them).  An insecure
+    registry without TLS is tried in plain HTTP next."""
+    verify = not ep.insecure
+    try:
+        status, challenge = await _ping(http, f"{ep.origin}/v2/", verify)
+    except TransportError:
+        if not ep.insecure or ep.scheme != "https":
+            raise
+        ep = ep.plain()
+        status, challenge = await _ping(http, f"{ep.origin}/v2/", verify)
+    url = f"{ep.origin}/v2/"
     auth = Authorizer(http, credentials)
-    async with http.request("GET", url) as resp:
-        await resp.read(_TOKEN_LIMIT)
-        status, challenge = resp.status, resp.header("www-authenticate")
     if status == 200:
         return  # a registry that wants no credentials accepts any
     if status != 401:
@@ -212,8 +219,14 @@ async def login(http: HttpClient, origin: str, credentials: Credentials) -> None
     if not answered:
         raise Unauthorized(f"login attempt to {url} failed: the registry's challenge "
                            f"({challenge or 'none'}) cannot be answered")
-    async with http.request("GET", url, auth.header("")) as resp:
+    async with http.request("GET", url, auth.header(""), verify=verify) as resp:
         await resp.read(_TOKEN_LIMIT)
         if resp.status != 200:
             raise Unauthorized(
                 f"login attempt to {url} failed with status: {resp.status} {resp.reason}")
+
+
+async def _ping(http: HttpClient, url: str, verify: bool) -> tuple[int, str | None]:
+    async with http.request("GET", url, verify=verify) as resp:
+        await resp.read(_TOKEN_LIMIT)
+        return resp.status, resp.header("www-authenticate")

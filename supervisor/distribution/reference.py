@@ -69,11 +69,19 @@ def remote(name: str, tag: str | None = None) -> Remote:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """How to reach a registry: scheme, host, port; `origin` for URLs."""
+    """How to reach a registry: scheme, host, port; `origin` for URLs.  An `insecure`
+    one (loopback, `insecure-registries`) is tried with TLS first, its certificate not
+    verified, then in plain HTTP (`plain()`), as Docker does."""
 
     scheme: str
     host: str
     port: int
+    insecure: bool = False
+    port_given: bool = True
+
+    def plain(self) -> Endpoint:
+        return Endpoint("http", self.host, self.port if self.port_given else 80,
+                        insecure=True)
 
     @property
     def origin(self) -> str:
@@ -103,11 +111,11 @@ def is_loopback(host: str) -> bool:
 
 
 def endpoint(domain: str, insecure: frozenset[str] = frozenset()) -> Endpoint:
-    """Docker Hub's API host for `docker.io`; plain HTTP for loopback and for the
-    domains in `insecure` (daemon.yaml's `insecure-registries`), HTTPS otherwise."""
+    """Docker Hub's API host for `docker.io`; HTTPS, verified with the system CAs; for
+    loopback and the domains in `insecure` (daemon.yaml's `insecure-registries`), HTTPS
+    unverified then plain HTTP (see `Endpoint.plain`)."""
     if domain == DEFAULT_DOMAIN:
         return Endpoint("https", HUB_API_HOST, 443)
     host, port = _split_host(domain)
-    plain = is_loopback(host) or domain in insecure or host in insecure
-    scheme = "http" if plain else "https"
-    return Endpoint(scheme, host, port or (80 if plain else 443))
+    loose = is_loopback(host) or domain in insecure or host in insecure
+    return Endpoint("https", host, port or 443, insecure=loose, port_given=port is not None)

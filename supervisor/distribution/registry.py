@@ -96,9 +96,20 @@ class Repository:
 
     async def ping(self) -> None:
         """GET /v2/: reachability, and the auth challenge (remembered by the
-        Authorizer); a registry not speaking v2 is refused here."""
+        Authorizer); a registry not speaking v2 is refused here.  An insecure registry
+        that does not speak TLS is spoken to in plain HTTP from then on."""
+        if self.ep.insecure and self.ep.scheme == "https":
+            try:
+                await self._ping()
+                return
+            except TransportError:
+                self.ep = self.ep.plain()
+        await self._ping()
+
+    async def _ping(self) -> None:
         url = f"{self.ep.origin}/v2/"
-        async with self.http.request("GET", url, self.auth.header(self.scope)) as resp:
+        async with self.http.request("GET", url, self.auth.header(self.scope),
+                                     verify=not self.ep.insecure) as resp:
             await resp.read(_ERROR_BODY_LIMIT)
             if resp.status == 401:
                 try:
@@ -129,7 +140,7 @@ class Repository:
             if urlsplit(url).netloc == origin_host:
                 headers += self.auth.header(self.scope)
             async with self.http.request(method, url, headers, body, stream=stream,
-                                         length=length) as resp:
+                                         length=length, verify=not self.ep.insecure) as resp:
                 if resp.status == 401 and not retried:
                     refused = await resp.read(_ERROR_BODY_LIMIT)
                     retried = True

@@ -128,20 +128,29 @@ class HttpClient:
 
     def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
         self._ssl = ssl_context
-        self._idle: dict[tuple[str, str, int], list[_Conn]] = {}
+        self._unverified: ssl.SSLContext | None = None
+        self._idle: dict[tuple[str, str, int, bool], list[_Conn]] = {}
 
-    def _tls(self) -> ssl.SSLContext:
+    def _tls(self, verify: bool) -> ssl.SSLContext:
+        if not verify:
+            if self._unverified is None:
+                ctx = ssl.create_default_context()
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+                self._unverified = ctx
+            return self._unverified
         if self._ssl is None:
             self._ssl = ssl.create_default_context()
         return self._ssl
 
-    async def _connect(self, scheme: str, host: str, port: int, url: str, method: str) -> _Conn:
+    async def _connect(self, scheme: str, host: str, port: int, url: str, method: str,
+                       verify: bool = True) -> _Conn:
         try:
             with trio.fail_after(CONNECT_TIMEOUT):
                 tcp = await trio.open_tcp_stream(host, port)
                 stream: trio.abc.Stream = tcp
                 if scheme == "https":
-                    tls = trio.SSLStream(tcp, self._tls(), server_hostname=host,
+                    tls = trio.SSLStream(tcp, self._tls(verify), server_hostname=host,
                                          https_compatible=True)
                     await tls.do_handshake()
                     stream = tls
@@ -172,16 +181,18 @@ class HttpClient:
         *,
         stream: Callable[[], AsyncIterator[bytes]] | None = None,
         length: int | None = None,
+        verify: bool = True,
     ) -> AsyncIterator[Response]:
         """Send one request; yield the response with its body unread.  Leaving the
         block returns the connection to the pool if the body was read to its end.
-        A large body comes from `stream()` (called once per attempt), `length` bytes."""
+        A large body comes from `stream()` (called once per attempt), `length` bytes.
+        `verify=False` accepts any certificate (an insecure registry's)."""
         parts = urlsplit(url)
         scheme = parts.scheme
         host = parts.hostname or ""
         port = parts.port or (443 if scheme == "https" else 80)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        key = (scheme, host, port)
+        key = (scheme, host, port, verify)
         hdrs = [
             ("Host", parts.netloc),
             ("User-Agent", USER_AGENT),
@@ -195,7 +206,9 @@ class HttpClient:
         conn: _Conn | None = None
         while conn is None:
             fresh = not idle
-            conn = idle.pop() if idle else await self._connect(scheme, host, port, url, method)
+            conn = idle.pop() if idle else await self._connect(
+                scheme, host, port, url, method, verify
+            )
             try:
                 await conn.send(h11.Request(method=method, target=target, headers=hdrs))
                 if stream is not None:

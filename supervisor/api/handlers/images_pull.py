@@ -126,7 +126,7 @@ def make_auth(http: HttpClient) -> Callable[[ApiRequest], Awaitable[ApiResponse]
 
             user, _, password = base64.b64decode(str(body["auth"])).decode().partition(":")
         domain = server_domain(str(body.get("serveraddress") or ""))
-        await login(http, endpoint(domain).origin, Credentials(user, password))
+        await login(http, endpoint(domain), Credentials(user, password))
         return JsonResponse({"Status": "Login Succeeded", "IdentityToken": ""})
 
     return auth
