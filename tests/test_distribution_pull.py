@@ -650,3 +650,31 @@ def test_loopback_registry_over_tls(corral: Daemon, dk: Any, tls_registry: Regis
     assert r.returncode == 0, r.stderr
     assert reg.manifest_digest(f"{repo}-copy:v1") == reg.manifest_digest(f"{repo}:latest")
     assert dk.login("anyone", "anything", registry=reg.host)["Status"] == "Login Succeeded"
+
+
+def test_compose_pull_and_push(corral: Daemon, dk: Any, registry: Registry,
+                               busybox_remote: str, tmp_path: Path) -> None:
+    repo = _repo("composed")
+    file = tmp_path / "compose.yaml"
+    file.write_text(
+        "name: pp\nservices:\n"
+        f"  web:\n    image: {busybox_remote}\n"
+        f"  out:\n    image: {registry.host}/{repo}:v1\n"
+    )
+    r = corral.cli("compose", "-f", str(file), "pull", "web")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines() == [" web Pulling", " web Pulled"]
+    dk.images.get(busybox_remote).tag(f"{registry.host}/{repo}", "v1")
+    r = corral.cli("compose", "-f", str(file), "push", "out")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines() == [" out Pushing", " out Pushed"]
+    assert registry.manifest_digest(f"{repo}:v1") == registry.manifest_digest(
+        busybox_remote.split("/", 1)[1] + ":latest")
+    file.write_text(f"name: pp\nservices:\n  web:\n    image: {registry.host}/nope:1\n")
+    r = corral.cli("compose", "-f", str(file), "pull")
+    assert r.returncode == 1
+    assert r.stderr.splitlines()[-1] == (
+        f'corral: service "web": manifest for {registry.host}/nope:1 not found: '
+        "manifest unknown: manifest unknown")
+    r = corral.cli("compose", "-f", str(file), "pull", "--ignore-pull-failures")
+    assert r.returncode == 0

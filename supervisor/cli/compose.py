@@ -38,6 +38,8 @@ VERBS = {
     "exec": "Execute a command in a running container",
     "config": "Parse, resolve and render compose file in canonical format",
     "images": "List images used by the created containers",
+    "pull": "Pull service images",
+    "push": "Push service images",
 }
 
 _GLOBAL_VALUE = {
@@ -635,6 +637,67 @@ def compose_images(cli: Cli, g: Globals, argv: list[str]) -> int:
     return 0
 
 
+# -- pull / push -----------------------------------------------------------------------
+
+COMPOSE_PULL = Command("compose pull", "corral compose pull [OPTIONS] [SERVICE...]",
+                       "Pull service images", (
+    Opt("ignore-pull-failures", help="Pull what it can and ignore images with pull failures"),
+    Opt("quiet", "q", help="Pull without printing progress information"),
+))
+COMPOSE_PUSH = Command("compose push", "corral compose push [OPTIONS] [SERVICE...]",
+                       "Push service images", (
+    Opt("ignore-push-failures", help="Push what it can and ignore images with push failures"),
+    Opt("quiet", "q", help="Push without printing progress information"),
+))
+
+
+def _service_images(project: Project, services: list[str]) -> list[tuple[str, str]]:
+    unknown = [s for s in services if s not in project.services]
+    if unknown:
+        raise CliError(f"no such service: {unknown[0]}")
+    return [(name, str(svc["image"])) for name, svc in project.services.items()
+            if (not services or name in services) and svc.get("image")]
+
+
+def _each_image(cli: Cli, g: Globals, argv: list[str], push: bool) -> int:
+    """compose pull / push: one image per service, its outcome on stderr as compose."""
+    from supervisor.api.client import ApiError
+    from supervisor.cli.stream import StreamError
+
+    p = parse(COMPOSE_PUSH if push else COMPOSE_PULL, argv)
+    ignore = p["ignore_push_failures"] if push else p["ignore_pull_failures"]
+    project = load(cli, g)
+    for name, image in _service_images(project, p.args):
+        if not p["quiet"]:
+            cli.err(f" {name} {'Pushing' if push else 'Pulling'}")
+        try:
+            if push:
+                from supervisor.cli.push import push_image
+
+                push_image(cli, image, quiet=True)
+            else:
+                from supervisor.cli.pull import pull_image
+
+                pull_image(cli, image, platform=None, quiet=True, out=cli.berr, tty=False)
+        except (ApiError, StreamError, CliError) as exc:
+            message = exc.message if isinstance(exc, (ApiError, CliError)) else str(exc)
+            if not ignore:
+                raise CliError(f'service "{name}": {message}') from None
+            cli.err(f" {name} Error {message}")
+            continue
+        if not p["quiet"]:
+            cli.err(f" {name} {'Pushed' if push else 'Pulled'}")
+    return 0
+
+
+def compose_pull(cli: Cli, g: Globals, argv: list[str]) -> int:
+    return _each_image(cli, g, argv, push=False)
+
+
+def compose_push(cli: Cli, g: Globals, argv: list[str]) -> int:
+    return _each_image(cli, g, argv, push=True)
+
+
 # -- start / stop / restart / exec -----------------------------------------------------
 
 
@@ -766,6 +829,8 @@ _HANDLERS: dict[str, Any] = {
     "ps": compose_ps,
     "logs": compose_logs,
     "images": compose_images,
+    "pull": compose_pull,
+    "push": compose_push,
     "start": _lifecycle("start", "Start services"),
     "stop": _lifecycle("stop", "Stop services"),
     "restart": _lifecycle("restart", "Restart service containers"),
