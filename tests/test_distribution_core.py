@@ -227,3 +227,16 @@ def test_saved_logins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert c.get(doc2, "reg:5000") == ("me", "pw")
     assert doc2["auths"] == {"reg:5000": {}}  # the file keeps no secret
     assert c.erase(doc2, "reg:5000") and c.get(doc2, "reg:5000") is None
+
+
+def test_search_terms_and_filters() -> None:
+    from supervisor.distribution.search import SearchResult, apply_filters, split_term
+
+    assert split_term("nginx") == ("docker.io", "nginx")
+    assert split_term("foo/bar") == ("docker.io", "foo/bar")
+    assert split_term("127.0.0.1:5000/busy") == ("127.0.0.1:5000", "busy")
+    rows = [SearchResult("a", "", 10, True, False), SearchResult("b", "", 3, False, False)]
+    assert [r.name for r in apply_filters(rows, {"is-official": ["true"]})] == ["a"]
+    assert [r.name for r in apply_filters(rows, {"stars": ["5"]})] == ["a"]
+    with pytest.raises(InvalidArgument, match="invalid filter 'stars=x'"):
+        apply_filters(rows, {"stars": ["x"]})

@@ -678,3 +678,19 @@ def test_compose_pull_and_push(corral: Daemon, dk: Any, registry: Registry,
         "manifest unknown: manifest unknown")
     r = corral.cli("compose", "-f", str(file), "pull", "--ignore-pull-failures")
     assert r.returncode == 0
+
+
+def test_search_a_registry_without_the_api(corral: Daemon, dk: Any, registry: Registry
+                                           ) -> None:
+    """distribution has no v1 search: Docker's words for it; a bad filter is named."""
+    import docker.errors
+
+    r = corral.cli("search", f"{registry.host}/busybox")
+    assert r.returncode == 1
+    assert r.stderr.strip() == "corral: Error response from daemon: Unexpected status code 404"
+    r = corral.docker("search", f"{registry.host}/busybox")
+    assert r.stderr.strip() == "Error response from daemon: Unexpected status code 404"
+    with pytest.raises(docker.errors.APIError, match="Unexpected status code 404"):
+        dk.images.search(f"{registry.host}/busybox")
+    r = corral.cli("search", "-f", "color=blue", f"{registry.host}/busybox")
+    assert r.stderr.strip() == "corral: Error response from daemon: invalid filter 'color'"

@@ -43,6 +43,7 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "push": ("push", "cmd_push", "Upload an image to a registry"),
     "login": ("login", "cmd_login", "Log in to a registry"),
     "logout": ("login", "cmd_logout", "Log out from a registry"),
+    "search": ("search", "cmd_search", "Search Docker Hub for images"),
     "rmi": ("images", "cmd_rmi", "Remove one or more images"),
     "tag": ("images", "cmd_tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
     "history": ("images", "cmd_history", "Show the history of an image"),

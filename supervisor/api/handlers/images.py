@@ -13,6 +13,7 @@ from supervisor.api.handlers.images_pull import (
     make_distribution,
     make_pull,
     make_push,
+    make_search,
 )
 from supervisor.api.router import (
     ApiRequest,
@@ -40,6 +41,7 @@ def register(router: Router, engine: Engine) -> None:
     router.add("GET", "/distribution/{name:.*}/json", make_distribution(puller))
     router.add("POST", "/images/{name:.*}/push", make_push(engine, jobs, Pusher(images, http)))
     router.add("POST", "/auth", make_auth(http))
+    router.add("GET", "/images/search", make_search(http))
 
     @router.route("GET", "/images/json")
     async def list_(req: ApiRequest) -> ApiResponse:

@@ -23,6 +23,7 @@ from supervisor.distribution.progress import message
 from supervisor.distribution.pull import Puller
 from supervisor.distribution.push import Pusher
 from supervisor.distribution.reference import endpoint, remote
+from supervisor.distribution.search import apply_filters, search
 from supervisor.distribution.transport import HttpClient
 from supervisor.engine.engine import Engine
 from supervisor.errors import InvalidArgument
@@ -103,6 +104,21 @@ def make_distribution(puller: Puller) -> Callable[[ApiRequest, str], Awaitable[A
         })
 
     return distribution
+
+
+def make_search(http: HttpClient) -> Callable[[ApiRequest], Awaitable[ApiResponse]]:
+    """`GET /images/search?term=&limit=&filters=`."""
+
+    async def search_(req: ApiRequest) -> ApiResponse:
+        limit = req.query_int("limit", 25) or 25
+        filters = req.query_filters()
+        apply_filters([], filters)  # a bad filter is refused before any request
+        found = apply_filters(await search(http, req.query_str("term") or "", limit), filters)
+        return JsonResponse([{"name": r.name, "description": r.description,
+                              "star_count": r.star_count, "is_official": r.is_official,
+                              "is_automated": r.is_automated} for r in found])
+
+    return search_
 
 
 def make_auth(http: HttpClient) -> Callable[[ApiRequest], Awaitable[ApiResponse]]:
