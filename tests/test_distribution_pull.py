@@ -694,3 +694,20 @@ def test_search_a_registry_without_the_api(corral: Daemon, dk: Any, registry: Re
         dk.images.search(f"{registry.host}/busybox")
     r = corral.cli("search", "-f", "color=blue", f"{registry.host}/busybox")
     assert r.stderr.strip() == "corral: Error response from daemon: invalid filter 'color'"
+
+
+def test_rmi_of_a_pulled_image_as_docker(corral: Daemon, dk: Any, registry: Registry,
+                                         busybox_remote: str) -> None:
+    """By digest only the digest reference goes; by its repository's last tag, the
+    repository's digest references go with it and then the image."""
+    dk.images.pull(busybox_remote, tag="latest")
+    digest = registry.manifest_digest(busybox_remote.split("/", 1)[1] + ":latest")
+    out = dk.api.remove_image(f"{busybox_remote}@{digest}")
+    assert out == [{"Untagged": f"{busybox_remote}@{digest}"}]
+    img = dk.images.get(f"{busybox_remote}:latest")
+    assert f"{busybox_remote}@{digest}" not in img.attrs["RepoDigests"]
+    dk.images.pull(busybox_remote, tag="latest")
+    out = dk.api.remove_image(f"{busybox_remote}:latest")
+    assert out[:2] == [{"Untagged": f"{busybox_remote}:latest"},
+                       {"Untagged": f"{busybox_remote}@{digest}"}]
+    assert {"Deleted": img.id} in out

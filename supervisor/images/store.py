@@ -905,12 +905,30 @@ class ImageStore:
                             f"is using its referenced image {short_id(image_id)}"
                         )
                     ref = parse(s)
+                    pulled = f"{ref.repository}@{ref.digest}"
+                    if ref.digest is not None and pulled in self._repo_digests(image_id):
+                        # a registry digest reference (Docker's): it alone goes
+                        self._drop_digests([pulled], records)
+                        if self._tags(image_id) or self._repo_digests(image_id):
+                            return records
+                        removed_ref = True
+                        self._delete_helper(
+                            image_id, user, records, force, prune, quiet=True, check=check
+                        )
+                        return records
                     if ref.digest is not None:
                         names = [t for t in tags if _repo_of(t) == ref.repository]
                     else:
                         names = [ref.name()]
                     self._untag(names, records)
-                    if self._tags(image_id):
+                    if not any(_repo_of(t) == ref.repository for t in self._tags(image_id)):
+                        # the repository's last tag: its digest references go too (Docker)
+                        self._drop_digests(
+                            [d for d in self._repo_digests(image_id)
+                             if d.partition("@")[0] == ref.repository],
+                            records,
+                        )
+                    if self._tags(image_id) or self._repo_digests(image_id):
                         return records
                     removed_ref = True
                 elif len(tags) == 1:
@@ -931,6 +949,14 @@ class ImageStore:
         return image_id.removeprefix("sha256:").startswith(s.removeprefix("sha256:")) or (
             image_id.startswith(s)
         )
+
+    def _drop_digests(
+        self, names: builtins.list[str], records: builtins.list[dict[str, str]]
+    ) -> None:
+        with self.db.transaction() as conn:
+            for name in names:
+                conn.execute("DELETE FROM image_digests WHERE name = ?", (name,))
+        records.extend({"Untagged": n} for n in names)
 
     def _untag(self, names: builtins.list[str], records: builtins.list[dict[str, str]]) -> None:
         with self.db.transaction() as conn:
