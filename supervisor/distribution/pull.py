@@ -230,7 +230,7 @@ class Puller:
                 config=config_bytes,
                 layers=layers,
                 tags=[tag] if tag else [],
-                created=oci.parse_rfc3339(config.created) if config.created else 0.0,
+                created=_created(config.created),
                 repo_digests=[repo_digest],
             )
             self.store.add_images([new])
@@ -373,6 +373,14 @@ class Puller:
         if "sha256:" + h.hexdigest() != desc.digest:
             raise InvalidArgument(f"filesystem layer verification failed for digest {desc.digest}")
         emit(Progress("Download complete", desc.short))
+
+
+def _created(stamp: str) -> float:
+    """The config's `created` as unix seconds; 0 (Docker's zero time) if unreadable."""
+    try:
+        return oci.parse_rfc3339(stamp) if stamp else 0.0
+    except ValueError:
+        return 0.0
 
 
 def _status(new: bool, name: str) -> str:
