@@ -364,3 +364,47 @@ def test_compose_tty_service_and_exec_with_a_tty_by_default(
         assert "not a tty" in no.screen()
     finally:
         corral.cli("compose", "-f", str(file), "down", "-v")
+
+
+# ------------------------------------------------------------------------ websocket
+def _ws_frame(opcode: int, payload: bytes) -> bytes:
+    """A masked client frame (RFC 6455 5.2), short payloads only."""
+    mask = os.urandom(4)
+    head = bytes([0x80 | opcode, 0x80 | len(payload)])
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def test_attach_over_a_websocket(corral: Daemon, dk: Any) -> None:
+    import base64
+
+    c = dk.containers.run(IMAGE, "sh", tty=True, stdin_open=True, detach=True, name="ws")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.connect(str(corral.sock))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        f"GET /v1.44/containers/{c.id}/attach/ws?stream=1&stdin=1&stdout=1 HTTP/1.1\r\n"
+        f"Host: docker\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    head = _read_until(sock, b"\r\n\r\n")
+    expected = base64.b64encode(
+        hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+    )
+    assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+    assert b"Sec-WebSocket-Accept: " + expected in head
+    sock.sendall(_ws_frame(0x1, b"echo $((6*7))\n"))  # a text frame: stdin
+    assert b"42\r\n" in _read_until(sock, b"42\r\n")  # binary frames of raw output
+    sock.sendall(_ws_frame(0x8, b"\x03\xe8"))  # close: answered, then the connection ends
+    rest = b""
+    while chunk := sock.recv(65536):
+        rest += chunk
+    assert rest.endswith(b"\x88\x02\x03\xe8")
+    sock.close()
+    assert inspect(dk, "ws")["State"]["Running"]  # closing the socket is a detach
+
+
+def test_attach_ws_without_an_upgrade_is_refused(corral: Daemon, dk: Any) -> None:
+    c = dk.containers.run(IMAGE, ["sleep", "1000"], detach=True)
+    r = dk.api._get(dk.api._url("/containers/{0}/attach/ws", c.id))
+    assert r.status_code == 400
+    assert "must upgrade to websocket" in r.json()["message"]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
 import trio
 
-from supervisor.api import detachkeys, schema, types, views
+from supervisor.api import detachkeys, schema, types, views, websocket
 from supervisor.api.router import (
     ApiRequest,
     ApiResponse,
@@ -21,6 +21,7 @@ from supervisor.api.router import (
     StreamResponse,
 )
 from supervisor.api.stdcopy import frame
+from supervisor.engine.containers import Container
 from supervisor.engine.engine import Engine
 from supervisor.engine.execs import Exec
 from supervisor.engine.timefmt import parse_rfc3339
@@ -211,6 +212,58 @@ def register(router: Router, engine: Engine) -> None:
     @router.route("POST", "/containers/{id}/attach")
     async def attach(req: ApiRequest, id: str) -> ApiResponse:
         c = get(id)
+        tty = bool(c.config.get("Tty"))
+        content = "application/vnd.docker.raw-stream" if tty else STDCOPY
+        return HijackResponse(attach_session(req, c, mux=not tty), content)
+
+    @router.route("GET", "/containers/{id}/attach/ws")
+    async def attach_ws(req: ApiRequest, id: str) -> ApiResponse:
+        """Docker's attach for browsers: a WebSocket, raw (never multiplexed) both ways."""
+        c = get(id)
+        key = req.headers.get("sec-websocket-key") or ""
+        if "websocket" not in (req.headers.get("upgrade") or "").lower():
+            raise InvalidArgument("attach/ws: the request must upgrade to websocket")
+        if not websocket.valid_key(key):
+            raise InvalidArgument(f"attach/ws: bad Sec-WebSocket-Key {key!r}")
+        if (req.headers.get("sec-websocket-version") or "").strip() != "13":
+            raise InvalidArgument("attach/ws: Sec-WebSocket-Version must be 13")
+        ws_session = attach_session(req, c, mux=False)
+
+        reads_input = req.query_bool("stdin") and bool(c.config.get("OpenStdin"))
+
+        async def handler(stream: trio.abc.HalfCloseableStream) -> None:
+            ws = websocket.WebSocketStream(stream)
+
+            async def drain() -> None:  # no stdin: still answer pings and see the close
+                while await ws.receive_some():
+                    pass
+
+            async def run(cancel: trio.CancelScope) -> None:
+                await ws_session(ws)
+                cancel.cancel()
+
+            try:
+                async with trio.open_nursery() as n:
+                    n.start_soon(run, n.cancel_scope)
+                    if not reads_input:
+                        n.start_soon(drain)
+                    await ws.peer_closed.wait()  # the client's close ends the attach
+                    n.cancel_scope.cancel()
+            finally:
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await ws.send_eof()
+
+        upgrade = [
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Accept", websocket.accept_key(key)),
+        ]
+        return HijackResponse(handler, upgrade=upgrade)
+
+    def attach_session(
+        req: ApiRequest, c: Container, *, mux: bool
+    ) -> Callable[[trio.abc.HalfCloseableStream], Awaitable[None]]:
+        """The attach of `c` the query asks for, as a session over a raw stream."""
         live = engine.live(c)
         tty = bool(c.config.get("Tty"))
         keys = _detach_keys(req.query_str("detachKeys")) if tty else b""
@@ -223,13 +276,7 @@ def register(router: Router, engine: Engine) -> None:
 
         def wire(s: str, data: bytes) -> bytes:
             # A TTY has one stream and the client reads it raw (Docker does the same).
-            return data if tty else frame(STREAM_IDS[s], data)
-
-        async def handler(stream: trio.abc.HalfCloseableStream) -> None:
-            try:
-                await session(stream)
-            except* (trio.BrokenResourceError, trio.ClosedResourceError):
-                log.debug("api.attach_client_gone", id=c.short_id)
+            return frame(STREAM_IDS[s], data) if mux else data
 
         async def session(stream: trio.abc.HalfCloseableStream) -> None:
             async with trio.open_nursery() as n:
@@ -253,8 +300,13 @@ def register(router: Router, engine: Engine) -> None:
                                 await stream.send_all(wire(s, data))
                 n.cancel_scope.cancel()
 
-        content = "application/vnd.docker.raw-stream" if tty else STDCOPY
-        return HijackResponse(handler, content)
+        async def handler(stream: trio.abc.HalfCloseableStream) -> None:
+            try:
+                await session(stream)
+            except* (trio.BrokenResourceError, trio.ClosedResourceError):
+                log.debug("api.attach_client_gone", id=c.short_id)
+
+        return handler
 
     @router.route("POST", "/containers/{id}/exec")
     async def exec_create(req: ApiRequest, id: str) -> ApiResponse:
