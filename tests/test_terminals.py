@@ -278,6 +278,11 @@ def test_docker_py_tty_attach_socket_exec_and_resize(dk: Any) -> None:
 
     code, out = c.exec_run(["tty"], tty=True)
     assert code == 0 and out.startswith(b"/dev/pts/")
+    both = ["sh", "-c", "echo out; echo err >&2"]
+    assert c.exec_run(both, tty=True, demux=True).output == (b"out\r\nerr\r\n", None)
+    assert c.exec_run(both, tty=False, demux=True).output == (b"out\n", b"err\n")
+    streamed = b"".join(c.exec_run(["sh", "-c", "echo a; echo b"], tty=True, stream=True).output)
+    assert streamed == b"a\r\nb\r\n"
     ex = dk.api.exec_create(c.id, ["sh"], tty=True, stdin=True)
     es = dk.api.exec_start(ex["Id"], tty=True, socket=True)._sock
     dk.api.exec_resize(ex["Id"], height=11, width=44)
