@@ -207,6 +207,24 @@ def test_sigterm_to_the_client_restores_the_terminal(tmux: str, corral: Daemon, 
     assert inspect(dk, "term")["State"]["Running"]
 
 
+def test_the_daemon_going_away_ends_the_session_with_the_terminal_restored(
+    tmux: str, private_daemon: Any, rootfs_tar: Path
+) -> None:
+    d = private_daemon()
+    client = d.client()
+    client.api.import_image_from_data(rootfs_tar.read_bytes(), repository="busybox", tag="latest")
+    t = term(tmux, d, [*CORRAL, "run", "-it", "--name", "orphan", IMAGE, "sh"])
+    t.wait_for_screen(r"/ # $")
+    d.proc.kill()
+    d.proc.wait(timeout=60)
+    code, stty = t.finished()
+    assert code != 0
+    assert sane(stty), stty
+    client.close()
+    again = private_daemon()  # its recovery marks the container exited, as after a crash
+    assert again.client().containers.get("orphan").status == "exited"
+
+
 # --------------------------------------------------------------------- the docker CLI
 def test_docker_run_it_and_exec_it(tmux: str, corral: Daemon, dk: Any) -> None:
     if subprocess.run(["which", "docker"], capture_output=True).returncode:
