@@ -273,6 +273,45 @@ def test_piped_stdin_of_100_mb_arrives_whole(corral: Daemon, tmp_path: Path) -> 
     assert r.stdout.split()[0].decode() == digest.hexdigest()
 
 
+def _readline(proc: subprocess.Popen[bytes], timeout: float = 30) -> bytes:
+    """The client's next line of output, within a deadline (select: no busy wait)."""
+    import select
+
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    assert ready, "no output from the client"
+    return proc.stdout.readline()
+
+
+SCRIPT = (
+    'trap "echo got-term; exit 3" TERM; read line; echo "ready $line"; while :; do sleep 1; done'
+)
+
+
+@pytest.mark.parametrize("proxy", [True, False])
+def test_attach_proxies_signals_unless_told_not_to(corral: Daemon, dk: Any, proxy: bool) -> None:
+    name = f"sp{int(proxy)}"
+    assert corral.cli("run", "-d", "-i", "--name", name, IMAGE, "sh", "-c", SCRIPT).returncode == 0
+    flags = [] if proxy else ["--sig-proxy=false"]
+    proc = subprocess.Popen(
+        [*CORRAL, "attach", *flags, name],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=corral.env(),
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(b"go\n")
+    proc.stdin.flush()
+    assert _readline(proc) == b"ready go\n"  # attached, stdin and output both ways
+    proc.send_signal(signal.SIGTERM)
+    if proxy:
+        assert _readline(proc) == b"got-term\n"
+        assert proc.wait(timeout=60) == 3  # the container's exit code
+    else:
+        assert proc.wait(timeout=60) == -signal.SIGTERM
+        assert inspect(dk, name)["State"]["Running"]
+
+
 # ------------------------------------------------------------------------ docker-py
 def _read_until(sock: socket.socket, needle: bytes, timeout: float = 30) -> bytes:
     sock.settimeout(timeout)
