@@ -121,15 +121,16 @@ class RawTerminal:
     def __exit__(self, *exc: object) -> None:
         import signal
 
-        for signum, handler in self._handlers.items():
-            signal.signal(signum, handler)
-        self._handlers.clear()
+        # The terminal first: a signal landing in here may raise, but only after it.
         if self._saved is not None:
             import termios
 
+            saved, self._saved = self._saved, None
             with contextlib.suppress(OSError):
-                termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
-            self._saved = None
+                termios.tcsetattr(self.fd, termios.TCSADRAIN, saved)
+        for signum, handler in self._handlers.items():
+            signal.signal(signum, handler)
+        self._handlers.clear()
 
 
 def pump_raw(conn: Hijacked, out: BinaryIO, stdin_fd: int | None, keys: bytes = b"") -> bool:
