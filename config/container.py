@@ -233,7 +233,7 @@ def create_body(
         "AttachStdin": False,
         "AttachStdout": False,
         "AttachStderr": False,
-        "Tty": False,
+        "Tty": bool(svc.get("tty", False)),  # a terminal: `compose attach`/`docker attach -it`
         "OpenStdin": bool(svc.get("stdin_open", False)),
         "StdinOnce": False,
         "Env": env,

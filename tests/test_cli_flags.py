@@ -191,7 +191,7 @@ def test_value_parsers() -> None:
          "conflicting options: cannot specify both --restart and --rm"),
         (["--no-healthcheck", "--health-cmd", "x", "img"],
          "--no-healthcheck conflicts with --health-* options"),
-        (["-t", "img"], "the -t/--tty option is not supported yet"),
+        (["-t", "--detach-keys", "ctrl-1", "img"], "Invalid detach keys (ctrl-1) provided"),
         # accepted by docker, not applied by corral: refused by name, never dropped
         (["-v", "/a:/b:rshared", "img"], 'invalid argument "/a:/b:rshared" for "-v, --volume" '
          "flag: propagation mode rshared is not supported by corral"),

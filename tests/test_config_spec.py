@@ -204,3 +204,13 @@ def test_keys_the_engine_already_honours_are_applied() -> None:
         ["example.org"],
         ["ndots:2"],
     )
+
+
+def test_tty_and_stdin_open_are_applied() -> None:
+    """`tty:` was refused while corral had no terminals; compose sends both to create."""
+    p = _load("services:\n  web:\n    image: x\n    tty: true\n    stdin_open: true\n")
+    assert p.warnings == []
+    config = create_body(p, "web", 1)[1]
+    assert (config["Tty"], config["OpenStdin"]) == (True, True)
+    plain = create_body(_load("services:\n  web: {image: x}\n"), "web", 1)[1]
+    assert (plain["Tty"], plain["OpenStdin"]) == (False, False)

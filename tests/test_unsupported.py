@@ -190,7 +190,6 @@ def test_a_newer_clients_zero_valued_fields_pass() -> None:
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
-        ({"Tty": True}, "Tty=true (-t/--tty) is not supported by corral"),
         ({"MacAddress": "02:42:ac:11:00:02"}, "MacAddress="),
         ({"NetworkDisabled": True}, "NetworkDisabled=true"),
         ({"FutureConfig": "x"}, 'FutureConfig="x" is not supported by corral'),

@@ -148,10 +148,14 @@ class HijackResponse(ApiResponse):
         handler: HijackHandler,
         content_type: str = "application/vnd.docker.multiplexed-stream",
         headers: Iterable[tuple[str, str]] = (),
+        upgrade: list[tuple[str, str]] | None = None,
     ) -> None:
         super().__init__(101, headers)
         self.handler = handler
         self.content_type = content_type
+        #: A protocol switch other than Docker's `tcp` (the WebSocket's handshake
+        #: headers): `101 Switching Protocols` with these, and only on an upgrade.
+        self.upgrade = upgrade
 
 
 def error_response(status: int, message: str) -> ApiResponse:

@@ -358,7 +358,12 @@ class _Connection:
             await self._send_fixed_error(405, "cannot hijack a HEAD request")
             return
         headers = self._headers(resp, resp.content_type)
-        if request.wants_upgrade:
+        if resp.upgrade is not None:
+            if not request.wants_upgrade:
+                await self._send_fixed_error(400, "this route needs a protocol upgrade")
+                return
+            head = format_response_head(101, "Switching Protocols", resp.upgrade)
+        elif request.wants_upgrade:
             head = format_response_head(
                 101, "UPGRADED", [*headers, ("Connection", "Upgrade"), ("Upgrade", "tcp")]
             )

@@ -734,7 +734,7 @@ EXEC_OPTS = Command(
         Opt("detach", "d", help="Detached mode: Run command in the background"),
         Opt("env", "e", "list", help="Set environment variables"),
         Opt("index", kind="int", default=1, help="Index of the container if scaled"),
-        Opt("no-TTY", "T", help="Disable pseudo-TTY allocation (the default here)"),
+        Opt("no-TTY", "T", help="Disable pseudo-TTY allocation (a TTY is the default on one)"),
         Opt("user", "u", "str", help="Run the command as this user"),
         Opt("workdir", "w", "str", help="Path to workdir directory for this command"),
         Opt("privileged", help="Give extended privileges to the process"),
@@ -760,8 +760,11 @@ def compose_exec(cli: Cli, g: Globals, argv: list[str]) -> int:
     words: list[str] = []
     if p["detach"]:
         words.append("-d")
-    if not p["detach"] and not sys.stdin.isatty():
-        words.append("-i")
+    if not p["detach"]:
+        words.append("-i")  # compose's exec is interactive
+        # docker compose allocates a TTY unless -T or its output is not a terminal.
+        if not p["no_TTY"] and sys.stdout.isatty():
+            words.append("-t")
     for e in p["env"]:
         words += ["-e", e]
     if p["user"]:

@@ -173,20 +173,52 @@ class _SignalProxy:
 
 
 def attach_and_run(
-    cli: Cli, cid: str, *, stdin: bool, auto_remove: bool, remove_on_failure: bool = False
+    cli: Cli,
+    cid: str,
+    *,
+    stdin: bool,
+    auto_remove: bool,
+    remove_on_failure: bool = False,
+    tty: bool = False,
+    detach_keys: str | None = None,
+    sig_proxy: bool = True,
+    start: bool = True,
 ) -> int:
-    """docker's attached flow: attach → wait(next-exit|removed) → start → stream → code."""
-    from supervisor.cli.stream import pump
+    """docker's attached flow: attach → wait(next-exit|removed) → start → stream → code.
 
+    With a TTY the stream is raw and the user's terminal is in raw mode meanwhile
+    (Ctrl-C goes to the container's terminal, so no signal proxy); the detach keys
+    leave the container running and exit 0.  `start=False` is `attach`.
+    """
+    keys = b""
     query: dict[str, Any] = {"stream": True, "stdout": True, "stderr": True}
+    if tty:
+        from supervisor.cli.terminal import check_tty
+        from supervisor.cli.terminal import detach_keys as parse_keys
+
+        written, keys = parse_keys(detach_keys, cli.environ)
+        check_tty(stdin, tty)
+        if written:
+            query["detachKeys"] = written  # the daemon watches for the same keys
+        if not stdin:
+            keys = b""
     if stdin:
         query["stdin"] = True
     conn = cli.client.hijack(f"/containers/{_cid(cid)}/attach", query)
     try:
-        wait = _begin_wait(cli, cid, "removed" if auto_remove else "next-exit")
+        condition = "removed" if auto_remove else "next-exit" if start else "not-running"
+        wait = _begin_wait(cli, cid, condition)
         try:
-            _start_or_fail(cli, cid, remove_on_failure or auto_remove)
-            with _SignalProxy(cli, cid):
+            if start:
+                _start_or_fail(cli, cid, remove_on_failure or auto_remove)
+            if tty:
+                detached = _tty_session(cli, conn, f"/containers/{_cid(cid)}/resize", stdin, keys)
+                if detached:
+                    return 0
+                return _finish_wait(cli, wait)
+            with _SignalProxy(cli, cid) if sig_proxy else contextlib.nullcontext():
+                from supervisor.cli.stream import pump
+
                 pump(conn, cli.bout, cli.berr, sys.stdin.fileno() if stdin else None)
                 return _finish_wait(cli, wait)
         finally:
@@ -195,12 +227,42 @@ def attach_and_run(
         conn.close()
 
 
+def _tty_session(cli: Cli, conn: Hijacked, resize_path: str, stdin: bool, keys: bytes) -> bool:
+    """Raw mode, the first size and every SIGWINCH sent, the raw copy; True if detached.
+
+    The terminal is restored however this ends; a SIGTERM/SIGHUP to the client ends
+    the session (the container runs on) with 128+signal, as a killed docker CLI would.
+    """
+    from supervisor.cli.terminal import Interrupted, RawTerminal, pump_raw
+
+    def resize(height: int, width: int) -> None:
+        cli.client.request("POST", resize_path, {"h": height, "w": width}).read()
+
+    raw = RawTerminal(0 if stdin else -1, resize)
+    try:
+        with raw:
+            raw.resize()
+            return pump_raw(conn, cli.bout, 0 if stdin else None, keys)
+    except Interrupted as exc:
+        import signal
+
+        name = signal.Signals(exc.signum).name
+        raise CliError(
+            f"{name} received: the session ends, the process runs on", 128 + exc.signum
+        ) from None
+
+
 def cmd_run(cli: Cli, argv: list[str]) -> int:
     from supervisor.cli.flags import RUN, container_body
 
     parsed = parse(RUN, argv)
     name, body = container_body(parsed, cli.environ)
     auto_remove = bool(body["HostConfig"]["AutoRemove"])
+    if body["Tty"] and not parsed["detach"]:
+        from supervisor.cli.terminal import check_tty, detach_keys
+
+        check_tty(bool(parsed["interactive"]), True)  # before anything is made
+        detach_keys(parsed["detach_keys"], cli.environ)
     cid = create_container(cli, name, body, pull=parsed["pull"], quiet=parsed["quiet"])
     if parsed["detach"]:
         _start_or_fail(cli, cid, remove_on_failure=True)
@@ -212,6 +274,45 @@ def cmd_run(cli: Cli, argv: list[str]) -> int:
         stdin=bool(parsed["interactive"]),
         auto_remove=auto_remove,
         remove_on_failure=True,
+        tty=bool(body["Tty"]),
+        detach_keys=parsed["detach_keys"],
+        sig_proxy=bool(parsed["sig_proxy"]),
+    )
+
+
+ATTACH = Command(
+    "attach",
+    "corral attach [OPTIONS] CONTAINER",
+    "Attach local standard input, output, and error streams to a running container",
+    (
+        Opt("detach-keys", kind="str", help="Override the key sequence for detaching a container"),
+        Opt("no-stdin", help="Do not attach STDIN"),
+        Opt("sig-proxy", default=True, help="Proxy all received signals to the process"),
+    ),
+    min_args=1,
+    max_args=1,
+)
+
+
+def cmd_attach(cli: Cli, argv: list[str]) -> int:
+    """docker attach: the running container's streams; its exit code at the end."""
+    p = parse(ATTACH, argv)
+    info = cli.client.get(f"/containers/{_cid(p.args[0])}/json")
+    state = info.get("State") or {}
+    if not state.get("Running"):
+        raise CliError("You cannot attach to a stopped container, start it first")
+    if state.get("Paused"):
+        raise CliError("You cannot attach to a paused container, unpause it first")
+    config = info.get("Config") or {}
+    return attach_and_run(
+        cli,
+        str(info["Id"]),
+        stdin=bool(config.get("OpenStdin")) and not p["no_stdin"],
+        auto_remove=False,
+        tty=bool(config.get("Tty")),
+        detach_keys=p["detach_keys"],
+        sig_proxy=bool(p["sig_proxy"]),
+        start=False,
     )
 
 
@@ -224,6 +325,7 @@ START = Command(
     (
         Opt("attach", "a", help="Attach STDOUT/STDERR and forward signals"),
         Opt("interactive", "i", help="Attach container's STDIN"),
+        Opt("detach-keys", kind="str", help="Override the key sequence for detaching a container"),
     ),
     min_args=1,
 )
@@ -239,7 +341,14 @@ def cmd_start(cli: Cli, argv: list[str]) -> int:
         config = info.get("Config") or {}
         host = info.get("HostConfig") or {}
         stdin = bool(p["interactive"] and config.get("OpenStdin"))
-        return attach_and_run(cli, cid, stdin=stdin, auto_remove=bool(host.get("AutoRemove")))
+        return attach_and_run(
+            cli,
+            cid,
+            stdin=stdin,
+            auto_remove=bool(host.get("AutoRemove")),
+            tty=bool(config.get("Tty")),
+            detach_keys=p["detach_keys"],
+        )
     return for_each(
         cli, p.args, lambda n: cli.client.request("POST", f"/containers/{_cid(n)}/start").close()
     )
@@ -593,7 +702,8 @@ EXEC = Command(
         Opt("env-file", kind="list", help="Read in a file of environment variables"),
         Opt("interactive", "i", help="Keep STDIN open even if not attached"),
         Opt("privileged", help="Give extended privileges to the command"),
-        Opt("tty", "t", help="Allocate a pseudo-TTY (not supported yet)"),
+        Opt("tty", "t", help="Allocate a pseudo-TTY"),
+        Opt("detach-keys", kind="str", help="Override the key sequence for detaching a container"),
         Opt("user", "u", "str", help="Username or UID (format: <name|uid>[:<group|gid>])"),
         Opt("workdir", "w", "str", help="Working directory inside the container"),
     ),
@@ -606,23 +716,26 @@ def exec_body(p: Any, environ: Any) -> dict[str, Any]:
     """Parsed exec flags → `POST /containers/{id}/exec` body (docker's ExecOptions)."""
     from supervisor.cli.flags import collect_env
 
-    if p["tty"]:
-        raise UsageError("the -t/--tty option is not supported yet")
     env = collect_env(p["env_file"], p["env"], environ)
     detach = bool(p["detach"])
-    return {
+    body: dict[str, Any] = {
         "User": p["user"] or "",
         "Privileged": bool(p["privileged"]),
-        "Tty": False,
+        "Tty": bool(p["tty"]),
         "AttachStdin": bool(p["interactive"]) and not detach,
         "AttachStdout": not detach,
         "AttachStderr": not detach,
         "Detach": detach,
-        "DetachKeys": "",
+        "DetachKeys": p["detach_keys"] or "",
         "Env": env,
         "WorkingDir": p["workdir"] or "",
         "Cmd": p.args[1:],
     }
+    if p["tty"]:
+        from supervisor.cli.terminal import size
+
+        body["ConsoleSize"] = list(size() or (0, 0))
+    return body
 
 
 def cmd_exec(cli: Cli, argv: list[str]) -> int:
@@ -630,18 +743,32 @@ def cmd_exec(cli: Cli, argv: list[str]) -> int:
 
     p = parse(EXEC, argv)
     body = exec_body(p, cli.environ)
+    tty = bool(body["Tty"])
+    keys = b""
+    if tty:
+        from supervisor.cli.terminal import check_tty, detach_keys
+
+        written, keys = detach_keys(p["detach_keys"], cli.environ)
+        check_tty(body["AttachStdin"], tty)
+        body["DetachKeys"] = written
+        if not body["AttachStdin"]:
+            keys = b""
     created = cli.client.post(f"/containers/{_cid(p.args[0])}/exec", None, body)
     exec_id = quote(str(created["Id"]))
     if body["Detach"]:
         cli.client.request(
-            "POST", f"/exec/{exec_id}/start", json_body={"Detach": True, "Tty": False}
+            "POST", f"/exec/{exec_id}/start", json_body={"Detach": True, "Tty": tty}
         ).close()
         return 0
     conn: Hijacked = cli.client.hijack(
-        f"/exec/{exec_id}/start", None, {"Detach": False, "Tty": False}
+        f"/exec/{exec_id}/start", None, {"Detach": False, "Tty": tty}
     )
     try:
-        pump(conn, cli.bout, cli.berr, sys.stdin.fileno() if body["AttachStdin"] else None)
+        if tty:
+            if _tty_session(cli, conn, f"/exec/{exec_id}/resize", body["AttachStdin"], keys):
+                return 0
+        else:
+            pump(conn, cli.bout, cli.berr, sys.stdin.fileno() if body["AttachStdin"] else None)
     finally:
         conn.close()
     info = cli.client.get(f"/exec/{exec_id}/json") or {}

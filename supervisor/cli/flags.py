@@ -24,7 +24,9 @@ RUN_OPTS: tuple[Opt, ...] = (
     Opt("name", kind="str", help="Assign a name to the container"),
     Opt("rm", help="Automatically remove the container when it exits"),
     Opt("interactive", "i", help="Keep STDIN open even if not attached"),
-    Opt("tty", "t", help="Allocate a pseudo-TTY (not supported yet)"),
+    Opt("tty", "t", help="Allocate a pseudo-TTY"),
+    Opt("detach-keys", kind="str", help="Override the key sequence for detaching a container"),
+    Opt("sig-proxy", default=True, help="Proxy received signals to the process"),
     Opt("env", "e", "list", help="Set environment variables"),
     Opt("env-file", kind="list", help="Read in a file of environment variables"),
     Opt("volume", "v", "list", help="Bind mount a volume"),
@@ -86,7 +88,7 @@ CREATE = Command(
     "create",
     "corral create [OPTIONS] IMAGE [COMMAND] [ARG...]",
     "Create a new container",
-    tuple(o for o in RUN_OPTS if o.long != "detach"),
+    tuple(o for o in RUN_OPTS if o.long not in ("detach", "detach-keys", "sig-proxy")),
     min_args=1,
     interspersed=False,
     aliases=RUN_ALIASES,
@@ -484,8 +486,6 @@ def container_body(
     o = parsed.opts
     given = parsed.given
     image, *cmd = parsed.args
-    if o["tty"]:
-        raise UsageError("the -t/--tty option is not supported yet")
     detach = bool(o.get("detach"))
 
     env = collect_env(o["env_file"], o["env"], env_source)
@@ -591,7 +591,7 @@ def container_body(
         "AttachStdin": attach_stdin,
         "AttachStdout": not detach,
         "AttachStderr": not detach,
-        "Tty": False,
+        "Tty": bool(o["tty"]),
         "OpenStdin": stdin,
         "StdinOnce": attach_stdin,
         "Env": env,
@@ -629,6 +629,10 @@ def container_body(
     })
     if o["init"]:
         host["Init"] = True
+    if o["tty"]:
+        from supervisor.cli.terminal import size
+
+        host["ConsoleSize"] = list(size() or (0, 0))  # the terminal's first size
     if mounts:
         host["Mounts"] = mounts
     if tmpfs:

@@ -22,6 +22,7 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "run": ("containers", "cmd_run", "Create and run a new container from an image"),
     "create": ("containers", "cmd_create", "Create a new container"),
     "start": ("containers", "cmd_start", "Start one or more stopped containers"),
+    "attach": ("containers", "cmd_attach", "Attach to a running container's streams"),
     "stop": ("containers", "cmd_stop", "Stop one or more running containers"),
     "restart": ("containers", "cmd_restart", "Restart one or more containers"),
     "kill": ("containers", "cmd_kill", "Kill one or more running containers"),
@@ -65,8 +66,8 @@ VERBS: dict[str, tuple[str, str, str]] = {
 # docker's management-command spellings: `container ls`, `image rm`, ...
 _CONTAINER_SUB = {"ls": "ps", "list": "ps", "ps": "ps", "remove": "rm"}
 _IMAGE_SUB = {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi"}
-_CONTAINER_VERBS = {"run", "create", "start", "stop", "restart", "kill", "pause", "unpause",
-                    "wait", "rm", "logs", "exec", "port", "commit", "inspect", "stats"}
+_CONTAINER_VERBS = {"run", "create", "start", "attach", "stop", "restart", "kill", "pause",
+                    "unpause", "wait", "rm", "logs", "exec", "port", "commit", "inspect", "stats"}
 _IMAGE_VERBS = {"import", "tag", "history", "inspect", "build", "save", "load", "pull", "push"}
 
 

@@ -45,6 +45,7 @@ from supervisor.network.manager import Networks, has_sandbox, network_mode
 from supervisor.network.manager import Plan as NetworkPlan
 from supervisor.rmtree import discard_tree
 from supervisor.runtime import cgroups, securityopt
+from supervisor.runtime.console import Console, with_console_socket
 from supervisor.runtime.devices import host_devices
 from supervisor.runtime.fds import OwnedFd, close_all
 from supervisor.runtime.process import PidFd
@@ -94,6 +95,7 @@ class Live:
     stopped: trio.Event = field(default_factory=trio.Event)  # supervision task finished
     pidfd: PidFd | None = None  # the init's, while it runs (owned by the supervision task)
     stdin_w: OwnedFd | None = None  # the write end of its stdin pipe (-i), while it runs
+    console: Console | None = None  # the pty master of a `Tty` container's run (owner)
     removing: bool = False
     # Restart policy bookkeeping (supervise/restart.py decides; this remembers).
     restart_scope: trio.CancelScope | None = None  # a pending policy restart
@@ -496,32 +498,59 @@ class Engine:
             import json
 
             stateroot.write_private_file(cdir / "config.json", json.dumps(bundle_config).encode())
-            out_r, out_w = OwnedFd.pipe("stdout")
-            fds += [out_r, out_w]
-            err_r, err_w = OwnedFd.pipe("stderr")
-            fds += [err_r, err_w]
-            if c.config.get("OpenStdin"):
-                in_r, in_w = OwnedFd.pipe("stdin")
-                fds += [in_r, in_w]
-                os.set_blocking(in_w.fileno(), False)
-            else:
-                in_r = OwnedFd.devnull()
-                fds.append(in_r)
             pid_file = cdir / "init.pid"
-            pid = await self.runtime.create(
-                c.id,
-                cdir,
-                stdin=in_r.fileno(),
-                stdout=out_w.fileno(),
-                stderr=err_w.fileno(),
-                pid_file=pid_file,
-            )
-            created = True
+            out_r = err_r = None
+            if c.config.get("Tty"):
+                # The init's stdio is the pty runc makes; runc's own is /dev/null.
+                null = OwnedFd.open(os.devnull, os.O_RDWR, "/dev/null (runc's stdio)")
+                fds.append(null)
+                pid, console = await with_console_socket(
+                    lambda path: self.runtime.create(
+                        c.id,
+                        cdir,
+                        stdin=null.fileno(),
+                        stdout=null.fileno(),
+                        stderr=null.fileno(),
+                        pid_file=pid_file,
+                        console_socket=path,
+                    )
+                )
+                created = True
+                if c.config.get("OpenStdin"):
+                    in_w = console.dup("stdin (the terminal)")  # input goes to the terminal
+                    fds.append(in_w)
+                child_ends: list[OwnedFd] = [null]
+            else:
+                console = None
+                out_r, out_w = OwnedFd.pipe("stdout")
+                fds += [out_r, out_w]
+                err_r, err_w = OwnedFd.pipe("stderr")
+                fds += [err_r, err_w]
+                if c.config.get("OpenStdin"):
+                    in_r, in_w = OwnedFd.pipe("stdin")
+                    fds += [in_r, in_w]
+                    os.set_blocking(in_w.fileno(), False)
+                else:
+                    in_r = OwnedFd.devnull()
+                    fds.append(in_r)
+                child_ends = [out_w, err_w, in_r]
+                pid = await self.runtime.create(
+                    c.id,
+                    cdir,
+                    stdin=in_r.fileno(),
+                    stdout=out_w.fileno(),
+                    stderr=err_w.fileno(),
+                    pid_file=pid_file,
+                )
+                created = True
             pidfd = PidFd(pid, f"container {c.short_id} init")
         except BaseException as exc:
             close_all(*fds)
-            if created:
-                await self.runtime.delete(c.id, force=True)
+            if created or c.config.get("Tty"):  # a failed handover leaves runc's state
+                with trio.CancelScope(shield=True):
+                    await self.runtime.delete(c.id, force=True)
+            if created and console is not None:
+                console.close()
             cgroups.cleanup(self.cgroup_path(c))
             if mounted:
                 unmount(rootfs)
@@ -533,9 +562,10 @@ class Engine:
                 c.state.exit_code = getattr(exc, "exit_code", 128)
                 self.containers.save(c)
             raise
-        close_all(out_w, err_w, in_r)  # the container has its copies
+        close_all(*child_ends)  # the container has its copies
         live.pidfd = pidfd
         live.stdin_w = in_w
+        live.console = console
         started, live.started = live.started, trio.Event()
         started.set()
         live.log.open_writer(log_options)
@@ -557,7 +587,13 @@ class Engine:
         self.containers.save(c)
         start_done = trio.Event()
         self.nursery.start_soon(
-            self._supervise, c, live, pidfd, out_r.stream(), err_r.stream(), start_done
+            self._supervise,
+            c,
+            live,
+            pidfd,
+            out_r.stream() if out_r is not None else None,
+            err_r.stream() if err_r is not None else None,
+            start_done,
         )
         self._start_health(c, live)
         try:
@@ -599,7 +635,10 @@ class Engine:
             Rlimit(type=f"RLIMIT_{u['Name'].upper()}", soft=int(u["Soft"]), hard=int(u["Hard"]))
             for u in hc.get("Ulimits") or []
         ]
+        size = hc.get("ConsoleSize") or [0, 0]
         process = ProcessSpec(
+            terminal=bool(cfg.get("Tty")),
+            console_size=(int(size[0]), int(size[1])) if any(size) else None,
             args=[c.path, *c.args],
             env=env,
             cwd=cfg.get("WorkingDir") or "/",
@@ -705,8 +744,8 @@ class Engine:
         c: Container,
         live: Live,
         pidfd: PidFd,
-        out: trio.lowlevel.FdStream,
-        err: trio.lowlevel.FdStream,
+        out: trio.lowlevel.FdStream | None,  # None with a TTY: `live.console` has it all
+        err: trio.lowlevel.FdStream | None,
         start_done: trio.Event,
     ) -> None:
         """One task per running container: pump its output, wait for its exit.
@@ -722,8 +761,12 @@ class Engine:
         code = 255
         try:
             async with trio.open_nursery() as n:
-                n.start_soon(self._pump, live, out, "stdout")
-                n.start_soon(self._pump, live, err, "stderr")
+                if live.console is not None:
+                    n.start_soon(self._pump_console, live, live.console)
+                if out is not None:
+                    n.start_soon(self._pump, live, out, "stdout")
+                if err is not None:
+                    n.start_soon(self._pump, live, err, "stderr")
                 code = await pidfd.wait()
         finally:
             if live.pidfd is pidfd:
@@ -731,6 +774,9 @@ class Engine:
             pidfd.close()
             stdin_w, live.stdin_w = live.stdin_w, None
             close_all(stdin_w)  # a client writing to it is woken (ClosedResourceError)
+            console, live.console = live.console, None
+            if console is not None:
+                console.close()
         with trio.CancelScope(shield=True):
             await start_done.wait()
             try:
@@ -748,6 +794,22 @@ class Engine:
                 live.output.publish(stream, data)
                 live.log.append(stream, framer.feed(data))
         live.log.append(stream, framer.flush())
+
+    async def _pump_console(self, live: Live, console: Console) -> None:
+        """A TTY's output: one stream, logged as `stdout` (Docker does the same)."""
+        framer = LineFramer()
+        while data := await console.read():
+            live.output.publish("stdout", data)
+            live.log.append("stdout", framer.feed(data))
+        live.log.append("stdout", framer.flush())
+
+    def resize(self, c: Container, height: int, width: int) -> None:
+        """`POST /containers/{id}/resize`: the container's terminal gets the new size."""
+        self._require_running(c)
+        console = self.live(c).console
+        if console is None or console.closed:
+            raise Conflict(f"container {c.id} does not have a TTY")  # not Docker's words
+        console.resize(height, width)
 
     async def _finish(self, c: Container, live: Live, code: int) -> None:
         oom = cgroups.oom_kill_count(self.cgroup_path(c)) > 0
@@ -1216,8 +1278,6 @@ class Engine:
         cmd = body.get("Cmd") or []
         if not cmd:
             raise InvalidArgument("No exec command specified")
-        if body.get("Tty"):
-            raise InvalidArgument("exec with a TTY is not supported yet")
         ex = self.execs.add(c.id, body)
         self.emit(c, "exec_create: " + " ".join(ex.cmd), execID=ex.id)
         return ex
@@ -1247,13 +1307,17 @@ class Engine:
         reader, and `ExecStartError` (with Docker's text and exit code) is raised
         before `task_status.started()`.  Once started the command is our child, waited
         on through a pidfd; should this task end before it exits (the client went
-        away), the command runs on, as in Docker, and its exit is still recorded.
+        away, or detached), the command runs on, as in Docker, and its exit is still
+        recorded.  A `Tty` exec has its own terminal instead of pipes (`_tty_session`).
         """
         c = self.exec_ready(ex)
         ex.running = True
         self.emit(c, "exec_start: " + " ".join(ex.cmd), execID=ex.id)
         try:
-            pidfd, out_r, err_r, in_w = await self._exec_start(c, ex, stdin is not None)
+            if ex.tty:
+                pidfd, console = await self._exec_start_tty(c, ex)
+            else:
+                pidfd, out_r, err_r, in_w = await self._exec_start(c, ex, stdin is not None)
         except BaseException as exc:
             if not ex.pid:  # else a start cancelled half way left it running, adopted
                 ex.running = False
@@ -1262,6 +1326,8 @@ class Engine:
             raise
         ex.pid = pidfd.pid
         task_status.started()
+        if ex.tty:
+            return await self._tty_session(c, ex, pidfd, console, stdin, emit)
         code: int | None = None
 
         async def pump(pipe: trio.lowlevel.FdStream, stream: str) -> None:
@@ -1294,13 +1360,69 @@ class Engine:
                 self._exec_died(c, ex, code)  # even if the client has gone meanwhile
         return code
 
-    async def _exec_start(
-        self, c: Container, ex: Exec, with_stdin: bool
-    ) -> tuple[PidFd, OwnedFd, OwnedFd, OwnedFd | None]:
-        """Start the exec's command: (its pidfd, stdout_r, stderr_r, stdin_w or None).
+    async def _tty_session(
+        self,
+        c: Container,
+        ex: Exec,
+        pidfd: PidFd,
+        console: Console,
+        stdin: trio.abc.ReceiveStream | None,
+        emit: Any,
+    ) -> int:
+        """An attached `Tty` exec: its terminal's output to `emit` (one stream), the
+        client's input to the terminal, until the command exits.
 
-        Raises `ExecStartError` if it cannot start; nothing of it is left then.
+        Once it has exited only the wait for more output is called off (a background
+        child may hold the terminal open), never a chunk on its way to the client, and
+        what is left in the master's buffer still goes out.  If this ends first (a
+        detach, the client gone), `_exec_exited` takes the pidfd and the console.
         """
+        code: int | None = None
+        finished = trio.Event()
+        reading: list[trio.CancelScope] = []
+
+        async def pump() -> None:
+            while not finished.is_set():
+                with trio.CancelScope() as scope:
+                    reading.append(scope)
+                    data = await console.read()
+                reading.clear()
+                if scope.cancelled_caught:
+                    break
+                if not data:
+                    return
+                await emit("stdout", data)
+            if rest := console.read_ready():
+                await emit("stdout", rest)
+
+        async def feed(src: trio.abc.ReceiveStream) -> None:
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                while data := await src.receive_some(65536):
+                    await console.write(data)
+
+        try:
+            async with trio.open_nursery() as session:
+                if stdin is not None:
+                    session.start_soon(feed, stdin)
+                async with trio.open_nursery() as output:
+                    output.start_soon(pump)
+                    code = await pidfd.wait()
+                    finished.set()
+                    for scope in reading:
+                        scope.cancel()
+                session.cancel_scope.cancel()  # the client's input may stay open
+        finally:
+            if code is None:
+                # Detached, or the client went away: it runs on, its terminal too.
+                self.nursery.start_soon(self._exec_exited, c, ex, pidfd, console)
+            else:
+                pidfd.close()
+                console.close()
+                ex.console = None
+                self._exec_died(c, ex, code)
+        return code
+
+    def _exec_process(self, c: Container, ex: Exec) -> ProcessSpec:
         try:
             user = resolve_user(self.rootfs_of(c), ex.user or c.config.get("User") or "")
         except CorralError as exc:
@@ -1308,7 +1430,9 @@ class Engine:
         env = plan.merge_env(c.config.get("Env"), ex.env)
         if not any(e.startswith("HOME=") for e in env):
             env.append(f"HOME={user.home}")
-        process = ProcessSpec(
+        return ProcessSpec(
+            terminal=ex.tty,
+            console_size=ex.console_size,
             args=ex.cmd,
             env=env,
             cwd=ex.working_dir or c.config.get("WorkingDir") or "/",
@@ -1318,6 +1442,15 @@ class Engine:
             capabilities=_capabilities(c.host_config),
             no_new_privileges=securityopt.no_new_privileges(c.host_config),
         )
+
+    async def _exec_start(
+        self, c: Container, ex: Exec, with_stdin: bool
+    ) -> tuple[PidFd, OwnedFd, OwnedFd, OwnedFd | None]:
+        """Start the exec's command: (its pidfd, stdout_r, stderr_r, stdin_w or None).
+
+        Raises `ExecStartError` if it cannot start; nothing of it is left then.
+        """
+        process = self._exec_process(c, ex)
         pid_file = self.dir_of(c) / f"exec-{ex.id}.pid"
         out_r, out_w = OwnedFd.pipe("exec stdout")
         err_r, err_w = OwnedFd.pipe("exec stderr")
@@ -1351,6 +1484,54 @@ class Engine:
                 pid_file.unlink()
         return pidfd, out_r, err_r, in_w
 
+    async def _exec_start_tty(self, c: Container, ex: Exec) -> tuple[PidFd, Console]:
+        """Start a `Tty` exec: (its pidfd, the master of its own pty)."""
+        process = self._exec_process(c, ex)
+        pid_file = self.dir_of(c) / f"exec-{ex.id}.pid"
+        with OwnedFd.open(os.devnull, os.O_RDWR, "/dev/null (runc's stdio)") as null:
+            try:
+                try:
+                    pid, console = await with_console_socket(
+                        lambda path: self.runtime.exec_detached(
+                            c.id,
+                            process,
+                            stdin=null.fileno(),
+                            stdout=null.fileno(),
+                            stderr=null.fileno(),
+                            pid_file=pid_file,
+                            console_socket=path,
+                        )
+                    )
+                except CorralError as exc:
+                    raise runtime_start_error(exc.message) from None
+                except BaseException:
+                    self._adopt_exec(c, ex, pid_file)
+                    raise
+                try:
+                    pidfd = PidFd(pid, f"container {c.short_id} exec {ex.id[:12]}")
+                except BaseException:
+                    console.close()
+                    raise
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    pid_file.unlink()
+        ex.console = console
+        if ex.console_size is not None:  # a resize that came while runc was starting it
+            with contextlib.suppress(OSError):
+                console.resize(*ex.console_size)
+        return pidfd, console
+
+    def exec_resize(self, ex: Exec, height: int, width: int) -> None:
+        """`POST /exec/{id}/resize`: the exec's terminal gets the new size."""
+        if not ex.tty:
+            raise Conflict(f"exec {ex.id} does not have a TTY")
+        if ex.console is None or ex.console.closed:
+            if ex.exit_code is not None:
+                raise Conflict(f"exec {ex.id} is not running")
+            ex.console_size = (height, width)  # not started yet: its first size
+            return
+        ex.console.resize(height, width)
+
     def _adopt_exec(self, c: Container, ex: Exec, pid_file: Path) -> None:
         """Reap (and record) an exec command whose start was cancelled half way."""
         try:
@@ -1361,17 +1542,35 @@ class Engine:
         ex.running = True
         self.nursery.start_soon(self._exec_exited, c, ex, pidfd)
 
-    async def _exec_exited(self, c: Container, ex: Exec, pidfd: PidFd) -> None:
-        """Wait out an exec command nobody is attached to any more; owns `pidfd`.
+    async def _exec_exited(
+        self, c: Container, ex: Exec, pidfd: PidFd, console: Console | None = None
+    ) -> None:
+        """Wait out an exec command nobody is attached to any more; owns `pidfd` (and
+        its terminal's `console`, read and dropped meanwhile so that it never blocks
+        on a full terminal).
 
         Runs in the daemon's nursery, so nothing may escape it but a cancellation.
         """
+
+        async def drain(console: Console) -> None:
+            with contextlib.suppress(OSError):
+                while await console.read():
+                    pass
+
         with pidfd:
             try:
-                code = await pidfd.wait()
+                async with trio.open_nursery() as n:
+                    if console is not None:
+                        n.start_soon(drain, console)
+                    code = await pidfd.wait()
+                    n.cancel_scope.cancel()
             except Exception:
                 log.exception("exec.wait_failed", id=c.short_id, exec_id=ex.id, pid=pidfd.pid)
                 code = 255
+            finally:
+                if console is not None:
+                    console.close()
+                    ex.console = None
         self._exec_died(c, ex, code)
 
     def _exec_died(self, c: Container, ex: Exec, code: int) -> None:

@@ -10,7 +10,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from supervisor.errors import CorralError, NotFound
+from supervisor.errors import CorralError, InvalidArgument, NotFound
+from supervisor.runtime.console import Console
 
 #: Docker's exit code for an exec that could not start for a reason the runtime did
 #: not report (a user not in passwd...): its `ContainerExecStart` defaults to 126.
@@ -29,6 +30,9 @@ class Exec:
     attach_stdout: bool = True
     attach_stderr: bool = True
     tty: bool = False
+    console_size: tuple[int, int] | None = None  # (height, width) at the start
+    detach_keys: str = ""
+    console: Console | None = None  # the pty master while a `tty` exec runs (owner)
     running: bool = False
     exit_code: int | None = None
     pid: int = 0
@@ -50,7 +54,7 @@ class Exec:
             "OpenStdout": self.attach_stdout,
             "CanRemove": False,
             "ContainerID": self.container_id,
-            "DetachKeys": "",
+            "DetachKeys": self.detach_keys,
             "Pid": self.pid,
         }
 
@@ -109,6 +113,8 @@ class ExecStore:
             attach_stdout=body.get("AttachStdout", True) is not False,
             attach_stderr=body.get("AttachStderr", True) is not False,
             tty=bool(body.get("Tty")),
+            console_size=_console_size(body.get("ConsoleSize")),
+            detach_keys=str(body.get("DetachKeys") or ""),
         )
         self._execs[ex.id] = ex
         return ex
@@ -127,3 +133,16 @@ class ExecStore:
     def drop_container(self, container_id: str) -> None:
         for k in [k for k, e in self._execs.items() if e.container_id == container_id]:
             del self._execs[k]
+
+
+def _console_size(value: Any) -> tuple[int, int] | None:
+    """Docker's `ConsoleSize`: [height, width], both unsigned; [0, 0] or null: none."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 65536 for v in value)
+    ):
+        raise InvalidArgument(f"invalid ConsoleSize {value!r}: want [height, width]")
+    return (value[0], value[1]) if any(value) else None

@@ -28,6 +28,7 @@ CONFIG_APPLIED = frozenset(
         "AttachStdin",
         "AttachStdout",
         "AttachStderr",
+        "Tty",
         "ExposedPorts",
         "OpenStdin",
         "StdinOnce",
@@ -50,7 +51,7 @@ CONFIG_APPLIED = frozenset(
 )
 
 #: HostConfig fields corral applies (each checked where it is used).  ContainerIDFile
-#: (`--cidfile`) and ConsoleSize are the client's business.
+#: (`--cidfile`) is the client's business; ConsoleSize is the terminal's first size.
 HOST_APPLIED = frozenset(
     {
         "Binds",
@@ -99,7 +100,6 @@ HOST_ACCEPTED_VALUES: dict[str, tuple[Any, ...]] = {
 
 #: The docker flag behind each field, for the message.
 FLAGS: dict[str, str] = {
-    "Tty": "-t/--tty",
     "NetworkDisabled": "--network none",
     "MacAddress": "--mac-address",
     "VolumeDriver": "--volume-driver",

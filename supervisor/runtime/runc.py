@@ -182,6 +182,7 @@ class Runtime:
         stdout: int,
         stderr: int,
         pid_file: Path,
+        console_socket: str | None = None,
     ) -> int:
         """`runc create`; returns the container init's pid (parked until `start`).
 
@@ -195,7 +196,9 @@ class Runtime:
         log = bundle / "runc-create.log"
         log.write_bytes(b"")
         with _stdin_fd(stdin) as in_fd:
-            result = await self._create_process(id, bundle, log, pid_file, in_fd, stdout, stderr)
+            result = await self._create_process(
+                id, bundle, log, pid_file, in_fd, stdout, stderr, console_socket
+            )
         if result.returncode != 0:
             message = runc_error_message(log.read_text(errors="replace"))
             if "already exists" in message:
@@ -214,7 +217,10 @@ class Runtime:
         stdin: int,
         stdout: int,
         stderr: int,
+        console_socket: str | None = None,
     ) -> subprocess.CompletedProcess[bytes]:
+        # A terminal (process.terminal) is handed to whoever listens on the socket.
+        console = ["--console-socket", console_socket] if console_socket else []
         try:
             return await trio.run_process(
                 [
@@ -230,6 +236,7 @@ class Runtime:
                     str(bundle),
                     "--pid-file",
                     str(pid_file),
+                    *console,
                     id,
                 ],
                 stdin=stdin,
@@ -296,6 +303,7 @@ class Runtime:
         stdout: int,
         stderr: int,
         pid_file: Path,
+        console_socket: str | None = None,
     ) -> int:
         """`runc exec --detach`: returns the exec'd pid once it runs, like `create`.
 
@@ -321,6 +329,7 @@ class Runtime:
                 str(pid_file),
                 "--process",
                 f"/dev/fd/{spec.fileno()}",
+                *(["--console-socket", console_socket] if console_socket else []),
                 id,
             ]
             result = await trio.run_process(

@@ -140,6 +140,8 @@ class ProcessSpec:
     gid: int = 0
     additional_gids: list[int] = field(default_factory=list)
     terminal: bool = False
+    #: (height, width) of the terminal runc makes (`terminal`); None: the kernel's 0x0.
+    console_size: tuple[int, int] | None = None
     no_new_privileges: bool = True
     #: Full capability list (names with or without `CAP_`); None means Docker's default.
     capabilities: list[str] | None = None
@@ -272,7 +274,7 @@ def process_config(process: ProcessSpec, host_nofile_hard: int) -> dict[str, Any
     user: dict[str, Any] = {"uid": process.uid, "gid": process.gid}
     if process.additional_gids:
         user["additionalGids"] = list(process.additional_gids)
-    return {
+    out: dict[str, Any] = {
         "terminal": process.terminal,
         "user": user,
         "args": list(process.args),
@@ -287,6 +289,10 @@ def process_config(process: ProcessSpec, host_nofile_hard: int) -> dict[str, Any
         "rlimits": rlimits,
         "noNewPrivileges": process.no_new_privileges,
     }
+    if process.terminal and process.console_size is not None:
+        height, width = process.console_size
+        out["consoleSize"] = {"height": height, "width": width}
+    return out
 
 
 def default_mounts() -> list[dict[str, Any]]:

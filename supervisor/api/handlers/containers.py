@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
 import trio
 
-from supervisor.api import schema, types, views
+from supervisor.api import detachkeys, schema, types, views, websocket
 from supervisor.api.router import (
     ApiRequest,
     ApiResponse,
@@ -21,11 +21,13 @@ from supervisor.api.router import (
     StreamResponse,
 )
 from supervisor.api.stdcopy import frame
+from supervisor.engine.containers import Container
 from supervisor.engine.engine import Engine
 from supervisor.engine.execs import Exec
 from supervisor.engine.timefmt import parse_rfc3339
 from supervisor.errors import CorralError, InvalidArgument
 from supervisor.images.changes import parse_changes
+from supervisor.supervise.logs import LogEntry
 
 STREAM_IDS = {"stdin": 0, "stdout": 1, "stderr": 2}
 
@@ -53,6 +55,8 @@ def _tty_size(req: ApiRequest) -> tuple[int, int]:
         value = req.query_str(name) or ""
         if not value.lstrip("+-").isdigit():
             raise InvalidArgument(f'strconv.Atoi: parsing "{value}": invalid syntax ({name})')
+        if not 0 <= int(value) <= 65535:  # what TIOCSWINSZ holds
+            raise InvalidArgument(f"invalid resize {name}={value}: want a number 0-65535")
         out.append(int(value))
     return out[0], out[1]
 
@@ -150,8 +154,10 @@ def register(router: Router, engine: Engine) -> None:
 
     @router.route("POST", "/containers/{id}/resize")
     async def resize(req: ApiRequest, id: str) -> ApiResponse:
-        get(id)
-        _tty_size(req)
+        c = get(id)
+        height, width = _tty_size(req)
+        engine.resize(c, height, width)
+        engine.emit(c, "resize", height=str(height), width=str(width))
         return EmptyResponse(200)
 
     @router.route("POST", "/containers/{id}/wait")
@@ -188,27 +194,79 @@ def register(router: Router, engine: Engine) -> None:
         since = parse_time_param(req.query_str("since"))
         until = parse_time_param(req.query_str("until"))
         batches = engine.log_batches(c, follow=follow, since=since, until=until, tail=tail)
+        tty = bool(c.config.get("Tty"))  # one stream, sent raw, as Docker does
+
+        def wire(e: LogEntry) -> bytes:
+            data = (e.time.encode() + b" " + e.data) if timestamps else e.data
+            return data if tty else frame(STREAM_IDS[e.stream], data)
 
         async def body() -> AsyncIterator[bytes]:
             # One write per batch: a frame per write made reading 1M lines take 25 s.
             async for batch in batches:
-                out = b"".join(
-                    frame(
-                        STREAM_IDS[e.stream],
-                        (e.time.encode() + b" " + e.data) if timestamps else e.data,
-                    )
-                    for e in batch
-                    if want[e.stream]
-                )
+                out = b"".join(wire(e) for e in batch if want[e.stream])
                 if out:
                     yield out
 
-        return StreamResponse(body(), "application/vnd.docker.multiplexed-stream")
+        return StreamResponse(body(), "application/vnd.docker.raw-stream" if tty else STDCOPY)
 
     @router.route("POST", "/containers/{id}/attach")
     async def attach(req: ApiRequest, id: str) -> ApiResponse:
         c = get(id)
+        tty = bool(c.config.get("Tty"))
+        content = "application/vnd.docker.raw-stream" if tty else STDCOPY
+        return HijackResponse(attach_session(req, c, mux=not tty), content)
+
+    @router.route("GET", "/containers/{id}/attach/ws")
+    async def attach_ws(req: ApiRequest, id: str) -> ApiResponse:
+        """Docker's attach for browsers: a WebSocket, raw (never multiplexed) both ways."""
+        c = get(id)
+        key = req.headers.get("sec-websocket-key") or ""
+        if "websocket" not in (req.headers.get("upgrade") or "").lower():
+            raise InvalidArgument("attach/ws: the request must upgrade to websocket")
+        if not websocket.valid_key(key):
+            raise InvalidArgument(f"attach/ws: bad Sec-WebSocket-Key {key!r}")
+        if (req.headers.get("sec-websocket-version") or "").strip() != "13":
+            raise InvalidArgument("attach/ws: Sec-WebSocket-Version must be 13")
+        ws_session = attach_session(req, c, mux=False)
+
+        reads_input = req.query_bool("stdin") and bool(c.config.get("OpenStdin"))
+
+        async def handler(stream: trio.abc.HalfCloseableStream) -> None:
+            ws = websocket.WebSocketStream(stream)
+
+            async def drain() -> None:  # no stdin: still answer pings and see the close
+                while await ws.receive_some():
+                    pass
+
+            async def run(cancel: trio.CancelScope) -> None:
+                await ws_session(ws)
+                cancel.cancel()
+
+            try:
+                async with trio.open_nursery() as n:
+                    n.start_soon(run, n.cancel_scope)
+                    if not reads_input:
+                        n.start_soon(drain)
+                    await ws.peer_closed.wait()  # the client's close ends the attach
+                    n.cancel_scope.cancel()
+            finally:
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await ws.send_eof()
+
+        upgrade = [
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Accept", websocket.accept_key(key)),
+        ]
+        return HijackResponse(handler, upgrade=upgrade)
+
+    def attach_session(
+        req: ApiRequest, c: Container, *, mux: bool
+    ) -> Callable[[trio.abc.HalfCloseableStream], Awaitable[None]]:
+        """The attach of `c` the query asks for, as a session over a raw stream."""
         live = engine.live(c)
+        tty = bool(c.config.get("Tty"))
+        keys = _detach_keys(req.query_str("detachKeys")) if tty else b""
         want = {"stdout": req.query_bool("stdout"), "stderr": req.query_bool("stderr")}
         use_stdin = req.query_bool("stdin") and bool(c.config.get("OpenStdin"))
         replay = engine.logs(c, follow=False) if req.query_bool("logs") else None
@@ -216,22 +274,39 @@ def register(router: Router, engine: Engine) -> None:
         channel = live.output.subscribe() if req.query_bool("stream") else None
         engine.emit(c, "attach")
 
-        async def handler(stream: trio.abc.HalfCloseableStream) -> None:
+        def wire(s: str, data: bytes) -> bytes:
+            # A TTY has one stream and the client reads it raw (Docker does the same).
+            return frame(STREAM_IDS[s], data) if mux else data
+
+        async def session(stream: trio.abc.HalfCloseableStream) -> None:
             async with trio.open_nursery() as n:
                 if use_stdin:
-                    n.start_soon(_copy_stdin, engine, c.id, stream, bool(c.config.get("StdinOnce")))
+                    # With a TTY, StdinOnce never closes the terminal's input (Docker).
+                    once = bool(c.config.get("StdinOnce")) and not tty
+
+                    def detached() -> None:
+                        engine.emit(c, "detach")
+                        n.cancel_scope.cancel()
+
+                    n.start_soon(_copy_stdin, engine, c.id, stream, once, keys, detached)
                 if replay is not None:
                     async for s, data, _ts in replay:
-                        if want[s]:
-                            await stream.send_all(frame(STREAM_IDS[s], data))
+                        if want[s] or tty:
+                            await stream.send_all(wire(s, data))
                 if channel is not None:
                     async with channel:
                         async for s, data in channel:
-                            if want[s]:
-                                await stream.send_all(frame(STREAM_IDS[s], data))
+                            if want[s] or (tty and any(want.values())):
+                                await stream.send_all(wire(s, data))
                 n.cancel_scope.cancel()
 
-        return HijackResponse(handler)
+        async def handler(stream: trio.abc.HalfCloseableStream) -> None:
+            try:
+                await session(stream)
+            except* (trio.BrokenResourceError, trio.ClosedResourceError):
+                log.debug("api.attach_client_gone", id=c.short_id)
+
+        return handler
 
     @router.route("POST", "/containers/{id}/exec")
     async def exec_create(req: ApiRequest, id: str) -> ApiResponse:
@@ -248,21 +323,41 @@ def register(router: Router, engine: Engine) -> None:
             await engine.nursery.start(_run_detached, engine, ex)  # start errors answer here
             return EmptyResponse(200)
 
+        tty = ex.tty or bool(body.get("Tty"))
+        keys = _detach_keys(ex.detach_keys or None) if tty else b""
+
         async def handler(stream: trio.abc.HalfCloseableStream) -> None:
             sending = trio.Lock()  # stdout and stderr pumps share the one connection
 
             async def emit(s: str, data: bytes) -> None:
-                if (s == "stdout" and ex.attach_stdout) or (s == "stderr" and ex.attach_stderr):
+                if tty:
+                    if ex.attach_stdout or ex.attach_stderr:
+                        async with sending:
+                            await stream.send_all(data)
+                elif (s == "stdout" and ex.attach_stdout) or (s == "stderr" and ex.attach_stderr):
                     async with sending:
                         await stream.send_all(frame(STREAM_IDS[s], data))
 
-            try:
-                await engine.exec_run(ex, stream if ex.attach_stdin else None, emit)
-            except CorralError as exc:
-                # Docker writes a start failure on the stdout stream, then ends it.
-                await stream.send_all(frame(STREAM_IDS["stdout"], f"{exc.message}\r\n".encode()))
+            async with trio.open_nursery() as n:
+                source: trio.abc.ReceiveStream | None = None
+                if ex.attach_stdin:
 
-        return HijackResponse(handler)
+                    def detached() -> None:
+                        engine.emit(
+                            engine.containers.get(ex.container_id), "exec_detach", execID=ex.id
+                        )
+                        n.cancel_scope.cancel()
+
+                    source = _DetachingInput(stream, keys, detached) if keys else stream
+                try:
+                    await engine.exec_run(ex, source, emit)
+                except CorralError as exc:
+                    # Docker writes a start failure on the stdout stream, then ends it.
+                    msg = f"{exc.message}\r\n".encode()
+                    await stream.send_all(msg if tty else frame(STREAM_IDS["stdout"], msg))
+
+        content = "application/vnd.docker.raw-stream" if tty else STDCOPY
+        return HijackResponse(handler, content)
 
     @router.route("GET", "/exec/{id}/json")
     async def exec_inspect(req: ApiRequest, id: str) -> ApiResponse:
@@ -270,8 +365,9 @@ def register(router: Router, engine: Engine) -> None:
 
     @router.route("POST", "/exec/{id}/resize")
     async def exec_resize(req: ApiRequest, id: str) -> ApiResponse:
-        engine.execs.get(id)
-        _tty_size(req)
+        ex = engine.execs.get(id)
+        height, width = _tty_size(req)
+        engine.exec_resize(ex, height, width)
         return EmptyResponse(201)
 
     @router.route("POST", "/commit")
@@ -311,33 +407,79 @@ async def _run_detached(
         log.exception("api.exec_detached_failed", exec_id=ex.id)
 
 
+STDCOPY = "application/vnd.docker.multiplexed-stream"
+
+
+def _detach_keys(raw: str | None) -> bytes:
+    """The `detachKeys` query (or exec's DetachKeys), Docker's default when unset."""
+    try:
+        return detachkeys.parse(raw or detachkeys.DEFAULT)
+    except ValueError as exc:
+        raise InvalidArgument(str(exc)) from None
+
+
+class _DetachingInput(trio.abc.ReceiveStream):
+    """A client's input with the detach keys taken out; the keys end it (and call
+    `on_detach`), as moby's escape proxy does."""
+
+    def __init__(
+        self, inner: trio.abc.ReceiveStream, keys: bytes, on_detach: Callable[[], None]
+    ) -> None:
+        self.inner = inner
+        self.scanner = detachkeys.DetachScanner(keys)
+        self.on_detach = on_detach
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        while True:
+            if self.scanner.detached:
+                return b""
+            data = await self.inner.receive_some(max_bytes)
+            if not data:
+                return self.scanner.flush()
+            passed, detached = self.scanner.feed(data)
+            if detached:
+                self.on_detach()
+            if passed or detached:
+                return passed
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 async def _copy_stdin(
-    engine: Engine, cid: str, stream: trio.abc.HalfCloseableStream, once: bool
+    engine: Engine,
+    cid: str,
+    stream: trio.abc.HalfCloseableStream,
+    once: bool,
+    keys: bytes = b"",
+    on_detach: Callable[[], None] = lambda: None,
 ) -> None:
     """Client bytes into the container's stdin pipe; end of input closes it if StdinOnce.
 
     An attach usually comes before the start (docker run does that), so the pipe may not
-    exist yet: wait for the start rather than drop what the client sends.
+    exist yet: wait for the start rather than drop what the client sends.  With
+    `keys` (a TTY), the detach keys end the attach and the container runs on.
     """
     c = engine.containers.get(cid)
     live = engine.live(c)
+    source: trio.abc.ReceiveStream = _DetachingInput(stream, keys, on_detach) if keys else stream
     if live.stdin_w is None:
         await live.started.wait()
     # The pipe is held by its owner, never by number: if the run ends while this waits
     # on a full pipe, the close wakes it (ClosedResourceError) and no write can land
     # in whatever descriptor takes the number next.
-    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-        while True:
-            data = await stream.receive_some(65536)
-            pipe = live.stdin_w
-            if pipe is None:
-                return
-            if not data:
-                if once:
-                    live.stdin_w = None
-                    pipe.close()
-                return
-            view = memoryview(data)
-            while view:
-                await trio.lowlevel.wait_writable(pipe.fileno())
-                view = view[os.write(pipe.fileno(), view) :]
+    try:
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            while data := await source.receive_some(65536):
+                pipe = live.stdin_w
+                if pipe is None:
+                    return
+                view = memoryview(data)
+                while view:
+                    await trio.lowlevel.wait_writable(pipe.fileno())
+                    view = view[os.write(pipe.fileno(), view) :]
+    finally:
+        # StdinOnce: the first attach's end (EOF, or the client gone) is the input's.
+        if once and live.stdin_w is not None:
+            pipe, live.stdin_w = live.stdin_w, None
+            pipe.close()
