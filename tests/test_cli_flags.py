@@ -103,7 +103,7 @@ def test_resources_and_policies() -> None:
     assert h["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
     assert h["Ulimits"] == [{"Name": "nofile", "Soft": 1024, "Hard": 2048},
                             {"Name": "nproc", "Soft": 10, "Hard": 10}]
-    assert h["CapAdd"] == ["NET_ADMIN"] and h["CapDrop"] == ["ALL"]
+    assert h["CapAdd"] == ["CAP_NET_ADMIN"] and h["CapDrop"] == ["ALL"]  # as docker sends
     assert h["ReadonlyRootfs"] is True
     assert h["NetworkMode"] == "none"
     assert b["Hostname"] == "box" and b["WorkingDir"] == "/w" and b["User"] == "1000:1000"
@@ -253,3 +253,17 @@ def test_parser_combined_and_attached_short_flags() -> None:
     assert p.given >= {"detach", "interactive", "env", "name"}
     with pytest.raises(UsageError):
         parse(RUN, ["--detach=nope", "img"])
+
+
+def test_capabilities_normalised_as_docker_sends_them() -> None:
+    # docker's EffectiveCapAddCapDrop: upper case, CAP_ prefixed, sorted, unique;
+    # ALL trumps the rest of its list; a capability both added and dropped is added.
+    h = body("--cap-add", "net_admin", "--cap-add", "CAP_KILL", "--cap-add", "Net_Admin",
+             "--cap-drop", "kill", "--cap-drop", "cap_chown", "img")[1]["HostConfig"]
+    assert (h["CapAdd"], h["CapDrop"]) == (["CAP_KILL", "CAP_NET_ADMIN"], ["CAP_CHOWN"])
+    h = body("--cap-add", "all", "--cap-add", "chown", "--cap-drop", "ALL", "img")[1][
+        "HostConfig"]
+    assert (h["CapAdd"], h["CapDrop"]) == (["ALL"], None)
+    h = body("--cap-drop", "ALL", "--cap-drop", "kill", "--cap-add", "net_bind_service",
+             "img")[1]["HostConfig"]
+    assert (h["CapAdd"], h["CapDrop"]) == (["CAP_NET_BIND_SERVICE"], ["ALL"])

@@ -20,6 +20,7 @@ from supervisor.runtime.spec import (
     Resources,
     Rlimit,
     build_config,
+    capability_names,
     parse_cpus,
     parse_memory,
     tweak_capabilities,
@@ -354,4 +355,20 @@ def test_host_devices_are_dev_nodes_as_containerd_lists_them(tmp_path: Path) -> 
         ("loop0", "b", 7, 0, 0o660),
         ("net/tun", "c", 10, 200, 0o600),
         ("null", "c", 1, 3, 0o666),
+    ]
+
+
+def test_capability_lists_read_as_dockers_strslice() -> None:
+    assert capability_names(None, "CapAdd") == []
+    assert capability_names("ALL", "CapAdd") == ["ALL"]  # not "A", "L", "L"
+    assert capability_names(["chown", "CAP_KILL"], "CapDrop") == ["chown", "CAP_KILL"]
+    for bad in (5, {"ALL": True}, ["ALL", 3], True):
+        with pytest.raises(InvalidArgument, match="invalid CapAdd: want a list of capability"):
+            capability_names(bad, "CapAdd")
+    # case-insensitive, with or without CAP_: the same capability
+    assert tweak_capabilities(["cap_net_admin"], ["Cap_Kill"], bounding=EVERY_CAP) == [
+        c for c in tweak_capabilities(["NET_ADMIN"], ["kill"], bounding=EVERY_CAP) or []
+    ]
+    assert tweak_capabilities(["NET_BIND_SERVICE"], ["all"], bounding=EVERY_CAP) == [
+        "CAP_NET_BIND_SERVICE"
     ]

@@ -614,14 +614,15 @@ def container_body(
         config["Healthcheck"] = healthcheck
 
     network = o["network"] if o["network"] is not None else o.get("net")
+    cap_add, cap_drop = effective_caps(o["cap_add"], o["cap_drop"])
     host.update({
         "Binds": binds or None,
         "NetworkMode": network or "default",
         "PortBindings": bindings or {},
         "RestartPolicy": restart or {"Name": "no", "MaximumRetryCount": 0},
         "AutoRemove": bool(o.get("rm")),
-        "CapAdd": o["cap_add"] or None,
-        "CapDrop": o["cap_drop"] or None,
+        "CapAdd": cap_add or None,
+        "CapDrop": cap_drop or None,
         "SecurityOpt": security_opts(o["security_opt"]) or None,
         "Privileged": bool(o["privileged"]),
         "PublishAllPorts": bool(o["publish_all"]),
@@ -668,6 +669,28 @@ def container_body(
         endpoints[network] = endpoint
     config["NetworkingConfig"] = {"EndpointsConfig": endpoints}
     return o["name"], config
+
+
+def _normalize_caps(names: list[str]) -> list[str]:
+    """docker's NormalizeCapabilities: upper case, `CAP_` prefixed (but `ALL`),
+    without duplicates, sorted (so `ALL` comes first)."""
+    out = set()
+    for name in names:
+        cap = name.strip().upper()
+        out.add(cap if cap == "ALL" or cap.startswith("CAP_") else f"CAP_{cap}")
+    return sorted(out)
+
+
+def effective_caps(add: list[str], drop: list[str]) -> tuple[list[str], list[str]]:
+    """docker's EffectiveCapAddCapDrop: `ALL` trumps the other names of its list, and
+    a capability both added and dropped is added (adding takes precedence).  Whether
+    a name exists is the daemon's to say, as with docker."""
+    adds, drops = _normalize_caps(add), _normalize_caps(drop)
+    if adds[:1] == ["ALL"]:
+        adds = ["ALL"]
+    if drops[:1] == ["ALL"]:
+        drops = ["ALL"]
+    return adds, [c for c in drops if c not in adds]
 
 
 def _healthcheck(parsed: Parsed) -> dict[str, Any] | None:

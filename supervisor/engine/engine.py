@@ -61,6 +61,7 @@ from supervisor.runtime.spec import (
     ProcessSpec,
     Resources,
     Rlimit,
+    capability_names,
     tweak_capabilities,
 )
 from supervisor.runtime.spec import build_config as build_oci_config
@@ -139,8 +140,8 @@ def _capabilities(hc: dict[str, Any]) -> list[str] | None:
     """A container's capabilities, for its init, execs and probes alike (None:
     Docker's default set): --cap-add/--cap-drop, every one for --privileged."""
     return tweak_capabilities(
-        hc.get("CapAdd") or [],
-        hc.get("CapDrop") or [],
+        capability_names(hc.get("CapAdd"), "CapAdd"),
+        capability_names(hc.get("CapDrop"), "CapDrop"),
         privileged=bool(hc.get("Privileged")),
         bounding=_bounding_caps(),
     )
@@ -313,6 +314,9 @@ class Engine:
         image = self.images.resolve(image_ref)
         host_config: dict[str, Any] = dict(body.get("HostConfig") or {})
         _capabilities(host_config)  # an unknown --cap-add name is refused now
+        for key in ("CapAdd", "CapDrop"):  # stored as lists, as Docker's StrSlice
+            if isinstance(host_config.get(key), str):
+                host_config[key] = [host_config[key]]
         self._init_binary(host_config)  # and --init with no init binary on the host
         plan.fill_path_defaults(host_config, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS)
         name = names.validate(name) if name else names.generate(self.containers.names())

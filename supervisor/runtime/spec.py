@@ -224,6 +224,19 @@ def all_capabilities(bounding: int) -> list[str]:
     return [c for bit, c in enumerate(ALL_CAPABILITIES) if bounding >> bit & 1]
 
 
+def capability_names(value: Any, field: str) -> list[str]:
+    """`HostConfig.CapAdd`/`CapDrop` as a list of names, as Docker's `StrSlice` reads
+    it: null is none, a lone string is a list of one (`"ALL"` is `["ALL"]`, never the
+    letters `A`, `L`, `L`), anything else but a list of strings is refused by name."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise InvalidArgument(f"invalid {field}: want a list of capability names, got {value!r}")
+
+
 def tweak_capabilities(
     add: list[str], drop: list[str], *, privileged: bool = False, bounding: int
 ) -> list[str] | None:
