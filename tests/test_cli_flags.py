@@ -267,3 +267,26 @@ def test_capabilities_normalised_as_docker_sends_them() -> None:
     h = body("--cap-drop", "ALL", "--cap-drop", "kill", "--cap-add", "net_bind_service",
              "img")[1]["HostConfig"]
     assert (h["CapAdd"], h["CapDrop"]) == (["CAP_NET_BIND_SERVICE"], ["ALL"])
+
+
+def test_devices_as_docker_parses_them() -> None:
+    h = body("--device", "/dev/fuse", "--device", "/dev/null:/dev/n", "--device", "/dev/a:r",
+             "--device", "/dev/b:/dev/c:rw", "--device-cgroup-rule", "c 1:3 rwm",
+             "--device-cgroup-rule", "b *:* m", "img")[1]["HostConfig"]
+    assert h["Devices"] == [
+        {"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rwm"},
+        {"PathOnHost": "/dev/null", "PathInContainer": "/dev/n", "CgroupPermissions": "rwm"},
+        {"PathOnHost": "/dev/a", "PathInContainer": "/dev/a", "CgroupPermissions": "r"},
+        {"PathOnHost": "/dev/b", "PathInContainer": "/dev/c", "CgroupPermissions": "rw"},
+    ]
+    assert h["DeviceCgroupRules"] == ["c 1:3 rwm", "b *:* m"]
+    for spec, message in (("a:b:c:d", "bad format for path: a:b:c:d"),
+                          (":/x", "bad format for path: :/x"),
+                          ("/dev/a:/b:rwq", "bad mode specified: rwq"),
+                          ("/dev/a:b", "b is not an absolute path"),
+                          ("/dev/a::r", " is not an absolute path")):
+        with pytest.raises(UsageError) as err:
+            body("--device", spec, "img")
+        assert str(err.value) == message
+    with pytest.raises(UsageError, match="invalid device cgroup format 'c 1:3'"):
+        body("--device-cgroup-rule", "c 1:3", "img")

@@ -1,12 +1,17 @@
 """The run flags of Docker's security defaults, applied as Docker applies them.
 
-`--cap-add`/`--cap-drop` (ALL, with or without CAP_, any case), seen from inside
+`--cap-add`/`--cap-drop` (ALL, with or without CAP_, any case), `--device`,
+`--device-cgroup-rule`, `--read-only` and `exec --privileged`, seen from inside
 containers through the docker CLI, docker-py, corral's CLI and compose; every bad
 input a clear error with nothing made.
+
+/dev/fuse (c 10:229) is the device of these tests: Docker's defaults deny it, and
+opening it does nothing until a FUSE mount is asked for.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +104,178 @@ def test_compose_cap_add_and_cap_drop(corral: Daemon, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert cap_eff(r.stdout.split("|")[-1].strip()) == CAP_NET_BIND_SERVICE | CAP_CHOWN, r.stdout
     assert corral.cli("compose", "-f", str(file), "down").returncode == 0
+
+
+# ------------------------------------------------------------------------ --device
+FUSE = "/dev/fuse"
+needs_fuse = pytest.mark.skipif(not Path(FUSE).is_char_device(), reason="no /dev/fuse here")
+# How an open of $1 went: the shell's redirection error names the errno.
+OPEN = 'for m in "<" "<>"; do (eval "exec 3$m$1") 2>/dev/null && echo "$m ok" || echo "$m no"; done'
+
+
+def opens(corral: Daemon, *flags: str, path: str = "/dev/fuse", pre: str = "") -> list[str]:
+    out = ok(corral, "run", "--rm", *flags, IMAGE, "sh", "-c", f"{pre}set -- {path}; {OPEN}")
+    return out.split("\n")[:-1]
+
+
+@needs_fuse
+def test_device_is_made_where_asked_with_its_permissions(corral: Daemon) -> None:
+    assert ok(corral, "run", "--rm", "--device", "/dev/null:/dev/mynull", IMAGE, "sh", "-c",
+              "echo x > /dev/mynull && echo written; [ -e /dev/fuse ] || echo no-fuse") == (
+        "written\nno-fuse\n")
+    assert opens(corral, "--device", FUSE) == ["< ok", "<> ok"]
+    assert opens(corral, "--device", f"{FUSE}:/dev/f2", path="/dev/f2") == ["< ok", "<> ok"]
+    assert opens(corral, "--device", f"{FUSE}:/dev/f2:r", path="/dev/f2") == ["< ok", "<> no"]
+    assert opens(corral, "--device", f"{FUSE}:r") == ["< ok", "<> no"]
+    # a device not given is absent, and made by hand it may not be opened
+    r = corral.docker("run", "--rm", IMAGE, "ls", FUSE)
+    assert r.returncode == 1 and "No such file or directory" in r.stderr
+    assert opens(corral, pre="mknod /dev/fuse c 10 229; ") == ["< no", "<> no"]
+    st = Path(FUSE).stat()
+    out = ok(corral, "run", "--rm", "--device", FUSE, IMAGE, "stat", "-c", "%t:%T %a %u",
+             FUSE)
+    assert out == f"{os.major(st.st_rdev):x}:{os.minor(st.st_rdev):x} 600 0\n"
+
+
+@needs_fuse
+def test_device_cgroup_rule_allows_a_mknod_device(corral: Daemon) -> None:
+    mk = "mknod /dev/f c 10 229; "
+    assert opens(corral, "--device-cgroup-rule", "c 10:229 rwm", path="/dev/f",
+                 pre=mk) == ["< ok", "<> ok"]
+    assert opens(corral, "--device-cgroup-rule", "c 10:* r", path="/dev/f",
+                 pre=mk) == ["< ok", "<> no"]
+    assert opens(corral, "--device-cgroup-rule", "b 10:229 rwm", path="/dev/f",
+                 pre=mk) == ["< no", "<> no"]
+
+
+@needs_fuse
+def test_devices_from_docker_py_and_corral_and_compose(
+    dk: Any, corral: Daemon, tmp_path: Path
+) -> None:
+    script = f"set -- /dev/f2; {OPEN}; mknod /dev/f3 c 10 229; set -- /dev/f3; {OPEN}"
+    c = dk.containers.run(IMAGE, ["sh", "-c", script], devices=[f"{FUSE}:/dev/f2:r"],
+                          detach=True)
+    assert c.wait(timeout=30)["StatusCode"] == 0
+    # the rule is the device's number's: the same node made by hand is as readable
+    assert c.logs().decode().split("\n")[:-1] == ["< ok", "<> no", "< ok", "<> no"]
+    c.reload()
+    assert c.attrs["HostConfig"]["Devices"] == [
+        {"PathOnHost": FUSE, "PathInContainer": "/dev/f2", "CgroupPermissions": "r"}]
+    c.remove()
+    c = dk.containers.run(IMAGE, ["sh", "-c", f"mknod /dev/f c 10 229; set -- /dev/f; {OPEN}"],
+                          device_cgroup_rules=["c 10:229 rw"], detach=True)
+    assert c.wait(timeout=30)["StatusCode"] == 0
+    assert c.logs().decode().split("\n")[:-1] == ["< ok", "<> ok"]
+    c.reload()
+    assert c.attrs["HostConfig"]["DeviceCgroupRules"] == ["c 10:229 rw"]
+    c.remove()
+    r = corral.cli("run", "--rm", "--device", f"{FUSE}:/dev/f2", IMAGE, "sh", "-c",
+                   f"set -- /dev/f2; {OPEN}")
+    assert r.stdout == "< ok\n<> ok\n", r.stderr
+    file = tmp_path / "compose.yaml"
+    file.write_text(
+        "name: devs\nservices:\n  a:\n    image: busybox\n    command: [sleep, '1000']\n"
+        "    stop_grace_period: 1s\n"
+        f"    devices: ['{FUSE}:/dev/f2:r', {{source: /dev/null, target: /dev/n2}}]\n"
+        "    device_cgroup_rules: ['c 10:229 rw']\n"
+    )
+    r = corral.cli("compose", "-f", str(file), "up", "-d")
+    assert r.returncode == 0, r.stderr
+    out = ok(corral, "exec", "devs-a-1", "sh", "-c",
+             f"set -- /dev/f2; {OPEN}; echo x > /dev/n2 && echo n2")
+    assert out == "< ok\n<> ok\nn2\n"  # the rule allows more than the device's own
+    assert corral.cli("compose", "-f", str(file), "down").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--device", "/dev/nope"], 'error gathering device information while adding custom '
+         'device "/dev/nope": no such file or directory'),
+        (["--device", "/etc/passwd"], 'adding custom device "/etc/passwd": not a device node'),
+        (["--device", "/dev/null:dev/n"], ": dev/n is not an absolute path\n"),
+        (["--device", "/dev/null:/n:rwx"], ": bad mode specified: rwx\n"),
+        (["--device", "a:b:c:d"], ": bad format for path: a:b:c:d\n"),
+        (["--device", ":/x"], ": bad format for path: :/x\n"),
+        (["--device-cgroup-rule", "c 1:3"], 'invalid argument "c 1:3" for '
+         '"--device-cgroup-rule" flag: invalid device cgroup format \'c 1:3\''),
+        (["--device-cgroup-rule", "x 1:3 rwm"], "invalid device cgroup format 'x 1:3 rwm'"),
+    ],
+)
+def test_bad_devices_and_rules_are_refused_with_nothing_made(
+    corral: Daemon, flags: list[str], message: str
+) -> None:
+    r = corral.docker("run", *flags, IMAGE, "true")
+    # the docker CLI's own rule: 127 for an error naming "no such file or directory"
+    assert r.returncode == (127 if "no such file" in message else 125), r.stderr
+    assert message in r.stderr
+    assert ok(corral, "ps", "-aq") == ""
+    c = corral.cli("run", *flags, IMAGE, "true")
+    assert c.returncode == 125, c.stderr
+    assert message in c.stderr
+    assert ok(corral, "ps", "-aq") == ""
+
+
+@pytest.mark.parametrize(
+    ("host_config", "message"),
+    [
+        ({"DeviceCgroupRules": ["c 1:3"]}, "invalid device cgroup rule format: 'c 1:3'"),
+        ({"DeviceCgroupRules": ["c 99999999999999999999:3 r"]},
+         "invalid major value in device cgroup rule format"),
+        ({"Devices": [{"PathOnHost": "/dev/null", "PathInContainer": "/n",
+                       "CgroupPermissions": "rwq"}]}, "CgroupPermissions: invalid device mode"),
+        ({"Devices": [{"PathOnHost": "/dev/null", "PathInContainer": "n"}]},
+         "PathInContainer: 'n' is not an absolute path"),
+        ({"Devices": [{"PathInContainer": "/n"}]}, "PathOnHost: a device path on the host"),
+    ],
+)
+def test_bad_device_bodies_are_a_400(dk: Any, host_config: dict[str, Any], message: str) -> None:
+    with pytest.raises(docker.errors.APIError) as err:
+        dk.api.create_container(IMAGE, ["true"], host_config=host_config)
+    assert err.value.status_code == 400
+    assert message in str(err.value)
+    assert dk.containers.list(all=True) == []
+
+
+# ---------------------------------------------------------------------- --read-only
+RO = ("touch /x 2>&1; touch /tmp/y && echo tmp; touch /dev/shm/z && echo shm; "
+      "{ echo 1.2.3.4 h >> /etc/hosts; } 2>&1 && echo hosts; true")
+
+
+def test_read_only_root_keeps_tmpfs_writable(corral: Daemon) -> None:
+    out = ok(corral, "run", "--rm", "--read-only", "--tmpfs", "/tmp", IMAGE, "sh", "-c", RO)
+    # as Docker: the daemon's /etc/hosts, resolv.conf, hostname are read-only with the root
+    assert out == ("touch: /x: Read-only file system\ntmp\nshm\n"
+                   "sh: can't create /etc/hosts: Read-only file system\n")
+    plain = ok(corral, "run", "--rm", IMAGE, "sh", "-c", RO)
+    assert plain == "tmp\nshm\nhosts\n"
+    r = corral.cli("run", "--rm", "--read-only", IMAGE, "touch", "/x")
+    assert (r.returncode, r.stderr) == (1, "touch: /x: Read-only file system\n")
+
+
+def test_read_only_from_docker_py_and_compose(dk: Any, corral: Daemon, tmp_path: Path) -> None:
+    out = dk.containers.run(IMAGE, ["sh", "-c", RO], read_only=True, tmpfs={"/tmp": ""},
+                            remove=True)
+    assert out.decode().splitlines()[1:3] == ["tmp", "shm"]
+    assert "Read-only file system" in out.decode().splitlines()[0]
+    file = tmp_path / "compose.yaml"
+    file.write_text("name: ro\nservices:\n  a:\n    image: busybox\n"
+                    "    command: [sh, -c, 'touch /x']\n    read_only: true\n")
+    r = corral.cli("compose", "-f", str(file), "up")
+    assert r.returncode == 0, r.stderr
+    assert "touch: /x: Read-only file system" in r.stdout
+    assert corral.cli("compose", "-f", str(file), "down").returncode == 0
+
+
+# ------------------------------------------------------------------ exec --privileged
+def test_exec_privileged_gives_that_exec_every_capability(corral: Daemon, dk: Any) -> None:
+    cid = ok(corral, "run", "-d", IMAGE, "sleep", "1000").strip()
+    priv = ok(corral, "exec", "--privileged", cid, "grep", "CapEff", "/proc/self/status")
+    assert cap_eff(priv) == bounding()
+    plain = ok(corral, "exec", cid, "grep", "CapEff", "/proc/self/status")
+    assert cap_eff(plain) == DEFAULT_CAPS
+    r = corral.cli("exec", "--privileged", cid, "grep", "CapEff", "/proc/self/status")
+    assert cap_eff(r.stdout) == bounding(), r.stderr
+    ex = dk.api.exec_create(cid, ["true"], privileged=True)
+    assert dk.api.exec_inspect(ex["Id"])["ProcessConfig"]["privileged"] is True
+    ok(corral, "rm", "-f", cid)

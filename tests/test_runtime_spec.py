@@ -372,3 +372,28 @@ def test_capability_lists_read_as_dockers_strslice() -> None:
     assert tweak_capabilities(["NET_BIND_SERVICE"], ["all"], bounding=EVERY_CAP) == [
         "CAP_NET_BIND_SERVICE"
     ]
+
+
+def test_read_only_root_makes_the_daemons_mounts_read_only_as_docker() -> None:
+    etc = Mount(destination="/etc/hosts", source="/c/hosts", daemon=True)
+    user = Mount(destination="/data", source="/d")
+    tmp = Mount(destination="/tmp", source="tmpfs", type="tmpfs", options=["nosuid"])
+    cfg = build_config(make_spec(readonly_rootfs=True, mounts=[etc, user, tmp]), 1024)
+    ro = {m["destination"]: "ro" in m["options"] for m in cfg["mounts"]}
+    assert cfg["root"]["readonly"] is True
+    assert ro == {"/proc": False, "/dev": False, "/dev/pts": False, "/dev/shm": False,
+                  "/dev/mqueue": False, "/sys": True, "/sys/fs/cgroup": True,
+                  "/etc/hosts": True, "/data": False, "/tmp": False}
+    # a privileged container's /sys is writable, but not under a read-only root
+    cfg = build_config(make_spec(readonly_rootfs=True, privileged=True), 1024)
+    assert all("ro" in m["options"] for m in cfg["mounts"] if m["destination"] == "/sys")
+    plain = build_config(make_spec(mounts=[etc]), 1024)
+    assert "ro" not in plain["mounts"][-1]["options"]
+
+
+def test_device_rules_follow_dockers_defaults() -> None:
+    rule = {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "r"}
+    cfg = build_config(make_spec(device_rules=[rule]), 1024)
+    rules = cfg["linux"]["resources"]["devices"]
+    assert rules[0] == {"allow": False, "access": "rwm"}  # deny all first
+    assert rules[-1] == rule  # then Docker's allow-list, then the container's own

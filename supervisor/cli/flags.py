@@ -66,6 +66,8 @@ RUN_OPTS: tuple[Opt, ...] = (
     Opt("publish", "p", "list", help="Publish a container's port(s) to the host"),
     Opt("publish-all", "P", help="Publish all exposed ports to random ports"),
     Opt("expose", kind="list", help="Expose a port or a range of ports"),
+    Opt("device", kind="list", help="Add a host device to the container"),
+    Opt("device-cgroup-rule", kind="list", help="Add a rule to the cgroup allowed devices list"),
     Opt("privileged", help="Give extended privileges to this container"),
     Opt("init", help="Run an init inside the container"),
     Opt("pull", kind="str", help='Pull image before running ("always", "missing", "never")'),
@@ -630,6 +632,19 @@ def container_body(
     })
     if o["init"]:
         host["Init"] = True
+    devices = []
+    for spec in o["device"]:
+        try:
+            devices.append(parse_device(spec))
+        except ValueError as exc:  # docker 28 checks devices after its flags: no prefix
+            raise UsageError(str(exc)) from None
+    if devices:
+        host["Devices"] = devices
+    for rule in o["device_cgroup_rule"]:
+        if not _CGROUP_RULE.match(rule):
+            raise bad("device-cgroup-rule", rule, f"invalid device cgroup format '{rule}'")
+    if o["device_cgroup_rule"]:
+        host["DeviceCgroupRules"] = list(o["device_cgroup_rule"])
     if mounts:
         host["Mounts"] = mounts
     if tmpfs:
@@ -669,6 +684,37 @@ def container_body(
         endpoints[network] = endpoint
     config["NetworkingConfig"] = {"EndpointsConfig": endpoints}
     return o["name"], config
+
+
+#: docker's deviceCgroupRuleRegexp.
+_CGROUP_RULE = re.compile(r"^[acb] ([0-9]+|\*):([0-9]+|\*) [rwm]{1,3}$")
+
+
+def _device_mode(mode: str) -> bool:
+    """docker's validDeviceMode: r, w, m, each at most once."""
+    return bool(mode) and len(set(mode)) == len(mode) and set(mode) <= set("rwm")
+
+
+def parse_device(spec: str) -> dict[str, str]:
+    """`--device HOST[:CONTAINER][:PERMS]` as docker checks it (validateLinuxPath)
+    and sends it (parseLinuxDevice): CONTAINER defaults to HOST, PERMS to rwm, a
+    second part that is a mode is the mode."""
+    parts = spec.split(":")
+    if len(parts) > 3 or not parts[0]:
+        raise ValueError(f"bad format for path: {spec}")
+    host, inside, perms = parts[0], parts[0], "rwm"
+    if len(parts) == 2:
+        if _device_mode(parts[1]):
+            perms = parts[1]
+        else:
+            inside = parts[1]
+    elif len(parts) == 3:
+        inside, perms = parts[1], parts[2]
+        if not _device_mode(perms):
+            raise ValueError(f"bad mode specified: {perms}")
+    if not inside.startswith("/"):
+        raise ValueError(f"{inside} is not an absolute path")
+    return {"PathOnHost": host, "PathInContainer": inside, "CgroupPermissions": perms}
 
 
 def _normalize_caps(names: list[str]) -> list[str]:

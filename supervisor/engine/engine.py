@@ -45,7 +45,7 @@ from supervisor.network.manager import Networks, has_sandbox, network_mode
 from supervisor.network.manager import Plan as NetworkPlan
 from supervisor.rmtree import discard_tree
 from supervisor.runtime import cgroups, securityopt
-from supervisor.runtime.devices import host_devices
+from supervisor.runtime.devices import check_devices, container_devices
 from supervisor.runtime.fds import OwnedFd, close_all
 from supervisor.runtime.process import PidFd
 from supervisor.runtime.rootfs import is_mounted, mount_overlay, unmount
@@ -61,6 +61,7 @@ from supervisor.runtime.spec import (
     ProcessSpec,
     Resources,
     Rlimit,
+    all_capabilities,
     capability_names,
     tweak_capabilities,
 )
@@ -314,6 +315,7 @@ class Engine:
         image = self.images.resolve(image_ref)
         host_config: dict[str, Any] = dict(body.get("HostConfig") or {})
         _capabilities(host_config)  # an unknown --cap-add name is refused now
+        check_devices(host_config)  # a bad --device or --device-cgroup-rule too
         for key in ("CapAdd", "CapDrop"):  # stored as lists, as Docker's StrSlice
             if isinstance(host_config.get(key), str):
                 host_config[key] = [host_config[key]]
@@ -490,11 +492,7 @@ class Engine:
             mount_overlay(lowers, cdir / "upper", cdir / "work", rootfs)
             mounted = True
             self._copy_up_volumes(c, rootfs)
-            devices = (
-                await trio.to_thread.run_sync(host_devices)
-                if c.host_config.get("Privileged")
-                else []
-            )
+            devices = await trio.to_thread.run_sync(container_devices, c.host_config)
             spec = self._runtime_spec(c, rootfs, devices)
             bundle_config = build_oci_config(spec, _host_nofile_hard())
             import json
@@ -589,7 +587,12 @@ class Engine:
             )
         return self.init_path
 
-    def _runtime_spec(self, c: Container, rootfs: Path, devices: list[Device]) -> ContainerSpec:
+    def _runtime_spec(
+        self,
+        c: Container,
+        rootfs: Path,
+        devices: tuple[list[Device], list[dict[str, Any]]] = ([], []),
+    ) -> ContainerSpec:
         cfg, hc = c.config, c.host_config
         user = resolve_user(rootfs, cfg.get("User") or "")
         env = list(cfg.get("Env") or [])
@@ -620,14 +623,19 @@ class Engine:
                 destination="/etc/resolv.conf",
                 source=str(cdir / "resolv.conf"),
                 options=["rbind", "rprivate"],
+                daemon=True,
             ),
             Mount(
                 destination="/etc/hostname",
                 source=str(cdir / "hostname"),
                 options=["rbind", "rprivate"],
+                daemon=True,
             ),
             Mount(
-                destination="/etc/hosts", source=str(cdir / "hosts"), options=["rbind", "rprivate"]
+                destination="/etc/hosts",
+                source=str(cdir / "hosts"),
+                options=["rbind", "rprivate"],
+                daemon=True,
             ),
         ]
         for m in c.mounts:
@@ -662,7 +670,8 @@ class Engine:
             readonly_paths=list(_or(hc.get("ReadonlyPaths"), DEFAULT_READONLY_PATHS)),
             domainname=cfg.get("Domainname") or "",
             privileged=bool(hc.get("Privileged")),
-            devices=devices,
+            devices=devices[0],
+            device_rules=devices[1],
             init=self._init_binary(hc),
         )
 
@@ -1319,7 +1328,11 @@ class Engine:
             uid=user.uid,
             gid=user.gid,
             additional_gids=user.additional_gids,
-            capabilities=_capabilities(c.host_config),
+            # `exec --privileged`: every capability for this command (dockerd's
+            # execSetPlatformOpt); the container's seccomp filter stays.
+            capabilities=all_capabilities(_bounding_caps())
+            if ex.privileged
+            else _capabilities(c.host_config),
             no_new_privileges=securityopt.no_new_privileges(c.host_config),
         )
         pid_file = self.dir_of(c) / f"exec-{ex.id}.pid"

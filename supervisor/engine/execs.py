@@ -29,6 +29,8 @@ class Exec:
     attach_stdout: bool = True
     attach_stderr: bool = True
     tty: bool = False
+    #: `exec --privileged`: every capability for this command alone.
+    privileged: bool = False
     running: bool = False
     exit_code: int | None = None
     pid: int = 0
@@ -42,7 +44,7 @@ class Exec:
                 "tty": self.tty,
                 "entrypoint": self.cmd[0] if self.cmd else "",
                 "arguments": self.cmd[1:],
-                "privileged": False,
+                "privileged": self.privileged,
                 "user": self.user,
             },
             "OpenStdin": self.attach_stdin,
@@ -109,6 +111,7 @@ class ExecStore:
             attach_stdout=body.get("AttachStdout", True) is not False,
             attach_stderr=body.get("AttachStderr", True) is not False,
             tty=bool(body.get("Tty")),
+            privileged=bool(body.get("Privileged")),
         )
         self._execs[ex.id] = ex
         return ex

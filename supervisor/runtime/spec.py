@@ -110,6 +110,9 @@ DEFAULT_READONLY_PATHS: tuple[str, ...] = (
     "/proc/sysrq-trigger",
 )
 
+#: The mounts dockerd leaves writable under `--read-only` (besides the user's).
+READONLY_ROOT_EXEMPT = frozenset({"/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue"})
+
 #: containerd's default RLIMIT_NOFILE for containers; clamped to the host's hard limit
 #: because runc cannot raise a limit above what its own process is allowed.
 DEFAULT_NOFILE = 1048576
@@ -149,7 +152,8 @@ class ProcessSpec:
 
 @dataclass
 class Device:
-    """A host device node made inside the container (`--privileged` gives them all)."""
+    """A host device node made inside the container at `path` (`--device`;
+    `--privileged` gives them all)."""
 
     path: str
     type: str  # "c" or "b"
@@ -168,6 +172,9 @@ class Mount:
     source: str
     type: str = "bind"
     options: list[str] = field(default_factory=lambda: ["rbind", "rprivate"])
+    #: A mount the daemon makes (/etc/hosts, resolv.conf, hostname), not the user:
+    #: read-only with the root under `--read-only`, as Docker's.
+    daemon: bool = False
 
 
 @dataclass
@@ -209,6 +216,8 @@ class ContainerSpec:
     #: or read-only, every device allowed, `devices` made in /dev.
     privileged: bool = False
     devices: list[Device] = field(default_factory=list)
+    #: Cgroup rules after Docker's defaults: `--device` nodes, `--device-cgroup-rule`.
+    device_rules: list[dict[str, Any]] = field(default_factory=list)
     #: Host path of the init binary for `--init` ("" for none): bind-mounted read-only
     #: at INIT_IN_CONTAINER and run as PID 1 with the command as its child.
     init: str = ""
@@ -438,7 +447,7 @@ def build_config(spec: ContainerSpec, host_nofile_hard: int) -> dict[str, Any]:
     resources = resources_config(spec.resources)
     resources["devices"] = (
         [{"allow": True, "access": "rwm"}] if spec.privileged else default_device_rules()
-    )
+    ) + [dict(r) for r in spec.device_rules]
 
     mounts = default_mounts()
     if spec.privileged:
@@ -446,6 +455,7 @@ def build_config(spec: ContainerSpec, host_nofile_hard: int) -> dict[str, Any]:
         mounts = [
             _writable(m) if m["type"] in ("sysfs", "cgroup") else m for m in mounts
         ]
+    user_mounts = {m.destination for m in spec.mounts if not m.daemon}
     mounts += [
         {
             "destination": m.destination,
@@ -455,6 +465,17 @@ def build_config(spec: ContainerSpec, host_nofile_hard: int) -> dict[str, Any]:
         }
         for m in spec.mounts
     ]
+    if spec.readonly_rootfs:
+        # dockerd (WithMounts): a read-only root makes every mount but the user's and
+        # /proc, /dev and its pts, shm, mqueue read-only too (/sys, /etc/hosts...).
+        mounts = [
+            m
+            if m["destination"] in READONLY_ROOT_EXEMPT
+            or m["destination"] in user_mounts
+            or "ro" in m["options"]
+            else {**m, "options": [*m["options"], "ro"]}
+            for m in mounts
+        ]
     process = process_config(spec.process, host_nofile_hard)
     if spec.init:
         mounts.append(
