@@ -175,6 +175,8 @@ def create_body(
              "CgroupPermissions": d["permissions"]}
             for d in svc["devices"]
         ]
+    if svc.get("userns_mode"):
+        host["UsernsMode"] = str(svc["userns_mode"])
     if svc.get("device_cgroup_rules"):
         host["DeviceCgroupRules"] = [str(r) for r in svc["device_cgroup_rules"]]
     if "init" in svc:

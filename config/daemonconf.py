@@ -12,6 +12,8 @@
     services: /etc/corral/services   # a directory of compose files kept running
     init: true                       # run an init as PID 1 unless a container says no
     init-path: /usr/bin/tini-static  # default: tini-static or docker-init on PATH
+    userns-remap: ""                 # refused but empty: containers share the host's
+                                     # user namespace (ARCHITECTURE.md says the design)
 
 Keys are the flags' names, so a setting moves between the command line and the file
 unchanged. Precedence, as for most daemons: a flag, then its environment variable, then
@@ -44,6 +46,7 @@ STRING_KEYS: dict[str, bool] = {
     "metrics-addr": False,
     "services": True,
     "init-path": True,
+    "userns-remap": False,
 }
 MAP_KEYS = ("log-opts",)
 BOOL_KEYS = ("init",)
@@ -86,7 +89,24 @@ def _check_level(value: str, _: Mapping[str, Any]) -> None:
         raise ValueError(f"unknown log-level {value!r}: one of {', '.join(LOG_LEVELS)}")
 
 
-BUILTIN_CHECKS: dict[str, Check] = {"host": _check_host, "log-level": _check_level}
+#: What a daemon told to remap containers' users says, and does not start: nobody
+#: may believe uid 0 in a container is unprivileged outside when it is not.
+USERNS_REMAP_REFUSED = (
+    "userns-remap is not supported yet: containers run in the host's user namespace"
+)
+
+
+def check_userns_remap(value: str, _: Mapping[str, Any] | None = None) -> None:
+    """`userns-remap: default` (or USER[:GROUP]) is refused by name; "" is the default."""
+    if value:
+        raise ValueError(f"userns-remap {value!r}: {USERNS_REMAP_REFUSED}")
+
+
+BUILTIN_CHECKS: dict[str, Check] = {
+    "host": _check_host,
+    "log-level": _check_level,
+    "userns-remap": check_userns_remap,
+}
 
 
 def parse_daemon_config(

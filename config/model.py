@@ -147,6 +147,12 @@ class _Finisher:
                 f"services.{name}.restart: invalid restart policy "
                 f"{s['restart']!r} (no, always, on-failure[:N], unless-stopped)",
             )
+        if s.get("userns_mode", "host") != "host":
+            self.fail(
+                (*p, "userns_mode"),
+                f"services.{name}.userns_mode: {s['userns_mode']!r} is not supported by corral: "
+                "containers share the host's user namespace ('host')",
+            )
         for i, rule in enumerate(s.get("device_cgroup_rules") or []):
             if not _CGROUP_RULE.match(str(rule)):
                 self.fail(

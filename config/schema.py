@@ -465,6 +465,7 @@ SERVICE = Obj(
         "security_opt": ListOf(STR),
         "devices": ListOf(Either(STR, DEVICE_LONG, what="a device string or a mapping")),
         "device_cgroup_rules": ListOf(STR),
+        "userns_mode": STR,
     },
     unsupported=(
         "annotations",
@@ -506,7 +507,6 @@ SERVICE = Obj(
         "sysctls",
         "tty",
         "use_api_socket",
-        "userns_mode",
         "uts",
         "volumes_from",
     ),

@@ -88,6 +88,7 @@ SETTINGS: tuple[tuple[str, str | None, object], ...] = (
     ("api-body-timeout", None, None),
     ("api-max-client-connections", None, None),
     ("api-max-connections", None, None),
+    ("userns-remap", None, ""),
 )
 
 
@@ -153,6 +154,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         ("max-connections", "API connections in all (2048)"),
     ):
         p.add_argument(f"--api-{name}", metavar="N", help=what)
+    p.add_argument("--userns-remap", help="user namespace remapping (not supported yet)")
     return p.parse_args(argv)
 
 
@@ -222,7 +224,7 @@ def apply_config(args: argparse.Namespace, environ: dict[str, str]) -> list[str]
         _metrics_addr(args.metrics_addr)
     except argparse.ArgumentTypeError as exc:
         return [f"corral daemon: --metrics-addr: {exc}"]
-    from config.daemonconf import NUMBER_KEYS, parse_number
+    from config.daemonconf import NUMBER_KEYS, check_userns_remap, parse_number
 
     for key in NUMBER_KEYS:
         attr = key.replace("-", "_")
@@ -232,6 +234,10 @@ def apply_config(args: argparse.Namespace, environ: dict[str, str]) -> list[str]
                 setattr(args, attr, parse_number(key, value))
             except ValueError as exc:
                 return [f"corral daemon: --{key}: {exc}"]
+    try:
+        check_userns_remap(args.userns_remap)  # the file's was refused at its line
+    except ValueError as exc:
+        return [f"corral daemon: --{exc}"]
     return resolve_init(args)
 
 

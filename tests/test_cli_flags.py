@@ -290,3 +290,10 @@ def test_devices_as_docker_parses_them() -> None:
         assert str(err.value) == message
     with pytest.raises(UsageError, match="invalid device cgroup format 'c 1:3'"):
         body("--device-cgroup-rule", "c 1:3", "img")
+
+
+def test_userns_host_only_as_docker_checks_it() -> None:
+    assert body("--userns", "host", "img")[1]["HostConfig"]["UsernsMode"] == "host"
+    assert "UsernsMode" not in body("img")[1]["HostConfig"]
+    with pytest.raises(UsageError, match="^--userns: invalid USER mode$"):
+        body("--userns", "private", "img")

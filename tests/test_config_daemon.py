@@ -207,3 +207,11 @@ def test_api_bounds_take_durations_and_counts() -> None:
         "/etc/corral/daemon.yaml:1:21: invalid duration 'soon' (e.g. 30s, 5m, 1m30s)",
         "/etc/corral/daemon.yaml:2:22: api-max-connections must be a positive integer, not 0",
     ]
+
+
+def test_userns_remap_is_refused_by_name_at_its_line() -> None:
+    assert problems("root: /r\nuserns-remap: default\n") == [
+        "/etc/corral/daemon.yaml:2:15: userns-remap 'default': userns-remap is not supported "
+        "yet: containers run in the host's user namespace"
+    ]
+    assert parse_daemon_config('userns-remap: ""\n', "d.yaml").values == {"userns-remap": ""}

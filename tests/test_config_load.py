@@ -407,3 +407,13 @@ def test_devices_and_device_cgroup_rules_are_applied() -> None:
     assert errs == ["compose.yaml:4:15: services.a.devices[0] must have 'source'",
                     "compose.yaml:4:29: services.a.devices[1] must be a device string or a "
                     "mapping"]
+
+
+def test_userns_mode_host_is_applied_and_the_rest_refused() -> None:
+    from config.container import create_body
+
+    p = project({"/p/compose.yaml": "services:\n  a:\n    image: b\n    userns_mode: host\n"})
+    assert create_body(p, "a", 1)[1]["HostConfig"]["UsernsMode"] == "host"
+    errs = errors_of({"/p/compose.yaml": "services:\n  a:\n    image: b\n    userns_mode: x\n"})
+    assert errs == ["compose.yaml:4:18: services.a.userns_mode: 'x' is not supported by corral: "
+                    "containers share the host's user namespace ('host')"]

@@ -1,7 +1,8 @@
 """The run flags of Docker's security defaults, applied as Docker applies them.
 
 `--cap-add`/`--cap-drop` (ALL, with or without CAP_, any case), `--device`,
-`--device-cgroup-rule`, `--read-only` and `exec --privileged`, seen from inside
+`--device-cgroup-rule`, `--read-only`, `exec --privileged` and `--userns=host` (the
+daemon's `userns-remap` refused by name, not yet supported), seen from inside
 containers through the docker CLI, docker-py, corral's CLI and compose; every bad
 input a clear error with nothing made.
 
@@ -12,6 +13,8 @@ opening it does nothing until a FUSE mount is asked for.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -279,3 +282,38 @@ def test_exec_privileged_gives_that_exec_every_capability(corral: Daemon, dk: An
     ex = dk.api.exec_create(cid, ["true"], privileged=True)
     assert dk.api.exec_inspect(ex["Id"])["ProcessConfig"]["privileged"] is True
     ok(corral, "rm", "-f", cid)
+
+
+# ----------------------------------------------------------- --userns, userns-remap
+def test_userns_host_is_the_default_and_the_only_mode(corral: Daemon, dk: Any) -> None:
+    host_map = Path("/proc/self/uid_map").read_text().split()
+    out = ok(corral, "run", "--rm", "--userns=host", IMAGE, "cat", "/proc/self/uid_map")
+    assert out.split() == host_map == ["0", "0", "4294967295"]
+    assert ok(corral, "run", "--rm", IMAGE, "cat", "/proc/self/uid_map").split() == host_map
+    r = corral.cli("run", "--rm", "--userns", "host", IMAGE, "cat", "/proc/self/uid_map")
+    assert r.stdout.split() == host_map, r.stderr
+    r = corral.docker("run", "--rm", "--userns=private", IMAGE, "true")
+    assert (r.returncode, r.stderr.splitlines()[0]) == (125, "docker: --userns: invalid USER mode")
+    with pytest.raises(docker.errors.APIError) as err:
+        dk.api.create_container(IMAGE, ["true"], host_config={"UsernsMode": "private"})
+    assert err.value.status_code == 400
+    assert 'HostConfig.UsernsMode="private" (--userns) is not supported by corral' in str(
+        err.value)
+    assert dk.containers.list(all=True) == []
+
+
+def test_daemon_userns_remap_is_refused_and_nothing_started(tmp_path: Path) -> None:
+    conf = tmp_path / "daemon.yaml"
+    conf.write_text(f"root: {tmp_path}/root\nuserns-remap: default\n")
+    r = subprocess.run([sys.executable, "-m", "supervisor.daemon", "--config", str(conf)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert r.stderr == (f"{conf}:2:15: userns-remap 'default': userns-remap is not supported "
+                        "yet: containers run in the host's user namespace\n")
+    r = subprocess.run([sys.executable, "-m", "supervisor.daemon", "--config", "",
+                        "--root", f"{tmp_path}/root", "--userns-remap", "dockremap"],
+                       capture_output=True, text=True, timeout=30)
+    assert (r.returncode, r.stderr) == (1, "corral daemon: --userns-remap 'dockremap': "
+                                        "userns-remap is not supported yet: containers run in "
+                                        "the host's user namespace\n")
+    assert not (tmp_path / "root").exists()

@@ -69,6 +69,7 @@ RUN_OPTS: tuple[Opt, ...] = (
     Opt("device", kind="list", help="Add a host device to the container"),
     Opt("device-cgroup-rule", kind="list", help="Add a rule to the cgroup allowed devices list"),
     Opt("privileged", help="Give extended privileges to this container"),
+    Opt("userns", kind="str", help="User namespace to use (host, the default)"),
     Opt("init", help="Run an init inside the container"),
     Opt("pull", kind="str", help='Pull image before running ("always", "missing", "never")'),
     Opt("quiet", "q", help="Suppress the pull output"),
@@ -632,6 +633,11 @@ def container_body(
     })
     if o["init"]:
         host["Init"] = True
+    if o["userns"]:
+        # docker's UsernsMode.Valid: "host" (or "host:..."); the daemon refuses the rest
+        if o["userns"].split(":")[0] != "host":
+            raise UsageError("--userns: invalid USER mode")
+        host["UsernsMode"] = o["userns"]
     devices = []
     for spec in o["device"]:
         try:
