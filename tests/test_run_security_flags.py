@@ -134,6 +134,10 @@ def test_device_is_made_where_asked_with_its_permissions(corral: Daemon) -> None
     r = corral.docker("run", "--rm", IMAGE, "ls", FUSE)
     assert r.returncode == 1 and "No such file or directory" in r.stderr
     assert opens(corral, pre="mknod /dev/fuse c 10 229; ") == ["< no", "<> no"]
+    # privileged: every host device, and a --device under another path besides
+    out = ok(corral, "run", "--rm", "--privileged", "--device", "/dev/null:/dev/mynull", IMAGE,
+             "sh", "-c", "[ -c /dev/fuse ] && [ -c /dev/mynull ] && echo both")
+    assert out == "both\n"
     st = Path(FUSE).stat()
     out = ok(corral, "run", "--rm", "--device", FUSE, IMAGE, "stat", "-c", "%t:%T %a %u",
              FUSE)
@@ -165,6 +169,9 @@ def test_devices_from_docker_py_and_corral_and_compose(
     assert c.attrs["HostConfig"]["Devices"] == [
         {"PathOnHost": FUSE, "PathInContainer": "/dev/f2", "CgroupPermissions": "r"}]
     c.remove()
+    # as dockerd's inspect of a container given none
+    plain = dk.containers.create(IMAGE, ["true"]).attrs["HostConfig"]
+    assert (plain["Devices"], plain["DeviceCgroupRules"], plain["UsernsMode"]) == ([], None, "")
     c = dk.containers.run(IMAGE, ["sh", "-c", f"mknod /dev/f c 10 229; set -- /dev/f; {OPEN}"],
                           device_cgroup_rules=["c 10:229 rw"], detach=True)
     assert c.wait(timeout=30)["StatusCode"] == 0
@@ -252,6 +259,10 @@ def test_read_only_root_keeps_tmpfs_writable(corral: Daemon) -> None:
                    "sh: can't create /etc/hosts: Read-only file system\n")
     plain = ok(corral, "run", "--rm", IMAGE, "sh", "-c", RO)
     assert plain == "tmp\nshm\nhosts\n"
+    # volumes are the user's mounts: writable under a read-only root
+    out = ok(corral, "run", "--rm", "--read-only", "-v", "rovol:/data", IMAGE, "sh", "-c",
+             "touch /data/z && echo vol")
+    assert out == "vol\n"
     r = corral.cli("run", "--rm", "--read-only", IMAGE, "touch", "/x")
     assert (r.returncode, r.stderr) == (1, "touch: /x: Read-only file system\n")
 
