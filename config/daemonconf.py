@@ -12,8 +12,7 @@
     services: /etc/corral/services   # a directory of compose files kept running
     init: true                       # run an init as PID 1 unless a container says no
     init-path: /usr/bin/tini-static  # default: tini-static or docker-init on PATH
-    userns-remap: ""                 # refused but empty: containers share the host's
-                                     # user namespace (ARCHITECTURE.md says the design)
+    userns-remap: default            # containers' root mapped to dockremap's range
 
 Keys are the flags' names, so a setting moves between the command line and the file
 unchanged. Precedence, as for most daemons: a flag, then its environment variable, then
@@ -89,17 +88,19 @@ def _check_level(value: str, _: Mapping[str, Any]) -> None:
         raise ValueError(f"unknown log-level {value!r}: one of {', '.join(LOG_LEVELS)}")
 
 
-#: What a daemon told to remap containers' users says, and does not start: nobody
-#: may believe uid 0 in a container is unprivileged outside when it is not.
-USERNS_REMAP_REFUSED = (
-    "userns-remap is not supported yet: containers run in the host's user namespace"
-)
+_REMAP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*\$?$|^[0-9]+$")
 
 
 def check_userns_remap(value: str, _: Mapping[str, Any] | None = None) -> None:
-    """`userns-remap: default` (or USER[:GROUP]) is refused by name; "" is the default."""
-    if value:
-        raise ValueError(f"userns-remap {value!r}: {USERNS_REMAP_REFUSED}")
+    """`userns-remap`: "" (off, the default), `default` (Docker's `dockremap` user)
+    or `USER[:GROUP]` (names or ids) whose ranges /etc/subuid and /etc/subgid hold."""
+    if not value or value == "default":
+        return
+    parts = value.split(":")
+    if len(parts) > 2 or not all(_REMAP_NAME.match(p) for p in parts):
+        raise ValueError(
+            f"userns-remap {value!r}: want default, USER or USER:GROUP (names or ids)"
+        )
 
 
 BUILTIN_CHECKS: dict[str, Check] = {

@@ -154,7 +154,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         ("max-connections", "API connections in all (2048)"),
     ):
         p.add_argument(f"--api-{name}", metavar="N", help=what)
-    p.add_argument("--userns-remap", help="user namespace remapping (not supported yet)")
+    p.add_argument(
+        "--userns-remap",
+        metavar="default|USER[:GROUP]",
+        help="map containers' root to a subordinate id range (default: the dockremap user)",
+    )
     return p.parse_args(argv)
 
 
@@ -235,9 +239,17 @@ def apply_config(args: argparse.Namespace, environ: dict[str, str]) -> list[str]
             except ValueError as exc:
                 return [f"corral daemon: --{key}: {exc}"]
     try:
-        check_userns_remap(args.userns_remap)  # the file's was refused at its line
+        check_userns_remap(args.userns_remap)  # the file's was checked at its line
     except ValueError as exc:
         return [f"corral daemon: --{exc}"]
+    args.remap = None
+    if args.userns_remap:
+        from supervisor.runtime.userns import resolve
+
+        try:
+            args.remap = resolve(args.userns_remap)  # `default` makes dockremap
+        except CorralError as exc:
+            return [f"corral daemon: {exc.message}"]
     return resolve_init(args)
 
 
@@ -363,6 +375,7 @@ async def serve(args: argparse.Namespace) -> None:
             log_defaults=args.log_defaults,
             init_path=args.init_path,
             init_default=bool(args.init),
+            remap=getattr(args, "remap", None),
         )
         exporter = None
         if args.metrics_addr:

@@ -209,9 +209,11 @@ def test_api_bounds_take_durations_and_counts() -> None:
     ]
 
 
-def test_userns_remap_is_refused_by_name_at_its_line() -> None:
-    assert problems("root: /r\nuserns-remap: default\n") == [
-        "/etc/corral/daemon.yaml:2:15: userns-remap 'default': userns-remap is not supported "
-        "yet: containers run in the host's user namespace"
+def test_userns_remap_takes_default_or_a_user_and_group() -> None:
+    for value in ("", "default", "dockremap", "remap:remap", "1000:1000"):
+        assert parse_daemon_config(f"userns-remap: '{value}'\n", "d.yaml").values == {
+            "userns-remap": value}
+    assert problems("root: /r\nuserns-remap: a:b:c\n") == [
+        "/etc/corral/daemon.yaml:2:15: userns-remap 'a:b:c': want default, USER or USER:GROUP "
+        "(names or ids)"
     ]
-    assert parse_daemon_config('userns-remap: ""\n', "d.yaml").values == {"userns-remap": ""}

@@ -1,8 +1,8 @@
 """The run flags of Docker's security defaults, applied as Docker applies them.
 
 `--cap-add`/`--cap-drop` (ALL, with or without CAP_, any case), `--device`,
-`--device-cgroup-rule`, `--read-only`, `exec --privileged` and `--userns=host` (the
-daemon's `userns-remap` refused by name, not yet supported), seen from inside
+`--device-cgroup-rule`, `--read-only`, `exec --privileged`, `--userns=host` and the
+daemon's `userns-remap: default` (root inside unprivileged outside), seen from inside
 containers through the docker CLI, docker-py, corral's CLI and compose; every bad
 input a clear error with nothing made.
 
@@ -13,8 +13,11 @@ opening it does nothing until a FUSE mount is asked for.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -313,18 +316,102 @@ def test_userns_host_is_the_default_and_the_only_mode(corral: Daemon, dk: Any) -
     assert dk.containers.list(all=True) == []
 
 
-def test_daemon_userns_remap_is_refused_and_nothing_started(tmp_path: Path) -> None:
+def _subordinate(user: str, file: str) -> tuple[int, int]:
+    for line in Path(file).read_text().splitlines():
+        name, start, count = line.split(":")
+        if name == user:
+            return int(start), int(count)
+    raise AssertionError(f"no {user} in {file}")
+
+
+@pytest.fixture
+def remapped(rootfs_tar: Path) -> Iterator[Daemon]:
+    """A daemon with `userns-remap: default`, its root where the range may reach it."""
+    from conftest import assert_nothing_left, start_daemon, stop_daemon
+
+    base = Path(tempfile.mkdtemp(prefix="corral-remap-", dir="/tmp"))
+    base.chmod(0o711)
+    conf = base / "daemon.yaml"
+    conf.write_text("userns-remap: default\n")
+    os.environ["CORRAL_CONFIG"] = str(conf)
+    try:
+        proc = start_daemon(base / "root", base / "d.sock", base / "d.log")
+    finally:
+        del os.environ["CORRAL_CONFIG"]
+    d = Daemon(root=base / "root", sock=base / "d.sock", proc=proc, log=base / "d.log")
+    client = d.client()
+    client.api.import_image_from_data(rootfs_tar.read_bytes(), repository="busybox",
+                                      tag="latest")
+    yield d
+    for c in client.containers.list(all=True):
+        c.remove(force=True, v=True)
+    client.close()
+    stop_daemon(proc)
+    assert_nothing_left(base / "root")
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_userns_remap_default_makes_root_inside_unprivileged_outside(remapped: Daemon) -> None:
+    start, count = _subordinate("dockremap", "/etc/subuid")
+    gstart, _ = _subordinate("dockremap", "/etc/subgid")
+    out = ok(remapped, "run", "--rm", IMAGE, "cat", "/proc/self/uid_map", "/proc/self/gid_map")
+    assert out.split() == ["0", str(start), str(count), "0", str(gstart), str(count)]
+    shared = Path(tempfile.mkdtemp(prefix="corral-shared-", dir="/tmp"))
+    try:
+        shared.chmod(0o777)
+        script = "id -u; touch /data/made && echo made; touch /etc/x && ls -n /etc/x"
+        out = ok(remapped, "run", "--rm", "-v", f"{shared}:/data", IMAGE, "sh", "-c", script)
+        lines = out.splitlines()
+        assert lines[:2] == ["0", "made"]
+        assert lines[2].split()[2:4] == ["0", "0"]  # root's own file, inside
+        st = (shared / "made").stat()
+        assert (st.st_uid, st.st_gid) == (start, gstart)  # the range's root, outside
+        # root inside may not touch a host file it was not given
+        (shared / "hosts-own").write_text("x")
+        (shared / "hosts-own").chmod(0o644)
+        r = remapped.docker("run", "--rm", "-v", f"{shared}:/data", IMAGE, "sh", "-c",
+                            "echo y >> /data/hosts-own")
+        assert r.returncode == 1 and "Permission denied" in r.stderr
+    finally:
+        shutil.rmtree(shared)
+    # the default bridge and none both work (the netns belongs to the namespace)
+    out = ok(remapped, "run", "--rm", "--network", "none", IMAGE, "sh", "-c",
+             "ls /sys/class/net; cat /proc/self/uid_map")
+    assert out.split() == ["lo", "0", str(start), str(count)]
+    out = ok(remapped, "run", "--rm", IMAGE, "sh", "-c", "ls /sys/class/net; hostname -i")
+    assert out.split()[:2] == ["eth0", "lo"]
+    # a new named volume is the mapped root's, as dockerd makes it
+    out = ok(remapped, "run", "--rm", "-v", "rvol:/v", IMAGE, "sh", "-c",
+             "touch /v/x && stat -c %u /v/x /v")
+    assert out.split() == ["0", "0"]
+
+
+def test_userns_remap_opt_out_and_refusals(remapped: Daemon) -> None:
+    out = ok(remapped, "run", "--rm", "--userns=host", IMAGE, "cat", "/proc/self/uid_map")
+    assert out.split() == ["0", "0", "4294967295"]
+    r = remapped.docker("run", "--privileged", IMAGE, "true")
+    assert r.returncode == 125
+    assert "privileged mode is incompatible with user namespaces" in r.stderr
+    assert ok(remapped, "run", "--rm", "--privileged", "--userns=host", IMAGE, "true") == ""
+    cid = ok(remapped, "run", "-d", IMAGE, "sleep", "1000").strip()
+    assert ok(remapped, "exec", cid, "cat", "/proc/self/uid_map").split()[1] != "0"
+    r = remapped.docker("commit", cid, "x:1")
+    assert "commit of a container under userns-remap is not supported yet" in r.stderr
+    ok(remapped, "rm", "-f", cid)
+    assert ok(remapped, "ps", "-aq") == ""
+
+
+def test_daemon_userns_remap_bad_values_are_refused_and_nothing_started(tmp_path: Path) -> None:
     conf = tmp_path / "daemon.yaml"
-    conf.write_text(f"root: {tmp_path}/root\nuserns-remap: default\n")
+    conf.write_text(f"root: {tmp_path}/root\nuserns-remap: 'a:b:c'\n")
     r = subprocess.run([sys.executable, "-m", "supervisor.daemon", "--config", str(conf)],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1
-    assert r.stderr == (f"{conf}:2:15: userns-remap 'default': userns-remap is not supported "
-                        "yet: containers run in the host's user namespace\n")
+    assert r.stderr == (f"{conf}:2:15: userns-remap 'a:b:c': want default, USER or "
+                        "USER:GROUP (names or ids)\n")
     r = subprocess.run([sys.executable, "-m", "supervisor.daemon", "--config", "",
-                        "--root", f"{tmp_path}/root", "--userns-remap", "dockremap"],
+                        "--root", f"{tmp_path}/root", "--userns-remap", "nosuchuser"],
                        capture_output=True, text=True, timeout=30)
-    assert (r.returncode, r.stderr) == (1, "corral daemon: --userns-remap 'dockremap': "
-                                        "userns-remap is not supported yet: containers run in "
-                                        "the host's user namespace\n")
+    assert (r.returncode, r.stderr) == (1, "corral daemon: userns-remap 'nosuchuser': no such "
+                                        "user 'nosuchuser'\n")
     assert not (tmp_path / "root").exists()

@@ -191,6 +191,17 @@ class Resources:
 
 
 @dataclass
+class UserNamespace:
+    """`userns-remap`: the holder namespace to join and the mapping it has (runc
+    wants both): container ids 0..size-1 are host ids uid.. and gid..."""
+
+    path: str
+    uid: int
+    gid: int
+    size: int
+
+
+@dataclass
 class ContainerSpec:
     """Everything `build_config` needs; the engine fills this from a container record."""
 
@@ -218,6 +229,8 @@ class ContainerSpec:
     devices: list[Device] = field(default_factory=list)
     #: Cgroup rules after Docker's defaults: `--device` nodes, `--device-cgroup-rule`.
     device_rules: list[dict[str, Any]] = field(default_factory=list)
+    #: The user namespace under `userns-remap` (None: the host's, Docker's default).
+    userns: UserNamespace | None = None
     #: Host path of the init binary for `--init` ("" for none): bind-mounted read-only
     #: at INIT_IN_CONTAINER and run as PID 1 with the command as its child.
     init: str = ""
@@ -439,6 +452,11 @@ def build_config(spec: ContainerSpec, host_nofile_hard: int) -> dict[str, Any]:
         # Docker ≥20.10: unprivileged ping and low ports inside a private netns.
         sysctls["net.ipv4.ip_unprivileged_port_start"] = "0"
         sysctls["net.ipv4.ping_group_range"] = "0 2147483647"
+    if spec.userns is not None:
+        namespaces.append({"type": "user", "path": spec.userns.path})
+        if "net.ipv4.ping_group_range" in sysctls:
+            # only gids the namespace maps (the kernel refuses Docker's 0..2^31-1 then)
+            sysctls["net.ipv4.ping_group_range"] = f"0 {spec.userns.size - 1}"
     if spec.domainname:
         # No OCI field in runc 1.1; the sysctl does what setdomainname(2) does (Docker's way).
         sysctls["kernel.domainname"] = spec.domainname
@@ -507,6 +525,10 @@ def build_config(spec: ContainerSpec, host_nofile_hard: int) -> dict[str, Any]:
             }
             for d in spec.devices
         ]
+    if spec.userns is not None:
+        u = spec.userns
+        linux["uidMappings"] = [{"containerID": 0, "hostID": u.uid, "size": u.size}]
+        linux["gidMappings"] = [{"containerID": 0, "hostID": u.gid, "size": u.size}]
     if spec.cgroups_path:
         linux["cgroupsPath"] = spec.cgroups_path
     if sysctls:
