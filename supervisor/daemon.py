@@ -244,10 +244,11 @@ def apply_config(args: argparse.Namespace, environ: dict[str, str]) -> list[str]
         return [f"corral daemon: --{exc}"]
     args.remap = None
     if args.userns_remap:
-        from supervisor.runtime.userns import resolve
+        from supervisor.runtime.userns import check_reachable, resolve
 
         try:
             args.remap = resolve(args.userns_remap)  # `default` makes dockremap
+            check_reachable(Path(args.root))
         except CorralError as exc:
             return [f"corral daemon: {exc.message}"]
     return resolve_init(args)

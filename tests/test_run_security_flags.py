@@ -415,3 +415,12 @@ def test_daemon_userns_remap_bad_values_are_refused_and_nothing_started(tmp_path
     assert (r.returncode, r.stderr) == (1, "corral daemon: userns-remap 'nosuchuser': no such "
                                         "user 'nosuchuser'\n")
     assert not (tmp_path / "root").exists()
+    # pytest's directories are 0700: the range could not walk down to a rootfs
+    r = subprocess.run([sys.executable, "-m", "supervisor.daemon", "--config", "",
+                        "--root", f"{tmp_path}/root", "--userns-remap", "default"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert r.stderr.startswith(f"corral daemon: userns-remap: the state root {tmp_path}/root "
+                               "is not reachable by the remapped root: ")
+    assert "lacks o+x" in r.stderr
+    assert not (tmp_path / "root").exists()

@@ -186,7 +186,6 @@ class Engine:
         self.remap = remap
         self.userns_path = root / "userns"
         if remap is not None:
-            userns.check_reachable(root)
             userns.make_holder(self.userns_path, remap)
             self.networks.remap_userns = self.userns_path
             for d in (root, root / "containers", root / "volumes"):
