@@ -327,10 +327,28 @@ def _subordinate(user: str, file: str) -> tuple[int, int]:
 @pytest.fixture
 def remapped(rootfs_tar: Path) -> Iterator[Daemon]:
     """A daemon with `userns-remap: default`, its root where the range may reach it."""
-    from conftest import assert_nothing_left, start_daemon, stop_daemon
+    from conftest import assert_nothing_left, stop_daemon
 
     base = Path(tempfile.mkdtemp(prefix="corral-remap-", dir="/tmp"))
     base.chmod(0o711)
+    d = _start_remapped(base)
+    client = d.client()
+    client.api.import_image_from_data(rootfs_tar.read_bytes(), repository="busybox",
+                                      tag="latest")
+    yield d
+    client.close()
+    client = d.client()  # a test may have restarted it
+    for c in client.containers.list(all=True):
+        c.remove(force=True, v=True)
+    client.close()
+    stop_daemon(d.proc)
+    assert_nothing_left(base / "root")
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def _start_remapped(base: Path) -> Daemon:
+    from conftest import start_daemon
+
     conf = base / "daemon.yaml"
     conf.write_text("userns-remap: default\n")
     os.environ["CORRAL_CONFIG"] = str(conf)
@@ -338,17 +356,17 @@ def remapped(rootfs_tar: Path) -> Iterator[Daemon]:
         proc = start_daemon(base / "root", base / "d.sock", base / "d.log")
     finally:
         del os.environ["CORRAL_CONFIG"]
-    d = Daemon(root=base / "root", sock=base / "d.sock", proc=proc, log=base / "d.log")
-    client = d.client()
-    client.api.import_image_from_data(rootfs_tar.read_bytes(), repository="busybox",
-                                      tag="latest")
-    yield d
-    for c in client.containers.list(all=True):
-        c.remove(force=True, v=True)
-    client.close()
-    stop_daemon(proc)
-    assert_nothing_left(base / "root")
-    shutil.rmtree(base, ignore_errors=True)
+    return Daemon(root=base / "root", sock=base / "d.sock", proc=proc, log=base / "d.log")
+
+
+def test_a_remapped_container_runs_again_after_a_daemon_restart(remapped: Daemon) -> None:
+    from conftest import stop_daemon
+
+    cid = ok(remapped, "create", IMAGE, "sh", "-c", "echo ran >> /tmp/runs; cat /tmp/runs")
+    ok(remapped, "start", "-a", cid.strip())
+    stop_daemon(remapped.proc)
+    remapped.proc = _start_remapped(remapped.root.parent).proc
+    assert ok(remapped, "start", "-a", cid.strip()) == "ran\nran\n"
 
 
 def test_userns_remap_default_makes_root_inside_unprivileged_outside(remapped: Daemon) -> None:
