@@ -169,6 +169,16 @@ def create_body(
     }
     if tmpfs:
         host["Tmpfs"] = tmpfs
+    if svc.get("devices"):
+        host["Devices"] = [
+            {"PathOnHost": d["source"], "PathInContainer": d["target"],
+             "CgroupPermissions": d["permissions"]}
+            for d in svc["devices"]
+        ]
+    if svc.get("userns_mode"):
+        host["UsernsMode"] = str(svc["userns_mode"])
+    if svc.get("device_cgroup_rules"):
+        host["DeviceCgroupRules"] = [str(r) for r in svc["device_cgroup_rules"]]
     if "init" in svc:
         host["Init"] = bool(svc["init"])  # false overrides the daemon's `init: true`
     if svc.get("security_opt"):

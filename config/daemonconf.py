@@ -12,6 +12,7 @@
     services: /etc/corral/services   # a directory of compose files kept running
     init: true                       # run an init as PID 1 unless a container says no
     init-path: /usr/bin/tini-static  # default: tini-static or docker-init on PATH
+    userns-remap: default            # containers' root mapped to dockremap's range
 
 Keys are the flags' names, so a setting moves between the command line and the file
 unchanged. Precedence, as for most daemons: a flag, then its environment variable, then
@@ -44,6 +45,7 @@ STRING_KEYS: dict[str, bool] = {
     "metrics-addr": False,
     "services": True,
     "init-path": True,
+    "userns-remap": False,
 }
 MAP_KEYS = ("log-opts",)
 BOOL_KEYS = ("init",)
@@ -86,7 +88,26 @@ def _check_level(value: str, _: Mapping[str, Any]) -> None:
         raise ValueError(f"unknown log-level {value!r}: one of {', '.join(LOG_LEVELS)}")
 
 
-BUILTIN_CHECKS: dict[str, Check] = {"host": _check_host, "log-level": _check_level}
+_REMAP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*\$?$|^[0-9]+$")
+
+
+def check_userns_remap(value: str, _: Mapping[str, Any] | None = None) -> None:
+    """`userns-remap`: "" (off, the default), `default` (Docker's `dockremap` user)
+    or `USER[:GROUP]` (names or ids) whose ranges /etc/subuid and /etc/subgid hold."""
+    if not value or value == "default":
+        return
+    parts = value.split(":")
+    if len(parts) > 2 or not all(_REMAP_NAME.match(p) for p in parts):
+        raise ValueError(
+            f"userns-remap {value!r}: want default, USER or USER:GROUP (names or ids)"
+        )
+
+
+BUILTIN_CHECKS: dict[str, Check] = {
+    "host": _check_host,
+    "log-level": _check_level,
+    "userns-remap": check_userns_remap,
+}
 
 
 def parse_daemon_config(

@@ -22,6 +22,8 @@ from config.graph import dependencies, find_cycle, start_order
 from config.units import duration_ns, size_bytes
 
 CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
+#: docker's deviceCgroupRuleRegexp.
+_CGROUP_RULE = re.compile(r"^[acb] ([0-9]+|\*):([0-9]+|\*) [rwm]{1,3}$")
 _RESTART = re.compile(r"^(no|always|unless-stopped|on-failure(:\d+)?)$")
 _PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
@@ -145,6 +147,19 @@ class _Finisher:
                 f"services.{name}.restart: invalid restart policy "
                 f"{s['restart']!r} (no, always, on-failure[:N], unless-stopped)",
             )
+        if s.get("userns_mode", "host") != "host":
+            self.fail(
+                (*p, "userns_mode"),
+                f"services.{name}.userns_mode: {s['userns_mode']!r} is not supported by corral: "
+                "containers share the host's user namespace ('host')",
+            )
+        for i, rule in enumerate(s.get("device_cgroup_rules") or []):
+            if not _CGROUP_RULE.match(str(rule)):
+                self.fail(
+                    (*p, "device_cgroup_rules", i),
+                    f"services.{name}.device_cgroup_rules: invalid device cgroup format "
+                    f"'{rule}' (TYPE MAJOR:MINOR ACCESS, e.g. 'c 1:3 rwm')",
+                )
         for key in ("stop_grace_period",):
             if key in s:
                 self.check_duration(s[key], (*p, key))

@@ -404,6 +404,7 @@ BUILD = Obj(
     ),
     ignored={"isolation": WINDOWS},
 )
+DEVICE_LONG = Obj({"source": STR, "target": STR, "permissions": STR}, required=("source",))
 COMMAND = Either(STR, ListOf(STR), NULL, what="a string or a list of strings")
 
 SERVICE = Obj(
@@ -463,6 +464,9 @@ SERVICE = Obj(
         "dns_search": STRINGS,
         "dns_opt": ListOf(STR),
         "security_opt": ListOf(STR),
+        "devices": ListOf(Either(STR, DEVICE_LONG, what="a device string or a mapping")),
+        "device_cgroup_rules": ListOf(STR),
+        "userns_mode": STR,
     },
     unsupported=(
         "annotations",
@@ -476,8 +480,6 @@ SERVICE = Obj(
         "cpu_rt_period",
         "cpu_rt_runtime",
         "cpuset",
-        "device_cgroup_rules",
-        "devices",
         "extends",
         "external_links",
         "gpus",
@@ -505,7 +507,6 @@ SERVICE = Obj(
         "storage_opt",
         "sysctls",
         "use_api_socket",
-        "userns_mode",
         "uts",
         "volumes_from",
     ),

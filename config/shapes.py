@@ -100,12 +100,42 @@ class Shaper:
             hc = dict(s["healthcheck"])
             hc["test"] = ["CMD-SHELL", hc["test"]]
             s["healthcheck"] = hc
+        if isinstance(s.get("devices"), list):
+            s["devices"] = [
+                self.device(d, (*path, "devices", i)) for i, d in enumerate(s["devices"])
+            ]
         if isinstance(s.get("ulimits"), dict):
             s["ulimits"] = {
                 str(k): (v if isinstance(v, dict) else {"soft": v, "hard": v})
                 for k, v in s["ulimits"].items()
             }
         return s
+
+    # -- devices -----------------------------------------------------------------------
+    def device(self, spec: Any, path: Path) -> Any:
+        """`HOST[:CONTAINER[:PERMS]]` → {source, target, permissions} (compose's
+        short syntax; CONTAINER defaults to HOST, PERMS to rwm)."""
+        if isinstance(spec, dict):
+            out = dict(spec)
+            out.setdefault("target", out.get("source"))
+            out.setdefault("permissions", "rwm")
+        elif isinstance(spec, str):
+            parts = spec.split(":")
+            if len(parts) > 3 or not parts[0]:
+                self.fail(path, f"invalid device {spec!r}: want HOST[:CONTAINER[:PERMISSIONS]]")
+                return spec
+            if len(parts) == 2 and _device_mode(parts[1]):
+                parts = [parts[0], parts[0], parts[1]]
+            out = {"source": parts[0], "target": (parts[1:] or [parts[0]])[0],
+                   "permissions": (parts[2:] or ["rwm"])[0]}
+        else:
+            return spec
+        if not str(out["target"]).startswith("/"):
+            self.fail(path, f"invalid device {spec!r}: {out['target']} is not an absolute path")
+        elif not _device_mode(str(out["permissions"])):
+            self.fail(path, f"invalid device {spec!r}: bad mode {out['permissions']!r} "
+                      "(a combination of r, w and m)")
+        return out
 
     # -- ports -------------------------------------------------------------------------
     def port(self, spec: Any, path: Path) -> list[dict[str, Any]]:
@@ -291,3 +321,8 @@ def parse_volume(spec: str, host_path: Any) -> dict[str, Any]:
     if "ro" in modes:
         out["read_only"] = True
     return out
+
+
+def _device_mode(mode: str) -> bool:
+    """r, w and m, each at most once (docker's validDeviceMode)."""
+    return bool(mode) and len(set(mode)) == len(mode) and set(mode) <= set("rwm")

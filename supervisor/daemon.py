@@ -88,6 +88,7 @@ SETTINGS: tuple[tuple[str, str | None, object], ...] = (
     ("api-body-timeout", None, None),
     ("api-max-client-connections", None, None),
     ("api-max-connections", None, None),
+    ("userns-remap", None, ""),
 )
 
 
@@ -153,6 +154,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         ("max-connections", "API connections in all (2048)"),
     ):
         p.add_argument(f"--api-{name}", metavar="N", help=what)
+    p.add_argument(
+        "--userns-remap",
+        metavar="default|USER[:GROUP]",
+        help="map containers' root to a subordinate id range (default: the dockremap user)",
+    )
     return p.parse_args(argv)
 
 
@@ -222,7 +228,7 @@ def apply_config(args: argparse.Namespace, environ: dict[str, str]) -> list[str]
         _metrics_addr(args.metrics_addr)
     except argparse.ArgumentTypeError as exc:
         return [f"corral daemon: --metrics-addr: {exc}"]
-    from config.daemonconf import NUMBER_KEYS, parse_number
+    from config.daemonconf import NUMBER_KEYS, check_userns_remap, parse_number
 
     for key in NUMBER_KEYS:
         attr = key.replace("-", "_")
@@ -232,6 +238,19 @@ def apply_config(args: argparse.Namespace, environ: dict[str, str]) -> list[str]
                 setattr(args, attr, parse_number(key, value))
             except ValueError as exc:
                 return [f"corral daemon: --{key}: {exc}"]
+    try:
+        check_userns_remap(args.userns_remap)  # the file's was checked at its line
+    except ValueError as exc:
+        return [f"corral daemon: --{exc}"]
+    args.remap = None
+    if args.userns_remap:
+        from supervisor.runtime.userns import check_reachable, resolve
+
+        try:
+            args.remap = resolve(args.userns_remap)  # `default` makes dockremap
+            check_reachable(Path(args.root))
+        except CorralError as exc:
+            return [f"corral daemon: {exc.message}"]
     return resolve_init(args)
 
 
@@ -357,6 +376,7 @@ async def serve(args: argparse.Namespace) -> None:
             log_defaults=args.log_defaults,
             init_path=args.init_path,
             init_default=bool(args.init),
+            remap=getattr(args, "remap", None),
         )
         exporter = None
         if args.metrics_addr:

@@ -75,6 +75,15 @@ def make_private_dir(path: Path) -> None:
         os.chmod(path, PRIVATE_DIR)
 
 
+def open_to_group(path: Path, gid: int) -> None:
+    """`userns-remap`: a private directory the range's root may pass through (0710,
+    group its gid, as dockerd's remapped root), so runc, joined to the container's
+    user namespace, reaches the rootfs, /etc files and volumes below it.  No other
+    host user has that gid; the next start without remap closes it again."""
+    os.chown(path, 0, gid)
+    os.chmod(path, 0o710)
+
+
 def write_private_file(path: Path, data: bytes) -> None:
     """Write `path` readable by root alone (also when it existed with wider modes)."""
     fd = os.open(

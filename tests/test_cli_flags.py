@@ -103,7 +103,7 @@ def test_resources_and_policies() -> None:
     assert h["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
     assert h["Ulimits"] == [{"Name": "nofile", "Soft": 1024, "Hard": 2048},
                             {"Name": "nproc", "Soft": 10, "Hard": 10}]
-    assert h["CapAdd"] == ["NET_ADMIN"] and h["CapDrop"] == ["ALL"]
+    assert h["CapAdd"] == ["CAP_NET_ADMIN"] and h["CapDrop"] == ["ALL"]  # as docker sends
     assert h["ReadonlyRootfs"] is True
     assert h["NetworkMode"] == "none"
     assert b["Hostname"] == "box" and b["WorkingDir"] == "/w" and b["User"] == "1000:1000"
@@ -253,3 +253,47 @@ def test_parser_combined_and_attached_short_flags() -> None:
     assert p.given >= {"detach", "interactive", "env", "name"}
     with pytest.raises(UsageError):
         parse(RUN, ["--detach=nope", "img"])
+
+
+def test_capabilities_normalised_as_docker_sends_them() -> None:
+    # docker's EffectiveCapAddCapDrop: upper case, CAP_ prefixed, sorted, unique;
+    # ALL trumps the rest of its list; a capability both added and dropped is added.
+    h = body("--cap-add", "net_admin", "--cap-add", "CAP_KILL", "--cap-add", "Net_Admin",
+             "--cap-drop", "kill", "--cap-drop", "cap_chown", "img")[1]["HostConfig"]
+    assert (h["CapAdd"], h["CapDrop"]) == (["CAP_KILL", "CAP_NET_ADMIN"], ["CAP_CHOWN"])
+    h = body("--cap-add", "all", "--cap-add", "chown", "--cap-drop", "ALL", "img")[1][
+        "HostConfig"]
+    assert (h["CapAdd"], h["CapDrop"]) == (["ALL"], None)
+    h = body("--cap-drop", "ALL", "--cap-drop", "kill", "--cap-add", "net_bind_service",
+             "img")[1]["HostConfig"]
+    assert (h["CapAdd"], h["CapDrop"]) == (["CAP_NET_BIND_SERVICE"], ["ALL"])
+
+
+def test_devices_as_docker_parses_them() -> None:
+    h = body("--device", "/dev/fuse", "--device", "/dev/null:/dev/n", "--device", "/dev/a:r",
+             "--device", "/dev/b:/dev/c:rw", "--device-cgroup-rule", "c 1:3 rwm",
+             "--device-cgroup-rule", "b *:* m", "img")[1]["HostConfig"]
+    assert h["Devices"] == [
+        {"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rwm"},
+        {"PathOnHost": "/dev/null", "PathInContainer": "/dev/n", "CgroupPermissions": "rwm"},
+        {"PathOnHost": "/dev/a", "PathInContainer": "/dev/a", "CgroupPermissions": "r"},
+        {"PathOnHost": "/dev/b", "PathInContainer": "/dev/c", "CgroupPermissions": "rw"},
+    ]
+    assert h["DeviceCgroupRules"] == ["c 1:3 rwm", "b *:* m"]
+    for spec, message in (("a:b:c:d", "bad format for path: a:b:c:d"),
+                          (":/x", "bad format for path: :/x"),
+                          ("/dev/a:/b:rwq", "bad mode specified: rwq"),
+                          ("/dev/a:b", "b is not an absolute path"),
+                          ("/dev/a::r", " is not an absolute path")):
+        with pytest.raises(UsageError) as err:
+            body("--device", spec, "img")
+        assert str(err.value) == message
+    with pytest.raises(UsageError, match="invalid device cgroup format 'c 1:3'"):
+        body("--device-cgroup-rule", "c 1:3", "img")
+
+
+def test_userns_host_only_as_docker_checks_it() -> None:
+    assert body("--userns", "host", "img")[1]["HostConfig"]["UsernsMode"] == "host"
+    assert "UsernsMode" not in body("img")[1]["HostConfig"]
+    with pytest.raises(UsageError, match="^--userns: invalid USER mode$"):
+        body("--userns", "private", "img")

@@ -207,3 +207,13 @@ def test_api_bounds_take_durations_and_counts() -> None:
         "/etc/corral/daemon.yaml:1:21: invalid duration 'soon' (e.g. 30s, 5m, 1m30s)",
         "/etc/corral/daemon.yaml:2:22: api-max-connections must be a positive integer, not 0",
     ]
+
+
+def test_userns_remap_takes_default_or_a_user_and_group() -> None:
+    for value in ("", "default", "dockremap", "remap:remap", "1000:1000"):
+        assert parse_daemon_config(f"userns-remap: '{value}'\n", "d.yaml").values == {
+            "userns-remap": value}
+    assert problems("root: /r\nuserns-remap: a:b:c\n") == [
+        "/etc/corral/daemon.yaml:2:15: userns-remap 'a:b:c': want default, USER or USER:GROUP "
+        "(names or ids)"
+    ]

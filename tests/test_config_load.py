@@ -370,3 +370,50 @@ def test_hash_is_stable_and_ignores_scale_order_and_dependencies() -> None:
     )
     assert c.hash("s") != a.hash("s")
     assert service_hash({"image": "x"}) == service_hash({"image": "x", "scale": 9})
+
+
+def test_devices_and_device_cgroup_rules_are_applied() -> None:
+    from config.container import create_body
+
+    p = project({"/p/compose.yaml": (
+        "services:\n  a:\n    image: busybox\n"
+        "    devices: [/dev/fuse, '/dev/null:/dev/n', '/dev/zero:r', '/dev/a:/dev/b:rw',\n"
+        "              {source: /dev/c, permissions: m}]\n"
+        "    device_cgroup_rules: ['c 1:3 rwm']\n")})
+    host = create_body(p, "a", 1)[1]["HostConfig"]
+    assert host["Devices"] == [
+        {"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rwm"},
+        {"PathOnHost": "/dev/null", "PathInContainer": "/dev/n", "CgroupPermissions": "rwm"},
+        {"PathOnHost": "/dev/zero", "PathInContainer": "/dev/zero", "CgroupPermissions": "r"},
+        {"PathOnHost": "/dev/a", "PathInContainer": "/dev/b", "CgroupPermissions": "rw"},
+        {"PathOnHost": "/dev/c", "PathInContainer": "/dev/c", "CgroupPermissions": "m"},
+    ]
+    assert host["DeviceCgroupRules"] == ["c 1:3 rwm"]
+    errs = errors_of({"/p/compose.yaml": (
+        "services:\n  a:\n    image: busybox\n"
+        "    devices: ['/dev/a:b', '/dev/a:/b:rwx', 'a:b:c:d']\n")})
+    assert errs == [
+        "compose.yaml:4:15: invalid device '/dev/a:b': b is not an absolute path",
+        "compose.yaml:4:27: invalid device '/dev/a:/b:rwx': bad mode 'rwx' (a combination of "
+        "r, w and m)",
+        "compose.yaml:4:44: invalid device 'a:b:c:d': want HOST[:CONTAINER[:PERMISSIONS]]",
+    ]
+    errs = errors_of({"/p/compose.yaml": (
+        "services:\n  a:\n    image: busybox\n    device_cgroup_rules: ['c 1:3']\n")})
+    assert errs == ["compose.yaml:4:27: services.a.device_cgroup_rules: invalid device cgroup "
+                    "format 'c 1:3' (TYPE MAJOR:MINOR ACCESS, e.g. 'c 1:3 rwm')"]
+    errs = errors_of({"/p/compose.yaml": (
+        "services:\n  a:\n    image: busybox\n    devices: [{target: /x}, 3]\n")})
+    assert errs == ["compose.yaml:4:15: services.a.devices[0] must have 'source'",
+                    "compose.yaml:4:29: services.a.devices[1] must be a device string or a "
+                    "mapping"]
+
+
+def test_userns_mode_host_is_applied_and_the_rest_refused() -> None:
+    from config.container import create_body
+
+    p = project({"/p/compose.yaml": "services:\n  a:\n    image: b\n    userns_mode: host\n"})
+    assert create_body(p, "a", 1)[1]["HostConfig"]["UsernsMode"] == "host"
+    errs = errors_of({"/p/compose.yaml": "services:\n  a:\n    image: b\n    userns_mode: x\n"})
+    assert errs == ["compose.yaml:4:18: services.a.userns_mode: 'x' is not supported by corral: "
+                    "containers share the host's user namespace ('host')"]

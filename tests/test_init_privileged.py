@@ -230,7 +230,7 @@ def test_cap_add_all_and_unknown_capabilities(corral: Daemon) -> None:
         (["--pid", "host"], 'HostConfig.PidMode="host" (--pid) is not supported by corral'),
         (["--shm-size", "1g"], "HostConfig.ShmSize=1073741824 (--shm-size) is not supported"),
         (["--sysctl", "net.ipv4.ip_forward=1"], "HostConfig.Sysctls="),
-        (["--device", "/dev/fuse"], "(--device) is not supported by corral"),
+        (["--group-add", "audio"], "(--group-add) is not supported by corral"),
         (["--security-opt", "label=level:s0"], 'invalid --security-opt 2: "label=level:s0"'),
         (["--mac-address", "02:42:ac:11:00:09"], "is not supported by corral"),
         (["--platform", "linux/arm64"], "does not match the specified platform (linux/arm64)"),

@@ -20,6 +20,7 @@ from supervisor.runtime.spec import (
     Resources,
     Rlimit,
     build_config,
+    capability_names,
     parse_cpus,
     parse_memory,
     tweak_capabilities,
@@ -355,3 +356,44 @@ def test_host_devices_are_dev_nodes_as_containerd_lists_them(tmp_path: Path) -> 
         ("net/tun", "c", 10, 200, 0o600),
         ("null", "c", 1, 3, 0o666),
     ]
+
+
+def test_capability_lists_read_as_dockers_strslice() -> None:
+    assert capability_names(None, "CapAdd") == []
+    assert capability_names("ALL", "CapAdd") == ["ALL"]  # not "A", "L", "L"
+    assert capability_names(["chown", "CAP_KILL"], "CapDrop") == ["chown", "CAP_KILL"]
+    for bad in (5, {"ALL": True}, ["ALL", 3], True):
+        with pytest.raises(InvalidArgument, match="invalid CapAdd: want a list of capability"):
+            capability_names(bad, "CapAdd")
+    # case-insensitive, with or without CAP_: the same capability
+    assert tweak_capabilities(["cap_net_admin"], ["Cap_Kill"], bounding=EVERY_CAP) == [
+        c for c in tweak_capabilities(["NET_ADMIN"], ["kill"], bounding=EVERY_CAP) or []
+    ]
+    assert tweak_capabilities(["NET_BIND_SERVICE"], ["all"], bounding=EVERY_CAP) == [
+        "CAP_NET_BIND_SERVICE"
+    ]
+
+
+def test_read_only_root_makes_the_daemons_mounts_read_only_as_docker() -> None:
+    etc = Mount(destination="/etc/hosts", source="/c/hosts", daemon=True)
+    user = Mount(destination="/data", source="/d")
+    tmp = Mount(destination="/tmp", source="tmpfs", type="tmpfs", options=["nosuid"])
+    cfg = build_config(make_spec(readonly_rootfs=True, mounts=[etc, user, tmp]), 1024)
+    ro = {m["destination"]: "ro" in m["options"] for m in cfg["mounts"]}
+    assert cfg["root"]["readonly"] is True
+    assert ro == {"/proc": False, "/dev": False, "/dev/pts": False, "/dev/shm": False,
+                  "/dev/mqueue": False, "/sys": True, "/sys/fs/cgroup": True,
+                  "/etc/hosts": True, "/data": False, "/tmp": False}
+    # a privileged container's /sys is writable, but not under a read-only root
+    cfg = build_config(make_spec(readonly_rootfs=True, privileged=True), 1024)
+    assert all("ro" in m["options"] for m in cfg["mounts"] if m["destination"] == "/sys")
+    plain = build_config(make_spec(mounts=[etc]), 1024)
+    assert "ro" not in plain["mounts"][-1]["options"]
+
+
+def test_device_rules_follow_dockers_defaults() -> None:
+    rule = {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "r"}
+    cfg = build_config(make_spec(device_rules=[rule]), 1024)
+    rules = cfg["linux"]["resources"]["devices"]
+    assert rules[0] == {"allow": False, "access": "rwm"}  # deny all first
+    assert rules[-1] == rule  # then Docker's allow-list, then the container's own

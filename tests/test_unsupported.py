@@ -169,7 +169,7 @@ def test_each_unapplied_host_config_field_is_refused_by_name(field: str) -> None
         ({"IpcMode": "host"}, 'HostConfig.IpcMode="host" (--ipc) is not supported by corral'),
         ({"ShmSize": 1 << 20}, "HostConfig.ShmSize=1048576 (--shm-size)"),
         ({"Sysctls": {"net.ipv4.ip_forward": "1"}}, "HostConfig.Sysctls="),
-        ({"Devices": [{"PathOnHost": "/dev/fuse"}]}, "(--device)"),
+        ({"GroupAdd": ["audio"]}, 'HostConfig.GroupAdd=["audio"] (--group-add)'),
         ({"CgroupnsMode": "private"}, "HostConfig.CgroupnsMode=\"private\" (--cgroupns)"),
         ({"Runtime": "crun"}, 'HostConfig.Runtime="crun" (--runtime)'),
         ({"MemorySwappiness": 10}, "(--memory-swappiness)"),

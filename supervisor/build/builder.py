@@ -578,7 +578,9 @@ class Builder:
             "User": cfg.get("User") or "",
             "Healthcheck": {"Test": ["NONE"]},
             "Labels": {},
-            "HostConfig": {"NetworkMode": network},
+            # the host's user namespace even under userns-remap: the step's upper
+            # becomes a layer, which must hold the image's own ids
+            "HostConfig": {"NetworkMode": network, "UsernsMode": "host"},
         }
         c = self.engine.create(body)
         code = -1

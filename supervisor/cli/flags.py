@@ -68,7 +68,10 @@ RUN_OPTS: tuple[Opt, ...] = (
     Opt("publish", "p", "list", help="Publish a container's port(s) to the host"),
     Opt("publish-all", "P", help="Publish all exposed ports to random ports"),
     Opt("expose", kind="list", help="Expose a port or a range of ports"),
+    Opt("device", kind="list", help="Add a host device to the container"),
+    Opt("device-cgroup-rule", kind="list", help="Add a rule to the cgroup allowed devices list"),
     Opt("privileged", help="Give extended privileges to this container"),
+    Opt("userns", kind="str", help="User namespace to use (host, the default)"),
     Opt("init", help="Run an init inside the container"),
     Opt("pull", kind="str", help='Pull image before running ("always", "missing", "never")'),
     Opt("quiet", "q", help="Suppress the pull output"),
@@ -614,14 +617,15 @@ def container_body(
         config["Healthcheck"] = healthcheck
 
     network = o["network"] if o["network"] is not None else o.get("net")
+    cap_add, cap_drop = effective_caps(o["cap_add"], o["cap_drop"])
     host.update({
         "Binds": binds or None,
         "NetworkMode": network or "default",
         "PortBindings": bindings or {},
         "RestartPolicy": restart or {"Name": "no", "MaximumRetryCount": 0},
         "AutoRemove": bool(o.get("rm")),
-        "CapAdd": o["cap_add"] or None,
-        "CapDrop": o["cap_drop"] or None,
+        "CapAdd": cap_add or None,
+        "CapDrop": cap_drop or None,
         "SecurityOpt": security_opts(o["security_opt"]) or None,
         "Privileged": bool(o["privileged"]),
         "PublishAllPorts": bool(o["publish_all"]),
@@ -633,6 +637,24 @@ def container_body(
         from supervisor.cli.terminal import size
 
         host["ConsoleSize"] = list(size() or (0, 0))  # the terminal's first size
+    if o["userns"]:
+        # docker's UsernsMode.Valid: "host" (or "host:..."); the daemon refuses the rest
+        if o["userns"].split(":")[0] != "host":
+            raise UsageError("--userns: invalid USER mode")
+        host["UsernsMode"] = o["userns"]
+    devices = []
+    for spec in o["device"]:
+        try:
+            devices.append(parse_device(spec))
+        except ValueError as exc:  # docker 28 checks devices after its flags: no prefix
+            raise UsageError(str(exc)) from None
+    if devices:
+        host["Devices"] = devices
+    for rule in o["device_cgroup_rule"]:
+        if not _CGROUP_RULE.match(rule):
+            raise bad("device-cgroup-rule", rule, f"invalid device cgroup format '{rule}'")
+    if o["device_cgroup_rule"]:
+        host["DeviceCgroupRules"] = list(o["device_cgroup_rule"])
     if mounts:
         host["Mounts"] = mounts
     if tmpfs:
@@ -672,6 +694,59 @@ def container_body(
         endpoints[network] = endpoint
     config["NetworkingConfig"] = {"EndpointsConfig": endpoints}
     return o["name"], config
+
+
+#: docker's deviceCgroupRuleRegexp.
+_CGROUP_RULE = re.compile(r"^[acb] ([0-9]+|\*):([0-9]+|\*) [rwm]{1,3}$")
+
+
+def _device_mode(mode: str) -> bool:
+    """docker's validDeviceMode: r, w, m, each at most once."""
+    return bool(mode) and len(set(mode)) == len(mode) and set(mode) <= set("rwm")
+
+
+def parse_device(spec: str) -> dict[str, str]:
+    """`--device HOST[:CONTAINER][:PERMS]` as docker checks it (validateLinuxPath)
+    and sends it (parseLinuxDevice): CONTAINER defaults to HOST, PERMS to rwm, a
+    second part that is a mode is the mode."""
+    parts = spec.split(":")
+    if len(parts) > 3 or not parts[0]:
+        raise ValueError(f"bad format for path: {spec}")
+    host, inside, perms = parts[0], parts[0], "rwm"
+    if len(parts) == 2:
+        if _device_mode(parts[1]):
+            perms = parts[1]
+        else:
+            inside = parts[1]
+    elif len(parts) == 3:
+        inside, perms = parts[1], parts[2]
+        if not _device_mode(perms):
+            raise ValueError(f"bad mode specified: {perms}")
+    if not inside.startswith("/"):
+        raise ValueError(f"{inside} is not an absolute path")
+    return {"PathOnHost": host, "PathInContainer": inside, "CgroupPermissions": perms}
+
+
+def _normalize_caps(names: list[str]) -> list[str]:
+    """docker's NormalizeCapabilities: upper case, `CAP_` prefixed (but `ALL`),
+    without duplicates, sorted (so `ALL` comes first)."""
+    out = set()
+    for name in names:
+        cap = name.strip().upper()
+        out.add(cap if cap == "ALL" or cap.startswith("CAP_") else f"CAP_{cap}")
+    return sorted(out)
+
+
+def effective_caps(add: list[str], drop: list[str]) -> tuple[list[str], list[str]]:
+    """docker's EffectiveCapAddCapDrop: `ALL` trumps the other names of its list, and
+    a capability both added and dropped is added (adding takes precedence).  Whether
+    a name exists is the daemon's to say, as with docker."""
+    adds, drops = _normalize_caps(add), _normalize_caps(drop)
+    if adds[:1] == ["ALL"]:
+        adds = ["ALL"]
+    if drops[:1] == ["ALL"]:
+        drops = ["ALL"]
+    return adds, [c for c in drops if c not in adds]
 
 
 def _healthcheck(parsed: Parsed) -> dict[str, Any] | None:

@@ -44,9 +44,9 @@ from supervisor.images.store import ImageStore
 from supervisor.network.manager import Networks, has_sandbox, network_mode
 from supervisor.network.manager import Plan as NetworkPlan
 from supervisor.rmtree import discard_tree
-from supervisor.runtime import cgroups, securityopt
+from supervisor.runtime import cgroups, securityopt, userns
 from supervisor.runtime.console import Console, with_console_socket
-from supervisor.runtime.devices import host_devices
+from supervisor.runtime.devices import check_devices, container_devices
 from supervisor.runtime.fds import OwnedFd, close_all
 from supervisor.runtime.process import PidFd
 from supervisor.runtime.rootfs import is_mounted, mount_overlay, unmount
@@ -62,9 +62,13 @@ from supervisor.runtime.spec import (
     ProcessSpec,
     Resources,
     Rlimit,
+    UserNamespace,
+    all_capabilities,
+    capability_names,
     tweak_capabilities,
 )
 from supervisor.runtime.spec import build_config as build_oci_config
+from supervisor.runtime.userns import Remap
 from supervisor.supervise import health, healthstate
 from supervisor.supervise import restart as restarts
 from supervisor.supervise.events import EventBus
@@ -141,8 +145,8 @@ def _capabilities(hc: dict[str, Any]) -> list[str] | None:
     """A container's capabilities, for its init, execs and probes alike (None:
     Docker's default set): --cap-add/--cap-drop, every one for --privileged."""
     return tweak_capabilities(
-        hc.get("CapAdd") or [],
-        hc.get("CapDrop") or [],
+        capability_names(hc.get("CapAdd"), "CapAdd"),
+        capability_names(hc.get("CapDrop"), "CapDrop"),
         privileged=bool(hc.get("Privileged")),
         bounding=_bounding_caps(),
     )
@@ -158,6 +162,7 @@ class Engine:
         log_defaults: LogDefaults | None = None,
         init_path: str = "",
         init_default: bool = False,
+        remap: Remap | None = None,
     ) -> None:
         self.root = root
         self.cgroup_parent = cgroup_parent.strip("/")
@@ -179,10 +184,33 @@ class Engine:
         self.events = EventBus(self.db)
         # networking (supervisor/network): bridges, namespaces, published ports, names
         self.networks = Networks(root, self.db, self.containers, nursery)
+        # `userns-remap`: the range, and the namespace holding it (runtime/userns.py)
+        self.remap = remap
+        self.userns_path = root / "userns"
+        if remap is not None:
+            userns.make_holder(self.userns_path, remap)
+            self.networks.remap_userns = self.userns_path
+            for d in (root, root / "containers", root / "volumes"):
+                stateroot.open_to_group(d, remap.gid)
+        else:
+            userns.release(self.userns_path)
         self.shutting_down = False
         self._live: dict[str, Live] = {}
         for c in self.containers.all():
             self._live[c.id] = Live(log=ContainerLog(self.log_path(c)))
+
+    def _remap_of(self, c: Container | dict[str, Any]) -> Remap | None:
+        """The range a container's root is mapped to: the daemon's, unless the
+        container asked for the host's user namespace (`--userns=host`)."""
+        hc = c if isinstance(c, dict) else c.host_config
+        return None if (hc.get("UsernsMode") or "") == "host" else self.remap
+
+    def _chown_to_remap(self, c: Container, *paths: Path) -> None:
+        r = self._remap_of(c)
+        if r is not None:
+            for p in paths:
+                with contextlib.suppress(FileNotFoundError):
+                    os.chown(p, r.uid, r.gid)
 
     # ------------------------------------------------------------------ paths
     def dir_of(self, c: Container) -> Path:
@@ -284,6 +312,11 @@ class Engine:
         for sub in ("upper", "work", "rootfs"):
             (cdir / sub).mkdir(exist_ok=True)
         _make_init_layer(cdir / "init")
+        if self.remap is not None and self._remap_of(c) is not None:
+            stateroot.open_to_group(cdir, self.remap.gid)
+            for sub in ("upper", "work"):
+                if not any((cdir / sub).iterdir()):  # remade: the range's root's again
+                    self._chown_to_remap(c, cdir / sub)
         names = ("hostname", "hosts", "resolv.conf")
         if any(not (cdir / n).is_file() or (cdir / n).stat().st_size == 0 for n in names):
             log.warning("container.etc_files_remade", id=c.short_id, name=c.name)
@@ -300,6 +333,8 @@ class Engine:
                 if is_active(c.state.status):
                     n.start_soon(self._stop_quietly, c)
         self.networks.shutdown()  # networking: bridges go with the daemon
+        if self.remap is not None:
+            userns.release(self.userns_path)  # the next daemon makes its own
 
     async def _stop_quietly(self, c: Container) -> None:
         with contextlib.suppress(CorralError):
@@ -315,6 +350,15 @@ class Engine:
         image = self.images.resolve(image_ref)
         host_config: dict[str, Any] = dict(body.get("HostConfig") or {})
         _capabilities(host_config)  # an unknown --cap-add name is refused now
+        if host_config.get("Privileged") and self._remap_of(host_config) is not None:
+            raise InvalidArgument(  # dockerd's words
+                "privileged mode is incompatible with user namespaces.  You must run the "
+                "container in the host namespace when running privileged mode"
+            )
+        check_devices(host_config)  # a bad --device or --device-cgroup-rule too
+        for key in ("CapAdd", "CapDrop"):  # stored as lists, as Docker's StrSlice
+            if isinstance(host_config.get(key), str):
+                host_config[key] = [host_config[key]]
         self._init_binary(host_config)  # and --init with no init binary on the host
         plan.fill_path_defaults(host_config, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS)
         name = names.validate(name) if name else names.generate(self.containers.names())
@@ -379,6 +423,9 @@ class Engine:
                 (cdir / sub).mkdir()
             _make_init_layer(cdir / "init")
             self._write_etc_files(c)  # (not fsynced: `recover` makes them again if lost)
+            if self.remap is not None and self._remap_of(c) is not None:
+                stateroot.open_to_group(cdir, self.remap.gid)  # its root reaches its rootfs
+                self._chown_to_remap(c, cdir / "upper", cdir / "work")
             with self.db.transaction():  # endpoints and record: one commit, one WAL fsync
                 self.networks.commit_plan(cid, net_plan)  # networking: endpoint rows
                 self.containers.add(c)
@@ -485,14 +532,14 @@ class Engine:
             await self.networks.attach(c, cdir)
             attached = True
             lowers = [*self.images.layer_dirs(c.image_id), cdir / "init"]
-            mount_overlay(lowers, cdir / "upper", cdir / "work", rootfs)
+            remapped = self._remap_of(c) is not None
+            mount_overlay(lowers, cdir / "upper", cdir / "work", rootfs,
+                          idmap=self.userns_path if remapped else None)
             mounted = True
+            if remapped:
+                self._remap_files(c, cdir)
             self._copy_up_volumes(c, rootfs)
-            devices = (
-                await trio.to_thread.run_sync(host_devices)
-                if c.host_config.get("Privileged")
-                else []
-            )
+            devices = await trio.to_thread.run_sync(container_devices, c.host_config)
             spec = self._runtime_spec(c, rootfs, devices)
             bundle_config = build_oci_config(spec, _host_nofile_hard())
             import json
@@ -608,6 +655,19 @@ class Engine:
         self.emit(c, "start")
         log.info("container.start", id=c.short_id, name=c.name, pid=pid)
 
+    def _remap_files(self, c: Container, cdir: Path) -> None:
+        """userns-remap: the /etc files and new volumes are the mapped root's, and a
+        volume's directory lets it through, as dockerd makes them."""
+        assert self.remap is not None
+        self._chown_to_remap(c, cdir / "hosts", cdir / "hostname", cdir / "resolv.conf")
+        for m in c.mounts:
+            if m.type == "volume":
+                data = Path(m.source)
+                stateroot.open_to_group(data.parent, self.remap.gid)
+                st = data.stat()
+                if (st.st_uid, st.st_gid) == (0, 0) and not any(data.iterdir()):
+                    self._chown_to_remap(c, data)
+
     def _init_binary(self, hc: dict[str, Any]) -> str:
         """The host path of the init to run as PID 1, "" for none (`--init`, or the
         daemon's `init` setting when the container left it null)."""
@@ -621,7 +681,12 @@ class Engine:
             )
         return self.init_path
 
-    def _runtime_spec(self, c: Container, rootfs: Path, devices: list[Device]) -> ContainerSpec:
+    def _runtime_spec(
+        self,
+        c: Container,
+        rootfs: Path,
+        devices: tuple[list[Device], list[dict[str, Any]]] = ([], []),
+    ) -> ContainerSpec:
         cfg, hc = c.config, c.host_config
         user = resolve_user(rootfs, cfg.get("User") or "")
         env = list(cfg.get("Env") or [])
@@ -630,6 +695,7 @@ class Engine:
         if not any(e.startswith("HOSTNAME=") for e in env):
             env.append(f"HOSTNAME={cfg['Hostname']}")
         caps = _capabilities(hc)
+        remap = self._remap_of(c)
         security = securityopt.of_container(hc)
         rlimits = [
             Rlimit(type=f"RLIMIT_{u['Name'].upper()}", soft=int(u["Soft"]), hard=int(u["Hard"]))
@@ -655,14 +721,19 @@ class Engine:
                 destination="/etc/resolv.conf",
                 source=str(cdir / "resolv.conf"),
                 options=["rbind", "rprivate"],
+                daemon=True,
             ),
             Mount(
                 destination="/etc/hostname",
                 source=str(cdir / "hostname"),
                 options=["rbind", "rprivate"],
+                daemon=True,
             ),
             Mount(
-                destination="/etc/hosts", source=str(cdir / "hosts"), options=["rbind", "rprivate"]
+                destination="/etc/hosts",
+                source=str(cdir / "hosts"),
+                options=["rbind", "rprivate"],
+                daemon=True,
             ),
         ]
         for m in c.mounts:
@@ -697,7 +768,11 @@ class Engine:
             readonly_paths=list(_or(hc.get("ReadonlyPaths"), DEFAULT_READONLY_PATHS)),
             domainname=cfg.get("Domainname") or "",
             privileged=bool(hc.get("Privileged")),
-            devices=devices,
+            devices=devices[0],
+            device_rules=devices[1],
+            userns=None if remap is None else UserNamespace(
+                str(self.userns_path), remap.uid, remap.gid, remap.size
+            ),
             init=self._init_binary(hc),
         )
 
@@ -1158,6 +1233,12 @@ class Engine:
         changes: dict[str, Any] | None = None,
         pause: bool = True,
     ) -> str:
+        if self._remap_of(c) is not None:
+            # its upper holds the range's ids: a layer made of it would be owned by them
+            raise InvalidArgument(
+                "commit of a container under userns-remap is not supported yet "
+                "(run it with --userns=host to commit it)"
+            )
         paused_here = False
         if pause and c.state.status is Status.RUNNING:
             paused_here = await self._pause_unless_exited(c)
@@ -1439,7 +1520,11 @@ class Engine:
             uid=user.uid,
             gid=user.gid,
             additional_gids=user.additional_gids,
-            capabilities=_capabilities(c.host_config),
+            # `exec --privileged`: every capability for this command (dockerd's
+            # execSetPlatformOpt); the container's seccomp filter stays.
+            capabilities=all_capabilities(_bounding_caps())
+            if ex.privileged
+            else _capabilities(c.host_config),
             no_new_privileges=securityopt.no_new_privileges(c.host_config),
         )
 

@@ -33,6 +33,8 @@ class Exec:
     console_size: tuple[int, int] | None = None  # (height, width) at the start
     detach_keys: str = ""
     console: Console | None = None  # the pty master while a `tty` exec runs (owner)
+    #: `exec --privileged`: every capability for this command alone.
+    privileged: bool = False
     running: bool = False
     exit_code: int | None = None
     pid: int = 0
@@ -46,7 +48,7 @@ class Exec:
                 "tty": self.tty,
                 "entrypoint": self.cmd[0] if self.cmd else "",
                 "arguments": self.cmd[1:],
-                "privileged": False,
+                "privileged": self.privileged,
                 "user": self.user,
             },
             "OpenStdin": self.attach_stdin,
@@ -115,6 +117,7 @@ class ExecStore:
             tty=bool(body.get("Tty")),
             console_size=_console_size(body.get("ConsoleSize")),
             detach_keys=str(body.get("DetachKeys") or ""),
+            privileged=bool(body.get("Privileged")),
         )
         self._execs[ex.id] = ex
         return ex

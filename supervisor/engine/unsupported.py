@@ -71,6 +71,8 @@ HOST_APPLIED = frozenset(
         "Privileged",
         "PublishAllPorts",
         "ReadonlyRootfs",
+        "Devices",  # checked by runtime/devices.py
+        "DeviceCgroupRules",
         "Memory",
         "MemorySwap",
         "NanoCpus",
@@ -132,8 +134,6 @@ FLAGS: dict[str, str] = {
     "CpuRealtimeRuntime": "--cpu-rt-runtime",
     "CpusetCpus": "--cpuset-cpus",
     "CpusetMems": "--cpuset-mems",
-    "Devices": "--device",
-    "DeviceCgroupRules": "--device-cgroup-rule",
     "DeviceRequests": "--gpus",
     "KernelMemory": "--kernel-memory",
     "KernelMemoryTCP": "--kernel-memory-tcp",

@@ -39,6 +39,7 @@ from supervisor.network.ports import (
     requests_from,
 )
 from supervisor.network.records import PREDEFINED, Endpoint, Network, NetworkStore
+from supervisor.runtime import userns
 
 log = structlog.get_logger("corral.network")
 
@@ -101,6 +102,8 @@ class Networks:
         env_pools = os.environ.get(POOLS_ENV)
         self.pools = pools or (ipam.parse_pools(env_pools) if env_pools else ipam.DEFAULT_POOLS)
         self.nl = netlink.Netlink()
+        #: `userns-remap`: the holder namespace remapped containers' netns belong to
+        self.remap_userns: Path | None = None
         self._sandboxes: dict[str, Sandbox] = {}
         self._ensure_default()
 
@@ -421,7 +424,13 @@ class Networks:
                 self._ensure_bridge(self.store.get(ep.network_id))
             if sandbox.path.exists():
                 netlink.delete_netns(sandbox.path)  # a stale file of a crashed start
-            netlink.create_netns(sandbox.path)
+            if self.remap_userns is not None and c.host_config.get("UsernsMode") != "host":
+                # owned by the remapped user namespace, or runc can not mount sysfs
+                await trio.to_thread.run_sync(
+                    userns.create_netns, sandbox.path, self.remap_userns
+                )
+            else:
+                netlink.create_netns(sandbox.path)
             made_ns = True
             if not endpoints:
                 self.nl.loopback_up(sandbox.path)

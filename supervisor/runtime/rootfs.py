@@ -55,8 +55,52 @@ def overlay_options(lowers: list[Path], upper: Path, work: Path) -> str:
     return f"lowerdir={lower},upperdir={_check_path(upper)},workdir={_check_path(work)}"
 
 
+SYS_OPEN_TREE = 428  # x86_64 and aarch64 share the numbers of the new mount API
+SYS_MOUNT_SETATTR = 442
+OPEN_TREE_CLONE = 1
+AT_EMPTY_PATH = 0x1000
+AT_FDCWD = -100
+MOUNT_ATTR_IDMAP = 0x00100000
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [
+        ("attr_set", ctypes.c_uint64),
+        ("attr_clr", ctypes.c_uint64),
+        ("propagation", ctypes.c_uint64),
+        ("userns_fd", ctypes.c_uint64),
+    ]
+
+
+def idmapped_clone(path: Path, userns_fd: int) -> int:
+    """A detached clone of the mount at `path`, idmapped through `userns_fd` (files
+    owned by host uid 0 show as the namespace's root).  Overlayfs takes it as a lower
+    by `/proc/self/fd/N`; closing the fd once the overlay holds it frees it."""
+    fd = _libc.syscall(
+        SYS_OPEN_TREE, AT_FDCWD, os.fsencode(path), OPEN_TREE_CLONE | os.O_CLOEXEC
+    )
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise CorralError(f"open_tree {path}: {os.strerror(err)}")
+    attr = _MountAttr(MOUNT_ATTR_IDMAP, 0, 0, userns_fd)
+    rc = _libc.syscall(
+        SYS_MOUNT_SETATTR, fd, b"", AT_EMPTY_PATH, ctypes.byref(attr), ctypes.sizeof(attr)
+    )
+    if rc != 0:
+        err = ctypes.get_errno()
+        os.close(fd)
+        raise CorralError(f"idmapped mount of {path}: {os.strerror(err)}")
+    return int(fd)
+
+
 def mount_overlay(
-    lowers: list[Path], upper: Path, work: Path, target: Path, *, host_only: bool = False
+    lowers: list[Path],
+    upper: Path,
+    work: Path,
+    target: Path,
+    *,
+    host_only: bool = False,
+    idmap: Path | None = None,
 ) -> None:
     """Mount an overlay of `lowers` (bottom→top) with `upper`/`work` at `target`.
 
@@ -66,6 +110,22 @@ def mount_overlay(
     device node of the image, or runs at all.  A container's root cannot be: setuid
     programs must work inside it (its protection is the state root's 0700 parents).
     """
+    if idmap is not None:
+        # userns-remap: each lower seen through the range's user namespace
+        fds: list[int] = []
+        try:
+            userns = os.open(idmap, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                for lower in lowers:
+                    fds.append(idmapped_clone(lower, userns))
+            finally:
+                os.close(userns)
+            mapped = [Path(f"/proc/self/fd/{fd}") for fd in fds]
+            mount_overlay(mapped, upper, work, target, host_only=host_only)
+        finally:
+            for fd in fds:
+                os.close(fd)
+        return
     data = overlay_options(lowers, upper, work)
     if len(data) > _MAX_DATA:
         raise CorralError(

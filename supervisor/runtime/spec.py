@@ -110,6 +110,9 @@ DEFAULT_READONLY_PATHS: tuple[str, ...] = (
     "/proc/sysrq-trigger",
 )
 
+#: The mounts dockerd leaves writable under `--read-only` (besides the user's).
+READONLY_ROOT_EXEMPT = frozenset({"/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue"})
+
 #: containerd's default RLIMIT_NOFILE for containers; clamped to the host's hard limit
 #: because runc cannot raise a limit above what its own process is allowed.
 DEFAULT_NOFILE = 1048576
@@ -151,7 +154,8 @@ class ProcessSpec:
 
 @dataclass
 class Device:
-    """A host device node made inside the container (`--privileged` gives them all)."""
+    """A host device node made inside the container at `path` (`--device`;
+    `--privileged` gives them all)."""
 
     path: str
     type: str  # "c" or "b"
@@ -170,6 +174,9 @@ class Mount:
     source: str
     type: str = "bind"
     options: list[str] = field(default_factory=lambda: ["rbind", "rprivate"])
+    #: A mount the daemon makes (/etc/hosts, resolv.conf, hostname), not the user:
+    #: read-only with the root under `--read-only`, as Docker's.
+    daemon: bool = False
 
 
 @dataclass
@@ -183,6 +190,17 @@ class Resources:
     cpu_shares: int | None = None
     #: None, 0 or negative → unlimited (Docker's semantics).
     pids_limit: int | None = None
+
+
+@dataclass
+class UserNamespace:
+    """`userns-remap`: the holder namespace to join and the mapping it has (runc
+    wants both): container ids 0..size-1 are host ids uid.. and gid..."""
+
+    path: str
+    uid: int
+    gid: int
+    size: int
 
 
 @dataclass
@@ -211,6 +229,10 @@ class ContainerSpec:
     #: or read-only, every device allowed, `devices` made in /dev.
     privileged: bool = False
     devices: list[Device] = field(default_factory=list)
+    #: Cgroup rules after Docker's defaults: `--device` nodes, `--device-cgroup-rule`.
+    device_rules: list[dict[str, Any]] = field(default_factory=list)
+    #: The user namespace under `userns-remap` (None: the host's, Docker's default).
+    userns: UserNamespace | None = None
     #: Host path of the init binary for `--init` ("" for none): bind-mounted read-only
     #: at INIT_IN_CONTAINER and run as PID 1 with the command as its child.
     init: str = ""
@@ -224,6 +246,19 @@ def _cap_name(name: str) -> str:
 def all_capabilities(bounding: int) -> list[str]:
     """Every capability in `bounding` (a CapBnd mask, as in /proc/self/status)."""
     return [c for bit, c in enumerate(ALL_CAPABILITIES) if bounding >> bit & 1]
+
+
+def capability_names(value: Any, field: str) -> list[str]:
+    """`HostConfig.CapAdd`/`CapDrop` as a list of names, as Docker's `StrSlice` reads
+    it: null is none, a lone string is a list of one (`"ALL"` is `["ALL"]`, never the
+    letters `A`, `L`, `L`), anything else but a list of strings is refused by name."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise InvalidArgument(f"invalid {field}: want a list of capability names, got {value!r}")
 
 
 def tweak_capabilities(
@@ -423,6 +458,11 @@ def build_config(spec: ContainerSpec, host_nofile_hard: int) -> dict[str, Any]:
         # Docker ≥20.10: unprivileged ping and low ports inside a private netns.
         sysctls["net.ipv4.ip_unprivileged_port_start"] = "0"
         sysctls["net.ipv4.ping_group_range"] = "0 2147483647"
+    if spec.userns is not None:
+        namespaces.append({"type": "user", "path": spec.userns.path})
+        if "net.ipv4.ping_group_range" in sysctls:
+            # only gids the namespace maps (the kernel refuses Docker's 0..2^31-1 then)
+            sysctls["net.ipv4.ping_group_range"] = f"0 {spec.userns.size - 1}"
     if spec.domainname:
         # No OCI field in runc 1.1; the sysctl does what setdomainname(2) does (Docker's way).
         sysctls["kernel.domainname"] = spec.domainname
@@ -431,7 +471,7 @@ def build_config(spec: ContainerSpec, host_nofile_hard: int) -> dict[str, Any]:
     resources = resources_config(spec.resources)
     resources["devices"] = (
         [{"allow": True, "access": "rwm"}] if spec.privileged else default_device_rules()
-    )
+    ) + [dict(r) for r in spec.device_rules]
 
     mounts = default_mounts()
     if spec.privileged:
@@ -439,6 +479,7 @@ def build_config(spec: ContainerSpec, host_nofile_hard: int) -> dict[str, Any]:
         mounts = [
             _writable(m) if m["type"] in ("sysfs", "cgroup") else m for m in mounts
         ]
+    user_mounts = {m.destination for m in spec.mounts if not m.daemon}
     mounts += [
         {
             "destination": m.destination,
@@ -448,6 +489,17 @@ def build_config(spec: ContainerSpec, host_nofile_hard: int) -> dict[str, Any]:
         }
         for m in spec.mounts
     ]
+    if spec.readonly_rootfs:
+        # dockerd (WithMounts): a read-only root makes every mount but the user's and
+        # /proc, /dev and its pts, shm, mqueue read-only too (/sys, /etc/hosts...).
+        mounts = [
+            m
+            if m["destination"] in READONLY_ROOT_EXEMPT
+            or m["destination"] in user_mounts
+            or "ro" in m["options"]
+            else {**m, "options": [*m["options"], "ro"]}
+            for m in mounts
+        ]
     process = process_config(spec.process, host_nofile_hard)
     if spec.init:
         mounts.append(
@@ -479,6 +531,10 @@ def build_config(spec: ContainerSpec, host_nofile_hard: int) -> dict[str, Any]:
             }
             for d in spec.devices
         ]
+    if spec.userns is not None:
+        u = spec.userns
+        linux["uidMappings"] = [{"containerID": 0, "hostID": u.uid, "size": u.size}]
+        linux["gidMappings"] = [{"containerID": 0, "hostID": u.gid, "size": u.size}]
     if spec.cgroups_path:
         linux["cgroupsPath"] = spec.cgroups_path
     if sysctls:
