@@ -37,6 +37,8 @@ UPDATE = Command(
     (
         Opt("restart", kind="str", help="Restart policy to apply when a container exits"),
         Opt("memory", "m", "str", help="Memory limit"),
+        Opt("memory-swap", kind="str",
+            help="Swap limit equal to memory plus swap: -1 to enable unlimited swap"),
         Opt("cpus", kind="str", help="Number of CPUs"),
         Opt("pids-limit", kind="str", help="Tune container pids limit (set -1 for unlimited)"),
     ),
@@ -137,6 +139,9 @@ def cmd_update(cli: Cli, argv: list[str]) -> int:
     try:
         if p["memory"]:
             body["Memory"] = ram_in_bytes(p["memory"])
+        if p["memory_swap"]:
+            swap = p["memory_swap"]
+            body["MemorySwap"] = -1 if swap == "-1" else ram_in_bytes(swap)
         if p["cpus"]:
             body["NanoCpus"] = parse_cpus(p["cpus"])
     except ValueError as exc:

@@ -30,6 +30,7 @@ import trio
 from supervisor import stateroot
 from supervisor.engine import create as plan
 from supervisor.engine import names, unsupported
+from supervisor.engine import update as updates
 from supervisor.engine.containers import Container, ContainerStore, MountPoint, State
 from supervisor.engine.execs import Exec, ExecStartError, ExecStore, runtime_start_error
 from supervisor.engine.metadata import Database
@@ -1145,18 +1146,39 @@ class Engine:
         return str(state.get("status", "")) if state else "deleted"
 
     # ---------------------------------------------------------- update/rename
-    def update(self, c: Container, body: dict[str, Any]) -> list[str]:
-        """`docker update`: the restart policy (and stored resource limits)."""
+    async def update(self, c: Container, body: dict[str, Any]) -> list[str]:
+        """`docker update`: the restart policy and resource limits, applied at once.
+
+        As Docker: the limits go into the running (or paused) container's cgroup now
+        (`runc update`) and are stored for every later start; a field corral does
+        not apply is refused by name (`engine/update.py`); a limit the kernel
+        refuses (memory below what the container uses: EBUSY) is the error and
+        nothing is stored.
+        """
+        updates.check(body)
+        policy = None
         if "RestartPolicy" in body and body["RestartPolicy"]:
             policy = restarts.Policy.from_api(body["RestartPolicy"])
             if policy.name != "no" and c.host_config.get("AutoRemove"):
                 raise Conflict("Restart policy cannot be updated because AutoRemove is enabled "
                                "for the container")
-            c.host_config["RestartPolicy"] = {"Name": policy.name,
-                                              "MaximumRetryCount": policy.max_retries}
-        for key in ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "PidsLimit"):
-            if body.get(key):
-                c.host_config[key] = body[key]
+        try:
+            hc = updates.merged(c.host_config, body)
+        except CorralError as exc:
+            raise type(exc)(f"Cannot update container {c.id}: {exc.message}") from None
+        resources, before = updates.live_resources(hc), updates.live_resources(c.host_config)
+        if c.state.status in (Status.RUNNING, Status.PAUSED) and resources != before:
+            try:
+                await self.runtime.update(c.id, resources)
+            except CorralError as exc:
+                if await self._runc_status(c) in ("running", "paused"):
+                    with contextlib.suppress(CorralError):  # memory went, memsw did not
+                        await self.runtime.update(c.id, before)
+                    raise CorralError(f"Cannot update container {c.id}: {exc.message}") from None
+                # it exited meanwhile: the stored limits apply at its next start
+        if policy is not None:
+            hc["RestartPolicy"] = {"Name": policy.name, "MaximumRetryCount": policy.max_retries}
+        c.host_config = hc
         self.containers.save(c)
         self.emit(c, "update")
         return []
