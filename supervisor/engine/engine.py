@@ -1097,25 +1097,40 @@ class Engine:
         changes: dict[str, Any] | None = None,
         pause: bool = True,
     ) -> str:
+        """`docker commit`: the upper dir as a new image's top layer.
+
+        The tar and hash of the upper dir (any size: a container may have written
+        gigabytes) and the layer's unpacking run in worker threads, so the daemon
+        answers everyone else meanwhile; the container stays paused from before the
+        tar is made until the image is stored, as under Docker, whose events are
+        `pause`, `commit`, `unpause`.
+        """
+        cfg = {k: v for k, v in c.config.items() if k not in ("Hostname", "Image")}
+        cfg = apply_changes(cfg, changes or {})
         paused_here = False
         if pause and c.state.status is Status.RUNNING:
             paused_here = await self._pause_unless_exited(c)
+            if paused_here:
+                self.emit(c, "pause")
         try:
-            cfg = {k: v for k, v in c.config.items() if k not in ("Hostname", "Image")}
-            cfg = apply_changes(cfg, changes or {})
-            record = self.images.commit(
-                self.dir_of(c) / "upper",
-                c.image_id,
-                cfg,
-                ref,
-                comment=comment,
-                author=author,
-                created_by=" ".join([c.path, *c.args]),
+            layer = await trio.to_thread.run_sync(
+                self.images.prepare_layer, self.dir_of(c) / "upper"
             )
+            try:
+                store = functools.partial(
+                    self.images.commit_layer, layer, c.image_id, cfg, ref,
+                    comment=comment, author=author, created_by=" ".join([c.path, *c.args]),
+                )  # fmt: skip
+                record = await trio.to_thread.run_sync(store)
+            finally:
+                if layer is not None:
+                    layer.discard()
+            self.emit(c, "commit", comment=comment)
         finally:
             if paused_here:
-                await self._resume_unless_exited(c)
-        self.emit(c, "commit", comment=comment)
+                with trio.CancelScope(shield=True):  # never leave it frozen
+                    await self._resume_unless_exited(c)
+                self.emit(c, "unpause")
         return record.id
 
     async def _pause_unless_exited(self, c: Container) -> bool:
