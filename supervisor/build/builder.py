@@ -649,8 +649,10 @@ class Builder:
                 discard_tree(d)
 
     async def _commit_upper(self, state: _State, upper: Path, created_by: str, key: str) -> None:
-        rec = self.store.commit(
-            upper, state.image_id, _clean_config(state.config), None, created_by=created_by
+        # a layer's tar, hash and unpack: a worker thread's job, never the daemon's loop
+        config = _clean_config(state.config)
+        rec = await trio.to_thread.run_sync(
+            lambda: self.store.commit(upper, state.image_id, config, None, created_by=created_by)
         )
         self.made.append(rec.id)
         self.cache.put(key, rec.id)
