@@ -127,3 +127,16 @@ def test_update_outlives_a_restart_and_applies_to_a_stopped_container(
     assert corral.docker("update", "-m", "44m", "--memory-swap", "88m", c.id).returncode == 0
     c.start()
     assert sh(c, READ_LIMIT) == str(44 * MIB)
+
+
+def test_create_stores_dockers_default_swap_and_checks_it(corral: Daemon, dk: Any) -> None:
+    """dockerd keeps MemorySwap = 2 x Memory when only -m is given (inspect shows it)
+    and refuses a swap limit below the memory limit, or one without a memory limit."""
+    c = dk.containers.create(IMAGE, ["true"], mem_limit="32m")
+    assert c.attrs["HostConfig"]["MemorySwap"] == 64 * MIB
+    r = corral.docker("run", "--rm", "-m", "32m", "--memory-swap", "16m", IMAGE, "true")
+    assert r.returncode == 125
+    assert "Minimum memoryswap limit should be larger than memory limit" in r.stderr
+    r = corral.docker("create", "--memory-swap", "16m", IMAGE, "true")
+    assert r.returncode == 1  # docker create: a daemon error is 1 (run: 125)
+    assert "You should always set the Memory limit when using Memoryswap limit" in r.stderr

@@ -411,6 +411,17 @@ class Engine:
             raise InvalidArgument("Minimum memory limit allowed is 6MB")
         if (hc.get("NanoCpus") or 0) < 0:
             raise InvalidArgument("Range of CPUs is from 0.01 to the number of CPUs")
+        swap = hc.get("MemorySwap") or 0
+        if swap > 0 and not mem:
+            raise InvalidArgument(
+                "You should always set the Memory limit when using Memoryswap limit, see usage"
+            )
+        if swap > 0 and swap < mem:
+            raise InvalidArgument(
+                "Minimum memoryswap limit should be larger than memory limit, see usage"
+            )
+        if mem and not swap:
+            hc["MemorySwap"] = 2 * mem  # dockerd stores its default (inspect shows it)
 
     def _write_etc_files(self, c: Container) -> None:
         cdir = self.dir_of(c)
