@@ -11,9 +11,9 @@ MIB = 1024 * 1024
 
 
 def test_zero_fields_the_docker_cli_sends_pass_set_ones_are_refused_by_name() -> None:
-    update.check({"CpuQuota": 0, "CpusetCpus": "", "Devices": None, "Memory": 64 * MIB})
-    with pytest.raises(InvalidArgument, match=r"CpuQuota=5000 \(--cpu-quota\) is not supported"):
-        update.check({"CpuQuota": 5000})
+    update.check({"BlkioWeight": 0, "CpusetCpus": "", "Devices": None, "Memory": 64 * MIB})
+    with pytest.raises(InvalidArgument, match=r"BlkioWeight=300 \(--blkio-weight\) is not sup"):
+        update.check({"BlkioWeight": 300})
     with pytest.raises(InvalidArgument, match="Minimum memory limit allowed is 6MB"):
         update.check({"Memory": MIB})
 
@@ -42,3 +42,13 @@ def test_live_resources_are_what_a_start_sets() -> None:
         "cpu": {"quota": 150_000, "period": 100_000, "shares": 512},
         "pids": {"limit": 9},
     }
+
+
+def test_cpu_fields_merge_as_moby_and_reach_runc() -> None:
+    hc = update.merged({"CpuPeriod": 100_000}, {"CpuQuota": 20_000, "CpusetCpus": "0"})
+    assert update.live_resources(hc)["cpu"] == {"quota": 20_000, "period": 100_000, "cpus": "0"}
+    with pytest.raises(Conflict, match="CPU Quota cannot be updated as NanoCPUs has already"):
+        update.merged({"NanoCpus": 10**9}, {"CpuQuota": 20_000})
+    assert update.parse_uint_list("0-2,4") == {0, 1, 2, 4}
+    with pytest.raises(InvalidArgument, match="requested 3, available: 0-1"):
+        update.check_cpu({"CpusetCpus": "3"}, ("0-1", "0"))

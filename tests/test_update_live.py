@@ -68,15 +68,15 @@ def test_update_pids_limit_bounds_forks_at_once(corral: Daemon, dk: Any) -> None
 
 def test_update_refuses_what_it_cannot_apply_by_name(corral: Daemon, dk: Any) -> None:
     c = dk.containers.run(IMAGE, ["sleep", "1d"], detach=True)
-    r = corral.docker("update", "--cpuset-cpus", "0", c.id)
+    r = corral.docker("update", "--blkio-weight", "300", c.id)
     assert r.returncode == 1
-    assert "CpusetCpus" in r.stderr, r.stderr
+    assert "BlkioWeight" in r.stderr, r.stderr
     with pytest.raises(docker.errors.APIError) as err:
         c.update(kernel_memory="64m")
     assert err.value.status_code == 400
     assert "KernelMemory" in str(err.value)
     c.reload()
-    assert not c.attrs["HostConfig"].get("CpusetCpus")
+    assert not c.attrs["HostConfig"].get("BlkioWeight")
     assert not c.attrs["HostConfig"].get("KernelMemory")
 
 
@@ -140,3 +140,36 @@ def test_create_stores_dockers_default_swap_and_checks_it(corral: Daemon, dk: An
     r = corral.docker("create", "--memory-swap", "16m", IMAGE, "true")
     assert r.returncode == 1  # docker create: a daemon error is 1 (run: 125)
     assert "You should always set the Memory limit when using Memoryswap limit" in r.stderr
+
+
+READ_QUOTA = (
+    "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cut -d' ' -f1 /sys/fs/cgroup/cpu.max"
+)
+READ_CPUS = "cat /sys/fs/cgroup/cpuset/cpuset.cpus 2>/dev/null || cat /sys/fs/cgroup/cpuset.cpus"
+
+
+def test_cpu_quota_period_and_cpuset_at_create_and_live(corral: Daemon, dk: Any) -> None:
+    r = corral.docker("run", "-d", "--cpu-quota", "30000", "--cpu-period", "100000",
+                      "--cpuset-cpus", "0", IMAGE, "sleep", "1d")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    c = dk.containers.get(r.stdout.strip())
+    assert (sh(c, READ_QUOTA), sh(c, READ_CPUS)) == ("30000", "0")
+    assert c.update(cpu_quota=60000, cpuset_cpus="0-1") == {"Warnings": []}
+    assert (sh(c, READ_QUOTA), sh(c, READ_CPUS)) == ("60000", "0-1")
+    r = corral.docker("update", "--cpus", "1", c.id)
+    assert r.returncode == 1
+    assert "Nano CPUs cannot be updated as CPU Period has already been set" in r.stderr
+
+
+def test_cpu_checks_are_dockerds(corral: Daemon) -> None:
+    cases = [
+        (["--cpus", "1", "--cpu-quota", "50000"], "Nano CPUs and CPU Quota cannot both be set"),
+        (["--cpu-period", "999"], "CPU cfs period can not be less than 1ms (i.e. 1000)"),
+        (["--cpu-quota", "10"], "CPU cfs quota can not be less than 1ms (i.e. 1000)"),
+        (["--cpuset-cpus", "1-0"], "Invalid value 1-0 for cpuset cpus"),
+        (["--cpuset-cpus", "0-4095"], "Requested CPUs are not available - requested 0-4095"),
+        (["--cpuset-mems", "x"], "Invalid value x for cpuset mems"),
+    ]
+    for flags, message in cases:
+        r = corral.docker("run", "--rm", *flags, IMAGE, "true")
+        assert (r.returncode, message in r.stderr) == (125, True), (flags, r.stderr)

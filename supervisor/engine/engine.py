@@ -411,6 +411,7 @@ class Engine:
             raise InvalidArgument("Minimum memory limit allowed is 6MB")
         if (hc.get("NanoCpus") or 0) < 0:
             raise InvalidArgument("Range of CPUs is from 0.01 to the number of CPUs")
+        updates.check_cpu(hc, updates.host_cpusets())
         swap = hc.get("MemorySwap") or 0
         if swap > 0 and not mem:
             raise InvalidArgument(
@@ -649,6 +650,10 @@ class Engine:
             nano_cpus=hc.get("NanoCpus") or None,
             cpu_shares=hc.get("CpuShares") or None,
             pids_limit=pids if pids > 0 else None,
+            cpu_quota=hc.get("CpuQuota") or None,
+            cpu_period=hc.get("CpuPeriod") or None,
+            cpuset_cpus=hc.get("CpusetCpus") or "",
+            cpuset_mems=hc.get("CpusetMems") or "",
         )
         network = self.networks.spec_network(c)  # networking: none, host or netns path
         return ContainerSpec(
@@ -1181,7 +1186,7 @@ class Engine:
         refuses (memory below what the container uses: EBUSY) is the error and
         nothing is stored.
         """
-        updates.check(body)
+        updates.check(body, updates.host_cpusets())
         policy = None
         if "RestartPolicy" in body and body["RestartPolicy"]:
             policy = restarts.Policy.from_api(body["RestartPolicy"])

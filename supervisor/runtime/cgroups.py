@@ -110,6 +110,13 @@ def memory_limit(path: str) -> int | None:
     return value
 
 
+def root_cpusets() -> tuple[str, str]:
+    """(cpus, mems) of the cgroup root's cpuset, e.g. ("0-1", "0"); "" if unreadable."""
+    d, suffix = (CGROUP_ROOT, ".effective") if is_v2() else (_v1_dir("cpuset", "/"), "")
+    cpus, mems = (_read(d, f"cpuset.{n}{suffix}") for n in ("cpus", "mems"))
+    return (cpus or "").strip(), (mems or "").strip()
+
+
 def pids_current(path: str) -> int | None:
     return _number(_read(_dir("pids", path), "pids.current"))
 
