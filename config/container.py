@@ -195,6 +195,11 @@ def create_body(
         host["PidsLimit"] = int(pids)
     if svc.get("cpu_shares") is not None:
         host["CpuShares"] = int(svc["cpu_shares"])
+    for key, api in (("cpu_period", "CpuPeriod"), ("cpu_quota", "CpuQuota")):
+        if svc.get(key) is not None:
+            host[api] = int(svc[key])
+    if svc.get("cpuset"):
+        host["CpusetCpus"] = str(svc["cpuset"])
     for key, api in (("dns", "Dns"), ("dns_search", "DnsSearch"), ("dns_opt", "DnsOptions")):
         if svc.get(key):
             host[api] = [str(v) for v in svc[key]]

@@ -75,7 +75,8 @@ class ContainerCollector:
         self._host_ns: int | None = None
 
     def forget(self, container_id: str) -> None:
-        """Close a container's files (it exited or was removed)."""
+        """Close a container's files (it exited or was removed; after an update its
+        limits are read anew at the next scrape)."""
         source = self.sources.pop(container_id, None)
         if source is not None:
             source.close()

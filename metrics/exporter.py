@@ -90,8 +90,8 @@ class Exporter:
         self.events.labels(event.type, event_action(event.action)).inc()
         if event.type != "container":
             return
-        if event.action in ("die", "destroy"):
-            self.containers.forget(event.actor_id)  # its cgroup files are closed now
+        if event.action in ("die", "destroy", "update"):
+            self.containers.forget(event.actor_id)  # closed (update: limits read anew)
         count: int | None = None
         if event.action == "start":
             c = self._find(event.actor_id)

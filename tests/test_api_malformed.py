@@ -213,7 +213,7 @@ OTHER_BODIES: list[tuple[str, str, bytes | None, str]] = [
     ("POST", "/containers/{id}/update", b'{"RestartPolicy": "always"}', "RestartPolicy"),
     ("POST", "/containers/{id}/update", b'{"PidsLimit": 1.5}', "UpdateConfig.PidsLimit"),
     ("POST", "/containers/{id}/update", b"[1]", "container.UpdateConfig"),
-    ("POST", "/containers/{id}/update", b'{"CpuQuota": 50000}', "CpuQuota"),
+    ("POST", "/containers/{id}/update", b'{"CpuRealtimeRuntime": 50000}', "CpuRealtimeRuntime"),
     ("POST", "/containers/{id}/update", b'{"BlkioWeight": 300}', "BlkioWeight"),
     ("POST", "/containers/{id}/exec", b'{"Cmd": "ls"}', "ExecOptions.Cmd"),
     ("POST", "/containers/{id}/exec", b'{"Cmd": ["ls"], "Env": "A=1"}', "ExecOptions.Env"),
@@ -436,9 +436,9 @@ def test_docker_update_applies_or_refuses_by_name(corral: Daemon, running: str) 
     limits = ["-m", "64m", "--memory-swap", "128m", "--cpus", "1", "--cpu-shares", "512"]
     r = corral.docker("update", "--restart", "always", *limits, "--pids-limit", "50", running)
     assert r.returncode == 0, r.stderr
-    r = corral.docker("update", "--cpu-quota", "5000", running)
+    r = corral.docker("update", "--memory-reservation", "32m", running)
     assert r.returncode == 1
-    assert "CpuQuota is not supported by corral" in r.stderr
+    assert "MemoryReservation is not supported by corral" in r.stderr
 
 
 def test_valid_bodies_from_docker_py_are_accepted(dk: Any) -> None:

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import Daemon
 
 from supervisor.api.handlers import system
 from supervisor.engine.state import Status
+from supervisor.runtime import initbin
 from supervisor.runtime.runc import parse_version
 
 IMAGE = "busybox:latest"
@@ -187,3 +190,26 @@ def test_runtime_version_parsing() -> None:
         "f8a096be",
     )
     assert parse_version("something else\n") is None
+
+
+def test_info_names_the_init_binary_and_its_version(corral: Daemon, dk: Any) -> None:
+    """dockerd reports its docker-init and what `docker-init --version` says; corral
+    the static tini `--init` bind-mounts (the daemon's `init-path` or the one on PATH)."""
+    found = shutil.which("tini-static") or shutil.which("docker-init")
+    if found is None:
+        pytest.skip("no static tini on this host")
+    path = os.path.realpath(found)
+    said = subprocess.run([path, "--version"], capture_output=True, text=True).stdout
+    m = re.search(r"git\.(\w+)", said) or re.search(r"tini version (\S+)", said)
+    assert m is not None, said
+    info = dk.info()
+    assert info["InitBinary"] == path
+    assert info["InitCommit"] == {"ID": m.group(1), "Expected": m.group(1)}
+    r = corral.docker("info")
+    assert f" init version: {m.group(1)}\n" in r.stdout
+
+
+def test_init_version_parsing() -> None:
+    assert initbin.parse_version("tini version 0.18.0 - git.fec3683\n") == "fec3683"
+    assert initbin.parse_version("tini version 0.19.0\n") == "0.19.0"
+    assert initbin.parse_version("catatonit v0.1.7\n") is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +164,7 @@ def test_value_parsers() -> None:
     ("argv", "message"),
     [
         (["--memory", "12q", "img"],
-         'invalid argument "12q" for "-m, --memory" flag: invalid size: \'12q\''),
+         'invalid argument "12q" for "-m, --memory" flag: invalid suffix: \'q\''),
         (["-v", "a:b:c:d", "img"],
          'invalid argument "a:b:c:d" for "-v, --volume" flag: invalid spec: a:b:c:d: '
          "too many colons"),
@@ -219,13 +220,55 @@ def test_malformed_flags_exit_125_without_contacting_daemon(argv: list[str], mes
     code, out, err = run_cli("run", *argv)
     assert code == 125
     assert out == ""
-    assert err == f"corral: {message}\n"
+    typed = message.startswith("invalid argument") and argv[0] in (
+        "--memory", "-e", "--cpus", "--mount", "--health-interval", "--ulimit")  # fmt: skip
+    # docker's flag parser finds a typed flag's bad value: printed with the usage
+    assert err == (message + RUN_USAGE if typed else f"corral: {message}\n")
+
+
+RUN_USAGE = (
+    "\n\nUsage:  corral run [OPTIONS] IMAGE [COMMAND] [ARG...]\n\n"
+    "Run 'corral run --help' for more information\n"
+)
+DOCKER_TYPED_FLAG_ERRORS = [
+    ["run", "-m", "1x", "busybox"],
+    ["run", "-m", "1.2.3g", "busybox"],
+    ["run", "--memory-swap", "12kbb", "busybox"],
+    ["run", "--cpus", "abc", "busybox"],
+    ["run", "--pids-limit", "x", "busybox"],
+    ["run", "-e", "=x", "busybox"],
+    ["run", "--ulimit", "x", "busybox"],
+    ["run", "--add-host", "bad", "busybox"],
+    ["run", "--health-interval", "5", "busybox"],
+    ["create", "-m", "12Q", "busybox"],
+    ["update", "-m", "1x", "c1"],
+    ["update", "--pids-limit", "x", "c1"],
+]
+
+
+@pytest.mark.parametrize("argv", DOCKER_TYPED_FLAG_ERRORS, ids=" ".join)
+def test_typed_flag_values_fail_as_docker_28s_do(argv: list[str]) -> None:
+    """The real docker CLI on the same words, its name swapped for ours."""
+    import shutil
+    import subprocess
+
+    docker = shutil.which("docker")
+    if docker is None:
+        pytest.skip("docker CLI not installed")
+    env = {"PATH": os.environ.get("PATH", ""), "DOCKER_HOST": "unix:///nonexistent",
+           "HOME": "/nonexistent"}  # fmt: skip
+    real = subprocess.run([docker, *argv], capture_output=True, text=True, env=env)
+    code, out, err = run_cli(*argv)
+    assert (code, out) == (real.returncode, "") == (125, "")
+    assert err == real.stderr.replace("docker", "corral")
 
 
 def test_create_shares_run_flags() -> None:
     code, _, err = run_cli("create", "-m", "1x", "img")
-    assert (code, err) == (125, 'corral: invalid argument "1x" for "-m, --memory" flag: '
-                                "invalid size: '1x'\n")
+    assert (code, err) == (125, 'invalid argument "1x" for "-m, --memory" flag: '
+                                "invalid suffix: 'x'\n\n"
+                                "Usage:  corral create [OPTIONS] IMAGE [COMMAND] [ARG...]\n\n"
+                                "Run 'corral create --help' for more information\n")
     code, _, err = run_cli("create", "-d", "img")
     assert (code, err) == (125, "unknown shorthand flag: 'd' in -d\n\n"
                                 "Usage:  corral create [OPTIONS] IMAGE [COMMAND] [ARG...]\n\n"

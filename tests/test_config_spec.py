@@ -195,9 +195,11 @@ def test_keys_the_engine_already_honours_are_applied() -> None:
     p = _load(
         "services:\n  web:\n    image: x\n    cpu_shares: 512\n    dns: 10.0.0.2\n"
         "    dns_search: [example.org]\n    dns_opt: [ndots:2]\n"
+        "    cpu_period: 100000\n    cpu_quota: 25000\n    cpuset: '0'\n"
     )
     assert p.warnings == []
     host = create_body(p, "web", 1)[1]["HostConfig"]
+    assert (host["CpuPeriod"], host["CpuQuota"], host["CpusetCpus"]) == (100000, 25000, "0")
     assert (host["CpuShares"], host["Dns"], host["DnsSearch"], host["DnsOptions"]) == (
         512,
         ["10.0.0.2"],

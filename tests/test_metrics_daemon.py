@@ -366,3 +366,15 @@ def test_a_busy_metrics_port_does_not_stop_the_daemon(
     finally:
         stop_daemon(proc)
     assert_nothing_left(root)
+
+
+def test_an_update_shows_in_the_next_scrape(mdaemon: MetricsDaemon, mdk: Any) -> None:
+    """The limits a scrape reads once per container are read anew after `docker update`."""
+    c = mdk.containers.run(IMAGE, ["sleep", "1d"], detach=True, mem_limit="64m",
+                           nano_cpus=500_000_000)  # fmt: skip
+    assert of(mdaemon.samples("container_spec_memory_limit_bytes"), c.id)[0][1] == 64 << 20
+    body = {"Memory": 96 << 20, "MemorySwap": 192 << 20, "NanoCpus": 1_500_000_000}
+    res = mdk.api._post_json(mdk.api._url("/containers/{0}/update", c.id), data=body)
+    assert mdk.api._result(res, True) == {"Warnings": []}
+    assert of(mdaemon.samples("container_spec_memory_limit_bytes"), c.id)[0][1] == 96 << 20
+    assert of(mdaemon.samples("container_spec_cpu_quota"), c.id)[0][1] == 150000

@@ -31,6 +31,7 @@ import json
 import re
 from typing import Any, Final
 
+from supervisor.engine import update as update_fields
 from supervisor.errors import InvalidArgument
 
 from .types import GoType, Map, Scalar, Slice, StrSlice, Struct, go_name
@@ -469,11 +470,9 @@ def check_network_connect(body: Any) -> dict[str, Any]:
     return out
 
 
-#: what `docker update` changes in corral (engine.update); the other Resources are
-#: refused by name when set, rather than stored and never applied
-UPDATE_APPLIED: Final = frozenset(
-    {"RestartPolicy", "Memory", "MemorySwap", "NanoCpus", "CpuShares", "PidsLimit"}
-)
+#: what `docker update` changes in corral (engine/update.py owns the table); the other
+#: Resources are refused by name when set, rather than stored and never applied
+UPDATE_APPLIED: Final = update_fields.APPLIED
 
 
 def check_update(body: Any) -> dict[str, Any]:

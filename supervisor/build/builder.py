@@ -53,7 +53,7 @@ from supervisor.build.dockerfile import (
 )
 from supervisor.engine.create import merge_env
 from supervisor.engine.engine import Engine
-from supervisor.engine.users import resolve_user
+from supervisor.engine.users import resolve_chown
 from supervisor.errors import CorralError, InvalidArgument, NotFound
 from supervisor.images.reference import parse as parse_ref
 from supervisor.images.store import host_arch, short_id
@@ -651,8 +651,10 @@ class Builder:
                 discard_tree(d)
 
     async def _commit_upper(self, state: _State, upper: Path, created_by: str, key: str) -> None:
-        rec = self.store.commit(
-            upper, state.image_id, _clean_config(state.config), None, created_by=created_by
+        # a layer's tar, hash and unpack: a worker thread's job, never the daemon's loop
+        config = _clean_config(state.config)
+        rec = await trio.to_thread.run_sync(
+            lambda: self.store.commit(upper, state.image_id, config, None, created_by=created_by)
         )
         self.made.append(rec.id)
         self.cache.put(key, rec.id)
@@ -761,8 +763,7 @@ class Builder:
                 owner = files.Owner(0, 0)
                 spec = x.flag("chown")
                 if spec:
-                    u = resolve_user(rootfs, spec)
-                    owner = files.Owner(u.uid, u.gid)
+                    owner = files.Owner(*resolve_chown(rootfs, spec))
                 if from_image is None:
                     work = self._copy_from_context(
                         rootfs, x, local, rels, dest, dest_is_dir, owner, chmod

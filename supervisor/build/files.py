@@ -3,7 +3,8 @@
 Docker's rules (moby `builder/dockerfile/copy.go`): a destination ending in `/`, or an
 existing directory, or one receiving several sources, is a directory and sources land
 in it under their base names; a source directory contributes its *contents*; new
-files and directories belong to 0:0 unless `--chown`; `--chmod` sets the mode of every
+files and directories belong to 0:0 unless `--chown` (`engine/users.chown_ids`), owner set
+before mode so setuid bits survive; `--chmod` sets the mode of every
 copied entry; parent directories are created 0755; file mtimes are kept.  ADD also
 unpacks a local tar archive (plain, gzip, bzip2, xz) into the destination directory.
 
@@ -89,8 +90,8 @@ def _copy_entry(src: Path, dst: Path, owner: Owner, mode: int | None) -> None:
         if dst.is_dir():
             raise InvalidArgument(f"cannot overwrite directory {dst.name} with a file")
         shutil.copyfile(src, dst, follow_symlinks=False)
-        os.chmod(dst, stat.S_IMODE(st.st_mode))
-        _apply(dst, owner, mode)
+        # chown before chmod, as Docker: a chown clears setuid/setgid, even root's
+        _apply(dst, owner, stat.S_IMODE(st.st_mode) if mode is None else mode)
         os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
         return
     # sockets, devices, fifos in a context are skipped, as Docker's tar of it would.

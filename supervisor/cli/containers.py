@@ -14,7 +14,7 @@ from supervisor.api.client import ApiError, quote
 from supervisor.cli import format as fmt
 from supervisor.cli.context import CliError
 from supervisor.cli.filters import filters_query
-from supervisor.cli.parser import Command, Opt, UsageError, parse
+from supervisor.cli.parser import Command, Opt, UsageError, flag_errors, parse
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -96,7 +96,8 @@ def cmd_create(cli: Cli, argv: list[str]) -> int:
     from supervisor.cli.flags import CREATE, container_body
 
     parsed = parse(CREATE, argv)
-    name, body = container_body(parsed, cli.environ)
+    with flag_errors(CREATE):
+        name, body = container_body(parsed, cli.environ)
     cli.out(create_container(cli, name, body, pull=parsed["pull"], quiet=parsed["quiet"]))
     return 0
 
@@ -256,7 +257,8 @@ def cmd_run(cli: Cli, argv: list[str]) -> int:
     from supervisor.cli.flags import RUN, container_body
 
     parsed = parse(RUN, argv)
-    name, body = container_body(parsed, cli.environ)
+    with flag_errors(RUN):
+        name, body = container_body(parsed, cli.environ)
     auto_remove = bool(body["HostConfig"]["AutoRemove"])
     if body["Tty"] and not parsed["detach"]:
         from supervisor.cli.terminal import check_tty, detach_keys

@@ -8,7 +8,7 @@ import time
 from supervisor.api.client import quote
 from supervisor.cli.containers import timestamp_param
 from supervisor.cli.filters import filters_query
-from supervisor.cli.parser import Command, Opt, UsageError, parse
+from supervisor.cli.parser import Command, Opt, UsageError, flag_errors, parse
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -37,6 +37,8 @@ UPDATE = Command(
     (
         Opt("restart", kind="str", help="Restart policy to apply when a container exits"),
         Opt("memory", "m", "str", help="Memory limit"),
+        Opt("memory-swap", kind="str",
+            help="Swap limit equal to memory plus swap: -1 to enable unlimited swap"),
         Opt("cpus", kind="str", help="Number of CPUs"),
         Opt("pids-limit", kind="str", help="Tune container pids limit (set -1 for unlimited)"),
     ),
@@ -128,25 +130,33 @@ def parse_restart(value: str) -> dict[str, Any]:
 
 
 def cmd_update(cli: Cli, argv: list[str]) -> int:
-    from supervisor.cli.flags import parse_cpus, ram_in_bytes
+    from supervisor.cli.flags import bad, parse_cpus, ram_in_bytes
 
     p = parse(UPDATE, argv)
     body: dict[str, Any] = {}
     if p["restart"]:
         body["RestartPolicy"] = parse_restart(p["restart"])
-    try:
-        if p["memory"]:
-            body["Memory"] = ram_in_bytes(p["memory"])
+    with flag_errors(UPDATE):
+        for long, key in (("memory", "Memory"), ("memory-swap", "MemorySwap")):
+            text = p[long.replace("-", "_")]
+            if not text:
+                continue
+            try:
+                body[key] = -1 if long == "memory-swap" and text == "-1" else ram_in_bytes(text)
+            except ValueError as exc:
+                raise bad(long, text, str(exc)) from None
         if p["cpus"]:
-            body["NanoCpus"] = parse_cpus(p["cpus"])
-    except ValueError as exc:
-        raise UsageError(f"invalid argument: {exc}") from None
-    if p["pids_limit"]:
-        try:
-            body["PidsLimit"] = int(p["pids_limit"])
-        except ValueError:
+            try:
+                body["NanoCpus"] = parse_cpus(p["cpus"])
+            except ValueError as exc:
+                raise bad("cpus", p["cpus"], str(exc)) from None
+        if p["pids_limit"]:
             value = p["pids_limit"]
-            raise UsageError(f'invalid argument "{value}" for "--pids-limit" flag') from None
+            try:
+                body["PidsLimit"] = int(value)
+            except ValueError:
+                reason = f'strconv.ParseInt: parsing "{value}": invalid syntax'
+                raise bad("pids-limit", value, reason) from None
     for name in p.args:
         cli.client.post(f"/containers/{quote(name)}/update", None, body)
         cli.out(name)

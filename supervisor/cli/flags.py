@@ -105,28 +105,59 @@ def _opt(long: str) -> Opt:
     raise KeyError(long)
 
 
+#: flags docker's parser converts as it reads them (MemBytes, NanoCPUs, int64,
+#: durations, validated lists): their bad values print with the usage (`flag_errors`)
+TYPED_FLAGS = frozenset({
+    "memory", "memory-swap", "shm-size", "cpus", "pids-limit", "env", "label", "ulimit",
+    "mount", "add-host", "health-interval", "health-timeout", "health-start-period",
+    "health-start-interval",
+})  # fmt: skip
+
+
 def bad(long: str, value: str, reason: str) -> UsageError:
     """docker's `invalid argument "V" for "-m, --memory" flag: REASON` (exit 125)."""
-    return UsageError(f'invalid argument "{value}" for "{_opt(long).display}" flag: {reason}')
+    return UsageError(f'invalid argument "{value}" for "{_opt(long).display}" flag: {reason}',
+                      flag=long in TYPED_FLAGS)  # fmt: skip
 
 
 # -- value parsers (each raises ValueError with docker's reason text) -------------------
 
-_SIZE = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")
 _UNIT = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 
 def ram_in_bytes(text: str) -> int:
-    """go-units RAMInBytes: `512m`, `1g`, `1.5GB`, `100` (bytes); binary multiples."""
-    m = _SIZE.match(text)
-    if not m:
+    """go-units RAMInBytes: `512m`, `1g`, `1.5GB`, `100` (bytes); binary multiples.
+
+    go-units' parseSize, error texts included: the number runs to the last digit, dot
+    or space, the rest is the suffix (`b`, or k/m/g/t/p with an optional `b`/`ib`)."""
+    sep = max(text.rfind(ch) for ch in "0123456789. ")
+    if sep == -1:
         raise ValueError(f"invalid size: '{text}'")
+    num, sfx = (text[: sep + 1], text[sep + 1 :]) if text[sep] != " " else (
+        text[:sep], text[sep + 1 :])  # fmt: skip
     try:
-        number = float(m.group(1))
+        if "_" in num or num.strip() != num:
+            raise ValueError(num)
+        size = float(num)
     except ValueError:
-        raise ValueError(f"invalid size: '{text}'") from None
-    unit = (m.group(2) or "").lower()
-    return int(number * _UNIT.get(unit, 1))
+        raise ValueError(f'strconv.ParseFloat: parsing "{num}": invalid syntax') from None
+    if size < 0 or size != size or size in (float("inf"), float("-inf")):
+        raise ValueError(f"invalid size: '{text}'")
+    if not sfx:
+        return int(size)
+    bad_suffix = ValueError(f"invalid suffix: '{sfx if len(sfx) > 3 else sfx.lower()}'")
+    if len(sfx) > 3:
+        raise bad_suffix
+    low = sfx.lower()
+    if low[0] == "b":
+        if len(low) > 1:
+            raise bad_suffix
+        return int(size)
+    if low[0] not in _UNIT or (len(low) == 2 and low[1] != "b") or (
+        len(low) == 3 and low[1:] != "ib"
+    ):
+        raise bad_suffix
+    return int(size * _UNIT[low[0]])
 
 
 _DUR = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
@@ -668,7 +699,7 @@ def container_body(
     for spec in o["add_host"]:
         name, sep, addr = spec.partition(":")
         if not sep or not name or not addr:
-            raise bad("add-host", spec, "bad format for add-host")
+            raise bad("add-host", spec, f'bad format for add-host: "{spec}"')
         extra_hosts.append(f"{name}:{addr}")
     if extra_hosts:
         host["ExtraHosts"] = extra_hosts

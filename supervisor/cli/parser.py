@@ -9,7 +9,8 @@ import of `gettext`. Values stay strings here; `flags.py` validates and converts
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 TYPE_CHECKING = False  # typing/dataclasses cost ~15 ms of imports; the CLI must start lean
 if TYPE_CHECKING:
@@ -22,13 +23,20 @@ class UsageError(Exception):
     """Bad command line: printed as `corral: <message>`; nothing was sent to the daemon.
 
     `plain` messages print as they are: docker 28 prints flag errors without its name.
+    `flag`: a value error of a typed flag (`--memory 1x`), which docker's flag parser
+    finds and prints as it prints an unknown flag (`flag_errors`).
     """
 
-    def __init__(self, message: str, exit_code: int = FLAG_ERROR, *, plain: bool = False) -> None:
+    def __init__(
+        self, message: str, exit_code: int = FLAG_ERROR, *, plain: bool = False,
+        flag: bool = False,
+    ) -> None:  # fmt: skip
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
         self.plain = plain
+        #: a typed flag's value docker's flag parser refuses (`flag_errors` prints it)
+        self.flag = flag
 
     def display(self) -> str:
         return self.message if self.plain else f"corral: {self.message}"
@@ -182,6 +190,29 @@ def _assign(parsed: Parsed, opt: Opt, value: str | None) -> None:
         parsed.opts[opt.dest] = value
 
 
+def flag_error(cmd: Command, exc: UsageError) -> UsageError:
+    """docker 28's flag error: the message, blank, `Usage:  corral ps [OPTIONS]`, blank,
+    `Run 'corral ps --help' for more information` (exit 125)."""
+    return UsageError(
+        f"{exc.message}\n\nUsage:  {cmd.usage}\n\n"
+        f"Run 'corral {cmd.name} --help' for more information",
+        exc.exit_code,
+        plain=True,
+    )
+
+
+@contextlib.contextmanager
+def flag_errors(cmd: Command) -> Iterator[None]:
+    """Turn typed flags' value errors raised after `parse` (flags.bad) into
+    `flag_error`s: docker finds them while parsing and prints them alike."""
+    try:
+        yield
+    except UsageError as exc:
+        if not exc.flag:
+            raise
+        raise flag_error(cmd, exc) from None
+
+
 def parse(cmd: Command, argv: Sequence[str]) -> Parsed:
     """Parse `argv` (the words after the verb) against `cmd`'s grammar.
 
@@ -192,12 +223,7 @@ def parse(cmd: Command, argv: Sequence[str]) -> Parsed:
     try:
         parsed = _parse_flags(cmd, argv)
     except UsageError as exc:
-        raise UsageError(
-            f"{exc.message}\n\nUsage:  {cmd.usage}\n\n"
-            f"Run 'corral {cmd.name} --help' for more information",
-            exc.exit_code,
-            plain=True,
-        ) from None
+        raise flag_error(cmd, exc) from None
     check_arg_count(cmd, parsed.args)
     return parsed
 

@@ -30,6 +30,7 @@ import trio
 from supervisor import stateroot
 from supervisor.engine import create as plan
 from supervisor.engine import names, unsupported
+from supervisor.engine import update as updates
 from supervisor.engine.containers import Container, ContainerStore, MountPoint, State
 from supervisor.engine.execs import Exec, ExecStartError, ExecStore, runtime_start_error
 from supervisor.engine.metadata import Database
@@ -459,6 +460,18 @@ class Engine:
             raise InvalidArgument("Minimum memory limit allowed is 6MB")
         if (hc.get("NanoCpus") or 0) < 0:
             raise InvalidArgument("Range of CPUs is from 0.01 to the number of CPUs")
+        updates.check_cpu(hc, updates.host_cpusets())
+        swap = hc.get("MemorySwap") or 0
+        if swap > 0 and not mem:
+            raise InvalidArgument(
+                "You should always set the Memory limit when using Memoryswap limit, see usage"
+            )
+        if swap > 0 and swap < mem:
+            raise InvalidArgument(
+                "Minimum memoryswap limit should be larger than memory limit, see usage"
+            )
+        if mem and not swap:
+            hc["MemorySwap"] = 2 * mem  # dockerd stores its default (inspect shows it)
 
     def _write_etc_files(self, c: Container) -> None:
         cdir = self.dir_of(c)
@@ -747,6 +760,10 @@ class Engine:
             nano_cpus=hc.get("NanoCpus") or None,
             cpu_shares=hc.get("CpuShares") or None,
             pids_limit=pids if pids > 0 else None,
+            cpu_quota=hc.get("CpuQuota") or None,
+            cpu_period=hc.get("CpuPeriod") or None,
+            cpuset_cpus=hc.get("CpusetCpus") or "",
+            cpuset_mems=hc.get("CpusetMems") or "",
         )
         network = self.networks.spec_network(c)  # networking: none, host or netns path
         return ContainerSpec(
@@ -1233,31 +1250,46 @@ class Engine:
         changes: dict[str, Any] | None = None,
         pause: bool = True,
     ) -> str:
+        """`docker commit`: the upper dir as a new image's top layer.
+
+        The tar and hash of the upper dir (any size: a container may have written
+        gigabytes) and the layer's unpacking run in worker threads, so the daemon
+        answers everyone else meanwhile; the container stays paused from before the
+        tar is made until the image is stored, as under Docker, whose events are
+        `pause`, `commit`, `unpause`.
+        """
         if self._remap_of(c) is not None:
             # its upper holds the range's ids: a layer made of it would be owned by them
             raise InvalidArgument(
                 "commit of a container under userns-remap is not supported yet "
                 "(run it with --userns=host to commit it)"
             )
+        cfg = {k: v for k, v in c.config.items() if k not in ("Hostname", "Image")}
+        cfg = apply_changes(cfg, changes or {})
         paused_here = False
         if pause and c.state.status is Status.RUNNING:
             paused_here = await self._pause_unless_exited(c)
+            if paused_here:
+                self.emit(c, "pause")
         try:
-            cfg = {k: v for k, v in c.config.items() if k not in ("Hostname", "Image")}
-            cfg = apply_changes(cfg, changes or {})
-            record = self.images.commit(
-                self.dir_of(c) / "upper",
-                c.image_id,
-                cfg,
-                ref,
-                comment=comment,
-                author=author,
-                created_by=" ".join([c.path, *c.args]),
+            layer = await trio.to_thread.run_sync(
+                self.images.prepare_layer, self.dir_of(c) / "upper"
             )
+            try:
+                store = functools.partial(
+                    self.images.commit_layer, layer, c.image_id, cfg, ref,
+                    comment=comment, author=author, created_by=" ".join([c.path, *c.args]),
+                )  # fmt: skip
+                record = await trio.to_thread.run_sync(store)
+            finally:
+                if layer is not None:
+                    layer.discard()
+            self.emit(c, "commit", comment=comment)
         finally:
             if paused_here:
-                await self._resume_unless_exited(c)
-        self.emit(c, "commit", comment=comment)
+                with trio.CancelScope(shield=True):  # never leave it frozen
+                    await self._resume_unless_exited(c)
+                self.emit(c, "unpause")
         return record.id
 
     async def _pause_unless_exited(self, c: Container) -> bool:
@@ -1288,18 +1320,39 @@ class Engine:
         return str(state.get("status", "")) if state else "deleted"
 
     # ---------------------------------------------------------- update/rename
-    def update(self, c: Container, body: dict[str, Any]) -> list[str]:
-        """`docker update`: the restart policy (and stored resource limits)."""
+    async def update(self, c: Container, body: dict[str, Any]) -> list[str]:
+        """`docker update`: the restart policy and resource limits, applied at once.
+
+        As Docker: the limits go into the running (or paused) container's cgroup now
+        (`runc update`) and are stored for every later start; a field corral does
+        not apply is refused by name (`engine/update.py`); a limit the kernel
+        refuses (memory below what the container uses: EBUSY) is the error and
+        nothing is stored.
+        """
+        updates.check(body, updates.host_cpusets())
+        policy = None
         if "RestartPolicy" in body and body["RestartPolicy"]:
             policy = restarts.Policy.from_api(body["RestartPolicy"])
             if policy.name != "no" and c.host_config.get("AutoRemove"):
                 raise Conflict("Restart policy cannot be updated because AutoRemove is enabled "
                                "for the container")
-            c.host_config["RestartPolicy"] = {"Name": policy.name,
-                                              "MaximumRetryCount": policy.max_retries}
-        for key in ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "PidsLimit"):
-            if body.get(key):
-                c.host_config[key] = body[key]
+        try:
+            hc = updates.merged(c.host_config, body)
+        except CorralError as exc:
+            raise type(exc)(f"Cannot update container {c.id}: {exc.message}") from None
+        resources, before = updates.live_resources(hc), updates.live_resources(c.host_config)
+        if c.state.status in (Status.RUNNING, Status.PAUSED) and resources != before:
+            try:
+                await self.runtime.update(c.id, resources)
+            except CorralError as exc:
+                if await self._runc_status(c) in ("running", "paused"):
+                    with contextlib.suppress(CorralError):  # memory went, memsw did not
+                        await self.runtime.update(c.id, before)
+                    raise CorralError(f"Cannot update container {c.id}: {exc.message}") from None
+                # it exited meanwhile: the stored limits apply at its next start
+        if policy is not None:
+            hc["RestartPolicy"] = {"Name": policy.name, "MaximumRetryCount": policy.max_retries}
+        c.host_config = hc
         self.containers.save(c)
         self.emit(c, "update")
         return []

@@ -126,3 +126,36 @@ def resolve_user(root: Path, spec: str) -> ResolvedUser:
     passwd = parse_passwd(_lines(root, "/etc/passwd"))
     groups = parse_group(_lines(root, "/etc/group"))
     return resolve(spec, passwd, groups)
+
+
+def chown_ids(spec: str, passwd: list[PasswdEntry], groups: list[GroupEntry]) -> tuple[int, int]:
+    """COPY/ADD `--chown=user[:group]` as Docker's classic builder reads it (moby's
+    `parseChownFlag`), which is not `-u`: a user given alone names the group too
+    (`1000` is 1000:1000, `app` is app's uid and the gid of the *group* app); a number
+    is taken as is, a name must be in the image's /etc/passwd or /etc/group."""
+    parts = spec.split(":")
+    if len(parts) > 2:
+        raise CorralError(f"invalid chown string format: {spec}")
+    user, group = (parts[0], parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+    prefix = "unable to convert uid/gid chown string to host mapping: "
+    if _is_id(user):
+        uid = _numeric(user, "uids and gids")
+    else:
+        found_user = next((e for e in passwd if e.name == user), None)
+        if found_user is None:
+            raise CorralError(f"{prefix}can't find uid for user {user}: no such user: {user}")
+        uid = found_user.uid
+    if _is_id(group):
+        gid = _numeric(group, "uids and gids")
+    else:
+        found_group = next((g for g in groups if g.name == group), None)
+        if found_group is None:
+            raise CorralError(f"{prefix}can't find gid for group {group}: no such group: {group}")
+        gid = found_group.gid
+    return uid, gid
+
+
+def resolve_chown(root: Path, spec: str) -> tuple[int, int]:
+    """`chown_ids` against the /etc/passwd and /etc/group inside `root`."""
+    passwd = parse_passwd(_lines(root, "/etc/passwd"))
+    return chown_ids(spec, passwd, parse_group(_lines(root, "/etc/group")))

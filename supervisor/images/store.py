@@ -157,6 +157,24 @@ def _repo_of(tag_name: str) -> str:
     return tag_name[:colon] if colon > slash else tag_name
 
 
+@dataclass(frozen=True)
+class PreparedLayer:
+    """A layer tar in the store's scratch, its digest and its unpacked tree
+    (`ImageStore.prepare_layer`)."""
+
+    tar: Path
+    diffid: str
+    unpacked: Path
+    size: int
+
+    def discard(self) -> None:
+        """Remove what was not stored (once stored the tar is the blob and the tree
+        the layer directory: nothing is left here)."""
+        self.tar.unlink(missing_ok=True)
+        if os.path.lexists(self.unpacked):
+            _remove_path(self.unpacked)
+
+
 class _Undo:
     """Paths created by an operation in flight, removed if it fails."""
 
@@ -238,17 +256,23 @@ class ImageStore:
         data: dict[str, Any] = json.loads(self._blob_path(digest).read_bytes())
         return data
 
-    def _ingest_layer(self, tar_tmp: Path, undo: _Undo) -> tuple[str, int, bool]:
+    def _ingest_layer(
+        self, tar_tmp: Path, undo: _Undo, prepared: PreparedLayer | None = None
+    ) -> tuple[str, int, bool]:
         """Make the uncompressed layer tar at `tar_tmp` (in scratch) a stored layer.
 
         Returns (diffid, size, new).  An already-stored layer is not unpacked again: the
-        digest proves the content is the one we validated before.
+        digest proves the content is the one we validated before.  `prepared`: the
+        tar already hashed and unpacked, outside the lock (`prepare_layer`).
         """
-        h = hashlib.sha256()
-        with open(tar_tmp, "rb") as f:
-            while chunk := f.read(_CHUNK):
-                h.update(chunk)
-        diffid = "sha256:" + h.hexdigest()
+        if prepared is not None:
+            diffid = prepared.diffid
+        else:
+            h = hashlib.sha256()
+            with open(tar_tmp, "rb") as f:
+                while chunk := f.read(_CHUNK):
+                    h.update(chunk)
+            diffid = "sha256:" + h.hexdigest()
         row = self.db.execute(
             "SELECT size FROM layer_layers WHERE diffid = ?", (diffid,)
         ).fetchone()
@@ -257,14 +281,14 @@ class ImageStore:
             return diffid, int(row["size"]), False
         target = self.layer_dir(diffid)
         _remove_path(target)  # an orphan from a crash; the sweep would have taken it
-        unpack_to = Path(tempfile.mkdtemp(dir=self.tmp, prefix="layer-"))
+        if prepared is not None:
+            unpacked, size = prepared.unpacked, prepared.size
+        else:
+            unpacked, size = self._unpack_scratch(tar_tmp)
         try:
-            os.chmod(unpack_to, 0o755)
-            size = unpack_layer(tar_tmp, unpack_to)
-            durable.syncfs(unpack_to)  # the tree on disk before its name and its row
-            durable.rename_into_place(unpack_to, target)
+            durable.rename_into_place(unpacked, target)
         except BaseException:
-            _remove_path(unpack_to)
+            _remove_path(unpacked)
             raise
         undo.add(target)
         blob = self._blob_path(diffid)
@@ -273,6 +297,18 @@ class ImageStore:
         durable.rename_into_place(tar_tmp, blob)
         undo.add(blob)
         return diffid, size, True
+
+    def _unpack_scratch(self, tar: Path) -> tuple[Path, int]:
+        """`tar` unpacked into a new scratch directory: (it, the layer's size)."""
+        unpack_to = Path(tempfile.mkdtemp(dir=self.tmp, prefix="layer-"))
+        try:
+            os.chmod(unpack_to, 0o755)
+            size = unpack_layer(tar, unpack_to)
+            durable.syncfs(unpack_to)  # the tree on disk before its name and its row
+            return unpack_to, size
+        except BaseException:
+            _remove_path(unpack_to)
+            raise
 
     def _scratch_file(self) -> tuple[BinaryIO, Path]:
         fd, name = tempfile.mkstemp(dir=self.tmp, prefix="blob-")
@@ -530,6 +566,45 @@ class ImageStore:
         container's config with any --change).  An empty upperdir adds no layer, only an
         `empty_layer` history entry, as Docker does.
         """
+        layer = self.prepare_layer(upper)
+        try:
+            return self.commit_layer(layer, parent_id, config, ref, comment, author, created_by)
+        finally:
+            if layer is not None:
+                layer.discard()
+
+    def prepare_layer(self, upper: Path) -> PreparedLayer | None:
+        """The slow part of a commit, without the store's lock: the upperdir's layer
+        tar written to scratch, hashed and unpacked (None for an empty upperdir).  The
+        engine runs it in a worker thread while the container is paused; `commit_layer`
+        stores it."""
+        if not any(upper.iterdir()):
+            return None
+        out, scratch = self._scratch_file()
+        try:
+            h = hashlib.sha256()
+            with out:
+                write_layer_from_upper(upper, out)
+            with open(scratch, "rb") as f:
+                while chunk := f.read(_CHUNK):
+                    h.update(chunk)
+            unpacked, size = self._unpack_scratch(scratch)
+        except BaseException:
+            scratch.unlink(missing_ok=True)
+            raise
+        return PreparedLayer(scratch, "sha256:" + h.hexdigest(), unpacked, size)
+
+    def commit_layer(
+        self,
+        layer: PreparedLayer | None,
+        parent_id: str | None,
+        config: dict[str, Any],
+        ref: str | None = None,
+        comment: str = "",
+        author: str = "",
+        created_by: str = "",
+    ) -> ImageRecord:
+        """`commit` with a layer `prepare_layer` made (None: an empty upperdir)."""
         tag = self._tag_name(ref)
         with self._lock:
             parent_doc: dict[str, Any] = {}
@@ -538,19 +613,13 @@ class ImageStore:
                 parent_id = self._lookup(parent_id)
                 parent_doc = self.config(parent_id)
                 parent_layers = self._layers_with_size(parent_id)
-            empty = not any(upper.iterdir())
+            empty = layer is None
             undo = _Undo()
             try:
                 layers = list(parent_layers)
                 new_layers: dict[str, int] = {}
-                if not empty:
-                    out, scratch = self._scratch_file()
-                    try:
-                        with out:
-                            write_layer_from_upper(upper, out)
-                        diffid, size, new = self._ingest_layer(scratch, undo)
-                    finally:
-                        scratch.unlink(missing_ok=True)
+                if layer is not None:
+                    diffid, size, new = self._ingest_layer(layer.tar, undo, layer)
                     layers.append((diffid, size))
                     if new:
                         new_layers[diffid] = size

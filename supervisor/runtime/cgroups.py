@@ -110,6 +110,13 @@ def memory_limit(path: str) -> int | None:
     return value
 
 
+def root_cpusets() -> tuple[str, str]:
+    """(cpus, mems) of the cgroup root's cpuset, e.g. ("0-1", "0"); "" if unreadable."""
+    d, suffix = (CGROUP_ROOT, ".effective") if is_v2() else (_v1_dir("cpuset", "/"), "")
+    cpus, mems = (_read(d, f"cpuset.{n}{suffix}") for n in ("cpus", "mems"))
+    return (cpus or "").strip(), (mems or "").strip()
+
+
 def pids_current(path: str) -> int | None:
     return _number(_read(_dir("pids", path), "pids.current"))
 
@@ -433,8 +440,8 @@ def _read_v2(path: str, full: bool) -> CgroupStats | None:
 # a pread() at offset 0 of a file already open costs ~1-2 µs and makes the kernel
 # format the values afresh.  So a scrape holds each running container's counter files
 # open from its first scrape until the container exits (`HeldCgroup`).  Values that
-# cannot change while the cgroup lives (the memory limit, CPU quota and period: runc
-# writes them at create and corral never updates a running container's) are read once.
+# change only by `docker update` (the memory limit, CPU quota and period) are read once;
+# the exporter drops a container's held files at its `update` event.
 #
 # Not held: v1 `tasks`.  The kernel caches a v1 pid list per cgroup for about a second
 # after a read and hands it to a later read *through the same descriptor*, so a held

@@ -75,3 +75,18 @@ def find_init(configured: str, search_path: str | None = None) -> str:
                 continue
             return os.path.realpath(found)
     return ""
+
+
+def parse_version(text: str) -> str | None:
+    """What /info's `InitCommit.ID` says for `<init> --version`: tini's git commit
+    (`tini version 0.19.0 - git.de40ad0` → "de40ad0", dockerd's parseInitVersion),
+    else its version (Debian's build prints only `tini version 0.19.0`); None when
+    the output is neither (dockerd then reports "N/A")."""
+    head, _, tail = text.strip().partition(" - ")
+    git = tail.strip().split(".")
+    if len(git) == 2 and git[0] == "git" and git[1]:
+        return git[1]
+    head = head.strip()
+    if head.startswith("tini version "):
+        return head.removeprefix("tini version ").strip() or None
+    return None

@@ -264,6 +264,22 @@ class Runtime:
     async def pause(self, id: str) -> None:
         await self._run("pause", id)
 
+    async def update(self, id: str, resources: dict[str, Any]) -> None:
+        """`runc update`: apply OCI `linux.resources` to a live container's cgroup.
+
+        runc writes v1 or v2 files as the host has them (memory before or after
+        memsw as the kernel needs); a field left out or 0 keeps its current value.
+        """
+        result = await trio.run_process(
+            self._argv("update", "--resources", "-", id),
+            stdin=json.dumps(resources).encode(),
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise CorralError(runc_error_message(result.stderr.decode(errors="replace")))
+
     async def resume(self, id: str) -> None:
         await self._run("resume", id)
 

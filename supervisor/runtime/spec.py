@@ -190,6 +190,12 @@ class Resources:
     cpu_shares: int | None = None
     #: None, 0 or negative → unlimited (Docker's semantics).
     pids_limit: int | None = None
+    #: CFS quota and period in microseconds (`--cpu-quota`, `--cpu-period`; never with
+    #: nano_cpus, which sets both), cpuset lists (`--cpuset-cpus 0-1,3`, `--cpuset-mems`)
+    cpu_quota: int | None = None
+    cpu_period: int | None = None
+    cpuset_cpus: str = ""
+    cpuset_mems: str = ""
 
 
 @dataclass
@@ -432,8 +438,17 @@ def resources_config(res: Resources) -> dict[str, Any]:
     if res.nano_cpus:
         cpu["quota"] = res.nano_cpus * CPU_PERIOD // NANO
         cpu["period"] = CPU_PERIOD
+    elif res.cpu_quota or res.cpu_period:
+        if res.cpu_quota:
+            cpu["quota"] = res.cpu_quota
+        if res.cpu_period:
+            cpu["period"] = res.cpu_period
     if res.cpu_shares:
         cpu["shares"] = res.cpu_shares
+    if res.cpuset_cpus:
+        cpu["cpus"] = res.cpuset_cpus
+    if res.cpuset_mems:
+        cpu["mems"] = res.cpuset_mems
     if cpu:
         out["cpu"] = cpu
     if res.pids_limit is not None and res.pids_limit > 0:

@@ -142,7 +142,7 @@ def register(router: Router, engine: Engine) -> None:
     @router.route("POST", "/containers/{id}/update")
     async def update(req: ApiRequest, id: str) -> ApiResponse:
         body = await req.read_typed(schema.check_update)
-        return JsonResponse({"Warnings": engine.update(get(id), body)})
+        return JsonResponse({"Warnings": await engine.update(get(id), body)})
 
     @router.route("POST", "/containers/{id}/rename")
     async def rename(req: ApiRequest, id: str) -> ApiResponse:

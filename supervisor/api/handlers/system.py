@@ -40,7 +40,7 @@ from supervisor.api.router import (
 from supervisor.engine.engine import Engine
 from supervisor.engine.state import Status
 from supervisor.engine.timefmt import rfc3339_nano
-from supervisor.runtime import cgroups, securityopt
+from supervisor.runtime import cgroups, initbin, securityopt
 from supervisor.runtime.mountinfo import read_mountinfo
 from supervisor.runtime.runc import RuntimeVersion
 
@@ -83,6 +83,8 @@ class HostFacts:
     runtime: RuntimeVersion | None = None  # None: it did not answer `--version`
     commit: str = _NOT_AVAILABLE  # corral's own source revision, when it runs from git
     commit_time: str = ""
+    init_binary: str = ""  # the host path of what `--init` runs ("" if there is none)
+    init_commit: str = _NOT_AVAILABLE  # from its `--version` (initbin.parse_version)
 
 
 @dataclass(frozen=True)
@@ -258,10 +260,10 @@ def info_body(host: HostFacts, live: LiveFacts, engine: EngineFacts, now: str) -
         },
         "LiveRestoreEnabled": False,  # containers do not outlive the daemon
         "Isolation": "",
-        "InitBinary": "",
+        "InitBinary": host.init_binary,
         "ContainerdCommit": {"ID": _NOT_AVAILABLE, "Expected": _NOT_AVAILABLE},
         "RuncCommit": {"ID": commit, "Expected": commit},
-        "InitCommit": {"ID": _NOT_AVAILABLE, "Expected": _NOT_AVAILABLE},
+        "InitCommit": {"ID": host.init_commit, "Expected": host.init_commit},
         "SecurityOptions": securityopt.info_options(securityopt.host_security()),
         "ProductLicense": "",
         "DefaultAddressPools": [{"Base": b, "Size": s} for b, s in engine.address_pools],
@@ -408,6 +410,26 @@ async def _source_revision() -> tuple[str, str]:
     return parts[0], parts[1]
 
 
+async def _init_commit(path: str) -> str:
+    """What the init binary says of itself (dockerd runs `docker-init --version`)."""
+    if not path:
+        return _NOT_AVAILABLE
+    try:
+        with trio.fail_after(10):
+            result = await trio.run_process(
+                [path, "--version"],
+                stdin=subprocess.DEVNULL,
+                capture_stdout=True,
+                capture_stderr=True,
+                check=False,
+            )
+    except (OSError, trio.TooSlowError):
+        return _NOT_AVAILABLE
+    if result.returncode != 0:
+        return _NOT_AVAILABLE
+    return initbin.parse_version(result.stdout.decode(errors="replace")) or _NOT_AVAILABLE
+
+
 def _install_facts(top: Path) -> tuple[bool, str]:
     """Whether `top` is a git checkout, and when the package's files were written."""
     try:
@@ -455,7 +477,9 @@ def register(router: Router, engine: Engine) -> None:
             facts = await trio.to_thread.run_sync(read_host_facts, engine.root)
             commit, commit_time = await _source_revision()
             runtime = await engine.runtime.version()
-            cache.append(replace(facts, runtime=runtime, commit=commit, commit_time=commit_time))
+            init = await _init_commit(engine.init_path)
+            cache.append(replace(facts, runtime=runtime, commit=commit, commit_time=commit_time,
+                                 init_binary=engine.init_path, init_commit=init))  # fmt: skip
         return cache[0]
 
     @router.route("GET", "/version")
