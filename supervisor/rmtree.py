@@ -66,6 +66,20 @@ def remove_tree(path: str | os.PathLike[str]) -> None:
         os.close(pfd)
 
 
+def remove_at(dir_fd: int, name: str, shown: str) -> None:
+    """`remove_tree` of the entry `name` of the open directory `dir_fd` (for trees
+    reached only through a descriptor: a container's root opened in its namespace)."""
+    try:
+        st = os.lstat(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        _empty_dir(dir_fd, name, shown)
+        _ignore_missing(os.rmdir, name, dir_fd)
+    else:
+        _ignore_missing(os.unlink, name, dir_fd)
+
+
 def discard_tree(path: str | os.PathLike[str]) -> bool:
     """`remove_tree` for clean-ups that must go on: a failure is logged, not raised.
 

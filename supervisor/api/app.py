@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from supervisor.api.handlers import (
+    archive,
     build,
     containers,
     events,
@@ -23,4 +24,5 @@ def build_router(engine: Engine, observer: Observer | None = None) -> Router:
     for module in (system, swarm, containers, images, volumes, events, networks, build, stats):
         module.register(router, engine)
     images_archive.register(router, engine)
+    archive.register(router, engine)  # cp, export
     return router

@@ -34,6 +34,7 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "logs": ("containers", "cmd_logs", "Fetch the logs of a container"),
     "exec": ("containers", "cmd_exec", "Execute a command in a running container"),
     "port": ("containers", "cmd_port", "List port mappings for the container"),
+    "cp": ("cp", "cmd_cp", "Copy files/folders between a container and the local filesystem"),
     "stats": ("stats", "cmd_stats",
               "Display a live stream of container(s) resource usage statistics"),
     "commit": ("images", "cmd_commit", "Create a new image from a container's changes"),
@@ -67,7 +68,8 @@ VERBS: dict[str, tuple[str, str, str]] = {
 _CONTAINER_SUB = {"ls": "ps", "list": "ps", "ps": "ps", "remove": "rm"}
 _IMAGE_SUB = {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi"}
 _CONTAINER_VERBS = {"run", "create", "start", "attach", "stop", "restart", "kill", "pause",
-                    "unpause", "wait", "rm", "logs", "exec", "port", "commit", "inspect", "stats"}
+                    "unpause", "wait", "rm", "logs", "exec", "port", "commit", "inspect", "stats",
+                    "cp"}
 _IMAGE_VERBS = {"import", "tag", "history", "inspect", "build", "save", "load", "pull", "push"}
 
 

@@ -21,6 +21,10 @@ MNT_DETACH = 2
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
 MS_NOEXEC = 0x8
+MS_RDONLY = 0x1
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
+MS_REC = 0x4000
 
 #: The kernel copies at most one page of mount data; longer option strings fail.
 _MAX_DATA = os.sysconf("SC_PAGE_SIZE") - 1
@@ -101,6 +105,7 @@ def mount_overlay(
     *,
     host_only: bool = False,
     idmap: Path | None = None,
+    read_only: bool = False,
 ) -> None:
     """Mount an overlay of `lowers` (bottom→top) with `upper`/`work` at `target`.
 
@@ -121,7 +126,8 @@ def mount_overlay(
             finally:
                 os.close(userns)
             mapped = [Path(f"/proc/self/fd/{fd}") for fd in fds]
-            mount_overlay(mapped, upper, work, target, host_only=host_only)
+            mount_overlay(mapped, upper, work, target, host_only=host_only,
+                          read_only=read_only)
         finally:
             for fd in fds:
                 os.close(fd)
@@ -132,10 +138,26 @@ def mount_overlay(
             f"overlay options for {target} exceed {_MAX_DATA} bytes ({len(lowers)} layers)"
         )
     flags = MS_NOSUID | MS_NODEV | MS_NOEXEC if host_only else 0
+    if read_only:
+        flags |= MS_RDONLY
     rc = _libc.mount(b"overlay", os.fsencode(target), b"overlay", flags, data.encode())
     if rc != 0:
         err = ctypes.get_errno()
         raise CorralError(f"mount overlay on {target}: {os.strerror(err)} ({data})")
+
+
+def bind_mount(source: Path, target: Path, *, read_only: bool = False) -> None:
+    """Bind `source` (recursively) at the existing `target`, nosuid,nodev,noexec: the
+    daemon's own views of a stopped container's volumes (`docker cp`), never a
+    container's."""
+    flags = MS_BIND | MS_REC | MS_NOSUID | MS_NODEV | MS_NOEXEC
+    for extra in (0, MS_REMOUNT | MS_RDONLY) if read_only else (0,):
+        rc = _libc.mount(os.fsencode(source), os.fsencode(target), None, flags | extra, None)
+        if rc != 0:
+            err = ctypes.get_errno()
+            if extra:
+                unmount(target)
+            raise CorralError(f"bind {source} on {target}: {os.strerror(err)}")
 
 
 def unmount(target: Path) -> None:
