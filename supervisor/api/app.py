@@ -9,6 +9,7 @@ from supervisor.api.handlers import (
     events,
     images,
     images_archive,
+    inspection,
     networks,
     stats,
     swarm,
@@ -25,4 +26,5 @@ def build_router(engine: Engine, observer: Observer | None = None) -> Router:
         module.register(router, engine)
     images_archive.register(router, engine)
     archive.register(router, engine)  # cp, export
+    inspection.register(router, engine)  # top, diff
     return router

@@ -442,6 +442,9 @@ WAIT = Command(
     "wait",
     "corral wait CONTAINER [CONTAINER...]",
     "Block until one or more containers stop, then print their exit codes",
+    (Opt("condition", "", "str", default="not-running",
+         help="Wait until the container meets the condition: "
+              "\"not-running\", \"next-exit\" or \"removed\""),),
     min_args=1,
 )
 
@@ -451,7 +454,8 @@ def cmd_wait(cli: Cli, argv: list[str]) -> int:
     failed = False
     for name in p.args:
         try:
-            result = cli.client.post(f"/containers/{_cid(name)}/wait") or {}
+            result = cli.client.post(f"/containers/{_cid(name)}/wait",
+                                     {"condition": p["condition"]}) or {}
         except ApiError as exc:
             cli.err(f"corral: Error response from daemon: {exc.message}")
             failed = True
@@ -812,7 +816,7 @@ def cmd_port(cli: Cli, argv: list[str]) -> int:
     only = p.args[1] if len(p.args) > 1 else None
     lines = list(port_lines(ports, only))
     if only and not lines:
-        raise CliError(f"no public port '{only}' published for {p.args[0]}")
+        raise CliError(f"No public port '{only}' published for {p.args[0]}")
     for line in lines:
         cli.out(line)
     return 0

@@ -207,12 +207,18 @@ def destination_info(path: str) -> CopyInfo:
     return CopyInfo(path, True, stat.S_ISDIR(st.st_mode))
 
 
+def _q(name: str) -> str:
+    from urllib.parse import quote
+
+    return quote(name, safe="")
+
+
 def _stat(cli: Cli, container: str, path: str) -> dict[str, Any] | None:
     from supervisor.api.client import ApiError
     from supervisor.engine.archive import STAT_HEADER, parse_stat_header
 
     try:
-        resp = cli.client.request("HEAD", f"/containers/{container}/archive", {"path": path})
+        resp = cli.client.request("HEAD", f"/containers/{_q(container)}/archive", {"path": path})
     except ApiError as exc:
         if exc.status == 404 and "No such container" not in exc.message:
             return None
@@ -224,7 +230,7 @@ def _stat(cli: Cli, container: str, path: str) -> dict[str, Any] | None:
 
 def _check_container(cli: Cli, container: str) -> None:
     """A missing container is named as docker names it, before any path work."""
-    cli.client.get(f"/containers/{container}/json")
+    cli.client.get(f"/containers/{_q(container)}/json")
 
 
 def _extract(chunks: Iterator[bytes], into: str, rebase: tuple[str, str] | None) -> None:
@@ -269,7 +275,7 @@ def copy_from_container(cli: Cli, container: str, src: str, dst: str, follow: bo
             if not target.startswith("/"):
                 target = posixpath.join(split_dir_entry(src)[0], target)
             src, rebase_name = rebase_target(src, target)
-    resp = cli.client.request("GET", f"/containers/{container}/archive", {"path": src})
+    resp = cli.client.request("GET", f"/containers/{_q(container)}/archive", {"path": src})
     if dst == "-":
         out = cli.bout
         for chunk in resp.iter_chunks():
@@ -333,7 +339,7 @@ def copy_to_container(cli: Cli, container: str, src: str, dst: str, follow: bool
         body = tar_local(directory, base, arcname)
     query = {"path": into, "noOverwriteDirNonDir": "true",
              "copyUIDGID": "true" if archive else "false"}
-    cli.client.request("PUT", f"/containers/{container}/archive", query, body=body,
+    cli.client.request("PUT", f"/containers/{_q(container)}/archive", query, body=body,
                        headers={"Content-Type": "application/x-tar"}).read()
 
 

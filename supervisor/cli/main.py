@@ -35,6 +35,10 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "exec": ("containers", "cmd_exec", "Execute a command in a running container"),
     "port": ("containers", "cmd_port", "List port mappings for the container"),
     "cp": ("cp", "cmd_cp", "Copy files/folders between a container and the local filesystem"),
+    "top": ("containerfs", "cmd_top", "Display the running processes of a container"),
+    "diff": ("containerfs", "cmd_diff",
+             "Inspect changes to files or directories on a container's filesystem"),
+    "export": ("containerfs", "cmd_export", "Export a container's filesystem as a tar archive"),
     "stats": ("stats", "cmd_stats",
               "Display a live stream of container(s) resource usage statistics"),
     "commit": ("images", "cmd_commit", "Create a new image from a container's changes"),
@@ -69,7 +73,7 @@ _CONTAINER_SUB = {"ls": "ps", "list": "ps", "ps": "ps", "remove": "rm"}
 _IMAGE_SUB = {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi"}
 _CONTAINER_VERBS = {"run", "create", "start", "attach", "stop", "restart", "kill", "pause",
                     "unpause", "wait", "rm", "logs", "exec", "port", "commit", "inspect", "stats",
-                    "cp"}
+                    "cp", "top", "diff", "export"}
 _IMAGE_VERBS = {"import", "tag", "history", "inspect", "build", "save", "load", "pull", "push"}
 
 
