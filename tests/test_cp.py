@@ -324,3 +324,35 @@ def daemon_cli() -> list[str]:
     import sys
 
     return [sys.executable, "-m", "supervisor"]
+
+
+def test_read_only_root_and_volume_refused_as_docker_does(dk: Any) -> None:
+    c = dk.containers.run(IMAGE, ["sleep", "1d"], detach=True, read_only=True,
+                          volumes={"cprw": {"bind": "/rw"}, "cpro": {"bind": "/ro", "mode": "ro"}})
+    with pytest.raises(Exception, match="container rootfs is marked read-only"):
+        c.put_archive("/", tar_of(("x", b"x")))
+    with pytest.raises(Exception, match="mounted volume is marked read-only"):
+        c.put_archive("/ro", tar_of(("x", b"x")))
+    assert c.put_archive("/rw", tar_of(("x", b"x")))
+    c.stop(timeout=0)  # the same answers from a stopped container's view
+    with pytest.raises(Exception, match="container rootfs is marked read-only"):
+        c.put_archive("/", tar_of(("y", b"y")))
+    with pytest.raises(Exception, match="mounted volume is marked read-only"):
+        c.put_archive("/ro", tar_of(("y", b"y")))
+    assert c.put_archive("/rw", tar_of(("y", b"y")))
+    assert sorted(p.name for p in Path(dk.volumes.get("cprw").attrs["Mountpoint"]).iterdir()) \
+        == ["x", "y"]
+
+
+def test_archive_mode_gives_files_to_the_containers_user(
+    daemon: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    c = dk.containers.run(IMAGE, ["sleep", "1d"], detach=True, name="cpowner", user="www-data")
+    f = tmp_path / "owned"
+    f.write_text("o\n")
+    os.chown(f, 1234, 1234)
+    daemon.docker("cp", str(f), "cpowner:/tmp/kept", check=True)
+    daemon.docker("cp", "-a", str(f), "cpowner:/tmp/given", check=True)
+    assert daemon.cli("cp", "-a", str(f), "cpowner:/tmp/given2").returncode == 0
+    ids = sh(c, "stat -c '%u:%g' /tmp/kept /tmp/given /tmp/given2").split()
+    assert ids == ["1234:1234", "33:33", "33:33"]
