@@ -11,6 +11,7 @@ from supervisor.api.handlers import (
     images_archive,
     inspection,
     networks,
+    space,
     stats,
     swarm,
     system,
@@ -27,4 +28,5 @@ def build_router(engine: Engine, observer: Observer | None = None) -> Router:
     images_archive.register(router, engine)
     archive.register(router, engine)  # cp, export
     inspection.register(router, engine)  # top, diff
+    space.register(router, engine)  # container/image prune, system df
     return router

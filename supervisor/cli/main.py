@@ -63,14 +63,23 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "rename": ("events", "cmd_rename", "Rename a container"),
     "version": ("system", "cmd_version", "Show the corral version information"),
     "info": ("system", "cmd_info", "Display system-wide information"),
+    "system": ("prune", "cmd_system", "Manage corral (df, prune, info, events)"),
     "compose": ("compose", "cmd_compose", "Define and run multi-container applications"),
     "up": ("compose", "cmd_up", "Create and start the services of a compose file"),
     "down": ("compose", "cmd_down", "Stop and remove the services of a compose file"),
 }
 
+# verbs reached only through a management group (`container prune`, `image prune`)
+_GROUP_ONLY: dict[str, tuple[str, str, str]] = {
+    "container-prune": ("prune", "cmd_container_prune", "Remove all stopped containers"),
+    "image-prune": ("prune", "cmd_image_prune", "Remove unused images"),
+}
+
 # docker's management-command spellings: `container ls`, `image rm`, ...
-_CONTAINER_SUB = {"ls": "ps", "list": "ps", "ps": "ps", "remove": "rm"}
-_IMAGE_SUB = {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi"}
+_CONTAINER_SUB = {"ls": "ps", "list": "ps", "ps": "ps", "remove": "rm",
+                  "prune": "container-prune"}
+_IMAGE_SUB = {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi",
+              "prune": "image-prune"}
 _CONTAINER_VERBS = {"run", "create", "start", "attach", "stop", "restart", "kill", "pause",
                     "unpause", "wait", "rm", "logs", "exec", "port", "commit", "inspect", "stats",
                     "cp", "top", "diff", "export"}
@@ -165,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if verb == "help":
             sys.stdout.write(usage())
             return 0
-    if verb not in VERBS:
+    if verb not in VERBS and verb not in _GROUP_ONLY:
         sys.stderr.write(f"corral: '{verb}' is not a corral command.\nSee 'corral --help'\n")
         return 1
     from supervisor.cli.context import Cli
@@ -188,7 +197,7 @@ def run_verb(cli: Cli, verb: str, args: list[str]) -> int:
     from supervisor.cli.parser import HelpRequested, UsageError
     from supervisor.cli.stream import StreamError
 
-    module_name, func_name, _ = VERBS[verb]
+    module_name, func_name, _ = VERBS[verb] if verb in VERBS else _GROUP_ONLY[verb]
     module = importlib.import_module(f"supervisor.cli.{module_name}")
     func: Callable[[Cli, list[str]], int] = getattr(module, func_name)
     # run/create report daemon trouble with 125, as docker does (the container's own

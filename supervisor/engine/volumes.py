@@ -145,13 +145,20 @@ class VolumeStore:
         discard_tree(self.dir / v.name)
 
     def prune(
-        self, *, in_use_by: Callable[[str], str | None], all_volumes: bool
+        self,
+        *,
+        in_use_by: Callable[[str], str | None],
+        all_volumes: bool,
+        keep: Callable[[Volume], bool] | None = None,
     ) -> tuple[list[str], int]:
-        """Docker >= 23 prunes only anonymous volumes unless `all` is set."""
+        """Docker >= 23 prunes only anonymous volumes unless `all` is set; `keep`
+        spares what the filters (labels) leave out."""
         removed: list[str] = []
         reclaimed = 0
         for v in self.list_all():
             if in_use_by(v.name) is not None or (not all_volumes and not v.anonymous):
+                continue
+            if keep is not None and keep(v):
                 continue
             reclaimed += _du(v.mountpoint)
             self.remove(v.name, in_use_by=in_use_by)

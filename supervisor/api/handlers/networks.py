@@ -78,10 +78,19 @@ def register(router: Router, engine: Engine) -> None:
 
     @router.route("POST", "/networks/prune")
     async def prune(req: ApiRequest) -> ApiResponse:
-        filters = req.query_filters()
-        labels = filters.get("label") or []
+        import time
+
+        from supervisor.engine.prune import parse_filters
+        from supervisor.engine.timefmt import parse_rfc3339
+
+        flt = parse_filters("networks", req.query_filters(), time.time())
 
         def keep(net: Any) -> bool:
-            return bool(labels) and not _matches(nets.view(net), {"label": labels})
+            view = nets.view(net)
+            try:
+                created = parse_rfc3339(str(view.get("Created") or ""))
+            except ValueError:
+                created = 0.0
+            return flt.keeps(created, view.get("Labels"))
 
         return JsonResponse({"NetworksDeleted": nets.prune(keep)})

@@ -56,9 +56,11 @@ def register(router: Router, engine: Engine) -> None:
 
     @router.route("POST", "/volumes/prune")
     async def prune(req: ApiRequest) -> ApiResponse:
-        filters = req.query_filters()
-        all_volumes = any(x.lower() in ("1", "true") for x in filters.get("all", []))
-        removed, space = vols.prune(in_use_by=engine.volume_user, all_volumes=all_volumes)
+        from supervisor.engine.prune import parse_filters
+
+        flt = parse_filters("volumes", req.query_filters(), 0.0)
+        removed, space = vols.prune(in_use_by=engine.volume_user, all_volumes=flt.all,
+                                    keep=lambda v: flt.keeps(0.0, v.labels))
         for name in removed:
             engine.events.publish("volume", "destroy", name, {"driver": "local"})
         return JsonResponse({"VolumesDeleted": removed, "SpaceReclaimed": space})
