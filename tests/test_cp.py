@@ -144,7 +144,7 @@ def test_docker_cli_copies_both_ways_with_dockers_path_rules(
     assert res.returncode == 1
     assert "Could not find the file /nope in container cpcli" in res.stderr
     res = daemon.docker("cp", str(tmp_path / "f"), "cpcli:/no/such/dir/")
-    assert (res.returncode, res.stderr) == (1, "no such directory\n")
+    assert res.returncode == 1 and res.stderr.endswith("no such directory\n")
     res = daemon.docker("cp", str(tmp_path / "f"), "cpcli:/no/such/file")
     assert res.returncode == 1 and "Could not find the file /no/such in container" in res.stderr
 

@@ -44,9 +44,8 @@ def test_ps_output_filtered_to_the_containers_pids_with_threads() -> None:
 
 
 def test_top_lists_only_the_containers_processes(daemon: Daemon, dk: Any) -> None:
-    c = dk.containers.run(IMAGE, ["sh", "-c", "sleep 1001 & exec sleep 1002"], detach=True,
-                          name="topper")
-    assert c.exec_run(["true"]).exit_code == 0
+    c = dk.containers.run(IMAGE, ["sleep", "1002"], detach=True, name="topper")
+    c.exec_run(["sleep", "1001"], detach=True)  # an exec is in the container's cgroup too
     body = c.top()
     assert body["Titles"][:3] == ["UID", "PID", "PPID"]  # ps -ef
     cmds = sorted(p[-1] for p in body["Processes"])
@@ -81,11 +80,9 @@ def test_diff_reports_adds_changes_and_deletes(daemon: Daemon, dk: Any) -> None:
 
 
 def test_diff_of_a_tree_deeper_than_recursion_allows(dk: Any) -> None:
-    c = dk.containers.run(IMAGE, ["sh", "-c", "cd /tmp && for i in $(seq 1500); do "
-                                  "mkdir d && cd d; done && touch leaf && sleep 1d"],
-                          detach=True)
-    assert c.exec_run(["sh", "-c", "until test -e /tmp/" + "d/" * 1500 + "leaf; do "
-                       "sleep 0.1; done"]).exit_code == 0
+    c = dk.containers.run(IMAGE, ["sleep", "1d"], detach=True)
+    script = "cd /tmp && for i in $(seq 1500); do mkdir d && cd d; done && touch leaf"
+    assert c.exec_run(["sh", "-c", script]).exit_code == 0
     changes = c.diff()
     assert len(changes) == 1 + 1500 + 1  # /tmp, the levels, the leaf
     assert changes[-1] == {"Path": "/tmp/" + "d/" * 1500 + "leaf", "Kind": 1}
