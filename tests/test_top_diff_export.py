@@ -153,3 +153,17 @@ def test_port_prints_as_docker_does(daemon: Daemon, dk: Any) -> None:
     assert want == "127.0.0.1:18381\n"
     res = corral(daemon, "port", "ported", "99")
     assert res.stderr == b"corral: No public port '99' published for ported\n"
+
+
+def test_commit_of_a_tree_too_deep_is_refused_by_name(dk: Any) -> None:
+    import docker
+
+    c = dk.containers.run(IMAGE, ["sleep", "1d"], detach=True)
+    script = "cd /tmp && for i in $(seq 1500); do mkdir d && cd d; done"
+    assert c.exec_run(["sh", "-c", script]).exit_code == 0
+    before = {i.id for i in dk.images.list(all=True)}
+    with pytest.raises(docker.errors.APIError) as err:
+        c.commit("toodeep", "v1")
+    assert err.value.status_code == 400
+    assert "more than 512 levels deep" in str(err.value)
+    assert {i.id for i in dk.images.list(all=True)} == before

@@ -21,7 +21,9 @@ import tarfile
 from pathlib import Path
 from typing import BinaryIO
 
+from supervisor.errors import InvalidArgument
 from supervisor.images.tarsafe import (
+    MAX_DEPTH,
     OPAQUE_XATTR,
     WHITEOUT_OPAQUE,
     WHITEOUT_PREFIX,
@@ -81,49 +83,63 @@ def write_layer_from_upper(upper: Path, out: BinaryIO) -> None:
     seen_inodes: dict[tuple[int, int], str] = {}
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
 
-        def walk(dirpath: Path, prefix: str) -> None:
-            for entry in sorted(os.scandir(dirpath), key=lambda e: e.name):
-                path = Path(entry.path)
-                name = prefix + entry.name
-                st = os.lstat(path)
-                if is_whiteout(st):
-                    tar.addfile(_marker(prefix + WHITEOUT_PREFIX + entry.name, st))
+        # An explicit stack, not recursion: a container can make its tree thousands of
+        # levels deep, which once ended a commit in RecursionError.  Past MAX_DEPTH the
+        # layer could not be unpacked again (`tarsafe`), so it is refused here by name.
+        stack: list[tuple[Path, str, list[os.DirEntry[str]]]] = [
+            (upper, "", sorted(os.scandir(upper), key=lambda e: e.name, reverse=True))
+        ]
+        while stack:
+            dirpath, prefix, pending = stack[-1]
+            if not pending:
+                stack.pop()
+                continue
+            entry = pending.pop()
+            path = Path(entry.path)
+            name = prefix + entry.name
+            if len(stack) > MAX_DEPTH:  # `name` has len(stack) components
+                raise InvalidArgument(
+                    f"cannot commit {name[:60]}...: the container's changes are more "
+                    f"than {MAX_DEPTH} levels deep"
+                )
+            st = os.lstat(path)
+            if is_whiteout(st):
+                tar.addfile(_marker(prefix + WHITEOUT_PREFIX + entry.name, st))
+                continue
+            info = _base_info(name, st)
+            info.pax_headers = _xattr_headers(path)
+            mode = st.st_mode
+            if stat.S_ISDIR(mode):
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+                if _is_opaque(path):
+                    tar.addfile(_marker(name + "/" + WHITEOUT_OPAQUE, st))
+                children = sorted(os.scandir(path), key=lambda e: e.name, reverse=True)
+                stack.append((path, name + "/", children))
+                continue
+            if stat.S_ISREG(mode):
+                key = (st.st_dev, st.st_ino)
+                if st.st_nlink > 1 and key in seen_inodes:
+                    info.type = tarfile.LNKTYPE
+                    info.linkname = seen_inodes[key]
+                    tar.addfile(info)
                     continue
-                info = _base_info(name, st)
-                info.pax_headers = _xattr_headers(path)
-                mode = st.st_mode
-                if stat.S_ISDIR(mode):
-                    info.type = tarfile.DIRTYPE
-                    tar.addfile(info)
-                    if _is_opaque(path):
-                        tar.addfile(_marker(name + "/" + WHITEOUT_OPAQUE, st))
-                    walk(path, name + "/")
-                    continue
-                if stat.S_ISREG(mode):
-                    key = (st.st_dev, st.st_ino)
-                    if st.st_nlink > 1 and key in seen_inodes:
-                        info.type = tarfile.LNKTYPE
-                        info.linkname = seen_inodes[key]
-                        tar.addfile(info)
-                        continue
-                    seen_inodes[key] = name
-                    info.type = tarfile.REGTYPE
-                    info.size = st.st_size
-                    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-                    with os.fdopen(fd, "rb") as f:
-                        tar.addfile(info, f)
-                elif stat.S_ISLNK(mode):
-                    info.type = tarfile.SYMTYPE
-                    info.linkname = os.readlink(path)
-                    tar.addfile(info)
-                elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-                    info.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
-                    info.devmajor = os.major(st.st_rdev)
-                    info.devminor = os.minor(st.st_rdev)
-                    tar.addfile(info)
-                elif stat.S_ISFIFO(mode):
-                    info.type = tarfile.FIFOTYPE
-                    tar.addfile(info)
-                # sockets are not representable in tar; Docker skips them too.
-
-        walk(upper, "")
+                seen_inodes[key] = name
+                info.type = tarfile.REGTYPE
+                info.size = st.st_size
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+                with os.fdopen(fd, "rb") as f:
+                    tar.addfile(info, f)
+            elif stat.S_ISLNK(mode):
+                info.type = tarfile.SYMTYPE
+                info.linkname = os.readlink(path)
+                tar.addfile(info)
+            elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+                info.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
+                info.devmajor = os.major(st.st_rdev)
+                info.devminor = os.minor(st.st_rdev)
+                tar.addfile(info)
+            elif stat.S_ISFIFO(mode):
+                info.type = tarfile.FIFOTYPE
+                tar.addfile(info)
+            # sockets are not representable in tar; Docker skips them too.
