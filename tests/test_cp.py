@@ -356,3 +356,13 @@ def test_archive_mode_gives_files_to_the_containers_user(
     assert daemon.cli("cp", "-a", str(f), "cpowner:/tmp/given2").returncode == 0
     ids = sh(c, "stat -c '%u:%g' /tmp/kept /tmp/given /tmp/given2").split()
     assert ids == ["1234:1234", "33:33", "33:33"]
+
+
+def test_copy_of_the_whole_root_skips_proc_and_sys(dk: Any) -> None:
+    c = dk.containers.run(IMAGE, ["sleep", "1d"], detach=True)
+    data, _ = get_archive(c, "/")
+    names = tar_names(data)
+    assert "bin/busybox" in names and "proc" in names and "sys" in names
+    assert not [n for n in names if n.startswith(("proc/", "sys/"))]
+    with pytest.raises(Exception, match="Could not find the file /proc/cpuinfo"):
+        get_archive(c, "/proc/cpuinfo")

@@ -30,7 +30,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
-from supervisor.engine.inroot import lstat_in_root, open_in_root, resolve_name
+from supervisor.engine.inroot import (
+    PSEUDO_FILESYSTEMS,
+    fs_type,
+    lstat_in_root,
+    open_in_root,
+    resolve_name,
+)
 from supervisor.errors import CorralError, InvalidArgument
 from supervisor.images.tarsafe import entry_parts
 from supervisor.rmtree import remove_at
@@ -167,11 +173,23 @@ def stat_path(root_fd: int, path: str, container: str) -> PathStat:
         raise not_found(path, container) from None
     except NotADirectoryError:
         raise not_found(path, container) from None
+    if not stat.S_ISDIR(st.st_mode) and _on_pseudo_fs(root_fd, abs_path):
+        # /proc, /sys: not the container's files (docker copies from its root
+        # filesystem, where these are empty mount points)
+        raise not_found(path, container)
     link = ""
     if stat.S_ISLNK(st.st_mode):
         link = resolve_name(root_fd, abs_path, follow_last=True)
     return PathStat(go_base(abs_path), st.st_size, go_file_mode(st.st_mode),
                     rfc3339(st.st_mtime_ns), link)
+
+
+def _on_pseudo_fs(root_fd: int, abs_path: str) -> bool:
+    fd = open_in_root(root_fd, abs_path, os.O_PATH | os.O_NOFOLLOW)
+    try:
+        return fs_type(fd) in PSEUDO_FILESYSTEMS
+    finally:
+        os.close(fd)
 
 
 def _header(name: str, st: os.stat_result, kind: bytes, link: str = "") -> bytes:
@@ -264,6 +282,9 @@ def _walk(dir_fd: int, name: str, arcname: str, writer: _TarWriter,
         return
     flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
     top = os.open(name, flags, dir_fd=dir_fd)
+    if fs_type(top) in PSEUDO_FILESYSTEMS:
+        os.close(top)
+        return
     dev = os.fstat(top).st_dev
     stack: list[tuple[int, str, list[str]]] = [(top, arcname.rstrip("/"), [])]
     stack[-1][2].extend(sorted(os.listdir(top), reverse=True))
@@ -287,6 +308,9 @@ def _walk(dir_fd: int, name: str, arcname: str, writer: _TarWriter,
                 try:
                     cfd = os.open(child, flags, dir_fd=fd)
                 except (FileNotFoundError, NotADirectoryError, OSError):
+                    continue
+                if cst.st_dev != os.fstat(fd).st_dev and fs_type(cfd) in PSEUDO_FILESYSTEMS:
+                    os.close(cfd)  # /proc, /sys...: the directory, empty, as docker has it
                     continue
                 stack.append((cfd, childarc, sorted(os.listdir(cfd), reverse=True)))
             else:
@@ -328,9 +352,14 @@ def tar_chunks(root_fd: int, path: str, container: str) -> Iterator[bytes]:
     yield writer.take()
 
 
-def _walk_root(fd: int, writer: _TarWriter) -> Iterator[bytes]:
-    for child in sorted(os.listdir(fd)):
-        yield from _walk(fd, child, child, writer, skip_mounts=False)
+def _walk_root(path_fd: int, writer: _TarWriter) -> Iterator[bytes]:
+    """`/` itself: its children, named without a leading `/` (docker's rebase to "")."""
+    fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=path_fd)
+    try:
+        for child in sorted(os.listdir(fd)):
+            yield from _walk(fd, child, child, writer, skip_mounts=False)
+    finally:
+        os.close(fd)
 
 
 def tar_local(directory: str, name: str, arcname: str) -> Iterator[bytes]:

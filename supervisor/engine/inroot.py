@@ -60,6 +60,40 @@ def open_in_root(root_fd: int, path: str, flags: int, mode: int = 0) -> int:
         raise OSError(err, os.strerror(err), path)
 
 
+class _Statfs(ctypes.Structure):
+    _fields_ = [("f_type", ctypes.c_long), ("rest", ctypes.c_byte * 120)]
+
+
+_libc.fstatfs.argtypes = [ctypes.c_int, ctypes.POINTER(_Statfs)]
+_libc.fstatfs.restype = ctypes.c_int
+
+#: Kernel filesystems a tar of the container must not read through: the container's
+#: view of the host (proc, sys, cgroups, ...), whose "files" are endless or live.
+PSEUDO_FILESYSTEMS = frozenset({
+    0x9FA0,  # proc
+    0x62656572,  # sysfs
+    0x1CD1,  # devpts
+    0x27E0EB,  # cgroup
+    0x63677270,  # cgroup2
+    0x19800202,  # mqueue
+    0x73636673,  # securityfs
+    0x64626720,  # debugfs
+    0x74726163,  # tracefs
+    0xCAFE4A11,  # bpf
+    0x6E736673,  # nsfs
+    0x42494E4D,  # binfmt_misc
+})
+
+
+def fs_type(fd: int) -> int:
+    """The filesystem magic of an open file (`statfs(2)`'s f_type)."""
+    buf = _Statfs()
+    if _libc.fstatfs(fd, ctypes.byref(buf)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return int(buf.f_type) & 0xFFFFFFFF
+
+
 def lstat_in_root(root_fd: int, path: str) -> os.stat_result:
     """The entry at `path` itself (a symlink is not followed)."""
     fd = open_in_root(root_fd, path, os.O_PATH | os.O_NOFOLLOW)
