@@ -5,6 +5,7 @@ whose figures are checked against what the test made."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -147,3 +148,18 @@ def test_system_df_figures_match_what_was_made(daemon: Daemon, dk: Any) -> None:
     sizes = {c["Names"][0]: c["SizeRw"] for c in df["Containers"]}
     assert sizes == {"/df-a": 100000, "/df-b": 0}  # df-b wrote only to its volume
     assert [v["UsageData"] for v in df["Volumes"]] == [{"Size": 3, "RefCount": 1}]
+
+
+def test_builder_prune_forgets_the_build_cache(daemon: Daemon, dk: Any, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text(f"FROM {IMAGE}\nRUN echo cached > /c\n")
+    first = daemon.cli("build", "-t", "cached:v1", str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    again = daemon.cli("build", "-t", "cached:v1", str(tmp_path))
+    assert "Using cache" in again.stdout + again.stderr
+    res = daemon.docker("builder", "prune", "-f", check=True)
+    assert res.stdout.startswith("Deleted build cache objects:\n")
+    assert res.stdout.endswith("\n\nTotal reclaimed space: 0B\n")
+    after = daemon.cli("build", "-t", "cached:v1", str(tmp_path))
+    assert after.returncode == 0 and "Using cache" not in after.stdout + after.stderr
+    assert daemon.cli("builder", "prune", "-f").stdout.startswith("Deleted build cache")
+    assert daemon.cli("builder", "prune", "-f").stdout == "Total reclaimed space: 0B\n"

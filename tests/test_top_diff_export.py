@@ -167,3 +167,18 @@ def test_commit_of_a_tree_too_deep_is_refused_by_name(dk: Any) -> None:
     assert err.value.status_code == 400
     assert "more than 512 levels deep" in str(err.value)
     assert {i.id for i in dk.images.list(all=True)} == before
+
+
+def test_management_groups_reach_the_new_verbs(daemon: Daemon, dk: Any) -> None:
+    c = dk.containers.run(IMAGE, ["sleep", "1d"], detach=True, name="grouped")
+    assert corral(daemon, "container", "rename", "grouped", "regrouped").returncode == 0
+    assert corral(daemon, "container", "update", "--restart", "always",
+                  "regrouped").returncode == 0
+    c.reload()
+    assert c.name == "regrouped" and c.attrs["HostConfig"]["RestartPolicy"]["Name"] == "always"
+    assert b"sleep" in corral(daemon, "container", "top", "regrouped").stdout
+    assert corral(daemon, "container", "diff", "regrouped").returncode == 0
+    assert corral(daemon, "container", "prune", "-f").stdout == b"Total reclaimed space: 0B\n"
+    assert corral(daemon, "image", "prune", "-f").stdout == b"Total reclaimed space: 0B\n"
+    assert corral(daemon, "system", "df").stdout.startswith(b"TYPE ")
+    assert corral(daemon, "system", "info").returncode == 0

@@ -64,6 +64,7 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "version": ("system", "cmd_version", "Show the corral version information"),
     "info": ("system", "cmd_info", "Display system-wide information"),
     "system": ("prune", "cmd_system", "Manage corral (df, prune, info, events)"),
+    "builder": ("prune", "cmd_builder", "Manage builds (prune)"),
     "compose": ("compose", "cmd_compose", "Define and run multi-container applications"),
     "up": ("compose", "cmd_up", "Create and start the services of a compose file"),
     "down": ("compose", "cmd_down", "Stop and remove the services of a compose file"),
@@ -82,7 +83,7 @@ _IMAGE_SUB = {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi",
               "prune": "image-prune"}
 _CONTAINER_VERBS = {"run", "create", "start", "attach", "stop", "restart", "kill", "pause",
                     "unpause", "wait", "rm", "logs", "exec", "port", "commit", "inspect", "stats",
-                    "cp", "top", "diff", "export"}
+                    "cp", "top", "diff", "export", "rename", "update"}
 _IMAGE_VERBS = {"import", "tag", "history", "inspect", "build", "save", "load", "pull", "push"}
 
 

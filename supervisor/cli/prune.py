@@ -279,3 +279,35 @@ def cmd_system(cli: Cli, argv: list[str]) -> int:
         return int(func(cli, rest))
     raise UsageError(f"unknown command \"{sub}\" for \"corral system\"\n"
                      "Run 'corral system --help' for more information")
+
+
+BUILDER_PRUNE = Command("builder prune", "corral builder prune", "Remove build cache", (
+    Opt("all", "a", help="Remove all unused build cache, not just dangling ones"),
+    _FILTER, _FORCE,
+), max_args=0)
+
+BUILDER_HELP = """
+Usage:  corral builder COMMAND
+
+Manage builds
+
+Commands:
+  prune       Remove build cache
+
+Run 'corral builder COMMAND --help' for more information on a command.
+"""
+
+
+def cmd_builder(cli: Cli, argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        cli.stdout.write(BUILDER_HELP)
+        return 0
+    if argv[0] != "prune":
+        raise UsageError(f"unknown command \"{argv[0]}\" for \"corral builder\"\n"
+                         "Run 'corral builder --help' for more information")
+    p = parse(BUILDER_PRUNE, argv[1:])
+    warning = ("WARNING! This will remove all build cache." if p["all"] else
+               "WARNING! This will remove all dangling build cache.")
+    if not p["force"] and not confirm(cli, warning):
+        return 0
+    return _finish(cli, [prune_build_cache(cli, list(p["filter"]), bool(p["all"]))])
