@@ -366,3 +366,32 @@ def test_copy_of_the_whole_root_skips_proc_and_sys(dk: Any) -> None:
     assert not [n for n in names if n.startswith(("proc/", "sys/"))]
     with pytest.raises(Exception, match="Could not find the file /proc/cpuinfo"):
         get_archive(c, "/proc/cpuinfo")
+
+
+def test_cp_into_a_bind_mount_lands_on_the_host_dir_it_binds(
+    daemon: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    bound = tmp_path / "bound"
+    bound.mkdir()
+    c = dk.containers.run(IMAGE, ["sleep", "1d"], detach=True, name="cpbind",
+                          volumes={str(bound): {"bind": "/srv/b"}})
+    (tmp_path / "in").write_text("bound\n")
+    daemon.docker("cp", str(tmp_path / "in"), "cpbind:/srv/b/running", check=True)
+    c.stop(timeout=0)
+    daemon.docker("cp", str(tmp_path / "in"), "cpbind:/srv/b/stopped", check=True)
+    assert sorted(p.name for p in bound.iterdir()) == ["running", "stopped"]
+    out, st = get_archive(c, "/srv/b/running")
+    assert st["size"] == 6
+
+
+def test_cp_events_as_docker_names_them(dk: Any) -> None:
+    import time
+
+    c = dk.containers.run(IMAGE, ["sleep", "1d"], detach=True)
+    since = time.time() - 1
+    c.put_archive("/tmp", tar_of(("e", b"e")))
+    get_archive(c, "/tmp/e")
+    events = dk.events(since=since, until=time.time(), decode=True,
+                       filters={"container": c.id})
+    actions = [e["Action"] for e in events]
+    assert "extract-to-dir" in actions and "archive-path" in actions
