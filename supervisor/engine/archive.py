@@ -433,15 +433,23 @@ def check_entry(info: tarfile.TarInfo) -> tuple[str, ...]:
     return parts
 
 
+def _forget_headers(tar: tarfile.TarFile) -> None:
+    """tarfile keeps every header it read (for getmembers()); a tar of a million
+    entries would be a million TarInfo in memory.  Iterating still works without."""
+    vars(tar)["members"].clear()
+
+
 def check_tar(src: BinaryIO) -> int:
     """Every entry checked (`check_entry`) before anything is written; returns the
     number of entries."""
     count = 0
     try:
-        with tarfile.open(fileobj=src, mode="r|*") as tar:
+        # seekable ("r:"): the check skips over file data instead of reading it
+        with tarfile.open(fileobj=src, mode="r:*") as tar:
             for info in tar:
                 count += 1
                 check_entry(info)
+                _forget_headers(tar)
     except tarfile.TarError as e:
         raise InvalidArgument(f"invalid tar archive: {e}") from None
     return count
@@ -609,6 +617,7 @@ def extract(root_fd: int, dest: str, src: BinaryIO, opts: ExtractOptions) -> Non
         with tarfile.open(fileobj=src, mode="r|*") as tar:
             for info in tar:
                 ex.entry(tar, info)
+                _forget_headers(tar)
     except tarfile.TarError as e:
         raise InvalidArgument(f"invalid tar archive: {e}") from None
     except OSError as e:
