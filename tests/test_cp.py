@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from conftest import Daemon
+from test_run_security_flags import remapped  # noqa: F401 - the userns-remap daemon
 
 from supervisor.cli.cp import CopyInfo, plan_copy, split_cp_arg, split_dir_entry
 from supervisor.engine.archive import (
@@ -395,3 +396,22 @@ def test_cp_events_as_docker_names_them(dk: Any) -> None:
                        filters={"container": c.id})
     actions = [e["Action"] for e in events]
     assert "extract-to-dir" in actions and "archive-path" in actions
+
+
+def test_cp_and_export_under_userns_remap_show_the_containers_owners(
+    remapped: Daemon, tmp_path: Path  # noqa: F811
+) -> None:
+    dk = remapped.client()
+    c = dk.containers.run(IMAGE, ["sleep", "1d"], detach=True, name="cpremap")
+    with tarfile.open(fileobj=io.BytesIO(get_archive(c, "/etc/passwd")[0])) as tar:
+        assert (tar.getmembers()[0].uid, tar.getmembers()[0].gid) == (0, 0)
+    assert c.put_archive("/tmp", tar_of(("mine", b"m")))  # a root-owned entry
+    assert sh(c, "stat -c %u:%g /tmp/mine") == "0:0\n"  # root inside the container
+    c.stop(timeout=0)  # the stopped container's view: the same owners
+    with tarfile.open(fileobj=io.BytesIO(get_archive(c, "/tmp/mine")[0])) as tar:
+        assert (tar.getmembers()[0].uid, tar.getmembers()[0].gid) == (0, 0)
+    exported = b"".join(c.export())
+    with tarfile.open(fileobj=io.BytesIO(exported)) as tar:
+        member = tar.getmember("bin/busybox")
+        assert (member.uid, member.gid) == (0, 0)
+    dk.close()

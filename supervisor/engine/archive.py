@@ -40,6 +40,7 @@ from supervisor.engine.inroot import (
 from supervisor.errors import CorralError, InvalidArgument
 from supervisor.images.tarsafe import entry_parts
 from supervisor.rmtree import remove_at
+from supervisor.runtime.userns import Remap
 
 STAT_HEADER = "X-Docker-Container-Path-Stat"
 _BLOCK = 512
@@ -56,6 +57,25 @@ GO_SETUID = 1 << 23
 GO_SETGID = 1 << 22
 GO_CHAR_DEVICE = 1 << 21
 GO_STICKY = 1 << 20
+
+
+def to_container_ids(remap: Remap | None, uid: int, gid: int) -> tuple[int, int]:
+    """A host owner as the container sees it; ids outside the range stay as they are."""
+    if remap is None:
+        return uid, gid
+    if remap.uid <= uid < remap.uid + remap.size:
+        uid -= remap.uid
+    if remap.gid <= gid < remap.gid + remap.size:
+        gid -= remap.gid
+    return uid, gid
+
+
+def to_host_ids(remap: Remap | None, uid: int, gid: int) -> tuple[int, int]:
+    """A container owner (a tar entry's) as the host stores it under userns-remap."""
+    if remap is None:
+        return uid, gid
+    return (remap.uid + uid if uid < remap.size else uid,
+            remap.gid + gid if gid < remap.size else gid)
 
 
 class NotFound(CorralError):
@@ -192,11 +212,12 @@ def _on_pseudo_fs(root_fd: int, abs_path: str) -> bool:
         os.close(fd)
 
 
-def _header(name: str, st: os.stat_result, kind: bytes, link: str = "") -> bytes:
+def _header(name: str, st: os.stat_result, kind: bytes, link: str = "",
+            ids: tuple[int, int] | None = None) -> bytes:
     info = tarfile.TarInfo(name)
     info.type = kind
     info.mode = stat.S_IMODE(st.st_mode)
-    info.uid, info.gid = st.st_uid, st.st_gid
+    info.uid, info.gid = ids if ids is not None else (st.st_uid, st.st_gid)
     info.uname = info.gname = ""
     info.mtime = int(st.st_mtime)
     info.linkname = link
@@ -210,10 +231,15 @@ def _header(name: str, st: os.stat_result, kind: bytes, link: str = "") -> bytes
 class _TarWriter:
     """Tar bytes produced entry by entry; `take()` hands over what is ready."""
 
-    def __init__(self) -> None:
+    def __init__(self, remap: Remap | None = None) -> None:
         self.parts: list[bytes] = []
         self.size = 0
         self.seen: dict[tuple[int, int], str] = {}
+        self.remap = remap
+
+    def ids(self, st: os.stat_result) -> tuple[int, int]:
+        """Owners as the container sees them (userns-remap: host ids shifted back)."""
+        return to_container_ids(self.remap, st.st_uid, st.st_gid)
 
     def put(self, data: bytes) -> None:
         self.parts.append(data)
@@ -228,22 +254,23 @@ class _TarWriter:
         """One entry (not a directory's children); file data streamed in chunks."""
         fmt = stat.S_IFMT(st.st_mode)
         if fmt == stat.S_IFDIR:
-            self.put(_header(arcname.rstrip("/") + "/", st, tarfile.DIRTYPE))
+            self.put(_header(arcname.rstrip("/") + "/", st, tarfile.DIRTYPE, ids=self.ids(st)))
         elif fmt == stat.S_IFLNK:
-            self.put(_header(arcname, st, tarfile.SYMTYPE, os.readlink(name, dir_fd=dir_fd)))
+            target = os.readlink(name, dir_fd=dir_fd)
+            self.put(_header(arcname, st, tarfile.SYMTYPE, target, ids=self.ids(st)))
         elif fmt == stat.S_IFREG:
             key = (st.st_dev, st.st_ino)
             if st.st_nlink > 1 and key in self.seen:
-                self.put(_header(arcname, st, tarfile.LNKTYPE, self.seen[key]))
+                self.put(_header(arcname, st, tarfile.LNKTYPE, self.seen[key], ids=self.ids(st)))
                 return
             if st.st_nlink > 1:
                 self.seen[key] = arcname
             yield from self._file(dir_fd, name, arcname, st)
         elif fmt in (stat.S_IFCHR, stat.S_IFBLK):
             kind = tarfile.CHRTYPE if fmt == stat.S_IFCHR else tarfile.BLKTYPE
-            self.put(_header(arcname, st, kind))
+            self.put(_header(arcname, st, kind, ids=self.ids(st)))
         elif fmt == stat.S_IFIFO:
-            self.put(_header(arcname, st, tarfile.FIFOTYPE))
+            self.put(_header(arcname, st, tarfile.FIFOTYPE, ids=self.ids(st)))
         # sockets have no tar form; docker skips them too
         if self.size >= _BATCH:
             yield self.take()
@@ -255,7 +282,7 @@ class _TarWriter:
             now = os.fstat(fd)
             if not stat.S_ISREG(now.st_mode):
                 return  # swapped under us: nothing of it goes out
-            self.put(_header(arcname, st, tarfile.REGTYPE))
+            self.put(_header(arcname, st, tarfile.REGTYPE, ids=self.ids(st)))
             left = st.st_size
             while left > 0:
                 chunk = os.read(fd, min(_CHUNK, left))
@@ -323,13 +350,14 @@ def _walk(dir_fd: int, name: str, arcname: str, writer: _TarWriter,
             os.close(fd)
 
 
-def tar_chunks(root_fd: int, path: str, container: str) -> Iterator[bytes]:
+def tar_chunks(root_fd: int, path: str, container: str,
+               remap: Remap | None = None) -> Iterator[bytes]:
     """The tar docker's `GET .../archive` sends for `path` (top entry renamed to its
     base name), as a stream of pieces."""
     abs_path = container_abs_path(path)
     pst = stat_path(root_fd, path, container)
     rebase = go_base(abs_path)
-    writer = _TarWriter()
+    writer = _TarWriter(remap)
     if pst.is_dir:
         fd = open_in_root(root_fd, abs_path, os.O_PATH | os.O_DIRECTORY)
         name = "."
@@ -375,10 +403,10 @@ def tar_local(directory: str, name: str, arcname: str) -> Iterator[bytes]:
     yield writer.take()
 
 
-def export_chunks(root: str) -> Iterator[bytes]:
+def export_chunks(root: str, remap: Remap | None = None) -> Iterator[bytes]:
     """`docker export`: the merged root (not the volumes mounted in it) as a tar."""
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    writer = _TarWriter()
+    writer = _TarWriter(remap)
     try:
         for child in sorted(os.listdir(fd)):
             yield from _walk(fd, child, child, writer, skip_mounts=True)
@@ -397,6 +425,7 @@ class ExtractOptions:
     owner: tuple[int, int] | None = None  # copyUIDGID: the container user's ids
     chown: bool = True  # False: the CLI's side (docker's NoLchown)
     rebase: tuple[str, str] | None = None  # docker's RebaseArchiveEntries (old, new)
+    remap: Remap | None = None  # userns-remap: entries' owners shifted into the range
 
 
 def rebase_name(name: str, old: str, new: str) -> str:
@@ -537,7 +566,7 @@ class _Extractor:
             else:
                 remove_at(pfd, name, path)
                 old = None
-        uid, gid = self.opts.owner or (info.uid, info.gid)
+        uid, gid = to_host_ids(self.opts.remap, *(self.opts.owner or (info.uid, info.gid)))
         mode = info.mode & 0o7777
         if info.isdir():
             if old is None:

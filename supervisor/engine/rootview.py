@@ -57,7 +57,9 @@ async def container_root(engine: Engine, c: Container, *, write: bool) -> AsyncI
         try:
             # rw even to read: volume mount points may have to be made (as a start
             # makes them); docker's read-only refusals are checked by the caller.
-            mount_overlay(lowers, cdir / "upper", cdir / "work", view, host_only=True)
+            idmap = engine.userns_path if engine._remap_of(c) is not None else None
+            mount_overlay(lowers, cdir / "upper", cdir / "work", view, host_only=True,
+                          idmap=idmap)
             mounted = True
             for m in c.mounts:
                 if m.type not in ("volume", "bind") or not m.source:

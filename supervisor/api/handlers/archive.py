@@ -82,7 +82,10 @@ def register(router: Router, engine: Engine) -> None:
 
         async def body() -> AsyncIterator[bytes]:
             async with container_root(engine, c, write=False) as root_fd:
-                async for chunk in _threaded(lambda: archive.tar_chunks(root_fd, path, id)):
+                remap = engine._remap_of(c)
+                async for chunk in _threaded(
+                    lambda: archive.tar_chunks(root_fd, path, id, remap)
+                ):
                     yield chunk
 
         engine.emit(c, "archive-path")
@@ -116,7 +119,8 @@ def register(router: Router, engine: Engine) -> None:
                         user = resolve_user(Path(f"/proc/self/fd/{root_fd}"),
                                             c.config.get("User") or "")
                         owner = (user.uid, user.gid)
-                    opts = archive.ExtractOptions(opts_no_overwrite, owner)
+                    opts = archive.ExtractOptions(opts_no_overwrite, owner,
+                                                  remap=engine._remap_of(c))
                     with open(upload, "rb") as f:
                         archive.extract(root_fd, dest, f, opts)
 
@@ -135,7 +139,8 @@ def register(router: Router, engine: Engine) -> None:
 
         async def body() -> AsyncIterator[bytes]:
             async with _merged_root(engine, c) as root:
-                async for chunk in _threaded(lambda: archive.export_chunks(str(root))):
+                remap = engine._remap_of(c)
+                async for chunk in _threaded(lambda: archive.export_chunks(str(root), remap)):
                     yield chunk
 
         engine.emit(c, "export")
@@ -165,8 +170,8 @@ class _MergedRoot:
             self.view = view
             cdir = engine.dir_of(c)
             lowers = [*engine.images.layer_dirs(c.image_id), cdir / "init"]
-            mount_overlay(lowers, cdir / "upper", cdir / "work", view,
-                          host_only=True, read_only=True)
+            mount_overlay(lowers, cdir / "upper", cdir / "work", view, host_only=True,
+                          read_only=True, idmap=_idmap(engine, c))
         except BaseException:
             await self._release()
             raise
@@ -183,6 +188,11 @@ class _MergedRoot:
 
     async def __aexit__(self, *exc: object) -> None:
         await self._release()
+
+
+def _idmap(engine: Engine, c: Container) -> Path | None:
+    """userns-remap: the view's lowers shifted as the container's own root's are."""
+    return engine.userns_path if engine._remap_of(c) is not None else None
 
 
 def _merged_root(engine: Engine, c: Container) -> _MergedRoot:
