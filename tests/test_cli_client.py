@@ -345,8 +345,11 @@ def test_run_missing_image(serve: Any) -> None:
     _, client = serve(lambda r: http("404 Not Found", b'{"message": "No such image: nope:latest"}'))
     code, out, err = run_with(client, "run", "nope")
     assert code == 125 and out == ""
-    assert err.startswith("corral: Unable to find image 'nope:latest' locally")
-    assert err.count("\n") == 1
+    # as docker run: the notice, then the pull's error (here the fake daemon's 404)
+    assert err == (
+        "Unable to find image 'nope:latest' locally\n"
+        "corral: Error response from daemon: No such image: nope:latest\n"
+    )
 
 
 def test_rm_reports_each_failure(serve: Any) -> None:

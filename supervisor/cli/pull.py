@@ -143,9 +143,10 @@ def pull_for_run(cli: Cli, image: str, policy: str | None, *, quiet: bool,
         )
     if policy == "never" or (policy == "missing" and not missing):
         return False
+    shown = fmt.normalize_ref(image)  # with its tag: no `Using default tag` line, as docker
     if missing:
-        cli.err(f"Unable to find image '{fmt.normalize_ref(image)}' locally")
-    pull_image(cli, image, platform=None, quiet=quiet, out=cli.berr, tty=_isatty(cli.berr))
+        cli.err(f"Unable to find image '{shown}' locally")
+    pull_image(cli, shown, platform=None, quiet=quiet, out=cli.berr, tty=_isatty(cli.berr))
     return True
 
 
