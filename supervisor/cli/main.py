@@ -68,6 +68,7 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "compose": ("compose", "cmd_compose", "Define and run multi-container applications"),
     "up": ("compose", "cmd_up", "Create and start the services of a compose file"),
     "down": ("compose", "cmd_down", "Stop and remove the services of a compose file"),
+    "kube": ("kube", "cmd_kube", "Generate Kubernetes YAML, or play it on corral"),
 }
 
 # verbs reached only through a management group (`container prune`, `image prune`)

@@ -1,0 +1,107 @@
+"""`corral kube generate|play`: the shell around `supervisor/kube/`'s pure cores.
+
+generate reads `GET /containers/{id}/json` (and the images' configs, so what the
+image already says is not repeated) and prints YAML; play reads YAML files and
+makes containers, volumes and published ports through the same API.
+"""
+
+from __future__ import annotations
+
+import json
+
+from supervisor.api.client import ApiError, quote
+from supervisor.cli.context import CliError
+from supervisor.cli.parser import Command, Opt, UsageError, parse
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from supervisor.cli.context import Cli
+
+GENERATE = Command(
+    "kube generate", "corral kube generate [OPTIONS] CONTAINER... | --project NAME",
+    "Generate Kubernetes YAML from containers or a compose project", (
+        Opt("project", "p", "str", help="The containers of this compose project"),
+        Opt("type", "t", "str", default="pod", help="Workload kind: pod or deployment"),
+        Opt("service-type", kind="str", default="ClusterIP",
+            help="Service type for published ports: ClusterIP, NodePort, LoadBalancer"),
+        Opt("registry", kind="str", help="Name local images under HOST/PREFIX"),
+        Opt("filename", "f", "str", help="Write the YAML to this file"),
+    ))
+HELP = ("\nUsage:  corral kube COMMAND\n\nRun Kubernetes YAML on corral, or make it\n\n"
+        "Commands:\n  generate    Generate Kubernetes YAML from containers or a compose "
+        "project\n")
+
+
+def cmd_kube(cli: Cli, argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        cli.stdout.write(HELP)
+        return 0
+    sub, rest = argv[0], argv[1:]
+    if sub == "generate":
+        return _generate(cli, rest)
+    raise CliError(f"'kube {sub}' is not a corral command.\nSee 'corral kube --help'")
+
+
+def _inspect(cli: Cli, ref: str) -> dict[str, Any]:
+    try:
+        found: dict[str, Any] = cli.client.get(f"/containers/{quote(ref)}/json")
+    except ApiError as exc:
+        if exc.status == 404:
+            raise CliError(f"no such container: {ref}") from None
+        raise
+    return found
+
+
+def _generate(cli: Cli, argv: list[str]) -> int:
+    from supervisor.kube import generate as gen
+
+    p = parse(GENERATE, argv)
+    project = p["project"] or ""
+    if bool(project) == bool(p.args):
+        raise UsageError("kube generate needs CONTAINER... or --project NAME (not both)")
+    opts = gen.Options(type=(p["type"] or "pod").lower(),
+                       service_type=p["service_type"] or "ClusterIP",
+                       registry=p["registry"] or "")
+    if opts.type not in gen.WORKLOAD_TYPES:
+        raise UsageError(f'invalid argument "{p["type"]}" for "-t, --type" flag: '
+                         "must be pod or deployment")
+    if opts.service_type not in gen.SERVICE_TYPES:
+        raise UsageError(f'invalid argument "{opts.service_type}" for "--service-type" '
+                         "flag: must be ClusterIP, NodePort or LoadBalancer")
+    if project:
+        filters = json.dumps({"label": [f"{gen.PROJECT_LABEL}={project}"]})
+        listed = cli.client.get("/containers/json", {"all": True, "filters": filters}) or []
+        if not listed:
+            raise CliError(f"no containers of compose project {project!r}")
+        containers = [_inspect(cli, c["Id"]) for c in listed]
+    else:
+        containers = [_inspect(cli, ref) for ref in p.args]
+    images: dict[str, dict[str, Any]] = {}
+    for c in containers:
+        if c["Image"] not in images:
+            try:
+                images[c["Image"]] = (cli.client.get(f"/images/{quote(c['Image'])}/json")
+                                      or {}).get("Config") or {}
+            except ApiError:
+                images[c["Image"]] = {}  # the image was removed: repeat all it said
+    if project:
+        workloads = gen.group_project(containers, images)
+    else:
+        workloads = [gen.single(c, images[c["Image"]]) for c in containers]
+    names = [w.name for w in workloads]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise CliError(f"containers map onto the same Kubernetes name {dupes[0]!r}: "
+                       "generate them separately")
+    result = gen.generate(workloads, opts)
+    text = gen.render(result)
+    for note in result.notes:
+        cli.err(f"WARNING: {note.warning()}")
+    if p["filename"]:
+        with open(p["filename"], "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        cli.stdout.write(text)
+    return 0
