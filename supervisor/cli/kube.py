@@ -29,9 +29,15 @@ GENERATE = Command(
         Opt("registry", kind="str", help="Name local images under HOST/PREFIX"),
         Opt("filename", "f", "str", help="Write the YAML to this file"),
     ))
+PLAY = Command(
+    "kube play", "corral kube play [OPTIONS] FILE...",
+    "Run Pods, Deployments and Services of Kubernetes YAML on corral", (
+        Opt("down", help="Remove what an earlier play of these files made"),
+    ), min_args=1)
+
 HELP = ("\nUsage:  corral kube COMMAND\n\nRun Kubernetes YAML on corral, or make it\n\n"
         "Commands:\n  generate    Generate Kubernetes YAML from containers or a compose "
-        "project\n")
+        "project\n  play        Run Pods, Deployments and Services of Kubernetes YAML\n")
 
 
 def cmd_kube(cli: Cli, argv: list[str]) -> int:
@@ -41,6 +47,11 @@ def cmd_kube(cli: Cli, argv: list[str]) -> int:
     sub, rest = argv[0], argv[1:]
     if sub == "generate":
         return _generate(cli, rest)
+    if sub == "play":
+        from supervisor.cli.kube_play import play
+
+        p = parse(PLAY, rest)
+        return play(cli, p.args, down=bool(p["down"]))
     raise CliError(f"'kube {sub}' is not a corral command.\nSee 'corral kube --help'")
 
 
