@@ -51,7 +51,7 @@ def test_generated_from_containers_validates(
         (d["kind"], d["metadata"]["name"]) for d in docs]
 
 
-def test_the_example_project_validates(corral: Daemon, tmp_path: Path) -> None:
+def test_the_example_project_validates_and_plays_back(corral: Daemon, tmp_path: Path) -> None:
     r = corral.cli("up", "-d", "-f", str(EXAMPLE), timeout=120)
     assert r.returncode == 0, r.stderr
     try:
@@ -65,6 +65,21 @@ def test_the_example_project_validates(corral: Daemon, tmp_path: Path) -> None:
             kubecheck.kubectl_dry_run(text, tmp_path)
         web = next(d for d in docs if d["metadata"]["name"] == "web")
         assert web["spec"]["replicas"] == 2
+        # ... and the Deployments play back on corral
+        out = tmp_path / "demo.yaml"
+        out.write_text(text)
+        r = corral.cli("down", "-f", str(EXAMPLE), timeout=120)
+        assert r.returncode == 0, r.stderr
+        r = corral.cli("kube", "play", str(out), timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == ["pod/db-1", "pod/setup-1", "pod/web-1", "pod/web-2"]
+        r = corral.cli("exec", "web-2-web", "cat", "/www/index.html")
+        assert r.returncode == 0 and r.stdout == (EXAMPLE.parent / "www" / "index.html"
+                                                  ).read_text()
+        r = corral.cli("exec", "db-1-db", "cat", "/data/state")
+        assert r.returncode == 0 and r.stdout.startswith("ready at"), r.stderr
+        r = corral.cli("kube", "play", "--down", str(out), timeout=120)
+        assert r.returncode == 0, r.stderr
     finally:
         corral.cli("down", "-v", "-f", str(EXAMPLE), timeout=120)
 
