@@ -248,10 +248,10 @@ def test_generate_from_a_running_container(corral: Daemon) -> None:
 
 def test_generate_errors_name_the_culprit(corral: Daemon) -> None:
     r = corral.cli("kube", "generate", "nosuch")
-    assert r.returncode == 1 and "no such container: nosuch" in r.stderr
+    assert r.returncode == 1 and "no such container or pod: nosuch" in r.stderr
     r = corral.cli("kube", "generate", "--project", "nosuch")
     assert r.returncode == 1 and "no containers of compose project 'nosuch'" in r.stderr
     r = corral.cli("kube", "generate", "--type", "job", "x")
     assert r.returncode == 125 and '"job" for "-t, --type"' in r.stderr
     r = corral.cli("kube", "generate")
-    assert r.returncode == 125 and "CONTAINER... or --project" in r.stderr
+    assert r.returncode == 125 and "CONTAINER|POD... or --project" in r.stderr

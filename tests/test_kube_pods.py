@@ -76,3 +76,30 @@ def test_pod_verbs_manage_a_played_pod_as_a_whole(
     assert dk.containers.list(all=True) == []
     r = corral.cli("pod", "inspect", "pair")
     assert r.returncode == 1 and "no such pod: pair" in r.stderr
+
+
+def test_a_played_pod_generates_one_pod_that_validates_and_plays_back(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    import kubecheck
+    import yaml
+
+    file = tmp_path / "pair.yaml"
+    file.write_text(POD.replace("restartPolicy: Never", "restartPolicy: OnFailure"))
+    run(corral, "kube", "play", str(file))
+    text = run(corral, "kube", "generate", "pair")
+    docs = [d for d in yaml.safe_load_all(text) if d]
+    assert [d["kind"] for d in docs] == ["Pod"]
+    spec = docs[0]["spec"]
+    assert [c["name"] for c in spec["containers"]] == ["a", "b"]
+    assert spec["hostname"] == "pair" and spec["restartPolicy"] == "OnFailure"
+    kubecheck.validate(docs)
+    run(corral, "kube", "play", "--down", str(file))
+    again = tmp_path / "generated.yaml"
+    again.write_text(text)
+    run(corral, "kube", "play", str(again))
+    assert sorted(c.name for c in dk.containers.list()) == ["pair-a", "pair-b", "pair-infra"]
+    assert dk.containers.get("pair-a").attrs["Config"]["Entrypoint"] == [
+        "sh", "-c", "exec sleep 1000"]
+    run(corral, "kube", "play", "--down", str(again))
+    assert dk.containers.list(all=True) == []

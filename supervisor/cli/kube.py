@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from supervisor.cli.context import Cli
 
 GENERATE = Command(
-    "kube generate", "corral kube generate [OPTIONS] CONTAINER... | --project NAME",
+    "kube generate", "corral kube generate [OPTIONS] CONTAINER|POD... | --project NAME",
     "Generate Kubernetes YAML from containers or a compose project", (
         Opt("project", "p", "str", help="The containers of this compose project"),
         Opt("type", "t", "str", default="pod", help="Workload kind: pod or deployment"),
@@ -56,13 +56,37 @@ def cmd_kube(cli: Cli, argv: list[str]) -> int:
 
 
 def _inspect(cli: Cli, ref: str) -> dict[str, Any]:
+    found = _maybe_inspect(cli, ref)
+    if found is None:
+        raise CliError(f"no such container: {ref}")
+    return found
+
+
+def _maybe_inspect(cli: Cli, ref: str) -> dict[str, Any] | None:
     try:
         found: dict[str, Any] = cli.client.get(f"/containers/{quote(ref)}/json")
     except ApiError as exc:
         if exc.status == 404:
-            raise CliError(f"no such container: {ref}") from None
+            return None
         raise
     return found
+
+
+def _pod_records(cli: Cli, name: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """A pod's infra and members (inspect records), by the pod labels; ([], None) if
+    there is no such pod."""
+    from supervisor.kube.play import INFRA_LABEL, POD_LABEL
+
+    filters = json.dumps({"label": [f"{POD_LABEL}={name}"]})
+    listed = cli.client.get("/containers/json", {"all": True, "filters": filters}) or []
+    infra, members = None, []
+    for c in sorted(listed, key=lambda c: str((c.get("Names") or [""])[0])):
+        record = _inspect(cli, c["Id"])
+        if (c.get("Labels") or {}).get(INFRA_LABEL) == "true":
+            infra = record
+        else:
+            members.append(record)
+    return infra, members
 
 
 def _generate(cli: Cli, argv: list[str]) -> int:
@@ -71,7 +95,7 @@ def _generate(cli: Cli, argv: list[str]) -> int:
     p = parse(GENERATE, argv)
     project = p["project"] or ""
     if bool(project) == bool(p.args):
-        raise UsageError("kube generate needs CONTAINER... or --project NAME (not both)")
+        raise UsageError("kube generate needs CONTAINER|POD... or --project NAME (not both)")
     opts = gen.Options(type=(p["type"] or "pod").lower(),
                        service_type=p["service_type"] or "ClusterIP",
                        registry=p["registry"] or "")
@@ -88,7 +112,18 @@ def _generate(cli: Cli, argv: list[str]) -> int:
             raise CliError(f"no containers of compose project {project!r}")
         containers = [_inspect(cli, c["Id"]) for c in listed]
     else:
-        containers = [_inspect(cli, ref) for ref in p.args]
+        containers = []
+        pods: dict[str, tuple[dict[str, Any] | None, list[dict[str, Any]]]] = {}
+        for ref in p.args:
+            found = _maybe_inspect(cli, ref)
+            if found is not None:
+                containers.append(found)
+                continue
+            infra, members = _pod_records(cli, ref)
+            if not members:
+                raise CliError(f"no such container or pod: {ref}")
+            pods[ref] = (infra, members)
+            containers += members
     images: dict[str, dict[str, Any]] = {}
     for c in containers:
         if c["Image"] not in images:
@@ -100,7 +135,16 @@ def _generate(cli: Cli, argv: list[str]) -> int:
     if project:
         workloads = gen.group_project(containers, images)
     else:
-        workloads = [gen.single(c, images[c["Image"]]) for c in containers]
+        from supervisor.kube.play import LABEL_PREFIX
+
+        in_pods = {c["Id"] for _, members in pods.values() for c in members}
+        workloads = [gen.single(c, images[c["Image"]]) for c in containers
+                     if c["Id"] not in in_pods]
+        for name, (infra, members) in pods.items():
+            workloads.append(gen.pod(name, infra, [
+                (str(((m.get("Config") or {}).get("Labels") or {}).get(
+                    LABEL_PREFIX + "container") or m["Name"].lstrip("/")), m,
+                 images[m["Image"]]) for m in members]))
     names = [w.name for w in workloads]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

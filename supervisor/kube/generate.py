@@ -59,6 +59,11 @@ class Workload:
     container: Mapping[str, Any]  # the inspect record the template is made from
     image_config: Mapping[str, Any]  # the image's Config (Env, Cmd, Entrypoint...)
     replicas: int = 1
+    #: A corral pod's members, (name, inspect record, image Config), and its infra (which
+    #: holds the published ports and the hostname); empty for a lone container.
+    members: list[tuple[str, Mapping[str, Any], Mapping[str, Any]]] = field(
+        default_factory=list)
+    infra: Mapping[str, Any] | None = None
 
 
 @dataclass
@@ -131,6 +136,14 @@ def group_project(
 
 def single(c: Mapping[str, Any], image: Mapping[str, Any]) -> Workload:
     return Workload(dns_label(_name(c)), c, image)
+
+
+def pod(name: str, infra: Mapping[str, Any] | None,
+        members: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any]]]) -> Workload:
+    """A pod `kube play` (or a later `pod create`) made: one Pod of all its members."""
+    first = members[0]
+    return Workload(dns_label(name), first[1], first[2],
+                    members=[(dns_label(n), c, i) for n, c, i in members], infra=infra)
 
 
 def _name(c: Mapping[str, Any]) -> str:
@@ -233,25 +246,51 @@ class _Builder:
     def __init__(self, w: Workload, opts: Options, out: Generated,
                  claims: dict[str, dict[str, Any]]) -> None:
         self.w, self.opts, self.out, self.claims = w, opts, out, claims
-        self.c = w.container
+        self.member = w.name
+        self.image_cfg: Mapping[str, Any] = w.image_config
+        self.c: Mapping[str, Any] = w.container
         self.cfg: Mapping[str, Any] = self.c.get("Config") or {}
         self.host: Mapping[str, Any] = self.c.get("HostConfig") or {}
+        self.pod_volumes: list[dict[str, Any]] = []
+        self.used: set[str] = set()
+        self.volume_of: dict[tuple[str, str], str] = {}  # (type, source) -> pod volume
         self.kind = "Deployment" if opts.type == "deployment" else "Pod"
         self.subject = f"{self.kind}/{w.name}"
 
     def note(self, text: str, subject: str | None = None) -> None:
         self.out.notes.append(Note(subject or self.subject, text))
 
+    def use(self, name: str, c: Mapping[str, Any], image: Mapping[str, Any]) -> None:
+        self.member, self.c, self.image_cfg = name, c, image
+        self.cfg = c.get("Config") or {}
+        self.host = c.get("HostConfig") or {}
+
     def build(self) -> None:
-        container = self.container()
-        pod_spec: dict[str, Any] = {"containers": [container]}
-        volumes = self.volumes(container)
-        if volumes:
-            pod_spec["volumes"] = volumes
+        containers = []
+        for name, c, image in self.w.members or [(self.w.name, self.w.container,
+                                                  self.w.image_config)]:
+            self.use(name, c, image)
+            container = self.container()
+            self.volumes(container)
+            self.unmapped()
+            containers.append(container)
+        first = self.w.members[0] if self.w.members else None
+        if first is not None:
+            stop_timeout = (first[1].get("Config") or {}).get("StopTimeout")
+            self.use(first[0], self.w.infra or first[1], {})
+        pod_spec: dict[str, Any] = {"containers": containers}
+        if self.pod_volumes:
+            pod_spec["volumes"] = self.pod_volumes
         pod_spec.update(self.pod_level())
+        if first is not None:
+            if stop_timeout is not None:
+                pod_spec["terminationGracePeriodSeconds"] = int(stop_timeout)
+            self.use(*first)
         restart = self.restart_policy()
         meta: dict[str, Any] = {"name": self.w.name, "labels": {APP_LABEL: self.w.name}}
         annotations = self.annotations()
+        if first is not None:
+            self.use(first[0], self.w.infra or first[1], {})
         if annotations:
             meta["annotations"] = annotations
         if self.kind == "Pod":
@@ -274,7 +313,6 @@ class _Builder:
                             "selector": {"matchLabels": {APP_LABEL: self.w.name}},
                             "template": {"metadata": template_meta, "spec": pod_spec}}}
         self.out.docs.append(doc)
-        self.unmapped()
         service = self.service()
         if service is not None:
             self.out.docs.append(service)
@@ -286,14 +324,14 @@ class _Builder:
         if image.startswith("sha256:"):
             self.note(f"the image is known by its id only ({image[:19]}...): tag it and "
                       "generate again, a cluster cannot pull it")
-        c: dict[str, Any] = {"name": self.w.name,
+        c: dict[str, Any] = {"name": self.member,
                              "image": image_name(image, self.opts.registry)}
         if self.opts.registry and c["image"] != image:
             self.note(f"image {image} is named {c['image']}: push it there "
                       "(`corral push` comes with the registry)")
         c.update(self.command())
         workdir = self.cfg.get("WorkingDir") or ""
-        if workdir and workdir != (self.w.image_config.get("WorkingDir") or ""):
+        if workdir and workdir != (self.image_cfg.get("WorkingDir") or ""):
             c["workingDir"] = workdir
         env = self.env()
         if env:
@@ -324,7 +362,7 @@ class _Builder:
         """Docker's Entrypoint -> `command`, Cmd -> `args`, as the container ran them."""
         entry = list(self.cfg.get("Entrypoint") or [])
         cmd = list(self.cfg.get("Cmd") or [])
-        image_entry = list(self.w.image_config.get("Entrypoint") or [])
+        image_entry = list(self.image_cfg.get("Entrypoint") or [])
         out: dict[str, Any] = {}
         if entry:
             out["command"] = entry
@@ -338,7 +376,7 @@ class _Builder:
         return out
 
     def env(self) -> list[dict[str, str]]:
-        image_env = set(self.w.image_config.get("Env") or [])
+        image_env = set(self.image_cfg.get("Env") or [])
         out = []
         for item in self.cfg.get("Env") or []:
             if item in image_env:
@@ -450,10 +488,12 @@ class _Builder:
 
     # -- the pod --------------------------------------------------------------------
 
-    def volumes(self, container: dict[str, Any]) -> list[dict[str, Any]]:
-        volumes: list[dict[str, Any]] = []
+    def volumes(self, container: dict[str, Any]) -> None:
+        """The member's mounts; the pod's volumes (shared by members naming the same
+        source) gather in `pod_volumes`."""
+        volumes = self.pod_volumes
         mounts: list[dict[str, Any]] = []
-        used: set[str] = set()
+        used = self.used
 
         def unique(base: str) -> str:
             name, n = dns_label(base), 2
@@ -472,13 +512,19 @@ class _Builder:
                     volumes.append({"name": name, "emptyDir": {}})
                     self.note(f"anonymous volume at {dest} becomes an emptyDir (its data "
                               "does not outlive the pod)")
+                elif ("volume", vname) in self.volume_of:
+                    name = self.volume_of[("volume", vname)]
                 else:
                     claim = self.claim(vname, str(m.get("Driver") or "local"))
                     name = unique(claim)
+                    self.volume_of[("volume", vname)] = name
                     volumes.append({"name": name,
                                     "persistentVolumeClaim": {"claimName": claim}})
+            elif kind == "bind" and ("bind", str(m.get("Source"))) in self.volume_of:
+                name = self.volume_of[("bind", str(m.get("Source")))]
             elif kind == "bind":
                 name = unique(f"host-{dest.strip('/').replace('/', '-') or 'root'}")
+                self.volume_of[("bind", str(m.get("Source")))] = name
                 volumes.append({"name": name, "hostPath": {"path": str(m.get("Source", ""))}})
                 self.note(f"bind mount {m.get('Source')}:{dest} becomes a hostPath volume: "
                           "the path must exist on the node (a ConfigMap or an image layer "
@@ -502,7 +548,6 @@ class _Builder:
                           "carried (an emptyDir in memory has none but a size limit)")
         if mounts:
             container["volumeMounts"] = mounts
-        return volumes
 
     def claim(self, volume: str, driver: str) -> str:
         name = dns_label(volume, 253)
@@ -573,9 +618,10 @@ class _Builder:
         """The container's labels, as annotations (their values are free text; label
         values are not).  Compose's own bookkeeping labels are left to compose."""
         out: dict[str, str] = {}
-        image_labels = self.w.image_config.get("Labels") or {}
+        image_labels = self.image_cfg.get("Labels") or {}
         for key, value in sorted((self.cfg.get("Labels") or {}).items()):
-            if key.startswith("com.docker.compose.") or image_labels.get(key) == value:
+            if key.startswith(("com.docker.compose.", "io.corral.kube.")) or \
+                    image_labels.get(key) == value:
                 continue
             if not valid_label_key(key):
                 fixed = fix_label_key(key)
