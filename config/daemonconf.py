@@ -13,6 +13,9 @@
     init: true                       # run an init as PID 1 unless a container says no
     init-path: /usr/bin/tini-static  # default: tini-static or docker-init on PATH
     userns-remap: default            # containers' root mapped to dockremap's range
+    insecure-registries: [reg.lan:5000, 10.0.0.0/8]   # TLS unverified, then plain HTTP
+    registry-mirrors: [https://mirror.example]        # Docker Hub pulls try these first
+    certs-dir: /etc/docker/certs.d   # <host:port>/ca.crt, client.cert, client.key
 
 Keys are the flags' names, so a setting moves between the command line and the file
 unchanged. Precedence, as for most daemons: a flag, then its environment variable, then
@@ -46,8 +49,12 @@ STRING_KEYS: dict[str, bool] = {
     "services": True,
     "init-path": True,
     "userns-remap": False,
+    "certs-dir": True,
 }
 MAP_KEYS = ("log-opts",)
+# lists of strings; the flags are singular and repeatable, as dockerd's
+# (`--insecure-registry`, `--registry-mirror`)
+LIST_KEYS = ("insecure-registries", "registry-mirrors")
 BOOL_KEYS = ("init",)
 # the API socket's bounds (`supervisor/api/server.py` Limits): key → "duration" (seconds,
 # or a Go duration such as 30s, 5m, 1m30s) or "count" (a positive integer)
@@ -58,7 +65,7 @@ NUMBER_KEYS: dict[str, str] = {
     "api-max-client-connections": "count",
     "api-max-connections": "count",
 }
-KEYS = (*STRING_KEYS, *MAP_KEYS, *BOOL_KEYS, *NUMBER_KEYS)
+KEYS = (*STRING_KEYS, *MAP_KEYS, *LIST_KEYS, *BOOL_KEYS, *NUMBER_KEYS)
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 # A check of one setting, given its value and the file's other values: raises
@@ -149,6 +156,12 @@ def parse_daemon_config(
                 value = parse_number(key, value)
             except ValueError as exc:
                 bad(key, str(exc))
+                continue
+        elif key in LIST_KEYS:
+            if value is None:
+                value = []
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                bad(key, f"{key} must be a list of strings")
                 continue
         elif key in MAP_KEYS:
             if value is None:

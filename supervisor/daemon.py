@@ -89,6 +89,9 @@ SETTINGS: tuple[tuple[str, str | None, object], ...] = (
     ("api-max-client-connections", None, None),
     ("api-max-connections", None, None),
     ("userns-remap", None, ""),
+    ("insecure-registries", None, []),
+    ("registry-mirrors", None, []),
+    ("certs-dir", None, ""),  # "": /etc/docker/certs.d, as dockerd (which hard-codes it)
 )
 
 
@@ -159,7 +162,33 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="default|USER[:GROUP]",
         help="map containers' root to a subordinate id range (default: the dockremap user)",
     )
+    p.add_argument(
+        "--insecure-registry",
+        action="append",
+        metavar="HOST[:PORT]|CIDR",
+        help="a registry spoken to with TLS unverified, then plain HTTP (repeatable)",
+    )
+    p.add_argument(
+        "--registry-mirror",
+        action="append",
+        metavar="URL",
+        help="a Docker Hub mirror, tried before Docker Hub for pulls (repeatable)",
+    )
+    p.add_argument(
+        "--certs-dir",
+        help="registries' CAs and client certificates, <dir>/<host:port>/ "
+        "(default /etc/docker/certs.d)",
+    )
     return p.parse_args(argv)
+
+
+def registry_hosts(args: argparse.Namespace) -> Any:
+    """The settled registry settings as `RegistryHosts`; ValueError naming the culprit."""
+    from supervisor.distribution.hosts import RegistryHosts
+
+    return RegistryHosts.from_settings(
+        list(args.insecure_registries), list(args.registry_mirrors), args.certs_dir or ""
+    )
 
 
 def apply_config(args: argparse.Namespace, environ: dict[str, str]) -> list[str]:
@@ -194,6 +223,18 @@ def apply_config(args: argparse.Namespace, environ: dict[str, str]) -> list[str]
         except CorralError as exc:
             raise ValueError(exc.message) from None
 
+    def check_insecure(value: Any, _: Mapping[str, Any]) -> None:
+        from supervisor.distribution.hosts import parse_insecure
+
+        for entry in value:
+            parse_insecure(entry)
+
+    def check_mirrors(value: Any, _: Mapping[str, Any]) -> None:
+        from supervisor.distribution.hosts import parse_mirror
+
+        for entry in value:
+            parse_mirror(entry)
+
     def check_init_path(value: Any, _: Mapping[str, Any]) -> None:
         if value:
             from supervisor.runtime.initbin import check_init
@@ -213,6 +254,8 @@ def apply_config(args: argparse.Namespace, environ: dict[str, str]) -> list[str]
             "metrics-addr": check_metrics,
             "log-driver": check_driver,
             "log-opts": check_opts,
+            "insecure-registries": check_insecure,
+            "registry-mirrors": check_mirrors,
         }
         try:
             file = parse_daemon_config(text, path, checks)
@@ -220,6 +263,8 @@ def apply_config(args: argparse.Namespace, environ: dict[str, str]) -> list[str]
             return [str(p) for p in exc.problems]
     flags = {key: getattr(args, key.replace("-", "_"), None) for key, _, _ in SETTINGS}
     flags["log-opts"] = args.log_opt
+    flags["insecure-registries"] = args.insecure_registry
+    flags["registry-mirrors"] = args.registry_mirror
     settled = settle([Setting(*s) for s in SETTINGS], flags, environ, file)
     for key, value in settled.items():
         setattr(args, key.replace("-", "_"), value)
@@ -238,6 +283,10 @@ def apply_config(args: argparse.Namespace, environ: dict[str, str]) -> list[str]
                 setattr(args, attr, parse_number(key, value))
             except ValueError as exc:
                 return [f"corral daemon: --{key}: {exc}"]
+    try:
+        args.registries = registry_hosts(args)  # the file's were checked at their lines
+    except ValueError as exc:
+        return [f"corral daemon: {exc}"]
     try:
         check_userns_remap(args.userns_remap)  # the file's was checked at its line
     except ValueError as exc:
@@ -378,6 +427,8 @@ async def serve(args: argparse.Namespace) -> None:
             init_default=bool(args.init),
             remap=getattr(args, "remap", None),
         )
+        if getattr(args, "registries", None) is not None:
+            engine.registries = args.registries
         exporter = None
         if args.metrics_addr:
             from metrics import Exporter

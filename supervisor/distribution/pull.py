@@ -24,18 +24,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import structlog
 import trio
 
 from supervisor.distribution import manifests as mf
 from supervisor.distribution.auth import Authorizer, Credentials
-from supervisor.distribution.reference import Remote, endpoint
+from supervisor.distribution.hosts import RegistryHosts
+from supervisor.distribution.reference import Endpoint, Remote
 from supervisor.distribution.registry import Repository
 from supervisor.distribution.sources import LayerSources, Source
 from supervisor.distribution.transport import HttpClient
-from supervisor.errors import InvalidArgument, NotFound
+from supervisor.errors import CorralError, InvalidArgument, NotFound
 from supervisor.images import oci
 from supervisor.images.store import ImageStore, NewImage, StagedLayer
 
+_log = structlog.get_logger("corral.distribution")
 _FLUSH = 1 << 20  # bytes buffered before a write in a worker thread (and a progress line)
 _CHUNK = 1 << 20
 MAX_CONCURRENT_DOWNLOADS = 3  # dockerd's default max-concurrent-downloads
@@ -137,13 +140,13 @@ class Puller:
         store: ImageStore,
         http: HttpClient,
         *,
-        insecure: frozenset[str] = frozenset(),
+        hosts: RegistryHosts | None = None,
         limiter: trio.CapacityLimiter | None = None,
         sources: LayerSources | None = None,
     ) -> None:
         self.store = store
         self.http = http
-        self.insecure = insecure
+        self.hosts = hosts or RegistryHosts()
         self.limiter = limiter or trio.CapacityLimiter(MAX_CONCURRENT_DOWNLOADS)
         self.sources = sources or LayerSources(store.db)
         # diff ID -> set when the pull downloading it has committed (or failed): another
@@ -161,13 +164,27 @@ class Puller:
         status: bool = True,
     ) -> PullResult:
         """Pull one tag or digest; `status=False` leaves out the final Status line (an
-        all-tags pull writes one for the repository)."""
-        repo = Repository(
-            self.http,
-            endpoint(remote.domain, self.insecure),
-            remote,
-            Authorizer(self.http, credentials),
-        )
+        all-tags pull writes one for the repository).  A Docker Hub image is tried on
+        each `registry-mirrors` entry first: any failure there falls back to the next,
+        and Docker Hub itself comes last (as dockerd)."""
+        *mirrors, registry = self.hosts.pull_endpoints(remote.domain)
+        for ep in mirrors:
+            try:
+                return await self._pull_from(ep, remote, emit, platform, credentials, status)
+            except CorralError as e:
+                _log.info("pull.mirror_failed", mirror=ep.origin, error=e.message)
+        return await self._pull_from(registry, remote, emit, platform, credentials, status)
+
+    async def _pull_from(
+        self,
+        ep: Endpoint,
+        remote: Remote,
+        emit: Emit,
+        platform: mf.Platform | None,
+        credentials: Credentials | None,
+        status: bool,
+    ) -> PullResult:
+        repo = Repository(self.http, ep, remote, Authorizer(self.http, credentials))
         await repo.ping()
         want = platform or mf.host_platform()
         body, ctype, digest = await repo.manifest(remote.reference)
@@ -261,7 +278,7 @@ class Puller:
     ) -> PullResult:
         """`docker pull -a`: every tag of the repository, one after the other, then
         one Status line for the repository (as dockerd)."""
-        repo = Repository(self.http, endpoint(remote.domain, self.insecure), remote,
+        repo = Repository(self.http, self.hosts.endpoint(remote.domain), remote,
                           Authorizer(self.http, credentials))
         await repo.ping()
         tags = sorted(await repo.tags())
@@ -282,7 +299,7 @@ class Puller:
                        ) -> tuple[mf.Descriptor, list[mf.Platform]]:
         """`GET /distribution/{name}/json`: the manifest's descriptor as the registry
         serves it and the platforms it has (an index's entries, or the config's)."""
-        repo = Repository(self.http, endpoint(remote.domain, self.insecure), remote,
+        repo = Repository(self.http, self.hosts.endpoint(remote.domain), remote,
                           Authorizer(self.http, credentials))
         await repo.ping()
         body, ctype, digest = await repo.manifest(remote.reference)

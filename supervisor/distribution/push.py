@@ -25,8 +25,9 @@ import trio
 
 from supervisor.distribution import manifests as mf
 from supervisor.distribution.auth import Authorizer, Credentials
+from supervisor.distribution.hosts import RegistryHosts
 from supervisor.distribution.pull import Emit, Progress, first_error
-from supervisor.distribution.reference import Remote, endpoint
+from supervisor.distribution.reference import Remote
 from supervisor.distribution.registry import Repository
 from supervisor.distribution.sources import LayerSources, Source
 from supervisor.distribution.transport import HttpClient
@@ -93,12 +94,12 @@ def schema2(config: _Blob, layers: list[_Blob]) -> bytes:
 
 class Pusher:
     def __init__(self, store: ImageStore, http: HttpClient, *,
-                 insecure: frozenset[str] = frozenset(),
+                 hosts: RegistryHosts | None = None,
                  limiter: trio.CapacityLimiter | None = None,
                  sources: LayerSources | None = None) -> None:
         self.store = store
         self.http = http
-        self.insecure = insecure
+        self.hosts = hosts or RegistryHosts()
         self.limiter = limiter or trio.CapacityLimiter(MAX_CONCURRENT_UPLOADS)
         self.sources = sources or LayerSources(store.db)
 
@@ -116,7 +117,7 @@ class Pusher:
 
     async def push(self, remote: Remote, tags: list[str], emit: Emit, *,
                    credentials: Credentials | None = None) -> list[PushResult]:
-        repo = Repository(self.http, endpoint(remote.domain, self.insecure), remote,
+        repo = Repository(self.http, self.hosts.endpoint(remote.domain), remote,
                           Authorizer(self.http, credentials), push=True)
         emit(Progress(f"The push refers to repository [{remote.domain}/{remote.path}]"))
         await repo.ping()

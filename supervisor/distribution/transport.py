@@ -123,11 +123,25 @@ def _why(e: BaseException) -> str:
     return str(e) or type(e).__name__
 
 
+def _x509(e: ssl.SSLCertVerificationError) -> str:
+    """Go's crypto/x509 wording for OpenSSL's verification failures."""
+    why = (e.verify_message or str(e)).lower()
+    if "issuer" in why or "self-signed" in why or "self signed" in why:
+        return "certificate signed by unknown authority"
+    if "expired" in why:
+        return "certificate has expired or is not yet valid"
+    return why
+
+
 class HttpClient:
     """Connections to registries, kept alive per origin and reused."""
 
-    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None,
+                 tls_for: Callable[[str, bool], ssl.SSLContext] | None = None) -> None:
+        """`tls_for(netloc, verify)` builds a host's context (certs.d's CAs and client
+        certificate, `RegistryHosts.tls_context`); blocking, so run in a thread."""
         self._ssl = ssl_context
+        self._tls_for = tls_for
         self._unverified: ssl.SSLContext | None = None
         self._idle: dict[tuple[str, str, int, bool], list[_Conn]] = {}
 
@@ -143,14 +157,26 @@ class HttpClient:
             self._ssl = ssl.create_default_context()
         return self._ssl
 
+    async def _context(self, netloc: str, verify: bool) -> ssl.SSLContext:
+        if self._tls_for is None:
+            return self._tls(verify)
+        return await trio.to_thread.run_sync(self._tls_for, netloc, verify)
+
     async def _connect(self, scheme: str, host: str, port: int, url: str, method: str,
-                       verify: bool = True) -> _Conn:
+                       verify: bool = True, netloc: str = "") -> _Conn:
+        ctx: ssl.SSLContext | None = None
+        if scheme == "https":
+            try:
+                ctx = await self._context(netloc or host, verify)
+            except (OSError, ValueError, ssl.SSLError) as e:
+                raise TransportError(f'{method.title()} "{url}": certs.d: {e}') from None
         try:
             with trio.fail_after(CONNECT_TIMEOUT):
                 tcp = await trio.open_tcp_stream(host, port)
                 stream: trio.abc.Stream = tcp
                 if scheme == "https":
-                    tls = trio.SSLStream(tcp, self._tls(verify), server_hostname=host,
+                    assert ctx is not None
+                    tls = trio.SSLStream(tcp, ctx, server_hostname=host,
                                          https_compatible=True)
                     await tls.do_handshake()
                     stream = tls
@@ -164,6 +190,10 @@ class HttpClient:
             ) from None
         except (OSError, trio.BrokenResourceError) as e:
             cause = e.__cause__ if isinstance(e, trio.BrokenResourceError) else e
+            if isinstance(cause, ssl.SSLCertVerificationError):
+                raise TransportError(
+                    f'{method.title()} "{url}": tls: failed to verify certificate: '
+                    f"x509: {_x509(cause)}") from None
             if isinstance(cause, ssl.SSLError):
                 raise TransportError(f'{method.title()} "{url}": tls: {cause}') from None
             raise TransportError(
@@ -207,7 +237,7 @@ class HttpClient:
         while conn is None:
             fresh = not idle
             conn = idle.pop() if idle else await self._connect(
-                scheme, host, port, url, method, verify
+                scheme, host, port, url, method, verify, parts.netloc
             )
             try:
                 await conn.send(h11.Request(method=method, target=target, headers=hdrs))

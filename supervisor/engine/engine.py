@@ -28,6 +28,7 @@ import structlog
 import trio
 
 from supervisor import stateroot
+from supervisor.distribution.hosts import RegistryHosts
 from supervisor.engine import create as plan
 from supervisor.engine import names, unsupported
 from supervisor.engine import update as updates
@@ -172,6 +173,8 @@ class Engine:
         # `init` setting, the default for a container whose HostConfig.Init is null.
         self.init_path = init_path
         self.init_default = init_default
+        # daemon.yaml's insecure-registries, registry-mirrors, certs-dir (the daemon sets it)
+        self.registries = RegistryHosts()
         stateroot.prepare(root)  # 0700 skeleton, an older root's modes fixed, tmp/ swept
         self.db = Database(root / "corral.db")
         nursery.start_soon(self.db.keep_pending)  # records held while the disk is full

@@ -35,13 +35,15 @@ from supervisor.images.changes import parse_changes
 def register(router: Router, engine: Engine) -> None:
     images = engine.images
     jobs = Jobs(engine.nursery)
-    http = HttpClient()
-    puller = Puller(images, http)
+    hosts = engine.registries
+    http = HttpClient(tls_for=hosts.tls_context)
+    puller = Puller(images, http, hosts=hosts)
     pull = make_pull(engine, jobs, puller)
     router.add("GET", "/distribution/{name:.*}/json", make_distribution(puller))
-    router.add("POST", "/images/{name:.*}/push", make_push(engine, jobs, Pusher(images, http)))
-    router.add("POST", "/auth", make_auth(http))
-    router.add("GET", "/images/search", make_search(http))
+    pusher = Pusher(images, http, hosts=hosts)
+    router.add("POST", "/images/{name:.*}/push", make_push(engine, jobs, pusher))
+    router.add("POST", "/auth", make_auth(http, hosts))
+    router.add("GET", "/images/search", make_search(http, hosts))
 
     @router.route("GET", "/images/json")
     async def list_(req: ApiRequest) -> ApiResponse:

@@ -17,12 +17,13 @@ from typing import Any
 
 from supervisor.api.router import ApiRequest, ApiResponse, JsonResponse, StreamResponse
 from supervisor.distribution.auth import Credentials, login, parse_registry_auth, server_domain
+from supervisor.distribution.hosts import RegistryHosts
 from supervisor.distribution.jobs import Job, Jobs
 from supervisor.distribution.manifests import parse_platform
 from supervisor.distribution.progress import message
 from supervisor.distribution.pull import Puller
 from supervisor.distribution.push import Pusher
-from supervisor.distribution.reference import endpoint, remote
+from supervisor.distribution.reference import remote
 from supervisor.distribution.search import apply_filters, search
 from supervisor.distribution.transport import HttpClient
 from supervisor.engine.engine import Engine
@@ -106,14 +107,16 @@ def make_distribution(puller: Puller) -> Callable[[ApiRequest, str], Awaitable[A
     return distribution
 
 
-def make_search(http: HttpClient) -> Callable[[ApiRequest], Awaitable[ApiResponse]]:
+def make_search(http: HttpClient, hosts: RegistryHosts
+                ) -> Callable[[ApiRequest], Awaitable[ApiResponse]]:
     """`GET /images/search?term=&limit=&filters=`."""
 
     async def search_(req: ApiRequest) -> ApiResponse:
         limit = req.query_int("limit", 25) or 25
         filters = req.query_filters()
         apply_filters([], filters)  # a bad filter is refused before any request
-        found = apply_filters(await search(http, req.query_str("term") or "", limit), filters)
+        found = apply_filters(await search(http, req.query_str("term") or "", limit,
+                                             frozenset(hosts.insecure_names)), filters)
         return JsonResponse([{"name": r.name, "description": r.description,
                               "star_count": r.star_count, "is_official": r.is_official,
                               "is_automated": r.is_automated} for r in found])
@@ -121,7 +124,8 @@ def make_search(http: HttpClient) -> Callable[[ApiRequest], Awaitable[ApiRespons
     return search_
 
 
-def make_auth(http: HttpClient) -> Callable[[ApiRequest], Awaitable[ApiResponse]]:
+def make_auth(http: HttpClient, hosts: RegistryHosts
+              ) -> Callable[[ApiRequest], Awaitable[ApiResponse]]:
     """`POST /auth`: check credentials against the registry (nothing is kept: clients
     send them again with each pull and push, in X-Registry-Auth)."""
 
@@ -142,7 +146,7 @@ def make_auth(http: HttpClient) -> Callable[[ApiRequest], Awaitable[ApiResponse]
 
             user, _, password = base64.b64decode(str(body["auth"])).decode().partition(":")
         domain = server_domain(str(body.get("serveraddress") or ""))
-        await login(http, endpoint(domain), Credentials(user, password))
+        await login(http, hosts.endpoint(domain), Credentials(user, password))
         return JsonResponse({"Status": "Login Succeeded", "IdentityToken": ""})
 
     return auth

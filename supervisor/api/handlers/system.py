@@ -37,6 +37,7 @@ from supervisor.api.router import (
     JsonResponse,
     Router,
 )
+from supervisor.distribution.hosts import LOOPBACK_CIDRS, RegistryHosts
 from supervisor.engine.engine import Engine
 from supervisor.engine.state import Status
 from supervisor.engine.timefmt import rfc3339_nano
@@ -111,9 +112,29 @@ class EngineFacts:
     tasks: int = 0
     debug: bool = False
     address_pools: Sequence[tuple[str, int]] = ()
+    registries: RegistryHosts = field(default_factory=RegistryHosts)
 
 
 # -- pure: facts in, Docker's shapes out ---------------------------------------------
+
+
+def registry_config(hosts: RegistryHosts) -> dict[str, Any]:
+    """dockerd's ServiceConfig: the CIDRs (loopback's always), one IndexConfig for
+    Docker Hub with the mirrors and one per insecure name, the mirrors again."""
+    mirrors = list(hosts.mirrors)
+    indexes: dict[str, Any] = {
+        "docker.io": {"Name": "docker.io", "Mirrors": mirrors, "Secure": True,
+                      "Official": True},
+    }
+    for name in hosts.insecure_names:
+        indexes[name] = {"Name": name, "Mirrors": [], "Secure": False, "Official": False}
+    return {
+        "AllowNondistributableArtifactsCIDRs": [],
+        "AllowNondistributableArtifactsHostnames": [],
+        "InsecureRegistryCIDRs": [str(n) for n in (*LOOPBACK_CIDRS, *hosts.insecure_cidrs)],
+        "IndexConfigs": indexes,
+        "Mirrors": mirrors,
+    }
 
 
 def version_body(host: HostFacts) -> dict[str, Any]:
@@ -232,14 +253,7 @@ def info_body(host: HostFacts, live: LiveFacts, engine: EngineFacts, now: str) -
         "NCPU": host.ncpu,
         "MemTotal": live.mem_total,
         "IndexServerAddress": "https://index.docker.io/v1/",
-        # corral pulls from no registry: nothing insecure, no mirror, no index
-        "RegistryConfig": {
-            "AllowNondistributableArtifactsCIDRs": [],
-            "AllowNondistributableArtifactsHostnames": [],
-            "InsecureRegistryCIDRs": [],
-            "IndexConfigs": {},
-            "Mirrors": [],
-        },
+        "RegistryConfig": registry_config(engine.registries),
         "GenericResources": None,
         "HttpProxy": "",  # the daemon makes no outbound connection a proxy would carry
         "HttpsProxy": "",
@@ -466,6 +480,7 @@ def engine_facts(engine: Engine) -> EngineFacts:
         tasks=_task_count(),
         debug=structlog.get_logger().bind().is_enabled_for(logging.DEBUG),
         address_pools=[(str(p.base), p.size) for p in engine.networks.pools],
+        registries=engine.registries,
     )
 
 
