@@ -178,7 +178,18 @@ def parse_daemon_config(
             bad(key, f"unknown key {key!r}{hint}", at_key=True)
             continue
         check = all_checks.get(key)
-        if check is not None:
+        if check is not None and key in LIST_KEYS:  # each entry, at its own line
+            wrong = False
+            for i, item in enumerate(value):
+                try:
+                    check([item], doc)
+                except ValueError as exc:
+                    problems.append(Problem(positions.get((key, i)) or positions.get((key,)),
+                                            str(exc)))
+                    wrong = True
+            if wrong:
+                continue
+        elif check is not None:
             try:
                 check(value, doc)
             except ValueError as exc:

@@ -110,10 +110,12 @@ def htpasswd_line(user: str, password: str) -> str:
 
 
 def start_registry(workdir: Path, users: dict[str, str] | None = None,
-                   token: TokenServer | None = None, tls: bool = False) -> Registry:
+                   token: TokenServer | None = None, tls: bool = False,
+                   client_ca: Path | None = None) -> Registry:
     """Start docker-registry on a free port under `workdir`; stop it with `.stop()`.
     With `users` (name -> password) it asks for Basic auth (htpasswd); with `token`,
-    for Bearer tokens from that server."""
+    for Bearer tokens from that server; with `client_ca` (and `tls`), it serves only
+    clients whose certificate that CA signed."""
     if shutil.which(REGISTRY_BIN) is None:
         raise FileNotFoundError("docker-registry not installed (Debian's docker-registry)")
     storage = workdir / "storage"
@@ -137,6 +139,9 @@ def start_registry(workdir: Path, users: dict[str, str] | None = None,
         text = text.replace("  secret: corral-test-secret\n",
                             f"  secret: corral-test-secret\n  tls:\n    certificate: {cert}\n"
                             f"    key: {key}\n")
+        if client_ca is not None:
+            text = text.replace(f"    key: {key}\n",
+                                f"    key: {key}\n    clientcas:\n      - {client_ca}\n")
     config.write_text(text)
     log = workdir / "registry.log"
     proc = subprocess.Popen(
