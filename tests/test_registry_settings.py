@@ -223,7 +223,8 @@ def test_daemon_yaml_mirror_and_client_certificates(
     monkeypatch: pytest.MonkeyPatch, workdir: Path,
 ) -> None:
     """One daemon configured by daemon.yaml: a Docker Hub name (`x`) is pulled from the
-    mirror (the plain loopback registry serves `library/x`; Docker Hub is never asked),
+    second mirror when the first is down (the plain loopback registry serves
+    `library/x`; Docker Hub is never asked),
     /info reports the settings, and a registry asking for a client certificate is
     pulled from once certs.d holds one (as dockerd reads /etc/docker/certs.d)."""
     if shutil.which("openssl") is None:
@@ -244,17 +245,19 @@ def test_daemon_yaml_mirror_and_client_certificates(
                         f"docker://{mtls.host}/certified:v1"], check=True, timeout=60)
         conf = tmp_path / "daemon.yaml"
         conf.write_text(
-            f"registry-mirrors: [http://{registry.host}]\n"
+            # the first mirror is down: the pull falls back to the next
+            f"registry-mirrors: [http://127.0.0.1:1, http://{registry.host}]\n"
             "insecure-registries: [reg.lan:5000, 10.9.0.0/16]\n"
             f"certs-dir: {certs}\n")
         monkeypatch.setenv("CORRAL_CONFIG", str(conf))
         d = private_daemon()
         dk = d.client()
         info = dk.info()["RegistryConfig"]
-        assert info["Mirrors"] == [f"http://{registry.host}/"]
+        mirrors = ["http://127.0.0.1:1/", f"http://{registry.host}/"]
+        assert info["Mirrors"] == mirrors
         assert info["InsecureRegistryCIDRs"] == ["::1/128", "127.0.0.0/8", "10.9.0.0/16"]
         assert info["IndexConfigs"]["reg.lan:5000"]["Secure"] is False
-        assert info["IndexConfigs"]["docker.io"]["Mirrors"] == [f"http://{registry.host}/"]
+        assert info["IndexConfigs"]["docker.io"]["Mirrors"] == mirrors
 
         r = d.cli("pull", name)
         assert r.returncode == 0, r.stderr
