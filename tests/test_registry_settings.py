@@ -258,6 +258,11 @@ def test_daemon_yaml_mirror_and_client_certificates(
         assert info["InsecureRegistryCIDRs"] == ["::1/128", "127.0.0.0/8", "10.9.0.0/16"]
         assert info["IndexConfigs"]["reg.lan:5000"]["Secure"] is False
         assert info["IndexConfigs"]["docker.io"]["Mirrors"] == mirrors
+        if shutil.which("docker"):  # and the docker CLI shows them
+            out = d.docker("info").stdout
+            assert (" Insecure Registries:\n  reg.lan:5000\n  ::1/128\n  127.0.0.0/8\n"
+                    "  10.9.0.0/16\n Registry Mirrors:\n  http://127.0.0.1:1/\n"
+                    f"  http://{registry.host}/\n") in out
 
         r = d.cli("pull", name)
         assert r.returncode == 0, r.stderr
