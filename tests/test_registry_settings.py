@@ -268,6 +268,11 @@ def test_daemon_yaml_mirror_and_client_certificates(
         assert r.returncode == 0, r.stderr
         assert r.stdout.splitlines()[-1] == f"docker.io/library/{name}:latest"
         assert f"{name}:latest" in dk.images.get(name).tags
+        # `pull -a` and `GET /distribution/{name}/json` use the mirrors too
+        r = d.cli("pull", "-a", name)
+        assert r.returncode == 0, r.stderr
+        assert dk.api.inspect_distribution(name)["Descriptor"]["digest"] == (
+            registry.manifest_digest(f"library/{name}:latest"))
 
         r = d.cli("pull", f"{mtls.host}/certified:v1")
         # no client certificate: TLS is refused, and then plain HTTP (as dockerd, the

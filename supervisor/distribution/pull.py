@@ -19,10 +19,10 @@ import hashlib
 import shutil
 import tempfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import structlog
 import trio
@@ -30,7 +30,7 @@ import trio
 from supervisor.distribution import manifests as mf
 from supervisor.distribution.auth import Authorizer, Credentials
 from supervisor.distribution.hosts import RegistryHosts
-from supervisor.distribution.reference import Endpoint, Remote
+from supervisor.distribution.reference import Remote
 from supervisor.distribution.registry import Repository
 from supervisor.distribution.sources import LayerSources, Source
 from supervisor.distribution.transport import HttpClient
@@ -70,6 +70,7 @@ class PullResult:
 
 
 Emit = Callable[[Progress], None]
+T = TypeVar("T")
 
 
 class DiffIDMismatch(InvalidArgument):
@@ -132,6 +133,10 @@ def _decompress_and_stage(
     return store.stage_layer(tar, diff_id, workdir)
 
 
+async def _tags(repo: Repository) -> list[str]:
+    return await repo.tags()
+
+
 class Puller:
     """Pulls into one store; `limiter` bounds parallel downloads across pulls."""
 
@@ -167,25 +172,35 @@ class Puller:
         all-tags pull writes one for the repository).  A Docker Hub image is tried on
         each `registry-mirrors` entry first: any failure there falls back to the next,
         and Docker Hub itself comes last (as dockerd)."""
+        return await self._on_endpoints(
+            remote, credentials,
+            lambda repo: self._pull_from(repo, remote, emit, platform, status))
+
+    async def _on_endpoints(self, remote: Remote, credentials: Credentials | None,
+                            fn: Callable[[Repository], Awaitable[T]]) -> T:
+        """`fn` on the repository at each of `remote`'s pull endpoints until one
+        succeeds: Docker Hub's mirrors, whose failures fall back to the next, then the
+        registry itself, whose failure is the pull's."""
         *mirrors, registry = self.hosts.pull_endpoints(remote.domain)
         for ep in mirrors:
+            repo = Repository(self.http, ep, remote, Authorizer(self.http, credentials))
             try:
-                return await self._pull_from(ep, remote, emit, platform, credentials, status)
+                await repo.ping()
+                return await fn(repo)
             except CorralError as e:
                 _log.info("pull.mirror_failed", mirror=ep.origin, error=e.message)
-        return await self._pull_from(registry, remote, emit, platform, credentials, status)
+        repo = Repository(self.http, registry, remote, Authorizer(self.http, credentials))
+        await repo.ping()
+        return await fn(repo)
 
     async def _pull_from(
         self,
-        ep: Endpoint,
+        repo: Repository,
         remote: Remote,
         emit: Emit,
         platform: mf.Platform | None,
-        credentials: Credentials | None,
         status: bool,
     ) -> PullResult:
-        repo = Repository(self.http, ep, remote, Authorizer(self.http, credentials))
-        await repo.ping()
         want = platform or mf.host_platform()
         body, ctype, digest = await repo.manifest(remote.reference)
         parsed = mf.parse_manifest(body, ctype)
@@ -278,10 +293,7 @@ class Puller:
     ) -> PullResult:
         """`docker pull -a`: every tag of the repository, one after the other, then
         one Status line for the repository (as dockerd)."""
-        repo = Repository(self.http, self.hosts.endpoint(remote.domain), remote,
-                          Authorizer(self.http, credentials))
-        await repo.ping()
-        tags = sorted(await repo.tags())
+        tags = sorted(await self._on_endpoints(remote, credentials, _tags))
         if not tags:
             raise NotFound(f"repository {remote.repository} has no tags")
         new = False
@@ -299,9 +311,11 @@ class Puller:
                        ) -> tuple[mf.Descriptor, list[mf.Platform]]:
         """`GET /distribution/{name}/json`: the manifest's descriptor as the registry
         serves it and the platforms it has (an index's entries, or the config's)."""
-        repo = Repository(self.http, self.hosts.endpoint(remote.domain), remote,
-                          Authorizer(self.http, credentials))
-        await repo.ping()
+        return await self._on_endpoints(remote, credentials,
+                                        lambda repo: self._describe(repo, remote))
+
+    async def _describe(self, repo: Repository, remote: Remote
+                        ) -> tuple[mf.Descriptor, list[mf.Platform]]:
         body, ctype, digest = await repo.manifest(remote.reference)
         parsed = mf.parse_manifest(body, ctype)
         desc = mf.Descriptor(parsed.media_type, digest, len(body))
