@@ -72,8 +72,13 @@ def _cells(row: Row, engine: str) -> tuple[str, str]:
 
 def best_rival(row: Row) -> Summary | None:
     """The faster (leaner) of podman and docker on this row: every figure is lower-is-
-    better, so the smaller median; None when neither was measured."""
-    found = [s for s in (row.summary(k) for k in RIVALS) if s is not None]
+    better, so the smaller median; None when neither was measured.  A rival whose check
+    failed (a follower that lost lines) is not a contender: fast and wrong is not best."""
+    found = [
+        s
+        for k in RIVALS
+        if (s := row.summary(k)) is not None and not row.verdicts.get(k, "").startswith("FAIL")
+    ]
     return min(found, key=lambda s: s.median) if found else None
 
 

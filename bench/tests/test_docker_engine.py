@@ -35,6 +35,17 @@ def test_best_is_podman_when_podman_is_faster_and_docker_may_be_missing() -> Non
     assert lines[3] == "| b | 1.00 s | - | 1.50 s | - | 1.50x | - | - | 1.50x |"
 
 
+def test_a_rival_that_failed_its_check_is_not_the_best() -> None:
+    row = Row(
+        "logs: follow",
+        "s",
+        {"corral": [1.0], "podman": [0.5], "docker": [2.0]},
+        verdicts={"corral": "every line once", "podman": "FAIL: 3 missing", "docker": "ok"},
+    )
+    line = render_table([row], True, True).splitlines()[2]
+    assert line.endswith("| 0.50x | 2.00 s (ok) | - | 2.00x |")  # podman/corral stays raw
+
+
 def test_table_without_podman_still_compares_docker() -> None:
     row = Row("m", "bytes", {"corral": [1024.0], "docker": [4096.0]})
     lines = render_table([row], with_podman=False, with_docker=True).splitlines()
