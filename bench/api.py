@@ -54,13 +54,15 @@ def dechunk(data: bytes) -> bytes:
 
 
 class Api:
-    def __init__(self, socket_path: str) -> None:
+    def __init__(self, socket_path: str, version: str = API) -> None:
+        """`version`: the path prefix; Docker Engine 20.10 answers up to /v1.41."""
         self.socket_path = socket_path
+        self.version = version
 
     async def request(self, method: str, path: str, body: Any = None) -> Any:
         payload = b"" if body is None else json.dumps(body).encode()
         head = (
-            f"{method} {API}{path} HTTP/1.1\r\nHost: corral\r\nConnection: close\r\n"
+            f"{method} {self.version}{path} HTTP/1.1\r\nHost: corral\r\nConnection: close\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
         ).encode()
         stream = await trio.open_unix_socket(self.socket_path)

@@ -1,6 +1,7 @@
-"""`python -m bench [SCENARIO...] [--quick]`: corral and Podman, side by side.
+"""`python -m bench [SCENARIO...] [--quick]`: corral, Podman and Docker side by side.
 
-Needs root, runc, and (for the comparison) podman + conmon.  Never run by `.ci/run`.
+Needs root, runc, and (for the comparison) podman + conmon, and docker.io's dockerd +
+containerd (each skipped with a note when missing).  Never run by `.ci/run`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import trio
 
 from bench.context import FULL, QUICK
-from bench.engines import podman
+from bench.engines import docker, podman
 from bench.engines.base import BenchError
 from bench.engines.corral import REPO
 from bench.registry import all_scenarios, select
@@ -27,13 +28,17 @@ QUICK_CORE = ("start", "many", "memory", "idle", "logs", "floor")
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Benchmark corral against Podman in one run; prints ratios.",
+        description="Benchmark corral against Podman and Docker in one run; prints ratios.",
     )
     p.add_argument("scenarios", nargs="*", help="scenario names or prefixes (default: all)")
-    p.add_argument("--quick", action="store_true",
-                   help="fewer samples and containers; alone, the core scenarios (<2 min)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer samples and containers; alone, the core scenarios (<2 min)",
+    )
     p.add_argument("--list", action="store_true", help="list the scenarios and exit")
-    p.add_argument("--no-podman", action="store_true", help="corral alone")
+    p.add_argument("--no-podman", action="store_true", help="no podman")
+    p.add_argument("--no-docker", action="store_true", help="no docker (dockerd)")
     p.add_argument("--containers", type=int, help="fleet size for many/memory/idle")
     p.add_argument("--concurrency", type=int, help="starts/removals in flight, every engine")
     p.add_argument("--samples", type=int, help="samples per engine for start and floor")
@@ -81,9 +86,22 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     with_podman = not args.no_podman and podman.available()
     if not args.no_podman and not with_podman:
-        print("bench: podman (or conmon) is not installed: corral alone", file=sys.stderr)
+        print("bench: podman (or conmon) is not installed: no podman figures", file=sys.stderr)
+    with_docker = not args.no_docker and docker.available()
+    if not args.no_docker and not with_docker:
+        print(
+            "bench: dockerd (docker.io: dockerd, containerd, its shim, the docker CLI) is"
+            " not installed: no docker figures",
+            file=sys.stderr,
+        )
+
+    async def bench() -> int:
+        return await run_bench(
+            chosen, sizes, with_podman=with_podman, with_docker=with_docker, out_dir=args.out
+        )
+
     try:
-        return trio.run(lambda: run_bench(chosen, sizes, with_podman=with_podman, out_dir=args.out))
+        return trio.run(bench)
     except BenchError as exc:  # setup or teardown failed: one line, not a traceback
         print(f"bench: {exc}", file=sys.stderr)
         return 1

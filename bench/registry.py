@@ -18,6 +18,8 @@ class Scenario:
     name: str
     summary: str
     run: Callable[[Bench], Awaitable[list[Row]]]
+    # whether the scenario measures docker too; those that do not show `-` for it
+    with_docker: bool = False
 
 
 def all_scenarios() -> tuple[Scenario, ...]:

@@ -14,14 +14,15 @@ from bench.stats import Summary, ratio, summarize
 
 Unit = Literal["s", "bytes", "cpu-s"]
 
-CORRAL, PODMAN = "corral", "podman"
+CORRAL, PODMAN, DOCKER = "corral", "podman", "docker"
+RIVALS = (PODMAN, DOCKER)
 
 
 @dataclass
 class Row:
     """One line of the table: a measured quantity and each engine's raw samples.
 
-    `samples` is keyed by engine name.  A key that is neither corral nor podman (the
+    `samples` is keyed by engine name.  A key that is not an engine (the
     floor's "runc") is a reference figure, printed in corral's columns under its name.
     `verdicts` carries pass/fail checks next to the numbers (a follower that lost a line
     must not look like a fast follower).
@@ -55,7 +56,7 @@ def _cells(row: Row, engine: str) -> tuple[str, str]:
     label = ""
     key = engine
     if engine == CORRAL and CORRAL not in row.samples and CORRAL not in row.verdicts:
-        others = [k for k in row.samples if k not in (CORRAL, PODMAN)]
+        others = [k for k in row.samples if k not in (CORRAL, *RIVALS)]
         if others:
             key, label = others[0], others[0] + " "
     s = row.summary(key)
@@ -69,19 +70,42 @@ def _cells(row: Row, engine: str) -> tuple[str, str]:
     return median, p95
 
 
-def render_table(rows: Sequence[Row], with_podman: bool) -> str:
+def best_rival(row: Row) -> Summary | None:
+    """The faster (leaner) of podman and docker on this row: every figure is lower-is-
+    better, so the smaller median; None when neither was measured.  A rival whose check
+    failed (a follower that lost lines) is not a contender: fast and wrong is not best."""
+    found = [
+        s
+        for k in RIVALS
+        if (s := row.summary(k)) is not None and not row.verdicts.get(k, "").startswith("FAIL")
+    ]
+    return min(found, key=lambda s: s.median) if found else None
+
+
+def _ratio_cell(r: float | None) -> str:
+    return f"{r:.2f}x" if r is not None else "-"
+
+
+def render_table(rows: Sequence[Row], with_podman: bool, with_docker: bool = False) -> str:
+    """corral's columns, then podman's with podman/corral, then docker's with best/corral
+    (the faster of podman and docker over corral: >1 means corral beats both)."""
     head = ["scenario", "corral median", "corral p95"]
     align = ["---", "---:", "---:"]
     if with_podman:
         head += ["podman median", "podman p95", "podman/corral"]
+        align += ["---:", "---:", "---:"]
+    if with_docker:
+        head += ["docker median", "docker p95", "best/corral"]
         align += ["---:", "---:", "---:"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
     for row in rows:
         cells = [row.scenario, *_cells(row, CORRAL)]
         if with_podman:
             cells += _cells(row, PODMAN)
-            r = ratio(row.summary(PODMAN), row.summary(CORRAL))
-            cells.append(f"{r:.2f}x" if r is not None else "-")
+            cells.append(_ratio_cell(ratio(row.summary(PODMAN), row.summary(CORRAL))))
+        if with_docker:
+            cells += _cells(row, DOCKER)
+            cells.append(_ratio_cell(ratio(best_rival(row), row.summary(CORRAL))))
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
 
@@ -97,6 +121,8 @@ def row_json(row: Row) -> dict[str, Any]:
         "samples": row.samples,
         "summary": {k: _summary_json(row.summary(k)) for k in row.samples},
         "ratio_podman_over_corral": ratio(row.summary(PODMAN), row.summary(CORRAL)),
+        "ratio_docker_over_corral": ratio(row.summary(DOCKER), row.summary(CORRAL)),
+        "ratio_best_over_corral": ratio(best_rival(row), row.summary(CORRAL)),
         "verdicts": row.verdicts,
         "note": row.note,
     }

@@ -21,7 +21,7 @@ import trio
 
 from bench import report
 from bench.context import Bench, Sizes
-from bench.engines import podman
+from bench.engines import docker, podman
 from bench.engines.base import BenchError, Engine, run
 from bench.engines.corral import REPO, Corral
 from bench.registry import Scenario
@@ -78,7 +78,12 @@ async def versions(engines: Sequence[Engine]) -> dict[str, str]:
 
 
 async def run_bench(
-    scenarios: Sequence[Scenario], sizes: Sizes, *, with_podman: bool, out_dir: Path
+    scenarios: Sequence[Scenario],
+    sizes: Sizes,
+    *,
+    with_podman: bool,
+    out_dir: Path,
+    with_docker: bool = False,
 ) -> int:
     started = datetime.datetime.now(datetime.UTC)
     workdir = Path(tempfile.mkdtemp(prefix="corral-bench-"))
@@ -86,6 +91,10 @@ async def run_bench(
     engines: list[Engine] = [Corral(workdir, f"corral-bench-{tag}")]
     if with_podman:
         engines.append(podman.Podman(workdir, f"corral-bench-podman-{tag}"))
+    # docker only when a chosen scenario measures it: its daemons cost a start and RSS
+    with_docker = with_docker and any(s.with_docker for s in scenarios)
+    if with_docker:
+        engines.append(docker.Docker(workdir, f"corral-bench-docker-{tag}"))
     rows: list[report.Row] = []
     errors: dict[str, str] = {}
     info = host_info()
@@ -96,8 +105,9 @@ async def run_bench(
                 stack.push_async_callback(_shielded_teardown, e)
                 await e.setup(rootfs)
             found = await versions(engines)
-            bench = Bench(engines=engines, sizes=sizes, workdir=workdir, rootfs_tar=rootfs)
             for scenario in scenarios:
+                measured = [e for e in engines if e.name != "docker" or scenario.with_docker]
+                bench = Bench(engines=measured, sizes=sizes, workdir=workdir, rootfs_tar=rootfs)
                 say(f"== {scenario.name}: {scenario.summary}")
                 try:
                     with trio.fail_after(SCENARIO_TIMEOUT):
@@ -111,23 +121,31 @@ async def run_bench(
                     if left:
                         say(f"   {scenario.name} left {len(left)} {e.name} containers")
                 for row in got:
-                    say("   " + report.render_table([row], with_podman).splitlines()[-1])
+                    say(
+                        "   "
+                        + report.render_table([row], with_podman, with_docker).splitlines()[-1]
+                    )
                 rows += got
     finally:
         if errors:  # the daemon's log explains most failures: keep it past the workdir
-            log = workdir / "corral-daemon.log"
-            if log.exists():
-                out_dir.mkdir(parents=True, exist_ok=True)
-                kept = out_dir / f"corral-daemon-{started.strftime('%Y%m%d-%H%M%S')}.log"
-                shutil.copyfile(log, kept)
-                say(f"corral daemon log kept: {kept}")
+            for name in ("corral", "docker"):
+                log = workdir / f"{name}-daemon.log"
+                if log.exists():
+                    out_dir.mkdir(parents=True, exist_ok=True)
+                    kept = out_dir / f"{name}-daemon-{started.strftime('%Y%m%d-%H%M%S')}.log"
+                    shutil.copyfile(log, kept)
+                    say(f"{name} daemon log kept: {kept}")
         shutil.rmtree(workdir, ignore_errors=True)
     info["loadavg_at_end"] = os.getloadavg()
-    table = report.render_table(rows, with_podman)
+    table = report.render_table(rows, with_podman, with_docker)
     date = started.strftime("%Y-%m-%d %H:%M UTC")
-    print(f"corral vs podman, {date}, {info['cpus']} CPUs, {info['hostname']}")
+    rivals = " vs ".join(["corral"] + ["podman"] * with_podman + ["docker"] * with_docker)
+    print(f"{rivals}, {date}, {info['cpus']} CPUs, {info['hostname']}")
     if not with_podman:
-        print("podman is not installed: corral's figures alone")
+        print("podman is not installed: no podman figures")
+    if with_docker:
+        print("docker: measured on " + ", ".join(s.name for s in scenarios if s.with_docker)
+              + "; `-` elsewhere")  # fmt: skip
     print()
     print(table)
     for name, err in errors.items():

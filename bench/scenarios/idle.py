@@ -33,4 +33,4 @@ async def run(b: Bench) -> list[Row]:
     return [row]
 
 
-SCENARIO = Scenario("idle", "engine CPU seconds with an idle fleet", run)
+SCENARIO = Scenario("idle", "engine CPU seconds with an idle fleet", run, with_docker=True)

@@ -117,4 +117,6 @@ async def run(b: Bench) -> list[Row]:
     return [stored, read, follow]
 
 
-SCENARIO = Scenario("logs", "1M lines stored, read back, and followed exactly once", run)
+SCENARIO = Scenario(
+    "logs", "1M lines stored, read back, and followed exactly once", run, with_docker=True
+)

@@ -31,4 +31,6 @@ async def run(b: Bench) -> list[Row]:
     return [started, removed]
 
 
-SCENARIO = Scenario("many", "a fleet started concurrently until all run, then removed", run)
+SCENARIO = Scenario(
+    "many", "a fleet started concurrently until all run, then removed", run, with_docker=True
+)

@@ -3,6 +3,7 @@
 corral: growth of the daemon's RSS from no container to a fleet, per container (the
 daemon is the only process corral keeps; no per-container helper).  podman: the RSS of
 its conmon processes (one per container; podman itself has no daemon), per container.
+docker: growth of dockerd + containerd + the containerd-shims (one per container).
 Each engine starts fresh (a new corral daemon): a heap that already held an earlier
 scenario's fleet would absorb this one and show no growth at all.
 """
@@ -39,10 +40,12 @@ async def run(b: Bench) -> list[Row]:
         await e.settle()
         if e.name == "podman" and len(pids) != n:
             raise BenchError(f"podman: {len(pids)} conmon processes for {n} containers")
+        if e.name == "docker" and len(pids) != n + 2:  # dockerd, containerd, n shims
+            raise BenchError(f"docker: {len(pids) - 2} containerd shims for {n} containers")
         row.samples[e.name] = [(after - before) / n]
         notes.append(f"{e.name}: {before / 2**20:.1f} -> {after / 2**20:.1f} MiB")
     row.note = "; ".join(notes)
     return [row]
 
 
-SCENARIO = Scenario("memory", "engine RSS growth per running container", run)
+SCENARIO = Scenario("memory", "engine RSS growth per running container", run, with_docker=True)

@@ -31,4 +31,6 @@ async def run(b: Bench) -> list[Row]:
     return [detached, removed]
 
 
-SCENARIO = Scenario("start", "run -d of sleep 1d, and run --rm true, through each CLI", run)
+SCENARIO = Scenario(
+    "start", "run -d of sleep 1d, and run --rm true, through each CLI", run, with_docker=True
+)
