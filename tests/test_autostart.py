@@ -88,7 +88,7 @@ def test_no_autostart_gives_dockers_connect_error(tmp_path: Path, reaper: list[i
     message = (f"corral: Cannot connect to the corral daemon at unix://{sock}. Is the corral "
                "daemon running? (none answers, and CORRAL_NO_AUTOSTART=1 keeps corral from "
                "starting one)\n")
-    # docker's exit codes: 1, and 125 for run/create
+    # docker's exit codes: 1, and 125 for run (docker create: 1 as well)
     assert (ps.returncode, ps.stderr) == (1, message)
     assert (run.returncode, run.stderr) == (125, message)
     assert not sock.parent.exists() and not (tmp_path / "root").exists()

@@ -265,7 +265,13 @@ def cmd_run(cli: Cli, argv: list[str]) -> int:
 
         check_tty(bool(parsed["interactive"]), True)  # before anything is made
         detach_keys(parsed["detach_keys"], cli.environ)
-    cid = create_container(cli, name, body, pull=parsed["pull"], quiet=parsed["quiet"])
+    try:
+        cid = create_container(cli, name, body, pull=parsed["pull"], quiet=parsed["quiet"])
+    except ApiError as exc:
+        # docker run's toStatusError covers the create too: a missing device is 127
+        raise CliError(
+            f"Error response from daemon: {exc.message}", start_error_code(exc.message)
+        ) from None
     if parsed["detach"]:
         _start_or_fail(cli, cid, remove_on_failure=True)
         cli.out(cid)

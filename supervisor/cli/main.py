@@ -203,9 +203,9 @@ def run_verb(cli: Cli, verb: str, args: list[str]) -> int:
     module_name, func_name, _ = VERBS[verb] if verb in VERBS else _GROUP_ONLY[verb]
     module = importlib.import_module(f"supervisor.cli.{module_name}")
     func: Callable[[Cli, list[str]], int] = getattr(module, func_name)
-    # run/create report daemon trouble with 125, as docker does (the container's own
-    # exit codes occupy the low numbers).
-    daemon_code = 125 if verb in ("run", "create") else 1
+    # run reports daemon trouble with 125, as docker does (the container's own exit
+    # codes occupy the low numbers); docker create returns its error plainly: 1.
+    daemon_code = 125 if verb == "run" else 1
     try:
         return func(cli, args)
     except HelpRequested as exc:

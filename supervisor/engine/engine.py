@@ -624,6 +624,8 @@ class Engine:
                 c.state.error = exc.message
                 c.state.exit_code = getattr(exc, "exit_code", 128)
                 self.containers.save(c)
+            if isinstance(exc, Exception):
+                await self._remove_after_failed_start(c, live)
             raise
         close_all(*child_ends)  # the container has its copies
         live.pidfd = pidfd
@@ -670,6 +672,18 @@ class Engine:
         self._emit_volumes(c, "mount")
         self.emit(c, "start")
         log.info("container.start", id=c.short_id, name=c.name, pid=pid)
+
+    async def _remove_after_failed_start(self, c: Container, live: Live) -> None:
+        """An auto-remove container whose start failed is removed before the error
+        goes out, as dockerd's start does: nothing is left, and the `docker run --rm`
+        waiter (`condition=removed`, armed before the start) answers."""
+        if not c.host_config.get("AutoRemove") or live.removing:
+            return
+        with trio.CancelScope(shield=True):
+            try:
+                await self.remove(c, force=True, volumes=True)
+            except (CorralError, OSError) as exc:
+                log.error("container.autoremove_failed", id=c.short_id, error=str(exc))
 
     def _remap_files(self, c: Container, cdir: Path) -> None:
         """userns-remap: the /etc files and new volumes are the mapped root's, and a
@@ -1185,9 +1199,14 @@ class Engine:
         else:
             raise InvalidArgument(f'invalid condition: "{condition}"')
 
+        # Already met: the answer is today's exit code, whatever a start racing the
+        # response body does to it (Docker's conditionAlreadyMet answers at once).
+        code_now = c.state.exit_code
+
         async def wait() -> dict[str, Any]:
-            if event is not None:
-                await event.wait()
+            if event is None:
+                return {"StatusCode": code_now, "Error": None}
+            await event.wait()
             return {"StatusCode": c.state.exit_code, "Error": None}
 
         return wait
@@ -1231,6 +1250,9 @@ class Engine:
                         self.events.publish("volume", "destroy", m.name, {"driver": "local"})
         del self._live[c.id]
         self.emit(c, "destroy")
+        # Removal wakes every waiter, as Docker's: a `next-exit` wait on a container
+        # that never ran (its start failed, say) would otherwise wait for ever.
+        live.exited.set()
         live.removed.set()
         log.info("container.destroy", id=c.short_id, name=c.name)
 
