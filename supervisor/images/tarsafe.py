@@ -78,6 +78,8 @@ def entry_parts(name: str, max_bytes: int = MAX_NAME_BYTES) -> tuple[str, ...]:
     """
     if name.startswith("/"):
         raise _refuse(name, "path escapes the layer")
+    if "\x00" in name:  # a PAX name may hold one; no path can
+        raise _refuse(name, "path contains a NUL byte")
     norm = posixpath.normpath(name)
     if norm == ".":
         return ()
@@ -252,6 +254,8 @@ def _unpack_entry(
         elif info.issym():
             if len(os.fsencode(info.linkname)) >= PATH_MAX:
                 raise _refuse(name, f"symlink target is longer than {PATH_MAX - 1} bytes")
+            if not info.linkname or "\x00" in info.linkname:  # symlink(2) takes neither
+                raise _refuse(name, "symlink target is empty or contains a NUL byte")
             os.symlink(info.linkname, path)
         elif info.islnk():
             try:
