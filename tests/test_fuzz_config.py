@@ -112,6 +112,8 @@ PUNCT = ":-[]{}&*!|>'\"\n #$\t"
 
 
 def mutate(draw: st.DrawFn, text: str) -> str:
+    if draw(st.booleans()):  # half the texts as generated, so that more of them load
+        return text
     for pos, op, ch in draw(
         st.lists(
             st.tuples(
@@ -142,7 +144,7 @@ def compose_texts(draw: st.DrawFn) -> str:
 POSITIONED = re.compile(r"^compose\.yaml:\d+:\d+: ")  # shown relative to the cwd
 
 
-@fuzz(ci_cases=400)
+@fuzz(ci_cases=300)
 @given(compose_texts())
 @example(SAMPLE)
 @example("services: &a [*a]\n")  # an anchor inside itself: RecursionError

@@ -71,7 +71,7 @@ def build_plan(text: str) -> int:
     return n
 
 
-@fuzz(ci_cases=400)
+@fuzz(ci_cases=300)
 @given(dockerfiles() | st.text(max_size=60))
 @example("FROM busybox\nFROM busybox\nCOPY --from=\u00b2 a b\n")  # isdigit(), not int()
 def test_dockerfile_any_text(text: str) -> None:

@@ -166,7 +166,7 @@ def drive(pieces: list[bytes], eof: bool) -> list[object]:
     return seen
 
 
-@fuzz(ci_cases=600)
+@fuzz(ci_cases=500)
 @given(raw_requests(), st.lists(st.integers(1, 64), max_size=5), st.booleans())
 @example(b"POST / HTTP/1.1\r\nContent-Length: \xb2\r\n\r\n", [], True)  # isdigit() but not int()
 @example(b"GET http://[::1/x HTTP/1.1\r\n\r\n", [], True)  # urlsplit raises ValueError
