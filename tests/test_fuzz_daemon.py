@@ -100,8 +100,9 @@ JSONS = st.recursive(
 
 
 @st.composite
-def api_requests(draw: st.DrawFn) -> tuple[str, str, bytes, str]:
-    method, path = draw(st.sampled_from(ROUTES))
+def api_requests(draw: st.DrawFn) -> tuple[str, str, bytes, str, str]:
+    method, route = draw(st.sampled_from(ROUTES))
+    path = route
     path = path.replace("{id}", draw(st.sampled_from(IDS) | st.text("abc0123-_.", max_size=8)))
     query = draw(st.sampled_from(QUERIES))
     kind = draw(st.integers(0, 3))
@@ -114,7 +115,7 @@ def api_requests(draw: st.DrawFn) -> tuple[str, str, bytes, str]:
     else:
         body = draw(st.binary(max_size=30))
     ctype = draw(st.sampled_from(["application/json", "text/plain", "", "application/x-tar"]))
-    return method, path + ("?" + query if query else ""), body, ctype
+    return method, path + ("?" + query if query else ""), body, ctype, route
 
 
 def _leftovers(daemon: Daemon) -> None:
@@ -139,16 +140,16 @@ def server_error(target: str, key: str, what: str) -> None:
 @fuzz(ci_cases=150)
 @given(api_requests())
 def test_random_requests_never_500(
-    daemon: Daemon, dk: Any, req: tuple[str, str, bytes, str]
+    daemon: Daemon, dk: Any, req: tuple[str, str, bytes, str, str]
 ) -> None:
-    method, target, body, ctype = req
+    method, target, body, ctype, route = req
     mounts = mounts_under(daemon.root)
     with case("daemon requests") as fig:
         hdrs = {"Content_Type": ctype} if ctype else {}
         status = request(daemon.sock, method, target, body, **hdrs)
         assert status != 0, f"no answer to {method} {target}"
         if status >= 500 and status not in (501, 503):  # Docker: 503 = not a swarm manager
-            where = f"{method} {target.partition('?')[0]}"
+            where = f"{method} {route}"
             server_error("daemon requests", where, f"{method} {target} {body[:60]!r}: {status}")
         if status >= 400:
             raise Refused(str(status))
