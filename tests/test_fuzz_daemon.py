@@ -5,7 +5,6 @@ every case), and it leaves no mount, container or image behind."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import socket
@@ -13,9 +12,8 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-import pytest
 from conftest import Daemon
-from fuzzing import Refused, case, figures, fuzz
+from fuzzing import Refused, case, fuzz
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -126,15 +124,9 @@ def _leftovers(daemon: Daemon) -> None:
         request(daemon.sock, "DELETE", f"/containers/{name.name}?force=1&v=1")
 
 
-#: 500s answered to a client's mistake, by target: listed by the *_figures tests
-SERVER_500S: dict[str, dict[str, list[str]]] = {}
-
-
 def server_error(target: str, key: str, what: str) -> None:
-    """A 500 for a client's mistake.  Creating and listing are issue 12 §5's body
-    validation, landing separately; until it has, they are recorded, not raised."""
-    SERVER_500S.setdefault(target, {}).setdefault(key, []).append(what)
-    raise Refused("500")
+    """A 500 for a client's mistake: a failure, which hypothesis shrinks."""
+    raise AssertionError(f"{target}: a 500 for a client's mistake at {key}: {what}")
 
 
 @fuzz(ci_cases=150)
@@ -207,19 +199,6 @@ def test_create_bodies_never_500(daemon: Daemon, dk: Any, body: dict[str, Any]) 
     alive(daemon)
     assert mounts_under(daemon.root) == mounts
     assert fig.cases
-
-
-@pytest.mark.parametrize("target", ["daemon requests", "daemon create bodies"])
-def test_no_500_for_client_errors(target: str) -> None:
-    """No client mistake got a 500.  Until the edge's body validator (issue 12 §5) has
-    landed, those found are an expected failure, listed with the shortest example."""
-    if not figures(target).cases:
-        pytest.skip(f"the {target} fuzz did not run")
-    found = SERVER_500S.get(target, {})
-    shortest = "; ".join(min(cases, key=len) for _, cases in sorted(found.items()))
-    if found and importlib.util.find_spec("supervisor.api.schema") is None:
-        pytest.xfail(f"{sum(map(len, found.values()))} cases got a 500: {shortest}")
-    assert found == {}, shortest
 
 
 def _layer(entries: list[tuple[str, bytes, str]]) -> bytes:
