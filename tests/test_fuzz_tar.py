@@ -31,7 +31,7 @@ NAMES = [
     "a", "a/b", "./a", "a/", "..", "../x", "a/../../x", "/abs", "/" + str(OUTSIDE) + "/s",
     str(OUTSIDE) + "/new", "l", "l/x", "l/../x", "d/l/x", ".", "./", ".wh.a", "a/.wh..wh..opq",
     ".wh..", ".wh...", "a/.wh..wh.plnk", "sub/.wh.l", "x" * 256, "/".join(["d"] * 600),
-    "é", "a\\b", "a\nb", "hl",
+    "é", "a\\b", "a\nb", "hl", "a/dir", "dir",
 ]  # fmt: skip
 LINKS = ["", "a", "/", "..", "../outside", "../outside/s", str(OUTSIDE), str(OUTSIDE) + "/s",
          "l", "a/b", "/etc", "x" * 5000, "hl", "."]  # fmt: skip
@@ -120,6 +120,8 @@ def _tar(*entries: tuple[str, bytes, str]) -> bytes:
 @example(_tar(("a", tarfile.SYMTYPE, "")))  # symlink(2) ENOENT: was a 500
 @example(_tar(("a\x00b", tarfile.REGTYPE, "")))  # a PAX name with NUL: ValueError
 @example(_tar(("a", tarfile.SYMTYPE, "x\x00y")))
+@example(_tar(("a/dir", tarfile.DIRTYPE, ""), ("a", tarfile.SYMTYPE, str(OUTSIDE))))  # utime
+@example(_tar(("a/b", tarfile.DIRTYPE, ""), ("a", tarfile.REGTYPE, "")))  # followed a; ENOTDIR
 def test_unpack_hostile_layers(planted: Path, raw: bytes) -> None:
     before = _snapshot()
     mounts = _mounts()
