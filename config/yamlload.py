@@ -24,6 +24,7 @@ from config.scalars import TagError, resolve_plain, resolve_tagged
 _PLAIN = "tag:corral,2025:plain"  # every untagged plain scalar, resolved by go-yaml's rules
 _MERGE = "tag:yaml.org,2002:merge"
 _STR = "tag:yaml.org,2002:str"
+MAX_DEPTH = 100  # levels of nesting a file may have; no real one comes near
 _CORE = "tag:yaml.org,2002:"
 _COMPOSE_TAGS = ("!reset", "!override")  # compose's merge tags
 
@@ -84,7 +85,10 @@ def _pos(file: str, node: Node) -> Position:
 
 def load_yaml(text: str, file: str) -> tuple[Any, Positions]:
     """Parse one document. Raises ConfigError with `file:line:col` for bad YAML."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # refuses non-printable characters (a ReaderError)
+    except yaml.YAMLError as exc:
+        raise ConfigError.at(Position(file, 1, 1), f"invalid YAML: {exc}") from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -97,6 +101,10 @@ def load_yaml(text: str, file: str) -> tuple[Any, Positions]:
         raise ConfigError.at(pos, f"invalid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise ConfigError.at(Position(file, 1, 1), f"invalid YAML: {exc}") from None
+    except RecursionError:  # PyYAML composes recursively: "[[[[..." a thousand deep
+        raise ConfigError.at(
+            Position(file, 1, 1), f"invalid YAML: nested more than {MAX_DEPTH} levels deep"
+        ) from None
     finally:
         loader.dispose()
     positions = Positions()
@@ -117,17 +125,30 @@ def _key_problem(k: Node) -> str | None:
     return None if k.tag == _STR else f"tagged {_short(k.tag)}"
 
 
-def _check_keys(node: Node, file: str, path: Path, seen: set[int] | None = None) -> None:
-    """Duplicate and non-string keys are errors, as in compose (raised at the first)."""
+def _check_keys(
+    node: Node, file: str, path: Path, seen: set[int] | None = None, inside: tuple[int, ...] = ()
+) -> None:
+    """Duplicate and non-string keys are errors, as in compose (raised at the first).
+
+    So are an anchor that contains itself (`a: &x [*x]`, refused by go-yaml too: every
+    walk over the document would recurse forever) and nesting deeper than MAX_DEPTH
+    (the walks after this one recurse too, and Python's stack is finite)."""
     seen = set() if seen is None else seen
+    if id(node) in inside:
+        raise ConfigError.at(
+            _pos(file, node), f"{dotted(path) or 'top level'}: an anchor that contains itself"
+        )
+    if len(inside) >= MAX_DEPTH:
+        raise ConfigError.at(_pos(file, node), f"nested more than {MAX_DEPTH} levels deep")
     if id(node) in seen:  # aliases share nodes
         return
     seen.add(id(node))
+    inside = (*inside, id(node))
     if isinstance(node, MappingNode):
         keys: dict[str, Node] = {}
         for k, v in node.value:
             if k.tag == _MERGE:
-                _check_keys(v, file, path, seen)
+                _check_keys(v, file, path, seen, inside)
                 continue
             problem = _key_problem(k)
             if problem is not None:
@@ -145,10 +166,10 @@ def _check_keys(node: Node, file: str, path: Path, seen: set[int] | None = None)
                     f"duplicate key {k.value!r} (first defined at line {first.line})",
                 )
             keys[k.value] = k
-            _check_keys(v, file, (*path, str(k.value)), seen)
+            _check_keys(v, file, (*path, str(k.value)), seen, inside)
     elif isinstance(node, SequenceNode):
         for i, item in enumerate(node.value):
-            _check_keys(item, file, (*path, i), seen)
+            _check_keys(item, file, (*path, i), seen, inside)
 
 
 def _walk(node: Node, file: str, path: Path, out: Positions, depth: int = 0) -> None:

@@ -25,6 +25,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from busybox import make_rootfs_tar  # noqa: E402
+from fuzzing import (  # noqa: E402, F401 - the fuzz suite's --fuzz-cases and figures
+    pytest_addoption,
+    pytest_configure,
+    pytest_terminal_summary,
+)
 from registry import Registry, start_registry  # noqa: E402
 
 IMAGE = "busybox:latest"

@@ -158,7 +158,10 @@ def parse_target(target: str) -> tuple[str, dict[str, list[str]]]:
         raw_path, _, raw_query = target.partition("?")
         raw_path = raw_path.partition("#")[0]
     else:  # absolute-form
-        parts = urlsplit(target)
+        try:
+            parts = urlsplit(target)
+        except ValueError:  # "http://[::1/x": a bracket the host never closes
+            raise ProtocolError(f"invalid request target {target!r}") from None
         if not parts.scheme:
             raise ProtocolError(f"invalid request target {target!r}")
         raw_path, raw_query = parts.path or "/", parts.query
@@ -398,7 +401,8 @@ class ServerConnection:
             if len(values) != 1:
                 raise ProtocolError("conflicting Content-Length values")
             value = values.pop()
-            if not value.isdigit() or len(value) > 18:
+            # isascii: str.isdigit() also takes digits int() refuses ("\u00b2")
+            if not (value.isascii() and value.isdigit()) or len(value) > 18:
                 raise ProtocolError(f"invalid Content-Length {value[:20]!r}")
             self._remaining = int(value)
             self._state = _BODY_LENGTH if self._remaining else _IDLE

@@ -595,7 +595,7 @@ def find_stage(all_stages: list[Stage], ref: str, before: int) -> Stage | None:
     for s in all_stages[:before]:
         if s.name and s.name == ref_l:
             return s
-    if ref.isdigit() and int(ref) < before:
+    if ref.isascii() and ref.isdigit() and int(ref) < before:  # not "\u00b2"
         return all_stages[int(ref)]
     return None
 

@@ -78,6 +78,8 @@ def entry_parts(name: str, max_bytes: int = MAX_NAME_BYTES) -> tuple[str, ...]:
     """
     if name.startswith("/"):
         raise _refuse(name, "path escapes the layer")
+    if "\x00" in name:  # a PAX name may hold one; no path can
+        raise _refuse(name, "path contains a NUL byte")
     norm = posixpath.normpath(name)
     if norm == ".":
         return ()
@@ -174,7 +176,7 @@ def unpack_layer(src: BinaryIO | Path, dest: Path) -> int:
             return unpack_layer(f, dest)
     total = 0
     budget = name_budget(dest)
-    dir_times: list[tuple[Path, int]] = []
+    dir_times: list[tuple[tuple[str, ...], int]] = []
     try:
         tar = tarfile.open(fileobj=src, mode="r|*")  # noqa: SIM115 - `with tar` below
     except tarfile.TarError as e:
@@ -186,16 +188,37 @@ def unpack_layer(src: BinaryIO | Path, dest: Path) -> int:
         except tarfile.TarError as e:
             raise InvalidArgument(f"invalid tar archive: {e}") from None
     # Directory mtimes last: creating children changed them.
-    for path, mtime in reversed(dir_times):
-        os.utime(path, (mtime, mtime), follow_symlinks=False)
+    for parts, mtime in reversed(dir_times):
+        path = _still_a_directory(dest, parts)
+        if path is not None:
+            os.utime(path, (mtime, mtime), follow_symlinks=False)
     return total
+
+
+def _still_a_directory(dest: Path, parts: tuple[str, ...]) -> Path | None:
+    """`dest/parts` if it is still a directory reached through directories only.
+
+    A later entry may have replaced it or a parent by a file (`a/b/`, then `a`) or by a
+    symlink (`a/dir/`, then `a -> /somewhere`): utime would fail on the first, and on
+    the second follow the link and set the times of a directory outside the layer.
+    """
+    cur = dest
+    for comp in parts:
+        cur = cur / comp
+        try:
+            st = os.lstat(cur)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if not stat.S_ISDIR(st.st_mode):
+            return None
+    return cur
 
 
 def _unpack_entry(
     tar: tarfile.TarFile,
     info: tarfile.TarInfo,
     dest: Path,
-    dir_times: list[tuple[Path, int]],
+    dir_times: list[tuple[tuple[str, ...], int]],
     budget: int,
 ) -> int:
     name = info.name
@@ -220,7 +243,7 @@ def _unpack_entry(
         if info.isdir():
             _apply_owner_mode(dest, info)
             _apply_xattrs(dest, info)
-            dir_times.append((dest, int(info.mtime)))
+            dir_times.append(((), int(info.mtime)))
             return 0
         raise _refuse(name, "the layer root must be a directory")
 
@@ -238,7 +261,7 @@ def _unpack_entry(
             st = None
         if st is None:
             os.mkdir(path, 0o700)
-        dir_times.append((path, int(info.mtime)))
+        dir_times.append((parts, int(info.mtime)))
     else:
         _remove(path)
         if info.isreg():
@@ -252,6 +275,8 @@ def _unpack_entry(
         elif info.issym():
             if len(os.fsencode(info.linkname)) >= PATH_MAX:
                 raise _refuse(name, f"symlink target is longer than {PATH_MAX - 1} bytes")
+            if not info.linkname or "\x00" in info.linkname:  # symlink(2) takes neither
+                raise _refuse(name, "symlink target is empty or contains a NUL byte")
             os.symlink(info.linkname, path)
         elif info.islnk():
             try:
