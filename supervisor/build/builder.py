@@ -872,20 +872,25 @@ def _clean_config(cfg: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in cfg.items() if not k.startswith("__")}
 
 
+def _digits(s: str) -> bool:
+    """ASCII digits only: `str.isdigit` also takes `²`, which `int` refuses."""
+    return s.isascii() and s.isdigit()
+
+
 def _port_key(p: str) -> str:
     port, _, proto = p.partition("/")
     proto = (proto or "tcp").lower()
     if proto not in ("tcp", "udp", "sctp"):
         raise InvalidArgument(f"invalid proto: {proto}")
     lo, _, hi = port.partition("-")
-    if not lo.isdigit() or (hi and not hi.isdigit()) or not 0 < int(lo) < 65536:
+    if not _digits(lo) or (hi and not _digits(hi)) or not 0 < int(lo) < 65536:
         raise InvalidArgument(f"invalid containerPort: {port}")
     return f"{port}/{proto}"
 
 
 def _check_signal(sig: str) -> None:
     s = sig.upper()
-    if s.isdigit():
+    if _digits(s):
         return
     if not s.startswith("SIG"):
         s = "SIG" + s
@@ -928,7 +933,7 @@ def _healthcheck(x: Instruction, shell: list[str]) -> dict[str, Any]:
             hc[key] = ns
     r = x.flag("retries")
     if r:
-        if not r.isdigit() or int(r) < 1:
+        if not _digits(r) or int(r) < 1:
             raise InvalidArgument(f"HEALTHCHECK --retries must be at least 1 (got {r})")
         hc["Retries"] = int(r)
     return hc
