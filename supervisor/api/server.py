@@ -458,6 +458,11 @@ class _Admission:
         self.total += 1
         try:
             await conn.run()
+        except Exception:
+            # A bug on one connection (a parser or handler exception that escaped the
+            # 400/500 paths) ends that connection, never the server's nursery and with
+            # it the daemon; the fuzz suite found two such requests.
+            log.exception("api.connection_failed")
         finally:
             self.total -= 1
             self.by_pid[pid] -= 1
