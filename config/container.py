@@ -39,7 +39,7 @@ def labels_for(project: Project, service: str, number: int) -> dict[str, str]:
             WORKING_DIR: project.working_dir,
             CONFIG_FILES: ",".join(project.config_files),
             "com.docker.compose.version": COMPOSE_VERSION,
-            "com.docker.compose.image": str(svc.get("image", "")),
+            "com.docker.compose.image": project.image(service),
             "com.docker.compose.depends_on": ",".join(
                 f"{d}:{spec.get('condition')}:{str(bool(spec.get('restart'))).lower()}"
                 for d, spec in (svc.get("depends_on") or {}).items()
@@ -253,7 +253,7 @@ def create_body(
         "StdinOnce": False,
         "Env": env,
         "Cmd": svc.get("command"),
-        "Image": svc.get("image"),
+        "Image": project.image(service),
         "WorkingDir": str(svc.get("working_dir", "")),
         "Entrypoint": svc.get("entrypoint"),
         "Labels": labels_for(project, service, number),

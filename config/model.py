@@ -54,6 +54,11 @@ class Project:
     def hash(self, service: str) -> str:
         return service_hash(self.services[service])
 
+    def image(self, service: str) -> str:
+        """The image a service's containers run: its `image:`, or for a service built
+        without one compose v2's name for the build, `PROJECT-SERVICE`."""
+        return str(self.services[service].get("image") or f"{self.name}-{service}")
+
 
 def normalize_project_name(text: str) -> str:
     """compose: lowercase, only [a-z0-9_-], must start with a letter or digit."""
@@ -65,7 +70,8 @@ def service_hash(service: Mapping[str, Any]) -> str:
     """compose's ServiceHash: what makes a container differ, not how many or in what order.
 
     Scale, replicas, depends_on, profiles and build are left out: changing them must not
-    recreate running containers.
+    recreate running containers. A rebuild that changes the image is seen by its image
+    ID instead (`reconcile._outdated`), as compose does.
     """
     s = {
         k: v
@@ -116,6 +122,14 @@ class _Finisher:
         if not s.get("image") and not s.get("build"):
             self.fail(
                 p, f'service "{name}" has neither an image nor a build context specified', key=True
+            )
+        if isinstance(s.get("build"), dict):
+            s["build"] = self.build(name, s["build"])
+        policy = s.get("pull_policy")  # its values are checked by config.schema
+        if policy == "build" and not s.get("build"):
+            self.fail(
+                (*p, "pull_policy"),
+                f'service "{name}": pull_policy is build but the service has no build section',
             )
         for key in ("command", "entrypoint"):
             if isinstance(s.get(key), str):
@@ -258,6 +272,33 @@ class _Finisher:
                     f'service "{name}" refers to undefined volume {src}: invalid compose project',
                 )
         return s
+
+    def build(self, name: str, build: dict[str, Any]) -> dict[str, Any]:
+        """The build section as compose resolves it: the context an absolute path (from
+        the project directory), the Dockerfile's name defaulted, the two ways of giving
+        a Dockerfile exclusive, a remote (git/URL) context refused."""
+        import os.path
+
+        p: Path = ("services", name, "build")
+        b = dict(build)
+        ctx = str(b.get("context") or ".")
+        if "://" in ctx or ctx.startswith("git@"):
+            self.fail(
+                (*p, "context"),
+                f"services.{name}.build.context: remote build contexts are not supported by "
+                f"corral yet: {ctx}",
+            )
+        else:
+            b["context"] = os.path.normpath(os.path.join(self.project_dir, ctx))
+        if "dockerfile" in b and "dockerfile_inline" in b:
+            self.fail(
+                (*p, "dockerfile_inline"),
+                f"services.{name}.build: dockerfile and dockerfile_inline are mutually exclusive",
+                key=True,
+            )
+        elif "dockerfile_inline" not in b:
+            b.setdefault("dockerfile", "Dockerfile")
+        return b
 
     def security_opt(self, opt: str, path: Path) -> str:
         """One `security_opt` as compose sends it: `seccomp=FILE` (relative to the

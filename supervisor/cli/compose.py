@@ -40,6 +40,7 @@ VERBS = {
     "images": "List images used by the created containers",
     "pull": "Pull service images",
     "push": "Push service images",
+    "build": "Build or rebuild services",
 }
 
 _GLOBAL_VALUE = {
@@ -248,6 +249,8 @@ UP = Command(
         Opt("no-color", help="Produce monochrome output"),
         Opt("no-log-prefix", help="Don't print prefix in logs"),
         Opt("timeout", "t", "int", help="Shutdown timeout in seconds"),
+        Opt("build", help="Build images before starting containers"),
+        Opt("no-build", help="Don't build an image, even if it's missing"),
     ),
 )
 
@@ -272,6 +275,14 @@ def compose_up(cli: Cli, g: Globals, argv: list[str]) -> int:
     for svc in p.args:
         if svc not in project.services:
             raise CliError(f"no such service: {svc}")
+    if p["build"] and p["no_build"]:
+        raise UsageError("--build and --no-build are incompatible", 1)
+    from config.graph import with_dependencies
+    from supervisor.cli.compose_build import build_for_up
+
+    wanted = with_dependencies(project.graph(), list(p.args)) if p.args else set(project.services)
+    _api(cli)
+    build_for_up(cli, project, sorted(wanted), build=p["build"], no_build=p["no_build"])
     opts = UpOptions(
         services=list(p.args),
         scale=scale,
@@ -618,7 +629,7 @@ def compose_images(cli: Cli, g: Globals, argv: list[str]) -> int:
     project = load(cli, g)
     rows = [["CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "SIZE"]]
     for c in _select(project, _observe(cli, project.name), p.args):
-        image = str(project.services[c.service].get("image", ""))
+        image = project.image(c.service)
         try:
             info = cli.client.get(f"/images/{quote(image, '/:')}/json")
         except ApiError:
@@ -776,6 +787,45 @@ def compose_exec(cli: Cli, g: Globals, argv: list[str]) -> int:
     return cmd_exec(cli, [*words, chosen[0].id, *command])
 
 
+# -- build -----------------------------------------------------------------------------
+
+BUILD = Command(
+    "compose build",
+    "corral compose build [OPTIONS] [SERVICE...]",
+    "Build or rebuild services",
+    (
+        Opt("build-arg", kind="list", help="Set build-time variables for services"),
+        Opt("no-cache", help="Do not use cache when building the image"),
+        Opt("pull", help="Always attempt to pull a newer version of the image"),
+        Opt("push", help="Push service images"),
+        Opt("quiet", "q", help="Don't print anything to STDOUT"),
+        Opt("with-dependencies", help="Also build dependencies (transitively)"),
+    ),
+)
+
+
+def compose_build(cli: Cli, g: Globals, argv: list[str]) -> int:
+    from config.graph import with_dependencies
+    from supervisor.cli.build import build_args
+    from supervisor.cli.compose_build import build_service, buildable
+
+    p = parse(BUILD, argv)
+    if p["push"]:
+        raise CliError("--push is not supported by corral yet: run 'corral compose push'", 1)
+    args = build_args(p["build_arg"], cli.environ)
+    project = load(cli, g)
+    for svc in p.args:
+        if svc not in project.services:
+            raise CliError(f"no such service: {svc}")
+    wanted = set(p.args) if p.args else set(project.services)
+    if p["with_dependencies"]:
+        wanted = with_dependencies(project.graph(), sorted(wanted))
+    for svc in buildable(project, sorted(wanted)):
+        build_service(cli, project, svc, build_args=args, no_cache=p["no_cache"],
+                      quiet=p["quiet"], pull=p["pull"])
+    return 0
+
+
 # -- config ----------------------------------------------------------------------------
 
 CONFIG = Command(
@@ -839,4 +889,5 @@ _HANDLERS: dict[str, Any] = {
     "restart": _lifecycle("restart", "Restart service containers"),
     "exec": compose_exec,
     "config": compose_config,
+    "build": compose_build,
 }

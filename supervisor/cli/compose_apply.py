@@ -60,27 +60,25 @@ class Applier:
         out: dict[str, str] = {}
         for name in services:
             svc = project.services[name]
-            image = svc.get("image")
-            if not image:
-                raise ComposeError(
-                    f'service "{name}": build is not supported yet: set "image:" too, '
-                    "or build the image first and name it in image:"
-                )
+            image = project.image(name)
+            built = bool(svc.get("build"))
             policy = str(svc.get("pull_policy") or "missing")
-            if policy == "build":
-                raise ComposeError(f'service "{name}": pull_policy build needs build:, '
-                                   "which is not supported yet")
-            if policy == "always":
-                await self.pull(name, str(image))
+            if policy == "always" and not built:
+                await self.pull(name, image)
             try:
-                info = await self.api.request("GET", f"/images/{quote(str(image), '/:')}/json")
+                info = await self.api.request("GET", f"/images/{quote(image, '/:')}/json")
             except ApiError as exc:
+                if exc.status == 404 and built:
+                    raise ComposeError(
+                        f'service "{name}": image {image} is not built: '
+                        "run 'corral compose build' (or 'corral compose up --build')"
+                    ) from None
                 if exc.status != 404 or policy in ("never", "always"):
                     if exc.status == 404:
                         raise ComposeError(f'service "{name}": {exc.message}') from None
                     raise
-                await self.pull(name, str(image))
-                info = await self.api.request("GET", f"/images/{quote(str(image), '/:')}/json")
+                await self.pull(name, image)
+                info = await self.api.request("GET", f"/images/{quote(image, '/:')}/json")
             out[name] = str(info.get("Id", ""))
         return out
 
