@@ -6,6 +6,7 @@ and compose-aware tools see these containers as compose's own.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from config.model import Project
@@ -16,6 +17,7 @@ from config.reconcile import (
     ONEOFF,
     PROJECT,
     SERVICE,
+    SLUG,
     WORKING_DIR,
     container_name,
 )
@@ -271,3 +273,78 @@ def create_body(
     if isinstance(svc.get("healthcheck"), dict):
         config["Healthcheck"] = _healthcheck(svc["healthcheck"])
     return name, config
+
+
+@dataclass
+class RunOptions:
+    """`compose run`'s overrides of the service (compose v2's applyRunOptions)."""
+
+    command: list[str] = field(default_factory=list)
+    entrypoint: list[str] | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    user: str = ""
+    workdir: str = ""
+    volumes: list[str] = field(default_factory=list)  # -v, docker's Binds syntax
+    labels: dict[str, str] = field(default_factory=dict)
+    name: str = ""
+    service_ports: bool = False
+    auto_remove: bool = False
+    interactive: bool = True
+
+
+def oneoff_name(project: Project, service: str, slug: str) -> str:
+    """compose v2: `PROJECT-SERVICE-run-<first 12 hex of the slug>`."""
+    return f"{project.name}-{service}-run-{slug[:12]}"
+
+
+def run_body(
+    project: Project,
+    service: str,
+    slug: str,
+    opts: RunOptions,
+    *,
+    networks_supported: bool = True,
+    network_mode: str | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """(name, create body) of a one-off container of `service`, as compose v2 makes it:
+    the command (and entrypoint, which clears the service's command) replaced, `-e`
+    over the service's environment, no restart policy, the service's ports only with
+    `--service-ports`, its container_name dropped, labels `oneoff=True` and the slug."""
+    svc = dict(project.services[service])
+    svc.pop("container_name", None)
+    if opts.command:
+        svc["command"] = list(opts.command)
+    if opts.entrypoint is not None:
+        svc["entrypoint"] = list(opts.entrypoint)
+        if not opts.command:
+            svc["command"] = []
+    if opts.user:
+        svc["user"] = opts.user
+    if opts.workdir:
+        svc["working_dir"] = opts.workdir
+    if opts.environment:
+        svc["environment"] = {**(svc.get("environment") or {}), **opts.environment}
+    if not opts.service_ports:
+        svc.pop("ports", None)
+    svc["restart"] = "no"
+    if isinstance(svc.get("deploy"), dict):
+        svc["deploy"] = {k: v for k, v in svc["deploy"].items() if k != "restart_policy"}
+    svc["stdin_open"] = opts.interactive
+    model = {**project.model, "services": {**project.services, service: svc}}
+    view = replace(project, model=model)
+    _, body = create_body(
+        view, service, 1, networks_supported=networks_supported, network_mode=network_mode
+    )
+    labels = body["Labels"]
+    labels.update(opts.labels)
+    labels[ONEOFF] = "True"
+    labels[SLUG] = slug
+    labels[NUMBER] = "1"
+    host = body["HostConfig"]
+    host["AutoRemove"] = opts.auto_remove
+    if opts.volumes:
+        host["Binds"] = [*(host.get("Binds") or []), *opts.volumes]
+    if opts.interactive:
+        body.update(AttachStdin=True, StdinOnce=True, OpenStdin=True)
+    body.update(AttachStdout=True, AttachStderr=True)
+    return opts.name or oneoff_name(project, service, slug), body

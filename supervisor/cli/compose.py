@@ -41,6 +41,19 @@ VERBS = {
     "pull": "Pull service images",
     "push": "Push service images",
     "build": "Build or rebuild services",
+    "run": "Run a one-off command on a service",
+    "rm": "Removes stopped service containers",
+    "kill": "Force stop service containers",
+    "pause": "Pause services",
+    "unpause": "Unpause services",
+    "ls": "List running compose projects",
+    "port": "Print the public port for a port binding",
+    "top": "Display the running processes",
+    "events": "Receive real time events from containers",
+    "create": "Creates containers for a service",
+    "wait": "Block until containers of all (or specified) services stop",
+    "version": "Show the Docker Compose version information",
+    "scale": "Scale services",
 }
 
 _GLOBAL_VALUE = {
@@ -80,12 +93,15 @@ def split_globals(argv: list[str]) -> tuple[Globals, str | None, list[str]]:
     while i < len(argv):
         word = argv[i]
         i += 1
-        if word == "--" or (verb == "exec" and any(not w.startswith("-") for w in rest)):
+        if word == "--" or (
+            verb in ("exec", "run") and any(not w.startswith("-") for w in rest)
+        ):
             rest.append(word)
             rest.extend(argv[i:])
             break
         name, eq, value = word.partition("=")
-        own_f = verb == "logs" and name in ("-f",)
+        # after these verbs `-f` is their own (follow, force, format), as in compose
+        own_f = verb in ("logs", "rm", "version") and name in ("-f",)
         if name in _GLOBAL_VALUE and not own_f:
             if not eq:
                 if i >= len(argv):
@@ -99,7 +115,7 @@ def split_globals(argv: list[str]) -> tuple[Globals, str | None, list[str]]:
             and name[:2] in ("-f", "-p")
             and not name.startswith("--")
             and not own_f
-            and verb != "logs"
+            and verb not in ("logs", "rm", "version")
         ):
             g.set(_GLOBAL_VALUE[name[:2]], word[2:])
             continue
@@ -251,6 +267,8 @@ UP = Command(
         Opt("timeout", "t", "int", help="Shutdown timeout in seconds"),
         Opt("build", help="Build images before starting containers"),
         Opt("no-build", help="Don't build an image, even if it's missing"),
+        Opt("no-deps", help="Don't start linked services"),
+        Opt("no-start", help="Don't start the services after creating them"),
     ),
 )
 
@@ -281,6 +299,8 @@ def compose_up(cli: Cli, g: Globals, argv: list[str]) -> int:
     from supervisor.cli.compose_build import build_for_up
 
     wanted = with_dependencies(project.graph(), list(p.args)) if p.args else set(project.services)
+    if p["no_deps"] and p.args:
+        wanted = set(p.args)
     _api(cli)
     build_for_up(cli, project, sorted(wanted), build=p["build"], no_build=p["no_build"])
     opts = UpOptions(
@@ -289,12 +309,18 @@ def compose_up(cli: Cli, g: Globals, argv: list[str]) -> int:
         force_recreate=p["force_recreate"],
         no_recreate=p["no_recreate"],
         remove_orphans=p["remove_orphans"],
+        no_deps=p["no_deps"],
     )
     api = _api(cli)
     applier = Applier(api, _say(cli))
+    applier.no_start = p["no_start"]
     since = f"{time.time():.9f}"
 
     async def run() -> int:
+        if p["no_start"]:
+            await _release(api, project.name)  # else the daemon would start them
+            await applier.up(project, opts)
+            return 0
         if p["detach"]:
             return await _hand_over(cli, api, applier, project, opts)
         await _release(api, project.name)  # in the foreground, the project is ours
@@ -321,6 +347,7 @@ async def _hand_over(
         no_recreate=opts.no_recreate,
         remove_orphans=opts.remove_orphans,
         parallel_limit=parallel_limit(),
+        no_deps=opts.no_deps,
     )
     errors: list[str] = []
     buf = b""
@@ -838,6 +865,8 @@ CONFIG = Command(
         Opt("services", help="Print the service names, one per line"),
         Opt("volumes", help="Print the volume names, one per line"),
         Opt("hash", kind="str", help='Print the service config hash, one per line ("*": all)'),
+        Opt("images", help="Print the image names, one per line"),
+        Opt("networks", help="Print the network names, one per line"),
     ),
 )
 
@@ -855,6 +884,15 @@ def compose_config(cli: Cli, g: Globals, argv: list[str]) -> int:
         for name in project.model.get("volumes") or {}:
             cli.out(name)
         return 0
+    if p["images"]:
+        for name in project.services:
+            cli.out(project.image(name))
+        return 0
+    if p["networks"]:
+        for name in sorted(project.model.get("networks") or {}):
+            cli.out(name)
+        return 0
+
     if p["hash"]:
         wanted = list(project.services) if p["hash"] == "*" else p["hash"].split(",")
         for name in wanted:
@@ -876,6 +914,20 @@ def compose_config(cli: Cli, g: Globals, argv: list[str]) -> int:
     return 0
 
 
+def _verb(name: str) -> Any:
+    """A verb of `compose_verbs`, imported when it runs."""
+
+    def run(cli: Cli, g: Globals, argv: list[str]) -> int:
+        from supervisor.cli import compose_verbs as v
+
+        if name in ("pause", "unpause"):
+            summary = "Pause services" if name == "pause" else "Unpause services"
+            return int(v._pause_like(name, summary)(cli, g, argv))
+        return int(getattr(v, name)(cli, g, argv))
+
+    return run
+
+
 _HANDLERS: dict[str, Any] = {
     "up": compose_up,
     "down": compose_down,
@@ -890,4 +942,17 @@ _HANDLERS: dict[str, Any] = {
     "exec": compose_exec,
     "config": compose_config,
     "build": compose_build,
+    "run": _verb("compose_run"),
+    "rm": _verb("compose_rm"),
+    "kill": _verb("compose_kill"),
+    "pause": _verb("pause"),
+    "unpause": _verb("unpause"),
+    "ls": _verb("compose_ls"),
+    "port": _verb("compose_port"),
+    "top": _verb("compose_top"),
+    "events": _verb("compose_events"),
+    "create": _verb("compose_create"),
+    "wait": _verb("compose_wait"),
+    "version": _verb("compose_version"),
+    "scale": _verb("compose_scale"),
 }

@@ -47,6 +47,7 @@ class Applier:
         self.say = say
         self.limiter = trio.CapacityLimiter(limit or parallel_limit() or CONCURRENCY)
         self.networks_supported: bool | None = None
+        self.no_start = False  # `create`, `up --no-start`: containers made, none started
         self._warned = False
 
     # -- observation -------------------------------------------------------------------
@@ -239,7 +240,7 @@ class Applier:
                 started.setdefault(c.service, []).append(c.id)
         for sp in plan.services:
             svc = project.services[sp.service]
-            for dep, spec in (svc.get("depends_on") or {}).items():
+            for dep, spec in (svc.get("depends_on") or {}).items() if not self.no_start else ():
                 await self.wait_condition(dep, str(spec.get("condition")), started.get(dep, []))
             acted = {a.container.id for a in sp.actions if a.container}
             for c in observed:
@@ -266,6 +267,8 @@ class Applier:
             timeout = _stop_timeout(project, action.service)
             if action.kind == "remove" and c:
                 await self._remove(c, timeout)
+            elif action.kind == "start" and c and self.no_start:
+                return
             elif action.kind == "start" and c:
                 await self.api.request("POST", f"/containers/{c.id}/start")
                 self.say(f" Container {c.name}  Started")
@@ -303,6 +306,8 @@ class Applier:
         created = await self.api.request("POST", "/containers/create", {"name": name}, body)
         cid = str(created["Id"])
         self.say(f" Container {name}  {'Recreated' if action.kind == 'recreate' else 'Created'}")
+        if self.no_start:
+            return cid
         try:
             await self.api.request("POST", f"/containers/{cid}/start")
         except ApiError as exc:
