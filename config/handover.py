@@ -10,7 +10,7 @@ about one `up` and are not kept.
     {"Name": "demo", "Model": {...}, "WorkingDir": "/srv/demo",
      "ConfigFiles": ["/srv/demo/compose.yaml"], "Services": [], "Scale": {"web": 3},
      "ForceRecreate": false, "NoRecreate": false, "RemoveOrphans": false,
-     "ParallelLimit": null, "NoDeps": false}
+     "ParallelLimit": null, "NoDeps": false, "Timeout": null}
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class Handover:
     remove_orphans: bool = False
     parallel_limit: int | None = None
     no_deps: bool = False
+    timeout: int | None = None  # `up -t`: for the stops this `up` makes (not kept)
 
     def options(self) -> UpOptions:
         """The options of this `up` (one-shot flags included)."""
@@ -72,6 +73,7 @@ class Handover:
             "RemoveOrphans": self.remove_orphans,
             "ParallelLimit": self.parallel_limit,
             "NoDeps": self.no_deps,
+            "Timeout": self.timeout,
         }
 
 
@@ -130,6 +132,9 @@ def from_wire(doc: Any) -> Handover:
     limit = doc.get("ParallelLimit")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
         raise HandoverError("ParallelLimit must be a number >= 1")
+    timeout = doc.get("Timeout")
+    if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool)):
+        raise HandoverError("Timeout must be a number of seconds")
     project = Project(name=name, model=model, working_dir=workdir, config_files=list(files))
     return Handover(
         project,
@@ -140,4 +145,5 @@ def from_wire(doc: Any) -> Handover:
         remove_orphans=flags["RemoveOrphans"],
         parallel_limit=limit,
         no_deps=flags["NoDeps"],
+        timeout=timeout,
     )

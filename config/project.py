@@ -78,23 +78,32 @@ def load_project(
     profiles: Sequence[str] = (),
     read_file: Callable[[str], str] = _read,
     default_name: str | None = None,
+    env_files: Sequence[str] = (),
 ) -> Project:
     """Read, check and normalize a project. Raises ConfigError (every problem listed).
 
     The name comes from `project_name`, COMPOSE_PROJECT_NAME, the files' `name:`, then
     `default_name` (a services directory names each project by its file) or the directory.
+    `env_files` (`--env-file`, relative to `cwd`) replace the project directory's `.env`,
+    later ones overriding earlier ones, as compose reads them.
     """
     environ = dict(os.environ if environ is None else environ)
     cwd = cwd or os.getcwd()
     paths = resolve_files(files, cwd, environ)
     workdir = os.path.abspath(project_dir or os.path.dirname(paths[0]))
     env = dict(environ)
-    dotenv_path = os.path.join(workdir, ".env")
-    try:
-        dotenv_text = read_file(dotenv_path)
-    except OSError:
-        dotenv_text = None
-    if dotenv_text is not None:
+    dotenv_paths = [os.path.join(cwd, f) for f in env_files] or [os.path.join(workdir, ".env")]
+    for dotenv_path in dotenv_paths:
+        try:
+            dotenv_text = read_file(dotenv_path)
+        except OSError as exc:
+            if env_files:
+                raise ConfigError.at(
+                    None, f"couldn't read env file {dotenv_path}: {exc.strerror or exc}"
+                ) from None
+            dotenv_text = None
+        if dotenv_text is None:
+            continue
         try:
             for _, key, value in parse_dotenv(dotenv_text, environ):
                 if value is not None and key not in environ:

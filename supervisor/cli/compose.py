@@ -63,7 +63,13 @@ _GLOBAL_VALUE = {
     "--project-name": "project_name",
     "--profile": "profile",
     "--project-directory": "project_directory",
+    "--env-file": "env_file",
+    "--parallel": "parallel",
+    "--progress": "progress",
 }
+# Global flags corral does not have yet: refused by name, never dropped.
+_GLOBAL_REFUSED = ("--dry-run", "--compatibility", "--all-resources", "--ansi")
+PROGRESS = ("auto", "tty", "plain", "quiet")
 
 
 class Globals:
@@ -72,9 +78,25 @@ class Globals:
         self.project_name: str | None = None
         self.profiles: list[str] = []
         self.project_directory: str | None = None
+        self.env_files: list[str] = []
+        self.parallel: int | None = None
+        self.progress = "auto"
 
     def set(self, key: str, value: str) -> None:
-        if key == "file":
+        if key == "env_file":
+            self.env_files.append(value)
+        elif key == "parallel":
+            if not value.lstrip("-").isdigit() or int(value) == 0 or int(value) < -1:
+                raise UsageError(f"invalid --parallel {value!r}: a number >= 1, or -1", 1)
+            self.parallel = int(value)
+        elif key == "progress":
+            if value not in PROGRESS:
+                raise UsageError(
+                    f"unsupported --progress {value!r}: {', '.join(PROGRESS)} "
+                    "(json is not supported by corral yet)", 1
+                )
+            self.progress = value
+        elif key == "file":
             self.files.append(value)
         elif key == "project_name":
             self.project_name = value
@@ -100,6 +122,8 @@ def split_globals(argv: list[str]) -> tuple[Globals, str | None, list[str]]:
             rest.extend(argv[i:])
             break
         name, eq, value = word.partition("=")
+        if name in _GLOBAL_REFUSED and verb is None:
+            raise UsageError(f"{name} is not supported by corral yet", 1)
         # after these verbs `-f` is their own (follow, force, format), as in compose
         own_f = verb in ("logs", "rm", "version") and name in ("-f",)
         if name in _GLOBAL_VALUE and not own_f:
@@ -142,6 +166,9 @@ def usage() -> str:
         "  -p, --project-name string       Project name",
         "      --profile stringArray       Specify a profile to enable",
         "      --project-directory string  Alternate working directory",
+        "      --env-file stringArray      Specify an alternate environment file",
+        "      --parallel int              Control max parallelism, -1 for unlimited",
+        "      --progress string           Set type of progress output (auto, tty, plain, quiet)",
         "",
         "Commands:",
     ]
@@ -161,6 +188,7 @@ def load(cli: Cli, g: Globals) -> Project:
             environ=cli.environ,
             project_dir=g.project_directory,
             profiles=g.profiles,
+            env_files=g.env_files,
         )
     except ConfigError as exc:
         for problem in exc.problems:
@@ -176,10 +204,26 @@ def cmd_compose(cli: Cli, argv: list[str]) -> int:
     if verb in (None, "help"):
         cli.stdout.write(usage())
         return 0
+    if g.parallel is not None:  # read by compose_apply.parallel_limit, as the variable
+        os.environ["COMPOSE_PARALLEL_LIMIT"] = str(g.parallel if g.parallel > 0 else 1 << 20)
+    if g.progress == "quiet":
+        _quiet_progress(cli)
     handler = _HANDLERS.get(verb)
     if handler is None:
         raise UsageError(f"unknown compose command: {verb!r}\nSee 'corral compose --help'.", 1)
     return int(handler(cli, g, rest))
+
+
+def _quiet_progress(cli: Cli) -> None:
+    """`--progress quiet`: progress lines (` Container x  Started`, which begin with a
+    space, as compose's do) are not printed; warnings and errors still are."""
+    say = cli.err
+
+    def err(text: str) -> None:
+        if not text.startswith(" "):
+            say(text)
+
+    cli.err = err  # type: ignore[method-assign]
 
 
 def cmd_up(cli: Cli, argv: list[str]) -> int:
@@ -269,6 +313,22 @@ UP = Command(
         Opt("no-build", help="Don't build an image, even if it's missing"),
         Opt("no-deps", help="Don't start linked services"),
         Opt("no-start", help="Don't start the services after creating them"),
+        Opt("wait", help="Wait for services to be running|healthy. Implies detached mode."),
+        Opt("wait-timeout", kind="int", help="Maximum duration in seconds to wait"),
+        Opt("abort-on-container-exit", help="Stops all containers if any container was stopped"),
+        Opt("abort-on-container-failure", help="Stops all containers if any container exited "
+            "with failure"),
+        Opt("exit-code-from", kind="str", help="Return the exit code of the selected service "
+            "container. Implies --abort-on-container-exit"),
+        Opt("attach", kind="list", help="Restrict attaching to the specified services"),
+        Opt("no-attach", kind="list", help="Do not attach (stream logs) to the specified services"),
+        Opt("attach-dependencies", help="Automatically attach to log output of dependent services"),
+        Opt("renew-anon-volumes", "V", help="Recreate anonymous volumes instead of retrieving "
+            "data from the previous containers (what corral does on every recreate yet)"),
+        Opt("pull", kind="str", help='Pull image before running ("always"|"missing"|"never")'),
+        Opt("quiet-pull", help="Pull without printing progress information (corral never pulls)"),
+        Opt("timestamps", help="Show timestamps"),
+        Opt("yes", "y", help="Assume \"yes\" as answer to all prompts"),
     ),
 )
 
@@ -281,6 +341,20 @@ def compose_up(cli: Cli, g: Globals, argv: list[str]) -> int:
     p = parse(UP, argv)
     if p["force_recreate"] and p["no_recreate"]:
         raise UsageError("--force-recreate and --no-recreate are incompatible", 1)
+    if p["pull"] not in (None, "missing", "never"):
+        raise UsageError(
+            f"--pull {p['pull']} is not supported by corral yet: no registry support "
+            "(missing and never are what corral does)", 1
+        )
+    if p["exit_code_from"]:
+        p.opts["abort_on_container_exit"] = True
+    aborting = p["abort_on_container_exit"] or p["abort_on_container_failure"]
+    if p["detach"] and aborting:
+        raise UsageError("--abort-on-container-exit and -d cannot be combined.", 1)
+    if p["wait"] and aborting:
+        raise UsageError("--abort-on-container-exit and --wait cannot be combined.", 1)
+    if p["wait_timeout"] is not None and not p["wait"]:
+        raise UsageError("--wait-timeout needs --wait", 1)
     project = load(cli, g)
     scale: dict[str, int] = {}
     for item in p["scale"]:
@@ -290,9 +364,11 @@ def compose_up(cli: Cli, g: Globals, argv: list[str]) -> int:
         if svc not in project.services:
             raise CliError(f"no such service: {svc}")
         scale[svc] = int(num)
-    for svc in p.args:
+    for svc in [*p.args, *p["attach"], *p["no_attach"]]:
         if svc not in project.services:
             raise CliError(f"no such service: {svc}")
+    if p["exit_code_from"] and p["exit_code_from"] not in project.services:
+        raise CliError(f"no such service: {p['exit_code_from']}")
     if p["build"] and p["no_build"]:
         raise UsageError("--build and --no-build are incompatible", 1)
     from config.graph import with_dependencies
@@ -314,6 +390,7 @@ def compose_up(cli: Cli, g: Globals, argv: list[str]) -> int:
     api = _api(cli)
     applier = Applier(api, _say(cli))
     applier.no_start = p["no_start"]
+    applier.timeout = p["timeout"]
     since = f"{time.time():.9f}"
 
     async def run() -> int:
@@ -321,17 +398,27 @@ def compose_up(cli: Cli, g: Globals, argv: list[str]) -> int:
             await _release(api, project.name)  # else the daemon would start them
             await applier.up(project, opts)
             return 0
-        if p["detach"]:
-            return await _hand_over(cli, api, applier, project, opts)
+        if p["detach"] or p["wait"]:
+            code = await _hand_over(cli, api, applier, project, opts, p["timeout"])
+            if code or not p["wait"]:
+                return code
+            return await _wait_up(cli, applier, project, opts, p["wait_timeout"])
         await _release(api, project.name)  # in the foreground, the project is ours
         await applier.up(project, opts)
-        return await _attach(cli, api, applier, project, p, since, opts.services)
+        attached = list(p["attach"]) or (
+            sorted(with_dependencies(project.graph(), opts.services))
+            if p["attach_dependencies"] and opts.services
+            else opts.services
+        )
+        attached = [s for s in attached or project.services if s not in p["no_attach"]]
+        return await _attach(cli, api, applier, project, p, since, attached)
 
     return _run_async(cli, run)
 
 
 async def _hand_over(
-    cli: Cli, api: AsyncApi, applier: Any, project: Project, opts: UpOptions
+    cli: Cli, api: AsyncApi, applier: Any, project: Project, opts: UpOptions,
+    timeout: int | None = None,
 ) -> int:
     """`up -d`: the daemon converges the project and keeps it so (across its restarts);
     its progress lines are printed as they come, its errors as `up` prints them."""
@@ -348,6 +435,7 @@ async def _hand_over(
         remove_orphans=opts.remove_orphans,
         parallel_limit=parallel_limit(),
         no_deps=opts.no_deps,
+        timeout=timeout,
     )
     errors: list[str] = []
     buf = b""
@@ -392,10 +480,20 @@ async def _attach(
 
     from supervisor.cli.compose_logs import stream_logs
 
-    observed = _select(project, await applier.observe(project.name), services)
+    everything = _select(project, await applier.observe(project.name), [])
+    observed = [c for c in everything if c.service in services] if services else everything
     targets = [(c.id, c.name) for c in observed]
     interrupted = False
+    aborting = p["abort_on_container_exit"] or p["abort_on_container_failure"]
+    exited: list[tuple[Observed, int]] = []
     async with trio.open_nursery() as nursery:
+        if aborting:
+
+            async def watch_exits() -> None:
+                exited.append(await _first_exit(api, everything, p["abort_on_container_failure"]))
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(watch_exits)
 
         async def watch_signals() -> None:
             nonlocal interrupted
@@ -412,16 +510,119 @@ async def _attach(
             cli.bout,
             follow=True,
             since=since,
+            timestamps=p["timestamps"],
             color=cli.stdout.isatty() and not p["no_color"],
             prefix=not p["no_log_prefix"],
         )
-        nursery.cancel_scope.cancel()
+        if not aborting:
+            nursery.cancel_scope.cancel()
+    if exited:
+        first, code = exited[0]
+        cli.err(f"{first.name} exited with code {code}")
+        cli.err("Aborting on container exit...")
+        with trio.CancelScope(shield=True):
+            await _stop_in_order(api, applier, project, everything, p["timeout"])
+        wanted = p["exit_code_from"]
+        if wanted:
+            return await _exit_code_of(api, [c for c in everything if c.service == wanted])
+        return code
     if not interrupted:
         return 0
     cli.err("Gracefully stopping... (press Ctrl+C again to force)")
     with trio.CancelScope(shield=True):
         await _stop_in_order(api, applier, project, observed, p["timeout"])
     return 130
+
+
+async def _first_exit(
+    api: AsyncApi, containers: list[Observed], failure_only: bool
+) -> tuple[Observed, int]:
+    """The first of `containers` to exit (a non-zero exit with `failure_only`), and its
+    code. Subscribed to `die` events before looking, so no exit falls in between."""
+    by_id = {c.id: c for c in containers}
+    filters = json.dumps({"type": ["container"], "event": ["die"]})
+    events = await api.open("GET", "/events", {"filters": filters})
+    async with events:
+        for c in containers:
+            state = (await api.request("GET", f"/containers/{c.id}/json")).get("State") or {}
+            code = int(state.get("ExitCode") or 0)
+            if not state.get("Running") and (code or not failure_only):
+                return c, code
+        buf = b""
+        async for chunk in events.chunks():
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                actor = event.get("Actor") or {}
+                died = by_id.get(str(actor.get("ID", "")))
+                code = int((actor.get("Attributes") or {}).get("exitCode") or 0)
+                if died is not None and (code or not failure_only):
+                    return died, code
+    raise CliError("lost the event stream while waiting for a container to exit")
+
+
+async def _exit_code_of(api: AsyncApi, containers: list[Observed]) -> int:
+    for c in containers:
+        result = await api.request("POST", f"/containers/{c.id}/wait", {"condition": "not-running"})
+        return int((result or {}).get("StatusCode", 0))
+    return 0
+
+
+async def _wait_up(
+    cli: Cli, applier: Any, project: Project, opts: UpOptions, timeout: int | None
+) -> int:
+    """`up --wait`: each container of the services asked for healthy (if it has a
+    healthcheck) or running; one that exits or turns unhealthy fails `up` (exit 1), as
+    does the timeout. A container of a one-shot service that exited 0 as a dependency
+    of others (service_completed_successfully) is left alone, as compose does."""
+    import trio
+
+    from config.graph import with_dependencies
+    from supervisor.cli.compose_apply import ComposeError
+
+    wanted = with_dependencies(project.graph(), opts.services) if opts.services and not \
+        opts.no_deps else set(opts.services or project.services)
+    completed = {
+        d for s in project.services.values()
+        for d, spec in (s.get("depends_on") or {}).items()
+        if spec.get("condition") == "service_completed_successfully"
+    }
+    chosen = [c for c in await applier.observe(project.name)
+              if c.service in wanted and not c.oneoff]
+    errors: list[str] = []
+
+    async def one(c: Observed) -> None:
+        info = await applier.api.request("GET", f"/containers/{c.id}/json")
+        try:
+            if (info.get("Config") or {}).get("Healthcheck") and \
+                    (info["Config"]["Healthcheck"].get("Test") or ["NONE"])[0] != "NONE":
+                await applier._wait_healthy(c.service, c.id, c.name, info)
+                applier.say(f" Container {c.name}  Healthy")
+                return
+            state = info.get("State") or {}
+            if state.get("Running"):
+                applier.say(f" Container {c.name}  Running")
+                return
+            if c.service in completed and int(state.get("ExitCode") or 0) == 0:
+                applier.say(f" Container {c.name}  Exited")
+                return
+            raise ComposeError(f"container {c.name} exited ({state.get('ExitCode')})")
+        except ComposeError as exc:
+            errors.append(str(exc).removeprefix("dependency failed to start: "))
+
+    with trio.move_on_after(timeout if timeout is not None else float("inf")) as scope:
+        async with trio.open_nursery() as nursery:
+            for c in chosen:
+                nursery.start_soon(one, c)
+    if scope.cancelled_caught:
+        errors.append(f"timeout waiting for the project {project.name} to be up "
+                      f"({timeout}s)")
+    for error in errors:
+        cli.err(f"corral: {error}")
+    return 1 if errors else 0
 
 
 async def _stop_in_order(

@@ -47,6 +47,7 @@ class Applier:
         self.say = say
         self.limiter = trio.CapacityLimiter(limit or parallel_limit() or CONCURRENCY)
         self.networks_supported: bool | None = None
+        self.timeout: int | None = None  # `up -t`: stops before recreate/remove
         self.no_start = False  # `create`, `up --no-start`: containers made, none started
         self._warned = False
 
@@ -264,7 +265,9 @@ class Applier:
     async def _act(self, project: Project, action: Action, new_ids: list[str]) -> None:
         async with self.limiter:
             c = action.container
-            timeout = _stop_timeout(project, action.service)
+            timeout = (
+                self.timeout if self.timeout is not None else _stop_timeout(project, action.service)
+            )
             if action.kind == "remove" and c:
                 await self._remove(c, timeout)
             elif action.kind == "start" and c and self.no_start:

@@ -139,7 +139,9 @@ class Keeper:
             with trio.CancelScope() as scope:
                 self._scopes[name] = scope
                 try:
-                    await Applier(self.api, say, h.parallel_limit).up(h.project, h.options())
+                    applier = Applier(self.api, say, h.parallel_limit)
+                    applier.timeout = h.timeout
+                    await applier.up(h.project, h.options())
                 except* ComposeError as group:
                     errors += [str(e) for e in _leaves(group)]
                 except* ApiError as group:
