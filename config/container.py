@@ -70,6 +70,16 @@ def _healthcheck(hc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# deploy.restart_policy.condition → Docker's restart policy name (compose's mapping).
+DEPLOY_RESTART = {
+    "none": "no",
+    "on-failure": "on-failure",
+    "any": "always",
+    "always": "always",
+    "unless-stopped": "unless-stopped",
+}
+
+
 def _restart(text: str) -> dict[str, Any]:
     name, _, count = text.partition(":")
     return {"Name": name, "MaximumRetryCount": int(count) if count else 0}
@@ -195,6 +205,14 @@ def create_body(
     pids = limits.get("pids", svc.get("pids_limit"))
     if pids is not None:
         host["PidsLimit"] = int(pids)
+    if "memswap_limit" in svc:
+        swap = svc["memswap_limit"]
+        host["MemorySwap"] = -1 if swap in (-1, "-1") else size_bytes(swap)
+    policy = (svc.get("deploy") or {}).get("restart_policy")
+    if isinstance(policy, dict):  # compose: it overrides `restart:`
+        restart = DEPLOY_RESTART[str(policy.get("condition", "on-failure"))]
+        count = int(policy.get("max_attempts") or 0) if restart == "on-failure" else 0
+        host["RestartPolicy"] = {"Name": restart, "MaximumRetryCount": count}
     if svc.get("cpu_shares") is not None:
         host["CpuShares"] = int(svc["cpu_shares"])
     for key, api in (("cpu_period", "CpuPeriod"), ("cpu_quota", "CpuQuota")):

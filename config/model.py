@@ -21,6 +21,8 @@ from config.errors import ConfigError, Path, Positions, Problem
 from config.graph import dependencies, find_cycle, start_order
 from config.units import duration_ns, size_bytes
 
+# deploy.restart_policy.condition, as compose maps it to a restart policy.
+RESTART_CONDITIONS = ("none", "on-failure", "any", "always", "unless-stopped")
 CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
 #: docker's deviceCgroupRuleRegexp.
 _CGROUP_RULE = re.compile(r"^[acb] ([0-9]+|\*):([0-9]+|\*) [rwm]{1,3}$")
@@ -190,6 +192,25 @@ class _Finisher:
                 )
         if "mem_limit" in s:
             self.check_size(s["mem_limit"], (*p, "mem_limit"))
+        if "memswap_limit" in s and s["memswap_limit"] not in (-1, "-1"):
+            self.check_size(s["memswap_limit"], (*p, "memswap_limit"))
+        policy_spec = (s.get("deploy") or {}).get("restart_policy")
+        if isinstance(policy_spec, dict):
+            condition = policy_spec.get("condition", "on-failure")
+            if condition not in RESTART_CONDITIONS:
+                self.fail(
+                    (*p, "deploy", "restart_policy", "condition"),
+                    f"services.{name}.deploy.restart_policy.condition: invalid condition "
+                    f"{condition!r} ({', '.join(RESTART_CONDITIONS)})",
+                )
+        if "label_file" in s:
+            files = s.pop("label_file")
+            labels: dict[str, Any] = {}
+            for i, lf in enumerate([files] if isinstance(files, str) else files):
+                where: Path = (*p, "label_file") if isinstance(files, str) else (
+                    *p, "label_file", i)
+                labels.update(self.env_file({"path": lf}, where, what="label file"))
+            s["labels"] = {**labels, **(s.get("labels") or {})}
         limits = ((s.get("deploy") or {}).get("resources") or {}).get("limits") or {}
         if "memory" in limits:
             self.check_size(limits["memory"], (*p, "deploy", "resources", "limits", "memory"))
@@ -328,7 +349,10 @@ class _Finisher:
             return opt
         return "seccomp=" + json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
-    def env_file(self, ef: dict[str, Any], path: Path) -> dict[str, str]:
+    def env_file(
+        self, ef: dict[str, Any], path: Path, what: str = "env file"
+    ) -> dict[str, str]:
+        """An env file (or a label file: the same KEY=VALUE lines) as a mapping."""
         import os.path
 
         file = os.path.join(self.project_dir, str(ef.get("path", "")))
@@ -336,13 +360,23 @@ class _Finisher:
             text = self.read_file(file)
         except OSError as exc:
             if ef.get("required", True):
-                self.fail(path, f"env file {file} not found: {exc.strerror or exc}")
+                self.fail(path, f"{what} {file} not found: {exc.strerror or exc}")
             return {}
         try:
             return {k: v for _, k, v in parse_dotenv(text, self.env) if v is not None}
         except ValueError as exc:
-            self.fail(path, f"env file {file}: {exc}")
+            self.fail(path, f"{what} {file}: {exc}")
             return {}
+
+
+def _external_name(spec: dict[str, Any]) -> dict[str, Any]:
+    """The older `external: {name: X}` as compose reads it: `name: X`, `external: true`."""
+    ext = spec.get("external")
+    if isinstance(ext, dict):
+        spec["external"] = True
+        if ext.get("name"):
+            spec["name"] = str(ext["name"])
+    return spec
 
 
 def _where(p: Problem) -> tuple[str, int, int]:
@@ -393,7 +427,7 @@ def finish(
     if uses_default and "default" not in declared:
         networks["default"] = {"name": f"{name}_default"}
     for net, spec in declared.items():
-        spec = dict(spec or {})
+        spec = _external_name(dict(spec or {}))
         if not spec.get("external"):
             spec.setdefault("name", f"{name}_{net}")
         else:
@@ -401,7 +435,7 @@ def finish(
         networks[net] = spec
     volumes: dict[str, Any] = {}
     for vol, spec in (doc.get("volumes") or {}).items():
-        spec = dict(spec or {})
+        spec = _external_name(dict(spec or {}))
         spec.setdefault("name", vol if spec.get("external") else f"{name}_{vol}")
         volumes[vol] = spec
     model: dict[str, Any] = {"name": name, "services": out_services}

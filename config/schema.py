@@ -284,7 +284,7 @@ ENV = Either(MapOf(SCALAR), ListOf(STR), what="a mapping or a list of KEY=VALUE 
 SIZE = Scalar("a size (e.g. 512m) or a number of bytes", str, int)
 EXTERNAL = Either(
     BOOL,
-    Obj({}, unsupported={"name": "write `name: NAME` and `external: true` instead"}),
+    Obj({"name": STR}),
     what="a boolean",
 )
 
@@ -341,15 +341,24 @@ VOLUME_LONG = Obj(
     ignored={"consistency": DESKTOP},
     required=("type",),
 )
+RESTART_POLICY = Obj(
+    {"condition": STR, "max_attempts": INT},
+    ignored=dict.fromkeys(
+        ("delay", "window"),
+        "Docker's restart policies have no delay or window; only swarm applies them "
+        "(compose ignores them too)",
+    ),
+)
 DEPLOY = Obj(
     {
         "replicas": INT,
+        "restart_policy": RESTART_POLICY,
         "resources": Obj(
             {"limits": Obj({"cpus": STR_NUM, "memory": SIZE, "pids": INT})},
             unsupported=("reservations",),
         ),
     },
-    unsupported=("restart_policy",),
+    unsupported=(),
     ignored=dict.fromkeys(
         ("mode", "endpoint_mode", "labels", "placement", "rollback_config", "update_config"),
         SWARM,
@@ -448,6 +457,8 @@ SERVICE = Obj(
         "stop_signal": STR,
         "stop_grace_period": DURATION,
         "labels": ENV,
+        "label_file": Either(STR, ListOf(STR), what="a path or a list of paths"),
+        "memswap_limit": Either(SIZE, INT, what="a size, a number of bytes or -1"),
         "container_name": STR,
         "hostname": STR,
         "domainname": STR,
@@ -493,12 +504,10 @@ SERVICE = Obj(
         "gpus",
         "group_add",
         "ipc",
-        "label_file",
         "links",
         "mac_address",
         "mem_reservation",
         "mem_swappiness",
-        "memswap_limit",
         "models",
         "oom_kill_disable",
         "oom_score_adj",

@@ -1,0 +1,124 @@
+"""Service-file keys applied end to end through `corral compose up`: deploy.restart_policy
+(mapped to a restart policy as compose maps it), memswap_limit, label_file, and the
+older `external: {name: X}` of volumes and networks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from conftest import Daemon
+
+
+def up(corral: Daemon, tmp: Path, text: str) -> str:
+    path = tmp / "compose.yaml"
+    path.write_text(text)
+    r = corral.cli("compose", "-f", str(path), "up", "-d")
+    assert r.returncode == 0, r.stderr
+    return str(path)
+
+
+def host_config(dk: Any, name: str) -> dict[str, Any]:
+    return dict(dk.containers.get(name).attrs["HostConfig"])
+
+
+def test_deploy_restart_policy_maps_to_restart(corral: Daemon, dk: Any, tmp_path: Path) -> None:
+    file = up(corral, tmp_path, """\
+name: ks
+services:
+  a:
+    image: busybox
+    command: [sleep, '1000']
+    restart: always
+    deploy: {restart_policy: {condition: on-failure, max_attempts: 3, delay: 5s}}
+  b:
+    image: busybox
+    command: [sleep, '1000']
+    deploy: {restart_policy: {condition: any}}
+  c:
+    image: busybox
+    command: [sleep, '1000']
+    deploy: {restart_policy: {condition: none}}
+""")
+    assert host_config(dk, "ks-a-1")["RestartPolicy"] == {
+        "Name": "on-failure", "MaximumRetryCount": 3
+    }
+    assert host_config(dk, "ks-b-1")["RestartPolicy"]["Name"] == "always"
+    assert host_config(dk, "ks-c-1")["RestartPolicy"]["Name"] == "no"
+    corral.cli("compose", "-f", file, "down", "-t", "0", check=True)
+
+
+def test_restart_policy_delay_warns_and_a_bad_condition_fails(
+    corral: Daemon, tmp_path: Path
+) -> None:
+    path = tmp_path / "compose.yaml"
+    path.write_text("services:\n  a:\n    image: busybox\n"
+                    "    deploy: {restart_policy: {condition: sometimes}}\n")
+    r = corral.cli("compose", "-f", str(path), "config", "-q")
+    assert r.returncode == 1
+    assert "deploy.restart_policy.condition: invalid condition 'sometimes'" in r.stderr
+    path.write_text("services:\n  a:\n    image: busybox\n"
+                    "    deploy: {restart_policy: {window: 10s}}\n")
+    r = corral.cli("compose", "-f", str(path), "config", "-q")
+    assert r.returncode == 0, r.stderr
+    assert "deploy.restart_policy.window is ignored" in r.stderr
+
+
+def test_memswap_limit(corral: Daemon, dk: Any, tmp_path: Path) -> None:
+    file = up(corral, tmp_path, """\
+name: ks
+services:
+  a:
+    image: busybox
+    command: [sleep, '1000']
+    mem_limit: 64m
+    memswap_limit: 128m
+  b:
+    image: busybox
+    command: [sleep, '1000']
+    mem_limit: 64m
+    memswap_limit: -1
+""")
+    assert host_config(dk, "ks-a-1")["MemorySwap"] == 128 * 1024 * 1024
+    assert host_config(dk, "ks-b-1")["MemorySwap"] == -1
+    corral.cli("compose", "-f", file, "down", "-t", "0", check=True)
+
+
+def test_label_file_under_labels(corral: Daemon, dk: Any, tmp_path: Path) -> None:
+    (tmp_path / "labels").write_text("# team labels\nteam=core\ntier=from-file\n")
+    file = up(corral, tmp_path, """\
+name: ks
+services:
+  a:
+    image: busybox
+    command: [sleep, '1000']
+    label_file: ./labels
+    labels: {tier: from-labels}
+""")
+    labels = dk.containers.get("ks-a-1").labels
+    assert labels["team"] == "core"
+    assert labels["tier"] == "from-labels"
+    corral.cli("compose", "-f", file, "down", "-t", "0", check=True)
+    path = tmp_path / "compose.yaml"
+    path.write_text("services:\n  a:\n    image: busybox\n    label_file: [missing]\n")
+    r = corral.cli("compose", "-f", str(path), "config", "-q")
+    assert r.returncode == 1 and "label file" in r.stderr and "missing" in r.stderr
+
+
+def test_external_name_of_a_volume(corral: Daemon, dk: Any, tmp_path: Path) -> None:
+    dk.volumes.create("shared-data")
+    file = up(corral, tmp_path, """\
+name: ks
+services:
+  a:
+    image: busybox
+    command: [sleep, '1000']
+    volumes: [data:/data]
+volumes:
+  data:
+    external: {name: shared-data}
+""")
+    mounts = dk.containers.get("ks-a-1").attrs["Mounts"]
+    assert [m["Name"] for m in mounts if m["Type"] == "volume"] == ["shared-data"]
+    assert sorted(v.name for v in dk.volumes.list()) == ["shared-data"]
+    corral.cli("compose", "-f", file, "down", "-t", "0", check=True)
