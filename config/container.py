@@ -157,6 +157,10 @@ def create_body(
         for n in range(int(lo), int(hi or lo) + 1):
             exposed[f"{n}/{proto or 'tcp'}"] = {}
     binds: list[str] = []
+    for kind in ("secrets", "configs"):  # compose: a file source is bind-mounted read-only
+        for ref in svc.get(kind) or []:
+            source = (project.model.get(kind) or {}).get(ref["source"]) or {}
+            binds.append(f"{source['file']}:{ref['target']}:ro")
     mounts: list[dict[str, Any]] = []
     for v in svc.get("volumes") or []:
         b, m = _mount(v, project)

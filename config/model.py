@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shlex
 from collections.abc import Callable, Mapping
@@ -203,6 +204,9 @@ class _Finisher:
                     f"services.{name}.deploy.restart_policy.condition: invalid condition "
                     f"{condition!r} ({', '.join(RESTART_CONDITIONS)})",
                 )
+        for kind in ("secrets", "configs"):
+            if kind in s:
+                s[kind] = self.secret_refs(name, kind, s[kind], doc)
         if "label_file" in s:
             files = s.pop("label_file")
             labels: dict[str, Any] = {}
@@ -320,6 +324,31 @@ class _Finisher:
         elif "dockerfile_inline" not in b:
             b.setdefault("dockerfile", "Dockerfile")
         return b
+
+    def secret_refs(
+        self, name: str, kind: str, refs: list[Any], doc: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """A service's secrets/configs in long form, with the target compose gives them:
+        a secret under /run/secrets/ (its target, or its name), a config at its target
+        or /NAME; each must be declared at the top level."""
+        out = []
+        declared = doc.get(kind) or {}
+        for i, ref in enumerate(refs):
+            r = {"source": ref} if isinstance(ref, str) else dict(ref)
+            source = str(r["source"])
+            if source not in declared:
+                self.fail(
+                    ("services", name, kind, i),
+                    f'service "{name}" refers to undefined {kind[:-1]} {source}: '
+                    "invalid compose project",
+                )
+            target = str(r.get("target") or source)
+            if kind == "secrets" and not target.startswith("/"):
+                target = f"/run/secrets/{target}"
+            elif not target.startswith("/"):
+                target = f"/{target}"
+            out.append({"source": source, "target": target})
+        return out
 
     def security_opt(self, opt: str, path: Path) -> str:
         """One `security_opt` as compose sends it: `seccomp=FILE` (relative to the
@@ -443,7 +472,19 @@ def finish(
         model["networks"] = networks
     if volumes:
         model["volumes"] = volumes
+    for kind in ("secrets", "configs"):
+        for key, spec in (doc.get(kind) or {}).items():
+            where: Path = (kind, key)
+            if not spec or "file" not in spec:
+                f.fail(where, f"{kind}.{key}: needs a file: source", key=True)
+                continue
+            model.setdefault(kind, {})[key] = {
+                **spec,
+                "file": os.path.normpath(os.path.join(project_dir, str(spec["file"]))),
+            }
+    if f.errors:
+        raise ConfigError(sorted(f.errors, key=_where))
     for key, value in doc.items():
-        if key.startswith("x-") or key in ("secrets", "configs"):
+        if key.startswith("x-"):
             model[key] = value
     return model

@@ -423,6 +423,31 @@ BUILD = Obj(
 )
 DEVICE_LONG = Obj({"source": STR, "target": STR, "permissions": STR}, required=("source",))
 COMMAND = Either(STR, ListOf(STR), NULL, what="a string or a list of strings")
+_INJECTED = (
+    "corral mounts the file as it is: copying content in needs the daemon's "
+    "PUT /containers/{id}/archive, which it does not have yet"
+)
+_FILE_ONLY = {"uid": _INJECTED, "gid": _INJECTED, "mode": _INJECTED}
+SERVICE_SECRETS = ListOf(
+    Either(
+        STR,
+        Obj({"source": STR, "target": STR}, unsupported=_FILE_ONLY, required=("source",)),
+        what="a name or a mapping",
+    )
+)
+
+
+def _top_secret(kind: str) -> Spec:
+    """A top-level secret or config: a file corral can mount; the spec's other sources
+    refused by name (secrets have drivers, configs inline content)."""
+    refused = {"environment": _INJECTED, "external": f"external {kind} are swarm's",
+               "template_driver": ""}
+    if kind == "secrets":
+        refused.update(driver="", driver_opts="")
+    else:
+        refused["content"] = _INJECTED
+    return Obj({"file": STR, "name": STR}, unsupported=refused, ignored={"labels": SWARM})
+
 
 SERVICE = Obj(
     {
@@ -457,6 +482,8 @@ SERVICE = Obj(
         "stop_signal": STR,
         "stop_grace_period": DURATION,
         "labels": ENV,
+        "secrets": SERVICE_SECRETS,
+        "configs": SERVICE_SECRETS,
         "label_file": Either(STR, ListOf(STR), what="a path or a list of paths"),
         "memswap_limit": Either(SIZE, INT, what="a size, a number of bytes or -1"),
         "container_name": STR,
@@ -496,7 +523,6 @@ SERVICE = Obj(
         "blkio_config",
         "cgroup",
         "cgroup_parent",
-        "configs",
         "cpu_rt_period",
         "cpu_rt_runtime",
         "extends",
@@ -519,7 +545,6 @@ SERVICE = Obj(
         "provider",
         "pull_refresh_after",
         "runtime",
-        "secrets",
         "shm_size",
         "storage_opt",
         "sysctls",
@@ -566,8 +591,10 @@ PROJECT = Obj(
         "volumes": MapOf(VOLUME_TOP),
         "networks": MapOf(NETWORK_TOP),
         "version": Scalar("a string", str, int, float),
+        "secrets": MapOf(_top_secret("secrets")),
+        "configs": MapOf(_top_secret("configs")),
     },
-    unsupported=("configs", "include", "models", "secrets"),
+    unsupported=("include", "models"),
 )
 
 

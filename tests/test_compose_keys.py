@@ -122,3 +122,55 @@ volumes:
     assert [m["Name"] for m in mounts if m["Type"] == "volume"] == ["shared-data"]
     assert sorted(v.name for v in dk.volumes.list()) == ["shared-data"]
     corral.cli("compose", "-f", file, "down", "-t", "0", check=True)
+
+
+SECRETS = """\
+name: ks
+services:
+  a:
+    image: busybox
+    command: [sleep, '1000']
+    secrets: [token, {source: token, target: other}]
+    configs: [app, {source: app, target: /etc/app.conf}]
+secrets:
+  token: {file: ./token.txt}
+configs:
+  app: {file: ./app.conf}
+"""
+
+
+def test_file_secrets_and_configs_are_mounted_read_only(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "token.txt").write_text("s3cret\n")
+    (tmp_path / "app.conf").write_text("key=value\n")
+    file = up(corral, tmp_path, SECRETS)
+    c = dk.containers.get("ks-a-1")
+    for path, want in (("/run/secrets/token", "s3cret"), ("/run/secrets/other", "s3cret"),
+                       ("/app", "key=value"), ("/etc/app.conf", "key=value")):
+        r = c.exec_run(["cat", path])
+        assert r.exit_code == 0 and r.output.decode().strip() == want, path
+    r = c.exec_run(["sh", "-c", "echo x > /run/secrets/token"])
+    assert r.exit_code != 0  # read-only
+    corral.cli("compose", "-f", file, "down", "-t", "0", check=True)
+
+
+def test_secret_sources_corral_cannot_serve_are_refused_by_name(
+    corral: Daemon, tmp_path: Path
+) -> None:
+    path = tmp_path / "compose.yaml"
+    for text, named in (
+        (SECRETS.replace("{file: ./token.txt}", "{environment: TOKEN}"),
+         "secrets.token.environment is not supported by corral yet"),
+        (SECRETS.replace("[token, {source: token, target: other}]",
+                         "[{source: token, mode: 0400}]"),
+         "services.a.secrets[0].mode is not supported by corral yet"),
+        (SECRETS.replace("[token, {source: token, target: other}]", "[nope]"),
+         'service "a" refers to undefined secret nope'),
+        (SECRETS.replace("{file: ./app.conf}", "{external: true}"),
+         "configs.app.external is not supported by corral yet"),
+    ):
+        path.write_text(text)
+        r = corral.cli("compose", "-f", str(path), "config", "-q")
+        assert r.returncode == 1, text
+        assert named in r.stderr, r.stderr
