@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from config.dotenv import parse_dotenv
 from config.errors import ConfigError, Position, Positions, Problem
+from config.extends import resolve_extends
 from config.interpolate import interpolate
 from config.merge import merge_documents
 from config.model import Project, finish, normalize_project_name
@@ -114,13 +116,15 @@ def load_project(
     warnings: list[Problem] = []
     docs = []
     positions = Positions()
-    for path in paths:
+
+    def read_doc(path: str, base_dir: str) -> dict[str, Any] | None:
+        """One file read, interpolated, checked and shaped; None if it has errors."""
         display = os.path.relpath(path, cwd) if path.startswith(cwd + os.sep) else path
         try:
             text = read_file(path)
         except OSError as exc:
             errors.append(Problem(None, f"open {display}: {exc.strerror or exc}"))
-            continue
+            return None
         try:
             raw, pos = load_yaml(text, display)
             if raw is None:
@@ -128,20 +132,41 @@ def load_project(
             doc = interpolate(raw, env, pos)
         except ConfigError as exc:
             errors.extend(exc.problems)
-            continue
+            return None
         doc, errs, warns = validate(doc, pos)
         errors.extend(errs)
         warnings.extend(warns)
         if errs:
-            continue
-        shaper = Shaper(pos, workdir)
-        shaped = shaper.document(doc)
+            return None
+        shaper = Shaper(pos, base_dir)
+        shaped: dict[str, Any] = shaper.document(doc)
         errors.extend(shaper.errors)
-        docs.append(shaped)
         positions.update(pos)
+        return shaped
+
+    for path in paths:
+        shaped = read_doc(path, workdir)
+        if shaped is not None:
+            docs.append(shaped)
     if errors:
         raise ConfigError(errors)
     merged = merge_documents(docs)
+
+    def load_other(path: str) -> dict[str, Any]:
+        shaped = read_doc(path, os.path.dirname(path))
+        if shaped is None:
+            raise ValueError("it has errors (listed above)")
+        services: dict[str, Any] = shaped.get("services") or {}
+        return services
+
+    if any(isinstance(s, dict) and "extends" in s for s in (merged.get("services") or {}).values()):
+        services, problems = resolve_extends(
+            merged.get("services") or {}, positions, workdir, load_other
+        )
+        errors.extend(problems)
+        if errors:
+            raise ConfigError(errors)
+        merged = {**merged, "services": services}
     name = project_name or env.get("COMPOSE_PROJECT_NAME") or merged.get("name")
     if not name:
         name = normalize_project_name(default_name or os.path.basename(workdir))

@@ -452,6 +452,10 @@ def _top_secret(kind: str) -> Spec:
 SERVICE = Obj(
     {
         "image": STR,
+        "extends": Either(
+            STR, Obj({"service": STR, "file": STR}, required=("service",)),
+            what="a service name or a mapping",
+        ),
         "build": Either(STR, BUILD, what="a string or a mapping"),
         "command": COMMAND,
         "entrypoint": COMMAND,
@@ -525,7 +529,6 @@ SERVICE = Obj(
         "cgroup_parent",
         "cpu_rt_period",
         "cpu_rt_runtime",
-        "extends",
         "external_links",
         "gpus",
         "group_add",

@@ -51,6 +51,8 @@ class Shaper:
         for key in ("environment", "labels"):
             if key in s:
                 s[key] = to_mapping(s[key], keep_none=key == "environment")
+        if isinstance(s.get("extends"), str):
+            s["extends"] = {"service": s["extends"]}
         if isinstance(s.get("build"), str):
             s["build"] = {"context": s["build"]}
         if isinstance(s.get("build"), dict) and "args" in s["build"]:
