@@ -1,6 +1,7 @@
-"""`extends:` resolved as compose does: a service starts from another one (of the same
-files, or of another `file:`), its own keys merged over it by the `-f` override rules
-(`config.merge`). Pure: another file is read through the `load` function given.
+"""`extends:` (and `include:`'s resources) resolved as compose does: a service starts
+from another one (of the same files, or of another `file:`), its own keys merged over
+it by the `-f` override rules (`config.merge`). Pure: another file is read through
+the `load` function given.
 
 Chains are followed (a base may extend another), a cycle is an error naming it, and
 `extends` itself is gone from the result. A base taken from another file keeps its
@@ -79,10 +80,42 @@ def resolve_extends(
 
 
 def _rebase(svc: dict[str, Any], base_dir: str) -> dict[str, Any]:
-    """A relative build context of a base from another file, made absolute from it."""
+    """A service from another file with the paths the project's directory would resolve
+    (its build context, its env files) made absolute from that file's own directory."""
     build = svc.get("build")
     if isinstance(build, dict) and not os.path.isabs(str(build.get("context") or ".")):
         ctx = str(build.get("context") or ".")
         if "://" not in ctx:
             svc = {**svc, "build": {**build, "context": os.path.join(base_dir, ctx)}}
+    if isinstance(svc.get("env_file"), list):
+        svc = {**svc, "env_file": [
+            {**e, "path": os.path.join(base_dir, str(e.get("path", "")))}
+            if isinstance(e, dict) else e
+            for e in svc["env_file"]
+        ]}
     return svc
+
+
+# Top-level sections an included file adds to the project.
+SECTIONS = ("services", "networks", "volumes", "secrets", "configs")
+
+
+def add_included(
+    main: dict[str, Any], included: dict[str, Any], base_dir: str, where: str
+) -> list[str]:
+    """Add an included file's resources to `main` (in place); the names that clash
+    with the project's own, as compose refuses them."""
+    clashes = []
+    for section in SECTIONS:
+        for key, value in (included.get(section) or {}).items():
+            mine = main.setdefault(section, {})
+            if key in mine:
+                clashes.append(f"{section}.{key} conflicts with imported resource (from {where})")
+                continue
+            if section == "services" and isinstance(value, dict):
+                value = _rebase(value, base_dir)
+            elif section in ("secrets", "configs") and isinstance(value, dict) and \
+                    value.get("file"):
+                value = {**value, "file": os.path.join(base_dir, str(value["file"]))}
+            mine[key] = value
+    return clashes

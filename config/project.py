@@ -16,7 +16,7 @@ from typing import Any
 
 from config.dotenv import parse_dotenv
 from config.errors import ConfigError, Position, Positions, Problem
-from config.extends import resolve_extends
+from config.extends import add_included, resolve_extends
 from config.interpolate import interpolate
 from config.merge import merge_documents
 from config.model import Project, finish, normalize_project_name
@@ -151,6 +151,31 @@ def load_project(
     if errors:
         raise ConfigError(errors)
     merged = merge_documents(docs)
+    includes = merged.pop("include", None) or []
+    seen_includes: set[str] = set(paths)
+    while includes:  # included files may include others; each file once
+        item = includes.pop(0)
+        entry = {"path": item} if isinstance(item, str) else dict(item)
+        files = [entry["path"]] if isinstance(entry["path"], str) else list(entry["path"])
+        files = [os.path.normpath(os.path.join(workdir, str(f))) for f in files]
+        if any(f in seen_includes for f in files):
+            continue
+        seen_includes.update(files)
+        inc_dir = os.path.normpath(
+            os.path.join(workdir, str(entry.get("project_directory") or os.path.dirname(files[0])))
+        )
+        inc_docs = [d for d in (read_doc(f, inc_dir) for f in files) if d is not None]
+        if errors:
+            raise ConfigError(errors)
+        inc = merge_documents(inc_docs)
+        includes += [
+            {"path": os.path.join(inc_dir, i) if isinstance(i, str) else i["path"]}
+            for i in inc.pop("include", None) or []
+        ]
+        for clash in add_included(merged, inc, inc_dir, files[0]):
+            errors.append(Problem(None, clash))
+    if errors:
+        raise ConfigError(errors)
 
     def load_other(path: str) -> dict[str, Any]:
         shaped = read_doc(path, os.path.dirname(path))

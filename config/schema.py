@@ -596,8 +596,20 @@ PROJECT = Obj(
         "version": Scalar("a string", str, int, float),
         "secrets": MapOf(_top_secret("secrets")),
         "configs": MapOf(_top_secret("configs")),
+        "include": ListOf(
+            Either(
+                STR,
+                Obj(
+                    {"path": Either(STR, ListOf(STR), what="a path or a list of paths"),
+                     "project_directory": STR},
+                    unsupported=("env_file",),
+                    required=("path",),
+                ),
+                what="a path or a mapping",
+            )
+        ),
     },
-    unsupported=("include", "models"),
+    unsupported=("models",),
 )
 
 

@@ -91,3 +91,25 @@ def test_up_brings_up_an_extended_service(corral: Daemon, dk: Any, tmp_path: Pat
     env = dk.containers.get("ex-app-1").attrs["Config"]["Env"]
     assert "FROM=common" in env and "OWN=yes-own" in env
     corral.cli("compose", "-f", str(path), "down", "-t", "0", check=True)
+
+
+def test_include_adds_another_file_s_resources_relative_to_it() -> None:
+    p = _load({
+        "/p/compose.yaml": "include: [lib/db.yaml]\nservices:\n  web:\n    image: x\n"
+                           "    depends_on: [db]\n",
+        "/p/lib/db.yaml": "include: [more.yaml]\nservices:\n  db:\n    build: ./ctx\n"
+                          "    volumes: ['./data:/data']\nvolumes:\n  cache:\n",
+        "/p/lib/more.yaml": "services:\n  extra:\n    image: y\n",
+    })
+    assert sorted(p.services) == ["db", "extra", "web"]
+    assert p.services["db"]["build"]["context"] == "/p/lib/ctx"
+    assert p.services["db"]["volumes"][0]["source"] == "/p/lib/data"
+    assert p.model["volumes"]["cache"]["name"] == "p_cache"
+
+
+def test_an_included_resource_clashing_with_the_project_s_is_an_error() -> None:
+    errs = _errors({
+        "/p/compose.yaml": "include: [other.yaml]\nservices:\n  web: {image: x}\n",
+        "/p/other.yaml": "services:\n  web: {image: y}\n",
+    })
+    assert errs == ["services.web conflicts with imported resource (from /p/other.yaml)"]
