@@ -370,3 +370,23 @@ def run_body(
         body.update(AttachStdin=True, StdinOnce=True, OpenStdin=True)
     body.update(AttachStdout=True, AttachStderr=True)
     return opts.name or oneoff_name(project, service, slug), body
+
+
+def inherit_anonymous_volumes(body: dict[str, Any], old_mounts: list[dict[str, Any]]) -> None:
+    """A recreated container keeps its predecessor's anonymous volumes (compose's
+    behaviour, unless `-V`): each volume the old container had at a path where the new
+    body names no volume or bind of its own (a service's `- /data`, an image's VOLUME)
+    is mounted again there, by name. Changes `body` in place."""
+    host = body["HostConfig"]
+    mounts = list(host.get("Mounts") or [])
+    binds = list(host.get("Binds") or [])
+    bound = {b.split(":")[1] for b in binds if b.count(":") >= 1}
+    named = {m["Target"] for m in mounts if m.get("Type") != "volume" or m.get("Source")}
+    for old in old_mounts:
+        dest, name = str(old.get("Destination") or ""), str(old.get("Name") or "")
+        if old.get("Type") != "volume" or not name or not dest or dest in bound | named:
+            continue
+        mounts = [m for m in mounts if m.get("Target") != dest]
+        mounts.append({"Type": "volume", "Source": name, "Target": dest,
+                       "ReadOnly": not old.get("RW", True)})
+    host["Mounts"] = mounts or None

@@ -10,7 +10,8 @@ about one `up` and are not kept.
     {"Name": "demo", "Model": {...}, "WorkingDir": "/srv/demo",
      "ConfigFiles": ["/srv/demo/compose.yaml"], "Services": [], "Scale": {"web": 3},
      "ForceRecreate": false, "NoRecreate": false, "RemoveOrphans": false,
-     "ParallelLimit": null, "NoDeps": false, "Timeout": null}
+     "ParallelLimit": null, "NoDeps": false, "Timeout": null,
+     "RenewAnonVolumes": false}
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Handover:
     parallel_limit: int | None = None
     no_deps: bool = False
     timeout: int | None = None  # `up -t`: for the stops this `up` makes (not kept)
+    renew_anon_volumes: bool = False  # `up -V` (not kept)
 
     def options(self) -> UpOptions:
         """The options of this `up` (one-shot flags included)."""
@@ -74,6 +76,7 @@ class Handover:
             "ParallelLimit": self.parallel_limit,
             "NoDeps": self.no_deps,
             "Timeout": self.timeout,
+            "RenewAnonVolumes": self.renew_anon_volumes,
         }
 
 
@@ -122,7 +125,7 @@ def from_wire(doc: Any) -> Handover:
         if not isinstance(n, int) or isinstance(n, bool) or n < 0:
             raise HandoverError(f"Scale.{svc} must be a number >= 0")
     flags = {}
-    for key in ("ForceRecreate", "NoRecreate", "RemoveOrphans", "NoDeps"):
+    for key in ("ForceRecreate", "NoRecreate", "RemoveOrphans", "NoDeps", "RenewAnonVolumes"):
         value = doc.get(key, False)
         if not isinstance(value, bool):
             raise HandoverError(f"{key} must be true or false")
@@ -146,4 +149,5 @@ def from_wire(doc: Any) -> Handover:
         parallel_limit=limit,
         no_deps=flags["NoDeps"],
         timeout=timeout,
+        renew_anon_volumes=flags["RenewAnonVolumes"],
     )

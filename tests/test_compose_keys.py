@@ -174,3 +174,35 @@ def test_secret_sources_corral_cannot_serve_are_refused_by_name(
         r = corral.cli("compose", "-f", str(path), "config", "-q")
         assert r.returncode == 1, text
         assert named in r.stderr, r.stderr
+
+
+ANON = """\
+name: ks
+services:
+  a:
+    image: busybox
+    command: [sh, -c, 'test -f /data/mark || echo $$V > /data/mark; exec sleep 1000']
+    stop_grace_period: 1s
+    environment: {V: first}
+    volumes: [/data]
+"""
+
+
+def test_anonymous_volumes_are_kept_across_recreate_and_renewed_with_v(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    file = up(corral, tmp_path, ANON)
+    first = dk.containers.get("ks-a-1")
+    volume = [m["Name"] for m in first.attrs["Mounts"] if m["Destination"] == "/data"][0]
+    up(corral, tmp_path, ANON.replace("V: first", "V: second"))  # recreated
+    again = dk.containers.get("ks-a-1")
+    assert again.id != first.id
+    assert [m["Name"] for m in again.attrs["Mounts"] if m["Destination"] == "/data"] == [volume]
+    assert again.exec_run(["cat", "/data/mark"]).output.decode().strip() == "first"
+    (tmp_path / "compose.yaml").write_text(ANON.replace("V: first", "V: third"))
+    r = corral.cli("compose", "-f", file, "up", "-d", "-V")
+    assert r.returncode == 0, r.stderr
+    renewed = dk.containers.get("ks-a-1")
+    assert [m["Name"] for m in renewed.attrs["Mounts"] if m["Destination"] == "/data"] != [volume]
+    assert renewed.exec_run(["cat", "/data/mark"]).output.decode().strip() == "third"
+    corral.cli("compose", "-f", file, "down", "-t", "0", check=True)

@@ -324,7 +324,7 @@ UP = Command(
         Opt("no-attach", kind="list", help="Do not attach (stream logs) to the specified services"),
         Opt("attach-dependencies", help="Automatically attach to log output of dependent services"),
         Opt("renew-anon-volumes", "V", help="Recreate anonymous volumes instead of retrieving "
-            "data from the previous containers (what corral does on every recreate yet)"),
+            "data from the previous containers"),
         Opt("pull", kind="str", help='Pull image before running ("always"|"missing"|"never")'),
         Opt("quiet-pull", help="Pull without printing progress information (corral never pulls)"),
         Opt("timestamps", help="Show timestamps"),
@@ -391,6 +391,7 @@ def compose_up(cli: Cli, g: Globals, argv: list[str]) -> int:
     applier = Applier(api, _say(cli))
     applier.no_start = p["no_start"]
     applier.timeout = p["timeout"]
+    applier.renew_anon_volumes = p["renew_anon_volumes"]
     since = f"{time.time():.9f}"
 
     async def run() -> int:
@@ -399,7 +400,9 @@ def compose_up(cli: Cli, g: Globals, argv: list[str]) -> int:
             await applier.up(project, opts)
             return 0
         if p["detach"] or p["wait"]:
-            code = await _hand_over(cli, api, applier, project, opts, p["timeout"])
+            code = await _hand_over(
+                cli, api, applier, project, opts, p["timeout"], p["renew_anon_volumes"]
+            )
             if code or not p["wait"]:
                 return code
             return await _wait_up(cli, applier, project, opts, p["wait_timeout"])
@@ -419,6 +422,7 @@ def compose_up(cli: Cli, g: Globals, argv: list[str]) -> int:
 async def _hand_over(
     cli: Cli, api: AsyncApi, applier: Any, project: Project, opts: UpOptions,
     timeout: int | None = None,
+    renew: bool = False,
 ) -> int:
     """`up -d`: the daemon converges the project and keeps it so (across its restarts);
     its progress lines are printed as they come, its errors as `up` prints them."""
@@ -436,6 +440,7 @@ async def _hand_over(
         parallel_limit=parallel_limit(),
         no_deps=opts.no_deps,
         timeout=timeout,
+        renew_anon_volumes=renew,
     )
     errors: list[str] = []
     buf = b""

@@ -15,7 +15,7 @@ from typing import Any
 
 import trio
 
-from config.container import create_body
+from config.container import create_body, inherit_anonymous_volumes
 from config.model import Project
 from config.reconcile import PROJECT, Action, Observed, Plan, UpOptions, plan_down, plan_up
 from config.units import duration_ns
@@ -49,6 +49,7 @@ class Applier:
         self.networks_supported: bool | None = None
         self.timeout: int | None = None  # `up -t`: stops before recreate/remove
         self.no_start = False  # `create`, `up --no-start`: containers made, none started
+        self.renew_anon_volumes = False  # `up -V`: recreated containers get new ones
         self._warned = False
 
     # -- observation -------------------------------------------------------------------
@@ -279,12 +280,18 @@ class Applier:
                 await self.api.request("POST", f"/containers/{c.id}/restart", {"t": timeout})
                 self.say(f" Container {c.name}  Restarted")
             elif action.kind in ("create", "recreate"):
+                old_mounts: list[dict[str, Any]] = []
                 if c:
+                    if not self.renew_anon_volumes:
+                        info = await self.api.request("GET", f"/containers/{c.id}/json")
+                        old_mounts = list(info.get("Mounts") or [])
                     await self.api.request("POST", f"/containers/{c.id}/stop", {"t": timeout})
                     await self.api.request("DELETE", f"/containers/{c.id}", {"force": True})
-                new_ids.append(await self._create_start(project, action))
+                new_ids.append(await self._create_start(project, action, old_mounts))
 
-    async def _create_start(self, project: Project, action: Action) -> str:
+    async def _create_start(
+        self, project: Project, action: Action, old_mounts: list[dict[str, Any]] | None = None
+    ) -> str:
         svc = project.services[action.service]
         mode = str(svc.get("network_mode") or "")
         resolved = None
@@ -306,6 +313,8 @@ class Applier:
             networks_supported=await self._networks_api(),
             network_mode=resolved,
         )
+        if old_mounts:
+            inherit_anonymous_volumes(body, old_mounts)
         created = await self.api.request("POST", "/containers/create", {"name": name}, body)
         cid = str(created["Id"])
         self.say(f" Container {name}  {'Recreated' if action.kind == 'recreate' else 'Created'}")

@@ -141,6 +141,7 @@ class Keeper:
                 try:
                     applier = Applier(self.api, say, h.parallel_limit)
                     applier.timeout = h.timeout
+                    applier.renew_anon_volumes = h.renew_anon_volumes
                     await applier.up(h.project, h.options())
                 except* ComposeError as group:
                     errors += [str(e) for e in _leaves(group)]
