@@ -162,7 +162,7 @@ def test_refused_flags_are_named(corral: Daemon, tmp_path: Path) -> None:
     file = write(tmp_path, JOBS)
     for argv, named in (
         (["--dry-run", "up", "-d"], "--dry-run is not supported"),
-        (["up", "-d", "--pull", "always"], "--pull always is not supported"),
+        (["up", "-d", "--pull", "sometimes"], "invalid --pull 'sometimes'"),
         (["up", "--wait-timeout", "3"], "--wait-timeout needs --wait"),
         (["up", "--watch"], "--watch"),
     ):
@@ -184,3 +184,14 @@ def test_up_timeout_is_used_for_recreate(corral: Daemon, dk: Any, tmp_path: Path
     assert r.returncode == 0, r.stderr
     assert dk.containers.get("uf-s-1").id != first
     corral.cli("compose", "-f", file, "down", "-t", "0", check=True)
+
+
+def test_pull_never_fails_on_a_missing_image_without_pulling(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    file = write(tmp_path, "name: uf\nservices:\n  s:\n    image: example.invalid/nothere:1\n")
+    r = corral.cli("compose", "-f", file, "up", "-d", "--pull", "never")
+    assert r.returncode == 1
+    assert "nothere" in r.stderr
+    assert "Pulling" not in r.stderr
+    assert names(dk) == []

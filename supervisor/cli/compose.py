@@ -325,7 +325,8 @@ UP = Command(
         Opt("attach-dependencies", help="Automatically attach to log output of dependent services"),
         Opt("renew-anon-volumes", "V", help="Recreate anonymous volumes instead of retrieving "
             "data from the previous containers"),
-        Opt("pull", kind="str", help='Pull image before running ("always"|"missing"|"never")'),
+        Opt("pull", kind="str", default="policy",
+            help='Pull image before running ("always"|"missing"|"never"|"build"|"policy")'),
         Opt("quiet-pull", help="Pull without printing progress information (corral never pulls)"),
         Opt("timestamps", help="Show timestamps"),
         Opt("yes", "y", help="Assume \"yes\" as answer to all prompts"),
@@ -341,10 +342,9 @@ def compose_up(cli: Cli, g: Globals, argv: list[str]) -> int:
     p = parse(UP, argv)
     if p["force_recreate"] and p["no_recreate"]:
         raise UsageError("--force-recreate and --no-recreate are incompatible", 1)
-    if p["pull"] not in (None, "missing", "never"):
+    if p["pull"] not in ("policy", "always", "missing", "never", "build"):
         raise UsageError(
-            f"--pull {p['pull']} is not supported by corral yet: no registry support "
-            "(missing and never are what corral does)", 1
+            f"invalid --pull {p['pull']!r}: always, missing, never, build or policy", 1
         )
     if p["exit_code_from"]:
         p.opts["abort_on_container_exit"] = True
@@ -378,7 +378,19 @@ def compose_up(cli: Cli, g: Globals, argv: list[str]) -> int:
     if p["no_deps"] and p.args:
         wanted = set(p.args)
     _api(cli)
-    build_for_up(cli, project, sorted(wanted), build=p["build"], no_build=p["no_build"])
+    build_for_up(cli, project, sorted(wanted), build=p["build"] or p["pull"] == "build",
+                 no_build=p["no_build"])
+    # --pull: this `up`'s pull policy over the services' own (never/missing on the
+    # model, which the daemon then follows; always pulled here, once)
+    pull_now = []
+    for svc in sorted(wanted):
+        if project.services[svc].get("build"):
+            continue
+        if p["pull"] in ("never", "missing"):
+            project.services[svc]["pull_policy"] = p["pull"]
+        elif p["pull"] == "always":
+            pull_now.append(svc)
+            project.services[svc]["pull_policy"] = "missing"
     opts = UpOptions(
         services=list(p.args),
         scale=scale,
@@ -395,6 +407,8 @@ def compose_up(cli: Cli, g: Globals, argv: list[str]) -> int:
     since = f"{time.time():.9f}"
 
     async def run() -> int:
+        for svc in pull_now:
+            await applier.pull(svc, project.image(svc))
         if p["no_start"]:
             await _release(api, project.name)  # else the daemon would start them
             await applier.up(project, opts)
