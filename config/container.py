@@ -160,7 +160,8 @@ def create_body(
     for kind in ("secrets", "configs"):  # compose: a file source is bind-mounted read-only
         for ref in svc.get(kind) or []:
             source = (project.model.get(kind) or {}).get(ref["source"]) or {}
-            binds.append(f"{source['file']}:{ref['target']}:ro")
+            if "file" in source and not {"uid", "gid", "mode"} & set(ref):
+                binds.append(f"{source['file']}:{ref['target']}:ro")
     mounts: list[dict[str, Any]] = []
     for v in svc.get("volumes") or []:
         b, m = _mount(v, project)
@@ -390,3 +391,35 @@ def inherit_anonymous_volumes(body: dict[str, Any], old_mounts: list[dict[str, A
         mounts.append({"Type": "volume", "Source": name, "Target": dest,
                        "ReadOnly": not old.get("RW", True)})
     host["Mounts"] = mounts or None
+
+
+@dataclass(frozen=True)
+class Injected:
+    """A secret or config copied into a container before it starts (an environment or
+    inline source, or a file with uid/gid/mode): its content comes from `file` (read by
+    the caller) or `content`."""
+
+    target: str
+    mode: int
+    uid: int
+    gid: int
+    file: str = ""
+    content: str = ""
+
+
+def injected_files(project: Project, service: str) -> list[Injected]:
+    """What `injected` copies in for one service (pure): compose's defaults, mode 0444
+    owned by root."""
+    svc = project.services[service]
+    out = []
+    for kind in ("secrets", "configs"):
+        for ref in svc.get(kind) or []:
+            source = (project.model.get(kind) or {}).get(ref["source"]) or {}
+            if "file" in source and not {"uid", "gid", "mode"} & set(ref):
+                continue  # bind-mounted
+            out.append(Injected(
+                target=str(ref["target"]), mode=int(ref.get("mode", 0o444)),
+                uid=int(ref.get("uid", 0)), gid=int(ref.get("gid", 0)),
+                file=str(source.get("file") or ""), content=str(source.get("content") or ""),
+            ))
+    return out

@@ -347,7 +347,21 @@ class _Finisher:
                 target = f"/run/secrets/{target}"
             elif not target.startswith("/"):
                 target = f"/{target}"
-            out.append({"source": source, "target": target})
+            entry: dict[str, Any] = {"source": source, "target": target}
+            for key in ("uid", "gid"):
+                if key in r:
+                    if not str(r[key]).isdigit():
+                        self.fail(("services", name, kind, i, key),
+                                  f"services.{name}.{kind}[{i}].{key}: must be a number")
+                    entry[key] = int(str(r[key])) if str(r[key]).isdigit() else 0
+            if "mode" in r:
+                mode = r["mode"]
+                try:  # YAML 1.1 read 0440 as octal already; a string is octal text
+                    entry["mode"] = mode if isinstance(mode, int) else int(str(mode), 8)
+                except ValueError:
+                    self.fail(("services", name, kind, i, "mode"),
+                              f"services.{name}.{kind}[{i}].mode: invalid mode {mode!r}")
+            out.append(entry)
         return out
 
     def security_opt(self, opt: str, path: Path) -> str:
@@ -475,13 +489,22 @@ def finish(
     for kind in ("secrets", "configs"):
         for key, spec in (doc.get(kind) or {}).items():
             where: Path = (kind, key)
-            if not spec or "file" not in spec:
-                f.fail(where, f"{kind}.{key}: needs a file: source", key=True)
+            sources = [s for s in ("file", "environment", "content") if s in (spec or {})]
+            if len(sources) != 1:
+                f.fail(where, f"{kind}.{key}: needs one source: file, environment"
+                       + (" or content" if kind == "configs" else ""), key=True)
                 continue
-            model.setdefault(kind, {})[key] = {
-                **spec,
-                "file": os.path.normpath(os.path.join(project_dir, str(spec["file"]))),
-            }
+            out_spec = dict(spec)
+            if "file" in spec:
+                out_spec["file"] = os.path.normpath(os.path.join(project_dir, str(spec["file"])))
+            elif "environment" in spec:  # read now, as compose does, from the project's env
+                var = str(spec["environment"])
+                if var not in env:
+                    f.fail(where, f"{kind}.{key}: environment variable {var} is not set",
+                           key=True)
+                    continue
+                out_spec["content"] = env[var]
+            model.setdefault(kind, {})[key] = out_spec
     if f.errors:
         raise ConfigError(sorted(f.errors, key=_where))
     for key, value in doc.items():

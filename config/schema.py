@@ -423,30 +423,29 @@ BUILD = Obj(
 )
 DEVICE_LONG = Obj({"source": STR, "target": STR, "permissions": STR}, required=("source",))
 COMMAND = Either(STR, ListOf(STR), NULL, what="a string or a list of strings")
-_INJECTED = (
-    "corral mounts the file as it is: copying content in needs the daemon's "
-    "PUT /containers/{id}/archive, which it does not have yet"
-)
-_FILE_ONLY = {"uid": _INJECTED, "gid": _INJECTED, "mode": _INJECTED}
 SERVICE_SECRETS = ListOf(
     Either(
         STR,
-        Obj({"source": STR, "target": STR}, unsupported=_FILE_ONLY, required=("source",)),
+        Obj(
+            {"source": STR, "target": STR, "uid": STR_NUM, "gid": STR_NUM,
+             "mode": Scalar("an octal mode", int, str)},
+            required=("source",),
+        ),
         what="a name or a mapping",
     )
 )
 
 
 def _top_secret(kind: str) -> Spec:
-    """A top-level secret or config: a file corral can mount; the spec's other sources
-    refused by name (secrets have drivers, configs inline content)."""
-    refused = {"environment": _INJECTED, "external": f"external {kind} are swarm's",
-               "template_driver": ""}
+    """A top-level secret or config: from a file, an environment variable, or (configs)
+    inline content; external ones (swarm's) and drivers refused by name."""
+    fields: dict[str, Spec] = {"file": STR, "environment": STR, "name": STR}
+    refused = {"external": f"external {kind} are swarm's", "template_driver": ""}
     if kind == "secrets":
         refused.update(driver="", driver_opts="")
     else:
-        refused["content"] = _INJECTED
-    return Obj({"file": STR, "name": STR}, unsupported=refused, ignored={"labels": SWARM})
+        fields["content"] = STR
+    return Obj(fields, unsupported=refused, ignored={"labels": SWARM})
 
 
 SERVICE = Obj(

@@ -155,20 +155,66 @@ def test_file_secrets_and_configs_are_mounted_read_only(
     corral.cli("compose", "-f", file, "down", "-t", "0", check=True)
 
 
+def test_environment_and_content_sources_with_modes_and_owners(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "token.txt").write_text("from-file\n")
+    path = tmp_path / "compose.yaml"
+    path.write_text("""\
+name: ks
+services:
+  a:
+    image: busybox
+    command: [sleep, '1000']
+    stop_grace_period: 1s
+    secrets:
+      - env_secret
+      - {source: file_secret, target: owned, uid: '65534', gid: '65534', mode: 0400}
+    configs:
+      - {source: inline, target: /etc/app/inline.conf, mode: '0640'}
+secrets:
+  env_secret: {environment: TOKEN}
+  file_secret: {file: ./token.txt}
+configs:
+  inline: {content: "inline text"}
+""")
+    r = corral.cli("compose", "-f", str(path), "up", "-d", input=None)
+    assert r.returncode == 1 and "environment variable TOKEN is not set" in r.stderr
+    env = corral.env(TOKEN="from-env")
+    import subprocess
+    import sys
+
+    r2 = subprocess.run([sys.executable, "-m", "supervisor", "compose", "-f", str(path), "up",
+                         "-d"], env=env, capture_output=True, text=True, timeout=60)
+    assert r2.returncode == 0, r2.stderr
+    c = dk.containers.get("ks-a-1")
+    out = c.exec_run(["sh", "-c", "for f in /run/secrets/env_secret /run/secrets/owned "
+                      "/etc/app/inline.conf; do stat -c '%n %a %u:%g' $f; cat $f; echo; done"])
+    assert out.output.decode().split("\n") == [
+        "/run/secrets/env_secret 444 0:0", "from-env",
+        "/run/secrets/owned 400 65534:65534", "from-file", "",
+        "/etc/app/inline.conf 640 0:0", "inline text", "",
+    ]
+    # readable only by its owner: nobody reads it, another user does not
+    assert c.exec_run(["cat", "/run/secrets/owned"], user="65534").exit_code == 0
+    assert c.exec_run(["cat", "/run/secrets/owned"], user="1000").exit_code != 0
+    corral.cli("compose", "-f", str(path), "down", "-t", "0", check=True)
+
+
 def test_secret_sources_corral_cannot_serve_are_refused_by_name(
     corral: Daemon, tmp_path: Path
 ) -> None:
     path = tmp_path / "compose.yaml"
     for text, named in (
-        (SECRETS.replace("{file: ./token.txt}", "{environment: TOKEN}"),
-         "secrets.token.environment is not supported by corral yet"),
-        (SECRETS.replace("[token, {source: token, target: other}]",
-                         "[{source: token, mode: 0400}]"),
-         "services.a.secrets[0].mode is not supported by corral yet"),
+        (SECRETS.replace("{file: ./token.txt}", "{external: true}"),
+         "secrets.token.external is not supported by corral yet"),
         (SECRETS.replace("[token, {source: token, target: other}]", "[nope]"),
          'service "a" refers to undefined secret nope'),
-        (SECRETS.replace("{file: ./app.conf}", "{external: true}"),
-         "configs.app.external is not supported by corral yet"),
+        (SECRETS.replace("{file: ./token.txt}", "{file: a, environment: B}"),
+         "secrets.token: needs one source"),
+        (SECRETS.replace("[token, {source: token, target: other}]",
+                         "[{source: token, mode: rwx}]"),
+         "services.a.secrets[0].mode: invalid mode 'rwx'"),
     ):
         path.write_text(text)
         r = corral.cli("compose", "-f", str(path), "config", "-q")

@@ -15,7 +15,12 @@ from typing import Any
 
 import trio
 
-from config.container import create_body, inherit_anonymous_volumes
+from config.container import (
+    Injected,
+    create_body,
+    inherit_anonymous_volumes,
+    injected_files,
+)
 from config.model import Project
 from config.reconcile import PROJECT, Action, Observed, Plan, UpOptions, plan_down, plan_up
 from config.units import duration_ns
@@ -317,6 +322,18 @@ class Applier:
             inherit_anonymous_volumes(body, old_mounts)
         created = await self.api.request("POST", "/containers/create", {"name": name}, body)
         cid = str(created["Id"])
+        files = injected_files(project, action.service)
+        if files:
+            try:
+                tar = await trio.to_thread.run_sync(secrets_tar, files)
+                await self.api.send_raw("PUT", f"/containers/{cid}/archive", {"path": "/"},
+                                        tar, "application/x-tar")
+            except (OSError, ApiError) as exc:
+                await self.api.request("DELETE", f"/containers/{cid}", {"force": True})
+                raise ComposeError(
+                    f'service "{action.service}": cannot copy its secrets/configs in: '
+                    f"{getattr(exc, 'message', None) or exc}"
+                ) from None
         self.say(f" Container {name}  {'Recreated' if action.kind == 'recreate' else 'Created'}")
         if self.no_start:
             return cid
@@ -458,6 +475,39 @@ class Applier:
                 self.say(f" Volume {vol['Name']}  Removed")
             except ApiError as exc:
                 self.say(f"WARNING: volume {vol['Name']}: {exc.message}")
+
+
+def secrets_tar(files: list[Injected]) -> bytes:
+    """The tar PUT at `/` that places each secret/config at its target, with its mode
+    and owner (parents 0755, root's); a file source is read here (blocking: run in a
+    thread)."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    dirs: set[str] = set()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for f in files:
+            if f.file:
+                with open(f.file, "rb") as src:
+                    data = src.read()
+            else:
+                data = f.content.encode()
+            parts = f.target.strip("/").split("/")
+            for n in range(1, len(parts)):
+                d = "/".join(parts[:n])
+                if d not in dirs:
+                    dirs.add(d)
+                    info = tarfile.TarInfo(d)
+                    info.type = tarfile.DIRTYPE
+                    info.mode = 0o755
+                    tar.addfile(info)
+            info = tarfile.TarInfo("/".join(parts))
+            info.size = len(data)
+            info.mode = f.mode
+            info.uid, info.gid = f.uid, f.gid
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
 
 
 def _stop_timeout(project: Project | None, service: str) -> int:

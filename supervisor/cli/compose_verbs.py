@@ -82,7 +82,7 @@ RUN = Command(
 
 def compose_run(cli: Cli, g: Globals, argv: list[str]) -> int:
 
-    from config.container import RunOptions, run_body
+    from config.container import RunOptions, injected_files, run_body
     from config.graph import with_dependencies
     from config.reconcile import UpOptions
     from supervisor.cli.compose_apply import Applier
@@ -177,6 +177,19 @@ def compose_run(cli: Cli, g: Globals, argv: list[str]) -> int:
         network_mode=found.get("network_mode"),
     )
     cid = create_container(cli, name, body)
+    files = injected_files(project, service)
+    if files:
+        from supervisor.cli.compose_apply import secrets_tar
+
+        try:
+            cli.client.request(
+                "PUT", f"/containers/{cid}/archive", {"path": "/"}, body=secrets_tar(files),
+                headers={"Content-Type": "application/x-tar"},
+            ).read()
+        except (OSError, ApiError) as exc:
+            cli.client.request("DELETE", f"/containers/{cid}", {"force": True}).read()
+            raise CliError(f'service "{service}": cannot copy its secrets/configs in: '
+                           f"{getattr(exc, 'message', None) or exc}") from None
     if p["detach"]:
         _start_or_fail(cli, cid, remove_on_failure=True)
         cli.out(name)
