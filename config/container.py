@@ -408,8 +408,8 @@ class Injected:
 
 
 def injected_files(project: Project, service: str) -> list[Injected]:
-    """What `injected` copies in for one service (pure): compose's defaults, mode 0444
-    owned by root."""
+    """What is copied in for one service (pure): compose's defaults, mode 0444 owned by
+    root. Raises ValueError naming a secret whose environment variable is not set."""
     svc = project.services[service]
     out = []
     for kind in ("secrets", "configs"):
@@ -417,6 +417,11 @@ def injected_files(project: Project, service: str) -> list[Injected]:
             source = (project.model.get(kind) or {}).get(ref["source"]) or {}
             if "file" in source and not {"uid", "gid", "mode"} & set(ref):
                 continue  # bind-mounted
+            if "environment" in source and "content" not in source:
+                raise ValueError(
+                    f"{kind[:-1]} {ref['source']}: environment variable "
+                    f"{source['environment']} is not set"
+                )
             out.append(Injected(
                 target=str(ref["target"]), mode=int(ref.get("mode", 0o444)),
                 uid=int(ref.get("uid", 0)), gid=int(ref.get("gid", 0)),

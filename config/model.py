@@ -499,11 +499,8 @@ def finish(
                 out_spec["file"] = os.path.normpath(os.path.join(project_dir, str(spec["file"])))
             elif "environment" in spec:  # read now, as compose does, from the project's env
                 var = str(spec["environment"])
-                if var not in env:
-                    f.fail(where, f"{kind}.{key}: environment variable {var} is not set",
-                           key=True)
-                    continue
-                out_spec["content"] = env[var]
+                if var in env:  # else only a container that mounts it fails (down works)
+                    out_spec["content"] = env[var]
             model.setdefault(kind, {})[key] = out_spec
     if f.errors:
         raise ConfigError(sorted(f.errors, key=_where))

@@ -179,7 +179,8 @@ configs:
   inline: {content: "inline text"}
 """)
     r = corral.cli("compose", "-f", str(path), "up", "-d", input=None)
-    assert r.returncode == 1 and "environment variable TOKEN is not set" in r.stderr
+    assert r.returncode == 1 and "secret env_secret: environment variable TOKEN is not set" \
+        in r.stderr
     env = corral.env(TOKEN="from-env")
     import subprocess
     import sys

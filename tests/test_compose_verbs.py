@@ -184,17 +184,17 @@ def test_port_prints_the_published_address(corral: Daemon, dk: Any, tmp_path: Pa
     corral.cli("compose", "-f", file, "down", check=True)
 
 
-def test_top_lists_processes_or_says_the_daemon_cannot(
+def test_top_lists_each_running_container_s_processes(
     corral: Daemon, dk: Any, tmp_path: Path
 ) -> None:
     file = write(tmp_path)
     corral.cli("compose", "-f", file, "up", "-d", "db", check=True)
     r = corral.cli("compose", "-f", file, "top")
-    if r.returncode == 0:
-        assert r.stdout.splitlines()[0] == "vb-db-1"
-        assert "sleep 1000" in r.stdout
-    else:
-        assert "GET /containers/{id}/top" in r.stderr
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "vb-db-1"
+    assert "PID" in lines[1].split()
+    assert "sleep 1000" in r.stdout
 
 
 def test_events_json_streams_the_project_s_container_events(
@@ -207,7 +207,8 @@ def test_events_json_streams_the_project_s_container_events(
         env=corral.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        # the pause is retried until the stream has subscribed and reports one
+        # pause/unpause is retried until the stream has subscribed and reports one (it
+        # may have subscribed between the two: the first event is either)
         event: dict[str, Any] = {}
         for _ in range(50):
             corral.cli("compose", "-f", file, "pause", check=True)
@@ -217,7 +218,7 @@ def test_events_json_streams_the_project_s_container_events(
                 assert proc.stdout is not None
                 event = json.loads(proc.stdout.readline())
                 break
-        assert event["action"] == "pause"
+        assert event["action"] in ("pause", "unpause")
         assert event["service"] == "db"
         assert event["type"] == "container"
         assert event["attributes"]["name"] == "vb-db-1"

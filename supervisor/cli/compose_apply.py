@@ -320,9 +320,12 @@ class Applier:
         )
         if old_mounts:
             inherit_anonymous_volumes(body, old_mounts)
+        try:
+            files = injected_files(project, action.service)
+        except ValueError as exc:
+            raise ComposeError(f'service "{action.service}": {exc}') from None
         created = await self.api.request("POST", "/containers/create", {"name": name}, body)
         cid = str(created["Id"])
-        files = injected_files(project, action.service)
         if files:
             try:
                 tar = await trio.to_thread.run_sync(secrets_tar, files)

@@ -176,8 +176,11 @@ def compose_run(cli: Cli, g: Globals, argv: list[str]) -> int:
         networks_supported=bool(found["networks"]),
         network_mode=found.get("network_mode"),
     )
+    try:
+        files = injected_files(project, service)
+    except ValueError as exc:
+        raise CliError(f'service "{service}": {exc}') from None
     cid = create_container(cli, name, body)
-    files = injected_files(project, service)
     if files:
         from supervisor.cli.compose_apply import secrets_tar
 
