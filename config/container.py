@@ -6,6 +6,7 @@ and compose-aware tools see these containers as compose's own.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from config.model import Project
@@ -16,6 +17,7 @@ from config.reconcile import (
     ONEOFF,
     PROJECT,
     SERVICE,
+    SLUG,
     WORKING_DIR,
     container_name,
 )
@@ -39,7 +41,7 @@ def labels_for(project: Project, service: str, number: int) -> dict[str, str]:
             WORKING_DIR: project.working_dir,
             CONFIG_FILES: ",".join(project.config_files),
             "com.docker.compose.version": COMPOSE_VERSION,
-            "com.docker.compose.image": str(svc.get("image", "")),
+            "com.docker.compose.image": project.image(service),
             "com.docker.compose.depends_on": ",".join(
                 f"{d}:{spec.get('condition')}:{str(bool(spec.get('restart'))).lower()}"
                 for d, spec in (svc.get("depends_on") or {}).items()
@@ -66,6 +68,16 @@ def _healthcheck(hc: dict[str, Any]) -> dict[str, Any]:
     if "retries" in hc:
         out["Retries"] = int(hc["retries"])
     return out
+
+
+# deploy.restart_policy.condition → Docker's restart policy name (compose's mapping).
+DEPLOY_RESTART = {
+    "none": "no",
+    "on-failure": "on-failure",
+    "any": "always",
+    "always": "always",
+    "unless-stopped": "unless-stopped",
+}
 
 
 def _restart(text: str) -> dict[str, Any]:
@@ -145,6 +157,11 @@ def create_body(
         for n in range(int(lo), int(hi or lo) + 1):
             exposed[f"{n}/{proto or 'tcp'}"] = {}
     binds: list[str] = []
+    for kind in ("secrets", "configs"):  # compose: a file source is bind-mounted read-only
+        for ref in svc.get(kind) or []:
+            source = (project.model.get(kind) or {}).get(ref["source"]) or {}
+            if "file" in source and not {"uid", "gid", "mode"} & set(ref):
+                binds.append(f"{source['file']}:{ref['target']}:ro")
     mounts: list[dict[str, Any]] = []
     for v in svc.get("volumes") or []:
         b, m = _mount(v, project)
@@ -193,6 +210,14 @@ def create_body(
     pids = limits.get("pids", svc.get("pids_limit"))
     if pids is not None:
         host["PidsLimit"] = int(pids)
+    if "memswap_limit" in svc:
+        swap = svc["memswap_limit"]
+        host["MemorySwap"] = -1 if swap in (-1, "-1") else size_bytes(swap)
+    policy = (svc.get("deploy") or {}).get("restart_policy")
+    if isinstance(policy, dict):  # compose: it overrides `restart:`
+        restart = DEPLOY_RESTART[str(policy.get("condition", "on-failure"))]
+        count = int(policy.get("max_attempts") or 0) if restart == "on-failure" else 0
+        host["RestartPolicy"] = {"Name": restart, "MaximumRetryCount": count}
     if svc.get("cpu_shares") is not None:
         host["CpuShares"] = int(svc["cpu_shares"])
     for key, api in (("cpu_period", "CpuPeriod"), ("cpu_quota", "CpuQuota")):
@@ -253,7 +278,7 @@ def create_body(
         "StdinOnce": False,
         "Env": env,
         "Cmd": svc.get("command"),
-        "Image": svc.get("image"),
+        "Image": project.image(service),
         "WorkingDir": str(svc.get("working_dir", "")),
         "Entrypoint": svc.get("entrypoint"),
         "Labels": labels_for(project, service, number),
@@ -271,3 +296,135 @@ def create_body(
     if isinstance(svc.get("healthcheck"), dict):
         config["Healthcheck"] = _healthcheck(svc["healthcheck"])
     return name, config
+
+
+@dataclass
+class RunOptions:
+    """`compose run`'s overrides of the service (compose v2's applyRunOptions)."""
+
+    command: list[str] = field(default_factory=list)
+    entrypoint: list[str] | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    user: str = ""
+    workdir: str = ""
+    volumes: list[str] = field(default_factory=list)  # -v, docker's Binds syntax
+    labels: dict[str, str] = field(default_factory=dict)
+    name: str = ""
+    service_ports: bool = False
+    auto_remove: bool = False
+    interactive: bool = True
+
+
+def oneoff_name(project: Project, service: str, slug: str) -> str:
+    """compose v2: `PROJECT-SERVICE-run-<first 12 hex of the slug>`."""
+    return f"{project.name}-{service}-run-{slug[:12]}"
+
+
+def run_body(
+    project: Project,
+    service: str,
+    slug: str,
+    opts: RunOptions,
+    *,
+    networks_supported: bool = True,
+    network_mode: str | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """(name, create body) of a one-off container of `service`, as compose v2 makes it:
+    the command (and entrypoint, which clears the service's command) replaced, `-e`
+    over the service's environment, no restart policy, the service's ports only with
+    `--service-ports`, its container_name dropped, labels `oneoff=True` and the slug."""
+    svc = dict(project.services[service])
+    svc.pop("container_name", None)
+    if opts.command:
+        svc["command"] = list(opts.command)
+    if opts.entrypoint is not None:
+        svc["entrypoint"] = list(opts.entrypoint)
+        if not opts.command:
+            svc["command"] = []
+    if opts.user:
+        svc["user"] = opts.user
+    if opts.workdir:
+        svc["working_dir"] = opts.workdir
+    if opts.environment:
+        svc["environment"] = {**(svc.get("environment") or {}), **opts.environment}
+    if not opts.service_ports:
+        svc.pop("ports", None)
+    svc["restart"] = "no"
+    if isinstance(svc.get("deploy"), dict):
+        svc["deploy"] = {k: v for k, v in svc["deploy"].items() if k != "restart_policy"}
+    svc["stdin_open"] = opts.interactive
+    model = {**project.model, "services": {**project.services, service: svc}}
+    view = replace(project, model=model)
+    _, body = create_body(
+        view, service, 1, networks_supported=networks_supported, network_mode=network_mode
+    )
+    labels = body["Labels"]
+    labels.update(opts.labels)
+    labels[ONEOFF] = "True"
+    labels[SLUG] = slug
+    labels[NUMBER] = "1"
+    host = body["HostConfig"]
+    host["AutoRemove"] = opts.auto_remove
+    if opts.volumes:
+        host["Binds"] = [*(host.get("Binds") or []), *opts.volumes]
+    if opts.interactive:
+        body.update(AttachStdin=True, StdinOnce=True, OpenStdin=True)
+    body.update(AttachStdout=True, AttachStderr=True)
+    return opts.name or oneoff_name(project, service, slug), body
+
+
+def inherit_anonymous_volumes(body: dict[str, Any], old_mounts: list[dict[str, Any]]) -> None:
+    """A recreated container keeps its predecessor's anonymous volumes (compose's
+    behaviour, unless `-V`): each volume the old container had at a path where the new
+    body names no volume or bind of its own (a service's `- /data`, an image's VOLUME)
+    is mounted again there, by name. Changes `body` in place."""
+    host = body["HostConfig"]
+    mounts = list(host.get("Mounts") or [])
+    binds = list(host.get("Binds") or [])
+    bound = {b.split(":")[1] for b in binds if b.count(":") >= 1}
+    named = {m["Target"] for m in mounts if m.get("Type") != "volume" or m.get("Source")}
+    for old in old_mounts:
+        dest, name = str(old.get("Destination") or ""), str(old.get("Name") or "")
+        if old.get("Type") != "volume" or not name or not dest or dest in bound | named:
+            continue
+        mounts = [m for m in mounts if m.get("Target") != dest]
+        mounts.append({"Type": "volume", "Source": name, "Target": dest,
+                       "ReadOnly": not old.get("RW", True)})
+    host["Mounts"] = mounts or None
+
+
+@dataclass(frozen=True)
+class Injected:
+    """A secret or config copied into a container before it starts (an environment or
+    inline source, or a file with uid/gid/mode): its content comes from `file` (read by
+    the caller) or `content`."""
+
+    target: str
+    mode: int
+    uid: int
+    gid: int
+    file: str = ""
+    content: str = ""
+
+
+def injected_files(project: Project, service: str) -> list[Injected]:
+    """What is copied in for one service (pure): compose's defaults, mode 0444 owned by
+    root. Raises ValueError naming a secret whose environment variable is not set."""
+    svc = project.services[service]
+    out = []
+    for kind in ("secrets", "configs"):
+        for ref in svc.get(kind) or []:
+            source = (project.model.get(kind) or {}).get(ref["source"]) or {}
+            if "file" in source and not {"uid", "gid", "mode"} & set(ref):
+                continue  # bind-mounted
+            if "environment" in source and "content" not in source:
+                raise ValueError(
+                    f"{kind[:-1]} {ref['source']}: environment variable "
+                    f"{source['environment']} is not set"
+                )
+            out.append(Injected(
+                target=str(ref["target"]), mode=int(ref.get("mode", 0o444)),
+                uid=int(ref.get("uid", 0)), gid=int(ref.get("gid", 0)),
+                file=str(source.get("file") or ""), content=str(source.get("content") or ""),
+            ))
+    return out

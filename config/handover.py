@@ -10,7 +10,8 @@ about one `up` and are not kept.
     {"Name": "demo", "Model": {...}, "WorkingDir": "/srv/demo",
      "ConfigFiles": ["/srv/demo/compose.yaml"], "Services": [], "Scale": {"web": 3},
      "ForceRecreate": false, "NoRecreate": false, "RemoveOrphans": false,
-     "ParallelLimit": null}
+     "ParallelLimit": null, "NoDeps": false, "Timeout": null,
+     "RenewAnonVolumes": false}
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ class Handover:
     no_recreate: bool = False
     remove_orphans: bool = False
     parallel_limit: int | None = None
+    no_deps: bool = False
+    timeout: int | None = None  # `up -t`: for the stops this `up` makes (not kept)
+    renew_anon_volumes: bool = False  # `up -V` (not kept)
 
     def options(self) -> UpOptions:
         """The options of this `up` (one-shot flags included)."""
@@ -49,11 +53,14 @@ class Handover:
             force_recreate=self.force_recreate,
             no_recreate=self.no_recreate,
             remove_orphans=self.remove_orphans,
+            no_deps=self.no_deps,
         )
 
     def kept(self) -> Handover:
         """What the daemon stores and reconciles at boot: the desired state only."""
-        return Handover(self.project, list(self.services), dict(self.scale))
+        return Handover(
+            self.project, list(self.services), dict(self.scale), no_deps=self.no_deps
+        )
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -67,6 +74,9 @@ class Handover:
             "NoRecreate": self.no_recreate,
             "RemoveOrphans": self.remove_orphans,
             "ParallelLimit": self.parallel_limit,
+            "NoDeps": self.no_deps,
+            "Timeout": self.timeout,
+            "RenewAnonVolumes": self.renew_anon_volumes,
         }
 
 
@@ -115,7 +125,7 @@ def from_wire(doc: Any) -> Handover:
         if not isinstance(n, int) or isinstance(n, bool) or n < 0:
             raise HandoverError(f"Scale.{svc} must be a number >= 0")
     flags = {}
-    for key in ("ForceRecreate", "NoRecreate", "RemoveOrphans"):
+    for key in ("ForceRecreate", "NoRecreate", "RemoveOrphans", "NoDeps", "RenewAnonVolumes"):
         value = doc.get(key, False)
         if not isinstance(value, bool):
             raise HandoverError(f"{key} must be true or false")
@@ -125,6 +135,9 @@ def from_wire(doc: Any) -> Handover:
     limit = doc.get("ParallelLimit")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
         raise HandoverError("ParallelLimit must be a number >= 1")
+    timeout = doc.get("Timeout")
+    if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool)):
+        raise HandoverError("Timeout must be a number of seconds")
     project = Project(name=name, model=model, working_dir=workdir, config_files=list(files))
     return Handover(
         project,
@@ -134,4 +147,7 @@ def from_wire(doc: Any) -> Handover:
         no_recreate=flags["NoRecreate"],
         remove_orphans=flags["RemoveOrphans"],
         parallel_limit=limit,
+        no_deps=flags["NoDeps"],
+        timeout=timeout,
+        renew_anon_volumes=flags["RenewAnonVolumes"],
     )

@@ -68,3 +68,8 @@ def _merge_by(base: list[Any], over: list[Any], key: Any) -> list[Any]:
             index[k] = len(out)
             out.append(item)
     return out
+
+
+def merge_service(base: dict[str, Any], over: dict[str, Any], name: str) -> dict[str, Any]:
+    """One service over another by the same rules (for `extends`)."""
+    return _merge_map(base, over, ("services", name))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shlex
 from collections.abc import Callable, Mapping
@@ -21,6 +22,8 @@ from config.errors import ConfigError, Path, Positions, Problem
 from config.graph import dependencies, find_cycle, start_order
 from config.units import duration_ns, size_bytes
 
+# deploy.restart_policy.condition, as compose maps it to a restart policy.
+RESTART_CONDITIONS = ("none", "on-failure", "any", "always", "unless-stopped")
 CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
 #: docker's deviceCgroupRuleRegexp.
 _CGROUP_RULE = re.compile(r"^[acb] ([0-9]+|\*):([0-9]+|\*) [rwm]{1,3}$")
@@ -54,6 +57,11 @@ class Project:
     def hash(self, service: str) -> str:
         return service_hash(self.services[service])
 
+    def image(self, service: str) -> str:
+        """The image a service's containers run: its `image:`, or for a service built
+        without one compose v2's name for the build, `PROJECT-SERVICE`."""
+        return str(self.services[service].get("image") or f"{self.name}-{service}")
+
 
 def normalize_project_name(text: str) -> str:
     """compose: lowercase, only [a-z0-9_-], must start with a letter or digit."""
@@ -65,7 +73,8 @@ def service_hash(service: Mapping[str, Any]) -> str:
     """compose's ServiceHash: what makes a container differ, not how many or in what order.
 
     Scale, replicas, depends_on, profiles and build are left out: changing them must not
-    recreate running containers.
+    recreate running containers. A rebuild that changes the image is seen by its image
+    ID instead (`reconcile._outdated`), as compose does.
     """
     s = {
         k: v
@@ -116,6 +125,14 @@ class _Finisher:
         if not s.get("image") and not s.get("build"):
             self.fail(
                 p, f'service "{name}" has neither an image nor a build context specified', key=True
+            )
+        if isinstance(s.get("build"), dict):
+            s["build"] = self.build(name, s["build"])
+        policy = s.get("pull_policy")  # its values are checked by config.schema
+        if policy == "build" and not s.get("build"):
+            self.fail(
+                (*p, "pull_policy"),
+                f'service "{name}": pull_policy is build but the service has no build section',
             )
         for key in ("command", "entrypoint"):
             if isinstance(s.get(key), str):
@@ -176,6 +193,28 @@ class _Finisher:
                 )
         if "mem_limit" in s:
             self.check_size(s["mem_limit"], (*p, "mem_limit"))
+        if "memswap_limit" in s and s["memswap_limit"] not in (-1, "-1"):
+            self.check_size(s["memswap_limit"], (*p, "memswap_limit"))
+        policy_spec = (s.get("deploy") or {}).get("restart_policy")
+        if isinstance(policy_spec, dict):
+            condition = policy_spec.get("condition", "on-failure")
+            if condition not in RESTART_CONDITIONS:
+                self.fail(
+                    (*p, "deploy", "restart_policy", "condition"),
+                    f"services.{name}.deploy.restart_policy.condition: invalid condition "
+                    f"{condition!r} ({', '.join(RESTART_CONDITIONS)})",
+                )
+        for kind in ("secrets", "configs"):
+            if kind in s:
+                s[kind] = self.secret_refs(name, kind, s[kind], doc)
+        if "label_file" in s:
+            files = s.pop("label_file")
+            labels: dict[str, Any] = {}
+            for i, lf in enumerate([files] if isinstance(files, str) else files):
+                where: Path = (*p, "label_file") if isinstance(files, str) else (
+                    *p, "label_file", i)
+                labels.update(self.env_file({"path": lf}, where, what="label file"))
+            s["labels"] = {**labels, **(s.get("labels") or {})}
         limits = ((s.get("deploy") or {}).get("resources") or {}).get("limits") or {}
         if "memory" in limits:
             self.check_size(limits["memory"], (*p, "deploy", "resources", "limits", "memory"))
@@ -259,6 +298,72 @@ class _Finisher:
                 )
         return s
 
+    def build(self, name: str, build: dict[str, Any]) -> dict[str, Any]:
+        """The build section as compose resolves it: the context an absolute path (from
+        the project directory), the Dockerfile's name defaulted, the two ways of giving
+        a Dockerfile exclusive, a remote (git/URL) context refused."""
+        import os.path
+
+        p: Path = ("services", name, "build")
+        b = dict(build)
+        ctx = str(b.get("context") or ".")
+        if "://" in ctx or ctx.startswith("git@"):
+            self.fail(
+                (*p, "context"),
+                f"services.{name}.build.context: remote build contexts are not supported by "
+                f"corral yet: {ctx}",
+            )
+        else:
+            b["context"] = os.path.normpath(os.path.join(self.project_dir, ctx))
+        if "dockerfile" in b and "dockerfile_inline" in b:
+            self.fail(
+                (*p, "dockerfile_inline"),
+                f"services.{name}.build: dockerfile and dockerfile_inline are mutually exclusive",
+                key=True,
+            )
+        elif "dockerfile_inline" not in b:
+            b.setdefault("dockerfile", "Dockerfile")
+        return b
+
+    def secret_refs(
+        self, name: str, kind: str, refs: list[Any], doc: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """A service's secrets/configs in long form, with the target compose gives them:
+        a secret under /run/secrets/ (its target, or its name), a config at its target
+        or /NAME; each must be declared at the top level."""
+        out = []
+        declared = doc.get(kind) or {}
+        for i, ref in enumerate(refs):
+            r = {"source": ref} if isinstance(ref, str) else dict(ref)
+            source = str(r["source"])
+            if source not in declared:
+                self.fail(
+                    ("services", name, kind, i),
+                    f'service "{name}" refers to undefined {kind[:-1]} {source}: '
+                    "invalid compose project",
+                )
+            target = str(r.get("target") or source)
+            if kind == "secrets" and not target.startswith("/"):
+                target = f"/run/secrets/{target}"
+            elif not target.startswith("/"):
+                target = f"/{target}"
+            entry: dict[str, Any] = {"source": source, "target": target}
+            for key in ("uid", "gid"):
+                if key in r:
+                    if not str(r[key]).isdigit():
+                        self.fail(("services", name, kind, i, key),
+                                  f"services.{name}.{kind}[{i}].{key}: must be a number")
+                    entry[key] = int(str(r[key])) if str(r[key]).isdigit() else 0
+            if "mode" in r:
+                mode = r["mode"]
+                try:  # YAML 1.1 read 0440 as octal already; a string is octal text
+                    entry["mode"] = mode if isinstance(mode, int) else int(str(mode), 8)
+                except ValueError:
+                    self.fail(("services", name, kind, i, "mode"),
+                              f"services.{name}.{kind}[{i}].mode: invalid mode {mode!r}")
+            out.append(entry)
+        return out
+
     def security_opt(self, opt: str, path: Path) -> str:
         """One `security_opt` as compose sends it: `seccomp=FILE` (relative to the
         project directory) becomes the file's compacted JSON; the daemon checks the rest."""
@@ -287,7 +392,10 @@ class _Finisher:
             return opt
         return "seccomp=" + json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
-    def env_file(self, ef: dict[str, Any], path: Path) -> dict[str, str]:
+    def env_file(
+        self, ef: dict[str, Any], path: Path, what: str = "env file"
+    ) -> dict[str, str]:
+        """An env file (or a label file: the same KEY=VALUE lines) as a mapping."""
         import os.path
 
         file = os.path.join(self.project_dir, str(ef.get("path", "")))
@@ -295,13 +403,23 @@ class _Finisher:
             text = self.read_file(file)
         except OSError as exc:
             if ef.get("required", True):
-                self.fail(path, f"env file {file} not found: {exc.strerror or exc}")
+                self.fail(path, f"{what} {file} not found: {exc.strerror or exc}")
             return {}
         try:
             return {k: v for _, k, v in parse_dotenv(text, self.env) if v is not None}
         except ValueError as exc:
-            self.fail(path, f"env file {file}: {exc}")
+            self.fail(path, f"{what} {file}: {exc}")
             return {}
+
+
+def _external_name(spec: dict[str, Any]) -> dict[str, Any]:
+    """The older `external: {name: X}` as compose reads it: `name: X`, `external: true`."""
+    ext = spec.get("external")
+    if isinstance(ext, dict):
+        spec["external"] = True
+        if ext.get("name"):
+            spec["name"] = str(ext["name"])
+    return spec
 
 
 def _where(p: Problem) -> tuple[str, int, int]:
@@ -352,7 +470,7 @@ def finish(
     if uses_default and "default" not in declared:
         networks["default"] = {"name": f"{name}_default"}
     for net, spec in declared.items():
-        spec = dict(spec or {})
+        spec = _external_name(dict(spec or {}))
         if not spec.get("external"):
             spec.setdefault("name", f"{name}_{net}")
         else:
@@ -360,7 +478,7 @@ def finish(
         networks[net] = spec
     volumes: dict[str, Any] = {}
     for vol, spec in (doc.get("volumes") or {}).items():
-        spec = dict(spec or {})
+        spec = _external_name(dict(spec or {}))
         spec.setdefault("name", vol if spec.get("external") else f"{name}_{vol}")
         volumes[vol] = spec
     model: dict[str, Any] = {"name": name, "services": out_services}
@@ -368,7 +486,25 @@ def finish(
         model["networks"] = networks
     if volumes:
         model["volumes"] = volumes
+    for kind in ("secrets", "configs"):
+        for key, spec in (doc.get(kind) or {}).items():
+            where: Path = (kind, key)
+            sources = [s for s in ("file", "environment", "content") if s in (spec or {})]
+            if len(sources) != 1:
+                f.fail(where, f"{kind}.{key}: needs one source: file, environment"
+                       + (" or content" if kind == "configs" else ""), key=True)
+                continue
+            out_spec = dict(spec)
+            if "file" in spec:
+                out_spec["file"] = os.path.normpath(os.path.join(project_dir, str(spec["file"])))
+            elif "environment" in spec:  # read now, as compose does, from the project's env
+                var = str(spec["environment"])
+                if var in env:  # else only a container that mounts it fails (down works)
+                    out_spec["content"] = env[var]
+            model.setdefault(kind, {})[key] = out_spec
+    if f.errors:
+        raise ConfigError(sorted(f.errors, key=_where))
     for key, value in doc.items():
-        if key.startswith("x-") or key in ("secrets", "configs"):
+        if key.startswith("x-"):
             model[key] = value
     return model

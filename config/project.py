@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from config.dotenv import parse_dotenv
 from config.errors import ConfigError, Position, Positions, Problem
+from config.extends import add_included, resolve_extends
 from config.interpolate import interpolate
 from config.merge import merge_documents
 from config.model import Project, finish, normalize_project_name
@@ -78,23 +80,32 @@ def load_project(
     profiles: Sequence[str] = (),
     read_file: Callable[[str], str] = _read,
     default_name: str | None = None,
+    env_files: Sequence[str] = (),
 ) -> Project:
     """Read, check and normalize a project. Raises ConfigError (every problem listed).
 
     The name comes from `project_name`, COMPOSE_PROJECT_NAME, the files' `name:`, then
     `default_name` (a services directory names each project by its file) or the directory.
+    `env_files` (`--env-file`, relative to `cwd`) replace the project directory's `.env`,
+    later ones overriding earlier ones, as compose reads them.
     """
     environ = dict(os.environ if environ is None else environ)
     cwd = cwd or os.getcwd()
     paths = resolve_files(files, cwd, environ)
     workdir = os.path.abspath(project_dir or os.path.dirname(paths[0]))
     env = dict(environ)
-    dotenv_path = os.path.join(workdir, ".env")
-    try:
-        dotenv_text = read_file(dotenv_path)
-    except OSError:
-        dotenv_text = None
-    if dotenv_text is not None:
+    dotenv_paths = [os.path.join(cwd, f) for f in env_files] or [os.path.join(workdir, ".env")]
+    for dotenv_path in dotenv_paths:
+        try:
+            dotenv_text = read_file(dotenv_path)
+        except OSError as exc:
+            if env_files:
+                raise ConfigError.at(
+                    None, f"couldn't read env file {dotenv_path}: {exc.strerror or exc}"
+                ) from None
+            dotenv_text = None
+        if dotenv_text is None:
+            continue
         try:
             for _, key, value in parse_dotenv(dotenv_text, environ):
                 if value is not None and key not in environ:
@@ -105,13 +116,15 @@ def load_project(
     warnings: list[Problem] = []
     docs = []
     positions = Positions()
-    for path in paths:
+
+    def read_doc(path: str, base_dir: str) -> dict[str, Any] | None:
+        """One file read, interpolated, checked and shaped; None if it has errors."""
         display = os.path.relpath(path, cwd) if path.startswith(cwd + os.sep) else path
         try:
             text = read_file(path)
         except OSError as exc:
             errors.append(Problem(None, f"open {display}: {exc.strerror or exc}"))
-            continue
+            return None
         try:
             raw, pos = load_yaml(text, display)
             if raw is None:
@@ -119,20 +132,66 @@ def load_project(
             doc = interpolate(raw, env, pos)
         except ConfigError as exc:
             errors.extend(exc.problems)
-            continue
+            return None
         doc, errs, warns = validate(doc, pos)
         errors.extend(errs)
         warnings.extend(warns)
         if errs:
-            continue
-        shaper = Shaper(pos, workdir)
-        shaped = shaper.document(doc)
+            return None
+        shaper = Shaper(pos, base_dir)
+        shaped: dict[str, Any] = shaper.document(doc)
         errors.extend(shaper.errors)
-        docs.append(shaped)
         positions.update(pos)
+        return shaped
+
+    for path in paths:
+        shaped = read_doc(path, workdir)
+        if shaped is not None:
+            docs.append(shaped)
     if errors:
         raise ConfigError(errors)
     merged = merge_documents(docs)
+    includes = merged.pop("include", None) or []
+    seen_includes: set[str] = set(paths)
+    while includes:  # included files may include others; each file once
+        item = includes.pop(0)
+        entry = {"path": item} if isinstance(item, str) else dict(item)
+        files = [entry["path"]] if isinstance(entry["path"], str) else list(entry["path"])
+        files = [os.path.normpath(os.path.join(workdir, str(f))) for f in files]
+        if any(f in seen_includes for f in files):
+            continue
+        seen_includes.update(files)
+        inc_dir = os.path.normpath(
+            os.path.join(workdir, str(entry.get("project_directory") or os.path.dirname(files[0])))
+        )
+        inc_docs = [d for d in (read_doc(f, inc_dir) for f in files) if d is not None]
+        if errors:
+            raise ConfigError(errors)
+        inc = merge_documents(inc_docs)
+        includes += [
+            {"path": os.path.join(inc_dir, i) if isinstance(i, str) else i["path"]}
+            for i in inc.pop("include", None) or []
+        ]
+        for clash in add_included(merged, inc, inc_dir, files[0]):
+            errors.append(Problem(None, clash))
+    if errors:
+        raise ConfigError(errors)
+
+    def load_other(path: str) -> dict[str, Any]:
+        shaped = read_doc(path, os.path.dirname(path))
+        if shaped is None:
+            raise ValueError("it has errors (listed above)")
+        services: dict[str, Any] = shaped.get("services") or {}
+        return services
+
+    if any(isinstance(s, dict) and "extends" in s for s in (merged.get("services") or {}).values()):
+        services, problems = resolve_extends(
+            merged.get("services") or {}, positions, workdir, load_other
+        )
+        errors.extend(problems)
+        if errors:
+            raise ConfigError(errors)
+        merged = {**merged, "services": services}
     name = project_name or env.get("COMPOSE_PROJECT_NAME") or merged.get("name")
     if not name:
         name = normalize_project_name(default_name or os.path.basename(workdir))

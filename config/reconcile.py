@@ -31,6 +31,7 @@ SERVICE = "com.docker.compose.service"
 NUMBER = "com.docker.compose.container-number"
 HASH = "com.docker.compose.config-hash"
 ONEOFF = "com.docker.compose.oneoff"
+SLUG = "com.docker.compose.slug"
 WORKING_DIR = "com.docker.compose.project.working_dir"
 CONFIG_FILES = "com.docker.compose.project.config_files"
 DEPENDS_ON = "com.docker.compose.depends_on"
@@ -114,6 +115,7 @@ class UpOptions:
     force_recreate: bool = False
     no_recreate: bool = False
     remove_orphans: bool = False
+    no_deps: bool = False  # the services named, without what they depend on
     image_ids: dict[str, str] = field(default_factory=dict)  # service → resolved image id
 
 
@@ -136,7 +138,12 @@ def _outdated(project: Project, c: Observed, opts: UpOptions) -> bool:
 
 def plan_up(project: Project, observed: Iterable[Observed], opts: UpOptions) -> Plan:
     graph = project.graph()
-    selected = with_dependencies(graph, opts.services) if opts.services else set(project.services)
+    if opts.services and opts.no_deps:
+        selected = set(opts.services)
+    elif opts.services:
+        selected = with_dependencies(graph, opts.services)
+    else:
+        selected = set(project.services)
     by_service: dict[str, list[Observed]] = {}
     orphans: list[Observed] = []
     for c in observed:

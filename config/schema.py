@@ -284,7 +284,7 @@ ENV = Either(MapOf(SCALAR), ListOf(STR), what="a mapping or a list of KEY=VALUE 
 SIZE = Scalar("a size (e.g. 512m) or a number of bytes", str, int)
 EXTERNAL = Either(
     BOOL,
-    Obj({}, unsupported={"name": "write `name: NAME` and `external: true` instead"}),
+    Obj({"name": STR}),
     what="a boolean",
 )
 
@@ -341,15 +341,24 @@ VOLUME_LONG = Obj(
     ignored={"consistency": DESKTOP},
     required=("type",),
 )
+RESTART_POLICY = Obj(
+    {"condition": STR, "max_attempts": INT},
+    ignored=dict.fromkeys(
+        ("delay", "window"),
+        "Docker's restart policies have no delay or window; only swarm applies them "
+        "(compose ignores them too)",
+    ),
+)
 DEPLOY = Obj(
     {
         "replicas": INT,
+        "restart_policy": RESTART_POLICY,
         "resources": Obj(
             {"limits": Obj({"cpus": STR_NUM, "memory": SIZE, "pids": INT})},
             unsupported=("reservations",),
         ),
     },
-    unsupported=("restart_policy",),
+    unsupported=(),
     ignored=dict.fromkeys(
         ("mode", "endpoint_mode", "labels", "placement", "rollback_config", "update_config"),
         SWARM,
@@ -379,37 +388,73 @@ NETWORKS_OF_SERVICE = Either(
 )
 LOGGING = Obj({"driver": STR, "options": MapOf(STR_NUM)})
 BUILD = Obj(
-    {"context": STR, "dockerfile": STR, "args": ENV, "target": STR},
-    unsupported=(
-        "additional_contexts",
-        "cache_from",
-        "cache_to",
-        "dockerfile_inline",
-        "entitlements",
-        "extra_hosts",
-        "labels",
-        "network",
-        "no_cache",
-        "no_cache_filter",
-        "platforms",
-        "privileged",
-        "provenance",
-        "pull",
-        "sbom",
-        "secrets",
-        "shm_size",
-        "ssh",
-        "tags",
-        "ulimits",
-    ),
-    ignored={"isolation": WINDOWS},
+    {
+        "context": STR,
+        "dockerfile": STR,
+        "dockerfile_inline": STR,
+        "args": ENV,
+        "target": STR,
+        "labels": ENV,
+        "no_cache": BOOL,
+        "network": STR,
+        "tags": ListOf(STR),
+        "pull": BOOL,
+    },
+    unsupported={
+        "additional_contexts": "",
+        "cache_to": "corral's builder keeps its cache locally, with no exporter",
+        "entitlements": "",
+        "extra_hosts": "",
+        "no_cache_filter": "",
+        "platforms": "",
+        "privileged": "",
+        "provenance": "",
+        "sbom": "",
+        "secrets": "",
+        "shm_size": "",
+        "ssh": "",
+        "ulimits": "",
+    },
+    ignored={
+        "isolation": WINDOWS,
+        "cache_from": "corral's builder always uses its own local build cache (BuildKit's "
+        "cache import is not needed on one host)",
+    },
 )
 DEVICE_LONG = Obj({"source": STR, "target": STR, "permissions": STR}, required=("source",))
 COMMAND = Either(STR, ListOf(STR), NULL, what="a string or a list of strings")
+SERVICE_SECRETS = ListOf(
+    Either(
+        STR,
+        Obj(
+            {"source": STR, "target": STR, "uid": STR_NUM, "gid": STR_NUM,
+             "mode": Scalar("an octal mode", int, str)},
+            required=("source",),
+        ),
+        what="a name or a mapping",
+    )
+)
+
+
+def _top_secret(kind: str) -> Spec:
+    """A top-level secret or config: from a file, an environment variable, or (configs)
+    inline content; external ones (swarm's) and drivers refused by name."""
+    fields: dict[str, Spec] = {"file": STR, "environment": STR, "name": STR}
+    refused = {"external": f"external {kind} are swarm's", "template_driver": ""}
+    if kind == "secrets":
+        refused.update(driver="", driver_opts="")
+    else:
+        fields["content"] = STR
+    return Obj(fields, unsupported=refused, ignored={"labels": SWARM})
+
 
 SERVICE = Obj(
     {
         "image": STR,
+        "extends": Either(
+            STR, Obj({"service": STR, "file": STR}, required=("service",)),
+            what="a service name or a mapping",
+        ),
         "build": Either(STR, BUILD, what="a string or a mapping"),
         "command": COMMAND,
         "entrypoint": COMMAND,
@@ -440,6 +485,10 @@ SERVICE = Obj(
         "stop_signal": STR,
         "stop_grace_period": DURATION,
         "labels": ENV,
+        "secrets": SERVICE_SECRETS,
+        "configs": SERVICE_SECRETS,
+        "label_file": Either(STR, ListOf(STR), what="a path or a list of paths"),
+        "memswap_limit": Either(SIZE, INT, what="a size, a number of bytes or -1"),
         "container_name": STR,
         "hostname": STR,
         "domainname": STR,
@@ -477,20 +526,16 @@ SERVICE = Obj(
         "blkio_config",
         "cgroup",
         "cgroup_parent",
-        "configs",
         "cpu_rt_period",
         "cpu_rt_runtime",
-        "extends",
         "external_links",
         "gpus",
         "group_add",
         "ipc",
-        "label_file",
         "links",
         "mac_address",
         "mem_reservation",
         "mem_swappiness",
-        "memswap_limit",
         "models",
         "oom_kill_disable",
         "oom_score_adj",
@@ -502,7 +547,6 @@ SERVICE = Obj(
         "provider",
         "pull_refresh_after",
         "runtime",
-        "secrets",
         "shm_size",
         "storage_opt",
         "sysctls",
@@ -549,8 +593,22 @@ PROJECT = Obj(
         "volumes": MapOf(VOLUME_TOP),
         "networks": MapOf(NETWORK_TOP),
         "version": Scalar("a string", str, int, float),
+        "secrets": MapOf(_top_secret("secrets")),
+        "configs": MapOf(_top_secret("configs")),
+        "include": ListOf(
+            Either(
+                STR,
+                Obj(
+                    {"path": Either(STR, ListOf(STR), what="a path or a list of paths"),
+                     "project_directory": STR},
+                    unsupported=("env_file",),
+                    required=("path",),
+                ),
+                what="a path or a mapping",
+            )
+        ),
     },
-    unsupported=("configs", "include", "models", "secrets"),
+    unsupported=("models",),
 )
 
 

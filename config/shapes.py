@@ -51,10 +51,14 @@ class Shaper:
         for key in ("environment", "labels"):
             if key in s:
                 s[key] = to_mapping(s[key], keep_none=key == "environment")
+        if isinstance(s.get("extends"), str):
+            s["extends"] = {"service": s["extends"]}
         if isinstance(s.get("build"), str):
             s["build"] = {"context": s["build"]}
         if isinstance(s.get("build"), dict) and "args" in s["build"]:
             s["build"] = {**s["build"], "args": to_mapping(s["build"]["args"], keep_none=True)}
+        if isinstance(s.get("build"), dict) and "labels" in s["build"]:
+            s["build"] = {**s["build"], "labels": to_mapping(s["build"]["labels"])}
         if isinstance(s.get("depends_on"), list):
             s["depends_on"] = {
                 str(d): {"condition": "service_started", "required": True} for d in s["depends_on"]

@@ -178,15 +178,12 @@ def test_keys_without_meaning_on_one_host_warn_with_the_reason() -> None:
     assert p.scale("web") == 2  # the rest of the file is applied
 
 
-def test_deprecated_external_name_is_refused_with_the_way_to_write_it() -> None:
-    errs = _errors(
+def test_deprecated_external_name_reads_as_name_and_external_as_compose_does() -> None:
+    p = _load(
         "services:\n  web: {image: x, volumes: [data:/d]}\n"
         "volumes:\n  data:\n    external: {name: shared}\n"
     )
-    assert errs == [
-        "compose.yaml:5:16: volumes.data.external.name is not supported by corral yet: "
-        "write `name: NAME` and `external: true` instead"
-    ]
+    assert p.model["volumes"]["data"] == {"external": True, "name": "shared"}
 
 
 def test_keys_the_engine_already_honours_are_applied() -> None:

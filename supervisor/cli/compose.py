@@ -40,6 +40,20 @@ VERBS = {
     "images": "List images used by the created containers",
     "pull": "Pull service images",
     "push": "Push service images",
+    "build": "Build or rebuild services",
+    "run": "Run a one-off command on a service",
+    "rm": "Removes stopped service containers",
+    "kill": "Force stop service containers",
+    "pause": "Pause services",
+    "unpause": "Unpause services",
+    "ls": "List running compose projects",
+    "port": "Print the public port for a port binding",
+    "top": "Display the running processes",
+    "events": "Receive real time events from containers",
+    "create": "Creates containers for a service",
+    "wait": "Block until containers of all (or specified) services stop",
+    "version": "Show the Docker Compose version information",
+    "scale": "Scale services",
 }
 
 _GLOBAL_VALUE = {
@@ -49,7 +63,13 @@ _GLOBAL_VALUE = {
     "--project-name": "project_name",
     "--profile": "profile",
     "--project-directory": "project_directory",
+    "--env-file": "env_file",
+    "--parallel": "parallel",
+    "--progress": "progress",
 }
+# Global flags corral does not have yet: refused by name, never dropped.
+_GLOBAL_REFUSED = ("--dry-run", "--compatibility", "--all-resources", "--ansi")
+PROGRESS = ("auto", "tty", "plain", "quiet")
 
 
 class Globals:
@@ -58,9 +78,25 @@ class Globals:
         self.project_name: str | None = None
         self.profiles: list[str] = []
         self.project_directory: str | None = None
+        self.env_files: list[str] = []
+        self.parallel: int | None = None
+        self.progress = "auto"
 
     def set(self, key: str, value: str) -> None:
-        if key == "file":
+        if key == "env_file":
+            self.env_files.append(value)
+        elif key == "parallel":
+            if not value.lstrip("-").isdigit() or int(value) == 0 or int(value) < -1:
+                raise UsageError(f"invalid --parallel {value!r}: a number >= 1, or -1", 1)
+            self.parallel = int(value)
+        elif key == "progress":
+            if value not in PROGRESS:
+                raise UsageError(
+                    f"unsupported --progress {value!r}: {', '.join(PROGRESS)} "
+                    "(json is not supported by corral yet)", 1
+                )
+            self.progress = value
+        elif key == "file":
             self.files.append(value)
         elif key == "project_name":
             self.project_name = value
@@ -79,12 +115,17 @@ def split_globals(argv: list[str]) -> tuple[Globals, str | None, list[str]]:
     while i < len(argv):
         word = argv[i]
         i += 1
-        if word == "--" or (verb == "exec" and any(not w.startswith("-") for w in rest)):
+        if word == "--" or (
+            verb in ("exec", "run") and any(not w.startswith("-") for w in rest)
+        ):
             rest.append(word)
             rest.extend(argv[i:])
             break
         name, eq, value = word.partition("=")
-        own_f = verb == "logs" and name in ("-f",)
+        if name in _GLOBAL_REFUSED and verb is None:
+            raise UsageError(f"{name} is not supported by corral yet", 1)
+        # after these verbs `-f` is their own (follow, force, format), as in compose
+        own_f = verb in ("logs", "rm", "version") and name in ("-f",)
         if name in _GLOBAL_VALUE and not own_f:
             if not eq:
                 if i >= len(argv):
@@ -98,7 +139,7 @@ def split_globals(argv: list[str]) -> tuple[Globals, str | None, list[str]]:
             and name[:2] in ("-f", "-p")
             and not name.startswith("--")
             and not own_f
-            and verb != "logs"
+            and verb not in ("logs", "rm", "version")
         ):
             g.set(_GLOBAL_VALUE[name[:2]], word[2:])
             continue
@@ -125,6 +166,9 @@ def usage() -> str:
         "  -p, --project-name string       Project name",
         "      --profile stringArray       Specify a profile to enable",
         "      --project-directory string  Alternate working directory",
+        "      --env-file stringArray      Specify an alternate environment file",
+        "      --parallel int              Control max parallelism, -1 for unlimited",
+        "      --progress string           Set type of progress output (auto, tty, plain, quiet)",
         "",
         "Commands:",
     ]
@@ -144,6 +188,7 @@ def load(cli: Cli, g: Globals) -> Project:
             environ=cli.environ,
             project_dir=g.project_directory,
             profiles=g.profiles,
+            env_files=g.env_files,
         )
     except ConfigError as exc:
         for problem in exc.problems:
@@ -159,10 +204,26 @@ def cmd_compose(cli: Cli, argv: list[str]) -> int:
     if verb in (None, "help"):
         cli.stdout.write(usage())
         return 0
+    if g.parallel is not None:  # read by compose_apply.parallel_limit, as the variable
+        os.environ["COMPOSE_PARALLEL_LIMIT"] = str(g.parallel if g.parallel > 0 else 1 << 20)
+    if g.progress == "quiet":
+        _quiet_progress(cli)
     handler = _HANDLERS.get(verb)
     if handler is None:
         raise UsageError(f"unknown compose command: {verb!r}\nSee 'corral compose --help'.", 1)
     return int(handler(cli, g, rest))
+
+
+def _quiet_progress(cli: Cli) -> None:
+    """`--progress quiet`: progress lines (` Container x  Started`, which begin with a
+    space, as compose's do) are not printed; warnings and errors still are."""
+    say = cli.err
+
+    def err(text: str) -> None:
+        if not text.startswith(" "):
+            say(text)
+
+    cli.err = err  # type: ignore[method-assign]
 
 
 def cmd_up(cli: Cli, argv: list[str]) -> int:
@@ -248,6 +309,27 @@ UP = Command(
         Opt("no-color", help="Produce monochrome output"),
         Opt("no-log-prefix", help="Don't print prefix in logs"),
         Opt("timeout", "t", "int", help="Shutdown timeout in seconds"),
+        Opt("build", help="Build images before starting containers"),
+        Opt("no-build", help="Don't build an image, even if it's missing"),
+        Opt("no-deps", help="Don't start linked services"),
+        Opt("no-start", help="Don't start the services after creating them"),
+        Opt("wait", help="Wait for services to be running|healthy. Implies detached mode."),
+        Opt("wait-timeout", kind="int", help="Maximum duration in seconds to wait"),
+        Opt("abort-on-container-exit", help="Stops all containers if any container was stopped"),
+        Opt("abort-on-container-failure", help="Stops all containers if any container exited "
+            "with failure"),
+        Opt("exit-code-from", kind="str", help="Return the exit code of the selected service "
+            "container. Implies --abort-on-container-exit"),
+        Opt("attach", kind="list", help="Restrict attaching to the specified services"),
+        Opt("no-attach", kind="list", help="Do not attach (stream logs) to the specified services"),
+        Opt("attach-dependencies", help="Automatically attach to log output of dependent services"),
+        Opt("renew-anon-volumes", "V", help="Recreate anonymous volumes instead of retrieving "
+            "data from the previous containers"),
+        Opt("pull", kind="str", default="policy",
+            help='Pull image before running ("always"|"missing"|"never"|"build"|"policy")'),
+        Opt("quiet-pull", help="Pull without printing progress information (corral never pulls)"),
+        Opt("timestamps", help="Show timestamps"),
+        Opt("yes", "y", help="Assume \"yes\" as answer to all prompts"),
     ),
 )
 
@@ -260,6 +342,19 @@ def compose_up(cli: Cli, g: Globals, argv: list[str]) -> int:
     p = parse(UP, argv)
     if p["force_recreate"] and p["no_recreate"]:
         raise UsageError("--force-recreate and --no-recreate are incompatible", 1)
+    if p["pull"] not in ("policy", "always", "missing", "never", "build"):
+        raise UsageError(
+            f"invalid --pull {p['pull']!r}: always, missing, never, build or policy", 1
+        )
+    if p["exit_code_from"]:
+        p.opts["abort_on_container_exit"] = True
+    aborting = p["abort_on_container_exit"] or p["abort_on_container_failure"]
+    if p["detach"] and aborting:
+        raise UsageError("--abort-on-container-exit and -d cannot be combined.", 1)
+    if p["wait"] and aborting:
+        raise UsageError("--abort-on-container-exit and --wait cannot be combined.", 1)
+    if p["wait_timeout"] is not None and not p["wait"]:
+        raise UsageError("--wait-timeout needs --wait", 1)
     project = load(cli, g)
     scale: dict[str, int] = {}
     for item in p["scale"]:
@@ -269,32 +364,79 @@ def compose_up(cli: Cli, g: Globals, argv: list[str]) -> int:
         if svc not in project.services:
             raise CliError(f"no such service: {svc}")
         scale[svc] = int(num)
-    for svc in p.args:
+    for svc in [*p.args, *p["attach"], *p["no_attach"]]:
         if svc not in project.services:
             raise CliError(f"no such service: {svc}")
+    if p["exit_code_from"] and p["exit_code_from"] not in project.services:
+        raise CliError(f"no such service: {p['exit_code_from']}")
+    if p["build"] and p["no_build"]:
+        raise UsageError("--build and --no-build are incompatible", 1)
+    from config.graph import with_dependencies
+    from supervisor.cli.compose_build import build_for_up
+
+    wanted = with_dependencies(project.graph(), list(p.args)) if p.args else set(project.services)
+    if p["no_deps"] and p.args:
+        wanted = set(p.args)
+    _api(cli)
+    build_for_up(cli, project, sorted(wanted), build=p["build"] or p["pull"] == "build",
+                 no_build=p["no_build"])
+    # --pull: this `up`'s pull policy over the services' own (never/missing on the
+    # model, which the daemon then follows; always pulled here, once)
+    pull_now = []
+    for svc in sorted(wanted):
+        if project.services[svc].get("build"):
+            continue
+        if p["pull"] in ("never", "missing"):
+            project.services[svc]["pull_policy"] = p["pull"]
+        elif p["pull"] == "always":
+            pull_now.append(svc)
+            project.services[svc]["pull_policy"] = "missing"
     opts = UpOptions(
         services=list(p.args),
         scale=scale,
         force_recreate=p["force_recreate"],
         no_recreate=p["no_recreate"],
         remove_orphans=p["remove_orphans"],
+        no_deps=p["no_deps"],
     )
     api = _api(cli)
     applier = Applier(api, _say(cli))
+    applier.no_start = p["no_start"]
+    applier.timeout = p["timeout"]
+    applier.renew_anon_volumes = p["renew_anon_volumes"]
     since = f"{time.time():.9f}"
 
     async def run() -> int:
-        if p["detach"]:
-            return await _hand_over(cli, api, applier, project, opts)
+        for svc in pull_now:
+            await applier.pull(svc, project.image(svc))
+        if p["no_start"]:
+            await _release(api, project.name)  # else the daemon would start them
+            await applier.up(project, opts)
+            return 0
+        if p["detach"] or p["wait"]:
+            code = await _hand_over(
+                cli, api, applier, project, opts, p["timeout"], p["renew_anon_volumes"]
+            )
+            if code or not p["wait"]:
+                return code
+            return await _wait_up(cli, applier, project, opts, p["wait_timeout"])
         await _release(api, project.name)  # in the foreground, the project is ours
         await applier.up(project, opts)
-        return await _attach(cli, api, applier, project, p, since, opts.services)
+        attached = list(p["attach"]) or (
+            sorted(with_dependencies(project.graph(), opts.services))
+            if p["attach_dependencies"] and opts.services
+            else opts.services
+        )
+        attached = [s for s in attached or project.services if s not in p["no_attach"]]
+        return await _attach(cli, api, applier, project, p, since, attached)
 
     return _run_async(cli, run)
 
 
 async def _hand_over(
-    cli: Cli, api: AsyncApi, applier: Any, project: Project, opts: UpOptions
+    cli: Cli, api: AsyncApi, applier: Any, project: Project, opts: UpOptions,
+    timeout: int | None = None,
+    renew: bool = False,
 ) -> int:
     """`up -d`: the daemon converges the project and keeps it so (across its restarts);
     its progress lines are printed as they come, its errors as `up` prints them."""
@@ -310,6 +452,9 @@ async def _hand_over(
         no_recreate=opts.no_recreate,
         remove_orphans=opts.remove_orphans,
         parallel_limit=parallel_limit(),
+        no_deps=opts.no_deps,
+        timeout=timeout,
+        renew_anon_volumes=renew,
     )
     errors: list[str] = []
     buf = b""
@@ -354,10 +499,20 @@ async def _attach(
 
     from supervisor.cli.compose_logs import stream_logs
 
-    observed = _select(project, await applier.observe(project.name), services)
+    everything = _select(project, await applier.observe(project.name), [])
+    observed = [c for c in everything if c.service in services] if services else everything
     targets = [(c.id, c.name) for c in observed]
     interrupted = False
+    aborting = p["abort_on_container_exit"] or p["abort_on_container_failure"]
+    exited: list[tuple[Observed, int]] = []
     async with trio.open_nursery() as nursery:
+        if aborting:
+
+            async def watch_exits() -> None:
+                exited.append(await _first_exit(api, everything, p["abort_on_container_failure"]))
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(watch_exits)
 
         async def watch_signals() -> None:
             nonlocal interrupted
@@ -374,16 +529,119 @@ async def _attach(
             cli.bout,
             follow=True,
             since=since,
+            timestamps=p["timestamps"],
             color=cli.stdout.isatty() and not p["no_color"],
             prefix=not p["no_log_prefix"],
         )
-        nursery.cancel_scope.cancel()
+        if not aborting:
+            nursery.cancel_scope.cancel()
+    if exited:
+        first, code = exited[0]
+        cli.err(f"{first.name} exited with code {code}")
+        cli.err("Aborting on container exit...")
+        with trio.CancelScope(shield=True):
+            await _stop_in_order(api, applier, project, everything, p["timeout"])
+        wanted = p["exit_code_from"]
+        if wanted:
+            return await _exit_code_of(api, [c for c in everything if c.service == wanted])
+        return code
     if not interrupted:
         return 0
     cli.err("Gracefully stopping... (press Ctrl+C again to force)")
     with trio.CancelScope(shield=True):
         await _stop_in_order(api, applier, project, observed, p["timeout"])
     return 130
+
+
+async def _first_exit(
+    api: AsyncApi, containers: list[Observed], failure_only: bool
+) -> tuple[Observed, int]:
+    """The first of `containers` to exit (a non-zero exit with `failure_only`), and its
+    code. Subscribed to `die` events before looking, so no exit falls in between."""
+    by_id = {c.id: c for c in containers}
+    filters = json.dumps({"type": ["container"], "event": ["die"]})
+    events = await api.open("GET", "/events", {"filters": filters})
+    async with events:
+        for c in containers:
+            state = (await api.request("GET", f"/containers/{c.id}/json")).get("State") or {}
+            code = int(state.get("ExitCode") or 0)
+            if not state.get("Running") and (code or not failure_only):
+                return c, code
+        buf = b""
+        async for chunk in events.chunks():
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                actor = event.get("Actor") or {}
+                died = by_id.get(str(actor.get("ID", "")))
+                code = int((actor.get("Attributes") or {}).get("exitCode") or 0)
+                if died is not None and (code or not failure_only):
+                    return died, code
+    raise CliError("lost the event stream while waiting for a container to exit")
+
+
+async def _exit_code_of(api: AsyncApi, containers: list[Observed]) -> int:
+    for c in containers:
+        result = await api.request("POST", f"/containers/{c.id}/wait", {"condition": "not-running"})
+        return int((result or {}).get("StatusCode", 0))
+    return 0
+
+
+async def _wait_up(
+    cli: Cli, applier: Any, project: Project, opts: UpOptions, timeout: int | None
+) -> int:
+    """`up --wait`: each container of the services asked for healthy (if it has a
+    healthcheck) or running; one that exits or turns unhealthy fails `up` (exit 1), as
+    does the timeout. A container of a one-shot service that exited 0 as a dependency
+    of others (service_completed_successfully) is left alone, as compose does."""
+    import trio
+
+    from config.graph import with_dependencies
+    from supervisor.cli.compose_apply import ComposeError
+
+    wanted = with_dependencies(project.graph(), opts.services) if opts.services and not \
+        opts.no_deps else set(opts.services or project.services)
+    completed = {
+        d for s in project.services.values()
+        for d, spec in (s.get("depends_on") or {}).items()
+        if spec.get("condition") == "service_completed_successfully"
+    }
+    chosen = [c for c in await applier.observe(project.name)
+              if c.service in wanted and not c.oneoff]
+    errors: list[str] = []
+
+    async def one(c: Observed) -> None:
+        info = await applier.api.request("GET", f"/containers/{c.id}/json")
+        try:
+            if (info.get("Config") or {}).get("Healthcheck") and \
+                    (info["Config"]["Healthcheck"].get("Test") or ["NONE"])[0] != "NONE":
+                await applier._wait_healthy(c.service, c.id, c.name, info)
+                applier.say(f" Container {c.name}  Healthy")
+                return
+            state = info.get("State") or {}
+            if state.get("Running"):
+                applier.say(f" Container {c.name}  Running")
+                return
+            if c.service in completed and int(state.get("ExitCode") or 0) == 0:
+                applier.say(f" Container {c.name}  Exited")
+                return
+            raise ComposeError(f"container {c.name} exited ({state.get('ExitCode')})")
+        except ComposeError as exc:
+            errors.append(str(exc).removeprefix("dependency failed to start: "))
+
+    with trio.move_on_after(timeout if timeout is not None else float("inf")) as scope:
+        async with trio.open_nursery() as nursery:
+            for c in chosen:
+                nursery.start_soon(one, c)
+    if scope.cancelled_caught:
+        errors.append(f"timeout waiting for the project {project.name} to be up "
+                      f"({timeout}s)")
+    for error in errors:
+        cli.err(f"corral: {error}")
+    return 1 if errors else 0
 
 
 async def _stop_in_order(
@@ -618,7 +876,7 @@ def compose_images(cli: Cli, g: Globals, argv: list[str]) -> int:
     project = load(cli, g)
     rows = [["CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "SIZE"]]
     for c in _select(project, _observe(cli, project.name), p.args):
-        image = str(project.services[c.service].get("image", ""))
+        image = project.image(c.service)
         try:
             info = cli.client.get(f"/images/{quote(image, '/:')}/json")
         except ApiError:
@@ -776,6 +1034,45 @@ def compose_exec(cli: Cli, g: Globals, argv: list[str]) -> int:
     return cmd_exec(cli, [*words, chosen[0].id, *command])
 
 
+# -- build -----------------------------------------------------------------------------
+
+BUILD = Command(
+    "compose build",
+    "corral compose build [OPTIONS] [SERVICE...]",
+    "Build or rebuild services",
+    (
+        Opt("build-arg", kind="list", help="Set build-time variables for services"),
+        Opt("no-cache", help="Do not use cache when building the image"),
+        Opt("pull", help="Always attempt to pull a newer version of the image"),
+        Opt("push", help="Push service images"),
+        Opt("quiet", "q", help="Don't print anything to STDOUT"),
+        Opt("with-dependencies", help="Also build dependencies (transitively)"),
+    ),
+)
+
+
+def compose_build(cli: Cli, g: Globals, argv: list[str]) -> int:
+    from config.graph import with_dependencies
+    from supervisor.cli.build import build_args
+    from supervisor.cli.compose_build import build_service, buildable
+
+    p = parse(BUILD, argv)
+    if p["push"]:
+        raise CliError("--push is not supported by corral yet: run 'corral compose push'", 1)
+    args = build_args(p["build_arg"], cli.environ)
+    project = load(cli, g)
+    for svc in p.args:
+        if svc not in project.services:
+            raise CliError(f"no such service: {svc}")
+    wanted = set(p.args) if p.args else set(project.services)
+    if p["with_dependencies"]:
+        wanted = with_dependencies(project.graph(), sorted(wanted))
+    for svc in buildable(project, sorted(wanted)):
+        build_service(cli, project, svc, build_args=args, no_cache=p["no_cache"],
+                      quiet=p["quiet"], pull=p["pull"])
+    return 0
+
+
 # -- config ----------------------------------------------------------------------------
 
 CONFIG = Command(
@@ -788,6 +1085,8 @@ CONFIG = Command(
         Opt("services", help="Print the service names, one per line"),
         Opt("volumes", help="Print the volume names, one per line"),
         Opt("hash", kind="str", help='Print the service config hash, one per line ("*": all)'),
+        Opt("images", help="Print the image names, one per line"),
+        Opt("networks", help="Print the network names, one per line"),
     ),
 )
 
@@ -805,6 +1104,15 @@ def compose_config(cli: Cli, g: Globals, argv: list[str]) -> int:
         for name in project.model.get("volumes") or {}:
             cli.out(name)
         return 0
+    if p["images"]:
+        for name in project.services:
+            cli.out(project.image(name))
+        return 0
+    if p["networks"]:
+        for name in sorted(project.model.get("networks") or {}):
+            cli.out(name)
+        return 0
+
     if p["hash"]:
         wanted = list(project.services) if p["hash"] == "*" else p["hash"].split(",")
         for name in wanted:
@@ -826,6 +1134,20 @@ def compose_config(cli: Cli, g: Globals, argv: list[str]) -> int:
     return 0
 
 
+def _verb(name: str) -> Any:
+    """A verb of `compose_verbs`, imported when it runs."""
+
+    def run(cli: Cli, g: Globals, argv: list[str]) -> int:
+        from supervisor.cli import compose_verbs as v
+
+        if name in ("pause", "unpause"):
+            summary = "Pause services" if name == "pause" else "Unpause services"
+            return int(v._pause_like(name, summary)(cli, g, argv))
+        return int(getattr(v, name)(cli, g, argv))
+
+    return run
+
+
 _HANDLERS: dict[str, Any] = {
     "up": compose_up,
     "down": compose_down,
@@ -839,4 +1161,18 @@ _HANDLERS: dict[str, Any] = {
     "restart": _lifecycle("restart", "Restart service containers"),
     "exec": compose_exec,
     "config": compose_config,
+    "build": compose_build,
+    "run": _verb("compose_run"),
+    "rm": _verb("compose_rm"),
+    "kill": _verb("compose_kill"),
+    "pause": _verb("pause"),
+    "unpause": _verb("unpause"),
+    "ls": _verb("compose_ls"),
+    "port": _verb("compose_port"),
+    "top": _verb("compose_top"),
+    "events": _verb("compose_events"),
+    "create": _verb("compose_create"),
+    "wait": _verb("compose_wait"),
+    "version": _verb("compose_version"),
+    "scale": _verb("compose_scale"),
 }

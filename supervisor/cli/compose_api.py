@@ -24,11 +24,14 @@ class AsyncApi:
         self.prefix = f"/v{version}"
 
     async def _open(
-        self, method: str, path: str, query: dict[str, Any] | None, json_body: Any
+        self, method: str, path: str, query: dict[str, Any] | None, json_body: Any,
+        raw: bytes | None = None, content_type: str = "",
     ) -> tuple[int, dict[str, str], _Body]:
         stream = await trio.open_unix_socket(self.path)
         try:
-            body = b"" if json_body is None else json.dumps(json_body).encode()
+            body = raw if raw is not None else (
+                b"" if json_body is None else json.dumps(json_body).encode()
+            )
             head = [
                 f"{method} {self.prefix}{path}{encode_query(query)} HTTP/1.1",
                 "Host: corral",
@@ -38,6 +41,8 @@ class AsyncApi:
             ]
             if json_body is not None:
                 head.append("Content-Type: application/json")
+            elif content_type:
+                head.append(f"Content-Type: {content_type}")
             await stream.send_all(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
             reader = _Body(stream)
             status, headers = await reader.head(method)
@@ -58,6 +63,16 @@ class AsyncApi:
         if not 200 <= status < 300:
             raise ApiError(status, _message(data, status))
         return json.loads(data) if data.strip() else None
+
+    async def send_raw(
+        self, method: str, path: str, query: dict[str, Any], body: bytes, content_type: str
+    ) -> None:
+        """One call with a raw body (a tar for PUT .../archive); non-2xx raises."""
+        status, _, reader = await self._open(method, path, query, None, body, content_type)
+        async with reader:
+            data = b"".join([c async for c in reader.chunks()])
+        if not 200 <= status < 300:
+            raise ApiError(status, _message(data, status))
 
     async def open(
         self, method: str, path: str, query: dict[str, Any] | None = None, json_body: Any = None

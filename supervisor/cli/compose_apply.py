@@ -15,7 +15,12 @@ from typing import Any
 
 import trio
 
-from config.container import create_body
+from config.container import (
+    Injected,
+    create_body,
+    inherit_anonymous_volumes,
+    injected_files,
+)
 from config.model import Project
 from config.reconcile import PROJECT, Action, Observed, Plan, UpOptions, plan_down, plan_up
 from config.units import duration_ns
@@ -47,6 +52,9 @@ class Applier:
         self.say = say
         self.limiter = trio.CapacityLimiter(limit or parallel_limit() or CONCURRENCY)
         self.networks_supported: bool | None = None
+        self.timeout: int | None = None  # `up -t`: stops before recreate/remove
+        self.no_start = False  # `create`, `up --no-start`: containers made, none started
+        self.renew_anon_volumes = False  # `up -V`: recreated containers get new ones
         self._warned = False
 
     # -- observation -------------------------------------------------------------------
@@ -60,27 +68,25 @@ class Applier:
         out: dict[str, str] = {}
         for name in services:
             svc = project.services[name]
-            image = svc.get("image")
-            if not image:
-                raise ComposeError(
-                    f'service "{name}": build is not supported yet: set "image:" too, '
-                    "or build the image first and name it in image:"
-                )
+            image = project.image(name)
+            built = bool(svc.get("build"))
             policy = str(svc.get("pull_policy") or "missing")
-            if policy == "build":
-                raise ComposeError(f'service "{name}": pull_policy build needs build:, '
-                                   "which is not supported yet")
-            if policy == "always":
-                await self.pull(name, str(image))
+            if policy == "always" and not built:
+                await self.pull(name, image)
             try:
-                info = await self.api.request("GET", f"/images/{quote(str(image), '/:')}/json")
+                info = await self.api.request("GET", f"/images/{quote(image, '/:')}/json")
             except ApiError as exc:
+                if exc.status == 404 and built:
+                    raise ComposeError(
+                        f'service "{name}": image {image} is not built: '
+                        "run 'corral compose build' (or 'corral compose up --build')"
+                    ) from None
                 if exc.status != 404 or policy in ("never", "always"):
                     if exc.status == 404:
                         raise ComposeError(f'service "{name}": {exc.message}') from None
                     raise
-                await self.pull(name, str(image))
-                info = await self.api.request("GET", f"/images/{quote(str(image), '/:')}/json")
+                await self.pull(name, image)
+                info = await self.api.request("GET", f"/images/{quote(image, '/:')}/json")
             out[name] = str(info.get("Id", ""))
         return out
 
@@ -241,7 +247,7 @@ class Applier:
                 started.setdefault(c.service, []).append(c.id)
         for sp in plan.services:
             svc = project.services[sp.service]
-            for dep, spec in (svc.get("depends_on") or {}).items():
+            for dep, spec in (svc.get("depends_on") or {}).items() if not self.no_start else ():
                 await self.wait_condition(dep, str(spec.get("condition")), started.get(dep, []))
             acted = {a.container.id for a in sp.actions if a.container}
             for c in observed:
@@ -265,9 +271,13 @@ class Applier:
     async def _act(self, project: Project, action: Action, new_ids: list[str]) -> None:
         async with self.limiter:
             c = action.container
-            timeout = _stop_timeout(project, action.service)
+            timeout = (
+                self.timeout if self.timeout is not None else _stop_timeout(project, action.service)
+            )
             if action.kind == "remove" and c:
                 await self._remove(c, timeout)
+            elif action.kind == "start" and c and self.no_start:
+                return
             elif action.kind == "start" and c:
                 await self.api.request("POST", f"/containers/{c.id}/start")
                 self.say(f" Container {c.name}  Started")
@@ -275,12 +285,18 @@ class Applier:
                 await self.api.request("POST", f"/containers/{c.id}/restart", {"t": timeout})
                 self.say(f" Container {c.name}  Restarted")
             elif action.kind in ("create", "recreate"):
+                old_mounts: list[dict[str, Any]] = []
                 if c:
+                    if not self.renew_anon_volumes:
+                        info = await self.api.request("GET", f"/containers/{c.id}/json")
+                        old_mounts = list(info.get("Mounts") or [])
                     await self.api.request("POST", f"/containers/{c.id}/stop", {"t": timeout})
                     await self.api.request("DELETE", f"/containers/{c.id}", {"force": True})
-                new_ids.append(await self._create_start(project, action))
+                new_ids.append(await self._create_start(project, action, old_mounts))
 
-    async def _create_start(self, project: Project, action: Action) -> str:
+    async def _create_start(
+        self, project: Project, action: Action, old_mounts: list[dict[str, Any]] | None = None
+    ) -> str:
         svc = project.services[action.service]
         mode = str(svc.get("network_mode") or "")
         resolved = None
@@ -302,9 +318,28 @@ class Applier:
             networks_supported=await self._networks_api(),
             network_mode=resolved,
         )
+        if old_mounts:
+            inherit_anonymous_volumes(body, old_mounts)
+        try:
+            files = injected_files(project, action.service)
+        except ValueError as exc:
+            raise ComposeError(f'service "{action.service}": {exc}') from None
         created = await self.api.request("POST", "/containers/create", {"name": name}, body)
         cid = str(created["Id"])
+        if files:
+            try:
+                tar = await trio.to_thread.run_sync(secrets_tar, files)
+                await self.api.send_raw("PUT", f"/containers/{cid}/archive", {"path": "/"},
+                                        tar, "application/x-tar")
+            except (OSError, ApiError) as exc:
+                await self.api.request("DELETE", f"/containers/{cid}", {"force": True})
+                raise ComposeError(
+                    f'service "{action.service}": cannot copy its secrets/configs in: '
+                    f"{getattr(exc, 'message', None) or exc}"
+                ) from None
         self.say(f" Container {name}  {'Recreated' if action.kind == 'recreate' else 'Created'}")
+        if self.no_start:
+            return cid
         try:
             await self.api.request("POST", f"/containers/{cid}/start")
         except ApiError as exc:
@@ -443,6 +478,39 @@ class Applier:
                 self.say(f" Volume {vol['Name']}  Removed")
             except ApiError as exc:
                 self.say(f"WARNING: volume {vol['Name']}: {exc.message}")
+
+
+def secrets_tar(files: list[Injected]) -> bytes:
+    """The tar PUT at `/` that places each secret/config at its target, with its mode
+    and owner (parents 0755, root's); a file source is read here (blocking: run in a
+    thread)."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    dirs: set[str] = set()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for f in files:
+            if f.file:
+                with open(f.file, "rb") as src:
+                    data = src.read()
+            else:
+                data = f.content.encode()
+            parts = f.target.strip("/").split("/")
+            for n in range(1, len(parts)):
+                d = "/".join(parts[:n])
+                if d not in dirs:
+                    dirs.add(d)
+                    info = tarfile.TarInfo(d)
+                    info.type = tarfile.DIRTYPE
+                    info.mode = 0o755
+                    tar.addfile(info)
+            info = tarfile.TarInfo("/".join(parts))
+            info.size = len(data)
+            info.mode = f.mode
+            info.uid, info.gid = f.uid, f.gid
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
 
 
 def _stop_timeout(project: Project | None, service: str) -> int:

@@ -139,7 +139,10 @@ class Keeper:
             with trio.CancelScope() as scope:
                 self._scopes[name] = scope
                 try:
-                    await Applier(self.api, say, h.parallel_limit).up(h.project, h.options())
+                    applier = Applier(self.api, say, h.parallel_limit)
+                    applier.timeout = h.timeout
+                    applier.renew_anon_volumes = h.renew_anon_volumes
+                    await applier.up(h.project, h.options())
                 except* ComposeError as group:
                     errors += [str(e) for e in _leaves(group)]
                 except* ApiError as group:
