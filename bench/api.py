@@ -13,6 +13,8 @@ from typing import Any
 
 import trio
 
+from supervisor.httpcore.client import ClientConnection, Data, ProtocolError, Response
+
 API = "/v1.44"
 
 
@@ -22,35 +24,26 @@ class ApiError(Exception):
         self.status = status
 
 
-def parse_response(raw: bytes) -> tuple[int, bytes]:
-    """Status and body of a complete response read to EOF (chunked or not)."""
-    head, sep, body = raw.partition(b"\r\n\r\n")
-    if not sep:
-        raise ValueError("response ended inside its headers")
-    lines = head.split(b"\r\n")
-    status = int(lines[0].split()[1])
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        headers[name.strip().lower()] = value.strip().lower()
-    if b"chunked" in headers.get(b"transfer-encoding", b""):
-        return status, dechunk(body)
-    if b"content-length" in headers:
-        return status, body[: int(headers[b"content-length"])]
-    return status, body
-
-
-def dechunk(data: bytes) -> bytes:
-    out = bytearray()
-    pos = 0
+def parse_response(raw: bytes, method: str = "GET") -> tuple[int, bytes]:
+    """Status and body of a complete response read to EOF (chunked or not), framed by
+    corral's HTTP core (`supervisor.httpcore.client`) like the CLI's own responses."""
+    conn = ClientConnection()
+    conn.send_request(method, "/", [("Host", "corral")])
+    conn.receive_data(raw)
+    conn.receive_data(b"")
+    status = 0
+    body = bytearray()
     while True:
-        end = data.index(b"\r\n", pos)
-        size = int(data[pos:end].split(b";")[0], 16)
-        if size == 0:
-            return bytes(out)
-        start = end + 2
-        out += data[start : start + size]
-        pos = start + size + 2
+        try:
+            event = conn.next_event()
+        except ProtocolError as exc:
+            raise ValueError(str(exc)) from None
+        if isinstance(event, Response):
+            status = event.status
+        elif isinstance(event, Data):
+            body += event.data
+        else:  # EndOfMessage (NEED_DATA cannot come after EOF)
+            return status, bytes(body)
 
 
 class Api:

@@ -17,9 +17,14 @@ import os
 import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
+from supervisor.httpcore.client import NEED_DATA, ClientConnection, Data, Upgrade
+from supervisor.httpcore.client import ProtocolError as ProtocolError  # re-exported for callers
+
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: importing typing costs ~4 ms per command
 if TYPE_CHECKING:
     from typing import IO, Any, TypeAlias
+
+    from supervisor.httpcore.client import Response as _Head
 
     QueryValue: TypeAlias = str | int | bool | None | list[str]
     Query: TypeAlias = Mapping[str, QueryValue]
@@ -46,10 +51,6 @@ class DaemonUnavailable(Exception):
         super().__init__(f"cannot connect to {host}: {reason}")
         self.host = host
         self.reason = reason
-
-
-class ProtocolError(Exception):
-    """The peer spoke something that is not the HTTP/1.1 we expect."""
 
 
 def socket_path(host: str) -> str:
@@ -92,127 +93,40 @@ def encode_query(query: Query | None) -> str:
     return "?" + "&".join(parts) if parts else ""
 
 
-class _Reader:
-    """Buffered reads over a socket that can hand back what it buffered (for hijacks)."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.buf = bytearray()
-        self.eof = False
-
-    def _fill(self) -> bool:
-        if self.eof:
-            return False
-        data = self.sock.recv(_RECV)
-        if not data:
-            self.eof = True
-            return False
-        self.buf += data
-        return True
-
-    def readline(self, limit: int = 65536) -> bytes:
-        while True:
-            idx = self.buf.find(b"\n")
-            if idx >= 0:
-                line = bytes(self.buf[: idx + 1])
-                del self.buf[: idx + 1]
-                return line
-            if len(self.buf) > limit:
-                raise ProtocolError("header line too long")
-            if not self._fill():
-                line = bytes(self.buf)
-                self.buf.clear()
-                return line
-
-    def read_some(self, limit: int) -> bytes:
-        """Up to `limit` bytes, blocking only if nothing is buffered; b"" at EOF."""
-        if not self.buf and not self._fill():
-            return b""
-        chunk = bytes(self.buf[:limit])
-        del self.buf[:limit]
-        return chunk
-
-    def read_exact(self, n: int) -> bytes:
-        while len(self.buf) < n:
-            if not self._fill():
-                raise ProtocolError("connection closed in the middle of a body")
-        chunk = bytes(self.buf[:n])
-        del self.buf[:n]
-        return chunk
-
-    def take_buffer(self) -> bytes:
-        data = bytes(self.buf)
-        self.buf.clear()
-        return data
+def _next_event(sock: socket.socket, conn: ClientConnection) -> Any:
+    """The connection's next event, reading the socket while it needs data."""
+    while True:
+        event = conn.next_event()
+        if event is not NEED_DATA:
+            return event
+        conn.receive_data(sock.recv(_RECV))
 
 
 class Response:
     """A response whose body has not been read yet: read it whole or stream it."""
 
-    def __init__(
-        self, reader: _Reader, status: int, reason: str, headers: dict[str, str], method: str
-    ) -> None:
-        self._reader = reader
-        self.status = status
-        self.reason = reason
-        self.headers = headers
+    def __init__(self, sock: socket.socket, conn: ClientConnection, head: _Head) -> None:
+        self._sock = sock
+        self._conn = conn
+        self.status = head.status
+        self.reason = head.reason
+        self.headers = head.headers
         self._done = False
-        te = headers.get("transfer-encoding", "").lower()
-        self._chunked = "chunked" in te
-        length = headers.get("content-length")
-        self._remaining: int | None = None
-        if length is not None and not self._chunked:
-            self._remaining = int(length)
-        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
-            self._remaining = 0
-            self._chunked = False
 
     def iter_chunks(self) -> Iterator[bytes]:
         """Body bytes as they arrive (Content-Length, chunked, or until close)."""
         if self._done:
             return
         try:
-            if self._chunked:
-                yield from self._iter_chunked()
-            elif self._remaining is not None:
-                while self._remaining > 0:
-                    data = self._reader.read_some(min(self._remaining, _RECV))
-                    if not data:
-                        raise ProtocolError("connection closed before the end of the body")
-                    self._remaining -= len(data)
-                    yield data
-            else:
-                while True:
-                    data = self._reader.read_some(_RECV)
-                    if not data:
-                        break
-                    yield data
+            while True:
+                event = _next_event(self._sock, self._conn)
+                if not isinstance(event, Data):
+                    break  # EndOfMessage
+                if event.data:
+                    yield event.data
         finally:
             self._done = True
             self.close()
-
-    def _iter_chunked(self) -> Iterator[bytes]:
-        while True:
-            line = self._reader.readline()
-            if not line:
-                raise ProtocolError("connection closed inside a chunked body")
-            size_text = line.split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise ProtocolError(f"bad chunk size {size_text!r}") from None
-            if size == 0:
-                while self._reader.readline() not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
-                return
-            remaining = size
-            while remaining > 0:
-                data = self._reader.read_some(min(remaining, _RECV))
-                if not data:
-                    raise ProtocolError("connection closed inside a chunk")
-                remaining -= len(data)
-                yield data
-            self._reader.read_exact(2)  # CRLF after the chunk data
 
     def iter_lines(self) -> Iterator[bytes]:
         """Newline-delimited records (events, progress JSON); the newline is stripped."""
@@ -233,7 +147,7 @@ class Response:
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
-            self._reader.sock.close()
+            self._sock.close()
 
 
 class Hijacked:
@@ -267,6 +181,10 @@ def _error_message(data: bytes, fallback: str) -> str:
     if isinstance(doc, dict) and isinstance(doc.get("message"), str):
         return str(doc["message"])
     return text or fallback
+
+
+def _api_error(resp: Response) -> ApiError:
+    return ApiError(resp.status, _error_message(resp.read(), resp.reason or f"HTTP {resp.status}"))
 
 
 class Client:
@@ -311,15 +229,15 @@ class Client:
     def _send(
         self,
         sock: socket.socket,
+        conn: ClientConnection,
         method: str,
         path: str,
         query: Query | None,
         body: Body,
         headers: Mapping[str, str] | None,
     ) -> None:
-        lines = [f"{method} {self.prefix}{path}{encode_query(query)} HTTP/1.1", "Host: corral"]
-        lines.append("User-Agent: corral-cli")
-        hdrs = dict(headers or {})
+        hdrs = {"Host": "corral", "User-Agent": "corral-cli"}
+        hdrs.update(headers or {})
         payload: bytes | None = None
         stream: Iterable[bytes] | None = None
         if body is None:
@@ -335,50 +253,36 @@ class Client:
             else:
                 hdrs["Transfer-Encoding"] = "chunked"
             stream = _file_chunks(body) if hasattr(body, "read") else body  # type: ignore[arg-type]
-        lines.extend(f"{k}: {v}" for k, v in hdrs.items())
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        target = f"{self.prefix}{path}{encode_query(query)}"
+        head = conn.send_request(method, target, hdrs.items())
         if payload is not None and len(payload) < 65536:
-            sock.sendall(head + payload)
+            sock.sendall(head + conn.send_data(payload) + conn.send_end())
             return
         sock.sendall(head)
         if payload is not None:
-            sock.sendall(payload)
+            sock.sendall(conn.send_data(payload))
         elif stream is not None:
-            chunked = "Transfer-Encoding" in hdrs
             try:
                 for chunk in stream:
-                    if not chunk:
-                        continue
-                    if chunked:
-                        sock.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
-                    else:
-                        sock.sendall(chunk)
-                if chunked:
-                    sock.sendall(b"0\r\n\r\n")
+                    if chunk:
+                        sock.sendall(conn.send_data(chunk))
+                sock.sendall(conn.send_end())
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the daemon answered early (e.g. an error): read that answer instead
 
-    @staticmethod
-    def _read_head(reader: _Reader) -> tuple[int, str, dict[str, str]]:
-        while True:
-            line = reader.readline()
-            if not line:
-                raise ProtocolError("the daemon closed the connection without answering")
-            parts = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
-            if len(parts) < 2 or not parts[0].startswith("HTTP/"):
-                raise ProtocolError(f"bad status line {line!r}")
-            status = int(parts[1])
-            reason = parts[2] if len(parts) > 2 else ""
-            headers: dict[str, str] = {}
-            while True:
-                h = reader.readline()
-                if h in (b"\r\n", b"\n", b""):
-                    break
-                name, _, value = h.decode("latin-1").partition(":")
-                headers[name.strip().lower()] = value.strip()
-            if status == 100:  # "Continue" interim answer: the real one follows
-                continue
-            return status, reason, headers
+    def _exchange(
+        self, method: str, path: str, query: Query | None, body: Body, headers: dict[str, str]
+    ) -> tuple[socket.socket, ClientConnection, Any]:
+        """Connect, send the request, and read the answer's head (a Response or Upgrade)."""
+        sock = self.connect()
+        conn = ClientConnection()
+        try:
+            self._send(sock, conn, method, path, query, body, headers)
+            head = _next_event(sock, conn)
+        except BaseException:
+            sock.close()
+            raise
+        return sock, conn, head
 
     def request(
         self,
@@ -395,19 +299,12 @@ class Client:
         if json_body is not None:
             body = json.dumps(json_body).encode()
             hdrs["Content-Type"] = "application/json"
-        sock = self.connect()
-        try:
-            self._send(sock, method, path, query, body, hdrs)
-            reader = _Reader(sock)
-            status, reason, rh = self._read_head(reader)
-        except BaseException:
-            sock.close()
-            raise
-        resp = Response(reader, status, reason, rh, method)
+        sock, conn, head = self._exchange(method, path, query, body, hdrs)
+        resp = Response(sock, conn, head)
         # docker's client takes any status below 400 as success: a 304 (start of a
         # running container, stop of a stopped one) prints the name and exits 0.
-        if not 200 <= status < 400:
-            raise ApiError(status, _error_message(resp.read(), reason or f"HTTP {status}"))
+        if not 200 <= resp.status < 400:
+            raise _api_error(resp)
         return resp
 
     def get(self, path: str, query: Query | None = None) -> Any:
@@ -424,25 +321,19 @@ class Client:
     ) -> Hijacked:
         """POST asking for an upgrade to a raw stream (attach, exec start).
 
-        Docker answers 101 UPGRADED (or, historically, 200 followed by the raw stream).
+        Docker answers 101 UPGRADED (or, historically, 200 followed by the raw stream);
+        the HTTP core reports either as an `Upgrade` carrying the bytes read past the head.
         """
         hdrs = {"Connection": "Upgrade", "Upgrade": "tcp"}
         body: bytes | None = None
         if json_body is not None:
             body = json.dumps(json_body).encode()
             hdrs["Content-Type"] = "application/json"
-        sock = self.connect()
-        try:
-            self._send(sock, "POST", path, query, body, hdrs)
-            reader = _Reader(sock)
-            status, reason, rh = self._read_head(reader)
-        except BaseException:
-            sock.close()
-            raise
-        if status in (101, 200):
-            return Hijacked(sock, reader.take_buffer(), rh)
-        resp = Response(reader, status, reason, rh, "POST")
-        raise ApiError(status, _error_message(resp.read(), reason or f"HTTP {status}"))
+        sock, conn, head = self._exchange("POST", path, query, body, hdrs)
+        if isinstance(head, Upgrade):
+            return Hijacked(sock, head.trailing, head.headers)
+        resp = Response(sock, conn, head)
+        raise _api_error(resp)
 
 
 def _file_size(body: object) -> int | None:

@@ -3,8 +3,8 @@
 Why not `supervisor.api.client`: it blocks, and `up` of 200 replicas must create and
 start them concurrently, stream many containers' logs at once, and wait on events, all
 in one structured nursery. Each request is one connection (`Connection: close`, a Unix
-socket connect costs microseconds); bodies are read by Content-Length, chunked framing,
-or to EOF.
+socket connect costs microseconds); the response framing (Content-Length, chunked, or to
+EOF) is `supervisor.httpcore.client`'s, shared with the CLI client.
 """
 
 from __future__ import annotations
@@ -15,7 +15,15 @@ from typing import Any
 
 import trio
 
-from supervisor.api.client import API_VERSION, ApiError, ProtocolError, encode_query
+from supervisor.api.client import API_VERSION, ApiError, encode_query
+from supervisor.httpcore.client import (
+    ClientConnection,
+    Data,
+    EndOfMessage,
+    NeedData,
+    ProtocolError,
+    Response,
+)
 
 
 class AsyncApi:
@@ -32,24 +40,26 @@ class AsyncApi:
             body = raw if raw is not None else (
                 b"" if json_body is None else json.dumps(json_body).encode()
             )
-            head = [
-                f"{method} {self.prefix}{path}{encode_query(query)} HTTP/1.1",
-                "Host: corral",
-                "User-Agent: corral-compose",
-                "Connection: close",
-                f"Content-Length: {len(body)}",
+            headers = [
+                ("Host", "corral"),
+                ("User-Agent", "corral-compose"),
+                ("Connection", "close"),
+                ("Content-Length", str(len(body))),
             ]
             if json_body is not None:
-                head.append("Content-Type: application/json")
+                headers.append(("Content-Type", "application/json"))
             elif content_type:
-                head.append(f"Content-Type: {content_type}")
-            await stream.send_all(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+                headers.append(("Content-Type", content_type))
             reader = _Body(stream)
-            status, headers = await reader.head(method)
+            conn = reader.conn
+            target = f"{self.prefix}{path}{encode_query(query)}"
+            head = conn.send_request(method, target, headers)
+            await stream.send_all(head + conn.send_data(body) + conn.send_end())
+            response = await reader.head()
         except BaseException:
             await stream.aclose()
             raise
-        return status, headers, reader
+        return response.status, response.headers, reader
 
     async def request(
         self, method: str, path: str, query: dict[str, Any] | None = None, json_body: Any = None
@@ -111,14 +121,11 @@ def _message(data: bytes, status: int) -> str:
 
 
 class _Body:
-    """Incremental response reader: head, then body chunks (length, chunked, or EOF)."""
+    """The trio adapter of the HTTP core: the response head, then its body chunks."""
 
     def __init__(self, stream: trio.SocketStream) -> None:
         self.stream = stream
-        self.buf = bytearray()
-        self.eof = False
-        self.length: int | None = None
-        self.chunked = False
+        self.conn = ClientConnection()
 
     async def __aenter__(self) -> _Body:
         return self
@@ -126,75 +133,23 @@ class _Body:
     async def __aexit__(self, *exc: object) -> None:
         await self.stream.aclose()
 
-    async def _fill(self) -> bool:
-        if self.eof:
-            return False
-        data = await self.stream.receive_some(65536)
-        if not data:
-            self.eof = True
-            return False
-        self.buf += data
-        return True
-
-    async def _line(self) -> bytes:
+    async def _next(self) -> Response | Data | EndOfMessage:
         while True:
-            i = self.buf.find(b"\n")
-            if i >= 0:
-                line = bytes(self.buf[: i + 1])
-                del self.buf[: i + 1]
-                return line
-            if not await self._fill():
-                raise ProtocolError("the daemon closed the connection mid-response")
+            event = self.conn.next_event()
+            if not isinstance(event, NeedData):
+                return event
+            self.conn.receive_data(await self.stream.receive_some(65536))
 
-    async def head(self, method: str) -> tuple[int, dict[str, str]]:
-        while True:
-            parts = (await self._line()).decode("latin-1").split(" ", 2)
-            if len(parts) < 2 or not parts[0].startswith("HTTP/"):
-                raise ProtocolError("bad status line from the daemon")
-            status = int(parts[1])
-            headers: dict[str, str] = {}
-            while True:
-                line = await self._line()
-                if line in (b"\r\n", b"\n"):
-                    break
-                k, _, v = line.decode("latin-1").partition(":")
-                headers[k.strip().lower()] = v.strip()
-            if status != 100:
-                break
-        self.chunked = "chunked" in headers.get("transfer-encoding", "").lower()
-        if "content-length" in headers and not self.chunked:
-            self.length = int(headers["content-length"])
-        if method == "HEAD" or status in (204, 304):
-            self.length = 0
-        return status, headers
+    async def head(self) -> Response:
+        event = await self._next()
+        if not isinstance(event, Response):  # pragma: no cover - the core yields a head first
+            raise ProtocolError(f"expected a response head, got {event!r}")
+        return event
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        if self.chunked:
-            while True:
-                size_line = await self._line()
-                size = int(size_line.split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    return
-                while len(self.buf) < size + 2:
-                    if not await self._fill():
-                        raise ProtocolError("the daemon closed the connection inside a chunk")
-                data = bytes(self.buf[:size])
-                del self.buf[: size + 2]
-                yield data
-        elif self.length is not None:
-            remaining = self.length
-            while remaining > 0:
-                if not self.buf and not await self._fill():
-                    raise ProtocolError("the daemon closed the connection before the body end")
-                data = bytes(self.buf[:remaining])
-                del self.buf[: len(data)]
-                remaining -= len(data)
-                yield data
-        else:
-            while True:
-                if self.buf:
-                    data = bytes(self.buf)
-                    self.buf.clear()
-                    yield data
-                if not await self._fill():
-                    return
+        while True:
+            event = await self._next()
+            if not isinstance(event, Data):
+                return  # EndOfMessage
+            if event.data:
+                yield event.data
