@@ -186,10 +186,10 @@ class ClientConnection:
 
     def send_data(self, data: bytes) -> bytes:
         """Bytes for one piece of the request body (chunk-framed if chunked)."""
+        if not data:
+            return b""  # never a last chunk: `send_end` ends the body
         if self.our_state != SEND_BODY:
             raise ValueError(f"no request body to send in state {self.our_state}")
-        if not data:
-            return b""
         if self._chunked_out:
             return b"%x\r\n%s\r\n" % (len(data), data)
         if self._out_remaining is not None:
