@@ -1,6 +1,6 @@
 """`/metrics` and `/healthz` over TCP, served in the daemon's nursery.
 
-It reuses the API's sans-I/O HTTP core and connection loop (`supervisor/api/http.py`,
+It reuses the API's sans-I/O HTTP core and connection loop (`supervisor/httpcore/server.py`,
 `supervisor/api/server.py`) with a router of its own holding two routes.  The exporter
 is read synchronously in the handler: a scrape is a few hundred small file reads,
 and nothing about it needs to wait.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from supervisor.api.http import (
+from supervisor.api.stdcopy import Demuxer, StdcopyError, demux_all, frame
+from supervisor.httpcore.server import (
     NEED_DATA,
     ConnectionClosed,
     Data,
@@ -17,7 +18,6 @@ from supervisor.api.http import (
     format_response_head,
     keep_alive,
 )
-from supervisor.api.stdcopy import Demuxer, StdcopyError, demux_all, frame
 
 
 def drain(conn: ServerConnection) -> list[Event]:

@@ -16,7 +16,7 @@ from typing import Literal
 import h11
 import pytest
 
-from supervisor.api.http import (
+from supervisor.httpcore.server import (
     MAX_HEAD_SIZE,
     NEED_DATA,
     ConnectionClosed,

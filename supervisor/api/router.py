@@ -25,8 +25,8 @@ import structlog
 import trio
 
 from supervisor.errors import CorralError, InvalidArgument, NotModified
+from supervisor.httpcore.server import Headers, ProtocolError, parse_target
 
-from .http import Headers, ProtocolError, parse_target
 from .schema import parse_json
 
 API_VERSION: Final = "1.44"

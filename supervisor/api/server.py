@@ -34,7 +34,7 @@ from typing import Final
 import structlog
 import trio
 
-from .http import (
+from supervisor.httpcore.server import (
     LAST_CHUNK,
     ConnectionClosed,
     Data,
@@ -48,6 +48,7 @@ from .http import (
     format_response_head,
     keep_alive,
 )
+
 from .router import (
     ApiRequest,
     ApiResponse,

@@ -14,7 +14,8 @@ opens one Unix-socket connection per request, so there is no keep-alive cycle):
 
 Response framing is RFC 9112 §6.3's: no body after HEAD, 204 or 304; a chunked body;
 a Content-Length body; else the body runs to EOF.  Interim 1xx answers (100 Continue)
-are skipped.  Malformed input raises `ProtocolError` and leaves the connection broken.
+are skipped.  Malformed input raises `ProtocolError` and leaves the connection broken;
+its messages name "the daemon": every user of this core talks to corral's.
 No `re`, `typing` or `dataclasses` import: the CLI pays for every import per command.
 """
 
@@ -225,7 +226,7 @@ class ClientConnection:
 
     def _need(self, what: str) -> NeedData:
         if self._eof:
-            raise ProtocolError(f"the server closed the connection {what}")
+            raise ProtocolError(f"the daemon closed the connection {what}")
         return NEED_DATA
 
     def _line(self, limit: int, what: str) -> bytes | None:
@@ -248,7 +249,7 @@ class ClientConnection:
                 if len(self._buf) > MAX_HEAD_SIZE:
                     raise ProtocolError("response head too large")
                 if self._eof and not self._buf:
-                    raise ProtocolError("the server closed the connection without answering")
+                    raise ProtocolError("the daemon closed the connection without answering")
                 return self._need("in the middle of the response head")
             head = bytes(self._buf[:end])
             del self._buf[: end + sep]
