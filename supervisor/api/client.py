@@ -6,7 +6,9 @@ and `json`. It also needs things `http.client` makes awkward: taking over the so
 an upgrade (attach/exec "hijack") and streaming bodies both ways.
 
 Model: one connection per request (a Unix socket connect costs microseconds), so there is
-no pooling and a close-delimited body is simply "read to EOF".
+no pooling and a close-delimited body is simply "read to EOF". The HTTP itself (request
+framing, response framing, the upgrade and the bytes read past its head) is the sans-I/O
+`supervisor.httpcore.client.ClientConnection`; this module is its blocking socket adapter.
 """
 
 from __future__ import annotations
