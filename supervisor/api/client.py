@@ -13,10 +13,10 @@ framing, response framing, the upgrade and the bytes read past its head) is the 
 
 from __future__ import annotations
 
+import _socket  # socket.py's IntEnum tables, selectors and array cost the CLI ~2 ms
 import contextlib
 import json
 import os
-import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from supervisor.httpcore.client import NEED_DATA, ClientConnection, Data, Upgrade
@@ -95,7 +95,7 @@ def encode_query(query: Query | None) -> str:
     return "?" + "&".join(parts) if parts else ""
 
 
-def _next_event(sock: socket.socket, conn: ClientConnection) -> Any:
+def _next_event(sock: _socket.socket, conn: ClientConnection) -> Any:
     """The connection's next event, reading the socket while it needs data."""
     while True:
         event = conn.next_event()
@@ -107,7 +107,7 @@ def _next_event(sock: socket.socket, conn: ClientConnection) -> Any:
 class Response:
     """A response whose body has not been read yet: read it whole or stream it."""
 
-    def __init__(self, sock: socket.socket, conn: ClientConnection, head: _Head) -> None:
+    def __init__(self, sock: _socket.socket, conn: ClientConnection, head: _Head) -> None:
         self._sock = sock
         self._conn = conn
         self.status = head.status
@@ -159,7 +159,7 @@ class Hijacked:
     before reading from `sock`.
     """
 
-    def __init__(self, sock: socket.socket, initial: bytes, headers: dict[str, str]) -> None:
+    def __init__(self, sock: _socket.socket, initial: bytes, headers: dict[str, str]) -> None:
         self.sock = sock
         self.initial = initial
         self.headers = headers
@@ -167,7 +167,7 @@ class Hijacked:
     def close_write(self) -> None:
         """Half-close: tells the daemon stdin reached EOF while we keep reading output."""
         with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.shutdown(_socket.SHUT_WR)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -205,8 +205,8 @@ class Client:
         self._autostart = autostart
 
     # -- connection ---------------------------------------------------------------------
-    def _connect_once(self) -> socket.socket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    def _connect_once(self) -> _socket.socket:
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
             sock.connect(self.path)
         except (FileNotFoundError, ConnectionRefusedError) as exc:
@@ -217,7 +217,7 @@ class Client:
             raise
         return sock
 
-    def connect(self) -> socket.socket:
+    def connect(self) -> _socket.socket:
         try:
             return self._connect_once()
         except DaemonUnavailable:
@@ -230,7 +230,7 @@ class Client:
     # -- requests -----------------------------------------------------------------------
     def _send(
         self,
-        sock: socket.socket,
+        sock: _socket.socket,
         conn: ClientConnection,
         method: str,
         path: str,
@@ -274,7 +274,7 @@ class Client:
 
     def _exchange(
         self, method: str, path: str, query: Query | None, body: Body, headers: dict[str, str]
-    ) -> tuple[socket.socket, ClientConnection, Any]:
+    ) -> tuple[_socket.socket, ClientConnection, Any]:
         """Connect, send the request, and read the answer's head (a Response or Upgrade)."""
         sock = self.connect()
         conn = ClientConnection()
