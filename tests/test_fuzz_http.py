@@ -1,4 +1,4 @@
-"""Fuzz the sans-I/O HTTP parser (supervisor/api/http.py): any bytes, fed in any
+"""Fuzz the sans-I/O HTTP parser (supervisor/httpcore/server.py): any bytes, fed in any
 pieces, give parsed requests or one clean `ProtocolError` with a 4xx/5xx status, never
 another exception, never a loop; a body ends exactly where its framing says."""
 
@@ -8,7 +8,7 @@ from fuzzing import case, fuzz
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from supervisor.api.http import (
+from supervisor.httpcore.server import (
     NEED_DATA,
     ConnectionClosed,
     Data,
