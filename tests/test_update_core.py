@@ -52,3 +52,13 @@ def test_cpu_fields_merge_as_moby_and_reach_runc() -> None:
     assert update.parse_uint_list("0-2,4") == {0, 1, 2, 4}
     with pytest.raises(InvalidArgument, match="requested 3, available: 0-1"):
         update.check_cpu({"CpusetCpus": "3"}, ("0-1", "0"))
+
+
+def test_swap_without_a_memory_limit_is_refused_not_a_kernel_error() -> None:
+    # found by the API body fuzz: runc update's EINVAL came back as a 500
+    with pytest.raises(InvalidArgument, match="always set the Memory limit"):
+        update.merged({}, {"MemorySwap": 2048 * MIB})
+    with pytest.raises(InvalidArgument, match="larger than memory limit"):
+        update.merged({"Memory": 64 * MIB, "MemorySwap": 128 * MIB}, {"MemorySwap": 32 * MIB})
+    out = update.merged({"Memory": 64 * MIB}, {"MemorySwap": 256 * MIB})
+    assert (out["Memory"], out["MemorySwap"]) == (64 * MIB, 256 * MIB)

@@ -136,6 +136,17 @@ def merged(hc: Mapping[str, Any], body: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = body[key]
     if body.get("PidsLimit") is not None:
         out["PidsLimit"] = _int(body, "PidsLimit")
+    swap, limit = _int(out, "MemorySwap"), _int(out, "Memory")
+    if swap > 0 and limit == 0:
+        # the kernel refuses a memory+swap limit over an unlimited memory (EINVAL from
+        # runc update, once a 500); dockerd's create-time wording names the fix
+        raise InvalidArgument(
+            "You should always set the Memory limit when using Memoryswap limit, see usage"
+        )
+    if swap > 0 and swap < limit:
+        raise InvalidArgument(
+            "Minimum memoryswap limit should be larger than memory limit, see usage"
+        )
     return out
 
 
