@@ -16,6 +16,7 @@ from supervisor.cli.parser import Command, Opt, parse
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import IO
 
     from supervisor.cli.context import Cli
@@ -49,8 +50,6 @@ def output_dir_error(path: str) -> str | None:
 
 
 def cmd_save(cli: Cli, argv: list[str]) -> int:
-    import tempfile
-
     p = parse(SAVE, argv)
     output: str | None = p["output"]
     if output is None and cli.stdout.isatty():
@@ -58,24 +57,32 @@ def cmd_save(cli: Cli, argv: list[str]) -> int:
     if output is not None and (problem := output_dir_error(output)):
         raise CliError(problem)
     resp = cli.client.request("GET", "/images/get", {"names": list(p.args)})
+    write_stream(cli, resp.iter_chunks(), output)
+    return 0
+
+
+def write_stream(cli: Cli, chunks: Iterable[bytes], output: str | None) -> None:
+    """A tar the daemon streams (`save`, `export`) to stdout, or to `output` whole or not
+    at all: written beside it under a temporary name, renamed once complete."""
     if output is None:
         out = cli.bout
-        for chunk in resp.iter_chunks():
+        for chunk in chunks:
             out.write(chunk)
         out.flush()
-        return 0
+        return
+    import tempfile
+
     directory = os.path.dirname(os.path.abspath(output))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".corral_temp_")
     try:
         with os.fdopen(fd, "wb") as f:
-            for chunk in resp.iter_chunks():
+            for chunk in chunks:
                 f.write(chunk)
         os.chmod(tmp, 0o644)
         os.replace(tmp, output)
     except BaseException:
         os.unlink(tmp)
         raise
-    return 0
 
 
 def cmd_load(cli: Cli, argv: list[str]) -> int:

@@ -254,20 +254,13 @@ class PlainProgress:
         self.out.flush()
 
     def run(self, lines: Iterable[bytes]) -> str | None:
-        for raw in lines:
-            raw = raw.strip()
-            if not raw:
-                continue
-            try:
-                msg = json.loads(raw)
-            except ValueError:
-                continue
-            if not isinstance(msg, dict):
-                continue
-            detail = msg.get("errorDetail") or {}
-            if msg.get("error") or (isinstance(detail, dict) and detail.get("message")):
+        from supervisor.cli.stream import json_messages, message_error
+
+        for msg in json_messages(lines):
+            error = message_error(msg)
+            if error is not None:
                 self.done()
-                return str(msg.get("error") or detail.get("message"))
+                return error
             if isinstance(msg.get("stream"), str):
                 self.text(msg["stream"])
             elif isinstance(msg.get("status"), str):  # a FROM image being pulled

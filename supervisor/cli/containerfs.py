@@ -71,8 +71,9 @@ def cmd_diff(cli: Cli, argv: list[str]) -> int:
 
 
 def cmd_export(cli: Cli, argv: list[str]) -> int:
-    import tempfile
     from urllib.parse import quote
+
+    from supervisor.cli.archive import write_stream
 
     p = parse(EXPORT, argv)
     output: str | None = p["output"]
@@ -84,21 +85,5 @@ def cmd_export(cli: Cli, argv: list[str]) -> int:
             raise CliError(f'failed to export container: invalid output path: directory '
                            f'"{parent}" does not exist')
     resp = cli.client.request("GET", f"/containers/{quote(p.args[0], safe='')}/export")
-    if output is None:
-        out = cli.bout
-        for chunk in resp.iter_chunks():
-            out.write(chunk)
-        out.flush()
-        return 0
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(output)),
-                               prefix=".corral_temp_")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for chunk in resp.iter_chunks():
-                f.write(chunk)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, output)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_stream(cli, resp.iter_chunks(), output)
     return 0

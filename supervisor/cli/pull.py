@@ -8,11 +8,9 @@ daemon's own rules (`images.reference`) so a bad one fails before any request.
 
 from __future__ import annotations
 
-import json
-
 from supervisor.cli.context import CliError
 from supervisor.cli.parser import Command, Opt, parse
-from supervisor.cli.stream import StreamError
+from supervisor.cli.stream import StreamError, json_messages, message_error
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -96,21 +94,12 @@ class _Board:
 def show_pull(lines: Iterable[bytes], out: BinaryIO | None, tty: bool) -> None:
     """Show a pull's messages on `out` (None: quiet); raise StreamError on an error."""
     board = _Board(out, tty) if out is not None else None
-    for line in lines:
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            msg = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(msg, dict):
-            continue
-        detail = msg.get("errorDetail") or {}
-        if msg.get("error") or (isinstance(detail, dict) and detail.get("message")):
+    for msg in json_messages(lines):
+        error = message_error(msg)
+        if error is not None:
             if out is not None:
                 out.flush()
-            raise StreamError(str(msg.get("error") or detail.get("message")))
+            raise StreamError(error)
         if board is not None and msg.get("status") is not None:
             board.show(msg)
 

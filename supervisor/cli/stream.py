@@ -15,8 +15,8 @@ from supervisor.cli.format import human_size
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-    from typing import BinaryIO
+    from collections.abc import Iterable, Iterator
+    from typing import Any, BinaryIO
 
     from supervisor.api.client import Hijacked
 
@@ -27,6 +27,29 @@ SYSERR = 3
 
 class StreamError(Exception):
     """The daemon reported an error inside a stream (frame 3, or `{"error": ...}`)."""
+
+
+def message_error(msg: dict[str, Any]) -> str | None:
+    """The error a JSON progress message carries (`error` or `errorDetail.message`)."""
+    detail = msg.get("errorDetail") or {}
+    if msg.get("error") or (isinstance(detail, dict) and detail.get("message")):
+        return str(msg.get("error") or detail.get("message"))
+    return None
+
+
+def json_messages(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+    """The JSON objects of a progress stream, one per line; blank, non-JSON and non-object
+    lines are skipped (pull and build streams carry nothing else)."""
+    for line in lines:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(msg, dict):
+            yield msg
 
 
 class Demuxer:
@@ -166,10 +189,10 @@ def show_json_messages(lines: Iterable[bytes], out: BinaryIO) -> None:
             continue
         if not isinstance(msg, dict):
             continue
-        detail = msg.get("errorDetail") or {}
-        if msg.get("error") or (isinstance(detail, dict) and detail.get("message")):
+        error = message_error(msg)
+        if error is not None:
             out.flush()
-            raise StreamError(str(msg.get("error") or detail.get("message")))
+            raise StreamError(error)
         text = msg.get("stream")
         if isinstance(text, str):
             out.write(text.encode())

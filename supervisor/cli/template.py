@@ -84,6 +84,22 @@ def _rune(ch: str) -> str:
 # -- lexing ----------------------------------------------------------------------------
 
 
+def _quoted_end(src: str, pos: int, quote: str) -> int:
+    """Where a `"..."` or `'...'` starting at `pos` ends (just past the closing quote),
+    backslash escapes skipped; -1 if the line or the text ends first, as Go's lexer."""
+    n = len(src)
+    pos += 1
+    while True:
+        if pos >= n or src[pos] == "\n":
+            return -1
+        if src[pos] == "\\":
+            pos += 2
+            continue
+        pos += 1
+        if src[pos - 1] == quote:
+            return pos
+
+
 def _lex(src: str, name: str) -> list[_Tok]:
     """The token stream of text/template's lexer; lexical errors raise at once."""
     toks: list[_Tok] = []
@@ -173,16 +189,9 @@ def _lex(src: str, name: str) -> list[_Tok]:
                 toks.append(_Tok(")", ")", pos, line))
                 pos += 1
             elif ch == '"':
-                pos += 1
-                while True:
-                    if pos >= n or src[pos] == "\n":
-                        raise fail("unterminated quoted string", line)
-                    if src[pos] == "\\":
-                        pos += 2
-                        continue
-                    pos += 1
-                    if src[pos - 1] == '"':
-                        break
+                pos = _quoted_end(src, pos, '"')
+                if pos < 0:
+                    raise fail("unterminated quoted string", line)
                 toks.append(_Tok("string", src[begin:pos], begin, line))
             elif ch == "`":
                 end = src.find("`", pos + 1)
@@ -192,16 +201,9 @@ def _lex(src: str, name: str) -> list[_Tok]:
                 line += src.count("\n", begin, end)
                 pos = end + 1
             elif ch == "'":
-                pos += 1
-                while True:
-                    if pos >= n or src[pos] == "\n":
-                        raise fail("unterminated character constant", line)
-                    if src[pos] == "\\":
-                        pos += 2
-                        continue
-                    pos += 1
-                    if src[pos - 1] == "'":
-                        break
+                pos = _quoted_end(src, pos, "'")
+                if pos < 0:
+                    raise fail("unterminated character constant", line)
                 toks.append(_Tok("charconst", src[begin:pos], begin, line))
             elif ch in ".$" and not (ch == "." and src[pos + 1 : pos + 2].isdigit()):
                 pos += 1
