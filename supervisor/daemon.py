@@ -436,9 +436,11 @@ async def serve(args: argparse.Namespace) -> None:
             exporter = Exporter(engine)
         await engine.recover()
         router = build_router(engine, exporter.observe_api if exporter else None)
-        from supervisor.cli.compose_projects import Keeper
+        from supervisor.compose.engine import InProcessEngine
+        from supervisor.compose.projects import Keeper
 
-        keeper = Keeper(engine.db, str(sock))  # projects handed over by `corral up -d`
+        local = InProcessEngine(router)  # compose in the daemon: no socket in between
+        keeper = Keeper(engine.db, local)  # projects handed over by `corral up -d`
         keeper.register(router)
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async with trio.open_nursery() as api_nursery:
@@ -451,9 +453,9 @@ async def serve(args: argparse.Namespace) -> None:
 
                     await api_nursery.start(serve_metrics, args.metrics_addr, exporter)
                 if args.services:
-                    from supervisor.cli.compose_services import run_services
+                    from supervisor.compose.servicesdir import run_services
 
-                    await api_nursery.start(run_services, Path(args.services), str(sock))
+                    await api_nursery.start(run_services, Path(args.services), local)
                 args.locks.open_gate()
                 log.info(
                     "daemon.ready",

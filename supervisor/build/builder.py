@@ -59,6 +59,7 @@ from supervisor.images.reference import parse as parse_ref
 from supervisor.images.store import host_arch, short_id
 from supervisor.rmtree import discard_tree
 from supervisor.runtime.rootfs import is_mounted, mount_overlay, unmount
+from supervisor.units import go_duration_ns
 
 log = structlog.get_logger("corral.build")
 
@@ -118,12 +119,6 @@ def sweep(root: Path) -> None:
                 if is_mounted(mp):
                     unmount(mp)
         discard_tree(d)
-
-
-def go_duration_ns(text: str) -> int:
-    from supervisor.cli.flags import go_duration_ns as parse_duration
-
-    return parse_duration(text)
 
 
 class Builder:

@@ -24,8 +24,9 @@ from supervisor.cli.parser import Command, Opt, UsageError, parse
 if TYPE_CHECKING:
     from config.model import Project
     from config.reconcile import Observed, UpOptions
-    from supervisor.cli.compose_api import AsyncApi
     from supervisor.cli.context import Cli
+    from supervisor.compose.client import AsyncApi
+    from supervisor.compose.engine import ComposeEngine
 
 VERBS = {
     "up": "Create and start containers",
@@ -204,7 +205,7 @@ def cmd_compose(cli: Cli, argv: list[str]) -> int:
     if verb in (None, "help"):
         cli.stdout.write(usage())
         return 0
-    if g.parallel is not None:  # read by compose_apply.parallel_limit, as the variable
+    if g.parallel is not None:  # read by compose.applier.parallel_limit, as the variable
         os.environ["COMPOSE_PARALLEL_LIMIT"] = str(g.parallel if g.parallel > 0 else 1 << 20)
     if g.progress == "quiet":
         _quiet_progress(cli)
@@ -238,7 +239,7 @@ def cmd_down(cli: Cli, argv: list[str]) -> int:
 
 
 def _api(cli: Cli) -> AsyncApi:
-    from supervisor.cli.compose_api import AsyncApi
+    from supervisor.compose.client import AsyncApi
 
     cli.client.request("GET", "/_ping").read()  # starts the daemon if none answers
     return AsyncApi(cli.client.path)
@@ -261,11 +262,50 @@ def _select(project: Project, observed: list[Observed], services: list[str]) -> 
     return sorted(chosen, key=lambda c: (order.get(c.service, -1), c.number))
 
 
+def containers(
+    cli: Cli, project: Project, services: list[str], *, all_: bool = True, oneoff: bool = False
+) -> list[Observed]:
+    """The project's containers of `services` (all if empty), in start order; one-off
+    ones too when `oneoff`: what every per-container verb acts on."""
+    observed = _observe(cli, project.name, all_)
+    chosen = _select(project, observed, services)
+    if oneoff:
+        chosen += [o for o in observed if o.oneoff and (not services or o.service in services)]
+    return chosen
+
+
+def each_container(
+    cli: Cli,
+    chosen: list[Observed],
+    verb: str,
+    done: str,
+    query: dict[str, Any] | None = None,
+    *,
+    name_errors: bool = False,
+) -> int:
+    """`POST /containers/{id}/{verb}` to each of `chosen` in turn, compose's progress
+    line for each; a failure is reported and the others still acted on (exit 1)."""
+    failed = False
+    for o in chosen:
+        try:
+            cli.client.request("POST", f"/containers/{o.id}/{verb}", query).read()
+        except ApiError as exc:
+            cli.err(
+                f"corral: {o.name}: {exc.message}"
+                if name_errors
+                else f"corral: Error response from daemon: {exc.message}"
+            )
+            failed = True
+            continue
+        cli.err(f" Container {o.name}  {done}")
+    return 1 if failed else 0
+
+
 def _run_async(cli: Cli, fn: Callable[[], Awaitable[int]]) -> int:
     """trio.run with failures reported as one line each (not a traceback of groups)."""
     import trio
 
-    from supervisor.cli.compose_apply import ComposeError
+    from supervisor.compose.applier import ComposeError
 
     try:
         return int(trio.run(fn))
@@ -337,7 +377,7 @@ UP = Command(
 def compose_up(cli: Cli, g: Globals, argv: list[str]) -> int:
 
     from config.reconcile import UpOptions
-    from supervisor.cli.compose_apply import Applier
+    from supervisor.compose.applier import Applier
 
     p = parse(UP, argv)
     if p["force_recreate"] and p["no_recreate"]:
@@ -442,7 +482,7 @@ async def _hand_over(
     its progress lines are printed as they come, its errors as `up` prints them."""
     from config.handover import Handover
     from supervisor.api.client import ProtocolError
-    from supervisor.cli.compose_apply import parallel_limit
+    from supervisor.compose.applier import parallel_limit
 
     h = Handover(
         project,
@@ -480,7 +520,7 @@ async def _hand_over(
     return 1 if errors else 0
 
 
-async def _release(api: AsyncApi, name: str) -> None:
+async def _release(api: ComposeEngine, name: str) -> None:
     """The daemon stops keeping the project (it may never have)."""
     try:
         await api.request("DELETE", f"/corral/projects/{quote(name)}")
@@ -600,7 +640,7 @@ async def _wait_up(
     import trio
 
     from config.graph import with_dependencies
-    from supervisor.cli.compose_apply import ComposeError
+    from supervisor.compose.applier import ComposeError
 
     wanted = with_dependencies(project.graph(), opts.services) if opts.services and not \
         opts.no_deps else set(opts.services or project.services)
@@ -650,7 +690,7 @@ async def _stop_in_order(
     import trio
 
     from config.reconcile import plan_down
-    from supervisor.cli.compose_apply import _stop_timeout
+    from supervisor.compose.applier import _stop_timeout
 
     groups, _ = plan_down(project, observed, remove_orphans=False)
     for group in groups:
@@ -684,7 +724,7 @@ def compose_down(cli: Cli, g: Globals, argv: list[str]) -> int:
 
     from config.errors import ConfigError
     from config.project import resolve_files
-    from supervisor.cli.compose_apply import Applier
+    from supervisor.compose.applier import Applier
 
     p = parse(DOWN, argv)
     project: Project | None = None
@@ -789,7 +829,7 @@ def compose_ps(cli: Cli, g: Globals, argv: list[str]) -> int:
         source = Defaults(COMPOSE_PS_TABLE, "{{.ID}}").pick(p["format"], False)
         out = RowFormat(source, COMPOSE_PS_HEADERS)
     project = load(cli, g)
-    observed = {c.id for c in _select(project, _observe(cli, project.name, p["all"]), p.args)}
+    observed = {c.id for c in containers(cli, project, p.args, all_=p["all"])}
     from config.reconcile import PROJECT
 
     filters = json.dumps({"label": [f"{PROJECT}={project.name}"]})
@@ -845,7 +885,7 @@ def compose_logs(cli: Cli, g: Globals, argv: list[str]) -> int:
 
     p = parse(LOGS, argv)
     project = load(cli, g)
-    chosen = _select(project, _observe(cli, project.name), p.args)
+    chosen = containers(cli, project, p.args)
     api = _api(cli)
 
     async def run() -> int:
@@ -875,7 +915,7 @@ def compose_images(cli: Cli, g: Globals, argv: list[str]) -> int:
     )
     project = load(cli, g)
     rows = [["CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "SIZE"]]
-    for c in _select(project, _observe(cli, project.name), p.args):
+    for c in containers(cli, project, p.args):
         image = project.image(c.service)
         try:
             info = cli.client.get(f"/images/{quote(image, '/:')}/json")
@@ -966,20 +1006,12 @@ def _lifecycle(verb: str, summary: str) -> Any:
     def run(cli: Cli, g: Globals, argv: list[str]) -> int:
         p = parse(cmd, argv)
         project = load(cli, g)
-        chosen = _select(project, _observe(cli, project.name), p.args)
+        chosen = containers(cli, project, p.args)
         if verb == "stop":
             chosen.reverse()
         query = {"t": p["timeout"]} if verb != "start" else None
-        failed = False
-        for c in chosen:
-            try:
-                cli.client.request("POST", f"/containers/{c.id}/{verb}", query).read()
-            except ApiError as exc:
-                cli.err(f"corral: {c.name}: {exc.message}")
-                failed = True
-                continue
-            cli.err(f" Container {c.name}  {verb.capitalize()}{'ed' if verb != 'stop' else 'ped'}")
-        return 1 if failed else 0
+        done = f"{verb.capitalize()}{'ed' if verb != 'stop' else 'ped'}"
+        return each_container(cli, chosen, verb, done, query, name_errors=True)
 
     return run
 
@@ -1010,7 +1042,7 @@ def compose_exec(cli: Cli, g: Globals, argv: list[str]) -> int:
     service, *command = p.args
     chosen = [
         c
-        for c in _select(project, _observe(cli, project.name, False), [service])
+        for c in containers(cli, project, [service], all_=False)
         if c.number == p["index"]
     ]
     if not chosen:

@@ -14,8 +14,8 @@ from typing import BinaryIO
 import trio
 
 from supervisor.api.client import ApiError
-from supervisor.cli.compose_api import AsyncApi
 from supervisor.cli.stream import Demuxer
+from supervisor.compose.client import AsyncApi
 
 # compose's color rotation: cyan, yellow, green, magenta, blue, then the bright ones
 COLORS = ("36", "33", "32", "35", "34", "96", "93", "92", "95", "94")

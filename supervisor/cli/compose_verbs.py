@@ -37,14 +37,7 @@ def _compose() -> Any:
 def _containers(
     cli: Cli, project: Project, services: list[str], *, all_: bool = True, oneoff: bool = False
 ) -> list[Observed]:
-    """The project's containers of `services` (all if empty), in start order; one-off
-    ones too when `oneoff`."""
-    c = _compose()
-    observed = c._observe(cli, project.name, all_)
-    chosen = c._select(project, observed, services)
-    if oneoff:
-        chosen += [o for o in observed if o.oneoff and (not services or o.service in services)]
-    return list(chosen)
+    return list(_compose().containers(cli, project, services, all_=all_, oneoff=oneoff))
 
 
 # -- run -------------------------------------------------------------------------------
@@ -85,10 +78,10 @@ def compose_run(cli: Cli, g: Globals, argv: list[str]) -> int:
     from config.container import RunOptions, injected_files, run_body
     from config.graph import with_dependencies
     from config.reconcile import UpOptions
-    from supervisor.cli.compose_apply import Applier
     from supervisor.cli.compose_build import build_for_up
     from supervisor.cli.containers import _start_or_fail, attach_and_run, create_container
     from supervisor.cli.flags import parse_env
+    from supervisor.compose.applier import Applier
 
     p = parse(RUN, argv)
     if p["tty"]:
@@ -143,7 +136,7 @@ def compose_run(cli: Cli, g: Globals, argv: list[str]) -> int:
         if mode.startswith("service:"):
             peers = [o for o in await applier.observe(project.name) if o.service == mode[8:]]
             if not peers:
-                from supervisor.cli.compose_apply import ComposeError
+                from supervisor.compose.applier import ComposeError
 
                 raise ComposeError(
                     f'service "{service}" shares the network of "{mode[8:]}", '
@@ -182,7 +175,7 @@ def compose_run(cli: Cli, g: Globals, argv: list[str]) -> int:
         raise CliError(f'service "{service}": {exc}') from None
     cid = create_container(cli, name, body)
     if files:
-        from supervisor.cli.compose_apply import secrets_tar
+        from supervisor.compose.applier import secrets_tar
 
         try:
             cli.client.request(
@@ -266,15 +259,7 @@ def compose_kill(cli: Cli, g: Globals, argv: list[str]) -> int:
     c = _compose()
     project = c.load(cli, g)
     chosen = [o for o in _containers(cli, project, list(p.args)) if o.running]
-    failed = False
-    for o in chosen[::-1]:
-        try:
-            cli.client.request("POST", f"/containers/{o.id}/kill", {"signal": p["signal"]}).read()
-        except ApiError as exc:
-            cli.err(f"corral: Error response from daemon: {exc.message}")
-            failed = True
-            continue
-        cli.err(f" Container {o.name}  Killed")
+    failed = c.each_container(cli, chosen[::-1], "kill", "Killed", {"signal": p["signal"]})
     if p["remove_orphans"]:
         for o in c._observe(cli, project.name):
             if o.service not in project.services and not o.oneoff:
@@ -291,18 +276,8 @@ def _pause_like(verb: str, summary: str) -> Any:
         p = parse(cmd, argv)
         project = _compose().load(cli, g)
         wanted = "running" if verb == "pause" else "paused"
-        failed = False
-        for o in _containers(cli, project, list(p.args)):
-            if o.state != wanted:
-                continue
-            try:
-                cli.client.request("POST", f"/containers/{o.id}/{verb}").read()
-            except ApiError as exc:
-                cli.err(f"corral: Error response from daemon: {exc.message}")
-                failed = True
-                continue
-            cli.err(f" Container {o.name}  {done}")
-        return 1 if failed else 0
+        chosen = [o for o in _containers(cli, project, list(p.args)) if o.state == wanted]
+        return int(_compose().each_container(cli, chosen, verb, done))
 
     return run
 

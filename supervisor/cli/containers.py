@@ -656,7 +656,7 @@ LOGS = Command(
 
 def timestamp_param(value: str, now: float) -> str:
     """docker's timetypes.GetTimestamp: `42m` (relative), RFC 3339, or unix seconds."""
-    from supervisor.cli.flags import go_duration_ns
+    from supervisor.units import go_duration_ns
 
     if value != "0":
         try:

@@ -13,6 +13,7 @@ import os
 import re
 
 from supervisor.cli.parser import Command, Opt, Parsed, UsageError
+from supervisor.units import go_duration_ns as go_duration_ns
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -158,35 +159,6 @@ def ram_in_bytes(text: str) -> int:
     ):
         raise bad_suffix
     return int(size * _UNIT[low[0]])
-
-
-_DUR = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-_DUR_NS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9,
-           "m": 60 * 10**9, "h": 3600 * 10**9}
-
-
-def go_duration_ns(text: str) -> int:
-    """Go's time.ParseDuration (`1m30s`, `500ms`, `-1h`) → nanoseconds."""
-    s = text
-    sign = 1
-    if s[:1] in ("-", "+"):
-        sign = -1 if s[0] == "-" else 1
-        s = s[1:]
-    if s == "0":
-        return 0
-    if not s:
-        raise ValueError(f'time: invalid duration "{text}"')
-    total = 0.0
-    pos = 0
-    while pos < len(s):
-        m = _DUR.match(s, pos)
-        if not m:
-            if re.match(r"(\d+(?:\.\d*)?|\.\d+)$", s[pos:]):
-                raise ValueError(f'time: missing unit in duration "{text}"')
-            raise ValueError(f'time: invalid duration "{text}"')
-        total += float(m.group(1)) * _DUR_NS[m.group(2)]
-        pos = m.end()
-    return sign * int(total)
 
 
 def parse_env(item: str, environ: Mapping[str, str]) -> str | None:

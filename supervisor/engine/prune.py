@@ -29,7 +29,7 @@ ALLOWED = {
 
 def parse_until(value: str, now: float) -> float:
     """docker's timetypes.GetTimestamp for a filter value, as seconds."""
-    from supervisor.cli.flags import go_duration_ns
+    from supervisor.units import go_duration_ns
 
     try:
         return now - go_duration_ns(value) / 1e9

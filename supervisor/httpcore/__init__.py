@@ -2,7 +2,7 @@
 
 `server` holds `ServerConnection` (the API daemon's half) and `client` holds
 `ClientConnection`: bytes in, events out, a state table.  The blocking CLI
-client (`supervisor.api.client`), the trio compose client (`supervisor.cli.compose_api`)
+client (`supervisor.api.client`), the trio compose client (`supervisor.compose.client`)
 and the bench read responses through it, so response framing (Content-Length, chunked,
 close-delimited, HEAD/1xx/204/304, the 101 upgrade and its leftover bytes) lives once.
 The upgrade lives in both halves once: the server hands the bytes past a request to the

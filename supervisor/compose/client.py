@@ -1,4 +1,4 @@
-"""An async Docker Engine API client over trio, for the compose verbs.
+"""An async Docker Engine API client over trio: the CLI's `ComposeEngine` (compose verbs).
 
 Why not `supervisor.api.client`: it blocks, and `up` of 200 replicas must create and
 start them concurrently, stream many containers' logs at once, and wait on events, all
@@ -24,6 +24,8 @@ from supervisor.httpcore.client import (
     ProtocolError,
     Response,
 )
+
+from .engine import error_message
 
 
 class AsyncApi:
@@ -71,7 +73,7 @@ class AsyncApi:
         if status == 304:  # "not modified": already started/stopped, which is what we asked
             return None
         if not 200 <= status < 300:
-            raise ApiError(status, _message(data, status))
+            raise ApiError(status, error_message(data, status))
         return json.loads(data) if data.strip() else None
 
     async def send_raw(
@@ -82,7 +84,7 @@ class AsyncApi:
         async with reader:
             data = b"".join([c async for c in reader.chunks()])
         if not 200 <= status < 300:
-            raise ApiError(status, _message(data, status))
+            raise ApiError(status, error_message(data, status))
 
     async def open(
         self, method: str, path: str, query: dict[str, Any] | None = None, json_body: Any = None
@@ -93,7 +95,7 @@ class AsyncApi:
         if not 200 <= status < 300:
             async with body:
                 data = b"".join([c async for c in body.chunks()])
-            raise ApiError(status, _message(data, status))
+            raise ApiError(status, error_message(data, status))
         return body
 
     async def stream(
@@ -104,20 +106,9 @@ class AsyncApi:
         async with body:
             if not 200 <= status < 300:
                 data = b"".join([c async for c in body.chunks()])
-                raise ApiError(status, _message(data, status))
+                raise ApiError(status, error_message(data, status))
             async for chunk in body.chunks():
                 yield chunk
-
-
-def _message(data: bytes, status: int) -> str:
-    text = data.decode("utf-8", "replace").strip()
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        return text or f"HTTP {status}"
-    if isinstance(doc, dict) and isinstance(doc.get("message"), str):
-        return str(doc["message"])
-    return text or f"HTTP {status}"
 
 
 class _Body:

@@ -1,9 +1,11 @@
 """Carry out a reconcile plan through the Docker Engine API (the I/O shell of `up`/`down`).
 
-The decisions are `config.reconcile`'s; this module only observes containers by their
-compose labels, makes the project's networks and volumes, runs each service's actions
-concurrently (services one after another in dependency order, each waiting on its
-dependencies' conditions), and reports progress lines on stderr as compose does.
+The decisions are `config.reconcile`'s; this module, written against `ComposeEngine`
+(the CLI's socket client or the daemon's in-process router: the same code either way),
+only observes containers by their compose labels, makes the project's networks and
+volumes, runs each service's actions concurrently (services one after another in
+dependency order, each waiting on its dependencies' conditions), and reports progress
+lines as compose does.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from config.model import Project
 from config.reconcile import PROJECT, Action, Observed, Plan, UpOptions, plan_down, plan_up
 from config.units import duration_ns
 from supervisor.api.client import ApiError, quote
-from supervisor.cli.compose_api import AsyncApi
 from supervisor.errors import CorralError
+
+from .engine import ComposeEngine
 
 # Containers acted on at once per service (compose's COMPOSE_PARALLEL_LIMIT sets it too).
 CONCURRENCY = 16
@@ -47,7 +50,9 @@ class ComposeError(Exception):
 
 
 class Applier:
-    def __init__(self, api: AsyncApi, say: Callable[[str], None], limit: int | None = None) -> None:
+    def __init__(
+        self, api: ComposeEngine, say: Callable[[str], None], limit: int | None = None
+    ) -> None:
         self.api = api
         self.say = say
         self.limiter = trio.CapacityLimiter(limit or parallel_limit() or CONCURRENCY)

@@ -6,9 +6,9 @@ written, moved in or out, deleted) or SIGHUP reloads them all. A file that does 
 is reported and its project left exactly as it was; a file that disappeared has its
 project taken down (containers and networks; volumes are kept, as `down` without -v).
 
-It runs inside the daemon as one trio task and drives containers through the daemon's
-own API socket with the same reconciler `corral compose up -d` uses, so there is one way
-to converge a project, whichever side asks.
+It runs inside the daemon as one trio task and drives containers in-process
+(`InProcessEngine`) with the same applier `corral compose up -d` uses over the socket,
+so there is one way to converge a project, whichever side asks.
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ from config.errors import ConfigError
 from config.model import Project
 from config.project import load_project
 from config.reconcile import UpOptions
-from supervisor.cli.compose_api import AsyncApi
-from supervisor.cli.compose_apply import Applier, ComposeError
 from supervisor.runtime.fds import OwnedFd
+
+from .applier import Applier, ComposeError
+from .engine import ComposeEngine
 
 log = structlog.get_logger("corral.services")
 
@@ -92,7 +93,7 @@ def service_files(directory: Path) -> list[Path]:
 class ServicesDir:
     """What the directory asked for last time, and the reconcile of it."""
 
-    def __init__(self, directory: Path, api: AsyncApi) -> None:
+    def __init__(self, directory: Path, api: ComposeEngine) -> None:
         self.directory = directory
         self.api = api
         self.projects: dict[Path, Project] = {}  # file → the project it brought up
@@ -164,7 +165,7 @@ class ServicesDir:
 
 async def run_services(
     directory: Path,
-    socket_path: str,
+    engine: ComposeEngine,
     *,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     on_reconciled: Callable[[], None] | None = None,
@@ -173,7 +174,7 @@ async def run_services(
     if not directory.is_dir():
         raise OSError(errno.ENOTDIR, f"--services {directory}: not a directory")
     watch = Inotify(directory)
-    state = ServicesDir(directory, AsyncApi(socket_path))
+    state = ServicesDir(directory, engine)
     wake = trio.Event()
     try:
         with trio.open_signal_receiver(signal.SIGHUP) as hups:

@@ -41,9 +41,10 @@ from supervisor.api.router import (
     Router,
     StreamResponse,
 )
-from supervisor.cli.compose_api import AsyncApi
-from supervisor.cli.compose_apply import Applier, ComposeError
 from supervisor.errors import InvalidArgument, NotFound
+
+from .applier import Applier, ComposeError
+from .engine import ComposeEngine
 
 if TYPE_CHECKING:
     from supervisor.engine.metadata import Database
@@ -69,10 +70,10 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 class Keeper:
     """The stored projects, one reconcile at a time per project."""
 
-    def __init__(self, db: Database, socket_path: str) -> None:
+    def __init__(self, db: Database, engine: ComposeEngine) -> None:
         self.db = db
         db.ensure_schema(DDL)
-        self.api = AsyncApi(socket_path)
+        self.api = engine
         self._nursery: trio.Nursery | None = None
         self._running = trio.Event()
         self.booted = trio.Event()
@@ -101,7 +102,7 @@ class Keeper:
     # -- the task ----------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Own every reconcile (handed-over ones outlive their client); at start, bring
-        every stored project up. Started once the API listens: the reconcile uses it."""
+        every stored project up. The engine is the daemon's own, in-process."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             self._running.set()
