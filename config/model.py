@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from config import rollout
 from config.dotenv import parse_dotenv
 from config.errors import ConfigError, Path, Positions, Problem
 from config.graph import dependencies, find_cycle, start_order
@@ -82,7 +83,12 @@ def service_hash(service: Mapping[str, Any]) -> str:
         if k not in ("build", "pull_policy", "scale", "depends_on", "profiles")
     }
     if isinstance(s.get("deploy"), dict):
-        s["deploy"] = {k: v for k, v in s["deploy"].items() if k != "replicas"}
+        # how a change is rolled out is no change of the containers
+        s["deploy"] = {
+            k: v
+            for k, v in s["deploy"].items()
+            if k not in ("replicas", "update_config", "rollback_config")
+        }
     data = json.dumps(s, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(data.encode()).hexdigest()
 
@@ -195,6 +201,16 @@ class _Finisher:
             self.check_size(s["mem_limit"], (*p, "mem_limit"))
         if "memswap_limit" in s and s["memswap_limit"] not in (-1, "-1"):
             self.check_size(s["memswap_limit"], (*p, "memswap_limit"))
+        for key in ("update_config", "rollback_config"):
+            spec = (s.get("deploy") or {}).get(key)
+            for sub in ("delay", "monitor"):
+                if isinstance(spec, dict) and sub in spec:
+                    self.check_duration(spec[sub], (*p, "deploy", key, sub))
+            for sub, message in rollout.check(spec, key):
+                self.fail(
+                    (*p, "deploy", key, sub),
+                    f"services.{name}.deploy.{key}.{sub}: {message}",
+                )
         policy_spec = (s.get("deploy") or {}).get("restart_policy")
         if isinstance(policy_spec, dict):
             condition = policy_spec.get("condition", "on-failure")

@@ -349,9 +349,21 @@ RESTART_POLICY = Obj(
         "(compose ignores them too)",
     ),
 )
+UPDATE_CONFIG = Obj(  # applied on this host: config/rollout.py
+    {
+        "parallelism": INT,
+        "delay": DURATION,
+        "failure_action": STR,
+        "monitor": DURATION,
+        "max_failure_ratio": NUM,
+        "order": STR,
+    }
+)
 DEPLOY = Obj(
     {
         "replicas": INT,
+        "update_config": UPDATE_CONFIG,
+        "rollback_config": UPDATE_CONFIG,
         "restart_policy": RESTART_POLICY,
         "resources": Obj(
             {"limits": Obj({"cpus": STR_NUM, "memory": SIZE, "pids": INT})},
@@ -360,7 +372,7 @@ DEPLOY = Obj(
     },
     unsupported=(),
     ignored=dict.fromkeys(
-        ("mode", "endpoint_mode", "labels", "placement", "rollback_config", "update_config"),
+        ("mode", "endpoint_mode", "labels", "placement"),
         SWARM,
     ),
 )

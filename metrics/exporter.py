@@ -82,6 +82,15 @@ class Exporter:
             buckets=API_BUCKETS,
             registry=self.registry,
         )
+        self.rollouts = Counter(
+            "corral_rollouts_total",
+            "Rollouts of a changed replica (compose deploy.update_config), by result: "
+            "succeeded, failed (the old replica kept), rolled_back.",
+            ["result"],
+            registry=self.registry,
+        )
+        for result in ("succeeded", "failed", "rolled_back"):
+            self.rollouts.labels(result)  # every series from the start: increase() sees the first
         engine.events.add_listener(self.on_event)
 
     # ------------------------------------------------------------- listeners
@@ -89,6 +98,9 @@ class Exporter:
         """Called synchronously by the event bus for every event, in order."""
         self.events.labels(event.type, event_action(event.action)).inc()
         if event.type != "container":
+            return
+        if event.action in ("rollout_done", "rollout_failed"):
+            self.rollouts.labels(event.attributes.get("result", "failed")).inc()
             return
         if event.action in ("die", "destroy", "update"):
             self.containers.forget(event.actor_id)  # closed (update: limits read anew)

@@ -34,7 +34,7 @@ async def start_relay(nursery: trio.Nursery, proto: str, target_port: int) -> in
     """proxy.serve on a fresh 127.0.0.1 port towards 127.0.0.1:target_port; its port."""
     listener = proxy.bind(PortRequest(target_port, proto, "127.0.0.1", 0, 0))
     port = int(listener.getsockname()[1])
-    nursery.start_soon(proxy.serve, listener, proto, ("127.0.0.1", target_port))
+    nursery.start_soon(proxy.serve, listener, proto, proxy.Upstream(("127.0.0.1", target_port)))
     return port
 
 

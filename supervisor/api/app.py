@@ -11,6 +11,7 @@ from supervisor.api.handlers import (
     images_archive,
     inspection,
     networks,
+    rollouts,
     space,
     stats,
     swarm,
@@ -29,4 +30,5 @@ def build_router(engine: Engine, observer: Observer | None = None) -> Router:
     archive.register(router, engine)  # cp, export
     inspection.register(router, engine)  # top, diff
     space.register(router, engine)  # container/image prune, system df
+    rollouts.register(router, engine)  # corral's own: port switch-over, rollout events
     return router

@@ -24,10 +24,21 @@ from config.container import (
     injected_files,
 )
 from config.model import Project
-from config.reconcile import PROJECT, Action, Observed, Plan, UpOptions, plan_down, plan_up
+from config.reconcile import (
+    PROJECT,
+    Action,
+    Observed,
+    Plan,
+    UpOptions,
+    container_name,
+    plan_down,
+    plan_up,
+)
+from config.rollout import rollout_of
 from config.units import duration_ns
 from supervisor.api.client import ApiError, quote
 from supervisor.errors import CorralError
+from supervisor.rollout.executor import Executor
 
 from .engine import ComposeEngine
 
@@ -259,9 +270,16 @@ class Applier:
                 if c.service == sp.service and c.id not in acted and c.running:
                     self.say(f" Container {c.name}  Running")
             new_ids: list[str] = []
+            rolled = self._rolled_out(project, sp.actions)
+            failures: list[str] = []
             async with trio.open_nursery() as nursery:
                 for action in sp.actions:
-                    nursery.start_soon(self._act, project, action, new_ids)
+                    if action not in rolled:
+                        nursery.start_soon(self._act, project, action, new_ids)
+                if rolled:
+                    nursery.start_soon(self._roll, project, rolled, new_ids, failures)
+            if failures:
+                raise ComposeError(f'service "{sp.service}": rollout failed: {failures[0]}')
             gone = {
                 a.container.id
                 for a in sp.actions
@@ -272,6 +290,44 @@ class Applier:
                 *new_ids,
             ]
         return plan
+
+    # -- rollouts (deploy.update_config: config/rollout.py, supervisor/rollout/) ------
+    def _rolled_out(self, project: Project, actions: list[Action]) -> list[Action]:
+        """The recreates a rollout does instead: of running replicas of a service with
+        `deploy.update_config` (a stopped one has nothing to keep serving)."""
+        if self.no_start:
+            return []
+        return [
+            a
+            for a in actions
+            if a.kind == "recreate"
+            and a.container is not None
+            and a.container.running
+            and rollout_of(project.services[a.service], project.model.get("volumes") or {})
+        ]
+
+    async def _roll(
+        self, project: Project, actions: list[Action], new_ids: list[str], failures: list[str]
+    ) -> None:
+        service = actions[0].service
+        plan = rollout_of(project.services[service], project.model.get("volumes") or {})
+        assert plan is not None
+        timeout = self.timeout if self.timeout is not None else _stop_timeout(project, service)
+
+        async def create(old: Observed, name: str, labels: dict[str, str]) -> str:
+            mounts: list[dict[str, Any]] = []
+            if not self.renew_anon_volumes:
+                info = await self.api.request("GET", f"/containers/{old.id}/json")
+                mounts = list(info.get("Mounts") or [])
+            action = Action("recreate", service, old.number, old)
+            return await self._create(project, action, mounts, name=name, labels=labels)
+
+        olds = [a.container for a in actions if a.container is not None]
+        outcome = await Executor(self.api, self.say).roll(
+            project.name, service, olds, plan, create, timeout
+        )
+        new_ids.extend(outcome.new_ids)
+        failures.extend(outcome.errors)
 
     async def _act(self, project: Project, action: Action, new_ids: list[str]) -> None:
         async with self.limiter:
@@ -302,6 +358,29 @@ class Applier:
     async def _create_start(
         self, project: Project, action: Action, old_mounts: list[dict[str, Any]] | None = None
     ) -> str:
+        cid = await self._create(project, action, old_mounts)
+        if self.no_start:
+            return cid
+        name = container_name(project, action.service, action.number)
+        try:
+            await self.api.request("POST", f"/containers/{cid}/start")
+        except ApiError as exc:
+            raise ComposeError(f"Error response from daemon: {exc.message}") from None
+        self.say(f" Container {name}  Started")
+        return cid
+
+    async def _create(
+        self,
+        project: Project,
+        action: Action,
+        old_mounts: list[dict[str, Any]] | None = None,
+        *,
+        name: str = "",
+        labels: dict[str, str] | None = None,
+    ) -> str:
+        """The container of `action`, made and given its secrets/configs, not started;
+        `name` and `labels` for a rollout's replacement (a temporary name, its
+        predecessor's id)."""
         svc = project.services[action.service]
         mode = str(svc.get("network_mode") or "")
         resolved = None
@@ -316,13 +395,16 @@ class Applier:
         for v in svc.get("volumes") or []:
             if v.get("type") == "bind" and (v.get("bind") or {}).get("create_host_path"):
                 os.makedirs(v["source"], exist_ok=True)  # as dockerd does for -v binds
-        name, body = create_body(
+        final, body = create_body(
             project,
             action.service,
             action.number,
             networks_supported=await self._networks_api(),
             network_mode=resolved,
         )
+        name = name or final
+        if labels:
+            body["Labels"] = {**(body.get("Labels") or {}), **labels}
         if old_mounts:
             inherit_anonymous_volumes(body, old_mounts)
         try:
@@ -342,14 +424,8 @@ class Applier:
                     f'service "{action.service}": cannot copy its secrets/configs in: '
                     f"{getattr(exc, 'message', None) or exc}"
                 ) from None
-        self.say(f" Container {name}  {'Recreated' if action.kind == 'recreate' else 'Created'}")
-        if self.no_start:
-            return cid
-        try:
-            await self.api.request("POST", f"/containers/{cid}/start")
-        except ApiError as exc:
-            raise ComposeError(f"Error response from daemon: {exc.message}") from None
-        self.say(f" Container {name}  Started")
+        done = "Created" if action.kind != "recreate" or name != final else "Recreated"
+        self.say(f" Container {name}  {done}")
         return cid
 
     async def _remove_limited(self, c: Observed, timeout: int) -> None:

@@ -454,7 +454,9 @@ class Engine:
         if (hc.get("NetworkMode") or "default") == "default":
             hc["NetworkMode"] = "bridge"
         net_plan = self.networks.plan(hc, body.get("NetworkingConfig"))
-        self.networks.check_ports(hc, (config.get("ExposedPorts") or {}).keys())
+        self.networks.check_ports(
+            hc, (config.get("ExposedPorts") or {}).keys(), config.get("Labels") or {}
+        )
         return net_plan
 
     def _check_resources(self, hc: dict[str, Any]) -> None:

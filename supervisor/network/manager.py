@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 import trio
 
+from config.rollout import SUCCESSOR_LABEL
 from supervisor.engine.containers import Container, ContainerStore
 from supervisor.engine.metadata import Database
 from supervisor.engine.state import Status
@@ -75,14 +76,47 @@ class Plan:
     endpoints: list[EndpointPlan]
 
 
-@dataclass
-class Sandbox:
-    """What a running container holds: its namespace, listeners and relays."""
+SUCCESSOR_OF = SUCCESSOR_LABEL  # label: takes this container's ports at a rollout
 
-    path: Path
-    published: list[Published] = field(default_factory=list)
+
+@dataclass
+class Relay:
+    """One published port's listener and relay task; its own cancel scope, so a
+    rollout can hand it from one container's sandbox to another's while it serves."""
+
+    request: PortRequest
+    published: Published
+    upstream: proxy.Upstream
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     done: trio.Event = field(default_factory=trio.Event)
+
+
+@dataclass
+class Sandbox:
+    """What a running container holds: its namespace and its ports' relays.
+
+    `waiting` are the requests of a rollout's new replica whose host port its
+    predecessor still serves: no listener of its own until `Networks.takeover`."""
+
+    path: Path
+    target: str = ""  # the address relays reach the container at
+    relays: list[Relay] = field(default_factory=list)
+    waiting: list[PortRequest] = field(default_factory=list)
+
+    @property
+    def published(self) -> list[Published]:
+        return [r.published for r in self.relays]
+
+
+def takes_over(req: PortRequest, held: Published) -> bool:
+    """Whether a successor's request is the port its predecessor publishes as `held`:
+    the same protocol and address, and that host port (or, for an ephemeral request,
+    the same container port)."""
+    if req.proto != held.proto or req.host_ip != held.host_ip:
+        return False
+    if req.host_lo == 0:
+        return req.container_port == held.container_port
+    return req.host_lo <= held.host_port <= req.host_hi
 
 
 class Networks:
@@ -319,16 +353,30 @@ class Networks:
             )
         return EndpointPlan(net, aliases, requested)
 
-    def check_ports(self, host_config: dict[str, Any], exposed: Iterable[str]) -> list[PortRequest]:
-        """At create: malformed specs and fixed host ports already in use are refused."""
+    def check_ports(
+        self,
+        host_config: dict[str, Any],
+        exposed: Iterable[str],
+        labels: dict[str, Any] | None = None,
+    ) -> list[PortRequest]:
+        """At create: malformed specs and fixed host ports already in use are refused
+        (but for those the container's rollout predecessor holds, which it takes over)."""
         if not has_sandbox(network_mode(host_config)):
             return []
         reqs = requests_from(
             host_config.get("PortBindings"), bool(host_config.get("PublishAllPorts")), exposed
         )
+        held = self._held_by_predecessor(labels or {})
         for r in reqs:
-            proxy.check_free(r)
+            if not any(takes_over(r, p) for p in held):
+                proxy.check_free(r)
         return reqs
+
+    def _held_by_predecessor(self, labels: dict[str, Any]) -> list[Published]:
+        """The ports a rollout's predecessor (label `SUCCESSOR_OF`) serves now."""
+        pred = str(labels.get(SUCCESSOR_OF) or "")
+        sb = self._sandboxes.get(pred) if pred else None
+        return sb.published if sb is not None else []
 
     def commit_plan(self, cid: str, plan: Plan) -> None:
         """Persist the endpoints of a new container (its row exists now)."""
@@ -417,9 +465,13 @@ class Networks:
         sandbox = Sandbox(self.sandbox_path(c.id))
         made_ns = False
         endpoints = self.store.endpoints_of(c.id)
+        held = self._held_by_predecessor(c.config.get("Labels") or {})
         try:
             for r in reqs:  # first: a busy port fails before anything is made
-                listeners.append((r, proxy.bind(r)))
+                if any(takes_over(r, p) for p in held):
+                    sandbox.waiting.append(r)
+                else:
+                    listeners.append((r, proxy.bind(r)))
             for ep in endpoints:
                 self._ensure_bridge(self.store.get(ep.network_id))
             if sandbox.path.exists():
@@ -456,27 +508,63 @@ class Networks:
                 netlink.delete_netns(sandbox.path)
             self._drop_idle_default_bridge()
             raise
-        target = endpoints[0].ip if endpoints else ""
+        sandbox.target = endpoints[0].ip if endpoints else ""
         for r, sock in listeners:
-            port = sock.getsockname()[1]
-            sandbox.published.append(Published(r.container_port, r.proto, r.host_ip, port))
+            self._serve(sandbox, r, sock)
         self._sandboxes[c.id] = sandbox
-        self.nursery.start_soon(self._relay, sandbox, listeners, target)
         self.refresh_hosts(c.id, cdir)
         log.debug("network.attach", id=c.id[:12], ips=[ep.ip for ep in endpoints])
 
-    async def _relay(
-        self, sandbox: Sandbox, listeners: list[tuple[PortRequest, Any]], target: str
-    ) -> None:
+    def _serve(self, sandbox: Sandbox, r: PortRequest, sock: Any) -> None:
+        port = sock.getsockname()[1]
+        relay = Relay(
+            r,
+            Published(r.container_port, r.proto, r.host_ip, port),
+            proxy.Upstream((sandbox.target, r.container_port)),
+        )
+        sandbox.relays.append(relay)
+        self.nursery.start_soon(self._relay, relay, sock)
+
+    async def _relay(self, relay: Relay, sock: Any) -> None:
         try:
-            with sandbox.scope:
-                async with trio.open_nursery() as n:
-                    for r, sock in listeners:
-                        n.start_soon(proxy.serve, sock, r.proto, (target, r.container_port))
+            with relay.scope:
+                await proxy.serve(sock, relay.request.proto, relay.upstream)
         finally:
-            for _r, sock in listeners:
-                sock.close()
-            sandbox.done.set()
+            sock.close()
+            relay.done.set()
+
+    def takeover(self, old_id: str, new_id: str) -> list[tuple[proxy.Upstream, tuple[str, int]]]:
+        """A rollout's switch: the new replica's waiting ports take the old one's relays.
+
+        Each relay's upstream is switched in one assignment (connections accepted from
+        now on reach the new replica, open ones keep the old), and the relay moves to
+        the new sandbox, so the old container's exit no longer stops it.  A waiting port
+        the old one no longer serves (it died meanwhile) is bound now.  Returns each
+        switched upstream with the old target, for the caller to drain."""
+        new = self._sandboxes.get(new_id)
+        if new is None:
+            raise Conflict(f"container {new_id} is not running")
+        old = self._sandboxes.get(old_id)
+        switched: list[tuple[proxy.Upstream, tuple[str, int]]] = []
+        for r in list(new.waiting):
+            relay = next(
+                (x for x in (old.relays if old else []) if takes_over(r, x.published)), None
+            )
+            if relay is None:
+                self._serve(new, r, proxy.bind(r))
+            else:
+                assert old is not None
+                old.relays.remove(relay)
+                previous = relay.upstream.switch((new.target, r.container_port))
+                relay.request = r
+                relay.published = Published(
+                    r.container_port, r.proto, r.host_ip, relay.published.host_port
+                )
+                new.relays.append(relay)
+                switched.append((relay.upstream, previous))
+            new.waiting.remove(r)
+        log.info("network.takeover", old=old_id[:12], new=new_id[:12], ports=len(switched))
+        return switched
 
     def _undo_endpoints(self, cid: str) -> None:
         for ep in self.store.endpoints_of(cid):
@@ -490,8 +578,10 @@ class Networks:
         """At exit: relays stopped, veths deleted, addresses released, netns gone."""
         sandbox = self._sandboxes.pop(c.id, None)
         if sandbox is not None:
-            sandbox.scope.cancel()
-            await sandbox.done.wait()
+            for relay in sandbox.relays:
+                relay.scope.cancel()
+            for relay in sandbox.relays:
+                await relay.done.wait()
         had = [ep.network_id for ep in self.store.endpoints_of(c.id) if ep.ip]
         self._undo_endpoints(c.id)
         netlink.delete_netns(self.sandbox_path(c.id))

@@ -41,6 +41,46 @@ SPLICE_FLAGS = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
 UDP_IDLE = 90.0  # Docker's userland-proxy UDP flow timeout (seconds)
 
 
+class Upstream:
+    """Where a listener's connections go, switchable while it serves.
+
+    A connection takes `target` when it is accepted (synchronously, so a switch never
+    splits one) and holds it to the end; `drained(t)` waits until none holds `t`.
+    """
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self._open: dict[tuple[str, int], int] = {}
+        self._changed = trio.Event()
+
+    def switch(self, target: tuple[str, int]) -> tuple[str, int]:
+        """New connections go to `target` from now on; returns the previous one."""
+        old, self.target = self.target, target
+        return old
+
+    def opened(self) -> tuple[str, int]:
+        target = self.target
+        self._open[target] = self._open.get(target, 0) + 1
+        return target
+
+    def closed(self, target: tuple[str, int]) -> None:
+        left = self._open.get(target, 0) - 1
+        if left > 0:
+            self._open[target] = left
+        else:
+            self._open.pop(target, None)
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def open_to(self, target: tuple[str, int]) -> int:
+        return self._open.get(target, 0)
+
+    async def drained(self, target: tuple[str, int]) -> None:
+        """Until no connection to `target` is open (bound it with a cancel scope)."""
+        while self._open.get(target):
+            await self._changed.wait()
+
+
 def _family(host_ip: str) -> int:
     return socket.AF_INET6 if ipaddress.ip_address(host_ip).version == 6 else socket.AF_INET
 
@@ -87,7 +127,7 @@ def check_free(req: PortRequest) -> None:
         bind(req).close()
 
 
-async def serve(listener: socket.socket, proto: str, target: tuple[str, int]) -> None:
+async def serve(listener: socket.socket, proto: str, target: Upstream) -> None:
     """Relay until cancelled; owns (and closes) the listener."""
     sock = trio.socket.from_stdlib_socket(listener)
     with sock:
@@ -97,7 +137,7 @@ async def serve(listener: socket.socket, proto: str, target: tuple[str, int]) ->
             await _serve_udp(sock, target)
 
 
-async def _serve_tcp(sock: trio.socket.SocketType, target: tuple[str, int]) -> None:
+async def _serve_tcp(sock: trio.socket.SocketType, upstream: Upstream) -> None:
     async with trio.open_nursery() as n:
         while True:
             try:
@@ -109,13 +149,22 @@ async def _serve_tcp(sock: trio.socket.SocketType, target: tuple[str, int]) -> N
                 if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
                     continue
                 raise
-            n.start_soon(_relay_tcp, conn, target)
+            n.start_soon(_relay_tcp, conn, upstream, upstream.opened())
 
 
-async def _relay_tcp(client: trio.socket.SocketType, target: tuple[str, int]) -> None:
+async def _relay_tcp(
+    client: trio.socket.SocketType, upstream: Upstream, target: tuple[str, int]
+) -> None:
     """One connection: both directions spliced until each has seen EOF (a half-close is
     passed on as shutdown(SHUT_WR), the other way keeps flowing); a reset or error
     on either side closes both.  No error of one connection reaches the daemon."""
+    try:
+        await _relay_to(client, target)
+    finally:
+        upstream.closed(target)
+
+
+async def _relay_to(client: trio.socket.SocketType, target: tuple[str, int]) -> None:
     with client:
         try:
             upstream = trio.socket.socket(_family(target[0]), socket.SOCK_STREAM)
@@ -194,7 +243,8 @@ async def _pump(
         close_all(r, w)
 
 
-async def _serve_udp(sock: trio.socket.SocketType, target: tuple[str, int]) -> None:
+async def _serve_udp(sock: trio.socket.SocketType, upstream: Upstream) -> None:
+    """Datagram flows: each takes the upstream's target at its first datagram."""
     flows: dict[tuple[object, ...], trio.socket.SocketType] = {}
 
     async def replies(flow: trio.socket.SocketType, peer: tuple[object, ...]) -> None:
@@ -219,6 +269,7 @@ async def _serve_udp(sock: trio.socket.SocketType, target: tuple[str, int]) -> N
                 continue
             flow = flows.get(peer)
             if flow is None:
+                target = upstream.target
                 try:
                     flow = trio.socket.socket(_family(target[0]), socket.SOCK_DGRAM)
                 except OSError:

@@ -1,0 +1,1 @@
+"""Rollouts of changed services: the executor (`executor`), auto-update (`autoupdate`)."""

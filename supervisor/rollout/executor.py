@@ -1,0 +1,237 @@
+"""A rollout carried out through the API: `config.rollout`'s steps, one replica at a
+time within a batch's concurrency, with the daemon's `/corral/rollouts` routes for the
+port switch-over, the events and the metric.
+
+The applier hands over the replicas of a changed service with `deploy.update_config`
+(`Applier.up`) and a way to create a replacement (`Create`: its create body, a
+temporary name, an extra label, not started); everything else here is waiting and
+ordering.  Waits are on the daemon's events (`health_status`, `die`), subscribed to
+before the container's state is read, so no transition falls between the two.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from config.reconcile import Observed
+from config.rollout import (
+    SUCCESSOR_LABEL,
+    Rollout,
+    UpdateConfig,
+    batches,
+    temporary_name,
+    verdict,
+)
+from supervisor.api.client import ApiError
+from supervisor.cli.compose_api import AsyncApi
+
+# (replica being replaced, temporary name, extra labels) -> the new container's id
+Create = Callable[[Observed, str, dict[str, str]], Awaitable[str]]
+
+
+class RolloutFailed(Exception):
+    """A replica failed its rollout; the message names the container and the check."""
+
+
+@dataclass
+class Outcome:
+    new_ids: list[str]  # the service's replicas that serve now and were made here
+    errors: list[str]  # one line per replica that failed
+
+
+class Executor:
+    def __init__(self, api: AsyncApi, say: Callable[[str], None]) -> None:
+        self.api = api
+        self.say = say
+
+    async def roll(
+        self,
+        project: str,
+        service: str,
+        replicas: list[Observed],
+        plan: Rollout,
+        create: Create,
+        grace: int,
+    ) -> Outcome:
+        """Every replica in `replicas` updated by `plan.update`, in its batches; a
+        failure past `max_failure_ratio` stops the rollout (`pause`, `rollback`)."""
+        cfg = plan.update
+        if plan.forced:
+            self.say(f" Service {service}  {plan.forced}")
+        by_number = {c.number: c for c in replicas}
+        out = Outcome([], [])
+        failed = 0
+        todo = batches(list(by_number), cfg.parallelism)
+        for i, batch in enumerate(todo):
+            if i and cfg.delay:
+                await trio.sleep(cfg.delay)  # update_config.delay: the user's pause between batches
+
+            async def one(c: Observed) -> None:
+                try:
+                    out.new_ids.append(await self.replica(project, service, c, cfg, create, grace))
+                except RolloutFailed as exc:
+                    out.errors.append(str(exc))
+
+            before = len(out.errors)
+            async with trio.open_nursery() as n:
+                for number in batch:
+                    n.start_soon(one, by_number[number])
+            failed += len(out.errors) - before
+            action = verdict(cfg, failed, len(replicas))
+            if action != "go":
+                left = [by_number[x] for b in todo[i + 1 :] for x in b]
+                if left:
+                    self.say(
+                        f" Service {service}  rollout stopped ({cfg.failure_action}): "
+                        f"{len(left)} replica(s) left as they were"
+                    )
+                break
+        return out
+
+    async def replica(
+        self,
+        project: str,
+        service: str,
+        old: Observed,
+        cfg: UpdateConfig,
+        create: Create,
+        grace: int,
+        result_on_failure: str = "",
+    ) -> str:
+        """One replica through `cfg.steps`; its new id.  On failure what was done is
+        undone (`cfg.undo`), the old replica serves on, and RolloutFailed is raised."""
+        tmp = temporary_name(old.id, old.name)
+        new_id = ""
+        rollout_id = ""
+        reached: list[str] = []
+        failure = result_on_failure or (
+            "rolled_back" if cfg.failure_action == "rollback" else "failed"
+        )
+        try:
+            for step in cfg.steps:
+                if step == "create":
+                    labels = {SUCCESSOR_LABEL: old.id} if cfg.order == "start-first" else {}
+                    new_id = await create(old, tmp, labels)
+                    rollout_id = await self._begin(project, service, old, new_id, cfg.order)
+                elif step == "start":
+                    try:
+                        await self.api.request("POST", f"/containers/{new_id}/start")
+                    except ApiError as exc:
+                        raise RolloutFailed(
+                            f"container {tmp} did not start: {exc.message}"
+                        ) from None
+                    self.say(f" Container {tmp}  Started")
+                elif step == "healthy":
+                    await self.wait_ready(new_id, tmp, cfg.monitor)
+                    self.say(f" Container {tmp}  Healthy")
+                elif step == "switch":
+                    answer = await self.api.request(
+                        "POST", f"/corral/rollouts/{rollout_id}/switch", {"drain": grace}
+                    )
+                    if answer.get("Ports"):
+                        self.say(f" Container {tmp}  Ports switched")
+                elif step == "stop_old":
+                    self.say(f" Container {old.name}  Stopping")
+                    await self.api.request("POST", f"/containers/{old.id}/stop", {"t": grace})
+                    self.say(f" Container {old.name}  Stopped")
+                elif step == "remove_old":
+                    await self.api.request("DELETE", f"/containers/{old.id}", {"force": True})
+                    self.say(f" Container {old.name}  Removed")
+                elif step == "rename":
+                    await self.api.request(
+                        "POST", f"/containers/{new_id}/rename", {"name": old.name}
+                    )
+                    self.say(f" Container {old.name}  Recreated")
+                reached.append(step)
+        except (RolloutFailed, ApiError) as exc:
+            reason = str(exc) if isinstance(exc, RolloutFailed) else exc.message
+            if "remove_old" in reached:  # the old is gone: the new one is all there is
+                raise RolloutFailed(f"container {old.name}: {reason}") from None
+            await self._undo(cfg, old, new_id, reached)
+            if rollout_id:
+                await self._end(rollout_id, failure, reason)
+            self.say(f" Container {old.name}  Kept ({failure.replace('_', ' ')})")
+            raise RolloutFailed(reason) from None
+        await self._end(rollout_id, "succeeded", "")
+        return new_id
+
+    async def _undo(
+        self, cfg: UpdateConfig, old: Observed, new_id: str, reached: list[str]
+    ) -> None:
+        for step in cfg.undo:
+            try:
+                if step == "remove_new" and new_id:
+                    await self.api.request("DELETE", f"/containers/{new_id}", {"force": True})
+                elif step == "start_old" and "stop_old" in reached:
+                    await self.api.request("POST", f"/containers/{old.id}/start")
+                    self.say(f" Container {old.name}  Started")
+            except ApiError as exc:
+                if exc.status != 404:
+                    self.say(f"WARNING: {old.name}: undoing the rollout: {exc.message}")
+
+    async def _begin(self, project: str, service: str, old: Observed, new_id: str,
+                     order: str) -> str:
+        body = {"Project": project, "Service": service, "From": old.id, "To": new_id,
+                "Order": order}
+        answer = await self.api.request("POST", "/corral/rollouts", json_body=body)
+        return str(answer["Id"])
+
+    async def _end(self, rollout_id: str, result: str, reason: str) -> None:
+        try:
+            await self.api.request(
+                "POST", f"/corral/rollouts/{rollout_id}/end",
+                json_body={"Result": result, "Reason": reason},
+            )
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+
+    # -- readiness ---------------------------------------------------------------------
+    async def wait_ready(self, cid: str, name: str, monitor: float) -> None:
+        """Healthy (its healthcheck), or with none still running after `monitor` s."""
+        filters = json.dumps({"container": [cid], "event": ["health_status", "die"]})
+        events = await self.api.open("GET", "/events", {"filters": filters})
+        async with events:
+            info = await self.api.request("GET", f"/containers/{cid}/json")
+            test = ((info.get("Config") or {}).get("Healthcheck") or {}).get("Test") or []
+            has_check = bool(test) and test[0] != "NONE"
+            if not has_check:
+                ready(info, name, False)  # exited already: raises
+                with trio.move_on_after(monitor):
+                    async for chunk in events.chunks():
+                        if b"\n" in chunk:
+                            ready(await self._inspect(cid), name, False)
+                return
+            if ready(info, name, True):
+                return
+            async for chunk in events.chunks():
+                if b"\n" in chunk and ready(await self._inspect(cid), name, True):
+                    return
+        raise RolloutFailed(f"lost the event stream while waiting for {name}")
+
+    async def _inspect(self, cid: str) -> Any:
+        return await self.api.request("GET", f"/containers/{cid}/json")
+
+
+def ready(info: Any, name: str, has_check: bool) -> bool:
+    """True: healthy.  Raises RolloutFailed naming the check (its command and its last
+    output) when the replica is unhealthy or exited.  False: not yet."""
+    state = info.get("State") or {}
+    health = state.get("Health") or {}
+    if has_check and health.get("Status") == "unhealthy":
+        test = ((info.get("Config") or {}).get("Healthcheck") or {}).get("Test") or []
+        shown = " ".join(str(t) for t in test[1:]) if test else "?"
+        last = (health.get("Log") or [{}])[-1]
+        output = str(last.get("Output") or "").strip().replace("\n", " ")[:200]
+        raise RolloutFailed(
+            f"container {name} is unhealthy: health check {shown!r} failed "
+            f"(exit {last.get('ExitCode')}{': ' + output if output else ''})"
+        )
+    if not state.get("Running"):
+        raise RolloutFailed(f"container {name} exited ({state.get('ExitCode')})")
+    return bool(has_check and health.get("Status") == "healthy")

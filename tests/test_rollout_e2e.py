@@ -1,0 +1,192 @@
+"""Rollouts with real containers: `deploy.update_config` start-first on a published port
+with a health check, while a client on 127.0.0.1 keeps asking (issue 20's proof).
+
+Docker Compose (and corral without update_config) stops the old container before the
+new one starts, so requests fail in between; here none may.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conftest import Daemon
+
+PROJECT = "com.docker.compose.project"
+RATE = 50  # requests per second
+BOUND = 90.0  # seconds the client loop may run at most
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+COMPOSE = """\
+name: roll
+services:
+  web:
+    image: rollapp:latest
+    command: [httpd, -f, -p, "8000", -h, /www]
+    ports: ["127.0.0.1:{port}:8000"]
+    stop_grace_period: 2s
+    healthcheck:
+      test: [CMD, wget, -q, -O, /dev/null, http://127.0.0.1:8000/health]
+      interval: 200ms
+      timeout: 2s
+      retries: 2
+    volumes: [data:/data]
+    deploy:
+      update_config: {{order: start-first, failure_action: rollback, monitor: 1s}}
+volumes:
+  data:
+"""
+
+
+def build(corral: Daemon, tmp: Path, version: str, healthy: bool = True) -> None:
+    ctx = tmp / version
+    ctx.mkdir()
+    health = "echo ok > /www/health && " if healthy else ""
+    (ctx / "Dockerfile").write_text(
+        f"FROM busybox\nRUN mkdir -p /www && {health}echo {version} > /www/index.html\n"
+    )
+    r = corral.cli("build", "-q", "-t", f"rollapp:{version}", str(ctx), timeout=120)
+    assert r.returncode == 0, r.stderr
+
+
+@dataclass
+class Client:
+    """A bounded loop of GET / on 127.0.0.1:port at RATE per second, one connection
+    each (so every request goes through the relay's accept, where the switch is)."""
+
+    port: int
+    answers: list[tuple[float, str]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        end = time.monotonic() + BOUND
+        while not self.stop.is_set() and time.monotonic() < end:
+            t = time.monotonic()
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            try:
+                conn.request("GET", "/", headers={"Connection": "close"})
+                resp = conn.getresponse()
+                body = resp.read().decode().strip()
+                if resp.status != 200:
+                    self.failures.append(f"{resp.status} {body[:60]}")
+                else:
+                    self.answers.append((t, body))
+            except OSError as exc:
+                self.failures.append(repr(exc))
+            finally:
+                conn.close()
+            self.stop.wait(max(0.0, 1 / RATE - (time.monotonic() - t)))
+
+    def __enter__(self) -> Client:
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def wait_answers(self, n: int) -> None:
+        """Until n answers came (the loop runs; bounded by its own BOUND)."""
+        while len(self.answers) < n and self.thread.is_alive():
+            self.stop.wait(0.05)
+
+    def runs(self) -> list[str]:
+        """The distinct answers in order, consecutive repeats folded."""
+        out: list[str] = []
+        for _t, body in self.answers:
+            if not out or out[-1] != body:
+                out.append(body)
+        return out
+
+
+def web(dk: Any) -> list[Any]:
+    return dk.containers.list(all=True, filters={"label": f"{PROJECT}=roll"})
+
+
+def test_start_first_rollout_loses_no_request_and_a_failing_v3_is_rolled_back(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    for v in ("v1", "v2"):
+        build(corral, tmp_path, v)
+    build(corral, tmp_path, "v3", healthy=False)
+    port = free_port()
+    file = tmp_path / "compose.yaml"
+    file.write_text(COMPOSE.format(port=port))
+    assert corral.cli("tag", "rollapp:v1", "rollapp:latest").returncode == 0
+    r = corral.cli("compose", "-f", str(file), "up", "-d", "--wait", timeout=120)
+    assert r.returncode == 0, r.stderr
+    [v1] = web(dk)
+    assert v1.name == "roll-web-1"
+    assert v1.exec_run(["sh", "-c", "echo written-by-v1 > /data/note"]).exit_code == 0
+
+    # v1 -> v2: `compose pull && compose up` shape: the tag moved, the image id changed
+    since = int(time.time())
+    with Client(port) as client:
+        client.wait_answers(25)
+        assert corral.cli("tag", "rollapp:v2", "rollapp:latest").returncode == 0
+        began = time.monotonic()
+        r = corral.cli("compose", "-f", str(file), "up", "-d", timeout=120)
+        ended = time.monotonic()
+        seen = len(client.answers)
+        client.wait_answers(seen + 25)
+    assert r.returncode == 0, r.stderr
+    assert client.failures == [], client.failures[:5]
+    assert client.runs() == ["v1", "v2"]
+    first_v2 = next(t for t, body in client.answers if body == "v2")
+    last_v1 = max(t for t, body in client.answers if body == "v1")
+    print(
+        f"\nrollout v1->v2: {len(client.answers) + len(client.failures)} requests, "
+        f"{len(client.failures)} failed, switch-over {first_v2 - began:.2f}s after up began "
+        f"(up took {ended - began:.2f}s; last v1 answer {first_v2 - last_v1:.3f}s "
+        "before the first v2)"
+    )
+    [v2] = web(dk)
+    assert v2.name == "roll-web-1" and v2.id != v1.id  # the old one is gone, its name taken
+    assert v2.status == "running"
+    assert v2.exec_run(["cat", "/data/note"]).output.decode().strip() == "written-by-v1"
+    assert "Ports switched" in r.stderr
+
+    # v2 -> v3 whose health check fails: v2 serves on, `up` fails naming the check
+    with Client(port) as client:
+        client.wait_answers(25)
+        assert corral.cli("tag", "rollapp:v3", "rollapp:latest").returncode == 0
+        r = corral.cli("compose", "-f", str(file), "up", "-d", timeout=120)
+        seen = len(client.answers)
+        client.wait_answers(seen + 25)
+    assert r.returncode != 0
+    assert "rollout failed" in r.stderr and "unhealthy" in r.stderr, r.stderr
+    assert "http://127.0.0.1:8000/health" in r.stderr, r.stderr  # the check that failed
+    assert client.failures == [], client.failures[:5]
+    assert client.runs() == ["v2"]
+    print(
+        f"rollout v2->v3 (failing check): {len(client.answers) + len(client.failures)} "
+        f"requests, {len(client.failures)} failed, v2 still serving"
+    )
+    [kept] = web(dk)  # the failed replica is removed
+    assert kept.id == v2.id and kept.status == "running"
+
+    events = dk.events(
+        since=since, until=int(time.time()) + 1, decode=True,
+        filters={"type": "container", "label": f"{PROJECT}=roll"},
+    )
+    rollouts = [(e["Action"], e["Actor"]["Attributes"].get("result")) for e in events
+                if e["Action"].startswith("rollout_")]
+    assert rollouts == [
+        ("rollout_start", None),
+        ("rollout_done", "succeeded"),
+        ("rollout_start", None),
+        ("rollout_failed", "rolled_back"),
+    ]
