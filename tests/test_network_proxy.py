@@ -10,6 +10,7 @@ from functools import partial
 
 import pytest
 import trio
+import trio.testing
 
 from supervisor.network import proxy
 from supervisor.network.ports import PortRequest
@@ -157,3 +158,48 @@ async def test_udp_round_trip() -> None:
                     await server.sendto(b"pong", peer)
                     assert (await client.recvfrom(100))[0] == b"pong"
                 n.cancel_scope.cancel()
+
+
+async def test_switched_upstream_new_connections_go_to_it_open_ones_drain_from_the_old() -> None:
+    """A rollout's switch: accepted-after connections reach the new upstream, one open
+    before keeps talking to the old one to its end, and `drained` waits for it."""
+
+    def named(name: bytes) -> Handler:
+        async def answer(stream: trio.SocketStream) -> None:
+            while data := await stream.receive_some(100):
+                await stream.send_all(name + b":" + data)
+
+        return answer
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as n:
+            old_port = await start_upstream(n, named(b"old"))
+            new_port = await start_upstream(n, named(b"new"))
+            listener = proxy.bind(PortRequest(old_port, "tcp", "127.0.0.1", 0, 0))
+            port = int(listener.getsockname()[1])
+            upstream = proxy.Upstream(("127.0.0.1", old_port))
+            n.start_soon(proxy.serve, listener, "tcp", upstream)
+            held = await trio.open_tcp_stream("127.0.0.1", port)
+            await held.send_all(b"1")
+            assert await held.receive_some(100) == b"old:1"
+            previous = upstream.switch(("127.0.0.1", new_port))
+            assert previous == ("127.0.0.1", old_port)
+            async with await trio.open_tcp_stream("127.0.0.1", port) as fresh:
+                await fresh.send_all(b"2")
+                assert await fresh.receive_some(100) == b"new:2"
+            await held.send_all(b"3")  # the open connection still reaches the old one
+            assert await held.receive_some(100) == b"old:3"
+            assert upstream.open_to(previous) == 1
+            drained = trio.Event()
+
+            async def drain() -> None:
+                await upstream.drained(previous)
+                drained.set()
+
+            n.start_soon(drain)
+            await trio.testing.wait_all_tasks_blocked()
+            assert not drained.is_set()
+            await held.aclose()
+            await drained.wait()
+            assert upstream.open_to(previous) == 0
+            n.cancel_scope.cancel()
