@@ -190,3 +190,52 @@ def test_start_first_rollout_loses_no_request_and_a_failing_v3_is_rolled_back(
         ("rollout_start", None),
         ("rollout_failed", "rolled_back"),
     ]
+
+
+STOP_FIRST = """\
+name: rollsf
+services:
+  db:
+    image: busybox
+    command: [sh, -c, '{cmd}']
+    stop_grace_period: 1s
+    volumes: [db:/db]
+    deploy:
+      update_config: {{order: start-first, monitor: 1s}}
+volumes:
+  db:
+    labels: {{corral.volume.exclusive: "true"}}
+"""
+
+
+def test_an_exclusive_volume_rolls_out_stop_first_and_a_replica_that_dies_is_undone(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    """No healthcheck: the new replica must keep running for `monitor`.  Stop-first
+    (forced by the volume's label): the old one stops before the new starts, and is
+    started again when the new one dies."""
+    file = tmp_path / "compose.yaml"
+
+    def up(cmd: str) -> Any:
+        file.write_text(STOP_FIRST.format(cmd=cmd))
+        return corral.cli("compose", "-f", str(file), "up", "-d", timeout=120)
+
+    assert up("echo one > /db/v; exec sleep 1000").returncode == 0
+    [one] = dk.containers.list(all=True, filters={"label": f"{PROJECT}=rollsf"})
+    r = up("cat /db/v > /db/seen; exec sleep 1000")
+    assert r.returncode == 0, r.stderr
+    assert "volume rollsf_db is corral.volume.exclusive: stop-first" in r.stderr
+    lines = r.stderr.splitlines()
+    stopped = next(i for i, x in enumerate(lines) if "rollsf-db-1  Stopped" in x)
+    started = next(i for i, x in enumerate(lines) if "_rollsf-db-1  Started" in x)
+    assert stopped < started  # stop-first: never both at once on the volume
+    [two] = dk.containers.list(all=True, filters={"label": f"{PROJECT}=rollsf"})
+    assert two.id != one.id and two.name == "rollsf-db-1" and two.status == "running"
+    assert two.exec_run(["cat", "/db/seen"]).output.decode().strip() == "one"
+
+    r = up("exit 3")
+    assert r.returncode != 0
+    assert "rollout failed" in r.stderr and "exited (3)" in r.stderr, r.stderr
+    [kept] = dk.containers.list(all=True, filters={"label": f"{PROJECT}=rollsf"})
+    assert kept.id == two.id and kept.name == "rollsf-db-1"
+    assert kept.status == "running"  # started again
