@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import http.client
 import socket
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -239,3 +241,70 @@ def test_an_exclusive_volume_rolls_out_stop_first_and_a_replica_that_dies_is_und
     [kept] = dk.containers.list(all=True, filters={"label": f"{PROJECT}=rollsf"})
     assert kept.id == two.id and kept.name == "rollsf-db-1"
     assert kept.status == "running"  # started again
+
+
+HOLD = """\
+name: rollps
+services:
+  hold:
+    image: busybox
+    command: [sleep, "1000"]
+    stop_grace_period: 1s
+    healthcheck:
+      test: [CMD-SHELL, test -f /tmp/ok]
+      interval: 200ms
+      retries: 1000
+    deploy:
+      update_config: {order: start-first}
+"""
+
+
+def test_compose_rollout_on_demand_and_ps_shows_it_in_progress(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    """`compose rollout SERVICE` replaces a replica that did not change; while the new
+    one is not healthy yet, `compose ps` shows both ends of the rollout."""
+    file = tmp_path / "compose.yaml"
+    file.write_text(HOLD)
+    assert corral.cli("compose", "-f", str(file), "up", "-d").returncode == 0
+    [old] = dk.containers.list(all=True, filters={"label": f"{PROJECT}=rollps"})
+    since = time.time()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "supervisor", "compose", "-f", str(file), "rollout", "hold"],
+        env=corral.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        events = dk.events(since=since, decode=True, filters={"event": "rollout_start"})
+        event = next(iter(events))
+        events.close()
+        new_id = event["Actor"]["Attributes"]["to"]
+        assert event["Actor"]["ID"] == old.id
+        ps = corral.cli("compose", "-f", str(file), "ps")
+        assert ps.returncode == 0, ps.stderr
+        tmp = f"{old.id[:12]}_rollps-hold-1"
+        rows = {line.split()[0]: line for line in ps.stdout.splitlines()[1:]}
+        assert f"rolling out to {tmp} (starting)" in rows["rollps-hold-1"], ps.stdout
+        assert "rollout of rollps-hold-1 (starting)" in rows[tmp], ps.stdout
+        assert dk.containers.get(new_id).exec_run(["touch", "/tmp/ok"]).exit_code == 0
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    [new] = dk.containers.list(all=True, filters={"label": f"{PROJECT}=rollps"})
+    assert new.id == new_id and new.name == "rollps-hold-1"
+    after = corral.cli("compose", "-f", str(file), "ps")
+    assert "rollout" not in after.stdout
+
+
+def test_compose_rollout_refuses_a_service_without_update_config(
+    corral: Daemon, tmp_path: Path
+) -> None:
+    file = tmp_path / "compose.yaml"
+    file.write_text("name: rollno\nservices:\n  a:\n    image: busybox\n")
+    r = corral.cli("compose", "-f", str(file), "rollout", "a")
+    assert r.returncode == 1
+    assert 'service "a" has no deploy.update_config' in r.stderr
+    r = corral.cli("compose", "-f", str(file), "rollout", "nope")
+    assert r.returncode == 1 and "no such service: nope" in r.stderr

@@ -55,6 +55,7 @@ VERBS = {
     "wait": "Block until containers of all (or specified) services stop",
     "version": "Show the Docker Compose version information",
     "scale": "Scale services",
+    "rollout": "Roll out services again, replica by replica (deploy.update_config)",
 }
 
 _GLOBAL_VALUE = {
@@ -839,6 +840,11 @@ def compose_ps(cli: Cli, g: Globals, argv: list[str]) -> int:
         or []
         if c.get("Id") in observed
     ]
+    try:
+        rollouts = cli.client.get("/corral/rollouts") or []
+    except ApiError:
+        rollouts = []  # a daemon without rollouts
+    _rollout_cli().annotate_ps(found, rollouts)
     order = {s: i for i, s in enumerate(project.order())}
     found.sort(
         key=lambda c: (
@@ -1207,4 +1213,11 @@ _HANDLERS: dict[str, Any] = {
     "wait": _verb("compose_wait"),
     "version": _verb("compose_version"),
     "scale": _verb("compose_scale"),
+    "rollout": lambda cli, g, argv: _rollout_cli().compose_rollout(cli, g, argv),
 }
+
+
+def _rollout_cli() -> Any:
+    from supervisor.rollout import cli
+
+    return cli
