@@ -378,3 +378,24 @@ def test_an_update_shows_in_the_next_scrape(mdaemon: MetricsDaemon, mdk: Any) ->
     assert mdk.api._result(res, True) == {"Warnings": []}
     assert of(mdaemon.samples("container_spec_memory_limit_bytes"), c.id)[0][1] == 96 << 20
     assert of(mdaemon.samples("container_spec_cpu_quota"), c.id)[0][1] == 150000
+
+
+def test_rollouts_counted_by_result(mdaemon: MetricsDaemon, mdk: Any) -> None:
+    """`corral_rollouts_total{result}`: every series from the start, one count per
+    rollout end the executor reports (here through the routes it uses)."""
+    before = {lb["result"]: v for lb, v in mdaemon.samples("corral_rollouts_total")}
+    assert set(before) == {"succeeded", "failed", "rolled_back"}
+    old = mdk.containers.create(IMAGE, ["sleep", "1000"])
+    new = mdk.containers.create(IMAGE, ["sleep", "1000"])
+    api = mdk.api
+    for result in ("succeeded", "rolled_back", "rolled_back"):
+        body = {"Project": "p", "Service": "s", "From": old.id, "To": new.id}
+        answer = api._result(api._post_json(api._url("/corral/rollouts"), data=body), True)
+        end = api._url(f"/corral/rollouts/{answer['Id']}/end")
+        api._raise_for_status(api._post_json(end, data={"Result": result}))
+    bad = api._post_json(api._url("/corral/rollouts/nope/end"), data={"Result": "succeeded"})
+    assert bad.status_code == 404
+    after = {lb["result"]: v for lb, v in mdaemon.samples("corral_rollouts_total")}
+    assert after["succeeded"] - before["succeeded"] == 1
+    assert after["rolled_back"] - before["rolled_back"] == 2
+    assert after["failed"] == before["failed"]
