@@ -16,6 +16,7 @@
     insecure-registries: [reg.lan:5000, 10.0.0.0/8]   # TLS unverified, then plain HTTP
     registry-mirrors: [https://mirror.example]        # Docker Hub pulls try these first
     certs-dir: /etc/docker/certs.d   # <host:port>/ca.crt, client.cert, client.key
+    auto-update-interval: 1h         # roll out newer images of labelled containers
 
 Keys are the flags' names, so a setting moves between the command line and the file
 unchanged. Precedence, as for most daemons: a flag, then its environment variable, then
@@ -64,6 +65,7 @@ NUMBER_KEYS: dict[str, str] = {
     "api-body-timeout": "duration",
     "api-max-client-connections": "count",
     "api-max-connections": "count",
+    "auto-update-interval": "duration",  # supervisor/rollout/autoupdate.py's timer
 }
 KEYS = (*STRING_KEYS, *MAP_KEYS, *LIST_KEYS, *BOOL_KEYS, *NUMBER_KEYS)
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")

@@ -92,6 +92,7 @@ SETTINGS: tuple[tuple[str, str | None, object], ...] = (
     ("insecure-registries", None, []),
     ("registry-mirrors", None, []),
     ("certs-dir", None, ""),  # "": /etc/docker/certs.d, as dockerd (which hard-codes it)
+    ("auto-update-interval", None, None),  # None: no auto-update pass (supervisor/rollout/)
 )
 
 
@@ -178,6 +179,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--certs-dir",
         help="registries' CAs and client certificates, <dir>/<host:port>/ "
         "(default /etc/docker/certs.d)",
+    )
+    p.add_argument(
+        "--auto-update-interval",
+        metavar="DURATION",
+        help="check containers labelled corral.auto-update (io.containers.autoupdate) this "
+        "often, e.g. 1h, and roll out a newer image (default: never)",
     )
     return p.parse_args(argv)
 
@@ -452,6 +459,10 @@ async def serve(args: argparse.Namespace) -> None:
                     from metrics import serve_metrics
 
                     await api_nursery.start(serve_metrics, args.metrics_addr, exporter)
+                if getattr(args, "auto_update_interval", None):
+                    from supervisor.rollout.autoupdate import run_every
+
+                    await api_nursery.start(run_every, float(args.auto_update_interval), str(sock))
                 if args.services:
                     from supervisor.compose.servicesdir import run_services
 

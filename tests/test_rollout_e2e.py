@@ -308,3 +308,97 @@ def test_compose_rollout_refuses_a_service_without_update_config(
     assert 'service "a" has no deploy.update_config' in r.stderr
     r = corral.cli("compose", "-f", str(file), "rollout", "nope")
     assert r.returncode == 1 and "no such service: nope" in r.stderr
+
+
+def run_auto(corral: Daemon, image: str, port: int, label: str) -> Any:
+    r = corral.cli(
+        "run", "-d", "--name", "auto", "-p", f"127.0.0.1:{port}:8000", "-v", "autodata:/data",
+        "--health-cmd", "wget -q -O /dev/null http://127.0.0.1:8000/health",
+        "--health-interval", "200ms", "--health-retries", "2", "--stop-timeout", "2",
+        "--label", label, image, "httpd", "-f", "-p", "8000", "-h", "/www",
+    )
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def auto_update(corral: Daemon, *extra: str) -> tuple[int, dict[str, list[str]], str]:
+    r = corral.cli("auto-update", *extra, timeout=120)
+    rows = {}
+    for line in r.stdout.splitlines()[1:]:
+        cells = line.split()
+        rows[cells[1].strip("()")] = cells[2:]
+    return r.returncode, rows, r.stderr
+
+
+def test_auto_update_local_rolls_out_without_a_failed_request_and_rolls_back_v3(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    """Podman's `local` policy, with Podman's label: the tag the container was made from
+    moved; `auto-update --dry-run` says `pending`, `auto-update` rolls it out."""
+    for v in ("v1", "v2"):
+        build(corral, tmp_path, v)
+    build(corral, tmp_path, "v3", healthy=False)
+    assert corral.cli("tag", "rollapp:v1", "autoapp:latest").returncode == 0
+    port = free_port()
+    first = run_auto(corral, "autoapp:latest", port, "io.containers.autoupdate=local")
+    assert dk.containers.get(first).exec_run(["sh", "-c", "echo kept > /data/k"]).exit_code == 0
+    code, rows, err = auto_update(corral, "--dry-run")
+    assert code == 0 and rows["auto"] == ["autoapp:latest", "local", "false"], (rows, err)
+
+    assert corral.cli("tag", "rollapp:v2", "autoapp:latest").returncode == 0
+    code, rows, err = auto_update(corral, "--dry-run")
+    assert code == 0 and rows["auto"][-1] == "pending", (rows, err)
+    assert dk.containers.get("auto").id == first  # a dry run changes nothing
+    with Client(port) as client:
+        client.wait_answers(25)
+        code, rows, err = auto_update(corral)
+        client.wait_answers(len(client.answers) + 25)
+    assert code == 0 and rows["auto"][-1] == "true", (rows, err)
+    assert client.failures == [] and client.runs() == ["v1", "v2"], client.failures[:5]
+    now = dk.containers.get("auto")
+    assert now.id != first and now.status == "running"
+    assert now.exec_run(["cat", "/data/k"]).output.decode().strip() == "kept"
+    assert first not in [c.id for c in dk.containers.list(all=True)]
+    print(f"\nauto-update v1->v2: {len(client.answers)} requests, {len(client.failures)} failed")
+
+    assert corral.cli("tag", "rollapp:v3", "autoapp:latest").returncode == 0
+    with Client(port) as client:
+        client.wait_answers(25)
+        code, rows, err = auto_update(corral)
+        client.wait_answers(len(client.answers) + 25)
+    assert code == 1 and rows["auto"][-2:] == ["rolled", "back"], (rows, err)
+    assert "health check" in err and "/health" in err, err
+    assert client.failures == [] and client.runs() == ["v2"], client.failures[:5]
+    assert dk.containers.get("auto").id == now.id
+    assert [c.name for c in dk.containers.list(all=True)] == ["auto"]
+
+
+def test_auto_update_registry_pulls_the_new_digest_and_rolls_out(
+    corral: Daemon, dk: Any, tmp_path: Path, registry: Any
+) -> None:
+    """corral's label with the `registry` policy: the registry's digest for the tag moved
+    (a v2 was pushed); it is pulled and rolled out."""
+    for v in ("v1", "v2"):
+        build(corral, tmp_path, v)
+    ref = f"{registry.host}/autoapp:latest"
+    for v in ("v2", "v1"):  # v1 pushed last: the registry and the host agree on v1
+        assert corral.cli("tag", f"rollapp:{v}", ref).returncode == 0
+        r = corral.cli("push", ref, timeout=120)
+        assert r.returncode == 0, r.stderr
+    port = free_port()
+    first = run_auto(corral, ref, port, "corral.auto-update=registry")
+    code, rows, err = auto_update(corral, "--dry-run")
+    assert code == 0 and rows["auto"] == [ref, "registry", "false"], (rows, err)
+    # v2 is pushed from elsewhere: here, the tag moves in the registry only
+    assert corral.cli("tag", "rollapp:v2", ref).returncode == 0
+    assert corral.cli("push", ref, timeout=120).returncode == 0
+    assert corral.cli("tag", "rollapp:v1", ref).returncode == 0
+    code, rows, err = auto_update(corral, "--dry-run")
+    assert code == 0 and rows["auto"][-1] == "pending", (rows, err)
+    with Client(port) as client:
+        client.wait_answers(25)
+        code, rows, err = auto_update(corral)
+        client.wait_answers(len(client.answers) + 25)
+    assert code == 0 and rows["auto"][-1] == "true", (rows, err)
+    assert client.failures == [] and client.runs() == ["v1", "v2"], client.failures[:5]
+    assert dk.containers.get("auto").id != first

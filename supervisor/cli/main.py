@@ -61,6 +61,8 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "events": ("events", "cmd_events", "Get real time events from the server"),
     "update": ("events", "cmd_update", "Update configuration of one or more containers"),
     "rename": ("events", "cmd_rename", "Rename a container"),
+    "auto-update": ("auto_update", "cmd_auto_update",
+                    "Update labelled containers to their newest image, without downtime"),
     "version": ("system", "cmd_version", "Show the corral version information"),
     "info": ("system", "cmd_info", "Display system-wide information"),
     "system": ("prune", "cmd_system", "Manage corral (df, prune, info, events)"),

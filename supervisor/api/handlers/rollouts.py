@@ -85,7 +85,7 @@ def register(router: Router, engine: Engine) -> None:
         if not isinstance(body, dict):
             raise InvalidArgument("a rollout is a JSON object")
         fields = {k: str(body.get(k) or "") for k in ("Project", "Service", "From", "To", "Order")}
-        for k in ("Service", "From", "To"):
+        for k in ("From", "To"):
             if not fields[k]:
                 raise InvalidArgument(f"rollout: {k} is required")
         old = engine.containers.get(fields["From"]).id
