@@ -402,3 +402,36 @@ def test_auto_update_registry_pulls_the_new_digest_and_rolls_out(
     assert code == 0 and rows["auto"][-1] == "true", (rows, err)
     assert client.failures == [] and client.runs() == ["v1", "v2"], client.failures[:5]
     assert dk.containers.get("auto").id != first
+
+
+def test_the_daemon_auto_updates_every_interval_of_its_config_file(
+    private_daemon: Any, rootfs_tar: Path, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """`auto-update-interval` in daemon.yaml: the daemon's own pass finds the moved tag
+    and rolls the container out (seen as its `rollout_done` event)."""
+    conf = tmp_path / "daemon.yaml"
+    conf.write_text("auto-update-interval: 300ms\n")
+    monkeypatch.setenv("CORRAL_CONFIG", str(conf))
+    d = private_daemon()
+    dk = d.client()
+    try:
+        dk.api.import_image_from_data(rootfs_tar.read_bytes(), repository="busybox", tag="latest")
+        dk.images.get("busybox:latest").tag("timed", "latest")
+        old = dk.containers.run(
+            "timed:latest", ["sleep", "1000"], detach=True, name="timed",
+            labels={"corral.auto-update": "local"},
+            healthcheck={"test": ["CMD", "true"], "interval": 200_000_000},
+        )
+        since = time.time()
+        maker = dk.containers.create("busybox:latest", ["true"])
+        maker.commit("timed", "latest")  # the tag moves: a new image id
+        events = dk.events(since=since, until=since + 60, decode=True,
+                           filters={"event": "rollout_done"})
+        done = next(iter(events))
+        events.close()
+        assert done["Actor"]["Attributes"]["from"] == old.id
+        now = dk.containers.get("timed")
+        assert now.id != old.id and now.id == done["Actor"]["ID"]
+        assert now.image.id == dk.images.get("timed:latest").id
+    finally:
+        dk.close()
