@@ -36,6 +36,7 @@ def all_scenarios() -> tuple[Scenario, ...]:
         network,
         pull,
         restart,
+        rollout,
         scrape,
         start,
     )
@@ -55,6 +56,7 @@ def all_scenarios() -> tuple[Scenario, ...]:
         build.SCENARIO,
         network.SCENARIO,
         pull.SCENARIO,
+        rollout.SCENARIO,
     )
 
 
