@@ -462,7 +462,7 @@ async def serve(args: argparse.Namespace) -> None:
                 if getattr(args, "auto_update_interval", None):
                     from supervisor.rollout.autoupdate import run_every
 
-                    await api_nursery.start(run_every, float(args.auto_update_interval), str(sock))
+                    await api_nursery.start(run_every, float(args.auto_update_interval), local)
                 if args.services:
                     from supervisor.compose.servicesdir import run_services
 

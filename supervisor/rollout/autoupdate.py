@@ -36,7 +36,7 @@ from config.container import inherit_anonymous_volumes
 from config.reconcile import PROJECT, SERVICE, Observed
 from config.rollout import EXCLUSIVE_LABEL, UpdateConfig
 from supervisor.api.client import ApiError, quote
-from supervisor.cli.compose_api import AsyncApi
+from supervisor.compose.engine import ComposeEngine
 from supervisor.rollout.executor import Executor, RolloutFailed
 
 log = structlog.get_logger("corral.autoupdate")
@@ -100,7 +100,7 @@ def clone_body(info: dict[str, Any], old_image: dict[str, Any], image: str) -> d
 
 
 class AutoUpdate:
-    def __init__(self, api: AsyncApi, say: Callable[[str], None]) -> None:
+    def __init__(self, api: ComposeEngine, say: Callable[[str], None]) -> None:
         self.api = api
         self.say = say
 
@@ -206,12 +206,13 @@ class AutoUpdate:
         self.say(f" Image {ref}  Pulled")
 
 
-async def run_every(interval: float, socket_path: str,
+async def run_every(interval: float, engine: ComposeEngine,
                     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     """The daemon's timer: one pass every `interval` seconds, for as long as it runs
-    (a registry can tell nobody that a tag moved, so this one wait is a timer)."""
+    (a registry can tell nobody that a tag moved, so this one wait is a timer), through
+    the daemon's in-process engine."""
     task_status.started()
-    updater = AutoUpdate(AsyncApi(socket_path), lambda line: log.info("autoupdate", line=line))
+    updater = AutoUpdate(engine, lambda line: log.info("autoupdate", line=line))
     while True:
         await trio.sleep(interval)
         try:

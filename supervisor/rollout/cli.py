@@ -28,7 +28,7 @@ ROLLOUT = Command(
 def compose_rollout(cli: Cli, g: Globals, argv: list[str]) -> int:
     from config.reconcile import UpOptions
     from supervisor.cli import compose
-    from supervisor.cli.compose_apply import Applier
+    from supervisor.compose.applier import Applier
 
     p = parse(ROLLOUT, argv)
     if not p.args:

@@ -28,7 +28,7 @@ from config.rollout import (
     verdict,
 )
 from supervisor.api.client import ApiError
-from supervisor.cli.compose_api import AsyncApi
+from supervisor.compose.engine import ComposeEngine
 
 # (replica being replaced, temporary name, extra labels) -> the new container's id
 Create = Callable[[Observed, str, dict[str, str]], Awaitable[str]]
@@ -45,7 +45,7 @@ class Outcome:
 
 
 class Executor:
-    def __init__(self, api: AsyncApi, say: Callable[[str], None]) -> None:
+    def __init__(self, api: ComposeEngine, say: Callable[[str], None]) -> None:
         self.api = api
         self.say = say
 
