@@ -175,7 +175,12 @@ class Netlink:
         made = False
         idx = self.index(name)
         if idx is None:
-            self.ipr.link("add", ifname=name, kind="bridge")
+            # A fixed address (the gateway's, as Docker gives its bridges): a bridge
+            # without one takes the lowest of its ports' and changes as veths come and
+            # go, so a container's ARP entry for the gateway can name a port just
+            # removed and its replies stall until the entry is probed again (seen as a
+            # relayed request hanging when a rollout's failed replica went away).
+            self.ipr.link("add", ifname=name, kind="bridge", address=mac_for(gateway))
             made = True
             idx = self.index(name)
             assert idx is not None
