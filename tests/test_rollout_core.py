@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from supervisor.rollout.autoupdate import clone_body, policy_of
+from supervisor.rollout.autoupdate import policy_of
 from supervisor.rollout.cli import annotate_ps
+from supervisor.rollout.clone import clone_body
 
 OLD_ID = "a" * 64
 

@@ -435,3 +435,92 @@ def test_the_daemon_auto_updates_every_interval_of_its_config_file(
         assert now.image.id == dk.images.get("timed:latest").id
     finally:
         dk.close()
+
+
+def test_compose_up_pull_always_rolls_out_what_the_registry_has_new(
+    corral: Daemon, dk: Any, tmp_path: Path, registry: Any
+) -> None:
+    """`compose up --pull always`: the pull brings a new image for the tag, and the
+    service rolls out to it with no failed request."""
+    for v in ("v1", "v2"):
+        build(corral, tmp_path, v)
+    ref = f"{registry.host}/pullroll:latest"
+    assert corral.cli("tag", "rollapp:v1", ref).returncode == 0
+    assert corral.cli("push", ref, timeout=120).returncode == 0
+    port = free_port()
+    file = tmp_path / "compose.yaml"
+    file.write_text(COMPOSE.format(port=port).replace("rollapp:latest", ref))
+    r = corral.cli("compose", "-f", str(file), "up", "-d", "--wait", timeout=120)
+    assert r.returncode == 0, r.stderr
+    [v1] = web(dk)
+    assert corral.cli("tag", "rollapp:v2", ref).returncode == 0
+    assert corral.cli("push", ref, timeout=120).returncode == 0
+    assert corral.cli("tag", "rollapp:v1", ref).returncode == 0  # here, still v1
+    with Client(port) as client:
+        client.wait_answers(25)
+        r = corral.cli("compose", "-f", str(file), "up", "-d", "--pull", "always", timeout=120)
+        client.wait_answers(len(client.answers) + 25)
+    assert r.returncode == 0, r.stderr
+    assert "Pulled" in r.stderr and "Ports switched" in r.stderr, r.stderr
+    assert client.failures == [] and client.runs() == ["v1", "v2"], client.failures[:5]
+    [v2] = web(dk)
+    assert v2.id != v1.id and v2.name == "roll-web-1"
+
+
+ROLLBACK = """\
+name: rollrb
+services:
+  web:
+    image: busybox
+    command: [sleep, "1000"]
+    stop_grace_period: 1s
+    scale: 3
+    volumes: [claims:/claims]
+    healthcheck:
+      test: [CMD-SHELL, '{check}']
+      interval: 200ms
+      retries: 2
+    deploy:
+      update_config: {{order: start-first, parallelism: 1, failure_action: rollback}}
+      rollback_config: {{order: start-first, parallelism: 0}}
+volumes:
+  claims:
+"""
+# the first replica to run it claims the volume's one slot and stays healthy; any other fails
+CLAIM = "test -f /claims/$$(hostname) || { mkdir /claims/slot && touch /claims/$$(hostname); }"
+
+
+def test_failure_action_rollback_puts_back_the_replicas_already_updated(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    """parallelism 1: replica 1 updates, replica 2 fails its check; `rollback` makes
+    replica 1 what it was (rollback_config's order), replica 3 is never touched."""
+    file = tmp_path / "compose.yaml"
+    file.write_text(ROLLBACK.format(check="true"))
+    assert corral.cli("compose", "-f", str(file), "up", "-d").returncode == 0
+    before = {c.name: c.id for c in dk.containers.list(all=True,
+                                                       filters={"label": f"{PROJECT}=rollrb"})}
+    assert sorted(before) == ["rollrb-web-1", "rollrb-web-2", "rollrb-web-3"]
+    hashes = {n: dk.containers.get(i).labels["com.docker.compose.config-hash"]
+              for n, i in before.items()}
+    since = int(time.time())
+    file.write_text(ROLLBACK.format(check=CLAIM))
+    r = corral.cli("compose", "-f", str(file), "up", "-d", timeout=120)
+    assert r.returncode == 1, r.stderr
+    assert "rolling back 1 replica(s)" in r.stderr and "1 replica(s) left" in r.stderr, r.stderr
+    after = {c.name: c for c in dk.containers.list(all=True,
+                                                   filters={"label": f"{PROJECT}=rollrb"})}
+    assert sorted(after) == ["rollrb-web-1", "rollrb-web-2", "rollrb-web-3"]
+    assert after["rollrb-web-1"].id != before["rollrb-web-1"]  # made again, as it was
+    assert after["rollrb-web-2"].id == before["rollrb-web-2"]  # its new one failed
+    assert after["rollrb-web-3"].id == before["rollrb-web-3"]  # never reached
+    for name, c in after.items():
+        assert c.labels["com.docker.compose.config-hash"] == hashes[name]
+        assert c.attrs["Config"]["Healthcheck"]["Test"] == ["CMD-SHELL", "true"]
+        assert c.status == "running"
+    events = dk.events(since=since, until=int(time.time()) + 1, decode=True,
+                       filters={"type": "container", "label": f"{PROJECT}=rollrb"})
+    ends = [(e["Action"], e["Actor"]["Attributes"].get("result")) for e in events
+            if e["Action"] in ("rollout_done", "rollout_failed")]
+    assert ends == [("rollout_done", "succeeded"), ("rollout_failed", "rolled_back"),
+                    ("rollout_failed", "rolled_back")]

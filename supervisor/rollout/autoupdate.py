@@ -16,10 +16,7 @@ would be made, nothing pulled or changed); the daemon runs it every
 `auto-update-interval` (daemon.yaml or the flag; 0, the default, never).  Everything
 goes through the API, so the CLI and the daemon run the same code.
 
-The replacement is made from the old container's inspect: its create body with the
-image's own defaults (Cmd, Entrypoint, Env, Labels... as the old image set them)
-left out, so the new image's apply, as a `docker run` of the new image with the same
-flags would.
+The replacement is made from the old container's inspect (`clone.clone_body`).
 """
 
 from __future__ import annotations
@@ -32,22 +29,17 @@ from typing import Any
 import structlog
 import trio
 
-from config.container import inherit_anonymous_volumes
 from config.reconcile import PROJECT, SERVICE, Observed
 from config.rollout import EXCLUSIVE_LABEL, UpdateConfig
 from supervisor.api.client import ApiError, quote
 from supervisor.compose.engine import ComposeEngine
+from supervisor.rollout.clone import clone_body
 from supervisor.rollout.executor import Executor, RolloutFailed
 
 log = structlog.get_logger("corral.autoupdate")
 
 LABELS = ("corral.auto-update", "io.containers.autoupdate")
 POLICIES = ("registry", "local")
-# image-config keys a container inherits from its image unless its create set them
-INHERITED = ("Cmd", "Entrypoint", "WorkingDir", "User", "StopSignal", "Healthcheck",
-             "ExposedPorts", "Volumes", "Shell", "OnBuild")
-# inspect-only or per-container keys of Config that a create body does not repeat
-DROPPED = ("Hostname", "Domainname", "Image")
 
 
 @dataclass
@@ -65,38 +57,6 @@ def policy_of(labels: dict[str, str]) -> str:
         if value:
             return value
     return ""
-
-
-def clone_body(info: dict[str, Any], old_image: dict[str, Any], image: str) -> dict[str, Any]:
-    """A create body for `image` with the old container's own settings (pure)."""
-    cfg = dict(info.get("Config") or {})
-    base = old_image.get("Config") or {}
-    for key in INHERITED:
-        if key in cfg and cfg[key] == base.get(key):
-            del cfg[key]
-    for key in DROPPED:
-        cfg.pop(key, None)
-    base_env = set(base.get("Env") or [])
-    cfg["Env"] = [e for e in cfg.get("Env") or [] if e not in base_env]
-    base_labels = base.get("Labels") or {}
-    cfg["Labels"] = {
-        k: v for k, v in (cfg.get("Labels") or {}).items() if base_labels.get(k) != v
-    }
-    body: dict[str, Any] = {**cfg, "Image": image, "HostConfig": dict(info.get("HostConfig") or {})}
-    short = str(info.get("Id", ""))[:12]
-    endpoints: dict[str, Any] = {}
-    for net, ep in ((info.get("NetworkSettings") or {}).get("Networks") or {}).items():
-        entry: dict[str, Any] = {}
-        aliases = [a for a in (ep or {}).get("Aliases") or [] if a != short]
-        if aliases:
-            entry["Aliases"] = aliases
-        if (ep or {}).get("IPAMConfig"):
-            entry["IPAMConfig"] = ep["IPAMConfig"]
-        endpoints[net] = entry
-    if endpoints:
-        body["NetworkingConfig"] = {"EndpointsConfig": endpoints}
-    inherit_anonymous_volumes(body, list(info.get("Mounts") or []))
-    return body
 
 
 class AutoUpdate:

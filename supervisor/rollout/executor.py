@@ -29,6 +29,7 @@ from config.rollout import (
 )
 from supervisor.api.client import ApiError
 from supervisor.compose.engine import ComposeEngine
+from supervisor.rollout.clone import clone_body
 
 # (replica being replaced, temporary name, extra labels) -> the new container's id
 Create = Callable[[Observed, str, dict[str, str]], Awaitable[str]]
@@ -65,6 +66,8 @@ class Executor:
             self.say(f" Service {service}  {plan.forced}")
         by_number = {c.number: c for c in replicas}
         out = Outcome([], [])
+        # (new id, the replica it replaced, that one's inspect and its image's)
+        updated: list[tuple[str, Observed, dict[str, Any], dict[str, Any]]] = []
         failed = 0
         todo = batches(list(by_number), cfg.parallelism)
         for i, batch in enumerate(todo):
@@ -73,9 +76,13 @@ class Executor:
 
             async def one(c: Observed) -> None:
                 try:
-                    out.new_ids.append(await self.replica(project, service, c, cfg, create, grace))
+                    before = await self._snapshot(c)
+                    new_id = await self.replica(project, service, c, cfg, create, grace)
                 except RolloutFailed as exc:
                     out.errors.append(str(exc))
+                else:
+                    out.new_ids.append(new_id)
+                    updated.append((new_id, c, *before))
 
             before = len(out.errors)
             async with trio.open_nursery() as n:
@@ -90,8 +97,62 @@ class Executor:
                         f" Service {service}  rollout stopped ({cfg.failure_action}): "
                         f"{len(left)} replica(s) left as they were"
                     )
+                if action == "rollback" and updated:
+                    await self._roll_back(project, service, updated, plan, grace, out)
                 break
         return out
+
+    async def _snapshot(self, c: Observed) -> tuple[dict[str, Any], dict[str, Any]]:
+        """What a rollback needs to make `c` again once it is gone."""
+        info = await self.api.request("GET", f"/containers/{c.id}/json")
+        image = await self.api.request("GET", f"/images/{info.get('Image')}/json")
+        return info, image
+
+    async def _roll_back(
+        self,
+        project: str,
+        service: str,
+        updated: list[tuple[str, Observed, dict[str, Any], dict[str, Any]]],
+        plan: Rollout,
+        grace: int,
+        out: Outcome,
+    ) -> None:
+        """`failure_action: rollback`: the replicas this rollout updated go back to what
+        they were (the old container's settings and image), as `rollback_config` says,
+        in its batches."""
+        self.say(f" Service {service}  rolling back {len(updated)} replica(s)")
+        cfg = plan.rollback
+        for i, batch in enumerate(batches(list(range(len(updated))), cfg.parallelism)):
+            if i and cfg.delay:
+                await trio.sleep(cfg.delay)
+
+            async def back(k: int) -> None:
+                new_id, old, info, image = updated[k]
+                now = Observed(new_id, old.name, old.service, old.number, "", "running")
+                body = clone_body(info, image, str(info.get("Image")))
+
+                async def create(_: Observed, name: str, labels: dict[str, str]) -> str:
+                    made = {**body, "Labels": {**(body.get("Labels") or {}), **labels}}
+                    answer = await self.api.request(
+                        "POST", "/containers/create", {"name": name}, made
+                    )
+                    self.say(f" Container {name}  Created")
+                    return str(answer["Id"])
+
+                try:
+                    back_id = await self.replica(
+                        project, service, now, cfg, create, grace,
+                        result_on_failure="failed", result_on_success="rolled_back",
+                    )
+                except RolloutFailed as exc:
+                    out.errors.append(f"rollback of {old.name} failed: {exc}")
+                else:
+                    out.new_ids.remove(new_id)
+                    out.new_ids.append(back_id)
+
+            async with trio.open_nursery() as n:
+                for k in batch:
+                    n.start_soon(back, k)
 
     async def replica(
         self,
@@ -102,6 +163,7 @@ class Executor:
         create: Create,
         grace: int,
         result_on_failure: str = "",
+        result_on_success: str = "succeeded",
     ) -> str:
         """One replica through `cfg.steps`; its new id.  On failure what was done is
         undone (`cfg.undo`), the old replica serves on, and RolloutFailed is raised."""
@@ -157,7 +219,7 @@ class Executor:
                 await self._end(rollout_id, failure, reason)
             self.say(f" Container {old.name}  Kept ({failure.replace('_', ' ')})")
             raise RolloutFailed(reason) from None
-        await self._end(rollout_id, "succeeded", "")
+        await self._end(rollout_id, result_on_success, "")
         return new_id
 
     async def _undo(

@@ -8,8 +8,8 @@
                                         to SECONDS for the connections open to From to
                                         end -> {Ports, Drained, Open}
     POST /corral/rollouts/{id}/end      {Result: succeeded|failed|rolled_back, Reason}
-                                        -> 204; event `rollout_done` (actor: To) or
-                                        `rollout_failed` (actor: From, which serves on)
+                                        -> 204; event `rollout_done` or `rollout_failed`
+                                        (actor: To if it is still there, else From)
     GET  /corral/rollouts               those in progress (`compose ps` shows them)
 
 A rollout whose client went away stays listed until its `To` container is gone.
@@ -132,11 +132,15 @@ def register(router: Router, engine: Engine) -> None:
             raise InvalidArgument(f"rollout result {result!r}: want one of {', '.join(RESULTS)}")
         del table[id]
         reason = str((body or {}).get("Reason") or "")
-        done = result == "succeeded"
         extra = {"result": result, **({"reason": reason} if reason else {})}
-        # the actor is the container that serves on: the new one, or the old one kept
-        publish(rec, "rollout_done" if done else "rollout_failed", rec.new if done else rec.old,
-                **extra)
+        # the actor is the container that serves on: the new one if it is still there
+        # (succeeded; a rollback's re-made replica), else the old one kept
+        try:
+            serving = engine.containers.get(rec.new).id
+        except CorralError:
+            serving = rec.old
+        action = "rollout_done" if result == "succeeded" else "rollout_failed"
+        publish(rec, action, serving, **extra)
         return EmptyResponse(204)
 
     @router.route("GET", "/corral/rollouts")
