@@ -475,6 +475,7 @@ services:
     command: [sleep, "1000"]
     stop_grace_period: 1s
     scale: 3
+    ports: ["127.0.0.1::8000"]
     volumes: [claims:/claims]
     healthcheck:
       test: [CMD-SHELL, '{check}']
@@ -503,6 +504,7 @@ def test_failure_action_rollback_puts_back_the_replicas_already_updated(
     assert sorted(before) == ["rollrb-web-1", "rollrb-web-2", "rollrb-web-3"]
     hashes = {n: dk.containers.get(i).labels["com.docker.compose.config-hash"]
               for n, i in before.items()}
+    ports = {n: dk.containers.get(i).ports["8000/tcp"] for n, i in before.items()}
     since = int(time.time())
     file.write_text(ROLLBACK.format(check=CLAIM))
     r = corral.cli("compose", "-f", str(file), "up", "-d", timeout=120)
@@ -518,6 +520,7 @@ def test_failure_action_rollback_puts_back_the_replicas_already_updated(
         assert c.labels["com.docker.compose.config-hash"] == hashes[name]
         assert c.attrs["Config"]["Healthcheck"]["Test"] == ["CMD-SHELL", "true"]
         assert c.status == "running"
+        assert c.ports["8000/tcp"] == ports[name]  # an ephemeral host port moves along
     events = dk.events(since=since, until=int(time.time()) + 1, decode=True,
                        filters={"type": "container", "label": f"{PROJECT}=rollrb"})
     ends = [(e["Action"], e["Actor"]["Attributes"].get("result")) for e in events
