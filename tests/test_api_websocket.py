@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from supervisor.api import detachkeys
-from supervisor.api.websocket import (
+from supervisor.httpcore.websocket import (
     BINARY,
     CLOSE,
     PING,

@@ -355,22 +355,11 @@ class _Connection:
         if not await self._finish_body(body):
             await self._send_fixed_error(400, "request body not consumed before hijack")
             return
-        if request.method == "HEAD":
-            await self._send_fixed_error(405, "cannot hijack a HEAD request")
+        try:  # the core decides the head (101 UPGRADED, 101 websocket, 200) or refuses
+            head = self.conn.switch_protocols(self._headers(resp, resp.content_type), resp.upgrade)
+        except ProtocolError as e:
+            await self._send_fixed_error(e.status, e.message)
             return
-        headers = self._headers(resp, resp.content_type)
-        if resp.upgrade is not None:
-            if not request.wants_upgrade:
-                await self._send_fixed_error(400, "this route needs a protocol upgrade")
-                return
-            head = format_response_head(101, "Switching Protocols", resp.upgrade)
-        elif request.wants_upgrade:
-            head = format_response_head(
-                101, "UPGRADED", [*headers, ("Connection", "Upgrade"), ("Upgrade", "tcp")]
-            )
-        else:
-            head = format_response_head(200, None, headers)
-        self.conn.response_started()
         await self.stream.send_all(head)
         raw = _PrefixedStream(self.stream, self.conn.take_trailing_data())
         try:

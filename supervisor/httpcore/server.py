@@ -10,8 +10,9 @@
 * `NEED_DATA` -- feed more bytes.
 
 Malformed input raises `ProtocolError` (answer it with `.status`, then close).
-The grammar is RFC 9112's, read strictly where leniency lets two parsers disagree
-about where a message ends (request smuggling): header values with control
+The grammar (header lines, Content-Length, chunked framing, trailers) is `wire`'s,
+shared with the client half: RFC 9112's, read strictly where leniency lets two parsers
+disagree about where a message ends (request smuggling): header values with control
 characters, obs-fold, Transfer-Encoding with Content-Length, chunk lines not ended
 by CRLF and malformed chunk extensions are refused; bare LF ends a line only in the
 head and the trailers.  `tests/test_api_http_oracle.py` holds this parser against
@@ -20,66 +21,56 @@ Bytes after a request's end stay buffered: they are the next pipelined request,
 or, after a protocol upgrade, raw stream data (`take_trailing_data()`).
 
 Responses are serialized with `format_response_head()`, `format_chunk()` and
-`LAST_CHUNK`; `keep_alive()` decides whether the connection outlives a response.
+`LAST_CHUNK`; `keep_alive()` decides whether the connection outlives a response;
+`switch_protocols()` is the upgrade (Docker's hijack, a websocket's 101).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Final
 from urllib.parse import parse_qs, unquote, urlsplit
 
-MAX_HEAD_SIZE: Final = 64 * 1024
-MAX_CHUNK_LINE: Final = 4096
+from .wire import (
+    LAST_CHUNK,
+    MAX_CHUNK_LINE,
+    MAX_HEAD_SIZE,
+    NEED_DATA,
+    BodyReader,
+    Data,
+    EndOfMessage,
+    Headers,
+    NeedData,
+    ProtocolError,
+    content_length,
+    format_chunk,
+    format_head,
+    parse_header_line,
+    take_head,
+)
 
-
-class ProtocolError(Exception):
-    """The peer broke HTTP; answer with `status` (400 unless said) and close."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
-
-class Headers:
-    """Header fields in arrival order; name lookups are case-insensitive."""
-
-    __slots__ = ("raw",)
-
-    def __init__(self, raw: Iterable[tuple[str, str]] = ()) -> None:
-        self.raw: list[tuple[str, str]] = list(raw)
-
-    def get(self, name: str, default: str | None = None) -> str | None:
-        """The first value of `name`, or `default`."""
-        lname = name.lower()
-        for key, value in self.raw:
-            if key.lower() == lname:
-                return value
-        return default
-
-    def get_all(self, name: str) -> list[str]:
-        lname = name.lower()
-        return [value for key, value in self.raw if key.lower() == lname]
-
-    def tokens(self, name: str) -> set[str]:
-        """Comma-separated tokens of every `name` field, lower-cased (Connection, TE)."""
-        out: set[str] = set()
-        for value in self.get_all(name):
-            out.update(t.strip().lower() for t in value.split(",") if t.strip())
-        return out
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.get(name) is not None
-
-    def __iter__(self) -> Iterator[tuple[str, str]]:
-        return iter(self.raw)
-
-    def __repr__(self) -> str:
-        return f"Headers({self.raw!r})"
+__all__ = [
+    "LAST_CHUNK",
+    "MAX_CHUNK_LINE",
+    "MAX_HEAD_SIZE",
+    "NEED_DATA",
+    "ConnectionClosed",
+    "Data",
+    "EndOfMessage",
+    "Event",
+    "Headers",
+    "NeedData",
+    "ProtocolError",
+    "Request",
+    "ServerConnection",
+    "format_chunk",
+    "format_response_head",
+    "keep_alive",
+    "parse_target",
+    "reason_phrase",
+]
 
 
 @dataclass(frozen=True)
@@ -102,50 +93,19 @@ class Request:
 
 
 @dataclass(frozen=True)
-class Data:
-    data: bytes
-
-
-@dataclass(frozen=True)
-class EndOfMessage:
-    trailers: Headers = field(default_factory=Headers)
-
-
-@dataclass(frozen=True)
 class ConnectionClosed:
     pass
 
 
-class NeedData:
-    def __repr__(self) -> str:
-        return "NEED_DATA"
-
-
-NEED_DATA: Final = NeedData()
-
 Event = Request | Data | EndOfMessage | ConnectionClosed | NeedData
 
-_TCHAR = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
-_TOKEN = re.compile(_TCHAR + rb"+")
 # the target is ASCII without controls or spaces (RFC 3986 by way of RFC 9112 §3.2)
-_REQUEST_LINE = re.compile(rb"(" + _TCHAR + rb"+) ([\x21-\x7e]+) HTTP/(\d)\.(\d)")
-# field values: no control character but HTAB (RFC 9110 §5.5)
-_CTL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-_CTL_TEXT = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-# chunk-size [ chunk-ext ] (RFC 9112 §7.1.1), trailing blanks tolerated as h11 and Go do
-_QUOTED = rb'"(?:[\t !\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
-_CHUNK_EXT = (
-    rb"(?:[ \t]*;[ \t]*" + _TCHAR + rb"+(?:[ \t]*=[ \t]*(?:" + _TCHAR + rb"+|" + _QUOTED + rb"))?)*"
-)
-_CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]+)" + _CHUNK_EXT + rb"[ \t]*")
+_REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) HTTP/(\d)\.(\d)")
 
-# states
+# states (the body's own are `wire.BodyReader`'s)
 _IDLE = "IDLE"  # waiting for a request head
-_BODY_LENGTH = "BODY_LENGTH"
-_CHUNK_SIZE = "CHUNK_SIZE"
-_CHUNK_DATA = "CHUNK_DATA"
-_CHUNK_CRLF = "CHUNK_CRLF"
-_TRAILERS = "TRAILERS"
+_BODY = "BODY"  # the request's body (or just its end) is being received
+_SWITCHED = "SWITCHED"  # the connection was handed over to another protocol
 _CLOSED = "CLOSED"
 _ERROR = "ERROR"
 
@@ -176,9 +136,8 @@ class ServerConnection:
         self._buf = bytearray()
         self._eof = False
         self._state = _IDLE
-        self._remaining = 0
+        self._body: BodyReader | None = None
         self._continue_pending = False
-        self._pending_end = False
         self.request: Request | None = None  # the request being received / answered
 
     # -- input ------------------------------------------------------------------
@@ -196,7 +155,7 @@ class ServerConnection:
     @property
     def body_pending(self) -> bool:
         """The current request's body has bytes still to arrive (not just its end event)."""
-        return self._state in (_BODY_LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_CRLF, _TRAILERS)
+        return self._state == _BODY and self._body is not None and self._body.pending
 
     @property
     def broken(self) -> bool:
@@ -227,6 +186,39 @@ class ServerConnection:
         """The client waits for `100 Continue` and has not been sent one (nor a response)."""
         return self._continue_pending
 
+    # -- the upgrade (hijack) ---------------------------------------------------
+    def switch_protocols(
+        self,
+        headers: Iterable[tuple[str, str]] = (),
+        upgrade: Iterable[tuple[str, str]] | None = None,
+    ) -> bytes:
+        """The head that hands the connection over to a raw stream (attach, exec
+        start, websocket); after it the connection has no more HTTP events and
+        `take_trailing_data()` gives the stream bytes the client already sent.
+
+        `upgrade`: the route speaks one protocol only (a websocket): its 101 headers,
+        and a request that did not ask to upgrade is refused.  Else Docker's hijack:
+        `101 UPGRADED` with `Upgrade: tcp` when asked, or (the historical form a
+        plain POST gets) `200 OK` and the raw stream right after the head.
+        Refusals raise `ProtocolError` with the status to answer (nothing switched)."""
+        request = self.request
+        if request is None or self._state not in (_IDLE, _BODY) or self.body_pending:
+            raise ProtocolError("request body not consumed before hijack")
+        if request.method == "HEAD":
+            raise ProtocolError("cannot hijack a HEAD request", 405)
+        if upgrade is not None:
+            if not request.wants_upgrade:
+                raise ProtocolError("this route needs a protocol upgrade")
+            head = format_head("HTTP/1.1 101 Switching Protocols", upgrade)
+        elif request.wants_upgrade:
+            hdrs = [*headers, ("Connection", "Upgrade"), ("Upgrade", "tcp")]
+            head = format_head("HTTP/1.1 101 UPGRADED", hdrs)
+        else:
+            head = format_response_head(200, None, headers)
+        self._state = _SWITCHED
+        self._continue_pending = False
+        return head
+
     def take_trailing_data(self) -> bytes:
         """Everything buffered past the current request (raw data after an upgrade)."""
         data = bytes(self._buf)
@@ -244,87 +236,25 @@ class ServerConnection:
     def _next_event(self) -> Event:
         if self._state == _ERROR:
             raise ProtocolError("connection is in an error state")
+        if self._state == _SWITCHED:
+            raise ProtocolError("the connection was handed over to another protocol")
         if self._state == _CLOSED:
             return ConnectionClosed()
-        if self._pending_end:
-            self._pending_end = False
-            return self._end()
         if self._state == _IDLE:
             return self._parse_head()
-        if self._state == _BODY_LENGTH:
-            if not self._buf:
-                return self._need()
-            data = self._take_body()
-            if self._remaining == 0:
-                self._pending_end = True
-            return Data(data)
-        # chunked
-        while True:
-            if self._state == _CHUNK_SIZE:
-                line = self._line(MAX_CHUNK_LINE, "chunk size line", crlf=True)
-                if line is None:
-                    return self._need()
-                m = _CHUNK_LINE.fullmatch(line)
-                if not m:
-                    raise ProtocolError(f"malformed chunk size line {line[:40]!r}")
-                size_text = m.group(1).lstrip(b"0")
-                if len(size_text) > 16:
-                    raise ProtocolError(f"chunk size {m.group(1)[:20]!r} is too large")
-                self._remaining = int(size_text or b"0", 16)
-                self._state = _CHUNK_DATA if self._remaining else _TRAILERS
-                self._trailers: list[tuple[str, str]] = []
-                self._trailer_bytes = 0
-                continue
-            if self._state == _CHUNK_DATA:
-                if not self._buf:
-                    return self._need()
-                data = self._take_body()
-                if self._remaining == 0:
-                    self._state = _CHUNK_CRLF
-                return Data(data)
-            if self._state == _CHUNK_CRLF:
-                if self._buf[:2] == b"\r\n":
-                    del self._buf[:2]
-                elif not self._buf or self._buf == b"\r":
-                    return self._need()
-                else:
-                    raise ProtocolError("missing CRLF after chunk data")
-                self._state = _CHUNK_SIZE
-                continue
-            if self._state == _TRAILERS:
-                line = self._line(MAX_HEAD_SIZE, "trailer")
-                if line is None:
-                    return self._need()
-                if line == b"":
-                    self._state = _IDLE
-                    self.request_done()
-                    return EndOfMessage(Headers(self._trailers))
-                self._trailer_bytes += len(line)
-                if self._trailer_bytes > MAX_HEAD_SIZE:
-                    raise ProtocolError("trailers too large", 431)
-                self._trailers.append(_parse_header_line(line))
-                continue
-            raise AssertionError(self._state)  # pragma: no cover
+        assert self._body is not None
+        event = self._body.next_event(self._buf, self._eof)
+        if isinstance(event, NeedData):
+            return self._need()
+        if isinstance(event, Data):
+            self._continue_pending = False  # the client sends without waiting
+        else:
+            self._state = _IDLE
+            self.request_done()
+        return event
 
     def request_done(self) -> None:
         self._continue_pending = False
-
-    def _take_body(self) -> bytes:
-        """Up to `_remaining` buffered body bytes (Content-Length body or one chunk)."""
-        n = min(self._remaining, len(self._buf))
-        data = bytes(self._buf[:n])
-        del self._buf[:n]
-        self._remaining -= n
-        self._got_body()
-        return data
-
-    def _got_body(self) -> None:
-        self._continue_pending = False
-
-    def _end(self) -> EndOfMessage:
-        self._state = _IDLE
-        self.request_done()
-        return EndOfMessage()
 
     def _need(self) -> Event:
         if self._eof:
@@ -334,39 +264,13 @@ class ServerConnection:
             raise ProtocolError("connection closed in the middle of a request")
         return NEED_DATA
 
-    def _line(self, limit: int, what: str, *, crlf: bool = False) -> bytes | None:
-        """The next line without its terminator; `crlf`: a bare LF is an error."""
-        idx = self._buf.find(b"\n")
-        if idx < 0:
-            if len(self._buf) > limit:
-                raise ProtocolError(f"{what} too long", 431 if what == "trailer" else 400)
-            return None
-        line = bytes(self._buf[:idx])
-        del self._buf[: idx + 1]
-        if line.endswith(b"\r"):
-            return line[:-1]
-        if crlf:
-            raise ProtocolError(f"{what} {line[:40]!r} not ended by CRLF")
-        return line
-
     def _parse_head(self) -> Event:
         # robustness: ignore empty lines before a request line (RFC 9112 §2.2)
         while self._buf[:2] == b"\r\n" or self._buf[:1] == b"\n":
             del self._buf[: 2 if self._buf[:1] == b"\r" else 1]
-        end = self._buf.find(b"\r\n\r\n")
-        sep = 4
-        alt = self._buf.find(b"\n\n")
-        if alt >= 0 and (end < 0 or alt < end):
-            end, sep = alt, 2
-        if end < 0:
-            if len(self._buf) > MAX_HEAD_SIZE:
-                raise ProtocolError("request head too large", 431)
+        lines = take_head(self._buf, "request")
+        if lines is None:
             return self._need()
-        if end > MAX_HEAD_SIZE:
-            raise ProtocolError("request head too large", 431)
-        head = bytes(self._buf[:end])
-        del self._buf[: end + sep]
-        lines = [ln[:-1] if ln.endswith(b"\r") else ln for ln in head.split(b"\n")]
         m = _REQUEST_LINE.fullmatch(lines[0])
         if not m:
             raise ProtocolError(f"malformed request line {lines[0][:100]!r}")
@@ -376,57 +280,30 @@ class ServerConnection:
         if major != 1:
             raise ProtocolError(f"unsupported HTTP version {major}.{minor}", 505)
         version = "1.1" if minor >= 1 else "1.0"
-        headers = Headers(_parse_header_line(ln) for ln in lines[1:])
+        headers = Headers(parse_header_line(ln) for ln in lines[1:])
         if len(headers.get_all("host")) > 1:
             raise ProtocolError("more than one Host header")  # RFC 9112 §3.2: MUST refuse
         path, query = parse_target(target)
         request = Request(method, target, path, query, headers, version)
         self.request = request
-        self._setup_body(request)
+        self._body = _request_body(headers)
+        self._state = _BODY
+        self._continue_pending = self._body.pending and request.expects_continue
         return request
 
-    def _setup_body(self, request: Request) -> None:
-        headers = request.headers
-        te = headers.get_all("transfer-encoding")
-        cl = headers.get_all("content-length")
-        if te:
-            if cl:
-                raise ProtocolError("both Transfer-Encoding and Content-Length")
-            codings = [t.strip().lower() for v in te for t in v.split(",") if t.strip()]
-            if codings != ["chunked"]:
-                raise ProtocolError(f"unsupported Transfer-Encoding {', '.join(te)!r}", 501)
-            self._state = _CHUNK_SIZE
-        elif cl:
-            values = {v.strip() for c in cl for v in c.split(",")}
-            if len(values) != 1:
-                raise ProtocolError("conflicting Content-Length values")
-            value = values.pop()
-            # isascii: str.isdigit() also takes digits int() refuses ("\u00b2")
-            if not (value.isascii() and value.isdigit()) or len(value) > 18:
-                raise ProtocolError(f"invalid Content-Length {value[:20]!r}")
-            self._remaining = int(value)
-            self._state = _BODY_LENGTH if self._remaining else _IDLE
-        else:
-            self._state = _IDLE
-        if self._state == _IDLE:
-            self._pending_end = True
-            self._continue_pending = False
-        else:
-            self._continue_pending = request.expects_continue
 
-
-def _parse_header_line(line: bytes) -> tuple[str, str]:
-    if line[:1] in (b" ", b"\t"):
-        raise ProtocolError("obsolete header line folding")
-    name, colon, value = line.partition(b":")
-    if not colon or not _TOKEN.fullmatch(name):
-        raise ProtocolError(f"malformed header line {line[:100]!r}")
-    bad = _CTL.search(value)
-    if bad:
-        raise ProtocolError(
-            f"header {name.decode('ascii')} contains control character 0x{bad.group()[0]:02x}"
-        )
-    return name.decode("ascii"), value.strip(b" \t").decode("latin-1")
+def _request_body(headers: Headers) -> BodyReader:
+    """A request's body framing (RFC 9112 §6.3): chunked, Content-Length, or none."""
+    te = headers.get_all("transfer-encoding")
+    cl = headers.get_all("content-length")
+    if te:
+        if cl:
+            raise ProtocolError("both Transfer-Encoding and Content-Length")
+        codings = [t.strip().lower() for v in te for t in v.split(",") if t.strip()]
+        if codings != ["chunked"]:
+            raise ProtocolError(f"unsupported Transfer-Encoding {', '.join(te)!r}", 501)
+        return BodyReader.chunked()
+    return BodyReader.length(content_length(cl) if cl else 0)
 
 
 # -- responses --------------------------------------------------------------------
@@ -443,20 +320,8 @@ def format_response_head(
     status: int, reason: str | None = None, headers: Iterable[tuple[str, str]] = ()
 ) -> bytes:
     """`HTTP/1.1 <status> <reason>` + header lines + blank line."""
-    lines = [f"HTTP/1.1 {status} {reason if reason is not None else reason_phrase(status)}"]
-    for name, value in headers:
-        if _CTL_TEXT.search(value) or not _TOKEN.fullmatch(name.encode("latin-1")):
-            raise ValueError(f"bad header {name!r}: {value!r}")
-        lines.append(f"{name}: {value}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-def format_chunk(data: bytes) -> bytes:
-    """One chunk of a chunked response body (never pass b"": that ends the body)."""
-    return b"%x\r\n%s\r\n" % (len(data), data)
-
-
-LAST_CHUNK: Final = b"0\r\n\r\n"
+    reason = reason if reason is not None else reason_phrase(status)
+    return format_head(f"HTTP/1.1 {status} {reason}", headers)
 
 
 def keep_alive(request: Request, response_headers: Iterable[tuple[str, str]] = ()) -> bool:

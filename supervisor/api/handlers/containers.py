@@ -26,6 +26,8 @@ from supervisor.engine.engine import Engine
 from supervisor.engine.execs import Exec
 from supervisor.engine.timefmt import parse_rfc3339
 from supervisor.errors import CorralError, InvalidArgument
+from supervisor.httpcore.websocket import HandshakeError
+from supervisor.httpcore.websocket import handshake as ws_handshake
 from supervisor.images.changes import parse_changes
 from supervisor.supervise.logs import LogEntry
 
@@ -220,13 +222,10 @@ def register(router: Router, engine: Engine) -> None:
     async def attach_ws(req: ApiRequest, id: str) -> ApiResponse:
         """Docker's attach for browsers: a WebSocket, raw (never multiplexed) both ways."""
         c = get(id)
-        key = req.headers.get("sec-websocket-key") or ""
-        if "websocket" not in (req.headers.get("upgrade") or "").lower():
-            raise InvalidArgument("attach/ws: the request must upgrade to websocket")
-        if not websocket.valid_key(key):
-            raise InvalidArgument(f"attach/ws: bad Sec-WebSocket-Key {key!r}")
-        if (req.headers.get("sec-websocket-version") or "").strip() != "13":
-            raise InvalidArgument("attach/ws: Sec-WebSocket-Version must be 13")
+        try:
+            upgrade = ws_handshake(req.headers)
+        except HandshakeError as e:
+            raise InvalidArgument(f"attach/ws: {e}") from None
         ws_session = attach_session(req, c, mux=False)
 
         reads_input = req.query_bool("stdin") and bool(c.config.get("OpenStdin"))
@@ -253,11 +252,6 @@ def register(router: Router, engine: Engine) -> None:
                 with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                     await ws.send_eof()
 
-        upgrade = [
-            ("Upgrade", "websocket"),
-            ("Connection", "Upgrade"),
-            ("Sec-WebSocket-Accept", websocket.accept_key(key)),
-        ]
         return HijackResponse(handler, upgrade=upgrade)
 
     def attach_session(
