@@ -21,6 +21,7 @@ from bench.engines.base import BenchError
 from bench.fleet import remove_fleet, start_fleet
 from bench.registry import Scenario
 from bench.report import Row
+from supervisor.httpcore.client import ClientConnection, Data, EndOfMessage, NeedData, Response
 
 GOAL_S = 0.050  # one scrape at 200 containers
 QUIET = 2.0  # seconds after the fleet is up before counting CPU
@@ -45,20 +46,27 @@ def metrics_addr(log: Path) -> tuple[str, int]:
 
 
 async def scrape(host: str, port: int) -> tuple[float, int]:
-    """One HTTP/1.0 GET /metrics; (seconds until the last byte, body size)."""
+    """One GET /metrics read through the HTTP core; (seconds until the last byte, body
+    size)."""
     t0 = time.perf_counter()
+    conn = ClientConnection()
+    size = 0
     stream = await trio.open_tcp_stream(host, port)
     async with stream:
-        await stream.send_all(f"GET /metrics HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
-        parts = []
-        while chunk := await stream.receive_some(1 << 16):
-            parts.append(chunk)
-    elapsed = time.perf_counter() - t0
-    data = b"".join(parts)
-    head, _, body = data.partition(b"\r\n\r\n")
-    if not head.startswith(b"HTTP/1.1 200") and not head.startswith(b"HTTP/1.0 200"):
-        raise BenchError(f"/metrics answered {head[:40]!r}")
-    return elapsed, len(body)
+        await stream.send_all(
+            conn.send_request("GET", "/metrics", [("Host", host), ("Connection", "close")])
+        )
+        while True:
+            event = conn.next_event()
+            if isinstance(event, NeedData):
+                conn.receive_data(await stream.receive_some(1 << 16))
+            elif isinstance(event, Response) and event.status != 200:
+                raise BenchError(f"/metrics answered {event.status} {event.reason}")
+            elif isinstance(event, Data):
+                size += len(event.data)
+            elif isinstance(event, EndOfMessage):
+                break
+    return time.perf_counter() - t0, size
 
 
 async def run(b: Bench) -> list[Row]:
