@@ -43,6 +43,28 @@ def term(tmux: str, corral: Daemon, argv: list[str], name: str = "t", **size: in
     return Terminal(tmux, argv, env, name=name, **size)
 
 
+PROMPT = r"/ # $"  # busybox sh, waiting for a command
+
+
+def shell(tmux: str, corral: Daemon, argv: list[str], name: str = "t", **size: int) -> Terminal:
+    """A terminal whose client (`argv`) got busybox's shell to its prompt."""
+    t = term(tmux, corral, argv, name=name, **size)
+    t.wait_for_screen(PROMPT)
+    return t
+
+
+def run_it(tmux: str, corral: Daemon, *flags: str, name: str = "t", **size: int) -> Terminal:
+    """`corral run -it FLAGS busybox sh` on a terminal, at its prompt."""
+    return shell(tmux, corral, [*CORRAL, "run", "-it", *flags, IMAGE, "sh"], name, **size)
+
+
+def ends(t: Terminal, code: int) -> None:
+    """The client exits with `code` and leaves its terminal cooked (raw mode undone)."""
+    got, stty = t.finished()
+    assert got == code, t.screen()
+    assert sane(stty), stty
+
+
 def inspect(dk: Any, name: str) -> dict[str, Any]:
     result: dict[str, Any] = dk.api.inspect_container(name)
     return result
@@ -50,31 +72,26 @@ def inspect(dk: Any, name: str) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ corral run -it
 def test_run_it_is_a_shell_on_a_terminal(tmux: str, corral: Daemon) -> None:
-    t = term(tmux, corral, [*CORRAL, "run", "-it", "--rm", IMAGE, "sh"])
-    t.wait_for_screen(r"/ # $")
+    t = run_it(tmux, corral, "--rm")
     t.type("echo $((6*7)); tty")
     t.wait_for_screen(r"^42\s*\n/dev/pts/\d+")
     t.type("exit 3")
-    code, stty = t.finished()
-    assert code == 3  # the container's exit code
-    assert sane(stty), stty
+    ends(t, 3)  # the container's exit code
 
 
 def test_stty_size_tells_the_truth_after_a_resize(tmux: str, corral: Daemon) -> None:
-    t = term(tmux, corral, [*CORRAL, "run", "-it", "--rm", IMAGE, "sh"], width=80, height=24)
-    t.wait_for_screen(r"/ # $")
+    t = run_it(tmux, corral, "--rm", width=80, height=24)
     t.type("stty size")
     t.wait_for_screen(r"^24 80\s*$")
     t.resize(100, 30)
     t.type("stty size")
     t.wait_for_screen(r"^30 100\s*$")
     t.type("exit")
-    assert sane(t.finished()[1])
+    ends(t, 0)
 
 
 def test_vi_opens_full_screen_and_quits_cleanly(tmux: str, corral: Daemon) -> None:
-    t = term(tmux, corral, [*CORRAL, "run", "-it", "--rm", IMAGE, "sh"], width=80, height=24)
-    t.wait_for_screen(r"/ # $")
+    t = run_it(tmux, corral, "--rm", width=80, height=24)
     t.type("vi /tmp/note")
     t.wait_for_screen(r"^~\s*\n(~\s*\n){15,}")  # vi drew its whole screen (24 rows)
     t.send("i")
@@ -83,19 +100,17 @@ def test_vi_opens_full_screen_and_quits_cleanly(tmux: str, corral: Daemon) -> No
     t.send("Escape")
     t.wait_for_screen(r"^- /tmp/note")  # command mode again (vi read ESC alone)
     t.type(":wq")
-    t.wait_for_screen(r"/ # $")
+    t.wait_for_screen(PROMPT)
     t.type("cat /tmp/note; echo cat-$?")
     t.wait_for_screen(r"^written in vi\s*\ncat-0")
     t.type("exit")
-    code, stty = t.finished()
-    assert code == 0 and sane(stty)
+    ends(t, 0)
 
 
 def test_ctrl_c_stops_the_foreground_process_not_the_client(
     tmux: str, corral: Daemon, dk: Any
 ) -> None:
-    t = term(tmux, corral, [*CORRAL, "run", "-it", "--name", "cc", IMAGE, "sh"])
-    t.wait_for_screen(r"/ # $")
+    t = run_it(tmux, corral, "--name", "cc")
     t.type("sleep 1000")
     t.wait_for_screen(r"sleep 1000\s*\n")
     t.send("C-c")
@@ -104,45 +119,36 @@ def test_ctrl_c_stops_the_foreground_process_not_the_client(
     t.wait_for_screen(r"^alive-130-5")
     assert inspect(dk, "cc")["State"]["Running"]
     t.type("exit 0")
-    code, stty = t.finished()
-    assert code == 0 and sane(stty)
+    ends(t, 0)
 
 
 def test_detach_keys_leave_it_running_and_attach_comes_back(
     tmux: str, corral: Daemon, dk: Any
 ) -> None:
-    t = term(tmux, corral, [*CORRAL, "run", "-it", "--name", "dt", IMAGE, "sh"])
-    t.wait_for_screen(r"/ # $")
+    t = run_it(tmux, corral, "--name", "dt")
     t.type("echo first-$((1+1))")
     t.wait_for_screen(r"^first-2")
     t.send("C-p", "C-q")
-    code, stty = t.finished()
-    assert code == 0 and sane(stty)
+    ends(t, 0)
     assert inspect(dk, "dt")["State"]["Running"]  # a detach is not a stop
 
     back = term(tmux, corral, [*CORRAL, "attach", "dt"], name="back")
     back.type("echo back-$((2*2))")
     back.wait_for_screen(r"^back-4")  # the same shell: its session came back
     back.type("exit 5")
-    code, stty = back.finished()
-    assert code == 5 and sane(stty)
+    ends(back, 5)
     assert inspect(dk, "dt")["State"]["ExitCode"] == 5
 
 
 def test_detach_keys_from_the_flag_and_from_docker_config(
     tmux: str, corral: Daemon, dk: Any, tmp_path: Path
 ) -> None:
-    t = term(
-        tmux,
-        corral,
-        [*CORRAL, "run", "-it", "--detach-keys", "ctrl-x", "--name", "dk1", IMAGE, "sh"],
-    )
-    t.wait_for_screen(r"/ # $")
+    t = run_it(tmux, corral, "--detach-keys", "ctrl-x", "--name", "dk1")
     t.send("C-p", "C-q")  # not the keys any more: the shell gets them
     t.type("echo still-$((3*3))")
     t.wait_for_screen(r"^still-9")
     t.send("C-x")
-    assert t.finished()[0] == 0
+    ends(t, 0)
     assert inspect(dk, "dk1")["State"]["Running"]
 
     config = tmp_path / "dockercfg"
@@ -153,8 +159,7 @@ def test_detach_keys_from_the_flag_and_from_docker_config(
     a.type("echo cfg-$((4*4))")
     a.wait_for_screen(r"^cfg-16")
     a.send("C-a", "d")
-    code, stty = a.finished()
-    assert code == 0 and sane(stty)
+    ends(a, 0)
     assert inspect(dk, "dk1")["State"]["Running"]
 
 
@@ -162,30 +167,25 @@ def test_start_ai_and_create_t(tmux: str, corral: Daemon, dk: Any) -> None:
     made = corral.cli("create", "-it", "--name", "sai", IMAGE, "sh")
     assert made.returncode == 0, made.stderr
     assert inspect(dk, "sai")["Config"]["Tty"] is True
-    t = term(tmux, corral, [*CORRAL, "start", "-ai", "sai"])
-    t.wait_for_screen(r"/ # $")
+    t = shell(tmux, corral, [*CORRAL, "start", "-ai", "sai"])
     t.type("stty size; exit 9")
     t.wait_for_screen(r"^24 80")
-    code, stty = t.finished()
-    assert code == 9 and sane(stty)
+    ends(t, 9)
 
 
 def test_exec_it_gets_its_own_terminal(tmux: str, corral: Daemon) -> None:
     r = corral.cli("run", "-d", "--name", "ex", IMAGE, "sleep", "1000")
     assert r.returncode == 0, r.stderr
-    t = term(tmux, corral, [*CORRAL, "exec", "-it", "ex", "sh"], width=70, height=20)
-    t.wait_for_screen(r"/ # $")
+    t = shell(tmux, corral, [*CORRAL, "exec", "-it", "ex", "sh"], width=70, height=20)
     t.type("stty size; tty; exit 4")
     t.wait_for_screen(r"^20 70\s*\n/dev/pts/\d+")
-    code, stty = t.finished()
-    assert code == 4 and sane(stty)
+    ends(t, 4)
 
 
 def test_a_client_killed_mid_session_leaves_the_container_and_daemon_well(
     tmux: str, corral: Daemon, dk: Any
 ) -> None:
-    t = term(tmux, corral, [*CORRAL, "run", "-it", "--name", "gone", IMAGE, "sh"])
-    t.wait_for_screen(r"/ # $")
+    t = run_it(tmux, corral, "--name", "gone")
     os.kill(client_pid(t), signal.SIGKILL)
     t.finished()  # (a SIGKILLed client cannot restore the terminal: not asserted)
     assert inspect(dk, "gone")["State"]["Running"]
@@ -194,16 +194,13 @@ def test_a_client_killed_mid_session_leaves_the_container_and_daemon_well(
     back.type("echo again-$((5+5))")
     back.wait_for_screen(r"^again-10")
     back.type("exit")
-    assert back.finished()[0] == 0
+    ends(back, 0)
 
 
 def test_sigterm_to_the_client_restores_the_terminal(tmux: str, corral: Daemon, dk: Any) -> None:
-    t = term(tmux, corral, [*CORRAL, "run", "-it", "--name", "term", IMAGE, "sh"])
-    t.wait_for_screen(r"/ # $")
+    t = run_it(tmux, corral, "--name", "term")
     os.kill(client_pid(t), signal.SIGTERM)
-    code, stty = t.finished()
-    assert code == 128 + signal.SIGTERM
-    assert sane(stty), stty
+    ends(t, 128 + signal.SIGTERM)
     assert inspect(dk, "term")["State"]["Running"]
 
 
@@ -213,8 +210,7 @@ def test_the_daemon_going_away_ends_the_session_with_the_terminal_restored(
     d = private_daemon()
     client = d.client()
     client.api.import_image_from_data(rootfs_tar.read_bytes(), repository="busybox", tag="latest")
-    t = term(tmux, d, [*CORRAL, "run", "-it", "--name", "orphan", IMAGE, "sh"])
-    t.wait_for_screen(r"/ # $")
+    t = run_it(tmux, d, "--name", "orphan")
     d.proc.kill()
     d.proc.wait(timeout=60)
     code, stty = t.finished()
@@ -229,26 +225,30 @@ def test_the_daemon_going_away_ends_the_session_with_the_terminal_restored(
 def test_docker_run_it_and_exec_it(tmux: str, corral: Daemon, dk: Any) -> None:
     if subprocess.run(["which", "docker"], capture_output=True).returncode:
         pytest.skip("docker CLI not installed")
-    t = term(tmux, corral, ["docker", "run", "-it", "--name", "dr", IMAGE, "sh"])
-    t.wait_for_screen(r"/ # $")
+    t = shell(tmux, corral, ["docker", "run", "-it", "--name", "dr", IMAGE, "sh"])
     t.type("echo $((6*7)); stty size")
     t.wait_for_screen(r"^42\s*\n24 80")
     t.resize(90, 20)
     t.type("stty size")
     t.wait_for_screen(r"^20 90")
+    t.type("sleep 1000")
+    t.wait_for_screen(r"sleep 1000\s*\n")
+    t.send("C-c")  # reaches the shell's foreground job through docker's raw terminal
+    t.wait_for_screen(r"\^C\s*\n/ # $")
+    t.type("echo alive-$?")
+    t.wait_for_screen(r"^alive-130")
     t.send("C-p", "C-q")
-    code, stty = t.finished()
-    assert code == 0 and sane(stty)
+    ends(t, 0)
     assert inspect(dk, "dr")["State"]["Running"]
 
     e = term(tmux, corral, ["docker", "exec", "-it", "dr", "sh"], name="ex")
     e.type("tty; exit 6")
     e.wait_for_screen(r"^/dev/pts/\d+")
-    assert e.finished()[0] == 6
+    ends(e, 6)
 
     a = term(tmux, corral, ["docker", "attach", "dr"], name="at")
     a.type("exit 2")
-    assert a.finished()[0] == 2
+    ends(a, 2)
     assert b"42" in dk.containers.get("dr").logs()  # TTY output is logged, raw
 
 
@@ -288,17 +288,21 @@ SCRIPT = (
 )
 
 
+@pytest.mark.parametrize("verb", ["attach", "run"])
 @pytest.mark.parametrize("proxy", [True, False])
-def test_attach_proxies_signals_unless_told_not_to(corral: Daemon, dk: Any, proxy: bool) -> None:
-    name = f"sp{int(proxy)}"
-    assert corral.cli("run", "-d", "-i", "--name", name, IMAGE, "sh", "-c", SCRIPT).returncode == 0
+def test_signals_are_proxied_unless_told_not_to(
+    corral: Daemon, dk: Any, proxy: bool, verb: str
+) -> None:
+    """`--sig-proxy` (default on) for `attach` and for a foreground `run`, as docker."""
+    name = f"sp{int(proxy)}{verb}"
     flags = [] if proxy else ["--sig-proxy=false"]
-    proc = subprocess.Popen(
-        [*CORRAL, "attach", *flags, name],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        env=corral.env(),
-    )
+    if verb == "attach":
+        made = corral.cli("run", "-d", "-i", "--name", name, IMAGE, "sh", "-c", SCRIPT)
+        assert made.returncode == 0, made.stderr
+        argv = [*CORRAL, "attach", *flags, name]
+    else:
+        argv = [*CORRAL, "run", "-i", *flags, "--name", name, IMAGE, "sh", "-c", SCRIPT]
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=corral.env())
     assert proc.stdin is not None
     proc.stdin.write(b"go\n")
     proc.stdin.flush()
@@ -308,8 +312,61 @@ def test_attach_proxies_signals_unless_told_not_to(corral: Daemon, dk: Any, prox
         assert _readline(proc) == b"got-term\n"
         assert proc.wait(timeout=60) == 3  # the container's exit code
     else:
-        assert proc.wait(timeout=60) == -signal.SIGTERM
+        assert proc.wait(timeout=60) in (-signal.SIGTERM, 128 + signal.SIGTERM)
         assert inspect(dk, name)["State"]["Running"]
+
+
+def test_run_i_and_exec_i_pipe_stdin_without_a_terminal(corral: Daemon) -> None:
+    env = corral.env()
+    r = subprocess.run(
+        [*CORRAL, "run", "-i", "--rm", IMAGE, "cat"],
+        input=b"hi\n",
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    assert (r.returncode, r.stdout) == (0, b"hi\n"), r.stderr
+    assert corral.cli("run", "-d", "--name", "pipe", IMAGE, "sleep", "1000").returncode == 0
+    e = subprocess.run(
+        [*CORRAL, "exec", "-i", "pipe", "sh", "-c", "cat; exit 7"],
+        input=b"via exec\n",
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    assert (e.returncode, e.stdout) == (7, b"via exec\n"), e.stderr  # EOF reached cat
+
+
+def test_attach_no_stdin_keeps_the_client_input_away(corral: Daemon, dk: Any) -> None:
+    name = "nostdin"
+    made = corral.cli("run", "-d", "-i", "--name", name, IMAGE, "sh", "-c", 'read l; echo "got $l"')
+    assert made.returncode == 0, made.stderr
+    since = int(time.time()) - 1
+    attached = dk.events(since=since, decode=True, filters={"container": name, "event": "attach"})
+    quiet = subprocess.Popen(
+        [*CORRAL, "attach", "--no-stdin", "--sig-proxy=false", name],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=corral.env(),
+    )
+    assert quiet.stdin is not None
+    next(attached)  # the --no-stdin client is attached (its output flows)
+    quiet.stdin.write(b"nope\n")  # typed into a client that must not send it
+    quiet.stdin.flush()
+    talker = subprocess.Popen(
+        [*CORRAL, "attach", name],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=corral.env(),
+    )
+    assert talker.stdin is not None
+    next(attached)
+    attached.close()
+    talker.stdin.write(b"yes\n")
+    talker.stdin.flush()
+    assert _readline(quiet) == b"got yes\n"  # the shell read the second client's line
+    assert _readline(talker) == b"got yes\n"
+    assert quiet.wait(timeout=60) == 0 and talker.wait(timeout=60) == 0
 
 
 # ------------------------------------------------------------------------ docker-py
@@ -340,6 +397,9 @@ def test_docker_py_tty_attach_socket_exec_and_resize(dk: Any) -> None:
     assert c.exec_run(both, tty=False, demux=True).output == (b"out\n", b"err\n")
     streamed = b"".join(c.exec_run(["sh", "-c", "echo a; echo b"], tty=True, stream=True).output)
     assert streamed == b"a\r\nb\r\n"
+    on_socket = c.exec_run(["sh", "-c", "echo sock-$((3+4))"], tty=True, stream=True, socket=True)
+    assert b"sock-7\r\n" in _read_until(on_socket.output._sock, b"sock-7\r\n")  # raw, no frames
+    on_socket.output.close()
     ex = dk.api.exec_create(c.id, ["sh"], tty=True, stdin=True)
     es = dk.api.exec_start(ex["Id"], tty=True, socket=True)._sock
     dk.api.exec_resize(ex["Id"], height=11, width=44)
@@ -369,14 +429,31 @@ def test_it_with_stdin_not_a_terminal_is_refused_and_nothing_is_made(corral: Dae
     assert d.returncode == 1 and "the input device is not a TTY" in d.stderr
 
 
-def test_resize_of_a_container_without_a_tty_is_an_error(dk: Any) -> None:
+def test_resize_without_a_tty_is_a_no_op_and_before_start_a_conflict_as_dockerd(
+    dk: Any,
+) -> None:
+    """moby daemon/resize.go: a container not running is 409 "Container ID is not
+    running"; else containerd's shim resizes, and its Resize of a process without a
+    console returns nil: 200, nothing changes, and the `resize` event is logged."""
     import docker
 
     c = dk.containers.run(IMAGE, ["sleep", "1000"], detach=True)
+    since = int(time.time()) - 1
+    c.resize(height=10, width=12)
+    ex = dk.api.exec_create(c.id, ["sleep", "1000"])
+    dk.api.exec_resize(ex["Id"], height=5, width=6)  # a non-TTY exec: the same no-op
+    until = int(time.time()) + 1
+    resized = list(
+        dk.events(
+            since=since, until=until, decode=True, filters={"container": c.id, "event": "resize"}
+        )
+    )
+    assert [e["Actor"]["Attributes"]["width"] for e in resized] == ["12"]
+    created = dk.containers.create(IMAGE, "sh", tty=True, stdin_open=True)
     with pytest.raises(docker.errors.APIError) as err:
-        c.resize(height=10, width=10)
+        created.resize(height=10, width=10)  # its first size is HostConfig.ConsoleSize
     assert err.value.status_code == 409
-    assert "does not have a TTY" in str(err.value)
+    assert f"Container {created.id} is not running" in str(err.value)
     t = dk.containers.run(IMAGE, ["sleep", "1000"], detach=True, tty=True)
     with pytest.raises(docker.errors.APIError) as bad:
         dk.api.resize(t.id, height=-1, width=10)
@@ -410,12 +487,10 @@ def test_compose_tty_service_and_exec_with_a_tty_by_default(
     try:
         (box,) = dk.containers.list(filters={"label": "com.docker.compose.project=ttyp"})
         assert box.attrs["Config"]["Tty"] and box.attrs["Config"]["OpenStdin"]
-        t = term(tmux, corral, [*CORRAL, "compose", "-f", str(file), "exec", "box", "sh"])
-        t.wait_for_screen(r"/ # $")
+        t = shell(tmux, corral, [*CORRAL, "compose", "-f", str(file), "exec", "box", "sh"])
         t.type("tty; exit 2")
         t.wait_for_screen(r"^/dev/pts/\d+")
-        code, stty = t.finished()
-        assert code == 2 and sane(stty)
+        ends(t, 2)
         no = term(
             tmux,
             corral,

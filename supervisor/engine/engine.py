@@ -915,11 +915,16 @@ class Engine:
         live.log.append("stdout", framer.flush())
 
     def resize(self, c: Container, height: int, width: int) -> None:
-        """`POST /containers/{id}/resize`: the container's terminal gets the new size."""
-        self._require_running(c)
-        console = self.live(c).console
+        """`POST /containers/{id}/resize`: the container's terminal gets the new size.
+
+        As dockerd (daemon/resize.go): a container not running is a 409, before its
+        start too (the first size is `HostConfig.ConsoleSize`); one without a TTY
+        answers 200 and nothing changes, since containerd's shim resizes a process
+        without a console as a no-op."""
+        live = self._require_running(c)
+        console = live.console
         if console is None or console.closed:
-            raise Conflict(f"container {c.id} does not have a TTY")  # not Docker's words
+            return  # no TTY (or one going with its exiting init): nothing to size
         console.resize(height, width)
 
     async def _finish(self, c: Container, live: Live, code: int) -> None:
@@ -1687,9 +1692,13 @@ class Engine:
         return pidfd, console
 
     def exec_resize(self, ex: Exec, height: int, width: int) -> None:
-        """`POST /exec/{id}/resize`: the exec's terminal gets the new size."""
+        """`POST /exec/{id}/resize`: the exec's terminal gets the new size.
+
+        Before its start the size is kept and given to its pty when runc makes it
+        (dockerd waits up to 10 s for the start, then resizes: the same size wins).
+        Without a TTY it is 200 and nothing changes, as dockerd (the shim's no-op)."""
         if not ex.tty:
-            raise Conflict(f"exec {ex.id} does not have a TTY")
+            return
         if ex.console is None or ex.console.closed:
             if ex.exit_code is not None:
                 raise Conflict(f"exec {ex.id} is not running")
