@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from supervisor.httpcore import wire
+from supervisor import httpcore as wire
 from supervisor.httpcore.client import ClientConnection, Upgrade
 from supervisor.httpcore.server import ProtocolError, Request, ServerConnection
 from supervisor.httpcore.websocket import HandshakeError, accept_key, handshake

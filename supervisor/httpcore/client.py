@@ -15,7 +15,7 @@ opens one Unix-socket connection per request, so there is no keep-alive cycle):
 Response framing is RFC 9112 §6.3's: no body after HEAD, 204 or 304; a chunked body;
 a Content-Length body; else the body runs to EOF.  Interim 1xx answers (100 Continue)
 are skipped.  The grammar (header lines, Content-Length, chunked framing, trailers)
-and the body's state machine are `wire`'s, shared with the server half, so the client
+and the body's state machine are the package's own, shared with the server half, so the client
 reads as strictly as the server.  Malformed input raises `ProtocolError` and leaves
 the connection broken; its messages name "the daemon": every user of this core talks to corral's.
 No `re`, `typing` or `dataclasses` import: the CLI pays for every import per command.
@@ -23,7 +23,7 @@ No `re`, `typing` or `dataclasses` import: the CLI pays for every import per com
 
 from __future__ import annotations
 
-from .wire import (
+from . import (
     CHUNK_SIZE,
     LENGTH,
     MAX_HEAD_SIZE,
@@ -94,7 +94,7 @@ class Upgrade(Response):
         self.trailing = trailing
 
 
-# their (the server's) states, beside the body's (`wire.BodyReader`'s);
+# their (the server's) states, beside the body's (`BodyReader`'s);
 # ours is IDLE -> SEND_BODY -> DONE
 IDLE = "IDLE"  # no request sent yet
 SEND_RESPONSE = "SEND_RESPONSE"  # the response head is awaited

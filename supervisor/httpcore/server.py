@@ -10,7 +10,7 @@
 * `NEED_DATA` -- feed more bytes.
 
 Malformed input raises `ProtocolError` (answer it with `.status`, then close).
-The grammar (header lines, Content-Length, chunked framing, trailers) is `wire`'s,
+The grammar (header lines, Content-Length, chunked framing, trailers) is the package's,
 shared with the client half: RFC 9112's, read strictly where leniency lets two parsers
 disagree about where a message ends (request smuggling): header values with control
 characters, obs-fold, Transfer-Encoding with Content-Length, chunk lines not ended
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .wire import (
+from . import (
     LAST_CHUNK,
     MAX_CHUNK_LINE,
     MAX_HEAD_SIZE,
@@ -102,7 +102,7 @@ Event = Request | Data | EndOfMessage | ConnectionClosed | NeedData
 # the target is ASCII without controls or spaces (RFC 3986 by way of RFC 9112 §3.2)
 _REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) HTTP/(\d)\.(\d)")
 
-# states (the body's own are `wire.BodyReader`'s)
+# states (the body's own are `BodyReader`'s)
 _IDLE = "IDLE"  # waiting for a request head
 _BODY = "BODY"  # the request's body (or just its end) is being received
 _SWITCHED = "SWITCHED"  # the connection was handed over to another protocol

@@ -15,7 +15,7 @@ import hashlib
 import struct
 from typing import Final
 
-from .wire import Headers
+from . import Headers
 
 GUID: Final = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
