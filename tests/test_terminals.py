@@ -249,7 +249,9 @@ def test_docker_run_it_and_exec_it(tmux: str, corral: Daemon, dk: Any) -> None:
     a = term(tmux, corral, ["docker", "attach", "dr"], name="at")
     a.type("exit 2")
     ends(a, 2)
-    assert b"42" in dk.containers.get("dr").logs()  # TTY output is logged, raw
+    logged = dk.containers.get("dr")  # TTY output is logged raw, as one stream: stdout
+    assert b"42\r\n" in logged.logs(stdout=True, stderr=False)
+    assert logged.logs(stdout=False, stderr=True) == b""
 
 
 # ------------------------------------------------------------------- stdin, no tty
