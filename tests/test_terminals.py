@@ -434,7 +434,7 @@ def test_it_with_stdin_not_a_terminal_is_refused_and_nothing_is_made(corral: Dae
 def test_resize_without_a_tty_is_a_no_op_and_before_start_a_conflict_as_dockerd(
     dk: Any,
 ) -> None:
-    """moby daemon/resize.go: a container not running is 409 "Container ID is not
+    """moby daemon/resize.go (v28.5.2): a container not running is 409 "container ID is not
     running"; else containerd's shim resizes, and its Resize of a process without a
     console returns nil: 200, nothing changes, and the `resize` event is logged."""
     import docker
@@ -455,7 +455,7 @@ def test_resize_without_a_tty_is_a_no_op_and_before_start_a_conflict_as_dockerd(
     with pytest.raises(docker.errors.APIError) as err:
         created.resize(height=10, width=10)  # its first size is HostConfig.ConsoleSize
     assert err.value.status_code == 409
-    assert f"Container {created.id} is not running" in str(err.value)
+    assert f"container {created.id} is not running" in str(err.value)  # 28.5.2 exactly
     t = dk.containers.run(IMAGE, ["sleep", "1000"], detach=True, tty=True)
     with pytest.raises(docker.errors.APIError) as bad:
         dk.api.resize(t.id, height=-1, width=10)

@@ -1051,7 +1051,7 @@ class Engine:
     # ------------------------------------------------------- stop and friends
     def _require_running(self, c: Container) -> Live:
         if c.state.status not in (Status.RUNNING, Status.PAUSED):
-            raise Conflict(f"Container {c.id} is not running")
+            raise Conflict(f"container {c.id} is not running")  # errNotRunning, docker 28
         return self.live(c)
 
     def _send(self, c: Container, sig: int) -> None:
