@@ -431,6 +431,18 @@ def test_it_with_stdin_not_a_terminal_is_refused_and_nothing_is_made(corral: Dae
     assert d.returncode == 1 and "the input device is not a TTY" in d.stderr
 
 
+def test_an_exec_resized_before_its_start_starts_at_that_size(dk: Any) -> None:
+    """The docker CLI sends an exec's first resize as the start goes out, so it may come
+    first; dockerd waits for the start, corral keeps the size for the exec's pty."""
+    c = dk.containers.run(IMAGE, "sh", tty=True, stdin_open=True, detach=True)
+    ex = dk.api.exec_create(c.id, ["sh"], tty=True, stdin=True)
+    dk.api.exec_resize(ex["Id"], height=13, width=47)
+    es = dk.api.exec_start(ex["Id"], tty=True, socket=True)._sock
+    es.sendall(b"stty size; exit\n")
+    assert b"13 47" in _read_until(es, b"13 47")
+    es.close()
+
+
 def test_resize_without_a_tty_is_a_no_op_and_before_start_a_conflict_as_dockerd(
     dk: Any,
 ) -> None:
