@@ -1,6 +1,7 @@
-"""Fuzz the sans-I/O HTTP parser (supervisor/httpcore/server.py): any bytes, fed in any
-pieces, give parsed requests or one clean `ProtocolError` with a 4xx/5xx status, never
-another exception, never a loop; a body ends exactly where its framing says."""
+"""Fuzz the sans-I/O HTTP core (supervisor/httpcore/): any bytes, fed in any pieces,
+give parsed requests (server half) or responses (client half), or one clean
+`ProtocolError`, never another exception, never a loop; a body ends exactly where its
+framing says.  Both halves read one grammar, so one set of pieces drives both."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fuzzing import case, fuzz
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from supervisor.httpcore.client import ClientConnection, Response, Upgrade
 from supervisor.httpcore.server import (
     NEED_DATA,
     ConnectionClosed,
@@ -193,3 +195,77 @@ def test_http_parse_target_any_text(target: str) -> None:
         path, query = parse_target(target)
         assert isinstance(path, str)
         assert all(isinstance(v, list) for v in query.values())
+
+
+STATUS_LINES = [
+    "HTTP/1.1 200 OK",
+    "HTTP/1.0 200 OK",
+    "HTTP/1.1 204 No Content",
+    "HTTP/1.1 304 Not Modified",
+    "HTTP/1.1 100 Continue",
+    "HTTP/1.1 101 UPGRADED",
+    "HTTP/1.1 404 Not Found",
+    "HTTP/2 200",
+    "HTTP/1.1 2000 OK",
+    "SSH-2.0-x",
+    "",
+]
+
+
+@st.composite
+def raw_responses(draw: st.DrawFn) -> bytes:
+    # mostly status lines a server sends, so framing (not the first line) gets fuzzed
+    status = draw(st.sampled_from(STATUS_LINES[:7] * 4 + STATUS_LINES) | st.text(max_size=12))
+    eol = draw(st.sampled_from(EOLS))
+    headers = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(HEADER_NAMES[:7]) | st.sampled_from(HEADER_NAMES),
+                st.sampled_from(HEADER_VALUES) | st.text(max_size=20),
+            ),
+            max_size=4,
+        )
+    )
+    head = f"{status}{eol}" + "".join(f"{k}: {v}{eol}" for k, v in headers)
+    body = draw(chunked_body() | st.binary(max_size=40))
+    return head.encode("utf-8", "surrogatepass") + eol.encode() + body
+
+
+@fuzz(ci_cases=300)
+@given(
+    raw_responses(),
+    st.lists(st.integers(1, 64), max_size=5),
+    st.sampled_from(["GET", "HEAD", "POST"]),
+    st.booleans(),
+)
+def test_http_client_any_bytes(msg: bytes, cuts: list[int], method: str, upgrade: bool) -> None:
+    pieces, rest = [], msg
+    for n in cuts:
+        pieces.append(rest[:n])
+        rest = rest[n:]
+    pieces = [p for p in [*pieces, rest] if p]
+    conn = ClientConnection()
+    asked = [("Host", "corral")] + ([("Connection", "Upgrade"), ("Upgrade", "tcp")] * upgrade)
+    conn.send_request(method, "/x", asked)
+    with case("http client", ProtocolError):
+        events: list[object] = []
+        for piece in [*pieces, b""]:  # the daemon closes after its answer
+            conn.receive_data(piece)
+            for _ in range(10_000):
+                ev = conn.next_event()
+                if ev is NEED_DATA:
+                    assert piece, "NEED_DATA after EOF"
+                    break
+                events.append(ev)
+                if isinstance(ev, Upgrade | EndOfMessage):
+                    break
+            else:
+                raise AssertionError("the client did not stop asking for events")
+            if events and isinstance(events[-1], Upgrade | EndOfMessage):
+                break
+        head = events[0]
+        assert isinstance(head, Response) and 100 <= head.status <= 999
+        length = head.headers.get("content-length")
+        framed = head.status not in (204, 304) and "transfer-encoding" not in head.headers
+        if isinstance(events[-1], EndOfMessage) and length and method != "HEAD" and framed:
+            assert sum(len(e.data) for e in events if isinstance(e, Data)) == int(length)
