@@ -84,11 +84,6 @@ class Headers:
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self.raw)
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Headers) and other.raw == self.raw
-
-    __hash__ = None  # type: ignore[assignment]  # mutable
-
     def __repr__(self) -> str:
         return f"Headers({self.raw!r})"
 
@@ -105,7 +100,8 @@ class Data:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Data) and other.data == self.data
 
-    __hash__ = None  # type: ignore[assignment]
+    def __hash__(self) -> int:
+        return hash(self.data)
 
     def __repr__(self) -> str:
         return f"Data({self.data!r})"
@@ -120,9 +116,10 @@ class EndOfMessage:
         self.trailers = trailers if trailers is not None else Headers()
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, EndOfMessage) and other.trailers == self.trailers
+        return isinstance(other, EndOfMessage) and other.trailers.raw == self.trailers.raw
 
-    __hash__ = None  # type: ignore[assignment]
+    def __hash__(self) -> int:
+        return hash(tuple(self.trailers.raw))
 
     def __repr__(self) -> str:
         return f"EndOfMessage({self.trailers.raw!r})"
