@@ -172,3 +172,26 @@ def test_websocket_handshake_and_its_101() -> None:
     bad = wire.Headers([("Upgrade", "websocket"), ("Sec-WebSocket-Key", "short")])
     with pytest.raises(HandshakeError, match="bad Sec-WebSocket-Key"):
         handshake(bad)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [[("Transfer-Encoding", "chunked")], [("Content-Length", "10")], [("Connection", "close")]],
+)
+def test_what_the_server_half_sends_the_client_half_reads(headers: list[tuple[str, str]]) -> None:
+    """The response body's framing follows the headers sent, as in h11."""
+    server = ServerConnection()
+    _upgrade_request(server, b"GET /logs HTTP/1.1\r\nHost: d\r\n\r\n")
+    wire_bytes = server.send_response(200, headers)
+    for piece in (b"hello", b"", b"world"):
+        wire_bytes += server.send_data(piece)
+    wire_bytes += server.send_end()
+    assert (b"5\r\nhello\r\n" in wire_bytes) == ("chunked" in str(headers))
+    client = ClientConnection()
+    client.send_request("GET", "/logs", [("Host", "d")])
+    client.receive_data(wire_bytes)
+    client.receive_data(b"")  # the server closes after the response
+    events = []
+    while not isinstance(event := client.next_event(), wire.EndOfMessage):
+        events.append(event)
+    assert b"".join(e.data for e in events if isinstance(e, wire.Data)) == b"helloworld"

@@ -35,7 +35,6 @@ import structlog
 import trio
 
 from supervisor.httpcore.server import (
-    LAST_CHUNK,
     ConnectionClosed,
     Data,
     EndOfMessage,
@@ -44,7 +43,6 @@ from supervisor.httpcore.server import (
     ProtocolError,
     Request,
     ServerConnection,
-    format_chunk,
     format_response_head,
     keep_alive,
 )
@@ -241,7 +239,7 @@ class _Connection:
         headers = [*common_headers(), ("Content-Type", "application/json")]
         headers += [("Content-Length", str(len(resp.body))), ("Connection", "close")]
         with contextlib.suppress(*_GONE):
-            await self.stream.send_all(format_response_head(status, None, headers) + resp.body)
+            await self.stream.send_all(self.conn.send_response(status, headers) + resp.body)
 
     # -- one request/response exchange --------------------------------------------
     async def _exchange(self, request: Request) -> bool:
@@ -301,10 +299,9 @@ class _Connection:
             headers.append(("Connection", "close"))
         elif request.http_version == "1.0":
             headers.append(("Connection", "keep-alive"))
-        payload = format_response_head(resp.status, None, headers)
+        payload = self.conn.send_response(resp.status, headers)
         if request.method != "HEAD" and not no_body:
             payload += resp.body
-        self.conn.response_started()
         await self.stream.send_all(payload)
         return keep
 
@@ -318,8 +315,7 @@ class _Connection:
         iterator = aiter(resp.body)
         completed = False
         try:
-            self.conn.response_started()
-            await self.stream.send_all(format_response_head(resp.status, None, headers))
+            await self.stream.send_all(self.conn.send_response(resp.status, headers))
             if request.method == "HEAD":
                 return False
             async with trio.open_nursery() as nursery:
@@ -327,9 +323,9 @@ class _Connection:
                 try:
                     async for chunk in iterator:
                         if chunk:
-                            await self.stream.send_all(format_chunk(chunk) if chunked else chunk)
-                    if chunked:
-                        await self.stream.send_all(LAST_CHUNK)
+                            await self.stream.send_all(self.conn.send_data(chunk))
+                    if end := self.conn.send_end():  # the last chunk (close-delimited: none)
+                        await self.stream.send_all(end)
                     completed = True
                 except _GONE:
                     log.debug("api.stream_client_gone", path=request.path)

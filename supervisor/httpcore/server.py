@@ -49,6 +49,7 @@ from . import (
     format_head,
     parse_header_line,
     take_head,
+    tokens,
 )
 
 __all__ = [
@@ -138,6 +139,7 @@ class ServerConnection:
         self._state = _IDLE
         self._body: BodyReader | None = None
         self._continue_pending = False
+        self._chunked_out = False  # the response being sent is chunk-framed
         self.request: Request | None = None  # the request being received / answered
 
     # -- input ------------------------------------------------------------------
@@ -178,8 +180,31 @@ class ServerConnection:
         return b""
 
     def response_started(self) -> None:
-        """Call when the final response head goes out: no `100 Continue` is owed any more."""
+        """The final response head goes out: no `100 Continue` is owed any more."""
         self._continue_pending = False
+
+    # -- sending (h11's shape: what to send in, its bytes out) --------------------
+    def send_response(
+        self, status: int, headers: Iterable[tuple[str, str]], reason: str | None = None
+    ) -> bytes:
+        """The response head's bytes.  The body's framing follows the headers, as in
+        h11: `Transfer-Encoding: chunked` makes `send_data` chunk-frame and `send_end`
+        write the last chunk; else the bytes go as they are (Content-Length or close)."""
+        hdrs = list(headers)
+        self.response_started()
+        self._chunked_out = "chunked" in tokens(hdrs, "transfer-encoding")
+        return format_response_head(status, reason, hdrs)
+
+    def send_data(self, data: bytes) -> bytes:
+        """Bytes for one piece of the response body (never a last chunk: `send_end`)."""
+        if not data:
+            return b""
+        return format_chunk(data) if self._chunked_out else bytes(data)
+
+    def send_end(self) -> bytes:
+        """Bytes that end the response body (the last chunk when chunked)."""
+        chunked, self._chunked_out = self._chunked_out, False
+        return LAST_CHUNK if chunked else b""
 
     @property
     def continue_owed(self) -> bool:
