@@ -20,9 +20,11 @@ h11 on a table of such requests, with every deliberate difference explained.
 Bytes after a request's end stay buffered: they are the next pipelined request,
 or, after a protocol upgrade, raw stream data (`take_trailing_data()`).
 
-Responses are serialized with `format_response_head()`, `format_chunk()` and
-`LAST_CHUNK`; `keep_alive()` decides whether the connection outlives a response;
+Responses go out as h11 sends them: `send_response()` (the head), `send_data()` and
+`send_end()`, the body framed as the headers sent say (chunked, or as it is);
+`keep_alive()` decides whether the connection outlives a response;
 `switch_protocols()` is the upgrade (Docker's hijack, a websocket's 101).
+`format_response_head()` serves the answer to a connection refused before it has one.
 """
 
 from __future__ import annotations
