@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from . import (
     CHUNK_SIZE,
+    LAST_CHUNK,
     LENGTH,
     MAX_HEAD_SIZE,
     NEED_DATA,
@@ -166,7 +167,7 @@ class ClientConnection:
         if self.our_state == DONE:
             return b""
         self.our_state = DONE
-        return b"0\r\n\r\n" if self._chunked_out else b""
+        return LAST_CHUNK if self._chunked_out else b""
 
     # -- receiving ----------------------------------------------------------------------
     def receive_data(self, data: bytes) -> None:
