@@ -227,10 +227,9 @@ def test_cap_add_all_and_unknown_capabilities(corral: Daemon) -> None:
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--pid", "host"], 'HostConfig.PidMode="host" (--pid) is not supported by corral'),
-        (["--shm-size", "1g"], "HostConfig.ShmSize=1073741824 (--shm-size) is not supported"),
-        (["--sysctl", "net.ipv4.ip_forward=1"], "HostConfig.Sysctls="),
-        (["--group-add", "audio"], "(--group-add) is not supported by corral"),
+        (["--cgroup-parent", "x"], 'HostConfig.CgroupParent="x" (--cgroup-parent) is not'),
+        (["--blkio-weight", "300"], "HostConfig.BlkioWeight=300 (--blkio-weight) is not"),
+        (["--storage-opt", "size=1G"], "HostConfig.StorageOpt="),
         (["--security-opt", "label=level:s0"], 'invalid --security-opt 2: "label=level:s0"'),
         (["--mac-address", "02:42:ac:11:00:09"], "is not supported by corral"),
         (["--platform", "linux/arm64"], "does not match the specified platform (linux/arm64)"),
@@ -247,9 +246,9 @@ def test_docker_flags_corral_does_not_apply_are_refused_by_name(
 
 def test_docker_py_fields_corral_does_not_apply_are_refused_by_name(dk: Any) -> None:
     with pytest.raises(docker.errors.APIError) as err:
-        dk.containers.create(IMAGE, ["true"], oom_score_adj=500)
+        dk.containers.create(IMAGE, ["true"], blkio_weight=500)
     assert err.value.status_code == 400
-    assert "HostConfig.OomScoreAdj=500 (--oom-score-adj) is not supported by corral" in str(
+    assert "HostConfig.BlkioWeight=500 (--blkio-weight) is not supported by corral" in str(
         err.value
     )
     assert dk.containers.list(all=True) == []

@@ -165,15 +165,14 @@ def test_each_unapplied_host_config_field_is_refused_by_name(field: str) -> None
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
-        ({"PidMode": "host"}, 'HostConfig.PidMode="host" (--pid) is not supported by corral'),
-        ({"IpcMode": "host"}, 'HostConfig.IpcMode="host" (--ipc) is not supported by corral'),
-        ({"ShmSize": 1 << 20}, "HostConfig.ShmSize=1048576 (--shm-size)"),
-        ({"Sysctls": {"net.ipv4.ip_forward": "1"}}, "HostConfig.Sysctls="),
-        ({"GroupAdd": ["audio"]}, 'HostConfig.GroupAdd=["audio"] (--group-add)'),
+        ({"CgroupParent": "x"}, 'HostConfig.CgroupParent="x" (--cgroup-parent) is not supported'),
+        ({"BlkioWeight": 300}, "HostConfig.BlkioWeight=300 (--blkio-weight)"),
+        ({"StorageOpt": {"size": "1G"}}, "HostConfig.StorageOpt="),
+        ({"Annotations": {"a": "b"}}, 'HostConfig.Annotations={"a": "b"} (--annotation)'),
         ({"CgroupnsMode": "private"}, "HostConfig.CgroupnsMode=\"private\" (--cgroupns)"),
         ({"Runtime": "crun"}, 'HostConfig.Runtime="crun" (--runtime)'),
         ({"MemorySwappiness": 10}, "(--memory-swappiness)"),
-        ({"OomKillDisable": True}, "(--oom-kill-disable)"),
+        ({"KernelMemory": 1 << 20}, "(--kernel-memory)"),
         ({"FutureKnob": 3}, "HostConfig.FutureKnob=3 is not supported by corral"),
     ],
 )

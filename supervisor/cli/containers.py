@@ -7,6 +7,7 @@ bodies) so the daemon only has to implement Docker's API once for both clients.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 
@@ -71,24 +72,37 @@ def start_error_code(message: str) -> int:
 
 def create_container(
     cli: Cli, name: str | None, body: dict[str, Any], *, pull: str | None = None,
-    quiet: bool = False,
+    quiet: bool = False, platform: str | None = None, cidfile: str | None = None,
 ) -> str:
-    """`POST /containers/create?name=`; a missing image is pulled first (docker's
-    `--pull missing`), or always, or never."""
+    """`POST /containers/create?name=&platform=`; a missing image is pulled first
+    (docker's `--pull missing`), or always, or never.  `--cidfile` must not exist
+    (checked first, as docker's newCIDFile) and gets the ID once it is made."""
     from supervisor.cli.pull import pull_for_run
 
+    if cidfile and os.path.exists(cidfile):
+        raise CliError(
+            f"container ID file found, make sure the other container isn't running or "
+            f"delete {cidfile}"
+        )  # exit 1 for create, 125 for run (which makes every create error a 125)
     image = body["Image"]
+    query = {"name": name or None, "platform": platform or None}
     pull_for_run(cli, image, pull, quiet=quiet, missing=False)
     try:
-        resp = cli.client.post("/containers/create", {"name": name or None}, body)
+        resp = cli.client.post("/containers/create", query, body)
     except ApiError as exc:
         if exc.status != 404 or "no such image" not in exc.message.lower():
             raise
         if not pull_for_run(cli, image, pull, quiet=quiet, missing=True):
             raise
-        resp = cli.client.post("/containers/create", {"name": name or None}, body)
+        resp = cli.client.post("/containers/create", query, body)
     for warning in resp.get("Warnings") or []:
         cli.err(f"WARNING: {warning}")
+    if cidfile:
+        try:
+            with open(cidfile, "x", encoding="ascii") as f:
+                f.write(str(resp["Id"]))
+        except OSError as exc:
+            raise CliError(f"failed to write the container ID to the file: {exc}", 125) from None
     return str(resp["Id"])
 
 
@@ -98,7 +112,8 @@ def cmd_create(cli: Cli, argv: list[str]) -> int:
     parsed = parse(CREATE, argv)
     with flag_errors(CREATE):
         name, body = container_body(parsed, cli.environ)
-    cli.out(create_container(cli, name, body, pull=parsed["pull"], quiet=parsed["quiet"]))
+    cli.out(create_container(cli, name, body, pull=parsed["pull"], quiet=parsed["quiet"],
+                             platform=parsed["platform"], cidfile=parsed["cidfile"]))
     return 0
 
 
@@ -184,6 +199,8 @@ def attach_and_run(
     detach_keys: str | None = None,
     sig_proxy: bool = True,
     start: bool = True,
+    stdout: bool = True,
+    stderr: bool = True,
 ) -> int:
     """docker's attached flow: attach → wait(next-exit|removed) → start → stream → code.
 
@@ -192,7 +209,7 @@ def attach_and_run(
     leave the container running and exit 0.  `start=False` is `attach`.
     """
     keys = b""
-    query: dict[str, Any] = {"stream": True, "stdout": True, "stderr": True}
+    query: dict[str, Any] = {"stream": True, "stdout": stdout, "stderr": stderr}
     if tty:
         from supervisor.cli.terminal import check_tty
         from supervisor.cli.terminal import detach_keys as parse_keys
@@ -266,12 +283,15 @@ def cmd_run(cli: Cli, argv: list[str]) -> int:
         check_tty(bool(parsed["interactive"]), True)  # before anything is made
         detach_keys(parsed["detach_keys"], cli.environ)
     try:
-        cid = create_container(cli, name, body, pull=parsed["pull"], quiet=parsed["quiet"])
+        cid = create_container(cli, name, body, pull=parsed["pull"], quiet=parsed["quiet"],
+                               platform=parsed["platform"], cidfile=parsed["cidfile"])
     except ApiError as exc:
         # docker run's toStatusError covers the create too: a missing device is 127
         raise CliError(
             f"Error response from daemon: {exc.message}", start_error_code(exc.message)
         ) from None
+    except CliError as exc:
+        raise CliError(exc.message, 125) from None
     if parsed["detach"]:
         _start_or_fail(cli, cid, remove_on_failure=True)
         cli.out(cid)
@@ -279,7 +299,9 @@ def cmd_run(cli: Cli, argv: list[str]) -> int:
     return attach_and_run(
         cli,
         cid,
-        stdin=bool(parsed["interactive"]),
+        stdin=bool(body["AttachStdin"]),
+        stdout=bool(body["AttachStdout"]),
+        stderr=bool(body["AttachStderr"]),
         auto_remove=auto_remove,
         remove_on_failure=True,
         tty=bool(body["Tty"]),

@@ -76,6 +76,24 @@ RUN_OPTS: tuple[Opt, ...] = (
     Opt("init", help="Run an init inside the container"),
     Opt("pull", kind="str", help='Pull image before running ("always", "missing", "never")'),
     Opt("quiet", "q", help="Suppress the pull output"),
+    Opt("attach", "a", "list", help="Attach to STDIN, STDOUT or STDERR"),
+    Opt("cidfile", kind="str", help="Write the container ID to the file"),
+    Opt("label-file", kind="list", help="Read in a line delimited file of labels"),
+    Opt("platform", kind="str", help="Set platform if server is multi-platform capable"),
+    Opt("cpu-shares", "c", "int", help="CPU shares (relative weight)"),
+    Opt("cpu-period", kind="int", help="Limit CPU CFS (Completely Fair Scheduler) period"),
+    Opt("cpu-quota", kind="int", help="Limit CPU CFS (Completely Fair Scheduler) quota"),
+    Opt("cpuset-cpus", kind="str", help="CPUs in which to allow execution (0-3, 0,1)"),
+    Opt("cpuset-mems", kind="str", help="MEMs in which to allow execution (0-3, 0,1)"),
+    Opt("memory-reservation", kind="str", help="Memory soft limit"),
+    Opt("shm-size", kind="str", help="Size of /dev/shm"),
+    Opt("oom-kill-disable", help="Disable OOM Killer"),
+    Opt("oom-score-adj", kind="int", help="Tune host's OOM preferences (-1000 to 1000)"),
+    Opt("sysctl", kind="list", help="Sysctl options"),
+    Opt("group-add", kind="list", help="Add additional groups to join"),
+    Opt("ipc", kind="str", help="IPC mode to use"),
+    Opt("pid", kind="str", help="PID namespace to use"),
+    Opt("uts", kind="str", help="UTS namespace to use"),
 )
 RUN_ALIASES = (Opt("net", kind="str"),)
 
@@ -110,6 +128,8 @@ def _opt(long: str) -> Opt:
 #: durations, validated lists): their bad values print with the usage (`flag_errors`)
 TYPED_FLAGS = frozenset({
     "memory", "memory-swap", "shm-size", "cpus", "pids-limit", "env", "label", "ulimit",
+    "memory-reservation", "sysctl", "attach", "cpu-shares", "cpu-period", "cpu-quota",
+    "oom-score-adj", "label-file",
     "mount", "add-host", "health-interval", "health-timeout", "health-start-period",
     "health-start-interval",
 })  # fmt: skip
@@ -173,8 +193,12 @@ def parse_env(item: str, environ: Mapping[str, str]) -> str | None:
     return None
 
 
-def read_env_file(path: str, environ: Mapping[str, str]) -> list[str]:
-    """docker's env-file format: `K=V` or `K` lines, `#` comments, blank lines ignored."""
+def read_env_file(
+    path: str, environ: Mapping[str, str] | None
+) -> list[str]:
+    """docker's env-file format: `K=V` or `K` lines, `#` comments, blank lines ignored;
+    a bare `K` takes the caller's value, or is dropped (always, with no environment:
+    labels)."""
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -192,7 +216,7 @@ def read_env_file(path: str, environ: Mapping[str, str]) -> list[str]:
             raise ValueError(f"variable '{key}' contains whitespaces (line {number})")
         if eq:
             out.append(f"{key}={value}")
-        elif key in environ:
+        elif environ is not None and key in environ:  # (a bare label is dropped, as docker)
             out.append(f"{key}={environ[key]}")
     return out
 
@@ -522,13 +546,20 @@ def container_body(
             raise bad("tmpfs", spec, f"invalid mount path: '{path}' mount path must be absolute")
         tmpfs[path] = opts
 
+    label_items: list[str] = []
+    for path in o["label_file"]:  # docker's ReadKVStrings: the files, then -l
+        try:
+            label_items.extend(read_env_file(path, None))
+        except ValueError as exc:
+            raise bad("label-file", path, str(exc)) from None
     try:
-        labels = parse_kv_labels(o["label"])
+        labels = parse_kv_labels([*label_items, *o["label"]])
     except ValueError as exc:
         raise bad("label", ",".join(o["label"]), str(exc)) from None
 
     host: dict[str, Any] = {}
-    for long, key in (("memory", "Memory"), ("memory-swap", "MemorySwap")):
+    for long, key in (("memory", "Memory"), ("memory-swap", "MemorySwap"),
+                      ("memory-reservation", "MemoryReservation"), ("shm-size", "ShmSize")):
         text = o[long.replace("-", "_")]
         if text is None:
             continue
@@ -589,17 +620,18 @@ def container_body(
     healthcheck = _healthcheck(parsed)
 
     stdin = bool(o["interactive"])
-    attach_stdin = stdin and not detach
+    streams = attach_streams(o.get("attach") or [], detach)
+    attach_stdin = (stdin or "stdin" in streams) and not detach
     config: dict[str, Any] = {
         "Hostname": o["hostname"] or "",
         "Domainname": "",
         "User": o["user"] or "",
         "AttachStdin": attach_stdin,
-        "AttachStdout": not detach,
-        "AttachStderr": not detach,
+        "AttachStdout": "stdout" in streams,
+        "AttachStderr": "stderr" in streams,
         "Tty": bool(o["tty"]),
         "OpenStdin": stdin,
-        "StdinOnce": attach_stdin,
+        "StdinOnce": attach_stdin and stdin,
         "Env": env,
         "Cmd": cmd or None,
         "Image": image,
@@ -636,6 +668,8 @@ def container_body(
     })
     if o["init"]:
         host["Init"] = True
+    host.update(_resource_flags(o))
+    host.update(_namespace_flags(o))
     if o["tty"]:
         from supervisor.cli.terminal import size
 
@@ -697,6 +731,87 @@ def container_body(
         endpoints[network] = endpoint
     config["NetworkingConfig"] = {"EndpointsConfig": endpoints}
     return o["name"], config
+
+
+def attach_streams(items: list[str], detach: bool) -> set[str]:
+    """`-a/--attach` (docker's ValidateAttach): stdout and stderr when none is named;
+    nothing when detached, where `-a` is a conflict."""
+    streams = set()
+    for item in items:
+        name = item.lower()
+        if name not in ("stdin", "stdout", "stderr"):
+            raise bad("attach", item, "valid streams are STDIN, STDOUT and STDERR")
+        streams.add(name)
+    if detach:
+        if streams:
+            raise UsageError(  # docker 28: its own line, exit 1
+                "conflicting options: cannot specify both --attach and --detach", 1, plain=True
+            )
+        return set()
+    return streams or {"stdout", "stderr"}
+
+
+#: The sysctls the docker CLI lets through (opts.ValidateSysctl); the daemon checks
+#: that each belongs to a namespace the container has of its own.
+_IPC_SYSCTLS = frozenset({
+    "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+    "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced",
+})  # fmt: skip
+
+
+def parse_sysctl(item: str) -> tuple[str, str]:
+    key, eq, value = item.partition("=")
+    if eq and (key in _IPC_SYSCTLS or key.startswith(("net.", "fs.mqueue."))):
+        return key, value
+    raise ValueError(f"sysctl '{item}' is not allowed")
+
+
+def _resource_flags(o: Mapping[str, Any]) -> dict[str, Any]:
+    """`-c`, `--cpu-period/-quota`, `--cpuset-*`, `--oom-*`, `--sysctl`, `--group-add`."""
+    host: dict[str, Any] = {}
+    for long, key in (("cpu_shares", "CpuShares"), ("cpu_period", "CpuPeriod"),
+                      ("cpu_quota", "CpuQuota"), ("oom_score_adj", "OomScoreAdj"),
+                      ("cpuset_cpus", "CpusetCpus"), ("cpuset_mems", "CpusetMems")):
+        if o.get(long) is not None:
+            host[key] = o[long]
+    if o.get("oom_kill_disable"):
+        host["OomKillDisable"] = True
+    sysctls: dict[str, str] = {}
+    for item in o.get("sysctl") or []:
+        try:
+            key, value = parse_sysctl(item)
+        except ValueError as exc:
+            raise bad("sysctl", item, str(exc)) from None
+        sysctls[key] = value
+    if sysctls:
+        host["Sysctls"] = sysctls
+    if o.get("group_add"):
+        host["GroupAdd"] = list(o["group_add"])
+    return host
+
+
+def _namespace_flags(o: Mapping[str, Any]) -> dict[str, Any]:
+    """`--ipc`, `--pid`, `--uts` with the docker CLI's checks (Valid())."""
+    host: dict[str, Any] = {}
+    ipc, pid, uts = o.get("ipc"), o.get("pid"), o.get("uts")
+
+    def joins(mode: str) -> bool:
+        kind, sep, name = mode.partition(":")
+        return kind == "container" and bool(sep) and bool(name)
+
+    if pid is not None:
+        if pid not in ("", "host") and not joins(pid):
+            raise UsageError("--pid: invalid PID mode")
+        host["PidMode"] = pid
+    if uts is not None:
+        if uts not in ("", "host"):
+            raise UsageError("--uts: invalid UTS mode")
+        host["UTSMode"] = uts
+    if ipc is not None:
+        if ipc not in ("", "none", "private", "shareable", "host") and not joins(ipc):
+            raise UsageError("--ipc: invalid IPC mode")
+        host["IpcMode"] = ipc
+    return host
 
 
 #: docker's deviceCgroupRuleRegexp.

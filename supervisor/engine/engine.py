@@ -31,6 +31,7 @@ from supervisor import stateroot
 from supervisor.distribution.hosts import RegistryHosts
 from supervisor.engine import create as plan
 from supervisor.engine import names, unsupported
+from supervisor.engine import namespaces as nsmodes
 from supervisor.engine import update as updates
 from supervisor.engine.containers import Container, ContainerStore, MountPoint, State
 from supervisor.engine.execs import Exec, ExecStartError, ExecStore, runtime_start_error
@@ -51,13 +52,14 @@ from supervisor.runtime.console import Console, with_console_socket
 from supervisor.runtime.devices import check_devices, container_devices
 from supervisor.runtime.fds import OwnedFd, close_all
 from supervisor.runtime.process import PidFd
-from supervisor.runtime.rootfs import is_mounted, mount_overlay, unmount
+from supervisor.runtime.rootfs import is_mounted, mount_overlay, mount_shm, unmount
 from supervisor.runtime.runc import Runtime
 from supervisor.runtime.seccomp import host_platform
 from supervisor.runtime.spec import (
     DEFAULT_CAPABILITIES,
     DEFAULT_MASKED_PATHS,
     DEFAULT_READONLY_PATHS,
+    DEFAULT_SHM_SIZE,
     ContainerSpec,
     Device,
     Mount,
@@ -266,6 +268,7 @@ class Engine:
         for c in self.containers.all():
             if is_mounted(self.rootfs_of(c)):
                 unmount(self.rootfs_of(c))
+            unmount(self.dir_of(c) / "shm")  # --ipc shareable
             if c.state.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING):
                 cgroups.cleanup(self.cgroup_path(c))
                 c.state.status = Status.EXITED
@@ -288,8 +291,9 @@ class Engine:
             log.error("volume.remake_failed", error=str(exc))
         for d in (self.root / "containers").iterdir():
             if d.name not in known:
-                if is_mounted(d / "rootfs"):
-                    unmount(d / "rootfs")
+                for sub in ("rootfs", "shm"):
+                    if is_mounted(d / sub):
+                        unmount(d / sub)
                 discard_tree(d)
         for c in self.containers.all():
             policy = restarts.Policy.from_api(c.host_config.get("RestartPolicy"))
@@ -374,7 +378,10 @@ class Engine:
         path, args = plan.command_line(config)
         mounts = plan.plan_mounts(config, host_config)
         net_plan = self._check_network(host_config, body, config)
+        nsmodes.check_modes(host_config, config)  # --ipc --pid --uts --shm-size ...
+        nsmodes.check_sysctls(host_config, network_mode(host_config) == "host")
         self._check_resources(host_config)
+        nsmodes.check_memory(host_config)
         securityopt.parse(host_config.get("SecurityOpt"), securityopt.host_security())
         if config.get("StopSignal"):
             _signal_number(config["StopSignal"])  # refuse a bad --stop-signal at create
@@ -401,7 +408,9 @@ class Engine:
             mounts=mounts,
         )
         if not config["Hostname"]:
-            config["Hostname"] = cid[:12]
+            # the host's UTS namespace: its name is the container's (as dockerd's)
+            uts_host = host_config.get("UTSMode") == "host"
+            config["Hostname"] = os.uname().nodename if uts_host else cid[:12]
         made_volumes: list[str] = []
         cdir = self.dir_of(c)
         # `--mount type=bind` wants an existing source; `-v` creates it (at start).
@@ -554,6 +563,8 @@ class Engine:
             mount_overlay(lowers, cdir / "upper", cdir / "work", rootfs,
                           idmap=self.userns_path if remapped else None)
             mounted = True
+            if c.host_config.get("IpcMode") == "shareable":
+                mount_shm(cdir / "shm", c.host_config.get("ShmSize") or DEFAULT_SHM_SIZE)
             if remapped:
                 self._remap_files(c, cdir)
             self._copy_up_volumes(c, rootfs)
@@ -619,6 +630,7 @@ class Engine:
             cgroups.cleanup(self.cgroup_path(c))
             if mounted:
                 unmount(rootfs)
+                unmount(cdir / "shm")
             if attached:
                 with trio.CancelScope(shield=True):
                     await self.networks.detach(c)  # networking
@@ -720,7 +732,7 @@ class Engine:
         devices: tuple[list[Device], list[dict[str, Any]]] = ([], []),
     ) -> ContainerSpec:
         cfg, hc = c.config, c.host_config
-        user = resolve_user(rootfs, cfg.get("User") or "")
+        user = resolve_user(rootfs, cfg.get("User") or "", hc.get("GroupAdd") or None)
         env = list(cfg.get("Env") or [])
         if not any(e.startswith("HOME=") for e in env):
             env.append(f"HOME={user.home}")
@@ -746,6 +758,7 @@ class Engine:
             capabilities=caps,
             rlimits=rlimits,
             no_new_privileges=securityopt.no_new_privileges(hc),
+            oom_score_adj=hc.get("OomScoreAdj") or None,
         )
         cdir = self.dir_of(c)
         mounts = [
@@ -783,7 +796,14 @@ class Engine:
             cpu_period=hc.get("CpuPeriod") or None,
             cpuset_cpus=hc.get("CpusetCpus") or "",
             cpuset_mems=hc.get("CpusetMems") or "",
+            memory_reservation=hc.get("MemoryReservation") or None,
+            oom_kill_disable=bool(hc.get("OomKillDisable")),
         )
+        spaces = {
+            "pid": self._namespace_of(hc, "pid", "PidMode", "PID"),
+            "ipc": self._namespace_of(hc, "ipc", "IpcMode", "IPC"),
+            "uts": "host" if hc.get("UTSMode") == "host" else "",
+        }
         network = self.networks.spec_network(c)  # networking: none, host or netns path
         return ContainerSpec(
             id=c.id,
@@ -810,7 +830,49 @@ class Engine:
                 str(self.userns_path), remap.uid, remap.gid, remap.size
             ),
             init=self._init_binary(hc),
+            namespaces=spaces,
+            shm_size=hc.get("ShmSize") or DEFAULT_SHM_SIZE,
+            shm_source=self._shm_source(c),
+            sysctls=dict(hc.get("Sysctls") or {}),
         )
+
+    def _namespace_of(self, hc: dict[str, Any], kind: str, key: str, what: str) -> str:
+        """`--pid`/`--ipc` for the spec: "" a new namespace, "host", or the path of a
+        running container's to join (dockerd's getPIDContainer/getIPCContainer)."""
+        mode = hc.get(key) or ""
+        if mode == "host":
+            return "host"
+        name = nsmodes.joined(mode)
+        if not name:
+            return ""
+        other = self.containers.get(name)
+        if other.state.status not in (Status.RUNNING, Status.PAUSED) or not other.state.pid:
+            raise Conflict(f"cannot join {what} of a non running container: {other.id}")
+        if kind == "ipc" and other.host_config.get("IpcMode") not in ("shareable", "host"):
+            raise InvalidArgument(
+                f"container {other.id}: non-shareable IPC (hint: use IpcMode:shareable "
+                "for the donor container)"
+            )
+        if other.host_config.get(key) == "host":
+            return "host"
+        return f"/proc/{other.state.pid}/ns/{kind}"
+
+    def _shm_source(self, c: Container) -> str:
+        """/dev/shm by `--ipc`: "" a private tmpfs, the host's, the donor's, or none."""
+        mode = c.host_config.get("IpcMode") or ""
+        if mode == "host":
+            return "/dev/shm"
+        if mode == "none":
+            return "none"
+        if mode == "shareable":
+            return str(self.dir_of(c) / "shm")
+        name = nsmodes.joined(mode)
+        if not name:
+            return ""
+        other = self.containers.get(name)
+        if other.host_config.get("IpcMode") == "host":
+            return "/dev/shm"
+        return str(self.dir_of(other) / "shm")
 
     def _copy_up_volumes(self, c: Container, rootfs: Path) -> None:
         """A new, empty volume gets the image's content at its path, as in Docker."""
@@ -932,6 +994,7 @@ class Engine:
         await self.runtime.delete(c.id, force=True)
         cgroups.cleanup(self.cgroup_path(c))
         unmount(self.rootfs_of(c))
+        unmount(self.dir_of(c) / "shm")
         try:
             await self.networks.detach(c)  # networking: relays, veth, address, netns
         except Exception as exc:  # noqa: BLE001 - the exit is recorded whatever fails here
@@ -1245,6 +1308,7 @@ class Engine:
         rootfs = self.rootfs_of(c)
         if is_mounted(rootfs):
             unmount(rootfs)
+        unmount(self.dir_of(c) / "shm")
         discard_tree(self.dir_of(c))
         self.networks.forget(c.id)  # networking: endpoint rows
         self.containers.delete(c)
@@ -1590,7 +1654,11 @@ class Engine:
 
     def _exec_process(self, c: Container, ex: Exec) -> ProcessSpec:
         try:
-            user = resolve_user(self.rootfs_of(c), ex.user or c.config.get("User") or "")
+            user = resolve_user(
+                self.rootfs_of(c),
+                ex.user or c.config.get("User") or "",
+                c.host_config.get("GroupAdd") or None,  # as dockerd's getUser
+            )
         except CorralError as exc:
             raise ExecStartError(exc.message) from None
         env = plan.merge_env(c.config.get("Env"), ex.env)

@@ -89,14 +89,23 @@ HOST_APPLIED = frozenset(
         "MaskedPaths",
         "ReadonlyPaths",
         "SecurityOpt",  # values checked by runtime/securityopt.py
+        # checked by engine/namespaces.py
+        "IpcMode",
+        "PidMode",
+        "UTSMode",
+        "ShmSize",
+        "Sysctls",
+        "OomScoreAdj",
+        "OomKillDisable",
+        "MemoryReservation",
+        "GroupAdd",  # resolved at start, as runc's GetAdditionalGroups
     }
 )
 
 #: HostConfig fields whose values other than zero corral also accepts: what it does
-#: anyway (a private IPC namespace, the host's cgroup and user namespaces, the
+#: anyway (the host's cgroup and user namespaces, the
 #: daemon's runtime is added by `check_body`).
 HOST_ACCEPTED_VALUES: dict[str, tuple[Any, ...]] = {
-    "IpcMode": ("private", "shareable"),
     "CgroupnsMode": ("host",),
     "UsernsMode": ("host",),
     "Isolation": ("default",),

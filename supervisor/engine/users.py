@@ -86,8 +86,15 @@ def _numeric(text: str, what: str) -> int:
     return value
 
 
-def resolve(spec: str, passwd: list[PasswdEntry], groups: list[GroupEntry]) -> ResolvedUser:
-    """uid/gid/home and supplementary groups for `spec` (``""``, `name`, `uid`, `a:b`)."""
+def resolve(
+    spec: str,
+    passwd: list[PasswdEntry],
+    groups: list[GroupEntry],
+    group_add: list[str] | None = None,
+) -> ResolvedUser:
+    """uid/gid/home and supplementary groups for `spec` (``""``, `name`, `uid`, `a:b`),
+    plus `--group-add` (`HostConfig.GroupAdd`): names found in the group file, numbers
+    taken as they are, as runc's GetAdditionalGroups."""
     user, _, group = (spec or "").partition(":")
     if user == "":
         entry = next((e for e in passwd if e.uid == 0), None)
@@ -118,14 +125,27 @@ def resolve(spec: str, passwd: list[PasswdEntry], groups: list[GroupEntry]) -> R
         resolved.additional_gids = sorted(
             {g.gid for g in groups if entry.name in g.members} - {resolved.gid}
         )
+    if group_add:
+        extra = set(resolved.additional_gids)
+        for name in group_add:
+            found = next((g for g in groups if g.name == name), None)
+            if found is not None:
+                extra.add(found.gid)
+            elif _is_id(name):
+                extra.add(_numeric(name, "uids and gids"))
+            else:
+                raise CorralError(
+                    f"Unable to find group {name}: no matching entries in group file"
+                )
+        resolved.additional_gids = sorted(extra)
     return resolved
 
 
-def resolve_user(root: Path, spec: str) -> ResolvedUser:
+def resolve_user(root: Path, spec: str, group_add: list[str] | None = None) -> ResolvedUser:
     """`resolve` against the /etc/passwd and /etc/group inside `root` (either may lack)."""
     passwd = parse_passwd(_lines(root, "/etc/passwd"))
     groups = parse_group(_lines(root, "/etc/group"))
-    return resolve(spec, passwd, groups)
+    return resolve(spec, passwd, groups, group_add)
 
 
 def chown_ids(spec: str, passwd: list[PasswdEntry], groups: list[GroupEntry]) -> tuple[int, int]:

@@ -146,6 +146,20 @@ def mount_overlay(
         raise CorralError(f"mount overlay on {target}: {os.strerror(err)} ({data})")
 
 
+def mount_shm(target: Path, size: int) -> None:
+    """A shareable container's /dev/shm (`--ipc shareable`): a tmpfs the daemon mounts
+    at `target` (mode 1777, nosuid,nodev,noexec, `size` bytes) and binds into it and
+    into every `--ipc container:` joiner, as dockerd's ShmPath; one from another
+    mount namespace could not be bound."""
+    target.mkdir(mode=0o700, exist_ok=True)
+    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    data = f"mode=1777,size={size}".encode()
+    rc = _libc.mount(b"shm", os.fsencode(target), b"tmpfs", flags, data)
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise CorralError(f"mount shm on {target}: {os.strerror(err)}")
+
+
 def bind_mount(source: Path, target: Path, *, read_only: bool = False) -> None:
     """Bind `source` (recursively) at the existing `target`, nosuid,nodev,noexec: the
     daemon's own views of a stopped container's volumes (`docker cp`), never a

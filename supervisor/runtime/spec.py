@@ -117,6 +117,9 @@ READONLY_ROOT_EXEMPT = frozenset({"/proc", "/dev", "/dev/pts", "/dev/shm", "/dev
 #: because runc cannot raise a limit above what its own process is allowed.
 DEFAULT_NOFILE = 1048576
 
+#: Docker's /dev/shm size when `--shm-size` is not given (64 MiB).
+DEFAULT_SHM_SIZE = 64 << 20
+
 #: CFS period Docker uses when translating `--cpus` into a quota.
 CPU_PERIOD = 100_000
 
@@ -150,6 +153,8 @@ class ProcessSpec:
     capabilities: list[str] | None = None
     #: Extra rlimits; an RLIMIT_NOFILE here replaces the default one.
     rlimits: list[Rlimit] = field(default_factory=list)
+    #: `--oom-score-adj` (None: the daemon's own, inherited, as Docker's 0 means).
+    oom_score_adj: int | None = None
 
 
 @dataclass
@@ -196,6 +201,9 @@ class Resources:
     cpu_period: int | None = None
     cpuset_cpus: str = ""
     cpuset_mems: str = ""
+    #: `--memory-reservation` (a soft limit, bytes), `--oom-kill-disable`.
+    memory_reservation: int | None = None
+    oom_kill_disable: bool = False
 
 
 @dataclass
@@ -242,6 +250,13 @@ class ContainerSpec:
     #: Host path of the init binary for `--init` ("" for none): bind-mounted read-only
     #: at INIT_IN_CONTAINER and run as PID 1 with the command as its child.
     init: str = ""
+    #: The pid, ipc and uts namespaces (`--pid`, `--ipc`, `--uts`): absent or "" a new
+    #: one, "host" none (the host's), else the path of another container's to join.
+    namespaces: dict[str, str] = field(default_factory=dict)
+    #: /dev/shm: a private tmpfs of `shm_size` bytes (`--shm-size`) when `shm_source`
+    #: is "", a bind of that host path (`--ipc host` or `container:`), none for "none".
+    shm_size: int = DEFAULT_SHM_SIZE
+    shm_source: str = ""
 
 
 def _cap_name(name: str) -> str:
@@ -330,14 +345,32 @@ def process_config(process: ProcessSpec, host_nofile_hard: int) -> dict[str, Any
         "rlimits": rlimits,
         "noNewPrivileges": process.no_new_privileges,
     }
+    if process.oom_score_adj is not None:
+        out["oomScoreAdj"] = process.oom_score_adj
     if process.terminal and process.console_size is not None:
         height, width = process.console_size
         out["consoleSize"] = {"height": height, "width": width}
     return out
 
 
-def default_mounts() -> list[dict[str, Any]]:
-    """Docker's default mounts (moby `oci/defaults.go`), in mount order."""
+def default_mounts(shm_size: int = DEFAULT_SHM_SIZE, shm_source: str = "") -> list[dict[str, Any]]:
+    """Docker's default mounts (moby `oci/defaults.go`), in mount order; /dev/shm as
+    `--shm-size` and `--ipc` make it (moby's setupIpcDirs)."""
+    shm: list[dict[str, Any]] = []
+    if shm_source == "":
+        shm = [{
+            "destination": "/dev/shm",
+            "type": "tmpfs",
+            "source": "shm",
+            "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm_size}"],
+        }]  # fmt: skip
+    elif shm_source != "none":
+        shm = [{
+            "destination": "/dev/shm",
+            "type": "bind",
+            "source": shm_source,
+            "options": ["rbind", "nosuid", "noexec", "nodev"],
+        }]  # fmt: skip
     return [
         {
             "destination": "/proc",
@@ -364,12 +397,7 @@ def default_mounts() -> list[dict[str, Any]]:
                 "gid=5",
             ],
         },
-        {
-            "destination": "/dev/shm",
-            "type": "tmpfs",
-            "source": "shm",
-            "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"],
-        },
+        *shm,
         {
             "destination": "/dev/mqueue",
             "type": "mqueue",
@@ -432,6 +460,10 @@ def resources_config(res: Resources) -> dict[str, Any]:
             memory["swap"] = res.memory_swap
     elif res.memory_swap:
         memory["swap"] = res.memory_swap
+    if res.memory_reservation:
+        memory["reservation"] = res.memory_reservation
+    if res.oom_kill_disable:
+        memory["disableOOMKiller"] = True
     if memory:
         out["memory"] = memory
     cpu: dict[str, Any] = {}
@@ -458,12 +490,14 @@ def resources_config(res: Resources) -> dict[str, Any]:
 
 def build_config(spec: ContainerSpec, host_nofile_hard: int) -> dict[str, Any]:
     """The complete `config.json` for `spec`, Docker-equivalent (privileged or not)."""
-    namespaces: list[dict[str, Any]] = [
-        {"type": "pid"},
-        {"type": "ipc"},
-        {"type": "uts"},
-        {"type": "mount"},
-    ]
+    namespaces: list[dict[str, Any]] = []
+    for kind in ("pid", "ipc", "uts"):
+        where = spec.namespaces.get(kind, "")
+        if where == "host":
+            continue
+        namespaces.append({"type": kind, "path": where} if where else {"type": kind})
+    namespaces.append({"type": "mount"})
+    private_uts = spec.namespaces.get("uts", "") != "host"
     sysctls: dict[str, str] = {}
     if spec.network != "host":
         netns: dict[str, Any] = {"type": "network"}
@@ -478,7 +512,7 @@ def build_config(spec: ContainerSpec, host_nofile_hard: int) -> dict[str, Any]:
         if "net.ipv4.ping_group_range" in sysctls:
             # only gids the namespace maps (the kernel refuses Docker's 0..2^31-1 then)
             sysctls["net.ipv4.ping_group_range"] = f"0 {spec.userns.size - 1}"
-    if spec.domainname:
+    if spec.domainname and private_uts:
         # No OCI field in runc 1.1; the sysctl does what setdomainname(2) does (Docker's way).
         sysctls["kernel.domainname"] = spec.domainname
     sysctls.update(spec.sysctls)
@@ -488,7 +522,7 @@ def build_config(spec: ContainerSpec, host_nofile_hard: int) -> dict[str, Any]:
         [{"allow": True, "access": "rwm"}] if spec.privileged else default_device_rules()
     ) + [dict(r) for r in spec.device_rules]
 
-    mounts = default_mounts()
+    mounts = default_mounts(spec.shm_size, spec.shm_source)
     if spec.privileged:
         # Docker: /sys and the cgroup tree writable for a privileged container.
         mounts = [
@@ -561,10 +595,11 @@ def build_config(spec: ContainerSpec, host_nofile_hard: int) -> dict[str, Any]:
         "ociVersion": OCI_VERSION,
         "process": process,
         "root": {"path": spec.rootfs, "readonly": spec.readonly_rootfs},
-        "hostname": spec.hostname,
         "mounts": mounts,
         "linux": linux,
     }
+    if private_uts:  # runc refuses a hostname for the host's UTS namespace
+        config["hostname"] = spec.hostname
     if spec.annotations:
         config["annotations"] = dict(spec.annotations)
     return config

@@ -155,7 +155,9 @@ def probe_process(host: ProbeHost, c: Container, argv: tuple[str, ...]) -> Proce
     """The probe as Docker execs it: the container's env, user, working dir and caps."""
     from supervisor.engine.engine import _capabilities  # the engine imports this module
 
-    user = resolve_user(host.rootfs_of(c), c.config.get("User") or "")
+    user = resolve_user(
+        host.rootfs_of(c), c.config.get("User") or "", c.host_config.get("GroupAdd") or None
+    )
     env = plan.merge_env(c.config.get("Env"), [])
     if not any(e.startswith("HOSTNAME=") for e in env) and c.config.get("Hostname"):
         env.append(f"HOSTNAME={c.config['Hostname']}")

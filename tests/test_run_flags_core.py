@@ -1,0 +1,126 @@
+"""The pure side of the `run` flags: the CLI's body, dockerd's and runc's checks
+(engine/namespaces.py), and what the OCI spec gets (runtime/spec.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from supervisor.cli.flags import RUN, container_body
+from supervisor.cli.parser import UsageError, parse
+from supervisor.engine import namespaces
+from supervisor.errors import InvalidArgument
+from supervisor.runtime.spec import ContainerSpec, ProcessSpec, Resources, build_config
+
+
+def body(*flags: str) -> dict[str, Any]:
+    return container_body(parse(RUN, [*flags, "img"]), {})[1]
+
+
+def test_cli_body_of_the_resource_and_namespace_flags() -> None:
+    hc = body("--shm-size", "1g", "--memory-reservation", "32m", "-c", "512",
+              "--cpuset-cpus", "0-1", "--cpuset-mems", "0", "--oom-kill-disable",
+              "--oom-score-adj", "-200", "--sysctl", "net.ipv4.ip_forward=1",
+              "--group-add", "audio", "--ipc", "shareable", "--pid", "host",
+              "--uts", "host")["HostConfig"]  # fmt: skip
+    assert hc["ShmSize"] == 1 << 30 and hc["MemoryReservation"] == 32 << 20
+    assert (hc["CpuShares"], hc["CpusetCpus"], hc["CpusetMems"]) == (512, "0-1", "0")
+    assert (hc["OomKillDisable"], hc["OomScoreAdj"]) == (True, -200)
+    assert hc["Sysctls"] == {"net.ipv4.ip_forward": "1"}
+    assert hc["GroupAdd"] == ["audio"]
+    assert (hc["IpcMode"], hc["PidMode"], hc["UTSMode"]) == ("shareable", "host", "host")
+
+
+def test_cli_attach_streams() -> None:
+    cfg = body("-a", "STDERR")
+    assert (cfg["AttachStdin"], cfg["AttachStdout"], cfg["AttachStderr"]) == (False, False, True)
+    cfg = body("-i", "-a", "stdout")
+    assert (cfg["AttachStdin"], cfg["StdinOnce"], cfg["AttachStdout"]) == (True, True, True)
+    with pytest.raises(UsageError, match="valid streams are STDIN, STDOUT and STDERR"):
+        body("-a", "stdio")
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--ipc", "container:"], "--ipc: invalid IPC mode"),
+        (["--pid", "private"], "--pid: invalid PID mode"),
+        (["--uts", "container:x"], "--uts: invalid UTS mode"),
+        (["--sysctl", "vm.swappiness=1"], "sysctl 'vm.swappiness=1' is not allowed"),
+        (["--sysctl", "net.ipv4.ip_forward"], "sysctl 'net.ipv4.ip_forward' is not allowed"),
+    ],
+)
+def test_cli_refusals(flags: list[str], message: str) -> None:
+    with pytest.raises(UsageError, match=message.replace(".", r"\.")):
+        body(*flags)
+
+
+@pytest.mark.parametrize(
+    ("hc", "config", "message"),
+    [
+        ({"IpcMode": "bogus"}, {}, "invalid IPC mode: bogus"),
+        ({"PidMode": "container"}, {}, "invalid PID mode: container"),
+        ({"UTSMode": "private"}, {}, "invalid UTS mode: private"),
+        ({"UTSMode": "host"}, {"Hostname": "x"}, "conflicting options: hostname and the UTS mode"),
+        ({"ShmSize": -1}, {}, "SHM size can not be less than 0"),
+        ({"OomScoreAdj": -1001}, {}, r"Invalid value -1001, range for oom score adj is"),
+    ],
+)
+def test_dockerd_mode_checks(hc: dict[str, Any], config: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        namespaces.check_modes(hc, config)
+
+
+def test_empty_ipc_mode_is_stored_as_private() -> None:
+    hc: dict[str, Any] = {"IpcMode": ""}
+    namespaces.check_modes(hc, {})
+    assert hc["IpcMode"] == "private"
+
+
+@pytest.mark.parametrize(
+    ("hc", "host_net", "message"),
+    [
+        ({"Sysctls": {"net.core.somaxconn": "1"}}, True, "not allowed in the hosts network"),
+        ({"Sysctls": {"fs.mqueue.msg_max": "1"}, "IpcMode": "host"}, False, "hosts ipc"),
+        ({"Sysctls": {"kernel.hostname": "x"}}, False, "use the hostname config"),
+        ({"Sysctls": {"vm.swappiness": "1"}}, False, "not in a separate kernel namespace"),
+        ({"Sysctls": {"kernel.domainname": "x"}, "UTSMode": "host"}, False, "separate kernel"),
+    ],
+)
+def test_runc_sysctl_checks(hc: dict[str, Any], host_net: bool, message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        namespaces.check_sysctls(hc, host_net)
+    namespaces.check_sysctls({"Sysctls": {"net.core.somaxconn": "1", "kernel.sem": "1"}}, False)
+
+
+def _config(**kw: Any) -> dict[str, Any]:
+    process = ProcessSpec(args=["sh"], env=[], oom_score_adj=kw.pop("oom", None))
+    spec = ContainerSpec(id="c", rootfs="/r", hostname="h", process=process, **kw)
+    return build_config(spec, 1 << 20)
+
+
+def test_spec_namespaces_shm_and_memory() -> None:
+    cfg = _config(
+        namespaces={"pid": "host", "ipc": "/proc/7/ns/ipc", "uts": "host"},
+        shm_source="/var/lib/corral/containers/x/shm",
+        resources=Resources(memory_reservation=32 << 20, oom_kill_disable=True),
+        oom=-5,
+    )
+    kinds = {n["type"]: n.get("path", "") for n in cfg["linux"]["namespaces"]}
+    assert "pid" not in kinds and "uts" not in kinds and kinds["ipc"] == "/proc/7/ns/ipc"
+    assert "hostname" not in cfg  # runc refuses one without a UTS namespace
+    shm = [m for m in cfg["mounts"] if m["destination"] == "/dev/shm"]
+    assert shm == [{"destination": "/dev/shm", "type": "bind",
+                    "source": "/var/lib/corral/containers/x/shm",
+                    "options": ["rbind", "nosuid", "noexec", "nodev"]}]  # fmt: skip
+    assert cfg["linux"]["resources"]["memory"] == {
+        "reservation": 32 << 20, "disableOOMKiller": True}  # fmt: skip
+    assert cfg["process"]["oomScoreAdj"] == -5
+    plain = _config(shm_size=1 << 30)
+    assert [n["type"] for n in plain["linux"]["namespaces"]][:3] == ["pid", "ipc", "uts"]
+    assert plain["hostname"] == "h" and "oomScoreAdj" not in plain["process"]
+    (shm_default,) = [m for m in plain["mounts"] if m["destination"] == "/dev/shm"]
+    assert f"size={1 << 30}" in shm_default["options"]
+    none = _config(shm_source="none")
+    assert not [m for m in none["mounts"] if m["destination"] == "/dev/shm"]
