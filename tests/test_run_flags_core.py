@@ -124,3 +124,35 @@ def test_spec_namespaces_shm_and_memory() -> None:
     assert f"size={1 << 30}" in shm_default["options"]
     none = _config(shm_source="none")
     assert not [m for m in none["mounts"] if m["destination"] == "/dev/shm"]
+
+
+def test_mountinfo_propagation_and_the_mount_a_path_is_on() -> None:
+    from supervisor.runtime.mountinfo import mount_of, parse_mountinfo
+
+    entries = parse_mountinfo(
+        "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
+        "40 27 0:50 / /srv rw shared:7 - tmpfs t rw\n"
+        "41 40 0:51 / /srv/in rw master:7 - tmpfs t rw\n"
+    )
+    assert [e.propagation for e in entries] == ["private", "shared", "slave"]
+    assert mount_of("/srv/in/x", entries) is entries[2]
+    assert mount_of("/srv/inner", entries) is entries[1]  # a prefix of the name only
+    assert mount_of("/etc", entries) is entries[0]
+
+
+def test_mount_options_become_the_specs() -> None:
+    from supervisor.engine import create as plan
+
+    bind = plan.parse_mount({"Type": "bind", "Source": "/a", "Target": "/b", "BindOptions": {
+        "Propagation": "rslave", "NonRecursive": True}})  # fmt: skip
+    assert (bind.propagation, bind.non_recursive) == ("rslave", True)
+    assert bind.to_api()["Propagation"] == "rslave"
+    vol = plan.parse_mount({"Type": "volume", "Source": "vol", "Target": "/b",
+                            "VolumeOptions": {"Subpath": "./a//b/"}})  # fmt: skip
+    assert vol.subpath == "a/b"
+    with pytest.raises(InvalidArgument, match="invalid propagation mode: up"):
+        plan.parse_mount({"Type": "bind", "Source": "/a", "Target": "/b",
+                          "BindOptions": {"Propagation": "up"}})  # fmt: skip
+    with pytest.raises(InvalidArgument, match="field BindOptions must not be specified"):
+        plan.parse_mount({"Type": "volume", "Target": "/b",
+                          "BindOptions": {"Propagation": "shared"}})  # fmt: skip

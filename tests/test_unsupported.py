@@ -204,14 +204,10 @@ def test_config_fields_not_applied_are_refused(config: dict[str, Any], expected:
     ("mount", "expected"),
     [
         ({"Type": "bind", "Source": "/a", "Target": "/b",
-          "BindOptions": {"Propagation": "rshared"}},
-         'HostConfig.Mounts[0].BindOptions.Propagation="rshared" (--mount bind-propagation)'),
-        ({"Type": "bind", "Source": "/a", "Target": "/b", "BindOptions": {"NonRecursive": True}},
-         "BindOptions.NonRecursive=true"),
+          "BindOptions": {"ReadOnlyForceRecursive": True}},
+         "HostConfig.Mounts[0].BindOptions.ReadOnlyForceRecursive=true (--mount bind-recursive)"),
         ({"Type": "volume", "Target": "/b", "VolumeOptions": {"Labels": {"a": "b"}}},
          "VolumeOptions.Labels="),
-        ({"Type": "volume", "Target": "/b", "VolumeOptions": {"Subpath": "sub"}},
-         'VolumeOptions.Subpath="sub" (--mount volume-subpath)'),
         ({"Type": "volume", "Target": "/b",
           "VolumeOptions": {"DriverConfig": {"Name": "nfs"}}}, "VolumeOptions.DriverConfig="),
         ({"Type": "tmpfs", "Target": "/b", "TmpfsOptions": {"Options": [["exec"]]}},
@@ -266,8 +262,11 @@ def test_bind_modes_applied_meaningless_or_refused() -> None:
     assert plan.parse_bind("/a:/b:z,ro").read_only  # z: no SELinux here, as Docker
     assert plan.parse_bind("/a:/b:rprivate").type == "bind"
     assert plan.parse_bind("/a:/b:cached").type == "bind"  # macOS only, as Docker
-    with pytest.raises(InvalidArgument, match="propagation mode rshared .* not supported"):
-        plan.parse_bind("/a:/b:rshared")
+    assert plan.parse_bind("/a:/b:rshared,ro").propagation == "rshared"
+    with pytest.raises(InvalidArgument, match="invalid mode: rshared"):
+        plan.parse_bind("data:/b:rshared")  # propagation is a bind's
+    with pytest.raises(InvalidArgument, match="invalid mode: rshared,slave"):
+        plan.parse_bind("/a:/b:rshared,slave")
     assert plan.parse_mount(
         {"Type": "volume", "Target": "/v", "VolumeOptions": {"NoCopy": True}}
     ).nocopy
@@ -318,4 +317,5 @@ def test_compose_init_privileged_and_volume_options_reach_the_body() -> None:
     )
     mounts = vols["HostConfig"]["Mounts"]
     assert mounts[0]["VolumeOptions"] == {"NoCopy": True}
-    assert "BindOptions.Propagation=\"rshared\"" in refused(vols)  # was silently dropped
+    assert mounts[1]["BindOptions"] == {"Propagation": "rshared"}
+    check_body(vols)  # applied now (it was once silently dropped)

@@ -231,10 +231,9 @@ def parse_kv_labels(items: list[str]) -> dict[str, str]:
     return labels
 
 
-_VOLUME_MODES = {"ro", "rw", "z", "Z", "nocopy", "shared", "rshared", "slave", "rslave",
-                 "private", "rprivate", "delegated", "cached", "consistent"}
-#: Valid for docker, but corral binds are always rprivate: refused, not dropped.
-_UNSUPPORTED_MODES = {"shared", "rshared", "slave", "rslave", "private"}
+_PROPAGATIONS = ("shared", "rshared", "slave", "rslave", "private", "rprivate")
+_VOLUME_MODES = {"ro", "rw", "z", "Z", "nocopy", "delegated", "cached", "consistent",
+                 *_PROPAGATIONS}  # fmt: skip
 
 
 def parse_volume(spec: str) -> tuple[str, str | None]:
@@ -264,9 +263,6 @@ def parse_volume(spec: str) -> tuple[str, str | None]:
         modes = parts[2].split(",")
         if any(m not in _VOLUME_MODES for m in modes) or ("ro" in modes and "rw" in modes):
             raise ValueError(f"invalid mode: {parts[2]}")
-        for m in modes:
-            if m in _UNSUPPORTED_MODES:
-                raise ValueError(f"propagation mode {m} is not supported by corral")
     if target == "/":
         raise ValueError("invalid specification: destination can't be '/'")
     return ("bind", None)
@@ -298,6 +294,9 @@ def parse_mount(spec: str) -> dict[str, Any]:
         if key == "volume-nocopy":
             volume_opts["NoCopy"] = _bool_value(key, val)
             continue
+        if key == "bind-nonrecursive":  # deprecated spelling of bind-recursive=disabled
+            bind_opts["NonRecursive"] = _bool_value(key, val)
+            continue
         if val is None:
             raise ValueError(f"invalid field '{field}' must be a key=value pair")
         if key == "type":
@@ -309,18 +308,22 @@ def parse_mount(spec: str) -> dict[str, Any]:
         elif key in ("target", "dst", "destination"):
             mount["Target"] = val
         elif key == "bind-propagation":
-            if val != "rprivate":  # what every corral bind gets
-                raise ValueError(f"{field} is not supported by corral (binds are rprivate)")
-            bind_opts["Propagation"] = val
+            if val.lower() not in _PROPAGATIONS:
+                raise ValueError(f"invalid propagation mode: {val}")
+            bind_opts["Propagation"] = val.lower()
         elif key == "bind-recursive":
-            if val != "enabled":
-                raise ValueError(f"{field} is not supported by corral")
+            if val == "disabled":
+                bind_opts["NonRecursive"] = True
+            elif val != "enabled":  # writable/readonly: recursive read-only is not applied
+                raise ValueError(f"{field} is not supported by corral" if val in (
+                    "writable", "readonly") else f"invalid value for {key}: {val}")  # fmt: skip
+        elif key == "volume-subpath":
+            volume_opts["Subpath"] = val
         elif key == "volume-driver":
             if val != "local":
                 raise ValueError(f"{field} is not supported by corral (only local volumes)")
             volume_opts.setdefault("DriverConfig", {})["Name"] = val
-        elif key in ("volume-label", "volume-opt", "volume-subpath", "bind-create-mountpoint",
-                     "tmpfs-option"):
+        elif key in ("volume-label", "volume-opt", "tmpfs-option"):
             raise ValueError(f"{key} is not supported by corral")
         elif key == "tmpfs-size":
             try:

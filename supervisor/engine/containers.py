@@ -76,6 +76,12 @@ class MountPoint:
     options: list[str] = field(default_factory=list)
     anonymous: bool = False
     nocopy: bool = False  # a new volume is not filled from the image (`nocopy`)
+    #: a bind's propagation (`-v ...:rshared`, `bind-propagation`); "" is rprivate
+    propagation: str = ""
+    #: `bind-recursive=disabled` (`BindOptions.NonRecursive`): submounts not bound
+    non_recursive: bool = False
+    #: `volume-subpath` (`VolumeOptions.Subpath`): a directory of the volume is mounted
+    subpath: str = ""
 
     def to_api(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -86,7 +92,7 @@ class MountPoint:
             if self.type == "tmpfs"
             else ("ro" if self.read_only else ""),
             "RW": not self.read_only,
-            "Propagation": "rprivate" if self.type == "bind" else "",
+            "Propagation": (self.propagation or "rprivate") if self.type == "bind" else "",
         }
         if self.type == "volume":
             out["Name"] = self.name

@@ -91,12 +91,13 @@ def command_line(cfg: dict[str, Any]) -> tuple[str, list[str]]:
     return argv[0], argv[1:]
 
 
-#: `-v` modes corral applies (rprivate is what every bind gets), and those that mean
-#: nothing on this host, as for Docker on Linux without SELinux: z/Z (SELinux
-#: relabelling), delegated/cached/consistent (macOS file sharing).
-_BIND_MODES = {"ro", "rw", "nocopy", "rprivate", "z", "Z", "delegated", "cached", "consistent"}
-#: Valid in Docker, not applied by corral: refused by name.
-_UNSUPPORTED_BIND_MODES = {"private", "shared", "rshared", "slave", "rslave"}
+#: Bind propagation modes (`-v ...:rshared`, `bind-propagation=`); rprivate is the default.
+PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
+#: `-v` modes corral applies, and those that mean nothing on this host, as for Docker
+#: on Linux without SELinux: z/Z (SELinux relabelling), delegated/cached/consistent
+#: (macOS file sharing).
+_BIND_MODES = {"ro", "rw", "nocopy", "z", "Z", "delegated", "cached", "consistent",
+               *PROPAGATIONS}  # fmt: skip
 
 
 def parse_bind(spec: str) -> MountPoint:
@@ -109,14 +110,9 @@ def parse_bind(spec: str) -> MountPoint:
         raise InvalidArgument(f"invalid volume specification: '{spec}'")
     src, dst = parts[0], parts[1]
     modes = parts[2].split(",") if len(parts) == 3 else []
-    for m in modes:
-        if m in _UNSUPPORTED_BIND_MODES:
-            raise InvalidArgument(
-                f"propagation mode {m} (volume specification '{spec}') is not supported by "
-                "corral: binds are rprivate"
-            )
+    propagation = [m for m in modes if m in PROPAGATIONS]
     bad = [m for m in modes if m not in _BIND_MODES]
-    if bad or ("ro" in modes and "rw" in modes):
+    if bad or ("ro" in modes and "rw" in modes) or len(propagation) > 1:
         raise InvalidArgument(f"invalid mode: {parts[2]} in volume specification '{spec}'")
     if not is_clean_container_path(dst):
         raise InvalidArgument(
@@ -127,7 +123,10 @@ def parse_bind(spec: str) -> MountPoint:
     if src.startswith("/"):
         if ".." in src.split("/"):
             raise InvalidArgument(f"invalid volume specification: '{spec}': '..' in source")
-        return MountPoint(type="bind", source=src, destination=dst, read_only=ro)
+        return MountPoint(type="bind", source=src, destination=dst, read_only=ro,
+                          propagation=propagation[0] if propagation else "")  # fmt: skip
+    if propagation:  # dockerd: propagation is a bind's
+        raise InvalidArgument(f"invalid mode: {parts[2]} in volume specification '{spec}'")
     if not VOLUME_NAME_RE.match(src):
         raise InvalidArgument(
             f"invalid volume specification: '{spec}': \"{src}\" includes invalid characters "
@@ -152,18 +151,36 @@ def parse_mount(m: dict[str, Any]) -> MountPoint:
                 f"invalid mount config for type \"bind\": invalid source '{src}': "
                 "must be an absolute path"
             )
-        return MountPoint(type="bind", source=src, destination=dst, read_only=ro)
+        opts = m.get("BindOptions") or {}
+        propagation = opts.get("Propagation") or ""
+        if propagation not in ("", *PROPAGATIONS):
+            raise InvalidArgument(f"invalid propagation mode: {propagation}")
+        return MountPoint(type="bind", source=src, destination=dst, read_only=ro,
+                          propagation=propagation, non_recursive=bool(opts.get("NonRecursive")))
+    if m.get("BindOptions"):
+        raise InvalidArgument(
+            f'invalid mount config for type "{kind}": field BindOptions must not be specified'
+        )
     if kind == "volume":
         if src and not VOLUME_NAME_RE.match(src):
             raise InvalidArgument(f"invalid mount config for type \"volume\": invalid name '{src}'")
-        nocopy = bool((m.get("VolumeOptions") or {}).get("NoCopy"))
+        vopts = m.get("VolumeOptions") or {}
+        subpath = vopts.get("Subpath") or ""
+        if subpath:
+            parts = subpath.split("/")
+            if not src or subpath.startswith("/") or ".." in parts:
+                raise InvalidArgument(
+                    f'invalid mount config for type "volume": subpath must be a relative '
+                    f"path within the volume{'' if src else ' (and the volume named)'}"
+                )
         return MountPoint(
             type="volume",
             name=src,
             destination=dst,
             read_only=ro,
             anonymous=not src,
-            nocopy=nocopy,
+            nocopy=bool(vopts.get("NoCopy")),
+            subpath="/".join(p for p in subpath.split("/") if p not in ("", ".")),
         )
     if kind == "tmpfs":
         if src:

@@ -415,7 +415,10 @@ class Engine:
         cdir = self.dir_of(c)
         # `--mount type=bind` wants an existing source; `-v` creates it (at start).
         strict_binds = {
-            x.get("Source") for x in host_config.get("Mounts") or [] if x.get("Type") == "bind"
+            x.get("Source")
+            for x in host_config.get("Mounts") or []
+            if x.get("Type") == "bind"
+            and not (x.get("BindOptions") or {}).get("CreateMountpoint")  # made at start
         }
         try:
             for m in mounts:
@@ -782,7 +785,7 @@ class Engine:
             ),
         ]
         for m in c.mounts:
-            mounts.append(_oci_mount(m))
+            mounts.append(_oci_mount(m, _subpath_source(m)))
             if m.type == "bind" and not Path(m.source).exists():
                 Path(m.source).mkdir(parents=True, exist_ok=True)  # as `docker run -v`
         pids = hc.get("PidsLimit") or 0
@@ -834,6 +837,7 @@ class Engine:
             shm_size=hc.get("ShmSize") or DEFAULT_SHM_SIZE,
             shm_source=self._shm_source(c),
             sysctls=dict(hc.get("Sysctls") or {}),
+            rootfs_propagation=_check_propagation(c.mounts),
         )
 
     def _namespace_of(self, hc: dict[str, Any], kind: str, key: str, what: str) -> str:
@@ -877,7 +881,7 @@ class Engine:
     def _copy_up_volumes(self, c: Container, rootfs: Path) -> None:
         """A new, empty volume gets the image's content at its path, as in Docker."""
         for m in c.mounts:
-            if m.type != "volume" or m.nocopy:
+            if m.type != "volume" or m.nocopy or m.subpath:
                 continue
             data = Path(m.source)
             if any(data.iterdir()):
@@ -1839,14 +1843,61 @@ def _make_init_layer(init: Path) -> None:
         (init / f).touch()
 
 
-def _oci_mount(m: MountPoint) -> Mount:
+def _oci_mount(m: MountPoint, source: str = "") -> Mount:
+    """A user mount for the spec; `source` a volume's subpath, resolved in it."""
     if m.type == "tmpfs":
         opts = ["nosuid", "nodev", "noexec", *m.options]
         if m.read_only:
             opts.append("ro")
         return Mount(destination=m.destination, source="tmpfs", type="tmpfs", options=opts)
-    opts = ["rbind", "rprivate", "ro" if m.read_only else "rw"]
-    return Mount(destination=m.destination, source=m.source, type="bind", options=opts)
+    opts = ["bind" if m.non_recursive else "rbind", m.propagation or "rprivate",
+            "ro" if m.read_only else "rw"]  # fmt: skip
+    return Mount(destination=m.destination, source=source or m.source, type="bind", options=opts)
+
+
+def _subpath_source(m: MountPoint) -> str:
+    """`volume-subpath`: the directory in the volume, resolved inside it (a symlink in
+    the volume can not lead out of it); it must exist, as dockerd requires."""
+    if m.type != "volume" or not m.subpath:
+        return ""
+    root = Path(m.source)
+    path = secure_join(root, m.subpath)
+    real = os.path.realpath(path)
+    if not path.exists() or not (real + "/").startswith(str(root.resolve()) + "/"):
+        raise InvalidArgument(
+            f"cannot mount subpath {m.subpath} of volume {m.name}: no such file or directory"
+        )
+    return real
+
+
+def _check_propagation(mounts: list[MountPoint]) -> str:
+    """dockerd's ensureShared/ensureSharedOrSlave for binds of shared or slave
+    propagation, and the root's propagation they need ("" for runc's default)."""
+    from supervisor.runtime.mountinfo import mount_of, read_mountinfo
+
+    wanted = [
+        m for m in mounts if m.type == "bind" and m.propagation.lstrip("r") in ("shared", "slave")
+    ]
+    if not wanted:
+        return ""
+    entries = read_mountinfo()
+    root = "rslave"
+    for m in wanted:
+        path = os.path.realpath(m.source)
+        entry = mount_of(path, entries)
+        have = entry.propagation if entry is not None else "private"
+        where = entry.mount_point if entry is not None else "/"
+        if m.propagation.lstrip("r") == "shared":
+            root = "rshared"
+            if have != "shared":
+                raise InvalidArgument(
+                    f"path {path} is mounted on {where} but it is not a shared mount"
+                )
+        elif have not in ("shared", "slave"):
+            raise InvalidArgument(
+                f"path {path} is mounted on {where} but it is not a shared or slave mount"
+            )
+    return root
 
 
 __all__ = ["Engine", "Live", "State"]

@@ -180,13 +180,11 @@ MOUNT_APPLIED = frozenset(
     {"Type", "Source", "Target", "Destination", "ReadOnly", "Consistency"}
 )
 MOUNT_OPTIONS_APPLIED: dict[str, frozenset[str]] = {
-    "BindOptions": frozenset(),
-    "VolumeOptions": frozenset({"NoCopy"}),
+    "BindOptions": frozenset({"Propagation", "NonRecursive", "CreateMountpoint"}),
+    "VolumeOptions": frozenset({"NoCopy", "Subpath"}),
     "TmpfsOptions": frozenset({"SizeBytes", "Mode"}),
 }
-MOUNT_ACCEPTED_VALUES: dict[str, tuple[Any, ...]] = {
-    "BindOptions.Propagation": ("rprivate",),  # what corral does
-}
+MOUNT_ACCEPTED_VALUES: dict[str, tuple[Any, ...]] = {}
 
 #: `NetworkingConfig.EndpointsConfig[net]` fields corral applies; the rest of what the
 #: docker CLI sends there (NetworkID, Gateway, IPAddress...) is output Docker fills in.

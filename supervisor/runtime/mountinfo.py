@@ -26,6 +26,17 @@ class MountEntry:
     fstype: str
     source: str
     super_options: tuple[str, ...]
+    #: the optional fields: `shared:N`, `master:N`, `propagate_from:N`, `unbindable`
+    optional: tuple[str, ...] = ()
+
+    @property
+    def propagation(self) -> str:
+        """"shared", "slave" (a `master:`), or "private", as findmnt reads them."""
+        if any(f.startswith("shared:") for f in self.optional):
+            return "shared"
+        if any(f.startswith("master:") for f in self.optional):
+            return "slave"
+        return "private"
 
 
 def parse_mountinfo(text: str) -> list[MountEntry]:
@@ -45,6 +56,7 @@ def parse_mountinfo(text: str) -> list[MountEntry]:
                 fstype=fields[sep + 1],
                 source=_unescape(fields[sep + 2]),
                 super_options=tuple(fields[sep + 3].split(",")),
+                optional=tuple(fields[6:sep]),
             )
         )
     return entries
@@ -52,3 +64,15 @@ def parse_mountinfo(text: str) -> list[MountEntry]:
 
 def read_mountinfo() -> list[MountEntry]:
     return parse_mountinfo(Path("/proc/self/mountinfo").read_text())
+
+
+def mount_of(path: str, entries: list[MountEntry]) -> MountEntry | None:
+    """The mount a resolved `path` is on: the longest mount point holding it, the
+    last of them when several are stacked there."""
+    best: MountEntry | None = None
+    for e in entries:
+        mp = e.mount_point
+        holds = mp == "/" or path == mp or path.startswith(mp + "/")
+        if holds and (best is None or len(mp) >= len(best.mount_point)):
+            best = e
+    return best

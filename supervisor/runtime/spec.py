@@ -257,6 +257,9 @@ class ContainerSpec:
     #: is "", a bind of that host path (`--ipc host` or `container:`), none for "none".
     shm_size: int = DEFAULT_SHM_SIZE
     shm_source: str = ""
+    #: `linux.rootfsPropagation`: "rshared"/"rslave" when a bind wants it (dockerd's
+    #: rule), "" for runc's default.
+    rootfs_propagation: str = ""
 
 
 def _cap_name(name: str) -> str:
@@ -586,6 +589,8 @@ def build_config(spec: ContainerSpec, host_nofile_hard: int) -> dict[str, Any]:
         linux["gidMappings"] = [{"containerID": 0, "hostID": u.gid, "size": u.size}]
     if spec.cgroups_path:
         linux["cgroupsPath"] = spec.cgroups_path
+    if spec.rootfs_propagation:
+        linux["rootfsPropagation"] = spec.rootfs_propagation
     if sysctls:
         linux["sysctl"] = sysctls
     if spec.seccomp is not None:

@@ -1,0 +1,152 @@
+"""`--mount` and `-v` options a user sees: bind propagation (`rshared`, `rslave`,
+dockerd's checks of the source's mount), `bind-recursive=disabled`,
+`bind-create-mountpoint`, `volume-subpath` (resolved inside the volume), through the
+docker CLI, corral's CLI and docker-py, as Docker 28 behaves.
+
+The tests mount only under their own tmp_path and unmount what they mounted.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+from conftest import Daemon
+
+IMAGE = "busybox:latest"
+
+
+def ok(corral: Daemon, *args: str, cli: bool = False) -> str:
+    r = corral.cli(*args) if cli else corral.docker(*args)
+    assert r.returncode == 0, f"{' '.join(args)} -> {r.returncode}: {r.stderr}"
+    return r.stdout
+
+
+def sh(*argv: str) -> None:
+    subprocess.run(argv, check=True, capture_output=True)
+
+
+def mounted(path: Path) -> bool:
+    real = str(path.resolve())
+    return any(line.split()[4] == real for line in Path("/proc/self/mountinfo").read_text()
+               .splitlines())  # fmt: skip
+
+
+@pytest.fixture
+def shared_dir(tmp_path: Path) -> Iterator[Path]:
+    """A directory that is its own shared mount (what rshared/rslave binds need)."""
+    src = tmp_path / "shared"
+    src.mkdir()
+    sh("mount", "--bind", str(src), str(src))
+    sh("mount", "--make-shared", str(src))
+    try:
+        yield src
+    finally:
+        subprocess.run(["umount", "-R", "-l", str(src)], capture_output=True)
+        assert not mounted(src)
+
+
+def test_rshared_bind_a_mount_made_inside_reaches_the_host(corral: Daemon,
+                                                           shared_dir: Path) -> None:
+    (shared_dir / "sub").mkdir()
+    cid = ok(corral, "run", "-d", "--privileged", "--mount",
+             f"type=bind,src={shared_dir},dst=/m,bind-propagation=rshared", IMAGE, "sh", "-c",
+             "mount -t tmpfs none /m/sub && touch /m/sub/made-inside && exec sleep 100"
+             ).strip()  # fmt: skip
+    ok(corral, "exec", cid, "sh", "-c", "until [ -e /m/sub/made-inside ]; do :; done")
+    assert mounted(shared_dir / "sub") and (shared_dir / "sub" / "made-inside").exists()
+    mounts = corral.client().api.inspect_container(cid)["Mounts"]
+    assert [m["Propagation"] for m in mounts] == ["rshared"]
+    ok(corral, "rm", "-f", cid)
+
+
+@pytest.mark.parametrize("cli", [False, True], ids=["docker", "corral"])
+def test_rslave_bind_sees_a_mount_the_host_makes_later(corral: Daemon, shared_dir: Path,
+                                                       cli: bool) -> None:
+    (shared_dir / "later").mkdir()
+    cid = ok(corral, "run", "-d", "-v", f"{shared_dir}:/m:rslave", IMAGE, "sleep", "100",
+             cli=cli).strip()  # fmt: skip
+    sh("mount", "-t", "tmpfs", "-o", "size=1m", "later", str(shared_dir / "later"))
+    (shared_dir / "later" / "note").write_text("from the host")
+    out = ok(corral, "exec", cid, "cat", "/m/later/note")
+    assert out == "from the host"
+    ok(corral, "rm", "-f", cid)
+
+
+def test_shared_propagation_needs_a_shared_source(corral: Daemon, tmp_path: Path) -> None:
+    src = tmp_path / "plain"
+    src.mkdir()
+    for mode, want in (("rshared", "shared"), ("rslave", "shared or slave")):
+        r = corral.docker("run", "--rm", "-v", f"{src}:/m:{mode}", IMAGE, "true")
+        assert r.returncode == 125, r.stderr
+        assert f"path {src} is mounted on " in r.stderr
+        assert f"but it is not a {want} mount" in r.stderr
+    r = corral.docker("run", "--rm", "--mount", f"type=bind,src={src},dst=/m,"
+                      "bind-propagation=sideways", IMAGE, "true")  # fmt: skip
+    assert r.returncode == 125 and "invalid propagation mode: sideways" in r.stderr
+    assert ok(corral, "ps", "-aq") == ""
+
+
+def test_bind_recursive_disabled_leaves_submounts_out(corral: Daemon, tmp_path: Path) -> None:
+    src = tmp_path / "tree"
+    (src / "sub").mkdir(parents=True)
+    sh("mount", "-t", "tmpfs", "-o", "size=1m", "sub", str(src / "sub"))
+    try:
+        (src / "sub" / "on-the-submount").write_text("x")
+        check = "ls /m/sub"
+        for opt, seen in (("", "on-the-submount\n"), (",bind-recursive=disabled", "")):
+            out = ok(corral, "run", "--rm", "--mount", f"type=bind,src={src},dst=/m{opt}",
+                     IMAGE, "sh", "-c", check)  # fmt: skip
+            assert out == seen
+        out = ok(corral, "run", "--rm", "--mount", f"type=bind,src={src},dst=/m,"
+                 "bind-nonrecursive", IMAGE, "ls", "/m/sub", cli=True)  # fmt: skip
+        assert out == ""
+    finally:
+        subprocess.run(["umount", "-l", str(src / "sub")], capture_output=True)
+
+
+def test_bind_create_mountpoint(corral: Daemon, dk: Any, tmp_path: Path) -> None:
+    src = tmp_path / "made" / "here"
+    r = corral.docker("run", "--rm", "--mount", f"type=bind,src={src},dst=/m", IMAGE, "true")
+    assert r.returncode == 125 and "bind source path does not exist" in r.stderr
+    # API only (compose's `bind: create_host_path`); docker 28's CLI has no such key
+    r = corral.cli("run", "--rm", "--mount", f"type=bind,src={src},dst=/m,"
+                   "bind-create-mountpoint=true", IMAGE, "true")  # fmt: skip
+    assert r.returncode == 125 and "unexpected key 'bind-create-mountpoint'" in r.stderr
+    c = dk.api.create_container(IMAGE, ["touch", "/m/x"], host_config={"Mounts": [{
+        "Type": "bind", "Source": str(src), "Target": "/m",
+        "BindOptions": {"CreateMountpoint": True}}]})  # fmt: skip
+    dk.api.start(c["Id"])
+    assert dk.api.wait(c["Id"])["StatusCode"] == 0
+    assert (src / "x").exists()
+
+
+def test_volume_subpath(corral: Daemon, dk: Any) -> None:
+    ok(corral, "volume", "create", "data")
+    ok(corral, "run", "--rm", "-v", "data:/d", IMAGE, "sh", "-c",
+       "mkdir -p /d/app/conf && echo sub > /d/app/conf/f && echo top > /d/top && "
+       "ln -s /etc /d/escape && ln -s ../../.. /d/app/up")  # fmt: skip
+    out = ok(corral, "run", "--rm", "--mount", "src=data,dst=/c,volume-subpath=app/conf",
+             IMAGE, "ls", "/c")  # fmt: skip
+    assert out.split() == ["f"]
+    out = ok(corral, "run", "--rm", "--mount", "src=data,dst=/c,volume-subpath=app/conf",
+             IMAGE, "cat", "/c/f", cli=True)  # fmt: skip
+    assert out == "sub\n"
+    # a symlink in the volume resolves inside it: /etc there is the volume's own (none)
+    r = corral.docker("run", "--rm", "--mount", "src=data,dst=/c,volume-subpath=escape",
+                      IMAGE, "true")  # fmt: skip
+    assert r.returncode != 0 and "cannot mount subpath escape of volume data" in r.stderr
+    out = ok(corral, "run", "--rm", "--mount", "src=data,dst=/c,volume-subpath=app/up",
+             IMAGE, "ls", "/c")  # fmt: skip
+    assert sorted(out.split()) == ["app", "escape", "top"]  # the volume's root, no higher
+    for bad in ("../x", "/abs"):
+        with pytest.raises(docker.errors.APIError) as exc:
+            dk.api.create_container(IMAGE, ["true"], host_config={"Mounts": [{
+                "Type": "volume", "Source": "data", "Target": "/c",
+                "VolumeOptions": {"Subpath": bad}}]})  # fmt: skip
+        assert "subpath must be a relative path within the volume" in str(exc.value)
+    assert ok(corral, "ps", "-aq") == ""
