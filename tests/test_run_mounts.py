@@ -150,3 +150,36 @@ def test_volume_subpath(corral: Daemon, dk: Any) -> None:
                 "VolumeOptions": {"Subpath": bad}}]})  # fmt: skip
         assert "subpath must be a relative path within the volume" in str(exc.value)
     assert ok(corral, "ps", "-aq") == ""
+
+
+# ------------------------------------------------------------------ --volumes-from
+@pytest.mark.parametrize("cli", [False, True], ids=["docker", "corral"])
+def test_volumes_from(corral: Daemon, cli: bool, tmp_path: Path) -> None:
+    (tmp_path / "host.txt").write_text("bound\n")
+    src = ok(corral, "create", "--name", "src", "-v", "named:/named", "-v", "/anon", "-v",
+             f"{tmp_path}:/bound", "--tmpfs", "/scratch", IMAGE, "true").strip()  # fmt: skip
+    ok(corral, "run", "--rm", "-v", "named:/named", IMAGE, "sh", "-c", "echo n > /named/f")
+    out = ok(corral, "run", "--rm", "--volumes-from", "src", IMAGE, "sh", "-c",
+             "cat /named/f /bound/host.txt; echo a > /anon/f; "
+             "grep -c ' /scratch ' /proc/self/mounts || true", cli=cli)  # fmt: skip
+    assert out.split() == ["n", "bound", "0"]  # volumes and binds, not the tmpfs
+    r = corral.docker("run", "--rm", "--volumes-from", "src:ro", IMAGE, "sh", "-c",
+                      "cat /anon/f; touch /named/g")  # fmt: skip
+    assert r.stdout == "a\n" and "Read-only file system" in r.stderr and r.returncode == 1
+    # the container's own mount wins on a destination they share
+    out = ok(corral, "run", "--rm", "--volumes-from", "src", "-v", "other:/named", IMAGE,
+             "ls", "/named")  # fmt: skip
+    assert out == ""
+    # the anonymous volume is shared: `rm -v` of one user keeps it for the other, the
+    # last one's removes it (dockerd skips a volume in use)
+    (anon,) = [m["Name"] for m in corral.client().api.inspect_container(src)["Mounts"]
+               if m["Destination"] == "/anon"]  # fmt: skip
+    user = ok(corral, "create", "--volumes-from", "src", IMAGE, "true").strip()
+    ok(corral, "rm", "-v", src)
+    assert anon in ok(corral, "volume", "ls", "-q").split()
+    ok(corral, "rm", "-v", user)
+    assert anon not in ok(corral, "volume", "ls", "-q").split()
+    r = corral.docker("run", "--rm", "--volumes-from", "nosuch", IMAGE, "true")
+    assert r.returncode == 125 and "No such container: nosuch" in r.stderr
+    r = corral.docker("run", "--rm", "--volumes-from", "x:bogus", IMAGE, "true")
+    assert r.returncode == 125

@@ -94,6 +94,7 @@ RUN_OPTS: tuple[Opt, ...] = (
     Opt("ipc", kind="str", help="IPC mode to use"),
     Opt("pid", kind="str", help="PID namespace to use"),
     Opt("uts", kind="str", help="UTS namespace to use"),
+    Opt("volumes-from", kind="list", help="Mount volumes from the specified container(s)"),
 )
 RUN_ALIASES = (Opt("net", kind="str"),)
 
@@ -790,6 +791,8 @@ def _resource_flags(o: Mapping[str, Any]) -> dict[str, Any]:
         host["Sysctls"] = sysctls
     if o.get("group_add"):
         host["GroupAdd"] = list(o["group_add"])
+    if o.get("volumes_from"):
+        host["VolumesFrom"] = list(o["volumes_from"])
     return host
 
 

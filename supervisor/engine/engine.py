@@ -20,7 +20,7 @@ import secrets
 import shutil
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -377,6 +377,7 @@ class Engine:
         config = plan.merge_config(image_cfg, body)
         path, args = plan.command_line(config)
         mounts = plan.plan_mounts(config, host_config)
+        mounts += self._volumes_from(host_config, mounts)
         net_plan = self._check_network(host_config, body, config)
         nsmodes.check_modes(host_config, config)  # --ipc --pid --uts --shm-size ...
         nsmodes.check_sysctls(host_config, network_mode(host_config) == "host")
@@ -457,6 +458,33 @@ class Engine:
         self.emit(c, "create")
         log.info("container.create", id=c.short_id, name=c.name, image=image_ref)
         return c
+
+    def _volumes_from(self, hc: dict[str, Any], own: list[MountPoint]) -> list[MountPoint]:
+        """`--volumes-from NAME[:ro|rw]`: the volumes and binds of another container, as
+        dockerd copies them (its mode or the one given; the container's own mounts win
+        on a shared destination).  A volume copied is the same volume, anonymous if it
+        was (dockerd copies the mount's spec): the last `rm -v` of its users removes it."""
+        taken = {m.destination.rstrip("/") for m in own}
+        out: list[MountPoint] = []
+        for spec in hc.get("VolumesFrom") or []:
+            if not isinstance(spec, str) or not spec:
+                raise InvalidArgument(f"invalid VolumesFrom entry: {spec!r}")
+            name, _, mode = spec.partition(":")
+            if mode not in ("", "ro", "rw", "z", "Z"):  # z/Z: SELinux, nothing here
+                raise InvalidArgument(f"invalid mode: {mode}")
+            try:
+                source = self.containers.get(name)
+            except CorralError as exc:  # dockerd's InvalidParameter: a 404 reads as no image
+                raise InvalidArgument(exc.message) from None
+            for m in source.mounts:
+                if m.type == "tmpfs" or m.destination.rstrip("/") in taken:
+                    continue
+                copy = replace(m)
+                if mode in ("ro", "rw"):
+                    copy.read_only = mode == "ro"
+                out.append(copy)
+                taken.add(m.destination.rstrip("/"))
+        return out
 
     def _check_network(
         self, hc: dict[str, Any], body: dict[str, Any], config: dict[str, Any]

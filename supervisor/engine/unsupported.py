@@ -99,6 +99,7 @@ HOST_APPLIED = frozenset(
         "OomKillDisable",
         "MemoryReservation",
         "GroupAdd",  # resolved at start, as runc's GetAdditionalGroups
+        "VolumesFrom",
     }
 )
 
