@@ -257,3 +257,43 @@ def test_platform(corral: Daemon) -> None:
     err = refused(corral, "run", "--rm", "--platform", f"linux/{other}", IMAGE, "true", cli=True)
     assert f"does not match the specified platform (linux/{other})" in err
     nothing_made(corral)
+
+
+# -------------------------------------------------------------------------- --link
+@pytest.mark.parametrize("cli", [False, True], ids=["docker", "corral"])
+def test_link_on_the_default_bridge(corral: Daemon, dk: Any, cli: bool) -> None:
+    ok(corral, "run", "-d", "--name", "db", "-h", "dbhost", "-e", "SECRET=s3", "--expose",
+       "5432", "--expose", "80/udp", IMAGE, "sleep", "100")  # fmt: skip
+    ip = dk.api.inspect_container("db")["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+    out = ok(corral, "run", "--name", "web", "--link", "db:data-base", IMAGE, "sh", "-c",
+             "grep data-base /etc/hosts; env | grep ^DATA_BASE_ | sort", cli=cli)  # fmt: skip
+    hosts, *env = out.splitlines()
+    assert hosts.split() == [ip, "data-base", "dbhost", "db"]
+    assert env == sorted([
+        f"DATA_BASE_PORT=udp://{ip}:80",  # the first port in docker's order
+        f"DATA_BASE_PORT_80_UDP=udp://{ip}:80", f"DATA_BASE_PORT_80_UDP_ADDR={ip}",
+        "DATA_BASE_PORT_80_UDP_PORT=80", "DATA_BASE_PORT_80_UDP_PROTO=udp",
+        f"DATA_BASE_PORT_5432_TCP=tcp://{ip}:5432", f"DATA_BASE_PORT_5432_TCP_ADDR={ip}",
+        "DATA_BASE_PORT_5432_TCP_PORT=5432", "DATA_BASE_PORT_5432_TCP_PROTO=tcp",
+        "DATA_BASE_NAME=/web/data-base", "DATA_BASE_ENV_SECRET=s3",
+    ])  # fmt: skip
+    assert dk.api.inspect_container("web")["HostConfig"]["Links"] == ["/db:/web/data-base"]
+
+
+def test_link_refusals(corral: Daemon) -> None:
+    r = corral.docker("run", "--rm", "--link", "nosuch", IMAGE, "true")
+    assert r.returncode == 125 and "could not get container for nosuch" in r.stderr
+    ok(corral, "create", "--name", "idle", IMAGE, "true")
+    r = corral.docker("run", "--rm", "--name", "xx", "--link", "idle", IMAGE, "true")
+    assert r.returncode != 0
+    assert "Cannot link to a non running container: /idle AS /xx/idle" in r.stderr
+    ok(corral, "network", "create", "own")
+    err = refused(corral, "run", "--rm", "--network", "own", "--link", "idle", IMAGE, "true")
+    assert "(--link) is not supported by corral" in err  # the docker CLI's endpoint Links
+    err = refused(corral, "run", "--rm", "--network", "own", "--link", "idle", IMAGE, "true",
+                  cli=True)  # fmt: skip
+    assert 'HostConfig.Links (--link) on network "own" is not supported by corral' in err
+    err = refused(corral, "run", "--rm", "--network", "host", "--link", "idle", IMAGE, "true")
+    assert "host type networking can't be used with links" in err
+    idle = ok(corral, "inspect", "-f", "{{.Id}}", "idle").strip()
+    assert ok(corral, "ps", "-aq", "--no-trunc").split() == [idle]  # nothing else made

@@ -156,3 +156,19 @@ def test_mount_options_become_the_specs() -> None:
     with pytest.raises(InvalidArgument, match="field BindOptions must not be specified"):
         plan.parse_mount({"Type": "volume", "Target": "/b",
                           "BindOptions": {"Propagation": "shared"}})  # fmt: skip
+
+
+def test_link_parse_store_and_environment() -> None:
+    from supervisor.network import links
+
+    assert links.parse("db") == links.Link("db", "db")
+    assert links.parse("/db:/web/alias") == links.Link("db", "alias")
+    assert links.stored([links.Link("db", "alias")], "web") == ["/db:/web/alias"]
+    assert links.host_names(links.Link("db", "db"), "h") == ("db", "h")
+    env = links.environment(links.Link("db", "my-db"), "web", "10.0.0.2",
+                            ["53/udp", "53/tcp", "8080"], ["PATH=/x", "HOME=/", "A=b=c"])
+    assert env[0] == "MY_DB_PORT=tcp://10.0.0.2:53"  # lowest number, tcp first
+    assert env[-2:] == ["MY_DB_NAME=/web/my-db", "MY_DB_ENV_A=b=c"]
+    assert "MY_DB_PORT_8080_TCP_PORT=8080" in env
+    with pytest.raises(InvalidArgument, match="invalid link"):
+        links.parse(":x")

@@ -95,6 +95,7 @@ RUN_OPTS: tuple[Opt, ...] = (
     Opt("pid", kind="str", help="PID namespace to use"),
     Opt("uts", kind="str", help="UTS namespace to use"),
     Opt("volumes-from", kind="list", help="Mount volumes from the specified container(s)"),
+    Opt("link", kind="list", help="Add link to another container"),
 )
 RUN_ALIASES = (Opt("net", kind="str"),)
 
@@ -793,6 +794,8 @@ def _resource_flags(o: Mapping[str, Any]) -> dict[str, Any]:
         host["GroupAdd"] = list(o["group_add"])
     if o.get("volumes_from"):
         host["VolumesFrom"] = list(o["volumes_from"])
+    if o.get("link"):
+        host["Links"] = list(o["link"])
     return host
 
 

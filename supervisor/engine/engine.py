@@ -44,6 +44,7 @@ from supervisor.engine.volumes import VolumeStore
 from supervisor.errors import Conflict, CorralError, InvalidArgument, NotModified
 from supervisor.images.changes import apply_changes
 from supervisor.images.store import ImageStore
+from supervisor.network import links as netlinks
 from supervisor.network.manager import Networks, has_sandbox, network_mode
 from supervisor.network.manager import Plan as NetworkPlan
 from supervisor.rmtree import discard_tree
@@ -379,6 +380,7 @@ class Engine:
         mounts = plan.plan_mounts(config, host_config)
         mounts += self._volumes_from(host_config, mounts)
         net_plan = self._check_network(host_config, body, config)
+        self.networks.check_links(name, host_config)  # networking: --link
         nsmodes.check_modes(host_config, config)  # --ipc --pid --uts --shm-size ...
         nsmodes.check_sysctls(host_config, network_mode(host_config) == "host")
         self._check_resources(host_config)
@@ -769,6 +771,7 @@ class Engine:
             env.append(f"HOME={user.home}")
         if not any(e.startswith("HOSTNAME=") for e in env):
             env.append(f"HOSTNAME={cfg['Hostname']}")
+        env += self._link_env(c)
         caps = _capabilities(hc)
         remap = self._remap_of(c)
         security = securityopt.of_container(hc)
@@ -867,6 +870,22 @@ class Engine:
             sysctls=dict(hc.get("Sysctls") or {}),
             rootfs_propagation=_check_propagation(c.mounts),
         )
+
+    def _link_env(self, c: Container) -> list[str]:
+        """`--link`: each linked container must run (dockerd's words); its variables."""
+        env: list[str] = []
+        for spec in c.host_config.get("Links") or []:
+            link = netlinks.parse(spec)
+            child = self.containers.get(link.name)
+            ip = self.networks.default_bridge_ip(child.id)
+            if child.state.status not in (Status.RUNNING, Status.PAUSED) or not ip:
+                raise Conflict(
+                    f"Cannot link to a non running container: /{child.name} AS "
+                    f"/{c.name}/{link.alias}"
+                )
+            exposed = (child.config.get("ExposedPorts") or {}).keys()
+            env += netlinks.environment(link, c.name, ip, exposed, child.config.get("Env") or [])
+        return env
 
     def _namespace_of(self, hc: dict[str, Any], kind: str, key: str, what: str) -> str:
         """`--pid`/`--ipc` for the spec: "" a new namespace, "host", or the path of a

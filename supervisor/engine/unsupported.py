@@ -100,6 +100,7 @@ HOST_APPLIED = frozenset(
         "MemoryReservation",
         "GroupAdd",  # resolved at start, as runc's GetAdditionalGroups
         "VolumesFrom",
+        "Links",  # the default bridge's (network/links.py)
     }
 )
 

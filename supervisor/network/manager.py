@@ -31,7 +31,7 @@ from supervisor.engine.metadata import Database
 from supervisor.engine.state import Status
 from supervisor.engine.timefmt import rfc3339_nano
 from supervisor.errors import Conflict, CorralError, InvalidArgument, NotFound
-from supervisor.network import etcfiles, ipam, netlink, proxy
+from supervisor.network import etcfiles, ipam, links, netlink, proxy
 from supervisor.network.ports import (
     PortRequest,
     Published,
@@ -731,7 +731,8 @@ class Networks:
             net = self.store.get(ep.network_id)
             gateway = gateway or net.gateway
             if net.is_default:
-                continue  # the default bridge resolves no names, as in Docker
+                peers += self._link_entries(c)  # only --link names, as in Docker
+                continue
             for other in self.store.members(net.id):
                 if other.container_id == c.id or not other.ip:
                     continue
@@ -741,6 +742,62 @@ class Networks:
         # Rewrite in place: the container's /etc/hosts is a bind mount of this inode.
         with open(path, "w") as f:
             f.write(text)
+
+    def default_bridge_ip(self, cid: str) -> str:
+        """A container's address on the default bridge ("" if it has none now)."""
+        for ep in self.store.endpoints_of(cid):
+            if ep.ip and self.store.get(ep.network_id).is_default:
+                return ep.ip
+        return ""
+
+    def _link_entries(self, c: Container) -> list[etcfiles.HostEntry]:
+        """`--link` hosts entries: `IP ALIAS HOSTNAME [NAME]` of each running link."""
+        out = []
+        for spec in c.host_config.get("Links") or []:
+            link = links.parse(spec)
+            try:
+                child = self.containers.get(link.name)
+            except CorralError:
+                continue
+            ip = self.default_bridge_ip(child.id)
+            if ip:
+                names = links.host_names(link, child.config.get("Hostname") or "")
+                out.append(etcfiles.HostEntry(ip, names))
+        return out
+
+    def check_links(self, c_name: str, hc: dict[str, Any]) -> None:
+        """At create (dockerd's registerLinks): links are the default bridge's; each
+        names a container (a 400, not a 404 the docker CLI would read as no image);
+        stored as dockerd shows them (`/db:/web/db`)."""
+        specs = hc.get("Links") or []
+        if not specs:
+            return
+        mode = network_mode(hc)
+        if mode == "host":
+            raise InvalidArgument(
+                "conflicting options: host type networking can't be used with links. "
+                "This would result in undefined behavior"
+            )
+        if mode != "bridge":
+            raise InvalidArgument(
+                f'HostConfig.Links (--link) on network "{mode}" is not supported by corral: '
+                "members of a user-defined network resolve each other by name and alias"
+            )
+        parsed = []
+        for spec in specs:
+            link = links.parse(spec)
+            try:
+                child = self.containers.get(link.name)
+            except CorralError as exc:
+                raise InvalidArgument(
+                    f"could not get container for {link.name}: {exc.message}"
+                ) from None
+            if network_mode(child.host_config) != "bridge":
+                raise InvalidArgument(
+                    f"Cannot link to /{child.name}, as it does not belong to the default network"
+                )
+            parsed.append(links.Link(child.name, link.alias))
+        hc["Links"] = links.stored(parsed, c_name)
 
     def _dns_names(self, ep: Endpoint) -> list[str]:
         try:
