@@ -231,7 +231,7 @@ def test_cap_add_all_and_unknown_capabilities(corral: Daemon) -> None:
         (["--blkio-weight", "300"], "HostConfig.BlkioWeight=300 (--blkio-weight) is not"),
         (["--storage-opt", "size=1G"], "HostConfig.StorageOpt="),
         (["--security-opt", "label=level:s0"], 'invalid --security-opt 2: "label=level:s0"'),
-        (["--mac-address", "02:42:ac:11:00:09"], "is not supported by corral"),
+        (["--device-read-bps", "/dev/null:1mb"], "(--device-read-bps) is not supported"),
         (["--platform", "linux/arm64"], "does not match the specified platform (linux/arm64)"),
     ],
 )

@@ -297,3 +297,29 @@ def test_link_refusals(corral: Daemon) -> None:
     assert "host type networking can't be used with links" in err
     idle = ok(corral, "inspect", "-f", "{{.Id}}", "idle").strip()
     assert ok(corral, "ps", "-aq", "--no-trunc").split() == [idle]  # nothing else made
+
+
+# ------------------------------------------------------------------ --mac-address
+@pytest.mark.parametrize("cli", [False, True], ids=["docker", "corral"])
+def test_mac_address(corral: Daemon, dk: Any, cli: bool) -> None:
+    ok(corral, "network", "create", "macs")
+    for net in ("bridge", "macs"):
+        cid = ok(corral, "run", "-d", "--network", net, "--mac-address", "92:D0:C6:0A:29:33",
+                 IMAGE, "sleep", "100", cli=cli).strip()  # fmt: skip
+        out = ok(corral, "exec", cid, "cat", "/sys/class/net/eth0/address")
+        assert out.strip() == "92:d0:c6:0a:29:33"
+        nets = dk.api.inspect_container(cid)["NetworkSettings"]["Networks"]
+        assert nets[net]["MacAddress"] == "92:d0:c6:0a:29:33"
+        ok(corral, "rm", "-f", cid)
+    err = refused(corral, "run", "--mac-address", "92:d0:c6", IMAGE, "true", cli=cli)
+    assert "92:d0:c6 is not a valid mac address" in err
+
+
+def test_mac_address_through_docker_py_and_the_daemons_checks(corral: Daemon, dk: Any) -> None:
+    out = dk.containers.run(IMAGE, ["cat", "/sys/class/net/eth0/address"],
+                            mac_address="02:42:ac:11:00:99", remove=True)  # fmt: skip
+    assert out == b"02:42:ac:11:00:99\n"  # the deprecated Config.MacAddress
+    with pytest.raises(docker.errors.APIError) as exc:
+        dk.containers.create(IMAGE, ["true"], mac_address="01:00:5e:00:00:01")
+    assert "invalid MAC address 01:00:5e:00:00:01: a multicast address" in str(exc.value)
+    nothing_made(corral)

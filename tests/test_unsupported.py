@@ -189,7 +189,6 @@ def test_a_newer_clients_zero_valued_fields_pass() -> None:
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
-        ({"MacAddress": "02:42:ac:11:00:02"}, "MacAddress="),
         ({"NetworkDisabled": True}, "NetworkDisabled=true"),
         ({"FutureConfig": "x"}, 'FutureConfig="x" is not supported by corral'),
     ],
@@ -223,7 +222,7 @@ def test_mount_options_not_applied_are_refused(mount: dict[str, Any], expected: 
     [
         ({"IPAMConfig": {"IPv6Address": "fd00::2"}},
          'EndpointsConfig[default].IPAMConfig.IPv6Address="fd00::2" (--ip6)'),
-        ({"MacAddress": "02:42:ac:11:00:02"}, "EndpointsConfig[default].MacAddress="),
+        ({"GwPriority": 5}, "EndpointsConfig[default].GwPriority=5 (--network gw-priority)"),
         ({"Links": ["db:db"]}, "(--link)"),
         ({"DriverOpts": {"a": "b"}}, "DriverOpts="),
     ],

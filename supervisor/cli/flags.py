@@ -96,6 +96,7 @@ RUN_OPTS: tuple[Opt, ...] = (
     Opt("uts", kind="str", help="UTS namespace to use"),
     Opt("volumes-from", kind="list", help="Mount volumes from the specified container(s)"),
     Opt("link", kind="list", help="Add link to another container"),
+    Opt("mac-address", kind="str", help="Container MAC address (e.g., 92:d0:c6:0a:29:33)"),
 )
 RUN_ALIASES = (Opt("net", kind="str"),)
 
@@ -734,6 +735,11 @@ def container_body(
         if o["ip"]:
             endpoint["IPAMConfig"] = {"IPv4Address": o["ip"]}
         endpoints[network] = endpoint
+    if o.get("mac_address"):
+        if not re.fullmatch(r"[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}",
+                            o["mac_address"]):  # fmt: skip
+            raise UsageError(f"{o['mac_address']} is not a valid mac address")
+        endpoints.setdefault(network or "default", {})["MacAddress"] = o["mac_address"]
     config["NetworkingConfig"] = {"EndpointsConfig": endpoints}
     return o["name"], config
 

@@ -495,7 +495,8 @@ class Engine:
         anything exists.  The default network is `bridge`, as Docker's."""
         if (hc.get("NetworkMode") or "default") == "default":
             hc["NetworkMode"] = "bridge"
-        net_plan = self.networks.plan(hc, body.get("NetworkingConfig"))
+        mac = body.get("MacAddress") or ""  # deprecated, the primary endpoint's (dockerd)
+        net_plan = self.networks.plan(hc, body.get("NetworkingConfig"), str(mac))
         self.networks.check_ports(
             hc, (config.get("ExposedPorts") or {}).keys(), config.get("Labels") or {}
         )

@@ -47,6 +47,7 @@ CONFIG_APPLIED = frozenset(
         "OnBuild",
         "HostConfig",
         "NetworkingConfig",
+        "MacAddress",  # moved to the primary endpoint, as dockerd does
     }
 )
 
@@ -203,6 +204,7 @@ ENDPOINT_APPLIED = frozenset(
         "GlobalIPv6Address",
         "GlobalIPv6PrefixLen",
         "DNSNames",
+        "MacAddress",
     }
 )
 IPAM_APPLIED = frozenset({"IPv4Address"})

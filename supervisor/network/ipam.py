@@ -11,6 +11,7 @@ twice, also across daemon restarts.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
@@ -135,3 +136,14 @@ def next_address(
         if cand != gateway and cand not in used:
             return cand
     raise Conflict(f"no available IPv4 address in subnet {subnet}")
+
+
+def check_mac(text: str) -> str:
+    """`--mac-address` as dockerd takes it (Go's net.ParseMAC, 48-bit forms), lower
+    case with colons; a multicast address is refused (no interface can have one)."""
+    if not re.fullmatch(r"[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}", text):
+        raise InvalidArgument(f"invalid MAC address {text}")
+    mac = text.replace("-", ":").lower()
+    if int(mac[:2], 16) & 1:
+        raise InvalidArgument(f"invalid MAC address {text}: a multicast address")
+    return mac

@@ -68,6 +68,7 @@ class EndpointPlan:
     network: Network
     aliases: list[str]
     requested_ip: str
+    requested_mac: str = ""
 
 
 @dataclass
@@ -282,7 +283,12 @@ class Networks:
             return cid[:12]
 
     # ------------------------------------------------------- create: plan
-    def plan(self, host_config: dict[str, Any], networking: dict[str, Any] | None) -> Plan:
+    def plan(
+        self,
+        host_config: dict[str, Any],
+        networking: dict[str, Any] | None,
+        container_mac: str = "",
+    ) -> Plan:
         """Every check of a create's network settings, with no side effect."""
         mode = network_mode(host_config)
         endpoints_cfg: dict[str, Any] = dict((networking or {}).get("EndpointsConfig") or {})
@@ -307,6 +313,15 @@ class Networks:
         # The docker CLI keys the primary network's endpoint settings by "default".
         if "default" in endpoints_cfg:
             endpoints_cfg.setdefault(mode, endpoints_cfg.pop("default"))
+        if container_mac:  # the deprecated Config.MacAddress: the primary endpoint's
+            primary_cfg = dict(endpoints_cfg.get(mode) or {})
+            if primary_cfg.get("MacAddress") not in (None, "", container_mac):
+                raise InvalidArgument(
+                    "the container-wide MAC address must match the endpoint-specific MAC "
+                    "address for the main network, or be left empty"
+                )
+            primary_cfg["MacAddress"] = container_mac
+            endpoints_cfg[mode] = primary_cfg
         primary = self.store.find(mode)
         if primary is None:
             # 400, not 404: the docker CLI reads any 404 on create as "pull the image".
@@ -351,7 +366,10 @@ class Networks:
             ipam.check_requested(
                 requested, net.network, net.gateway_ip, self.store.used_ips(net.id), net.name
             )
-        return EndpointPlan(net, aliases, requested)
+        mac = str(cfg.get("MacAddress") or "")
+        if mac:
+            mac = ipam.check_mac(mac)
+        return EndpointPlan(net, aliases, requested, mac)
 
     def check_ports(
         self,
@@ -388,6 +406,7 @@ class Networks:
                     id=secrets.token_hex(32),
                     aliases=ep.aliases,
                     requested_ip=ep.requested_ip,
+                    requested_mac=ep.requested_mac,
                 )
             )
 
@@ -445,7 +464,7 @@ class Networks:
             net.last_ip = str(addr)
             self.store.save(net)
         ep.ip = str(addr)
-        ep.mac = netlink.mac_for(addr)
+        ep.mac = ep.requested_mac or netlink.mac_for(addr)
         self.store.save_endpoint(ep)
         return addr
 
@@ -499,6 +518,7 @@ class Networks:
                     addr,
                     net.network.prefixlen,
                     net.gateway_ip if i == 0 else None,
+                    ep.mac,
                 )
         except BaseException:
             for _r, sock in listeners:
@@ -643,7 +663,8 @@ class Networks:
         if any(ep.network_id == net.id for ep in self.store.endpoints_of(c.id)):
             raise Conflict(f"endpoint with name {c.name} already exists in network {net.name}")
         plan = self._endpoint_plan(net, cfg or {})
-        ep = Endpoint(c.id, net.id, secrets.token_hex(32), plan.aliases, plan.requested_ip)
+        ep = Endpoint(c.id, net.id, secrets.token_hex(32), plan.aliases, plan.requested_ip,
+                      requested_mac=plan.requested_mac)  # fmt: skip
         self.store.add_endpoint(ep)
         sandbox = self._sandboxes.get(c.id)
         if sandbox is None:
@@ -662,6 +683,7 @@ class Networks:
                 addr,
                 net.network.prefixlen,
                 None,
+                ep.mac,
             )
         except BaseException:
             if ep.host_ifname:

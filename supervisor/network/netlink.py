@@ -277,9 +277,11 @@ class Netlink:
         address: IPv4Address,
         prefixlen: int,
         gateway: IPv4Address | None,
+        mac: str = "",
     ) -> None:
-        """A veth pair: host end on the bridge, the other end `ifname` in the netns,
-        addressed, up, with the default route via `gateway` when given."""
+        """A veth pair: host end on the bridge, the other end `ifname` in the netns
+        (its MAC `mac`, or one derived from the address), addressed, up, with the
+        default route via `gateway` when given."""
         br = self.index(bridge)
         if br is None:
             raise OSError(errno.ENODEV, f"bridge {bridge} does not exist")
@@ -289,7 +291,7 @@ class Netlink:
                 "add",
                 ifname=host_name,
                 kind="veth",
-                peer={"ifname": ifname, "net_ns_fd": nsfd, "address": mac_for(address)},
+                peer={"ifname": ifname, "net_ns_fd": nsfd, "address": mac or mac_for(address)},
             )
         finally:
             os.close(nsfd)

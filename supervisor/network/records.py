@@ -84,6 +84,8 @@ class Endpoint:
     ip: str = ""
     mac: str = ""
     host_ifname: str = ""
+    #: `--mac-address` (EndpointSettings.MacAddress): "" derives one from the address
+    requested_mac: str = ""
 
     def record(self) -> str:
         d = {
