@@ -323,3 +323,17 @@ def test_mac_address_through_docker_py_and_the_daemons_checks(corral: Daemon, dk
         dk.containers.create(IMAGE, ["true"], mac_address="01:00:5e:00:00:01")
     assert "invalid MAC address 01:00:5e:00:00:01: a multicast address" in str(exc.value)
     nothing_made(corral)
+
+
+# ---------------------------------------------------------------------- --ulimit
+@pytest.mark.parametrize("cli", [False, True], ids=["docker", "corral"])
+def test_ulimit_is_what_the_process_gets(corral: Daemon, cli: bool) -> None:
+    out = ok(corral, "run", "--rm", "--ulimit", "nofile=1024:2048", "--ulimit", "nproc=77",
+             IMAGE, "cat", "/proc/self/limits", cli=cli)  # fmt: skip
+    rows = {line[:26].strip(): line[26:].split()[:2] for line in out.splitlines()[1:]}
+    assert rows["Max open files"] == ["1024", "2048"]
+    assert rows["Max processes"] == ["77", "77"]
+    err = refused(corral, "run", "--ulimit", "bogus=1", IMAGE, "true", cli=cli)
+    assert "invalid ulimit type: bogus" in err
+    err = refused(corral, "run", "--ulimit", "nofile=20:10", IMAGE, "true", cli=cli)
+    assert "ulimit soft limit must be less than or equal to hard limit: 20 > 10" in err

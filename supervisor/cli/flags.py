@@ -381,10 +381,17 @@ def parse_restart(text: str) -> dict[str, Any]:
     return {"Name": name or "no", "MaximumRetryCount": retries}
 
 
+#: go-units' ulimit names (ParseUlimit)
+_ULIMITS = frozenset({"core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice",
+                      "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack"})
+
+
 def parse_ulimit(text: str) -> dict[str, Any]:
     name, eq, limits = text.partition("=")
     if not eq or not name:
         raise ValueError(f"invalid ulimit argument: {text}")
+    if name not in _ULIMITS:
+        raise ValueError(f"invalid ulimit type: {name}")
     soft_s, _, hard_s = limits.partition(":")
     try:
         soft = int(soft_s)
