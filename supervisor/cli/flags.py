@@ -46,6 +46,7 @@ RUN_OPTS: tuple[Opt, ...] = (
     Opt("network", kind="str", help="Connect a container to a network"),
     Opt("network-alias", kind="list", help="Add network-scoped alias for the container"),
     Opt("ip", kind="str", help="IPv4 address (e.g., 172.30.100.104)"),
+    Opt("ip6", kind="str", help="IPv6 address (e.g., 2001:db8::33)"),
     Opt("dns", kind="list", help="Set custom DNS servers"),
     Opt("dns-search", kind="list", help="Set custom DNS search domains"),
     Opt("dns-option", kind="list", help="Set DNS options"),
@@ -732,15 +733,18 @@ def container_body(
         host["LogConfig"] = {"Type": o["log_driver"] or "json-file", "Config": log_config}
     config["HostConfig"] = host
     endpoints: dict[str, Any] = {}
-    if o["network_alias"] or o["ip"]:
+    if o["network_alias"] or o["ip"] or o.get("ip6"):
         if not network or network in ("default", "bridge", "none", "host"):
-            what = "--network-alias" if o["network_alias"] else "--ip"
+            what = ("--network-alias" if o["network_alias"] else "--ip" if o["ip"]
+                    else "--ip6")  # fmt: skip
             raise UsageError(f"{what} is only supported for user-defined networks")
         endpoint: dict[str, Any] = {}
         if o["network_alias"]:
             endpoint["Aliases"] = list(o["network_alias"])
-        if o["ip"]:
-            endpoint["IPAMConfig"] = {"IPv4Address": o["ip"]}
+        if o["ip"] or o.get("ip6"):
+            endpoint["IPAMConfig"] = {
+                k: v for k, v in (("IPv4Address", o["ip"]), ("IPv6Address", o.get("ip6"))) if v
+            }
         endpoints[network] = endpoint
     if o.get("mac_address"):
         if not re.fullmatch(r"[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}",

@@ -43,6 +43,7 @@ CONNECT = Command("network connect", "corral network connect [OPTIONS] NETWORK C
                   "Connect a container to a network", (
     Opt("alias", kind="list", help="Add network-scoped alias for the container"),
     Opt("ip", kind="str", help="IPv4 address (e.g., 172.30.100.104)"),
+    Opt("ip6", kind="str", help="IPv6 address (e.g., 2001:db8::33)"),
 ), min_args=2, max_args=2)
 DISCONNECT = Command("network disconnect", "corral network disconnect [OPTIONS] NETWORK CONTAINER",
                      "Disconnect a container from a network",
@@ -189,8 +190,9 @@ def _rm(cli: Cli, argv: list[str]) -> int:
 def _connect(cli: Cli, argv: list[str]) -> int:
     p = parse(CONNECT, argv)
     endpoint: dict[str, Any] = {"Aliases": p["alias"] or None}
-    if p["ip"]:
-        endpoint["IPAMConfig"] = {"IPv4Address": p["ip"]}
+    ipam_cfg = {k: v for k, v in (("IPv4Address", p["ip"]), ("IPv6Address", p["ip6"])) if v}
+    if ipam_cfg:
+        endpoint["IPAMConfig"] = ipam_cfg
     cli.client.post(f"/networks/{quote(p.args[0])}/connect", None,
                     {"Container": p.args[1], "EndpointConfig": endpoint})
     return 0

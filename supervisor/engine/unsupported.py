@@ -207,7 +207,7 @@ ENDPOINT_APPLIED = frozenset(
         "MacAddress",
     }
 )
-IPAM_APPLIED = frozenset({"IPv4Address"})
+IPAM_APPLIED = frozenset({"IPv4Address", "IPv6Address"})
 
 
 def is_zero(value: Any) -> bool:

@@ -147,3 +147,79 @@ def check_mac(text: str) -> str:
     if int(mac[:2], 16) & 1:
         raise InvalidArgument(f"invalid MAC address {text}: a multicast address")
     return mac
+
+
+# -- IPv6 (`network create --ipv6`) ----------------------------------------------------
+
+#: Where a `--ipv6` network with no IPv6 subnet given gets one: /64s of a ULA /48, as
+#: dockerd's default IPv6 pool does (fd00::/8 space).
+DEFAULT_POOL6 = ipaddress.IPv6Network("fdc0:7272:616c::/48")
+
+
+def parse_subnet6(text: str) -> ipaddress.IPv6Network:
+    try:
+        subnet = ipaddress.IPv6Network(text, strict=False)
+    except ValueError:
+        raise InvalidArgument(f"invalid subnet {text}: not an IPv6 CIDR subnet") from None
+    if subnet.prefixlen > 126:
+        raise InvalidArgument(f"subnet {subnet} is too small for a network")
+    return subnet
+
+
+def pick_subnet6(taken: Iterable[ipaddress.IPv6Network]) -> ipaddress.IPv6Network:
+    busy = list(taken)
+    for candidate in DEFAULT_POOL6.subnets(new_prefix=64):
+        if not any(candidate.overlaps(t) for t in busy):
+            return candidate
+    raise Conflict("could not find an available, non-overlapping IPv6 address pool")
+
+
+def parse_gateway6(text: str, subnet: ipaddress.IPv6Network) -> ipaddress.IPv6Address:
+    try:
+        gw = ipaddress.IPv6Address(text)
+    except ValueError:
+        raise InvalidArgument(f"invalid gateway address {text}") from None
+    if gw not in subnet or gw == subnet.network_address:
+        raise InvalidArgument(f"gateway {gw} is not a usable address of subnet {subnet}")
+    return gw
+
+
+def check_requested6(
+    text: str,
+    subnet: ipaddress.IPv6Network | None,
+    gateway: ipaddress.IPv6Address | None,
+    used: set[ipaddress.IPv6Address],
+    network: str,
+) -> ipaddress.IPv6Address:
+    """`--ip6`: on an IPv6 network, inside its subnet, not its gateway, and free."""
+    try:
+        addr = ipaddress.IPv6Address(text)
+    except ValueError:
+        raise InvalidArgument(f"invalid IPv6 address: {text}") from None
+    if subnet is None:
+        raise InvalidArgument(
+            f"invalid endpoint settings: network {network} has no IPv6 subnet (--ip6 {text})"
+        )
+    if addr not in subnet or addr == subnet.network_address:
+        raise InvalidArgument(f"address {addr} is not in subnet {subnet} of network {network}")
+    if addr == gateway or addr in used:
+        raise Conflict(f"Address already in use: {addr} on network {network}")
+    return addr
+
+
+def next_address6(
+    subnet: ipaddress.IPv6Network,
+    gateway: ipaddress.IPv6Address,
+    used: set[ipaddress.IPv6Address],
+    last: ipaddress.IPv6Address | None,
+) -> ipaddress.IPv6Address:
+    """As `next_address`: the first free address after `last`, wrapping (a /64 is
+    never walked whole: the free one is near)."""
+    first = int(subnet.network_address) + 1
+    span = subnet.num_addresses - 1
+    start = int(last) + 1 if last is not None and last in subnet else first
+    for i in range(min(span, len(used) + 2 + 65536)):
+        cand = ipaddress.IPv6Address(first + (start - first + i) % span)
+        if cand != gateway and cand not in used:
+            return cand
+    raise Conflict(f"no available IPv6 address in subnet {subnet}")

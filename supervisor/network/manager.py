@@ -18,7 +18,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,7 @@ class EndpointPlan:
     aliases: list[str]
     requested_ip: str
     requested_mac: str = ""
+    requested_ip6: str = ""
 
 
 @dataclass
@@ -204,14 +205,8 @@ class Networks:
         driver = body.get("Driver") or "bridge"
         if driver != "bridge":
             raise NotFound(f'plugin "{driver}" not found')
-        if body.get("EnableIPv6"):
-            raise InvalidArgument("IPv6 networks are not supported")
         configs = ((body.get("IPAM") or {}).get("Config")) or []
-        if len(configs) > 1:
-            raise InvalidArgument("only one IPAM config (one IPv4 subnet) is supported per network")
-        cfg = configs[0] if configs else {}
-        if cfg.get("IPRange") or cfg.get("AuxiliaryAddresses"):
-            raise InvalidArgument("--ip-range and --aux-address are not supported")
+        cfg, cfg6 = self._ipam_configs(configs, bool(body.get("EnableIPv6")))
         taken = self._taken_subnets()
         if cfg.get("Subnet"):
             subnet = ipam.parse_subnet(str(cfg["Subnet"]))
@@ -225,6 +220,7 @@ class Networks:
             if cfg.get("Gateway")
             else ipam.default_gateway(subnet)
         )
+        subnet6, gateway6 = self._ipv6_of(cfg6) if body.get("EnableIPv6") else (None, None)
         nid = secrets.token_hex(32)
         net = Network(
             id=nid,
@@ -237,15 +233,60 @@ class Networks:
             attachable=bool(body.get("Attachable")),
             labels=dict(body.get("Labels") or {}),
             options=dict(body.get("Options") or {}),
+            subnet6=str(subnet6) if subnet6 else "",
+            gateway6=str(gateway6) if gateway6 else "",
         )
         self.nl.ensure_bridge(net.bridge, gateway, subnet.prefixlen)
         try:
+            if subnet6 is not None:
+                self.nl.add_address6(net.bridge, str(gateway6), subnet6.prefixlen)
             self.store.add(net)
         except BaseException:
             self.nl.delete_bridge(net.bridge, net.network)
             raise
         log.info("network.create", id=nid[:12], name=name, subnet=str(subnet))
         return net
+
+    @staticmethod
+    def _ipam_configs(
+        configs: list[Any], ipv6: bool
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The IPv4 and the IPv6 `IPAM.Config` entries (at most one of each)."""
+        four: list[dict[str, Any]] = []
+        six: list[dict[str, Any]] = []
+        for c in configs:
+            c = dict(c or {})
+            if c.get("IPRange") or c.get("AuxiliaryAddresses"):
+                raise InvalidArgument("--ip-range and --aux-address are not supported")
+            (six if ":" in str(c.get("Subnet") or c.get("Gateway") or "") else four).append(c)
+        if len(four) > 1 or len(six) > 1:
+            raise InvalidArgument(
+                "only one IPv4 and one IPv6 subnet are supported per network by corral"
+            )
+        if six and not ipv6:
+            raise InvalidArgument(
+                f"an IPv6 subnet ({six[0].get('Subnet')}) needs IPv6 enabled (--ipv6)"
+            )
+        return (four[0] if four else {}), (six[0] if six else {})
+
+    def _ipv6_of(self, cfg: dict[str, Any]) -> tuple[IPv6Network, IPv6Address]:
+        """`--ipv6`: the subnet given (free of every other network's) or a ULA /64."""
+        taken = [n.network6 for n in self.store.all() if n.network6 is not None]
+        if cfg.get("Subnet"):
+            subnet = ipam.parse_subnet6(str(cfg["Subnet"]))
+            for other in self.store.all():
+                if other.network6 is not None and subnet.overlaps(other.network6):
+                    raise Conflict(
+                        "invalid pool request: Pool overlaps with other one on this address "
+                        f"space ({other.name} has {other.network6})"
+                    )
+        elif cfg.get("Gateway"):
+            raise InvalidArgument("a gateway needs a subnet (--subnet)")
+        else:
+            subnet = ipam.pick_subnet6(taken)
+        gateway = (ipam.parse_gateway6(str(cfg["Gateway"]), subnet) if cfg.get("Gateway")
+                   else subnet.network_address + 1)  # fmt: skip
+        return subnet, gateway
 
     def users_of(self, net: Network) -> list[str]:
         return [ep.container_id for ep in self.store.members(net.id)]
@@ -369,7 +410,11 @@ class Networks:
         mac = str(cfg.get("MacAddress") or "")
         if mac:
             mac = ipam.check_mac(mac)
-        return EndpointPlan(net, aliases, requested, mac)
+        requested6 = str(((cfg.get("IPAMConfig") or {}).get("IPv6Address")) or "")
+        if requested6:
+            requested6 = str(ipam.check_requested6(
+                requested6, net.network6, net.gateway6_ip, self._used6(net), net.name))  # fmt: skip
+        return EndpointPlan(net, aliases, requested, mac, requested6)
 
     def check_ports(
         self,
@@ -407,6 +452,7 @@ class Networks:
                     aliases=ep.aliases,
                     requested_ip=ep.requested_ip,
                     requested_mac=ep.requested_mac,
+                    requested_ip6=ep.requested_ip6,
                 )
             )
 
@@ -446,6 +492,45 @@ class Networks:
                     f"subnet {net.subnet} of network {net.name} is now routed elsewhere on the host"
                 )
         self.nl.ensure_bridge(net.bridge, net.gateway_ip, net.network.prefixlen)
+        if net.network6 is not None:
+            self.nl.add_address6(net.bridge, net.gateway6, net.network6.prefixlen)
+
+    def _used6(self, net: Network, skip: str = "") -> set[IPv6Address]:
+        """IPv6 addresses held on `net` (running endpoints) or asked for with --ip6."""
+        used = set()
+        for o in self.store.members(net.id):
+            if o.container_id == skip:
+                continue
+            if o.ip and o.ip6:
+                used.add(IPv6Address(o.ip6))
+            if o.requested_ip6:
+                used.add(IPv6Address(o.requested_ip6))
+        return used
+
+    def _allocate6(self, net: Network, ep: Endpoint) -> None:
+        """The endpoint's IPv6 address on an IPv6 network (ip6 "" on others)."""
+        subnet, gateway = net.network6, net.gateway6_ip
+        if subnet is None or gateway is None:
+            ep.ip6 = ""
+            return
+        used = self._used6(net, skip=ep.container_id)
+        if ep.requested_ip6:
+            addr = IPv6Address(ep.requested_ip6)
+            if addr in used:
+                raise Conflict(f"Address already in use: {addr} on network {net.name}")
+        else:
+            last = IPv6Address(net.last_ip6) if net.last_ip6 else None
+            addr = ipam.next_address6(subnet, gateway, used, last)
+            net.last_ip6 = str(addr)
+            self.store.save(net)
+        ep.ip6 = str(addr)
+
+    def _v6_of(
+        self, net: Network, ep: Endpoint, primary: bool
+    ) -> tuple[str, int, str | None] | None:
+        if not ep.ip6 or net.network6 is None:
+            return None
+        return (ep.ip6, net.network6.prefixlen, net.gateway6 if primary else None)
 
     def _allocate(self, net: Network, ep: Endpoint) -> IPv4Address:
         used = self.store.used_ips(net.id)
@@ -465,6 +550,7 @@ class Networks:
             self.store.save(net)
         ep.ip = str(addr)
         ep.mac = ep.requested_mac or netlink.mac_for(addr)
+        self._allocate6(net, ep)
         self.store.save_endpoint(ep)
         return addr
 
@@ -519,6 +605,7 @@ class Networks:
                     net.network.prefixlen,
                     net.gateway_ip if i == 0 else None,
                     ep.mac,
+                    self._v6_of(net, ep, i == 0),
                 )
         except BaseException:
             for _r, sock in listeners:
@@ -591,7 +678,7 @@ class Networks:
             if ep.host_ifname:
                 self.nl.delete_link(ep.host_ifname)
             if ep.ip or ep.host_ifname:
-                ep.ip, ep.host_ifname = "", ""
+                ep.ip, ep.ip6, ep.host_ifname = "", "", ""
                 self.store.save_endpoint(ep)
 
     async def detach(self, c: Container) -> None:
@@ -664,7 +751,8 @@ class Networks:
             raise Conflict(f"endpoint with name {c.name} already exists in network {net.name}")
         plan = self._endpoint_plan(net, cfg or {})
         ep = Endpoint(c.id, net.id, secrets.token_hex(32), plan.aliases, plan.requested_ip,
-                      requested_mac=plan.requested_mac)  # fmt: skip
+                      requested_mac=plan.requested_mac,
+                      requested_ip6=plan.requested_ip6)  # fmt: skip
         self.store.add_endpoint(ep)
         sandbox = self._sandboxes.get(c.id)
         if sandbox is None:
@@ -684,6 +772,7 @@ class Networks:
                 net.network.prefixlen,
                 None,
                 ep.mac,
+                self._v6_of(net, ep, False),
             )
         except BaseException:
             if ep.host_ifname:
@@ -747,6 +836,7 @@ class Networks:
         domain = c.config.get("Domainname") or ""
         names = (f"{hostname}.{domain}", hostname) if domain else (hostname,)
         own = [etcfiles.HostEntry(ep.ip, names) for ep in eps]
+        own += [etcfiles.HostEntry(ep.ip6, names) for ep in eps if ep.ip6]
         peers: list[etcfiles.HostEntry] = []
         gateway = ""
         for ep in eps:
@@ -759,6 +849,8 @@ class Networks:
                 if other.container_id == c.id or not other.ip:
                     continue
                 peers.append(etcfiles.HostEntry(other.ip, tuple(self._dns_names(other))))
+                if other.ip6:
+                    peers.append(etcfiles.HostEntry(other.ip6, tuple(self._dns_names(other))))
         text = etcfiles.render_hosts(own, peers, c.host_config.get("ExtraHosts") or [], gateway)
         path = cdir / "hosts"
         # Rewrite in place: the container's /etc/hosts is a bind mount of this inode.
@@ -869,8 +961,13 @@ class Networks:
             net = self.store.find(ep.network_id)
             if net is None:
                 continue
+            ipam_cfg = {
+                k: v for k, v in (("IPv4Address", ep.requested_ip),
+                                  ("IPv6Address", ep.requested_ip6)) if v
+            }  # fmt: skip
+            v6 = bool(ep.ip and ep.ip6 and net.network6 is not None)
             entry = {
-                "IPAMConfig": {"IPv4Address": ep.requested_ip} if ep.requested_ip else None,
+                "IPAMConfig": ipam_cfg or None,
                 "Links": None,
                 "Aliases": ep.aliases or None,
                 "MacAddress": ep.mac if ep.ip else "",
@@ -879,9 +976,9 @@ class Networks:
                 "Gateway": net.gateway if ep.ip else "",
                 "IPAddress": ep.ip,
                 "IPPrefixLen": net.network.prefixlen if ep.ip else 0,
-                "IPv6Gateway": "",
-                "GlobalIPv6Address": "",
-                "GlobalIPv6PrefixLen": 0,
+                "IPv6Gateway": net.gateway6 if v6 else "",
+                "GlobalIPv6Address": ep.ip6 if v6 else "",
+                "GlobalIPv6PrefixLen": net.network6.prefixlen if v6 and net.network6 else 0,
                 "DriverOpts": None,
                 "DNSNames": None if net.is_default else self._dns_names(ep) or None,
             }
@@ -919,11 +1016,11 @@ class Networks:
             "SecondaryIPv6Addresses": None,
             "EndpointID": primary.get("EndpointID", ""),
             "Gateway": primary.get("Gateway", ""),
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
+            "GlobalIPv6Address": primary.get("GlobalIPv6Address", ""),
+            "GlobalIPv6PrefixLen": primary.get("GlobalIPv6PrefixLen", 0),
             "IPAddress": primary.get("IPAddress", ""),
             "IPPrefixLen": primary.get("IPPrefixLen", 0),
-            "IPv6Gateway": "",
+            "IPv6Gateway": primary.get("IPv6Gateway", ""),
             "MacAddress": primary.get("MacAddress", ""),
             "Networks": networks,
         }
@@ -943,7 +1040,9 @@ class Networks:
                 "EndpointID": ep.id,
                 "MacAddress": ep.mac,
                 "IPv4Address": f"{ep.ip}/{net.network.prefixlen}",
-                "IPv6Address": "",
+                "IPv6Address": f"{ep.ip6}/{net.network6.prefixlen}"
+                if ep.ip6 and net.network6 is not None
+                else "",
             }
         options = {"com.docker.network.bridge.name": net.bridge, **net.options}
         return {
@@ -952,11 +1051,12 @@ class Networks:
             "Created": net.created,
             "Scope": "local",
             "Driver": net.driver,
-            "EnableIPv6": False,
+            "EnableIPv6": bool(net.subnet6),
             "IPAM": {
                 "Driver": "default",
                 "Options": None if net.is_default else {},
-                "Config": [{"Subnet": net.subnet, "Gateway": net.gateway}],
+                "Config": [{"Subnet": net.subnet, "Gateway": net.gateway}]
+                + ([{"Subnet": net.subnet6, "Gateway": net.gateway6}] if net.subnet6 else []),
             },
             "Internal": net.internal,
             "Attachable": net.attachable,

@@ -41,6 +41,7 @@ from pyroute2.netlink.exceptions import NetlinkError  # type: ignore[import-unty
 from supervisor.runtime.fds import OwnedFd
 
 CLONE_NEWNET = 0x40000000
+IFA_F_NODAD = 0x02
 MS_BIND = 4096
 MNT_DETACH = 2
 
@@ -199,6 +200,18 @@ class Netlink:
             raise
         return made
 
+    def add_address6(self, name: str, address: str, prefixlen: int) -> None:
+        """An IPv6 address on a host link (a bridge's gateway), without duplicate
+        address detection (nothing else can hold it: the subnet is the network's)."""
+        idx = self.index(name)
+        if idx is None:
+            raise OSError(errno.ENODEV, f"link {name} does not exist")
+        have = {(m.get("address"), m.get("prefixlen"))
+                for m in self.ipr.get_addr(family=socket.AF_INET6, index=idx)}  # fmt: skip
+        if (address, prefixlen) not in have:
+            self.ipr.addr("add", index=idx, address=address, prefixlen=prefixlen,
+                          family=socket.AF_INET6, flags=IFA_F_NODAD)  # fmt: skip
+
     def delete_bridge(self, name: str, subnet: IPv4Network) -> None:
         """The bridge, its isolation rule and its prohibit route; missing parts are fine."""
         self.unisolate(name, subnet)
@@ -278,10 +291,12 @@ class Netlink:
         prefixlen: int,
         gateway: IPv4Address | None,
         mac: str = "",
+        v6: tuple[str, int, str | None] | None = None,
     ) -> None:
         """A veth pair: host end on the bridge, the other end `ifname` in the netns
         (its MAC `mac`, or one derived from the address), addressed, up, with the
-        default route via `gateway` when given."""
+        default route via `gateway` when given; `v6` (address, prefix length, gateway
+        or None) on an IPv6 network."""
         br = self.index(bridge)
         if br is None:
             raise OSError(errno.ENODEV, f"bridge {bridge} does not exist")
@@ -305,9 +320,14 @@ class Netlink:
                     ns.link("set", index=lo[0], state="up")
                 eth = ns.link_lookup(ifname=ifname)[0]
                 ns.addr("add", index=eth, address=str(address), prefixlen=prefixlen)
+                if v6 is not None:
+                    ns.addr("add", index=eth, address=v6[0], prefixlen=v6[1],
+                            family=socket.AF_INET6, flags=IFA_F_NODAD)  # fmt: skip
                 ns.link("set", index=eth, state="up")
                 if gateway is not None:
                     ns.route("add", dst="default", gateway=str(gateway))
+                if v6 is not None and v6[2] is not None:
+                    ns.route("add", dst="default", gateway=v6[2], family=socket.AF_INET6)
         except BaseException:
             self.delete_link(host_name)
             raise

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Any
 
 from supervisor.engine.metadata import Database
@@ -53,6 +53,18 @@ class Network:
     labels: dict[str, str] = field(default_factory=dict)
     options: dict[str, str] = field(default_factory=dict)
     last_ip: str = ""
+    #: `--ipv6`: the IPv6 subnet and gateway ("" for an IPv4-only network)
+    subnet6: str = ""
+    gateway6: str = ""
+    last_ip6: str = ""
+
+    @property
+    def network6(self) -> IPv6Network | None:
+        return IPv6Network(self.subnet6) if self.subnet6 else None
+
+    @property
+    def gateway6_ip(self) -> IPv6Address | None:
+        return IPv6Address(self.gateway6) if self.gateway6 else None
 
     @property
     def is_default(self) -> bool:
@@ -86,6 +98,9 @@ class Endpoint:
     host_ifname: str = ""
     #: `--mac-address` (EndpointSettings.MacAddress): "" derives one from the address
     requested_mac: str = ""
+    #: the IPv6 address while running (IPv6 networks), and `--ip6`'s
+    ip6: str = ""
+    requested_ip6: str = ""
 
     def record(self) -> str:
         d = {
