@@ -233,38 +233,76 @@ def cmd_tag(cli: Cli, argv: list[str]) -> int:
 
 
 HISTORY = Command("history", "corral history [OPTIONS] IMAGE", "Show the history of an image", (
+    Opt("format", kind="str", help="Format output using a custom template"),
     Opt("human", "H", default=True, help="Print sizes and dates in human readable format"),
     Opt("no-trunc", help="Don't truncate output"),
+    Opt("platform", kind="str", help="Show history for the given platform"),
     Opt("quiet", "q", help="Only show image IDs"),
 ), min_args=1, max_args=1)
 
+HISTORY_HEADERS = {
+    "ID": "IMAGE",
+    "CreatedSince": "CREATED",
+    "CreatedAt": "CREATED AT",
+    "CreatedBy": "CREATED BY",
+    "Size": "SIZE",
+    "Comment": "COMMENT",
+}
 
-def cmd_history(cli: Cli, argv: list[str]) -> int:
-    p = parse(HISTORY, argv)
-    layers = cli.client.get(f"/images/{quote(p.args[0], safe='/:@')}/history") or []
-    trunc = not p["no_trunc"]
-    now = time.time()
-    if p["quiet"]:
-        for layer in layers:
-            ident = str(layer.get("Id", ""))
-            cli.out(ident if ident == "<missing>" or not trunc else fmt.short_id(ident))
-        return 0
-    table = [["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]]
+
+def rfc3339(seconds: float) -> str:
+    """Go's time.RFC3339 in local time: `2024-05-01T10:00:00+02:00`, `...Z` at UTC."""
+    local = time.localtime(seconds)
+    offset = local.tm_gmtoff or 0
+    sign = "+" if offset > 0 else "-"
+    zone = "Z" if offset == 0 else f"{sign}{abs(offset) // 3600:02d}:{abs(offset) % 3600 // 60:02d}"
+    return time.strftime("%Y-%m-%dT%H:%M:%S", local) + zone
+
+
+def history_rows(layers: list[dict[str, Any]], now: float, human: bool,
+                 trunc: bool) -> list[dict[str, str]]:
+    """docker's historyContext for each entry of `GET /images/{name}/history`."""
+    rows = []
     for layer in layers:
         ident = str(layer.get("Id", "<missing>"))
         created = float(layer.get("Created") or 0)
         created_by = str(layer.get("CreatedBy", "")).replace("\t", " ")
         size = int(layer.get("Size") or 0)
-        table.append([
-            ident if ident == "<missing>" or not trunc else fmt.short_id(ident),
-            fmt.ago(created, now) if p["human"] else time.strftime(
-                "%Y-%m-%dT%H:%M:%S%z", time.localtime(created)),
-            fmt.ellipsis(created_by, 45) if trunc else created_by,
-            fmt.human_size(size) if p["human"] else str(size),
-            str(layer.get("Comment", "")),
-        ])
-    cli.stdout.write(fmt.table(table))
+        at = rfc3339(created)
+        rows.append({
+            "ID": ident if ident == "<missing>" or not trunc else fmt.short_id(ident),
+            "CreatedSince": fmt.ago(created, now) if human else at,
+            "CreatedAt": at,
+            "CreatedBy": fmt.ellipsis(created_by, 45) if trunc else created_by,
+            "Size": fmt.human_size(size) if human else str(size),
+            "Comment": str(layer.get("Comment", "")),
+        })
+    return rows
+
+
+def cmd_history(cli: Cli, argv: list[str]) -> int:
+    from supervisor.cli.govalues import Record
+    from supervisor.cli.output import Defaults, RowFormat
+
+    p = parse(HISTORY, argv)
+    created = "{{.CreatedSince}}" if p["human"] else "{{.CreatedAt}}"  # NewHistoryFormat
+    defaults = Defaults(f"table {{{{.ID}}}}\t{created}\t{{{{.CreatedBy}}}}\t{{{{.Size}}}}\t"
+                        "{{.Comment}}", "{{.ID}}")  # fmt: skip
+    out = RowFormat(defaults.pick(p["format"], p["quiet"]), HISTORY_HEADERS)
+    query = {"platform": _platform_query(p["platform"])} if p["platform"] else None
+    layers = cli.client.get(f"/images/{quote(p.args[0], safe='/:@')}/history", query) or []
+    rows = history_rows(layers, time.time(), bool(p["human"]), not p["no_trunc"])
+    cli.stdout.write(out.render(Record("*image.historyContext", row) for row in rows))
     return 0
+
+
+def _platform_query(text: str) -> str:
+    """docker's `--platform os[/arch[/variant]]` as the API's JSON platform query."""
+    import json
+
+    parts = text.lower().split("/")
+    keys = ("os", "architecture", "variant")
+    return json.dumps({k: v for k, v in zip(keys, parts, strict=False) if v})
 
 
 # -- commit ----------------------------------------------------------------------------

@@ -80,6 +80,20 @@ def register(router: Router, engine: Engine) -> None:
 
     @router.route("GET", "/images/{name:.*}/history")
     async def history(req: ApiRequest, name: str) -> ApiResponse:
+        platform = req.query_str("platform") or ""
+        if platform:  # the image has one platform: it must be the one asked for
+            import json as _json
+
+            from supervisor.engine.create import check_platform
+
+            try:
+                want = _json.loads(platform)
+            except ValueError:
+                raise InvalidArgument(f"invalid platform: {platform}") from None
+            if not isinstance(want, dict):
+                raise InvalidArgument(f"invalid platform: {platform}")
+            text = "/".join(str(want.get(k) or "") for k in ("os", "architecture", "variant"))
+            check_platform(text.rstrip("/"), images.config(images.resolve(name).id))
         return JsonResponse(images.history(name))
 
     @router.route("POST", "/images/{name:.*}/tag")
