@@ -115,6 +115,62 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+#: `corral container --help` and `corral image --help`: docker 28's subcommands and words
+_GROUP_HELP: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    "container": ("Manage containers", (
+        ("attach", "Attach local standard input, output, and error streams to a running "
+                   "container"),
+        ("commit", "Create a new image from a container's changes"),
+        ("cp", "Copy files/folders between a container and the local filesystem"),
+        ("create", "Create a new container"),
+        ("diff", "Inspect changes to files or directories on a container's filesystem"),
+        ("exec", "Execute a command in a running container"),
+        ("export", "Export a container's filesystem as a tar archive"),
+        ("inspect", "Display detailed information on one or more containers"),
+        ("kill", "Kill one or more running containers"),
+        ("logs", "Fetch the logs of a container"),
+        ("ls", "List containers"),
+        ("pause", "Pause all processes within one or more containers"),
+        ("port", "List port mappings or a specific mapping for the container"),
+        ("prune", "Remove all stopped containers"),
+        ("rename", "Rename a container"),
+        ("restart", "Restart one or more containers"),
+        ("rm", "Remove one or more containers"),
+        ("run", "Create and run a new container from an image"),
+        ("start", "Start one or more stopped containers"),
+        ("stats", "Display a live stream of container(s) resource usage statistics"),
+        ("stop", "Stop one or more running containers"),
+        ("top", "Display the running processes of a container"),
+        ("unpause", "Unpause all processes within one or more containers"),
+        ("update", "Update configuration of one or more containers"),
+        ("wait", "Block until one or more containers stop, then print their exit codes"),
+    )),
+    "image": ("Manage images", (
+        ("build", "Build an image from a Dockerfile"),
+        ("history", "Show the history of an image"),
+        ("import", "Import the contents from a tarball to create a filesystem image"),
+        ("inspect", "Display detailed information on one or more images"),
+        ("load", "Load an image from a tar archive or STDIN"),
+        ("ls", "List images"),
+        ("prune", "Remove unused images"),
+        ("pull", "Download an image from a registry"),
+        ("push", "Upload an image to a registry"),
+        ("rm", "Remove one or more images"),
+        ("save", "Save one or more images to a tar archive (streamed to STDOUT by default)"),
+        ("tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
+    )),
+}  # fmt: skip
+
+
+def group_usage(group: str) -> str:
+    """A management group's help, laid out as docker 28's."""
+    title, subs = _GROUP_HELP[group]
+    lines = [f"Usage:  corral {group} COMMAND", "", title, "", "Commands:",
+             *(f"  {name.ljust(12)}{text}" for name, text in subs), "",
+             f"Run 'corral {group} COMMAND --help' for more information on a command.", ""]
+    return "\n".join(lines)
+
+
 def _resolve_management(verb: str, rest: list[str]) -> tuple[str, list[str]]:
     """Map `container X`/`image X` onto the flat verbs; unknown subverbs stay unknown."""
     if not rest or rest[0] in ("-h", "--help"):
@@ -175,9 +231,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             rest = ["--host", host, *rest]
         return _run_daemon(rest)
     if verb in ("container", "image"):
+        group = verb
         verb, rest = _resolve_management(verb, rest)
         if verb == "help":
-            sys.stdout.write(usage())
+            sys.stdout.write(group_usage(group))
             return 0
     if verb not in VERBS and verb not in _GROUP_ONLY:
         sys.stderr.write(f"corral: '{verb}' is not a corral command.\nSee 'corral --help'\n")

@@ -58,7 +58,7 @@ SUBS = {"create": "create", "ls": "ls", "list": "ls", "inspect": "inspect", "rm"
         "remove": "rm", "connect": "connect", "disconnect": "disconnect", "prune": "prune"}
 
 HELP = (
-    "\nUsage:  corral network COMMAND\n\nManage networks\n\nCommands:\n"
+    "Usage:  corral network COMMAND\n\nManage networks\n\nCommands:\n"
     "  connect     Connect a container to a network\n"
     "  create      Create a network\n"
     "  disconnect  Disconnect a container from a network\n"
@@ -66,6 +66,7 @@ HELP = (
     "  ls          List networks\n"
     "  prune       Remove all unused networks\n"
     "  rm          Remove one or more networks\n"
+    "\nRun 'corral network COMMAND --help' for more information on a command.\n"
 )
 
 

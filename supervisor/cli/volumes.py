@@ -56,12 +56,17 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
 def cmd_volume(cli: Cli, argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         cli.stdout.write(
-            "\nUsage:  corral volume COMMAND\n\nManage volumes\n\nCommands:\n"
+            "Usage:  corral volume COMMAND\n\nManage volumes\n\nCommands:\n"
             "  create      Create a volume\n  inspect     Display detailed information on "
             "one or more volumes\n  ls          List volumes\n  prune       Remove unused "
             "local volumes\n  rm          Remove one or more volumes\n"
+            "  update      Update a volume (cluster volumes only)\n"
+            "\nRun 'corral volume COMMAND --help' for more information on a command.\n"
         )
         return 0
+    if argv[0] == "update":  # docker's is for swarm's cluster volumes only
+        raise CliError("volume update is for cluster volumes (swarm), which corral does not "
+                       "run: a local volume has nothing to update")  # fmt: skip
     sub = SUBS.get(argv[0])
     if sub is None:
         raise CliError(f"'volume {argv[0]}' is not a corral command.\nSee 'corral volume --help'")
