@@ -337,3 +337,14 @@ def test_ulimit_is_what_the_process_gets(corral: Daemon, cli: bool) -> None:
     assert "invalid ulimit type: bogus" in err
     err = refused(corral, "run", "--ulimit", "nofile=20:10", IMAGE, "true", cli=cli)
     assert "ulimit soft limit must be less than or equal to hard limit: 20 > 10" in err
+
+
+@pytest.mark.parametrize("cli", [False, True], ids=["docker", "corral"])
+def test_oom_kill_disable_without_a_memory_limit_warns(corral: Daemon, cli: bool) -> None:
+    r = (corral.cli if cli else corral.docker)("create", "--oom-kill-disable", IMAGE, "true")
+    assert r.returncode == 0, r.stderr
+    assert "WARNING: OOM killer is disabled for the container, but no memory limit is set" in (
+        r.stderr)  # fmt: skip
+    r = (corral.cli if cli else corral.docker)("create", "--oom-kill-disable", "-m", "64m",
+                                               IMAGE, "true")  # fmt: skip
+    assert r.returncode == 0 and "WARNING" not in r.stderr

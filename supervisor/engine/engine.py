@@ -350,8 +350,15 @@ class Engine:
             await self.stop(c, None, by_user=False)
 
     # ---------------------------------------------------------------- create
-    def create(self, body: dict[str, Any], name: str = "", platform: str = "") -> Container:
-        """A container record and its directory; nothing is left if any step fails."""
+    def create(
+        self,
+        body: dict[str, Any],
+        name: str = "",
+        platform: str = "",
+        warnings: list[str] | None = None,
+    ) -> Container:
+        """A container record and its directory; nothing is left if any step fails.
+        dockerd's warnings for the create's answer are appended to `warnings`."""
         image_ref = body.get("Image") or ""
         if not image_ref:
             raise InvalidArgument("no image specified")
@@ -385,6 +392,8 @@ class Engine:
         nsmodes.check_sysctls(host_config, network_mode(host_config) == "host")
         self._check_resources(host_config)
         nsmodes.check_memory(host_config)
+        if warnings is not None:
+            warnings += nsmodes.warnings(host_config)
         securityopt.parse(host_config.get("SecurityOpt"), securityopt.host_security())
         if config.get("StopSignal"):
             _signal_number(config["StopSignal"])  # refuse a bad --stop-signal at create

@@ -87,6 +87,17 @@ def check_sysctls(hc: Mapping[str, Any], host_network: bool) -> None:
             raise InvalidArgument(f'sysctl "{key}" is not in a separate kernel namespace')
 
 
+def warnings(hc: Mapping[str, Any]) -> list[str]:
+    """dockerd's create warnings for what it applies anyway."""
+    out = []
+    if hc.get("OomKillDisable") and not hc.get("Memory"):
+        out.append(
+            "OOM killer is disabled for the container, but no memory limit is set, this can "
+            "result in the system running out of resources."
+        )
+    return out
+
+
 def check_memory(hc: Mapping[str, Any]) -> None:
     """dockerd's checks of `--memory-reservation` against `--memory`."""
     mem = hc.get("Memory") or 0

@@ -69,10 +69,12 @@ def register(router: Router, engine: Engine) -> None:
     @router.route("POST", "/containers/create")
     async def create(req: ApiRequest) -> ApiResponse:
         body = await req.read_typed(schema.check_create)
+        warnings: list[str] = []
         c = engine.create(
-            body, req.query_str("name", "") or "", platform=req.query_str("platform") or ""
+            body, req.query_str("name", "") or "", platform=req.query_str("platform") or "",
+            warnings=warnings,
         )
-        return JsonResponse({"Id": c.id, "Warnings": []}, 201)
+        return JsonResponse({"Id": c.id, "Warnings": warnings}, 201)
 
     @router.route("GET", "/containers/json")
     async def list_(req: ApiRequest) -> ApiResponse:
