@@ -183,3 +183,18 @@ def test_volumes_from(corral: Daemon, cli: bool, tmp_path: Path) -> None:
     assert r.returncode == 125 and "No such container: nosuch" in r.stderr
     r = corral.docker("run", "--rm", "--volumes-from", "x:bogus", IMAGE, "true")
     assert r.returncode == 125
+
+
+def test_volume_driver_options_are_refused_not_dropped(corral: Daemon, dk: Any) -> None:
+    for cli in (False, True):
+        r = (corral.cli if cli else corral.docker)(
+            "volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "withopts")
+        assert r.returncode == 1
+        assert "DriverOpts (device,type; volume create -o, --mount volume-opt) are not " \
+            "supported by corral" in r.stderr
+    with pytest.raises(docker.errors.APIError):
+        dk.volumes.create("withopts", driver_opts={"type": "tmpfs"})
+    assert ok(corral, "volume", "ls", "-q") == ""
+    r = corral.docker("run", "--rm", "--mount", "src=withopts,dst=/v,volume-opt=type=tmpfs",
+                      IMAGE, "true")  # fmt: skip
+    assert r.returncode == 125 and "is not supported by corral" in r.stderr
