@@ -220,8 +220,8 @@ def test_mount_options_not_applied_are_refused(mount: dict[str, Any], expected: 
 @pytest.mark.parametrize(
     ("endpoint", "expected"),
     [
-        ({"IPAMConfig": {"IPv6Address": "fd00::2"}},
-         'EndpointsConfig[default].IPAMConfig.IPv6Address="fd00::2" (--ip6)'),
+        ({"IPAMConfig": {"LinkLocalIPs": ["169.254.0.9"]}},
+         'EndpointsConfig[default].IPAMConfig.LinkLocalIPs=["169.254.0.9"] (--link-local-ip)'),
         ({"GwPriority": 5}, "EndpointsConfig[default].GwPriority=5 (--network gw-priority)"),
         ({"Links": ["db:db"]}, "(--link)"),
         ({"DriverOpts": {"a": "b"}}, "DriverOpts="),
