@@ -94,3 +94,23 @@ def test_connect_with_ip6(corral: Daemon, dk: Any) -> None:
     nets = dk.api.inspect_container(cid)["NetworkSettings"]["Networks"]
     assert nets["later6"]["GlobalIPv6Address"] == "fd00:c0ff:ee01::42"
     assert nets["bridge"]["GlobalIPv6Address"] == ""  # the default bridge has no IPv6
+
+
+def _isolation6() -> tuple[str, str]:
+    rules = subprocess.run(["ip", "-6", "rule", "show"], capture_output=True, text=True,
+                           check=True).stdout  # fmt: skip
+    routes = subprocess.run(["ip", "-6", "route", "show", "table", "25455"],
+                            capture_output=True, text=True).stdout  # fmt: skip
+    return rules, routes
+
+
+def test_ipv6_networks_are_isolated_as_ipv4_ones(corral: Daemon) -> None:
+    ok(corral, "network", "create", "--ipv6", "--subnet", SUBNET6, "iso6")
+    bridge = json.loads(ok(corral, "network", "inspect", "iso6"))[0]["Options"][
+        "com.docker.network.bridge.name"]  # fmt: skip
+    rules, routes = _isolation6()
+    assert f"iif {bridge} lookup 25455" in rules
+    assert f"prohibit {SUBNET6}" in routes
+    ok(corral, "network", "rm", "iso6")
+    rules, routes = _isolation6()
+    assert f"iif {bridge} " not in rules and SUBNET6 not in routes  # nothing left

@@ -242,7 +242,7 @@ class Networks:
                 self.nl.add_address6(net.bridge, str(gateway6), subnet6.prefixlen)
             self.store.add(net)
         except BaseException:
-            self.nl.delete_bridge(net.bridge, net.network)
+            self.nl.delete_bridge(net.bridge, net.network, net.network6)
             raise
         log.info("network.create", id=nid[:12], name=name, subnet=str(subnet))
         return net
@@ -304,7 +304,7 @@ class Networks:
                 f"error while removing network: network {net.name} id {net.id} "
                 f"has active endpoints ({names})"
             )
-        self.nl.delete_bridge(net.bridge, net.network)
+        self.nl.delete_bridge(net.bridge, net.network, net.network6)
         self.store.delete(net)
         log.info("network.destroy", id=net.id[:12], name=net.name)
 
@@ -719,10 +719,13 @@ class Networks:
                 if port.startswith("veth"):
                     self.nl.delete_link(port)
             # isolation goes with the bridge: re-applied if it stayed, dropped if not
-            if self.nl.index(net.bridge) is None:
-                self.nl.unisolate(net.bridge, net.network)
-            else:
-                self.nl.isolate(net.bridge, net.network)
+            for subnet in (net.network, net.network6):
+                if subnet is None:
+                    continue
+                if self.nl.index(net.bridge) is None:
+                    self.nl.unisolate(net.bridge, subnet)
+                else:
+                    self.nl.isolate(net.bridge, subnet)
         if self.netns_dir.is_dir():
             for f in self.netns_dir.iterdir():
                 netlink.delete_netns(f)
@@ -735,7 +738,7 @@ class Networks:
     def shutdown(self) -> None:
         """The daemon stops (its containers are stopped): bridges go, like everything else."""
         for net in self.store.all():
-            self.nl.delete_bridge(net.bridge, net.network)
+            self.nl.delete_bridge(net.bridge, net.network, net.network6)
         self.close()
 
     # ------------------------------------------------------ connect/disconnect

@@ -31,7 +31,7 @@ import os
 import socket
 import zlib
 from collections.abc import Iterator
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any
 
@@ -211,19 +211,27 @@ class Netlink:
         if (address, prefixlen) not in have:
             self.ipr.addr("add", index=idx, address=address, prefixlen=prefixlen,
                           family=socket.AF_INET6, flags=IFA_F_NODAD)  # fmt: skip
+        self.isolate(name, IPv6Network(f"{address}/{prefixlen}", strict=False))
 
-    def delete_bridge(self, name: str, subnet: IPv4Network) -> None:
-        """The bridge, its isolation rule and its prohibit route; missing parts are fine."""
+    def delete_bridge(
+        self, name: str, subnet: IPv4Network, subnet6: IPv6Network | None = None
+    ) -> None:
+        """The bridge, its isolation rules and prohibit routes; missing parts are fine."""
         self.unisolate(name, subnet)
+        if subnet6 is not None:
+            self.unisolate(name, subnet6)
         self.delete_link(name)
 
-    def isolate(self, bridge: str, subnet: IPv4Network) -> None:
+    def isolate(self, bridge: str, subnet: IPv4Network | IPv6Network) -> None:
         """Nothing that enters through `bridge` is routed to a corral subnet, and nothing
-        is routed to `subnet` from another bridge (see the module's docstring)."""
+        is routed to `subnet` from another bridge (see the module's docstring); the
+        same for IPv6 (`--ipv6` networks), in the same table of that family."""
+        family = socket.AF_INET6 if subnet.version == 6 else socket.AF_INET
         try:
             self.ipr.route(
                 "add",
                 dst=str(subnet),
+                family=family,
                 table=ISOLATION_TABLE,
                 type="prohibit",
                 priority=_metric(bridge),
@@ -234,7 +242,7 @@ class Netlink:
         try:
             self.ipr.rule(
                 "add",
-                family=socket.AF_INET,
+                family=family,
                 iifname=bridge,
                 table=ISOLATION_TABLE,
                 priority=ISOLATION_PRIORITY,
@@ -243,11 +251,12 @@ class Netlink:
             if exc.code != errno.EEXIST:
                 raise
 
-    def unisolate(self, bridge: str, subnet: IPv4Network) -> None:
+    def unisolate(self, bridge: str, subnet: IPv4Network | IPv6Network) -> None:
+        family = socket.AF_INET6 if subnet.version == 6 else socket.AF_INET
         try:
             self.ipr.rule(
                 "del",
-                family=socket.AF_INET,
+                family=family,
                 iifname=bridge,
                 table=ISOLATION_TABLE,
                 priority=ISOLATION_PRIORITY,
@@ -259,6 +268,7 @@ class Netlink:
             self.ipr.route(
                 "del",
                 dst=str(subnet),
+                family=family,
                 table=ISOLATION_TABLE,
                 type="prohibit",
                 priority=_metric(bridge),
