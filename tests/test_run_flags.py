@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -348,3 +349,28 @@ def test_oom_kill_disable_without_a_memory_limit_warns(corral: Daemon, cli: bool
     r = (corral.cli if cli else corral.docker)("create", "--oom-kill-disable", "-m", "64m",
                                                IMAGE, "true")  # fmt: skip
     assert r.returncode == 0 and "WARNING" not in r.stderr
+
+
+def test_a_joiner_starts_after_its_donor_at_boot(private_daemon: Any, rootfs_tar: Path) -> None:
+    d = private_daemon()
+    first = d.client()
+    first.api.import_image_from_data(rootfs_tar.read_bytes(), repository="busybox", tag="latest")
+    first.close()
+    ok(d, "run", "-d", "--name", "donor", "--restart", "always", "--ipc", "shareable", IMAGE,
+       "sleep", "1000", cli=True)  # fmt: skip
+    ok(d, "run", "-d", "--name", "joiner", "--restart", "always", "--ipc", "container:donor",
+       "--pid", "container:donor", IMAGE, "sleep", "1000", cli=True)  # fmt: skip
+    d.proc.kill()  # a crash: both were running, both start again at boot
+    d.proc.wait()
+    crashed = time.time_ns()
+    d = private_daemon()
+    dk = d.client()  # its reads time out after 60 s: a start that never comes fails
+    for name in ("donor", "joiner"):  # each one's start after the crash
+        events = dk.events(decode=True, since=crashed // 10**9,
+                           filters={"container": name, "event": "start"})  # fmt: skip
+        next(e for e in events if e["timeNano"] > crashed)
+        events.close()
+    ns = {n: ok(d, "exec", n, "readlink", "/proc/self/ns/ipc", cli=True) for n in
+          ("donor", "joiner")}  # fmt: skip
+    assert ns["donor"] == ns["joiner"]
+    dk.close()

@@ -172,3 +172,14 @@ def test_link_parse_store_and_environment() -> None:
     assert "MY_DB_PORT_8080_TCP_PORT=8080" in env
     with pytest.raises(InvalidArgument, match="invalid link"):
         links.parse(":x")
+
+
+def test_boot_waves_start_what_is_joined_first() -> None:
+    deps = namespaces.depends_on({"IpcMode": "container:donor", "PidMode": "host",
+                                  "NetworkMode": "container:abc", "Links": ["/db:/web/db"]})
+    assert deps == {"donor", "abc", "db"}
+    waves = namespaces.boot_waves([("j1", "joiner", {"donor"}), ("d1", "donor", set()),
+                                   ("x1", "other", {"gone"}), ("l1", "late", {"j1"})])
+    assert waves == [["d1", "x1"], ["j1"], ["l1"]]
+    cycle = namespaces.boot_waves([("a1", "a", {"b"}), ("b1", "b", {"a"})])
+    assert cycle == [["a1", "b1"]]  # no order is possible: together, as Docker would try

@@ -296,12 +296,27 @@ class Engine:
                     if is_mounted(d / sub):
                         unmount(d / sub)
                 discard_tree(d)
+        wanted = []
         for c in self.containers.all():
             policy = restarts.Policy.from_api(c.host_config.get("RestartPolicy"))
             if c.state.status is Status.EXITED and restarts.starts_at_boot(
                 policy, c.state.user_stopped
             ):
-                self.nursery.start_soon(self._start_quietly, c)
+                wanted.append((c.id, c.name, nsmodes.depends_on(c.host_config)))
+        if wanted:
+            self.nursery.start_soon(self._boot_starts, nsmodes.boot_waves(wanted))
+
+    async def _boot_starts(self, waves: list[list[str]]) -> None:
+        """Boot starts, wave after wave: a container that joins or links to another
+        starts once that one has (its own wave's starts run together)."""
+        for wave in waves:
+            async with trio.open_nursery() as n:
+                for cid in wave:
+                    try:
+                        c = self.containers.get(cid)
+                    except CorralError:
+                        continue  # removed meanwhile
+                    n.start_soon(self._start_quietly, c)
 
     async def _start_quietly(self, c: Container) -> None:
         try:

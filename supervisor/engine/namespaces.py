@@ -98,6 +98,39 @@ def warnings(hc: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def depends_on(hc: Mapping[str, Any]) -> set[str]:
+    """The containers (names or ids) this one joins or links to: they must run first
+    (`--network/--ipc/--pid container:`, `--link`), as dockerd orders its boot starts."""
+    out = set()
+    for key in ("NetworkMode", "IpcMode", "PidMode"):
+        name = joined(str(hc.get(key) or ""))
+        if name:
+            out.add(name)
+    for spec in hc.get("Links") or []:
+        out.add(str(spec).split(":", 1)[0].lstrip("/"))
+    return out
+
+
+def boot_waves(wanted: list[tuple[str, str, set[str]]]) -> list[list[str]]:
+    """Ids to start at boot in waves: each after the ones it depends on (by id or
+    name) among `wanted` (id, name, dependencies); a cycle's members go last, together."""
+    left = {cid: (name, deps) for cid, name, deps in wanted}
+    waves: list[list[str]] = []
+    while left:
+        pending = {n for cid, (name, _) in left.items() for n in (cid, name)}
+        wave = [
+            cid
+            for cid, (name, deps) in left.items()
+            if not any(d in pending and d not in (cid, name) for d in deps)
+        ]
+        if not wave:
+            wave = list(left)
+        waves.append(wave)
+        for cid in wave:
+            del left[cid]
+    return waves
+
+
 def check_memory(hc: Mapping[str, Any]) -> None:
     """dockerd's checks of `--memory-reservation` against `--memory`."""
     mem = hc.get("Memory") or 0
