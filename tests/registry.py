@@ -62,11 +62,14 @@ class Registry:
 
     creds: str | None = None  # user:password, for skopeo
 
-    def push(self, layout: Path, repository: str, *, fmt: str | None = None, all_: bool = False
-             ) -> None:
+    def push(self, layout: Path, repository: str, *, fmt: str | None = None, all_: bool = False,
+             preserve: bool = False) -> None:
         """skopeo copy the OCI layout (its tag `latest`) to `repository` here.  `fmt`
-        is skopeo's `--format` (`v2s2` for a Docker schema2 manifest, `oci`)."""
+        is skopeo's `--format` (`v2s2` for a Docker schema2 manifest, `oci`);
+        `preserve` keeps every blob as it is (no compression of plain tar layers)."""
         args = ["skopeo", "copy", "-q", "--dest-tls-verify=false"]
+        if preserve:
+            args.append("--preserve-digests")
         if self.creds:
             args += ["--dest-creds", self.creds]
         if fmt:
@@ -209,16 +212,34 @@ def _put(layout: Path, data: bytes) -> str:
     return d
 
 
+def compress(tar: bytes, compression: str) -> tuple[str, bytes]:
+    """(OCI media type, blob) of a layer: `gzip`, `zstd` (two frames, as zstd:chunked
+    writes several) or `none`."""
+    if compression == "zstd":
+        import zstandard
+
+        half = len(tar) // 2
+        c = zstandard.ZstdCompressor()
+        return ("application/vnd.oci.image.layer.v1.tar+zstd",
+                c.compress(tar[:half]) + c.compress(tar[half:]))
+    if compression == "none":
+        return "application/vnd.oci.image.layer.v1.tar", tar
+    return "application/vnd.oci.image.layer.v1.tar+gzip", gzip.compress(tar, mtime=0)
+
+
 def image_manifest(layout: Path, layers: list[bytes], *, arch: str = "amd64",
-                   cmd: list[str] | None = None) -> dict[str, Any]:
-    """Write gzip layers, config and OCI manifest blobs for `layers` (uncompressed tars);
-    return the manifest's descriptor (for an index)."""
+                   cmd: list[str] | None = None, compression: str | list[str] = "gzip"
+                   ) -> dict[str, Any]:
+    """Write layers (compressed as `compression` says, one for all or one each), config
+    and OCI manifest blobs for `layers` (uncompressed tars); return the manifest's
+    descriptor (for an index)."""
     diff_ids = [_sha(t) for t in layers]
     layer_descs = []
-    for t in layers:
-        gz = gzip.compress(t, mtime=0)
-        layer_descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                            "digest": _put(layout, gz), "size": len(gz)})
+    kinds = [compression] * len(layers) if isinstance(compression, str) else compression
+    for t, kind in zip(layers, kinds, strict=True):
+        media_type, blob = compress(t, kind)
+        layer_descs.append({"mediaType": media_type, "digest": _put(layout, blob),
+                            "size": len(blob)})
     config = json.dumps({
         "architecture": arch,
         "os": "linux",
@@ -306,6 +327,8 @@ class TokenServer:
 
         self.x5c = base64.b64encode(der).decode()
         self.requests: list[tuple[str, str]] = []  # (account or "", scope)
+        self.refresh: dict[str, str] = {}  # refresh token -> user (offline_token=true)
+        self.posts: list[dict[str, str]] = []  # the OAuth2 POSTs' forms
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -324,10 +347,31 @@ class TokenServer:
                     user = u
                 scopes = q.get("scope", [])
                 server.requests.append((user, " ".join(scopes)))
-                body = json.dumps({"token": server.token(user, q.get("service", [""])[0],
-                                                         scopes),
-                                   "expires_in": 300}).encode()
-                self.send_response(200)
+                doc = {"token": server.token(user, q.get("service", [""])[0], scopes),
+                       "expires_in": 300}
+                if user and q.get("offline_token") == ["true"]:
+                    doc["refresh_token"] = server.new_refresh(user)
+                self._answer(200, doc)
+
+            def do_POST(self) -> None:  # noqa: N802 - OAuth2's token endpoint
+                from urllib.parse import parse_qs
+
+                n = int(self.headers.get("Content-Length") or 0)
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(n).decode()).items()}
+                server.posts.append(form)
+                user = server.refresh.get(form.get("refresh_token", ""))
+                if form.get("grant_type") != "refresh_token" or user is None:
+                    self._answer(401, {"error": "invalid_grant"})
+                    return
+                scopes = form.get("scope", "").split()
+                server.requests.append((user, " ".join(scopes)))
+                self._answer(200, {"access_token": server.token(user, form.get("service", ""),
+                                                                scopes),
+                                   "expires_in": 300})
+
+            def _answer(self, status: int, doc: dict[str, Any]) -> None:
+                body = json.dumps(doc).encode()
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -340,6 +384,11 @@ class TokenServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/token"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
+
+    def new_refresh(self, user: str) -> str:
+        tok = "rt-" + os.urandom(12).hex()
+        self.refresh[tok] = user
+        return tok
 
     def token(self, user: str, service: str, scopes: list[str]) -> str:
         import base64
@@ -365,6 +414,104 @@ class TokenServer:
                              input=signing.encode(), check=True, capture_output=True,
                              timeout=60).stdout
         return f"{signing}.{b64(sig)}"
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+# ------------------------------------------------------------ a proxy that misbehaves
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-case names
+    host: str  # the Host header: which name the client used
+
+
+class Proxy:
+    """An HTTP proxy in front of a registry, in a thread of the test process, that
+    misbehaves on purpose for the requests `rule(seen)` picks: `rule` returns None to
+    pass the request through, or an action:
+    - `("cut", n)`: send the real headers, then only the first n body bytes, and close;
+    - `("length", n)`: send the real headers with `Content-Length: n` (a lie) and close
+      after the real body;
+    - `("redirect", url)`: answer 307 to `url`.
+    Every request is recorded in `seen`.  The registry is reached as `127.0.0.1:PORT`;
+    the proxy also answers as `localhost:PORT` (another host, to the client)."""
+
+    def __init__(self, upstream: str, rule: Any = None, upstream_auth: str | None = None
+                 ) -> None:
+        import http.client
+        import http.server
+        import threading
+
+        self.upstream = upstream
+        self.rule = rule or (lambda seen: None)
+        self.seen: list[Seen] = []
+        self.strip: set[str] = set()  # request headers not passed on (lower case)
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _any(self) -> None:
+                seen = Seen(self.command, self.path,
+                            {k.lower(): v for k, v in self.headers.items()},
+                            self.headers.get("Host", ""))
+                proxy.seen.append(seen)
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else None
+                action = proxy.rule(seen)
+                if action is not None and action[0] == "redirect":
+                    self.send_response(307)
+                    self.send_header("Location", action[1])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("host", "connection", *proxy.strip)}
+                if upstream_auth and seen.host.startswith("localhost:"):
+                    headers["Authorization"] = upstream_auth  # the storage's own access
+                conn = http.client.HTTPConnection(proxy.upstream, timeout=60)
+                conn.request(self.command, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                self.send_response(resp.status, resp.reason)
+                for k, v in resp.getheaders():
+                    if k.lower() in ("content-length", "connection", "transfer-encoding"):
+                        continue
+                    if k.lower() == "location" and v.startswith(f"http://{proxy.upstream}"):
+                        v = v.replace(proxy.upstream, proxy.host, 1)
+                    self.send_header(k, v)
+                length = len(data)
+                if action is not None and action[0] == "length":
+                    length = action[1]
+                self.send_header("Content-Length", str(length))
+                if action is not None:
+                    self.send_header("Connection", "close")
+                self.end_headers()
+                if self.command != "HEAD":
+                    if action is not None and action[0] == "cut":
+                        data = data[: action[1]]
+                    self.wfile.write(data)
+                if action is not None:
+                    self.wfile.flush()
+                    self.close_connection = True
+                conn.close()
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _any
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.host = f"127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
 
     def stop(self) -> None:
         self.httpd.shutdown()

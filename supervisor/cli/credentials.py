@@ -2,10 +2,11 @@
 
 The same file and format (`$DOCKER_CONFIG/config.json`): `auths` maps a server
 (`https://index.docker.io/v1/` for Docker Hub, `host[:port]` otherwise) to a base64
-`user:password`; `credsStore` / `credHelpers` name `docker-credential-*` programs that
-keep them instead (`get`/`store`/`erase` over stdin/stdout).  So `corral login` and
-`docker login` share logins.  The file is written 0600, atomically, keys it does not
-know kept as they were.
+`user:password` (and an `identitytoken`, a registry's refresh token, when login was
+given one: then no password is kept); `credsStore` / `credHelpers` name
+`docker-credential-*` programs that keep them instead (`get`/`store`/`erase` over
+stdin/stdout).  So `corral login` and `docker login` share logins.  The file is
+written 0600, atomically, keys it does not know kept as they were.
 """
 
 from __future__ import annotations
@@ -91,8 +92,13 @@ def _run_helper(helper: str, action: str, data: str) -> str:
     return r.stdout
 
 
-def get(doc: dict[str, Any], domain: str) -> tuple[str, str] | None:
-    """(username, password) for `domain`, from a helper or `auths`; None if unknown."""
+TOKEN_USER = "<token>"  # the helper Username docker stores an identity token under
+
+
+def lookup(doc: dict[str, Any], domain: str) -> tuple[str, str, str] | None:
+    """(username, password, identity token) for `domain`, from a helper or `auths`;
+    None if unknown.  With an identity token (a registry's refresh token, kept by
+    login in place of the password) the password is empty."""
     key = server_key(domain)
     helper = _helper(doc, key)
     if helper:
@@ -103,27 +109,45 @@ def get(doc: dict[str, Any], domain: str) -> tuple[str, str] | None:
             got = json.loads(out)
         except ValueError:
             raise CliError(f"docker-credential-{helper} get: invalid JSON") from None
-        return str(got.get("Username") or ""), str(got.get("Secret") or "")
+        user, secret = str(got.get("Username") or ""), str(got.get("Secret") or "")
+        if user == TOKEN_USER:
+            return "", "", secret
+        return user, secret, ""
     entry = (doc.get("auths") or {}).get(key)
-    if not isinstance(entry, dict) or not entry.get("auth"):
+    if not isinstance(entry, dict) or not (entry.get("auth") or entry.get("identitytoken")):
         return None
     try:
-        user, _, password = base64.b64decode(str(entry["auth"])).decode().partition(":")
+        raw = base64.b64decode(str(entry.get("auth") or "")).decode()
     except ValueError:
         raise CliError(f"invalid auth configuration for {key} in config.json") from None
-    return user, password
+    user, _, password = raw.partition(":")
+    return user, password, str(entry.get("identitytoken") or "")
 
 
-def put(doc: dict[str, Any], domain: str, user: str, password: str) -> None:
+def get(doc: dict[str, Any], domain: str) -> tuple[str, str] | None:
+    """(username, password) for `domain`; None if unknown."""
+    got = lookup(doc, domain)
+    return None if got is None else (got[0], got[1])
+
+
+def put(doc: dict[str, Any], domain: str, user: str, password: str,
+        identity_token: str = "") -> None:
+    """Keep a login; with `identity_token` that instead of the password, as the docker
+    CLI keeps what dockerd's login answered as IdentityToken."""
     key = server_key(domain)
     helper = _helper(doc, key)
     auths = doc.setdefault("auths", {})
+    if identity_token:
+        password = ""
     if helper:
-        _run_helper(helper, "store", json.dumps(
-            {"ServerURL": key, "Username": user, "Secret": password}))
+        secret = {"Username": TOKEN_USER, "Secret": identity_token} if identity_token else {
+            "Username": user, "Secret": password}
+        _run_helper(helper, "store", json.dumps({"ServerURL": key, **secret}))
         auths[key] = {}
         return
     auths[key] = {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
+    if identity_token:
+        auths[key]["identitytoken"] = identity_token
 
 
 def erase(doc: dict[str, Any], domain: str) -> bool:
@@ -141,8 +165,10 @@ def erase(doc: dict[str, Any], domain: str) -> bool:
 
 def registry_auth_header(domain: str, environ: Mapping[str, str] | None = None) -> str | None:
     """The X-Registry-Auth value for `domain`, from the saved login (None: anonymous)."""
-    creds = get(load(config_path(environ)), domain)
+    creds = lookup(load(config_path(environ)), domain)
     if creds is None:
         return None
     doc = {"username": creds[0], "password": creds[1], "serveraddress": server_key(domain)}
+    if creds[2]:
+        doc["identitytoken"] = creds[2]
     return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode()

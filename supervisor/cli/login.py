@@ -61,7 +61,7 @@ def cmd_login(cli: Cli, argv: list[str]) -> int:
                                            "serveraddress": key})
     path = credentials.config_path(cli.environ)
     doc = credentials.load(path)
-    credentials.put(doc, domain, user, password)
+    credentials.put(doc, domain, user, password, str(resp.get("IdentityToken") or ""))
     credentials.save(path, doc)
     cli.out(str(resp.get("Status") or "Login Succeeded"))
     return 0

@@ -4,7 +4,10 @@ The flow is Docker's: a request without credentials; on 401 the `WWW-Authenticat
 challenge says how to authenticate.  `Bearer realm=...,service=...,scope=...` means
 "get a token from realm" (anonymously when no credentials are known, with Basic
 credentials otherwise); `Basic` means send the credentials on every request.  A token is
-reused for its scope until it expires.  `parse_challenge` is the pure core.
+reused for its scope until it expires.  A login asks for a refresh token too
+(`offline_token=true`); a client that keeps it (config.json's `identitytoken`) sends it
+instead of the password, and tokens are then had by an OAuth2 POST
+(`grant_type=refresh_token`).  `parse_challenge` is the pure core.
 """
 
 from __future__ import annotations
@@ -111,6 +114,8 @@ class Authorizer:
 
     http: HttpClient
     credentials: Credentials | None = None
+    offline: bool = False  # ask the token server for a refresh token (login does)
+    refresh_token: str = ""  # what it gave (login answers it as IdentityToken)
     _basic: bool = False
     _bearer: Challenge | None = None
     _tokens: dict[str, _Token] = field(default_factory=dict)
@@ -151,33 +156,60 @@ class Authorizer:
         return False
 
     async def _fetch_token(self, ch: Challenge, scope: str) -> None:
-        query = {"service": ch.params.get("service", "")}
-        want = ch.params.get("scope") or scope
-        headers: list[tuple[str, str]] = []
-        basic = self._basic_value()
-        if basic:
-            headers.append(("Authorization", basic))
-            query["account"] = self.credentials.username if self.credentials else ""
+        """A token for `scope` from the challenge's realm, as Docker asks for it: with an
+        identity (refresh) token, an OAuth2 POST (`grant_type=refresh_token`); else a
+        GET, with Basic credentials if there are any (and `offline_token=true` to be
+        given a refresh token when logging in)."""
         realm = ch.params["realm"]
-        params = list(query.items()) + [("scope", x) for x in want.split()]  # one per scope
-        url = realm + ("&" if "?" in realm else "?") + urlencode(params)
-        async with self.http.request("GET", url, headers) as resp:
-            body = await resp.read(_TOKEN_LIMIT)
-            if resp.status == 401:
-                raise Unauthorized("unauthorized: incorrect username or password")
-            if resp.status != 200:
-                raise Unauthorized(f"token server {realm} answered {resp.status} {resp.reason}")
+        service = ch.params.get("service", "")
+        want = ch.params.get("scope") or scope
+        creds = self.credentials
+        if creds is not None and creds.identity_token:
+            form = [("grant_type", "refresh_token"), ("refresh_token", creds.identity_token),
+                    ("service", service), ("client_id", CLIENT_ID)]
+            if want:
+                form.append(("scope", want))
+            if self.offline:
+                form.append(("access_type", "offline"))
+            body = urlencode(form).encode()
+            async with self.http.request(
+                    "POST", realm, [("Content-Type", "application/x-www-form-urlencoded")],
+                    body) as resp:
+                answer = await resp.read(_TOKEN_LIMIT)
+                status, reason = resp.status, resp.reason
+        else:
+            query = [("service", service)]
+            headers: list[tuple[str, str]] = []
+            basic = self._basic_value()
+            if basic:
+                headers.append(("Authorization", basic))
+                query.append(("account", creds.username if creds else ""))
+                if self.offline:
+                    query += [("offline_token", "true"), ("client_id", CLIENT_ID)]
+            params = query + [("scope", x) for x in want.split()]  # one per scope
+            url = realm + ("&" if "?" in realm else "?") + urlencode(params)
+            async with self.http.request("GET", url, headers) as resp:
+                answer = await resp.read(_TOKEN_LIMIT)
+                status, reason = resp.status, resp.reason
+        if status in (400, 401):
+            raise Unauthorized("unauthorized: incorrect username or password")
+        if status != 200:
+            raise Unauthorized(f"token server {realm} answered {status} {reason}")
         try:
-            doc = json.loads(body)
+            doc = json.loads(answer)
             value = str(doc.get("token") or doc.get("access_token") or "")
             expires_in = float(doc.get("expires_in") or 60)
+            refresh = str(doc.get("refresh_token") or "")
         except (ValueError, AttributeError):
             raise Unauthorized(f"token server {realm} sent no token") from None
         if not value:
             raise Unauthorized(f"token server {realm} sent no token")
+        if refresh:
+            self.refresh_token = refresh
         self._tokens[scope] = _Token(value, trio.current_time() + max(expires_in - 5, 1), want)
 
 
+CLIENT_ID = "docker"  # the client_id dockerd gives token servers
 HUB_SERVER = "https://index.docker.io/v1/"
 
 
@@ -194,10 +226,11 @@ def server_domain(server: str) -> str:
     return s
 
 
-async def login(http: HttpClient, ep: Endpoint, credentials: Credentials) -> None:
+async def login(http: HttpClient, ep: Endpoint, credentials: Credentials) -> str:
     """Check `credentials` against the registry at `ep` as `docker login` does: the
     /v2/ ping's challenge answered (Basic, or a token fetched with them).  An insecure
-    registry without TLS is tried in plain HTTP next."""
+    registry without TLS is tried in plain HTTP next.  Returns the refresh token the
+    token server gave for them, if any (dockerd's IdentityToken), else ""."""
     verify = not ep.insecure
     try:
         status, challenge = await _ping(http, f"{ep.origin}/v2/", verify)
@@ -207,9 +240,9 @@ async def login(http: HttpClient, ep: Endpoint, credentials: Credentials) -> Non
         ep = ep.plain()
         status, challenge = await _ping(http, f"{ep.origin}/v2/", verify)
     url = f"{ep.origin}/v2/"
-    auth = Authorizer(http, credentials)
+    auth = Authorizer(http, credentials, offline=True)
     if status == 200:
-        return  # a registry that wants no credentials accepts any
+        return ""  # a registry that wants no credentials accepts any
     if status != 401:
         raise CorralError(f"login attempt to {url} failed with status: {status}")
     try:
@@ -224,6 +257,7 @@ async def login(http: HttpClient, ep: Endpoint, credentials: Credentials) -> Non
         if resp.status != 200:
             raise Unauthorized(
                 f"login attempt to {url} failed with status: {resp.status} {resp.reason}")
+    return auth.refresh_token
 
 
 async def _ping(http: HttpClient, url: str, verify: bool) -> tuple[int, str | None]:

@@ -33,7 +33,7 @@ from supervisor.distribution.hosts import RegistryHosts
 from supervisor.distribution.reference import Remote
 from supervisor.distribution.registry import Repository
 from supervisor.distribution.sources import LayerSources, Source
-from supervisor.distribution.transport import HttpClient
+from supervisor.distribution.transport import HttpClient, Response, TransportError
 from supervisor.errors import CorralError, InvalidArgument, NotFound
 from supervisor.images import oci
 from supervisor.images.store import ImageStore, NewImage, StagedLayer
@@ -85,11 +85,29 @@ def _open_new(path: Path) -> BinaryIO:
     return open(path, "xb")  # noqa: SIM115 - closed by the caller
 
 
+def _unzstd(src: Path, dst: Path, h: hashlib._Hash) -> None:
+    """zstd, every frame (a layer may hold several, as `zstd:chunked` writes it)."""
+    import zstandard
+
+    try:
+        with open(src, "rb") as f, open(dst, "xb") as out, \
+                zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True) as r:
+            while chunk := r.read(_CHUNK):
+                h.update(chunk)
+                out.write(chunk)
+    except zstandard.ZstdError as e:
+        raise InvalidArgument(f"invalid zstd layer: {e}") from None
+    src.unlink()
+
+
 def decompress_verified(src: Path, dst: Path, compression: str, diff_id: str) -> None:
-    """Decompress `src` into `dst` (gzip, possibly multi-member, or none), checking the
-    result's sha256 is `diff_id`; `src` is removed.  Runs in a worker thread."""
+    """Decompress `src` into `dst` (gzip, possibly multi-member; zstd, possibly several
+    frames; or none), checking the result's sha256 is `diff_id`; `src` is removed.
+    Runs in a worker thread."""
     h = hashlib.sha256()
-    if compression == "none":
+    if compression == "zstd":
+        _unzstd(src, dst, h)
+    elif compression == "none":
         with open(src, "rb") as f:
             while chunk := f.read(_CHUNK):
                 h.update(chunk)
@@ -224,8 +242,6 @@ class Puller:
                 f"{len(config.diff_ids)} diff IDs in the config"
             )
         compressions = [mf.layer_compression(d.media_type) for d in manifest.layers]
-        if "zstd" in compressions:
-            raise InvalidArgument("zstd-compressed layers are not supported yet")
         image_id = manifest.config.digest
         tag = remote.tag_name()
         name = tag or remote.familiar()
@@ -368,42 +384,105 @@ class Puller:
 
     async def _download(self, repo: Repository, desc: mf.Descriptor, blob: Path,
                         emit: Emit) -> None:
-        h = hashlib.sha256()
-        got = 0
-        buf = bytearray()
+        """Stream the blob into `blob`, hashing as it comes.  A connection that breaks
+        (or stalls) is resumed where it broke with a `Range` request, at once if the
+        attempt moved bytes, after a pause if not; a registry that ignores the Range
+        sends it all again (the file and hash start over).  dockerd's 5 attempts."""
+        dl = _Download(hashlib.sha256())
         f = await trio.to_thread.run_sync(_open_new, blob)
         try:
-            async with repo.blob(desc.digest) as resp:
+            failures = 0
+            while True:
+                before = dl.got
+                try:
+                    await self._fetch(repo, desc, f, dl, emit)
+                    break
+                except TransportError as e:
+                    failures += 1
+                    if failures >= MAX_DOWNLOAD_ATTEMPTS:
+                        raise
+                    _log.info("pull.blob_retry", digest=desc.digest, got=dl.got,
+                              error=e.message)
+                    if dl.got == before:  # no progress: give the registry a moment
+                        emit(Progress(f"Retrying in {failures} second"
+                                      f"{'s' if failures > 1 else ''}", desc.short))
+                        await trio.sleep(failures)
+        finally:
+            await trio.to_thread.run_sync(f.close)
+        if dl.got != desc.size:
+            raise InvalidArgument(
+                f"blob {desc.digest}: short read, {dl.got} of {desc.size} bytes"
+            )
+        emit(Progress("Verifying Checksum", desc.short))
+        if "sha256:" + dl.hash.hexdigest() != desc.digest:
+            raise InvalidArgument(f"filesystem layer verification failed for digest {desc.digest}")
+        emit(Progress("Download complete", desc.short))
+
+    async def _fetch(self, repo: Repository, desc: mf.Descriptor, f: BinaryIO,
+                     dl: _Download, emit: Emit) -> None:
+        """One attempt: the blob from `dl.got` on, appended to `f`; what arrived before
+        a failure is written and counted."""
+        buf = bytearray()
+        try:
+            async with repo.blob(desc.digest, dl.got) as resp:
+                if dl.got and not _resumes(resp, dl.got):
+                    dl.restart()  # a 200: the whole blob again
+                    await trio.to_thread.run_sync(_truncate, f)
                 length = resp.header("content-length")
-                if length is not None and length.isdigit() and int(length) != desc.size:
+                want = desc.size - dl.got
+                if length is not None and length.isdigit() and int(length) != want:
                     raise InvalidArgument(
-                        f"blob {desc.digest}: the registry sends {length} bytes, the manifest "
-                        f"says {desc.size}"
+                        f"blob {desc.digest}: the registry sends {int(length) + dl.got} "
+                        f"bytes, the manifest says {desc.size}"
                     )
                 async for chunk in resp.chunks():
-                    got += len(chunk)
-                    if got > desc.size:
+                    if dl.got + len(buf) + len(chunk) > desc.size:
                         raise InvalidArgument(
                             f"blob {desc.digest}: more than the manifest's {desc.size} bytes"
                         )
-                    h.update(chunk)
+                    dl.hash.update(chunk)
                     buf += chunk
                     if len(buf) >= _FLUSH:
                         await trio.to_thread.run_sync(_write_all, f, bytes(buf))
+                        dl.got += len(buf)
                         buf.clear()
-                        emit(Progress("Downloading", desc.short, got, desc.size))
-            if buf:
-                await trio.to_thread.run_sync(_write_all, f, bytes(buf))
+                        emit(Progress("Downloading", desc.short, dl.got, desc.size))
         finally:
-            await trio.to_thread.run_sync(f.close)
-        if got != desc.size:
-            raise InvalidArgument(
-                f"blob {desc.digest}: short read, {got} of {desc.size} bytes"
-            )
-        emit(Progress("Verifying Checksum", desc.short))
-        if "sha256:" + h.hexdigest() != desc.digest:
-            raise InvalidArgument(f"filesystem layer verification failed for digest {desc.digest}")
-        emit(Progress("Download complete", desc.short))
+            if buf:
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(_write_all, f, bytes(buf))
+                dl.got += len(buf)
+
+
+MAX_DOWNLOAD_ATTEMPTS = 5  # dockerd's maxDownloadAttempts
+
+
+@dataclass
+class _Download:
+    """A blob download's progress across attempts: bytes in the file, their hash."""
+
+    hash: hashlib._Hash
+    got: int = 0
+
+    def restart(self) -> None:
+        self.hash = hashlib.sha256()
+        self.got = 0
+
+
+def _resumes(resp: Response, offset: int) -> bool:
+    """Is this the 206 that continues at `offset`?  (A 200 is the whole blob.)"""
+    if resp.status != 206:
+        return False
+    got = resp.header("content-range") or ""
+    start = got.removeprefix("bytes ").partition("-")[0].strip()
+    if start != str(offset):
+        raise InvalidArgument(f"blob: the registry resumed at {got!r}, not at byte {offset}")
+    return True
+
+
+def _truncate(f: BinaryIO) -> None:
+    f.seek(0)
+    f.truncate()
 
 
 def _created(stamp: str) -> float:

@@ -4,8 +4,9 @@ The store keeps layers uncompressed, so a layer is sent as the blob it was pulle
 when `sources` knows one the registry already has (HEAD in the target repository, or a
 cross-repository mount from the repository it came from on the same registry): a pulled
 image pushed back is byte-identical, same manifest digest.  Otherwise the layer is
-gzip-compressed (deterministically: no name, mtime 0) in a worker thread and uploaded
-in one PUT (monolithic upload), streamed from the file.  The config blob is sent
+gzip-compressed (deterministically: no name, mtime 0) in a worker thread and uploaded,
+streamed from the file: in one PUT (monolithic) up to `UPLOAD_CHUNK`, in PATCH chunks
+above.  The config blob is sent
 verbatim, so the image ID survives the round trip.  The manifest is Docker schema2,
 indented as dockerd writes it.
 """
@@ -35,6 +36,10 @@ from supervisor.errors import CorralError, NotFound
 from supervisor.images.store import ImageStore
 
 MAX_CONCURRENT_UPLOADS = 5  # dockerd's default max-concurrent-uploads
+# Larger blobs go up in chunks of this size (PATCH with Content-Range): a request per
+# chunk stays under the body limits of proxies in front of registries, and a failure
+# costs one chunk's request, not the blob's.  (dockerd streams one PATCH.)
+UPLOAD_CHUNK = 8 << 20
 _CHUNK = 1 << 20
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
@@ -149,9 +154,9 @@ class Pusher:
             raise first_error(eg) from None
         config = _Blob(DOCKER_CONFIG, image.id, len(config_bytes))
         if not await repo.has_blob(image.id):
-            async def config_stream() -> AsyncIterator[bytes]:
-                yield config_bytes
-            await repo.upload(image.id, len(config_bytes), config_stream)
+            async def config_part(start: int, end: int) -> AsyncIterator[bytes]:
+                yield config_bytes[start:end]
+            await repo.upload(image.id, len(config_bytes), config_part, chunk=UPLOAD_CHUNK)
         chosen = [layers[d] for d in image.layers]
         media_type, body = self._as_pulled(image.id, chosen) or (
             mf.DOCKER_MANIFEST, schema2(config, chosen))
@@ -213,20 +218,30 @@ class Pusher:
             if await repo.has_blob(digest):
                 emit(Progress("Layer already exists", short))
             else:
-                await repo.upload(digest, size, lambda: _file_chunks(gz, size, short, emit))
+                sent = [0]
+                await repo.upload(
+                    digest, size,
+                    lambda start, end: _file_chunks(gz, start, end, size, sent, short, emit),
+                    chunk=UPLOAD_CHUNK)
                 emit(Progress("Pushed", short))
             layers[diffid] = _Blob(DOCKER_LAYER_GZIP, digest, size)
             self.sources.add([Source(diffid, digest, DOCKER_LAYER_GZIP, size, target)])
 
 
-async def _file_chunks(path: Path, total: int, short: str, emit: Emit) -> AsyncIterator[bytes]:
+async def _file_chunks(path: Path, start: int, end: int, total: int, sent: list[int],
+                       short: str, emit: Emit) -> AsyncIterator[bytes]:
+    """The file's bytes [start, end), progress counted in `sent` across chunks (a
+    retried part counts again)."""
     f = await trio.to_thread.run_sync(path.open, "rb")
-    sent = 0
     try:
-        while chunk := await trio.to_thread.run_sync(_read_chunk, f, _CHUNK):
-            sent += len(chunk)
+        await trio.to_thread.run_sync(f.seek, start)
+        left = end - start
+        while left > 0 and (chunk := await trio.to_thread.run_sync(_read_chunk, f,
+                                                                    min(_CHUNK, left))):
+            left -= len(chunk)
+            sent[0] = min(total, sent[0] + len(chunk))
             yield chunk
-            emit(Progress("Pushing", short, sent, total))
+            emit(Progress("Pushing", short, sent[0], total))
     finally:
         await trio.to_thread.run_sync(f.close)
 

@@ -10,6 +10,7 @@ Authorization header when they leave the registry's host; error bodies
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 from collections.abc import AsyncIterator, Callable
@@ -24,7 +25,13 @@ from supervisor.distribution.transport import HttpClient, Response, TransportErr
 from supervisor.errors import CorralError, InvalidArgument, NotFound
 
 _ERROR_BODY_LIMIT = 1 << 16
+Part = Callable[[int, int], AsyncIterator[bytes]]  # a blob's bytes [start, end)
 _MAX_REDIRECTS = 5
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield b""  # an async generator that yields nothing
 
 
 class RegistryError(CorralError):
@@ -126,15 +133,18 @@ class Repository:
                   method: str = "GET", *, url: str | None = None,
                   content_type: str | None = None, body: bytes = b"",
                   stream: Callable[[], AsyncIterator[bytes]] | None = None,
-                  length: int | None = None) -> AsyncIterator[Response]:
+                  length: int | None = None,
+                  extra: list[tuple[str, str]] | None = None) -> AsyncIterator[Response]:
         """A successful response for `/v2/<tail>` (or `url`, an upload location), or
-        the registry's error as Docker words it; redirects followed."""
+        the registry's error as Docker words it; redirects followed (`extra` headers,
+        a `Range`, go along; credentials only to the registry's own host)."""
         url = url or self._url(tail)
         origin_host = urlsplit(self.ep.origin).netloc
         retried = False
         redirects = 0
         while True:
             headers = [("Accept", accept)] if accept else []
+            headers += extra or []
             if content_type:
                 headers.append(("Content-Type", content_type))
             if urlsplit(url).netloc == origin_host:
@@ -162,7 +172,7 @@ class Repository:
                         raise RegistryError(f"{what}: too many redirects or no Location")
                     url = urljoin(url, location)
                     continue
-                if resp.status >= 300 or (resp.status != 200 and method == "GET"):
+                if resp.status >= 300 or (resp.status not in (200, 206) and method == "GET"):
                     body = b"" if method == "HEAD" else await resp.read(_ERROR_BODY_LIMIT)
                     errors = parse_errors(body)
                     if self.push and resp.status in (401, 403) and method != "HEAD":
@@ -214,8 +224,12 @@ class Repository:
         raise RegistryError(f"tags of {self.remote.repository}: too many pages")
 
     @asynccontextmanager
-    async def blob(self, digest: str) -> AsyncIterator[Response]:
-        async with self.get(f"{self.remote.path}/blobs/{digest}", f"blob {digest}") as resp:
+    async def blob(self, digest: str, offset: int = 0) -> AsyncIterator[Response]:
+        """The blob's bytes, from `offset` on (a `Range` request: the response is a 206
+        if the registry honoured it, a 200 with the whole blob if not)."""
+        extra = [("Range", f"bytes={offset}-")] if offset else None
+        async with self.get(f"{self.remote.path}/blobs/{digest}", f"blob {digest}",
+                            extra=extra) as resp:
             yield resp
 
     # ------------------------------------------------------------------ push
@@ -247,9 +261,12 @@ class Repository:
                     await r.read(_ERROR_BODY_LIMIT)
         return False
 
-    async def upload(self, digest: str, size: int,
-                     stream: Callable[[], AsyncIterator[bytes]]) -> None:
-        """A monolithic upload: POST for a location, then one PUT with the bytes."""
+    async def upload(self, digest: str, size: int, part: Part, *, chunk: int) -> None:
+        """Upload a blob, `part(start, end)` streaming its bytes [start, end).  Up to
+        `chunk` bytes: monolithic (POST for a location, one PUT with the bytes).  More:
+        chunked, as the OCI distribution spec has it: a PATCH per `chunk` bytes with
+        its `Content-Range`, each to the Location the last answer gave, then a PUT with
+        the digest and no body."""
         what = f"blob upload {digest}"
         async with self.get(f"{self.remote.path}/blobs/uploads/", what, method="POST") as resp:
             await resp.read(_ERROR_BODY_LIMIT)
@@ -257,9 +274,27 @@ class Repository:
         if resp.status != 202 or not location:
             raise RegistryError(f"{what}: the registry gave no upload location")
         url = urljoin(self.ep.origin + "/", location)
+        if size > chunk:
+            for start in range(0, size, chunk):
+                end = min(start + chunk, size)
+                async with self.get("", what, method="PATCH", url=url, length=end - start,
+                                    stream=functools.partial(part, start, end),
+                                    content_type="application/octet-stream",
+                                    extra=[("Content-Range", f"{start}-{end - 1}")]) as resp:
+                    await resp.read(_ERROR_BODY_LIMIT)
+                    location = resp.header("location")
+                if resp.status != 202 or not location:
+                    raise RegistryError(f"{what}: the registry answered {resp.status} to a "
+                                        "chunk, without the upload's next location")
+                url = urljoin(url, location)
         url += ("&" if "?" in url else "?") + "digest=" + quote(digest)
-        async with self.get("", what, method="PUT", url=url, stream=stream, length=size,
-                            content_type="application/octet-stream") as resp:
+        if size > chunk:
+            async with self.get("", what, method="PUT", url=url, length=0,
+                                stream=_nothing) as resp:
+                await resp.read(_ERROR_BODY_LIMIT)
+            return
+        async with self.get("", what, method="PUT", url=url, stream=lambda: part(0, size),
+                            length=size, content_type="application/octet-stream") as resp:
             await resp.read(_ERROR_BODY_LIMIT)
 
     async def put_manifest(self, reference: str, media_type: str, body: bytes) -> None:

@@ -127,7 +127,9 @@ def make_search(http: HttpClient, hosts: RegistryHosts
 def make_auth(http: HttpClient, hosts: RegistryHosts
               ) -> Callable[[ApiRequest], Awaitable[ApiResponse]]:
     """`POST /auth`: check credentials against the registry (nothing is kept: clients
-    send them again with each pull and push, in X-Registry-Auth)."""
+    send them again with each pull and push, in X-Registry-Auth); a refresh token the
+    registry's token server gave is answered as `IdentityToken`, for the client to keep
+    instead of the password."""
 
     async def auth(req: ApiRequest) -> ApiResponse:
         body = await req.read_json({})
@@ -138,16 +140,17 @@ def make_auth(http: HttpClient, hosts: RegistryHosts
         unknown = sorted(set(body) - known)
         if unknown:
             raise InvalidArgument(f"unknown field in POST /auth: {unknown[0]}")
-        if body.get("identitytoken") or body.get("registrytoken"):
-            raise InvalidArgument("identity and registry tokens are not supported yet")
+        if body.get("registrytoken"):
+            raise InvalidArgument("registry tokens are not supported in POST /auth")
         user, password = str(body.get("username") or ""), str(body.get("password") or "")
         if body.get("auth") and not user:
             import base64
 
             user, _, password = base64.b64decode(str(body["auth"])).decode().partition(":")
         domain = server_domain(str(body.get("serveraddress") or ""))
-        await login(http, hosts.endpoint(domain), Credentials(user, password))
-        return JsonResponse({"Status": "Login Succeeded", "IdentityToken": ""})
+        creds = Credentials(user, password, str(body.get("identitytoken") or ""))
+        refresh = await login(http, hosts.endpoint(domain), creds)
+        return JsonResponse({"Status": "Login Succeeded", "IdentityToken": refresh})
 
     return auth
 

@@ -1,0 +1,282 @@
+"""The distribution protocol's harder parts against a real registry (distribution 2.8):
+zstd and uncompressed layers, a broken download resumed with `Range`, blob redirects
+to another host (no credentials follow), registries that lie about lengths, chunked
+uploads, refresh tokens.  Misbehaviour comes from `registry.Proxy` in front of the
+real registry; images are put there by skopeo."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Daemon
+from registry import Layer, Proxy, Registry, Seen, make_image
+
+
+def _repo(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def _stamp(name: str = "etc/stamp") -> bytes:
+    return Layer({"etc/": b"", name: uuid.uuid4().hex.encode()}).tar()
+
+
+def _stored(daemon: Daemon) -> dict[str, set[str]]:
+    root = daemon.root
+    return {
+        "blobs": {p.name for p in (root / "images/blobs/sha256").iterdir()},
+        "layers": {p.name for p in (root / "layers").iterdir()},
+        "tmp": {p.name for p in (root / "tmp/images").iterdir()},
+    }
+
+
+def _image_ids(dk: Any) -> set[str]:
+    return {i.id for i in dk.images.list(all=True)}
+
+
+@pytest.fixture
+def proxy(registry: Registry) -> Iterator[Proxy]:
+    p = Proxy(registry.host)
+    yield p
+    p.stop()
+
+
+def _blob_get(seen: Seen, digest: str) -> bool:
+    return seen.method == "GET" and seen.path.endswith(f"/blobs/{digest}")
+
+
+def test_pull_zstd_and_uncompressed_layers(corral: Daemon, dk: Any, registry: Registry,
+                                           tmp_path: Path, rootfs_tar: Path) -> None:
+    """An OCI image whose layers are gzip, zstd (two frames) and plain tar: pulled,
+    each checked against its diff ID, run; pushed back, the same manifest digest."""
+    repo = _repo("zstd")
+    layers = [rootfs_tar.read_bytes(),
+              Layer({"data/": b"", "data/z": b"from zstd\n"}).tar(),
+              Layer({"data/": b"", "data/p": b"from a plain tar\n"}).tar()]
+    layout = make_image(tmp_path / "z", layers, compression=["gzip", "zstd", "none"])
+    registry.push(layout, repo, preserve=True)
+    raw = registry.inspect(f"{repo}:latest", raw=True)
+    assert [x["mediaType"].rpartition(".")[2] for x in raw["layers"]] == [
+        "tar+gzip", "tar+zstd", "tar"]
+    name = f"{registry.host}/{repo}"
+    r = corral.cli("pull", name)
+    assert r.returncode == 0, r.stderr
+    out = dk.containers.run(name, ["cat", "/data/z", "/data/p"], remove=True)
+    assert out == b"from zstd\nfrom a plain tar\n"
+    dk.images.get(name).tag(f"{name}-copy", "v1")
+    r = corral.cli("push", f"{name}-copy:v1")
+    assert r.returncode == 0, r.stderr
+    assert registry.manifest_digest(f"{repo}-copy:v1") == registry.manifest_digest(
+        f"{repo}:latest")
+
+
+def test_a_broken_download_resumes_with_range(corral: Daemon, dk: Any, registry: Registry,
+                                              proxy: Proxy, tmp_path: Path,
+                                              rootfs_tar: Path) -> None:
+    """The connection breaks halfway through a layer: the pull asks for the rest
+    (`Range: bytes=N-`, N the bytes it has) and completes; the layer is whole."""
+    repo = _repo("resume")
+    payload = os.urandom(6 << 20)
+    registry.push(make_image(tmp_path / "r", [
+        rootfs_tar.read_bytes(), Layer({"big/": b"", "big/blob": payload}).tar()]), repo,
+        fmt="v2s2")
+    victim = registry.inspect(f"{repo}:latest", raw=True)["layers"][1]["digest"]
+    cut = 3 << 20
+    broken: list[Seen] = []
+
+    def rule(seen: Seen) -> Any:
+        if _blob_get(seen, victim) and not broken:
+            broken.append(seen)
+            return ("cut", cut)
+        return None
+
+    proxy.rule = rule
+    name = f"{proxy.host}/{repo}"
+    r = corral.cli("pull", name)
+    assert r.returncode == 0, r.stderr
+    gets = [s for s in proxy.seen if _blob_get(s, victim)]
+    assert [s.headers.get("range") for s in gets] == [None, f"bytes={cut}-"]
+    out = dk.containers.run(name, ["md5sum", "/big/blob"], remove=True)
+    import hashlib
+
+    assert out.decode().split()[0] == hashlib.md5(payload).hexdigest()
+
+
+def test_a_registry_ignoring_range_sends_it_all_again(corral: Daemon, dk: Any,
+                                                      registry: Registry, proxy: Proxy,
+                                                      tmp_path: Path) -> None:
+    """A registry that answers a Range request with the whole blob (a 200): the pull
+    starts that blob over instead of appending it twice."""
+    repo = _repo("norange")
+    registry.push(make_image(tmp_path / "r", [
+        Layer({"big/": b"", "big/blob": os.urandom(3 << 20)}).tar()]), repo, fmt="v2s2")
+    victim = registry.inspect(f"{repo}:latest", raw=True)["layers"][0]["digest"]
+    gets: list[Seen] = []
+
+    def rule(seen: Seen) -> Any:
+        if _blob_get(seen, victim):
+            gets.append(seen)
+            if len(gets) == 1:
+                return ("cut", 1 << 20)
+        return None
+
+    proxy.rule = rule
+    proxy.strip = {"range"}
+    r = corral.cli("pull", f"{proxy.host}/{repo}")
+    assert r.returncode == 0, r.stderr
+    assert len(gets) == 2
+
+
+def test_blob_redirect_to_another_host_gets_no_credentials(
+        corral: Daemon, dk: Any, auth_registry: Registry, tmp_path: Path,
+        rootfs_tar: Path) -> None:
+    """Blobs redirected to storage on another host (as Docker Hub sends them to its
+    CDN): followed, and the registry's credentials stay with the registry."""
+    reg = auth_registry
+    repo = _repo("redirected")
+    reg.push(make_image(tmp_path / "img", [_stamp(), _stamp("etc/two")]), repo, fmt="v2s2")
+    basic = "Basic " + base64.b64encode(b"corral:s3cret").decode()
+    proxy = Proxy(reg.host, upstream_auth=basic)
+    try:
+        def rule(seen: Seen) -> Any:
+            if (seen.method == "GET" and "/blobs/" in seen.path
+                    and seen.host.startswith("127.0.0.1:")):
+                return ("redirect", f"http://localhost:{proxy.port}{seen.path}")
+            return None
+
+        proxy.rule = rule
+        name = f"{proxy.host}/{repo}"
+        dk.images.pull(name, tag="latest",
+                       auth_config={"username": "corral", "password": "s3cret"})
+        assert dk.images.get(name).attrs["RepoDigests"]
+        to_registry = [s for s in proxy.seen if s.host.startswith("127.0.0.1:")
+                       and "/blobs/" in s.path]
+        to_storage = [s for s in proxy.seen if s.host.startswith("localhost:")]
+        assert len(to_storage) == 3  # config and two layers
+        assert all(s.headers.get("authorization") == basic for s in to_registry)
+        assert not any("authorization" in s.headers for s in to_storage)
+    finally:
+        proxy.stop()
+
+
+def test_a_10_gb_content_length_is_refused(corral: Daemon, dk: Any, registry: Registry,
+                                           proxy: Proxy, tmp_path: Path) -> None:
+    """A registry that claims 10 GB for a layer or a manifest: refused at the headers,
+    in words naming the blob, nothing stored (and nothing 10 GB long written)."""
+    repo = _repo("liar")
+    registry.push(make_image(tmp_path / "l", [_stamp()]), repo, fmt="v2s2")
+    victim = registry.inspect(f"{repo}:latest", raw=True)["layers"][0]
+    ten_gb = 10 << 30
+    target = {"what": "blob"}
+
+    def rule(seen: Seen) -> Any:
+        if target["what"] == "blob" and _blob_get(seen, victim["digest"]):
+            return ("length", ten_gb)
+        if target["what"] == "manifest" and seen.method == "GET" and "/manifests/" in seen.path:
+            return ("length", ten_gb)
+        return None
+
+    proxy.rule = rule
+    name = f"{proxy.host}/{repo}"
+    before, ids = _stored(corral), _image_ids(dk)
+    r = corral.cli("pull", name)
+    assert r.returncode == 1
+    assert r.stderr.strip() == (
+        f"corral: blob {victim['digest']}: the registry sends {ten_gb} bytes, the manifest "
+        f"says {victim['size']}")
+    target["what"] = "manifest"
+    r = corral.cli("pull", name)
+    assert r.returncode == 1
+    assert r.stderr.strip() == (
+        f"corral: Error response from daemon: manifest {name}:latest: manifest larger "
+        f"than {4 << 20} bytes")
+    assert _stored(corral) == before and _image_ids(dk) == ids
+
+
+def test_push_uploads_a_large_layer_in_chunks(corral: Daemon, dk: Any, registry: Registry,
+                                              proxy: Proxy) -> None:
+    """A layer above the chunk size goes up in PATCH requests with `Content-Range`
+    (the OCI spec's chunked upload), a small blob in one PUT (monolithic); skopeo
+    reads what was pushed, and the image comes back with the same ID and digest."""
+    from supervisor.distribution.push import UPLOAD_CHUNK
+
+    repo = _repo("chunked")
+    name = f"{proxy.host}/{repo}"
+    c = dk.containers.create("busybox", ["sh", "-c",
+                                         f"head -c {UPLOAD_CHUNK * 2 + 12345} /dev/urandom > /big"])
+    c.start()
+    c.wait()
+    image = c.commit(repository=name, tag="v1")
+    c.remove()
+    r = corral.cli("push", f"{name}:v1")
+    assert r.returncode == 0, r.stderr
+    patches = [s for s in proxy.seen if s.method == "PATCH"]
+    assert len(patches) == 3
+    ranges = [s.headers["content-range"] for s in patches]
+    assert ranges[0] == f"0-{UPLOAD_CHUNK - 1}"
+    assert ranges[1] == f"{UPLOAD_CHUNK}-{2 * UPLOAD_CHUNK - 1}"
+    puts = [s for s in proxy.seen if s.method == "PUT" and "/blobs/uploads/" in s.path]
+    # the chunked upload's close (no body); the busybox layer and config: monolithic
+    assert sorted(s.headers["content-length"] == "0" for s in puts) == [False, False, True]
+    inspected = registry.inspect(f"{repo}:v1")
+    digest = inspected["Digest"]
+    dk.images.remove(f"{name}:v1")
+    dk.images.pull(name, tag="v1")
+    back = dk.images.get(f"{name}:v1")
+    assert back.id == image.id
+    assert back.attrs["RepoDigests"] == [f"{name}@{digest}"]
+
+
+def test_login_keeps_a_refresh_token_as_docker_does(corral: Daemon, dk: Any,
+                                                    token_registry: Any, tmp_path: Path,
+                                                    rootfs_tar: Path) -> None:
+    """A token server that hands out refresh tokens (`offline_token=true`, as Docker
+    Hub): login answers it as `IdentityToken`, the CLI keeps it instead of the password
+    (config.json's `identitytoken`), and later pulls trade it for access tokens with an
+    OAuth2 POST (`grant_type=refresh_token`), never sending the password again."""
+    import subprocess
+    import sys
+
+    reg, tokens = token_registry
+    repo = _repo("private/refresh")
+    reg.push(make_image(tmp_path / "img", [rootfs_tar.read_bytes(), _stamp()]), repo,
+             fmt="v2s2")
+    r = dk.api.login("corral", "s3cret", registry=reg.host)
+    assert r["Status"] == "Login Succeeded" and r["IdentityToken"]
+    env = corral.env(DOCKER_CONFIG=str(tmp_path / "cfg"))
+    config = tmp_path / "cfg" / "config.json"
+
+    def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "supervisor", *args], env=env,
+                              input=stdin, capture_output=True, text=True, timeout=60)
+
+    r2 = cli("login", "-u", "corral", "--password-stdin", reg.host, stdin="s3cret\n")
+    assert r2.returncode == 0, r2.stderr
+    entry = json.loads(config.read_text())["auths"][reg.host]
+    assert entry["identitytoken"] in tokens.refresh
+    assert base64.b64decode(entry["auth"]).decode() == "corral:"  # no password kept
+    tokens.requests.clear()
+    tokens.posts.clear()
+    r3 = cli("pull", f"{reg.host}/{repo}")
+    assert r3.returncode == 0, r3.stderr
+    assert [p["grant_type"] for p in tokens.posts] == ["refresh_token"]
+    assert tokens.posts[0]["refresh_token"] == entry["identitytoken"]
+    assert tokens.posts[0]["client_id"] == "docker"
+    # the docker CLI reads the same file, and its pull works the same way
+    dk.images.remove(f"{reg.host}/{repo}")
+    d = subprocess.run(["docker", "pull", "-q", f"{reg.host}/{repo}"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert d.returncode == 0, d.stderr
+    # a refresh token the server no longer knows: refused in Docker's words
+    tokens.refresh.clear()
+    dk.images.remove(f"{reg.host}/{repo}")
+    r4 = cli("pull", f"{reg.host}/{repo}")
+    assert r4.returncode == 1
+    assert r4.stderr.strip() == (f'corral: Error response from daemon: Get "http://{reg.host}'
+                                 '/v2/": unauthorized: incorrect username or password')
