@@ -35,6 +35,10 @@ storage:
     rootdirectory: {storage}
   delete:
     enabled: true
+validation:
+  manifests:
+    urls:
+      allow: ['^https?://']
 http:
   addr: 127.0.0.1:0
   secret: corral-test-secret

@@ -280,3 +280,115 @@ def test_login_keeps_a_refresh_token_as_docker_does(corral: Daemon, dk: Any,
     assert r4.returncode == 1
     assert r4.stderr.strip() == (f'corral: Error response from daemon: Get "http://{reg.host}'
                                  '/v2/": unauthorized: incorrect username or password')
+
+
+def _make_foreign(layout: Path, index: int, url: str) -> None:
+    """Turn layer `index` of the layout's image into a non-distributable one that
+    names `url` (the manifest rewritten, index.json pointed at it)."""
+    import hashlib
+
+    top = json.loads((layout / "index.json").read_text())
+    desc = top["manifests"][0]
+    blobs = layout / "blobs/sha256"
+    manifest = json.loads((blobs / desc["digest"].removeprefix("sha256:")).read_bytes())
+    layer = manifest["layers"][index]
+    layer["mediaType"] = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+    layer["urls"] = [url]
+    body = json.dumps(manifest, sort_keys=True).encode()
+    digest = hashlib.sha256(body).hexdigest()
+    (blobs / digest).write_bytes(body)
+    desc.update(digest=f"sha256:{digest}", size=len(body))
+    (layout / "index.json").write_text(json.dumps(top))
+
+
+def test_foreign_layers_come_from_their_urls_and_are_never_pushed(
+        corral: Daemon, dk: Any, registry: Registry, proxy: Proxy, tmp_path: Path,
+        rootfs_tar: Path) -> None:
+    """A non-distributable layer (as Windows base images have): pulled from the URL its
+    descriptor names, as dockerd (the registry is never asked for it); pushed, it is
+    skipped (`Skipped foreign layer`) and the manifest keeps its URLs, same digest."""
+    content = uuid.uuid4().hex.encode()
+    stamp = Layer({"etc/": b"", "etc/stamp": content}).tar()
+    elsewhere = _repo("cdn")
+    registry.push(make_image(tmp_path / "cdn", [stamp]), elsewhere, fmt="oci")
+    blob = registry.inspect(f"{elsewhere}:latest", raw=True)["layers"][0]["digest"]
+    repo = _repo("foreign")
+    layout = make_image(tmp_path / "f", [rootfs_tar.read_bytes(), stamp])
+    url = f"http://localhost:{proxy.port}/v2/{elsewhere}/blobs/{blob}"
+    _make_foreign(layout, 1, url)
+    registry.push(layout, repo, fmt="oci")
+    pushed = registry.inspect(f"{repo}:latest", raw=True)
+    assert pushed["layers"][1]["urls"] == [url]
+    name = f"{proxy.host}/{repo}"
+    r = corral.cli("pull", name)
+    assert r.returncode == 0, r.stderr
+    assert [s.host for s in proxy.seen if s.path.endswith(blob)] == [f"localhost:{proxy.port}"]
+    assert dk.containers.run(name, ["cat", "/etc/stamp"], remove=True) == content
+    dk.images.get(name).tag(f"{name}-copy", "v1")
+    r = corral.cli("push", f"{name}-copy:v1")
+    assert r.returncode == 0, r.stderr
+    import hashlib
+
+    diff_id = hashlib.sha256(stamp).hexdigest()
+    assert f"{diff_id[:12]}: Skipped foreign layer" in r.stdout.splitlines()
+    # (skopeo inspect without --raw fails on such an image: compare the raw manifests)
+    copy = registry.inspect(f"{repo}-copy:v1", raw=True)
+    assert copy == pushed and copy["layers"][1]["urls"] == [url]
+    digest = "sha256:" + hashlib.sha256(json.dumps(pushed, sort_keys=True).encode()).hexdigest()
+    assert r.stdout.splitlines()[-1].startswith(f"v1: digest: {digest} size: ")
+
+
+def test_a_manifest_for_another_platform_only(corral: Daemon, dk: Any, registry: Registry,
+                                              tmp_path: Path) -> None:
+    """A single-platform image for another architecture, pulled with this host's
+    --platform: dockerd's error, nothing stored."""
+    from supervisor.distribution.manifests import host_platform
+
+    here = host_platform()
+    other = "s390x" if here.architecture != "s390x" else "ppc64le"
+    repo = _repo("elsewhere")
+    registry.push(make_image(tmp_path / "o", [_stamp()], arch=other), repo, fmt="oci")
+    name = f"{registry.host}/{repo}"
+    before, ids = _stored(corral), _image_ids(dk)
+    r = corral.docker("pull", "--platform", f"linux/{here.architecture}", name)
+    assert r.returncode == 1
+    assert r.stderr.strip() == (
+        f"Error response from daemon: image with reference {name}:latest was found but "
+        f"does not match the specified platform: wanted linux/{here.architecture}, "
+        f"actual: linux/{other}")
+    assert _stored(corral) == before and _image_ids(dk) == ids
+
+
+def test_identity_tokens_in_the_docker_config(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """config.json keeps an identity token as the docker CLI does (`auth` of `user:`,
+    `identitytoken`); a credential helper gets it as Username `<token>`; both come
+    back in X-Registry-Auth as `identitytoken`."""
+    from supervisor.cli import credentials as c
+
+    doc: dict[str, Any] = {}
+    c.put(doc, "reg:5000", "me", "pw", "rt-1")
+    assert doc["auths"]["reg:5000"] == {"auth": base64.b64encode(b"me:").decode(),
+                                        "identitytoken": "rt-1"}
+    assert c.lookup(doc, "reg:5000") == ("me", "", "rt-1")
+    cfg = tmp_path / "cfg"
+    c.save(cfg / "config.json", doc)
+    header = c.registry_auth_header("reg:5000", {"DOCKER_CONFIG": str(cfg)})
+    assert header is not None
+    assert json.loads(base64.urlsafe_b64decode(header))["identitytoken"] == "rt-1"
+    # a helper: a shell script keeping one secret in a file, as docker-credential-* do
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    store = tmp_path / "secret.json"
+    (bin_ / "docker-credential-test").write_text(
+        "#!/bin/sh\n"
+        f'case "$1" in store) cat > {store};; get) cat {store};; erase) rm -f {store};; esac\n')
+    (bin_ / "docker-credential-test").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_}:{os.environ['PATH']}")
+    helped: dict[str, Any] = {"credsStore": "test"}
+    c.put(helped, "reg:5000", "me", "pw", "rt-2")
+    assert json.loads(store.read_text()) == {"ServerURL": "reg:5000", "Username": "<token>",
+                                             "Secret": "rt-2"}
+    assert c.lookup(helped, "reg:5000") == ("", "", "rt-2")
+    c.put(helped, "reg:5000", "me", "pw")
+    assert c.lookup(helped, "reg:5000") == ("me", "pw", "")

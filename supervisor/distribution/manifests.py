@@ -36,6 +36,15 @@ ZSTD_LAYERS = frozenset({
     "application/vnd.oci.image.layer.v1.tar+zstd",
     "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
 })
+# Layers a registry need not hold: Docker's foreign layers, OCI's non-distributable ones.
+# Their blobs come from their descriptor's `urls`; a push never uploads them.
+FOREIGN_LAYERS = frozenset({
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+})
 MANIFEST_LIMIT = 4 << 20  # distribution's own limit for a manifest
 CONFIG_LIMIT = 8 << 20
 
@@ -93,6 +102,14 @@ class Descriptor:
     size: int
     platform: Platform | None = None
     urls: tuple[str, ...] = ()
+
+    @property
+    def foreign_urls(self) -> tuple[str, ...]:
+        """Where a foreign layer's blob may be had (http and https only, as dockerd);
+        () for any other blob."""
+        if self.media_type not in FOREIGN_LAYERS:
+            return ()
+        return tuple(u for u in self.urls if u.startswith(("http://", "https://")))
 
     @property
     def short(self) -> str:

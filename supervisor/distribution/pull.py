@@ -389,15 +389,24 @@ class Puller:
         attempt moved bytes, after a pause if not; a registry that ignores the Range
         sends it all again (the file and hash start over).  dockerd's 5 attempts."""
         dl = _Download(hashlib.sha256())
+        urls = list(desc.foreign_urls)  # a foreign layer: its URLs first, as dockerd
         f = await trio.to_thread.run_sync(_open_new, blob)
         try:
             failures = 0
             while True:
                 before = dl.got
                 try:
-                    await self._fetch(repo, desc, f, dl, emit)
+                    await self._fetch(repo, desc, f, dl, emit, urls[0] if urls else None)
                     break
-                except TransportError as e:
+                except CorralError as e:
+                    if not urls:
+                        if not isinstance(e, TransportError):
+                            raise
+                    else:  # that URL failed: the next one, the registry last
+                        _log.info("pull.foreign_url_failed", url=urls.pop(0), error=e.message)
+                        dl.restart()
+                        await trio.to_thread.run_sync(_truncate, f)
+                        continue
                     failures += 1
                     if failures >= MAX_DOWNLOAD_ATTEMPTS:
                         raise
@@ -419,12 +428,12 @@ class Puller:
         emit(Progress("Download complete", desc.short))
 
     async def _fetch(self, repo: Repository, desc: mf.Descriptor, f: BinaryIO,
-                     dl: _Download, emit: Emit) -> None:
-        """One attempt: the blob from `dl.got` on, appended to `f`; what arrived before
-        a failure is written and counted."""
+                     dl: _Download, emit: Emit, url: str | None) -> None:
+        """One attempt: the blob from `dl.got` on (from `url` if given), appended to
+        `f`; what arrived before a failure is written and counted."""
         buf = bytearray()
         try:
-            async with repo.blob(desc.digest, dl.got) as resp:
+            async with repo.blob(desc.digest, dl.got, url) as resp:
                 if dl.got and not _resumes(resp, dl.got):
                     dl.restart()  # a 200: the whole blob again
                     await trio.to_thread.run_sync(_truncate, f)

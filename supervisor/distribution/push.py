@@ -6,9 +6,9 @@ cross-repository mount from the repository it came from on the same registry): a
 image pushed back is byte-identical, same manifest digest.  Otherwise the layer is
 gzip-compressed (deterministically: no name, mtime 0) in a worker thread and uploaded,
 streamed from the file: in one PUT (monolithic) up to `UPLOAD_CHUNK`, in PATCH chunks
-above.  The config blob is sent
-verbatim, so the image ID survives the round trip.  The manifest is Docker schema2,
-indented as dockerd writes it.
+above.  The config blob is sent verbatim, so the image ID survives the round trip.  A
+foreign (non-distributable) layer is not uploaded: the manifest names it with its URLs,
+as dockerd pushes it.  The manifest is Docker schema2, indented as dockerd writes it.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ class _Blob:
     media_type: str
     digest: str
     size: int
+    urls: tuple[str, ...] = ()  # a foreign layer's
 
 
 def gzip_layer(src: Path, dst: Path) -> tuple[str, int]:
@@ -91,8 +92,8 @@ def schema2(config: _Blob, layers: list[_Blob]) -> bytes:
         "mediaType": mf.DOCKER_MANIFEST,
         "config": {"mediaType": config.media_type, "size": config.size,
                    "digest": config.digest},
-        "layers": [{"mediaType": b.media_type, "size": b.size, "digest": b.digest}
-                   for b in layers],
+        "layers": [{"mediaType": b.media_type, "size": b.size, "digest": b.digest,
+                    **({"urls": list(b.urls)} if b.urls else {})} for b in layers],
     }
     return json.dumps(doc, indent=3).encode()
 
@@ -167,15 +168,15 @@ class Pusher:
         emit(Progress("", aux={"Tag": tag, "Digest": digest, "Size": len(body)}))
         return PushResult(tag, digest, len(body))
 
-    def _pulled_digests(self, image_id: str, diffids: list[str]) -> dict[str, str]:
-        """diffid -> the blob digest this image's pulled manifest names for it."""
+    def _pulled_digests(self, image_id: str, diffids: list[str]) -> dict[str, mf.Descriptor]:
+        """diffid -> the blob this image's pulled manifest names for it."""
         for media_type, body in self.sources.manifests(image_id):
             try:
                 m = mf.parse_manifest(body, media_type)
             except CorralError:
                 continue
             if isinstance(m, mf.ImageManifest) and len(m.layers) == len(diffids):
-                return {d: x.digest for d, x in zip(diffids, m.layers, strict=True)}
+                return dict(zip(diffids, m.layers, strict=True))
         return {}
 
     def _as_pulled(self, image_id: str, chosen: list[_Blob]) -> tuple[str, bytes] | None:
@@ -192,10 +193,18 @@ class Pusher:
         return None
 
     async def _layer(self, repo: Repository, remote: Remote, diffid: str,
-                     preferred: str | None, workdir: Path, layers: dict[str, _Blob],
+                     pulled: mf.Descriptor | None, workdir: Path, layers: dict[str, _Blob],
                      emit: Emit) -> None:
         short = _short(diffid)
         target = f"{remote.domain}/{remote.path}"
+        if pulled is not None and pulled.foreign_urls:
+            # as dockerd (without allow-nondistributable-artifacts): not uploaded, the
+            # manifest names it with its URLs as it was pulled
+            layers[diffid] = _Blob(pulled.media_type, pulled.digest, pulled.size,
+                                   pulled.urls)
+            emit(Progress("Skipped foreign layer", short))
+            return
+        preferred = pulled.digest if pulled is not None else None
         async with self.limiter:
             known = sorted(self.sources.of(diffid), key=lambda x: x.digest != preferred)
             for src in known:

@@ -224,12 +224,15 @@ class Repository:
         raise RegistryError(f"tags of {self.remote.repository}: too many pages")
 
     @asynccontextmanager
-    async def blob(self, digest: str, offset: int = 0) -> AsyncIterator[Response]:
+    async def blob(self, digest: str, offset: int = 0, url: str | None = None
+                   ) -> AsyncIterator[Response]:
         """The blob's bytes, from `offset` on (a `Range` request: the response is a 206
-        if the registry honoured it, a 200 with the whole blob if not)."""
+        if the registry honoured it, a 200 with the whole blob if not); from `url`
+        instead of the registry for a foreign layer (no credentials go there unless
+        it is the registry's own host)."""
         extra = [("Range", f"bytes={offset}-")] if offset else None
         async with self.get(f"{self.remote.path}/blobs/{digest}", f"blob {digest}",
-                            extra=extra) as resp:
+                            extra=extra, url=url) as resp:
             yield resp
 
     # ------------------------------------------------------------------ push
