@@ -442,7 +442,8 @@ class Proxy:
     - `("cut", n)`: send the real headers, then only the first n body bytes, and close;
     - `("length", n)`: send the real headers with `Content-Length: n` (a lie) and close
       after the real body;
-    - `("redirect", url)`: answer 307 to `url`.
+    - `("redirect", url)`: answer 307 to `url`;
+    - `("drop",)`: read the request, close the connection without an answer.
     Every request is recorded in `seen`.  The registry is reached as `127.0.0.1:PORT`;
     the proxy also answers as `localhost:PORT` (another host, to the client)."""
 
@@ -469,6 +470,9 @@ class Proxy:
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n) if n else None
                 action = proxy.rule(seen)
+                if action is not None and action[0] == "drop":  # read, never answered
+                    self.close_connection = True
+                    return
                 if action is not None and action[0] == "redirect":
                     self.send_response(307)
                     self.send_header("Location", action[1])

@@ -392,3 +392,45 @@ def test_identity_tokens_in_the_docker_config(tmp_path: Path,
     assert c.lookup(helped, "reg:5000") == ("", "", "rt-2")
     c.put(helped, "reg:5000", "me", "pw")
     assert c.lookup(helped, "reg:5000") == ("me", "pw", "")
+
+
+def test_a_chunked_upload_goes_on_where_it_broke(corral: Daemon, dk: Any, registry: Registry,
+                                                proxy: Proxy) -> None:
+    """A chunk whose connection breaks before the registry has it: the push asks the
+    registry how much of the upload it holds (GET of the upload, its `Range`), sends
+    the rest from there, and the image arrives whole (pulled back to the same ID)."""
+    from supervisor.distribution.push import UPLOAD_CHUNK
+
+    repo = _repo("rechunked")
+    name = f"{proxy.host}/{repo}"
+    c = dk.containers.create("busybox", ["sh", "-c",
+                                         f"head -c {UPLOAD_CHUNK + 4321} /dev/urandom > /big"])
+    c.start()
+    c.wait()
+    image = c.commit(repository=name, tag="v1")
+    c.remove()
+    second = f"{UPLOAD_CHUNK}-"
+    dropped: list[Seen] = []
+
+    def rule(seen: Seen) -> Any:
+        # the second chunk is lost twice: on the kept-alive connection (which the
+        # client retries once on a new one by itself) and on that new one
+        if (seen.method == "PATCH" and seen.headers.get("content-range", "").startswith(second)
+                and len(dropped) < 2):
+            dropped.append(seen)
+            return ("drop",)
+        return None
+
+    proxy.rule = rule
+    r = corral.cli("push", f"{name}:v1")
+    assert r.returncode == 0, r.stderr
+    ranges = [s.headers["content-range"] for s in proxy.seen if s.method == "PATCH"]
+    assert [x.partition("-")[0] for x in ranges] == ["0", str(UPLOAD_CHUNK),
+                                                     str(UPLOAD_CHUNK), str(UPLOAD_CHUNK)]
+    asked = [s for s in proxy.seen if s.method == "GET" and "/blobs/uploads/" in s.path]
+    assert len(asked) in (1, 2)  # 2 if the chunk went on a new connection the first time
+    digest = registry.manifest_digest(f"{repo}:v1")
+    dk.images.remove(f"{name}:v1")
+    dk.images.pull(name, tag="v1")
+    back = dk.images.get(f"{name}:v1")
+    assert back.id == image.id and back.attrs["RepoDigests"] == [f"{name}@{digest}"]

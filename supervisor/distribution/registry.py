@@ -18,15 +18,20 @@ from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
+import structlog
+
 from supervisor.distribution.auth import Authorizer, Unauthorized
 from supervisor.distribution.manifests import ACCEPT, MANIFEST_LIMIT
 from supervisor.distribution.reference import Endpoint, Remote
 from supervisor.distribution.transport import HttpClient, Response, TransportError
 from supervisor.errors import CorralError, InvalidArgument, NotFound
 
+_log = structlog.get_logger("corral.distribution")
+
 _ERROR_BODY_LIMIT = 1 << 16
 Part = Callable[[int, int], AsyncIterator[bytes]]  # a blob's bytes [start, end)
 _MAX_REDIRECTS = 5
+MAX_UPLOAD_ATTEMPTS = 5  # dockerd's maxUploadAttempts
 
 
 async def _nothing() -> AsyncIterator[bytes]:
@@ -172,7 +177,8 @@ class Repository:
                         raise RegistryError(f"{what}: too many redirects or no Location")
                     url = urljoin(url, location)
                     continue
-                if resp.status >= 300 or (resp.status not in (200, 206) and method == "GET"):
+                if resp.status >= 300 or (resp.status not in (200, 204, 206)
+                                          and method == "GET"):
                     body = b"" if method == "HEAD" else await resp.read(_ERROR_BODY_LIMIT)
                     errors = parse_errors(body)
                     if self.push and resp.status in (401, 403) and method != "HEAD":
@@ -269,36 +275,79 @@ class Repository:
         `chunk` bytes: monolithic (POST for a location, one PUT with the bytes).  More:
         chunked, as the OCI distribution spec has it: a PATCH per `chunk` bytes with
         its `Content-Range`, each to the Location the last answer gave, then a PUT with
-        the digest and no body."""
+        the digest and no body.  A connection that breaks is retried (dockerd's 5
+        attempts): a chunked upload asks the registry how much it has (GET of the
+        upload's location: its `Range`) and goes on from there, or starts again if
+        the registry cannot say; a monolithic one starts again."""
         what = f"blob upload {digest}"
-        async with self.get(f"{self.remote.path}/blobs/uploads/", what, method="POST") as resp:
-            await resp.read(_ERROR_BODY_LIMIT)
-            location = resp.header("location")
-        if resp.status != 202 or not location:
-            raise RegistryError(f"{what}: the registry gave no upload location")
-        url = urljoin(self.ep.origin + "/", location)
-        if size > chunk:
-            for start in range(0, size, chunk):
-                end = min(start + chunk, size)
+        failures = 0
+        while True:
+            try:
+                url = await self._start_upload(what)
+                if size <= chunk:
+                    url += ("&" if "?" in url else "?") + "digest=" + quote(digest)
+                    async with self.get("", what, method="PUT", url=url,
+                                        stream=lambda: part(0, size), length=size,
+                                        content_type="application/octet-stream") as resp:
+                        await resp.read(_ERROR_BODY_LIMIT)
+                    return
+                break
+            except TransportError:
+                failures += 1
+                if failures >= MAX_UPLOAD_ATTEMPTS:
+                    raise
+        start = 0
+        while start < size:
+            end = min(start + chunk, size)
+            try:
                 async with self.get("", what, method="PATCH", url=url, length=end - start,
                                     stream=functools.partial(part, start, end),
                                     content_type="application/octet-stream",
                                     extra=[("Content-Range", f"{start}-{end - 1}")]) as resp:
                     await resp.read(_ERROR_BODY_LIMIT)
                     location = resp.header("location")
-                if resp.status != 202 or not location:
-                    raise RegistryError(f"{what}: the registry answered {resp.status} to a "
-                                        "chunk, without the upload's next location")
-                url = urljoin(url, location)
+            except (TransportError, RegistryError) as e:
+                failures += 1
+                if failures >= MAX_UPLOAD_ATTEMPTS:
+                    raise
+                try:
+                    start, url = await self._upload_offset(url, what)
+                except CorralError:
+                    # the registry lost track of it (distribution cancels an upload
+                    # whose state is stale, as after a chunk whose answer was lost)
+                    _log.info("push.upload_restart", digest=digest, error=e.message)
+                    start, url = 0, await self._start_upload(what)
+                continue
+            if resp.status != 202 or not location:
+                raise RegistryError(f"{what}: the registry answered {resp.status} to a "
+                                    "chunk, without the upload's next location")
+            url = urljoin(url, location)
+            start = end
         url += ("&" if "?" in url else "?") + "digest=" + quote(digest)
-        if size > chunk:
-            async with self.get("", what, method="PUT", url=url, length=0,
-                                stream=_nothing) as resp:
-                await resp.read(_ERROR_BODY_LIMIT)
-            return
-        async with self.get("", what, method="PUT", url=url, stream=lambda: part(0, size),
-                            length=size, content_type="application/octet-stream") as resp:
+        async with self.get("", what, method="PUT", url=url, length=0,
+                            stream=_nothing) as resp:
             await resp.read(_ERROR_BODY_LIMIT)
+
+    async def _start_upload(self, what: str) -> str:
+        async with self.get(f"{self.remote.path}/blobs/uploads/", what, method="POST") as resp:
+            await resp.read(_ERROR_BODY_LIMIT)
+            location = resp.header("location")
+        if resp.status != 202 or not location:
+            raise RegistryError(f"{what}: the registry gave no upload location")
+        return urljoin(self.ep.origin + "/", location)
+
+    async def _upload_offset(self, url: str, what: str) -> tuple[int, str]:
+        """How much of an upload the registry holds (`Range: 0-N` of a GET of its
+        location, 204) and where to go on: (N + 1, location)."""
+        async with self.get("", what, url=url) as resp:
+            await resp.read(_ERROR_BODY_LIMIT)
+            got = resp.header("range") or ""
+            location = resp.header("location") or url
+        lo, _, hi = got.partition("-")
+        if resp.status != 204 or lo.strip() != "0" or not hi.strip().isdigit():
+            raise RegistryError(f"{what}: the registry does not say how much of the "
+                                f"upload it holds (Range {got!r})")
+        return int(hi) + 1, urljoin(url, location)
 
     async def put_manifest(self, reference: str, media_type: str, body: bytes) -> None:
         what = f"manifest {self.remote.repository}:{reference}"
