@@ -434,3 +434,26 @@ def test_a_chunked_upload_goes_on_where_it_broke(corral: Daemon, dk: Any, regist
     dk.images.pull(name, tag="v1")
     back = dk.images.get(f"{name}:v1")
     assert back.id == image.id and back.attrs["RepoDigests"] == [f"{name}@{digest}"]
+
+
+def test_a_download_that_gets_nowhere_is_retried_after_a_pause(
+        corral: Daemon, dk: Any, registry: Registry, proxy: Proxy, tmp_path: Path) -> None:
+    """A blob whose connection closes before its first byte: Docker's `Retrying in N
+    seconds` line, then the pull completes."""
+    repo = _repo("retry")
+    registry.push(make_image(tmp_path / "r", [_stamp()]), repo, fmt="v2s2")
+    victim = registry.inspect(f"{repo}:latest", raw=True)["layers"][0]["digest"]
+    cut: list[Seen] = []
+
+    def rule(seen: Seen) -> Any:
+        if _blob_get(seen, victim) and not cut:
+            cut.append(seen)
+            return ("cut", 0)
+        return None
+
+    proxy.rule = rule
+    msgs = [json.loads(x) for x in dk.api.pull(f"{proxy.host}/{repo}", tag="latest",
+                                                 stream=True)]
+    short = victim.removeprefix("sha256:")[:12]
+    assert {"status": "Retrying in 1 second", "progressDetail": {}, "id": short} in msgs
+    assert msgs[-1]["status"] == f"Status: Downloaded newer image for {proxy.host}/{repo}:latest"
