@@ -35,6 +35,7 @@ def all_scenarios() -> tuple[Scenario, ...]:
         memory,
         network,
         pull,
+        push,
         restart,
         rollout,
         scrape,
@@ -56,6 +57,7 @@ def all_scenarios() -> tuple[Scenario, ...]:
         build.SCENARIO,
         network.SCENARIO,
         pull.SCENARIO,
+        push.SCENARIO,
         rollout.SCENARIO,
     )
 

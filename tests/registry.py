@@ -35,6 +35,9 @@ storage:
     rootdirectory: {storage}
   delete:
     enabled: true
+compatibility:
+  schema1:
+    enabled: true
 validation:
   manifests:
     urls:

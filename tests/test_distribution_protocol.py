@@ -457,3 +457,25 @@ def test_a_download_that_gets_nowhere_is_retried_after_a_pause(
     short = victim.removeprefix("sha256:")[:12]
     assert {"status": "Retrying in 1 second", "progressDetail": {}, "id": short} in msgs
     assert msgs[-1]["status"] == f"Status: Downloaded newer image for {proxy.host}/{repo}:latest"
+
+
+def test_a_schema1_image_is_refused_in_dockerds_words(corral: Daemon, dk: Any,
+                                                      registry: Registry,
+                                                      tmp_path: Path) -> None:
+    """A Docker schema 1 image (signed, as skopeo writes one): refused with dockerd's
+    deprecation notice naming the image, nothing stored."""
+    repo = _repo("schema1")
+    registry.push(make_image(tmp_path / "s", [_stamp()]), repo, fmt="v2s1")
+    raw = registry.inspect(f"{repo}:latest", raw=True)
+    assert raw["schemaVersion"] == 1
+    name = f"{registry.host}/{repo}"
+    before, ids = _stored(corral), _image_ids(dk)
+    r = corral.docker("pull", name)
+    assert r.returncode == 1
+    assert r.stderr.strip() == (
+        "Error response from daemon: [DEPRECATION NOTICE] Docker Image Format v1 and Docker "
+        "Image manifest version 2, schema 1 support is disabled by default and will be "
+        f"removed in an upcoming release. Suggest the author of {name}:latest to upgrade "
+        "the image to the OCI Format or Docker Image manifest v2, schema 2. More "
+        "information at https://docs.docker.com/go/deprecated-image-specs/")
+    assert _stored(corral) == before and _image_ids(dk) == ids

@@ -21,7 +21,12 @@ from urllib.parse import quote, urljoin, urlsplit
 import structlog
 
 from supervisor.distribution.auth import Authorizer, Unauthorized
-from supervisor.distribution.manifests import ACCEPT, MANIFEST_LIMIT
+from supervisor.distribution.manifests import (
+    ACCEPT,
+    DOCKER_SCHEMA1,
+    DOCKER_SCHEMA1_SIGNED,
+    MANIFEST_LIMIT,
+)
 from supervisor.distribution.reference import Endpoint, Remote
 from supervisor.distribution.transport import HttpClient, Response, TransportError
 from supervisor.errors import CorralError, InvalidArgument, NotFound
@@ -37,6 +42,26 @@ MAX_UPLOAD_ATTEMPTS = 5  # dockerd's maxUploadAttempts
 async def _nothing() -> AsyncIterator[bytes]:
     return
     yield b""  # an async generator that yields nothing
+
+
+def schema1_refused(name: str) -> str:
+    """dockerd's (26+) refusal of a schema 1 image, word for word."""
+    return (
+        "[DEPRECATION NOTICE] Docker Image Format v1 and Docker Image manifest version 2, "
+        "schema 1 support is disabled by default and will be removed in an upcoming "
+        f"release. Suggest the author of {name} to upgrade the image to the OCI Format or "
+        "Docker Image manifest v2, schema 2. More information at "
+        "https://docs.docker.com/go/deprecated-image-specs/")
+
+
+def _is_schema1(body: bytes, ctype: str) -> bool:
+    if ctype.partition(";")[0].strip() in (DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED):
+        return True
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and doc.get("schemaVersion") == 1
 
 
 class RegistryError(CorralError):
@@ -203,6 +228,10 @@ class Repository:
             except TransportError as e:
                 raise InvalidArgument(e.message) from None
             ctype = resp.header("content-type") or ""
+        if _is_schema1(body, ctype):
+            sep = "@" if reference.startswith("sha256:") else ":"
+            raise InvalidArgument(schema1_refused(
+                f"{self.remote.domain}/{self.remote.path}{sep}{reference}"))
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
         if reference.startswith("sha256:") and digest != reference:
             raise InvalidArgument(
