@@ -479,3 +479,39 @@ def test_a_schema1_image_is_refused_in_dockerds_words(corral: Daemon, dk: Any,
         "the image to the OCI Format or Docker Image manifest v2, schema 2. More "
         "information at https://docs.docker.com/go/deprecated-image-specs/")
     assert _stored(corral) == before and _image_ids(dk) == ids
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd"])
+def test_push_of_a_layer_on_a_pulled_oci_image_never_mixes_formats(
+        corral: Daemon, dk: Any, registry: Registry, tmp_path: Path, rootfs_tar: Path,
+        compression: str) -> None:
+    """A layer committed on an image pulled as OCI: the pushed manifest reuses the
+    pulled blobs under one family of media types, Docker schema2 when every layer has a
+    Docker type (as dockerd), OCI when one has none (zstd); skopeo reads it, and it
+    comes back as the same image."""
+    repo = _repo(f"mixed-{compression}")
+    layout = make_image(tmp_path / "m", [rootfs_tar.read_bytes(), _stamp()],
+                        compression=["gzip", compression])
+    registry.push(layout, repo, preserve=True)
+    name = f"{registry.host}/{repo}"
+    dk.images.pull(name, tag="latest")
+    c = dk.containers.create(f"{name}:latest", ["sh", "-c", "echo on top > /top"])
+    c.start()
+    c.wait()
+    image = c.commit(repository=f"{name}-top", tag="v1")
+    c.remove()
+    r = corral.cli("push", f"{name}-top:v1")
+    assert r.returncode == 0, r.stderr
+    raw = registry.inspect(f"{repo}-top:v1", raw=True)
+    types = {raw["config"]["mediaType"], *(x["mediaType"] for x in raw["layers"])}
+    if compression == "gzip":
+        assert raw["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+        assert all("docker" in t for t in types), types
+    else:
+        assert raw["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
+        assert all("oci" in t for t in types), types
+    digest = registry.manifest_digest(f"{repo}-top:v1")  # skopeo parses it whole
+    dk.images.remove(f"{name}-top:v1")
+    dk.images.pull(f"{name}-top", tag="v1")
+    back = dk.images.get(f"{name}-top:v1")
+    assert back.id == image.id and back.attrs["RepoDigests"] == [f"{name}-top@{digest}"]

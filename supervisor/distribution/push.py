@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import zlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import trio
@@ -85,11 +85,41 @@ def _read_chunk(f: object, n: int) -> bytes:
     return data
 
 
-def schema2(config: _Blob, layers: list[_Blob]) -> bytes:
+# A layer's media type in the other format (the blob is the same bytes).
+_OCI_TO_DOCKER = {
+    "application/vnd.oci.image.layer.v1.tar+gzip": DOCKER_LAYER_GZIP,
+    "application/vnd.oci.image.layer.v1.tar": "application/vnd.docker.image.rootfs.diff.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip":
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar":
+        "application/vnd.docker.image.rootfs.foreign.diff.tar",
+}
+_DOCKER_TO_OCI = {v: k for k, v in _OCI_TO_DOCKER.items()}
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+
+
+def new_manifest(config: _Blob, layers: list[_Blob]) -> tuple[str, bytes]:
+    """The manifest for blobs that came from different places (pulled as OCI or as
+    Docker, compressed here): Docker schema2 with Docker media types when every layer
+    has one, as dockerd pushes; else (a zstd layer) an OCI manifest with OCI types.
+    One manifest never mixes the two families (other clients refuse that)."""
+    if all(b.media_type in _OCI_TO_DOCKER.values() or b.media_type in _OCI_TO_DOCKER
+           for b in layers):
+        docker = [replace(b, media_type=_OCI_TO_DOCKER.get(b.media_type, b.media_type))
+                  for b in layers]
+        return mf.DOCKER_MANIFEST, schema2(config, docker)
+    oci = [replace(b, media_type=_DOCKER_TO_OCI.get(b.media_type, b.media_type))
+           for b in layers]
+    return mf.OCI_MANIFEST, schema2(replace(config, media_type=OCI_CONFIG), oci,
+                                    mf.OCI_MANIFEST)
+
+
+def schema2(config: _Blob, layers: list[_Blob], media_type: str = mf.DOCKER_MANIFEST
+            ) -> bytes:
     """The manifest as dockerd marshals it (3-space indent, field order of the Go type)."""
     doc = {
         "schemaVersion": 2,
-        "mediaType": mf.DOCKER_MANIFEST,
+        "mediaType": media_type,
         "config": {"mediaType": config.media_type, "size": config.size,
                    "digest": config.digest},
         "layers": [{"mediaType": b.media_type, "size": b.size, "digest": b.digest,
@@ -159,8 +189,7 @@ class Pusher:
                 yield config_bytes[start:end]
             await repo.upload(image.id, len(config_bytes), config_part, chunk=UPLOAD_CHUNK)
         chosen = [layers[d] for d in image.layers]
-        media_type, body = self._as_pulled(image.id, chosen) or (
-            mf.DOCKER_MANIFEST, schema2(config, chosen))
+        media_type, body = self._as_pulled(image.id, chosen) or new_manifest(config, chosen)
         await repo.put_manifest(tag, media_type, body)
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
         self.store.add_repo_digest(image.id, f"{remote.repository}@{digest}")
