@@ -515,3 +515,23 @@ def test_push_of_a_layer_on_a_pulled_oci_image_never_mixes_formats(
     dk.images.pull(f"{name}-top", tag="v1")
     back = dk.images.get(f"{name}-top:v1")
     assert back.id == image.id and back.attrs["RepoDigests"] == [f"{name}-top@{digest}"]
+
+
+def test_a_tag_is_resolved_with_head_then_fetched_by_digest(
+        corral: Daemon, dk: Any, registry: Registry, proxy: Proxy, tmp_path: Path) -> None:
+    """HEAD of the tag for its Docker-Content-Digest, then GET of that digest (the body
+    verified against it), as containerd resolves a tag; an unknown tag's error is still
+    the registry's own words (from the GET it falls back to)."""
+    repo = _repo("head")
+    registry.push(make_image(tmp_path / "h", [_stamp()]), repo, fmt="v2s2")
+    digest = registry.manifest_digest(f"{repo}:latest")
+    r = corral.cli("pull", f"{proxy.host}/{repo}")
+    assert r.returncode == 0, r.stderr
+    asked = [(s.method, s.path) for s in proxy.seen if "/manifests/" in s.path]
+    assert asked == [("HEAD", f"/v2/{repo}/manifests/latest"),
+                     ("GET", f"/v2/{repo}/manifests/{digest}")]
+    r = corral.cli("pull", f"{proxy.host}/{repo}:nope")
+    assert r.returncode == 1
+    assert r.stderr.strip() == (
+        f"corral: Error response from daemon: manifest for {proxy.host}/{repo}:nope not "
+        "found: manifest unknown: manifest unknown")

@@ -13,6 +13,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -217,8 +218,33 @@ class Repository:
 
     async def manifest(self, reference: str) -> tuple[bytes, str, str]:
         """(body, content type, digest) of a manifest by tag or digest; a digest
-        reference is verified against the body."""
+        reference is verified against the body.  A tag is resolved first with a HEAD
+        (its `Docker-Content-Digest`), then the manifest fetched by that digest and
+        verified, as containerd resolves one; a registry whose HEAD fails or names no
+        digest is asked by tag (and its error is the GET's, in the registry's words)."""
         what = f"manifest {self.remote.repository}:{reference}"
+        fetch = reference
+        if not reference.startswith("sha256:"):
+            fetch = await self._head_digest(reference, what) or reference
+        body, ctype, digest = await self._manifest(fetch, what, reference)
+        if fetch != reference and digest != fetch:
+            raise InvalidArgument(
+                f"manifest verification failed for digest {fetch} (got {digest})")
+        return body, ctype, digest
+
+    async def _head_digest(self, reference: str, what: str) -> str | None:
+        try:
+            async with self.get(f"{self.remote.path}/manifests/{reference}", what, ACCEPT,
+                                method="HEAD") as resp:
+                digest = resp.header("docker-content-digest") or ""
+        except CorralError:
+            return None
+        if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+            return None
+        return digest
+
+    async def _manifest(self, reference: str, what: str, shown: str
+                        ) -> tuple[bytes, str, str]:
         async with self.get(f"{self.remote.path}/manifests/{reference}", what, ACCEPT) as resp:
             length = resp.header("content-length")
             if length is not None and length.isdigit() and int(length) > MANIFEST_LIMIT:
@@ -229,9 +255,9 @@ class Repository:
                 raise InvalidArgument(e.message) from None
             ctype = resp.header("content-type") or ""
         if _is_schema1(body, ctype):
-            sep = "@" if reference.startswith("sha256:") else ":"
+            sep = "@" if shown.startswith("sha256:") else ":"
             raise InvalidArgument(schema1_refused(
-                f"{self.remote.domain}/{self.remote.path}{sep}{reference}"))
+                f"{self.remote.domain}/{self.remote.path}{sep}{shown}"))
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
         if reference.startswith("sha256:") and digest != reference:
             raise InvalidArgument(
