@@ -273,6 +273,13 @@ def test_login_keeps_a_refresh_token_as_docker_does(corral: Daemon, dk: Any,
     d = subprocess.run(["docker", "pull", "-q", f"{reg.host}/{repo}"], env=env,
                        capture_output=True, text=True, timeout=60)
     assert d.returncode == 0, d.stderr
+    # the docker CLI's own login through corral keeps the refresh token the same way
+    denv = corral.env(DOCKER_CONFIG=str(tmp_path / "dcfg"))
+    d = subprocess.run(["docker", "login", "-u", "corral", "--password-stdin", reg.host],
+                       env=denv, input="s3cret\n", capture_output=True, text=True, timeout=60)
+    assert d.returncode == 0, d.stderr
+    kept = json.loads((tmp_path / "dcfg" / "config.json").read_text())["auths"][reg.host]
+    assert kept["identitytoken"] in tokens.refresh
     # a refresh token the server no longer knows: refused in Docker's words
     tokens.refresh.clear()
     dk.images.remove(f"{reg.host}/{repo}")
