@@ -233,6 +233,7 @@ def create_body(
             {"Name": k, "Soft": int(v["soft"]), "Hard": int(v["hard"])}
             for k, v in svc["ulimits"].items()
         ]
+    _host_extras(project, svc, host)
     if svc.get("extra_hosts"):
         host["ExtraHosts"] = [str(h).replace("=", ":", 1) for h in svc["extra_hosts"]]
     logging = svc.get("logging") or {}
@@ -296,6 +297,63 @@ def create_body(
     if isinstance(svc.get("healthcheck"), dict):
         config["Healthcheck"] = _healthcheck(svc["healthcheck"])
     return name, config
+
+
+def pairs(value: Any) -> dict[str, str]:
+    """A compose mapping-or-list (`{k: v}` or `[k=v]`) as strings."""
+    if isinstance(value, dict):
+        return {str(k): text_of(v) for k, v in value.items()}
+    out: dict[str, str] = {}
+    for item in value or []:
+        k, _, v = str(item).partition("=")
+        out[k] = v
+    return out
+
+
+def _peer(project: Project, ref: str) -> str:
+    """The container another service's `service:X` means: its first replica, by name
+    (the daemon resolves a name as an id)."""
+    return container_name(project, ref, 1) if ref in project.services else ref
+
+
+def _host_extras(project: Project, svc: dict[str, Any], host: dict[str, Any]) -> None:
+    """The HostConfig fields of the keys a daemon may still refuse by name (shm_size →
+    ShmSize "--shm-size", ...): mapped as compose maps them, the refusal left visible."""
+    if svc.get("shm_size") is not None:
+        host["ShmSize"] = size_bytes(svc["shm_size"])
+    if svc.get("sysctls"):
+        host["Sysctls"] = pairs(svc["sysctls"])
+    if svc.get("annotations"):
+        host["Annotations"] = pairs(svc["annotations"])
+    if svc.get("group_add"):
+        host["GroupAdd"] = [str(g) for g in svc["group_add"]]
+    for key, api in (("ipc", "IpcMode"), ("pid", "PidMode")):
+        mode = str(svc.get(key) or "")
+        if mode.startswith("service:"):
+            mode = f"container:{_peer(project, mode[8:])}"
+        if mode:
+            host[api] = mode
+    if svc.get("volumes_from"):
+        out = []
+        for ref in svc["volumes_from"]:
+            text = str(ref)
+            if text.startswith("container:"):
+                out.append(text[10:])
+            else:
+                name, colon, mode = text.partition(":")
+                out.append(f"{_peer(project, name)}{colon}{mode}")
+        host["VolumesFrom"] = out
+    if svc.get("links"):
+        host["Links"] = [
+            f"{_peer(project, name)}:{alias or name}"
+            for name, _, alias in (str(v).partition(":") for v in svc["links"])
+        ]
+    if svc.get("mem_reservation") is not None:
+        host["MemoryReservation"] = size_bytes(svc["mem_reservation"])
+    if "oom_kill_disable" in svc:
+        host["OomKillDisable"] = bool(svc["oom_kill_disable"])
+    if svc.get("oom_score_adj") is not None:
+        host["OomScoreAdj"] = int(svc["oom_score_adj"])
 
 
 @dataclass

@@ -7,13 +7,21 @@ from typing import Any
 
 
 def dependencies(services: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
-    """service → services it needs first (depends_on, network_mode: service:X)."""
+    """service → services it needs first (depends_on; as compose, the services named by
+    network_mode/ipc/pid `service:X`, volumes_from and links)."""
     out: dict[str, list[str]] = {}
     for name, svc in services.items():
         deps = [d for d in (svc.get("depends_on") or {}) if d in services]
-        mode = str(svc.get("network_mode") or "")
-        if mode.startswith("service:") and mode[8:] in services and mode[8:] not in deps:
-            deps.append(mode[8:])
+        implied = [
+            str(svc.get(key) or "")[8:]
+            for key in ("network_mode", "ipc", "pid")
+            if str(svc.get(key) or "").startswith("service:")
+        ]
+        implied += [str(v).partition(":")[0] for v in svc.get("volumes_from") or []]
+        implied += [str(v).partition(":")[0] for v in svc.get("links") or []]
+        for dep in implied:
+            if dep in services and dep not in deps and dep != name:
+                deps.append(dep)
         out[name] = deps
     return out
 

@@ -6,8 +6,7 @@ Every key of the compose spec (a pinned copy: tests/data/compose-spec.json) is o
 - unsupported: refused with an error naming it ("is not supported by corral yet"),
   since a file that asks for something corral would not do must not seem to work;
 - ignored: a warning naming it and why, for keys with no meaning on one Linux host
-  (swarm placement, Windows isolation, Docker Desktop's mount consistency) or read only
-  by a command corral does not have (`develop`, for `compose watch`).
+  (swarm placement, Windows isolation, Docker Desktop's mount consistency).
 
 Anything else is unknown: an error with a "did you mean" from the known keys, as a typo
 must not silently do nothing. `x-*` keys are extensions, always allowed.
@@ -257,7 +256,6 @@ class Obj(Spec):
 SWARM = "it only means something to Docker Swarm (compose ignores it too)"
 WINDOWS = "it only means something to Windows containers"
 DESKTOP = "it only means something to Docker Desktop's file sharing on macOS"
-WATCH = "only `compose watch` reads it, and corral has no watch"
 
 
 DURATION = Scalar("a duration (e.g. 10s, 1m30s)", str, int, float)
@@ -460,6 +458,32 @@ def _top_secret(kind: str) -> Spec:
     return Obj(fields, unsupported=refused, ignored={"labels": SWARM})
 
 
+HOOK = Obj(
+    {
+        "command": COMMAND,
+        "user": Scalar("a string", str, int),
+        "privileged": BOOL,
+        "working_dir": STR,
+        "environment": ENV,
+    },
+    required=("command",),
+)
+WATCH_ACTIONS = ("sync", "rebuild", "restart", "sync+restart", "sync+exec")
+WATCH_RULE = Obj(
+    {
+        "path": STR,
+        "action": Choice(*WATCH_ACTIONS),
+        "target": STR,
+        "ignore": STRINGS,
+        "include": STRINGS,
+        "initial_sync": BOOL,
+        "exec": HOOK,
+    },
+    required=("path", "action"),
+)
+DEVELOP = Either(Obj({"watch": ListOf(WATCH_RULE)}), NULL, what="a mapping")
+
+
 SERVICE = Obj(
     {
         "image": STR,
@@ -531,9 +555,23 @@ SERVICE = Obj(
         "devices": ListOf(Either(STR, DEVICE_LONG, what="a device string or a mapping")),
         "device_cgroup_rules": ListOf(STR),
         "userns_mode": STR,
+        "annotations": ENV,
+        "group_add": ListOf(STR_NUM),
+        "ipc": STR,
+        "pid": Either(STR, NULL, what="a string"),
+        "links": ListOf(STR),
+        "volumes_from": ListOf(STR),
+        "mem_reservation": SIZE,
+        "oom_kill_disable": BOOL,
+        "oom_score_adj": INT,
+        "platform": STR,
+        "shm_size": SIZE,
+        "sysctls": ENV,
+        "post_start": ListOf(HOOK),
+        "pre_stop": ListOf(HOOK),
+        "develop": DEVELOP,
     },
     unsupported=(
-        "annotations",
         "attach",
         "blkio_config",
         "cgroup",
@@ -542,36 +580,22 @@ SERVICE = Obj(
         "cpu_rt_runtime",
         "external_links",
         "gpus",
-        "group_add",
-        "ipc",
-        "links",
         "mac_address",
-        "mem_reservation",
         "mem_swappiness",
         "models",
-        "oom_kill_disable",
-        "oom_score_adj",
-        "pid",
-        "platform",
-        "post_start",
         "pre_start",
-        "pre_stop",
         "provider",
         "pull_refresh_after",
         "runtime",
-        "shm_size",
         "storage_opt",
-        "sysctls",
         "use_api_socket",
         "uts",
-        "volumes_from",
     ),
     ignored={
         "cpu_count": WINDOWS,
         "cpu_percent": WINDOWS,
         "credential_spec": WINDOWS,
         "isolation": WINDOWS,
-        "develop": WATCH,
     },
 )
 

@@ -147,7 +147,7 @@ def _errors(text: str) -> list[str]:
 def test_keys_of_the_current_spec_corral_lacks_are_refused_by_name() -> None:
     errs = _errors(
         "services:\n  web:\n    image: x\n    pull_refresh_after: 1h\n"
-        "    use_api_socket: true\n    models: [llm]\n    sysctls: {net.core.somaxconn: 1024}\n"
+        "    use_api_socket: true\n    models: [llm]\n    uts: host\n"
         "    volumes:\n      - {type: bind, source: ., target: /s, bind: {recursive: enabled}}\n"
         "models:\n  llm: {model: ai/smollm2}\n"
     )
@@ -155,7 +155,7 @@ def test_keys_of_the_current_spec_corral_lacks_are_refused_by_name() -> None:
         "compose.yaml:4:5: services.web.pull_refresh_after is not supported by corral yet",
         "compose.yaml:5:5: services.web.use_api_socket is not supported by corral yet",
         "compose.yaml:6:5: services.web.models is not supported by corral yet",
-        "compose.yaml:7:5: services.web.sysctls is not supported by corral yet",
+        "compose.yaml:7:5: services.web.uts is not supported by corral yet",
         "compose.yaml:9:52: services.web.volumes[0].bind.recursive is not supported by corral yet",
         "compose.yaml:10:1: models is not supported by corral yet",
     ]
@@ -164,14 +164,14 @@ def test_keys_of_the_current_spec_corral_lacks_are_refused_by_name() -> None:
 def test_keys_without_meaning_on_one_host_warn_with_the_reason() -> None:
     p = _load(
         "services:\n  web:\n    image: x\n    cpu_count: 2\n"
-        "    develop: {watch: [{action: sync, path: ., target: /app}]}\n"
+        "    isolation: default\n"
         "    deploy: {replicas: 2, placement: {constraints: [node.role==manager]}}\n"
     )
     assert [str(w) for w in p.warnings] == [
         "compose.yaml:4:5: services.web.cpu_count is ignored: it only means something to "
         "Windows containers",
-        "compose.yaml:5:5: services.web.develop is ignored: only `compose watch` reads it, "
-        "and corral has no watch",
+        "compose.yaml:5:5: services.web.isolation is ignored: it only means something to "
+        "Windows containers",
         "compose.yaml:6:27: services.web.deploy.placement is ignored: it only means "
         "something to Docker Swarm (compose ignores it too)",
     ]

@@ -56,6 +56,11 @@ VERBS = {
     "version": "Show the Docker Compose version information",
     "scale": "Scale services",
     "rollout": "Roll out services again, replica by replica (deploy.update_config)",
+    "watch": "Watch build context for service and rebuild/refresh containers when files "
+    "are updated",
+    "cp": "Copy files/folders between a service container and the local filesystem",
+    "attach": "Attach local standard input, output, and error streams to a service's "
+    "running container",
 }
 
 _GLOBAL_VALUE = {
@@ -371,6 +376,8 @@ UP = Command(
         Opt("quiet-pull", help="Pull without printing progress information (corral never pulls)"),
         Opt("timestamps", help="Show timestamps"),
         Opt("yes", "y", help="Assume \"yes\" as answer to all prompts"),
+        Opt("watch", "w", help="Watch source code and rebuild/refresh containers when files "
+            "are updated"),
     ),
 )
 
@@ -396,7 +403,10 @@ def compose_up(cli: Cli, g: Globals, argv: list[str]) -> int:
         raise UsageError("--abort-on-container-exit and --wait cannot be combined.", 1)
     if p["wait_timeout"] is not None and not p["wait"]:
         raise UsageError("--wait-timeout needs --wait", 1)
+    if p["watch"] and (p["detach"] or p["wait"] or p["no_start"]):
+        raise UsageError("--watch cannot be combined with -d, --wait or --no-start", 1)
     project = load(cli, g)
+    found = watch_rules(project, list(p.args)) if p["watch"] else []
     scale: dict[str, int] = {}
     for item in p["scale"]:
         svc, eq, num = item.partition("=")
@@ -469,7 +479,8 @@ def compose_up(cli: Cli, g: Globals, argv: list[str]) -> int:
             else opts.services
         )
         attached = [s for s in attached or project.services if s not in p["no_attach"]]
-        return await _attach(cli, api, applier, project, p, since, attached)
+        watcher = _watcher(cli, api, project, found) if found else None
+        return await _attach(cli, api, applier, project, p, since, attached, watcher)
 
     return _run_async(cli, run)
 
@@ -531,9 +542,11 @@ async def _release(api: ComposeEngine, name: str) -> None:
 
 
 async def _attach(
-    cli: Cli, api: AsyncApi, applier: Any, project: Project, p: Any, since: str, services: list[str]
+    cli: Cli, api: AsyncApi, applier: Any, project: Project, p: Any, since: str,
+    services: list[str], watcher: Any = None,
 ) -> int:
-    """Foreground `up`: merged logs until every container ends; Ctrl-C stops them."""
+    """Foreground `up`: merged logs until every container ends; Ctrl-C stops them.
+    With `--watch`, the project's `develop.watch` rules are followed meanwhile."""
     import signal
 
     import trio
@@ -564,6 +577,8 @@ async def _attach(
                     return
 
         nursery.start_soon(watch_signals)
+        if watcher is not None:
+            await nursery.start(watcher.run)
         await stream_logs(
             api,
             targets,
@@ -701,11 +716,103 @@ async def _stop_in_order(
 
                 async def stop(c: Observed = c, t: int = t) -> None:
                     async with applier.limiter:
+                        if c.running:
+                            await applier.pre_stop(c.service, c.id, c.name)
                         applier.say(f" Container {c.name}  Stopping")
                         await api.request("POST", f"/containers/{c.id}/stop", {"t": t})
                         applier.say(f" Container {c.name}  Stopped")
 
                 nursery.start_soon(stop)
+
+
+# -- watch -----------------------------------------------------------------------------
+
+
+def watch_rules(project: Project, services: list[str]) -> list[Any]:
+    """The `develop.watch` rules of `services`; none, or a bad one, is an error."""
+    from config.watch import problems, rules
+
+    found = rules(project, services or None)
+    bad = problems(found)
+    if bad:
+        raise CliError(bad[0])
+    if not found:
+        raise CliError(
+            "none of the selected services is configured for watch, consider setting a "
+            "'develop' section"
+        )
+    return found
+
+
+def _watcher(
+    cli: Cli, api: AsyncApi, project: Project, found: list[Any], prune: bool = True
+) -> Any:
+    """A `Watcher` whose rebuild builds the service's image here and converges it; the
+    image it replaced is removed once dangling (`--prune`, compose's default)."""
+    import trio
+
+    from config.reconcile import UpOptions
+    from supervisor.cli.compose_build import build_service
+    from supervisor.compose.applier import Applier
+    from supervisor.compose.watch import Watcher
+
+    async def rebuild(service: str) -> None:
+        image = quote(project.image(service), "/:")
+        try:
+            old = str((await api.request("GET", f"/images/{image}/json") or {}).get("Id", ""))
+        except ApiError:
+            old = ""
+        from supervisor.compose.applier import ComposeError
+
+        try:
+            new = await trio.to_thread.run_sync(
+                lambda: build_service(cli, project, service, quiet=True)
+            )
+        except CliError as exc:  # reported, and the watch goes on
+            raise ComposeError(exc.message) from None
+        await Applier(api, _say(cli)).up(project, UpOptions(services=[service], no_deps=True))
+        if prune and old and old != new:
+            import contextlib
+
+            with contextlib.suppress(ApiError):  # still tagged or used: not dangling
+                await api.request("DELETE", f"/images/{old}")
+
+    return Watcher(api, project, found, _say(cli), rebuild)
+
+
+def run_watch(
+    cli: Cli, project: Project, services: list[str], *, up: bool, prune: bool = True
+) -> int:
+    """`compose watch`: bring the services up (unless --no-up), then follow the rules
+    until Ctrl-C; the containers keep running afterwards."""
+    import signal
+
+    import trio
+
+    from config.graph import with_dependencies
+    from config.reconcile import UpOptions
+    from supervisor.cli.compose_build import build_for_up
+    from supervisor.compose.applier import Applier
+
+    found = watch_rules(project, services)
+    api = _api(cli)
+    if up:
+        wanted = with_dependencies(project.graph(), services) if services else set(project.services)
+        build_for_up(cli, project, sorted(wanted), build=False, no_build=False)
+
+    async def run() -> int:
+        if up:
+            await _release(api, project.name)  # in the foreground, the project is ours
+            await Applier(api, _say(cli)).up(project, UpOptions(services=services))
+        async with trio.open_nursery() as nursery:
+            await nursery.start(_watcher(cli, api, project, found, prune).run)
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    break
+            nursery.cancel_scope.cancel()
+        return 0
+
+    return _run_async(cli, run)
 
 
 DOWN = Command(
@@ -1017,9 +1124,48 @@ def _lifecycle(verb: str, summary: str) -> Any:
             chosen.reverse()
         query = {"t": p["timeout"]} if verb != "start" else None
         done = f"{verb.capitalize()}{'ed' if verb != 'stop' else 'ped'}"
-        return each_container(cli, chosen, verb, done, query, name_errors=True)
+        hooks = {"start": ("post_start",), "stop": ("pre_stop",)}.get(
+            verb, ("pre_stop", "post_start")
+        )
+        if not any(project.services[o.service].get(h) for o in chosen for h in hooks):
+            return each_container(cli, chosen, verb, done, query, name_errors=True)
+        return _lifecycle_with_hooks(cli, project, chosen, verb, done, query)
 
     return run
+
+
+def _lifecycle_with_hooks(
+    cli: Cli,
+    project: Project,
+    chosen: list[Observed],
+    verb: str,
+    done: str,
+    query: dict[str, Any] | None,
+) -> int:
+    """start/stop/restart of services with `post_start`/`pre_stop` hooks: the same
+    calls, the applier's hooks around them (as compose runs them)."""
+    from supervisor.compose.applier import Applier
+
+    api = _api(cli)
+    applier = Applier(api, _say(cli))
+    applier.project = project
+
+    async def run() -> int:
+        failed = 0
+        for o in chosen:
+            try:
+                if verb != "start" and o.running:
+                    await applier.pre_stop(o.service, o.id, o.name)
+                await api.request("POST", f"/containers/{o.id}/{verb}", query)
+                cli.err(f" Container {o.name}  {done}")
+                if verb != "stop":
+                    await applier.post_start(o.service, o.id, o.name)
+            except ApiError as exc:
+                cli.err(f"corral: {o.name}: {exc.message}")
+                failed = 1
+        return failed
+
+    return _run_async(cli, run)
 
 
 EXEC_OPTS = Command(
@@ -1214,6 +1360,9 @@ _HANDLERS: dict[str, Any] = {
     "version": _verb("compose_version"),
     "scale": _verb("compose_scale"),
     "rollout": lambda cli, g, argv: _rollout_cli().compose_rollout(cli, g, argv),
+    "watch": _verb("compose_watch"),
+    "cp": _verb("compose_cp"),
+    "attach": _verb("compose_attach"),
 }
 
 

@@ -609,3 +609,110 @@ def compose_create(cli: Cli, g: Globals, argv: list[str]) -> int:
     for item in p["scale"]:
         words += ["--scale", item]
     return int(_compose().compose_up(cli, g, [*words, *p.args]))
+
+
+WATCH = Command(
+    "compose watch",
+    "corral compose watch [SERVICE...]",
+    "Watch build context for service and rebuild/refresh containers when files are updated",
+    (
+        Opt("no-up", help="Do not build & start services before watching"),
+        Opt("prune", default=True, help="Prune dangling images on rebuild"),
+        Opt("quiet", help="hide build output"),
+    ),
+)
+
+
+def compose_watch(cli: Cli, g: Globals, argv: list[str]) -> int:
+    p = parse(WATCH, argv)
+    c = _compose()
+    project = c.load(cli, g)
+    return int(c.run_watch(cli, project, list(p.args), up=not p["no_up"], prune=p["prune"]))
+
+
+# -- cp / attach -------------------------------------------------------------------------
+
+CP = Command(
+    "compose cp",
+    "corral compose cp [OPTIONS] SERVICE:SRC_PATH DEST_PATH|-\n\t"
+    "corral compose cp [OPTIONS] SRC_PATH|- SERVICE:DEST_PATH",
+    "Copy files/folders between a service container and the local filesystem",
+    (
+        Opt("all", help="Include containers created by the run command"),
+        Opt("archive", "a", help="Archive mode (copy all uid/gid information)"),
+        Opt("follow-link", "L", help="Always follow symbol link in SRC_PATH"),
+        Opt("index", kind="int", help="Index of the container if service has multiple replicas"),
+    ),
+    min_args=2,
+    max_args=2,
+)
+
+
+def compose_cp(cli: Cli, g: Globals, argv: list[str]) -> int:
+    """compose v2: SERVICE:PATH names the service's container `--index` (default 1); a
+    copy *into* a service goes to each of its containers unless `--index` is given."""
+    from supervisor.cli.cp import cmd_cp, split_cp_arg
+
+    p = parse(CP, argv)
+    src, dst = p.args
+    (s_svc, s_path), (d_svc, d_path) = split_cp_arg(src), split_cp_arg(dst)
+    if bool(s_svc) == bool(d_svc):
+        raise CliError(
+            "copying between services is not supported" if s_svc
+            else "must specify at least one container source", 1
+        )
+    service = s_svc or d_svc
+    project = _compose().load(cli, g)
+    if service not in project.services:
+        raise CliError(f"no such service: {service}")
+    found = _containers(cli, project, [service], oneoff=p["all"])
+    if p["index"] is not None:
+        found = [o for o in found if o.number == p["index"] and not o.oneoff]
+    elif s_svc:
+        found = [o for o in found if o.number == 1 and not o.oneoff] or found[:1]
+    if not found:
+        suffix = f" with index {p['index']}" if p["index"] is not None else ""
+        raise CliError(f'no container found for service "{service}"{suffix}')
+    flags = [f for f, on in (("-a", p["archive"]), ("-L", p["follow_link"])) if on]
+    code = 0
+    for o in found:
+        words = [f"{o.id}:{s_path}", dst] if s_svc else [src, f"{o.id}:{d_path}"]
+        code = max(code, int(cmd_cp(cli, [*flags, *words])))
+    return code
+
+
+ATTACH = Command(
+    "compose attach",
+    "corral compose attach [OPTIONS] SERVICE",
+    "Attach local standard input, output, and error streams to a service's running container",
+    (
+        Opt("detach-keys", kind="str", help="Override the key sequence for detaching from a "
+            "container"),
+        Opt("index", kind="int", default=1, help="index of the container if service has "
+            "multiple replicas"),
+        Opt("no-stdin", help="Do not attach STDIN"),
+        Opt("sig-proxy", default=True, help="Proxy all received signals to the process"),
+    ),
+    min_args=1,
+    max_args=1,
+)
+
+
+def compose_attach(cli: Cli, g: Globals, argv: list[str]) -> int:
+    from supervisor.cli.containers import cmd_attach
+
+    p = parse(ATTACH, argv)
+    service = p.args[0]
+    project = _compose().load(cli, g)
+    if service not in project.services:
+        raise CliError(f"no such service: {service}")
+    found = [o for o in _containers(cli, project, [service], all_=False)
+             if o.number == p["index"]]
+    if not found:
+        raise CliError(f'service "{service}" is not running container #{p["index"]}')
+    words = [] if p["sig_proxy"] else ["--sig-proxy=false"]
+    if p["detach_keys"]:
+        words += ["--detach-keys", p["detach_keys"]]
+    if p["no_stdin"]:
+        words.append("--no-stdin")
+    return int(cmd_attach(cli, [*words, found[0].id]))

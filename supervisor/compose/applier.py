@@ -71,6 +71,7 @@ class Applier:
         self.timeout: int | None = None  # `up -t`: stops before recreate/remove
         self.no_start = False  # `create`, `up --no-start`: containers made, none started
         self.renew_anon_volumes = False  # `up -V`: recreated containers get new ones
+        self.project: Project | None = None  # the one acted on: its hooks
         self._warned = False
 
     # -- observation -------------------------------------------------------------------
@@ -87,8 +88,9 @@ class Applier:
             image = project.image(name)
             built = bool(svc.get("build"))
             policy = str(svc.get("pull_policy") or "missing")
+            platform = str(svc.get("platform") or "")
             if policy == "always" and not built:
-                await self.pull(name, image)
+                await self.pull(name, image, platform)
             try:
                 info = await self.api.request("GET", f"/images/{quote(image, '/:')}/json")
             except ApiError as exc:
@@ -101,12 +103,14 @@ class Applier:
                     if exc.status == 404:
                         raise ComposeError(f'service "{name}": {exc.message}') from None
                     raise
-                await self.pull(name, image)
+                await self.pull(name, image, platform)
                 info = await self.api.request("GET", f"/images/{quote(image, '/:')}/json")
+            if platform:
+                check_platform(name, image, platform, info)
             out[name] = str(info.get("Id", ""))
         return out
 
-    async def pull(self, service: str, image: str) -> None:
+    async def pull(self, service: str, image: str, platform: str = "") -> None:
         """Pull `image` as compose does before creating: one `Pulling`/`Pulled` line
         per service; a registry error stops `up` naming the service."""
         from supervisor.distribution.reference import remote
@@ -116,7 +120,8 @@ class Applier:
         except CorralError as exc:
             raise ComposeError(f'service "{service}": {exc.message}') from None
         self.say(f" {service} Pulling")
-        query = {"fromImage": target.repository, "tag": target.digest or target.tag or "latest"}
+        query = {"fromImage": target.repository, "tag": target.digest or target.tag or "latest",
+                 "platform": platform or None}
         try:
             buf = b""
             async for chunk in self.api.stream("POST", "/images/create", query):
@@ -241,6 +246,7 @@ class Applier:
 
     # -- up ----------------------------------------------------------------------------
     async def up(self, project: Project, opts: UpOptions) -> Plan:
+        self.project = project
         observed = await self.observe(project.name)
         plan = plan_up(project, observed, opts)
         opts.image_ids = await self.image_ids(project, [sp.service for sp in plan.services])
@@ -342,15 +348,20 @@ class Applier:
             elif action.kind == "start" and c:
                 await self.api.request("POST", f"/containers/{c.id}/start")
                 self.say(f" Container {c.name}  Started")
+                await self.post_start(action.service, c.id, c.name)
             elif action.kind == "restart" and c:
+                await self.pre_stop(action.service, c.id, c.name)
                 await self.api.request("POST", f"/containers/{c.id}/restart", {"t": timeout})
                 self.say(f" Container {c.name}  Restarted")
+                await self.post_start(action.service, c.id, c.name)
             elif action.kind in ("create", "recreate"):
                 old_mounts: list[dict[str, Any]] = []
                 if c:
                     if not self.renew_anon_volumes:
                         info = await self.api.request("GET", f"/containers/{c.id}/json")
                         old_mounts = list(info.get("Mounts") or [])
+                    if c.running:
+                        await self.pre_stop(action.service, c.id, c.name)
                     await self.api.request("POST", f"/containers/{c.id}/stop", {"t": timeout})
                     await self.api.request("DELETE", f"/containers/{c.id}", {"force": True})
                 new_ids.append(await self._create_start(project, action, old_mounts))
@@ -367,6 +378,7 @@ class Applier:
         except ApiError as exc:
             raise ComposeError(f"Error response from daemon: {exc.message}") from None
         self.say(f" Container {name}  Started")
+        await self.post_start(action.service, cid, name)
         return cid
 
     async def _create(
@@ -434,6 +446,7 @@ class Applier:
 
     async def _remove(self, c: Observed, timeout: int) -> None:
         if c.running:
+            await self.pre_stop(c.service, c.id, c.name)
             self.say(f" Container {c.name}  Stopping")
             await self.api.request("POST", f"/containers/{c.id}/stop", {"t": timeout})
             self.say(f" Container {c.name}  Stopped")
@@ -443,6 +456,41 @@ class Applier:
             if exc.status != 404:
                 raise
         self.say(f" Container {c.name}  Removed")
+
+    # -- hooks -------------------------------------------------------------------------
+    def _hooks(self, service: str, which: str) -> list[dict[str, Any]]:
+        project = self.project
+        if project is None or service not in project.services:
+            return []
+        return list(project.services[service].get(which) or [])
+
+    async def post_start(self, service: str, cid: str, name: str) -> None:
+        """compose's `post_start`: each hook run in the started container, in order; one
+        that fails fails the service (its container is left running, as compose)."""
+        for hook in self._hooks(service, "post_start"):
+            code = await self.run_hook(cid, hook)
+            if code != 0:
+                raise ComposeError(
+                    f'service "{service}": container {name}: post_start hook exited with '
+                    f"status {code}"
+                )
+
+    async def pre_stop(self, service: str, cid: str, name: str) -> None:
+        """compose's `pre_stop`: each hook run before the container is stopped by
+        compose (down, stop, a recreate); a failure is reported and the stop goes on."""
+        for hook in self._hooks(service, "pre_stop"):
+            try:
+                code = await self.run_hook(cid, hook)
+            except ApiError as exc:
+                self.say(f"WARNING: container {name}: pre_stop hook: {exc.message}")
+                continue
+            if code != 0:
+                self.say(f"WARNING: container {name}: pre_stop hook exited with status {code}")
+
+    async def run_hook(self, cid: str, hook: dict[str, Any]) -> int:
+        """One hook as a detached exec, its exit status read from its `exec_die` event
+        (subscribed to before it starts, so it cannot be missed)."""
+        return await run_exec(self.api, cid, hook_exec_body(hook))
 
     # -- conditions --------------------------------------------------------------------
     async def wait_condition(self, service: str, condition: str, ids: list[str]) -> None:
@@ -519,6 +567,7 @@ class Applier:
         volumes: bool,
         timeout: int | None,
     ) -> None:
+        self.project = project
         observed = await self.observe(name)
         if project is not None:
             groups, orphans = plan_down(project, observed, remove_orphans)
@@ -559,6 +608,62 @@ class Applier:
                 self.say(f" Volume {vol['Name']}  Removed")
             except ApiError as exc:
                 self.say(f"WARNING: volume {vol['Name']}: {exc.message}")
+
+
+def check_platform(service: str, image: str, platform: str, info: dict[str, Any]) -> None:
+    """compose's `platform:` against the image's: corral runs no emulation, so an image
+    of another OS/architecture is refused naming both, before anything is created."""
+    want = platform.lower().split("/")[:2]
+    have = [str(info.get("Os") or "linux"), str(info.get("Architecture") or "")]
+    if want != have[: len(want)]:
+        raise ComposeError(
+            f'service "{service}": image {image} is {"/".join(have)}, not the platform '
+            f"{platform} asked for (corral runs images of this host's platform only)"
+        )
+
+
+def hook_exec_body(hook: dict[str, Any]) -> dict[str, Any]:
+    """`POST /containers/{id}/exec`'s body for a compose hook (or `develop.watch` exec)."""
+    import shlex
+
+    cmd = hook.get("command")
+    argv = shlex.split(cmd) if isinstance(cmd, str) else [str(a) for a in cmd or []]
+    env = hook.get("environment") or {}
+    pairs = (
+        [f"{k}={'' if v is None else v}" for k, v in env.items()]
+        if isinstance(env, dict)
+        else [str(e) for e in env]
+    )
+    return {
+        "Cmd": argv,
+        "User": str(hook.get("user") or ""),
+        "Privileged": bool(hook.get("privileged", False)),
+        "WorkingDir": str(hook.get("working_dir") or ""),
+        "Env": pairs,
+        "AttachStdin": False,
+        "AttachStdout": False,
+        "AttachStderr": False,
+    }
+
+
+async def run_exec(api: ComposeEngine, cid: str, body: dict[str, Any]) -> int:
+    """Run an exec detached in container `cid` and return its exit status, from the
+    `exec_die` event (subscribed to first: no exit falls between start and watch)."""
+    filters = json.dumps({"container": [cid], "event": ["exec_die"]})
+    events = await api.open("GET", "/events", {"filters": filters})
+    async with events:
+        made = await api.request("POST", f"/containers/{cid}/exec", json_body=body)
+        eid = str(made["Id"])
+        await api.request("POST", f"/exec/{eid}/start", json_body={"Detach": True})
+        buf = b""
+        async for chunk in events.chunks():
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for line in filter(bytes.strip, lines):
+                attrs = (json.loads(line).get("Actor") or {}).get("Attributes") or {}
+                if attrs.get("execID") == eid:
+                    return int(attrs.get("exitCode", -1))
+    raise ComposeError(f"lost the event stream while waiting for an exec in {cid[:12]}")
 
 
 def secrets_tar(files: list[Injected]) -> bytes:
