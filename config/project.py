@@ -48,18 +48,23 @@ def override_file(path: str) -> str | None:
     return candidate if os.path.isfile(candidate) else None
 
 
-def resolve_files(files: Sequence[str], cwd: str, environ: Mapping[str, str]) -> list[str]:
+def resolve_files(
+    files: Sequence[str], cwd: str, environ: Mapping[str, str], search: str | None = None
+) -> list[str]:
+    """The compose files: given, COMPOSE_FILE, else the default names looked for from
+    `search` (the `--project-directory`, as compose v2 does, else `cwd`) upwards."""
     if not files and environ.get("COMPOSE_FILE"):
         sep = environ.get("COMPOSE_PATH_SEPARATOR", os.pathsep)
         files = [f for f in environ["COMPOSE_FILE"].split(sep) if f]
     if files:
         return [os.path.abspath(os.path.join(cwd, f)) for f in files]
-    found = find_default_file(cwd)
+    where = os.path.abspath(os.path.join(cwd, search)) if search else cwd
+    found = find_default_file(where)
     if found is None:
         raise ConfigError.at(
             None,
             "no configuration file provided: not found "
-            f"(looked for {', '.join(DEFAULT_FILES)} in {cwd} and above)",
+            f"(looked for {', '.join(DEFAULT_FILES)} in {where} and above)",
         )
     extra = override_file(found)
     return [found, extra] if extra else [found]
@@ -91,8 +96,8 @@ def load_project(
     """
     environ = dict(os.environ if environ is None else environ)
     cwd = cwd or os.getcwd()
-    paths = resolve_files(files, cwd, environ)
-    workdir = os.path.abspath(project_dir or os.path.dirname(paths[0]))
+    paths = resolve_files(files, cwd, environ, project_dir)
+    workdir = os.path.abspath(os.path.join(cwd, project_dir or os.path.dirname(paths[0])))
     env = dict(environ)
     dotenv_paths = [os.path.join(cwd, f) for f in env_files] or [os.path.join(workdir, ".env")]
     for dotenv_path in dotenv_paths:

@@ -838,7 +838,7 @@ def compose_down(cli: Cli, g: Globals, argv: list[str]) -> int:
     project: Project | None = None
     name = g.project_name
     try:
-        resolve_files(g.files, os.getcwd(), cli.environ)
+        resolve_files(g.files, os.getcwd(), cli.environ, g.project_directory)
     except ConfigError:
         if name is None:  # neither a file nor -p: nothing names the project
             raise

@@ -19,6 +19,7 @@ import os
 import secrets
 import shutil
 import signal
+import stat
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -961,6 +962,10 @@ class Engine:
             src = secure_join(rootfs, m.destination)
             if src.is_dir() and not src.is_symlink():
                 shutil.copytree(src, data, symlinks=True, dirs_exist_ok=True)
+                # and the directory's own owner and mode, as dockerd's copyOwnership
+                st = src.stat()
+                os.chown(data, st.st_uid, st.st_gid)
+                os.chmod(data, stat.S_IMODE(st.st_mode))
 
     # ---------------------------------------- health checks (supervise/health.py)
     def _start_health(self, c: Container, live: Live) -> None:

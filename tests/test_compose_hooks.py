@@ -1,0 +1,191 @@
+"""The issue's remaining keys: mapped to their HostConfig fields as compose maps them
+(pure), post_start/pre_stop hooks, platform, compose cp/attach, end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from conftest import Daemon
+
+from config.container import create_body
+from config.model import Project
+from config.project import load_project
+
+
+def _load(text: str) -> Project:
+    def read(path: str) -> str:
+        if path != "/p/compose.yaml":
+            raise FileNotFoundError(2, "no such file or directory", path)
+        return text
+
+    return load_project(["/p/compose.yaml"], environ={}, cwd="/p", read_file=read)
+
+
+KEYS = """\
+name: kk
+services:
+  db:
+    image: busybox
+  web:
+    image: busybox
+    shm_size: 64m
+    sysctls: [net.core.somaxconn=1024]
+    annotations: {org.example.team: core}
+    group_add: [audio, 1001]
+    ipc: service:db
+    pid: host
+    volumes_from: [db:ro, container:other]
+    links: [db:database]
+    mem_reservation: 32m
+    oom_kill_disable: true
+    oom_score_adj: -200
+"""
+
+
+def test_the_keys_map_to_their_host_config_fields_as_compose_maps_them() -> None:
+    p = _load(KEYS)
+    assert p.warnings == []
+    _, body = create_body(p, "web", 1)
+    host = body["HostConfig"]
+    assert host["ShmSize"] == 64 << 20
+    assert host["Sysctls"] == {"net.core.somaxconn": "1024"}
+    assert host["Annotations"] == {"org.example.team": "core"}
+    assert host["GroupAdd"] == ["audio", "1001"]
+    assert host["IpcMode"] == "container:kk-db-1"
+    assert host["PidMode"] == "host"
+    assert host["VolumesFrom"] == ["kk-db-1:ro", "other"]
+    assert host["Links"] == ["kk-db-1:database"]
+    assert host["MemoryReservation"] == 32 << 20
+    assert host["OomKillDisable"] is True
+    assert host["OomScoreAdj"] == -200
+    # the services they name come first, as compose orders them
+    assert p.order().index("db") < p.order().index("web")
+
+
+def test_a_key_the_engine_refuses_is_named_never_dropped(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "compose.yaml").write_text(
+        "name: kr\nservices:\n  web:\n    image: busybox\n    command: [sleep, '1000']\n"
+        "    shm_size: 64m\n"
+    )
+    r = corral.cli("compose", "-f", str(tmp_path / "compose.yaml"), "up", "-d")
+    try:
+        if r.returncode == 0:  # an engine that applies it
+            assert dk.containers.get("kr-web-1").attrs["HostConfig"]["ShmSize"] == 64 << 20
+        else:
+            assert "--shm-size" in r.stderr, r.stderr
+    finally:
+        corral.cli("compose", "-f", str(tmp_path / "compose.yaml"), "down", "-t", "0")
+
+
+HOOKS = """\
+name: hk
+services:
+  app:
+    image: busybox
+    user: nobody
+    command: [sleep, '1000']
+    stop_grace_period: 1s
+    volumes: [data:/data]
+    post_start:
+      - command: sh -c 'echo "$$GREETING" > /data/started && chown nobody /data/started'
+        user: root
+        environment: {GREETING: hello}
+    pre_stop:
+      - command: [sh, -c, 'echo bye > /data/stopped']
+        user: root
+volumes:
+  data: {}
+"""
+
+
+def _volume_file(dk: Any, volume: str, path: str) -> str:
+    out = dk.containers.run(
+        "busybox", ["cat", f"/v/{path}"], volumes={volume: {"bind": "/v"}}, remove=True
+    )
+    return str(out.decode())
+
+
+def test_post_start_and_pre_stop_hooks_run_as_their_user(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    file = tmp_path / "compose.yaml"
+    file.write_text(HOOKS)
+    # `up -d` hands the project to the daemon: its in-process applier runs the hook
+    r = corral.cli("compose", "-f", str(file), "up", "-d")
+    assert r.returncode == 0, r.stderr
+    try:
+        app = dk.containers.get("hk-app-1")
+        code, out = app.exec_run(["stat", "-c", "%U %s", "/data/started"])
+        assert (code, out.decode().split()) == (0, ["nobody", "6"])  # "hello\n", as root
+        assert _volume_file(dk, "hk_data", "started") == "hello\n"
+        r = corral.cli("compose", "-f", str(file), "stop")
+        assert r.returncode == 0, r.stderr
+        assert _volume_file(dk, "hk_data", "stopped") == "bye\n"
+    finally:
+        corral.cli("compose", "-f", str(file), "down", "-v", "-t", "0")
+
+
+def test_a_failing_post_start_hook_fails_up_naming_it(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    file = tmp_path / "compose.yaml"
+    file.write_text(
+        "name: hf\nservices:\n  app:\n    image: busybox\n    command: [sleep, '1000']\n"
+        "    post_start: [{command: [sh, -c, 'exit 3']}]\n"
+    )
+    try:
+        r = corral.cli("compose", "-f", str(file), "up")
+        assert r.returncode == 1
+        assert 'service "app": container hf-app-1: post_start hook exited with status 3' in (
+            r.stderr
+        ), r.stderr
+    finally:
+        corral.cli("compose", "-f", str(file), "down", "-t", "0")
+
+
+def test_an_image_of_another_platform_is_refused(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    file = tmp_path / "compose.yaml"
+    file.write_text(
+        "name: pf\nservices:\n  app:\n    image: busybox\n    platform: linux/s390x\n"
+        "    pull_policy: never\n"
+    )
+    r = corral.cli("compose", "-f", str(file), "up", "-d")
+    assert r.returncode == 1
+    assert 'service "app": image busybox is linux/' in r.stderr
+    assert "not the platform linux/s390x asked for" in r.stderr
+    assert dk.containers.list(all=True, filters={"label": "com.docker.compose.project=pf"}) == []
+
+
+def test_compose_cp_copies_both_ways_and_into_every_replica(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    file = tmp_path / "compose.yaml"
+    file.write_text(
+        "name: cpx\nservices:\n  app:\n    image: busybox\n    command: [sleep, '1000']\n"
+        "    scale: 2\n    stop_grace_period: 1s\n"
+    )
+    (tmp_path / "in.txt").write_text("to the service\n")
+    corral.cli("compose", "-f", str(file), "up", "-d", check=True)
+    try:
+        r = corral.cli("compose", "-f", str(file), "cp", str(tmp_path / "in.txt"), "app:/in.txt")
+        assert r.returncode == 0, r.stderr
+        for n in (1, 2):
+            code, out = dk.containers.get(f"cpx-app-{n}").exec_run(["cat", "/in.txt"])
+            assert out == b"to the service\n"
+        dk.containers.get("cpx-app-2").exec_run(["sh", "-c", "echo two > /out.txt"])
+        r = corral.cli("compose", "-f", str(file), "cp", "--index", "2", "app:/out.txt",
+                       str(tmp_path / "out.txt"))
+        assert r.returncode == 0, r.stderr
+        assert (tmp_path / "out.txt").read_text() == "two\n"
+        r = corral.cli("compose", "-f", str(file), "cp", "app:/out.txt", "-")
+        assert r.returncode == 1  # replica 1 has none: docker cp's error
+        r = corral.cli("compose", "-f", str(file), "cp", "nope:/x", str(tmp_path))
+        assert (r.returncode, r.stderr.strip()) == (1, "corral: no such service: nope")
+    finally:
+        corral.cli("compose", "-f", str(file), "down", "-t", "0")
+
