@@ -371,6 +371,9 @@ class RunOptions:
     service_ports: bool = False
     auto_remove: bool = False
     interactive: bool = True
+    tty: bool = False
+    # -p: (container port/proto, {"HostIp", "HostPort"}); replaces the service's ports
+    publish: list[tuple[str, dict[str, str]]] = field(default_factory=list)
 
 
 def oneoff_name(project: Project, service: str, slug: str) -> str:
@@ -405,8 +408,9 @@ def run_body(
         svc["working_dir"] = opts.workdir
     if opts.environment:
         svc["environment"] = {**(svc.get("environment") or {}), **opts.environment}
-    if not opts.service_ports:
+    if not opts.service_ports or opts.publish:
         svc.pop("ports", None)
+    svc["tty"] = opts.tty
     svc["restart"] = "no"
     if isinstance(svc.get("deploy"), dict):
         svc["deploy"] = {k: v for k, v in svc["deploy"].items() if k != "restart_policy"}
@@ -425,6 +429,9 @@ def run_body(
     host["AutoRemove"] = opts.auto_remove
     if opts.volumes:
         host["Binds"] = [*(host.get("Binds") or []), *opts.volumes]
+    for port, binding in opts.publish:
+        host.setdefault("PortBindings", {}).setdefault(port, []).append(binding)
+        body.setdefault("ExposedPorts", {})[port] = {}
     if opts.interactive:
         body.update(AttachStdin=True, StdinOnce=True, OpenStdin=True)
     body.update(AttachStdout=True, AttachStderr=True)

@@ -189,3 +189,86 @@ def test_compose_cp_copies_both_ways_and_into_every_replica(
     finally:
         corral.cli("compose", "-f", str(file), "down", "-t", "0")
 
+
+
+def test_run_publish_replaces_the_ports_and_tty_is_allocated_on_request(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    file = tmp_path / "compose.yaml"
+    file.write_text(
+        "name: rp\nservices:\n  web:\n    image: busybox\n    ports: ['18094:81']\n"
+    )
+    try:
+        r = corral.cli("compose", "-f", str(file), "run", "-d", "-p", "127.0.0.1:18095:80",
+                       "-t", "web", "sleep", "1000")
+        assert r.returncode == 0, r.stderr
+        c = dk.containers.get(r.stdout.strip())
+        assert c.attrs["HostConfig"]["PortBindings"] == {
+            "80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18095"}]
+        }
+        assert c.attrs["Config"]["Tty"] is True
+        r = corral.cli("compose", "-f", str(file), "run", "-d", "-T", "--service-ports", "web",
+                       "sleep", "1000")
+        assert r.returncode == 0, r.stderr
+        c = dk.containers.get(r.stdout.strip())
+        assert c.attrs["Config"]["Tty"] is False
+        assert c.attrs["HostConfig"]["PortBindings"] == {
+            "81/tcp": [{"HostIp": "", "HostPort": "18094"}]
+        }
+        r = corral.cli("compose", "-f", str(file), "run", "-t", "-T", "web")
+        assert (r.returncode, r.stderr.strip()) == (1, "corral: -t and -T cannot be combined")
+    finally:
+        corral.cli("compose", "-f", str(file), "down", "-t", "0")
+
+
+DRY = """\
+name: dr
+services:
+  db:
+    image: busybox
+    command: [sleep, '1000']
+    stop_grace_period: 1s
+    healthcheck: {test: [CMD, 'true'], interval: 1s}
+    volumes: [data:/data]
+    post_start: [{command: [touch, /hooked]}]
+  web:
+    image: busybox
+    command: [sleep, '1000']
+    depends_on: {db: {condition: service_healthy}}
+volumes:
+  data: {}
+"""
+
+
+def test_dry_run_says_what_up_and_down_would_do_and_does_nothing(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    file = tmp_path / "compose.yaml"
+    file.write_text(DRY)
+    label = {"label": "com.docker.compose.project=dr"}
+    r = corral.cli("compose", "--dry-run", "-f", str(file), "up", "-d")
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    for want in ("DRY-RUN MODE -  Volume dr_data  Created",
+                 "DRY-RUN MODE -  Container dr-db-1  Created",
+                 "DRY-RUN MODE -  Container dr-db-1  Started",
+                 "DRY-RUN MODE -  Container dr-db-1  Healthy",
+                 "DRY-RUN MODE -  Container dr-web-1  Started"):
+        assert want in lines, r.stderr
+    assert any("would run its post_start hook" in line for line in lines)
+    assert dk.containers.list(all=True, filters=label) == []
+    assert dk.volumes.list(filters=label) == []
+    try:
+        corral.cli("compose", "-f", str(file), "up", "-d", check=True)
+        before = sorted(c.id for c in dk.containers.list(all=True, filters=label))
+        r = corral.cli("compose", "-f", str(file), "down", "-v", "--dry-run")
+        assert r.returncode == 0, r.stderr
+        assert "DRY-RUN MODE -  Container dr-web-1  Removed" in r.stderr.splitlines()
+        assert sorted(c.id for c in dk.containers.list(all=True, filters=label)) == before
+        assert all(c.status == "running" for c in dk.containers.list(all=True, filters=label))
+        assert [v.name for v in dk.volumes.list(filters=label)] == ["dr_data"]
+        r = corral.cli("compose", "--dry-run", "-f", str(file), "kill")
+        assert r.returncode == 1
+        assert "--dry-run is not supported by corral's compose kill yet" in r.stderr
+    finally:
+        corral.cli("compose", "-f", str(file), "down", "-v", "-t", "0")

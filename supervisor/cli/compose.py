@@ -75,7 +75,9 @@ _GLOBAL_VALUE = {
     "--progress": "progress",
 }
 # Global flags corral does not have yet: refused by name, never dropped.
-_GLOBAL_REFUSED = ("--dry-run", "--compatibility", "--all-resources", "--ansi")
+_GLOBAL_REFUSED = ("--compatibility", "--all-resources", "--ansi")
+# The verbs `--dry-run` covers (through DryRunEngine); any other is refused by name.
+DRY_RUN_VERBS = ("up", "down", "create")
 PROGRESS = ("auto", "tty", "plain", "quiet")
 
 
@@ -88,6 +90,7 @@ class Globals:
         self.env_files: list[str] = []
         self.parallel: int | None = None
         self.progress = "auto"
+        self.dry_run = False
 
     def set(self, key: str, value: str) -> None:
         if key == "env_file":
@@ -131,8 +134,12 @@ def split_globals(argv: list[str]) -> tuple[Globals, str | None, list[str]]:
         name, eq, value = word.partition("=")
         if name in _GLOBAL_REFUSED and verb is None:
             raise UsageError(f"{name} is not supported by corral yet", 1)
+        if name == "--dry-run":  # a persistent flag: before or after the verb
+            g.dry_run = value.lower() not in ("false", "0") if eq else True
+            continue
         # after these verbs `-f` is their own (follow, force, format), as in compose
         own_f = verb in ("logs", "rm", "version") and name in ("-f",)
+        own_f = own_f or (verb == "run" and name == "-p")  # run's -p is --publish
         if name in _GLOBAL_VALUE and not own_f:
             if not eq:
                 if i >= len(argv):
@@ -147,6 +154,7 @@ def split_globals(argv: list[str]) -> tuple[Globals, str | None, list[str]]:
             and not name.startswith("--")
             and not own_f
             and verb not in ("logs", "rm", "version")
+            and not (verb == "run" and name[:2] == "-p")
         ):
             g.set(_GLOBAL_VALUE[name[:2]], word[2:])
             continue
@@ -218,6 +226,11 @@ def cmd_compose(cli: Cli, argv: list[str]) -> int:
     handler = _HANDLERS.get(verb)
     if handler is None:
         raise UsageError(f"unknown compose command: {verb!r}\nSee 'corral compose --help'.", 1)
+    if g.dry_run and verb not in DRY_RUN_VERBS:
+        raise UsageError(
+            f"--dry-run is not supported by corral's compose {verb} yet "
+            f"(only {', '.join(DRY_RUN_VERBS)})", 1
+        )
     return int(handler(cli, g, rest))
 
 
@@ -333,11 +346,19 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
-def _say(cli: Cli) -> Any:
+def _say(cli: Cli, dry_run: bool = False) -> Any:
     def say(text: str) -> None:
-        cli.err(text)
+        cli.err(f"DRY-RUN MODE - {text}" if dry_run else text)
 
     return say
+
+
+def _engine(cli: Cli, g: Globals) -> Any:
+    """The engine a verb drives: the daemon's, or under `--dry-run` one that only reads."""
+    from supervisor.compose.engine import DryRunEngine
+
+    api = _api(cli)
+    return DryRunEngine(api) if g.dry_run else api
 
 
 # -- up / down -------------------------------------------------------------------------
@@ -429,8 +450,15 @@ def compose_up(cli: Cli, g: Globals, argv: list[str]) -> int:
     if p["no_deps"] and p.args:
         wanted = set(p.args)
     _api(cli)
-    build_for_up(cli, project, sorted(wanted), build=p["build"] or p["pull"] == "build",
-                 no_build=p["no_build"])
+    if g.dry_run:
+        from supervisor.cli.compose_build import buildable, image_missing
+
+        for svc in buildable(project, sorted(wanted)):
+            if p["build"] or image_missing(cli, project, svc):
+                _say(cli, True)(f" Service {svc}  Building")
+    else:
+        build_for_up(cli, project, sorted(wanted), build=p["build"] or p["pull"] == "build",
+                     no_build=p["no_build"])
     # --pull: this `up`'s pull policy over the services' own (never/missing on the
     # model, which the daemon then follows; always pulled here, once)
     pull_now = []
@@ -450,8 +478,8 @@ def compose_up(cli: Cli, g: Globals, argv: list[str]) -> int:
         remove_orphans=p["remove_orphans"],
         no_deps=p["no_deps"],
     )
-    api = _api(cli)
-    applier = Applier(api, _say(cli))
+    api = _engine(cli, g)
+    applier = Applier(api, _say(cli, g.dry_run))
     applier.no_start = p["no_start"]
     applier.timeout = p["timeout"]
     applier.renew_anon_volumes = p["renew_anon_volumes"]
@@ -460,6 +488,9 @@ def compose_up(cli: Cli, g: Globals, argv: list[str]) -> int:
     async def run() -> int:
         for svc in pull_now:
             await applier.pull(svc, project.image(svc))
+        if g.dry_run:  # no hand-over, no logs: the plan, said
+            await applier.up(project, opts)
+            return 0
         if p["no_start"]:
             await _release(api, project.name)  # else the daemon would start them
             await applier.up(project, opts)
@@ -846,7 +877,7 @@ def compose_down(cli: Cli, g: Globals, argv: list[str]) -> int:
         project = load(cli, g)
         name = project.name
     assert name is not None
-    applier = Applier(_api(cli), _say(cli))
+    applier = Applier(_engine(cli, g), _say(cli, g.dry_run))
 
     async def run() -> int:
         await _release(applier.api, name)  # first, or the daemon would bring it back

@@ -58,8 +58,8 @@ RUN = Command(
         Opt("volume", "v", "list", help="Bind mount a volume"),
         Opt("service-ports", help="Run command with the service's ports mapped to the host"),
         Opt("no-deps", help="Don't start linked services"),
-        Opt("no-TTY", "T", help="Disable pseudo-TTY allocation (corral never allocates one yet)"),
-        Opt("tty", "t", help="Allocate a pseudo-TTY (not supported yet)"),
+        Opt("no-TTY", "T", help="Disable pseudo-TTY allocation (default: auto-detected)"),
+        Opt("tty", "t", help="Allocate a pseudo-TTY"),
         Opt("interactive", "i", default=True, help="Keep STDIN open even if not attached"),
         Opt("publish", "p", "list", help="Publish a container's port(s) to the host"),
         Opt("build", help="Build image before starting container"),
@@ -80,14 +80,19 @@ def compose_run(cli: Cli, g: Globals, argv: list[str]) -> int:
     from config.reconcile import UpOptions
     from supervisor.cli.compose_build import build_for_up
     from supervisor.cli.containers import _start_or_fail, attach_and_run, create_container
-    from supervisor.cli.flags import parse_env
+    from supervisor.cli.flags import parse_env, parse_publish
     from supervisor.compose.applier import Applier
 
     p = parse(RUN, argv)
-    if p["tty"]:
-        raise UsageError("the -t/--tty option is not supported yet: corral has no TTYs", 1)
-    if p["publish"]:
-        raise UsageError("--publish is not supported by corral's compose run yet", 1)
+    if p["tty"] and p["no_TTY"]:
+        raise UsageError("-t and -T cannot be combined", 1)
+    publish: list[tuple[str, dict[str, str]]] = []
+    for spec in p["publish"]:
+        try:
+            publish += parse_publish(spec)
+        except ValueError as exc:
+            raise UsageError(f'invalid argument "{spec}" for "-p, --publish" flag: {exc}', 1
+                             ) from None
     c = _compose()
     project = c.load(cli, g)
     service, *command = p.args
@@ -160,6 +165,12 @@ def compose_run(cli: Cli, g: Globals, argv: list[str]) -> int:
         service_ports=p["service_ports"],
         auto_remove=p["rm"],
         interactive=bool(p["interactive"]) and not p["detach"],
+        # compose v2: a TTY unless -T, when its output is a terminal (or -t / `tty:`)
+        tty=not p["no_TTY"] and bool(
+            p["tty"] or svc.get("tty")
+            or (sys.stdout.isatty() and (p["detach"] or sys.stdin.isatty()))
+        ),
+        publish=publish,
     )
     name, body = run_body(
         project,
@@ -191,7 +202,8 @@ def compose_run(cli: Cli, g: Globals, argv: list[str]) -> int:
         cli.out(name)
         return 0
     return attach_and_run(
-        cli, cid, stdin=opts.interactive, auto_remove=opts.auto_remove, remove_on_failure=True
+        cli, cid, stdin=opts.interactive, auto_remove=opts.auto_remove, remove_on_failure=True,
+        tty=opts.tty,
     )
 
 

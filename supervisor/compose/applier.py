@@ -459,8 +459,14 @@ class Applier:
 
     # -- hooks -------------------------------------------------------------------------
     def _hooks(self, service: str, which: str) -> list[dict[str, Any]]:
+        from .engine import DryRunEngine
+
         project = self.project
         if project is None or service not in project.services:
+            return []
+        if isinstance(self.api, DryRunEngine):  # nothing runs: say what would
+            for hook in project.services[service].get(which) or []:
+                self.say(f" Service {service}  would run its {which} hook {hook['command']}")
             return []
         return list(project.services[service].get(which) or [])
 

@@ -160,3 +160,73 @@ class InProcessEngine:
         async with body:
             async for chunk in body.chunks():
                 yield chunk
+
+
+class _Empty:
+    """A streamed answer with nothing in it (a faked pull)."""
+
+    async def __aenter__(self) -> _Empty:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        return
+        yield b""  # pragma: no cover - makes this an async generator
+
+
+DRY_PREFIX = "dryrun-"
+
+
+class DryRunEngine:
+    """`--dry-run`: what compose would do, done to nothing. Reads go to the real engine
+    (so the plan is the real one); every change is answered as a success without being
+    sent, a created container gets a made-up id whose inspect is a running, healthy
+    container (so dependency conditions pass), and a missing image is taken as pulled."""
+
+    def __init__(self, inner: ComposeEngine) -> None:
+        self.inner = inner
+
+    async def request(
+        self, method: str, path: str, query: dict[str, Any] | None = None, json_body: Any = None
+    ) -> Any:
+        parts = path.strip("/").split("/")
+        if method == "GET":
+            if len(parts) >= 2 and parts[0] == "containers" and parts[1].startswith(DRY_PREFIX):
+                name = parts[1][len(DRY_PREFIX) :]
+                return {"Id": parts[1], "Name": f"/{name}", "Config": {}, "Mounts": [],
+                        "State": {"Running": True, "Status": "running", "ExitCode": 0,
+                                  "Health": {"Status": "healthy"}}}
+            try:
+                return await self.inner.request(method, path, query, json_body)
+            except ApiError as exc:
+                if exc.status == 404 and parts[0] == "images":
+                    return {"Id": "sha256:" + "0" * 64}  # it would have been pulled or built
+                raise
+        if path == "/containers/create":
+            return {"Id": DRY_PREFIX + str((query or {}).get("name") or "container")}
+        if path.endswith("/wait"):
+            return {"StatusCode": 0}
+        if path.endswith("/exec"):
+            return {"Id": DRY_PREFIX + "exec"}
+        return None
+
+    async def send_raw(
+        self, method: str, path: str, query: dict[str, Any], body: bytes, content_type: str
+    ) -> None:
+        return None
+
+    async def open(
+        self, method: str, path: str, query: dict[str, Any] | None = None, json_body: Any = None
+    ) -> ResponseBody:
+        if method == "GET":
+            return await self.inner.open(method, path, query, json_body)
+        return _Empty()
+
+    async def stream(
+        self, method: str, path: str, query: dict[str, Any] | None = None, json_body: Any = None
+    ) -> AsyncIterator[bytes]:
+        if method == "GET":
+            async for chunk in self.inner.stream(method, path, query, json_body):
+                yield chunk
