@@ -161,10 +161,12 @@ def test_progress_quiet_and_parallel(corral: Daemon, dk: Any, tmp_path: Path) ->
 def test_refused_flags_are_named(corral: Daemon, tmp_path: Path) -> None:
     file = write(tmp_path, JOBS)
     for argv, named in (
-        (["--dry-run", "up", "-d"], "--dry-run is not supported"),
+        (["--compatibility", "up", "-d"], "--compatibility is not supported"),
+        (["--dry-run", "logs"], "--dry-run is not supported by corral's compose logs"),
         (["up", "-d", "--pull", "sometimes"], "invalid --pull 'sometimes'"),
         (["up", "--wait-timeout", "3"], "--wait-timeout needs --wait"),
-        (["up", "--watch"], "--watch"),
+        (["up", "--watch"], "none of the selected services is configured for watch"),
+        (["up", "-d", "--watch"], "--watch cannot be combined with -d"),
     ):
         r = corral.cli("compose", "-f", file, *argv)
         assert r.returncode != 0, argv

@@ -163,3 +163,31 @@ def test_compose_watch_syncs_edits_into_the_running_service(
         proc.wait(timeout=30)
         corral.cli("compose", "-f", str(file), "down", "-t", "0")
     assert proc.returncode == 0
+
+
+def test_up_watch_follows_the_rules_while_it_streams_logs(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "conf").mkdir()
+    file = tmp_path / "compose.yaml"
+    file.write_text(WATCHED)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "supervisor", "compose", "-f", str(file), "up", "--watch"],
+        env=corral.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    lines = Lines(proc)
+    try:
+        lines.wait_for("Watch enabled")
+        (tmp_path / "src" / "a.txt").write_text("up")
+        lines.wait_for('Synced service "web"')
+        r = corral.cli("compose", "-f", str(file), "exec", "-T", "web", "cat", "/app/a.txt")
+        assert r.stdout == "up"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        corral.cli("compose", "-f", str(file), "down", "-t", "0")
+    assert proc.returncode == 130  # Ctrl-C of a foreground up, as compose
+    assert "Gracefully stopping" in "\n".join(lines.seen) + lines.buf.decode() + (
+        proc.stderr.read().decode() if proc.stderr else ""
+    )
