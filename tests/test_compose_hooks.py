@@ -272,3 +272,47 @@ def test_dry_run_says_what_up_and_down_would_do_and_does_nothing(
         assert "--dry-run is not supported by corral's compose kill yet" in r.stderr
     finally:
         corral.cli("compose", "-f", str(file), "down", "-v", "-t", "0")
+
+
+def test_compose_attach_joins_the_service_s_streams(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    import select
+    import subprocess
+    import sys
+    import time
+
+    file = tmp_path / "compose.yaml"
+    file.write_text(
+        "name: at\nservices:\n  app:\n    image: busybox\n    command: [cat]\n"
+        "    stdin_open: true\n    stop_grace_period: 1s\n"
+    )
+    corral.cli("compose", "-f", str(file), "up", "-d", check=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "supervisor", "compose", "-f", str(file), "attach", "app"],
+        env=corral.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        got = b""
+        deadline = time.monotonic() + 30
+        # cat echoes what attach sends; sent again until the attach is joined (the first
+        # lines may arrive before the attach stream is up)
+        while b"hello" not in got and time.monotonic() < deadline:
+            proc.stdin.write(b"hello\n")
+            proc.stdin.flush()
+            ready, _, _ = select.select([proc.stdout], [], [], 1)
+            if ready:
+                got += proc.stdout.read1(65536)
+        assert b"hello" in got
+        corral.cli("compose", "-f", str(file), "kill", check=True)
+        assert proc.wait(timeout=30) == 137  # the container's exit code, as docker attach
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        corral.cli("compose", "-f", str(file), "down", "-t", "0")
+    r = corral.cli("compose", "-f", str(file), "attach", "app")
+    assert (r.returncode, r.stderr.strip()) == (
+        1, 'corral: service "app" is not running container #1'
+    )

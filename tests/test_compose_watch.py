@@ -111,7 +111,7 @@ services:
     stop_grace_period: 1s
     develop:
       watch:
-        - {action: sync, path: ./src, target: /app, ignore: [tmp/]}
+        - {action: sync, path: ./src, target: /app, ignore: [tmp/], initial_sync: true}
         - action: sync+exec
           path: ./conf
           target: /etc/conf
@@ -124,6 +124,7 @@ def test_compose_watch_syncs_edits_into_the_running_service(
 ) -> None:
     (tmp_path / "src").mkdir()
     (tmp_path / "conf").mkdir()
+    (tmp_path / "src" / "pre.txt").write_text("there before")
     file = tmp_path / "compose.yaml"
     file.write_text(WATCHED)
     proc = subprocess.Popen(
@@ -139,6 +140,7 @@ def test_compose_watch_syncs_edits_into_the_running_service(
     try:
         lines.wait_for("Watch enabled")
         assert dk.containers.get("wt-web-1").status == "running"
+        assert cat("/app/pre.txt") == "there before"  # initial_sync: copied in first
         took = []
         edit = tmp_path / "src" / "sub" / "hello.txt"
         edit.parent.mkdir()  # a new directory is watched too

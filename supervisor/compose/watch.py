@@ -143,6 +143,16 @@ def sync_tar(copy: list[tuple[str, str]]) -> bytes:
     return buf.getvalue()
 
 
+def _files_under(paths: list[str]) -> set[str]:
+    out: set[str] = set()
+    for path in paths:
+        if os.path.isdir(path):
+            out |= {str(p) for p in Path(path).rglob("*") if p.is_file()}
+        elif os.path.exists(path):
+            out.add(path)
+    return out
+
+
 Rebuild = Callable[[str], Awaitable[None]]
 
 
@@ -208,14 +218,11 @@ class Watcher:
 
     async def initial_sync(self) -> None:
         """`initial_sync: true` rules copy their whole path in before watching."""
-        changed: set[str] = set()
-        for rule in self.rules:
-            if rule.initial_sync and rule.action.startswith("sync"):
-                if os.path.isdir(rule.path):
-                    changed |= {str(p) for p in Path(rule.path).rglob("*") if p.is_file()}
-                elif os.path.exists(rule.path):
-                    changed.add(rule.path)
-        for step in plan([r for r in self.rules if r.initial_sync], changed, os.path.exists):
+        first = [r for r in self.rules if r.initial_sync and r.action.startswith("sync")]
+        if not first:
+            return
+        changed = await trio.to_thread.run_sync(_files_under, [r.path for r in first])
+        for step in await trio.to_thread.run_sync(plan, first, changed, os.path.exists):
             await self.apply(step)
 
     async def run(
