@@ -193,3 +193,38 @@ def test_up_watch_follows_the_rules_while_it_streams_logs(
     assert "Gracefully stopping" in "\n".join(lines.seen) + lines.buf.decode() + (
         proc.stderr.read().decode() if proc.stderr else ""
     )
+
+
+def test_a_rebuild_rule_builds_and_recreates_the_service(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text(
+        "FROM busybox\nCOPY version /version\nCMD [\"sleep\", \"1000\"]\n"
+    )
+    (tmp_path / "app" / "version").write_text("1")
+    file = tmp_path / "compose.yaml"
+    file.write_text(
+        "name: wr\nservices:\n  web:\n    build: ./app\n    stop_grace_period: 1s\n"
+        "    develop:\n      watch:\n        - {action: rebuild, path: ./app}\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "supervisor", "compose", "-f", str(file), "watch"],
+        env=corral.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    lines = Lines(proc)
+    try:
+        lines.wait_for("Watch enabled", timeout=120)
+        first = dk.containers.get("wr-web-1")
+        old_image = first.image.id
+        (tmp_path / "app" / "version").write_text("2")
+        lines.wait_for('service "web" successfully built', timeout=120)
+        now = dk.containers.get("wr-web-1")
+        assert now.id != first.id and now.status == "running"
+        assert now.exec_run(["cat", "/version"]).output == b"2"
+        assert old_image not in {i.id for i in dk.images.list(all=True)}  # pruned
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        corral.cli("compose", "-f", str(file), "down", "-t", "0")
+    assert proc.returncode == 0
