@@ -267,9 +267,17 @@ def test_dry_run_says_what_up_and_down_would_do_and_does_nothing(
         assert sorted(c.id for c in dk.containers.list(all=True, filters=label)) == before
         assert all(c.status == "running" for c in dk.containers.list(all=True, filters=label))
         assert [v.name for v in dk.volumes.list(filters=label)] == ["dr_data"]
-        r = corral.cli("compose", "--dry-run", "-f", str(file), "kill")
+        for verb, done in (("kill", "Killed"), ("stop", "Stopped"), ("pause", "Paused")):
+            r = corral.cli("compose", "--dry-run", "-f", str(file), verb)
+            assert r.returncode == 0, r.stderr
+            assert f"DRY-RUN MODE -  Container dr-db-1  {done}" in r.stderr.splitlines()
+        r = corral.cli("compose", "--dry-run", "-f", str(file), "rm", "-s", "-f")
+        assert "DRY-RUN MODE -  Container dr-web-1  Removed" in r.stderr.splitlines()
+        assert all(c.status == "running" for c in dk.containers.list(all=True, filters=label))
+        assert len(dk.containers.list(all=True, filters=label)) == 2
+        r = corral.cli("compose", "--dry-run", "-f", str(file), "run", "web", "true")
         assert r.returncode == 1
-        assert "--dry-run is not supported by corral's compose kill yet" in r.stderr
+        assert "--dry-run is not supported by corral's compose run yet" in r.stderr
     finally:
         corral.cli("compose", "-f", str(file), "down", "-v", "-t", "0")
 

@@ -77,7 +77,8 @@ _GLOBAL_VALUE = {
 # Global flags corral does not have yet: refused by name, never dropped.
 _GLOBAL_REFUSED = ("--compatibility", "--all-resources", "--ansi")
 # The verbs `--dry-run` covers (through DryRunEngine); any other is refused by name.
-DRY_RUN_VERBS = ("up", "down", "create")
+DRY_RUN_VERBS = ("up", "down", "create", "start", "stop", "restart", "kill", "pause",
+                 "unpause", "rm")
 PROGRESS = ("auto", "tty", "plain", "quiet")
 
 
@@ -301,11 +302,16 @@ def each_container(
     query: dict[str, Any] | None = None,
     *,
     name_errors: bool = False,
+    dry_run: bool = False,
 ) -> int:
     """`POST /containers/{id}/{verb}` to each of `chosen` in turn, compose's progress
-    line for each; a failure is reported and the others still acted on (exit 1)."""
+    line for each; a failure is reported and the others still acted on (exit 1).
+    `dry_run`: the lines only."""
     failed = False
     for o in chosen:
+        if dry_run:
+            cli.err(f"DRY-RUN MODE -  Container {o.name}  {done}")
+            continue
         try:
             cli.client.request("POST", f"/containers/{o.id}/{verb}", query).read()
         except ApiError as exc:
@@ -1159,7 +1165,14 @@ def _lifecycle(verb: str, summary: str) -> Any:
             verb, ("pre_stop", "post_start")
         )
         if not any(project.services[o.service].get(h) for o in chosen for h in hooks):
-            return each_container(cli, chosen, verb, done, query, name_errors=True)
+            return each_container(cli, chosen, verb, done, query, name_errors=True,
+                                  dry_run=g.dry_run)
+        if g.dry_run:
+            for o in chosen:
+                for h in hooks:
+                    if project.services[o.service].get(h):
+                        cli.err(f"DRY-RUN MODE -  Service {o.service}  would run its {h} hook")
+            return each_container(cli, chosen, verb, done, query, dry_run=True)
         return _lifecycle_with_hooks(cli, project, chosen, verb, done, query)
 
     return run

@@ -225,6 +225,12 @@ def compose_rm(cli: Cli, g: Globals, argv: list[str]) -> int:
     p = parse(RM, argv)
     project = _compose().load(cli, g)
     chosen = _containers(cli, project, list(p.args), oneoff=True)
+    if g.dry_run:  # what rm would stop and remove (no prompt: nothing is removed)
+        for o in [o for o in chosen if o.running and p["stop"]][::-1]:
+            cli.err(f"DRY-RUN MODE -  Container {o.name}  Stopped")
+        for o in [o for o in chosen if p["stop"] or not o.running]:
+            cli.err(f"DRY-RUN MODE -  Container {o.name}  Removed")
+        return 0
     if p["stop"]:
         for o in [o for o in chosen if o.running][::-1]:
             cli.err(f" Container {o.name}  Stopping")
@@ -271,10 +277,13 @@ def compose_kill(cli: Cli, g: Globals, argv: list[str]) -> int:
     c = _compose()
     project = c.load(cli, g)
     chosen = [o for o in _containers(cli, project, list(p.args)) if o.running]
-    failed = c.each_container(cli, chosen[::-1], "kill", "Killed", {"signal": p["signal"]})
+    failed = c.each_container(cli, chosen[::-1], "kill", "Killed", {"signal": p["signal"]},
+                              dry_run=g.dry_run)
     if p["remove_orphans"]:
         for o in c._observe(cli, project.name):
-            if o.service not in project.services and not o.oneoff:
+            if o.service not in project.services and not o.oneoff and g.dry_run:
+                cli.err(f"DRY-RUN MODE -  Container {o.name}  Removed")
+            elif o.service not in project.services and not o.oneoff:
                 cli.client.request("DELETE", f"/containers/{o.id}", {"force": True}).read()
                 cli.err(f" Container {o.name}  Removed")
     return 1 if failed else 0
@@ -289,7 +298,7 @@ def _pause_like(verb: str, summary: str) -> Any:
         project = _compose().load(cli, g)
         wanted = "running" if verb == "pause" else "paused"
         chosen = [o for o in _containers(cli, project, list(p.args)) if o.state == wanted]
-        return int(_compose().each_container(cli, chosen, verb, done))
+        return int(_compose().each_container(cli, chosen, verb, done, dry_run=g.dry_run))
 
     return run
 
