@@ -152,8 +152,25 @@ def test_progress_quiet_and_parallel(corral: Daemon, dk: Any, tmp_path: Path) ->
     assert len(names(dk)) == 4
     r = corral.cli("compose", "-f", file, "--progress", "plain", "down")
     assert "Container uf-job-3  Removed" in r.stderr
-    bad = corral.cli("compose", "-f", file, "--progress", "json", "ps")
-    assert bad.returncode == 1 and "--progress 'json'" in bad.stderr
+    bad = corral.cli("compose", "-f", file, "--progress", "fancy", "ps")
+    assert bad.returncode == 1 and "--progress 'fancy'" in bad.stderr
+
+
+def test_progress_json_prints_compose_s_json_messages(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    import json
+
+    file = write(tmp_path, "name: pj\nservices:\n  s:\n    image: busybox\n"
+                           "    command: [sleep, '1000']\n    stop_grace_period: 1s\n")
+    r = corral.cli("compose", "-f", file, "--progress", "json", "up", "-d")
+    assert r.returncode == 0, r.stderr
+    msgs = [json.loads(line) for line in r.stderr.splitlines()]
+    assert {"id": "Container pj-s-1", "text": "Started"} in msgs
+    r = corral.cli("compose", "-f", file, "--progress", "json", "--dry-run", "down")
+    msgs = [json.loads(line) for line in r.stderr.splitlines()]
+    assert {"dry-run": True, "id": "Container pj-s-1", "text": "Removed"} in msgs
+    corral.cli("compose", "-f", file, "down", "-t", "0", check=True)
     bad = corral.cli("compose", "-f", file, "--parallel", "0", "ps")
     assert bad.returncode == 1 and "--parallel" in bad.stderr
 

@@ -79,7 +79,7 @@ _GLOBAL_REFUSED = ("--compatibility", "--all-resources", "--ansi")
 # The verbs `--dry-run` covers (through DryRunEngine); any other is refused by name.
 DRY_RUN_VERBS = ("up", "down", "create", "start", "stop", "restart", "kill", "pause",
                  "unpause", "rm")
-PROGRESS = ("auto", "tty", "plain", "quiet")
+PROGRESS = ("auto", "tty", "plain", "json", "quiet")
 
 
 class Globals:
@@ -102,10 +102,7 @@ class Globals:
             self.parallel = int(value)
         elif key == "progress":
             if value not in PROGRESS:
-                raise UsageError(
-                    f"unsupported --progress {value!r}: {', '.join(PROGRESS)} "
-                    "(json is not supported by corral yet)", 1
-                )
+                raise UsageError(f"unsupported --progress {value!r}: {', '.join(PROGRESS)}", 1)
             self.progress = value
         elif key == "file":
             self.files.append(value)
@@ -224,6 +221,8 @@ def cmd_compose(cli: Cli, argv: list[str]) -> int:
         os.environ["COMPOSE_PARALLEL_LIMIT"] = str(g.parallel if g.parallel > 0 else 1 << 20)
     if g.progress == "quiet":
         _quiet_progress(cli)
+    elif g.progress == "json":
+        _json_progress(cli)
     handler = _HANDLERS.get(verb)
     if handler is None:
         raise UsageError(f"unknown compose command: {verb!r}\nSee 'corral compose --help'.", 1)
@@ -243,6 +242,34 @@ def _quiet_progress(cli: Cli) -> None:
     def err(text: str) -> None:
         if not text.startswith(" "):
             say(text)
+
+    cli.err = err  # type: ignore[method-assign]
+
+
+def progress_json(text: str) -> str | None:
+    """`--progress json`: one progress line as compose's JSON writer prints it (pure):
+    ` Container x  Started` → {"id": "Container x", "text": "Started"}, a dry run's
+    marked `"dry-run": true`; a warning is a `"tail"` message; errors (`corral: ...`)
+    stay as they are (None)."""
+    dry = text.startswith("DRY-RUN MODE - ")
+    body = text.removeprefix("DRY-RUN MODE - ")
+    if body.startswith("corral: "):
+        return None
+    msg: dict[str, Any] = {"dry-run": True} if dry else {}
+    ident, sep, status = body.strip().rpartition("  ")
+    if body.startswith(" ") and sep:
+        msg.update(id=ident.strip(), text=status.strip())
+    else:
+        msg.update(tail=True, text=body.strip())
+    return json.dumps(msg, separators=(",", ":"))
+
+
+def _json_progress(cli: Cli) -> None:
+    say = cli.err
+
+    def err(text: str) -> None:
+        line = progress_json(text)
+        say(text if line is None else line)
 
     cli.err = err  # type: ignore[method-assign]
 
