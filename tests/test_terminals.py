@@ -517,6 +517,26 @@ def test_compose_tty_service_and_exec_with_a_tty_by_default(
         corral.cli("compose", "-f", str(file), "down", "-v")
 
 
+def test_compose_run_has_a_tty_on_a_terminal_unless_told_not_to(
+    tmux: str, corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    file = tmp_path / "compose.yaml"
+    file.write_text(f"name: ttyr\nservices:\n  box:\n    image: {IMAGE}\n")
+    try:
+        t = shell(tmux, corral, [*CORRAL, "compose", "-f", str(file), "run", "--rm", "box", "sh"])
+        t.type("tty; exit 3")
+        t.wait_for_screen(r"^/dev/pts/\d+")
+        ends(t, 3)
+        no = term(
+            tmux, corral, [*CORRAL, "compose", "-f", str(file), "run", "--rm", "-T", "box", "tty"],
+            name="no",
+        )
+        assert no.finished()[0] == 1  # `tty`: "not a tty"
+        assert "not a tty" in no.screen()
+    finally:
+        corral.cli("compose", "-f", str(file), "down", "-v")
+
+
 # ------------------------------------------------------------------------ websocket
 def _ws_frame(opcode: int, payload: bytes) -> bytes:
     """A masked client frame (RFC 6455 5.2), short payloads only."""
