@@ -327,7 +327,7 @@ def _host_extras(project: Project, svc: dict[str, Any], host: dict[str, Any]) ->
         host["Annotations"] = pairs(svc["annotations"])
     if svc.get("group_add"):
         host["GroupAdd"] = [str(g) for g in svc["group_add"]]
-    for key, api in (("ipc", "IpcMode"), ("pid", "PidMode")):
+    for key, api in (("ipc", "IpcMode"), ("pid", "PidMode"), ("uts", "UTSMode")):
         mode = str(svc.get(key) or "")
         if mode.startswith("service:"):
             mode = f"container:{_peer(project, mode[8:])}"

@@ -559,6 +559,7 @@ SERVICE = Obj(
         "group_add": ListOf(STR_NUM),
         "ipc": STR,
         "pid": Either(STR, NULL, what="a string"),
+        "uts": STR,
         "links": ListOf(STR),
         "volumes_from": ListOf(STR),
         "mem_reservation": SIZE,
@@ -589,7 +590,6 @@ SERVICE = Obj(
         "runtime",
         "storage_opt",
         "use_api_socket",
-        "uts",
     ),
     ignored={
         "cpu_count": WINDOWS,

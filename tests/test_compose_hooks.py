@@ -35,6 +35,7 @@ services:
     group_add: [audio, 1001]
     ipc: service:db
     pid: host
+    uts: host
     volumes_from: [db:ro, container:other]
     links: [db:database]
     mem_reservation: 32m
@@ -54,6 +55,7 @@ def test_the_keys_map_to_their_host_config_fields_as_compose_maps_them() -> None
     assert host["GroupAdd"] == ["audio", "1001"]
     assert host["IpcMode"] == "container:kk-db-1"
     assert host["PidMode"] == "host"
+    assert host["UTSMode"] == "host"
     assert host["VolumesFrom"] == ["kk-db-1:ro", "other"]
     assert host["Links"] == ["kk-db-1:database"]
     assert host["MemoryReservation"] == 32 << 20

@@ -147,7 +147,7 @@ def _errors(text: str) -> list[str]:
 def test_keys_of_the_current_spec_corral_lacks_are_refused_by_name() -> None:
     errs = _errors(
         "services:\n  web:\n    image: x\n    pull_refresh_after: 1h\n"
-        "    use_api_socket: true\n    models: [llm]\n    uts: host\n"
+        "    use_api_socket: true\n    models: [llm]\n    runtime: runc\n"
         "    volumes:\n      - {type: bind, source: ., target: /s, bind: {recursive: enabled}}\n"
         "models:\n  llm: {model: ai/smollm2}\n"
     )
@@ -155,7 +155,7 @@ def test_keys_of_the_current_spec_corral_lacks_are_refused_by_name() -> None:
         "compose.yaml:4:5: services.web.pull_refresh_after is not supported by corral yet",
         "compose.yaml:5:5: services.web.use_api_socket is not supported by corral yet",
         "compose.yaml:6:5: services.web.models is not supported by corral yet",
-        "compose.yaml:7:5: services.web.uts is not supported by corral yet",
+        "compose.yaml:7:5: services.web.runtime is not supported by corral yet",
         "compose.yaml:9:52: services.web.volumes[0].bind.recursive is not supported by corral yet",
         "compose.yaml:10:1: models is not supported by corral yet",
     ]
