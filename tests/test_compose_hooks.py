@@ -326,3 +326,48 @@ def test_compose_attach_joins_the_service_s_streams(
     assert (r.returncode, r.stderr.strip()) == (
         1, 'corral: service "app" is not running container #1'
     )
+
+
+def test_the_keys_reach_the_container(corral: Daemon, dk: Any, tmp_path: Path) -> None:
+    file = tmp_path / "compose.yaml"
+    file.write_text("""\
+name: ke
+services:
+  db:
+    image: busybox
+    command: [sleep, '1000']
+    ipc: shareable
+    volumes: [data:/data]
+    stop_grace_period: 1s
+  web:
+    image: busybox
+    command: [sleep, '1000']
+    ipc: service:db
+    pid: service:db
+    volumes_from: [db:ro]
+    sysctls: {net.core.somaxconn: 1024}
+    shm_size: 64m
+    group_add: ["4242"]
+    oom_score_adj: 100
+    stop_grace_period: 1s
+volumes:
+  data: {}
+""")
+    r = corral.cli("compose", "-f", str(file), "up", "-d")
+    try:
+        assert r.returncode == 0, r.stderr
+        db, web = dk.containers.get("ke-db-1"), dk.containers.get("ke-web-1")
+
+        def sh(c: Any, script: str) -> str:
+            code, out = c.exec_run(["sh", "-c", script])
+            assert code == 0, out
+            return str(out.decode().strip())
+
+        assert sh(web, "cat /proc/sys/net/core/somaxconn") == "1024"
+        assert sh(web, "id -G").split()[-1] == "4242"
+        assert sh(web, "cat /proc/self/oom_score_adj") == "100"
+        assert sh(web, "readlink /proc/self/ns/ipc") == sh(db, "readlink /proc/self/ns/ipc")
+        assert sh(web, "readlink /proc/self/ns/pid") == sh(db, "readlink /proc/self/ns/pid")
+        assert sh(web, "test -d /data && ! touch /data/x 2>/dev/null && echo ro") == "ro"
+    finally:
+        corral.cli("compose", "-f", str(file), "down", "-v", "-t", "0")
