@@ -36,7 +36,7 @@ import json
 import secrets
 import time
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
@@ -59,6 +59,8 @@ from supervisor.supervise import restart as restarts
 log = structlog.get_logger("corral.rollouts")
 
 RESULTS = ("succeeded", "failed", "rolled_back")
+# What a record's file holds (its Event and flag are this run's)
+FILE_KEYS = ("id", "project", "service", "old", "new", "order", "phase", "started", "old_name")
 GONE = "client went away"
 RESTARTED = "daemon restarted"
 
@@ -90,15 +92,12 @@ class Record:
         }
 
     def to_file(self) -> bytes:
-        doc = {k: v for k, v in asdict(self).items() if k not in ("ended", "closing")}
-        return json.dumps(doc).encode()
+        return json.dumps({k: getattr(self, k) for k in FILE_KEYS}).encode()
 
     @classmethod
     def from_file(cls, data: bytes) -> Record:
         doc = json.loads(data)
-        keys = ("id", "project", "service", "old", "new", "order", "phase", "started",
-                "old_name")  # fmt: skip
-        return cls(**{k: doc[k] for k in keys if k in doc})
+        return cls(**{k: doc[k] for k in FILE_KEYS if k in doc})
 
 
 def decide(phase: str, old_exists: bool, new_exists: bool, new_running: bool) -> str:
@@ -207,39 +206,56 @@ class Rollouts:
         if rec.closing:
             return
         rec.closing = True
-        new_running = self._exists(rec.new) and is_active(
-            self.engine.containers.get(rec.new).state.status
-        )
-        how = decide(rec.phase, self._exists(rec.old), self._exists(rec.new), new_running)
-        log.info("rollout.abandoned", id=rec.id, why=why, how=how)
-        result = "succeeded" if how == "forward" else "rolled_back"
         e = self.engine
+        how = "none"
         try:
+            async with contextlib.AsyncExitStack() as locks:
+                # no start of either is under way meanwhile (a boot start after a
+                # crash, a restart policy's): each would bind ports under us
+                for cid in (rec.old, rec.new):
+                    if self._exists(cid):
+                        c = e.containers.get(cid)
+                        await locks.enter_async_context(e.live(c).start_lock)
+                new_running = self._exists(rec.new) and is_active(
+                    e.containers.get(rec.new).state.status
+                )
+                how = decide(rec.phase, self._exists(rec.old), self._exists(rec.new), new_running)
+                log.info("rollout.abandoned", id=rec.id, why=why, how=how)
+                if how == "back":
+                    await e.remove(e.containers.get(rec.new), force=True)
+                elif how == "forward":
+                    await self._complete(rec)
             if how == "back":
-                await e.remove(e.containers.get(rec.new), force=True)
                 old = e.containers.get(rec.old)
                 policy = restarts.Policy.from_api(old.host_config.get("RestartPolicy"))
                 wanted = why == GONE or restarts.starts_at_boot(policy, old.state.user_stopped)
                 if wanted and old.state.status not in (Status.RUNNING, Status.RESTARTING):
                     with contextlib.suppress(NotModified):  # its boot start came first
                         await e.start(old)  # its ports are bound again at its start
-            elif how == "forward":
-                new = e.containers.get(rec.new)
-                if is_active(new.state.status):
-                    e.networks.takeover(rec.old, rec.new)  # no-op once switched
-                if self._exists(rec.old):
-                    old = e.containers.get(rec.old)
-                    name = rec.old_name or old.name
-                    await e.remove(old, force=True)
-                else:
-                    name = rec.old_name
-                if name and new.name != name:
-                    e.rename(new, name)
+            result = "succeeded" if how == "forward" else "rolled_back"
         except (CorralError, OSError) as exc:
             log.warning("rollout.abandon_failed", id=rec.id, error=str(exc))
             why = f"{why}; finishing it: {exc}"
             result = "failed"
         await self.finish(rec, result, why)
+
+    async def _complete(self, rec: Record) -> None:
+        """The new replica serves (or is all there is): the old one goes (drained for
+        its stop grace period), the new one takes its name."""
+        e = self.engine
+        new = e.containers.get(rec.new)
+        if is_active(new.state.status):
+            e.networks.takeover(rec.old, rec.new)  # the ports it still waits for
+        name = rec.old_name
+        if self._exists(rec.old):
+            old = e.containers.get(rec.old)
+            name = name or old.name
+            if is_active(old.state.status):
+                with contextlib.suppress(NotModified):
+                    await e.stop(old, None)
+            await e.remove(old, force=True)
+        if name and new.name != name:
+            e.rename(new, name)
 
     async def hold(self, rec: Record) -> AsyncIterator[bytes]:
         """The begin answer of a held rollout: its Id, then open until `end`."""
