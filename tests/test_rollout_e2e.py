@@ -680,3 +680,84 @@ def test_a_rollout_a_daemon_crash_left_is_finished_at_its_next_start(
         assert get_status(port) == 200
     finally:
         dk.close()
+
+
+def link_address(name: str) -> str:
+    return Path(f"/sys/class/net/{name}/address").read_text().strip()
+
+
+def gateway_mac(dk: Any, network: str) -> tuple[str, str]:
+    """(bridge name, the fixed address it must have: 02:42 + the gateway's bytes)."""
+    attrs = dk.networks.get(network).attrs
+    gateway = attrs["IPAM"]["Config"][0]["Gateway"]
+    mac = "02:42:" + ":".join(f"{int(b):02x}" for b in gateway.split("."))
+    return attrs["Options"]["com.docker.network.bridge.name"], mac
+
+
+def test_a_rollout_on_the_default_bridge_leaves_run_made_neighbours_serving(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    """`corral run -p` containers on the default bridge: a neighbour's rollout (its
+    failed replica's veth come and gone) changes nothing for them; the bridge keeps
+    its fixed address throughout, so no container's ARP entry for the gateway goes
+    stale and a relayed request to the neighbour is answered at once."""
+    build(corral, tmp_path, "v2")
+    build(corral, tmp_path, "v3", healthy=False)
+    assert corral.cli("tag", "rollapp:v2", "nbapp:latest").returncode == 0
+    near = free_port()
+    r = corral.cli("run", "-d", "--name", "near", "-p", f"127.0.0.1:{near}:8000",
+                   "busybox", "httpd", "-f", "-p", "8000", "-h", "/etc")
+    assert r.returncode == 0, r.stderr
+    port = free_port()
+    first = run_auto(corral, "nbapp:latest", port, "corral.auto-update=local")
+    bridge, mac = gateway_mac(dk, "bridge")
+    assert link_address(bridge) == mac
+    assert get_status(near) == 200
+
+    assert corral.cli("tag", "rollapp:v3", "nbapp:latest").returncode == 0
+    code, rows, err = auto_update(corral)
+    assert code == 1 and rows["auto"][-2:] == ["rolled", "back"], (rows, err)
+    assert link_address(bridge) == mac  # the failed replica's veth went: no change
+    assert get_status(near) == 200
+    assert sorted((c.name, c.status) for c in dk.containers.list(all=True)) == [
+        ("auto", "running"), ("near", "running")
+    ]
+    assert dk.containers.get("auto").id == first
+    with Client(port) as client:
+        client.wait_answers(5)
+    assert client.failures == [] and client.runs() == ["v2"]
+
+
+def test_a_bridge_an_older_root_made_gets_the_fixed_address_at_the_next_start(
+    private_daemon: Any, rootfs_tar: Path
+) -> None:
+    """A user network's bridge outlives a killed daemon.  One an older root made (no
+    fixed address: as `ip link add type bridge` makes it) is taken over at the next
+    daemon's first start on it: the start works, the port answers, and the bridge has
+    the fixed address from then on."""
+    port = free_port()
+    d = private_daemon()
+    dk = d.client()
+    dk.api.import_image_from_data(rootfs_tar.read_bytes(), repository="busybox", tag="latest")
+    dk.networks.create("older")
+    httpd = ["httpd", "-f", "-p", "8000", "-h", "/etc"]
+    c = dk.containers.run("busybox:latest", httpd, detach=True, network="older",
+                          ports={"8000/tcp": ("127.0.0.1", port)})
+    bridge, mac = gateway_mac(dk, "older")
+    assert link_address(bridge) == mac
+    dk.close()
+    d.proc.kill()
+    d.proc.wait(timeout=30)
+    # what an older root left: a bridge with its own random address and no gateway
+    subprocess.run(["ip", "link", "del", bridge], check=True)
+    subprocess.run(["ip", "link", "add", "name", bridge, "type", "bridge"], check=True)
+    assert link_address(bridge) != mac
+
+    d = private_daemon()
+    dk = d.client()
+    try:
+        dk.containers.get(c.id).start()
+        assert get_status(port) == 200
+        assert link_address(bridge) == mac
+    finally:
+        dk.close()
