@@ -155,7 +155,12 @@ class Rollouts:
 
     async def recover(self) -> None:
         """At daemon start: rollouts a crash left unfinished are finished now."""
-        for rec in await trio.to_thread.run_sync(self._read_left):
+        try:
+            left = await trio.to_thread.run_sync(self._read_left)
+        except OSError as exc:  # an unreadable directory: said, not fatal
+            log.error("rollout.recover_failed", error=str(exc))
+            return
+        for rec in left:
             if rec.id not in self.table:
                 self.table[rec.id] = rec
                 await self.abandon(rec, RESTARTED)
@@ -233,7 +238,7 @@ class Rollouts:
                     with contextlib.suppress(NotModified):  # its boot start came first
                         await e.start(old)  # its ports are bound again at its start
             result = "succeeded" if how == "forward" else "rolled_back"
-        except (CorralError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - in the daemon's nursery: never fatal
             log.warning("rollout.abandon_failed", id=rec.id, error=str(exc))
             why = f"{why}; finishing it: {exc}"
             result = "failed"
