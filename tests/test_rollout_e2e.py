@@ -576,12 +576,14 @@ def rollout_end(dk: Any, since: float, **match: str) -> dict[str, Any]:
     raise AssertionError(f"no rollout end with {match} within 60 s")
 
 
+@pytest.mark.parametrize("old_died", [False, True], ids=["old-serving", "old-died"])
 def test_a_client_killed_mid_rollout_leaves_the_daemon_to_roll_it_back(
-    corral: Daemon, dk: Any, tmp_path: Path
+    corral: Daemon, dk: Any, tmp_path: Path, old_died: bool
 ) -> None:
     """kill -9 of `compose rollout` while its new replica waits to be healthy: the
     daemon sees the rollout's held connection go, removes the new replica and ends the
-    record rolled_back; the old one serves on its port, nothing else is left."""
+    record rolled_back; the old one serves on its port (started again if it died
+    meanwhile), nothing else is left."""
     port = free_port()
     file = tmp_path / "compose.yaml"
     file.write_text(LEFT.format(port=port))
@@ -603,6 +605,9 @@ def test_a_client_killed_mid_rollout_leaves_the_daemon_to_roll_it_back(
                 break
         events.close()
         assert new_id
+        if old_died:
+            old.kill()
+            assert old.wait(timeout=30)["StatusCode"] == 137
         proc.kill()  # SIGKILL: no finally of the client's runs
         proc.wait(timeout=30)
     finally:
