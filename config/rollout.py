@@ -166,6 +166,36 @@ def verdict(cfg: UpdateConfig, failed: int, total: int) -> str:
     return cfg.failure_action if cfg.failure_action != "continue" else "go"
 
 
+# What `health_bound` adds to the check's own worst case (a probe started late, a slow
+# start of the container itself).
+HEALTH_MARGIN = 10.0
+
+
+def health_bound(hc: Mapping[str, Any]) -> tuple[float, str]:
+    """How long a rollout waits at most for a new replica's health check to say
+    healthy (seconds), and how that was reckoned, for the failure message.
+
+    Docker's checker decides `unhealthy` within `start_period` plus `retries` probes of
+    up to `timeout` each, `interval` apart; one more probe and `HEALTH_MARGIN` on top.
+    A replica still not healthy by then (a checker that never answers) fails the
+    rollout as an unhealthy one does.  `hc` is the container's `Config.Healthcheck`
+    (nanoseconds, 0 or missing: Docker's defaults)."""
+
+    def ns(key: str, default: float) -> float:
+        v = hc.get(key) or 0
+        return int(v) / 1e9 if v else default
+
+    interval, timeout = ns("Interval", 30.0), ns("Timeout", 30.0)
+    start = ns("StartPeriod", 0.0)
+    retries = int(hc.get("Retries") or 0) or 3
+    bound = start + (retries + 1) * (interval + timeout) + HEALTH_MARGIN
+    how = (
+        f"start_period {start:g}s + (retries {retries} + 1) x (interval {interval:g}s + "
+        f"timeout {timeout:g}s) + {HEALTH_MARGIN:g}s"
+    )
+    return bound, how
+
+
 def temporary_name(old_id: str, name: str) -> str:
     """compose v2's name for a replacement while the replaced container still exists."""
     return f"{old_id[:12]}_{name}"

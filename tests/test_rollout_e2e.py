@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import Daemon
 
 PROJECT = "com.docker.compose.project"
@@ -532,3 +533,236 @@ def test_failure_action_rollback_puts_back_the_replicas_already_updated(
             if e["Action"] in ("rollout_done", "rollout_failed")]
     assert ends == [("rollout_done", "succeeded"), ("rollout_failed", "rolled_back"),
                     ("rollout_failed", "rolled_back")]
+
+
+LEFT = """\
+name: rollkill
+services:
+  web:
+    image: busybox
+    command: [httpd, -f, -p, "8000", -h, /etc]
+    ports: ["127.0.0.1:{port}:8000"]
+    stop_grace_period: 1s
+    healthcheck:
+      test: [CMD-SHELL, test -f /tmp/ok]
+      interval: 200ms
+      retries: 1000
+    deploy:
+      update_config: {{order: start-first}}
+"""
+
+
+def get_status(port: int) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/passwd", headers={"Connection": "close"})
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def rollout_end(dk: Any, since: float, **match: str) -> dict[str, Any]:
+    """The first rollout_done/rollout_failed event since `since` whose attributes
+    include `match` (an event, not a sleep: the stream waits for it, bounded)."""
+    events = dk.events(since=since, until=since + 60, decode=True,
+                       filters={"event": ["rollout_done", "rollout_failed"]})
+    try:
+        for e in events:
+            attrs = e["Actor"]["Attributes"]
+            if all(attrs.get(k) == v for k, v in match.items()):
+                return dict(e)
+    finally:
+        events.close()
+    raise AssertionError(f"no rollout end with {match} within 60 s")
+
+
+@pytest.mark.parametrize("old_died", [False, True], ids=["old-serving", "old-died"])
+def test_a_client_killed_mid_rollout_leaves_the_daemon_to_roll_it_back(
+    corral: Daemon, dk: Any, tmp_path: Path, old_died: bool
+) -> None:
+    """kill -9 of `compose rollout` while its new replica waits to be healthy: the
+    daemon sees the rollout's held connection go, removes the new replica and ends the
+    record rolled_back; the old one serves on its port (started again if it died
+    meanwhile), nothing else is left."""
+    port = free_port()
+    file = tmp_path / "compose.yaml"
+    file.write_text(LEFT.format(port=port))
+    assert corral.cli("compose", "-f", str(file), "up", "-d").returncode == 0
+    [old] = dk.containers.list(all=True, filters={"label": f"{PROJECT}=rollkill"})
+    since = time.time()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "supervisor", "compose", "-f", str(file), "rollout", "web"],
+        env=corral.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        events = dk.events(since=since, until=since + 60, decode=True,
+                           filters={"event": ["rollout_start", "start"]})
+        new_id = ""
+        for event in events:  # the rollout begins, then its new replica starts
+            if event["Action"] == "rollout_start":
+                new_id = event["Actor"]["Attributes"]["to"]
+            elif new_id and event["Actor"]["ID"] == new_id:
+                break
+        events.close()
+        assert new_id
+        if old_died:
+            old.kill()
+            assert old.wait(timeout=30)["StatusCode"] == 137
+        proc.kill()  # SIGKILL: no finally of the client's runs
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    end = rollout_end(dk, since, to=new_id)
+    assert end["Action"] == "rollout_failed"
+    assert end["Actor"]["Attributes"]["result"] == "rolled_back"
+    assert end["Actor"]["Attributes"]["reason"] == "client went away"
+    assert end["Actor"]["ID"] == old.id
+    left = dk.containers.list(all=True, filters={"label": f"{PROJECT}=rollkill"})
+    assert [(c.id, c.name, c.status) for c in left] == [(old.id, "rollkill-web-1", "running")]
+    assert dk.api._result(dk.api._get(dk.api._url("/corral/rollouts")), json=True) == []
+    assert get_status(port) == 200  # the old one serves on its port
+
+
+@pytest.mark.parametrize("switched", [False, True], ids=["before-switch", "after-switch"])
+def test_a_rollout_a_daemon_crash_left_is_finished_at_its_next_start(
+    private_daemon: Any, rootfs_tar: Path, switched: bool
+) -> None:
+    """kill -9 of the daemon mid-rollout (its record is a file): at the next start a
+    rollout not switched yet is rolled back (the new replica removed, the old one, whose
+    restart policy starts it at boot, serves its port), one whose ports had moved to
+    the healthy new replica is completed (the old one removed, the new one takes its
+    name); either way the record ends with `reason: daemon restarted`."""
+    port = free_port()
+    d = private_daemon()
+    dk = d.client()
+    dk.api.import_image_from_data(rootfs_tar.read_bytes(), repository="busybox", tag="latest")
+    httpd = ["httpd", "-f", "-p", "8000", "-h", "/etc"]
+    old = dk.containers.run(
+        "busybox:latest", httpd, detach=True, name="web",
+        ports={"8000/tcp": ("127.0.0.1", port)}, restart_policy={"Name": "always"},
+    )
+    new = dk.containers.create(
+        "busybox:latest", httpd, name=f"{old.id[:12]}_web",
+        ports={"8000/tcp": ("127.0.0.1", port)},
+        labels={"io.corral.rollout.successor-of": old.id}, restart_policy={"Name": "always"},
+    )
+    body = {"Project": "", "Service": "", "From": old.id, "To": new.id, "Order": "start-first"}
+    answer = dk.api._post_json(dk.api._url("/corral/rollouts"), data=body)
+    answer.raise_for_status()
+    new.start()
+    if switched:
+        url = dk.api._url("/corral/rollouts/{0}/switch", answer.json()["Id"])
+        dk.api._post(url, params={"drain": 0}).raise_for_status()
+    assert get_status(port) == 200
+    dk.close()
+    since = time.time()
+    d.proc.kill()
+    d.proc.wait(timeout=30)
+
+    d = private_daemon()
+    dk = d.client()
+    try:
+        end = rollout_end(dk, since, to=new.id)
+        attrs = end["Actor"]["Attributes"]
+        assert attrs["reason"] == "daemon restarted"
+        serving = new if switched else old
+        if switched:
+            assert (end["Action"], attrs["result"]) == ("rollout_done", "succeeded")
+        else:
+            assert (end["Action"], attrs["result"]) == ("rollout_failed", "rolled_back")
+        assert end["Actor"]["ID"] == serving.id
+        assert [(c.id, c.name) for c in dk.containers.list(all=True)] == [(serving.id, "web")]
+        assert dk.api._result(dk.api._get(dk.api._url("/corral/rollouts")), json=True) == []
+        assert not list((d.root / "rollouts").iterdir())
+        # its boot start may come after the event: wait on its start event, not a sleep
+        if dk.containers.get(serving.id).status != "running":
+            events = dk.events(since=since, until=since + 60, decode=True,
+                               filters={"event": "start", "container": serving.id})
+            next(iter(events))
+            events.close()
+        assert get_status(port) == 200
+    finally:
+        dk.close()
+
+
+def link_address(name: str) -> str:
+    return Path(f"/sys/class/net/{name}/address").read_text().strip()
+
+
+def gateway_mac(dk: Any, network: str) -> tuple[str, str]:
+    """(bridge name, the fixed address it must have: 02:42 + the gateway's bytes)."""
+    attrs = dk.networks.get(network).attrs
+    gateway = attrs["IPAM"]["Config"][0]["Gateway"]
+    mac = "02:42:" + ":".join(f"{int(b):02x}" for b in gateway.split("."))
+    return attrs["Options"]["com.docker.network.bridge.name"], mac
+
+
+def test_a_rollout_on_the_default_bridge_leaves_run_made_neighbours_serving(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    """`corral run -p` containers on the default bridge: a neighbour's rollout (its
+    failed replica's veth come and gone) changes nothing for them; the bridge keeps
+    its fixed address throughout, so no container's ARP entry for the gateway goes
+    stale and a relayed request to the neighbour is answered at once."""
+    build(corral, tmp_path, "v2")
+    build(corral, tmp_path, "v3", healthy=False)
+    assert corral.cli("tag", "rollapp:v2", "nbapp:latest").returncode == 0
+    near = free_port()
+    r = corral.cli("run", "-d", "--name", "near", "-p", f"127.0.0.1:{near}:8000",
+                   "busybox", "httpd", "-f", "-p", "8000", "-h", "/etc")
+    assert r.returncode == 0, r.stderr
+    port = free_port()
+    first = run_auto(corral, "nbapp:latest", port, "corral.auto-update=local")
+    bridge, mac = gateway_mac(dk, "bridge")
+    assert link_address(bridge) == mac
+    assert get_status(near) == 200
+
+    assert corral.cli("tag", "rollapp:v3", "nbapp:latest").returncode == 0
+    code, rows, err = auto_update(corral)
+    assert code == 1 and rows["auto"][-2:] == ["rolled", "back"], (rows, err)
+    assert link_address(bridge) == mac  # the failed replica's veth went: no change
+    assert get_status(near) == 200
+    assert sorted((c.name, c.status) for c in dk.containers.list(all=True)) == [
+        ("auto", "running"), ("near", "running")
+    ]
+    assert dk.containers.get("auto").id == first
+    with Client(port) as client:
+        client.wait_answers(5)
+    assert client.failures == [] and client.runs() == ["v2"]
+
+
+def test_a_bridge_an_older_root_made_gets_the_fixed_address_at_the_next_start(
+    private_daemon: Any, rootfs_tar: Path
+) -> None:
+    """A user network's bridge outlives a killed daemon.  One an older root made (no
+    fixed address: as `ip link add type bridge` makes it) is taken over at the next
+    daemon's first start on it: the start works, the port answers, and the bridge has
+    the fixed address from then on."""
+    port = free_port()
+    d = private_daemon()
+    dk = d.client()
+    dk.api.import_image_from_data(rootfs_tar.read_bytes(), repository="busybox", tag="latest")
+    dk.networks.create("older")
+    httpd = ["httpd", "-f", "-p", "8000", "-h", "/etc"]
+    c = dk.containers.run("busybox:latest", httpd, detach=True, network="older",
+                          ports={"8000/tcp": ("127.0.0.1", port)})
+    bridge, mac = gateway_mac(dk, "older")
+    assert link_address(bridge) == mac
+    dk.close()
+    d.proc.kill()
+    d.proc.wait(timeout=30)
+    # what an older root left: a bridge with its own random address and no gateway
+    subprocess.run(["ip", "link", "del", bridge], check=True)
+    subprocess.run(["ip", "link", "add", "name", bridge, "type", "bridge"], check=True)
+    assert link_address(bridge) != mac
+
+    d = private_daemon()
+    dk = d.client()
+    try:
+        dk.containers.get(c.id).start()
+        assert get_status(port) == 200
+        assert link_address(bridge) == mac
+    finally:
+        dk.close()

@@ -186,6 +186,10 @@ class Netlink:
             idx = self.index(name)
             assert idx is not None
         try:
+            if not made:  # one an older root made without it gets it now
+                [link] = self.ipr.get_links(idx)
+                if link.get_attr("IFLA_ADDRESS") != mac_for(gateway):
+                    self.ipr.link("set", index=idx, address=mac_for(gateway))
             have = {
                 (m.get("address"), m.get("prefixlen"))
                 for m in self.ipr.get_addr(family=socket.AF_INET, index=idx)

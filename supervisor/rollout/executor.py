@@ -11,6 +11,7 @@ before the container's state is read, so no transition falls between the two.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from config.rollout import (
     Rollout,
     UpdateConfig,
     batches,
+    health_bound,
     temporary_name,
     verdict,
 )
@@ -168,18 +170,42 @@ class Executor:
         """One replica through `cfg.steps`; its new id.  On failure what was done is
         undone (`cfg.undo`), the old replica serves on, and RolloutFailed is raised."""
         tmp = temporary_name(old.id, old.name)
-        new_id = ""
-        rollout_id = ""
-        reached: list[str] = []
         failure = result_on_failure or (
             "rolled_back" if cfg.failure_action == "rollback" else "failed"
         )
+        # the begin answer held open until `end`: if this process dies mid-rollout the
+        # daemon sees its connection go and finishes the rollout itself
+        hold = contextlib.AsyncExitStack()
+        async with hold:
+            return await self._steps(
+                project, service, old, cfg, create, grace, tmp, failure,
+                result_on_success, hold,
+            )
+
+    async def _steps(
+        self,
+        project: str,
+        service: str,
+        old: Observed,
+        cfg: UpdateConfig,
+        create: Create,
+        grace: int,
+        tmp: str,
+        failure: str,
+        result_on_success: str,
+        hold: contextlib.AsyncExitStack,
+    ) -> str:
+        new_id = ""
+        rollout_id = ""
+        reached: list[str] = []
         try:
             for step in cfg.steps:
                 if step == "create":
                     labels = {SUCCESSOR_LABEL: old.id} if cfg.order == "start-first" else {}
                     new_id = await create(old, tmp, labels)
-                    rollout_id = await self._begin(project, service, old, new_id, cfg.order)
+                    rollout_id = await self._begin(
+                        project, service, old, new_id, cfg.order, hold
+                    )
                 elif step == "start":
                     try:
                         await self.api.request("POST", f"/containers/{new_id}/start")
@@ -237,11 +263,18 @@ class Executor:
                     self.say(f"WARNING: {old.name}: undoing the rollout: {exc.message}")
 
     async def _begin(self, project: str, service: str, old: Observed, new_id: str,
-                     order: str) -> str:
+                     order: str, hold: contextlib.AsyncExitStack) -> str:
         body = {"Project": project, "Service": service, "From": old.id, "To": new_id,
-                "Order": order}
-        answer = await self.api.request("POST", "/corral/rollouts", json_body=body)
-        return str(answer["Id"])
+                "Order": order, "Hold": True}
+        answer = await hold.enter_async_context(
+            await self.api.open("POST", "/corral/rollouts", json_body=body)
+        )
+        line = b""
+        async for chunk in answer.chunks():
+            line += chunk
+            if b"\n" in line:
+                break
+        return str(json.loads(line.split(b"\n")[0])["Id"])
 
     async def _end(self, rollout_id: str, result: str, reason: str) -> None:
         try:
@@ -271,9 +304,16 @@ class Executor:
                 return
             if ready(info, name, True):
                 return
-            async for chunk in events.chunks():
-                if b"\n" in chunk and ready(await self._inspect(cid), name, True):
-                    return
+            bound, how = health_bound((info.get("Config") or {}).get("Healthcheck") or {})
+            with trio.move_on_after(bound):
+                async for chunk in events.chunks():
+                    if b"\n" in chunk and ready(await self._inspect(cid), name, True):
+                        return
+                raise RolloutFailed(f"lost the event stream while waiting for {name}")
+            raise RolloutFailed(
+                f"container {name} did not become healthy within {bound:g}s "
+                f"(the rollout's bound: {how})"
+            )
         raise RolloutFailed(f"lost the event stream while waiting for {name}")
 
     async def _inspect(self, cid: str) -> Any:
