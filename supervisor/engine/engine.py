@@ -48,6 +48,8 @@ from supervisor.images.store import ImageStore
 from supervisor.network import links as netlinks
 from supervisor.network.manager import Networks, has_sandbox, network_mode
 from supervisor.network.manager import Plan as NetworkPlan
+from supervisor.pods import members as pod_members
+from supervisor.pods.infra import InfraImages
 from supervisor.rmtree import discard_tree
 from supervisor.runtime import cgroups, securityopt, userns
 from supervisor.runtime.console import Console, with_console_socket
@@ -182,7 +184,7 @@ class Engine:
         stateroot.prepare(root)  # 0700 skeleton, an older root's modes fixed, tmp/ swept
         self.db = Database(root / "corral.db")
         nursery.start_soon(self.db.keep_pending)  # records held while the disk is full
-        self.images = ImageStore(root, self.db)
+        self.images: ImageStore = InfraImages(root, self.db)  # + pod infra (pods/infra.py)
         self.volumes = VolumeStore(root, self.db)
         self.containers = ContainerStore(self.db)
         self.execs = ExecStore()
@@ -378,6 +380,7 @@ class Engine:
         image_ref = body.get("Image") or ""
         if not image_ref:
             raise InvalidArgument("no image specified")
+        pod_members.join(body, self.containers.all())  # a pod's member: its infra's network
         unsupported.check_body(body, runtime=self.runtime_name)  # refused, never dropped
         image = self.images.resolve(image_ref)
         host_config: dict[str, Any] = dict(body.get("HostConfig") or {})
@@ -864,6 +867,8 @@ class Engine:
             "ipc": self._namespace_of(hc, "ipc", "IpcMode", "IPC"),
             "uts": "host" if hc.get("UTSMode") == "host" else "",
         }
+        # a pod's member: its infra's uts namespace (ipc is its IpcMode, pods/members.py)
+        spaces.update(pod_members.namespaces(c, self.containers.all(), _running_pid))
         network = self.networks.spec_network(c)  # networking: none, host or netns path
         return ContainerSpec(
             id=c.id,
@@ -1900,6 +1905,11 @@ class Engine:
         ex.running = False
         ex.exit_code = code
         self.emit(c, "exec_die", execID=ex.id, exitCode=code)
+
+
+def _running_pid(c: Container) -> int | None:
+    st = c.state
+    return st.pid if st.status in (Status.RUNNING, Status.PAUSED) and st.pid else None
 
 
 def _or(value: list[str] | None, default: tuple[str, ...]) -> list[str] | tuple[str, ...]:

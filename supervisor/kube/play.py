@@ -5,16 +5,10 @@ Why all checks happen here, before anything is made: a play either makes everyth
 or nothing (a refused field in the fifth document must not leave the first four
 running).  The CLI carries the plan out and removes what it made if a create fails.
 
-A pod is an infra container holding the network namespace (and with it the
-hostname: members in `container:` network mode share both) plus one container per
-member joined to it, so members reach each other on `localhost`.  The engine shares
-network only (`--ipc container:`/`--uts` are not supported by corral): a pod's
-members have private IPC namespaces, which Kubernetes would share.
-
-The infra runs the pod's first image with `sleep` as its only process, stopped by
-SIGKILL.  Why not tini-static alone on an empty rootfs: tini needs a child to run
-and exits with it, so it cannot hold a namespace by itself, and the engine creates
-no container without an image; a separate pause image is what the issue rules out.
+A pod is an infra container holding the namespaces (`supervisor/pods/`: catatonit
+on a root of its own, no image) plus one container per member joined to it by the
+pod label: members share its network (so `localhost` between them, ports published
+on the infra), ipc and uts namespaces, as Kubernetes shares them.
 """
 
 from __future__ import annotations
@@ -26,13 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from supervisor.kube.generate import APP_LABEL, VOLUME_NAME_ANNOTATION
+from supervisor.pods.labels import INFRA_LABEL, INFRA_REF, POD_LABEL
+
+__all__ = ["INFRA_LABEL", "POD_LABEL"]  # kept importable from here
 
 LABEL_PREFIX = "io.corral.kube."
 PLAYED = LABEL_PREFIX + "played"  # every container and volume a play made
-POD_LABEL = LABEL_PREFIX + "pod"
 OWNER_LABEL = LABEL_PREFIX + "owner"  # Kind/name of the document that made it
-INFRA_LABEL = LABEL_PREFIX + "infra"
-INFRA_SLEEP = ["sleep", "2147483647"]
 
 
 class PlayError(Exception):
@@ -84,7 +78,7 @@ class Plan:
     def images(self) -> list[str]:
         seen: dict[str, None] = {}
         for pod in self.pods:
-            for c in (pod.infra, *pod.members):
+            for c in pod.members:  # (the infra has no image)
                 seen[str(c.body["Image"])] = None
         return list(seen)
 
@@ -273,11 +267,10 @@ class _Planner:
                  for h in a.get("hostnames") or []]
         if extra:
             infra_host["ExtraHosts"] = extra
-        first_image = str((containers[0] or {}).get("image") or "")
         infra = ContainerPlan(f"{name}-infra", {
-            "Image": first_image, "Entrypoint": INFRA_SLEEP[:1], "Cmd": INFRA_SLEEP[1:],
+            "Image": INFRA_REF,
             "Hostname": "" if spec.get("hostNetwork") else str(spec.get("hostname") or name),
-            "StopSignal": "SIGKILL", "Labels": {**base_labels, INFRA_LABEL: "true"},
+            "Labels": {**base_labels, INFRA_LABEL: "true"},
             "ExposedPorts": {p: {} for p in bindings},
             "HostConfig": infra_host})
         members = []
