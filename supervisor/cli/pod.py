@@ -115,7 +115,7 @@ def create(cli: Cli, argv: list[str]) -> int:
     if not name:
         raise UsageError("pod create: a pod needs a name (NAME or --name)")
     if not NAME_RE.fullmatch(name):
-        raise CliError(f"invalid pod name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        raise CliError(f"invalid pod name {name!r}: it must match [a-zA-Z0-9][a-zA-Z0-9_.-]+")
     share = [s.strip() for s in (p["share"] or ",".join(pl.DEFAULT_SHARE)).split(",")]
     for ns in share:
         if ns not in pl.SHAREABLE:

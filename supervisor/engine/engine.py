@@ -1369,6 +1369,8 @@ class Engine:
 
     # ---------------------------------------------------------------- remove
     async def remove(self, c: Container, *, force: bool = False, volumes: bool = False) -> None:
+        for member in pod_members.check_remove(c, self.containers.all(), force=force):
+            await self.remove(self.containers.get(member.id), force=True, volumes=volumes)
         live = self.live(c)
         if live.removing:
             await live.removed.wait()

@@ -11,7 +11,7 @@ be running, as `--network container:` needs)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from supervisor.errors import Conflict, InvalidArgument, NotFound
 from supervisor.pods.labels import DEFAULT_SHARE, INFRA_LABEL, POD_LABEL, SHARE_LABEL
@@ -23,6 +23,9 @@ class _Record(Protocol):
     id: str
     name: str
     config: dict[str, Any]
+
+
+R = TypeVar("R", bound=_Record)
 
 
 def pod_of(labels: Mapping[str, Any] | None) -> str:
@@ -98,3 +101,26 @@ def namespaces(c: _Record, containers: Iterable[_Record],
     if not infra_pid:
         raise Conflict(f"pod {pod} is not running: start it first (`corral pod start {pod}`)")
     return {ns: f"/proc/{infra_pid}/ns/{ns}" for ns in shared}
+
+
+def members_of(infra: _Record, containers: Iterable[R]) -> list[R]:
+    """The containers joined to `infra` (none when it is not a pod's infra)."""
+    labels = infra.config.get("Labels") or {}
+    if labels.get(INFRA_LABEL) != "true":
+        return []
+    pod = str(labels.get(POD_LABEL) or "")
+    return [c for c in containers if c.id != infra.id
+            and pod_of(c.config.get("Labels")) == pod]
+
+
+def check_remove(infra: _Record, containers: Iterable[R], *, force: bool) -> list[R]:
+    """What removing `infra` removes first (its members, when forced, as `pod rm -f`);
+    unforced, a pod's infra with members is refused (their namespaces are its)."""
+    members = members_of(infra, containers)
+    if members and not force:
+        pod = (infra.config.get("Labels") or {}).get(POD_LABEL)
+        raise Conflict(f'cannot remove container "/{infra.name}": it is the infra of pod '
+                       f"{pod}, which has {len(members)} container(s): remove the pod "
+                       f"(`corral pod rm {pod}`) or force remove")
+    return members
+
