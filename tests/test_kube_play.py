@@ -13,6 +13,7 @@ import yaml
 from conftest import Daemon
 
 from supervisor.kube import play as core
+from supervisor.pods import probes
 
 POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"app": "p"}},
        "spec": {"containers": [{"name": "c", "image": "busybox", "args": ["sleep", "9"]}]}}
@@ -38,9 +39,9 @@ def test_unsupported_kinds_and_fields_are_named_with_file_and_doc() -> None:
     assert refused(POD, job) == "f.yaml:doc 2: kind Job is not supported"
     assert refused(with_container(lifecycle={})) == (
         "f.yaml:doc 1: field spec.containers[0].lifecycle is not supported by corral")
-    probe = {"httpGet": {"path": "/", "port": 80}}
+    probe = {"grpc": {"port": 80}}
     assert refused(with_container(readinessProbe=probe)) == (
-        "f.yaml:doc 1: field spec.containers[0].readinessProbe.httpGet is not supported "
+        "f.yaml:doc 1: field spec.containers[0].readinessProbe.grpc is not supported "
         "by corral")
     dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "d"}},
@@ -74,8 +75,11 @@ def test_a_pod_is_an_infra_and_members_joined_to_it() -> None:
     assert host["NetworkMode"] == "container:p-infra"
     assert host["Memory"] == 64 << 20 and host["NanoCpus"] == 500_000_000
     assert host["RestartPolicy"] == {"Name": "on-failure"} and host["CapDrop"] == ["ALL"]
-    assert a.body["Healthcheck"]["Test"] == ["CMD-SHELL", "true"]
-    assert a.body["Healthcheck"]["Retries"] == 4
+    assert "Healthcheck" not in a.body  # Kubernetes probes, run as the kubelet runs them
+    (probe,) = probes.decode(a.body["Labels"])
+    assert (probe.kind, probe.action, probe.command) == (
+        "readiness", "exec", ("/bin/sh", "-c", "true"))
+    assert (probe.period, probe.failure_threshold) == (2.0, 4)
     assert a.body["Labels"][core.PLAYED] == "true" and a.body["Labels"]["app"] == "p"
 
 

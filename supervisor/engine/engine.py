@@ -49,6 +49,7 @@ from supervisor.network import links as netlinks
 from supervisor.network.manager import Networks, has_sandbox, network_mode
 from supervisor.network.manager import Plan as NetworkPlan
 from supervisor.pods import members as pod_members
+from supervisor.pods import prober as pod_prober
 from supervisor.pods.infra import InfraImages
 from supervisor.rmtree import discard_tree
 from supervisor.runtime import cgroups, securityopt, userns
@@ -994,6 +995,25 @@ class Engine:
 
         assert live.pidfd is not None  # just started
         health.start(self, c, live.pidfd, self.nursery, on_status, save=self.containers.save)
+        # Kubernetes probes (pods/prober.py): a failed liveness/startup probe kills it
+        # and the restart policy decides, as the kubelet does
+        pod_prober.start(self, c, live.pidfd, self.nursery, self.emit, self._probe_kill,
+                         self.containers.save)
+
+    def _probe_kill(self, c: Container) -> None:
+        if c.state.status is Status.RUNNING:
+            self.emit(c, "kill", signal="9")
+            self._send(c, signal.SIGKILL)
+
+    def probe_address(self, c: Container) -> str:
+        """Where httpGet/tcpSocket probes connect: the IP of the network `c` is in."""
+        mode = network_mode(c.host_config)
+        if mode.startswith("container:"):
+            c = self.containers.get(mode.split(":", 1)[1])
+            mode = network_mode(c.host_config)
+        if mode == "host":
+            return "127.0.0.1"
+        return next((ep.ip for ep in self.networks.store.endpoints_of(c.id) if ep.ip), "")
 
     # ------------------------------------------------------ end health checks
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from supervisor.kube.generate import APP_LABEL, VOLUME_NAME_ANNOTATION
+from supervisor.pods import probes as probe_core
 from supervisor.pods.labels import INFRA_LABEL, INFRA_REF, POD_LABEL
 
 __all__ = ["INFRA_LABEL", "POD_LABEL"]  # kept importable from here
@@ -96,10 +97,8 @@ _META = {"name", "labels", "annotations", "namespace"}
 _POD_SPEC = {"containers", "volumes", "restartPolicy", "hostname", "hostAliases",
              "terminationGracePeriodSeconds", "hostNetwork"}
 _CONTAINER = {"name", "image", "command", "args", "env", "envFrom", "ports", "resources",
-              "readinessProbe", "livenessProbe", "securityContext", "volumeMounts",
+              "readinessProbe", "livenessProbe", "startupProbe", "securityContext", "volumeMounts",
               "workingDir", "tty", "stdin", "imagePullPolicy"}
-_PROBE = {"exec", "periodSeconds", "timeoutSeconds", "failureThreshold",
-          "initialDelaySeconds", "successThreshold"}
 _SECURITY = {"runAsUser", "runAsGroup", "capabilities", "readOnlyRootFilesystem",
              "privileged", "allowPrivilegeEscalation"}
 _VOLUME = {"name", "persistentVolumeClaim", "emptyDir", "hostPath", "configMap", "secret"}
@@ -133,12 +132,6 @@ def quantity(text: Any, where: str) -> float:
     if not m:
         raise PlayError(f"{where}: invalid quantity {text!r}")
     return float(m.group(1)) * _FACTORS[m.group(2)]
-
-
-def _seconds(value: Any, where: str) -> int:
-    if not isinstance(value, int) or value < 0:
-        raise PlayError(f"{where} must be a whole number of seconds")
-    return value * 1_000_000_000
 
 
 class _Planner:
@@ -282,7 +275,7 @@ class _Planner:
                 raise PlayError(f"{where}: {cpath}.name is missing or not unique")
             seen.add(cname)
             body_c = self.container(where, cpath, c, volumes)
-            body_c["Labels"] = {**labels, **{str(k): str(v) for k, v in
+            body_c["Labels"] = {**body_c.get("Labels", {}), **labels, **{str(k): str(v) for k, v in
                                              (meta.get("annotations") or {}).items()},
                                 **base_labels, LABEL_PREFIX + "container": cname}
             host = body_c.setdefault("HostConfig", {})
@@ -393,12 +386,9 @@ class _Planner:
         if "cpu" in requests:
             host["CpuShares"] = max(2, int(quantity(requests["cpu"], f"{where}: {path}")
                                            * 1024))
-        probes = [k for k in ("readinessProbe", "livenessProbe") if c.get(k)]
-        if len(probes) > 1:
-            raise PlayError(f"{where}: {path}: one probe per container is supported "
-                            "(corral has one health check)")
-        if probes:
-            body["Healthcheck"] = self.probe(where, f"{path}.{probes[0]}", c[probes[0]])
+        found = self.probes(where, path, c)
+        if found:
+            body.setdefault("Labels", {})[probe_core.PROBES_LABEL] = probe_core.encode(found)
         sec = _check(where, f"{path}.securityContext", c.get("securityContext"), _SECURITY)
         if "runAsUser" in sec:
             body["User"] = str(sec["runAsUser"])
@@ -463,23 +453,21 @@ class _Planner:
             raise PlayError(f"{where}: {path}: {key} is not in the files played")
         return self.config[key][1]
 
-    def probe(self, where: str, path: str, p: Any) -> dict[str, Any]:
-        p = _check(where, path, p, _PROBE)
-        ex = _check(where, f"{path}.exec", p.get("exec"), {"command"})
-        command = [str(a) for a in ex.get("command") or []]
-        if not command:
-            raise PlayError(f"{where}: {path}: only exec probes are supported by corral")
-        if p.get("successThreshold", 1) != 1:
-            raise PlayError(f"{where}: {path}.successThreshold other than 1 is not supported")
-        if len(command) == 3 and command[:2] == ["/bin/sh", "-c"]:
-            test = ["CMD-SHELL", command[2]]
-        else:
-            test = ["CMD", *command]
-        return {"Test": test,
-                "Interval": _seconds(p.get("periodSeconds", 10), f"{where}: {path}"),
-                "Timeout": _seconds(p.get("timeoutSeconds", 1), f"{where}: {path}"),
-                "Retries": int(p.get("failureThreshold", 3)),
-                "StartPeriod": _seconds(p.get("initialDelaySeconds", 0), f"{where}: {path}")}
+    def probes(self, where: str, path: str, c: Mapping[str, Any]) -> list[probe_core.Probe]:
+        """startupProbe, livenessProbe, readinessProbe: Kubernetes probes, run by the
+        daemon as the kubelet runs them (`pods/probes.py`); named ports resolved."""
+        named = {str(p["name"]): int(p["containerPort"]) for p in c.get("ports") or []
+                 if isinstance(p, dict) and p.get("name") and p.get("containerPort")}
+        out = []
+        for kind in probe_core.KINDS:
+            key = f"{kind}Probe"
+            if c.get(key) is None:
+                continue
+            try:
+                out.append(probe_core.from_kube(kind, c[key], f"{path}.{key}", named))
+            except probe_core.ProbeError as exc:
+                raise PlayError(f"{where}: {exc}") from None
+        return out
 
     def service_ports(self, where: str, labels: Mapping[str, str], containers: list[Any],
                       replica: int, prefix: str) -> dict[str, list[dict[str, str]]]:

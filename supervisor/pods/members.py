@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol, TypeVar
 
 from supervisor.errors import Conflict, InvalidArgument, NotFound
+from supervisor.pods import probes
 from supervisor.pods.labels import DEFAULT_SHARE, INFRA_LABEL, POD_LABEL, SHARE_LABEL
 
 
@@ -52,7 +53,14 @@ def find_infra(pod: str, containers: Iterable[_Record]) -> _Record:
 
 
 def join(body: dict[str, Any], containers: Iterable[_Record]) -> None:
-    """Point a member's create body at its pod's infra (in place), or refuse it."""
+    """Point a member's create body at its pod's infra (in place), or refuse it; and
+    check the Kubernetes probes a body's labels carry (any container may have them)."""
+    try:
+        if probes.decode(body.get("Labels")) and (body.get("Healthcheck") or {}).get("Test"):
+            raise InvalidArgument(f"label {probes.PROBES_LABEL}: Kubernetes probes and a "
+                                  "health check cannot be set together")
+    except probes.ProbeError as exc:
+        raise InvalidArgument(str(exc)) from None
     labels = body.get("Labels") or {}
     if labels.get(INFRA_LABEL) == "true" and labels.get(POD_LABEL):
         hc = body.get("HostConfig") or {}
