@@ -14,6 +14,8 @@ on the infra), ipc and uts namespaces, as Kubernetes shares them.
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ __all__ = ["INFRA_LABEL", "POD_LABEL"]  # kept importable from here
 LABEL_PREFIX = "io.corral.kube."
 PLAYED = LABEL_PREFIX + "played"  # every container and volume a play made
 OWNER_LABEL = LABEL_PREFIX + "owner"  # Kind/name of the document that made it
+CONFIG_HASH = LABEL_PREFIX + "config-hash"  # a pod's, on each of its containers
 
 
 class PlayError(Exception):
@@ -68,6 +71,21 @@ class PodPlan:
     name: str
     infra: ContainerPlan
     members: list[ContainerPlan]
+    own_volumes: list[str] = field(default_factory=list)  # emptyDir, ConfigMap, Secret
+    config_hash: str = ""
+
+
+def stamp(pod: PodPlan, volumes: Sequence[VolumePlan]) -> None:
+    """The pod's config hash, on the pod and as a label on each of its containers: what
+    a second play compares to tell an unchanged pod (kept as it runs) from a changed
+    one (made again), as compose's reconcile compares a service's hash."""
+    doc = {"infra": pod.infra.body, "members": [[c.name, c.body] for c in pod.members],
+           "volumes": {v.name: {k: base64.b64encode(d).decode() for k, d in
+                                sorted(v.files.items())} for v in volumes}}
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+    pod.config_hash = hashlib.sha256(text.encode()).hexdigest()
+    for c in (pod.infra, *pod.members):
+        c.body.setdefault("Labels", {})[CONFIG_HASH] = pod.config_hash
 
 
 @dataclass
@@ -178,6 +196,10 @@ class _Planner:
             else:
                 self.deployment(doc)
         self.plan.volumes = list(self.volumes.values())
+        for pod in self.plan.pods:
+            pod.own_volumes = [v.name for v in self.plan.volumes
+                               if not v.shared and v.labels.get(POD_LABEL) == pod.name]
+            stamp(pod, [self.volumes[v] for v in pod.own_volumes])
         return self.plan
 
     # -- data documents -------------------------------------------------------------
