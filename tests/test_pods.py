@@ -255,3 +255,29 @@ def test_join_and_boot_order_cores() -> None:
         members.namespaces(a, [infra], lambda _c: None)
     assert members.namespaces(a, [infra], lambda _c: 7) == {"uts": "/proc/7/ns/uts"}
     assert body["HostConfig"]["IpcMode"] == "container:i"
+
+
+def test_a_created_pod_generates_validates_and_plays_back(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    import kubecheck
+    import yaml
+
+    port = free_port()
+    run(corral, "pod", "create", "-p", f"{port}:80", "--hostname", "gen", "gp")
+    run(corral, "run", "-d", "--pod", "gp", "--name", "gp-web", "-e", "K=v", IMAGE,
+        "sleep", "1d")
+    text = run(corral, "kube", "generate", "gp")
+    docs = [d for d in yaml.safe_load_all(text) if d]
+    kubecheck.validate(docs)
+    pod = next(d for d in docs if d["kind"] == "Pod")
+    assert pod["spec"]["hostname"] == "gen"
+    assert [c["image"] for c in pod["spec"]["containers"]] == [IMAGE]  # not the infra
+    run(corral, "pod", "rm", "-f", "gp")
+    f = tmp_path / "gp.yaml"
+    f.write_text(text)
+    run(corral, "kube", "play", str(f))
+    (played,) = [c for c in dk.containers.list() if not c.name.endswith("-infra")]
+    assert played.exec_run(["sh", "-c", "echo $K; hostname"]).output == b"v\ngen\n"
+    run(corral, "kube", "play", "--down", str(f))
+    assert dk.containers.list(all=True) == []
