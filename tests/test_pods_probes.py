@@ -141,14 +141,14 @@ def test_a_failed_liveness_probe_kills_and_the_policy_restarts(
 def test_a_failed_startup_probe_kills_and_never_restarts(
     corral: Daemon, dk: Any, tmp_path: Path
 ) -> None:
-    text = LIVENESS.replace("RESTART", "Never").replace(
+    text = LIVENESS.replace("RESTART", "Never").replace("{name: lv}", "{name: su}").replace(
         "livenessProbe:\n      tcpSocket: {port: 9}",
         "startupProbe:\n      exec: {command: ['false']}")
     since = int(time.time()) - 1
     play(corral, tmp_path, text)
-    wait_event(dk, "lv-app", "startup_probe: failure", since)
-    assert dk.containers.get("lv-app").wait(timeout=30)["StatusCode"] == 137
-    c = dk.containers.get("lv-app")
+    wait_event(dk, "su-app", "startup_probe: failure", since)
+    assert dk.containers.get("su-app").wait(timeout=30)["StatusCode"] == 137
+    c = dk.containers.get("su-app")
     assert c.attrs["State"]["Status"] == "exited" and c.attrs["RestartCount"] == 0
 
 
