@@ -4,6 +4,7 @@ failed liveness or startup probe kills it for its restart policy)."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -103,11 +104,15 @@ def test_readiness_by_httpget_is_the_containers_health(
     c = dk.containers.get("rd-web")
     assert c.attrs["State"]["Health"]["Status"] == "healthy"
     assert "(healthy)" in corral.cli("ps", "--filter", "name=rd-web").stdout
+    (info,) = json.loads(corral.cli("pod", "inspect", "rd").stdout)
+    assert info["Ready"] is True and info["Containers"][0]["Ready"] is True
     assert c.exec_run(["rm", "/www/ready"]).exit_code == 0  # now a 404
     wait_event(dk, "rd-web", "health_status: unhealthy", since, after=ready)
     c.reload()
     assert c.attrs["State"]["Health"]["Status"] == "unhealthy"
     assert c.attrs["State"]["Running"] and c.attrs["RestartCount"] == 0  # not killed
+    (info,) = json.loads(corral.cli("pod", "inspect", "rd").stdout)
+    assert info["Ready"] is False and info["State"] == "Running"
 
 
 LIVENESS = """

@@ -16,6 +16,7 @@ from supervisor.cli.parser import Command, Opt, UsageError, parse
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
     from supervisor.cli.context import Cli
@@ -172,9 +173,18 @@ def _inspect(pod: Pod) -> dict[str, Any]:
                    if k.startswith(POD_LABELS_PREFIX)},
         "SharedNamespaces": str(labels.get(SHARE_LABEL) or "net,ipc,uts").split(","),
         "Ports": ports,
+        "Ready": bool(pod.members) and all(_ready(c) for c in pod.members),
         "Containers": [{"Id": c.get("Id"), "Name": _name(c), "State": c.get("State"),
-                        "Status": c.get("Status")} for c in pod.members],
+                        "Status": c.get("Status"), "Ready": _ready(c)} for c in pod.members],
     }
+
+
+def _ready(c: Mapping[str, Any]) -> bool:
+    """Kubernetes' container readiness: running, and its readiness probe (its health
+    on corral) passed, when it has one."""
+    status = str(c.get("Status") or "")
+    return c.get("State") == "running" and not status.endswith(
+        ("(unhealthy)", "(health: starting)"))
 
 
 def _start(cli: Cli, pod: Pod) -> None:
