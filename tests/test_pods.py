@@ -281,3 +281,22 @@ def test_a_created_pod_generates_validates_and_plays_back(
     assert played.exec_run(["sh", "-c", "echo $K; hostname"]).output == b"v\ngen\n"
     run(corral, "kube", "play", "--down", str(f))
     assert dk.containers.list(all=True) == []
+
+
+def test_a_dead_infra_comes_back_and_its_members_rejoin(corral: Daemon, dk: Any) -> None:
+    run(corral, "pod", "create", "rj")
+    run(corral, "run", "-d", "--restart", "always", "--pod", "rj", "--name", "rj-a", IMAGE,
+        "sleep", "1d")
+    old_net = ns(corral, "rj-a", "net")
+    killed = time.time_ns()
+    os.kill(pid(corral, "rj-infra"), 9)  # not a user's kill: the policies apply
+    for name in ("rj-infra", "rj-a"):
+        for ev in dk.events(since=killed // 10**9 - 1, decode=True,
+                            filters={"container": name, "event": "start"}):
+            if int(ev["timeNano"]) > killed:
+                break
+    for kind in ("net", "ipc", "uts"):
+        assert ns(corral, "rj-a", kind) == ns(corral, "rj-infra", kind)
+    assert ns(corral, "rj-a", "net") != old_net
+    code, _ = dk.containers.get("rj-a").exec_run(["ip", "-4", "addr", "show", "eth0"])
+    assert code == 0  # back on the pod's network

@@ -749,6 +749,16 @@ class Engine:
         self._emit_volumes(c, "mount")
         self.emit(c, "start")
         log.info("container.start", id=c.short_id, name=c.name, pid=pid)
+        self._rejoin_pod(c)
+
+    def _rejoin_pod(self, infra: Container) -> None:
+        """A pod's infra started again: members still running are in the namespaces of
+        the one that died, so they are killed and their restart policies decide, as
+        the kubelet restarts a pod's containers after a new sandbox."""
+        for m in pod_members.members_of(infra, self.containers.all()):
+            if m.state.status is Status.RUNNING:
+                log.info("container.pod_rejoin", id=m.short_id, name=m.name)
+                self._send(m, signal.SIGKILL)
 
     async def _remove_after_failed_start(self, c: Container, live: Live) -> None:
         """An auto-remove container whose start failed is removed before the error
