@@ -70,6 +70,8 @@ def test_members_share_the_infras_network_ipc_and_uts(corral: Daemon, dk: Any) -
             == ns(corral, "web-infra", kind), kind
     assert ns(corral, "web-srv", "ipc") != os.readlink("/proc/self/ns/ipc")
     assert ns(corral, "web-srv", "pid") != ns(corral, "web-side", "pid")  # pid: not shared
+    run(corral, "exec", "web-srv", "sh", "-c", "echo shared > /dev/shm/seg")  # POSIX shm too
+    assert run(corral, "exec", "web-side", "cat", "/dev/shm/seg") == "shared\n"
 
     # the infra is no image: catatonit in pause mode, in no image list
     infra = dk.containers.get("web-infra").attrs
