@@ -12,12 +12,13 @@ from __future__ import annotations
 import calendar
 import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from metrics import readings
 from metrics.families import Family, cached_block, container_labels, counter, gauge, label
 from metrics.procfs import TASK_STATES, device_name
+from supervisor.pods.labels import POD_LABEL
 from supervisor.runtime import cgroups
 
 
@@ -51,9 +52,18 @@ _STATE = {s: label("state", s) for s in TASK_STATES}
 
 
 def target_block(t: Target) -> str:
-    """The container's label block, formatted once while its name and labels stay."""
+    """The container's label block, formatted once while its name and labels stay.
+    A pod's containers (its infra too) also carry `pod`, as the kubelet's cAdvisor
+    labels them, so one query sums a pod."""
     return cached_block((("id", t.cgroup_path), ("name", t.name), ("image", t.image),
+                         *pod_label(t.labels).items(),
                          *_container_labels(tuple(t.labels.items()))))  # fmt: skip
+
+
+def pod_label(labels: Mapping[str, str] | None) -> dict[str, str]:
+    """`pod` for a pod's containers (none for others)."""
+    pod = (labels or {}).get(POD_LABEL)
+    return {"pod": str(pod)} if pod else {}
 
 
 @functools.lru_cache(maxsize=4096)

@@ -20,7 +20,7 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import choose_encoder
 
-from metrics.containers import ContainerCollector, Target
+from metrics.containers import ContainerCollector, Target, pod_label
 from metrics.families import container_labels, render
 from metrics.supervisor import Bookkeeping, Record, SupervisorCollector, event_action
 from supervisor.errors import NotFound
@@ -148,6 +148,7 @@ class Exporter:
                 "id": self.engine.cgroup_path(c),
                 "name": c.name,
                 "image": c.image,
+                **pod_label(c.config.get("Labels")),
                 **container_labels(c.config.get("Labels")),
             }
             lines: dict[str, int] = {}

@@ -13,6 +13,7 @@ import yaml
 from conftest import Daemon
 
 from supervisor.kube import play as core
+from supervisor.pods import probes
 
 POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"app": "p"}},
        "spec": {"containers": [{"name": "c", "image": "busybox", "args": ["sleep", "9"]}]}}
@@ -38,9 +39,9 @@ def test_unsupported_kinds_and_fields_are_named_with_file_and_doc() -> None:
     assert refused(POD, job) == "f.yaml:doc 2: kind Job is not supported"
     assert refused(with_container(lifecycle={})) == (
         "f.yaml:doc 1: field spec.containers[0].lifecycle is not supported by corral")
-    probe = {"httpGet": {"path": "/", "port": 80}}
+    probe = {"grpc": {"port": 80}}
     assert refused(with_container(readinessProbe=probe)) == (
-        "f.yaml:doc 1: field spec.containers[0].readinessProbe.httpGet is not supported "
+        "f.yaml:doc 1: field spec.containers[0].readinessProbe.grpc is not supported "
         "by corral")
     dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "d"}},
@@ -74,8 +75,11 @@ def test_a_pod_is_an_infra_and_members_joined_to_it() -> None:
     assert host["NetworkMode"] == "container:p-infra"
     assert host["Memory"] == 64 << 20 and host["NanoCpus"] == 500_000_000
     assert host["RestartPolicy"] == {"Name": "on-failure"} and host["CapDrop"] == ["ALL"]
-    assert a.body["Healthcheck"]["Test"] == ["CMD-SHELL", "true"]
-    assert a.body["Healthcheck"]["Retries"] == 4
+    assert "Healthcheck" not in a.body  # Kubernetes probes, run as the kubelet runs them
+    (probe,) = probes.decode(a.body["Labels"])
+    assert (probe.kind, probe.action, probe.command) == (
+        "readiness", "exec", ("/bin/sh", "-c", "true"))
+    assert (probe.period, probe.failure_threshold) == (2.0, 4)
     assert a.body["Labels"][core.PLAYED] == "true" and a.body["Labels"]["app"] == "p"
 
 
@@ -183,7 +187,7 @@ def test_play_a_pod_then_down_removes_exactly_it(
     file.write_text(DUO.replace("PORT", str(port)))
     dk.containers.run("busybox", ["sleep", "1000"], name="bystander", detach=True)
     dk.volumes.create("bystander-vol")
-    assert kube(corral, "play", str(file)).stdout == "pod/duo\n"
+    assert kube(corral, "play", str(file)).stdout == "pod/duo created\n"
     assert names(dk) == ["bystander", "duo-client", "duo-infra", "duo-web"]
     # members share one network namespace (localhost) and one hostname
     client = dk.containers.get("duo-client")
@@ -196,12 +200,67 @@ def test_play_a_pod_then_down_removes_exactly_it(
     # the Service's port is published on this host
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=10) as r:
         assert r.read() == b"<h1>from a configmap</h1>"
-    again = corral.cli("kube", "play", str(file))
-    assert again.returncode == 1 and "container name duo-infra is in use" in again.stderr
+    ids = {c.name: c.id for c in dk.containers.list(all=True)}
+    assert kube(corral, "play", str(file)).stdout == "pod/duo unchanged\n"  # as apply
+    assert {c.name: c.id for c in dk.containers.list(all=True)} == ids
 
     kube(corral, "play", "--down", str(file))
     assert names(dk) == ["bystander"]
     assert [v.name for v in dk.volumes.list()] == ["bystander-vol"]
+
+
+SCALED = """\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg}
+data: {MODE: one}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: app}
+spec:
+  replicas: REPLICAS
+  selector: {matchLabels: {app: app}}
+  template:
+    metadata: {labels: {app: app}}
+    spec:
+      containers:
+      - name: main
+        image: busybox
+        command: [sh, -c, 'exec sleep 1000']
+        envFrom: [{configMapRef: {name: cfg}}]
+        volumeMounts: [{name: conf, mountPath: /conf}]
+      volumes:
+      - {name: conf, configMap: {name: cfg}}
+"""
+
+
+def test_a_second_play_updates_like_apply_and_down_removes_exactly_it(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    file = tmp_path / "app.yaml"
+    dk.containers.run("busybox", ["sleep", "1000"], name="bystander", detach=True)
+    file.write_text(SCALED.replace("REPLICAS", "2"))
+    assert kube(corral, "play", str(file)).stdout == "pod/app-1 created\npod/app-2 created\n"
+    first = {c.name: c.id for c in dk.containers.list(all=True)}
+    assert kube(corral, "play", str(file)).stdout == (
+        "pod/app-1 unchanged\npod/app-2 unchanged\n")
+    # a changed ConfigMap changes both pods' hash: they are made again with it
+    file.write_text(SCALED.replace("REPLICAS", "2").replace("MODE: one", "MODE: two"))
+    assert kube(corral, "play", str(file)).stdout == (
+        "pod/app-1 configured\npod/app-2 configured\n")
+    now = {c.name: c.id for c in dk.containers.list(all=True)}
+    assert now["bystander"] == first["bystander"] and now["app-1-main"] != first["app-1-main"]
+    main = dk.containers.get("app-1-main")
+    assert main.exec_run(["sh", "-c", "echo $MODE; cat /conf/MODE"]).output == b"two\ntwo"
+    # scaled down: the pod beyond the replicas goes, with its own volumes
+    file.write_text(SCALED.replace("REPLICAS", "1").replace("MODE: one", "MODE: two"))
+    assert kube(corral, "play", str(file)).stdout == (
+        "pod/app-2 deleted\npod/app-1 unchanged\n")
+    assert names(dk) == ["app-1-infra", "app-1-main", "bystander"]
+    assert sorted(v.name for v in dk.volumes.list()) == ["app-1-conf"]
+    kube(corral, "play", "--down", str(file))
+    assert names(dk) == ["bystander"] and dk.volumes.list() == []
 
 
 def test_a_refused_document_makes_nothing(corral: Daemon, dk: Any, tmp_path: Path) -> None:

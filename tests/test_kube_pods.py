@@ -55,8 +55,9 @@ def test_pod_verbs_manage_a_played_pod_as_a_whole(
     file.write_text(POD)
     run(corral, "kube", "play", str(file))
     rows = run(corral, "pod", "ls").splitlines()
-    assert rows[0].split() == ["NAME", "STATUS", "INFRA", "ID", "#", "OF", "CONTAINERS"]
-    assert rows[1].split()[:2] == ["pair", "Running"] and rows[1].split()[-1] == "2"
+    assert rows[0].split() == ["POD", "ID", "NAME", "STATUS", "INFRA", "ID", "#", "OF",
+                               "CONTAINERS"]
+    assert rows[1].split()[1:3] == ["pair", "Running"] and rows[1].split()[-1] == "2"
     (info,) = json.loads(run(corral, "pod", "inspect", "pair"))
     assert [c["Name"] for c in info["Containers"]] == ["pair-a", "pair-b"]
     assert info["InfraContainerID"] == dk.containers.get("pair-infra").id
@@ -64,7 +65,7 @@ def test_pod_verbs_manage_a_played_pod_as_a_whole(
     run(corral, "pod", "stop", "-t", "1", "pair")
     assert {c.name: c.status for c in dk.containers.list(all=True)} == {
         "pair-a": "exited", "pair-b": "exited", "pair-infra": "exited"}
-    assert run(corral, "pod", "ls").splitlines()[1].split()[1] == "Failed"  # ended by a signal
+    assert run(corral, "pod", "ls").splitlines()[1].split()[2] == "Failed"  # ended by a signal
     run(corral, "pod", "start", "pair")
     assert sorted(c.name for c in dk.containers.list()) == ["pair-a", "pair-b", "pair-infra"]
     code, out = dk.containers.get("pair-b").exec_run(["hostname"])

@@ -72,7 +72,8 @@ def test_the_example_project_validates_and_plays_back(corral: Daemon, tmp_path: 
         assert r.returncode == 0, r.stderr
         r = corral.cli("kube", "play", str(out), timeout=120)
         assert r.returncode == 0, r.stderr
-        assert r.stdout.split() == ["pod/db-1", "pod/setup-1", "pod/web-1", "pod/web-2"]
+        assert r.stdout.splitlines() == ["pod/db-1 created", "pod/setup-1 created",
+                                         "pod/web-1 created", "pod/web-2 created"]
         r = corral.cli("exec", "web-2-web", "cat", "/www/index.html")
         assert r.returncode == 0 and r.stdout == (EXAMPLE.parent / "www" / "index.html"
                                                   ).read_text()

@@ -178,6 +178,21 @@ def test_container_series_follow_the_container(mdaemon: MetricsDaemon, mdk: Any)
     assert c.id not in text  # every series of a removed container is gone
 
 
+def test_a_pods_containers_carry_the_pod_label(mdaemon: MetricsDaemon, mdk: Any) -> None:
+    from supervisor.pods.labels import INFRA_LABEL, INFRA_REF, POD_LABEL
+
+    infra = mdk.containers.run(INFRA_REF, name="shop-infra", detach=True,
+                               labels={POD_LABEL: "shop", INFRA_LABEL: "true"})
+    member = mdk.containers.run(IMAGE, ["sleep", "1d"], name="shop-a", detach=True,
+                                labels={POD_LABEL: "shop"})
+    alone = mdk.containers.run(IMAGE, ["sleep", "1d"], name="alone", detach=True)
+    for family in ("container_cpu_usage_seconds_total", "corral_container_state"):
+        samples = mdaemon.samples(family)
+        assert {lb.get("pod") for lb, _ in of(samples, member.id)} == {"shop"}, family
+        assert {lb.get("pod") for lb, _ in of(samples, infra.id)} == {"shop"}, family
+        assert {lb.get("pod") for lb, _ in of(samples, alone.id)} == {None}, family
+
+
 def test_restarts_counter_is_not_reset_by_a_user_start(mdaemon: MetricsDaemon, mdk: Any) -> None:
     cid = crash_once(mdk, "crashy")
     ((labels, value),) = of(mdaemon.samples("corral_container_restarts_total"), cid)

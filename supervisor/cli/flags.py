@@ -39,6 +39,7 @@ RUN_OPTS: tuple[Opt, ...] = (
     Opt("read-only", help="Mount the container's root filesystem as read only"),
     Opt("tmpfs", kind="list", help="Mount a tmpfs directory"),
     Opt("label", "l", "list", help="Set meta data on a container"),
+    Opt("pod", kind="str", help="Run the container in an existing pod (corral pod create)"),
     Opt("memory", "m", "str", help="Memory limit"),
     Opt("memory-swap", kind="str", help="Swap limit equal to memory plus swap: '-1' unlimited"),
     Opt("cpus", kind="str", help="Number of CPUs"),
@@ -570,6 +571,10 @@ def container_body(
         labels = parse_kv_labels([*label_items, *o["label"]])
     except ValueError as exc:
         raise bad("label", ",".join(o["label"]), str(exc)) from None
+    if o.get("pod"):  # the daemon joins it to the pod's infra (supervisor/pods/)
+        from supervisor.pods.labels import POD_LABEL
+
+        labels[POD_LABEL] = o["pod"]
 
     host: dict[str, Any] = {}
     for long, key in (("memory", "Memory"), ("memory-swap", "MemorySwap"),

@@ -75,7 +75,7 @@ def _maybe_inspect(cli: Cli, ref: str) -> dict[str, Any] | None:
 def _pod_records(cli: Cli, name: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """A pod's infra and members (inspect records), by the pod labels; ([], None) if
     there is no such pod."""
-    from supervisor.kube.play import INFRA_LABEL, POD_LABEL
+    from supervisor.pods.labels import INFRA_LABEL, POD_LABEL
 
     filters = json.dumps({"label": [f"{POD_LABEL}={name}"]})
     listed = cli.client.get("/containers/json", {"all": True, "filters": filters}) or []

@@ -56,23 +56,47 @@ def _load(files: list[str]) -> Plan:
 
 
 def play(cli: Cli, files: list[str], *, down: bool) -> int:
+    """Make what the files describe, like `kubectl apply`: a pod already played with
+    the same config hash is left running (`unchanged`), one whose hash differs is
+    made again (`configured`), a new one is made (`created`), and a Deployment's pod
+    no longer in the files (scaled down) is removed (`deleted`)."""
+    from supervisor.kube.play import OWNER_LABEL
+
     plan = _load(files)
     if down:
         return _down(cli, plan)
     for note in plan.notes:
         cli.err(f"WARNING: {note}")
-    _preflight(cli, plan)
+    observed = _observed(cli)
+    unchanged, changed = _compare(plan, observed)
+    owners = {str(pod.infra.body["Labels"].get(OWNER_LABEL)) for pod in plan.pods}
+    planned = {pod.name for pod in plan.pods}
+    stale = [name for name, have in observed.items() if name not in planned
+             and any((c.get("Labels") or {}).get(OWNER_LABEL) in owners for c in have)]
+    ours = {_cname(c) for name in (*unchanged, *changed, *stale) for c in observed[name]}
+    kept_volumes = {v for pod in plan.pods if pod.name in unchanged for v in pod.own_volumes}
+    _preflight(cli, plan, ours, kept_volumes | {v for pod in plan.pods
+                                                  if pod.name in changed
+                                                  for v in pod.own_volumes})
+    for name in (*changed, *stale):
+        _remove_pod(cli, observed[name], name)
+        if name in stale:
+            cli.out(f"pod/{name} deleted")
     made_containers: list[str] = []
     made_volumes: list[str] = []
     try:
         for vol in plan.volumes:
-            _volume(cli, vol.name, vol.labels, vol.files, vol.shared, made_volumes)
+            if vol.name not in kept_volumes:
+                _volume(cli, vol.name, vol.labels, vol.files, vol.shared, made_volumes)
         for pod in plan.pods:
+            if pod.name in unchanged:
+                cli.out(f"pod/{pod.name} unchanged")
+                continue
             for c in (pod.infra, *pod.members):
                 created = cli.client.post("/containers/create", {"name": c.name}, c.body)
                 made_containers.append(str(created["Id"]))
                 cli.client.post(f"/containers/{created['Id']}/start")
-            cli.out(f"pod/{pod.name}")
+            cli.out(f"pod/{pod.name} {'configured' if pod.name in changed else 'created'}")
     except (ApiError, CliError, OSError):
         for cid in reversed(made_containers):
             _quiet_remove(cli, f"/containers/{cid}", {"force": True, "v": True})
@@ -82,7 +106,55 @@ def play(cli: Cli, files: list[str], *, down: bool) -> int:
     return 0
 
 
-def _preflight(cli: Cli, plan: Plan) -> None:
+def _cname(c: dict[str, Any]) -> str:
+    return str((c.get("Names") or [""])[0]).lstrip("/")
+
+
+def _observed(cli: Cli) -> dict[str, list[dict[str, Any]]]:
+    """The containers earlier plays made, by pod."""
+    from supervisor.kube.play import PLAYED
+    from supervisor.pods.labels import POD_LABEL
+
+    filters = json.dumps({"label": [f"{PLAYED}=true"]})
+    out: dict[str, list[dict[str, Any]]] = {}
+    for c in cli.client.get("/containers/json", {"all": True, "filters": filters}) or []:
+        pod = (c.get("Labels") or {}).get(POD_LABEL)
+        if pod:
+            out.setdefault(str(pod), []).append(c)
+    return out
+
+
+def _compare(plan: Plan, observed: dict[str, list[dict[str, Any]]]) -> tuple[set[str], set[str]]:
+    """(unchanged, changed) pod names: a pod is unchanged when every one of its planned
+    containers exists with the pod's hash, and nothing else is in it."""
+    from supervisor.kube.play import CONFIG_HASH
+
+    unchanged: set[str] = set()
+    changed: set[str] = set()
+    for pod in plan.pods:
+        have = observed.get(pod.name)
+        if not have:
+            continue
+        names = {c.name for c in (pod.infra, *pod.members)}
+        same = {_cname(c) for c in have} == names and all(
+            (c.get("Labels") or {}).get(CONFIG_HASH) == pod.config_hash for c in have)
+        (unchanged if same else changed).add(pod.name)
+    return unchanged, changed
+
+
+def _remove_pod(cli: Cli, containers: list[dict[str, Any]], pod: str) -> None:
+    """A played pod's containers (members, then the infra) and its own volumes."""
+    from supervisor.kube.play import PLAYED
+    from supervisor.pods.labels import INFRA_LABEL, POD_LABEL
+
+    for c in sorted(containers, key=lambda c: (c.get("Labels") or {}).get(INFRA_LABEL) == "true"):
+        cli.client.delete(f"/containers/{c['Id']}", {"force": True, "v": True})
+    filters = json.dumps({"label": [f"{PLAYED}=true", f"{POD_LABEL}={pod}"]})
+    for vol in (cli.client.get("/volumes", {"filters": filters}) or {}).get("Volumes") or []:
+        cli.client.delete(f"/volumes/{quote(vol['Name'])}", {"force": True})
+
+
+def _preflight(cli: Cli, plan: Plan, ours: set[str], our_volumes: set[str]) -> None:
     for image in plan.images():
         try:
             cli.client.get(f"/images/{quote(image)}/json")
@@ -92,16 +164,18 @@ def _preflight(cli: Cli, plan: Plan) -> None:
                                "it first)") from None
             raise
     for name in plan.container_names():
+        if name in ours:
+            continue
         try:
             cli.client.get(f"/containers/{quote(name)}/json")
         except ApiError as exc:
             if exc.status == 404:
                 continue
             raise
-        raise CliError(f"container name {name} is in use: `kube play --down` the files "
-                       "first (a second play does not update yet)")
+        raise CliError(f"container name {name} is in use by a container `kube play` did "
+                       "not make")
     for vol in plan.volumes:
-        if vol.shared:
+        if vol.shared or vol.name in our_volumes:
             continue
         if _volume_info(cli, vol.name) is not None:
             raise CliError(f"volume {vol.name} already exists: `kube play --down` first")
@@ -149,7 +223,7 @@ def _quiet_remove(cli: Cli, path: str, query: dict[str, Any]) -> None:
 def _down(cli: Cli, plan: Plan) -> int:
     """Remove what a play of these files made: containers and volumes of the plan's
     names that carry play's label (a claim's volume that existed before is kept)."""
-    from supervisor.kube.play import PLAYED
+    from supervisor.kube.play import OWNER_LABEL, PLAYED
 
     filters = json.dumps({"label": [f"{PLAYED}=true"]})
     listed = cli.client.get("/containers/json", {"all": True, "filters": filters}) or []
@@ -159,6 +233,14 @@ def _down(cli: Cli, plan: Plan) -> int:
             if c.name in ours:
                 cli.client.delete(f"/containers/{ours[c.name]}", {"force": True, "v": True})
         cli.out(f"pod/{pod.name}")
+    # a Deployment's pods beyond the replicas the files now say (scaled down since)
+    owners = {str(pod.infra.body["Labels"].get(OWNER_LABEL)) for pod in plan.pods}
+    planned = {pod.name for pod in plan.pods}
+    for name, have in _observed(cli).items():
+        if name not in planned and any((c.get("Labels") or {}).get(OWNER_LABEL) in owners
+                                       for c in have):
+            _remove_pod(cli, have, name)
+            cli.out(f"pod/{name}")
     for vol in plan.volumes:
         info = _volume_info(cli, vol.name)
         if info is not None and (info.get("Labels") or {}).get(PLAYED) == "true":

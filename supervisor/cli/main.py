@@ -71,7 +71,7 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "up": ("compose", "cmd_up", "Create and start the services of a compose file"),
     "down": ("compose", "cmd_down", "Stop and remove the services of a compose file"),
     "kube": ("kube", "cmd_kube", "Generate Kubernetes YAML, or play it on corral"),
-    "pod": ("pod", "cmd_pod", "Manage pods (made by kube play)"),
+    "pod": ("pod", "cmd_pod", "Manage pods"),
 }
 
 # verbs reached only through a management group (`container prune`, `image prune`)

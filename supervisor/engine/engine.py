@@ -48,6 +48,9 @@ from supervisor.images.store import ImageStore
 from supervisor.network import links as netlinks
 from supervisor.network.manager import Networks, has_sandbox, network_mode
 from supervisor.network.manager import Plan as NetworkPlan
+from supervisor.pods import members as pod_members
+from supervisor.pods import prober as pod_prober
+from supervisor.pods.infra import InfraImages
 from supervisor.rmtree import discard_tree
 from supervisor.runtime import cgroups, securityopt, userns
 from supervisor.runtime.console import Console, with_console_socket
@@ -182,7 +185,7 @@ class Engine:
         stateroot.prepare(root)  # 0700 skeleton, an older root's modes fixed, tmp/ swept
         self.db = Database(root / "corral.db")
         nursery.start_soon(self.db.keep_pending)  # records held while the disk is full
-        self.images = ImageStore(root, self.db)
+        self.images: ImageStore = InfraImages(root, self.db)  # + pod infra (pods/infra.py)
         self.volumes = VolumeStore(root, self.db)
         self.containers = ContainerStore(self.db)
         self.execs = ExecStore()
@@ -378,6 +381,7 @@ class Engine:
         image_ref = body.get("Image") or ""
         if not image_ref:
             raise InvalidArgument("no image specified")
+        pod_members.join(body, self.containers.all())  # a pod's member: its infra's network
         unsupported.check_body(body, runtime=self.runtime_name)  # refused, never dropped
         image = self.images.resolve(image_ref)
         host_config: dict[str, Any] = dict(body.get("HostConfig") or {})
@@ -745,6 +749,16 @@ class Engine:
         self._emit_volumes(c, "mount")
         self.emit(c, "start")
         log.info("container.start", id=c.short_id, name=c.name, pid=pid)
+        self._rejoin_pod(c)
+
+    def _rejoin_pod(self, infra: Container) -> None:
+        """A pod's infra started again: members still running are in the namespaces of
+        the one that died, so they are killed and their restart policies decide, as
+        the kubelet restarts a pod's containers after a new sandbox."""
+        for m in pod_members.members_of(infra, self.containers.all()):
+            if m.state.status is Status.RUNNING:
+                log.info("container.pod_rejoin", id=m.short_id, name=m.name)
+                self._send(m, signal.SIGKILL)
 
     async def _remove_after_failed_start(self, c: Container, live: Live) -> None:
         """An auto-remove container whose start failed is removed before the error
@@ -864,6 +878,8 @@ class Engine:
             "ipc": self._namespace_of(hc, "ipc", "IpcMode", "IPC"),
             "uts": "host" if hc.get("UTSMode") == "host" else "",
         }
+        # a pod's member: its infra's uts namespace (ipc is its IpcMode, pods/members.py)
+        spaces.update(pod_members.namespaces(c, self.containers.all(), _running_pid))
         network = self.networks.spec_network(c)  # networking: none, host or netns path
         return ContainerSpec(
             id=c.id,
@@ -989,6 +1005,25 @@ class Engine:
 
         assert live.pidfd is not None  # just started
         health.start(self, c, live.pidfd, self.nursery, on_status, save=self.containers.save)
+        # Kubernetes probes (pods/prober.py): a failed liveness/startup probe kills it
+        # and the restart policy decides, as the kubelet does
+        pod_prober.start(self, c, live.pidfd, self.nursery, self.emit, self._probe_kill,
+                         self.containers.save)
+
+    def _probe_kill(self, c: Container) -> None:
+        if c.state.status is Status.RUNNING:
+            self.emit(c, "kill", signal="9")
+            self._send(c, signal.SIGKILL)
+
+    def probe_address(self, c: Container) -> str:
+        """Where httpGet/tcpSocket probes connect: the IP of the network `c` is in."""
+        mode = network_mode(c.host_config)
+        if mode.startswith("container:"):
+            c = self.containers.get(mode.split(":", 1)[1])
+            mode = network_mode(c.host_config)
+        if mode == "host":
+            return "127.0.0.1"
+        return next((ep.ip for ep in self.networks.store.endpoints_of(c.id) if ep.ip), "")
 
     # ------------------------------------------------------ end health checks
 
@@ -1364,6 +1399,8 @@ class Engine:
 
     # ---------------------------------------------------------------- remove
     async def remove(self, c: Container, *, force: bool = False, volumes: bool = False) -> None:
+        for member in pod_members.check_remove(c, self.containers.all(), force=force):
+            await self.remove(self.containers.get(member.id), force=True, volumes=volumes)
         live = self.live(c)
         if live.removing:
             await live.removed.wait()
@@ -1900,6 +1937,11 @@ class Engine:
         ex.running = False
         ex.exit_code = code
         self.emit(c, "exec_die", execID=ex.id, exitCode=code)
+
+
+def _running_pid(c: Container) -> int | None:
+    st = c.state
+    return st.pid if st.status in (Status.RUNNING, Status.PAUSED) and st.pid else None
 
 
 def _or(value: list[str] | None, default: tuple[str, ...]) -> list[str] | tuple[str, ...]:

@@ -345,6 +345,8 @@ class _Builder:
         probe = self.probe()
         if probe:
             c["readinessProbe"] = probe
+        for kind, body in self.kube_probes().items():  # a played container's own probes
+            c[f"{kind}Probe"] = body
         security = self.security_context()
         if security:
             c["securityContext"] = security
@@ -425,6 +427,15 @@ class _Builder:
         if requests:
             out["requests"] = requests
         return out
+
+    def kube_probes(self) -> dict[str, dict[str, Any]]:
+        from supervisor.pods import probes
+
+        try:
+            return {p.kind: probes.to_kube(p) for p in probes.decode(self.cfg.get("Labels"))}
+        except probes.ProbeError as exc:
+            self.note(f"{exc}: no probes")
+            return {}
 
     def probe(self) -> dict[str, Any]:
         hc = self.cfg.get("Healthcheck") or {}
@@ -620,7 +631,7 @@ class _Builder:
         out: dict[str, str] = {}
         image_labels = self.image_cfg.get("Labels") or {}
         for key, value in sorted((self.cfg.get("Labels") or {}).items()):
-            if key.startswith(("com.docker.compose.", "io.corral.kube.")) or \
+            if key.startswith(("com.docker.compose.", "io.corral.kube.", "io.corral.pod.")) or \
                     image_labels.get(key) == value:
                 continue
             if not valid_label_key(key):

@@ -5,34 +5,32 @@ Why all checks happen here, before anything is made: a play either makes everyth
 or nothing (a refused field in the fifth document must not leave the first four
 running).  The CLI carries the plan out and removes what it made if a create fails.
 
-A pod is an infra container holding the network namespace (and with it the
-hostname: members in `container:` network mode share both) plus one container per
-member joined to it, so members reach each other on `localhost`.  The engine shares
-network only (`--ipc container:`/`--uts` are not supported by corral): a pod's
-members have private IPC namespaces, which Kubernetes would share.
-
-The infra runs the pod's first image with `sleep` as its only process, stopped by
-SIGKILL.  Why not tini-static alone on an empty rootfs: tini needs a child to run
-and exits with it, so it cannot hold a namespace by itself, and the engine creates
-no container without an image; a separate pause image is what the issue rules out.
+A pod is an infra container holding the namespaces (`supervisor/pods/`: catatonit
+on a root of its own, no image) plus one container per member joined to it by the
+pod label: members share its network (so `localhost` between them, ports published
+on the infra), ipc and uts namespaces, as Kubernetes shares them.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from supervisor.kube.generate import APP_LABEL, VOLUME_NAME_ANNOTATION
+from supervisor.pods import probes as probe_core
+from supervisor.pods.labels import INFRA_LABEL, INFRA_REF, POD_LABEL
+
+__all__ = ["INFRA_LABEL", "POD_LABEL"]  # kept importable from here
 
 LABEL_PREFIX = "io.corral.kube."
 PLAYED = LABEL_PREFIX + "played"  # every container and volume a play made
-POD_LABEL = LABEL_PREFIX + "pod"
 OWNER_LABEL = LABEL_PREFIX + "owner"  # Kind/name of the document that made it
-INFRA_LABEL = LABEL_PREFIX + "infra"
-INFRA_SLEEP = ["sleep", "2147483647"]
+CONFIG_HASH = LABEL_PREFIX + "config-hash"  # a pod's, on each of its containers
 
 
 class PlayError(Exception):
@@ -73,6 +71,21 @@ class PodPlan:
     name: str
     infra: ContainerPlan
     members: list[ContainerPlan]
+    own_volumes: list[str] = field(default_factory=list)  # emptyDir, ConfigMap, Secret
+    config_hash: str = ""
+
+
+def stamp(pod: PodPlan, volumes: Sequence[VolumePlan]) -> None:
+    """The pod's config hash, on the pod and as a label on each of its containers: what
+    a second play compares to tell an unchanged pod (kept as it runs) from a changed
+    one (made again), as compose's reconcile compares a service's hash."""
+    doc = {"infra": pod.infra.body, "members": [[c.name, c.body] for c in pod.members],
+           "volumes": {v.name: {k: base64.b64encode(d).decode() for k, d in
+                                sorted(v.files.items())} for v in volumes}}
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+    pod.config_hash = hashlib.sha256(text.encode()).hexdigest()
+    for c in (pod.infra, *pod.members):
+        c.body.setdefault("Labels", {})[CONFIG_HASH] = pod.config_hash
 
 
 @dataclass
@@ -84,7 +97,7 @@ class Plan:
     def images(self) -> list[str]:
         seen: dict[str, None] = {}
         for pod in self.pods:
-            for c in (pod.infra, *pod.members):
+            for c in pod.members:  # (the infra has no image)
                 seen[str(c.body["Image"])] = None
         return list(seen)
 
@@ -102,10 +115,8 @@ _META = {"name", "labels", "annotations", "namespace"}
 _POD_SPEC = {"containers", "volumes", "restartPolicy", "hostname", "hostAliases",
              "terminationGracePeriodSeconds", "hostNetwork"}
 _CONTAINER = {"name", "image", "command", "args", "env", "envFrom", "ports", "resources",
-              "readinessProbe", "livenessProbe", "securityContext", "volumeMounts",
+              "readinessProbe", "livenessProbe", "startupProbe", "securityContext", "volumeMounts",
               "workingDir", "tty", "stdin", "imagePullPolicy"}
-_PROBE = {"exec", "periodSeconds", "timeoutSeconds", "failureThreshold",
-          "initialDelaySeconds", "successThreshold"}
 _SECURITY = {"runAsUser", "runAsGroup", "capabilities", "readOnlyRootFilesystem",
              "privileged", "allowPrivilegeEscalation"}
 _VOLUME = {"name", "persistentVolumeClaim", "emptyDir", "hostPath", "configMap", "secret"}
@@ -139,12 +150,6 @@ def quantity(text: Any, where: str) -> float:
     if not m:
         raise PlayError(f"{where}: invalid quantity {text!r}")
     return float(m.group(1)) * _FACTORS[m.group(2)]
-
-
-def _seconds(value: Any, where: str) -> int:
-    if not isinstance(value, int) or value < 0:
-        raise PlayError(f"{where} must be a whole number of seconds")
-    return value * 1_000_000_000
 
 
 class _Planner:
@@ -191,6 +196,10 @@ class _Planner:
             else:
                 self.deployment(doc)
         self.plan.volumes = list(self.volumes.values())
+        for pod in self.plan.pods:
+            pod.own_volumes = [v.name for v in self.plan.volumes
+                               if not v.shared and v.labels.get(POD_LABEL) == pod.name]
+            stamp(pod, [self.volumes[v] for v in pod.own_volumes])
         return self.plan
 
     # -- data documents -------------------------------------------------------------
@@ -273,11 +282,10 @@ class _Planner:
                  for h in a.get("hostnames") or []]
         if extra:
             infra_host["ExtraHosts"] = extra
-        first_image = str((containers[0] or {}).get("image") or "")
         infra = ContainerPlan(f"{name}-infra", {
-            "Image": first_image, "Entrypoint": INFRA_SLEEP[:1], "Cmd": INFRA_SLEEP[1:],
+            "Image": INFRA_REF,
             "Hostname": "" if spec.get("hostNetwork") else str(spec.get("hostname") or name),
-            "StopSignal": "SIGKILL", "Labels": {**base_labels, INFRA_LABEL: "true"},
+            "Labels": {**base_labels, INFRA_LABEL: "true"},
             "ExposedPorts": {p: {} for p in bindings},
             "HostConfig": infra_host})
         members = []
@@ -289,7 +297,7 @@ class _Planner:
                 raise PlayError(f"{where}: {cpath}.name is missing or not unique")
             seen.add(cname)
             body_c = self.container(where, cpath, c, volumes)
-            body_c["Labels"] = {**labels, **{str(k): str(v) for k, v in
+            body_c["Labels"] = {**body_c.get("Labels", {}), **labels, **{str(k): str(v) for k, v in
                                              (meta.get("annotations") or {}).items()},
                                 **base_labels, LABEL_PREFIX + "container": cname}
             host = body_c.setdefault("HostConfig", {})
@@ -400,12 +408,9 @@ class _Planner:
         if "cpu" in requests:
             host["CpuShares"] = max(2, int(quantity(requests["cpu"], f"{where}: {path}")
                                            * 1024))
-        probes = [k for k in ("readinessProbe", "livenessProbe") if c.get(k)]
-        if len(probes) > 1:
-            raise PlayError(f"{where}: {path}: one probe per container is supported "
-                            "(corral has one health check)")
-        if probes:
-            body["Healthcheck"] = self.probe(where, f"{path}.{probes[0]}", c[probes[0]])
+        found = self.probes(where, path, c)
+        if found:
+            body.setdefault("Labels", {})[probe_core.PROBES_LABEL] = probe_core.encode(found)
         sec = _check(where, f"{path}.securityContext", c.get("securityContext"), _SECURITY)
         if "runAsUser" in sec:
             body["User"] = str(sec["runAsUser"])
@@ -470,23 +475,21 @@ class _Planner:
             raise PlayError(f"{where}: {path}: {key} is not in the files played")
         return self.config[key][1]
 
-    def probe(self, where: str, path: str, p: Any) -> dict[str, Any]:
-        p = _check(where, path, p, _PROBE)
-        ex = _check(where, f"{path}.exec", p.get("exec"), {"command"})
-        command = [str(a) for a in ex.get("command") or []]
-        if not command:
-            raise PlayError(f"{where}: {path}: only exec probes are supported by corral")
-        if p.get("successThreshold", 1) != 1:
-            raise PlayError(f"{where}: {path}.successThreshold other than 1 is not supported")
-        if len(command) == 3 and command[:2] == ["/bin/sh", "-c"]:
-            test = ["CMD-SHELL", command[2]]
-        else:
-            test = ["CMD", *command]
-        return {"Test": test,
-                "Interval": _seconds(p.get("periodSeconds", 10), f"{where}: {path}"),
-                "Timeout": _seconds(p.get("timeoutSeconds", 1), f"{where}: {path}"),
-                "Retries": int(p.get("failureThreshold", 3)),
-                "StartPeriod": _seconds(p.get("initialDelaySeconds", 0), f"{where}: {path}")}
+    def probes(self, where: str, path: str, c: Mapping[str, Any]) -> list[probe_core.Probe]:
+        """startupProbe, livenessProbe, readinessProbe: Kubernetes probes, run by the
+        daemon as the kubelet runs them (`pods/probes.py`); named ports resolved."""
+        named = {str(p["name"]): int(p["containerPort"]) for p in c.get("ports") or []
+                 if isinstance(p, dict) and p.get("name") and p.get("containerPort")}
+        out = []
+        for kind in probe_core.KINDS:
+            key = f"{kind}Probe"
+            if c.get(key) is None:
+                continue
+            try:
+                out.append(probe_core.from_kube(kind, c[key], f"{path}.{key}", named))
+            except probe_core.ProbeError as exc:
+                raise PlayError(f"{where}: {exc}") from None
+        return out
 
     def service_ports(self, where: str, labels: Mapping[str, str], containers: list[Any],
                       replica: int, prefix: str) -> dict[str, list[dict[str, str]]]:

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from supervisor.kube.play import INFRA_LABEL, POD_LABEL
+from supervisor.pods.labels import INFRA_LABEL, POD_LABEL
 
 
 @dataclass
