@@ -487,6 +487,7 @@ async def serve(args: argparse.Namespace) -> None:
         with trio.move_on_after(30):
             await engine.shutdown()
         containers_nursery.cancel_scope.cancel()
+    engine.images.close()
     engine.db.close()
     log.info("daemon.stopped")
 

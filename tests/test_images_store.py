@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from busybox import make_rootfs_tar
 
+from supervisor.api.handlers import image_views
 from supervisor.engine.metadata import Database
 from supervisor.errors import Conflict, InvalidArgument, NotFound
 from supervisor.images.records import ImageUser
@@ -101,7 +102,7 @@ def test_import_gzip_and_changes(store: ImageStore, tmp_path: Path) -> None:
     )
     # The stored blob is the uncompressed tar: same diffid as the plain import.
     assert rec.layers == store.import_tar(plain, None).layers
-    insp = store.inspect("x:gz")
+    insp = image_views.inspect(store, "x:gz")
     assert insp["Config"]["Cmd"] == ["/hello"]
     assert insp["Config"]["Env"] == ["PATH=/bin", "FOO=1"]
     assert insp["Config"]["WorkingDir"] == "/w"
@@ -198,12 +199,12 @@ def test_commit_adds_a_layer_with_whiteout(
     assert stat.S_ISCHR(wh.st_mode) and wh.st_rdev == 0
     with tarfile.open(store.blobs / rec.layers[1][7:]) as tar:
         assert sorted(tar.getnames()) == ["etc", "etc/motd", "var", "var/.wh.www"]
-    insp = store.inspect("mine:v1")
+    insp = image_views.inspect(store, "mine:v1")
     assert insp["Parent"] == base.id
     assert insp["Author"] == "me" and insp["Comment"] == "c1"
     assert insp["Config"]["Cmd"] == ["sh"]
     assert insp["RootFS"]["Layers"] == rec.layers
-    hist = store.history("mine:v1")
+    hist = image_views.history(store, "mine:v1")
     assert [h["Id"] for h in hist] == [rec.id, base.id]
     assert hist[0]["CreatedBy"] == "/bin/sh -c touch" and hist[0]["Tags"] == ["mine:v1"]
     assert hist[0]["Size"] == len("welcome\n") and hist[1]["Tags"] == ["busybox:latest"]
@@ -219,7 +220,7 @@ def test_commit_of_empty_upper_adds_no_layer(
     rec = store.commit(upper, "busybox", {"Cmd": ["sh"]}, None)
     assert rec.layers == base.layers and rec.repo_tags == []
     assert store.config(rec.id)["history"][-1]["empty_layer"] is True
-    assert [h["Size"] for h in store.history(rec.id)] == [0, base.size]
+    assert [h["Size"] for h in image_views.history(store, rec.id)] == [0, base.size]
 
 
 # ----------------------------------------------------------------- resolve
@@ -242,7 +243,7 @@ def test_resolve_forms(store: ImageStore, rootfs_tar: Path) -> None:
         f"docker.io/library/busybox@{rec.manifest_digest}",
     ):
         assert store.resolve(s).id == rec.id, s
-    assert store.inspect("busybox")["RepoDigests"] == [f"busybox@{rec.manifest_digest}"]
+    assert image_views.inspect(store, "busybox")["RepoDigests"] == [f"busybox@{rec.manifest_digest}"]
     for s in ("busybox:1", "nope", f"other@{rec.manifest_digest}", "sha256:" + "0" * 64, "0" * 64):
         with pytest.raises(NotFound, match="No such image"):
             store.resolve(s)

@@ -259,7 +259,7 @@ class Builder:
         yield {"aux": {"ID": final}}
         yield {"stream": f"Successfully built {short_id(final)}\n"}
         for t in tags:
-            self.store.tag(final, t)
+            await self.store.run(self.store.tag, final, t)
             yield {"stream": f"Successfully tagged {t}\n"}
         self.made.clear()  # success: everything made is kept (cache, history)
 
@@ -499,7 +499,8 @@ class Builder:
     async def _commit_config(self, state: _State, created_by: str, author: str = "") -> str:
         empty = self._empty_dir()
         try:
-            rec = self.store.commit(
+            rec = await self.store.run(
+                self.store.commit,
                 empty,
                 state.image_id,
                 _clean_config(state.config),
@@ -607,7 +608,8 @@ class Builder:
                     + (f" (last output: {tail[-1].strip()!r})" if tail and tail[-1].strip() else "")
                 )
             prefix = f"|{len(build_env)} {' '.join(build_env)} " if build_env else ""
-            rec = self.store.commit(
+            rec = await self.store.run(
+                self.store.commit,
                 self.engine.dir_of(c) / "upper",
                 state.image_id,
                 _clean_config(cfg),
@@ -648,8 +650,8 @@ class Builder:
     async def _commit_upper(self, state: _State, upper: Path, created_by: str, key: str) -> None:
         # a layer's tar, hash and unpack: a worker thread's job, never the daemon's loop
         config = _clean_config(state.config)
-        rec = await trio.to_thread.run_sync(
-            lambda: self.store.commit(upper, state.image_id, config, None, created_by=created_by)
+        rec = await self.store.run(
+            self.store.commit, upper, state.image_id, config, None, created_by=created_by
         )
         self.made.append(rec.id)
         self.cache.put(key, rec.id)

@@ -1486,15 +1486,13 @@ class Engine:
             if paused_here:
                 self.emit(c, "pause")
         try:
-            layer = await trio.to_thread.run_sync(
-                self.images.prepare_layer, self.dir_of(c) / "upper"
-            )
+            layer = await self.images.run(self.images.prepare_layer, self.dir_of(c) / "upper")
             try:
                 store = functools.partial(
                     self.images.commit_layer, layer, c.image_id, cfg, ref,
                     comment=comment, author=author, created_by=" ".join([c.path, *c.args]),
                 )  # fmt: skip
-                record = await trio.to_thread.run_sync(store)
+                record = await self.images.run(store)
             finally:
                 if layer is not None:
                     layer.discard()

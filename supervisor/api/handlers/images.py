@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from supervisor.api.handlers import image_views
 from supervisor.api.handlers.images_pull import (
     make_auth,
     make_distribution,
@@ -57,26 +58,12 @@ def register(router: Router, engine: Engine) -> None:
                 continue
             if "dangling" in filters and (bool(tags) == (filters["dangling"][0] in ("true", "1"))):
                 continue
-            cfg = images.config(rec.id).get("config") or {}
-            out.append(
-                {
-                    "Id": rec.id,
-                    "ParentId": "",
-                    "RepoTags": tags,
-                    "RepoDigests": images.pulled_digests(rec.id),
-                    "Created": int(rec.created),
-                    "Size": rec.size,
-                    "SharedSize": -1,
-                    "VirtualSize": rec.size,
-                    "Labels": cfg.get("Labels") or {},
-                    "Containers": -1,
-                }
-            )
+            out.append(image_views.list_row(images, rec.id, rec.created, rec.size, tags))
         return JsonResponse(out)
 
     @router.route("GET", "/images/{name:.*}/json")
     async def inspect(req: ApiRequest, name: str) -> ApiResponse:
-        return JsonResponse(images.inspect(name))
+        return JsonResponse(image_views.inspect(images, name))
 
     @router.route("GET", "/images/{name:.*}/history")
     async def history(req: ApiRequest, name: str) -> ApiResponse:
@@ -94,7 +81,7 @@ def register(router: Router, engine: Engine) -> None:
                 raise InvalidArgument(f"invalid platform: {platform}")
             text = "/".join(str(want.get(k) or "") for k in ("os", "architecture", "variant"))
             check_platform(text.rstrip("/"), images.config(images.resolve(name).id))
-        return JsonResponse(images.history(name))
+        return JsonResponse(image_views.history(images, name))
 
     @router.route("POST", "/images/{name:.*}/tag")
     async def tag(req: ApiRequest, name: str) -> ApiResponse:
@@ -103,13 +90,16 @@ def register(router: Router, engine: Engine) -> None:
         if not repo:
             raise InvalidArgument("repository name must have at least one component")
         target = f"{repo}:{tag_}" if tag_ else repo
-        images.tag(name, target)
+        await images.run(images.tag, name, target)
         engine.events.publish("image", "tag", images.resolve(target).id, {"name": target})
         return EmptyResponse(201)
 
     @router.route("DELETE", "/images/{name:.*}")
     async def delete(req: ApiRequest, name: str) -> ApiResponse:
-        result = images.delete(name, force=req.query_bool("force"), in_use=engine.image_user)
+        result = await images.run(
+            images.delete, name, force=req.query_bool("force"),
+            in_use=image_views.in_use_on_trio(engine.image_user),
+        )
         for entry in result:
             if "Untagged" in entry:
                 engine.events.publish("image", "untag", name, {"name": entry["Untagged"]})
@@ -135,7 +125,9 @@ def register(router: Router, engine: Engine) -> None:
         os.close(fd)
         try:
             await req.save_body(tmp)
-            rec = images.import_tar(Path(tmp), ref, changes=changes, message=message)
+            rec = await images.run(
+                images.import_tar, Path(tmp), ref, changes=changes, message=message
+            )
             engine.events.publish("image", "import", rec.id, {"name": ref or ""})
         finally:
             os.unlink(tmp)

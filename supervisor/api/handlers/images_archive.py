@@ -50,10 +50,10 @@ def register(router: Router, engine: Engine) -> None:
             upload = workdir / "upload"
             if await req.save_body(upload) == 0:
                 raise InvalidArgument("invalid image archive: the request body is empty")
-            staged = await trio.to_thread.run_sync(
+            staged = await images.run(
                 archive.read_archive, images, upload, workdir, images.layer_ids()
             )
-            added = images.add_images(staged)
+            added = await images.run(images.add_images, staged)
         finally:
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(discard_tree, workdir)

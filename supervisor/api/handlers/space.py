@@ -15,6 +15,7 @@ from typing import Any
 import trio
 
 from supervisor.api import views
+from supervisor.api.handlers import image_views
 from supervisor.api.router import ApiRequest, ApiResponse, JsonResponse, Router
 from supervisor.build.cache import BuildCache
 from supervisor.engine import prune
@@ -28,8 +29,7 @@ DF_TYPES = ("container", "image", "volume", "build-cache")
 
 
 def _layer_sizes(engine: Engine) -> dict[str, int]:
-    rows = engine.images.db.execute("SELECT diffid, size FROM layer_layers")
-    return {str(r["diffid"]): int(r["size"]) for r in rows}
+    return engine.images.layer_sizes()
 
 
 def _created(stamp: str) -> float:
@@ -84,7 +84,9 @@ def register(router: Router, engine: Engine) -> None:
                 continue
             for ref in tags or [rec.id]:
                 try:
-                    report.extend(images.delete(ref, in_use=engine.image_user))
+                    report.extend(await images.run(
+                        images.delete, ref,
+                        in_use=image_views.in_use_on_trio(engine.image_user)))
                 except CorralError:
                     continue
         after = _layer_sizes(engine)
