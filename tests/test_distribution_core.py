@@ -3,8 +3,6 @@ platform choice, Docker's error wording and progress bars."""
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import json
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import pytest
 from supervisor.distribution import manifests as mf
 from supervisor.distribution.auth import parse_challenge, parse_registry_auth
 from supervisor.distribution.progress import human_size, message, progress_bar
-from supervisor.distribution.pull import DiffIDMismatch, Progress, decompress_verified
+from supervisor.distribution.pull import Progress
 from supervisor.distribution.reference import endpoint, remote
 from supervisor.distribution.registry import errors_to_error, parse_errors
 from supervisor.errors import InvalidArgument, NotFound
@@ -181,18 +179,6 @@ def test_progress_messages() -> None:
     m = message(Progress("Downloading", "abc", 10, 20))
     assert m["progressDetail"] == {"current": 10, "total": 20} and m["id"] == "abc"
     assert message(Progress("Digest: " + D)) == {"status": "Digest: " + D}
-
-
-def test_decompress_verifies_diff_id(tmp_path: Path) -> None:
-    data = b"tar bytes" * 1000
-    good = "sha256:" + hashlib.sha256(data).hexdigest()
-    # two gzip members, as some tools write them
-    (tmp_path / "a.gz").write_bytes(gzip.compress(data[:5000]) + gzip.compress(data[5000:]))
-    decompress_verified(tmp_path / "a.gz", tmp_path / "a.tar", "gzip", good)
-    assert (tmp_path / "a.tar").read_bytes() == data and not (tmp_path / "a.gz").exists()
-    (tmp_path / "b.gz").write_bytes(gzip.compress(data))
-    with pytest.raises(DiffIDMismatch, match="diff ID mismatch"):
-        decompress_verified(tmp_path / "b.gz", tmp_path / "b.tar", "gzip", D)
 
 
 def test_saved_logins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -243,7 +243,8 @@ def test_resolve_forms(store: ImageStore, rootfs_tar: Path) -> None:
         f"docker.io/library/busybox@{rec.manifest_digest}",
     ):
         assert store.resolve(s).id == rec.id, s
-    assert image_views.inspect(store, "busybox")["RepoDigests"] == [f"busybox@{rec.manifest_digest}"]
+    digests = image_views.inspect(store, "busybox")["RepoDigests"]
+    assert digests == [f"busybox@{rec.manifest_digest}"]
     for s in ("busybox:1", "nope", f"other@{rec.manifest_digest}", "sha256:" + "0" * 64, "0" * 64):
         with pytest.raises(NotFound, match="No such image"):
             store.resolve(s)

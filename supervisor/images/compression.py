@@ -47,4 +47,9 @@ def decompressor(kind: str) -> Decompressor | None:
         return None
     if kind == "gzip":
         return Gzip()
+    if kind == "zstd":  # every frame: `zstd:chunked` writes several
+        import zstandard
+
+        d: Decompressor = zstandard.ZstdDecompressor().decompressobj(read_across_frames=True)
+        return d
     raise InvalidArgument(f"{kind}-compressed layers are not supported yet")

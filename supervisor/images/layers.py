@@ -198,7 +198,11 @@ class LayerStore:
         unpack_to: Path | None = None
         try:
             unpack_to = self._new_dir(workdir)
-            layer_size = unpack_layer(stream, unpack_to)  # type: ignore[arg-type]
+            try:
+                layer_size = unpack_layer(stream, unpack_to)  # type: ignore[arg-type]
+            except InvalidArgument:
+                stream.check_blob()  # tampered bytes are named as such, not as a bad tar
+                raise
             stream.finish(diffid)
             durable.syncfs(unpack_to)
         except BaseException:
@@ -310,6 +314,21 @@ class _LayerStream:
         out = self.buf[self.pos:self.pos + n]
         self.pos += len(out)
         return out
+
+    def check_blob(self) -> None:
+        """After a failure downstream: read the rest of the blob undecompressed and
+        raise its digest mismatch if there is one (the truer error)."""
+        while not self.eof:
+            chunk = self.source()
+            if not chunk:
+                self.eof = True
+                break
+            self.got += len(chunk)
+            if self.got > self.size:
+                return
+            self.compressed.update(chunk)
+        if self.got == self.size and "sha256:" + self.compressed.hexdigest() != self.digest:
+            raise DigestMismatch(f"filesystem layer verification failed for digest {self.digest}")
 
     def finish(self, diffid: str) -> None:
         """After the tar's end: drain the rest (padding), then check both digests."""

@@ -101,20 +101,20 @@ CONFIG_KEYS = (
 )
 
 
-def _open_rb(path: Path) -> io.BufferedIOBase:
-    return open(path, "rb")  # noqa: SIM115 - the caller closes it
+def _plain(raw: io.BufferedReader) -> io.BufferedIOBase:
+    return raw
 
 
-def _open_gzip(path: Path) -> io.BufferedIOBase:
-    return gzip.open(path, "rb")
+def _gzip(raw: io.BufferedReader) -> io.BufferedIOBase:
+    return gzip.GzipFile(fileobj=raw, mode="rb")
 
 
-def _open_bz2(path: Path) -> io.BufferedIOBase:
-    return bz2.BZ2File(path, "rb")
+def _bz2(raw: io.BufferedReader) -> io.BufferedIOBase:
+    return bz2.BZ2File(raw, "rb")
 
 
-def _open_xz(path: Path) -> io.BufferedIOBase:
-    return lzma.LZMAFile(path, "rb")
+def _xz(raw: io.BufferedReader) -> io.BufferedIOBase:
+    return lzma.LZMAFile(raw, "rb")
 
 
 def host_arch() -> str:
@@ -314,26 +314,28 @@ class ImageStore:
 
     def _decompress_to_scratch(self, tar_path: Path) -> tuple[Path, str]:
         """Copy the (plain, gzip, bzip2 or xz) tarball to scratch, uncompressed and
-        hashed on the way: (the copy, its digest)."""
-        with open(tar_path, "rb") as raw:
-            magic = raw.read(6)
-        opener: Callable[[Path], io.BufferedIOBase]
+        hashed on the way: (the copy, its digest).  The file is opened once and its
+        magic peeked, so a pipe works as well as a file."""
+        raw = open(tar_path, "rb")  # noqa: SIM115 - closed with `src` below
+        magic = raw.peek(6)[:6]
+        opener: Callable[[io.BufferedReader], io.BufferedIOBase]
         if magic.startswith(b"\x1f\x8b"):
-            opener = _open_gzip
+            opener = _gzip
         elif magic.startswith(b"BZh"):
-            opener = _open_bz2
+            opener = _bz2
         elif magic.startswith(b"\xfd7zXZ\x00"):
-            opener = _open_xz
+            opener = _xz
         elif magic.startswith(b"\x28\xb5\x2f\xfd"):
+            raw.close()
             raise InvalidArgument("zstd-compressed archives are not supported")
         else:
-            opener = _open_rb
-        src = opener(tar_path)
+            opener = _plain
+        src = opener(raw)
         fd, name = tempfile.mkstemp(dir=self.tmp, prefix="blob-")
         scratch = Path(name)
         h = hashlib.sha256()
         try:
-            with src, os.fdopen(fd, "wb") as out:
+            with raw, src, os.fdopen(fd, "wb") as out:
                 while chunk := src.read(_CHUNK):
                     h.update(chunk)
                     out.write(chunk)
