@@ -28,8 +28,9 @@ import os
 import posixpath
 import stat
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from supervisor.errors import InvalidArgument
 from supervisor.rmtree import remove_tree
@@ -118,15 +119,34 @@ def whiteout_kind(parts: tuple[str, ...]) -> tuple[str, tuple[str, ...]] | None:
     return None
 
 
-def _safe_parent(dest: Path, parts: tuple[str, ...], entry: str, *, create: bool) -> Path:
+Known = set[tuple[str, ...]]
+R = TypeVar("R")
+
+
+def _forget(known: Known, parts: tuple[str, ...]) -> None:
+    """`parts` is being replaced: it and what was under it are no longer known dirs."""
+    if parts in known:
+        n = len(parts)
+        known.difference_update([k for k in known if k[:n] == parts])
+
+
+def _safe_parent(dest: Path, parts: tuple[str, ...], entry: str, *, create: bool,
+                 known: Known | None = None) -> Path:
     """Walk the parent directories of `parts` inside dest without following symlinks.
 
     Missing directories are created (0755, like tar does for implicit parents) when
     `create`; a symlink or non-directory on the way is refused, naming the entry.
+    `known`: directories this unpack made or checked (and has not replaced since), so
+    a layer's thousands of entries do not lstat the same parents again and again.
     """
     cur = dest
-    for comp in parts[:-1]:
+    for i, comp in enumerate(parts[:-1], 1):
         cur = cur / comp
+        if known is not None:
+            prefix = parts[:i]
+            if prefix in known:
+                continue
+            known.add(prefix)  # checked or made just below (a refusal ends the unpack)
         try:
             st = os.lstat(cur)
         except FileNotFoundError:
@@ -146,7 +166,17 @@ def _remove(path: Path) -> None:
     remove_tree(path)
 
 
-def _apply_xattrs(path: Path, info: tarfile.TarInfo) -> None:
+def _create(path: Path, make: Callable[[], R]) -> R:
+    """`make()` a new entry at `path`, replacing what is there (a layer may replace
+    a lower entry of its own): tried first, so a fresh path costs one call."""
+    try:
+        return make()
+    except FileExistsError:
+        _remove(path)
+        return make()
+
+
+def _apply_xattrs(path: Path | int, info: tarfile.TarInfo) -> None:
     for key, value in info.pax_headers.items():
         if not key.startswith(XATTR_PAX_PREFIX):
             continue
@@ -155,7 +185,11 @@ def _apply_xattrs(path: Path, info: tarfile.TarInfo) -> None:
         if attr.startswith("trusted.overlay."):
             continue
         with contextlib.suppress(OSError):
-            os.setxattr(path, attr, value.encode("utf-8", "surrogateescape"), follow_symlinks=False)
+            raw = value.encode("utf-8", "surrogateescape")
+            if isinstance(path, int):
+                os.setxattr(path, attr, raw)
+            else:
+                os.setxattr(path, attr, raw, follow_symlinks=False)
 
 
 def _apply_owner_mode(path: Path, info: tarfile.TarInfo) -> None:
@@ -177,6 +211,7 @@ def unpack_layer(src: BinaryIO | Path, dest: Path) -> int:
     total = 0
     budget = name_budget(dest)
     dir_times: list[tuple[tuple[str, ...], int]] = []
+    known: Known = set()
     try:
         tar = tarfile.open(fileobj=src, mode="r|*")  # noqa: SIM115 - `with tar` below
     except tarfile.TarError as e:
@@ -184,7 +219,7 @@ def unpack_layer(src: BinaryIO | Path, dest: Path) -> int:
     with tar:
         try:
             for info in tar:
-                total += _unpack_entry(tar, info, dest, dir_times, budget)
+                total += _unpack_entry(tar, info, dest, dir_times, budget, known)
         except tarfile.TarError as e:
             raise InvalidArgument(f"invalid tar archive: {e}") from None
     # Directory mtimes last: creating children changed them.
@@ -220,6 +255,7 @@ def _unpack_entry(
     dest: Path,
     dir_times: list[tuple[tuple[str, ...], int]],
     budget: int,
+    known: Known,
 ) -> int:
     name = info.name
     parts = entry_parts(name, budget)
@@ -229,11 +265,12 @@ def _unpack_entry(
         if what == "meta":
             return 0
         if what == "opaque":
-            parent = _safe_parent(dest, (*target, "x"), name, create=True)
+            parent = _safe_parent(dest, (*target, "x"), name, create=True, known=known)
             os.setxattr(parent, OPAQUE_XATTR, b"y")
             return 0
-        parent = _safe_parent(dest, target, name, create=True)
+        parent = _safe_parent(dest, target, name, create=True, known=known)
         path = parent / target[-1]
+        _forget(known, target)
         _remove(path)
         os.mknod(path, stat.S_IFCHR | 0o000, os.makedev(0, 0))
         os.chown(path, info.uid, info.gid, follow_symlinks=False)
@@ -247,7 +284,7 @@ def _unpack_entry(
             return 0
         raise _refuse(name, "the layer root must be a directory")
 
-    parent = _safe_parent(dest, parts, name, create=True)
+    parent = _safe_parent(dest, parts, name, create=True, known=known)
     path = parent / parts[-1]
     size = 0
 
@@ -261,23 +298,33 @@ def _unpack_entry(
             st = None
         if st is None:
             os.mkdir(path, 0o700)
+        known.add(parts)
         dir_times.append((parts, int(info.mtime)))
     else:
-        _remove(path)
+        _forget(known, parts)
         if info.isreg():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+            fd = _create(path, lambda: os.open(path, flags, 0o600))
             with os.fdopen(fd, "wb") as out:
                 data = tar.extractfile(info)
                 if data is not None:
                     while chunk := data.read(_CHUNK):
                         out.write(chunk)
                         size += len(chunk)
+                out.flush()
+                # metadata through the descriptor: no path walk per call (the files
+                # are most of a layer's entries)
+                os.fchown(fd, info.uid, info.gid)
+                os.fchmod(fd, info.mode & 0o7777)  # after chown: chown clears setuid
+                _apply_xattrs(fd, info)
+                os.utime(fd, (info.mtime, info.mtime))
+            return size
         elif info.issym():
             if len(os.fsencode(info.linkname)) >= PATH_MAX:
                 raise _refuse(name, f"symlink target is longer than {PATH_MAX - 1} bytes")
             if not info.linkname or "\x00" in info.linkname:  # symlink(2) takes neither
                 raise _refuse(name, "symlink target is empty or contains a NUL byte")
-            os.symlink(info.linkname, path)
+            _create(path, lambda: os.symlink(info.linkname, path))
         elif info.islnk():
             try:
                 target = entry_parts(info.linkname, budget)
@@ -285,7 +332,7 @@ def _unpack_entry(
                 target = ()
             if not target:
                 raise _refuse(name, "hard link target escapes the layer")
-            tparent = _safe_parent(dest, target, name, create=False)
+            tparent = _safe_parent(dest, target, name, create=False, known=known)
             tpath = tparent / target[-1]
             try:
                 tst = os.lstat(tpath)
@@ -293,13 +340,16 @@ def _unpack_entry(
                 raise _refuse(name, f"hard link target {info.linkname!r} not in layer") from None
             if stat.S_ISDIR(tst.st_mode):
                 raise _refuse(name, "hard link to a directory")
-            os.link(tpath, path, follow_symlinks=False)
+            if target == parts:
+                raise _refuse(name, f"hard link target {info.linkname!r} not in layer")
+            _create(path, lambda: os.link(tpath, path, follow_symlinks=False))
             return 0  # the target carries the metadata
         elif info.ischr() or info.isblk() or info.isfifo():
             kind_bits = (
                 stat.S_IFCHR if info.ischr() else stat.S_IFBLK if info.isblk() else stat.S_IFIFO
             )
-            os.mknod(path, kind_bits | 0o600, os.makedev(info.devmajor, info.devminor))
+            dev = os.makedev(info.devmajor, info.devminor)
+            _create(path, lambda: os.mknod(path, kind_bits | 0o600, dev))
         else:
             raise _refuse(name, f"unsupported tar entry type {info.type!r}")
 
