@@ -1,4 +1,6 @@
-"""The image component: content store, shared layer store, references, import, commit.
+"""The image component: content store (content.py), shared layer store (layers.py),
+image records (imagedb.py), rmi rules (removal.py), references, and `ImageStore`
+(store.py), the one owner that runs import, commit, tag, load and rmi over them.
 
 `ImageStore` and the records are loaded on first use, so the CLI can use the pure parts
 (`images.reference`, Docker's name rules) without importing the store (sqlite,
