@@ -18,6 +18,7 @@ from supervisor.engine.metadata import Database
 from supervisor.errors import InvalidArgument
 from supervisor.images.compression import Gzip
 from supervisor.images.content import DigestMismatch
+from supervisor.images.layers import BlobDecoder
 from supervisor.images.store import ImageStore
 
 
@@ -51,10 +52,10 @@ def stream(store: ImageStore, blob: bytes, *, size: int | None = None, digest: s
     workdir = store.tmp / "pull-test"
     workdir.mkdir()
     it = chunks(blob)
+    decoder = BlobDecoder(digest=digest or sha(blob), size=len(blob) if size is None else size,
+                          decompressor=Gzip() if gz else None)
     staged = store.layers.stage_stream(
-        lambda: next(it, b""), digest=digest or sha(blob),
-        size=len(blob) if size is None else size, decompressor=Gzip() if gz else None,
-        diffid=diffid, workdir=workdir,
+        lambda: next(it, b""), decoder=decoder, diffid=diffid, workdir=workdir
     )
     assert staged.unpacked is not None and staged.tar.read_bytes()
     return staged.unpacked

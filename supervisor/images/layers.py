@@ -182,19 +182,17 @@ class LayerStore:
         self,
         source: LayerSource,
         *,
-        digest: str,
-        size: int,
-        decompressor: Decompressor | None,
+        decoder: BlobDecoder | None,
         diffid: str,
         workdir: Path,
     ) -> StagedLayer:
-        """A registry layer in one pass (see the module doc): `source` gives the
-        compressed bytes, `decompressor` None for an uncompressed layer.  The blob's
-        length and digest and the diff ID are all checked before anything is kept;
-        a failure leaves nothing in `workdir`."""
+        """A registry layer in one pass (see the module doc).  With a `decoder`,
+        `source` gives the blob's bytes and they are checked and decompressed here;
+        without one, `source` gives the tar already decoded by a `BlobDecoder` the
+        caller runs beside (so decompression and unpacking use two CPUs).  The diff ID
+        is checked before anything is kept; a failure leaves nothing in `workdir`."""
         tar = workdir / f"{oci.hex_of(diffid)}.tar"
-        stream = _LayerStream(source, open(tar, "xb"), size=size, digest=digest,  # noqa: SIM115
-                              decompressor=decompressor)
+        stream = _LayerStream(source, open(tar, "xb"), decoder)  # noqa: SIM115
         unpack_to: Path | None = None
         try:
             unpack_to = self._new_dir(workdir)
@@ -236,65 +234,88 @@ class LayerStore:
         return PreparedLayer(scratch, staged.diffid, staged.unpacked, staged.size)
 
 
-class _LayerStream:
-    """The file `tarfile` reads in `stage_stream`: compressed bytes in, checked and
-    decompressed bytes out, the tar teed to `out` on the way."""
+class BlobDecoder:
+    """A blob's bytes in, its decompressed bytes out; its length and digest held to
+    its descriptor's.  A decompression error is kept until `finish`, so a tampered blob
+    is reported as a digest mismatch (the truer error) rather than as bad gzip."""
 
-    def __init__(self, source: LayerSource, out: BinaryIO, *, size: int, digest: str,
-                 decompressor: Decompressor | None) -> None:
+    def __init__(self, *, digest: str, size: int, decompressor: Decompressor | None) -> None:
+        self.digest = digest
+        self.size = size
+        self.decompressor = decompressor
+        self.hash = hashlib.sha256()
+        self.got = 0
+        self.broken: InvalidArgument | None = None
+
+    def feed(self, chunk: bytes) -> bytes:
+        self.got += len(chunk)
+        if self.got > self.size:
+            raise DigestMismatch(
+                f"blob {self.digest}: more than the manifest's {self.size} bytes"
+            )
+        self.hash.update(chunk)
+        if self.decompressor is None:
+            return chunk
+        if self.broken is not None:
+            return b""
+        try:
+            return self.decompressor.decompress(chunk)
+        except Exception as e:  # noqa: BLE001 - zlib.error, zstd errors: the layer is bad
+            self.broken = InvalidArgument(f"invalid compressed layer {self.digest}: {e}")
+            return b""
+
+    def finish(self) -> bytes:
+        """At the blob's end: check it whole; the decompressor's last bytes."""
+        if self.got > self.size:
+            raise DigestMismatch(
+                f"blob {self.digest}: more than the manifest's {self.size} bytes"
+            )
+        if self.got != self.size:
+            raise DigestMismatch(
+                f"blob {self.digest}: short read, {self.got} of {self.size} bytes"
+            )
+        if "sha256:" + self.hash.hexdigest() != self.digest:
+            raise DigestMismatch(f"filesystem layer verification failed for digest {self.digest}")
+        if self.broken is not None:
+            raise self.broken
+        if self.decompressor is None:
+            return b""
+        try:
+            return self.decompressor.flush()
+        except Exception as e:  # noqa: BLE001
+            raise InvalidArgument(f"invalid compressed layer {self.digest}: {e}") from None
+
+
+class _LayerStream:
+    """The file `tarfile` reads in `stage_stream`: source bytes in (decoded by
+    `decoder` if there is one), the tar out, teed to `out` and hashed on the way."""
+
+    def __init__(self, source: LayerSource, out: BinaryIO,
+                 decoder: BlobDecoder | None) -> None:
         self.source = source
         self.out = out
-        self.size = size
-        self.digest = digest
-        self.decompressor = decompressor
-        self.compressed = hashlib.sha256()
+        self.decoder = decoder
         self.plain = hashlib.sha256()
-        self.got = 0
         self.buf = b""  # decompressed bytes not yet read, from `pos` on
         self.pos = 0
         self.eof = False
 
     def _more(self) -> bool:
-        """Pull and decompress the next chunk into `buf`; False at the end."""
+        """Pull and decode the next chunk into `buf`; False at the end."""
         while not self.eof:
             chunk = self.source()
             if not chunk:
                 self.eof = True
-                if self.got != self.size:
-                    raise DigestMismatch(
-                        f"blob {self.digest}: short read, {self.got} of {self.size} bytes"
-                    )
-                if self.decompressor is not None:
-                    tail = self._decompress_tail()
-                    if tail:
-                        self._emit(tail)
-                        return True
+                tail = self.decoder.finish() if self.decoder is not None else b""
+                if tail:
+                    self._emit(tail)
+                    return True
                 return False
-            self.got += len(chunk)
-            if self.got > self.size:
-                raise DigestMismatch(
-                    f"blob {self.digest}: more than the manifest's {self.size} bytes"
-                )
-            self.compressed.update(chunk)
-            data = chunk if self.decompressor is None else self._decompress(chunk)
+            data = chunk if self.decoder is None else self.decoder.feed(chunk)
             if data:
                 self._emit(data)
                 return True
         return False
-
-    def _decompress(self, chunk: bytes) -> bytes:
-        assert self.decompressor is not None
-        try:
-            return self.decompressor.decompress(chunk)
-        except Exception as e:  # noqa: BLE001 - zlib.error, zstd errors: the layer is bad
-            raise InvalidArgument(f"invalid compressed layer {self.digest}: {e}") from None
-
-    def _decompress_tail(self) -> bytes:
-        assert self.decompressor is not None
-        try:
-            return self.decompressor.flush()
-        except Exception as e:  # noqa: BLE001
-            raise InvalidArgument(f"invalid compressed layer {self.digest}: {e}") from None
 
     def _emit(self, data: bytes) -> None:
         self.plain.update(data)
@@ -316,28 +337,28 @@ class _LayerStream:
         return out
 
     def check_blob(self) -> None:
-        """After a failure downstream: read the rest of the blob undecompressed and
-        raise its digest mismatch if there is one (the truer error)."""
-        while not self.eof:
-            chunk = self.source()
-            if not chunk:
-                self.eof = True
-                break
-            self.got += len(chunk)
-            if self.got > self.size:
-                return
-            self.compressed.update(chunk)
-        if self.got == self.size and "sha256:" + self.compressed.hexdigest() != self.digest:
-            raise DigestMismatch(f"filesystem layer verification failed for digest {self.digest}")
+        """After a failure downstream: read the rest of the blob (not decompressed)
+        and raise its own error if it has one (a digest mismatch is the truer error)."""
+        d = self.decoder
+        if d is None or self.eof:
+            return
+        d.broken = d.broken or InvalidArgument("no more decompressing")
+        try:
+            while chunk := self.source():
+                d.feed(chunk)
+            self.eof = True
+            d.finish()
+        except DigestMismatch:
+            raise
+        except InvalidArgument:
+            pass  # the blob is as its descriptor says: the downstream error stands
 
     def finish(self, diffid: str) -> None:
-        """After the tar's end: drain the rest (padding), then check both digests."""
+        """After the tar's end: drain the rest (padding), then check the diff ID."""
         while self._more():
             pass
         self.buf, self.pos = b"", 0
         self.out.close()
-        if "sha256:" + self.compressed.hexdigest() != self.digest:
-            raise DigestMismatch(f"filesystem layer verification failed for digest {self.digest}")
         got = "sha256:" + self.plain.hexdigest()
         if got != diffid:
             raise DigestMismatch(
