@@ -110,7 +110,7 @@ def _mbps(row: Row, mb: float) -> str:
     parts = []
     for name, xs in row.samples.items():
         if xs:
-            parts.append(f"{name} {mb / sorted(xs)[len(xs) // 2]:.0f} MB/s")
+            parts.append(f"{name} {mb / sorted(xs)[len(xs) // 2]:.1f} MB/s")
     return ", ".join(parts)
 
 
@@ -160,7 +160,7 @@ async def run_debian(b: Bench, reg: object, rows: list[Row]) -> None:
             ping.samples.setdefault("corral", []).append(
                 await _ping_p99(corral, _pull_argv(corral, deb)))
             await corral.cli("rmi", deb)
-    cold.note = f"{mb:.0f} MB compressed; {_mbps(cold, mb)}; curl {_mbps(floor, mb)}"
+    cold.note = f"{mb:.0f} MB compressed; {_mbps(cold, mb)}; floor {_mbps(floor, mb)}"
     warm.note = "moves only the top layer"
 
 
