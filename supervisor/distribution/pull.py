@@ -387,8 +387,8 @@ class Puller:
     async def _fetch(self, repo: Repository, desc: mf.Descriptor, decoder: BlobDecoder,
                      send: trio.MemorySendChannel[bytes], emit: Emit, url: str | None) -> None:
         """One attempt: the blob from `decoder.got` on (from `url` if given).  Bytes
-        count once decoded and sent; a batch not yet decoded when the attempt fails is
-        fetched again by the next one."""
+        count once decoded and sent; what arrived before a broken connection is
+        decoded too, so the next attempt resumes exactly where this one broke."""
         buf = bytearray()
         shown = decoder.got
 
@@ -410,20 +410,25 @@ class Puller:
                     f"blob {desc.digest}: the registry sends {int(length) + decoder.got - skip}"
                     f" bytes, the manifest says {desc.size}"
                 )
-            async for chunk in resp.chunks():
-                if skip:
-                    n = min(skip, len(chunk))
-                    chunk, skip = chunk[n:], skip - n
-                if decoder.got + len(buf) + len(chunk) > desc.size:
-                    raise InvalidArgument(
-                        f"blob {desc.digest}: more than the manifest's {desc.size} bytes"
-                    )
-                buf += chunk
-                if len(buf) >= _BATCH:  # fewer, larger hand-offs to the workers
-                    await decode()
-                if decoder.got - shown >= _FLUSH:
-                    shown = decoder.got
-                    emit(Progress("Downloading", desc.short, decoder.got, desc.size))
+            try:
+                async for chunk in resp.chunks():
+                    if skip:
+                        n = min(skip, len(chunk))
+                        chunk, skip = chunk[n:], skip - n
+                    if decoder.got + len(buf) + len(chunk) > desc.size:
+                        raise InvalidArgument(
+                            f"blob {desc.digest}: more than the manifest's {desc.size} bytes"
+                        )
+                    buf += chunk
+                    if len(buf) >= _BATCH:  # fewer, larger hand-offs to the workers
+                        await decode()
+                    if decoder.got - shown >= _FLUSH:
+                        shown = decoder.got
+                        emit(Progress("Downloading", desc.short, decoder.got, desc.size))
+            except TransportError:
+                if buf:
+                    await decode()  # kept: the resume starts after it
+                raise
             if buf:
                 await decode()
 
