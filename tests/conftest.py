@@ -151,7 +151,8 @@ def kill_holder(root: Path) -> None:
             args = (p / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if any(a.endswith(b"holderd.py") for a in args) and str(root / "holder.sock").encode() in args:
+        ours = str(root / "holder.sock").encode() in args
+        if ours and any(a.endswith(b"holderd.py") for a in args):
             try:
                 pidfd = os.pidfd_open(int(p.name))
             except ProcessLookupError:
