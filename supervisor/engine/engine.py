@@ -270,7 +270,7 @@ class Engine:
         """
         known = {c.id for c in self.containers.all()}
         # live restore: what the holder kept running for us is adopted, not killed
-        chosen = restore.choose(self, await self.holder.open(self.nursery))
+        chosen, refused = restore.choose(self, await self.holder.open(self.nursery))
         self.runtime.spawner = self.holder.spawn
         kept = frozenset(c.id for c, _ in chosen)
         for rid in await self.runtime.list_ids():
@@ -278,6 +278,8 @@ class Engine:
                 continue
             await self.runtime.delete(rid, force=True)
             cgroups.cleanup(f"/{self.cgroup_parent}/{rid}")
+        for rid in refused:
+            await self.holder.forget(rid)  # killed above, if it still ran
         self.networks.recover(kept)  # networking: netns, veths, addresses of the last run
         was_restarting: set[str] = set()
         for c in self.containers.all():

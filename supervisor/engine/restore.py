@@ -100,10 +100,12 @@ def refusal(
     return ""
 
 
-def choose(engine: Engine, held: list[Held]) -> list[tuple[Container, Held]]:
-    """The held containers to adopt; the others' descriptors are closed (their inits,
-    if any still run, are killed with the rest of the last run's leftovers)."""
+def choose(engine: Engine, held: list[Held]) -> tuple[list[tuple[Container, Held]], list[str]]:
+    """The held containers to adopt, and the ids of the others: their descriptors are
+    closed here, their inits (if any still run) killed with the rest of the last
+    run's leftovers, and the holder told to forget them."""
     chosen: list[tuple[Container, Held]] = []
+    refused: list[str] = []
     for h in held:
         c = next((x for x in engine.containers.all() if x.id == h.id), None)
         why = "no such container" if c is None else refusal(
@@ -113,9 +115,10 @@ def choose(engine: Engine, held: list[Held]) -> list[tuple[Container, Held]]:
         if c is None or why:
             log.warning("restore.refused", id=h.id[:12], pid=h.pid, reason=why)
             h.close()
+            refused.append(h.id)
             continue
         chosen.append((c, h))
-    return chosen
+    return chosen, refused
 
 
 async def adopt(engine: Engine, c: Container, h: Held) -> bool:
