@@ -141,9 +141,8 @@ def start_daemon(
     return proc
 
 
-def kill_holder(root: Path) -> None:
-    """SIGKILL the container holder of `root` (runtime/holderd.py), as a host reboot
-    would end it: the next daemon finds nothing kept and cleans up the last run."""
+def holder_pid(root: Path) -> int | None:
+    """The pid of the container holder of `root` (runtime/holderd.py), if one runs."""
     for p in Path("/proc").iterdir():
         if not p.name.isdigit():
             continue
@@ -153,10 +152,20 @@ def kill_holder(root: Path) -> None:
             continue
         ours = str(root / "holder.sock").encode() in args
         if ours and any(a.endswith(b"holderd.py") for a in args):
-            try:
-                pidfd = os.pidfd_open(int(p.name))
-            except ProcessLookupError:
-                continue
+            return int(p.name)
+    return None
+
+
+def kill_holder(root: Path) -> None:
+    """SIGKILL the container holder of `root`, as a host reboot would end it: the next
+    daemon finds nothing kept and cleans up the last run."""
+    pid = holder_pid(root)
+    if pid is not None:
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            pidfd = -1
+        if pidfd >= 0:
             with os.fdopen(pidfd) as f:
                 signal.pidfd_send_signal(pidfd, signal.SIGKILL)
                 select.select([f], [], [], 30)  # readable once it has exited
