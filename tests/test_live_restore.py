@@ -196,3 +196,41 @@ def test_sigterm_with_live_restore_leaves_containers_running(
     assert client.containers.get("stays").status == "exited"
     client.containers.get("stays").remove()
     client.close()
+
+
+def test_a_line_half_read_at_the_kill_is_logged_whole_once(
+    private_daemon: Any, rootfs_tar: Path
+) -> None:
+    # The daemon has read the start of a line (attach shows it) when it is killed; the
+    # rest comes while no daemon runs.  The line is logged whole, once.
+    d = private_daemon()
+    client = _load(d, rootfs_tar)
+    gate = d.root.parent / "gate"
+    gate.mkdir()
+    wait = "while [ ! -e /gate/{0} ]; do usleep 10000; done"
+    c = client.containers.create(
+        IMAGE,
+        ["sh", "-c", f'{wait.format("a")}; printf "first "; {wait.format("b")}; '
+                     'printf "half\\n"; echo second; exec sleep 1d'],
+        name="halves", volumes={str(gate): {"bind": "/gate", "mode": "rw"}},
+    )
+    c.start()
+    out = c.attach(stdout=True, stream=True, logs=False)
+    (gate / "a").touch()
+    seen = b""
+    for chunk in out:
+        seen += chunk
+        if seen.endswith(b"first "):
+            break  # read from the pipe by this daemon, held as the start of a line
+    client.close()
+    _kill_9(d)
+    (gate / "b").touch()
+    d = private_daemon()
+    client = d.client()
+    c = client.containers.get("halves")
+    for line in c.logs(stream=True, follow=True):
+        if b"second" in line:
+            break
+    assert c.logs() == b"first half\nsecond\n"
+    c.remove(force=True)
+    client.close()

@@ -82,6 +82,7 @@ from supervisor.supervise.framing import LineFramer
 from supervisor.supervise.logconfig import LogDefaults, resolve_log_config
 from supervisor.supervise.logs import ContainerLog, LogEntry, LogOptions
 from supervisor.supervise.output import Fanout
+from supervisor.supervise.spool import Spool
 
 log = structlog.get_logger("corral.engine")
 
@@ -106,6 +107,7 @@ class Live:
     pidfd: PidFd | None = None  # the init's, while it runs (owned by the supervision task)
     stdin_w: OwnedFd | None = None  # the write end of its stdin pipe (-i), while it runs
     console: Console | None = None  # the pty master of a `Tty` container's run (owner)
+    spools: dict[str, Spool] = field(default_factory=dict)  # per stream, until its pump takes it
     removing: bool = False
     # Restart policy bookkeeping (supervise/restart.py decides; this remembers).
     restart_scope: trio.CancelScope | None = None  # a pending policy restart
@@ -725,12 +727,18 @@ class Engine:
             # The holder parents the init (it ran `runc create`) and keeps copies of
             # what must stay open while no daemon runs (engine/restore.py).
             pidfd = HeldPid(pid, f"container {c.short_id} init", self.holder, c.id)
+            if console is None:  # exactly once across a kill -9 (supervise/spool.py)
+                for name in ("stdout", "stderr"):
+                    live.spools[name] = Spool(cdir, name, resume=False)
             start_time = start_ticks(pid)
             await self._hand_to_holder(c, pid, start_time, out_r, err_r,
                                        in_w if console is None else None, console)
             self.inits.record(c.id, pid, start_time)
         except BaseException as exc:
             close_all(*fds, pidfd)
+            for spool in live.spools.values():
+                spool.close()
+            live.spools.clear()
             if created or c.config.get("Tty"):  # a failed handover leaves runc's state
                 with trio.CancelScope(shield=True):
                     await self.runtime.delete(c.id, force=True)
@@ -1111,6 +1119,10 @@ class Engine:
                 log.exception("container.finish_failed", id=c.short_id, name=c.name)
 
     async def _pump(self, live: Live, pipe: trio.lowlevel.FdStream, stream: str) -> None:
+        spool = live.spools.pop(stream, None)
+        if spool is not None:
+            await self._pump_spooled(live, pipe, stream, spool)
+            return
         framer = LineFramer()
         async with pipe:
             while True:
@@ -1120,6 +1132,36 @@ class Engine:
                 live.output.publish(stream, data)
                 live.log.append(stream, framer.feed(data))
         live.log.append(stream, framer.flush())
+
+    async def _pump_spooled(
+        self, live: Live, pipe: trio.lowlevel.FdStream, stream: str, spool: Spool
+    ) -> None:
+        """The pump through the spool: spliced out of the pipe, framed, logged, then
+        the mark moved; what an earlier daemon left past the mark is framed first.
+        Cancelled (a daemon stopping with live restore), it leaves the rest where it
+        is: in the pipe or past the mark."""
+        framer = LineFramer()
+        try:
+            async with pipe:
+                left = spool.pending()
+                if left:
+                    live.log.append(stream, framer.feed(left))
+                    spool.commit(framer.held, live.log.position())
+                while True:
+                    try:
+                        data = spool.take(pipe.fileno())
+                    except BlockingIOError:
+                        await trio.lowlevel.wait_readable(pipe.fileno())
+                        continue
+                    if not data:
+                        break
+                    live.output.publish(stream, data)
+                    live.log.append(stream, framer.feed(data))
+                    spool.commit(framer.held, live.log.position())
+            live.log.append(stream, framer.flush())
+            spool.commit(0, live.log.position())
+        finally:
+            spool.close()
 
     async def _pump_console(self, live: Live, console: Console) -> None:
         """A TTY's output: one stream, logged as `stdout` (Docker does the same)."""

@@ -36,7 +36,9 @@ from supervisor.engine.metadata import Database
 from supervisor.engine.state import Status
 from supervisor.runtime.fds import OwnedFd, close_all
 from supervisor.runtime.holder import Held, HeldPid, start_ticks
+from supervisor.supervise import spool
 from supervisor.supervise.logs import LogOptions
+from supervisor.supervise.spool import Spool
 
 if TYPE_CHECKING:
     from supervisor.engine.engine import Engine
@@ -129,6 +131,13 @@ async def adopt(engine: Engine, c: Container, h: Held) -> bool:
     listeners = {n: socket.socket(fileno=fd.detach()) for n, fd in list(h.fds.items())
                  if n.startswith("port:")}
     h.close()
+    cdir = engine.dir_of(c)
+    for name, fd in (("stdout", out_r), ("stderr", err_r)):
+        if fd is not None:
+            live.spools[name] = Spool(cdir, name, resume=True)
+    cut = spool.cut_back(engine.log_path(c), list(live.spools.values()))
+    if cut:
+        log.info("restore.log_cut_back", id=c.short_id, bytes=cut)
     live.log.open_writer(LogOptions.from_log_config(c.host_config.get("LogConfig")))
     live.stopped = trio.Event()
     live.started_clock = trio.current_time()
