@@ -123,13 +123,17 @@ class Holder:
     async def _start_holder(self, nursery: trio.Nursery) -> None:
         """A fresh holder in its own session (no terminal signal reaches it); it says
         `ready` on its stdout once it listens.  `-I -S`: stdlib only, a small process."""
-        logf = open(self.root / "holder.log", "ab")  # noqa: SIM115 - the child keeps a copy
+        # 0600, as everything under the root (stateroot.py); the child keeps a copy
+        logf = OwnedFd.open(self.root / "holder.log",
+                            os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                            "holder log", 0o600)
+        os.fchmod(logf.fileno(), 0o600)
         try:
             proc = await trio.lowlevel.open_process(
                 [sys.executable, "-I", "-S", holderd.__file__, str(self.path)],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
-                stderr=logf,
+                stderr=logf.fileno(),
                 start_new_session=True,
                 cwd=str(self.root),
             )
