@@ -135,7 +135,7 @@ class Holder:
                 stdout=subprocess.PIPE,
                 stderr=logf.fileno(),
                 start_new_session=True,
-                cwd=str(self.root),
+                cwd="/",  # pins no mount: the state root may be one
             )
         finally:
             logf.close()
