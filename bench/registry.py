@@ -36,6 +36,7 @@ def all_scenarios() -> tuple[Scenario, ...]:
         network,
         pull,
         restart,
+        restore,
         rollout,
         scrape,
         start,
@@ -56,6 +57,7 @@ def all_scenarios() -> tuple[Scenario, ...]:
         build.SCENARIO,
         network.SCENARIO,
         pull.SCENARIO,
+        restore.SCENARIO,
         rollout.SCENARIO,
     )
 

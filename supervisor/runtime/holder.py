@@ -248,6 +248,7 @@ class Holder:
     async def adopt(self, cid: str, pid: int, start: int, fds: dict[str, OwnedFd]) -> None:
         """The holder keeps init `pid` of `cid` and copies of `fds` (ours stay ours)."""
         names = list(fds)
+        self._exits.pop(cid, None)  # a new run: an earlier run's status is not its own
         await self._request({"op": "adopt", "id": cid, "pid": pid, "start": start,
                              "names": names}, [fds[n].fileno() for n in names])
 
