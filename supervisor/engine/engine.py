@@ -729,7 +729,8 @@ class Engine:
             pidfd = HeldPid(pid, f"container {c.short_id} init", self.holder, c.id)
             if console is None:  # exactly once across a kill -9 (supervise/spool.py)
                 for name in ("stdout", "stderr"):
-                    live.spools[name] = Spool(cdir, name, resume=False)
+                    if (spool := Spool.open(cdir, name, resume=False)) is not None:
+                        live.spools[name] = spool
             start_time = start_ticks(pid)
             await self._hand_to_holder(c, pid, start_time, out_r, err_r,
                                        in_w if console is None else None, console)

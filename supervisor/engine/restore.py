@@ -133,8 +133,8 @@ async def adopt(engine: Engine, c: Container, h: Held) -> bool:
     h.close()
     cdir = engine.dir_of(c)
     for name, fd in (("stdout", out_r), ("stderr", err_r)):
-        if fd is not None:
-            live.spools[name] = Spool(cdir, name, resume=True)
+        if fd is not None and (sp := Spool.open(cdir, name, resume=True)) is not None:
+            live.spools[name] = sp
     cut = spool.cut_back(engine.log_path(c), list(live.spools.values()))
     if cut:
         log.info("restore.log_cut_back", id=c.short_id, bytes=cut)

@@ -95,6 +95,8 @@ class Holder:
         finally:
             os.umask(old)
         os.chmod(path, 0o600)
+        st = os.stat(path)
+        self.socket_id = (st.st_dev, st.st_ino)
         self.listener.listen(8)
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(self.wake_w)
@@ -129,9 +131,18 @@ class Holder:
                 self.receive(self.conn)
             if self.conn is None and not self.held and not self.spawns:
                 break  # nothing to keep and nobody to keep it for
+            if self.conn is None and not self.socket_present():
+                break  # the root went away (removed): no daemon can ever ask again
         self.listener.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
+
+    def socket_present(self) -> bool:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == self.socket_id
 
     def send(self, msg: dict[str, Any], fds: list[int] | None = None) -> None:
         if self.conn is None:

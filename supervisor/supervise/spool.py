@@ -26,7 +26,11 @@ import os
 import struct
 from pathlib import Path
 
+import structlog
+
 from supervisor.runtime.fds import OwnedFd
+
+log = structlog.get_logger("corral.spool")
 
 CHUNK = 65536
 RESET_AT = 1024 * 1024
@@ -34,12 +38,30 @@ _MARK = struct.Struct("<QQQ")  # logged offset, log inode, log size
 
 
 class Spool:
+    @classmethod
+    def open(cls, directory: Path, stream: str, *, resume: bool) -> Spool | None:
+        """A spool, or None if the disk has no room for one (the pump reads as before)."""
+        try:
+            return cls(directory, stream, resume=resume)
+        except OSError as exc:
+            log.warning("spool.unavailable", stream=stream, error=str(exc))
+            return None
+
     def __init__(self, directory: Path, stream: str, *, resume: bool) -> None:
         flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
         self.stream = stream
         self.data = OwnedFd.open(directory / f"{stream}.spool", flags, f"{stream} spool", 0o600)
-        self.mark = OwnedFd.open(directory / f"{stream}.mark", flags, f"{stream} mark", 0o600)
+        try:
+            self.mark = OwnedFd.open(directory / f"{stream}.mark", flags, f"{stream} mark", 0o600)
+            self._load(resume)
+        except BaseException:
+            self.close()
+            raise
+
+    def _load(self, resume: bool) -> None:
         self.logged, self.log_ino, self.log_size = 0, 0, 0
+        self.floor = 0  # bytes before this spool offset may be in the framer unspooled
+        self.bypassed = 0  # reads that went around the spool (it could not take them)
         if resume:
             raw = os.pread(self.mark.fileno(), _MARK.size, 0)
             if len(raw) == _MARK.size:
@@ -59,15 +81,28 @@ class Spool:
     def take(self, pipe: int) -> bytes:
         """Move up to CHUNK bytes from the (non-blocking) pipe into the spool; those
         bytes, b"" at EOF.  BlockingIOError if the pipe is empty."""
-        n = os.splice(pipe, self.data.fileno(), CHUNK, offset_dst=self.end,
-                      flags=os.SPLICE_F_NONBLOCK)
+        try:
+            n = os.splice(pipe, self.data.fileno(), CHUNK, offset_dst=self.end,
+                          flags=os.SPLICE_F_NONBLOCK)
+        except BlockingIOError:
+            raise
+        except OSError as exc:
+            # A full disk (or a file system without splice): the output goes around
+            # the spool, straight to the log as before; only the exactly-once
+            # guarantee across a kill is lost meanwhile, never the output.
+            data = os.read(pipe, CHUNK)
+            self.bypassed += 1
+            if self.bypassed == 1:
+                log.warning("spool.bypassed", stream=self.stream, error=str(exc))
+            self.floor = self.end
+            return data
         self.end += n
         return os.pread(self.data.fileno(), n, self.end - n) if n else b""
 
     def commit(self, held_back: int, log_position: tuple[int, int]) -> None:
         """The log holds everything but the last `held_back` bytes (a partial line the
         framer keeps); the log's (inode, size) after the append that did it."""
-        self.logged = self.end - held_back
+        self.logged = max(self.end - held_back, self.floor)
         self.log_ino, self.log_size = log_position
         if held_back == 0 and self.end >= RESET_AT:
             os.ftruncate(self.data.fileno(), 0)  # first: a mark past the end says "all"
@@ -79,7 +114,8 @@ class Spool:
 
     def close(self) -> None:
         self.data.close()
-        self.mark.close()
+        if hasattr(self, "mark"):
+            self.mark.close()
 
 
 def cut_back(log_path: Path, spools: list[Spool]) -> int:
