@@ -1159,6 +1159,7 @@ class Engine:
                     live.output.publish(stream, data)
                     live.log.append(stream, framer.feed(data))
                     spool.commit(framer.held, live.log.position())
+                    await trio.lowlevel.checkpoint()  # a flood must not starve the rest
             live.log.append(stream, framer.flush())
             spool.commit(0, live.log.position())
         finally:
