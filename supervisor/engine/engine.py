@@ -732,8 +732,10 @@ class Engine:
                     if (spool := Spool.open(cdir, name, resume=False)) is not None:
                         live.spools[name] = spool
             start_time = start_ticks(pid)
-            await self._hand_to_holder(c, pid, start_time, out_r, err_r,
-                                       in_w if console is None else None, console)
+            # Not stdin's write end: a copy in the holder would keep the pipe open
+            # after the client's input ended (StdinOnce), and the container would
+            # never see EOF; with no daemon, stdin ends (EOF), as Docker's does.
+            await self._hand_to_holder(c, pid, start_time, out_r, err_r, None, console)
             self.inits.record(c.id, pid, start_time)
         except BaseException as exc:
             close_all(*fds, pidfd)

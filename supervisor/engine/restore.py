@@ -1,8 +1,8 @@
 """Live restore: a new daemon takes back the containers an earlier one left running.
 
 Every container init is the child of the holder (`runtime/holderd.py`), not of the
-daemon, and the holder keeps the read ends of its output pipes, the write end of its
-stdin, its pty master and its ports' listening sockets.  So a daemon that dies (kill
+daemon, and the holder keeps the read ends of its output pipes, its pty master and
+its ports' listening sockets.  So a daemon that dies (kill
 -9, a crash) or stops with `live-restore` ends no container, and what a container
 writes meanwhile waits in its pipe (1 MiB, `F_SETPIPE_SZ`; a full pipe blocks the
 writer, which never gets EPIPE since the holder keeps a read end open).

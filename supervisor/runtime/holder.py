@@ -7,8 +7,8 @@ descriptors).  Then:
 - `spawn` runs `runc create` in the holder, so the init it forks is the holder's child
   and outlives this daemon;
 - `adopt` hands the holder an init (pid + start time) and the descriptors it must keep
-  open while no daemon runs: the read ends of the output pipes, stdin's write end, a
-  pty master, the listening sockets of published ports;
+  open while no daemon runs: the read ends of the output pipes, a pty master, the
+  listening sockets of published ports (not stdin's write end: see engine._start);
 - `HeldPid` is the init's pidfd as the supervision task uses it: signals and health
   watches go through the pidfd as before; the exit status comes from the holder, which
   reaped it (the daemon is not the parent);
