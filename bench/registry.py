@@ -37,6 +37,7 @@ def all_scenarios() -> tuple[Scenario, ...]:
         pull,
         push,
         restart,
+        restore,
         rollout,
         scrape,
         start,
@@ -58,6 +59,7 @@ def all_scenarios() -> tuple[Scenario, ...]:
         network.SCENARIO,
         pull.SCENARIO,
         push.SCENARIO,
+        restore.SCENARIO,
         rollout.SCENARIO,
     )
 

@@ -12,6 +12,7 @@
     services: /etc/corral/services   # a directory of compose files kept running
     init: true                       # run an init as PID 1 unless a container says no
     init-path: /usr/bin/tini-static  # default: tini-static or docker-init on PATH
+    live-restore: true               # containers keep running across a daemon stop
     userns-remap: default            # containers' root mapped to dockremap's range
     insecure-registries: [reg.lan:5000, 10.0.0.0/8]   # TLS unverified, then plain HTTP
     registry-mirrors: [https://mirror.example]        # Docker Hub pulls try these first
@@ -56,7 +57,7 @@ MAP_KEYS = ("log-opts",)
 # lists of strings; the flags are singular and repeatable, as dockerd's
 # (`--insecure-registry`, `--registry-mirror`)
 LIST_KEYS = ("insecure-registries", "registry-mirrors")
-BOOL_KEYS = ("init",)
+BOOL_KEYS = ("init", "live-restore")
 # the API socket's bounds (`supervisor/api/server.py` Limits): key → "duration" (seconds,
 # or a Go duration such as 30s, 5m, 1m30s) or "count" (a positive integer)
 NUMBER_KEYS: dict[str, str] = {

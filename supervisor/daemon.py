@@ -82,6 +82,7 @@ SETTINGS: tuple[tuple[str, str | None, object], ...] = (
     ("services", "CORRAL_SERVICES", None),
     ("init", None, False),
     ("init-path", None, ""),
+    ("live-restore", None, False),
     # the API socket's bounds (supervisor/api/server.py Limits has the defaults and why)
     ("api-header-timeout", None, None),
     ("api-idle-timeout", None, None),
@@ -145,6 +146,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         nargs="?",
         const=True,
         help="run an init (tini) as PID 1 in containers that do not say (--init=false: not)",
+    )
+    p.add_argument(
+        "--live-restore",
+        type=_bool_flag,
+        nargs="?",
+        const=True,
+        help="containers keep running when the daemon stops (SIGTERM); they always do "
+        "after a crash or kill -9",
     )
     p.add_argument(
         "--init-path",
@@ -434,6 +443,7 @@ async def serve(args: argparse.Namespace) -> None:
             init_default=bool(args.init),
             remap=getattr(args, "remap", None),
         )
+        engine.live_restore = bool(getattr(args, "live_restore", False))
         if getattr(args, "registries", None) is not None:
             engine.registries = args.registries
         exporter = None

@@ -10,6 +10,7 @@ the root, no runc state, no cgroup.
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -99,7 +100,8 @@ def cgroup_parent(root: Path) -> str:
 
 
 def start_daemon(
-    root: Path, sock: Path, log: Path, prefix: tuple[str, ...] = ()
+    root: Path, sock: Path, log: Path, prefix: tuple[str, ...] = (),
+    args: tuple[str, ...] = (),
 ) -> subprocess.Popen[bytes]:
     """Start `corral daemon` (under `prefix`, e.g. strace) and return once it listens
     (it writes to --ready-fd)."""
@@ -123,6 +125,7 @@ def start_daemon(
                 cgroup_parent(root),
                 "--metrics-addr",
                 "",
+                *args,
             ],
             stdin=subprocess.DEVNULL,
             stdout=logf,
@@ -136,6 +139,37 @@ def start_daemon(
         proc.kill()
         raise RuntimeError(f"daemon did not start; log:\n{log.read_text()}")
     return proc
+
+
+def holder_pid(root: Path) -> int | None:
+    """The pid of the container holder of `root` (runtime/holderd.py), if one runs."""
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            args = (p / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        ours = str(root / "holder.sock").encode() in args
+        if ours and any(a.endswith(b"holderd.py") for a in args):
+            return int(p.name)
+    return None
+
+
+def kill_holder(root: Path) -> None:
+    """SIGKILL the container holder of `root`, as a host reboot would end it: the next
+    daemon finds nothing kept and cleans up the last run."""
+    pid = holder_pid(root)
+    if pid is not None:
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            pidfd = -1
+        if pidfd >= 0:
+            with os.fdopen(pidfd) as f:
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                select.select([f], [], [], 30)  # readable once it has exited
+    (root / "holder.sock").unlink(missing_ok=True)
 
 
 def stop_daemon(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
@@ -203,6 +237,7 @@ def assert_nothing_left(root: Path) -> None:
     """No overlay mount, runc state or cgroup of ours survives the suite."""
     mounts = Path("/proc/self/mountinfo").read_text()
     assert str(root) not in mounts, "a mount under the test root was left behind"
+    assert not (root / "holder.sock").exists(), "the container holder outlived the daemon"
     runc_dir = root / "runc"
     leftovers = [p.name for p in runc_dir.iterdir()] if runc_dir.exists() else []
     assert leftovers == [], f"runc state left behind: {leftovers}"
@@ -256,12 +291,14 @@ def private_daemon(tmp_path: Path, rootfs_tar: Path) -> Iterator[Any]:
     root, sock, log = tmp_path / "root", tmp_path / "d.sock", tmp_path / "d.log"
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start() -> Daemon:
-        p = start_daemon(root, sock, log)
+    def start(*args: str) -> Daemon:
+        p = start_daemon(root, sock, log, args=args)
         procs.append(p)
         return Daemon(root=root, sock=sock, proc=p, log=log)
 
     yield start
+    if procs and all(p.poll() is not None for p in procs) and (root / "holder.sock").exists():
+        start()  # containers outlived the last daemon (live restore): one to clean them
     for p in procs:
         if p.poll() is None:
             client = Daemon(root=root, sock=sock, proc=p, log=log).client()

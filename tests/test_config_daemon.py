@@ -217,3 +217,11 @@ def test_userns_remap_takes_default_or_a_user_and_group() -> None:
         "/etc/corral/daemon.yaml:2:15: userns-remap 'a:b:c': want default, USER or USER:GROUP "
         "(names or ids)"
     ]
+
+
+def test_live_restore_is_a_boolean() -> None:
+    f = parse_daemon_config("live-restore: true\n", "/etc/corral/daemon.yaml")
+    assert f.values == {"live-restore": True}
+    assert problems("live-restore: 1\n") == [
+        "/etc/corral/daemon.yaml:1:15: live-restore must be true or false"
+    ]

@@ -1,5 +1,9 @@
 """Durable state: a daemon stopped or killed -9 comes back with every record, and
-nothing of the previous run (process, mount, runc state, cgroup) is left alive."""
+nothing of the previous run (process, mount, runc state, cgroup) is left alive.
+
+Containers outlive a kill -9 of the daemon (live restore, tests/test_live_restore.py):
+the tests here end the container holder too, as a reboot would, to see the clean-up
+of a run nobody kept."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from conftest import Daemon, stop_daemon
+from conftest import Daemon, kill_holder, stop_daemon
 
 IMAGE = "busybox:latest"
 
@@ -49,6 +53,7 @@ def test_kill_9_then_restart_reports_exited_and_leaves_nothing(
     assert _alive(pid)
     d.proc.send_signal(signal.SIGKILL)
     d.proc.wait()
+    kill_holder(d.root)
     client.close()
 
     d2 = private_daemon()
@@ -110,6 +115,7 @@ def test_policies_decide_what_runs_again_after_kill_9(
     client.close()
     d.proc.send_signal(signal.SIGKILL)
     d.proc.wait()
+    kill_holder(d.root)
 
     t0 = time.time()
     d2 = private_daemon()

@@ -70,6 +70,10 @@ def small_disk(tmp_path: Path) -> Iterator[SmallDisk]:
         yield disk
     finally:
         disk.ballast.unlink(missing_ok=True)
+        if disk.procs and all(p.poll() is not None for p in disk.procs) and (
+            disk.root / "holder.sock"
+        ).exists():
+            disk.start()  # containers outlived a daemon that died: one to remove them
         for p in disk.procs:
             if p.poll() is None:
                 client = docker.DockerClient(base_url=f"unix://{disk.sock}", version="1.44")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Daemon, stop_daemon
+from conftest import Daemon, kill_holder, stop_daemon
 from pyroute2 import IPRoute  # type: ignore[import-untyped]
 
 IMAGE = "busybox:latest"
@@ -461,6 +461,7 @@ def test_kill_9_and_restart_leave_no_network_state(private_daemon: Any, rootfs_t
     assert ("tcp", f"00000000:{port:04X}") in listening()
     d.proc.send_signal(signal.SIGKILL)
     d.proc.wait()
+    kill_holder(d.root)  # as a reboot: nobody kept the run (else it is live-restored)
     assert ("tcp", f"00000000:{port:04X}") not in listening()  # the relay died with it
     d = private_daemon()
     dk = d.client()

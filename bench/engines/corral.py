@@ -6,6 +6,7 @@ fleets go through the API, concurrently, as fast as the daemon answers.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -58,11 +59,23 @@ class Corral(Engine):
             raise BenchError("corral daemon is not running")
         return self.proc.pid
 
+    def holder_pid(self) -> int:
+        """The container holder of this root (live restore: it keeps every container's
+        descriptors); after a kill -9 of the daemon it is no longer the daemon's child."""
+        sock = str(self.root / "holder.sock").encode()
+        for p in os.listdir("/proc"):
+            if p.isdigit():
+                with contextlib.suppress(OSError), open(f"/proc/{p}/cmdline", "rb") as f:
+                    args = f.read().split(b"\0")
+                    if sock in args and any(a.endswith(b"holderd.py") for a in args):
+                        return int(p)
+        raise BenchError("corral: no container holder for its root")
+
     def overhead_pids(self) -> list[int]:
-        return [self.pid]
+        return [self.pid, self.holder_pid()]  # the holder keeps every container's fds
 
     def persistent_pids(self) -> set[int]:
-        return {self.pid}
+        return {self.pid, self.holder_pid()}
 
     def markers(self) -> tuple[str, ...]:
         return (str(self.root),)

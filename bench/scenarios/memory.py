@@ -1,7 +1,8 @@
 """memory: what each running container costs the engine, in resident memory.
 
-corral: growth of the daemon's RSS from no container to a fleet, per container (the
-daemon is the only process corral keeps; no per-container helper).  podman: the RSS of
+corral: growth of the daemon's and the holder's RSS from no container to a fleet, per
+container (the holder keeps every container's descriptors for live restore; no
+per-container helper).  podman: the RSS of
 its conmon processes (one per container; podman itself has no daemon), per container.
 docker: growth of dockerd + containerd + the containerd-shims (one per container).
 Each engine starts fresh (a new corral daemon): a heap that already held an earlier

@@ -31,7 +31,7 @@ import trio
 from supervisor import stateroot
 from supervisor.distribution.hosts import RegistryHosts
 from supervisor.engine import create as plan
-from supervisor.engine import names, unsupported
+from supervisor.engine import names, restore, unsupported
 from supervisor.engine import namespaces as nsmodes
 from supervisor.engine import update as updates
 from supervisor.engine.containers import Container, ContainerStore, MountPoint, State
@@ -56,6 +56,7 @@ from supervisor.runtime import cgroups, securityopt, userns
 from supervisor.runtime.console import Console, with_console_socket
 from supervisor.runtime.devices import check_devices, container_devices
 from supervisor.runtime.fds import OwnedFd, close_all
+from supervisor.runtime.holder import HeldPid, Holder, start_ticks
 from supervisor.runtime.process import PidFd
 from supervisor.runtime.rootfs import is_mounted, mount_overlay, mount_shm, unmount
 from supervisor.runtime.runc import Runtime
@@ -85,6 +86,7 @@ from supervisor.supervise.framing import LineFramer
 from supervisor.supervise.logconfig import LogDefaults, resolve_log_config
 from supervisor.supervise.logs import ContainerLog, LogEntry, LogOptions
 from supervisor.supervise.output import Fanout
+from supervisor.supervise.spool import Spool
 
 log = structlog.get_logger("corral.engine")
 
@@ -109,6 +111,7 @@ class Live:
     pidfd: PidFd | None = None  # the init's, while it runs (owned by the supervision task)
     stdin_w: OwnedFd | None = None  # the write end of its stdin pipe (-i), while it runs
     console: Console | None = None  # the pty master of a `Tty` container's run (owner)
+    spools: dict[str, Spool] = field(default_factory=dict)  # per stream, until its pump takes it
     removing: bool = False
     # Restart policy bookkeeping (supervise/restart.py decides; this remembers).
     restart_scope: trio.CancelScope | None = None  # a pending policy restart
@@ -205,6 +208,12 @@ class Engine:
                 stateroot.open_to_group(d, remap.gid)
         else:
             userns.release(self.userns_path)
+        # live restore (engine/restore.py): the holder parents every init and keeps
+        # its descriptors, so containers outlive this daemon; `live_restore` says
+        # whether a SIGTERM leaves them running too (daemon.yaml `live-restore`)
+        self.holder = Holder(root)
+        self.inits = restore.InitStore(self.db)
+        self.live_restore = False
         self.shutting_down = False
         self._live: dict[str, Live] = {}
         for c in self.containers.all():
@@ -266,14 +275,29 @@ class Engine:
         directories without a row are removed.
         """
         known = {c.id for c in self.containers.all()}
+        # live restore: what the holder kept running for us is adopted, not killed
+        chosen, refused = restore.choose(self, await self.holder.open(self.nursery))
+        self.runtime.spawner = self.holder.spawn
+        kept = frozenset(c.id for c, _ in chosen)
         for rid in await self.runtime.list_ids():
+            if rid in kept:
+                continue
             await self.runtime.delete(rid, force=True)
             cgroups.cleanup(f"/{self.cgroup_parent}/{rid}")
-        self.networks.recover()  # networking: netns, veths, addresses of the last run
+        for rid in refused:
+            await self.holder.forget(rid)  # killed above, if it still ran
+        self.networks.recover(kept)  # networking: netns, veths, addresses of the last run
+        was_restarting: set[str] = set()
         for c in self.containers.all():
+            if c.id in kept:
+                continue
             if is_mounted(self.rootfs_of(c)):
                 unmount(self.rootfs_of(c))
             unmount(self.dir_of(c) / "shm")  # --ipc shareable
+            if self.inits.get(c.id) is not None:
+                self.inits.drop(c.id)
+            if c.state.status is Status.RESTARTING:
+                was_restarting.add(c.id)  # its policy restart is carried out below
             if c.state.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING):
                 cgroups.cleanup(self.cgroup_path(c))
                 c.state.status = Status.EXITED
@@ -300,11 +324,23 @@ class Engine:
                     if is_mounted(d / sub):
                         unmount(d / sub)
                 discard_tree(d)
+        restored = 0
+        for c, h in chosen:
+            restored += await restore.adopt(self, c, h)
+        if chosen:
+            self.events.publish("daemon", "restore", "", {
+                "containers": str(restored),
+                "message": f"daemon restored {restored} containers",
+            })
+            log.info("daemon.restored", containers=restored)
         wanted = []
         for c in self.containers.all():
+            if c.id in kept:
+                continue
             policy = restarts.Policy.from_api(c.host_config.get("RestartPolicy"))
-            if c.state.status is Status.EXITED and restarts.starts_at_boot(
-                policy, c.state.user_stopped
+            if c.state.status is Status.EXITED and (
+                restarts.starts_at_boot(policy, c.state.user_stopped)
+                or c.id in was_restarting
             ):
                 wanted.append((c.id, c.name, nsmodes.depends_on(c.host_config)))
         if wanted:
@@ -351,7 +387,14 @@ class Engine:
             self._write_etc_files(c)
 
     async def shutdown(self) -> None:
-        """Stop every running container, as Docker does when its daemon stops."""
+        """Stop every running container, as Docker does when its daemon stops; with
+        live restore leave them to the holder instead, for the next daemon."""
+        if self.live_restore:
+            self.networks.shutdown(keep=True)  # bridges stay with their containers
+            self.holder.close()
+            log.info("daemon.live_restore", running=sum(
+                1 for c in self.containers.all() if is_active(c.state.status)))
+            return
         self.shutting_down = True
         for live in self._live.values():
             if live.restart_scope is not None:
@@ -361,6 +404,7 @@ class Engine:
                 if is_active(c.state.status):
                     n.start_soon(self._stop_quietly, c)
         self.networks.shutdown()  # networking: bridges go with the daemon
+        await self.holder.quit()  # it holds nothing now
         if self.remap is not None:
             userns.release(self.userns_path)  # the next daemon makes its own
 
@@ -614,6 +658,7 @@ class Engine:
         rootfs = self.rootfs_of(c)
         fds: list[OwnedFd] = []  # closed on failure; on success each has its owner below
         in_w: OwnedFd | None = None
+        pidfd: PidFd | None = None
         mounted = False
         created = False
         attached = False
@@ -665,6 +710,8 @@ class Engine:
                 fds += [out_r, out_w]
                 err_r, err_w = OwnedFd.pipe("stderr")
                 fds += [err_r, err_w]
+                restore.raise_pipe_size(out_r)  # room to write while no daemon reads
+                restore.raise_pipe_size(err_r)
                 if c.config.get("OpenStdin"):
                     in_r, in_w = OwnedFd.pipe("stdin")
                     fds += [in_r, in_w]
@@ -682,9 +729,24 @@ class Engine:
                     pid_file=pid_file,
                 )
                 created = True
-            pidfd = PidFd(pid, f"container {c.short_id} init")
+            # The holder parents the init (it ran `runc create`) and keeps copies of
+            # what must stay open while no daemon runs (engine/restore.py).
+            pidfd = HeldPid(pid, f"container {c.short_id} init", self.holder, c.id)
+            if console is None:  # exactly once across a kill -9 (supervise/spool.py)
+                for name in ("stdout", "stderr"):
+                    if (spool := Spool.open(cdir, name, resume=False)) is not None:
+                        live.spools[name] = spool
+            start_time = start_ticks(pid)
+            # Not stdin's write end: a copy in the holder would keep the pipe open
+            # after the client's input ended (StdinOnce), and the container would
+            # never see EOF; with no daemon, stdin ends (EOF), as Docker's does.
+            await self._hand_to_holder(c, pid, start_time, out_r, err_r, None, console)
+            self.inits.record(c.id, pid, start_time)
         except BaseException as exc:
-            close_all(*fds)
+            close_all(*fds, pidfd)
+            for spool in live.spools.values():
+                spool.close()
+            live.spools.clear()
             if created or c.config.get("Tty"):  # a failed handover leaves runc's state
                 with trio.CancelScope(shield=True):
                     await self.runtime.delete(c.id, force=True)
@@ -705,6 +767,7 @@ class Engine:
                 await self._remove_after_failed_start(c, live)
             raise
         close_all(*child_ends)  # the container has its copies
+        assert pidfd is not None
         live.pidfd = pidfd
         live.stdin_w = in_w
         live.console = console
@@ -759,6 +822,31 @@ class Engine:
             if m.state.status is Status.RUNNING:
                 log.info("container.pod_rejoin", id=m.short_id, name=m.name)
                 self._send(m, signal.SIGKILL)
+
+    async def _hand_to_holder(
+        self,
+        c: Container,
+        pid: int,
+        start_time: int,
+        out_r: OwnedFd | None,
+        err_r: OwnedFd | None,
+        in_w: OwnedFd | None,
+        console: Console | None,
+    ) -> None:
+        """The holder keeps copies of the output pipes' read ends, stdin's write end,
+        the pty master and the ports' listeners (ours stay ours)."""
+        copies: dict[str, OwnedFd] = {}
+        try:
+            for name, fd in (("stdout", out_r), ("stderr", err_r), ("stdin", in_w)):
+                if fd is not None:
+                    copies[name] = fd.dup(f"{name} for the holder")
+            if console is not None:
+                copies["console"] = console.dup("pty master for the holder")
+            for name, raw in self.networks.listener_fds(c.id).items():
+                copies[name] = OwnedFd(os.dup(raw), f"{name} for the holder")
+            await self.holder.adopt(c.id, pid, start_time, copies)
+        finally:
+            close_all(*copies.values())
 
     async def _remove_after_failed_start(self, c: Container, live: Live) -> None:
         """An auto-remove container whose start failed is removed before the error
@@ -1074,6 +1162,10 @@ class Engine:
                 log.exception("container.finish_failed", id=c.short_id, name=c.name)
 
     async def _pump(self, live: Live, pipe: trio.lowlevel.FdStream, stream: str) -> None:
+        spool = live.spools.pop(stream, None)
+        if spool is not None:
+            await self._pump_spooled(live, pipe, stream, spool)
+            return
         framer = LineFramer()
         async with pipe:
             while True:
@@ -1083,6 +1175,37 @@ class Engine:
                 live.output.publish(stream, data)
                 live.log.append(stream, framer.feed(data))
         live.log.append(stream, framer.flush())
+
+    async def _pump_spooled(
+        self, live: Live, pipe: trio.lowlevel.FdStream, stream: str, spool: Spool
+    ) -> None:
+        """The pump through the spool: spliced out of the pipe, framed, logged, then
+        the mark moved; what an earlier daemon left past the mark is framed first.
+        Cancelled (a daemon stopping with live restore), it leaves the rest where it
+        is: in the pipe or past the mark."""
+        framer = LineFramer()
+        try:
+            async with pipe:
+                left = spool.pending()
+                if left:
+                    live.log.append(stream, framer.feed(left))
+                    spool.commit(framer.held, live.log.position())
+                while True:
+                    try:
+                        data = spool.take(pipe.fileno())
+                    except BlockingIOError:
+                        await trio.lowlevel.wait_readable(pipe.fileno())
+                        continue
+                    if not data:
+                        break
+                    live.output.publish(stream, data)
+                    live.log.append(stream, framer.feed(data))
+                    spool.commit(framer.held, live.log.position())
+                    await trio.lowlevel.checkpoint()  # a flood must not starve the rest
+            live.log.append(stream, framer.flush())
+            spool.commit(0, live.log.position())
+        finally:
+            spool.close()
 
     async def _pump_console(self, live: Live, console: Console) -> None:
         """A TTY's output: one stream, logged as `stdout` (Docker does the same)."""
@@ -1122,6 +1245,8 @@ class Engine:
         st.pid = 0
         st.finished_at = rfc3339_nano()
         self.containers.save(c)
+        self.inits.drop(c.id)
+        await self.holder.forget(c.id)  # its exit is recorded: the holder lets it go
         live.log.close_writer(restarting=True)  # followers wait: a policy restart may follow
         live.output.close()
         exited, live.exited = live.exited, trio.Event()

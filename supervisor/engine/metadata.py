@@ -42,6 +42,7 @@ from pathlib import Path
 import structlog
 import trio
 
+from supervisor.engine import migrations
 from supervisor.errors import CorralError
 
 log = structlog.get_logger("corral.metadata")
@@ -139,6 +140,7 @@ class Database:
             if not (is_disk_full(exc) and self.reserve.release()):
                 raise
             self.conn = self._open()
+        self.migrate(migrations.MIGRATIONS)
         self.reserve.ensure()
 
     def _open(self) -> sqlite3.Connection:
@@ -153,6 +155,37 @@ class Database:
             conn.close()
             raise
         return conn
+
+    @property
+    def version(self) -> int:
+        """The schema version (`PRAGMA user_version`; 0: before numbered migrations)."""
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def migrate(self, steps: tuple[tuple[int, str, str], ...]) -> None:
+        """Bring the schema to the newest step, each step with its version bump in
+        one transaction; a database newer than the steps is refused."""
+        latest = steps[-1][0] if steps else 0
+        current = self.version
+        if current > latest:
+            raise CorralError(
+                f"{self.path}: schema version {current} is newer than this corral "
+                f"knows ({latest}); run the corral that made it"
+            )
+        for number, why, sql in steps:
+            if number <= current:
+                continue
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                for statement in sql.split(";"):
+                    if statement.strip():
+                        self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA user_version = {int(number)}")
+                self.conn.execute("COMMIT")
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+            log.info("metadata.migrated", path=str(self.path), version=number, why=why)
 
     def ensure_schema(self, ddl: str) -> None:
         """Run a component's `CREATE TABLE IF NOT EXISTS ...` script."""

@@ -16,6 +16,7 @@ import hashlib
 import os
 import re
 import secrets
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
@@ -89,6 +90,9 @@ class Relay:
     request: PortRequest
     published: Published
     upstream: proxy.Upstream
+    #: the listening socket (owned by the relay task; live restore hands a copy to
+    #: the holder, and a new daemon gets it back)
+    sock: Any = None
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     done: trio.Event = field(default_factory=trio.Event)
 
@@ -628,6 +632,7 @@ class Networks:
             r,
             Published(r.container_port, r.proto, r.host_ip, port),
             proxy.Upstream((sandbox.target, r.container_port)),
+            sock=sock,
         )
         sandbox.relays.append(relay)
         self.nursery.start_soon(self._relay, relay, sock)
@@ -709,14 +714,43 @@ class Networks:
         netlink.delete_netns(self.sandbox_path(cid))
         self.store.delete_endpoints_of(cid)
 
-    def recover(self) -> None:
-        """After a restart: no namespace, veth, address or rule of the previous run stays."""
+    def listener_fds(self, cid: str) -> dict[str, int]:
+        """The listening sockets of a running container's published ports, by a name
+        `adopt` reads back (`port:PROTO:CONTAINER_PORT:HOST_IP`)."""
+        sandbox = self._sandboxes.get(cid)
+        if sandbox is None:
+            return {}
+        return {f"port:{r.published.proto}:{r.published.container_port}:"
+                f"{r.published.host_ip}": r.sock.fileno()
+                for r in sandbox.relays if r.sock is not None and r.sock.fileno() >= 0}
+
+    def adopt(self, cid: str, listeners: dict[str, socket.socket]) -> None:
+        """Live restore: a container that kept running while no daemon did gets its
+        relays again, on the very listening sockets it had (connections that came
+        meanwhile wait in their backlog)."""
+        endpoints = self.store.endpoints_of(cid)
+        sandbox = Sandbox(self.sandbox_path(cid))
+        sandbox.target = endpoints[0].ip if endpoints else ""
+        self._sandboxes[cid] = sandbox
+        for name, sock in listeners.items():
+            _, proto, cport, host_ip = name.split(":", 3)
+            sock.setblocking(False)
+            port = sock.getsockname()[1]
+            self._serve(sandbox, PortRequest(int(cport), proto, host_ip, port, port), sock)
+
+    def recover(self, keep: frozenset[str] = frozenset()) -> None:
+        """After a restart: no namespace, veth, address or rule of the previous run
+        stays, but those of the containers in `keep` (adopted: still running)."""
+        kept_links = {ep.host_ifname for ep in self.store.all_endpoints()
+                      if ep.container_id in keep and ep.host_ifname}
         for ep in self.store.all_endpoints():
-            if ep.host_ifname:
+            if ep.host_ifname and ep.host_ifname not in kept_links:
                 self.nl.delete_link(ep.host_ifname)
         for net in self.store.all():
+            if any(ep.container_id in keep for ep in self.store.members(net.id)):
+                self._ensure_bridge(net)
             for port in self.nl.ports_of(net.bridge):
-                if port.startswith("veth"):
+                if port.startswith("veth") and port not in kept_links:
                     self.nl.delete_link(port)
             # isolation goes with the bridge: re-applied if it stayed, dropped if not
             for subnet in (net.network, net.network6):
@@ -728,17 +762,22 @@ class Networks:
                     self.nl.isolate(net.bridge, subnet)
         if self.netns_dir.is_dir():
             for f in self.netns_dir.iterdir():
-                netlink.delete_netns(f)
+                if f.name not in keep:
+                    netlink.delete_netns(f)
         for ep in self.store.all_endpoints():
+            if ep.container_id in keep:
+                continue
             if ep.ip or ep.host_ifname:  # one write each, and none after a clean stop
                 ep.ip, ep.host_ifname = "", ""  # (so a start on a full disk needs none)
                 self.store.save_endpoint(ep)
         self._drop_idle_default_bridge()
 
-    def shutdown(self) -> None:
-        """The daemon stops (its containers are stopped): bridges go, like everything else."""
-        for net in self.store.all():
-            self.nl.delete_bridge(net.bridge, net.network, net.network6)
+    def shutdown(self, *, keep: bool = False) -> None:
+        """The daemon stops (its containers are stopped): bridges go, like everything
+        else -- unless containers keep running (`keep`: live restore)."""
+        if not keep:
+            for net in self.store.all():
+                self.nl.delete_bridge(net.bridge, net.network, net.network6)
         self.close()
 
     # ------------------------------------------------------ connect/disconnect

@@ -19,7 +19,7 @@ import json
 import os
 import resource
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,6 +139,10 @@ class Runtime:
     def __init__(self, binary: str = "runc", state_dir: Path = DEFAULT_STATE_DIR) -> None:
         self.binary = binary
         self.state_dir = state_dir
+        #: who runs `runc create` (argv, stdin, stdout, stderr -> exit code): the
+        #: holder (runtime/holder.py), so the init is its child and outlives the daemon;
+        #: None: this process.
+        self.spawner: Callable[[list[str], int, int, int], Awaitable[int]] | None = None
 
     def _argv(self, *args: str) -> list[str]:
         return [self.binary, "--root", str(self.state_dir), "--log-format", "json", *args]
@@ -221,28 +225,28 @@ class Runtime:
     ) -> subprocess.CompletedProcess[bytes]:
         # A terminal (process.terminal) is handed to whoever listens on the socket.
         console = ["--console-socket", console_socket] if console_socket else []
+        argv = [
+            self.binary,
+            "--root",
+            str(self.state_dir),
+            "--log",
+            str(log),
+            "--log-format",
+            "json",
+            "create",
+            "--bundle",
+            str(bundle),
+            "--pid-file",
+            str(pid_file),
+            *console,
+            id,
+        ]
         try:
+            if self.spawner is not None:
+                code = await self.spawner(argv, stdin, stdout, stderr)
+                return subprocess.CompletedProcess(argv, code)
             return await trio.run_process(
-                [
-                    self.binary,
-                    "--root",
-                    str(self.state_dir),
-                    "--log",
-                    str(log),
-                    "--log-format",
-                    "json",
-                    "create",
-                    "--bundle",
-                    str(bundle),
-                    "--pid-file",
-                    str(pid_file),
-                    *console,
-                    id,
-                ],
-                stdin=stdin,
-                stdout=stdout,
-                stderr=stderr,
-                check=False,
+                argv, stdin=stdin, stdout=stdout, stderr=stderr, check=False
             )
         except BaseException:
             # Cancelled mid-create (trio kills runc): don't leave a half-made container.

@@ -63,6 +63,11 @@ class LineFramer:
         self._size = len(tail)
         return out
 
+    @property
+    def held(self) -> int:
+        """How many bytes fed so far are held back (the start of a line)."""
+        return self._size
+
     def flush(self) -> list[bytes]:
         """End of stream: the unterminated tail, stored as a partial record."""
         tail = b"".join(self._parts)

@@ -241,6 +241,13 @@ class ContainerLog:
                 self._pin_new()
         self._state = "open"
 
+    def position(self) -> tuple[int, int]:
+        """(inode, size) of the live file after the last append (live restore's spool
+        marks it, `spool.cut_back` undoes an append past the mark); (0, 0) if closed."""
+        if self._file is None:
+            return (0, 0)
+        return (os.fstat(self._file.fileno()).st_ino, self._size)
+
     def append(self, stream: str, lines: list[bytes]) -> None:
         """Store pieces from `LineFramer`, rotating as `max-size` says, and wake followers."""
         if not lines or self._file is None:

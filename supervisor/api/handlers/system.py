@@ -113,6 +113,7 @@ class EngineFacts:
     debug: bool = False
     address_pools: Sequence[tuple[str, int]] = ()
     registries: RegistryHosts = field(default_factory=RegistryHosts)
+    live_restore: bool = False  # containers outlive a SIGTERM of the daemon
 
 
 # -- pure: facts in, Docker's shapes out ---------------------------------------------
@@ -272,7 +273,7 @@ def info_body(host: HostFacts, live: LiveFacts, engine: EngineFacts, now: str) -
             "Error": "",
             "RemoteManagers": None,
         },
-        "LiveRestoreEnabled": False,  # containers do not outlive the daemon
+        "LiveRestoreEnabled": engine.live_restore,
         "Isolation": "",
         "InitBinary": host.init_binary,
         "ContainerdCommit": {"ID": _NOT_AVAILABLE, "Expected": _NOT_AVAILABLE},
@@ -481,6 +482,7 @@ def engine_facts(engine: Engine) -> EngineFacts:
         debug=structlog.get_logger().bind().is_enabled_for(logging.DEBUG),
         address_pools=[(str(p.base), p.size) for p in engine.networks.pools],
         registries=engine.registries,
+        live_restore=engine.live_restore,
     )
 
 

@@ -1,0 +1,298 @@
+"""The holder: the one process that keeps containers alive while the daemon is away.
+
+Live restore needs someone other than the daemon to be each container init's parent
+and to keep its stdio read ends (and its published ports' listening sockets) open, so
+that a daemon that crashes, is killed -9 or restarts for an upgrade ends no container,
+and a container writing meanwhile blocks on a full pipe instead of getting EPIPE.
+This program is that someone, one per state root, for every container (a conmon per
+container costs Podman ~2 MB each; here a container costs one table entry and its
+descriptors).  It is deliberately small and passive, and imports only the standard
+library so that it is cheap to keep (no trio, no structlog):
+
+- it is a child subreaper, and the daemon asks it to run `runc create`
+  (`spawn`): the init runc forks is then reparented to the holder, not the daemon;
+- it keeps the descriptors the daemon hands it for a container (`adopt`, SCM_RIGHTS)
+  and never reads them; a new daemon gets duplicates back (`hello`);
+- it reaps its children and keeps each init's exit status until a daemon has
+  recorded it (`forget`), telling the connected daemon at once (`exit`);
+- it does nothing per idle second: it sleeps in one `select` on the daemon's socket,
+  its listening socket and a signal wake-up pipe (SIGCHLD).
+
+Wire: a SOCK_SEQPACKET Unix socket (`holder.sock` under the state root, 0600), one
+JSON object per packet, descriptors as SCM_RIGHTS of that packet.  One daemon is
+connected at a time; a new connection replaces the old (the old daemon is gone).
+
+The holder ends on `quit` (a daemon stopping its containers for good), or when it
+holds nothing and no daemon is connected (a daemon that died before it handed over
+anything).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import ctypes
+import ctypes.util
+import json
+import os
+import select
+import signal
+import socket
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+PR_SET_CHILD_SUBREAPER = 36
+#: SCM_RIGHTS carries at most 253 descriptors a packet (the kernel's SCM_MAX_FD).
+MAX_FDS = 253
+MAX_PACKET = 65536
+#: Exit statuses of children nobody adopted (yet): an init may exit before its
+#: `adopt` arrives.  Bounded: runc's own intermediate processes land here too.
+UNCLAIMED_LIMIT = 4096
+
+
+def close_fds(fds: list[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def exit_code(status: int) -> int:
+    """Docker's convention: the exit status, or 128 + the signal that killed it."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+@dataclass
+class Held:
+    """One container the holder keeps: its init and descriptors, and its exit once known."""
+
+    pid: int
+    start: int  # /proc/PID/stat field 22 (start time in clock ticks since boot)
+    fds: dict[str, int] = field(default_factory=dict)
+    exit: int | None = None
+
+    def close(self) -> None:
+        close_fds(list(self.fds.values()))
+        self.fds.clear()
+
+
+class Holder:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.held: dict[str, Held] = {}
+        self.spawns: dict[int, int] = {}  # runc create pid -> request tag
+        self.unclaimed: collections.OrderedDict[int, int] = collections.OrderedDict()
+        self.conn: socket.socket | None = None
+        self.quit = False
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        old = os.umask(0o177)
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            self.listener.bind(path)
+        finally:
+            os.umask(old)
+        os.chmod(path, 0o600)
+        st = os.stat(path)
+        self.socket_id = (st.st_dev, st.st_ino)
+        self.listener.listen(8)
+        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(self.wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        for s in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+            signal.signal(s, signal.SIG_IGN)
+
+    # ------------------------------------------------------------ the loop
+    def run(self) -> None:
+        self.reap()
+        while not self.quit:
+            watched = [self.listener.fileno(), self.wake_r]
+            if self.conn is not None:
+                watched.append(self.conn.fileno())
+            try:
+                ready, _, _ = select.select(watched, [], [])
+            except InterruptedError:
+                continue
+            if self.wake_r in ready:
+                try:
+                    while os.read(self.wake_r, 256):
+                        pass
+                except BlockingIOError:
+                    pass
+                self.reap()
+            if self.listener.fileno() in ready:
+                conn, _ = self.listener.accept()
+                if self.conn is not None:
+                    self.conn.close()  # a new daemon: the old one is gone
+                self.conn = conn
+            if self.conn is not None and self.conn.fileno() in ready:
+                self.receive(self.conn)
+            if self.conn is None and not self.held and not self.spawns:
+                break  # nothing to keep and nobody to keep it for
+            if self.conn is None and not self.socket_present():
+                break  # the root went away (removed): no daemon can ever ask again
+        self.listener.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+    def socket_present(self) -> bool:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == self.socket_id
+
+    def send(self, msg: dict[str, Any], fds: list[int] | None = None) -> None:
+        if self.conn is None:
+            return
+        try:
+            socket.send_fds(self.conn, [json.dumps(msg).encode()], fds or [])
+        except OSError:
+            self.conn.close()
+            self.conn = None
+
+    def receive(self, conn: socket.socket) -> None:
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(conn, MAX_PACKET, MAX_FDS,
+                                                       socket.MSG_CMSG_CLOEXEC)
+        except OSError:
+            data, fds = b"", []
+        if not data:
+            for fd in fds:
+                os.close(fd)
+            conn.close()
+            if self.conn is conn:
+                self.conn = None
+            return
+        msg: Any = None
+        try:
+            msg = json.loads(data)
+            handler = getattr(self, "op_" + str(msg["op"]))
+        except Exception as exc:  # noqa: BLE001 - a bad request never ends the holder
+            close_fds(fds)
+            self.send({"op": "error", "tag": None, "error": repr(exc)})
+            return
+        try:
+            handler(msg, fds)  # it owns fds now: kept or closed, even when it fails
+        except Exception as exc:  # noqa: BLE001 - a bad request never ends the holder
+            self.send({"op": "error", "tag": msg.get("tag"), "error": repr(exc)})
+
+    # ----------------------------------------------------------- requests
+    def op_spawn(self, msg: dict[str, Any], fds: list[int]) -> None:
+        """Run `runc create` (argv) with fds as its stdio; answer `spawned` at its exit."""
+        try:
+            actions = [(os.POSIX_SPAWN_DUP2, fd, i) for i, fd in enumerate(fds[:3])]
+            pid = os.posix_spawnp(msg["argv"][0], msg["argv"], dict(os.environ),
+                                  file_actions=actions, setsid=False)
+        finally:
+            close_fds(fds)
+        self.spawns[pid] = msg["tag"]
+        self.reap()  # it may have exited already
+
+    def op_adopt(self, msg: dict[str, Any], fds: list[int]) -> None:
+        """Keep container `id`: init `pid` (started at `start`) and the named fds."""
+        if len(msg["names"]) != len(fds):
+            close_fds(fds)
+            raise ValueError("names and descriptors differ in number")
+        old = self.held.pop(msg["id"], None)
+        if old is not None:
+            old.close()
+        h = Held(pid=int(msg["pid"]), start=int(msg["start"]),
+                 fds=dict(zip(msg["names"], fds, strict=True)))
+        self.held[msg["id"]] = h
+        code = self.unclaimed.pop(h.pid, None)
+        self.send({"op": "adopted", "tag": msg.get("tag"), "id": msg["id"]})
+        if code is not None:
+            h.exit = code
+            self.send({"op": "exit", "id": msg["id"], "code": code})
+
+    def op_keep(self, msg: dict[str, Any], fds: list[int]) -> None:
+        """More descriptors for a held container (the listeners of its ports)."""
+        h = self.held.get(msg["id"])
+        if h is None or len(msg["names"]) != len(fds):
+            close_fds(fds)
+            return
+        for name, fd in zip(msg["names"], fds, strict=True):
+            if name in h.fds:
+                os.close(h.fds[name])
+            h.fds[name] = fd
+
+    def op_forget(self, msg: dict[str, Any], fds: list[int]) -> None:
+        """The daemon recorded this container's exit (or removed it): let it go."""
+        h = self.held.pop(msg["id"], None)
+        if h is not None:
+            h.close()
+
+    def op_hello(self, msg: dict[str, Any], fds: list[int]) -> None:
+        """A (new) daemon: every held container, one packet each, with copies of its fds."""
+        for cid, h in list(self.held.items()):
+            names = list(h.fds)
+            self.send({"op": "held", "id": cid, "pid": h.pid, "start": h.start,
+                       "exit": h.exit, "names": names}, [h.fds[n] for n in names])
+        self.send({"op": "hello", "tag": msg.get("tag"), "pid": os.getpid(),
+                   "rss_kb": rss_kb()})
+
+    def op_stat(self, msg: dict[str, Any], fds: list[int]) -> None:
+        self.send({"op": "stat", "tag": msg.get("tag"), "pid": os.getpid(),
+                   "rss_kb": rss_kb(), "held": len(self.held),
+                   "fds": sum(len(h.fds) for h in self.held.values())})
+
+    def op_quit(self, msg: dict[str, Any], fds: list[int]) -> None:
+        for h in self.held.values():
+            h.close()
+        self.held.clear()
+        self.quit = True
+
+    # ------------------------------------------------------------- reaping
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            code = exit_code(status)
+            tag = self.spawns.pop(pid, None)
+            if tag is not None:
+                self.send({"op": "spawned", "tag": tag, "code": code})
+                continue
+            for cid, h in self.held.items():
+                if h.pid == pid and h.exit is None:
+                    h.exit = code
+                    self.send({"op": "exit", "id": cid, "code": code})
+                    break
+            else:
+                self.unclaimed[pid] = code
+                while len(self.unclaimed) > UNCLAIMED_LIMIT:
+                    self.unclaimed.popitem(last=False)
+
+
+def rss_kb() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    path = argv[1]
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        print("holder: prctl(PR_SET_CHILD_SUBREAPER) failed", file=sys.stderr)
+        return 1
+    holder = Holder(path)
+    # Ready: the daemon that started us waits for this line (no polling for the socket).
+    os.write(1, b"ready\n")
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    holder.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

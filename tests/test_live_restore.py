@@ -1,0 +1,236 @@
+"""Live restore (issue 17): containers outlive their daemon.
+
+The daemon of each test is private (`private_daemon`), killed with SIGKILL (or
+stopped with `--live-restore`) and started again on the same root.  What a user
+sees afterwards: the same containers running with the same PIDs, every numbered
+line a writer wrote (the daemon away or not) in its log once and in order, the
+published port answering, health checks and restart policies going on, an event
+saying how many containers were restored, nothing left once they are removed.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from conftest import Daemon, stop_daemon
+
+IMAGE = "busybox:latest"
+MS = 1_000_000
+# Each line numbered; 2 ms apart, so lines are written while no daemon runs.
+WRITER = 'i=0; while :; do i=$((i+1)); echo "line $i"; usleep 2000; done'
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _load(d: Daemon, rootfs_tar: Path) -> Any:
+    client = d.client()
+    client.api.import_image_from_data(rootfs_tar.read_bytes(), repository="busybox", tag="latest")
+    return client
+
+
+def _kill_9(d: Daemon) -> None:
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait()
+
+
+def _numbers(client: Any, name: str) -> list[int]:
+    text = client.containers.get(name).logs(stdout=True, stderr=False).decode()
+    return [int(line.split()[1]) for line in text.splitlines()]
+
+
+def _ask(port: int) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        out = b""
+        while chunk := s.recv(4096):
+            out += chunk
+    return out
+
+
+def _wait_event(client: Any, since: float, **filters: Any) -> dict[str, Any]:
+    for e in client.events(since=since, until=time.time() + 30, decode=True, filters=filters):
+        return dict(e)
+    raise AssertionError(f"no event {filters} within 30 s")
+
+
+def test_kill_9_keeps_containers_running_with_their_pids_logs_and_ports(
+    private_daemon: Any, rootfs_tar: Path
+) -> None:
+    d = private_daemon()
+    client = _load(d, rootfs_tar)
+    writer = client.containers.run(IMAGE, ["sh", "-c", WRITER], name="writer", detach=True)
+    web = client.containers.run(
+        IMAGE,
+        ["sh", "-c", "mkdir -p /www && echo hello-web > /www/index.html && "
+                     "exec httpd -f -p 80 -h /www"],
+        name="web", detach=True, ports={"80/tcp": ("127.0.0.1", None)},
+    )
+    port = int(client.api.port(web.id, 80)[0]["HostPort"])
+    assert b"hello-web" in _ask(port)
+    pids = {c.name: c.attrs["State"]["Pid"] for c in client.containers.list()}
+    before = _numbers(client, "writer")
+    client.close()
+    _kill_9(d)
+    # The daemon is gone; the containers are not.
+    assert all(_alive(p) for p in pids.values())
+    # The published port is still held: a connection made now waits in its backlog
+    # and is answered once a daemon is back.
+    waiting = socket.create_connection(("127.0.0.1", port), timeout=30)
+    waiting.sendall(b"GET / HTTP/1.0\r\n\r\n")
+
+    t0 = time.time()
+    d2 = private_daemon()
+    client = d2.client()
+    restored = _wait_event(client, t0 - 5, type="daemon", event="restore")
+    assert restored["Actor"]["Attributes"]["containers"] == "2"
+    now = {c.name: c.attrs["State"]["Pid"] for c in client.containers.list()}
+    assert now == pids  # the same processes, running
+    assert client.containers.get("writer").attrs["State"]["Status"] == "running"
+    answer = b""
+    while chunk := waiting.recv(4096):
+        answer += chunk
+    waiting.close()
+    assert b"hello-web" in answer
+    assert b"hello-web" in _ask(port)
+    assert client.info()["LiveRestoreEnabled"] is False  # not asked for: only crashes
+    # Logs go on where they stopped: every line once, in order, through the kill.
+    writer = client.containers.get("writer")
+    writer.stop(timeout=0)
+    assert writer.attrs["State"]["Pid"] == pids["writer"]
+    lines = _numbers(client, "writer")
+    assert lines[: len(before)] == before
+    assert lines == list(range(1, len(lines) + 1))
+    assert len(lines) > len(before)
+    for c in client.containers.list(all=True):
+        c.remove(force=True)
+    client.close()
+
+
+def test_an_exit_while_the_daemon_is_away_is_recorded_and_its_policy_obeyed(
+    private_daemon: Any, rootfs_tar: Path
+) -> None:
+    d = private_daemon()
+    client = _load(d, rootfs_tar)
+    # Ends (code 3) only once the daemon is gone: it waits for the file the test makes.
+    gate = d.root.parent / "gate"
+    gate.mkdir()
+    client.containers.run(
+        IMAGE, ["sh", "-c", "while [ ! -e /gate/go ]; do usleep 10000; done; echo bye; exit 3"],
+        name="quitter", detach=True, volumes={str(gate): {"bind": "/gate", "mode": "rw"}},
+    )
+    looper = client.containers.run(
+        IMAGE, ["sh", "-c", "echo run; exit 1"], name="looper", detach=True,
+        restart_policy={"Name": "always"},
+    )
+    client.close()
+    _kill_9(d)
+    (gate / "go").touch()
+    t0 = time.time()
+    d2 = private_daemon()
+    client = d2.client()
+    died = _wait_event(client, t0 - 5, type="container", event="die",
+                       container="quitter")
+    assert died["Actor"]["Attributes"]["exitCode"] == "3"
+    q = client.containers.get("quitter")
+    assert q.attrs["State"]["Status"] == "exited"
+    assert q.attrs["State"]["ExitCode"] == 3
+    assert q.logs() == b"bye\n"
+    # The crash loop goes on under the new daemon.
+    _wait_event(client, time.time(), type="container", event="start", container=looper.id)
+    for c in client.containers.list(all=True):
+        c.remove(force=True)
+    client.close()
+
+
+def test_health_checks_resume_after_a_kill_9(private_daemon: Any, rootfs_tar: Path) -> None:
+    d = private_daemon()
+    client = _load(d, rootfs_tar)
+    c = client.containers.run(
+        IMAGE, ["sleep", "1d"], name="checked", detach=True,
+        healthcheck={"test": ["CMD", "true"], "interval": 100 * MS},
+    )
+    _wait_event(client, time.time() - 30, type="container", container=c.id,
+                event="health_status: healthy")
+    client.close()
+    _kill_9(d)
+    d2 = private_daemon()
+    client = d2.client()
+    # A probe of the new daemon: the state goes back to starting, then healthy again.
+    _wait_event(client, time.time(), type="container", container=c.id,
+                event="health_status: healthy")
+    assert client.containers.get(c.id).attrs["State"]["Health"]["Status"] == "healthy"
+    client.containers.get(c.id).remove(force=True)
+    client.close()
+
+
+def test_sigterm_with_live_restore_leaves_containers_running(
+    private_daemon: Any, rootfs_tar: Path
+) -> None:
+    d = private_daemon("--live-restore")
+    client = _load(d, rootfs_tar)
+    assert client.info()["LiveRestoreEnabled"] is True
+    client.containers.run(IMAGE, ["sleep", "1d"], name="stays", detach=True)
+    pid = client.containers.get("stays").attrs["State"]["Pid"]
+    client.close()
+    stop_daemon(d.proc)
+    assert _alive(pid)
+    d2 = private_daemon()
+    client = d2.client()
+    c = client.containers.get("stays")
+    assert (c.status, c.attrs["State"]["Pid"]) == ("running", pid)
+    client.close()
+    # Without live restore a SIGTERM stops them, as before.
+    stop_daemon(d2.proc)
+    assert not _alive(pid)
+    d3 = private_daemon()
+    client = d3.client()
+    assert client.containers.get("stays").status == "exited"
+    client.containers.get("stays").remove()
+    client.close()
+
+
+def test_a_line_half_read_at_the_kill_is_logged_whole_once(
+    private_daemon: Any, rootfs_tar: Path
+) -> None:
+    # The daemon has read the start of a line (attach shows it) when it is killed; the
+    # rest comes while no daemon runs.  The line is logged whole, once.
+    d = private_daemon()
+    client = _load(d, rootfs_tar)
+    gate = d.root.parent / "gate"
+    gate.mkdir()
+    wait = "while [ ! -e /gate/{0} ]; do usleep 10000; done"
+    c = client.containers.create(
+        IMAGE,
+        ["sh", "-c", f'{wait.format("a")}; printf "first "; {wait.format("b")}; '
+                     'printf "half\\n"; echo second; exec sleep 1d'],
+        name="halves", volumes={str(gate): {"bind": "/gate", "mode": "rw"}},
+    )
+    c.start()
+    out = c.attach(stdout=True, stream=True, logs=False)
+    (gate / "a").touch()
+    seen = b""
+    for chunk in out:
+        seen += chunk
+        if seen.endswith(b"first "):
+            break  # read from the pipe by this daemon, held as the start of a line
+    client.close()
+    _kill_9(d)
+    (gate / "b").touch()
+    d = private_daemon()
+    client = d.client()
+    c = client.containers.get("halves")
+    for line in c.logs(stream=True, follow=True):
+        if b"second" in line:
+            break
+    assert c.logs() == b"first half\nsecond\n"
+    c.remove(force=True)
+    client.close()
