@@ -371,3 +371,60 @@ volumes:
         assert sh(web, "test -d /data && ! touch /data/x 2>/dev/null && echo ro") == "ro"
     finally:
         corral.cli("compose", "-f", str(file), "down", "-v", "-t", "0")
+
+
+ROLLED = """\
+name: hr
+services:
+  app:
+    image: busybox
+    command: [sleep, '1000']
+    stop_grace_period: 1s
+    environment: {{V: '{v}'}}
+    volumes: [data:/data]
+    post_start:
+      - command: [sh, -c, 'echo start $$(hostname) >> /data/log; exit {code}']
+    pre_stop:
+      - command: [sh, -c, 'echo stop $$(hostname) >> /data/log']
+    deploy:
+      update_config: {{order: start-first, monitor: 300ms}}
+volumes:
+  data: {{}}
+"""
+
+
+def test_a_rollout_runs_post_start_on_the_new_replica_and_pre_stop_on_the_old(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    """As a recreate does: the replacement's post_start once it started, the old
+    replica's pre_stop before it stops; a failing post_start fails the replica, whose
+    rollout is undone (the old one serves on, its pre_stop never run)."""
+    file = tmp_path / "compose.yaml"
+
+    def up(v: int, code: int = 0) -> Any:
+        file.write_text(ROLLED.format(v=v, code=code))
+        return corral.cli("compose", "-f", str(file), "up", "-d", timeout=120)
+
+    def short(c: Any) -> str:
+        return str(c.attrs["Config"]["Hostname"])
+
+    try:
+        assert up(1).returncode == 0
+        one = dk.containers.get("hr-app-1")
+        r = up(2)
+        assert r.returncode == 0, r.stderr
+        two = dk.containers.get("hr-app-1")
+        assert two.id != one.id
+        log = _volume_file(dk, "hr_data", "log").splitlines()
+        assert log == [f"start {short(one)}", f"start {short(two)}", f"stop {short(one)}"]
+
+        r = up(3, code=4)
+        assert r.returncode != 0
+        assert "post_start hook exited with status 4" in r.stderr, r.stderr
+        kept = dk.containers.get("hr-app-1")
+        assert kept.id == two.id and kept.status == "running"
+        log = _volume_file(dk, "hr_data", "log").splitlines()
+        assert len(log) == 4 and log[3].startswith("start ") and log[3] != log[1]
+        assert f"stop {short(two)}" not in log
+    finally:
+        corral.cli("compose", "-f", str(file), "down", "-v", "-t", "0")
