@@ -263,3 +263,32 @@ async def test_an_inotify_overflow_resyncs_every_path_of_the_watch(tmp_path: Pat
             assert str(root / "sub" / "again.txt") in await watch.changes()
     finally:
         watch.close()
+
+
+def test_a_dry_run_watch_says_each_sync_and_copies_nothing(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "conf").mkdir()
+    file = tmp_path / "compose.yaml"
+    file.write_text(WATCHED.replace("name: wt", "name: wd"))
+    corral.cli("compose", "-f", str(file), "up", "-d", check=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "supervisor", "compose", "--dry-run", "-f", str(file), "watch"],
+        env=corral.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    lines = Lines(proc)
+    try:
+        lines.wait_for("DRY-RUN MODE - Watch enabled")
+        (tmp_path / "src" / "new.txt").write_text("not copied")
+        lines.wait_for('DRY-RUN MODE - Synced service "web"')
+        (tmp_path / "conf" / "c").write_text("not run")
+        lines.wait_for('DRY-RUN MODE - Synced service "web"')
+        web = dk.containers.get("wd-web-1")
+        assert web.exec_run(["test", "-e", "/app/new.txt"]).exit_code == 1
+        assert web.exec_run(["test", "-e", "/ran"]).exit_code == 1
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        corral.cli("compose", "-f", str(file), "down", "-t", "0")
+    assert proc.returncode == 0

@@ -662,6 +662,10 @@ def hook_exec_body(hook: dict[str, Any]) -> dict[str, Any]:
 async def run_exec(api: ComposeEngine, cid: str, body: dict[str, Any]) -> int:
     """Run an exec detached in container `cid` and return its exit status, from the
     `exec_die` event (subscribed to first: no exit falls between start and watch)."""
+    from .engine import DryRunEngine
+
+    if isinstance(api, DryRunEngine):  # made up, never run: nothing will exit
+        return 0
     filters = json.dumps({"container": [cid], "event": ["exec_die"]})
     events = await api.open("GET", "/events", {"filters": filters})
     async with events:
