@@ -277,9 +277,6 @@ def test_dry_run_says_what_up_and_down_would_do_and_does_nothing(
         assert "DRY-RUN MODE -  Container dr-web-1  Removed" in r.stderr.splitlines()
         assert all(c.status == "running" for c in dk.containers.list(all=True, filters=label))
         assert len(dk.containers.list(all=True, filters=label)) == 2
-        r = corral.cli("compose", "--dry-run", "-f", str(file), "run", "web", "true")
-        assert r.returncode == 1
-        assert "--dry-run is not supported by corral's compose run yet" in r.stderr
     finally:
         corral.cli("compose", "-f", str(file), "down", "-v", "-t", "0")
 
@@ -371,3 +368,139 @@ volumes:
         assert sh(web, "test -d /data && ! touch /data/x 2>/dev/null && echo ro") == "ro"
     finally:
         corral.cli("compose", "-f", str(file), "down", "-v", "-t", "0")
+
+
+ROLLED = """\
+name: hr
+services:
+  app:
+    image: busybox
+    command: [sleep, '1000']
+    stop_grace_period: 1s
+    environment: {{V: '{v}'}}
+    volumes: [data:/data]
+    post_start:
+      - command: [sh, -c, 'echo start $$(hostname) >> /data/log; exit {code}']
+    pre_stop:
+      - command: [sh, -c, 'echo stop $$(hostname) >> /data/log']
+    deploy:
+      update_config: {{order: start-first, monitor: 300ms}}
+volumes:
+  data: {{}}
+"""
+
+
+def test_a_rollout_runs_post_start_on_the_new_replica_and_pre_stop_on_the_old(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    """As a recreate does: the replacement's post_start once it started, the old
+    replica's pre_stop before it stops; a failing post_start fails the replica, whose
+    rollout is undone (the old one serves on, its pre_stop never run)."""
+    file = tmp_path / "compose.yaml"
+
+    def up(v: int, code: int = 0) -> Any:
+        file.write_text(ROLLED.format(v=v, code=code))
+        return corral.cli("compose", "-f", str(file), "up", "-d", timeout=120)
+
+    def short(c: Any) -> str:
+        return str(c.attrs["Config"]["Hostname"])
+
+    try:
+        assert up(1).returncode == 0
+        one = dk.containers.get("hr-app-1")
+        r = up(2)
+        assert r.returncode == 0, r.stderr
+        two = dk.containers.get("hr-app-1")
+        assert two.id != one.id
+        log = _volume_file(dk, "hr_data", "log").splitlines()
+        assert log == [f"start {short(one)}", f"start {short(two)}", f"stop {short(one)}"]
+
+        r = up(3, code=4)
+        assert r.returncode != 0
+        assert "post_start hook exited with status 4" in r.stderr, r.stderr
+        kept = dk.containers.get("hr-app-1")
+        assert kept.id == two.id and kept.status == "running"
+        log = _volume_file(dk, "hr_data", "log").splitlines()
+        assert len(log) == 4 and log[3].startswith("start ") and log[3] != log[1]
+        assert f"stop {short(two)}" not in log
+    finally:
+        corral.cli("compose", "-f", str(file), "down", "-v", "-t", "0")
+
+
+DRY_VERBS = """\
+name: dx
+services:
+  app:
+    image: busybox
+    command: [sh, -c, 'echo hello from app; exec sleep 1000']
+    stop_grace_period: 1s
+  built:
+    build: ./ctx
+    profiles: [extra]
+"""
+
+
+def test_dry_run_of_run_exec_build_cp_and_logs_says_and_changes_nothing(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    """As compose's dry-run client: a detached run or exec is made up (exit 0), an
+    attached one cannot be ("interactive ... is not supported in dry-run mode"); build
+    says its steps and builds nothing; cp checks its source and copies nothing; logs
+    only reads, so it reads."""
+    file = tmp_path / "compose.yaml"
+    file.write_text(DRY_VERBS)
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "Dockerfile").write_text("FROM busybox\nRUN touch /built\n")
+    (tmp_path / "in.txt").write_text("copied?")
+    label = {"label": "com.docker.compose.project=dx"}
+
+    def dry(*argv: str) -> Any:
+        return corral.cli("compose", "--dry-run", "-f", str(file), *argv)
+
+    try:
+        corral.cli("compose", "-f", str(file), "up", "-d", check=True)
+        [app] = dk.containers.list(all=True, filters=label)
+        first = next(app.logs(stream=True, follow=True))  # waits for its first line
+
+        r = dry("--profile", "extra", "build", "built")
+        assert r.returncode == 0, r.stderr
+        lines = r.stderr.splitlines()
+        assert "DRY-RUN MODE -  Service built  Building" in lines
+        assert "DRY-RUN MODE -  Service built  Built" in lines
+        assert dk.images.list(name="dx-built") == []
+
+        r = dry("run", "-d", "app", "touch", "/ran")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith("dx-app-run-"), r.stdout
+        assert [c.id for c in dk.containers.list(all=True, filters=label)] == [app.id]
+        r = dry("run", "app", "true")
+        assert r.returncode == 1
+        assert "interactive run is not supported in dry-run mode" in r.stderr
+
+        r = dry("exec", "-d", "app", "touch", "/execed")
+        assert r.returncode == 0, r.stderr
+        assert app.exec_run(["test", "-e", "/execed"]).exit_code == 1
+        r = dry("exec", "-T", "app", "true")
+        assert r.returncode == 1
+        assert "interactive exec is not supported in dry-run mode" in r.stderr
+
+        r = dry("cp", str(tmp_path / "in.txt"), "app:/in.txt")
+        assert r.returncode == 0, r.stderr
+        said = f"DRY-RUN MODE -  dx-app-1 copy {tmp_path / 'in.txt'} to dx-app-1:/in.txt Copied"
+        assert said in r.stderr.splitlines(), r.stderr
+        assert app.exec_run(["test", "-e", "/in.txt"]).exit_code == 1
+        r = dry("cp", "app:/etc/hostname", str(tmp_path / "out.txt"))
+        assert r.returncode == 0, r.stderr
+        assert not (tmp_path / "out.txt").exists()
+        r = dry("cp", "app:/nope", str(tmp_path / "out.txt"))
+        assert r.returncode == 1
+        assert "could not find the file /nope in container dx-app-1" in r.stderr
+        r = dry("cp", str(tmp_path / "missing"), "app:/x")
+        assert r.returncode == 1 and "no such file or directory" in r.stderr
+
+        r = dry("logs", "--no-log-prefix", "app")
+        assert r.returncode == 0, r.stderr
+        assert first.decode().strip() == "hello from app"
+        assert r.stdout.splitlines() == ["hello from app"]
+    finally:
+        corral.cli("compose", "-f", str(file), "down", "-t", "0")

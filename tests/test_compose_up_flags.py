@@ -179,7 +179,7 @@ def test_refused_flags_are_named(corral: Daemon, tmp_path: Path) -> None:
     file = write(tmp_path, JOBS)
     for argv, named in (
         (["--compatibility", "up", "-d"], "--compatibility is not supported"),
-        (["--dry-run", "logs"], "--dry-run is not supported by corral's compose logs"),
+        (["--dry-run", "ls"], "--dry-run is not supported by corral's compose ls"),
         (["up", "-d", "--pull", "sometimes"], "invalid --pull 'sometimes'"),
         (["up", "--wait-timeout", "3"], "--wait-timeout needs --wait"),
         (["up", "--watch"], "none of the selected services is configured for watch"),

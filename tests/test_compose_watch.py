@@ -228,3 +228,67 @@ def test_a_rebuild_rule_builds_and_recreates_the_service(
         proc.wait(timeout=30)
         corral.cli("compose", "-f", str(file), "down", "-t", "0")
     assert proc.returncode == 0
+
+
+QUEUED = Path("/proc/sys/fs/inotify/max_queued_events")
+
+
+async def test_an_inotify_overflow_resyncs_every_path_of_the_watch(tmp_path: Path) -> None:
+    """Past the kernel's queue bound inotify drops events and queues IN_Q_OVERFLOW: the
+    watch then counts every file under its roots as changed and watches the
+    directories made meanwhile (whose IN_CREATE was dropped), as compose resyncs."""
+    import trio
+
+    from supervisor.compose.watch import TreeWatch
+
+    root = tmp_path / "src"
+    root.mkdir()
+    before = QUEUED.read_text()
+    QUEUED.write_text("8")  # the bound is read when the instance is made: restored at once
+    try:
+        watch = TreeWatch([str(root)])
+    finally:
+        QUEUED.write_text(before)
+    try:
+        for i in range(40):  # unread: the queue fills after 8 events
+            (root / f"f{i}").write_text("x")
+        (root / "sub").mkdir()
+        (root / "sub" / "late.txt").write_text("late")
+        with trio.fail_after(10):
+            changed = await watch.changes()
+        assert str(root / "sub" / "late.txt") in changed
+        assert {str(root / f"f{i}") for i in range(40)} <= changed
+        (root / "sub" / "again.txt").write_text("again")  # sub is watched now
+        with trio.fail_after(10):
+            assert str(root / "sub" / "again.txt") in await watch.changes()
+    finally:
+        watch.close()
+
+
+def test_a_dry_run_watch_says_each_sync_and_copies_nothing(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "conf").mkdir()
+    file = tmp_path / "compose.yaml"
+    file.write_text(WATCHED.replace("name: wt", "name: wd"))
+    corral.cli("compose", "-f", str(file), "up", "-d", check=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "supervisor", "compose", "--dry-run", "-f", str(file), "watch"],
+        env=corral.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    lines = Lines(proc)
+    try:
+        lines.wait_for("DRY-RUN MODE - Watch enabled")
+        (tmp_path / "src" / "new.txt").write_text("not copied")
+        lines.wait_for('DRY-RUN MODE - Synced service "web"')
+        (tmp_path / "conf" / "c").write_text("not run")
+        lines.wait_for('DRY-RUN MODE - Synced service "web"')
+        web = dk.containers.get("wd-web-1")
+        assert web.exec_run(["test", "-e", "/app/new.txt"]).exit_code == 1
+        assert web.exec_run(["test", "-e", "/ran"]).exit_code == 1
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        corral.cli("compose", "-f", str(file), "down", "-t", "0")
+    assert proc.returncode == 0

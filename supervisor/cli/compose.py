@@ -78,7 +78,7 @@ _GLOBAL_VALUE = {
 _GLOBAL_REFUSED = ("--compatibility", "--all-resources", "--ansi")
 # The verbs `--dry-run` covers (through DryRunEngine); any other is refused by name.
 DRY_RUN_VERBS = ("up", "down", "create", "start", "stop", "restart", "kill", "pause",
-                 "unpause", "rm")
+                 "unpause", "rm", "run", "exec", "build", "cp", "logs", "watch")
 PROGRESS = ("auto", "tty", "plain", "json", "quiet")
 
 
@@ -809,10 +809,12 @@ def watch_rules(project: Project, services: list[str]) -> list[Any]:
 
 
 def _watcher(
-    cli: Cli, api: AsyncApi, project: Project, found: list[Any], prune: bool = True
+    cli: Cli, api: Any, project: Project, found: list[Any], prune: bool = True,
+    dry_run: bool = False,
 ) -> Any:
     """A `Watcher` whose rebuild builds the service's image here and converges it; the
-    image it replaced is removed once dangling (`--prune`, compose's default)."""
+    image it replaced is removed once dangling (`--prune`, compose's default).
+    `dry_run`: `api` is a DryRunEngine; a rebuild is said, never built."""
     import trio
 
     from config.reconcile import UpOptions
@@ -821,6 +823,12 @@ def _watcher(
     from supervisor.compose.watch import Watcher
 
     async def rebuild(service: str) -> None:
+        if dry_run:
+            _say(cli, True)(f" Service {service}  Building")
+            await Applier(api, _say(cli, True)).up(
+                project, UpOptions(services=[service], no_deps=True)
+            )
+            return
         image = quote(project.image(service), "/:")
         try:
             old = str((await api.request("GET", f"/images/{image}/json") or {}).get("Id", ""))
@@ -841,14 +849,16 @@ def _watcher(
             with contextlib.suppress(ApiError):  # still tagged or used: not dangling
                 await api.request("DELETE", f"/images/{old}")
 
-    return Watcher(api, project, found, _say(cli), rebuild)
+    return Watcher(api, project, found, _say(cli, dry_run), rebuild)
 
 
 def run_watch(
-    cli: Cli, project: Project, services: list[str], *, up: bool, prune: bool = True
+    cli: Cli, project: Project, services: list[str], *, up: bool, prune: bool = True,
+    dry_run: bool = False,
 ) -> int:
     """`compose watch`: bring the services up (unless --no-up), then follow the rules
-    until Ctrl-C; the containers keep running afterwards."""
+    until Ctrl-C; the containers keep running afterwards.  `dry_run`: the up and every
+    sync said, nothing built, copied, run or restarted (the containers are read)."""
     import signal
 
     import trio
@@ -857,19 +867,28 @@ def run_watch(
     from config.reconcile import UpOptions
     from supervisor.cli.compose_build import build_for_up
     from supervisor.compose.applier import Applier
+    from supervisor.compose.engine import DryRunEngine
 
     found = watch_rules(project, services)
-    api = _api(cli)
+    api: Any = DryRunEngine(_api(cli)) if dry_run else _api(cli)
     if up:
         wanted = with_dependencies(project.graph(), services) if services else set(project.services)
-        build_for_up(cli, project, sorted(wanted), build=False, no_build=False)
+        if dry_run:
+            from supervisor.cli.compose_build import buildable, image_missing
+
+            for svc in buildable(project, sorted(wanted)):
+                if image_missing(cli, project, svc):
+                    _say(cli, True)(f" Service {svc}  Building")
+        else:
+            build_for_up(cli, project, sorted(wanted), build=False, no_build=False)
 
     async def run() -> int:
         if up:
-            await _release(api, project.name)  # in the foreground, the project is ours
-            await Applier(api, _say(cli)).up(project, UpOptions(services=services))
+            if not dry_run:
+                await _release(api, project.name)  # in the foreground, the project is ours
+            await Applier(api, _say(cli, dry_run)).up(project, UpOptions(services=services))
         async with trio.open_nursery() as nursery:
-            await nursery.start(_watcher(cli, api, project, found, prune).run)
+            await nursery.start(_watcher(cli, api, project, found, prune, dry_run).run)
             with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async for _ in signals:
                     break
@@ -1270,6 +1289,10 @@ def compose_exec(cli: Cli, g: Globals, argv: list[str]) -> int:
     ]
     if not chosen:
         raise CliError(f'service "{service}" is not running')
+    if g.dry_run:  # compose's dry-run client: a detached exec is made up, none attaches
+        if not p["detach"]:
+            raise CliError("interactive exec is not supported in dry-run mode")
+        return 0
     words: list[str] = []
     if p["detach"]:
         words.append("-d")
@@ -1323,6 +1346,15 @@ def compose_build(cli: Cli, g: Globals, argv: list[str]) -> int:
     if p["with_dependencies"]:
         wanted = with_dependencies(project.graph(), sorted(wanted))
     for svc in buildable(project, sorted(wanted)):
+        if g.dry_run:  # what would be built, its context checked; nothing sent
+            ctx = str(project.services[svc]["build"]["context"])
+            if not os.path.isdir(ctx):
+                raise CliError(
+                    f'service "{svc}": unable to prepare context: path "{ctx}" not found'
+                )
+            _say(cli, True)(f" Service {svc}  Building")
+            _say(cli, True)(f" Service {svc}  Built")
+            continue
         build_service(cli, project, svc, build_args=args, no_cache=p["no_cache"],
                       quiet=p["quiet"], pull=p["pull"])
     return 0

@@ -9,6 +9,7 @@ one-off containers of `run` (label `com.docker.compose.oneoff=True`) are left to
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shlex
 import sys
@@ -121,9 +122,18 @@ def compose_run(cli: Cli, g: Globals, argv: list[str]) -> int:
     deps = sorted(with_dependencies(project.graph(), [service]) - {service})
     if p["no_deps"]:
         deps = []
-    api = c._api(cli)
-    build_for_up(cli, project, [*deps, service], build=p["build"], no_build=False)
-    applier = Applier(api, c._say(cli))
+    api: Any = c._api(cli)
+    if g.dry_run:  # compose's dry-run client: the deps' plan said, the one-off made up
+        from supervisor.cli.compose_build import buildable, image_missing
+        from supervisor.compose.engine import DryRunEngine
+
+        api = DryRunEngine(api)
+        for name in buildable(project, [*deps, service]):
+            if p["build"] or image_missing(cli, project, name):
+                c._say(cli, True)(f" Service {name}  Building")
+    else:
+        build_for_up(cli, project, [*deps, service], build=p["build"], no_build=False)
+    applier = Applier(api, c._say(cli, g.dry_run))
     found: dict[str, Any] = {}
 
     async def prepare() -> int:
@@ -184,6 +194,11 @@ def compose_run(cli: Cli, g: Globals, argv: list[str]) -> int:
         files = injected_files(project, service)
     except ValueError as exc:
         raise CliError(f'service "{service}": {exc}') from None
+    if g.dry_run:  # created under its name as the id, started; nothing can attach
+        if not p["detach"]:
+            raise CliError("interactive run is not supported in dry-run mode")
+        cli.out(name)
+        return 0
     cid = create_container(cli, name, body)
     if files:
         from supervisor.compose.applier import secrets_tar
@@ -648,7 +663,8 @@ def compose_watch(cli: Cli, g: Globals, argv: list[str]) -> int:
     p = parse(WATCH, argv)
     c = _compose()
     project = c.load(cli, g)
-    return int(c.run_watch(cli, project, list(p.args), up=not p["no_up"], prune=p["prune"]))
+    return int(c.run_watch(cli, project, list(p.args), up=not p["no_up"], prune=p["prune"],
+                           dry_run=g.dry_run))
 
 
 # -- cp / attach -------------------------------------------------------------------------
@@ -694,12 +710,34 @@ def compose_cp(cli: Cli, g: Globals, argv: list[str]) -> int:
     if not found:
         suffix = f" with index {p['index']}" if p["index"] is not None else ""
         raise CliError(f'no container found for service "{service}"{suffix}')
+    if g.dry_run:
+        return _dry_cp(cli, found, src, s_svc and s_path, d_path)
     flags = [f for f, on in (("-a", p["archive"]), ("-L", p["follow_link"])) if on]
     code = 0
     for o in found:
         words = [f"{o.id}:{s_path}", dst] if s_svc else [src, f"{o.id}:{d_path}"]
         code = max(code, int(cmd_cp(cli, [*flags, *words])))
     return code
+
+
+def _dry_cp(cli: Cli, found: list[Observed], src: str, s_path: str, d_path: str) -> int:
+    """`--dry-run cp`, as compose's dry-run client: a copy into a service checks the
+    local source, one out of it that the path exists in the container (read, nothing
+    written); compose's progress line for each container."""
+    from supervisor.cli.cp import _stat
+
+    say = _compose()._say(cli, True)
+    for o in found:
+        if s_path:
+            if _stat(cli, o.id, s_path) is None:
+                raise CliError(f"could not find the file {s_path} in container {o.name}")
+            msg = f"copy {o.name}:{s_path} to {d_path}"
+        else:
+            if src != "-" and not os.path.lexists(src):
+                raise CliError(f'lstat {os.path.abspath(src)}: no such file or directory')
+            msg = f"copy {src} to {o.name}:{d_path}"
+        say(f" {o.name} {msg} Copied")
+    return 0
 
 
 ATTACH = Command(

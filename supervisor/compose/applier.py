@@ -38,7 +38,7 @@ from config.rollout import rollout_of
 from config.units import duration_ns
 from supervisor.api.client import ApiError, quote
 from supervisor.errors import CorralError
-from supervisor.rollout.executor import Executor
+from supervisor.rollout.executor import Executor, Hooks, RolloutFailed
 
 from .engine import ComposeEngine
 
@@ -328,8 +328,15 @@ class Applier:
             action = Action("recreate", service, old.number, old)
             return await self._create(project, action, mounts, name=name, labels=labels)
 
+        async def post_start(svc: str, cid: str, name: str) -> None:
+            try:
+                await self.post_start(svc, cid, name)
+            except ComposeError as exc:  # the replica fails: the rollout undoes it
+                raise RolloutFailed(str(exc)) from None
+
         olds = [a.container for a in actions if a.container is not None]
-        outcome = await Executor(self.api, self.say).roll(
+        hooks = Hooks(post_start=post_start, pre_stop=self.pre_stop)
+        outcome = await Executor(self.api, self.say, hooks).roll(
             project.name, service, olds, plan, create, timeout
         )
         new_ids.extend(outcome.new_ids)
@@ -655,6 +662,10 @@ def hook_exec_body(hook: dict[str, Any]) -> dict[str, Any]:
 async def run_exec(api: ComposeEngine, cid: str, body: dict[str, Any]) -> int:
     """Run an exec detached in container `cid` and return its exit status, from the
     `exec_die` event (subscribed to first: no exit falls between start and watch)."""
+    from .engine import DryRunEngine
+
+    if isinstance(api, DryRunEngine):  # made up, never run: nothing will exit
+        return 0
     filters = json.dumps({"container": [cid], "event": ["exec_die"]})
     events = await api.open("GET", "/events", {"filters": filters})
     async with events:

@@ -7,7 +7,9 @@ saves in several steps), and carries each service's step out through `ComposeEng
 files copied in with `PUT /containers/{id}/archive` (a tar of them, at `/`), files gone
 on the host removed with an exec of `rm -rf`, then a restart or the rule's exec; a
 `rebuild` goes to the caller's `rebuild` (the CLI builds the image and converges the
-service, as `up --build` would).
+service, as `up --build` would).  When the kernel's queue overflows (IN_Q_OVERFLOW:
+events dropped), every file under the watch's roots counts as changed (a full resync;
+a deletion in the lost events is not seen until the next).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ IN_DELETE = 0x200
 IN_DELETE_SELF = 0x400
 IN_ISDIR = 0x40000000
 IN_IGNORED = 0x8000
+IN_Q_OVERFLOW = 0x4000  # the kernel's queue (fs.inotify.max_queued_events) was full
 MASK = IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB
 QUIET = 0.1  # compose batches a burst of events the same way
 _EVENT = struct.Struct("iIII")
@@ -61,10 +64,12 @@ class TreeWatch:
         self.fd = fd
         self.dirs: dict[int, str] = {}
         self._buf = b""
+        # a rule on a file watches its directory; the rule filters the rest
+        self.roots = [r if os.path.isdir(r) else os.path.dirname(r) for r in roots]
+        self.overflows = 0
         try:
-            for root in roots:
-                # a rule on a file watches its directory; the rule filters the rest
-                self.add_tree(root if os.path.isdir(root) else os.path.dirname(root))
+            for root in self.roots:
+                self.add_tree(root)
         except BaseException:
             os.close(fd)
             raise
@@ -101,6 +106,19 @@ class TreeWatch:
                     break
                 raw = self._buf[_EVENT.size : _EVENT.size + length].rstrip(b"\0")
                 self._buf = self._buf[_EVENT.size + length :]
+                if mask & IN_Q_OVERFLOW:
+                    # events were dropped: which paths changed (and which directories
+                    # appeared unwatched) is unknown, so every file under the roots counts
+                    # as changed and the walk watches the new directories, as compose
+                    # resyncs after an overflow
+                    self.overflows += 1
+                    log.warning("inotify queue overflowed: resyncing", roots=self.roots)
+                    for root in self.roots:
+                        try:
+                            changed.update(self.add_tree(root))
+                        except OSError as exc:  # gone, or out of watches: say, go on
+                            log.warning("inotify resync", root=root, error=str(exc))
+                    continue
                 base = self.dirs.get(wd)
                 if mask & IN_IGNORED:
                     self.dirs.pop(wd, None)

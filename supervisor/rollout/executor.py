@@ -35,6 +35,22 @@ from supervisor.rollout.clone import clone_body
 
 # (replica being replaced, temporary name, extra labels) -> the new container's id
 Create = Callable[[Observed, str, dict[str, str]], Awaitable[str]]
+# (service, container id, container name): compose's post_start/pre_stop hooks
+Hook = Callable[[str, str, str], Awaitable[None]]
+
+
+async def _no_hook(service: str, cid: str, name: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """The service's lifecycle hooks, run as a recreate runs them: `post_start` on a
+    replica once started (raising RolloutFailed fails it, as a failing hook fails `up`),
+    `pre_stop` on a running one before it is stopped (it reports its own failures)."""
+
+    post_start: Hook = _no_hook
+    pre_stop: Hook = _no_hook
 
 
 class RolloutFailed(Exception):
@@ -48,9 +64,12 @@ class Outcome:
 
 
 class Executor:
-    def __init__(self, api: ComposeEngine, say: Callable[[str], None]) -> None:
+    def __init__(
+        self, api: ComposeEngine, say: Callable[[str], None], hooks: Hooks | None = None
+    ) -> None:
         self.api = api
         self.say = say
+        self.hooks = hooks or Hooks()
 
     async def roll(
         self,
@@ -214,6 +233,7 @@ class Executor:
                             f"container {tmp} did not start: {exc.message}"
                         ) from None
                     self.say(f" Container {tmp}  Started")
+                    await self.hooks.post_start(service, new_id, tmp)
                 elif step == "healthy":
                     await self.wait_ready(new_id, tmp, cfg.monitor)
                     self.say(f" Container {tmp}  Healthy")
@@ -224,6 +244,8 @@ class Executor:
                     if answer.get("Ports"):
                         self.say(f" Container {tmp}  Ports switched")
                 elif step == "stop_old":
+                    if old.running:
+                        await self.hooks.pre_stop(service, old.id, old.name)
                     self.say(f" Container {old.name}  Stopping")
                     await self.api.request("POST", f"/containers/{old.id}/stop", {"t": grace})
                     self.say(f" Container {old.name}  Stopped")
@@ -240,7 +262,7 @@ class Executor:
             reason = str(exc) if isinstance(exc, RolloutFailed) else exc.message
             if "remove_old" in reached:  # the old is gone: the new one is all there is
                 raise RolloutFailed(f"container {old.name}: {reason}") from None
-            await self._undo(cfg, old, new_id, reached)
+            await self._undo(cfg, service, old, new_id, reached)
             if rollout_id:
                 await self._end(rollout_id, failure, reason)
             self.say(f" Container {old.name}  Kept ({failure.replace('_', ' ')})")
@@ -249,7 +271,7 @@ class Executor:
         return new_id
 
     async def _undo(
-        self, cfg: UpdateConfig, old: Observed, new_id: str, reached: list[str]
+        self, cfg: UpdateConfig, service: str, old: Observed, new_id: str, reached: list[str]
     ) -> None:
         for step in cfg.undo:
             try:
@@ -258,6 +280,9 @@ class Executor:
                 elif step == "start_old" and "stop_old" in reached:
                     await self.api.request("POST", f"/containers/{old.id}/start")
                     self.say(f" Container {old.name}  Started")
+                    await self.hooks.post_start(service, old.id, old.name)
+            except RolloutFailed as exc:  # the old one serves again all the same
+                self.say(f"WARNING: {exc}")
             except ApiError as exc:
                 if exc.status != 404:
                     self.say(f"WARNING: {old.name}: undoing the rollout: {exc.message}")
