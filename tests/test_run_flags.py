@@ -288,12 +288,9 @@ def test_link_refusals(corral: Daemon) -> None:
     r = corral.docker("run", "--rm", "--name", "xx", "--link", "idle", IMAGE, "true")
     assert r.returncode != 0
     assert "Cannot link to a non running container: /idle AS /xx/idle" in r.stderr
-    ok(corral, "network", "create", "own")
-    err = refused(corral, "run", "--rm", "--network", "own", "--link", "idle", IMAGE, "true")
-    assert "(--link) is not supported by corral" in err  # the docker CLI's endpoint Links
-    err = refused(corral, "run", "--rm", "--network", "own", "--link", "idle", IMAGE, "true",
-                  cli=True)  # fmt: skip
-    assert 'HostConfig.Links (--link) on network "own" is not supported by corral' in err
+    err = refused(corral, "run", "--rm", "--network", "container:idle", "--link", "idle",
+                  IMAGE, "true")  # fmt: skip
+    assert "container type network can't be used with links" in err
     err = refused(corral, "run", "--rm", "--network", "host", "--link", "idle", IMAGE, "true")
     assert "host type networking can't be used with links" in err
     idle = ok(corral, "inspect", "-f", "{{.Id}}", "idle").strip()
@@ -374,3 +371,47 @@ def test_a_joiner_starts_after_its_donor_at_boot(private_daemon: Any, rootfs_tar
           ("donor", "joiner")}  # fmt: skip
     assert ns["donor"] == ns["joiner"]
     dk.close()
+
+
+@pytest.mark.parametrize("cli", [False, True], ids=["docker", "corral"])
+def test_link_on_a_user_network_is_a_container_scoped_alias(
+    corral: Daemon, dk: Any, cli: bool
+) -> None:
+    """dockerd 28: on a user network `--link db:dbalias` is libnetwork's alias of the
+    linking container alone (no variables, HostConfig.Links empty in inspect)."""
+    ok(corral, "network", "create", "own")
+    ok(corral, "run", "-d", "--name", "db", "--network", "own", "-e", "SECRET=s3", IMAGE,
+       "sleep", "100")  # fmt: skip
+    ip = dk.api.inspect_container("db")["NetworkSettings"]["Networks"]["own"]["IPAddress"]
+    ok(corral, "run", "-d", "--name", "web", "--network", "own", "--link", "db:dbalias",
+       IMAGE, "sleep", "100", cli=cli)  # fmt: skip
+    r = corral.docker("exec", "web", "sh", "-c", "grep -w dbalias /etc/hosts; env")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0].split() == [ip, "dbalias"]
+    assert "DBALIAS_" not in r.stdout and "SECRET" not in r.stdout
+    r = corral.docker("exec", "db", "grep", "-w", "dbalias", "/etc/hosts")
+    assert r.returncode == 1  # the linking container's name alone
+    web = dk.api.inspect_container("web")
+    assert web["NetworkSettings"]["Networks"]["own"]["Links"] == ["db:dbalias"]
+    assert not web["HostConfig"]["Links"]
+    # network connect --link: an alias on that endpoint (docker-py too)
+    ok(corral, "network", "create", "two")
+    ok(corral, "network", "connect", "two", "db")
+    ok(corral, "network", "connect", "--link", "db:other", "two", "web", cli=cli)
+    ip2 = dk.api.inspect_container("db")["NetworkSettings"]["Networks"]["two"]["IPAddress"]
+    r = corral.docker("exec", "web", "grep", "-w", "other", "/etc/hosts")
+    assert r.returncode == 0 and r.stdout.split() == [ip2, "other"]
+    c = dk.containers.run(IMAGE, ["grep", "-w", "py", "/etc/hosts"], network="own",
+                          links={"db": "py"}, detach=True)  # fmt: skip
+    assert c.wait()["StatusCode"] == 0 and c.logs().decode().split() == [ip, "py"]
+    c.remove()
+    # a name not on the network resolves nothing (libnetwork's resolver), a bad one is refused
+    out = ok(corral, "run", "--rm", "--network", "two", "--link", "web:w2", IMAGE, "cat",
+             "/etc/hosts")  # fmt: skip
+    assert "w2" in out  # web is on two
+    out = ok(corral, "run", "--rm", "--network", "own", "--link", "nosuch:zz", IMAGE, "cat",
+             "/etc/hosts")  # fmt: skip
+    assert "zz" not in out.split()
+    err = refused(corral, "run", "--rm", "--network", "own", "--link", "a:b:c", IMAGE, "true",
+                  cli=True)  # fmt: skip
+    assert "invalid link: a:b:c" in err

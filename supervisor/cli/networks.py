@@ -44,6 +44,7 @@ CONNECT = Command("network connect", "corral network connect [OPTIONS] NETWORK C
     Opt("alias", kind="list", help="Add network-scoped alias for the container"),
     Opt("ip", kind="str", help="IPv4 address (e.g., 172.30.100.104)"),
     Opt("ip6", kind="str", help="IPv6 address (e.g., 2001:db8::33)"),
+    Opt("link", kind="list", help="Add link to another container"),
 ), min_args=2, max_args=2)
 DISCONNECT = Command("network disconnect", "corral network disconnect [OPTIONS] NETWORK CONTAINER",
                      "Disconnect a container from a network",
@@ -190,7 +191,7 @@ def _rm(cli: Cli, argv: list[str]) -> int:
 
 def _connect(cli: Cli, argv: list[str]) -> int:
     p = parse(CONNECT, argv)
-    endpoint: dict[str, Any] = {"Aliases": p["alias"] or None}
+    endpoint: dict[str, Any] = {"Aliases": p["alias"] or None, "Links": p["link"] or None}
     ipam_cfg = {k: v for k, v in (("IPv4Address", p["ip"]), ("IPv6Address", p["ip6"])) if v}
     if ipam_cfg:
         endpoint["IPAMConfig"] = ipam_cfg

@@ -169,7 +169,6 @@ FLAGS: dict[str, str] = {
     "VolumeOptions.DriverConfig": "--mount volume-driver/volume-opt",
     "VolumeOptions.Subpath": "--mount volume-subpath",
     "TmpfsOptions.Options": "--mount tmpfs-option",
-    "Links@endpoint": "--link",
     "MacAddress@endpoint": "--mac-address",
     "DriverOpts@endpoint": "--network driver-opt",
     "GwPriority@endpoint": "--network gw-priority",
@@ -194,6 +193,7 @@ MOUNT_ACCEPTED_VALUES: dict[str, tuple[Any, ...]] = {}
 ENDPOINT_APPLIED = frozenset(
     {
         "Aliases",
+        "Links",  # a user network's container-scoped aliases (network/manager.py)
         "IPAMConfig",
         "NetworkID",
         "EndpointID",

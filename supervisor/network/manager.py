@@ -71,6 +71,7 @@ class EndpointPlan:
     requested_ip: str
     requested_mac: str = ""
     requested_ip6: str = ""
+    links: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -371,6 +372,13 @@ class Networks:
         if primary is None:
             # 400, not 404: the docker CLI reads any 404 on create as "pull the image".
             raise InvalidArgument(f"network {mode} not found")
+        if not primary.is_default and host_config.get("Links"):
+            # dockerd's registerLinks skips user networks (the docker CLI sends the links
+            # on the endpoint too); an API client's HostConfig.Links go there, not lost
+            primary_cfg = dict(endpoints_cfg.get(mode) or {})
+            given = [str(x) for x in primary_cfg.get("Links") or []]
+            primary_cfg["Links"] = list(dict.fromkeys(given + list(host_config["Links"])))
+            endpoints_cfg[mode] = primary_cfg
         order = [primary] + [
             self._network_for_create(k)
             for k in endpoints_cfg
@@ -418,7 +426,15 @@ class Networks:
         if requested6:
             requested6 = str(ipam.check_requested6(
                 requested6, net.network6, net.gateway6_ip, self._used6(net), net.name))  # fmt: skip
-        return EndpointPlan(net, aliases, requested, mac, requested6)
+        specs = [str(x) for x in cfg.get("Links") or []]
+        if specs and net.is_default:
+            raise InvalidArgument(
+                "EndpointSettings.Links on the default bridge are not supported by corral: "
+                "its links are HostConfig.Links (--link)"
+            )
+        parsed = [links.parse(s) for s in specs]  # "invalid link: ..." names a bad one
+        return EndpointPlan(net, aliases, requested, mac, requested6,
+                            [f"{x.name}:{x.alias}" for x in parsed])  # fmt: skip
 
     def check_ports(
         self,
@@ -457,6 +473,7 @@ class Networks:
                     requested_ip=ep.requested_ip,
                     requested_mac=ep.requested_mac,
                     requested_ip6=ep.requested_ip6,
+                    links=ep.links,
                 )
             )
 
@@ -794,7 +811,7 @@ class Networks:
         plan = self._endpoint_plan(net, cfg or {})
         ep = Endpoint(c.id, net.id, secrets.token_hex(32), plan.aliases, plan.requested_ip,
                       requested_mac=plan.requested_mac,
-                      requested_ip6=plan.requested_ip6)  # fmt: skip
+                      requested_ip6=plan.requested_ip6, links=plan.links)  # fmt: skip
         self.store.add_endpoint(ep)
         sandbox = self._sandboxes.get(c.id)
         if sandbox is None:
@@ -887,12 +904,16 @@ class Networks:
             if net.is_default:
                 peers += self._link_entries(c)  # only --link names, as in Docker
                 continue
+            named: dict[str, Endpoint] = {}
             for other in self.store.members(net.id):
                 if other.container_id == c.id or not other.ip:
                     continue
-                peers.append(etcfiles.HostEntry(other.ip, tuple(self._dns_names(other))))
+                dns = tuple(self._dns_names(other))
+                named.update(dict.fromkeys(dns, other))
+                peers.append(etcfiles.HostEntry(other.ip, dns))
                 if other.ip6:
-                    peers.append(etcfiles.HostEntry(other.ip6, tuple(self._dns_names(other))))
+                    peers.append(etcfiles.HostEntry(other.ip6, dns))
+            peers += _user_link_entries(ep.links, named)
         text = etcfiles.render_hosts(own, peers, c.host_config.get("ExtraHosts") or [], gateway)
         path = cdir / "hosts"
         # Rewrite in place: the container's /etc/hosts is a bind mount of this inode.
@@ -934,11 +955,19 @@ class Networks:
                 "conflicting options: host type networking can't be used with links. "
                 "This would result in undefined behavior"
             )
-        if mode != "bridge":
+        if mode.startswith("container:"):
             raise InvalidArgument(
-                f'HostConfig.Links (--link) on network "{mode}" is not supported by corral: '
-                "members of a user-defined network resolve each other by name and alias"
+                "conflicting options: container type network can't be used with links. "
+                "This would result in undefined behavior"
             )
+        if mode == "none":
+            raise InvalidArgument(
+                'HostConfig.Links (--link) with network "none" are not supported by corral: '
+                "no network, nothing to link"
+            )
+        if mode != "bridge":  # a user network's: its primary endpoint's (plan)
+            hc["Links"] = None  # dockerd's inspect: only the default bridge's links
+            return
         parsed = []
         for spec in specs:
             link = links.parse(spec)
@@ -1010,7 +1039,7 @@ class Networks:
             v6 = bool(ep.ip and ep.ip6 and net.network6 is not None)
             entry = {
                 "IPAMConfig": ipam_cfg or None,
-                "Links": None,
+                "Links": ep.links or None,
                 "Aliases": ep.aliases or None,
                 "MacAddress": ep.mac if ep.ip else "",
                 "NetworkID": net.id,
@@ -1133,3 +1162,20 @@ class Networks:
         return [self.view(n) for n in self.store.all()] + [
             self._pseudo_view(n) for n in ("host", "none")
         ]
+
+
+def _user_link_entries(
+    specs: Iterable[str], named: dict[str, Endpoint]
+) -> list[etcfiles.HostEntry]:
+    """A user network's `--link name:alias` (libnetwork's container-scoped alias): the
+    alias for whatever `name` is on that network now, in the linking container alone."""
+    out = []
+    for spec in specs:
+        link = links.parse(spec)
+        ep = named.get(link.name)
+        if ep is None:
+            continue  # not on the network (yet): unresolved, as libnetwork's resolver
+        out.append(etcfiles.HostEntry(ep.ip, (link.alias,)))
+        if ep.ip6:
+            out.append(etcfiles.HostEntry(ep.ip6, (link.alias,)))
+    return out

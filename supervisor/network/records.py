@@ -101,6 +101,9 @@ class Endpoint:
     #: the IPv6 address while running (IPv6 networks), and `--ip6`'s
     ip6: str = ""
     requested_ip6: str = ""
+    #: EndpointSettings.Links on a user network (`--link db:alias`): container-scoped
+    #: aliases, as `name:alias`, resolved in this container's /etc/hosts alone
+    links: list[str] = field(default_factory=list)
 
     def record(self) -> str:
         d = {
