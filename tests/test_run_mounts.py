@@ -185,16 +185,81 @@ def test_volumes_from(corral: Daemon, cli: bool, tmp_path: Path) -> None:
     assert r.returncode == 125
 
 
-def test_volume_driver_options_are_refused_not_dropped(corral: Daemon, dk: Any) -> None:
-    for cli in (False, True):
-        r = (corral.cli if cli else corral.docker)(
-            "volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "withopts")
-        assert r.returncode == 1
-        assert "DriverOpts (device,type; volume create -o, --mount volume-opt) are not " \
-            "supported by corral" in r.stderr
-    with pytest.raises(docker.errors.APIError):
-        dk.volumes.create("withopts", driver_opts={"type": "tmpfs"})
+def _vol_path(dk: Any, name: str) -> Path:
+    return Path(dk.api.inspect_volume(name)["Mountpoint"])
+
+
+@pytest.mark.parametrize("cli", [False, True], ids=["docker", "corral"])
+def test_volume_local_driver_tmpfs_options(corral: Daemon, dk: Any, cli: bool) -> None:
+    """moby's local driver: `type`/`device`/`o` mounted at first use, gone at last."""
+    ok(corral, "volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs",
+       "-o", "o=size=10m,uid=1000", "tv", cli=cli)  # fmt: skip
+    data = _vol_path(dk, "tv")
+    assert dk.api.inspect_volume("tv")["Options"] == {
+        "type": "tmpfs", "device": "tmpfs", "o": "size=10m,uid=1000"}  # fmt: skip
+    assert not mounted(data)  # not before a container uses it
+    out = ok(corral, "run", "--rm", "-v", "tv:/data", IMAGE, "sh", "-c",
+             "df -k /data | tail -1; stat -c %u /data; echo x > /data/f", cli=cli)  # fmt: skip
+    df, uid = out.splitlines()
+    assert df.split()[0] == "tmpfs" and df.split()[1] == str(10 * 1024) and uid == "1000"
+    assert not mounted(data)  # unmounted with its last user: a tmpfs, its file gone
+    assert not (data / "f").exists()
+    ok(corral, "run", "-d", "--name", "ua", "-v", "tv:/data", IMAGE, "sleep", "100")
+    ok(corral, "run", "-d", "--name", "ub", "-v", "tv:/data", IMAGE, "sh", "-c",
+       "echo shared > /data/g; sleep 100")  # fmt: skip
+    assert ok(corral, "exec", "ua", "cat", "/data/g").strip() == "shared"  # one mount
+    assert mounted(data)
+    ok(corral, "rm", "-f", "ub")
+    assert mounted(data)  # ua still uses it
+    ok(corral, "rm", "-f", "ua")
+    assert not mounted(data)
+    ok(corral, "volume", "rm", "tv")
+
+
+def test_volume_local_driver_bind_and_mount_volume_opt(
+    corral: Daemon, dk: Any, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "hello").write_text("from the host\n")
+    vol = dk.volumes.create("bv", driver_opts={"type": "none", "device": str(src), "o": "bind"})
+    out = ok(corral, "run", "--rm", "-v", "bv:/data", IMAGE, "sh", "-c",
+             "cat /data/hello; echo back > /data/new")  # fmt: skip
+    assert out == "from the host\n" and (src / "new").read_text() == "back\n"
+    assert not mounted(_vol_path(dk, "bv"))
+    vol.remove()
+    assert sorted(p.name for p in src.iterdir()) == ["hello", "new"]  # the host's kept
+    # --mount volume-opt= and volume-label= make the volume with them (docker CLI)
+    out = ok(corral, "run", "--rm", "--mount",
+             "src=mv,dst=/v,volume-opt=type=tmpfs,volume-opt=device=tmpfs,"
+             "volume-opt=o=size=2m,volume-label=team=db", IMAGE, "df", "-k", "/v")  # fmt: skip
+    assert out.splitlines()[1].split()[:2] == ["tmpfs", str(2 * 1024)]
+    info = dk.api.inspect_volume("mv")
+    assert info["Options"]["o"] == "size=2m" and info["Labels"] == {"team": "db"}
+
+
+def test_volume_local_driver_bad_options(corral: Daemon, dk: Any) -> None:
+    """dockerd's checks at create (validateOpts), the mount's error at first use."""
+    for opts, err in (
+        (["-o", "foo=bar"], 'create x1: invalid option: "foo"'),
+        (["-o", "type=tmpfs"], 'create x1: missing required option: "device"'),
+        (["-o", "o=size=1m"], 'create x1: missing required option: "device"'),
+        (["-o", "size=10m"], "create x1: quota size requested but no quota support"),
+    ):
+        for cli in (False, True):
+            r = (corral.cli if cli else corral.docker)("volume", "create", *opts, "x1")
+            assert r.returncode == 1 and err in r.stderr, (opts, r.stderr)
     assert ok(corral, "volume", "ls", "-q") == ""
-    r = corral.docker("run", "--rm", "--mount", "src=withopts,dst=/v,volume-opt=type=tmpfs",
-                      IMAGE, "true")  # fmt: skip
-    assert r.returncode == 125 and "is not supported by corral" in r.stderr
+    ok(corral, "volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs",
+       "-o", "o=size=1m,bogus=1", "bad")  # fmt: skip
+    data = _vol_path(dk, "bad")
+    r = corral.docker("run", "--name", "cc", "-v", "bad:/data", IMAGE, "true")
+    assert r.returncode != 0
+    assert (f"error while mounting volume '{data}': failed to mount local volume: "
+            f"mount tmpfs:{data}, data: size=1m,bogus=1: invalid argument") in r.stderr
+    assert not mounted(data)
+    ok(corral, "rm", "cc")
+    ok(corral, "volume", "rm", "bad")
+    r = corral.docker("run", "--rm", "--mount", "src=yy,dst=/v,volume-opt=nope=1", IMAGE, "true")
+    assert r.returncode == 125 and 'create yy: invalid option: "nope"' in r.stderr
+    assert ok(corral, "volume", "ls", "-q") == "" and ok(corral, "ps", "-aq") == ""

@@ -82,6 +82,10 @@ class MountPoint:
     non_recursive: bool = False
     #: `volume-subpath` (`VolumeOptions.Subpath`): a directory of the volume is mounted
     subpath: str = ""
+    #: `--mount volume-opt=`/`volume-label=` (VolumeOptions.DriverConfig.Options,
+    #: .Labels): the local driver's options and labels of a volume this mount creates
+    driver_opts: dict[str, str] = field(default_factory=dict)
+    volume_labels: dict[str, str] = field(default_factory=dict)
 
     def to_api(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -181,7 +181,10 @@ def parse_mount(m: dict[str, Any]) -> MountPoint:
             anonymous=not src,
             nocopy=bool(vopts.get("NoCopy")),
             subpath="/".join(p for p in subpath.split("/") if p not in ("", ".")),
-        )
+            driver_opts={str(k): str(v) for k, v in
+                         ((vopts.get("DriverConfig") or {}).get("Options") or {}).items()},
+            volume_labels={str(k): str(v) for k, v in (vopts.get("Labels") or {}).items()},
+        )  # fmt: skip
     if kind == "tmpfs":
         if src:
             raise InvalidArgument('invalid mount config for type "tmpfs": source must be empty')

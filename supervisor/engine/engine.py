@@ -31,7 +31,7 @@ import trio
 from supervisor import stateroot
 from supervisor.distribution.hosts import RegistryHosts
 from supervisor.engine import create as plan
-from supervisor.engine import names, restore, unsupported
+from supervisor.engine import names, restore, unsupported, volopts
 from supervisor.engine import namespaces as nsmodes
 from supervisor.engine import update as updates
 from supervisor.engine.containers import Container, ContainerStore, MountPoint, State
@@ -190,6 +190,7 @@ class Engine:
         nursery.start_soon(self.db.keep_pending)  # records held while the disk is full
         self.images: ImageStore = InfraImages(root, self.db)  # + pod infra (pods/infra.py)
         self.volumes = VolumeStore(root, self.db)
+        self.volume_mounts = volopts.Mounts()  # which option volumes are mounted, for whom
         self.containers = ContainerStore(self.db)
         self.execs = ExecStore()
         self.runtime = Runtime(runtime, state_dir=root / "runc")
@@ -499,7 +500,9 @@ class Engine:
         try:
             for m in mounts:
                 if m.type == "volume":
-                    vol, new = self.volumes.create(m.name, anonymous=m.anonymous)
+                    vol, new = self.volumes.create(m.name, m.volume_labels,
+                                                   anonymous=m.anonymous,
+                                                   options=m.driver_opts)  # fmt: skip
                     m.name = vol.name
                     m.source = str(vol.mountpoint)
                     if new:
@@ -675,6 +678,7 @@ class Engine:
                 mount_shm(cdir / "shm", c.host_config.get("ShmSize") or DEFAULT_SHM_SIZE)
             if remapped:
                 self._remap_files(c, cdir)
+            await self._mount_volumes(c)  # the local driver's type/device/o
             self._copy_up_volumes(c, rootfs)
             devices = await trio.to_thread.run_sync(container_devices, c.host_config)
             spec = self._runtime_spec(c, rootfs, devices)
@@ -756,6 +760,7 @@ class Engine:
             if mounted:
                 unmount(rootfs)
                 unmount(cdir / "shm")
+            self._release_volumes(c)
             if attached:
                 with trio.CancelScope(shield=True):
                     await self.networks.detach(c)  # networking
@@ -1055,6 +1060,26 @@ class Engine:
             return "/dev/shm"
         return str(self.dir_of(other) / "shm")
 
+    async def _mount_volumes(self, c: Container) -> None:
+        """Volumes with the local driver's options are mounted for their first user
+        (moby's localVolume.Mount); a failure releases what this start took."""
+        try:
+            for m in c.mounts:
+                if m.type != "volume":
+                    continue
+                vol = self.volumes.find(m.name)
+                if vol is not None and volopts.needs_mount(vol.options):
+                    await self.volume_mounts.acquire(vol.name, vol.options, vol.mountpoint, c.id)
+        except BaseException:
+            self._release_volumes(c)
+            raise
+
+    def _release_volumes(self, c: Container) -> None:
+        """The container no longer uses its volumes: the last user's unmount them."""
+        for m in c.mounts:
+            if m.type == "volume":
+                self.volume_mounts.release(m.name, self.volumes.dir / m.name / "_data", c.id)
+
     def _copy_up_volumes(self, c: Container, rootfs: Path) -> None:
         """A new, empty volume gets the image's content at its path, as in Docker."""
         for m in c.mounts:
@@ -1234,6 +1259,7 @@ class Engine:
         cgroups.cleanup(self.cgroup_path(c))
         unmount(self.rootfs_of(c))
         unmount(self.dir_of(c) / "shm")
+        self._release_volumes(c)
         try:
             await self.networks.detach(c)  # networking: relays, veth, address, netns
         except Exception as exc:  # noqa: BLE001 - the exit is recorded whatever fails here

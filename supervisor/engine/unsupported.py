@@ -183,7 +183,7 @@ MOUNT_APPLIED = frozenset(
 )
 MOUNT_OPTIONS_APPLIED: dict[str, frozenset[str]] = {
     "BindOptions": frozenset({"Propagation", "NonRecursive", "CreateMountpoint"}),
-    "VolumeOptions": frozenset({"NoCopy", "Subpath"}),
+    "VolumeOptions": frozenset({"NoCopy", "Subpath", "Labels"}),
     "TmpfsOptions": frozenset({"SizeBytes", "Mode"}),
 }
 MOUNT_ACCEPTED_VALUES: dict[str, tuple[Any, ...]] = {}
@@ -285,7 +285,6 @@ def _local_driver(cfg: Any) -> bool:
     return (
         isinstance(cfg, dict)
         and (cfg.get("Name") or "local") == "local"
-        and is_zero(cfg.get("Options"))
         and all(k in ("Name", "Options") for k in cfg)
     )
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from supervisor.engine import volopts
 from supervisor.engine.metadata import Database
 from supervisor.engine.timefmt import rfc3339_nano
 from supervisor.errors import Conflict, InvalidArgument, NotFound
@@ -32,7 +33,16 @@ CREATE TABLE IF NOT EXISTS volumes (
     labels    TEXT NOT NULL,
     anonymous INTEGER NOT NULL DEFAULT 0
 );
+-- the local driver's options (type/device/o), for the volumes made with any
+CREATE TABLE IF NOT EXISTS volume_options (
+    name    TEXT PRIMARY KEY,
+    options TEXT NOT NULL
+);
 """
+
+_SELECT = (
+    "SELECT v.*, o.options FROM volumes v LEFT JOIN volume_options o ON o.name = v.name"
+)
 
 log = structlog.get_logger("corral.volumes")
 
@@ -46,6 +56,8 @@ class Volume:
     created: str
     labels: dict[str, str] = field(default_factory=dict)
     anonymous: bool = False
+    #: the local driver's `type`/`device`/`o` (volopts): mounted on `_data` while used
+    options: dict[str, str] = field(default_factory=dict)
 
     def to_api(self) -> dict[str, Any]:
         return {
@@ -55,7 +67,7 @@ class Volume:
             "CreatedAt": self.created,
             "Labels": self.labels or None,
             "Scope": "local",
-            "Options": None,
+            "Options": self.options or None,
         }
 
 
@@ -76,14 +88,15 @@ class VolumeStore:
             created=row["created"],
             labels=json.loads(row["labels"]),
             anonymous=bool(row["anonymous"]),
+            options=json.loads(row["options"] or "{}"),
         )
 
     def list_all(self) -> list[Volume]:
-        rows = self.db.execute("SELECT * FROM volumes ORDER BY name").fetchall()
+        rows = self.db.execute(_SELECT + " ORDER BY v.name").fetchall()
         return [self._row_to_volume(r) for r in rows]
 
     def find(self, name: str) -> Volume | None:
-        row = self.db.execute("SELECT * FROM volumes WHERE name=?", (name,)).fetchone()
+        row = self.db.execute(_SELECT + " WHERE v.name=?", (name,)).fetchone()
         return self._row_to_volume(row) if row else None
 
     def get(self, name: str) -> Volume:
@@ -93,9 +106,15 @@ class VolumeStore:
         return v
 
     def create(
-        self, name: str = "", labels: dict[str, str] | None = None, *, anonymous: bool = False
+        self,
+        name: str = "",
+        labels: dict[str, str] | None = None,
+        *,
+        anonymous: bool = False,
+        options: dict[str, str] | None = None,
     ) -> tuple[Volume, bool]:
-        """Create (or return the existing) volume; the flag says whether it is new."""
+        """Create (or return the existing) volume; the flag says whether it is new
+        (an existing one keeps its options, as moby's volume store)."""
         if not name:
             name = secrets.token_hex(32)
             anonymous = True
@@ -112,6 +131,7 @@ class VolumeStore:
         existing = self.find(name)
         if existing is not None:
             return existing, False
+        options = volopts.check(name, options or {})
         data = self.dir / name / "_data"
         make_private_dir(data.parent)  # _data itself is the mount's root: 0755, as Docker's
         try:
@@ -120,6 +140,11 @@ class VolumeStore:
                 "INSERT INTO volumes (name, created, labels, anonymous) VALUES (?,?,?,?)",
                 (name, rfc3339_nano(), json.dumps(labels or {}), int(anonymous)),
             )
+            if options:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO volume_options (name, options) VALUES (?,?)",
+                    (name, json.dumps(options)),
+                )
         except BaseException:
             discard_tree(self.dir / name)
             raise
@@ -129,6 +154,8 @@ class VolumeStore:
         """At start: a volume's directories, made at create but not fsynced, are made
         again if a power cut took them (its content is the user's, as under Docker)."""
         for v in self.list_all():
+            if v.options:  # no container runs after a restart: none stays mounted
+                volopts.Mounts.clear(v.mountpoint)
             if not v.mountpoint.is_dir():
                 log.warning("volume.dir_remade", name=v.name)
                 make_private_dir(v.mountpoint.parent)
@@ -141,7 +168,10 @@ class VolumeStore:
         user = in_use_by(v.name)
         if user is not None:
             raise Conflict(f"remove {name}: volume is in use - [{user}]")
+        if v.options:  # never remove what a bind (o=bind) or a filesystem shows there
+            volopts.Mounts.clear(v.mountpoint)
         self.db.execute("DELETE FROM volumes WHERE name=?", (v.name,))
+        self.db.execute("DELETE FROM volume_options WHERE name=?", (v.name,))
         discard_tree(self.dir / v.name)
 
     def prune(

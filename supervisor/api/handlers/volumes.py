@@ -17,13 +17,9 @@ def register(router: Router, engine: Engine) -> None:
         driver = body.get("Driver") or "local"
         if driver != "local":
             raise InvalidArgument(f"volume driver {driver!r} is not supported (only local)")
-        if body.get("DriverOpts"):  # the local driver's type/device/o: never dropped
-            opts = ",".join(sorted(body["DriverOpts"]))
-            raise InvalidArgument(
-                f"DriverOpts ({opts}; volume create -o, --mount volume-opt) are not "
-                "supported by corral: its local volumes are plain directories"
-            )
-        vol, new = vols.create(body.get("Name") or "", body.get("Labels") or {})
+        vol, new = vols.create(
+            body.get("Name") or "", body.get("Labels") or {}, options=body.get("DriverOpts") or {}
+        )
         if new:
             engine.events.publish("volume", "create", vol.name, {"driver": "local"})
         return JsonResponse(vol.to_api(), 201)
