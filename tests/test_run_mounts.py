@@ -236,6 +236,12 @@ def test_volume_local_driver_bind_and_mount_volume_opt(
     assert out.splitlines()[1].split()[:2] == ["tmpfs", str(2 * 1024)]
     info = dk.api.inspect_volume("mv")
     assert info["Options"]["o"] == "size=2m" and info["Labels"] == {"team": "db"}
+    out = ok(corral, "run", "--rm", "--mount",
+             "src=mv2,dst=/v,volume-opt=type=tmpfs,volume-opt=device=tmpfs,"
+             "volume-opt=o=size=3m,volume-label=team=web", IMAGE, "df", "-k", "/v",
+             cli=True)  # fmt: skip
+    assert out.splitlines()[1].split()[:2] == ["tmpfs", str(3 * 1024)]
+    assert dk.api.inspect_volume("mv2")["Labels"] == {"team": "web"}
 
 
 def test_volume_local_driver_bad_options(corral: Daemon, dk: Any) -> None:

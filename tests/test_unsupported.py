@@ -205,8 +205,6 @@ def test_config_fields_not_applied_are_refused(config: dict[str, Any], expected:
         ({"Type": "bind", "Source": "/a", "Target": "/b",
           "BindOptions": {"ReadOnlyForceRecursive": True}},
          "HostConfig.Mounts[0].BindOptions.ReadOnlyForceRecursive=true (--mount bind-recursive)"),
-        ({"Type": "volume", "Target": "/b", "VolumeOptions": {"Labels": {"a": "b"}}},
-         "VolumeOptions.Labels="),
         ({"Type": "volume", "Target": "/b",
           "VolumeOptions": {"DriverConfig": {"Name": "nfs"}}}, "VolumeOptions.DriverConfig="),
         ({"Type": "tmpfs", "Target": "/b", "TmpfsOptions": {"Options": [["exec"]]}},
@@ -223,7 +221,6 @@ def test_mount_options_not_applied_are_refused(mount: dict[str, Any], expected: 
         ({"IPAMConfig": {"LinkLocalIPs": ["169.254.0.9"]}},
          'EndpointsConfig[default].IPAMConfig.LinkLocalIPs=["169.254.0.9"] (--link-local-ip)'),
         ({"GwPriority": 5}, "EndpointsConfig[default].GwPriority=5 (--network gw-priority)"),
-        ({"Links": ["db:db"]}, "(--link)"),
         ({"DriverOpts": {"a": "b"}}, "DriverOpts="),
     ],
 )

@@ -328,7 +328,16 @@ def parse_mount(spec: str) -> dict[str, Any]:
             if val != "local":
                 raise ValueError(f"{field} is not supported by corral (only local volumes)")
             volume_opts.setdefault("DriverConfig", {})["Name"] = val
-        elif key in ("volume-label", "volume-opt", "tmpfs-option"):
+        elif key in ("volume-label", "volume-opt"):  # docker's: KEY=VALUE, one a word
+            k, eq, v = val.partition("=")
+            if not eq:
+                raise ValueError(f"invalid value for {key}: {val}")
+            if key == "volume-label":
+                volume_opts.setdefault("Labels", {})[k] = v
+            else:
+                cfg = volume_opts.setdefault("DriverConfig", {})
+                cfg.setdefault("Options", {})[k] = v
+        elif key == "tmpfs-option":
             raise ValueError(f"{key} is not supported by corral")
         elif key == "tmpfs-size":
             try:
