@@ -18,6 +18,8 @@
     registry-mirrors: [https://mirror.example]        # Docker Hub pulls try these first
     certs-dir: /etc/docker/certs.d   # <host:port>/ca.crt, client.cert, client.key
     auto-update-interval: 1h         # roll out newer images of labelled containers
+    ipv6: true                       # IPv6 on the default bridge, as dockerd's
+    fixed-cidr-v6: fd00:db8:1::/64   # its subnet (default: a ULA /64 picked once)
 
 Keys are the flags' names, so a setting moves between the command line and the file
 unchanged. Precedence, as for most daemons: a flag, then its environment variable, then
@@ -52,12 +54,13 @@ STRING_KEYS: dict[str, bool] = {
     "init-path": True,
     "userns-remap": False,
     "certs-dir": True,
+    "fixed-cidr-v6": False,
 }
 MAP_KEYS = ("log-opts",)
 # lists of strings; the flags are singular and repeatable, as dockerd's
 # (`--insecure-registry`, `--registry-mirror`)
 LIST_KEYS = ("insecure-registries", "registry-mirrors")
-BOOL_KEYS = ("init", "live-restore")
+BOOL_KEYS = ("init", "live-restore", "ipv6")
 # the API socket's bounds (`supervisor/api/server.py` Limits): key → "duration" (seconds,
 # or a Go duration such as 30s, 5m, 1m30s) or "count" (a positive integer)
 NUMBER_KEYS: dict[str, str] = {
@@ -113,7 +116,22 @@ def check_userns_remap(value: str, _: Mapping[str, Any] | None = None) -> None:
         )
 
 
+def check_fixed_cidr_v6(value: str, _: Mapping[str, Any] | None = None) -> None:
+    """`fixed-cidr-v6`: an IPv6 subnet of at most /120 (room for containers)."""
+    import ipaddress
+
+    if not value:
+        return
+    try:
+        net = ipaddress.IPv6Network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"fixed-cidr-v6 {value!r}: not an IPv6 subnet (CIDR)") from None
+    if net.prefixlen > 120:
+        raise ValueError(f"fixed-cidr-v6 {value!r}: the prefix is longer than /120")
+
+
 BUILTIN_CHECKS: dict[str, Check] = {
+    "fixed-cidr-v6": check_fixed_cidr_v6,
     "host": _check_host,
     "log-level": _check_level,
     "userns-remap": check_userns_remap,

@@ -94,6 +94,8 @@ SETTINGS: tuple[tuple[str, str | None, object], ...] = (
     ("registry-mirrors", None, []),
     ("certs-dir", None, ""),  # "": /etc/docker/certs.d, as dockerd (which hard-codes it)
     ("auto-update-interval", None, None),  # None: no auto-update pass (supervisor/rollout/)
+    ("ipv6", None, False),  # the default bridge's IPv6, as dockerd's --ipv6
+    ("fixed-cidr-v6", None, ""),
 )
 
 
@@ -167,6 +169,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         ("max-connections", "API connections in all (2048)"),
     ):
         p.add_argument(f"--api-{name}", metavar="N", help=what)
+    p.add_argument(
+        "--ipv6",
+        type=_bool_flag,
+        nargs="?",
+        const=True,
+        help="IPv6 on the default bridge (as dockerd's --ipv6)",
+    )
+    p.add_argument(
+        "--fixed-cidr-v6",
+        metavar="CIDR",
+        help="the default bridge's IPv6 subnet (default: a ULA /64)",
+    )
     p.add_argument(
         "--userns-remap",
         metavar="default|USER[:GROUP]",
@@ -289,7 +303,12 @@ def apply_config(args: argparse.Namespace, environ: dict[str, str]) -> list[str]
         _metrics_addr(args.metrics_addr)
     except argparse.ArgumentTypeError as exc:
         return [f"corral daemon: --metrics-addr: {exc}"]
-    from config.daemonconf import NUMBER_KEYS, check_userns_remap, parse_number
+    from config.daemonconf import (
+        NUMBER_KEYS,
+        check_fixed_cidr_v6,
+        check_userns_remap,
+        parse_number,
+    )
 
     for key in NUMBER_KEYS:
         attr = key.replace("-", "_")
@@ -305,6 +324,7 @@ def apply_config(args: argparse.Namespace, environ: dict[str, str]) -> list[str]
         return [f"corral daemon: {exc}"]
     try:
         check_userns_remap(args.userns_remap)  # the file's was checked at its line
+        check_fixed_cidr_v6(args.fixed_cidr_v6 or "")
     except ValueError as exc:
         return [f"corral daemon: --{exc}"]
     args.remap = None
@@ -446,6 +466,10 @@ async def serve(args: argparse.Namespace) -> None:
         engine.live_restore = bool(getattr(args, "live_restore", False))
         if getattr(args, "registries", None) is not None:
             engine.registries = args.registries
+        # the default bridge's IPv6 (dockerd's --ipv6/--fixed-cidr-v6), before any start
+        engine.networks.configure_default(
+            bool(getattr(args, "ipv6", False)), getattr(args, "fixed_cidr_v6", "") or ""
+        )
         exporter = None
         if args.metrics_addr:
             from metrics import Exporter

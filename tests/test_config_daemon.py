@@ -225,3 +225,13 @@ def test_live_restore_is_a_boolean() -> None:
     assert problems("live-restore: 1\n") == [
         "/etc/corral/daemon.yaml:1:15: live-restore must be true or false"
     ]
+
+
+def test_default_bridge_ipv6_settings() -> None:
+    f = parse_daemon_config("ipv6: true\nfixed-cidr-v6: fd00:db8:1::/64\n", "/d.yaml")
+    assert f.values == {"ipv6": True, "fixed-cidr-v6": "fd00:db8:1::/64"}
+    assert problems("fixed-cidr-v6: 10.0.0.0/8\n") == [
+        "/etc/corral/daemon.yaml:1:16: fixed-cidr-v6 '10.0.0.0/8': not an IPv6 subnet (CIDR)"
+    ]
+    assert "the prefix is longer than /120" in problems("fixed-cidr-v6: fd00::/124\n")[0]
+    assert "ipv6" in problems("ipv6: maybe\n")[0]

@@ -5,7 +5,9 @@ inspect shapes.  The tests talk only to addresses they made (their own ULA subne
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -114,3 +116,84 @@ def test_ipv6_networks_are_isolated_as_ipv4_ones(corral: Daemon) -> None:
     ok(corral, "network", "rm", "iso6")
     rules, routes = _isolation6()
     assert f"iif {bridge} " not in rules and SUBNET6 not in routes  # nothing left
+
+
+def test_ipv6_on_the_default_bridge_from_daemon_yaml_across_a_restart(
+    private_daemon: Any, rootfs_tar: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dockerd's `ipv6: true` + `fixed-cidr-v6` in daemon.yaml: the default bridge's v6
+    subnet, addresses and default route in its containers; after a kill -9 and a
+    restart none is held twice; `ipv6: false` at the next start takes it away."""
+    conf = tmp_path / "daemon.yaml"
+    conf.write_text("ipv6: true\nfixed-cidr-v6: fd00:c0ff:ee0d::/64\n")
+    monkeypatch.setenv("CORRAL_CONFIG", str(conf))
+    d = private_daemon()
+    dk = d.client()
+    dk.api.import_image_from_data(rootfs_tar.read_bytes(), repository="busybox", tag="latest")
+    view = dk.api.inspect_network("bridge")
+    assert view["EnableIPv6"] is True
+    assert {"Subnet": "fd00:c0ff:ee0d::/64", "Gateway": "fd00:c0ff:ee0d::1"} in view["IPAM"][
+        "Config"]  # fmt: skip
+    k1 = dk.containers.run(IMAGE, "sleep 1d", detach=True, name="k1")
+    ep = dk.api.inspect_container("k1")["NetworkSettings"]["Networks"]["bridge"]
+    assert (ep["GlobalIPv6Address"], ep["GlobalIPv6PrefixLen"], ep["IPv6Gateway"]) == (
+        "fd00:c0ff:ee0d::2", 64, "fd00:c0ff:ee0d::1")  # fmt: skip
+    assert "fd00:c0ff:ee0d::2/64" in k1.exec_run("ip -6 -o addr show dev eth0").output.decode()
+    assert "via fd00:c0ff:ee0d::1" in k1.exec_run("ip -6 route show default").output.decode()
+    ping = k1.exec_run("ping -c 1 -W 5 fd00:c0ff:ee0d::1")
+    assert ping.exit_code == 0, ping.output
+    with pytest.raises(docker.errors.APIError, match="user defined networks only"):
+        ep_cfg = dk.api.create_endpoint_config(ipv6_address="fd00:c0ff:ee0d::9")
+        dk.api.create_container(
+            IMAGE, "true", networking_config=dk.api.create_networking_config({"bridge": ep_cfg})
+        )
+    dk.close()
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait()
+    d = private_daemon()
+    dk = d.client()
+    dk.containers.run(IMAGE, "sleep 1d", detach=True, name="k2")
+    dk.containers.get("k1").start()
+    six = {n: dk.api.inspect_container(n)["NetworkSettings"]["Networks"]["bridge"][
+        "GlobalIPv6Address"] for n in ("k1", "k2")}  # fmt: skip
+    assert all(a.startswith("fd00:c0ff:ee0d::") for a in six.values())
+    assert six["k1"] != six["k2"]
+    for c in dk.containers.list(all=True):
+        c.remove(force=True)
+    dk.close()
+    from conftest import stop_daemon
+
+    stop_daemon(d.proc)
+    conf.write_text("ipv6: false\n")
+    d = private_daemon()
+    dk = d.client()
+    assert dk.api.inspect_network("bridge")["EnableIPv6"] is False
+    c = dk.containers.run(IMAGE, "sleep 1d", detach=True, name="k3")
+    assert dk.api.inspect_container("k3")["NetworkSettings"]["Networks"]["bridge"][
+        "GlobalIPv6Address"] == ""  # fmt: skip
+    c.remove(force=True)
+    dk.close()
+
+
+def test_the_store_refuses_one_ipv6_address_twice(tmp_path: Path) -> None:
+    """The final guard, as the IPv4 one: a unique index on running endpoints' ip6."""
+    from supervisor.engine.metadata import Database
+    from supervisor.errors import Conflict
+    from supervisor.network.records import Endpoint, Network, NetworkStore
+
+    store = NetworkStore(Database(tmp_path / "t.db"))
+    store.add(Network("n1", "six", "10.9.0.0/24", "10.9.0.1", "cr-x", "now",
+                      subnet6="fd00:c0ff:ee0e::/64", gateway6="fd00:c0ff:ee0e::1"))  # fmt: skip
+    a, b, c = (Endpoint(cid, "n1", cid) for cid in ("a", "b", "c"))
+    for ep in (a, b, c):
+        store.add_endpoint(ep)
+    a.ip, a.ip6 = "10.9.0.2", "fd00:c0ff:ee0e::2"
+    store.save_endpoint(a)
+    b.ip, b.ip6 = "10.9.0.3", "fd00:c0ff:ee0e::2"
+    with pytest.raises(Conflict, match="Address already in use: fd00:c0ff:ee0e::2"):
+        store.save_endpoint(b)
+    a.ip, a.ip6 = "", ""  # released: the address is free again
+    store.save_endpoint(a)
+    store.save_endpoint(b)
+    c.ip6 = "fd00:c0ff:ee0e::2"  # a stopped one's stale ip6 holds nothing
+    store.save_endpoint(c)

@@ -180,6 +180,38 @@ class Networks:
             )
         )
 
+    def configure_default(self, ipv6: bool, fixed_cidr_v6: str = "") -> None:
+        """daemon.yaml's `ipv6`/`fixed-cidr-v6` for the default bridge, at each daemon
+        start as dockerd's (nothing runs yet): its v6 subnet set, kept or dropped."""
+        net = self.store.get("bridge")
+        if not ipv6:
+            subnet6 = ""
+        elif fixed_cidr_v6:
+            wanted = ipam.parse_subnet6(fixed_cidr_v6)
+            for other in self.store.all():
+                if other.id != net.id and other.network6 is not None and (
+                    wanted.overlaps(other.network6)
+                ):
+                    raise CorralError(
+                        f"fixed-cidr-v6 {wanted} overlaps network {other.name}'s "
+                        f"{other.network6}"
+                    )
+            subnet6 = str(wanted)
+        else:
+            subnet6 = net.subnet6 or str(
+                ipam.pick_subnet6(n.network6 for n in self.store.all() if n.network6)
+            )
+        if subnet6 == net.subnet6:
+            return
+        old6 = net.network6
+        if old6 is not None and self.nl.index(net.bridge) is not None:
+            self.nl.delete_bridge(net.bridge, net.network, old6)  # made again at a start
+        net.subnet6 = subnet6
+        net.gateway6 = str(IPv6Network(subnet6).network_address + 1) if subnet6 else ""
+        net.last_ip6 = ""
+        self.store.save(net)
+        log.info("network.default_ipv6", subnet6=subnet6 or "off")
+
     def all(self) -> list[Network]:
         return self.store.all()
 
@@ -423,6 +455,10 @@ class Networks:
         if mac:
             mac = ipam.check_mac(mac)
         requested6 = str(((cfg.get("IPAMConfig") or {}).get("IPv6Address")) or "")
+        if requested6 and net.is_default:
+            raise InvalidArgument(
+                "user specified IP address is supported on user defined networks only"
+            )
         if requested6:
             requested6 = str(ipam.check_requested6(
                 requested6, net.network6, net.gateway6_ip, self._used6(net), net.name))  # fmt: skip

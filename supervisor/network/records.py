@@ -4,7 +4,8 @@ A network row holds what `docker network inspect` shows plus the Linux bridge's 
 and the last address handed out.  An endpoint row joins a container to a network from
 create (or connect) until remove (or disconnect); its `ip` is set only while the
 container runs.  A partial unique index on (network, ip) is the final guard that no
-address is held twice, whatever the daemon's memory says after a restart.
+address is held twice, whatever the daemon's memory says after a restart; another, on
+the record's `ip6`, guards the IPv6 addresses of running endpoints the same way.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ CREATE TABLE IF NOT EXISTS network_endpoints (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS network_endpoints_ip
     ON network_endpoints(network_id, ip) WHERE ip != '';
+-- the same guard for IPv6: the record's ip6 of a running endpoint (ip set)
+CREATE UNIQUE INDEX IF NOT EXISTS network_endpoints_ip6
+    ON network_endpoints(network_id, json_extract(record, '$.ip6'))
+    WHERE ip != '' AND json_extract(record, '$.ip6') != '';
 """
 
 #: Names Docker reserves for its predefined networks.
@@ -225,8 +230,9 @@ class NetworkStore:
         self.db.supersede(key)  # a release still held must not land after this
         try:
             self.db.execute(sql, params)
-        except sqlite3.IntegrityError:
-            raise Conflict(f"Address already in use: {ep.ip}") from None
+        except sqlite3.IntegrityError as exc:
+            addr = ep.ip6 if "ip6" in str(exc) else ep.ip
+            raise Conflict(f"Address already in use: {addr}") from None
 
     def delete_endpoint(self, ep: Endpoint) -> None:
         self.db.execute(
