@@ -73,3 +73,34 @@ def test_corral_and_docker_stats_no_stream(corral: Daemon, dk: Any) -> None:
     missing = corral.cli("stats", "--no-stream", "nosuch")
     assert missing.returncode == 1
     assert "No such container: nosuch" in missing.stderr
+
+
+def test_stats_streams_until_interrupted_in_both_clis(corral: Daemon, dk: Any) -> None:
+    """`stats` without --no-stream keeps printing tables (docker's default); `top`,
+    as docker 28's, does not stream: one table and done."""
+    import subprocess
+    import sys
+
+    dk.containers.run(IMAGE, ["sleep", "1d"], name="live1", detach=True)
+    for argv in (
+        [sys.executable, "-m", "supervisor", "stats", "--format", "{{.Name}}", "live1"],
+        ["docker", "stats", "--format", "{{.Name}}", "live1"],
+    ):
+        p = subprocess.Popen(argv, env=corral.env(), stdout=subprocess.PIPE, text=True)
+        try:
+            assert p.stdout is not None
+            seen = 0
+            for line in p.stdout:  # a frame per reading; the stream does not end by itself
+                seen += "live1" in line
+                if seen == 3:
+                    break
+            assert seen == 3 and p.poll() is None, argv
+        finally:
+            p.kill()  # (the docker CLI leaves SIGTERM to its stream's end)
+            p.wait(timeout=30)
+    for run in (corral.cli, corral.docker):
+        r = run("top", "live1", "-o", "pid,comm")
+        assert r.returncode == 0 and r.stdout.splitlines()[0].split() == ["PID", "COMMAND"]
+        assert r.stdout.count("sleep") == 1
+        r = run("top", "nosuch")
+        assert r.returncode == 1 and "No such container: nosuch" in r.stderr
