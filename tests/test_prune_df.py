@@ -163,3 +163,29 @@ def test_builder_prune_forgets_the_build_cache(daemon: Daemon, dk: Any, tmp_path
     assert after.returncode == 0 and "Using cache" not in after.stdout + after.stderr
     assert daemon.cli("builder", "prune", "-f").stdout.startswith("Deleted build cache")
     assert daemon.cli("builder", "prune", "-f").stdout == "Total reclaimed space: 0B\n"
+
+
+@pytest.mark.parametrize("cli", [False, True], ids=["docker", "corral"])
+def test_system_prune_all_removes_unused_images_and_system_events(
+    daemon: Daemon, dk: Any, cli: bool
+) -> None:
+    """`system prune -a`: images no container uses go too (not only dangling ones), the
+    one a container uses stays; `system events` shows what happened, as docker's."""
+    since = str(int(time.time()) - 1)
+    keep = dk.containers.run(IMAGE, ["sleep", "1d"], detach=True, name="sp-keep")
+    maker = dk.containers.run(IMAGE, ["sh", "-c", "echo x > /made"], detach=True, name="sp-mk")
+    maker.wait()
+    img = maker.commit("sp-unused", "1")
+    maker.remove()
+    run = daemon.cli if cli else daemon.docker
+    r = run("system", "prune", "-a", "-f")
+    assert r.returncode == 0, r.stderr
+    assert "untagged: sp-unused:1" in r.stdout and f"deleted: {img.id}" in r.stdout
+    assert [t for i in dk.images.list() for t in i.tags] == [IMAGE]  # in use: kept
+    r = run("system", "events", "--since", since, "--until", str(int(time.time()) + 1),
+            "--filter", "container=sp-mk", "--format", "{{.Type}} {{.Action}}")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    actions = r.stdout.splitlines()
+    assert actions[0] == "container create" and "container commit" in actions
+    assert actions[-1] == "container destroy"
+    keep.remove(force=True)
