@@ -227,8 +227,14 @@ def test_volume_local_driver_bind_and_mount_volume_opt(
              "cat /data/hello; echo back > /data/new")  # fmt: skip
     assert out == "from the host\n" and (src / "new").read_text() == "back\n"
     assert not mounted(_vol_path(dk, "bv"))
+    # cp into a stopped container mounts the volume for the copy, as dockerd's
+    ok(corral, "create", "--name", "cpv", "-v", "bv:/data", IMAGE, "true")
+    (tmp_path / "up").write_text("copied\n")
+    ok(corral, "cp", str(tmp_path / "up"), "cpv:/data/up")
+    assert (src / "up").read_text() == "copied\n" and not mounted(_vol_path(dk, "bv"))
+    ok(corral, "rm", "cpv")
     vol.remove()
-    assert sorted(p.name for p in src.iterdir()) == ["hello", "new"]  # the host's kept
+    assert sorted(p.name for p in src.iterdir()) == ["hello", "new", "up"]  # the host's kept
     # --mount volume-opt= and volume-label= make the volume with them (docker CLI)
     out = ok(corral, "run", "--rm", "--mount",
              "src=mv,dst=/v,volume-opt=type=tmpfs,volume-opt=device=tmpfs,"

@@ -1060,25 +1060,28 @@ class Engine:
             return "/dev/shm"
         return str(self.dir_of(other) / "shm")
 
-    async def _mount_volumes(self, c: Container) -> None:
+    async def _mount_volumes(self, c: Container, holder: str = "") -> None:
         """Volumes with the local driver's options are mounted for their first user
-        (moby's localVolume.Mount); a failure releases what this start took."""
+        (moby's localVolume.Mount; a start, or `cp` of a stopped container, its own
+        `holder`); a failure releases what this one took."""
+        holder = holder or c.id
         try:
             for m in c.mounts:
                 if m.type != "volume":
                     continue
                 vol = self.volumes.find(m.name)
                 if vol is not None and volopts.needs_mount(vol.options):
-                    await self.volume_mounts.acquire(vol.name, vol.options, vol.mountpoint, c.id)
+                    await self.volume_mounts.acquire(vol.name, vol.options, vol.mountpoint, holder)
         except BaseException:
-            self._release_volumes(c)
+            self._release_volumes(c, holder)
             raise
 
-    def _release_volumes(self, c: Container) -> None:
+    def _release_volumes(self, c: Container, holder: str = "") -> None:
         """The container no longer uses its volumes: the last user's unmount them."""
         for m in c.mounts:
             if m.type == "volume":
-                self.volume_mounts.release(m.name, self.volumes.dir / m.name / "_data", c.id)
+                path = self.volumes.dir / m.name / "_data"
+                self.volume_mounts.release(m.name, path, holder or c.id)
 
     def _copy_up_volumes(self, c: Container, rootfs: Path) -> None:
         """A new, empty volume gets the image's content at its path, as in Docker."""

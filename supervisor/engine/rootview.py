@@ -54,7 +54,9 @@ async def container_root(engine: Engine, c: Container, *, write: bool) -> AsyncI
         cdir = engine.dir_of(c)
         lowers = [*engine.images.layer_dirs(c.image_id), cdir / "init"]
         mounted = False
+        holder = f"cp:{view.name}"  # the local driver's option volumes, mounted for cp
         try:
+            await engine._mount_volumes(c, holder)
             # rw even to read: volume mount points may have to be made (as a start
             # makes them); docker's read-only refusals are checked by the caller.
             idmap = engine.userns_path if engine._remap_of(c) is not None else None
@@ -82,5 +84,6 @@ async def container_root(engine: Engine, c: Container, *, write: bool) -> AsyncI
         finally:
             if mounted:
                 unmount(view)  # lazy and recursive: the binds go with it
+            engine._release_volumes(c, holder)
             discard_tree(view)
 
