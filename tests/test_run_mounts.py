@@ -275,3 +275,30 @@ def test_volume_local_driver_bad_options(corral: Daemon, dk: Any) -> None:
     r = corral.docker("run", "--rm", "--mount", "src=yy,dst=/v,volume-opt=nope=1", IMAGE, "true")
     assert r.returncode == 125 and 'create yy: invalid option: "nope"' in r.stderr
     assert ok(corral, "volume", "ls", "-q") == "" and ok(corral, "ps", "-aq") == ""
+
+
+def test_volume_local_driver_mount_gone_after_kill_9(private_daemon: Any, rootfs_tar: Path) -> None:
+    """A daemon killed while an option volume is mounted: the next start unmounts it
+    (no container runs after a restart), and it mounts again at the next use."""
+    import signal
+
+    d = private_daemon()
+    dk = d.client()
+    dk.api.import_image_from_data(rootfs_tar.read_bytes(), repository="busybox", tag="latest")
+    dk.volumes.create("kv", driver_opts={"type": "tmpfs", "device": "tmpfs", "o": "size=1m"})
+    dk.containers.run(IMAGE, "sleep 1d", detach=True, name="kv1", volumes=["kv:/data"])
+    data = Path(dk.api.inspect_volume("kv")["Mountpoint"])
+    assert mounted(data)
+    dk.close()
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait()
+    d = private_daemon()
+    dk = d.client()
+    assert not mounted(data)
+    c = dk.containers.get("kv1")
+    c.start()
+    assert mounted(data)
+    c.remove(force=True)
+    assert not mounted(data)
+    dk.volumes.get("kv").remove()
+    dk.close()
