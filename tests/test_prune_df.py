@@ -167,10 +167,14 @@ def test_builder_prune_forgets_the_build_cache(daemon: Daemon, dk: Any, tmp_path
 
 @pytest.mark.parametrize("cli", [False, True], ids=["docker", "corral"])
 def test_system_prune_all_removes_unused_images_and_system_events(
-    daemon: Daemon, dk: Any, cli: bool
+    private_daemon: Any, rootfs_tar: Path, cli: bool
 ) -> None:
     """`system prune -a`: images no container uses go too (not only dangling ones), the
-    one a container uses stays; `system events` shows what happened, as docker's."""
+    one a container uses stays; `system events` shows what happened, as docker's.  A
+    daemon of its own: prune -a must not take the session's images."""
+    daemon = private_daemon()
+    dk = daemon.client()
+    dk.api.import_image_from_data(rootfs_tar.read_bytes(), repository="busybox", tag="latest")
     since = str(int(time.time()) - 1)
     keep = dk.containers.run(IMAGE, ["sleep", "1d"], detach=True, name="sp-keep")
     maker = dk.containers.run(IMAGE, ["sh", "-c", "echo x > /made"], detach=True, name="sp-mk")
@@ -189,3 +193,4 @@ def test_system_prune_all_removes_unused_images_and_system_events(
     assert actions[0] == "container create" and "container commit" in actions
     assert actions[-1] == "container destroy"
     keep.remove(force=True)
+    dk.close()
