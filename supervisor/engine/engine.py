@@ -315,8 +315,15 @@ class Engine:
                 self._remake_lost(c)
             except OSError as exc:  # a full disk: its start will say so
                 log.error("container.remake_failed", id=c.short_id, error=str(exc))
+        held_volumes = {m.name for c in self.containers.all() if c.id in kept
+                        for m in c.mounts if m.type == "volume"}  # fmt: skip
+        for c in self.containers.all():
+            if c.id in kept:  # live restore: its option volumes stay mounted, for it
+                for m in c.mounts:
+                    if m.type == "volume":
+                        self.volume_mounts.adopt(m.name, c.id)
         try:
-            self.volumes.remake_lost()
+            self.volumes.remake_lost(frozenset(held_volumes))
         except OSError as exc:
             log.error("volume.remake_failed", error=str(exc))
         for d in (self.root / "containers").iterdir():

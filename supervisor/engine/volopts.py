@@ -178,6 +178,10 @@ class Mounts:
                     raise
             held.add(holder)
 
+    def adopt(self, name: str, holder: str) -> None:
+        """Live restore: a kept container still uses the volume mounted before."""
+        self._holders.setdefault(name, set()).add(holder)
+
     def release(self, name: str, target: Path, holder: str) -> None:
         held = self._holders.get(name)
         if not held or holder not in held:

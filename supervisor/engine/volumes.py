@@ -150,11 +150,11 @@ class VolumeStore:
             raise
         return self.get(name), True
 
-    def remake_lost(self) -> None:
+    def remake_lost(self, in_use: frozenset[str] = frozenset()) -> None:
         """At start: a volume's directories, made at create but not fsynced, are made
         again if a power cut took them (its content is the user's, as under Docker)."""
         for v in self.list_all():
-            if v.options:  # no container runs after a restart: none stays mounted
+            if v.options and v.name not in in_use:  # only live-restored users keep one
                 volopts.Mounts.clear(v.mountpoint)
             if not v.mountpoint.is_dir():
                 log.warning("volume.dir_remade", name=v.name)
