@@ -278,8 +278,9 @@ def test_volume_local_driver_bad_options(corral: Daemon, dk: Any) -> None:
 
 
 def test_volume_local_driver_mount_gone_after_kill_9(private_daemon: Any, rootfs_tar: Path) -> None:
-    """A daemon killed while an option volume is mounted: the next start unmounts it
-    (no container runs after a restart), and it mounts again at the next use."""
+    """A daemon killed while an option volume is mounted: the container is live
+    restored, its volume stays mounted and counted as its (a stop unmounts it), and it
+    mounts again at the next use."""
     import signal
 
     d = private_daemon()
@@ -294,8 +295,10 @@ def test_volume_local_driver_mount_gone_after_kill_9(private_daemon: Any, rootfs
     d.proc.wait()
     d = private_daemon()
     dk = d.client()
-    assert not mounted(data)
     c = dk.containers.get("kv1")
+    assert c.status == "running" and mounted(data)  # adopted with its volume
+    c.stop(timeout=0)
+    assert not mounted(data)  # its stop was the last use
     c.start()
     assert mounted(data)
     c.remove(force=True)
