@@ -160,6 +160,15 @@ def test_value_parsers() -> None:
         parse_mount("type=volume,source=v")
 
 
+def test_mount_fields_are_one_csv_record_as_docker_reads_them() -> None:
+    """docker reads --mount with Go's encoding/csv: a quoted field keeps its commas, so a
+    local volume's `o=` options can hold several words."""
+    mount = parse_mount('type=volume,src=v,dst=/d,"volume-opt=o=size=10m,uid=1000"')
+    assert mount["VolumeOptions"]["DriverConfig"]["Options"] == {"o": "size=10m,uid=1000"}
+    with pytest.raises(ValueError, match="parse error"):
+        parse_mount('type=volume,dst=/d,"volume-opt=o=unterminated')
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -281,13 +281,25 @@ def _bool_value(key: str, value: str | None) -> bool:
     raise ValueError(f"invalid value for {key}: {value}")
 
 
+def _csv_fields(spec: str) -> list[str]:
+    """One CSV record, as docker's `--mount` reads it (Go's encoding/csv): a field holding a
+    comma is quoted whole, e.g. `"volume-opt=o=size=10m,uid=1000"`."""
+    import csv  # lazy: only --mount needs it, and the CLI's start stays lean
+
+    try:
+        rows = list(csv.reader([spec], strict=True))
+    except csv.Error as err:
+        raise ValueError(f"parse error: {err}") from None
+    return rows[0] if rows else []
+
+
 def parse_mount(spec: str) -> dict[str, Any]:
     """`--mount type=...,source=...,target=...,readonly` → one HostConfig.Mounts entry."""
     mount: dict[str, Any] = {"Type": "volume"}
     volume_opts: dict[str, Any] = {}
     bind_opts: dict[str, Any] = {}
     tmpfs_opts: dict[str, Any] = {}
-    for field in spec.split(","):
+    for field in _csv_fields(spec):
         if not field:
             continue
         key, eq, value = field.partition("=")
