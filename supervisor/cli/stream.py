@@ -8,9 +8,9 @@ for plausibility instead of asking the daemon (one request saved per `logs`).
 
 from __future__ import annotations
 
-import json
 import os
 
+from supervisor import leanjson as json
 from supervisor.cli.format import human_size
 
 TYPE_CHECKING = False
@@ -83,7 +83,8 @@ class Demuxer:
         buf = self._buf
         out: list[tuple[int, bytes]] = []
         pos, end, size_of = 0, len(buf), int.from_bytes
-        current, run = -1, []
+        current = -1
+        run: list[memoryview] = []
         with memoryview(buf) as view:
             add = run.append
             while end - pos >= 8:
