@@ -126,6 +126,8 @@ async def run_bench(
                         "   "
                         + report.render_table([row], with_podman, with_docker).splitlines()[-1]
                     )
+                    if row.note:
+                        say(f"     ({row.note})")
                 rows += got
     finally:
         if errors:  # the daemon's log explains most failures: keep it past the workdir
