@@ -43,6 +43,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, help="starts/removals in flight, every engine")
     p.add_argument("--samples", type=int, help="samples per engine for start and floor")
     p.add_argument("--lines", type=int, help="log lines written by the logs scenario")
+    p.add_argument("--plot", action="store_true", help="also an SVG chart of the ratios")
     p.add_argument(
         "--out", type=Path, default=REPO / "bench" / "results", help="where the JSON goes"
     )
@@ -97,7 +98,12 @@ def main(argv: list[str] | None = None) -> int:
 
     async def bench() -> int:
         return await run_bench(
-            chosen, sizes, with_podman=with_podman, with_docker=with_docker, out_dir=args.out
+            chosen,
+            sizes,
+            with_podman=with_podman,
+            with_docker=with_docker,
+            out_dir=args.out,
+            plot=args.plot,
         )
 
     try:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from bench.stats import Summary, ratio, summarize
 
-Unit = Literal["s", "bytes", "cpu-s"]
+Unit = Literal["s", "bytes", "cpu-s", "count"]
 
 CORRAL, PODMAN, DOCKER = "corral", "podman", "docker"
 RIVALS = (PODMAN, DOCKER)
@@ -45,6 +45,8 @@ def format_value(value: float, unit: Unit) -> str:
         return f"{value / 1024:.0f} KiB"
     if unit == "cpu-s":
         return f"{value:.3f} s CPU"
+    if unit == "count":
+        return f"{value:.2f}"
     if abs(value) < 0.01:
         return f"{value * 1000:.1f} ms"
     if abs(value) < 1:

@@ -84,6 +84,7 @@ async def run_bench(
     with_podman: bool,
     out_dir: Path,
     with_docker: bool = False,
+    plot: bool = False,
 ) -> int:
     started = datetime.datetime.now(datetime.UTC)
     workdir = Path(tempfile.mkdtemp(prefix="corral-bench-"))
@@ -125,6 +126,8 @@ async def run_bench(
                         "   "
                         + report.render_table([row], with_podman, with_docker).splitlines()[-1]
                     )
+                    if row.note:
+                        say(f"     ({row.note})")
                 rows += got
     finally:
         if errors:  # the daemon's log explains most failures: keep it past the workdir
@@ -165,6 +168,10 @@ async def run_bench(
     (out_dir / "latest.json").write_text(json.dumps(doc, indent=2) + "\n")
     (out_dir / "latest.md").write_text(f"{date}\n\n{table}\n")
     say(f"\nresults: {path}")
+    if plot:
+        from bench.plot import write_beside
+
+        say(f"chart: {write_beside(path)}")
     return 1 if errors else 0
 
 

@@ -7,8 +7,6 @@ import: the CLI's start-up path uses it.
 
 from __future__ import annotations
 
-import re
-
 
 def human_duration(seconds: float) -> str:
     """go-units `HumanDuration` — "Less than a second", "About a minute", "3 hours"."""
@@ -38,13 +36,15 @@ def human_duration(seconds: float) -> str:
     return f"{int(seconds / 3600) // 24 // 365} years"
 
 
-_DUR = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_DUR = r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)"  # compiled on first use (CLI start)
 _DUR_NS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9,
            "m": 60 * 10**9, "h": 3600 * 10**9}
 
 
 def go_duration_ns(text: str) -> int:
     """Go's time.ParseDuration (`1m30s`, `500ms`, `-1h`) → nanoseconds."""
+    import re  # here, not at import: the CLI's start path imports this module
+
     s = text
     sign = 1
     if s[:1] in ("-", "+"):
@@ -57,7 +57,7 @@ def go_duration_ns(text: str) -> int:
     total = 0.0
     pos = 0
     while pos < len(s):
-        m = _DUR.match(s, pos)
+        m = re.compile(_DUR).match(s, pos)
         if not m:
             if re.match(r"(\d+(?:\.\d*)?|\.\d+)$", s[pos:]):
                 raise ValueError(f'time: missing unit in duration "{text}"')

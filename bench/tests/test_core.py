@@ -166,3 +166,35 @@ def test_responses_with_length_and_chunked_bodies() -> None:
     head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
     chunked = head + b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
     assert parse_response(chunked) == (200, b"abcde")
+
+
+# -- the chart --------------------------------------------------------------------------
+def test_plot_draws_each_ratio_on_its_side_of_1x(tmp_path: Path) -> None:
+    import json
+    import xml.etree.ElementTree as ET
+
+    from bench.plot import write_beside
+
+    rows = [
+        row_json(Row("faster", "s", {"corral": [1.0], "podman": [2.0], "docker": [4.0]})),
+        row_json(Row("slower", "s", {"corral": [2.0], "podman": [1.0]})),
+        row_json(Row("alone <&>", "s", {"corral": [1.0]})),
+    ]
+    path = tmp_path / "bench-x.json"
+    path.write_text(json.dumps({"date": "d", "results": rows}))
+    svg = ET.parse(write_beside(path)).getroot()  # well-formed, beside the JSON
+    ns = "{http://www.w3.org/2000/svg}"
+    bars = {
+        r.find(ns + "title").text: r
+        for r in svg.iter(ns + "rect")
+        if r.find(ns + "title") is not None
+    }  # type: ignore[union-attr]
+    assert set(bars) == {"podman/corral 2.00x", "docker/corral 4.00x", "podman/corral 0.50x"}
+    one = [ln for ln in svg.iter(ns + "line") if ln.get("stroke") == "#000"][0].get("x1")
+    right, left = bars["podman/corral 2.00x"], bars["podman/corral 0.50x"]
+    assert float(right.get("x", 0)) == float(one or 0)  # from 1x rightwards
+    assert float(left.get("x", 0)) + float(left.get("width", 0)) == pytest.approx(
+        float(one or 0), abs=0.2
+    )
+    labels = "".join("".join(t.itertext()) for t in svg.iter(ns + "text"))
+    assert "alone <&>" in labels

@@ -14,10 +14,10 @@ framing, response framing, the upgrade and the bytes read past its head) is the 
 from __future__ import annotations
 
 import _socket  # socket.py's IntEnum tables, selectors and array cost the CLI ~2 ms
-import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
+from supervisor import leanjson as json
 from supervisor.httpcore.client import NEED_DATA, ClientConnection, Data, Upgrade
 from supervisor.httpcore.client import ProtocolError as ProtocolError  # re-exported for callers
 

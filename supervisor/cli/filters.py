@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
+from supervisor import leanjson
 from supervisor.cli.parser import UsageError
 
 
@@ -20,4 +19,4 @@ def filters_query(items: list[str]) -> str | None:
         if not eq or not key.strip():
             raise UsageError(f"bad format of filter (expected name=value): {item}")
         out.setdefault(key.strip().lower(), {})[value] = True
-    return json.dumps(out, separators=(",", ":"))
+    return leanjson.dumps(out, compact=True)

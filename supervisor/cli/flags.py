@@ -8,9 +8,7 @@ anything is sent.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 
 from supervisor.cli.parser import Command, Opt, Parsed, UsageError
 from supervisor.units import go_duration_ns as go_duration_ns
@@ -531,6 +529,8 @@ def security_opts(items: list[str]) -> list[str]:
                     f"opening seccomp profile ({value}) failed: {exc.strerror or exc}"
                 ) from None
             try:
+                import json  # not at import: `run` imports this module (CLI start)
+
                 doc = json.loads(text)
             except ValueError as exc:
                 raise UsageError(
@@ -728,7 +728,9 @@ def container_body(
     if devices:
         host["Devices"] = devices
     for rule in o["device_cgroup_rule"]:
-        if not _CGROUP_RULE.match(rule):
+        import re  # here, not at import: `run` imports this module (CLI start)
+
+        if not re.match(_CGROUP_RULE, rule):
             raise bad("device-cgroup-rule", rule, f"invalid device cgroup format '{rule}'")
     if o["device_cgroup_rule"]:
         host["DeviceCgroupRules"] = list(o["device_cgroup_rule"])
@@ -867,7 +869,7 @@ def _namespace_flags(o: Mapping[str, Any]) -> dict[str, Any]:
 
 
 #: docker's deviceCgroupRuleRegexp.
-_CGROUP_RULE = re.compile(r"^[acb] ([0-9]+|\*):([0-9]+|\*) [rwm]{1,3}$")
+_CGROUP_RULE = r"^[acb] ([0-9]+|\*):([0-9]+|\*) [rwm]{1,3}$"  # re: imported where used
 
 
 def _device_mode(mode: str) -> bool:

@@ -8,8 +8,6 @@ and whose methods take arguments (`.Label "key"`). Pure functions, no I/O.
 
 from __future__ import annotations
 
-import json
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -151,6 +149,8 @@ _HTML = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"}
 
 
 def _json_str(text: str, escape_html: bool) -> str:
+    import json  # here: `ps` imports this module, and json costs the CLI ~5 ms at start
+
     out = json.dumps(text, ensure_ascii=False)
     out = out.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     if escape_html:

@@ -8,9 +8,9 @@ for plausibility instead of asking the daemon (one request saved per `logs`).
 
 from __future__ import annotations
 
-import json
 import os
 
+from supervisor import leanjson as json
 from supervisor.cli.format import human_size
 
 TYPE_CHECKING = False
@@ -52,6 +52,10 @@ def json_messages(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
             yield msg
 
 
+def _kind(stream: int) -> int:
+    return stream if stream in (STDERR, SYSERR) else STDOUT
+
+
 class Demuxer:
     """Incremental frame parser: feed bytes, get `(stream, payload)` pairs back."""
 
@@ -74,16 +78,30 @@ class Demuxer:
         if self._raw:
             return [(STDOUT, data)] if data else []
         self._buf += data
+        # Consecutive frames of one stream come out as one payload (a `logs` of a million
+        # lines is a million frames): an offset walks the buffer, which is cut once.
+        buf = self._buf
         out: list[tuple[int, bytes]] = []
-        while len(self._buf) >= 8:
-            size = int.from_bytes(self._buf[4:8], "big")
-            if len(self._buf) < 8 + size:
-                break
-            stream = self._buf[0]
-            payload = bytes(self._buf[8 : 8 + size])
-            del self._buf[: 8 + size]
-            kind = stream if stream in (STDERR, SYSERR) else STDOUT
-            out.append((kind, payload))
+        pos, end, size_of = 0, len(buf), int.from_bytes
+        current = -1
+        run: list[memoryview] = []
+        with memoryview(buf) as view:
+            add = run.append
+            while end - pos >= 8:
+                nxt = pos + 8 + size_of(view[pos + 4 : pos + 8], "big")
+                if nxt > end:
+                    break
+                if buf[pos] != current or current == SYSERR:
+                    if run:
+                        out.append((_kind(current), b"".join(run)))
+                        run.clear()
+                    current = buf[pos]
+                add(view[pos + 8 : nxt])
+                pos = nxt
+            if run:
+                out.append((_kind(current), b"".join(run)))
+                run.clear()
+        del buf[:pos]
         return out
 
     def leftover(self) -> bytes:

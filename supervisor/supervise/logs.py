@@ -160,12 +160,17 @@ class _Cursor:
 
     def pull(self, stop: Position | None) -> tuple[list[LogEntry], bool]:
         """The next records (up to about `_CHUNK` bytes); `progressed` False at the end."""
+        blob, progressed = self.pull_raw(stop)
+        return (decode_records(blob) if blob else []), progressed
+
+    def pull_raw(self, stop: Position | None) -> tuple[bytes, bool]:
+        """The next whole lines as stored (up to about `_CHUNK` bytes), not decoded."""
         while self.segments:
             seg = self.segments[0]
             want = _CHUNK
             if stop is not None:
                 if (seg.gen, self.offset) >= stop:
-                    return [], False
+                    return b"", False
                 if seg.gen == stop[0]:
                     want = min(want, stop[1] - self.offset)
             data = os.pread(seg.fd, want, self.offset) if seg.fd >= 0 else b""
@@ -174,13 +179,13 @@ class _Cursor:
                 blob = self.carry + data if self.carry else data
                 cut = blob.rfind(b"\n") + 1
                 self.carry = blob[cut:]
-                return decode_records(blob[:cut]), True
+                return blob[:cut], True
             if seg.fd < 0 or seg.gen < self.owner.generation:
                 # Finished for good: the writer is in a newer file.
                 self._drop_first()
                 continue
-            return [], False
-        return [], False
+            return b"", False
+        return b"", False
 
     def release(self) -> None:
         while self.segments:
@@ -464,6 +469,19 @@ class ContainerLog:
         self, *, since: float = 0.0, tail: int = -1
     ) -> AsyncGenerator[list[LogEntry], None]:
         """`follow` in lists: each holds what was there to read at once (never empty)."""
+        async with contextlib.aclosing(self.follow_raw(since=since, tail=tail)) as blobs:
+            async for blob in blobs:
+                entries = decode_records(blob)
+                if since:
+                    entries = [e for e in entries if record_seconds(e.time) >= since]
+                if entries:
+                    yield entries
+
+    async def follow_raw(
+        self, *, since: float = 0.0, tail: int = -1
+    ) -> AsyncGenerator[bytes, None]:
+        """`follow_batches` as stored whole lines (never empty), not decoded: for
+        `logread.Wire`.  `since` only skips whole files here; the caller filters."""
         cursor = self._open_cursor()
         first_end = self._ends + 1
         stop: Position | None = cursor.end() if self._state == "ended" else None
@@ -472,17 +490,31 @@ class ContainerLog:
             while True:
                 if stop is None and first_end in self._marks:
                     stop = self._marks[first_end]  # stopped for good since it began
-                entries, progressed = cursor.pull(stop)
+                blob, progressed = cursor.pull_raw(stop)
                 if progressed:
-                    if since:
-                        entries = [e for e in entries if record_seconds(e.time) >= since]
-                    if entries:
-                        yield entries
+                    if blob:
+                        yield blob
                     await trio.lowlevel.checkpoint()
                     continue
                 if stop is not None:
                     return
                 await self._lot.park()
+        finally:
+            cursor.release()
+
+    def read_raw(self, *, tail: int = -1) -> Generator[bytes, None, None]:
+        """What is stored now (the last `tail` records, -1: all) as whole lines in
+        blobs of about a MiB, not decoded: for `logread.Wire`."""
+        cursor = self._open_cursor()
+        try:
+            stop = cursor.end()
+            self._start_at(cursor, 0.0, tail, stop)
+            while True:
+                blob, progressed = cursor.pull_raw(stop)
+                if not progressed:
+                    return
+                if blob:
+                    yield blob
         finally:
             cursor.release()
 
