@@ -226,3 +226,41 @@ def test_search_terms_and_filters() -> None:
     assert [r.name for r in apply_filters(rows, {"stars": ["5"]})] == ["a"]
     with pytest.raises(InvalidArgument, match="invalid filter 'stars=x'"):
         apply_filters(rows, {"stars": ["x"]})
+
+
+async def test_parallel_gzip_is_one_deterministic_member(tmp_path: Path) -> None:
+    """A layer compressed in parallel blocks is one gzip member (a reader that stops at
+    the first member's end still gets every byte), its digest and size as reported,
+    the same bytes however many workers compress it; an empty layer is valid gzip."""
+    import os
+    import zlib
+
+    import trio
+
+    from supervisor.distribution.compress import BLOCK, gzip_stream
+
+    text = b"".join(b"line %d of a text file in a layer\n" % i for i in range(100_000))
+    data = text + os.urandom(BLOCK + 123) + text[: BLOCK // 3]
+    for content in (data, b""):
+        src = tmp_path / "layer.tar"
+        src.write_bytes(content)
+        outs = []
+        for workers in (1, 3):
+            parts: list[bytes] = []
+
+            async def sink(b: bytes, parts: list[bytes] = parts) -> None:
+                parts.append(b)
+
+            done: list[int] = []
+            digest, size = await gzip_stream(src, sink, limiter=trio.CapacityLimiter(workers),
+                                             progress=done.append)
+            blob = b"".join(parts)
+            assert (digest, size) == ("sha256:" + hashlib.sha256(blob).hexdigest(), len(blob))
+            assert done[-1] == len(content)
+            d = zlib.decompressobj(wbits=31)
+            assert d.decompress(blob) == content and d.eof and d.unused_data == b""
+            assert gzip.decompress(blob) == content
+            outs.append(blob)
+        assert outs[0] == outs[1]
+    assert len(text) > 2 * BLOCK  # several blocks, each primed with the one before
+    assert len(outs[0]) < 30  # the empty layer: header, an empty final block, trailer

@@ -4,28 +4,32 @@ The store keeps layers uncompressed, so a layer is sent as the blob it was pulle
 when `sources` knows one the registry already has (HEAD in the target repository, or a
 cross-repository mount from the repository it came from on the same registry): a pulled
 image pushed back is byte-identical, same manifest digest.  Otherwise the layer is
-gzip-compressed (deterministically: no name, mtime 0) in a worker thread and uploaded,
-streamed from the file: in one PUT (monolithic) up to `UPLOAD_CHUNK`, in PATCH chunks
-above.  The config blob is sent verbatim, so the image ID survives the round trip.  A
-foreign (non-distributable) layer is not uploaded: the manifest names it with its URLs,
-as dockerd pushes it.  The manifest is Docker schema2, indented as dockerd writes it.
+gzip-compressed (deterministically: no name, mtime 0; in parallel blocks on worker
+threads, `compress`) while it is uploaded: each `UPLOAD_CHUNK` goes up in a PATCH as
+soon as it is compressed, its digest computed on the way (one pass over the bytes); a
+layer that ends within one chunk goes up in one PUT (monolithic).  The config blob is
+sent verbatim, so the image ID survives the round trip.  A foreign (non-distributable)
+layer is not uploaded: the manifest names it with its URLs, as dockerd pushes it.
+The manifest is Docker schema2, indented as dockerd writes it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
-import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import trio
 
+from supervisor.distribution import compress as compress_mod
 from supervisor.distribution import manifests as mf
 from supervisor.distribution.auth import Authorizer, Credentials
+from supervisor.distribution.compress import Spool
 from supervisor.distribution.hosts import RegistryHosts
 from supervisor.distribution.pull import Emit, Progress, first_error
 from supervisor.distribution.reference import Remote
@@ -40,7 +44,6 @@ MAX_CONCURRENT_UPLOADS = 5  # dockerd's default max-concurrent-uploads
 # chunk stays under the body limits of proxies in front of registries, and a failure
 # costs one chunk's request, not the blob's.  (dockerd streams one PATCH.)
 UPLOAD_CHUNK = 8 << 20
-_CHUNK = 1 << 20
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
@@ -58,31 +61,6 @@ class _Blob:
     digest: str
     size: int
     urls: tuple[str, ...] = ()  # a foreign layer's
-
-
-def gzip_layer(src: Path, dst: Path) -> tuple[str, int]:
-    """Deterministic gzip of `src` into `dst`: (sha256 digest, size).  Worker thread."""
-    h = hashlib.sha256()
-    size = 0
-    # wbits=31: a gzip header with mtime 0 and no file name, as docker's compressor
-    comp = zlib.compressobj(6, zlib.DEFLATED, 31)
-    with open(src, "rb") as f, open(dst, "xb") as out:
-        while chunk := f.read(_CHUNK):
-            data = comp.compress(chunk)
-            if data:
-                h.update(data)
-                out.write(data)
-                size += len(data)
-        data = comp.flush()
-        h.update(data)
-        out.write(data)
-        size += len(data)
-    return "sha256:" + h.hexdigest(), size
-
-
-def _read_chunk(f: object, n: int) -> bytes:
-    data: bytes = f.read(n)  # type: ignore[attr-defined]
-    return data
 
 
 # A layer's media type in the other format (the blob is the same bytes).
@@ -138,6 +116,8 @@ class Pusher:
         self.hosts = hosts or RegistryHosts()
         self.limiter = limiter or trio.CapacityLimiter(MAX_CONCURRENT_UPLOADS)
         self.sources = sources or LayerSources(store.db)
+        # the CPUs compressing layers, shared by every layer of every push
+        self.compressors = trio.CapacityLimiter(compress_mod.workers())
 
     def tags_to_push(self, remote: Remote) -> list[str]:
         """The tags `remote` names: its tag, or every tag of the repository when none
@@ -249,39 +229,45 @@ class Pusher:
                                              target)])
                     emit(Progress(f"Mounted from {src.path}", short))
                     return
-            gz = workdir / f"{short}-{trio.current_time()}.tar.gz"
-            digest, size = await trio.to_thread.run_sync(
-                gzip_layer, self.store.blob_path(diffid), gz
-            )
-            if await repo.has_blob(digest):
-                emit(Progress("Layer already exists", short))
-            else:
-                sent = [0]
-                await repo.upload(
-                    digest, size,
-                    lambda start, end: _file_chunks(gz, start, end, size, sent, short, emit),
-                    chunk=UPLOAD_CHUNK)
-                emit(Progress("Pushed", short))
+            digest, size = await self._compress_upload(repo, diffid, workdir, emit)
+            emit(Progress("Pushed", short))
             layers[diffid] = _Blob(DOCKER_LAYER_GZIP, digest, size)
             self.sources.add([Source(diffid, digest, DOCKER_LAYER_GZIP, size, target)])
 
 
-async def _file_chunks(path: Path, start: int, end: int, total: int, sent: list[int],
-                       short: str, emit: Emit) -> AsyncIterator[bytes]:
-    """The file's bytes [start, end), progress counted in `sent` across chunks (a
-    retried part counts again)."""
-    f = await trio.to_thread.run_sync(path.open, "rb")
-    try:
-        await trio.to_thread.run_sync(f.seek, start)
-        left = end - start
-        while left > 0 and (chunk := await trio.to_thread.run_sync(_read_chunk, f,
-                                                                    min(_CHUNK, left))):
-            left -= len(chunk)
-            sent[0] = min(total, sent[0] + len(chunk))
-            yield chunk
-            emit(Progress("Pushing", short, sent[0], total))
-    finally:
-        await trio.to_thread.run_sync(f.close)
+    async def _compress_upload(self, repo: Repository, diffid: str, workdir: Path,
+                               emit: Emit) -> tuple[str, int]:
+        """Compress the layer and upload it at once: each chunk goes up as soon as it
+        is compressed (one pass over the bytes, the upload overlapping the CPU work),
+        kept in a spool file for a retried chunk.  (digest, size) of the blob."""
+        short = _short(diffid)
+        src = self.store.blob_path(diffid)
+        total = (await trio.to_thread.run_sync(src.stat)).st_size
+        path = workdir / f"{short}-{trio.current_time()}.tar.gz"
+        fd = await trio.to_thread.run_sync(
+            lambda: os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+        try:
+            spool = Spool(fd)
+
+            def progress(done: int) -> None:
+                emit(Progress("Pushing", short, done, total))
+
+            async def compress() -> None:
+                digest, _ = await compress_mod.gzip_stream(
+                    src, spool.write, limiter=self.compressors, progress=progress)
+                spool.finish(digest)
+
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(compress)
+                    await repo.upload_growing(spool, chunk=UPLOAD_CHUNK)
+            except BaseExceptionGroup as eg:
+                raise first_error(eg) from None
+            return spool.digest, spool.size
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(os.close, fd)
+                await trio.to_thread.run_sync(path.unlink, True)
 
 
 def _short(diffid: str) -> str:

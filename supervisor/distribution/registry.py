@@ -16,7 +16,8 @@ import json
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 from urllib.parse import quote, urljoin, urlsplit
 
 import structlog
@@ -38,6 +39,33 @@ _ERROR_BODY_LIMIT = 1 << 16
 Part = Callable[[int, int], AsyncIterator[bytes]]  # a blob's bytes [start, end)
 _MAX_REDIRECTS = 5
 MAX_UPLOAD_ATTEMPTS = 5  # dockerd's maxUploadAttempts
+
+
+class GrowingBlob(Protocol):
+    """A blob to upload, whole or still being written: its bytes so far can be read
+    again (a retried part); its digest is known once it is complete."""
+
+    @property
+    def complete(self) -> bool: ...
+    @property
+    def digest(self) -> str: ...
+    async def ready(self, start: int, n: int) -> int:
+        """The end of the next part from `start`: `start + n`, or the blob's end when
+        it is complete before that (`start` when nothing is left); waits for bytes
+        not yet made."""
+        ...
+    def part(self, start: int, end: int) -> AsyncIterator[bytes]: ...
+
+
+@dataclass(frozen=True)
+class _Whole:
+    digest: str
+    size: int
+    part: Part
+    complete: bool = True
+
+    async def ready(self, start: int, n: int) -> int:
+        return min(start + n, self.size)
 
 
 async def _nothing() -> AsyncIterator[bytes]:
@@ -326,23 +354,31 @@ class Repository:
         return False
 
     async def upload(self, digest: str, size: int, part: Part, *, chunk: int) -> None:
-        """Upload a blob, `part(start, end)` streaming its bytes [start, end).  Up to
-        `chunk` bytes: monolithic (POST for a location, one PUT with the bytes).  More:
-        chunked, as the OCI distribution spec has it: a PATCH per `chunk` bytes with
-        its `Content-Range`, each to the Location the last answer gave, then a PUT with
-        the digest and no body.  A connection that breaks is retried (dockerd's 5
-        attempts): a chunked upload asks the registry how much it has (GET of the
-        upload's location: its `Range`) and goes on from there, or starts again if
-        the registry cannot say; a monolithic one starts again."""
-        what = f"blob upload {digest}"
+        """Upload a blob whose bytes are all there, `part(start, end)` streaming its
+        bytes [start, end).  See `upload_growing`."""
+        await self.upload_growing(_Whole(digest, size, part), chunk=chunk)
+
+    async def upload_growing(self, blob: GrowingBlob, *, chunk: int) -> None:
+        """Upload a blob, possibly while it is still being made (a layer being
+        compressed).  When it ends within `chunk` bytes: monolithic (POST for a
+        location, one PUT with the bytes).  More: chunked, as the OCI distribution
+        spec has it: a PATCH per `chunk` bytes with its `Content-Range` as soon as they
+        exist, each to the Location the last answer gave, then a PUT with the digest
+        (known once the blob is complete) and no body.  A connection that breaks is
+        retried (dockerd's 5 attempts): a chunked upload asks the registry how much it
+        has (GET of the upload's location: its `Range`) and goes on from there, or
+        starts again if the registry cannot say; a monolithic one starts again."""
+        what = f"blob upload {blob.digest}" if blob.complete else "blob upload"
         failures = 0
+        end = await blob.ready(0, chunk + 1)
         while True:
             try:
                 url = await self._start_upload(what)
-                if size <= chunk:
-                    url += ("&" if "?" in url else "?") + "digest=" + quote(digest)
+                if blob.complete and end <= chunk:
+                    what = f"blob upload {blob.digest}"
+                    url += ("&" if "?" in url else "?") + "digest=" + quote(blob.digest)
                     async with self.get("", what, method="PUT", url=url,
-                                        stream=lambda: part(0, size), length=size,
+                                        stream=lambda: blob.part(0, end), length=end,
                                         content_type="application/octet-stream") as resp:
                         await resp.read(_ERROR_BODY_LIMIT)
                     return
@@ -352,11 +388,10 @@ class Repository:
                 if failures >= MAX_UPLOAD_ATTEMPTS:
                     raise
         start = 0
-        while start < size:
-            end = min(start + chunk, size)
+        while (end := await blob.ready(start, chunk)) > start:
             try:
                 async with self.get("", what, method="PATCH", url=url, length=end - start,
-                                    stream=functools.partial(part, start, end),
+                                    stream=functools.partial(blob.part, start, end),
                                     content_type="application/octet-stream",
                                     extra=[("Content-Range", f"{start}-{end - 1}")]) as resp:
                     await resp.read(_ERROR_BODY_LIMIT)
@@ -370,7 +405,7 @@ class Repository:
                 except CorralError:
                     # the registry lost track of it (distribution cancels an upload
                     # whose state is stale, as after a chunk whose answer was lost)
-                    _log.info("push.upload_restart", digest=digest, error=e.message)
+                    _log.info("push.upload_restart", error=e.message)
                     start, url = 0, await self._start_upload(what)
                 continue
             if resp.status != 202 or not location:
@@ -378,7 +413,8 @@ class Repository:
                                     "chunk, without the upload's next location")
             url = urljoin(url, location)
             start = end
-        url += ("&" if "?" in url else "?") + "digest=" + quote(digest)
+        what = f"blob upload {blob.digest}"
+        url += ("&" if "?" in url else "?") + "digest=" + quote(blob.digest)
         async with self.get("", what, method="PUT", url=url, length=0,
                             stream=_nothing) as resp:
             await resp.read(_ERROR_BODY_LIMIT)
