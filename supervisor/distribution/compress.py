@@ -6,10 +6,14 @@ plain single-member gzip any reader takes (Go's compress/gzip, containers/image,
 dockerd, Python's), deterministic for a given input (no name, mtime 0, fixed block
 size and level), so the same layer pushed twice gets the same digest.
 
-Docker compresses a layer in one goroutine at gzip's default level; the level here is
-the same (6); the blocks cost a few hundred bytes per MiB of ratio, and buy the CPUs.
-The CRC and the output's sha256 are computed on the way (no second pass over the
-bytes).  Pure functions for the block work, trio for the pipeline.
+The deflate is ISA-L's (`isal`, Intel's igzip) at its default level when installed:
+about 10x faster than zlib's level 6 for some 10% more bytes (the same trade
+containers/image makes with pgzip, dockerd keeps compress/gzip's level in one
+goroutine); a push is CPU-bound on compression long before it is on the network.
+Without it, zlib at gzip's default level 6.  Either is deterministic; the two differ
+from each other, so the same layer pushed by both gets two digests (as with Docker
+against Podman).  The CRC and the output's sha256 are computed on the way (no second
+pass over the bytes).  Pure functions for the block work, trio for the pipeline.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
+import types
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,8 +30,15 @@ from typing import BinaryIO
 
 import trio
 
+_deflate: types.ModuleType
+try:
+    from isal import isal_zlib
+
+    _deflate, LEVEL = isal_zlib, isal_zlib.ISAL_DEFAULT_COMPRESSION
+except ImportError:  # pragma: no cover - isal is a dependency; zlib if it is missing
+    _deflate, LEVEL = zlib, 6  # gzip's default, as dockerd's compress/gzip
+
 BLOCK = 1 << 20
-LEVEL = 6  # gzip's default, as dockerd's compress/gzip and containers' pgzip
 _READ = 1 << 20
 _WINDOW = 32 << 10  # deflate's window: what a block may refer back to
 # magic, deflate, no flags, mtime 0, no extra flags, OS unix (as zlib's wbits=31 writes)
@@ -42,11 +54,11 @@ def deflate_block(data: bytes, dictionary: bytes, last: bool, level: int = LEVEL
     """Raw deflate of one block, primed with the input before it; ends on a byte
     boundary (sync flush) unless `last`, which closes the stream.  Worker thread."""
     if dictionary:
-        c = zlib.compressobj(level, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY,
-                             dictionary)
+        c = _deflate.compressobj(level, zlib.DEFLATED, -15, zdict=dictionary)
     else:
-        c = zlib.compressobj(level, zlib.DEFLATED, -15)
-    return c.compress(data) + c.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+        c = _deflate.compressobj(level, zlib.DEFLATED, -15)
+    out: bytes = c.compress(data) + c.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+    return out
 
 
 def trailer(crc: int, size: int) -> bytes:
