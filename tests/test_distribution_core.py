@@ -3,13 +3,19 @@ platform choice, Docker's error wording and progress bars."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
+import os
+import zlib
 from pathlib import Path
 
 import pytest
+import trio
 
 from supervisor.distribution import manifests as mf
 from supervisor.distribution.auth import parse_challenge, parse_registry_auth
+from supervisor.distribution.compress import BLOCK, gzip_stream
 from supervisor.distribution.progress import human_size, message, progress_bar
 from supervisor.distribution.pull import Progress
 from supervisor.distribution.reference import endpoint, remote
@@ -232,13 +238,6 @@ async def test_parallel_gzip_is_one_deterministic_member(tmp_path: Path) -> None
     """A layer compressed in parallel blocks is one gzip member (a reader that stops at
     the first member's end still gets every byte), its digest and size as reported,
     the same bytes however many workers compress it; an empty layer is valid gzip."""
-    import os
-    import zlib
-
-    import trio
-
-    from supervisor.distribution.compress import BLOCK, gzip_stream
-
     text = b"".join(b"line %d of a text file in a layer\n" % i for i in range(100_000))
     data = text + os.urandom(BLOCK + 123) + text[: BLOCK // 3]
     for content in (data, b""):
