@@ -528,8 +528,9 @@ def test_push_of_a_layer_on_a_pulled_oci_image_never_mixes_formats(
 def test_a_tag_is_resolved_with_head_then_fetched_by_digest(
         corral: Daemon, dk: Any, registry: Registry, proxy: Proxy, tmp_path: Path) -> None:
     """HEAD of the tag for its Docker-Content-Digest, then GET of that digest (the body
-    verified against it), as containerd resolves a tag; an unknown tag's error is still
-    the registry's own words (from the GET it falls back to)."""
+    verified against it), as containerd resolves a tag, and no GET when that manifest
+    was pulled before; an unknown tag's error is still the registry's own words (from
+    the GET it falls back to)."""
     repo = _repo("head")
     registry.push(make_image(tmp_path / "h", [_stamp()]), repo, fmt="v2s2")
     digest = registry.manifest_digest(f"{repo}:latest")
@@ -538,6 +539,15 @@ def test_a_tag_is_resolved_with_head_then_fetched_by_digest(
     asked = [(s.method, s.path) for s in proxy.seen if "/manifests/" in s.path]
     assert asked == [("HEAD", f"/v2/{repo}/manifests/latest"),
                      ("GET", f"/v2/{repo}/manifests/{digest}")]
+    # pulled again: the HEAD names the digest of the manifest stored, so no GET
+    mark = len(proxy.seen)
+    r = corral.cli("pull", f"{proxy.host}/{repo}")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.splitlines()
+    assert f"Digest: {digest}" in out
+    assert f"Status: Image is up to date for {proxy.host}/{repo}:latest" in out
+    asked = [(s.method, s.path) for s in proxy.seen[mark:] if "/manifests/" in s.path]
+    assert asked == [("HEAD", f"/v2/{repo}/manifests/latest")]
     r = corral.cli("pull", f"{proxy.host}/{repo}:nope")
     assert r.returncode == 1
     assert r.stderr.strip() == (

@@ -149,11 +149,12 @@ class Puller:
         status: bool,
     ) -> PullResult:
         want = platform or mf.host_platform()
-        body, ctype, digest = await repo.manifest(remote.reference)
+        # a manifest pulled before (stored by its digest) is not fetched again
+        body, ctype, digest = await repo.manifest(remote.reference, self.sources.manifest)
         parsed = mf.parse_manifest(body, ctype)
         if isinstance(parsed, mf.Index):
             chosen = mf.select(parsed, want)
-            body, ctype, _ = await repo.manifest(chosen.digest)
+            body, ctype, _ = await repo.manifest(chosen.digest, self.sources.manifest)
             parsed = mf.parse_manifest(body, ctype or chosen.media_type)
             if isinstance(parsed, mf.Index):
                 raise InvalidArgument(f"manifest {chosen.digest}: nested index")

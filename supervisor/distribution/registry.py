@@ -244,16 +244,24 @@ class Repository:
                 yield resp
                 return
 
-    async def manifest(self, reference: str) -> tuple[bytes, str, str]:
+    async def manifest(self, reference: str,
+                       known: Callable[[str], tuple[str, bytes] | None] | None = None
+                       ) -> tuple[bytes, str, str]:
         """(body, content type, digest) of a manifest by tag or digest; a digest
         reference is verified against the body.  A tag is resolved first with a HEAD
         (its `Docker-Content-Digest`), then the manifest fetched by that digest and
         verified, as containerd resolves one; a registry whose HEAD fails or names no
-        digest is asked by tag (and its error is the GET's, in the registry's words)."""
+        digest is asked by tag (and its error is the GET's, in the registry's words).
+        A digest `known` has the body of (a manifest pulled before, stored) is not
+        fetched again: the body is content-addressed, checked against the digest."""
         what = f"manifest {self.remote.repository}:{reference}"
         fetch = reference
         if not reference.startswith("sha256:"):
             fetch = await self._head_digest(reference, what) or reference
+        if known is not None and fetch.startswith("sha256:") and (got := known(fetch)):
+            ctype, body = got
+            if "sha256:" + hashlib.sha256(body).hexdigest() == fetch:
+                return body, ctype, fetch
         body, ctype, digest = await self._manifest(fetch, what, reference)
         if fetch != reference and digest != fetch:
             raise InvalidArgument(

@@ -81,6 +81,14 @@ class LayerSources:
                 (digest, image_id, media_type, body),
             )
 
+    def manifest(self, digest: str) -> tuple[str, bytes] | None:
+        """(media type, body) of the manifest pulled as `digest`, if stored."""
+        for r in self.db.execute(
+            "SELECT media_type, body FROM distribution_manifests WHERE digest = ?", (digest,)
+        ):
+            return str(r["media_type"]), bytes(r["body"])
+        return None
+
     def manifests(self, image_id: str) -> list[tuple[str, bytes]]:
         """(media type, body) of the manifests `image_id` was pulled by."""
         return [
