@@ -346,6 +346,7 @@ services:
     shm_size: 64m
     group_add: ["4242"]
     oom_score_adj: 100
+    links: [db:database]
     stop_grace_period: 1s
 volumes:
   data: {}
@@ -366,6 +367,11 @@ volumes:
         assert sh(web, "readlink /proc/self/ns/ipc") == sh(db, "readlink /proc/self/ns/ipc")
         assert sh(web, "readlink /proc/self/ns/pid") == sh(db, "readlink /proc/self/ns/pid")
         assert sh(web, "test -d /data && ! touch /data/x 2>/dev/null && echo ro") == "ro"
+        # links: on the project's network, a container-scoped alias (as compose + dockerd)
+        db_ip = db.attrs["NetworkSettings"]["Networks"]["ke_default"]["IPAddress"]
+        assert sh(web, "grep -w database /etc/hosts").split()[0] == db_ip
+        code, _ = db.exec_run(["grep", "-qw", "database", "/etc/hosts"])
+        assert code == 1
     finally:
         corral.cli("compose", "-f", str(file), "down", "-v", "-t", "0")
 
