@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from metrics import readings
-from metrics.families import Family, cached_block, container_labels, counter, gauge, label
+from metrics.families import Family, cached_block, container_labels, label
 from metrics.procfs import TASK_STATES, device_name
 from supervisor.pods.labels import POD_LABEL
 from supervisor.runtime import cgroups
@@ -124,110 +124,180 @@ class ContainerCollector:
         return build_families(found)
 
 
+# A scrape writes ~28 lines per container: each is one f-string of a prefix made once per
+# container label block (`_prefixes`: `name{block} `) and the value.  Every value here is
+# an int or a finite float, which an f-string writes as `Family.add` does (str / repr).
+_NET = (
+    ("rx_bytes", "receive", "bytes", "bytes", "received"),
+    ("rx_packets", "receive", "packets", "packets", "received"),
+    ("rx_errors", "receive", "errors", "errors encountered while", "receiving"),
+    ("rx_dropped", "receive", "packets_dropped", "packets dropped while", "receiving"),
+    ("tx_bytes", "transmit", "bytes", "bytes", "transmitted"),
+    ("tx_packets", "transmit", "packets", "packets", "transmitted"),
+    ("tx_errors", "transmit", "errors", "errors encountered while", "transmitting"),
+    ("tx_dropped", "transmit", "packets_dropped", "packets dropped while", "transmitting"),
+)  # fmt: skip
+# (key, name, type, help), in exposition order.
+_FAMILIES: tuple[tuple[str, str, str, str], ...] = (
+    ("cpu_usage", "container_cpu_usage_seconds_total", "counter",
+     "Cumulative cpu time consumed in seconds."),
+    ("cpu_user", "container_cpu_user_seconds_total", "counter",
+     "Cumulative user cpu time consumed in seconds."),
+    ("cpu_system", "container_cpu_system_seconds_total", "counter",
+     "Cumulative system cpu time consumed in seconds."),
+    ("periods", "container_cpu_cfs_periods_total", "counter",
+     "Number of elapsed enforcement period intervals."),
+    ("thr_periods", "container_cpu_cfs_throttled_periods_total", "counter",
+     "Number of throttled period intervals."),
+    ("thr_seconds", "container_cpu_cfs_throttled_seconds_total", "counter",
+     "Total time duration the container has been throttled."),
+    ("mem_usage", "container_memory_usage_bytes", "gauge",
+     "Current memory usage in bytes, including all memory regardless of when it was accessed"),
+    ("mem_ws", "container_memory_working_set_bytes", "gauge",
+     "Current working set in bytes."),
+    ("mem_rss", "container_memory_rss", "gauge",
+     "Size of RSS in bytes."),
+    ("mem_cache", "container_memory_cache", "gauge",
+     "Number of bytes of page cache memory."),
+    ("mem_fail", "container_memory_failcnt", "gauge",
+     "Number of memory usage hits limits"),
+    ("spec_mem", "container_spec_memory_limit_bytes", "gauge",
+     "Memory limit for the container (0: unlimited)."),
+    ("spec_quota", "container_spec_cpu_quota", "gauge",
+     "CPU quota of the container."),
+    ("spec_period", "container_spec_cpu_period", "gauge",
+     "CPU period of the container."),
+    *((key, f"container_network_{direction}_{what}_total", "counter",
+       f"Cumulative count of {doc} {verb}") for key, direction, what, doc, verb in _NET),
+    ("fs_rb", "container_fs_reads_bytes_total", "counter",
+     "Cumulative count of bytes read"),
+    ("fs_wb", "container_fs_writes_bytes_total", "counter",
+     "Cumulative count of bytes written"),
+    ("start", "container_start_time_seconds", "gauge",
+     "Start time of the container since unix epoch in seconds."),
+    ("seen", "container_last_seen", "gauge",
+     "Last time a container was seen by the exporter"),
+    ("oom", "container_oom_events_total", "counter",
+     "Count of out of memory events observed for the container"),
+    ("tasks", "container_tasks_state", "gauge",
+     "Number of tasks in given state"),
+)  # fmt: skip
+_SAMPLE = {key: Family(name, doc, typ).sample for key, name, typ, doc in _FAMILIES}
+_NET_KEYS = tuple(n[0] for n in _NET)
+
+
+def _head(sample: str, block: str, extra: str = "") -> str:
+    if extra:
+        block = f"{block},{extra}" if block else extra
+    return f"{sample}{{{block}}} "
+
+
+@dataclass(frozen=True, slots=True)
+class _Prefixes:
+    """Every fixed line prefix of one container (its label block), made once."""
+
+    cpu_usage: str
+    cpu_user: str
+    cpu_system: str
+    periods: str
+    thr_periods: str
+    thr_seconds: str
+    mem_usage: str
+    mem_ws: str
+    mem_rss: str
+    mem_cache: str
+    mem_fail: str
+    spec_mem: str
+    spec_quota: str
+    spec_period: str
+    start: str
+    seen: str
+    oom: str
+    tasks: tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=8192)
+def _prefixes(block: str) -> _Prefixes:
+    s = _SAMPLE
+    plain = {k: _head(s[k], block) for k in (
+        "cpu_user", "cpu_system", "periods", "thr_periods", "thr_seconds", "mem_usage",
+        "mem_ws", "mem_rss", "mem_cache", "mem_fail", "spec_mem", "spec_quota",
+        "spec_period", "start", "seen", "oom")}  # fmt: skip
+    return _Prefixes(cpu_usage=_head(s["cpu_usage"], block, 'cpu="total"'),
+                     tasks=tuple(_head(s["tasks"], block, _STATE[st]) for st in TASK_STATES),
+                     **plain)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=16384)
+def _net_prefixes(block: str, iface: str) -> tuple[str, ...]:
+    il = label("interface", iface)
+    return tuple(_head(_SAMPLE[k], block, il) for k in _NET_KEYS)
+
+
+@functools.lru_cache(maxsize=16384)
+def _io_prefixes(block: str, majmin: str) -> tuple[str, str]:
+    dl = label("device", device_name(majmin))
+    return _head(_SAMPLE["fs_rb"], block, dl), _head(_SAMPLE["fs_wb"], block, dl)
+
+
 def build_families(found: Sequence[tuple[Target, readings.Reading]]) -> list[Family]:
     """The cAdvisor families for these readings (pure: no I/O)."""
     ns = 1e-9
-    cpu_usage = counter(
-        "container_cpu_usage_seconds_total", "Cumulative cpu time consumed in seconds."
+    fam = {key: Family(name, doc, typ) for key, name, typ, doc in _FAMILIES}
+    cpu_usage, cpu_user, cpu_system = (
+        fam[k].lines for k in ("cpu_usage", "cpu_user", "cpu_system")
     )
-    cpu_user = counter(
-        "container_cpu_user_seconds_total", "Cumulative user cpu time consumed in seconds."
+    periods, thr_periods, thr_seconds = (
+        fam[k].lines for k in ("periods", "thr_periods", "thr_seconds")
     )
-    cpu_system = counter(
-        "container_cpu_system_seconds_total", "Cumulative system cpu time consumed in seconds."
+    mem_usage, mem_ws, mem_rss, mem_cache, mem_fail = (
+        fam[k].lines for k in ("mem_usage", "mem_ws", "mem_rss", "mem_cache", "mem_fail")
     )
-    periods = counter(
-        "container_cpu_cfs_periods_total", "Number of elapsed enforcement period intervals."
+    spec_mem, spec_quota, spec_period = (
+        fam[k].lines for k in ("spec_mem", "spec_quota", "spec_period")
     )
-    thr_periods = counter(
-        "container_cpu_cfs_throttled_periods_total", "Number of throttled period intervals."
-    )
-    thr_seconds = counter(
-        "container_cpu_cfs_throttled_seconds_total",
-        "Total time duration the container has been throttled.",
-    )
-    mem_usage = gauge(
-        "container_memory_usage_bytes",
-        "Current memory usage in bytes, including all memory regardless of when it was accessed",
-    )
-    mem_ws = gauge("container_memory_working_set_bytes", "Current working set in bytes.")
-    mem_rss = gauge("container_memory_rss", "Size of RSS in bytes.")
-    mem_cache = gauge("container_memory_cache", "Number of bytes of page cache memory.")
-    mem_fail = gauge("container_memory_failcnt", "Number of memory usage hits limits")
-    spec_mem = gauge(
-        "container_spec_memory_limit_bytes", "Memory limit for the container (0: unlimited)."
-    )
-    spec_quota = gauge("container_spec_cpu_quota", "CPU quota of the container.")
-    spec_period = gauge("container_spec_cpu_period", "CPU period of the container.")
-    net = {
-        key: counter(
-            f"container_network_{direction}_{what}_total", f"Cumulative count of {doc} {verb}"
-        )
-        for key, direction, what, doc, verb in (
-            ("rx_bytes", "receive", "bytes", "bytes", "received"),
-            ("rx_packets", "receive", "packets", "packets", "received"),
-            ("rx_errors", "receive", "errors", "errors encountered while", "receiving"),
-            ("rx_dropped", "receive", "packets_dropped", "packets dropped while", "receiving"),
-            ("tx_bytes", "transmit", "bytes", "bytes", "transmitted"),
-            ("tx_packets", "transmit", "packets", "packets", "transmitted"),
-            ("tx_errors", "transmit", "errors", "errors encountered while", "transmitting"),
-            ("tx_dropped", "transmit", "packets_dropped", "packets dropped while", "transmitting"),
-        )
-    }  # fmt: skip
-    fs_rb = counter("container_fs_reads_bytes_total", "Cumulative count of bytes read")
-    fs_wb = counter("container_fs_writes_bytes_total", "Cumulative count of bytes written")
-    start = gauge(
-        "container_start_time_seconds", "Start time of the container since unix epoch in seconds."
-    )
-    seen = gauge("container_last_seen", "Last time a container was seen by the exporter")
-    oom = counter(
-        "container_oom_events_total", "Count of out of memory events observed for the container"
-    )
-    tasks = gauge("container_tasks_state", "Number of tasks in given state")
-
+    net = tuple(fam[k].lines for k in _NET_KEYS)
+    fs_rb, fs_wb = fam["fs_rb"].lines, fam["fs_wb"].lines
+    start, seen, oom, tasks = (fam[k].lines for k in ("start", "seen", "oom", "tasks"))
     for t, r in found:
         lb = target_block(t)
+        p = _prefixes(lb)
         s = r.cgroup
         if s.cpu_usage_ns is not None:
-            cpu_usage.add(lb, s.cpu_usage_ns * ns, 'cpu="total"')
+            cpu_usage.append(f"{p.cpu_usage}{s.cpu_usage_ns * ns}\n")
         if s.cpu_user_ns is not None:
-            cpu_user.add(lb, s.cpu_user_ns * ns)
+            cpu_user.append(f"{p.cpu_user}{s.cpu_user_ns * ns}\n")
         if s.cpu_system_ns is not None:
-            cpu_system.add(lb, s.cpu_system_ns * ns)
+            cpu_system.append(f"{p.cpu_system}{s.cpu_system_ns * ns}\n")
         if s.cpu_quota is not None:
-            periods.add(lb, s.cpu_periods)
-            thr_periods.add(lb, s.cpu_throttled_periods)
-            thr_seconds.add(lb, s.cpu_throttled_ns * ns)
-            spec_quota.add(lb, s.cpu_quota)
+            periods.append(f"{p.periods}{s.cpu_periods}\n")
+            thr_periods.append(f"{p.thr_periods}{s.cpu_throttled_periods}\n")
+            thr_seconds.append(f"{p.thr_seconds}{s.cpu_throttled_ns * ns}\n")
+            spec_quota.append(f"{p.spec_quota}{s.cpu_quota}\n")
         if s.cpu_period is not None:
-            spec_period.add(lb, s.cpu_period)
+            spec_period.append(f"{p.spec_period}{s.cpu_period}\n")
         if s.memory_usage is not None:
-            mem_usage.add(lb, s.memory_usage)
-            mem_ws.add(lb, s.working_set or 0)
-        mem_rss.add(lb, s.rss)
-        mem_cache.add(lb, s.cache)
-        mem_fail.add(lb, s.memory_failcnt)
-        spec_mem.add(lb, s.memory_limit or 0)
+            mem_usage.append(f"{p.mem_usage}{s.memory_usage}\n")
+            mem_ws.append(f"{p.mem_ws}{s.working_set or 0}\n")
+        mem_rss.append(f"{p.mem_rss}{s.rss}\n")
+        mem_cache.append(f"{p.mem_cache}{s.cache}\n")
+        mem_fail.append(f"{p.mem_fail}{s.memory_failcnt}\n")
+        spec_mem.append(f"{p.spec_mem}{s.memory_limit or 0}\n")
         for iface, dev in sorted(r.networks.items()):
-            il = label("interface", iface)
-            for key, fam in net.items():
-                fam.add(lb, getattr(dev, key), il)
+            values = (dev.rx_bytes, dev.rx_packets, dev.rx_errors, dev.rx_dropped,
+                      dev.tx_bytes, dev.tx_packets, dev.tx_errors, dev.tx_dropped)  # fmt: skip
+            for lines, head, value in zip(net, _net_prefixes(lb, iface), values, strict=True):
+                lines.append(f"{head}{value}\n")
         for majmin, io in sorted(s.io.items()):
-            dl = label("device", device_name(majmin))
-            fs_rb.add(lb, io.read_bytes, dl)
-            fs_wb.add(lb, io.write_bytes, dl)
+            rb, wb = _io_prefixes(lb, majmin)
+            fs_rb.append(f"{rb}{io.read_bytes}\n")
+            fs_wb.append(f"{wb}{io.write_bytes}\n")
         started = rfc3339_seconds(t.started_at)
         if started is not None:
-            start.add(lb, started)
-        seen.add(lb, r.read_at)
-        oom.add(lb, s.oom_kills)
-        for state in TASK_STATES:
-            tasks.add(lb, r.tasks.get(state, 0), _STATE[state])
-
-    families: list[Family] = [
-        cpu_usage, cpu_user, cpu_system, periods, thr_periods, thr_seconds,
-        mem_usage, mem_ws, mem_rss, mem_cache, mem_fail,
-        spec_mem, spec_quota, spec_period, *net.values(),
-        fs_rb, fs_wb, start, seen, oom, tasks,
-    ]  # fmt: skip
-    return families
+            start.append(f"{p.start}{started}\n")
+        seen.append(f"{p.seen}{r.read_at}\n")
+        oom.append(f"{p.oom}{s.oom_kills}\n")
+        counts = r.tasks
+        for head, state in zip(p.tasks, TASK_STATES, strict=True):
+            tasks.append(f"{head}{counts.get(state, 0)}\n")
+    return list(fam.values())

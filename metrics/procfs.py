@@ -11,6 +11,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from supervisor.runtime.cgroups import pread_all
+from supervisor.runtime.fds import OwnedFd
+
 
 @dataclass(frozen=True)
 class NetDev:
@@ -70,10 +73,16 @@ def read_text(path: str) -> str | None:
         os.close(fd)
 
 
-def task_states(tids: list[int]) -> dict[str, int]:
+def task_states(tids: list[int], pid: int = 0, pid_stat: OwnedFd | None = None) -> dict[str, int]:
+    """States of these tasks; `pid`'s stat read through `pid_stat` when held (a pread on
+    a held /proc/<pid>/stat fails once that process is gone, never reads a new one)."""
     counts = dict.fromkeys(TASK_STATES, 0)
     for tid in tids:
-        text = read_text(f"/proc/{tid}/stat")
+        if tid == pid and pid_stat is not None:
+            raw = pread_all(pid_stat.fileno())
+            text = None if raw is None else raw.decode("ascii", "replace")
+        else:
+            text = read_text(f"/proc/{tid}/stat")
         state = None if text is None else task_state(text)  # None: exited meanwhile
         if state is not None:
             counts[state] += 1

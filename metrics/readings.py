@@ -21,6 +21,7 @@ from metrics.procfs import (
     task_states,
 )
 from supervisor.runtime import cgroups
+from supervisor.runtime.fds import OwnedFd, close_all
 
 
 @dataclass
@@ -69,7 +70,12 @@ class Source:
     def __init__(self, cgroup: cgroups.HeldCgroup, pid: int, own_netns: bool) -> None:
         self.cgroup = cgroup
         self.pid = pid
+        # Held too: `/proc/<pid>/net/dev` (bound to the netns at open, which cannot change
+        # while the container runs) and the init's `stat` (its one task, for most
+        # containers).  Either is opened again at each read if it could not be held.
         self._net_dev = f"/proc/{pid}/net/dev" if own_netns else ""
+        self._net_fd = _hold(self._net_dev, "net/dev") if own_netns else None
+        self._stat_fd = _hold(f"/proc/{pid}/stat", "stat") if pid > 0 else None
 
     @classmethod
     def open(
@@ -87,13 +93,27 @@ class Source:
         stats = self.cgroup.read()
         if stats is None:
             return None
-        text = read_text(self._net_dev) if self._net_dev else None
+        if self._net_fd is not None:
+            raw = cgroups.pread_all(self._net_fd.fileno())
+            text = None if raw is None else raw.decode("ascii", "replace")
+        else:
+            text = read_text(self._net_dev) if self._net_dev else None
         return Reading(
             cgroup=stats,
             networks={} if text is None else parse_net_dev(text),
-            tasks=task_states(stats.procs),
+            tasks=task_states(stats.procs, self.pid, self._stat_fd),
             read_at=time.time(),
         )
 
     def close(self) -> None:
         self.cgroup.close()
+        fds = [fd for fd in (self._net_fd, self._stat_fd) if fd is not None]
+        self._net_fd = self._stat_fd = None
+        close_all(*fds)
+
+
+def _hold(path: str, what: str) -> OwnedFd | None:
+    try:
+        return OwnedFd.open(path, os.O_RDONLY, what)
+    except OSError:
+        return None

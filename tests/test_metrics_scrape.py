@@ -1,0 +1,218 @@
+"""A scrape's output is byte for byte what it was before its fast paths.
+
+`reference_families` is the container collector as it stood before lines were built
+from cached prefixes (one `Family.add` per sample); every fixture shape (quota or not,
+several interfaces and devices, a pod, labels needing escapes, CPU missing) must render
+the same through both.  The held /proc descriptors of a `readings.Source` are checked
+against a real process: read while it runs, nothing (not a reused pid) once it is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from metrics import readings
+from metrics.containers import Target, build_families, rfc3339_seconds, target_block
+from metrics.families import Family, counter, gauge, label, render
+from metrics.procfs import TASK_STATES, NetDev, device_name, task_states
+from supervisor.pods.labels import POD_LABEL
+from supervisor.runtime import cgroups
+from supervisor.runtime.fds import OwnedFd
+
+_STATE = {s: label("state", s) for s in TASK_STATES}
+
+
+def _fixture() -> list[tuple[Target, readings.Reading]]:
+    full = cgroups.CgroupStats(
+        cpu_usage_ns=2_500_000_001, cpu_user_ns=2_000_000_000, cpu_system_ns=500_000_001,
+        cpu_quota=50000, cpu_period=100000, cpu_periods=7, cpu_throttled_periods=3,
+        cpu_throttled_ns=1_234_567_891, memory_usage=10_000, inactive_file=400,
+        memory_limit=1 << 30, memory_failcnt=2, rss=123, cache=456, oom_kills=1,
+        io={"8:0": cgroups.IoDevice(10, 20, 1, 2), "253:1": cgroups.IoDevice(0, 5, 0, 1)},
+    )  # fmt: skip
+    bare = cgroups.CgroupStats(cpu_period=100000)  # no CPU, no memory usage, no quota
+    nets = {"eth1": NetDev(1, 2, 3, 4, 5, 6, 7, 8), "eth0": NetDev(rx_bytes=9, tx_bytes=10)}
+    odd = {"a.b/c": 'q"uo\\te\nx', "9lives": "x", POD_LABEL: "web-pod"}
+    return [
+        (Target("/corral/a", "a", "busybox:latest", {"com.docker.compose.service": "web"},
+                10, "2024-01-02T03:04:05.123456789Z", "a"),
+         readings.Reading(full, nets, {"sleeping": 2, "running": 1}, 1764594000.123456)),
+        (Target("/corral/b", "b\\n", "img@sha256:00", odd, 11, "0001-01-01T00:00:00Z", "b"),
+         readings.Reading(bare, {}, {}, 5.0)),
+        (Target("/corral/c", "c", "alpine", {}, 12, "", "c"),
+         readings.Reading(cgroups.CgroupStats(cpu_usage_ns=1, memory_usage=0), read_at=0.5)),
+    ]  # fmt: skip
+
+
+def test_the_fast_writer_renders_what_the_reference_does() -> None:
+    found = _fixture()
+    for openmetrics in (False, True):
+        got = render(build_families(found), openmetrics)
+        assert got == render(reference_families(found), openmetrics)
+    assert 'container_cpu_cfs_throttled_seconds_total{id="/corral/a"' in got
+    assert render(build_families([])) == ""
+
+
+def test_a_held_init_stat_reads_while_it_runs_and_not_after() -> None:
+    proc = subprocess.Popen(["sleep", "60"])
+    try:
+        held = OwnedFd.open(f"/proc/{proc.pid}/stat", os.O_RDONLY, "stat")
+        try:
+            assert sum(task_states([proc.pid], proc.pid, held).values()) == 1
+            assert sum(task_states([proc.pid], proc.pid, held).values()) == 1  # pread again
+            proc.kill()
+            proc.wait()
+            assert sum(task_states([proc.pid], proc.pid, held).values()) == 0
+        finally:
+            held.close()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_source_reads_its_netns_and_init_through_held_descriptors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process in a netns of its own with a veth pair in it (all go with it)."""
+    script = "ip link add d0 type veth peer name d1 && echo ok && exec sleep 60"
+    proc = subprocess.Popen(["unshare", "-n", "sh", "-c", script], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ok\n"
+        monkeypatch.setattr(cgroups, "CGROUP_ROOT", tmp_path)
+        d = tmp_path / "corral/abc"
+        d.mkdir(parents=True)
+        for name, text in (("cpu.stat", "usage_usec 5\n"), ("cpu.max", "max 100000\n"),
+                           ("memory.max", "max\n"), ("memory.current", "1\n"),
+                           ("cgroup.threads", f"{proc.pid}\n")):  # fmt: skip
+            (d / name).write_text(text)
+        before = len(os.listdir("/proc/self/fd"))
+        source = readings.Source.open("/corral/abc", proc.pid, cgroups.Layout(True), None)
+        assert source is not None
+        try:  # the cgroup files there, /proc/<pid>/net/dev and /proc/<pid>/stat
+            assert len(os.listdir("/proc/self/fd")) == before + source.cgroup.descriptors + 2
+            got = source.read()
+            assert got is not None and set(got.networks) == {"d0", "d1"}
+            assert sum(got.tasks.values()) == 1
+            (d / "cgroup.threads").write_text(f"{proc.pid}\n{os.getpid()}\n")  # opened by path
+            got = source.read()
+            assert got is not None and sum(got.tasks.values()) == 2
+        finally:
+            source.close()
+        assert len(os.listdir("/proc/self/fd")) == before  # net/dev and stat closed too
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def reference_families(found: Sequence[tuple[Target, readings.Reading]]) -> list[Family]:
+    """The collector as it was before the prefix cache, one `Family.add` per sample."""
+    ns = 1e-9
+    cpu_usage = counter(
+        "container_cpu_usage_seconds_total", "Cumulative cpu time consumed in seconds."
+    )
+    cpu_user = counter(
+        "container_cpu_user_seconds_total", "Cumulative user cpu time consumed in seconds."
+    )
+    cpu_system = counter(
+        "container_cpu_system_seconds_total", "Cumulative system cpu time consumed in seconds."
+    )
+    periods = counter(
+        "container_cpu_cfs_periods_total", "Number of elapsed enforcement period intervals."
+    )
+    thr_periods = counter(
+        "container_cpu_cfs_throttled_periods_total", "Number of throttled period intervals."
+    )
+    thr_seconds = counter(
+        "container_cpu_cfs_throttled_seconds_total",
+        "Total time duration the container has been throttled.",
+    )
+    mem_usage = gauge(
+        "container_memory_usage_bytes",
+        "Current memory usage in bytes, including all memory regardless of when it was accessed",
+    )
+    mem_ws = gauge("container_memory_working_set_bytes", "Current working set in bytes.")
+    mem_rss = gauge("container_memory_rss", "Size of RSS in bytes.")
+    mem_cache = gauge("container_memory_cache", "Number of bytes of page cache memory.")
+    mem_fail = gauge("container_memory_failcnt", "Number of memory usage hits limits")
+    spec_mem = gauge(
+        "container_spec_memory_limit_bytes", "Memory limit for the container (0: unlimited)."
+    )
+    spec_quota = gauge("container_spec_cpu_quota", "CPU quota of the container.")
+    spec_period = gauge("container_spec_cpu_period", "CPU period of the container.")
+    net = {
+        key: counter(
+            f"container_network_{direction}_{what}_total", f"Cumulative count of {doc} {verb}"
+        )
+        for key, direction, what, doc, verb in (
+            ("rx_bytes", "receive", "bytes", "bytes", "received"),
+            ("rx_packets", "receive", "packets", "packets", "received"),
+            ("rx_errors", "receive", "errors", "errors encountered while", "receiving"),
+            ("rx_dropped", "receive", "packets_dropped", "packets dropped while", "receiving"),
+            ("tx_bytes", "transmit", "bytes", "bytes", "transmitted"),
+            ("tx_packets", "transmit", "packets", "packets", "transmitted"),
+            ("tx_errors", "transmit", "errors", "errors encountered while", "transmitting"),
+            ("tx_dropped", "transmit", "packets_dropped", "packets dropped while", "transmitting"),
+        )
+    }  # fmt: skip
+    fs_rb = counter("container_fs_reads_bytes_total", "Cumulative count of bytes read")
+    fs_wb = counter("container_fs_writes_bytes_total", "Cumulative count of bytes written")
+    start = gauge(
+        "container_start_time_seconds", "Start time of the container since unix epoch in seconds."
+    )
+    seen = gauge("container_last_seen", "Last time a container was seen by the exporter")
+    oom = counter(
+        "container_oom_events_total", "Count of out of memory events observed for the container"
+    )
+    tasks = gauge("container_tasks_state", "Number of tasks in given state")
+
+    for t, r in found:
+        lb = target_block(t)
+        s = r.cgroup
+        if s.cpu_usage_ns is not None:
+            cpu_usage.add(lb, s.cpu_usage_ns * ns, 'cpu="total"')
+        if s.cpu_user_ns is not None:
+            cpu_user.add(lb, s.cpu_user_ns * ns)
+        if s.cpu_system_ns is not None:
+            cpu_system.add(lb, s.cpu_system_ns * ns)
+        if s.cpu_quota is not None:
+            periods.add(lb, s.cpu_periods)
+            thr_periods.add(lb, s.cpu_throttled_periods)
+            thr_seconds.add(lb, s.cpu_throttled_ns * ns)
+            spec_quota.add(lb, s.cpu_quota)
+        if s.cpu_period is not None:
+            spec_period.add(lb, s.cpu_period)
+        if s.memory_usage is not None:
+            mem_usage.add(lb, s.memory_usage)
+            mem_ws.add(lb, s.working_set or 0)
+        mem_rss.add(lb, s.rss)
+        mem_cache.add(lb, s.cache)
+        mem_fail.add(lb, s.memory_failcnt)
+        spec_mem.add(lb, s.memory_limit or 0)
+        for iface, dev in sorted(r.networks.items()):
+            il = label("interface", iface)
+            for key, fam in net.items():
+                fam.add(lb, getattr(dev, key), il)
+        for majmin, io in sorted(s.io.items()):
+            dl = label("device", device_name(majmin))
+            fs_rb.add(lb, io.read_bytes, dl)
+            fs_wb.add(lb, io.write_bytes, dl)
+        started = rfc3339_seconds(t.started_at)
+        if started is not None:
+            start.add(lb, started)
+        seen.add(lb, r.read_at)
+        oom.add(lb, s.oom_kills)
+        for state in TASK_STATES:
+            tasks.add(lb, r.tasks.get(state, 0), _STATE[state])
+
+    families: list[Family] = [
+        cpu_usage, cpu_user, cpu_system, periods, thr_periods, thr_seconds,
+        mem_usage, mem_ws, mem_rss, mem_cache, mem_fail,
+        spec_mem, spec_quota, spec_period, *net.values(),
+        fs_rb, fs_wb, start, seen, oom, tasks,
+    ]  # fmt: skip
+    return families
