@@ -22,6 +22,7 @@ from prometheus_client.exposition import choose_encoder
 
 from metrics.containers import ContainerCollector, Target, pod_label
 from metrics.families import container_labels, render
+from metrics.registry_text import fast_encoder
 from metrics.supervisor import Bookkeeping, Record, SupervisorCollector, event_action
 from supervisor.errors import NotFound
 
@@ -169,6 +170,7 @@ class Exporter:
     def render(self, accept: str | None = None) -> tuple[bytes, str]:
         """One scrape: the body and its content type (OpenMetrics if `accept` asks)."""
         encoder, content_type = choose_encoder(accept or "")
+        encoder = fast_encoder(encoder)  # the same bytes, label strings kept
         openmetrics = content_type.startswith("application/openmetrics-text")
         families = [*self.containers.collect(), *self.supervisor.collect()]
         own = render(families, openmetrics).encode()

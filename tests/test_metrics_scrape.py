@@ -11,15 +11,27 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pytest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    disable_created_metrics,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
 
 from metrics import readings
 from metrics.containers import Target, build_families, rfc3339_seconds, target_block
 from metrics.families import Family, counter, gauge, label, render
 from metrics.procfs import TASK_STATES, NetDev, device_name, task_states
+from metrics.registry_text import fast_encoder
 from supervisor.pods.labels import POD_LABEL
 from supervisor.runtime import cgroups
 from supervisor.runtime.fds import OwnedFd
@@ -107,6 +119,53 @@ def test_a_source_reads_its_netns_and_init_through_held_descriptors(
     finally:
         proc.kill()
         proc.wait()
+
+
+class _Process(Collector):
+    def collect(self) -> Iterable[Metric]:
+        yield CounterMetricFamily("process_cpu_seconds_total", "CPU.", value=1.23)
+        yield GaugeMetricFamily("process_resident_memory_bytes", "RSS.", value=52_428_800.0)
+        yield GaugeMetricFamily("process_start_time_seconds", "Start.", value=1764594000.12)
+
+
+def _registry() -> CollectorRegistry:
+    """The kinds the exporter's registry holds, with label values needing escapes."""
+    disable_created_metrics()  # type: ignore[no-untyped-call]
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(_Process())  # ProcessCollector's families, fixed values
+    Info("x_build", "Build.", registry=reg).info({"version": '1.0"\\', "runtime": "runc"})
+    h = Histogram("x_seconds", "Durations\nwith a \\ and \"quotes\".", ["method", "route"],
+                  buckets=(0.001, 0.25, 1.0, 2.5, 1e7), registry=reg)  # fmt: skip
+    for i, v in enumerate((0.0005, 0.3, 5.0, 123456789.0)):
+        h.labels("GET", f'/r/{i}\n"x"').observe(v)
+    c = Counter("x_requests_total", "Requests.", ["code"], registry=reg)
+    c.labels("200").inc(3.5)
+    c.labels("404")
+    Gauge("x_level", "Level.", registry=reg).set(float("nan"))
+    Gauge("x_inf", "Inf.", registry=reg).set(float("inf"))
+    return reg
+
+
+def test_the_registry_writer_writes_what_prometheus_client_does() -> None:
+    reg = _registry()
+    for accept in ("", "text/plain", "text/plain; version=1.0.0",
+                   "application/openmetrics-text; version=1.0.0",
+                   "application/openmetrics-text"):  # fmt: skip
+        encoder, _ = choose_encoder(accept)
+        fast = fast_encoder(encoder)
+        assert fast is not encoder, accept  # the kept-labels writer is the one used
+        assert fast(reg) == encoder(reg), accept
+    # another escaping: prometheus_client's own writer
+    other, _ = choose_encoder("application/openmetrics-text; version=1.0.0; escaping=allow-utf-8")
+    assert fast_encoder(other) is other
+
+
+def test_a_shape_left_to_prometheus_client_is_still_written() -> None:
+    reg = CollectorRegistry(auto_describe=False)
+    Gauge("x_ratio", "Ratio.", unit="ratio", registry=reg).set(1)
+    for accept in ("", "application/openmetrics-text; version=1.0.0"):
+        encoder, _ = choose_encoder(accept)
+        assert fast_encoder(encoder)(reg) == encoder(reg)
 
 
 def reference_families(found: Sequence[tuple[Target, readings.Reading]]) -> list[Family]:
