@@ -7,6 +7,7 @@ then; nothing runs between scrapes.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 from typing import TYPE_CHECKING
 
@@ -41,6 +42,16 @@ def corral_version() -> str:
         return importlib.metadata.version("corral")
     except importlib.metadata.PackageNotFoundError:
         return "0.1.0"
+
+
+@functools.lru_cache(maxsize=8192)
+def _series_labels(
+    cgroup_path: str, name: str, image: str, given: tuple[tuple[str, str], ...]
+) -> dict[str, str]:
+    """A record's series labels, made once while they stay (read-only: shared)."""
+    labels = dict(given)
+    return {"id": cgroup_path, "name": name, "image": image, **pod_label(labels),
+            **container_labels(labels)}  # fmt: skip
 
 
 class Exporter:
@@ -145,13 +156,9 @@ class Exporter:
     def _records(self) -> list[Record]:
         out = []
         for c in self.engine.containers.all():
-            labels = {
-                "id": self.engine.cgroup_path(c),
-                "name": c.name,
-                "image": c.image,
-                **pod_label(c.config.get("Labels")),
-                **container_labels(c.config.get("Labels")),
-            }
+            given = c.config.get("Labels") or {}
+            labels = _series_labels(self.engine.cgroup_path(c), c.name, c.image,
+                                    tuple((k, str(v)) for k, v in given.items()))  # fmt: skip
             lines: dict[str, int] = {}
             nbytes: dict[str, int] = {}
             try:

@@ -13,6 +13,7 @@ daemon starts.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -99,7 +100,27 @@ _HEALTH = {h: label("status", h) for h in HEALTH_STATES}
 _STREAM = {s: label("stream", s) for s in ("stdout", "stderr")}
 
 
+@functools.lru_cache(maxsize=8192)
+def _prefixes(block: str) -> tuple[str, tuple[str, ...], tuple[str, ...], str, tuple[str, ...]]:
+    """One container's line prefixes (`name{block} `): restarts, states, health, exit
+    code, and log lines/bytes per stream; made once per label block."""
+
+    def head(name: str, extra: str = "") -> str:
+        inner = f"{block},{extra}" if block and extra else block or extra
+        return f"{name}{{{inner}}} "
+
+    return (
+        head("corral_container_restarts_total"),
+        tuple(head("corral_container_state", _STATE[s]) for s in STATES),
+        tuple(head("corral_container_health_status", _HEALTH[h]) for h in HEALTH_STATES),
+        head("corral_container_last_exit_code"),
+        tuple(head(name, extra) for name in ("corral_log_lines_total", "corral_log_bytes_total")
+              for extra in _STREAM.values()),
+    )  # fmt: skip
+
+
 def build_families(records: Iterable[Record], book: Bookkeeping) -> list[Family]:
+    """Each line one f-string of a cached prefix and its value (ints only here)."""
     restarts = counter(
         "corral_container_restarts_total",
         "Restarts by the restart policy since the container was created (never reset).",
@@ -109,18 +130,24 @@ def build_families(records: Iterable[Record], book: Bookkeeping) -> list[Family]
     exit_code = gauge("corral_container_last_exit_code", "Exit code of the container's last run.")
     lines = counter("corral_log_lines_total", "Log lines the container wrote, by stream.")
     nbytes = counter("corral_log_bytes_total", "Log bytes the container wrote, by stream.")
+    out_restarts, out_state, out_health = restarts.lines, state.lines, health.lines
+    out_exit, out_lines, out_bytes = exit_code.lines, lines.lines, nbytes.lines
+    counts = book.restarts
     for r in records:
-        lb = cached_block(tuple(r.labels.items()))
-        restarts.add(lb, book.restarts.get(r.id, 0))
-        for s in STATES:
-            state.add(lb, 1 if s == r.status else 0, _STATE[s])
+        p_restarts, p_states, p_health, p_exit, p_logs = _prefixes(
+            cached_block(tuple(r.labels.items()))
+        )
+        out_restarts.append(f"{p_restarts}{counts.get(r.id, 0)}\n")
+        status = r.status
+        for head, s in zip(p_states, STATES, strict=True):
+            out_state.append(f"{head}{1 if s == status else 0}\n")
         if r.health is not None:
-            for h in HEALTH_STATES:
-                health.add(lb, 1 if h == r.health else 0, _HEALTH[h])
-        exit_code.add(lb, r.exit_code)
-        for stream, extra in _STREAM.items():
+            for head, h in zip(p_health, HEALTH_STATES, strict=True):
+                out_health.append(f"{head}{1 if h == r.health else 0}\n")
+        out_exit.append(f"{p_exit}{r.exit_code}\n")
+        for i, stream in enumerate(_STREAM):
             if stream in r.log_lines:
-                lines.add(lb, r.log_lines[stream], extra)
+                out_lines.append(f"{p_logs[i]}{r.log_lines[stream]}\n")
             if stream in r.log_bytes:
-                nbytes.add(lb, r.log_bytes[stream], extra)
+                out_bytes.append(f"{p_logs[2 + i]}{r.log_bytes[stream]}\n")
     return [restarts, state, health, exit_code, lines, nbytes]

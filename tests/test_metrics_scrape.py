@@ -29,14 +29,19 @@ from prometheus_client.registry import Collector
 
 from metrics import readings
 from metrics.containers import Target, build_families, rfc3339_seconds, target_block
-from metrics.families import Family, counter, gauge, label, render
+from metrics.families import Family, cached_block, counter, gauge, label, render
 from metrics.procfs import TASK_STATES, NetDev, device_name, task_states
 from metrics.registry_text import fast_encoder
+from metrics.supervisor import HEALTH_STATES, STATES, Bookkeeping, Record
+from metrics.supervisor import build_families as supervisor_families
 from supervisor.pods.labels import POD_LABEL
 from supervisor.runtime import cgroups
 from supervisor.runtime.fds import OwnedFd
 
 _STATE = {s: label("state", s) for s in TASK_STATES}
+_SUP_STATE = {s: label("state", s) for s in STATES}
+_SUP_HEALTH = {h: label("status", h) for h in HEALTH_STATES}
+_SUP_STREAM = {s: label("stream", s) for s in ("stdout", "stderr")}
 
 
 def _fixture() -> list[tuple[Target, readings.Reading]]:
@@ -126,6 +131,21 @@ class _Process(Collector):
         yield CounterMetricFamily("process_cpu_seconds_total", "CPU.", value=1.23)
         yield GaugeMetricFamily("process_resident_memory_bytes", "RSS.", value=52_428_800.0)
         yield GaugeMetricFamily("process_start_time_seconds", "Start.", value=1764594000.12)
+
+
+def test_the_supervisor_writer_renders_what_the_reference_does() -> None:
+    book = Bookkeeping()
+    book.know("a", 3)
+    records = [
+        Record("a", {"id": "/corral/a", "name": "a", "container_label_x": 'q"\\n'}, "running",
+               0, "healthy", {"stdout": 10, "stderr": 2}, {"stdout": 100}),
+        Record("b", {"id": "/corral/b", "name": "b", "pod": "p"}, "exited", 137, None, {}, {}),
+        Record("c", {}, "created", -1, "starting", {}, {"stderr": 5}),
+    ]  # fmt: skip
+    for openmetrics in (False, True):
+        got = render(supervisor_families(records, book), openmetrics)
+        assert got == render(reference_supervisor_families(records, book), openmetrics)
+    assert 'corral_container_restarts_total{id="/corral/a",name="a"' in got
 
 
 def _registry() -> CollectorRegistry:
@@ -275,3 +295,31 @@ def reference_families(found: Sequence[tuple[Target, readings.Reading]]) -> list
         fs_rb, fs_wb, start, seen, oom, tasks,
     ]  # fmt: skip
     return families
+
+
+def reference_supervisor_families(records: Iterable[Record], book: Bookkeeping) -> list[Family]:
+    """The supervisor collector before its prefix cache: one `Family.add` a sample."""
+    restarts = counter(
+        "corral_container_restarts_total",
+        "Restarts by the restart policy since the container was created (never reset).",
+    )
+    state = gauge("corral_container_state", "1 for the container's current state.")
+    health = gauge("corral_container_health_status", "1 for the container's current health status.")
+    exit_code = gauge("corral_container_last_exit_code", "Exit code of the container's last run.")
+    lines = counter("corral_log_lines_total", "Log lines the container wrote, by stream.")
+    nbytes = counter("corral_log_bytes_total", "Log bytes the container wrote, by stream.")
+    for r in records:
+        lb = cached_block(tuple(r.labels.items()))
+        restarts.add(lb, book.restarts.get(r.id, 0))
+        for s in STATES:
+            state.add(lb, 1 if s == r.status else 0, _SUP_STATE[s])
+        if r.health is not None:
+            for h in HEALTH_STATES:
+                health.add(lb, 1 if h == r.health else 0, _SUP_HEALTH[h])
+        exit_code.add(lb, r.exit_code)
+        for stream, extra in _SUP_STREAM.items():
+            if stream in r.log_lines:
+                lines.add(lb, r.log_lines[stream], extra)
+            if stream in r.log_bytes:
+                nbytes.add(lb, r.log_bytes[stream], extra)
+    return [restarts, state, health, exit_code, lines, nbytes]
