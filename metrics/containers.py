@@ -83,10 +83,31 @@ class ContainerCollector:
         self.targets = targets
         self.sources: dict[str, readings.Source] = {}  # container ID -> open source
         self._host_ns: int | None = None
+        # While a scrape reads in a worker thread the sources are its own: a `forget()`
+        # from the event listener then waits in `_doomed` until `done()`.
+        self._busy = False
+        self._doomed: set[str] = set()
 
     def forget(self, container_id: str) -> None:
         """Close a container's files (it exited or was removed; after an update its
         limits are read anew at the next scrape)."""
+        if self._busy:
+            self._doomed.add(container_id)
+        else:
+            self._drop(container_id)
+
+    def begin(self) -> None:
+        """A scrape's reading is about to run in a worker thread (trio thread)."""
+        self._busy = True
+
+    def done(self) -> None:
+        """The worker returned (trio thread): close what was forgotten meanwhile."""
+        self._busy = False
+        doomed, self._doomed = self._doomed, set()
+        for container_id in doomed:
+            self._drop(container_id)
+
+    def _drop(self, container_id: str) -> None:
         source = self.sources.pop(container_id, None)
         if source is not None:
             source.close()
@@ -99,14 +120,16 @@ class ContainerCollector:
             self.sources[t.container_id] = source
         return source
 
-    def collect(self) -> list[Family]:
+    def collect(self, targets: Sequence[Target] | None = None) -> list[Family]:
+        """Read `targets` (default: `self.targets()`, which reads engine state: pass
+        them in, gathered on the trio thread, when this runs in a worker)."""
         layout: cgroups.Layout | None = None  # mountinfo is read only to open new sources
         found = []
         seen = set()
-        for t in self.targets():
+        for t in self.targets() if targets is None else targets:
             source = self.sources.get(t.container_id)
             if source is not None and source.pid != t.pid:
-                self.forget(t.container_id)
+                self._drop(t.container_id)
                 source = None
             if source is None:
                 layout = layout or cgroups.layout()
@@ -115,12 +138,12 @@ class ContainerCollector:
                     continue
             r = source.read()
             if r is None:  # its cgroup went away: the container is stopping
-                self.forget(t.container_id)
+                self._drop(t.container_id)
                 continue
             seen.add(t.container_id)
             found.append((t, r))
         for gone in self.sources.keys() - seen:
-            self.forget(gone)
+            self._drop(gone)
         return build_families(found)
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import trio
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -23,8 +25,9 @@ from prometheus_client.exposition import choose_encoder
 
 from metrics.containers import ContainerCollector, Target, pod_label
 from metrics.families import container_labels, render
-from metrics.registry_text import fast_encoder
+from metrics.registry_text import Encoder, fast_encoder
 from metrics.supervisor import Bookkeeping, Record, SupervisorCollector, event_action
+from metrics.supervisor import build_families as build_supervisor
 from supervisor.errors import NotFound
 
 if TYPE_CHECKING:
@@ -65,6 +68,7 @@ class Exporter:
             self.book.know(c.id, c.state.restart_count)
         self.containers = ContainerCollector(self._targets)
         self.supervisor = SupervisorCollector(self._records, self.book)
+        self._scrape_lock = trio.Lock()
         ProcessCollector(registry=self.registry)
         Info("corral_build", "corral's version and OCI runtime.", registry=self.registry).info(
             {"version": corral_version(), "runtime": engine.runtime_name}
@@ -175,10 +179,34 @@ class Exporter:
         return out
 
     def render(self, accept: str | None = None) -> tuple[bytes, str]:
-        """One scrape: the body and its content type (OpenMetrics if `accept` asks)."""
+        """One scrape in the calling thread: the body and its content type."""
+        encoder, content_type = self._encoder(accept)
+        return self._write(self._targets(), self._records(), encoder, content_type), content_type
+
+    async def scrape(self, accept: str | None = None) -> tuple[bytes, str]:
+        """One scrape, its file reads and text in a worker thread so the daemon keeps
+        answering meanwhile.  Engine state (targets, records) is read here on the trio
+        thread; scrapes run one at a time (they share the held descriptors)."""
+        async with self._scrape_lock:
+            encoder, content_type = self._encoder(accept)
+            targets, records = self._targets(), self._records()
+            self.containers.begin()
+            try:
+                body = await trio.to_thread.run_sync(
+                    self._write, targets, records, encoder, content_type
+                )
+            finally:
+                self.containers.done()
+            return body, content_type
+
+    @staticmethod
+    def _encoder(accept: str | None) -> tuple[Encoder, str]:
         encoder, content_type = choose_encoder(accept or "")
-        encoder = fast_encoder(encoder)  # the same bytes, label strings kept
+        return fast_encoder(encoder), content_type  # the same bytes, label strings kept
+
+    def _write(self, targets: Sequence[Target], records: Sequence[Record], encoder: Encoder,
+               content_type: str) -> bytes:  # fmt: skip
         openmetrics = content_type.startswith("application/openmetrics-text")
-        families = [*self.containers.collect(), *self.supervisor.collect()]
+        families = [*self.containers.collect(targets), *build_supervisor(records, self.book)]
         own = render(families, openmetrics).encode()
-        return own + encoder(self.registry), content_type  # OpenMetrics' `# EOF` comes last
+        return own + encoder(self.registry)  # OpenMetrics' `# EOF` comes last

@@ -2,8 +2,8 @@
 
 It reuses the API's sans-I/O HTTP core and connection loop (`supervisor/httpcore/server.py`,
 `supervisor/api/server.py`) with a router of its own holding two routes.  The exporter
-is read synchronously in the handler: a scrape is a few hundred small file reads,
-and nothing about it needs to wait.
+reads engine state on the trio thread and its files and text in a worker thread
+(`Exporter.scrape`), so the API keeps answering during a scrape of many containers.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def build_metrics_router(exporter: Exporter) -> Router:
 
     @router.route("GET", "/metrics")
     async def metrics(req: ApiRequest) -> ApiResponse:
-        body, content_type = exporter.render(req.header("accept"))
+        body, content_type = await exporter.scrape(req.header("accept"))
         return FixedResponse(body, content_type)
 
     @router.route("GET", "/healthz")

@@ -28,7 +28,13 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from metrics import readings
-from metrics.containers import Target, build_families, rfc3339_seconds, target_block
+from metrics.containers import (
+    ContainerCollector,
+    Target,
+    build_families,
+    rfc3339_seconds,
+    target_block,
+)
 from metrics.families import Family, cached_block, counter, gauge, label, render
 from metrics.procfs import TASK_STATES, NetDev, device_name, task_states
 from metrics.registry_text import fast_encoder
@@ -146,6 +152,27 @@ def test_the_supervisor_writer_renders_what_the_reference_does() -> None:
         got = render(supervisor_families(records, book), openmetrics)
         assert got == render(reference_supervisor_families(records, book), openmetrics)
     assert 'corral_container_restarts_total{id="/corral/a",name="a"' in got
+
+
+class _Held:
+    pid = 1
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_container_forgotten_during_a_scrape_is_closed_once_the_worker_returns() -> None:
+    """The worker owns the held files while it reads: an exit event meanwhile waits."""
+    col = ContainerCollector(lambda: [])
+    held = _Held()
+    col.sources["a"] = held  # type: ignore[assignment]
+    col.begin()
+    col.forget("a")  # the event listener, on the trio thread, mid-scrape
+    assert not held.closed and "a" in col.sources
+    col.done()
+    assert held.closed and not col.sources
+    col.forget("a")  # between scrapes: at once (nothing left to close)
 
 
 def _registry() -> CollectorRegistry:
