@@ -255,6 +255,10 @@ class Engine:
                                  "name": c.name}
         attrs.update({k: str(v) for k, v in extra.items()})
         self.events.publish("container", action, c.id, attrs)
+        from supervisor.pods.events import pod_event
+
+        if (pod := pod_event(c.config.get("Labels"), action)) is not None:
+            self.events.publish("pod", pod[0], c.id, pod[1])  # a pod's infra is the pod
 
     def _emit_volumes(self, c: Container, action: str) -> None:
         for m in c.mounts:
