@@ -152,3 +152,11 @@ def check_remove(infra: _Record, containers: Iterable[R], *, force: bool) -> lis
                        f"(`corral pod rm {pod}`) or force remove")
     return members
 
+
+
+def pod_ready(members: Iterable[tuple[bool, str | None]]) -> bool:
+    """Kubernetes' pod Ready condition, what its Services' endpoints follow: every
+    container (running, its readiness health) is running and not unhealthy nor still
+    starting.  A pod of no member yet gates nothing (its infra alone serves no port)."""
+    return all(running and health not in ("unhealthy", "starting")
+               for running, health in members)
