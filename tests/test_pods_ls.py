@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from conftest import IMAGE, Daemon
 
 
@@ -100,3 +101,27 @@ def test_pods_have_their_own_events_filterable_by_type_and_pod(corral: Daemon) -
     line = run(corral, "events", "--since", since, "--until", until, "--filter", "pod=ev",
                "--filter", "event=create").strip()
     assert " pod create " in line and "team=a" in line  # the pod's labels ride along
+
+
+def test_pod_listing_and_event_cores() -> None:
+    from supervisor.kube.pods import Pod, check_filters, matches, podman_status
+    from supervisor.pods.events import pod_event
+    from supervisor.pods.labels import INFRA_LABEL, POD_LABEL, POD_LABELS_PREFIX
+
+    def pod(infra: str, *members: str) -> Pod:
+        return Pod("p", {"Id": "abc123", "State": infra},
+                   [{"State": s, "Status": "Exited (0) 1 second ago"} for s in members])
+
+    assert [podman_status(pod(*s)) for s in (("created",), ("running", "running"),
+                                             ("running", "exited"), ("exited", "exited"),
+                                             ("paused", "paused"), ("exited", "created"))] == [
+        "Created", "Running", "Degraded", "Exited", "Paused", "Stopped"]
+    assert matches(pod("running", "exited"), {"status": ["succeeded"]}, {})  # its phase
+    assert matches(pod("running"), {"id": ["abc"], "name": ["^p$"]}, {})
+    assert not matches(pod("running"), {"id": ["abd"]}, {})
+    with pytest.raises(ValueError, match="invalid name filter"):
+        check_filters({"name": ["("]})
+    infra = {POD_LABEL: "p", INFRA_LABEL: "true", POD_LABELS_PREFIX + "team": "a"}
+    assert pod_event(infra, "destroy") == ("remove", {"name": "p", "team": "a"})
+    assert pod_event(infra, "exec_start: ls") is None
+    assert pod_event({POD_LABEL: "p"}, "start") is None  # a member's is its own

@@ -34,11 +34,18 @@ def test_share_pid_puts_members_in_the_infras_pid_namespace(corral: Daemon) -> N
         '["net","ipc","uts","pid"]\n'
     r = corral.cli("run", "--pod", "pp", "--pid", "host", IMAGE, "true")
     assert r.returncode == 125 and "its PID namespace is the pod's (it shares pid)" in r.stderr
+    import kubecheck
+    import yaml
+
     generated = run(corral, "kube", "generate", "pp")
-    assert "shareProcessNamespace: true" in generated
+    docs = [d for d in yaml.safe_load_all(generated) if d]
+    kubecheck.validate(docs)
+    (pod,) = [d for d in docs if d["kind"] == "Pod"]
+    assert pod["spec"]["shareProcessNamespace"] is True
 
 
 def test_kube_play_share_process_namespace(corral: Daemon, tmp_path: Path) -> None:
+    """Played, then generated back the same, then played again from that."""
     file = tmp_path / "p.yaml"
     file.write_text("""apiVersion: v1
 kind: Pod
@@ -56,6 +63,12 @@ spec:
     bad.write_text(file.read_text().replace("sp}", "sq}").replace(": true", ": 'yes'"))
     r = corral.cli("kube", "play", str(bad))
     assert r.returncode != 0 and "spec.shareProcessNamespace must be true or false" in r.stderr
+    again = tmp_path / "again.yaml"
+    again.write_text(run(corral, "kube", "generate", "sp"))
+    run(corral, "kube", "play", "--down", str(file))
+    run(corral, "kube", "play", str(again))
+    assert ns(corral, "sp-a", "pid") == ns(corral, "sp-b", "pid") == ns(corral, "sp-infra", "pid")
+    run(corral, "kube", "play", "--down", str(again))
 
 
 def test_dev_shm_is_the_pods_only_when_it_shares_ipc(corral: Daemon, dk: Any) -> None:
@@ -82,3 +95,13 @@ def test_dev_shm_is_the_pods_only_when_it_shares_ipc(corral: Daemon, dk: Any) ->
     assert "nope-infra" not in [c.name for c in dk.containers.list(all=True)]
     generated = run(corral, "kube", "generate", "apart")
     assert "the pod does not share ipc" in generated  # said, not dropped
+
+
+def test_share_cores() -> None:
+    from supervisor.pods import members
+
+    assert members.pod_ready([]) is True  # no member: nothing to gate
+    assert members.pod_ready([(True, None), (True, "healthy")]) is True
+    assert members.pod_ready([(True, None), (True, "starting")]) is False
+    assert members.pod_ready([(True, "unhealthy")]) is False
+    assert members.pod_ready([(True, None), (False, None)]) is False  # one not running
