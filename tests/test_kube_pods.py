@@ -55,9 +55,9 @@ def test_pod_verbs_manage_a_played_pod_as_a_whole(
     file.write_text(POD)
     run(corral, "kube", "play", str(file))
     rows = run(corral, "pod", "ls").splitlines()
-    assert rows[0].split() == ["POD", "ID", "NAME", "STATUS", "INFRA", "ID", "#", "OF",
-                               "CONTAINERS"]
-    assert rows[1].split()[1:3] == ["pair", "Running"] and rows[1].split()[-1] == "2"
+    assert rows[0].split() == ["POD", "ID", "NAME", "STATUS", "CREATED", "INFRA", "ID", "#",
+                               "OF", "CONTAINERS"]  # podman's
+    assert rows[1].split()[1:3] == ["pair", "Running"] and rows[1].split()[-1] == "3"
     (info,) = json.loads(run(corral, "pod", "inspect", "pair"))
     assert [c["Name"] for c in info["Containers"]] == ["pair-a", "pair-b"]
     assert info["InfraContainerID"] == dk.containers.get("pair-infra").id

@@ -48,7 +48,9 @@ def free_port() -> int:
 
 
 def pod_row(corral: Daemon, name: str) -> list[str]:
-    rows = [r.split() for r in run(corral, "pod", "ls").splitlines()[1:]]
+    rows = [r.split() for r in run(corral, "pod", "ls", "--no-trunc", "--format",
+                                   "{{.ID}} {{.Name}} {{.Status}} {{.InfraID}} "
+                                   "{{.NumberOfContainers}}").splitlines()]
     return next(r for r in rows if r[1] == name)
 
 
@@ -84,7 +86,7 @@ def test_members_share_the_infras_network_ipc_and_uts(corral: Daemon, dk: Any) -
     assert [c["Name"] for c in info["Containers"]] == ["web-side", "web-srv"]
     assert info["Ports"] == [{"HostIp": "127.0.0.1", "HostPort": port, "ContainerPort": 80,
                               "Protocol": "tcp"}]
-    assert pod_row(corral, "web")[2:] == ["Running", infra_id[:12], "2"]
+    assert pod_row(corral, "web")[2:] == ["Running", infra_id, "3"]  # the infra counts
 
 
 def test_what_a_member_cannot_set_is_refused_by_name(corral: Daemon, dk: Any) -> None:
@@ -98,8 +100,8 @@ def test_what_a_member_cannot_set_is_refused_by_name(corral: Daemon, dk: Any) ->
     code, err = refused(corral, "run", "--pod", "p1", "--hostname", "x", IMAGE, "true")
     assert code == 125 and "the hostname is the pod's" in err
     assert refused(corral, "pod", "create", "p1")[1] == "corral: pod p1 already exists"
-    assert refused(corral, "pod", "create", "--share", "net,pid", "p2")[1] == (
-        "corral: --share pid: corral pods share only net, ipc, uts")
+    assert refused(corral, "pod", "create", "--share", "net,cgroup", "p2")[1] == (
+        "corral: --share cgroup: corral pods share only net, ipc, uts, pid")
     assert "--share must include net" in refused(corral, "pod", "create", "--share", "ipc",
                                                  "p2")[1]
     assert [c.name for c in dk.containers.list(all=True)] == ["p1-infra"]  # nothing half made

@@ -27,13 +27,21 @@ CREATE = Command("pod create", "corral pod create [OPTIONS] [NAME]", "Create a n
     Opt("publish", "p", "list", help="Publish a port or a range of ports of the pod to the host"),
     Opt("hostname", kind="str", help="Set the pod's hostname"),
     Opt("label", "l", "list", help="Set metadata on the pod"),
-    Opt("share", kind="str", help="Namespaces to share: net, ipc, uts (default all three)"),
+    Opt("share", kind="str", help="Namespaces to share: net, ipc, uts, pid (default "
+        "net,ipc,uts; +pid adds to it)"),
+    Opt("shm-size", kind="str", help="Size of the pod's /dev/shm (its ipc is shared)"),
 ), max_args=1)
 LS = Command("pod ls", "corral pod ls [OPTIONS]", "List pods", (
-    Opt("quiet", "q", help="Only display pod names"),
+    Opt("filter", "f", "list", help="Filter output based on conditions given "
+        "(id, name, label, status)"),
+    Opt("format", kind="str", help="Pretty-print pods to JSON or using a Go template"),
+    Opt("no-trunc", help="Do not truncate pod and infra IDs"),
+    Opt("quiet", "q", help="Print the numeric IDs of the pods only"),
 ), max_args=0)
-INSPECT = Command("pod inspect", "corral pod inspect POD [POD...]",
-                  "Display detailed information on one or more pods", (), min_args=1)
+INSPECT = Command("pod inspect", "corral pod inspect [OPTIONS] POD [POD...]",
+                  "Display detailed information on one or more pods", (
+    Opt("format", "f", "str", help="Format the output using a Go template"),
+), min_args=1)
 START = Command("pod start", "corral pod start POD [POD...]", "Start one or more pods", (),
                 min_args=1)
 STOP = Command("pod stop", "corral pod stop [OPTIONS] POD [POD...]", "Stop one or more pods", (
@@ -117,12 +125,26 @@ def create(cli: Cli, argv: list[str]) -> int:
         raise UsageError("pod create: a pod needs a name (NAME or --name)")
     if not NAME_RE.fullmatch(name):
         raise CliError(f"invalid pod name {name!r}: it must match [a-zA-Z0-9][a-zA-Z0-9_.-]+")
-    share = [s.strip() for s in (p["share"] or ",".join(pl.DEFAULT_SHARE)).split(",")]
+    raw = p["share"] if p["share"] is not None else ",".join(pl.DEFAULT_SHARE)
+    share = [s.strip() for s in raw.lstrip("+").split(",") if s.strip()]
+    if raw.startswith("+"):  # podman's: added to the default list
+        share = [*pl.DEFAULT_SHARE, *(s for s in share if s not in pl.DEFAULT_SHARE)]
     for ns in share:
         if ns not in pl.SHAREABLE:
             raise CliError(f"--share {ns}: corral pods share only {', '.join(pl.SHAREABLE)}")
     if "net" not in share:
         raise CliError("--share must include net: a pod's ports and localhost are its network's")
+    shm: dict[str, int] = {}
+    if p["shm_size"] is not None:
+        from supervisor.cli.flags import ram_in_bytes
+
+        if "ipc" not in share:  # podman refuses it too: each member has its own /dev/shm
+            raise CliError("--shm-size: the pod does not share ipc, so it has no /dev/shm "
+                           "of its own: set --shm-size on its containers")
+        try:
+            shm["ShmSize"] = ram_in_bytes(p["shm_size"])
+        except ValueError as exc:
+            raise CliError(f"--shm-size {p['shm_size']}: {exc}") from None
     try:
         user_labels = parse_kv_labels(p["label"])
     except ValueError as exc:
@@ -144,7 +166,7 @@ def create(cli: Cli, argv: list[str]) -> int:
                    **{pl.POD_LABELS_PREFIX + k: v for k, v in user_labels.items()}},
         "ExposedPorts": {port: {} for port in bindings},
         "HostConfig": {"NetworkMode": "bridge", "PortBindings": bindings,
-                       "RestartPolicy": {"Name": "unless-stopped"}},
+                       "RestartPolicy": {"Name": "unless-stopped"}, **shm},
     }
     created = cli.client.post("/containers/create", {"name": f"{name}-infra"}, body)
     cid = str(created["Id"])
@@ -167,6 +189,8 @@ def _inspect(pod: Pod) -> dict[str, Any]:
              for p in infra.get("Ports") or [] if p.get("PublicPort")]
     return {
         "Id": infra.get("Id", ""), "Name": pod.name, "State": pod.phase,
+        "Created": _rfc3339(float(infra.get("Created") or 0)),
+        "NumContainers": len(_infra(pod) + pod.members),
         "InfraContainerID": infra.get("Id", ""),
         "InfraState": infra.get("State", ""),
         "Labels": {k[len(POD_LABELS_PREFIX):]: v for k, v in labels.items()
@@ -177,6 +201,95 @@ def _inspect(pod: Pod) -> dict[str, Any]:
         "Containers": [{"Id": c.get("Id"), "Name": _name(c), "State": c.get("State"),
                         "Status": c.get("Status"), "Ready": _ready(c)} for c in pod.members],
     }
+
+
+#: podman's `pod ps` table and the titles of its fields.
+LS_TABLE = ("table {{.ID}}\t{{.Name}}\t{{.Status}}\t{{.Created}}\t{{.InfraID}}\t"
+            "{{.NumberOfContainers}}")
+LS_HEADERS = {"ID": "POD ID", "Name": "NAME", "Status": "STATUS", "Created": "CREATED",
+              "InfraID": "INFRA ID", "NumberOfContainers": "# OF CONTAINERS",
+              "Labels": "LABELS", "Networks": "NETWORKS", "ContainerNames": "NAMES",
+              "ContainerIds": "IDS", "ContainerStatuses": "STATUS", "Namespace": "NAMESPACES"}
+
+
+def _labels(pod: Pod) -> dict[str, str]:
+    from supervisor.pods.labels import POD_LABELS_PREFIX
+
+    labels = (pod.infra or {}).get("Labels") or {}
+    return {k[len(POD_LABELS_PREFIX):]: str(v) for k, v in labels.items()
+            if k.startswith(POD_LABELS_PREFIX)}
+
+
+def _pod_record(pod: Pod, trunc: bool, now: float) -> Any:
+    """A pod as podman's `pod ps` row (`ListPodReporter`): its fields for templates."""
+    from supervisor.cli.govalues import Record
+    from supervisor.pods.labels import SHARE_LABEL
+
+    infra = pod.infra or {}
+    ident = str(infra.get("Id") or "")
+    short = fmt.short_id(ident) if trunc else ident
+    every = _infra(pod) + pod.members
+    labels = _labels(pod)
+    nets = sorted((infra.get("NetworkSettings") or {}).get("Networks") or {})
+    fields = {
+        "ID": short, "Name": pod.name, "Status": pod.phase,
+        "Created": fmt.ago(float(infra.get("Created") or now), now) if infra else "",
+        "InfraID": short, "NumberOfContainers": len(every), "Labels": labels,
+        "Networks": ",".join(nets),
+        "ContainerNames": ",".join(_name(c) for c in every),
+        "ContainerIds": ",".join(
+            fmt.short_id(str(c.get("Id"))) if trunc else str(c.get("Id")) for c in every),
+        "ContainerStatuses": ",".join(str(c.get("State") or "") for c in every),
+        "Namespace": str((infra.get("Labels") or {}).get(SHARE_LABEL) or "net,ipc,uts"),
+    }
+    return Record("entities.ListPodReporter", fields,
+                  {"Label": (lambda key: labels.get(key, ""), ("string",))})
+
+
+def _ls(cli: Cli, argv: list[str]) -> int:
+    """podman's `pod ps`: its table, fields, `-q` (IDs), `--no-trunc`, `--filter`."""
+    import time
+
+    from supervisor.cli.output import Defaults, RowFormat
+    from supervisor.kube.pods import FilterError, check_filters, matches
+
+    p = parse(LS, argv)
+    filters: dict[str, list[str]] = {}
+    for item in p["filter"]:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise UsageError(f"bad format of filter (expected name=value): {item}")
+        filters.setdefault(key.strip().lower(), []).append(value)
+    try:
+        check_filters(filters)
+    except FilterError as exc:
+        raise CliError(str(exc), 125) from None
+    source = Defaults(LS_TABLE, "{{.ID}}").pick(p["format"], p["quiet"], quiet_wins=True)
+    out = RowFormat(source, LS_HEADERS)  # a bad template fails before any request
+    now = time.time()
+    chosen = [pod for pod in _pods(cli).values() if matches(pod, filters, _labels(pod))]
+    cli.stdout.write(out.render(_pod_record(pod, not p["no_trunc"], now) for pod in chosen))
+    return 0
+
+
+def _inspect_cmd(cli: Cli, argv: list[str]) -> int:
+    from supervisor.cli.output import ObjectFormat
+
+    p = parse(INSPECT, argv)
+    out = ObjectFormat(p["format"])  # parsed before anything is asked
+    objects = [_inspect(pod) for pod in _find(_pods(cli), p.args)]
+    if out.template is None:
+        cli.stdout.write(out.render_all(objects))
+        return 0
+    for obj in objects:  # podman's Go struct: `{{.ID}}` beside the JSON's `Id`
+        cli.stdout.write(out.render({**obj, "ID": obj["Id"]}))
+    return 0
+
+
+def _rfc3339(epoch: float) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _ready(c: Mapping[str, Any]) -> bool:
@@ -249,22 +362,9 @@ def cmd_pod(cli: Cli, argv: list[str]) -> int:
     if sub == "create":
         return create(cli, rest)
     if sub == "ls":
-        p = parse(LS, rest)
-        by_name = _pods(cli)
-        if p["quiet"]:
-            for name in by_name:
-                cli.out(name)
-            return 0
-        rows = ["POD ID\tNAME\tSTATUS\tINFRA ID\t# OF CONTAINERS"]
-        for pod in by_name.values():
-            infra = str((pod.infra or {}).get("Id", ""))[:12]
-            rows.append(f"{infra}\t{pod.name}\t{pod.phase}\t{infra}\t{len(pod.members)}")
-        cli.stdout.write(fmt.tabwrite("\n".join(rows) + "\n"))
-        return 0
+        return _ls(cli, rest)
     if sub == "inspect":
-        found = _find(_pods(cli), parse(INSPECT, rest).args)
-        cli.out(json.dumps([_inspect(pod) for pod in found], indent=4))
-        return 0
+        return _inspect_cmd(cli, rest)
     if sub == "start":
         for pod in _find(_pods(cli), parse(START, rest).args):
             _start(cli, pod)

@@ -51,6 +51,7 @@ from supervisor.network.manager import Plan as NetworkPlan
 from supervisor.pods import members as pod_members
 from supervisor.pods import prober as pod_prober
 from supervisor.pods.infra import InfraImages
+from supervisor.pods.labels import POD_LABEL
 from supervisor.rmtree import discard_tree
 from supervisor.runtime import cgroups, securityopt, userns
 from supervisor.runtime.console import Console, with_console_socket
@@ -87,6 +88,9 @@ from supervisor.supervise.logconfig import LogDefaults, resolve_log_config
 from supervisor.supervise.logs import ContainerLog, LogEntry, LogOptions
 from supervisor.supervise.output import Fanout
 from supervisor.supervise.spool import Spool
+
+#: container actions that can change a pod's readiness (with every `health_status`)
+_GATING = ("create", "start", "die", "pause", "unpause", "destroy")
 
 log = structlog.get_logger("corral.engine")
 
@@ -256,6 +260,28 @@ class Engine:
                                  "name": c.name}
         attrs.update({k: str(v) for k, v in extra.items()})
         self.events.publish("container", action, c.id, attrs)
+        from supervisor.pods.events import pod_event
+
+        if (pod := pod_event(c.config.get("Labels"), action)) is not None:
+            self.events.publish("pod", pod[0], c.id, pod[1])  # a pod's infra is the pod
+        if action in _GATING or action.startswith("health_status"):
+            self._gate_pod(c)
+
+    def _gate_pod(self, c: Container) -> None:
+        """A pod's published ports (its infra's) take new connections only while the
+        pod is ready (every member running and ready), as a Service's endpoints."""
+        labels = c.config.get("Labels") or {}
+        pod = str(labels.get(POD_LABEL) or "")
+        if not pod:
+            return
+        try:
+            infra = pod_members.find_infra(pod, self.containers.all())
+        except CorralError:
+            return
+        members = pod_members.members_of(infra, self.containers.all())
+        self.networks.set_ready(infra.id, pod_members.pod_ready(
+            (m.state.status is Status.RUNNING, m.state.health.status if m.state.health
+             else None) for m in members))
 
     def _emit_volumes(self, c: Container, action: str) -> None:
         for m in c.mounts:

@@ -600,6 +600,16 @@ class _Builder:
         timeout = self.cfg.get("StopTimeout")
         if timeout is not None:
             out["terminationGracePeriodSeconds"] = int(timeout)
+        if self.w.infra is not None:  # a corral pod: what its members share
+            from supervisor.pods.members import share_of
+
+            share = share_of(self.cfg.get("Labels"))
+            if "pid" in share:
+                out["shareProcessNamespace"] = True
+            for ns in ("ipc", "uts"):
+                if ns not in share:
+                    self.note(f"the pod does not share {ns}: a Kubernetes pod's containers "
+                              "always do")
         mode = str(self.host.get("NetworkMode") or "")
         if mode == "host":
             out["hostNetwork"] = True

@@ -23,7 +23,7 @@ from typing import Any
 
 from supervisor.kube.generate import APP_LABEL, VOLUME_NAME_ANNOTATION
 from supervisor.pods import probes as probe_core
-from supervisor.pods.labels import INFRA_LABEL, INFRA_REF, POD_LABEL
+from supervisor.pods.labels import DEFAULT_SHARE, INFRA_LABEL, INFRA_REF, POD_LABEL, SHARE_LABEL
 
 __all__ = ["INFRA_LABEL", "POD_LABEL"]  # kept importable from here
 
@@ -113,7 +113,7 @@ _API = {"Pod": "v1", "Service": "v1", "ConfigMap": "v1", "Secret": "v1",
 # The fields play applies, per place: anything else is refused by its path.
 _META = {"name", "labels", "annotations", "namespace"}
 _POD_SPEC = {"containers", "volumes", "restartPolicy", "hostname", "hostAliases",
-             "terminationGracePeriodSeconds", "hostNetwork"}
+             "terminationGracePeriodSeconds", "hostNetwork", "shareProcessNamespace"}
 _CONTAINER = {"name", "image", "command", "args", "env", "envFrom", "ports", "resources",
               "readinessProbe", "livenessProbe", "startupProbe", "securityContext", "volumeMounts",
               "workingDir", "tty", "stdin", "imagePullPolicy"}
@@ -282,10 +282,16 @@ class _Planner:
                  for h in a.get("hostnames") or []]
         if extra:
             infra_host["ExtraHosts"] = extra
+        share_pid = spec.get("shareProcessNamespace", False)
+        if not isinstance(share_pid, bool):
+            raise PlayError(f"{where}: {prefix}spec.shareProcessNamespace must be true or false")
+        infra_labels = {**base_labels, INFRA_LABEL: "true"}
+        if share_pid:  # members join the infra's PID namespace, its catatonit PID 1
+            infra_labels[SHARE_LABEL] = ",".join((*DEFAULT_SHARE, "pid"))
         infra = ContainerPlan(f"{name}-infra", {
             "Image": INFRA_REF,
             "Hostname": "" if spec.get("hostNetwork") else str(spec.get("hostname") or name),
-            "Labels": {**base_labels, INFRA_LABEL: "true"},
+            "Labels": infra_labels,
             "ExposedPorts": {p: {} for p in bindings},
             "HostConfig": infra_host})
         members = []

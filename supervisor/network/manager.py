@@ -1048,6 +1048,16 @@ class Networks:
                         self.containers.get(other.container_id), self._dir_of(other.container_id)
                     )
 
+    def set_ready(self, cid: str, ready: bool) -> None:
+        """Whether `cid`'s published ports take new connections (a pod's infra: its
+        members' readiness, `pods/members.pod_ready`); nothing if it does not run."""
+        sb = self._sandboxes.get(cid)
+        for relay in sb.relays if sb else []:
+            if relay.upstream.ready != ready:
+                log.info("network.ready", id=cid[:12], port=relay.published.host_port,
+                         ready=ready)
+            relay.upstream.ready = ready
+
     # ---------------------------------------------------------------- views
     def published(self, cid: str) -> list[Published]:
         sb = self._sandboxes.get(cid)

@@ -28,6 +28,7 @@ import fcntl
 import ipaddress
 import os
 import socket
+import struct
 
 import trio
 
@@ -46,10 +47,14 @@ class Upstream:
 
     A connection takes `target` when it is accepted (synchronously, so a switch never
     splits one) and holds it to the end; `drained(t)` waits until none holds `t`.
+    While not `ready` (a pod whose readiness failed: Kubernetes sends a Service's
+    traffic to ready pods only) new connections are reset and new UDP flows dropped;
+    open ones go on, as conntrack keeps a removed endpoint's.
     """
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
+        self.ready = True
         self._open: dict[tuple[str, int], int] = {}
         self._changed = trio.Event()
 
@@ -149,7 +154,17 @@ async def _serve_tcp(sock: trio.socket.SocketType, upstream: Upstream) -> None:
                 if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
                     continue
                 raise
+            if not upstream.ready:
+                _reset(conn)
+                continue
             n.start_soon(_relay_tcp, conn, upstream, upstream.opened())
+
+
+def _reset(conn: trio.socket.SocketType) -> None:
+    """Close an accepted connection with a reset (linger on, 0 s): the client is
+    refused at once, not handed an empty stream it might wait on."""
+    with conn, contextlib.suppress(OSError):
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 async def _relay_tcp(
@@ -269,6 +284,8 @@ async def _serve_udp(sock: trio.socket.SocketType, upstream: Upstream) -> None:
                 continue
             flow = flows.get(peer)
             if flow is None:
+                if not upstream.ready:
+                    continue  # no new flow to a pod that is not ready
                 target = upstream.target
                 try:
                     flow = trio.socket.socket(_family(target[0]), socket.SOCK_DGRAM)

@@ -12,6 +12,7 @@ POD_LABELS_PREFIX = "io.corral.pod.label."
 SHARE_LABEL = "io.corral.pod.share"
 
 #: What members share by default, as Kubernetes: network (and with it the published
-#: ports and `localhost`), ipc and uts (one hostname).
+#: ports and `localhost`), ipc and uts (one hostname); pid when asked
+#: (`shareProcessNamespace: true`, `pod create --share +pid`), the infra its PID 1.
 DEFAULT_SHARE = ("net", "ipc", "uts")
-SHAREABLE = ("net", "ipc", "uts")
+SHAREABLE = ("net", "ipc", "uts", "pid")

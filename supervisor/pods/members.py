@@ -3,8 +3,11 @@
 Done by the daemon (called from the engine's create and start), so every client
 joins pods one way: corral's `run --pod NAME`, `kube play`, or any Docker client
 setting the label.  At create the body is checked and pointed at the infra's
-network (`container:<infra id>`; ports belong to the pod, as in Kubernetes) and its IPC
-(`--ipc container:<infra id>`, /dev/shm with it; the infra is `shareable`); at start
+network (`container:<infra id>`; ports belong to the pod, as in Kubernetes), its IPC
+(`--ipc container:<infra id>`, /dev/shm with it; the infra is `shareable`) and, when
+the pod shares pid, its PID namespace (`--pid container:`, catatonit as PID 1); a pod
+that does not share ipc gives each member an IPC namespace and /dev/shm of its own,
+as podman's does; at start
 the member joins the infra's uts namespace by `/proc/<pid>/ns/uts` (the infra must
 be running, as `--network container:` needs)."""
 
@@ -68,18 +71,35 @@ def join(body: dict[str, Any], containers: Iterable[_Record]) -> None:
         if "ipc" in share_of(labels) and not hc.get("IpcMode"):
             hc["IpcMode"] = "shareable"  # its members join it (and its /dev/shm)
         return
+    _join_member(body, containers)
+
+
+def _join_member(body: dict[str, Any], containers: Iterable[_Record]) -> None:
+    labels = body.get("Labels") or {}
     pod = pod_of(labels)
     if not pod:
         return
     infra = find_infra(pod, containers)
     hc = body.setdefault("HostConfig", {}) or {}
     body["HostConfig"] = hc
-    if "ipc" in share_of(infra.config.get("Labels")):
+    share = share_of(infra.config.get("Labels"))
+    mine = ("", f"container:{infra.name}", f"container:{infra.id}")
+    if "ipc" in share:
         ipc = str(hc.get("IpcMode") or "")
-        if ipc not in ("", f"container:{infra.name}", f"container:{infra.id}"):
+        if ipc not in mine:
             raise InvalidArgument(f"container of pod {pod}: its IPC namespace is the pod's, "
                                   f"--ipc {ipc} cannot be set")
+        if hc.get("ShmSize"):
+            raise InvalidArgument(f"container of pod {pod}: its /dev/shm is the pod's (it "
+                                  "shares ipc), --shm-size cannot be set: set it on the pod "
+                                  "(`corral pod create --shm-size`)")
         hc["IpcMode"] = f"container:{infra.id}"
+    if "pid" in share:
+        pid = str(hc.get("PidMode") or "")
+        if pid not in mine:
+            raise InvalidArgument(f"container of pod {pod}: its PID namespace is the pod's "
+                                  f"(it shares pid), --pid {pid} cannot be set")
+        hc["PidMode"] = f"container:{infra.id}"  # the infra's catatonit is its PID 1
     mode = str(hc.get("NetworkMode") or "default")
     if mode not in ("default", f"container:{infra.name}", f"container:{infra.id}"):
         raise InvalidArgument(f"container of pod {pod}: its network is the pod's, "
@@ -132,3 +152,11 @@ def check_remove(infra: _Record, containers: Iterable[R], *, force: bool) -> lis
                        f"(`corral pod rm {pod}`) or force remove")
     return members
 
+
+
+def pod_ready(members: Iterable[tuple[bool, str | None]]) -> bool:
+    """Kubernetes' pod Ready condition, what its Services' endpoints follow: every
+    container (running, its readiness health) is running and not unhealthy nor still
+    starting.  A pod of no member yet gates nothing (its infra alone serves no port)."""
+    return all(running and health not in ("unhealthy", "starting")
+               for running, health in members)

@@ -39,7 +39,7 @@ _SUBSCRIBER_BUFFER = 10_000
 class Event:
     seq: int
     time_nano: int
-    type: str  # container | image | volume | network | daemon
+    type: str  # container | image | volume | network | daemon | pod
     action: str
     actor_id: str
     attributes: dict[str, str] = field(default_factory=dict)
@@ -66,7 +66,8 @@ Filters = dict[str, list[str]]
 
 
 def matches(event: Event, filters: Filters) -> bool:
-    """Docker's event filters: container, image, event, type, label, volume, network."""
+    """Docker's event filters: container, image, event, type, label, volume, network;
+    and podman's `pod`."""
     attrs = event.attributes
     for key, wanted in filters.items():
         if not wanted:
@@ -90,6 +91,10 @@ def matches(event: Event, filters: Filters) -> bool:
             ok = all(
                 (attrs.get(k) == v) if sep else (k in attrs)
                 for k, sep, v in (w.partition("=") for w in wanted)
+            )
+        elif key == "pod":  # podman's: pod events by the pod's ID or name
+            ok = event.type == "pod" and any(
+                event.actor_id.startswith(w) or attrs.get("name") == w for w in wanted
             )
         elif key in ("volume", "network"):
             ok = event.type == key and any(
