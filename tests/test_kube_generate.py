@@ -255,3 +255,27 @@ def test_generate_errors_name_the_culprit(corral: Daemon) -> None:
     assert r.returncode == 125 and '"job" for "-t, --type"' in r.stderr
     r = corral.cli("kube", "generate")
     assert r.returncode == 125 and "CONTAINER|POD... or --project" in r.stderr
+
+
+def test_registry_tags_and_pushes_the_local_images_it_renames(
+    corral: Daemon, tmp_path: Any
+) -> None:
+    """`--registry HOST/PREFIX`: the YAML names the image there, and generate puts it
+    there (tag + push), so a cluster can pull what the YAML says; the YAML stays alone
+    on stdout."""
+    from registry import start_registry
+
+    reg = start_registry(tmp_path / "registry")
+    try:
+        r = corral.cli("run", "-d", "--name", "kpush", "busybox", "sleep", "1000")
+        assert r.returncode == 0, r.stderr
+        docs, err = generate(corral, "kpush", "--registry", f"{reg.host}/team")
+        image = f"{reg.host}/team/busybox"
+        assert docs[0]["spec"]["containers"][0]["image"] == image
+        assert f"Pushed busybox as {image}:latest" in err
+        local = corral.cli("image", "inspect", "-f", "{{.Id}}", "busybox").stdout.strip()
+        assert reg.inspect("team/busybox:latest", raw=True)["config"]["digest"] == local
+    finally:
+        corral.cli("rm", "-f", "kpush")
+        corral.cli("rmi", f"{reg.host}/team/busybox")
+        reg.stop()

@@ -154,9 +154,35 @@ def _generate(cli: Cli, argv: list[str]) -> int:
     text = gen.render(result)
     for note in result.notes:
         cli.err(f"WARNING: {note.warning()}")
+    if opts.registry:
+        _push_renamed(cli, {str((c.get("Config") or {}).get("Image") or c.get("Image", ""))
+                            for c in containers}, opts.registry)
     if p["filename"]:
         with open(p["filename"], "w", encoding="utf-8") as f:
             f.write(text)
     else:
         cli.stdout.write(text)
     return 0
+
+
+def _push_renamed(cli: Cli, images: set[str], registry: str) -> None:
+    """`--registry`: each local image the YAML names under HOST/PREFIX is tagged so and
+    pushed there, so a cluster can pull what it was given (progress stays off stdout,
+    which holds the YAML)."""
+    from supervisor.cli.push import push_image
+    from supervisor.errors import InvalidArgument
+    from supervisor.images.reference import parse as parse_ref
+    from supervisor.kube.generate import image_name
+
+    for image in sorted(images):
+        target = image_name(image, registry)
+        if target == image or image.startswith("sha256:"):
+            continue
+        try:
+            ref = parse_ref(target)
+        except InvalidArgument as exc:
+            raise CliError(f"--registry {registry}: {exc.message}") from None
+        cli.client.post(f"/images/{quote(image, '/:@')}/tag",
+                        {"repo": ref.repository, "tag": ref.tag or "latest"})
+        pushed = push_image(cli, target, quiet=True)
+        cli.err(f"Pushed {image} as {pushed}")

@@ -327,8 +327,8 @@ class _Builder:
         c: dict[str, Any] = {"name": self.member,
                              "image": image_name(image, self.opts.registry)}
         if self.opts.registry and c["image"] != image:
-            self.note(f"image {image} is named {c['image']}: push it there "
-                      "(`corral push` comes with the registry)")
+            self.note(f"image {image} is named {c['image']} (kube generate --registry "
+                      "tags and pushes it there)")
         c.update(self.command())
         workdir = self.cfg.get("WorkingDir") or ""
         if workdir and workdir != (self.image_cfg.get("WorkingDir") or ""):
