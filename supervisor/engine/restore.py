@@ -37,7 +37,7 @@ from supervisor.engine.state import Status
 from supervisor.runtime.fds import OwnedFd, close_all
 from supervisor.runtime.holder import Held, HeldPid, start_ticks
 from supervisor.supervise import spool
-from supervisor.supervise.logs import LogOptions
+from supervisor.supervise.logs import ContainerLog, LogOptions
 from supervisor.supervise.spool import Spool
 
 if TYPE_CHECKING:
@@ -135,9 +135,11 @@ async def adopt(engine: Engine, c: Container, h: Held) -> bool:
     for name, fd in (("stdout", out_r), ("stderr", err_r)):
         if fd is not None and (sp := Spool.open(cdir, name, resume=True)) is not None:
             live.spools[name] = sp
-    cut = spool.cut_back(engine.log_path(c), list(live.spools.values()))
-    if cut:
-        log.info("restore.log_cut_back", id=c.short_id, bytes=cut)
+    cut, renamed = spool.cut_back(engine.log_path(c), list(live.spools.values()))
+    if renamed:  # a rotation undone: the log's files are counted again
+        live.log = ContainerLog(engine.log_path(c))
+    if cut or renamed:
+        log.info("restore.log_cut_back", id=c.short_id, bytes=cut, rotations_undone=renamed)
     live.log.open_writer(LogOptions.from_log_config(c.host_config.get("LogConfig")))
     live.stopped = trio.Event()
     live.started_clock = trio.current_time()
