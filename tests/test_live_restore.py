@@ -234,3 +234,63 @@ def test_a_line_half_read_at_the_kill_is_logged_whole_once(
     assert c.logs() == b"first half\nsecond\n"
     c.remove(force=True)
     client.close()
+
+
+def test_a_port_a_rollout_moved_answers_from_the_new_replica_after_kill_9(
+    private_daemon: Any, rootfs_tar: Path
+) -> None:
+    """A rollout switches `web`'s published port to its new replica and ends (the old
+    one removed); the daemon is then killed with SIGKILL.  After the restart the port
+    still answers, from the new replica, which kept its PID."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    d = private_daemon()
+    client = _load(d, rootfs_tar)
+
+    def served(want: bytes) -> bool:
+        """httpd starts after its container does (no event says when it listens): a
+        client cut before it listens is retried, bounded."""
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                answer = _ask(port)
+            except ConnectionError:
+                answer = b""  # the relay closes a client the upstream refused
+            if answer or time.monotonic() > deadline:
+                return want in answer
+
+    def httpd(page: str) -> list[str]:
+        return ["sh", "-c", f"mkdir -p /www && echo {page} > /www/index.html && "
+                            "exec httpd -f -p 80 -h /www"]
+
+    old = client.containers.run(IMAGE, httpd("replica-one"), name="web", detach=True,
+                                ports={"80/tcp": ("127.0.0.1", port)})
+    assert served(b"replica-one")
+    new = client.containers.create(
+        IMAGE, httpd("replica-two"), name=f"{old.id[:12]}_web",
+        ports={"80/tcp": ("127.0.0.1", port)},
+        labels={"io.corral.rollout.successor-of": old.id},
+    )
+    body = {"From": old.id, "To": new.id, "Order": "start-first"}
+    answer = client.api._post_json(client.api._url("/corral/rollouts"), data=body)
+    answer.raise_for_status()
+    rid = answer.json()["Id"]
+    new.start()
+    client.api._post(client.api._url("/corral/rollouts/{0}/switch", rid),
+                     params={"drain": 0}).raise_for_status()
+    old.remove(force=True)  # as the rollout executor does (stop_old, remove_old)
+    client.api._post_json(client.api._url("/corral/rollouts/{0}/end", rid),
+                          data={"Result": "succeeded"}).raise_for_status()
+    assert [c.id for c in client.containers.list(all=True)] == [new.id]
+    assert served(b"replica-two")
+    pid = client.containers.get(new.id).attrs["State"]["Pid"]
+    client.close()
+    _kill_9(d)
+    assert _alive(pid)
+
+    d = private_daemon()
+    client = d.client()
+    assert client.containers.get(new.id).attrs["State"]["Pid"] == pid
+    assert b"replica-two" in _ask(port)
+    client.close()

@@ -56,7 +56,7 @@ from supervisor.runtime import cgroups, securityopt, userns
 from supervisor.runtime.console import Console, with_console_socket
 from supervisor.runtime.devices import check_devices, container_devices
 from supervisor.runtime.fds import OwnedFd, close_all
-from supervisor.runtime.holder import HeldPid, Holder, start_ticks
+from supervisor.runtime.holder import HeldPid, Holder, HolderLost, start_ticks
 from supervisor.runtime.process import PidFd
 from supervisor.runtime.rootfs import is_mounted, mount_overlay, mount_shm, unmount
 from supervisor.runtime.runc import Runtime
@@ -860,6 +860,18 @@ class Engine:
         finally:
             close_all(*copies.values())
 
+    async def ports_moved(self, old_id: str, new_id: str, old_names: set[str]) -> None:
+        """A rollout's switch moved ports from `old_id` to `new_id` (`old_names`: the
+        old one's listener names before it): the holder keeps them under the new one,
+        so a kill -9 after the switch leaves them to the new replica, not to an old
+        one about to be removed (whose removal would close them)."""
+        moved = self.networks.listener_fds(new_id)
+        gone = tuple(sorted(old_names - set(self.networks.listener_fds(old_id))))
+        with contextlib.suppress(HolderLost):
+            await self.holder.keep(new_id, moved)  # first: a kill between, both hold it
+            if gone:
+                await self.holder.keep(old_id, {}, drop=gone)
+
     async def _remove_after_failed_start(self, c: Container, live: Live) -> None:
         """An auto-remove container whose start failed is removed before the error
         goes out, as dockerd's start does: nothing is left, and the `docker run --rm`
@@ -1224,7 +1236,8 @@ class Engine:
                 left = spool.pending()
                 if left:
                     live.log.append(stream, framer.feed(left))
-                    spool.commit(framer.held, live.log.position())
+                # Marked before the first append too: an unmarked first append is undone.
+                spool.commit(framer.held, live.log.position())
                 while True:
                     try:
                         data = spool.take(pipe.fileno())

@@ -209,11 +209,15 @@ class Holder:
             self.send({"op": "exit", "id": msg["id"], "code": code})
 
     def op_keep(self, msg: dict[str, Any], fds: list[int]) -> None:
-        """More descriptors for a held container (the listeners of its ports)."""
+        """More descriptors for a held container (the listeners of its ports), and
+        fewer: those named in `drop` are closed (a rollout moved them elsewhere)."""
         h = self.held.get(msg["id"])
         if h is None or len(msg["names"]) != len(fds):
             close_fds(fds)
             return
+        for name in msg.get("drop", []):
+            if name in h.fds:
+                os.close(h.fds.pop(name))
         for name, fd in zip(msg["names"], fds, strict=True):
             if name in h.fds:
                 os.close(h.fds[name])
