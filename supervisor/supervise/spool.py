@@ -18,7 +18,8 @@ inode and size after that append.  A new daemon (`resume`):
 The spool is emptied (truncated) whenever everything in it is logged and it has
 grown past `RESET_AT`; a mark beyond the file's end then means "all logged".  No
 fsync: this guards against a killed daemon, not a power cut (the log is not fsynced
-either).  A pty (a `Tty` container) cannot be spliced: its output is read as before.
+either).  A pty (a `Tty` container) cannot be spliced into a file: the engine splices
+it into a relay pipe the holder also keeps, and that pipe into the spool.
 """
 
 from __future__ import annotations
