@@ -217,3 +217,30 @@ def test_marks_with_no_file_left_mean_every_file_is_newer() -> None:
     assert spool.plan_cut([(0, 9, 40)], [(0, 0)]) == spool.CutPlan()  # nothing marked yet
     # a stale mark of a quiet stream in an older file never undoes newer marked lines
     assert spool.plan_cut([(0, 9, 40), (1, 5, 300)], [(5, 120), (9, 40)]) == spool.CutPlan()
+
+
+def test_the_holder_ends_when_its_state_root_is_removed(tmp_path: Path) -> None:
+    """A holder whose state root was deleted (rm -rf of a daemon's root) can never be
+    asked for anything again: it ends by itself (inotify), signalling nothing."""
+    import subprocess
+    import sys
+
+    from supervisor.runtime import holderd
+
+    root = tmp_path / "root"
+    root.mkdir()
+    proc = subprocess.Popen([sys.executable, "-I", "-S", holderd.__file__,
+                             str(root / "holder.sock")], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        (root / "unrelated").write_text("x")
+        (root / "unrelated").unlink()  # an entry removed that is not its socket
+        assert proc.poll() is None
+        subprocess.run(["rm", "-rf", str(root)], check=True)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
