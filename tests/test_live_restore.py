@@ -56,6 +56,19 @@ def _ask(port: int) -> bytes:
     return out
 
 
+def _served(port: int, want: bytes) -> bool:
+    """httpd starts after its container does (no event says when it listens): a
+    client cut before it listens is retried, bounded."""
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            answer = _ask(port)
+        except ConnectionError:
+            answer = b""  # the relay closes a client the upstream refused
+        if answer or time.monotonic() > deadline:
+            return want in answer
+
+
 def _wait_event(client: Any, since: float, **filters: Any) -> dict[str, Any]:
     for e in client.events(since=since, until=time.time() + 30, decode=True, filters=filters):
         return dict(e)
@@ -75,7 +88,7 @@ def test_kill_9_keeps_containers_running_with_their_pids_logs_and_ports(
         name="web", detach=True, ports={"80/tcp": ("127.0.0.1", None)},
     )
     port = int(client.api.port(web.id, 80)[0]["HostPort"])
-    assert b"hello-web" in _ask(port)
+    assert _served(port, b"hello-web")
     pids = {c.name: c.attrs["State"]["Pid"] for c in client.containers.list()}
     before = _numbers(client, "writer")
     client.close()
@@ -233,4 +246,97 @@ def test_a_line_half_read_at_the_kill_is_logged_whole_once(
             break
     assert c.logs() == b"first half\nsecond\n"
     c.remove(force=True)
+    client.close()
+
+
+def test_a_port_a_rollout_moved_answers_from_the_new_replica_after_kill_9(
+    private_daemon: Any, rootfs_tar: Path
+) -> None:
+    """A rollout switches `web`'s published port to its new replica and ends (the old
+    one removed); the daemon is then killed with SIGKILL.  After the restart the port
+    still answers, from the new replica, which kept its PID."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    d = private_daemon()
+    client = _load(d, rootfs_tar)
+
+    def httpd(page: str) -> list[str]:
+        return ["sh", "-c", f"mkdir -p /www && echo {page} > /www/index.html && "
+                            "exec httpd -f -p 80 -h /www"]
+
+    old = client.containers.run(IMAGE, httpd("replica-one"), name="web", detach=True,
+                                ports={"80/tcp": ("127.0.0.1", port)})
+    assert _served(port, b"replica-one")
+    new = client.containers.create(
+        IMAGE, httpd("replica-two"), name=f"{old.id[:12]}_web",
+        ports={"80/tcp": ("127.0.0.1", port)},
+        labels={"io.corral.rollout.successor-of": old.id},
+    )
+    body = {"From": old.id, "To": new.id, "Order": "start-first"}
+    answer = client.api._post_json(client.api._url("/corral/rollouts"), data=body)
+    answer.raise_for_status()
+    rid = answer.json()["Id"]
+    new.start()
+    client.api._post(client.api._url("/corral/rollouts/{0}/switch", rid),
+                     params={"drain": 0}).raise_for_status()
+    old.remove(force=True)  # as the rollout executor does (stop_old, remove_old)
+    client.api._post_json(client.api._url("/corral/rollouts/{0}/end", rid),
+                          data={"Result": "succeeded"}).raise_for_status()
+    assert [c.id for c in client.containers.list(all=True)] == [new.id]
+    assert _served(port, b"replica-two")
+    pid = client.containers.get(new.id).attrs["State"]["Pid"]
+    client.close()
+    _kill_9(d)
+    assert _alive(pid)
+
+    d = private_daemon()
+    client = d.client()
+    assert client.containers.get(new.id).attrs["State"]["Pid"] == pid
+    assert b"replica-two" in _ask(port)
+    client.close()
+
+
+def _follow_until(client: Any, name: str, count: int) -> None:
+    """Block until the log holds `count` lines (a follow stream, not a sleep)."""
+    seen = 0
+    stream = client.containers.get(name).logs(stream=True, follow=True)
+    try:
+        for chunk in stream:
+            seen += chunk.count(b"\n")
+            if seen >= count:
+                return
+    finally:
+        stream.close()
+    raise AssertionError(f"{name}: the log ended at {seen} lines, before {count}")
+
+
+def test_a_tty_containers_output_is_logged_once_in_order_across_kill_9(
+    private_daemon: Any, rootfs_tar: Path
+) -> None:
+    """A `Tty` container's output goes through its pty: what it wrote while the
+    daemon was killed, and the line it was half way through, are logged once, in order."""
+    d = private_daemon()
+    client = _load(d, rootfs_tar)
+    # Each line written in two halves 20 ms apart: a kill finds one half-logged.
+    halves = 'i=0; while :; do i=$((i+1)); printf "line $i"; usleep 20000; echo; done'
+    client.containers.run(IMAGE, ["sh", "-c", halves], name="tty", tty=True, detach=True)
+    _follow_until(client, "tty", 5)
+    pid = client.containers.get("tty").attrs["State"]["Pid"]
+    client.close()
+    _kill_9(d)
+    assert _alive(pid)
+
+    t0 = time.time()
+    d = private_daemon()
+    client = d.client()
+    _wait_event(client, t0 - 5, type="daemon", event="restore")
+    total = len(client.containers.get("tty").logs().splitlines())
+    _follow_until(client, "tty", total + 5)
+    tty = client.containers.get("tty")
+    tty.stop(timeout=0)
+    assert tty.attrs["State"]["Pid"] == pid
+    lines = [line.rstrip(b"\r").decode() for line in tty.logs().splitlines()]
+    assert lines == [f"line {n}" for n in range(1, len(lines) + 1)]
+    tty.remove(force=True)
     client.close()

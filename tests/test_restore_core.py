@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -21,6 +23,11 @@ from supervisor.engine.metadata import Database
 from supervisor.engine.restore import InitStore, refusal
 from supervisor.engine.state import Status
 from supervisor.errors import CorralError
+from supervisor.supervise import spool
+from supervisor.supervise.framing import LineFramer
+from supervisor.supervise.logconfig import LogOptions
+from supervisor.supervise.logs import ContainerLog
+from supervisor.supervise.spool import Spool
 
 # The containers table as every corral before migrations made it (version 0).
 V0_SCHEMA = """
@@ -109,3 +116,131 @@ def test_a_failing_step_leaves_the_old_version_whole(tmp_path: Path) -> None:
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "half" not in tables
     db.close()
+
+
+# ----------------------------------------------------- log rotation across a kill -9
+# The pump splices a pipe into the spool, appends what it framed to the log (which may
+# rotate it), then writes the mark.  A kill between the append and the mark must not
+# repeat lines: the next daemon undoes that append, rotations included, and frames it
+# again from the spool.  Driven here step by step, the "kill" being the missing mark.
+
+
+def _pump_step(sp: Spool, framer: LineFramer, clog: ContainerLog, pipe: int, *,
+               mark: bool) -> None:
+    data = sp.take(pipe)
+    clog.append("stdout", framer.feed(data))
+    if mark:
+        sp.commit(framer.held, clog.position())
+
+
+def _logged(path: Path) -> list[str]:
+    """Every line in the log's files, oldest file first."""
+    found = [p for p in path.parent.iterdir() if p.name.startswith(path.name)]
+    lines: list[str] = []
+    for file in sorted(found, key=lambda p: -int(p.suffix[1:] if p != path else 0)):
+        text = file.read_text()
+        lines += [json.loads(rec)["log"].rstrip("\n") for rec in text.splitlines()]
+    return lines
+
+
+def _restore(tmp_path: Path, path: Path, options: LogOptions) -> None:
+    sp = Spool(tmp_path, "stdout", resume=True)
+    spool.cut_back(path, [sp])
+    clog = ContainerLog(path, options)
+    clog.open_writer()
+    framer = LineFramer()
+    clog.append("stdout", framer.feed(sp.pending()))
+    sp.commit(framer.held, clog.position())
+    clog.close_writer()
+    sp.close()
+
+
+@pytest.mark.parametrize(("max_file", "unmarked"), [(10, 3), (10, 12), (3, 30), (1, 8)])
+def test_a_rotating_append_killed_before_its_mark_is_logged_once(
+    tmp_path: Path, max_file: int, unmarked: int
+) -> None:
+    path = tmp_path / "c-json.log"
+    options = LogOptions(max_size=300, max_file=max_file)
+    sp = Spool(tmp_path, "stdout", resume=False)
+    clog = ContainerLog(path, options)
+    clog.open_writer()
+    framer = LineFramer()
+    sp.commit(0, clog.position())
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    written: list[str] = []
+
+    def write(n: int) -> None:
+        for _ in range(n):
+            written.append(f"line {len(written):04d}")
+            os.write(w, (written[-1] + "\n").encode())
+
+    for _ in range(3):
+        write(3)
+        _pump_step(sp, framer, clog, r, mark=True)
+    while clog.position()[1] < 280:  # so the next append writes the old file and rotates
+        write(1)
+        _pump_step(sp, framer, clog, r, mark=True)
+    before = clog.rotations
+    write(unmarked)
+    _pump_step(sp, framer, clog, r, mark=False)  # killed here: appended, rotated, no mark
+    assert clog.rotations > before  # the case this test is about
+    clog.close_writer()
+    sp.close()
+    os.close(r)
+    os.close(w)
+
+    _restore(tmp_path, path, options)
+    got = _logged(path)
+    assert len(got) == len(set(got)), "a line was logged twice"
+    assert got == written[len(written) - len(got):]  # in order, up to the newest
+    if max_file == 10:  # nothing rotated away: every line, once
+        assert got == written
+
+
+def test_an_undo_killed_half_way_is_finished_by_the_next_daemon() -> None:
+    # The marked file (inode 7) was rotated to .2 by an unmarked append that made .1
+    # and a new live file; the undo then died after unlinking the live file.
+    first = spool.plan_cut([(0, 9, 50), (1, 8, 300), (2, 7, 310), (3, 6, 300)],
+                           [(7, 280)])
+    assert first == spool.CutPlan(truncate=(2, 280), unlink=(0, 1),
+                                  renames=((2, 0), (3, 1)))
+    again = spool.plan_cut([(1, 8, 300), (2, 7, 280), (3, 6, 300)], [(7, 280)])
+    assert again == spool.CutPlan(unlink=(1,), renames=((2, 0), (3, 1)))
+    # ... and after the first rename: the gap is closed, nothing else is touched.
+    last = spool.plan_cut([(0, 7, 280), (3, 6, 300)], [(7, 280)])
+    assert last == spool.CutPlan(renames=((3, 1),))
+
+
+def test_marks_with_no_file_left_mean_every_file_is_newer() -> None:
+    assert spool.plan_cut([(0, 9, 40)], [(5, 300), (0, 0)]).unlink == (0,)
+    assert spool.plan_cut([(0, 9, 40)], [(0, 0)]) == spool.CutPlan()  # nothing marked yet
+    # a stale mark of a quiet stream in an older file never undoes newer marked lines
+    assert spool.plan_cut([(0, 9, 40), (1, 5, 300)], [(5, 120), (9, 40)]) == spool.CutPlan()
+
+
+def test_the_holder_ends_when_its_state_root_is_removed(tmp_path: Path) -> None:
+    """A holder whose state root was deleted (rm -rf of a daemon's root) can never be
+    asked for anything again: it ends by itself (inotify), signalling nothing."""
+    import subprocess
+    import sys
+
+    from supervisor.runtime import holderd
+
+    root = tmp_path / "root"
+    root.mkdir()
+    proc = subprocess.Popen([sys.executable, "-I", "-S", holderd.__file__,
+                             str(root / "holder.sock")], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        (root / "unrelated").write_text("x")
+        (root / "unrelated").unlink()  # an entry removed that is not its socket
+        assert proc.poll() is None
+        subprocess.run(["rm", "-rf", str(root)], check=True)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()

@@ -14,6 +14,7 @@ row, directory, mount, cgroup or runc state behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import secrets
@@ -57,7 +58,7 @@ from supervisor.runtime import cgroups, securityopt, userns
 from supervisor.runtime.console import Console, with_console_socket
 from supervisor.runtime.devices import check_devices, container_devices
 from supervisor.runtime.fds import OwnedFd, close_all
-from supervisor.runtime.holder import HeldPid, Holder, start_ticks
+from supervisor.runtime.holder import HeldPid, Holder, HolderLost, start_ticks
 from supervisor.runtime.process import PidFd
 from supervisor.runtime.rootfs import is_mounted, mount_overlay, mount_shm, unmount
 from supervisor.runtime.runc import Runtime
@@ -87,7 +88,7 @@ from supervisor.supervise.framing import LineFramer
 from supervisor.supervise.logconfig import LogDefaults, resolve_log_config
 from supervisor.supervise.logs import ContainerLog, LogEntry, LogOptions
 from supervisor.supervise.output import Fanout
-from supervisor.supervise.spool import Spool
+from supervisor.supervise.spool import CHUNK, Spool
 
 #: container actions that can change a pod's readiness (with every `health_status`)
 _GATING = ("create", "start", "die", "pause", "unpause", "destroy")
@@ -116,6 +117,9 @@ class Live:
     stdin_w: OwnedFd | None = None  # the write end of its stdin pipe (-i), while it runs
     console: Console | None = None  # the pty master of a `Tty` container's run (owner)
     spools: dict[str, Spool] = field(default_factory=dict)  # per stream, until its pump takes it
+    # A `Tty` run's relay pipe (read end, write end): pty -> relay -> spool, all by
+    # splice, the holder keeping both ends (see `_pump_console_spooled`).
+    tty_relay: tuple[OwnedFd, OwnedFd] | None = None
     removing: bool = False
     # Restart policy bookkeeping (supervise/restart.py decides; this remembers).
     restart_scope: trio.CancelScope | None = None  # a pending policy restart
@@ -769,21 +773,29 @@ class Engine:
             # The holder parents the init (it ran `runc create`) and keeps copies of
             # what must stay open while no daemon runs (engine/restore.py).
             pidfd = HeldPid(pid, f"container {c.short_id} init", self.holder, c.id)
-            if console is None:  # exactly once across a kill -9 (supervise/spool.py)
-                for name in ("stdout", "stderr"):
-                    if (spool := Spool.open(cdir, name, resume=False)) is not None:
-                        live.spools[name] = spool
+            # exactly once across a kill -9 (supervise/spool.py); a pty through a relay
+            for name in ("stdout",) if console is not None else ("stdout", "stderr"):
+                if (spool := Spool.open(cdir, name, resume=False)) is not None:
+                    live.spools[name] = spool
+            relay: dict[str, OwnedFd] = {}
+            if console is not None and live.spools:
+                live.tty_relay = OwnedFd.pipe("tty relay")
+                os.set_blocking(live.tty_relay[0].fileno(), False)
+                relay = {"ttyrelay_r": live.tty_relay[0], "ttyrelay_w": live.tty_relay[1]}
             start_time = start_ticks(pid)
             # Not stdin's write end: a copy in the holder would keep the pipe open
             # after the client's input ended (StdinOnce), and the container would
             # never see EOF; with no daemon, stdin ends (EOF), as Docker's does.
-            await self._hand_to_holder(c, pid, start_time, out_r, err_r, None, console)
+            await self._hand_to_holder(c, pid, start_time, out_r, err_r, None, console, relay)
             self.inits.record(c.id, pid, start_time)
         except BaseException as exc:
             close_all(*fds, pidfd)
             for spool in live.spools.values():
                 spool.close()
             live.spools.clear()
+            if live.tty_relay is not None:
+                close_all(*live.tty_relay)
+                live.tty_relay = None
             if created or c.config.get("Tty"):  # a failed handover leaves runc's state
                 with trio.CancelScope(shield=True):
                     await self.runtime.delete(c.id, force=True)
@@ -870,11 +882,14 @@ class Engine:
         err_r: OwnedFd | None,
         in_w: OwnedFd | None,
         console: Console | None,
+        extra: dict[str, OwnedFd] | None = None,
     ) -> None:
         """The holder keeps copies of the output pipes' read ends, stdin's write end,
-        the pty master and the ports' listeners (ours stay ours)."""
+        the pty master (and its relay pipe) and the ports' listeners (ours stay ours)."""
         copies: dict[str, OwnedFd] = {}
         try:
+            for name, kept in (extra or {}).items():
+                copies[name] = kept.dup(f"{name} for the holder")
             for name, fd in (("stdout", out_r), ("stderr", err_r), ("stdin", in_w)):
                 if fd is not None:
                     copies[name] = fd.dup(f"{name} for the holder")
@@ -885,6 +900,18 @@ class Engine:
             await self.holder.adopt(c.id, pid, start_time, copies)
         finally:
             close_all(*copies.values())
+
+    async def ports_moved(self, old_id: str, new_id: str, old_names: set[str]) -> None:
+        """A rollout's switch moved ports from `old_id` to `new_id` (`old_names`: the
+        old one's listener names before it): the holder keeps them under the new one,
+        so a kill -9 after the switch leaves them to the new replica, not to an old
+        one about to be removed (whose removal would close them)."""
+        moved = self.networks.listener_fds(new_id)
+        gone = tuple(sorted(old_names - set(self.networks.listener_fds(old_id))))
+        with contextlib.suppress(HolderLost):
+            await self.holder.keep(new_id, moved)  # first: a kill between, both hold it
+            if gone:
+                await self.holder.keep(old_id, {}, drop=gone)
 
     async def _remove_after_failed_start(self, c: Container, live: Live) -> None:
         """An auto-remove container whose start failed is removed before the error
@@ -1250,7 +1277,8 @@ class Engine:
                 left = spool.pending()
                 if left:
                     live.log.append(stream, framer.feed(left))
-                    spool.commit(framer.held, live.log.position())
+                # Marked before the first append too: an unmarked first append is undone.
+                spool.commit(framer.held, live.log.position())
                 while True:
                     try:
                         data = spool.take(pipe.fileno())
@@ -1270,11 +1298,74 @@ class Engine:
 
     async def _pump_console(self, live: Live, console: Console) -> None:
         """A TTY's output: one stream, logged as `stdout` (Docker does the same)."""
+        spool = live.spools.pop("stdout", None)
+        relay, live.tty_relay = live.tty_relay, None
+        if spool is not None and relay is not None:
+            await self._pump_console_spooled(live, console, spool, relay)
+            return
+        if spool is not None:
+            spool.close()
+        if relay is not None:
+            close_all(*relay)
         framer = LineFramer()
         while data := await console.read():
             live.output.publish("stdout", data)
             live.log.append("stdout", framer.feed(data))
         live.log.append("stdout", framer.flush())
+
+    async def _pump_console_spooled(
+        self, live: Live, console: Console, spool: Spool, relay: tuple[OwnedFd, OwnedFd]
+    ) -> None:
+        """A pty cannot be spliced into a file, but into a pipe: its output moves pty ->
+        relay pipe -> spool, each step one splice, so no byte is ever only in our
+        memory (the holder keeps the pty master and both relay ends while no daemon
+        runs; what is in the relay when a daemon dies is spooled by the next one)."""
+        r, w = relay
+        framer = LineFramer()
+
+        def spool_relay() -> None:  # the relay is emptied into the spool, and logged
+            while True:
+                try:
+                    data = spool.take(r.fileno())
+                except BlockingIOError:
+                    return
+                if not data:
+                    return
+                live.output.publish("stdout", data)
+                live.log.append("stdout", framer.feed(data))
+                spool.commit(framer.held, live.log.position())
+
+        try:
+            left = spool.pending()
+            if left:
+                live.log.append("stdout", framer.feed(left))
+            spool.commit(framer.held, live.log.position())
+            while True:
+                spool_relay()  # so the relay is empty: EAGAIN below means "pty empty"
+                try:
+                    n = os.splice(console.fileno(), w.fileno(), CHUNK,
+                                  flags=os.SPLICE_F_NONBLOCK)
+                except BlockingIOError:
+                    try:
+                        await trio.lowlevel.wait_readable(console.fileno())
+                    except trio.ClosedResourceError:
+                        break
+                    continue
+                except trio.ClosedResourceError:
+                    break
+                except OSError as exc:
+                    if exc.errno == errno.EIO:  # every holder of the slave end is gone
+                        break
+                    raise
+                if n == 0:
+                    break
+                await trio.lowlevel.checkpoint()  # a flood must not starve the rest
+            spool_relay()
+            live.log.append("stdout", framer.flush())
+            spool.commit(0, live.log.position())
+        finally:
+            spool.close()
+            close_all(r, w)
 
     def resize(self, c: Container, height: int, width: int) -> None:
         """`POST /containers/{id}/resize`: the container's terminal gets the new size.

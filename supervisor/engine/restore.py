@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import socket
 from typing import TYPE_CHECKING
 
@@ -37,7 +38,7 @@ from supervisor.engine.state import Status
 from supervisor.runtime.fds import OwnedFd, close_all
 from supervisor.runtime.holder import Held, HeldPid, start_ticks
 from supervisor.supervise import spool
-from supervisor.supervise.logs import LogOptions
+from supervisor.supervise.logs import ContainerLog, LogOptions
 from supervisor.supervise.spool import Spool
 
 if TYPE_CHECKING:
@@ -128,6 +129,7 @@ async def adopt(engine: Engine, c: Container, h: Held) -> bool:
     live = engine.live(c)
     out_r, err_r = h.take("stdout"), h.take("stderr")
     stdin_w, console_fd = h.take("stdin"), h.take("console")
+    relay_r, relay_w = h.take("ttyrelay_r"), h.take("ttyrelay_w")
     listeners = {n: socket.socket(fileno=fd.detach()) for n, fd in list(h.fds.items())
                  if n.startswith("port:")}
     h.close()
@@ -135,9 +137,19 @@ async def adopt(engine: Engine, c: Container, h: Held) -> bool:
     for name, fd in (("stdout", out_r), ("stderr", err_r)):
         if fd is not None and (sp := Spool.open(cdir, name, resume=True)) is not None:
             live.spools[name] = sp
-    cut = spool.cut_back(engine.log_path(c), list(live.spools.values()))
-    if cut:
-        log.info("restore.log_cut_back", id=c.short_id, bytes=cut)
+    if console_fd is not None and relay_r is not None and relay_w is not None and (
+        sp := Spool.open(cdir, "stdout", resume=True)
+    ) is not None:  # a pty's output, spooled through its relay pipe
+        live.spools["stdout"] = sp
+        os.set_blocking(relay_r.fileno(), False)
+        live.tty_relay = (relay_r, relay_w)
+    else:
+        close_all(relay_r, relay_w)
+    cut, renamed = spool.cut_back(engine.log_path(c), list(live.spools.values()))
+    if renamed:  # a rotation undone: the log's files are counted again
+        live.log = ContainerLog(engine.log_path(c))
+    if cut or renamed:
+        log.info("restore.log_cut_back", id=c.short_id, bytes=cut, rotations_undone=renamed)
     live.log.open_writer(LogOptions.from_log_config(c.host_config.get("LogConfig")))
     live.stopped = trio.Event()
     live.started_clock = trio.current_time()

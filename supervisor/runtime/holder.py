@@ -252,9 +252,12 @@ class Holder:
         await self._request({"op": "adopt", "id": cid, "pid": pid, "start": start,
                              "names": names}, [fds[n].fileno() for n in names])
 
-    async def keep(self, cid: str, fds: dict[str, int]) -> None:
+    async def keep(self, cid: str, fds: dict[str, int], drop: tuple[str, ...] = ()) -> None:
+        """The holder keeps copies of more of `cid`'s fds, and lets go of those named in
+        `drop` (a rollout's ports moved from one container to another)."""
         names = list(fds)
-        await self._send({"op": "keep", "id": cid, "names": names}, [fds[n] for n in names])
+        await self._send({"op": "keep", "id": cid, "names": names, "drop": list(drop)},
+                         [fds[n] for n in names])
 
     async def forget(self, cid: str) -> None:
         self._exits.pop(cid, None)

@@ -22,9 +22,10 @@ Wire: a SOCK_SEQPACKET Unix socket (`holder.sock` under the state root, 0600), o
 JSON object per packet, descriptors as SCM_RIGHTS of that packet.  One daemon is
 connected at a time; a new connection replaces the old (the old daemon is gone).
 
-The holder ends on `quit` (a daemon stopping its containers for good), or when it
+The holder ends on `quit` (a daemon stopping its containers for good), when it
 holds nothing and no daemon is connected (a daemon that died before it handed over
-anything).
+anything), or when its state root is removed (inotify on the socket's directory: its
+socket unlinked or moved, or the directory itself); it signals nothing then.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PR_SET_CHILD_SUBREAPER = 36
+# inotify(7): the state root's removal (its socket unlinked or moved, or the root)
+IN_MOVED_FROM, IN_DELETE, IN_DELETE_SELF, IN_MOVE_SELF = 0x40, 0x200, 0x400, 0x800
+IN_NONBLOCK, IN_CLOEXEC = os.O_NONBLOCK, os.O_CLOEXEC
 #: SCM_RIGHTS carries at most 253 descriptors a packet (the kernel's SCM_MAX_FD).
 MAX_FDS = 253
 MAX_PACKET = 65536
@@ -86,6 +90,7 @@ class Holder:
         self.unclaimed: collections.OrderedDict[int, int] = collections.OrderedDict()
         self.conn: socket.socket | None = None
         self.quit = False
+        self.served = False  # a daemon connected once (the idle end waits for one)
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         old = os.umask(0o177)
         try:
@@ -103,12 +108,19 @@ class Holder:
         signal.signal(signal.SIGCHLD, lambda *_: None)
         for s in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
             signal.signal(s, signal.SIG_IGN)
+        self.watch = watch_root(os.path.dirname(path) or ".")
+
+    def close(self) -> None:
+        if self.watch >= 0:
+            os.close(self.watch)
 
     # ------------------------------------------------------------ the loop
     def run(self) -> None:
         self.reap()
         while not self.quit:
             watched = [self.listener.fileno(), self.wake_r]
+            if self.watch >= 0:
+                watched.append(self.watch)
             if self.conn is not None:
                 watched.append(self.conn.fileno())
             try:
@@ -122,17 +134,29 @@ class Holder:
                 except BlockingIOError:
                     pass
                 self.reap()
+            if self.watch in ready:  # something in the root was removed: checked below
+                with contextlib.suppress(BlockingIOError):
+                    while os.read(self.watch, 4096):
+                        pass
+                if not self.socket_present():
+                    break  # the root went away, with a daemon or none: see `run`
             if self.listener.fileno() in ready:
                 conn, _ = self.listener.accept()
                 if self.conn is not None:
                     self.conn.close()  # a new daemon: the old one is gone
                 self.conn = conn
+                self.served = True
             if self.conn is not None and self.conn.fileno() in ready:
                 self.receive(self.conn)
-            if self.conn is None and not self.held and not self.spawns:
-                break  # nothing to keep and nobody to keep it for
+            if self.conn is None and self.served and not self.held and not self.spawns:
+                break  # nothing to keep and nobody to keep it for (any more)
             if self.conn is None and not self.socket_present():
                 break  # the root went away (removed): no daemon can ever ask again
+        # Ending: what it holds is let go, nothing is signalled.  If the root went away,
+        # its containers run on, orphans of pid 1 with no logs to write (their output
+        # pipes close with us); a daemon on a new root knows nothing of them and a
+        # daemon on this path again finds no socket and starts a new holder.
+        self.close()
         self.listener.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
@@ -209,11 +233,15 @@ class Holder:
             self.send({"op": "exit", "id": msg["id"], "code": code})
 
     def op_keep(self, msg: dict[str, Any], fds: list[int]) -> None:
-        """More descriptors for a held container (the listeners of its ports)."""
+        """More descriptors for a held container (the listeners of its ports), and
+        fewer: those named in `drop` are closed (a rollout moved them elsewhere)."""
         h = self.held.get(msg["id"])
         if h is None or len(msg["names"]) != len(fds):
             close_fds(fds)
             return
+        for name in msg.get("drop", []):
+            if name in h.fds:
+                os.close(h.fds.pop(name))
         for name, fd in zip(msg["names"], fds, strict=True):
             if name in h.fds:
                 os.close(h.fds[name])
@@ -268,6 +296,21 @@ class Holder:
                 self.unclaimed[pid] = code
                 while len(self.unclaimed) > UNCLAIMED_LIMIT:
                     self.unclaimed.popitem(last=False)
+
+
+def watch_root(root: str) -> int:
+    """An inotify descriptor that wakes the loop when the socket's directory loses an
+    entry or itself goes (-1 if inotify is unavailable: the check then runs at the
+    next wake-up only)."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    fd = int(libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC))
+    if fd < 0:
+        return -1
+    mask = IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF
+    if libc.inotify_add_watch(fd, os.fsencode(root), mask) < 0:
+        os.close(fd)
+        return -1
+    return fd
 
 
 def rss_kb() -> int:

@@ -10,25 +10,30 @@ they are in neither), frames them from there, and after each log append writes i
 inode and size after that append.  A new daemon (`resume`):
 
 - cuts the log back to the newest mark of its streams (an append whose mark was not
-  written is undone: its bytes are still in the spool past the mark);
+  written is undone: its bytes are still in the spool past the mark), and undoes the
+  rotations such an append made (`plan_cut`);
 - feeds the framer the spool from the mark on (the partial line the old framer held,
   and what was spliced but not logged), then goes on splicing.
 
 The spool is emptied (truncated) whenever everything in it is logged and it has
 grown past `RESET_AT`; a mark beyond the file's end then means "all logged".  No
 fsync: this guards against a killed daemon, not a power cut (the log is not fsynced
-either).  A pty (a `Tty` container) cannot be spliced: its output is read as before.
+either).  A pty (a `Tty` container) cannot be spliced into a file: the engine splices
+it into a relay pipe the holder also keeps, and that pipe into the spool.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
 from supervisor.runtime.fds import OwnedFd
+from supervisor.supervise.logconfig import rotated_path
 
 log = structlog.get_logger("corral.spool")
 
@@ -118,15 +123,87 @@ class Spool:
             self.mark.close()
 
 
-def cut_back(log_path: Path, spools: list[Spool]) -> int:
-    """Undo a log append whose mark was not written: the log file is cut to the newest
-    mark of its streams (same inode only).  Returns how many bytes were cut."""
+@dataclass(frozen=True)
+class CutPlan:
+    """How to undo the one log append a kill left unmarked (`plan_cut`), by rotation
+    index (0 the live file, k `<log>.k`): cut `truncate` = (index, size), unlink
+    `unlink`, then rename `renames` (src, dst) in order so the indices are 0, 1, ...
+    again.  Each step leaves a state `plan_cut` plans the rest from, so a kill
+    during the undo is undone by the next daemon."""
+
+    truncate: tuple[int, int] | None = None
+    unlink: tuple[int, ...] = ()
+    renames: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def renamed(self) -> bool:
+        return bool(self.unlink or self.renames)
+
+
+def plan_cut(files: list[tuple[int, int, int]], marks: list[tuple[int, int]]) -> CutPlan:
+    """The pure core of `cut_back`.  `files`: (rotation index, inode, size) of the log
+    files on disk; `marks`: (inode, size) of each stream's mark.
+
+    The pump appends and then marks with no checkpoint between, so at most one append
+    is past the newest mark: the last one, which may have rotated the log (renamed
+    the marked file to `.k`, and made k newer ones holding only its records).  The
+    newest mark is the one in the newest file still on disk (files go oldest first);
+    everything newer than its file and past its size is that append's.  If no mark's
+    file is on disk (that append rotated them all away, or `max-file` 1 unlinked
+    it), every file left is newer than every mark: all of them go."""
+    files = sorted(files)
+    marked = {ino for ino, _ in marks if ino}
+    if not marked:
+        return CutPlan()
+    hit = next((n for n, (_, ino, _) in enumerate(files) if ino in marked), None)
+    if hit is None:
+        return CutPlan(unlink=tuple(index for index, _, _ in files))
+    index, ino, size = files[hit]
+    keep = max(s for i, s in marks if i == ino)
+    kept = files[hit:]
+    return CutPlan(
+        truncate=(index, keep) if size > keep else None,
+        unlink=tuple(i for i, _, _ in files[:hit]),
+        renames=tuple((src, dst) for dst, (src, _, _) in enumerate(kept) if src != dst),
+    )
+
+
+def log_files(log_path: Path) -> list[tuple[int, int, int]]:
+    """(rotation index, inode, size) of `<log>` and every `<log>.N` on disk, gaps and
+    all (an undo killed half way leaves gaps)."""
+    found: list[tuple[int, int, int]] = []
+    for entry in os.scandir(log_path.parent):
+        name = entry.name
+        if name == log_path.name:
+            index = 0
+        elif name.startswith(log_path.name + ".") and name[len(log_path.name) + 1:].isdigit():
+            index = int(name[len(log_path.name) + 1:])
+        else:
+            continue
+        st = entry.stat(follow_symlinks=False)
+        found.append((index, st.st_ino, st.st_size))
+    return sorted(found)
+
+
+def cut_back(log_path: Path, spools: list[Spool]) -> tuple[int, bool]:
+    """Undo a log append whose mark was not written, a rotating one too (`plan_cut`).
+    Returns how many bytes went and whether files were unlinked or renamed (the
+    caller's `ContainerLog` must then count its files again)."""
     try:
-        st = os.stat(log_path)
+        files = log_files(log_path)
     except FileNotFoundError:
-        return 0
-    sizes = [s.log_size for s in spools if s.log_ino == st.st_ino]
-    if not sizes or st.st_size <= max(sizes):
-        return 0
-    os.truncate(log_path, max(sizes))
-    return st.st_size - max(sizes)
+        return 0, False
+    plan = plan_cut(files, [(s.log_ino, s.log_size) for s in spools])
+    sizes = {index: size for index, _, size in files}
+    cut = 0
+    if plan.truncate is not None:
+        index, size = plan.truncate
+        os.truncate(rotated_path(log_path, index), size)
+        cut += sizes[index] - size
+    for index in plan.unlink:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(rotated_path(log_path, index))
+        cut += sizes[index]
+    for src, dst in plan.renames:
+        os.replace(rotated_path(log_path, src), rotated_path(log_path, dst))
+    return cut, plan.renamed

@@ -250,7 +250,9 @@ class Rollouts:
         e = self.engine
         new = e.containers.get(rec.new)
         if is_active(new.state.status):
+            held = set(e.networks.listener_fds(rec.old))
             e.networks.takeover(rec.old, rec.new)  # the ports it still waits for
+            await e.ports_moved(rec.old, rec.new, held)
         name = rec.old_name
         if self._exists(rec.old):
             old = e.containers.get(rec.old)
@@ -319,7 +321,9 @@ def register(router: Router, engine: Engine) -> None:
         drain = float(req.query_str("drain") or 0)
         if drain < 0:
             raise InvalidArgument(f"invalid drain {drain}: want seconds, 0 or more")
+        held = set(engine.networks.listener_fds(rec.old))
         switched = engine.networks.takeover(rec.old, rec.new)
+        await engine.ports_moved(rec.old, rec.new, held)
         rec.phase = "draining"
         await rollouts.save(rec)
         with trio.move_on_after(drain):
