@@ -25,7 +25,7 @@ from supervisor.httpcore.client import (
     Response,
 )
 
-from .engine import error_message
+from .engine import check_answer, error_message, json_answer
 
 
 class AsyncApi:
@@ -70,11 +70,7 @@ class AsyncApi:
         status, _, body = await self._open(method, path, query, json_body)
         async with body:
             data = b"".join([c async for c in body.chunks()])
-        if status == 304:  # "not modified": already started/stopped, which is what we asked
-            return None
-        if not 200 <= status < 300:
-            raise ApiError(status, error_message(data, status))
-        return json.loads(data) if data.strip() else None
+        return json_answer(status, data)
 
     async def send_raw(
         self, method: str, path: str, query: dict[str, Any], body: bytes, content_type: str
@@ -83,8 +79,7 @@ class AsyncApi:
         status, _, reader = await self._open(method, path, query, None, body, content_type)
         async with reader:
             data = b"".join([c async for c in reader.chunks()])
-        if not 200 <= status < 300:
-            raise ApiError(status, error_message(data, status))
+        check_answer(status, data)
 
     async def open(
         self, method: str, path: str, query: dict[str, Any] | None = None, json_body: Any = None

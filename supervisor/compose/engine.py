@@ -52,6 +52,21 @@ class ComposeEngine(Protocol):
     ) -> AsyncIterator[bytes]: ...
 
 
+def check_answer(status: int, data: bytes) -> None:
+    """A non-2xx answer raises `ApiError` with Docker's message (both engines)."""
+    if not 200 <= status < 300:
+        raise ApiError(status, error_message(data, status))
+
+
+def json_answer(status: int, data: bytes) -> Any:
+    """A request's answer as both engines decode it: 304 ("not modified": already
+    started/stopped, which is what was asked) is None, non-2xx raises, else the JSON."""
+    if status == 304:
+        return None
+    check_answer(status, data)
+    return json.loads(data) if data.strip() else None
+
+
 def error_message(data: bytes, status: int) -> str:
     """Docker's `{"message": ...}` error body as one line."""
     text = data.decode("utf-8", "replace").strip()
@@ -128,11 +143,7 @@ class InProcessEngine:
         status, body = await self._dispatch(method, path, query, *self._json(json_body))
         async with body:
             data = await body.read()
-        if status == 304:
-            return None
-        if not 200 <= status < 300:
-            raise ApiError(status, error_message(data, status))
-        return json.loads(data) if data.strip() else None
+        return json_answer(status, data)
 
     async def send_raw(
         self, method: str, path: str, query: dict[str, Any], body: bytes, content_type: str
@@ -140,8 +151,7 @@ class InProcessEngine:
         status, answer = await self._dispatch(method, path, query, body, content_type)
         async with answer:
             data = await answer.read()
-        if not 200 <= status < 300:
-            raise ApiError(status, error_message(data, status))
+        check_answer(status, data)
 
     async def open(
         self, method: str, path: str, query: dict[str, Any] | None = None, json_body: Any = None
