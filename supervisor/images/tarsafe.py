@@ -130,18 +130,19 @@ def _forget(known: Known, parts: tuple[str, ...]) -> None:
         known.difference_update([k for k in known if k[:n] == parts])
 
 
-def _safe_parent(dest: Path, parts: tuple[str, ...], entry: str, *, create: bool,
-                 known: Known | None = None) -> Path:
+def _safe_parent(dest: str, parts: tuple[str, ...], entry: str, *, create: bool,
+                 known: Known | None = None) -> str:
     """Walk the parent directories of `parts` inside dest without following symlinks.
 
     Missing directories are created (0755, like tar does for implicit parents) when
     `create`; a symlink or non-directory on the way is refused, naming the entry.
     `known`: directories this unpack made or checked (and has not replaced since), so
     a layer's thousands of entries do not lstat the same parents again and again.
+    Paths are plain strings here: pathlib's objects cost more CPU than the syscalls.
     """
     cur = dest
     for i, comp in enumerate(parts[:-1], 1):
-        cur = cur / comp
+        cur = f"{cur}/{comp}"
         if known is not None:
             prefix = parts[:i]
             if prefix in known:
@@ -161,12 +162,12 @@ def _safe_parent(dest: Path, parts: tuple[str, ...], entry: str, *, create: bool
     return cur
 
 
-def _remove(path: Path) -> None:
+def _remove(path: str) -> None:
     """Remove whatever is at path (never following a symlink; any depth)."""
     remove_tree(path)
 
 
-def _create(path: Path, make: Callable[[], R]) -> R:
+def _create(path: str, make: Callable[[], R]) -> R:
     """`make()` a new entry at `path`, replacing what is there (a layer may replace
     a lower entry of its own): tried first, so a fresh path costs one call."""
     try:
@@ -176,7 +177,9 @@ def _create(path: Path, make: Callable[[], R]) -> R:
         return make()
 
 
-def _apply_xattrs(path: Path | int, info: tarfile.TarInfo) -> None:
+def _apply_xattrs(path: str | int, info: tarfile.TarInfo) -> None:
+    if not info.pax_headers:
+        return
     for key, value in info.pax_headers.items():
         if not key.startswith(XATTR_PAX_PREFIX):
             continue
@@ -192,11 +195,19 @@ def _apply_xattrs(path: Path | int, info: tarfile.TarInfo) -> None:
                 os.setxattr(path, attr, raw, follow_symlinks=False)
 
 
-def _apply_owner_mode(path: Path, info: tarfile.TarInfo) -> None:
+def _apply_owner_mode(path: str, info: tarfile.TarInfo) -> None:
     os.chown(path, info.uid, info.gid, follow_symlinks=False)
     if not info.issym():
         # chmod after chown: chown clears setuid/setgid bits.
         os.chmod(path, info.mode & 0o7777)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """All of `data` to `fd` (os.write may write less), with no buffered file object:
+    one syscall per chunk, no per-file io objects or flush."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def unpack_layer(src: BinaryIO | Path, dest: Path) -> int:
@@ -212,6 +223,7 @@ def unpack_layer(src: BinaryIO | Path, dest: Path) -> int:
     budget = name_budget(dest)
     dir_times: list[tuple[tuple[str, ...], int]] = []
     known: Known = set()
+    root = os.fspath(dest)
     try:
         tar = tarfile.open(fileobj=src, mode="r|*")  # noqa: SIM115 - `with tar` below
     except tarfile.TarError as e:
@@ -219,18 +231,18 @@ def unpack_layer(src: BinaryIO | Path, dest: Path) -> int:
     with tar:
         try:
             for info in tar:
-                total += _unpack_entry(tar, info, dest, dir_times, budget, known)
+                total += _unpack_entry(tar, info, root, dir_times, budget, known)
         except tarfile.TarError as e:
             raise InvalidArgument(f"invalid tar archive: {e}") from None
     # Directory mtimes last: creating children changed them.
     for parts, mtime in reversed(dir_times):
-        path = _still_a_directory(dest, parts)
+        path = _still_a_directory(root, parts)
         if path is not None:
             os.utime(path, (mtime, mtime), follow_symlinks=False)
     return total
 
 
-def _still_a_directory(dest: Path, parts: tuple[str, ...]) -> Path | None:
+def _still_a_directory(dest: str, parts: tuple[str, ...]) -> str | None:
     """`dest/parts` if it is still a directory reached through directories only.
 
     A later entry may have replaced it or a parent by a file (`a/b/`, then `a`) or by a
@@ -239,7 +251,7 @@ def _still_a_directory(dest: Path, parts: tuple[str, ...]) -> Path | None:
     """
     cur = dest
     for comp in parts:
-        cur = cur / comp
+        cur = f"{cur}/{comp}"
         try:
             st = os.lstat(cur)
         except (FileNotFoundError, NotADirectoryError):
@@ -252,7 +264,7 @@ def _still_a_directory(dest: Path, parts: tuple[str, ...]) -> Path | None:
 def _unpack_entry(
     tar: tarfile.TarFile,
     info: tarfile.TarInfo,
-    dest: Path,
+    dest: str,
     dir_times: list[tuple[tuple[str, ...], int]],
     budget: int,
     known: Known,
@@ -269,7 +281,7 @@ def _unpack_entry(
             os.setxattr(parent, OPAQUE_XATTR, b"y")
             return 0
         parent = _safe_parent(dest, target, name, create=True, known=known)
-        path = parent / target[-1]
+        path = f"{parent}/{target[-1]}"
         _forget(known, target)
         _remove(path)
         os.mknod(path, stat.S_IFCHR | 0o000, os.makedev(0, 0))
@@ -285,7 +297,7 @@ def _unpack_entry(
         raise _refuse(name, "the layer root must be a directory")
 
     parent = _safe_parent(dest, parts, name, create=True, known=known)
-    path = parent / parts[-1]
+    path = f"{parent}/{parts[-1]}"
     size = 0
 
     if info.isdir():
@@ -305,19 +317,20 @@ def _unpack_entry(
         if info.isreg():
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
             fd = _create(path, lambda: os.open(path, flags, 0o600))
-            with os.fdopen(fd, "wb") as out:
-                data = tar.extractfile(info)
+            try:
+                data = tar.extractfile(info) if info.size else None
                 if data is not None:
                     while chunk := data.read(_CHUNK):
-                        out.write(chunk)
+                        _write_all(fd, chunk)
                         size += len(chunk)
-                out.flush()
                 # metadata through the descriptor: no path walk per call (the files
                 # are most of a layer's entries)
                 os.fchown(fd, info.uid, info.gid)
                 os.fchmod(fd, info.mode & 0o7777)  # after chown: chown clears setuid
                 _apply_xattrs(fd, info)
                 os.utime(fd, (info.mtime, info.mtime))
+            finally:
+                os.close(fd)
             return size
         elif info.issym():
             if len(os.fsencode(info.linkname)) >= PATH_MAX:
@@ -333,7 +346,7 @@ def _unpack_entry(
             if not target:
                 raise _refuse(name, "hard link target escapes the layer")
             tparent = _safe_parent(dest, target, name, create=False, known=known)
-            tpath = tparent / target[-1]
+            tpath = f"{tparent}/{target[-1]}"
             try:
                 tst = os.lstat(tpath)
             except FileNotFoundError:
