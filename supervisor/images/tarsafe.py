@@ -89,10 +89,17 @@ def entry_parts(name: str, max_bytes: int = MAX_NAME_BYTES) -> tuple[str, ...]:
     parts = tuple(norm.split("/"))
     if len(parts) > MAX_DEPTH:
         raise _refuse(name, f"path is {len(parts)} levels deep (at most {MAX_DEPTH})")
-    size = len(os.fsencode(norm))
+    # An ASCII name's bytes are its characters: most of a layer's names are, and need
+    # no encoding to be measured.
+    ascii_name = norm.isascii()
+    size = len(norm) if ascii_name else len(os.fsencode(norm))
     if size > max_bytes:
         raise _refuse(name, f"path is {size} bytes long (at most {max_bytes} here)")
-    if any(len(os.fsencode(p)) > NAME_MAX for p in parts):
+    if ascii_name:
+        too_long = size > NAME_MAX and any(len(p) > NAME_MAX for p in parts)
+    else:
+        too_long = any(len(os.fsencode(p)) > NAME_MAX for p in parts)
+    if too_long:
         raise _refuse(name, f"a path component is longer than {NAME_MAX} bytes")
     return parts
 
