@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import IMAGE, Daemon, cgroup_parent
+from conftest import IMAGE, Daemon, cgroup_parent, kill_holder
 
 from supervisor.pods import members
 from supervisor.pods.labels import INFRA_LABEL, POD_LABEL
@@ -230,14 +230,19 @@ def test_boot_starts_the_infra_before_its_members(
             "sleep", "1d")
     d.proc.kill()
     d.proc.wait()
+    kill_holder(d.root)  # a host reboot: nothing kept, so boot starts them (no live restore)
     killed = time.time_ns()
     d = private_daemon()
     client = d.client()
+    deadline = killed // 10**9 + 120  # the event stream ends there: a missing start fails
     for n in ("bp-infra", "bp-a", "bp-b"):  # each boot-time start's event (replayed if past)
-        for ev in client.events(since=killed // 10**9 - 1, decode=True,
+        started = False
+        for ev in client.events(since=killed // 10**9 - 1, until=deadline, decode=True,
                                 filters={"container": n, "event": "start"}):
             if int(ev["timeNano"]) > killed:  # not the first daemon's start
+                started = True
                 break
+        assert started, f"{n} was not started at boot"
     for n in ("bp-a", "bp-b"):
         for kind in ("net", "ipc", "uts"):
             assert ns(d, n, kind) == ns(d, "bp-infra", kind)
