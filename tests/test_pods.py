@@ -300,10 +300,13 @@ def test_a_dead_infra_comes_back_and_its_members_rejoin(corral: Daemon, dk: Any)
     killed = time.time_ns()
     os.kill(pid(corral, "rj-infra"), 9)  # not a user's kill: the policies apply
     for name in ("rj-infra", "rj-a"):
-        for ev in dk.events(since=killed // 10**9 - 1, decode=True,
-                            filters={"container": name, "event": "start"}):
+        started = False
+        for ev in dk.events(since=killed // 10**9 - 1, until=killed // 10**9 + 120,
+                            decode=True, filters={"container": name, "event": "start"}):
             if int(ev["timeNano"]) > killed:
+                started = True
                 break
+        assert started, f"{name} did not start again"
     for kind in ("net", "ipc", "uts"):
         assert ns(corral, "rj-a", kind) == ns(corral, "rj-infra", kind)
     assert ns(corral, "rj-a", "net") != old_net

@@ -69,7 +69,8 @@ def play(corral: Daemon, tmp_path: Path, text: str) -> Path:
 def wait_event(dk: Any, name: str, action: str, since: int, after: int = 0) -> int:
     """The container's first event `action` since `since` and after the event at
     `after` (timeNano), blocking on the event stream; its timeNano."""
-    for ev in dk.events(since=since, decode=True, filters={"container": name}):
+    for ev in dk.events(since=since, until=int(time.time()) + 120, decode=True,
+                        filters={"container": name}):
         if ev.get("Action") == action and int(ev["timeNano"]) > after:
             return int(ev["timeNano"])
     raise AssertionError(f"the event stream ended before {action}")

@@ -49,7 +49,8 @@ def free_port() -> int:
 
 
 def wait_event(dk: Any, name: str, action: str, since: int, after: int = 0) -> int:
-    for ev in dk.events(since=since, decode=True, filters={"container": name}):
+    for ev in dk.events(since=since, until=int(time.time()) + 120, decode=True,
+                        filters={"container": name}):
         if ev.get("Action") == action and int(ev["timeNano"]) > after:
             return int(ev["timeNano"])
     raise AssertionError(f"the event stream ended before {action}")
