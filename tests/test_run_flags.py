@@ -17,7 +17,7 @@ from typing import Any
 
 import docker
 import pytest
-from conftest import Daemon
+from conftest import Daemon, kill_holder
 
 IMAGE = "busybox:latest"
 
@@ -357,13 +357,15 @@ def test_a_joiner_starts_after_its_donor_at_boot(private_daemon: Any, rootfs_tar
        "sleep", "1000", cli=True)  # fmt: skip
     ok(d, "run", "-d", "--name", "joiner", "--restart", "always", "--ipc", "container:donor",
        "--pid", "container:donor", IMAGE, "sleep", "1000", cli=True)  # fmt: skip
-    d.proc.kill()  # a crash: both were running, both start again at boot
+    d.proc.kill()  # a host crash: both were running, both start again at boot
     d.proc.wait()
+    kill_holder(d.root)  # (the daemon's alone would be a live restore: no boot start)
     crashed = time.time_ns()
     d = private_daemon()
-    dk = d.client()  # its reads time out after 60 s: a start that never comes fails
+    dk = d.client()
     for name in ("donor", "joiner"):  # each one's start after the crash
         events = dk.events(decode=True, since=crashed // 10**9,
+                           until=crashed // 10**9 + 120,  # a start that never comes fails
                            filters={"container": name, "event": "start"})  # fmt: skip
         next(e for e in events if e["timeNano"] > crashed)
         events.close()
