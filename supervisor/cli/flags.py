@@ -775,6 +775,8 @@ def container_body(
             }
         endpoints[network] = endpoint
     if o.get("mac_address"):
+        import re  # here, as for the cgroup rules above: only this flag needs it
+
         if not re.fullmatch(r"[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}",
                             o["mac_address"]):  # fmt: skip
             raise UsageError(f"{o['mac_address']} is not a valid mac address")
