@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Daemon
+from conftest import Daemon, kill_holder
 
 PROJECT = "com.docker.compose.project"
 RATE = 50  # requests per second
@@ -753,6 +753,7 @@ def test_a_bridge_an_older_root_made_gets_the_fixed_address_at_the_next_start(
     dk.close()
     d.proc.kill()
     d.proc.wait(timeout=30)
+    kill_holder(d.root)  # a reboot: the container stopped too (else a live restore)
     # what an older root left: a bridge with its own random address and no gateway
     subprocess.run(["ip", "link", "del", bridge], check=True)
     subprocess.run(["ip", "link", "add", "name", bridge, "type", "bridge"], check=True)
