@@ -114,6 +114,25 @@ def _proc_state(pid: int) -> str:
         return "gone"
 
 
+def _await_healthy(client: Any, names: list[str], since: float) -> list[str]:
+    """Those of `names` that did not turn healthy under the last daemon within 60 s.
+
+    A restored container's health is `starting` again (Docker's `initHealthMonitor`
+    does the same), so the check waits on `health_status: healthy` events since the
+    last kill, not on the state read the instant the daemon answers."""
+    waiting = {n for n in names
+               if client.containers.get(n).attrs["State"]["Health"]["Status"] != "healthy"}
+    if not waiting:
+        return []
+    for ev in client.events(decode=True, since=int(since), until=int(time.time()) + 60,
+                            filters={"type": "container"}):
+        if ev.get("Action") == "health_status: healthy":
+            waiting.discard(ev.get("Actor", {}).get("Attributes", {}).get("name", ""))
+            if not waiting:
+                break
+    return sorted(waiting)
+
+
 def soak(s: Soak, private_daemon: Any, rootfs_tar: Path, tmp_path: Path) -> None:
     """Run the fleet `s` under a kill -9 every `s.kill_every` seconds, then check it."""
     d: Daemon = private_daemon()
@@ -179,8 +198,7 @@ def soak(s: Soak, private_daemon: Any, rootfs_tar: Path, tmp_path: Path) -> None
     # The crash loops go on under the last daemon (each restarted since the soak began).
     crash_after = {n: client.containers.get(n).attrs["RestartCount"] for n in names["crash"]}
     stuck = [n for n in names["crash"] if crash_after[n] <= crash_counts[n]]
-    unhealthy = [n for n in names["health"]
-                 if client.containers.get(n).attrs["State"]["Health"]["Status"] != "healthy"]
+    unhealthy = _await_healthy(client, names["health"], since=kills[-1] if kills else 0.0)
     # Writers: stopped, then each log must be 1..N exactly once in order.
     lines: dict[str, dict[str, int]] = {}
     for n in names["writer"]:
