@@ -120,6 +120,10 @@ class Corral(Engine):
                         self.host,
                         "--cgroup-parent",
                         self.cgroup_parent,
+                        # A port of its own (logged as metrics.listening): the host's
+                        # default 127.0.0.1:9323 belongs to the real daemon.
+                        "--metrics-addr",
+                        "127.0.0.1:0",
                         "--ready-fd",
                         str(w),
                     ],

@@ -4,7 +4,7 @@ the daemon's CPU between scrapes.
 corral only (podman has no built-in exporter).  Every scrape reads each container's
 cgroup files and netns counters then; between scrapes nothing runs, so the second
 figure should be zero.  The daemon's metrics address is the one it logged at start
-(`metrics.listening`): the bench daemon runs with the default `--metrics-addr`.
+(`metrics.listening`): the bench daemon runs with `--metrics-addr 127.0.0.1:0`, a port of its own.
 """
 
 from __future__ import annotations
