@@ -22,7 +22,7 @@ import shutil
 import signal
 import stat
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,27 +32,31 @@ import trio
 from supervisor import stateroot
 from supervisor.distribution.hosts import RegistryHosts
 from supervisor.engine import create as plan
-from supervisor.engine import names, restore, unsupported, volopts
+from supervisor.engine import names, restore, unsupported
 from supervisor.engine import namespaces as nsmodes
 from supervisor.engine import update as updates
+from supervisor.engine.caps import bounding_caps, capabilities
 from supervisor.engine.containers import Container, ContainerStore, MountPoint, State
 from supervisor.engine.execs import Exec, ExecStartError, ExecStore, runtime_start_error
+from supervisor.engine.hooks import Draft, Hooks
+from supervisor.engine.live import Live
 from supervisor.engine.metadata import Database
 from supervisor.engine.paths import secure_join
 from supervisor.engine.state import Event, Status, is_active, next_status
 from supervisor.engine.timefmt import rfc3339_nano
 from supervisor.engine.users import resolve_user
+from supervisor.engine.volumehooks import VolumeHooks
 from supervisor.engine.volumes import VolumeStore
 from supervisor.errors import Conflict, CorralError, InvalidArgument, NotModified
 from supervisor.images.changes import apply_changes
 from supervisor.images.store import ImageStore
 from supervisor.network import links as netlinks
+from supervisor.network.hooks import NetworkHooks
 from supervisor.network.manager import Networks, has_sandbox, network_mode
-from supervisor.network.manager import Plan as NetworkPlan
 from supervisor.pods import members as pod_members
-from supervisor.pods import prober as pod_prober
 from supervisor.pods.infra import InfraImages
 from supervisor.pods.labels import POD_LABEL
+from supervisor.pods.prober import ProbeHooks
 from supervisor.rmtree import discard_tree
 from supervisor.runtime import cgroups, securityopt, userns
 from supervisor.runtime.console import Console, with_console_socket
@@ -76,18 +80,17 @@ from supervisor.runtime.spec import (
     Rlimit,
     UserNamespace,
     all_capabilities,
-    capability_names,
-    tweak_capabilities,
 )
 from supervisor.runtime.spec import build_config as build_oci_config
 from supervisor.runtime.userns import Remap
-from supervisor.supervise import health, healthstate
+from supervisor.supervise import healthstate
 from supervisor.supervise import restart as restarts
 from supervisor.supervise.events import EventBus
 from supervisor.supervise.framing import LineFramer
+from supervisor.supervise.health import HealthHooks
 from supervisor.supervise.logconfig import LogDefaults, resolve_log_config
-from supervisor.supervise.logs import ContainerLog, LogEntry, LogOptions
-from supervisor.supervise.output import Fanout
+from supervisor.supervise.loghooks import LogHooks
+from supervisor.supervise.logs import ContainerLog, LogEntry
 from supervisor.supervise.spool import CHUNK, Spool
 
 #: container actions that can change a pod's readiness (with every `health_status`)
@@ -101,34 +104,6 @@ DEFAULT_STOP_TIMEOUT = 10
 KILL_TIMEOUT = 10
 KILL_GIVE_UP = 2
 RECOVERED_ERROR = "the corral daemon stopped while the container was running"
-
-
-@dataclass
-class Live:
-    """In-memory companions of a container record: its log, live output and waiters."""
-
-    log: ContainerLog
-    output: Fanout = field(default_factory=Fanout)
-    exited: trio.Event = field(default_factory=trio.Event)  # the *next* exit
-    started: trio.Event = field(default_factory=trio.Event)  # the *next* start
-    removed: trio.Event = field(default_factory=trio.Event)
-    stopped: trio.Event = field(default_factory=trio.Event)  # supervision task finished
-    pidfd: PidFd | None = None  # the init's, while it runs (owned by the supervision task)
-    stdin_w: OwnedFd | None = None  # the write end of its stdin pipe (-i), while it runs
-    console: Console | None = None  # the pty master of a `Tty` container's run (owner)
-    spools: dict[str, Spool] = field(default_factory=dict)  # per stream, until its pump takes it
-    # A `Tty` run's relay pipe (read end, write end): pty -> relay -> spool, all by
-    # splice, the holder keeping both ends (see `_pump_console_spooled`).
-    tty_relay: tuple[OwnedFd, OwnedFd] | None = None
-    removing: bool = False
-    # Restart policy bookkeeping (supervise/restart.py decides; this remembers).
-    restart_scope: trio.CancelScope | None = None  # a pending policy restart
-    delay: float = 0.0  # the last backoff delay
-    recent_restarts: list[float] = field(default_factory=list)  # trio clock times
-    started_clock: float = 0.0
-    killed_by_user: bool = False
-    unhealthy_restart: bool = False  # killed for being unhealthy: restart it
-    start_lock: trio.Lock = field(default_factory=trio.Lock)
 
 
 def _signal_number(sig: str | int) -> int:
@@ -150,26 +125,6 @@ def _host_nofile_hard() -> int:
     import resource
 
     return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-
-
-@functools.cache
-def _bounding_caps() -> int:
-    """The daemon's capability bounding set: all that `--privileged` can give."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("CapBnd:"):
-            return int(line.split()[1], 16)
-    return (1 << 41) - 1  # no such line: every capability up to CAP_CHECKPOINT_RESTORE
-
-
-def _capabilities(hc: dict[str, Any]) -> list[str] | None:
-    """A container's capabilities, for its init, execs and probes alike (None:
-    Docker's default set): --cap-add/--cap-drop, every one for --privileged."""
-    return tweak_capabilities(
-        capability_names(hc.get("CapAdd"), "CapAdd"),
-        capability_names(hc.get("CapDrop"), "CapDrop"),
-        privileged=bool(hc.get("Privileged")),
-        bounding=_bounding_caps(),
-    )
 
 
 class Engine:
@@ -198,15 +153,25 @@ class Engine:
         nursery.start_soon(self.db.keep_pending)  # records held while the disk is full
         self.images: ImageStore = InfraImages(root, self.db)  # + pod infra (pods/infra.py)
         self.volumes = VolumeStore(root, self.db)
-        self.volume_mounts = volopts.Mounts()  # which option volumes are mounted, for whom
         self.containers = ContainerStore(self.db)
         self.execs = ExecStore()
         self.runtime = Runtime(runtime, state_dir=root / "runc")
         self.runtime_name = runtime
         self.nursery = nursery
         self.events = EventBus(self.db)
+        self._live: dict[str, Live] = {}
         # networking (supervisor/network): bridges, namespaces, published ports, names
         self.networks = Networks(root, self.db, self.containers, nursery)
+        # what the other components do at each step of a container's lifecycle
+        # (engine/hooks.py): set up in this order, taken down in the reverse
+        self.volume_hooks = VolumeHooks(self.volumes, self.events, self.volume_user)
+        self.hooks: list[Hooks] = [
+            NetworkHooks(self.networks),
+            self.volume_hooks,
+            LogHooks(self._live),
+            HealthHooks(self, nursery, self._on_health, self.containers.save),
+            ProbeHooks(self, nursery, self.emit, self._probe_kill, self.containers.save),
+        ]
         # `userns-remap`: the range, and the namespace holding it (runtime/userns.py)
         self.remap = remap
         self.userns_path = root / "userns"
@@ -224,7 +189,6 @@ class Engine:
         self.inits = restore.InitStore(self.db)
         self.live_restore = False
         self.shutting_down = False
-        self._live: dict[str, Live] = {}
         for c in self.containers.all():
             self._live[c.id] = Live(log=ContainerLog(self.log_path(c)))
 
@@ -287,15 +251,6 @@ class Engine:
             (m.state.status is Status.RUNNING, m.state.health.status if m.state.health
              else None) for m in members))
 
-    def _emit_volumes(self, c: Container, action: str) -> None:
-        for m in c.mounts:
-            if m.type == "volume":
-                attrs = {"container": c.id, "driver": "local", "destination": m.destination}
-                if action == "mount":
-                    attrs["read/write"] = str(not m.read_only).lower()
-                    attrs["propagation"] = ""
-                self.events.publish("volume", action, m.name, attrs)
-
     # ------------------------------------------------------------- recovery
     async def recover(self) -> None:
         """After a restart (clean or kill -9): nothing of the previous run stays alive.
@@ -349,9 +304,7 @@ class Engine:
                         for m in c.mounts if m.type == "volume"}  # fmt: skip
         for c in self.containers.all():
             if c.id in kept:  # live restore: its option volumes stay mounted, for it
-                for m in c.mounts:
-                    if m.type == "volume":
-                        self.volume_mounts.adopt(m.name, c.id)
+                self.volume_hooks.adopt(c)
         try:
             self.volumes.remake_lost(frozenset(held_volumes))
         except OSError as exc:
@@ -467,7 +420,7 @@ class Engine:
         unsupported.check_body(body, runtime=self.runtime_name)  # refused, never dropped
         image = self.images.resolve(image_ref)
         host_config: dict[str, Any] = dict(body.get("HostConfig") or {})
-        _capabilities(host_config)  # an unknown --cap-add name is refused now
+        capabilities(host_config)  # an unknown --cap-add name is refused now
         if host_config.get("Privileged") and self._remap_of(host_config) is not None:
             raise InvalidArgument(  # dockerd's words
                 "privileged mode is incompatible with user namespaces.  You must run the "
@@ -488,8 +441,10 @@ class Engine:
         path, args = plan.command_line(config)
         mounts = plan.plan_mounts(config, host_config)
         mounts += self._volumes_from(host_config, mounts)
-        net_plan = self._check_network(host_config, body, config)
-        self.networks.check_links(name, host_config)  # networking: --link
+        cid = secrets.token_hex(32)
+        draft = Draft(cid, name, body, host_config, config)
+        for hook in self.hooks:  # networking: its plan, ports and --link
+            hook.check_create(draft)
         nsmodes.check_modes(host_config, config)  # --ipc --pid --uts --shm-size ...
         nsmodes.check_sysctls(host_config, network_mode(host_config) == "host")
         self._check_resources(host_config)
@@ -508,7 +463,6 @@ class Engine:
             host_config.get("LogConfig"), self.log_defaults
         )
 
-        cid = secrets.token_hex(32)
         c = Container(
             id=cid,
             name=name,
@@ -559,11 +513,13 @@ class Engine:
                 stateroot.open_to_group(cdir, self.remap.gid)  # its root reaches its rootfs
                 self._chown_to_remap(c, cdir / "upper", cdir / "work")
             with self.db.transaction():  # endpoints and record: one commit, one WAL fsync
-                self.networks.commit_plan(cid, net_plan)  # networking: endpoint rows
+                for hook in self.hooks:  # networking: endpoint rows
+                    hook.created(c, draft)
                 self.containers.add(c)
         except BaseException:
             self.containers.forget(cid)  # rolled back: out of the in-memory index too
-            self.networks.forget(cid)  # networking
+            for hook in reversed(self.hooks):
+                hook.create_failed(cid)
             discard_tree(cdir)
             for v in made_volumes:
                 with contextlib.suppress(CorralError):
@@ -600,20 +556,6 @@ class Engine:
                 out.append(copy)
                 taken.add(m.destination.rstrip("/"))
         return out
-
-    def _check_network(
-        self, hc: dict[str, Any], body: dict[str, Any], config: dict[str, Any]
-    ) -> NetworkPlan:
-        """networking: mode, --ip, aliases, -p/-P and busy host ports, all before
-        anything exists.  The default network is `bridge`, as Docker's."""
-        if (hc.get("NetworkMode") or "default") == "default":
-            hc["NetworkMode"] = "bridge"
-        mac = body.get("MacAddress") or ""  # deprecated, the primary endpoint's (dockerd)
-        net_plan = self.networks.plan(hc, body.get("NetworkingConfig"), str(mac))
-        self.networks.check_ports(
-            hc, (config.get("ExposedPorts") or {}).keys(), config.get("Labels") or {}
-        )
-        return net_plan
 
     def _check_resources(self, hc: dict[str, Any]) -> None:
         mem = hc.get("Memory") or 0
@@ -687,7 +629,6 @@ class Engine:
 
     async def _start(self, c: Container, *, by_user: bool) -> None:
         next_status(c.state.status, Event.START, c.name)
-        log_options = LogOptions.from_log_config(c.host_config.get("LogConfig"))
         live = self.live(c)
         if live.restart_scope is not None:
             live.restart_scope.cancel()
@@ -701,11 +642,11 @@ class Engine:
         pidfd: PidFd | None = None
         mounted = False
         created = False
-        attached = False
+        begun: list[Hooks] = []  # their `starting` done: undone below on a failure
         try:
-            # networking: ports bound, netns + veth + address + routes (undone below)
-            await self.networks.attach(c, cdir)
-            attached = True
+            for hook in self.hooks:  # networking: ports, netns, veth; option volumes
+                await hook.starting(c)
+                begun.append(hook)
             lowers = [*self.images.layer_dirs(c.image_id), cdir / "init"]
             remapped = self._remap_of(c) is not None
             mount_overlay(lowers, cdir / "upper", cdir / "work", rootfs,
@@ -715,7 +656,6 @@ class Engine:
                 mount_shm(cdir / "shm", c.host_config.get("ShmSize") or DEFAULT_SHM_SIZE)
             if remapped:
                 self._remap_files(c, cdir)
-            await self._mount_volumes(c)  # the local driver's type/device/o
             self._copy_up_volumes(c, rootfs)
             devices = await trio.to_thread.run_sync(container_devices, c.host_config)
             spec = self._runtime_spec(c, rootfs, devices)
@@ -805,10 +745,9 @@ class Engine:
             if mounted:
                 unmount(rootfs)
                 unmount(cdir / "shm")
-            self._release_volumes(c)
-            if attached:
-                with trio.CancelScope(shield=True):
-                    await self.networks.detach(c)  # networking
+            with trio.CancelScope(shield=True):
+                for hook in reversed(begun):
+                    await hook.start_failed(c)
             if isinstance(exc, CorralError):
                 c.state.error = exc.message
                 c.state.exit_code = getattr(exc, "exit_code", 128)
@@ -823,7 +762,6 @@ class Engine:
         live.console = console
         started, live.started = live.started, trio.Event()
         started.set()
-        live.log.open_writer(log_options)
         live.stopped = trio.Event()
         st = c.state
         st.status = next_status(st.status, Event.START, c.name)
@@ -840,6 +778,8 @@ class Engine:
         live.killed_by_user = False
         live.started_clock = trio.current_time()
         self.containers.save(c)
+        for hook in self.hooks:  # the log's writer, health checks, probes
+            hook.running(c, live, restored=False)
         start_done = trio.Event()
         self.nursery.start_soon(
             self._supervise,
@@ -850,7 +790,6 @@ class Engine:
             err_r.stream() if err_r is not None else None,
             start_done,
         )
-        self._start_health(c, live)
         try:
             await self.runtime.start(c.id)
         except CorralError as exc:
@@ -859,7 +798,8 @@ class Engine:
             raise
         finally:
             start_done.set()
-        self._emit_volumes(c, "mount")
+        for hook in self.hooks:
+            hook.started(c)
         self.emit(c, "start")
         log.info("container.start", id=c.short_id, name=c.name, pid=pid)
         self._rejoin_pod(c)
@@ -965,7 +905,7 @@ class Engine:
         if not any(e.startswith("HOSTNAME=") for e in env):
             env.append(f"HOSTNAME={cfg['Hostname']}")
         env += self._link_env(c)
-        caps = _capabilities(hc)
+        caps = capabilities(hc)
         remap = self._remap_of(c)
         security = securityopt.of_container(hc)
         rlimits = [
@@ -1120,29 +1060,6 @@ class Engine:
             return "/dev/shm"
         return str(self.dir_of(other) / "shm")
 
-    async def _mount_volumes(self, c: Container, holder: str = "") -> None:
-        """Volumes with the local driver's options are mounted for their first user
-        (moby's localVolume.Mount; a start, or `cp` of a stopped container, its own
-        `holder`); a failure releases what this one took."""
-        holder = holder or c.id
-        try:
-            for m in c.mounts:
-                if m.type != "volume":
-                    continue
-                vol = self.volumes.find(m.name)
-                if vol is not None and volopts.needs_mount(vol.options):
-                    await self.volume_mounts.acquire(vol.name, vol.options, vol.mountpoint, holder)
-        except BaseException:
-            self._release_volumes(c, holder)
-            raise
-
-    def _release_volumes(self, c: Container, holder: str = "") -> None:
-        """The container no longer uses its volumes: the last user's unmount them."""
-        for m in c.mounts:
-            if m.type == "volume":
-                path = self.volumes.dir / m.name / "_data"
-                self.volume_mounts.release(m.name, path, holder or c.id)
-
     def _copy_up_volumes(self, c: Container, rootfs: Path) -> None:
         """A new, empty volume gets the image's content at its path, as in Docker."""
         for m in c.mounts:
@@ -1160,31 +1077,18 @@ class Engine:
                 os.chmod(data, stat.S_IMODE(st.st_mode))
 
     # ---------------------------------------- health checks (supervise/health.py)
-    def _start_health(self, c: Container, live: Live) -> None:
-        """This run's health: back to `starting`; probes run until the init exits.
-
-        The probe task watches the init's pidfd itself, so nothing in `_finish` or
-        `remove` has to stop it.  `on_status` is where health turns into events (and
-        restart-on-unhealthy): it must not await; start tasks in the nursery instead.
-        """
-
-        def on_status(c: Container, old: str, new: str) -> None:
-            self.emit(c, f"health_status: {new}")
-            tuning = restarts.Tuning.from_labels(c.config.get("Labels"))
-            if new == "unhealthy" and c.state.status is Status.RUNNING and (
-                tuning.restart_on_unhealthy
-            ):
-                # Podman's --health-on-failure=restart: kill it; _plan_restart
-                # restarts it whatever the restart policy says.
-                self._live[c.id].unhealthy_restart = True
-                self._send(c, signal.SIGKILL)
-
-        assert live.pidfd is not None  # just started
-        health.start(self, c, live.pidfd, self.nursery, on_status, save=self.containers.save)
-        # Kubernetes probes (pods/prober.py): a failed liveness/startup probe kills it
-        # and the restart policy decides, as the kubelet does
-        pod_prober.start(self, c, live.pidfd, self.nursery, self.emit, self._probe_kill,
-                         self.containers.save)
+    def _on_health(self, c: Container, old: str, new: str) -> None:
+        """Where health turns into events (and restart-on-unhealthy): it must not
+        await; start tasks in the nursery instead (supervise/health.py)."""
+        self.emit(c, f"health_status: {new}")
+        tuning = restarts.Tuning.from_labels(c.config.get("Labels"))
+        if new == "unhealthy" and c.state.status is Status.RUNNING and (
+            tuning.restart_on_unhealthy
+        ):
+            # Podman's --health-on-failure=restart: kill it; _plan_restart
+            # restarts it whatever the restart policy says.
+            self._live[c.id].unhealthy_restart = True
+            self._send(c, signal.SIGKILL)
 
     def _probe_kill(self, c: Container) -> None:
         if c.state.status is Status.RUNNING:
@@ -1386,11 +1290,12 @@ class Engine:
         cgroups.cleanup(self.cgroup_path(c))
         unmount(self.rootfs_of(c))
         unmount(self.dir_of(c) / "shm")
-        self._release_volumes(c)
-        try:
-            await self.networks.detach(c)  # networking: relays, veth, address, netns
-        except Exception as exc:  # noqa: BLE001 - the exit is recorded whatever fails here
-            log.error("container.detach_failed", id=c.short_id, name=c.name, error=str(exc))
+        for hook in reversed(self.hooks):  # option volumes; networking: relays, netns
+            try:
+                await hook.exited(c)
+            except Exception as exc:  # noqa: BLE001 - the exit is recorded whatever fails
+                log.error("container.exit_hook_failed", id=c.short_id, name=c.name,
+                          hook=type(hook).__name__, error=str(exc))
         st = c.state
         st.status = next_status(st.status, Event.EXIT, c.name)
         st.exit_code = code
@@ -1408,7 +1313,8 @@ class Engine:
             self.emit(c, "oom")
         ran_for = trio.current_time() - live.started_clock
         self.emit(c, "die", exitCode=code, execDuration=int(ran_for))
-        self._emit_volumes(c, "unmount")
+        for hook in self.hooks:
+            hook.died(c)
         log.info("container.die", id=c.short_id, name=c.name, exit_code=code, oom=oom)
         if self._plan_restart(c, live, code, ran_for):
             live.stopped.set()
@@ -1700,21 +1606,15 @@ class Engine:
             await self._kill_and_wait(c, live.stopped, give_up_after=None)
         live.removing = True
         c.state.status = Status.REMOVING
-        live.log.close()
         rootfs = self.rootfs_of(c)
         if is_mounted(rootfs):
             unmount(rootfs)
         unmount(self.dir_of(c) / "shm")
         discard_tree(self.dir_of(c))
-        self.networks.forget(c.id)  # networking: endpoint rows
         self.containers.delete(c)
         self.execs.drop_container(c.id)
-        if volumes:
-            for m in c.mounts:
-                if m.type == "volume" and m.anonymous:
-                    with contextlib.suppress(CorralError):
-                        self.volumes.remove(m.name, in_use_by=self.volume_user)
-                        self.events.publish("volume", "destroy", m.name, {"driver": "local"})
+        for hook in reversed(self.hooks):  # the log, -v's volumes, networking's rows
+            hook.removed(c, volumes=volumes)
         del self._live[c.id]
         self.emit(c, "destroy")
         # Removal wakes every waiter, as Docker's: a `next-exit` wait on a container
@@ -2085,9 +1985,9 @@ class Engine:
             additional_gids=user.additional_gids,
             # `exec --privileged`: every capability for this command (dockerd's
             # execSetPlatformOpt); the container's seccomp filter stays.
-            capabilities=all_capabilities(_bounding_caps())
+            capabilities=all_capabilities(bounding_caps())
             if ex.privileged
-            else _capabilities(c.host_config),
+            else capabilities(c.host_config),
             no_new_privileges=securityopt.no_new_privileges(c.host_config),
         )
 

@@ -184,10 +184,11 @@ async def adopt(engine: Engine, c: Container, h: Held) -> bool:
     live.stdin_w = stdin_w
     live.console = console
     engine.networks.adopt(c.id, listeners)
+    for hook in engine.hooks:  # health checks, probes (its log's writer is open above)
+        hook.running(c, live, restored=True)
     done = trio.Event()
     done.set()  # its `runc start` is long over
     engine.nursery.start_soon(engine._supervise, c, live, pidfd, out, err, done)
-    engine._start_health(c, live)
     log.info("container.restored", id=c.short_id, name=c.name, pid=h.pid)
     return True
 
@@ -203,7 +204,7 @@ async def _finish_ended(
 ) -> None:
     """A container whose init ended while no daemon ran: what it wrote is logged, then
     its exit is recorded and its restart policy asked, as for any exit."""
-    from supervisor.engine.engine import Live
+    from supervisor.engine.live import Live
     from supervisor.runtime.console import Console
 
     assert isinstance(live, Live)

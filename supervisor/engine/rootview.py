@@ -56,7 +56,7 @@ async def container_root(engine: Engine, c: Container, *, write: bool) -> AsyncI
         mounted = False
         holder = f"cp:{view.name}"  # the local driver's option volumes, mounted for cp
         try:
-            await engine._mount_volumes(c, holder)
+            await engine.volume_hooks.mount(c, holder)
             # rw even to read: volume mount points may have to be made (as a start
             # makes them); docker's read-only refusals are checked by the caller.
             idmap = engine.userns_path if engine._remap_of(c) is not None else None
@@ -84,6 +84,6 @@ async def container_root(engine: Engine, c: Container, *, write: bool) -> AsyncI
         finally:
             if mounted:
                 unmount(view)  # lazy and recursive: the binds go with it
-            engine._release_volumes(c, holder)
+            engine.volume_hooks.release(c, holder)
             discard_tree(view)
 

@@ -19,6 +19,8 @@ import structlog
 import trio
 
 from supervisor.engine.containers import Container
+from supervisor.engine.hooks import NoHooks
+from supervisor.engine.live import Live
 from supervisor.engine.state import Status
 from supervisor.engine.timefmt import rfc3339_nano
 from supervisor.pods import probes as core
@@ -164,3 +166,21 @@ async def run_once(host: Host, c: Container, p: core.Probe) -> tuple[bool, str]:
                     return False, "no HTTP status line"
             return core.http_status_ok(status), f"HTTP probe status {status}"
     return False, f"timeout after {p.timeout:g}s at {rfc3339_nano()}"
+
+
+class ProbeHooks(NoHooks):
+    """Kubernetes probes' step in a container's lifecycle (`engine/hooks.py`): each
+    run, started or restored, is probed until its init exits; a failed liveness or
+    startup probe kills it and the restart policy decides, as the kubelet does."""
+
+    def __init__(self, host: Host, nursery: trio.Nursery, emit: Emit,
+                 kill: Callable[[Container], None], save: Callable[[Container], None]) -> None:
+        self.host = host
+        self.nursery = nursery
+        self.emit = emit
+        self.kill = kill
+        self.save = save
+
+    def running(self, c: Container, live: Live, *, restored: bool) -> None:
+        assert live.pidfd is not None  # it runs
+        start(self.host, c, live.pidfd, self.nursery, self.emit, self.kill, self.save)

@@ -34,7 +34,10 @@ import structlog
 import trio
 
 from supervisor.engine import create as plan
+from supervisor.engine.caps import capabilities
 from supervisor.engine.containers import Container
+from supervisor.engine.hooks import NoHooks
+from supervisor.engine.live import Live
 from supervisor.engine.state import Status
 from supervisor.engine.timefmt import rfc3339_nano
 from supervisor.engine.users import resolve_user
@@ -153,8 +156,6 @@ async def _probe_loop(
 
 def probe_process(host: ProbeHost, c: Container, argv: tuple[str, ...]) -> ProcessSpec:
     """The probe as Docker execs it: the container's env, user, working dir and caps."""
-    from supervisor.engine.engine import _capabilities  # the engine imports this module
-
     user = resolve_user(
         host.rootfs_of(c), c.config.get("User") or "", c.host_config.get("GroupAdd") or None
     )
@@ -171,7 +172,7 @@ def probe_process(host: ProbeHost, c: Container, argv: tuple[str, ...]) -> Proce
         uid=user.uid,
         gid=user.gid,
         additional_gids=user.additional_gids,
-        capabilities=_capabilities(hc),
+        capabilities=capabilities(hc),
         no_new_privileges=securityopt.no_new_privileges(hc),
     )
 
@@ -344,3 +345,24 @@ async def _reap(probe: PidFd) -> int:
     except ChildProcessError:  # not ours (runc was killed before handing it over)
         await trio.lowlevel.wait_readable(probe.fileno())
         return -1
+
+
+class HealthHooks(NoHooks):
+    """Health checks' step in a container's lifecycle (`engine/hooks.py`): each run,
+    started or restored, gets a fresh state and its probes until its init exits."""
+
+    def __init__(
+        self,
+        host: ProbeHost,
+        nursery: trio.Nursery,
+        on_status: OnStatus,
+        save: Callable[[Container], None],
+    ) -> None:
+        self.host = host
+        self.nursery = nursery
+        self.on_status = on_status
+        self.save = save
+
+    def running(self, c: Container, live: Live, *, restored: bool) -> None:
+        assert live.pidfd is not None  # it runs
+        start(self.host, c, live.pidfd, self.nursery, self.on_status, save=self.save)
