@@ -637,21 +637,20 @@ class Engine:
             raise Conflict(f"container {c.name} is marked for removal and cannot be started")
         cdir = self.dir_of(c)
         rootfs = self.rootfs_of(c)
-        fds: list[OwnedFd] = []  # closed on failure; on success each has its owner below
-        in_w: OwnedFd | None = None
-        pidfd: PidFd | None = None
-        mounted = False
-        created = False
-        begun: list[Hooks] = []  # their `starting` done: undone below on a failure
-        try:
+        # Everything below is undone on a failure, in reverse, by `undo`; on success
+        # `pop_all` keeps it, each piece with its owner (the supervision task, `live`).
+        async with contextlib.AsyncExitStack() as undo:
+            undo.push_async_exit(self._start_failed(c, live))
             for hook in self.hooks:  # networking: ports, netns, veth; option volumes
                 await hook.starting(c)
-                begun.append(hook)
+                undo.push_async_callback(_shielded, hook.start_failed, c)
             lowers = [*self.images.layer_dirs(c.image_id), cdir / "init"]
             remapped = self._remap_of(c) is not None
             mount_overlay(lowers, cdir / "upper", cdir / "work", rootfs,
                           idmap=self.userns_path if remapped else None)
-            mounted = True
+            undo.callback(unmount, cdir / "shm")
+            undo.callback(unmount, rootfs)
+            undo.callback(cgroups.cleanup, self.cgroup_path(c))  # runc's, if it made one
             if c.host_config.get("IpcMode") == "shareable":
                 mount_shm(cdir / "shm", c.host_config.get("ShmSize") or DEFAULT_SHM_SIZE)
             if remapped:
@@ -664,11 +663,13 @@ class Engine:
 
             stateroot.write_private_file(cdir / "config.json", json.dumps(bundle_config).encode())
             pid_file = cdir / "init.pid"
-            out_r = err_r = None
+            out_r = err_r = in_w = None
             if c.config.get("Tty"):
                 # The init's stdio is the pty runc makes; runc's own is /dev/null.
-                null = OwnedFd.open(os.devnull, os.O_RDWR, "/dev/null (runc's stdio)")
-                fds.append(null)
+                null = undo.enter_context(
+                    OwnedFd.open(os.devnull, os.O_RDWR, "/dev/null (runc's stdio)"))
+                # a failed handover of the pty leaves runc's state too
+                undo.push_async_callback(_shielded, self._delete_state, c)
                 pid, console = await with_console_socket(
                     lambda path: self.runtime.create(
                         c.id,
@@ -680,26 +681,22 @@ class Engine:
                         console_socket=path,
                     )
                 )
-                created = True
+                undo.callback(console.close)
                 if c.config.get("OpenStdin"):
-                    in_w = console.dup("stdin (the terminal)")  # input goes to the terminal
-                    fds.append(in_w)
+                    # input goes to the terminal
+                    in_w = undo.enter_context(console.dup("stdin (the terminal)"))
                 child_ends: list[OwnedFd] = [null]
             else:
                 console = None
-                out_r, out_w = OwnedFd.pipe("stdout")
-                fds += [out_r, out_w]
-                err_r, err_w = OwnedFd.pipe("stderr")
-                fds += [err_r, err_w]
+                out_r, out_w = (undo.enter_context(f) for f in OwnedFd.pipe("stdout"))
+                err_r, err_w = (undo.enter_context(f) for f in OwnedFd.pipe("stderr"))
                 restore.raise_pipe_size(out_r)  # room to write while no daemon reads
                 restore.raise_pipe_size(err_r)
                 if c.config.get("OpenStdin"):
-                    in_r, in_w = OwnedFd.pipe("stdin")
-                    fds += [in_r, in_w]
+                    in_r, in_w = (undo.enter_context(f) for f in OwnedFd.pipe("stdin"))
                     os.set_blocking(in_w.fileno(), False)
                 else:
-                    in_r = OwnedFd.devnull()
-                    fds.append(in_r)
+                    in_r = undo.enter_context(OwnedFd.devnull())
                 child_ends = [out_w, err_w, in_r]
                 pid = await self.runtime.create(
                     c.id,
@@ -709,11 +706,13 @@ class Engine:
                     stderr=err_w.fileno(),
                     pid_file=pid_file,
                 )
-                created = True
+                undo.push_async_callback(_shielded, self._delete_state, c)
             # The holder parents the init (it ran `runc create`) and keeps copies of
             # what must stay open while no daemon runs (engine/restore.py).
-            pidfd = HeldPid(pid, f"container {c.short_id} init", self.holder, c.id)
+            pidfd = undo.enter_context(
+                HeldPid(pid, f"container {c.short_id} init", self.holder, c.id))
             # exactly once across a kill -9 (supervise/spool.py); a pty through a relay
+            undo.callback(_drop_spools, live)
             for name in ("stdout",) if console is not None else ("stdout", "stderr"):
                 if (spool := Spool.open(cdir, name, resume=False)) is not None:
                     live.spools[name] = spool
@@ -728,35 +727,8 @@ class Engine:
             # never see EOF; with no daemon, stdin ends (EOF), as Docker's does.
             await self._hand_to_holder(c, pid, start_time, out_r, err_r, None, console, relay)
             self.inits.record(c.id, pid, start_time)
-        except BaseException as exc:
-            close_all(*fds, pidfd)
-            for spool in live.spools.values():
-                spool.close()
-            live.spools.clear()
-            if live.tty_relay is not None:
-                close_all(*live.tty_relay)
-                live.tty_relay = None
-            if created or c.config.get("Tty"):  # a failed handover leaves runc's state
-                with trio.CancelScope(shield=True):
-                    await self.runtime.delete(c.id, force=True)
-            if created and console is not None:
-                console.close()
-            cgroups.cleanup(self.cgroup_path(c))
-            if mounted:
-                unmount(rootfs)
-                unmount(cdir / "shm")
-            with trio.CancelScope(shield=True):
-                for hook in reversed(begun):
-                    await hook.start_failed(c)
-            if isinstance(exc, CorralError):
-                c.state.error = exc.message
-                c.state.exit_code = getattr(exc, "exit_code", 128)
-                self.containers.save(c)
-            if isinstance(exc, Exception):
-                await self._remove_after_failed_start(c, live)
-            raise
+            undo.pop_all()  # started: each piece has its owner now
         close_all(*child_ends)  # the container has its copies
-        assert pidfd is not None
         live.pidfd = pidfd
         live.stdin_w = in_w
         live.console = console
@@ -803,6 +775,28 @@ class Engine:
         self.emit(c, "start")
         log.info("container.start", id=c.short_id, name=c.name, pid=pid)
         self._rejoin_pod(c)
+
+    def _start_failed(
+        self, c: Container, live: Live
+    ) -> Callable[[type[BaseException] | None, BaseException | None, object], Awaitable[bool]]:
+        """The last undo of a failed start: its error on the record, and an
+        auto-remove container removed (`_remove_after_failed_start`)."""
+
+        async def failed(
+            _type: type[BaseException] | None, exc: BaseException | None, _tb: object
+        ) -> bool:
+            if isinstance(exc, CorralError):
+                c.state.error = exc.message
+                c.state.exit_code = getattr(exc, "exit_code", 128)
+                self.containers.save(c)
+            if isinstance(exc, Exception):
+                await self._remove_after_failed_start(c, live)
+            return False  # the error goes on
+
+        return failed
+
+    async def _delete_state(self, c: Container) -> None:
+        await self.runtime.delete(c.id, force=True)
 
     def _rejoin_pod(self, infra: Container) -> None:
         """A pod's infra started again: members still running are in the namespaces of
@@ -2129,6 +2123,22 @@ class Engine:
         ex.running = False
         ex.exit_code = code
         self.emit(c, "exec_die", execID=ex.id, exitCode=code)
+
+
+async def _shielded(undo: Callable[[Container], Awaitable[None]], c: Container) -> None:
+    """An undo step that must run to its end, even when the start was cancelled."""
+    with trio.CancelScope(shield=True):
+        await undo(c)
+
+
+def _drop_spools(live: Live) -> None:
+    """A failed start's spools and tty relay: closed, and gone from `live`."""
+    for spool in live.spools.values():
+        spool.close()
+    live.spools.clear()
+    if live.tty_relay is not None:
+        close_all(*live.tty_relay)
+        live.tty_relay = None
 
 
 def _running_pid(c: Container) -> int | None:
