@@ -42,7 +42,7 @@ from supervisor.engine.hooks import Draft, Hooks
 from supervisor.engine.live import Live
 from supervisor.engine.metadata import Database
 from supervisor.engine.paths import secure_join
-from supervisor.engine.state import Event, Status, is_active, next_status
+from supervisor.engine.state import Event, Status, is_active, next_status, transition
 from supervisor.engine.timefmt import rfc3339_nano
 from supervisor.engine.users import resolve_user
 from supervisor.engine.volumehooks import VolumeHooks
@@ -286,7 +286,7 @@ class Engine:
                 was_restarting.add(c.id)  # its policy restart is carried out below
             if c.state.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING):
                 cgroups.cleanup(self.cgroup_path(c))
-                c.state.status = Status.EXITED
+                transition(c.state, Event.EXIT, c.name)
                 c.state.exit_code = 255
                 c.state.pid = 0
                 c.state.error = RECOVERED_ERROR
@@ -736,7 +736,7 @@ class Engine:
         started.set()
         live.stopped = trio.Event()
         st = c.state
-        st.status = next_status(st.status, Event.START, c.name)
+        transition(st, Event.START, c.name)
         st.pid = pid
         st.exit_code = 0
         st.error = ""
@@ -1291,7 +1291,7 @@ class Engine:
                 log.error("container.exit_hook_failed", id=c.short_id, name=c.name,
                           hook=type(hook).__name__, error=str(exc))
         st = c.state
-        st.status = next_status(st.status, Event.EXIT, c.name)
+        transition(st, Event.EXIT, c.name)
         st.exit_code = code
         st.oom_killed = oom
         st.pid = 0
@@ -1346,7 +1346,7 @@ class Engine:
             return False
         live.delay = decision.delay
         live.recent_restarts = [t for t in live.recent_restarts if now - t <= 3600] + [now]
-        c.state.status = next_status(c.state.status, Event.RESTART_WAIT, c.name)
+        transition(c.state, Event.RESTART_WAIT, c.name)
         self.containers.save(c)
         scope = trio.CancelScope()
         live.restart_scope = scope
@@ -1377,7 +1377,7 @@ class Engine:
             except Exception as exc:
                 message = exc.message if isinstance(exc, CorralError) else repr(exc)
                 if c.state.status is Status.RESTARTING:
-                    c.state.status = Status.EXITED
+                    transition(c.state, Event.START_FAILED, c.name)
                 live.log.close_writer()  # no run follows: followers end here
                 c.state.error = message
                 self.containers.save(c)
@@ -1400,7 +1400,7 @@ class Engine:
             return False
         live.restart_scope.cancel()
         live.restart_scope = None
-        c.state.status = next_status(c.state.status, Event.EXIT, c.name)
+        transition(c.state, Event.EXIT, c.name)
         self.containers.save(c)
         live.log.close_writer()  # no run follows: followers end here
         return True
@@ -1473,7 +1473,7 @@ class Engine:
         with contextlib.suppress(CorralError):
             await self.runtime.resume(c.id)
         if c.state.status is Status.PAUSED:
-            c.state.status = next_status(c.state.status, Event.UNPAUSE, c.name)
+            transition(c.state, Event.UNPAUSE, c.name)
             self.containers.save(c)
 
     async def kill(self, c: Container, sig: str | int = "SIGKILL") -> None:
@@ -1530,16 +1530,16 @@ class Engine:
         self.emit(c, "restart")
 
     async def pause(self, c: Container) -> None:
-        new = next_status(c.state.status, Event.PAUSE, c.name)
+        next_status(c.state.status, Event.PAUSE, c.name)  # refused before runc is asked
         await self.runtime.pause(c.id)
-        c.state.status = new
+        transition(c.state, Event.PAUSE, c.name)
         self.containers.save(c)
         self.emit(c, "pause")
 
     async def unpause(self, c: Container) -> None:
-        new = next_status(c.state.status, Event.UNPAUSE, c.name)
+        next_status(c.state.status, Event.UNPAUSE, c.name)  # refused before runc is asked
         await self.runtime.resume(c.id)
-        c.state.status = new
+        transition(c.state, Event.UNPAUSE, c.name)
         self.containers.save(c)
         self.emit(c, "unpause")
 
@@ -1599,7 +1599,7 @@ class Engine:
             live.removing = True
             await self._kill_and_wait(c, live.stopped, give_up_after=None)
         live.removing = True
-        c.state.status = Status.REMOVING
+        transition(c.state, Event.REMOVE, c.name)
         rootfs = self.rootfs_of(c)
         if is_mounted(rootfs):
             unmount(rootfs)

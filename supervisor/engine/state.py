@@ -5,8 +5,9 @@ Theory of operation
 A container is always in exactly one `Status`.  Things that happen to it are `Event`s:
 some come from users (start, pause, stop, remove), some from the kernel (the init
 process exited).  `TRANSITIONS` maps (status, event) to the next status; every status
-change in the engine goes through `next_status`, so the whole lifecycle can be read
-here, in one place, as h11's `_state.py` does for HTTP.
+change goes through `transition` (which asks `next_status`), so the whole lifecycle
+can be read here, in one place, as h11's `_state.py` does for HTTP.  No other code
+assigns a status (`tests/test_engine_layers.py` scans the source for one).
 
 A pair that is not in the table is refused with the error Docker gives for it: starting
 a running container is "not modified" (304), pausing a stopped one is a conflict (409).
@@ -23,6 +24,7 @@ a running container is "not modified" (304), pausing a stopped one is a conflict
 from __future__ import annotations
 
 import enum
+from typing import Protocol
 
 from supervisor.errors import Conflict, NotModified
 
@@ -95,6 +97,17 @@ def next_status(status: Status, event: Event, name: str = "") -> Status:
     if event is E.START and status is S.PAUSED:
         raise Conflict(f"cannot start a paused container {who}, try unpause instead")
     raise Conflict(f"container {who}: cannot {event.value} while {status.value}")
+
+
+class HasStatus(Protocol):
+    status: Status
+
+
+def transition(state: HasStatus, event: Event, name: str = "") -> Status:
+    """Move a record's state by `event`, or raise Docker's error for an impossible
+    pair (the state is left as it was): the one place a status is assigned."""
+    state.status = next_status(state.status, event, name)
+    return state.status
 
 
 def is_active(status: Status) -> bool:
