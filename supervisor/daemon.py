@@ -1,9 +1,11 @@
 """`corral daemon`: the one long-running process that owns every container.
 
-Structure (trio): one root nursery holds the API server and, through the engine, one
-supervision task per running container.  SIGTERM/SIGINT stop the containers the way
-Docker does on shutdown, then cancel everything.  The daemon is the child subreaper of
-container inits, so `runc create` can exit and leave the init to us.
+Structure (trio): `open_engine` owns the engine's nursery (one supervision task per
+running container); inside it a nursery holds the API server.  SIGTERM/SIGINT end
+the API, then leaving `open_engine` stops the containers the way Docker does on
+shutdown (or leaves them to the holder, live restore), then cancels everything.
+The daemon is the child subreaper of container inits, so `runc create` can exit and
+leave the init to us.
 """
 
 from __future__ import annotations
@@ -444,32 +446,26 @@ def api_limits(args: argparse.Namespace) -> Any:
 async def serve(args: argparse.Namespace) -> None:
     from supervisor.api.app import build_router
     from supervisor.api.server import serve_unix
-    from supervisor.engine.engine import Engine
-    from supervisor.runtime.process import reap_runtime_orphans_forever, set_child_subreaper
+    from supervisor.engine.engine import open_engine
+    from supervisor.runtime.process import set_child_subreaper
 
     log = structlog.get_logger("corral.daemon")
     set_child_subreaper()
     root = Path(args.root)
     sock = socket_path(args.host)
-    async with trio.open_nursery() as containers_nursery:
-        containers_nursery.start_soon(reap_runtime_orphans_forever)
-        engine = Engine(
-            root,
-            containers_nursery,
-            runtime=args.runtime,
-            cgroup_parent=args.cgroup_parent,
-            log_defaults=args.log_defaults,
-            init_path=args.init_path,
-            init_default=bool(args.init),
-            remap=getattr(args, "remap", None),
-        )
-        engine.live_restore = bool(getattr(args, "live_restore", False))
-        if getattr(args, "registries", None) is not None:
-            engine.registries = args.registries
-        # the default bridge's IPv6 (dockerd's --ipv6/--fixed-cidr-v6), before any start
-        engine.networks.configure_default(
-            bool(getattr(args, "ipv6", False)), getattr(args, "fixed_cidr_v6", "") or ""
-        )
+    async with open_engine(
+        root,
+        runtime=args.runtime,
+        cgroup_parent=args.cgroup_parent,
+        log_defaults=args.log_defaults,
+        init_path=args.init_path,
+        init_default=bool(args.init),
+        remap=getattr(args, "remap", None),
+        live_restore=bool(getattr(args, "live_restore", False)),
+        registries=getattr(args, "registries", None),
+        ipv6=bool(getattr(args, "ipv6", False)),
+        fixed_cidr_v6=getattr(args, "fixed_cidr_v6", "") or "",
+    ) as engine:
         exporter = None
         if args.metrics_addr:
             from metrics import Exporter
@@ -518,11 +514,8 @@ async def serve(args: argparse.Namespace) -> None:
                     log.info("daemon.shutdown", signal=signal.Signals(signum).name)
                     break
                 api_nursery.cancel_scope.cancel()
-        with trio.move_on_after(30):
-            await engine.shutdown()
-        containers_nursery.cancel_scope.cancel()
-    engine.images.close()
-    engine.db.close()
+        # leaving `open_engine`: containers stopped (or left to the holder), their
+        # tasks ended, the stores closed, in that order
     log.info("daemon.stopped")
 
 

@@ -106,6 +106,54 @@ KILL_GIVE_UP = 2
 RECOVERED_ERROR = "the corral daemon stopped while the container was running"
 
 
+@contextlib.asynccontextmanager
+async def open_engine(
+    root: Path,
+    *,
+    live_restore: bool = False,
+    registries: RegistryHosts | None = None,
+    ipv6: bool = False,
+    fixed_cidr_v6: str = "",
+    runtime: str = "runc",
+    cgroup_parent: str = "corral",
+    log_defaults: LogDefaults | None = None,
+    init_path: str = "",
+    init_default: bool = False,
+    remap: Remap | None = None,
+) -> AsyncIterator[Engine]:
+    """The engine with the nursery its containers' tasks run in, one owner for both.
+
+    Inside, the caller serves (and calls `recover` first).  Leaving normally (a
+    signal, the API's end) stops the containers, as Docker does (or leaves them to
+    the holder with live restore; 30 s at most), then cancels every task of theirs,
+    then closes the image store and the database: that order is this function's,
+    whatever the caller does.  Left by an exception, nothing is stopped (a crash is
+    a live restore: the holder keeps them); the tasks end and the stores close.
+    """
+    from supervisor.runtime.process import reap_runtime_orphans_forever
+
+    engine: Engine | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(reap_runtime_orphans_forever)
+            engine = Engine(root, nursery, runtime=runtime, cgroup_parent=cgroup_parent,
+                            log_defaults=log_defaults, init_path=init_path,
+                            init_default=init_default, remap=remap)  # fmt: skip
+            engine.live_restore = live_restore
+            if registries is not None:
+                engine.registries = registries
+            # the default bridge's IPv6 (dockerd's --ipv6/--fixed-cidr-v6), before any start
+            engine.networks.configure_default(ipv6, fixed_cidr_v6)
+            yield engine
+            with trio.move_on_after(30):
+                await engine.shutdown()
+            nursery.cancel_scope.cancel()
+    finally:
+        if engine is not None:
+            engine.images.close()
+            engine.db.close()
+
+
 def _signal_number(sig: str | int) -> int:
     """`SIGTERM`, `TERM`, `15` → 15, as Docker accepts them."""
     if isinstance(sig, int):
