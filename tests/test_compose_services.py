@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -69,11 +70,16 @@ def services_daemon(tmp_path: Path, rootfs_tar: Path) -> Iterator[tuple[Path, An
 class Watch:
     """Subscribed to container events *before* the action that causes them."""
 
-    def __init__(self, client: Any, action: str) -> None:
-        self.events = client.events(decode=True, filters={"event": action, "type": "container"})
+    def __init__(self, client: Any, action: str, timeout: float = 60) -> None:
+        self.action = action
+        self.events = client.events(
+            decode=True, until=time.time() + timeout,
+            filters={"event": action, "type": "container"},
+        )  # fmt: skip
 
     def until(self, *names: str) -> None:
-        """Block until each of `names` had the event (the client times out after 60 s)."""
+        """Block until each of `names` had the event; the stream ends at the deadline,
+        and then the test fails naming the ones that never had it."""
         left = set(names)
         try:
             for e in self.events:
@@ -82,6 +88,7 @@ class Watch:
                     return
         finally:
             self.events.close()
+        raise AssertionError(f"no {self.action} event for {sorted(left)} before the deadline")
 
 
 def test_services_directory_is_reconciled_at_boot_and_on_change(

@@ -79,9 +79,10 @@ def test_build_and_healthcheck_without_passwd(
     assert (out.returncode, out.stdout) == (0, "0:0\n1000:0\n"), out.stderr
     # The probe runs as the image's user too: the container turns healthy.
     c = dk.containers.run("nopasswd:built", ["sleep", "1d"], detach=True)
-    events = dk.events(decode=True, filters={"container": c.id, "event": "health_status"})
+    events = dk.events(decode=True, until=time.time() + 60,
+                       filters={"container": c.id, "event": "health_status"})  # fmt: skip
     try:
-        first = next(iter(events))
+        first = next(iter(events), {"status": "no health_status event in 60 s"})
     finally:
         events.close()
     assert first["status"] == "health_status: healthy", first

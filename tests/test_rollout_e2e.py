@@ -275,16 +275,18 @@ def test_compose_rollout_on_demand_and_ps_shows_it_in_progress(
         env=corral.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        events = dk.events(since=since, decode=True,
+        events = dk.events(since=since, until=time.time() + 60, decode=True,
                            filters={"event": ["rollout_start", "start"]})
-        new_id = ""
+        new_id, started = "", False
         for event in events:  # the rollout begins, then its new replica starts
             if event["Action"] == "rollout_start":
                 assert event["Actor"]["ID"] == old.id
                 new_id = event["Actor"]["Attributes"]["to"]
             elif new_id and event["Actor"]["ID"] == new_id:
+                started = True
                 break
         events.close()
+        assert started, f"no start of the new replica ({new_id or 'no rollout_start'}) in 60 s"
         ps = corral.cli("compose", "-f", str(file), "ps")
         assert ps.returncode == 0, ps.stderr
         tmp = f"{old.id[:12]}_rollps-hold-1"

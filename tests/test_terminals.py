@@ -344,7 +344,8 @@ def test_attach_no_stdin_keeps_the_client_input_away(corral: Daemon, dk: Any) ->
     made = corral.cli("run", "-d", "-i", "--name", name, IMAGE, "sh", "-c", 'read l; echo "got $l"')
     assert made.returncode == 0, made.stderr
     since = int(time.time()) - 1
-    attached = dk.events(since=since, decode=True, filters={"container": name, "event": "attach"})
+    attached = dk.events(since=since, until=time.time() + 60, decode=True,
+                         filters={"container": name, "event": "attach"})  # fmt: skip
     quiet = subprocess.Popen(
         [*CORRAL, "attach", "--no-stdin", "--sig-proxy=false", name],
         stdin=subprocess.PIPE,
@@ -352,7 +353,8 @@ def test_attach_no_stdin_keeps_the_client_input_away(corral: Daemon, dk: Any) ->
         env=corral.env(),
     )
     assert quiet.stdin is not None
-    next(attached)  # the --no-stdin client is attached (its output flows)
+    first = next(attached, None)  # the --no-stdin client is attached (its output flows)
+    assert first is not None, "no attach event in 60 s"
     quiet.stdin.write(b"nope\n")  # typed into a client that must not send it
     quiet.stdin.flush()
     talker = subprocess.Popen(
@@ -362,8 +364,9 @@ def test_attach_no_stdin_keeps_the_client_input_away(corral: Daemon, dk: Any) ->
         env=corral.env(),
     )
     assert talker.stdin is not None
-    next(attached)
+    second = next(attached, None)
     attached.close()
+    assert second is not None, "no second attach event in 60 s"
     talker.stdin.write(b"yes\n")
     talker.stdin.flush()
     assert _readline(quiet) == b"got yes\n"  # the shell read the second client's line
