@@ -136,6 +136,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--lock-fds", help=argparse.SUPPRESS)
     p.add_argument("--log-level")
     p.add_argument(
+        "--cleanup",
+        action="store_true",
+        help="remove the bridges (and their isolation rules) that daemons of deleted state "
+        "roots left on this host, print their names, and exit (every daemon start does it too)",
+    )
+    p.add_argument(
         "--metrics-addr",
         type=_metrics_addr,
         help="serve Prometheus /metrics and /healthz here (default 127.0.0.1:9323; empty disables)",
@@ -551,6 +557,12 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    if args.cleanup:  # host-wide, for no root: no lock, no state, nothing served
+        from supervisor.network.orphans import sweep_bridges
+
+        for name in sweep_bridges():
+            print(name)
+        return 0
     # 022, not 077: runc and the unpackers make directories inside container roots whose
     # modes are the image's.  The state root is closed by modes (supervisor/stateroot.py).
     os.umask(0o022)

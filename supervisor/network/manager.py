@@ -32,7 +32,7 @@ from supervisor.engine.metadata import Database
 from supervisor.engine.state import Status
 from supervisor.engine.timefmt import rfc3339_nano
 from supervisor.errors import Conflict, CorralError, InvalidArgument, NotFound
-from supervisor.network import etcfiles, ipam, links, netlink, proxy
+from supervisor.network import etcfiles, ipam, links, netlink, orphans, proxy
 from supervisor.network.ports import (
     PortRequest,
     Published,
@@ -548,7 +548,9 @@ class Networks:
                 raise Conflict(
                     f"subnet {net.subnet} of network {net.name} is now routed elsewhere on the host"
                 )
-        self.nl.ensure_bridge(net.bridge, net.gateway_ip, net.network.prefixlen)
+        self.nl.ensure_bridge(
+            net.bridge, net.gateway_ip, net.network.prefixlen, orphans.alias_for(self.root)
+        )
         if net.network6 is not None:
             self.nl.add_address6(net.bridge, net.gateway6, net.network6.prefixlen)
 
@@ -793,7 +795,11 @@ class Networks:
 
     def recover(self, keep: frozenset[str] = frozenset()) -> None:
         """After a restart: no namespace, veth, address or rule of the previous run
-        stays, but those of the containers in `keep` (adopted: still running)."""
+        stays, but those of the containers in `keep` (adopted: still running).  Bridges
+        that daemons of deleted roots left on the host go too (network/orphans.py)."""
+        swept = orphans.sweep_bridges(self.nl)
+        if swept:
+            log.info("network.orphans_removed", bridges=swept)
         kept_links = {ep.host_ifname for ep in self.store.all_endpoints()
                       if ep.container_id in keep and ep.host_ifname}
         for ep in self.store.all_endpoints():

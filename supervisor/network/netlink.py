@@ -171,8 +171,11 @@ class Netlink:
         return False
 
     # -------------------------------------------------------------- bridges
-    def ensure_bridge(self, name: str, gateway: IPv4Address, prefixlen: int) -> bool:
-        """The bridge with its gateway address, up; True if it was made now."""
+    def ensure_bridge(
+        self, name: str, gateway: IPv4Address, prefixlen: int, owner: str = ""
+    ) -> bool:
+        """The bridge with its gateway address, up, its alias `owner` (the state root
+        that owns it, see network/orphans.py); True if it was made now."""
         made = False
         idx = self.index(name)
         if idx is None:
@@ -186,10 +189,11 @@ class Netlink:
             idx = self.index(name)
             assert idx is not None
         try:
-            if not made:  # one an older root made without it gets it now
-                [link] = self.ipr.get_links(idx)
-                if link.get_attr("IFLA_ADDRESS") != mac_for(gateway):
-                    self.ipr.link("set", index=idx, address=mac_for(gateway))
+            [link] = self.ipr.get_links(idx)
+            if link.get_attr("IFLA_ADDRESS") != mac_for(gateway):  # an older root's
+                self.ipr.link("set", index=idx, address=mac_for(gateway))
+            if owner and link.get_attr("IFLA_IFALIAS") != owner:  # set only after the add
+                self.ipr.link("set", index=idx, ifalias=owner)
             have = {
                 (m.get("address"), m.get("prefixlen"))
                 for m in self.ipr.get_addr(family=socket.AF_INET, index=idx)
