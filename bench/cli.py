@@ -14,12 +14,13 @@ from pathlib import Path
 
 import trio
 
+from bench import leftovers
 from bench.context import FULL, QUICK
 from bench.engines import docker, podman
 from bench.engines.base import BenchError
 from bench.engines.corral import REPO
 from bench.registry import all_scenarios, select
-from bench.runner import run_bench
+from bench.runner import Interrupted, run_bench
 
 # `--quick` alone: issue 3's scenarios, which fit in two minutes together.
 QUICK_CORE = ("start", "many", "memory", "idle", "logs", "floor")
@@ -37,6 +38,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="fewer samples and containers; alone, the core scenarios (<2 min)",
     )
     p.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    p.add_argument(
+        "--sweep",
+        action="store_true",
+        help="remove what killed runs left (every run does it first) and exit",
+    )
     p.add_argument("--no-podman", action="store_true", help="no podman")
     p.add_argument("--no-docker", action="store_true", help="no docker (dockerd)")
     p.add_argument("--containers", type=int, help="fleet size for many/memory/idle")
@@ -85,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("bench: needs root (containers, mounts, cgroups)", file=sys.stderr)
         return 1
+    if args.sweep:
+        swept = leftovers.sweep_stale()
+        print(swept.summary() if swept else "bench: nothing left by earlier runs")
+        return 0
     with_podman = not args.no_podman and podman.available()
     if not args.no_podman and not with_podman:
         print("bench: podman (or conmon) is not installed: no podman figures", file=sys.stderr)
@@ -111,6 +121,6 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as exc:  # setup or teardown failed: one line, not a traceback
         print(f"bench: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:  # everything was cleaned up on the way out
-        print("bench: interrupted", file=sys.stderr)
-        return 130
+    except Interrupted as exc:  # everything was cleaned up on the way out
+        print(f"bench: interrupted by {exc}; nothing left behind", file=sys.stderr)
+        return 128 + exc.signum

@@ -1,5 +1,13 @@
 """One bench run: set up the engines on a private workdir, run the chosen scenarios one
 after another (each engine settled in between), tear everything down, write the results.
+
+Nothing outlives a run, however it ends.  SIGINT, SIGTERM and SIGHUP cancel the
+measurement (one cancel scope) and the same shielded teardown as a normal end follows:
+every engine's fleet removed, its daemons stopped, then `leftovers.sweep` of the workdir
+and cgroup parents as the backstop (what a teardown missed is killed, detached, removed,
+and said).  The private daemons run in their own sessions, so a Ctrl-C reaches the bench
+alone and the teardown still has a daemon to talk to.  A run killed too hard for any of
+that (SIGKILL) is swept by the next run at its start: its workdir's `owner` is dead.
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -19,7 +28,7 @@ from typing import Any
 
 import trio
 
-from bench import report
+from bench import leftovers, report
 from bench.context import Bench, Sizes
 from bench.engines import docker, podman
 from bench.engines.base import BenchError, Engine, run
@@ -27,6 +36,15 @@ from bench.engines.corral import REPO, Corral
 from bench.registry import Scenario
 
 SCENARIO_TIMEOUT = 3600.0  # a hung scenario fails, with its name, instead of hanging the run
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Interrupted(Exception):
+    """The run was stopped by a signal, after its cleanup."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 def say(text: str) -> None:
@@ -86,9 +104,14 @@ async def run_bench(
     with_docker: bool = False,
     plot: bool = False,
 ) -> int:
+    swept = await trio.to_thread.run_sync(leftovers.sweep_stale)
+    if swept:
+        say(f"bench: earlier runs were killed: {swept.summary()}")
     started = datetime.datetime.now(datetime.UTC)
-    workdir = Path(tempfile.mkdtemp(prefix="corral-bench-"))
-    tag = f"{os.getpid()}"
+    workdir = Path(tempfile.mkdtemp(prefix=leftovers.PREFIX))
+    leftovers.claim(workdir)
+    say(f"bench: workdir {workdir}")
+    tag = f"{os.getpid()}"  # the cgroup parents name the owner: leftovers.CGROUP_NAME
     engines: list[Engine] = [Corral(workdir, f"corral-bench-{tag}")]
     if with_podman:
         engines.append(podman.Podman(workdir, f"corral-bench-podman-{tag}"))
@@ -99,47 +122,114 @@ async def run_bench(
     rows: list[report.Row] = []
     errors: dict[str, str] = {}
     info = host_info()
-    try:
-        async with AsyncExitStack() as stack:
-            rootfs = make_rootfs_tar(workdir / "busybox-rootfs.tar")
-            for e in engines:
-                stack.push_async_callback(_shielded_teardown, e)
-                await e.setup(rootfs)
-            found = await versions(engines)
-            for scenario in scenarios:
-                measured = [e for e in engines if e.name != "docker" or scenario.with_docker]
-                bench = Bench(engines=measured, sizes=sizes, workdir=workdir, rootfs_tar=rootfs)
-                say(f"== {scenario.name}: {scenario.summary}")
-                try:
-                    with trio.fail_after(SCENARIO_TIMEOUT):
-                        got = await scenario.run(bench)
-                except (BenchError, trio.TooSlowError) as exc:
-                    errors[scenario.name] = str(exc) or type(exc).__name__
-                    say(f"   {scenario.name} failed: {errors[scenario.name]}")
-                    got = []
-                for e in engines:  # nothing is measured while anything still cleans up
-                    left = await e.settle()
-                    if left:
-                        say(f"   {scenario.name} left {len(left)} {e.name} containers")
-                for row in got:
-                    say(
-                        "   "
-                        + report.render_table([row], with_podman, with_docker).splitlines()[-1]
-                    )
-                    if row.note:
-                        say(f"     ({row.note})")
-                rows += got
-    finally:
-        if errors:  # the daemon's log explains most failures: keep it past the workdir
-            for name in ("corral", "docker"):
-                log = workdir / f"{name}-daemon.log"
-                if log.exists():
-                    out_dir.mkdir(parents=True, exist_ok=True)
-                    kept = out_dir / f"{name}-daemon-{started.strftime('%Y%m%d-%H%M%S')}.log"
-                    shutil.copyfile(log, kept)
-                    say(f"{name} daemon log kept: {kept}")
-        shutil.rmtree(workdir, ignore_errors=True)
+    found: dict[str, str] = {}
+    interrupted: list[int] = []
+    with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
+        async with trio.open_nursery() as guard:
+            measuring = trio.CancelScope()
+            guard.start_soon(_watch_signals, signals, measuring, interrupted)
+            try:
+                async with AsyncExitStack() as stack:
+                    with measuring:
+                        rootfs = make_rootfs_tar(workdir / "busybox-rootfs.tar")
+                        for e in engines:
+                            stack.push_async_callback(_shielded_teardown, e)
+                            await e.setup(rootfs)
+                        found.update(await versions(engines))
+                        await _scenarios(scenarios, engines, sizes, workdir, rootfs, rows,
+                                         errors, with_podman, with_docker)  # fmt: skip
+            finally:
+                _keep_logs(errors, workdir, out_dir, started)
+                with trio.CancelScope(shield=True):
+                    cgroups = [e.cgroup_parent for e in engines]
+                    left = await trio.to_thread.run_sync(leftovers.sweep, [workdir], cgroups)
+                if left.processes or left.mounts:
+                    say(f"bench: the teardown left {left.processes} process(es) and "
+                        f"{left.mounts} mount(s): swept")  # fmt: skip
+                guard.cancel_scope.cancel()
+    if interrupted:
+        raise Interrupted(interrupted[0])
     info["loadavg_at_end"] = os.getloadavg()
+    _write_results(rows, errors, info, found, scenarios, sizes, started, out_dir,
+                   with_podman=with_podman, with_docker=with_docker, plot=plot)  # fmt: skip
+    return 1 if errors else 0
+
+
+async def _watch_signals(signals: Any, measuring: trio.CancelScope, interrupted: list[int]) -> None:
+    """The first stop signal cancels the measurement; later ones only say why the run has
+    not ended yet (the teardown is shielded: a half-done cleanup is what leaks)."""
+    async for signum in signals:
+        name = signal.Signals(signum).name
+        if not interrupted:
+            interrupted.append(signum)
+            say(f"bench: {name}: stopping; removing every engine's containers, daemons and files")
+            measuring.cancel()
+        else:
+            say(f"bench: {name} again: still cleaning up (a SIGKILL leaves it to the next run)")
+
+
+async def _scenarios(
+    scenarios: Sequence[Scenario],
+    engines: list[Engine],
+    sizes: Sizes,
+    workdir: Path,
+    rootfs: Path,
+    rows: list[report.Row],
+    errors: dict[str, str],
+    with_podman: bool,
+    with_docker: bool,
+) -> None:
+    for scenario in scenarios:
+        measured = [e for e in engines if e.name != "docker" or scenario.with_docker]
+        bench = Bench(engines=measured, sizes=sizes, workdir=workdir, rootfs_tar=rootfs)
+        say(f"== {scenario.name}: {scenario.summary}")
+        try:
+            with trio.fail_after(SCENARIO_TIMEOUT):
+                got = await scenario.run(bench)
+        except (BenchError, trio.TooSlowError) as exc:
+            errors[scenario.name] = str(exc) or type(exc).__name__
+            say(f"   {scenario.name} failed: {errors[scenario.name]}")
+            got = []
+        for e in engines:  # nothing is measured while anything still cleans up
+            left = await e.settle()
+            if left:
+                say(f"   {scenario.name} left {len(left)} {e.name} containers")
+        for row in got:
+            say("   " + report.render_table([row], with_podman, with_docker).splitlines()[-1])
+            if row.note:
+                say(f"     ({row.note})")
+        rows += got
+
+
+def _keep_logs(
+    errors: dict[str, str], workdir: Path, out_dir: Path, started: datetime.datetime
+) -> None:
+    """The daemon's log explains most failures: keep it past the workdir."""
+    if not errors:
+        return
+    for name in ("corral", "docker"):
+        log = workdir / f"{name}-daemon.log"
+        if log.exists():
+            out_dir.mkdir(parents=True, exist_ok=True)
+            kept = out_dir / f"{name}-daemon-{started.strftime('%Y%m%d-%H%M%S')}.log"
+            shutil.copyfile(log, kept)
+            say(f"{name} daemon log kept: {kept}")
+
+
+def _write_results(
+    rows: list[report.Row],
+    errors: dict[str, str],
+    info: dict[str, Any],
+    found: dict[str, str],
+    scenarios: Sequence[Scenario],
+    sizes: Sizes,
+    started: datetime.datetime,
+    out_dir: Path,
+    *,
+    with_podman: bool,
+    with_docker: bool,
+    plot: bool,
+) -> None:
     table = report.render_table(rows, with_podman, with_docker)
     date = started.strftime("%Y-%m-%d %H:%M UTC")
     rivals = " vs ".join(["corral"] + ["podman"] * with_podman + ["docker"] * with_docker)
@@ -172,7 +262,6 @@ async def run_bench(
         from bench.plot import write_beside
 
         say(f"chart: {write_beside(path)}")
-    return 1 if errors else 0
 
 
 async def _shielded_teardown(engine: Engine) -> None:

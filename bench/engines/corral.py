@@ -133,6 +133,7 @@ class Corral(Engine):
                     stdout=logf,
                     stderr=logf,
                     pass_fds=(w,),
+                    start_new_session=True,  # a Ctrl-C is the bench's to handle, not its
                 )
         finally:
             os.close(w)
@@ -146,7 +147,10 @@ class Corral(Engine):
         proc = self.proc
         if proc is not None and proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
-            with trio.fail_after(60):
+            with trio.move_on_after(60):
+                await proc.wait()
+            if proc.returncode is None:  # what it leaves, the runner's sweep removes
+                proc.kill()
                 await proc.wait()
 
     async def teardown(self) -> None:

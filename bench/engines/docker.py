@@ -172,6 +172,7 @@ class Docker(Engine):
                 proc = await trio.lowlevel.open_process(
                     argv, env=dict(os.environ, NOTIFY_SOCKET=str(path)),
                     stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                    start_new_session=True,  # a Ctrl-C is the bench's to handle
                 )  # fmt: skip
             ready = False
             with trio.move_on_after(START_TIMEOUT):
