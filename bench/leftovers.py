@@ -129,7 +129,7 @@ class Swept:
         )
 
 
-def _kill_all(pids: list[int]) -> None:
+def kill_all(pids: list[int]) -> None:
     """SIGKILL each and wait (pidfds, bounded) until they are gone."""
     import select
 
@@ -148,7 +148,7 @@ def _kill_all(pids: list[int]) -> None:
             os.close(fd)
 
 
-def _detach(point: str) -> bool:
+def detach(point: str) -> bool:
     libc = ctypes.CDLL(None, use_errno=True)
     return int(libc.umount2(point.encode(), MNT_DETACH)) == 0
 
@@ -181,9 +181,9 @@ def sweep(workdirs: list[Path], cgroups: list[str]) -> Swept:
         if not pids:
             break
         done.processes += len(pids)
-        _kill_all(pids)
+        kill_all(pids)
     for point in mounts_under(workdirs):
-        done.mounts += _detach(point)
+        done.mounts += detach(point)
     for c in cgroups:
         remove_cgroup_tree(c)
     for d in workdirs:

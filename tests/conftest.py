@@ -4,7 +4,9 @@ The daemon runs as a subprocess for the whole session (as users run it), with it
 state root under a temporary directory, so tests never touch /var/lib/corral.  After
 each test every container, extra image and volume is removed; at the end of the
 session the suite checks that nothing is left on the machine: no overlay mount under
-the root, no runc state, no cgroup.
+the root, no runc state, no cgroup.  A session cut short still leaves nothing: its
+directories are swept at its end (after a Ctrl-C too) and, if it was killed, at the
+start of the next session (tests/sessions.py); a live session's are never touched.
 """
 
 from __future__ import annotations
@@ -33,8 +35,43 @@ from fuzzing import (  # noqa: E402, F401 - the fuzz suite's --fuzz-cases and fi
     pytest_terminal_summary,
 )
 from registry import Registry, start_registry  # noqa: E402
+from sessions import Session, sweep_dead_sessions  # noqa: E402
 
 IMAGE = "busybox:latest"
+SESSION: Session | None = None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Sweep what killed sessions left, then register this one's directories (the
+    sweep comes first: pytest empties a reused --basetemp when it is first asked)."""
+    global SESSION
+    if os.geteuid() != 0:
+        return
+    found = sweep_dead_sessions()
+    if found:
+        _say(session, f"corral tests: swept {len(found)} leftovers of killed sessions: "
+             + "; ".join(found[:5]))  # fmt: skip
+    SESSION = Session()
+    SESSION.add(session.config._tmp_path_factory.getbasetemp())  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own, which tears every fixture down
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Whatever way the session ended (a KeyboardInterrupt too), nothing of its daemons
+    stays; what the fixtures left is swept here and named (their checks failed)."""
+    if SESSION is not None:
+        found = SESSION.finish()
+        if found:
+            _say(session, f"corral tests: swept {len(found)} leftovers of this session: "
+                 + "; ".join(found[:5]))  # fmt: skip
+
+
+def _say(session: pytest.Session, line: str) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(line)
+    else:
+        print(line, file=sys.stderr)
 
 
 def _needs_root() -> None:
@@ -208,6 +245,8 @@ def no_bridge_left_behind() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def workdir() -> Iterator[Path]:
     d = Path(tempfile.mkdtemp(prefix="corral-test-"))
+    if SESSION is not None:
+        SESSION.add(d)
     yield d
     shutil.rmtree(d, ignore_errors=True)
 
