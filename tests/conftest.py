@@ -66,6 +66,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
                  + "; ".join(found[:5]))  # fmt: skip
 
 
+def session_dir(d: Path) -> Path:
+    """`d` (a directory a test made outside pytest's temporary ones for daemon roots) is
+    this session's: swept with the rest if the session is cut short."""
+    if SESSION is not None:
+        SESSION.add(d)
+    return d
+
+
 def _say(session: pytest.Session, line: str) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
@@ -244,9 +252,7 @@ def no_bridge_left_behind() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def workdir() -> Iterator[Path]:
-    d = Path(tempfile.mkdtemp(prefix="corral-test-"))
-    if SESSION is not None:
-        SESSION.add(d)
+    d = session_dir(Path(tempfile.mkdtemp(prefix="corral-test-")))
     yield d
     shutil.rmtree(d, ignore_errors=True)
 

@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Daemon, assert_nothing_left, cgroup_parent, cleanup, stop_daemon
+from conftest import (
+    Daemon,
+    assert_nothing_left,
+    cgroup_parent,
+    cleanup,
+    session_dir,
+    stop_daemon,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 IMAGE = "busybox:latest"
@@ -78,7 +85,7 @@ def mdaemon(rootfs_tar: Path) -> Iterator[MetricsDaemon]:
         pytest.skip("needs root and runc")
     import tempfile
 
-    work = Path(tempfile.mkdtemp(prefix="corral-metrics-"))
+    work = session_dir(Path(tempfile.mkdtemp(prefix="corral-metrics-")))
     root, sock, log = work / "root", work / "d.sock", work / "d.log"
     port = free_port()
     proc = start_metrics_daemon(root, sock, log, f"127.0.0.1:{port}")

@@ -23,7 +23,7 @@ from typing import Any
 
 import docker
 import pytest
-from conftest import Daemon
+from conftest import Daemon, session_dir
 
 IMAGE = "busybox:latest"
 CAP_CHOWN, CAP_NET_BIND_SERVICE, CAP_NET_ADMIN = 1 << 0, 1 << 10, 1 << 12
@@ -330,7 +330,7 @@ def remapped(rootfs_tar: Path) -> Iterator[Daemon]:
     """A daemon with `userns-remap: default`, its root where the range may reach it."""
     from conftest import assert_nothing_left, stop_daemon
 
-    base = Path(tempfile.mkdtemp(prefix="corral-remap-", dir="/tmp"))
+    base = session_dir(Path(tempfile.mkdtemp(prefix="corral-remap-", dir="/tmp")))
     base.chmod(0o711)
     d = _start_remapped(base)
     client = d.client()

@@ -33,6 +33,7 @@ from conftest import (
     _needs_root,
     assert_nothing_left,
     cleanup,
+    session_dir,
     start_daemon,
     stop_daemon,
 )
@@ -102,7 +103,7 @@ def open_root(rootfs_tar: Path) -> Iterator[Callable[[], Daemon]]:
     _needs_root()
     if shutil.which("setpriv") is None or not os.path.exists("/usr/bin/python3"):
         pytest.skip("needs setpriv and /usr/bin/python3")
-    base = Path(tempfile.mkdtemp(prefix="corral-open-", dir="/tmp"))
+    base = session_dir(Path(tempfile.mkdtemp(prefix="corral-open-", dir="/tmp")))
     os.chmod(base, 0o755)
     root, sock, log = base / "root", base / "d.sock", base / "d.log"
     procs: list[Any] = []
