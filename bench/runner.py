@@ -267,4 +267,7 @@ def _write_results(
 async def _shielded_teardown(engine: Engine) -> None:
     """Cleanup runs even when the run is cancelled (Ctrl-C): nothing may be left."""
     with trio.CancelScope(shield=True):
-        await engine.teardown()
+        try:
+            await engine.teardown()
+        except trio.TooSlowError:  # one line from the CLI; the runner's sweep follows
+            raise BenchError(f"{engine.name}: its teardown timed out") from None

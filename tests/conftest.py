@@ -239,6 +239,10 @@ def no_bridge_left_behind() -> Iterator[None]:
     before = corral_bridges()
     yield
     left = corral_bridges() - before
+    ours = {b for b in left if SESSION is not None and SESSION.owns_bridge(b)}
+    # each bridge names its root (network/orphans.py): one under this session's
+    # directories is its own whatever else runs on the host
+    assert not ours, f"bridges left behind by the test session: {sorted(ours)}"
     # torn down last (autouse, session scope): this session's daemons are gone by now, so
     # a corral daemon still running belongs to another session, whose bridges these may be
     others = subprocess.run(["pgrep", "-f", "supervisor(.daemon| daemon)"],

@@ -114,6 +114,17 @@ class Session:
         tmp.write_text(json.dumps({"dirs": [str(x) for x in self.dirs]}))
         tmp.replace(self.path)
 
+    def owns_bridge(self, name: str) -> bool:
+        """Whether bridge `name` belongs to a daemon root under this session's dirs."""
+        from supervisor.network.orphans import owner_root
+
+        try:
+            alias = Path("/sys/class/net", name, "ifalias").read_text().strip()
+        except OSError:
+            return False
+        root = owner_root(alias)
+        return root is not None and _under(root, self.dirs)
+
     def finish(self) -> list[str]:
         found = sweep_dirs(self.dirs)
         self.path.unlink(missing_ok=True)

@@ -20,6 +20,7 @@ import trio
 from bench import procfs
 
 IDLE_COMMAND = ("sleep", "1d")
+SETTLE_CONCURRENCY = 20  # removals in flight when settling (nothing is timed then)
 
 
 class BenchError(Exception):
@@ -127,8 +128,15 @@ class Engine(abc.ABC):
         """
         with trio.fail_after(timeout):
             left = await self.container_ids()
-            for cid in left:
-                await self.remove_container(cid)
+            limiter = trio.CapacityLimiter(SETTLE_CONCURRENCY)
+
+            async def remove(cid: str) -> None:
+                async with limiter:
+                    await self.remove_container(cid)
+
+            async with trio.open_nursery() as nursery:  # a big fleet a killed run left
+                for cid in left:
+                    nursery.start_soon(remove, cid)
             while busy := self.busy_pids():
                 await procfs.wait_exits(busy)
             if await self.container_ids():
