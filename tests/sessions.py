@@ -32,7 +32,7 @@ from bench.leftovers import detach, kill_all, mounts_under, start_time
 from bench.procfs import cmdline, pids_where
 
 REGISTRY = Path("/run/corral-test-sessions")
-ROOT_DEPTH = 4  # a state root sits at most this deep under a session directory
+ROOT_DEPTH = 3  # a state root sits at most this deep under a session directory
 #: the cgroup parents test daemons get (conftest.cgroup_parent); no other is ever removed
 TEST_CGROUP = re.compile(r"^corral-test-\d+$")
 
