@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import re
 import shutil
 import signal
+import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,10 @@ OWNER = "owner"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_NAME = re.compile(r"^corral-bench-(?:podman-|docker-)?(\d+)$")
 KILL_TIMEOUT = 30.0
+#: runc states kept outside the workdir: podman's (runc's default root) and the bench's
+#: containerd's (its shim's default, under the bench's namespace); only those whose
+#: cgroups are a swept run's are deleted
+RUNC_ROOTS = (Path("/run/runc"), Path("/run/containerd/runc/corral-bench"))
 MNT_DETACH = 2
 
 
@@ -184,6 +190,13 @@ def sweep(workdirs: list[Path], cgroups: list[str]) -> Swept:
         kill_all(pids)
     for point in mounts_under(workdirs):
         done.mounts += detach(point)
+    for state in [s for r in RUNC_ROOTS for s in r.glob("*/state.json")]:
+        with contextlib.suppress(OSError, ValueError):
+            paths = json.loads(state.read_text()).get("cgroup_paths") or {}
+            if any(f"/{c}/" in p for p in paths.values() for c in cgroups):
+                subprocess.run(["runc", "--root", str(state.parent.parent), "delete", "-f",
+                                state.parent.name], capture_output=True, check=False,
+                               timeout=60)  # fmt: skip
     for c in cgroups:
         remove_cgroup_tree(c)
     for d in workdirs:
