@@ -55,15 +55,19 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     SESSION.add(session.config._tmp_path_factory.getbasetemp())  # type: ignore[attr-defined]
 
 
-@pytest.hookimpl(trylast=True)  # after pytest's own, which tears every fixture down
-def pytest_sessionfinish(session: pytest.Session) -> None:
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> Iterator[None]:
     """Whatever way the session ended (a KeyboardInterrupt too), nothing of its daemons
-    stays; what the fixtures left is swept here and named (their checks failed)."""
-    if SESSION is not None:
-        found = SESSION.finish()
-        if found:
-            _say(session, f"corral tests: swept {len(found)} leftovers of this session: "
-                 + "; ".join(found[:5]))  # fmt: skip
+    stays: around every other end-of-session step (pytest's own tears every fixture
+    down, and a failing teardown raises through it), what is left is swept and named."""
+    try:
+        return (yield)
+    finally:
+        if SESSION is not None:
+            found = SESSION.finish()
+            if found:
+                _say(session, f"corral tests: swept {len(found)} leftovers of this session: "
+                     + "; ".join(found[:5]))  # fmt: skip
 
 
 def session_dir(d: Path) -> Path:
