@@ -8,6 +8,7 @@ one-off containers of `run` (label `com.docker.compose.oneoff=True`) are left to
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -508,23 +509,20 @@ def compose_events(cli: Cli, g: Globals, argv: list[str]) -> int:
             raise CliError(f"no such service: {s}")
     filters = {"type": ["container"], "label": [f"{PROJECT}={project.name}"]}
     query = {"filters": json.dumps(filters), "since": p["since"], "until": p["until"]}
-    resp = cli.client.request("GET", "/events", query)
+    from supervisor.cli.events import event_stream
+
     try:
-        for raw in resp.iter_lines():
-            if not raw.strip():
-                continue
-            event = json.loads(raw)
-            attrs = (event.get("Actor") or {}).get("Attributes") or {}
-            if p.args and attrs.get(SERVICE) not in p.args:
-                continue
-            line = event_line(event, p["json"])
-            if line is not None:
-                cli.out(line)
-                cli.stdout.flush()
+        with contextlib.closing(event_stream(cli, query)) as events:
+            for event in events:
+                attrs = (event.get("Actor") or {}).get("Attributes") or {}
+                if p.args and attrs.get(SERVICE) not in p.args:
+                    continue
+                line = event_line(event, p["json"])
+                if line is not None:
+                    cli.out(line)
+                    cli.stdout.flush()
     except KeyboardInterrupt:
         return 130
-    finally:
-        resp.close()
     return 0
 
 

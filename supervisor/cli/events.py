@@ -12,6 +12,7 @@ from supervisor.cli.parser import Command, Opt, UsageError, flag_errors, parse
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Generator
     from typing import Any
 
     from supervisor.cli.context import Cli
@@ -105,20 +106,29 @@ def cmd_events(cli: Cli, argv: list[str]) -> int:
         "until": timestamp_param(p["until"], now) if p["until"] else None,
         "filters": filters_query(p["filter"]),
     }
-    resp = cli.client.request("GET", "/events", query)
-    try:
-        for raw in resp.iter_lines():
-            if not raw.strip():
-                continue
-            e = json.loads(raw)
+    import contextlib  # here: the module serves update and rename too, whose start counts
+
+    with contextlib.closing(event_stream(cli, query)) as events:
+        for e in events:
             if out is not None:
                 cli.stdout.write(out.render(event_record(e)))
             else:
                 cli.out(event_line(e))
             cli.stdout.flush()
+    return 0
+
+
+def event_stream(cli: Cli, query: dict[str, Any]) -> Generator[dict[str, Any], None, None]:
+    """The daemon's events for `query` (GET /events), one decoded message each, until
+    the stream ends; closing the generator closes the stream (`corral events`, compose's
+    `events`)."""
+    resp = cli.client.request("GET", "/events", query)
+    try:
+        for raw in resp.iter_lines():
+            if raw.strip():
+                yield json.loads(raw)
     finally:
         resp.close()
-    return 0
 
 
 def parse_restart(value: str) -> dict[str, Any]:
