@@ -138,14 +138,15 @@ def run(tmp_path: Path) -> Iterator[Run]:
     leftovers.sweep(leftovers.stale_workdirs(tmp_path), [f"corral-bench-{r.proc.pid}"])
 
 
-def test_a_sigterm_mid_scenario_removes_the_fleet_the_daemon_and_the_workdir(
-    run: Run, tmp_path: Path
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])  # kill, Ctrl-C
+def test_a_stop_signal_mid_scenario_removes_the_fleet_the_daemon_and_the_workdir(
+    run: Run, tmp_path: Path, sig: signal.Signals
 ) -> None:
     run.wait_fleet()
-    run.proc.send_signal(signal.SIGTERM)
+    run.proc.send_signal(sig)
     code, err = run.finish()
-    assert code == 128 + signal.SIGTERM, err
-    assert "interrupted by SIGTERM" in err and "Traceback" not in err, err
+    assert code == 128 + sig, err
+    assert f"interrupted by {sig.name}" in err and "Traceback" not in err, err
     assert "the teardown left" not in err, err  # removed by the teardown, not the backstop
     assert what_is_left(tmp_path, run.workdir, run.proc.pid) == []
 
