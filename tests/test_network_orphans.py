@@ -140,3 +140,33 @@ def test_cleanup_removes_only_bridges_whose_tagged_root_is_gone(
     assert out.returncode == 0, out.stderr
     assert not exists(dummy_bridges["gone"])
     assert exists(dummy_bridges["live"]) and exists(dummy_bridges["bare"])
+
+
+def test_a_holder_whose_root_is_removed_takes_that_root_s_bridges_down(tmp_path: Path) -> None:
+    """The daemon was killed and its root deleted while the holder still ran (it kept
+    containers): at its end the holder removes the bridges that named the root."""
+    _needs_root()
+    from supervisor.runtime import holderd
+
+    root = tmp_path / "root"
+    root.mkdir()
+    name = f"cr-h{secrets.token_hex(4)}"
+    with IPRoute() as ipr:
+        ipr.link("add", ifname=name, kind="bridge")
+        ipr.link("set", index=ipr.link_lookup(ifname=name)[0], ifalias=alias_for(root))
+    proc = subprocess.Popen([sys.executable, "-I", "-S", holderd.__file__,
+                             str(root / "holder.sock")], stdout=subprocess.PIPE)  # fmt: skip
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        assert exists(name)
+        shutil.rmtree(root)
+        assert proc.wait(timeout=60) == 0
+        assert not exists(name), f"{name} outlived its root and its holder"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        if exists(name):
+            subprocess.run(["ip", "link", "del", name], check=False)

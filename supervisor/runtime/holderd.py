@@ -25,7 +25,10 @@ connected at a time; a new connection replaces the old (the old daemon is gone).
 The holder ends on `quit` (a daemon stopping its containers for good), when it
 holds nothing and no daemon is connected (a daemon that died before it handed over
 anything), or when its state root is removed (inotify on the socket's directory: its
-socket unlinked or moved, or the directory itself); it signals nothing then.
+socket unlinked or moved, or the directory itself); it signals nothing then.  At a
+removal it runs `corral daemon --cleanup` once (a child: this process stays stdlib
+only), so the bridges of a root deleted after its daemon was killed go at once
+(supervisor/network/orphans.py) rather than at the next daemon start on the host.
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ class Holder:
         self.conn: socket.socket | None = None
         self.quit = False
         self.served = False  # a daemon connected once (the idle end waits for one)
+        self.root_gone = False  # the state root was removed (the end then cleans up)
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         old = os.umask(0o177)
         try:
@@ -139,6 +143,7 @@ class Holder:
                     while os.read(self.watch, 4096):
                         pass
                 if not self.socket_present():
+                    self.root_gone = True
                     break  # the root went away, with a daemon or none: see `run`
             if self.listener.fileno() in ready:
                 conn, _ = self.listener.accept()
@@ -151,6 +156,7 @@ class Holder:
             if self.conn is None and self.served and not self.held and not self.spawns:
                 break  # nothing to keep and nobody to keep it for (any more)
             if self.conn is None and not self.socket_present():
+                self.root_gone = True
                 break  # the root went away (removed): no daemon can ever ask again
         # Ending: what it holds is let go, nothing is signalled.  If the root went away,
         # its containers run on, orphans of pid 1 with no logs to write (their output
@@ -158,6 +164,8 @@ class Holder:
         # daemon on this path again finds no socket and starts a new holder.
         self.close()
         self.listener.close()
+        if self.root_gone:
+            remove_orphan_bridges()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 
@@ -319,6 +327,22 @@ def rss_kb() -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+CLEANUP_TIMEOUT = 30.0
+
+
+def remove_orphan_bridges() -> None:
+    """`corral daemon --cleanup`, the same Python without -I -S (it needs pyroute2): the
+    bridges naming a root that is gone, this one's among them, are removed."""
+    import subprocess
+
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run(
+            [sys.executable, "-m", "supervisor.daemon", "--cleanup", "--config", ""],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd="/", timeout=CLEANUP_TIMEOUT, check=False,
+        )  # fmt: skip
 
 
 def main(argv: list[str]) -> int:
