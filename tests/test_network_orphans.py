@@ -86,6 +86,7 @@ def test_a_killed_daemon_s_bridge_goes_once_its_root_is_deleted(
         made = cli("network", "create", "orphaned")
         assert made.returncode == 0, made.stderr
         bridge = "cr-" + made.stdout.strip()[:12]
+        assert bridge_alias(bridge) == alias_for(root)  # named from its creation
         r = cli("run", "--rm", "--network", "orphaned", IMAGE, "true")
         assert r.returncode == 0, r.stderr
         assert exists(bridge)

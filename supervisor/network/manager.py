@@ -273,7 +273,7 @@ class Networks:
             subnet6=str(subnet6) if subnet6 else "",
             gateway6=str(gateway6) if gateway6 else "",
         )
-        self.nl.ensure_bridge(net.bridge, gateway, subnet.prefixlen)
+        self.nl.ensure_bridge(net.bridge, gateway, subnet.prefixlen, orphans.alias_for(self.root))
         try:
             if subnet6 is not None:
                 self.nl.add_address6(net.bridge, str(gateway6), subnet6.prefixlen)
