@@ -447,7 +447,8 @@ class Proxy:
       after the real body;
     - `("redirect", url)`: answer 307 to `url`;
     - `("drop",)`: read the request, close the connection without an answer.
-    Every request is recorded in `seen`.  The registry is reached as `127.0.0.1:PORT`;
+    Every request is recorded in `seen`; a connection that starts a TLS handshake is
+    closed at once, counted in `tls_tries`.  The registry is reached as `127.0.0.1:PORT`;
     the proxy also answers as `localhost:PORT` (another host, to the client)."""
 
     def __init__(self, upstream: str, rule: Any = None, upstream_auth: str | None = None
@@ -459,6 +460,7 @@ class Proxy:
         self.upstream = upstream
         self.rule = rule or (lambda seen: None)
         self.seen: list[Seen] = []
+        self.tls_tries = 0  # connections that began with a TLS handshake
         self.strip: set[str] = set()  # request headers not passed on (lower case)
         proxy = self
 
@@ -514,6 +516,16 @@ class Proxy:
                 conn.close()
 
             do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _any
+
+            def handle(self) -> None:
+                import socket
+
+                # a TLS ClientHello (a client trying HTTPS first, as Docker does with
+                # an insecure registry) is counted and refused at once
+                if self.connection.recv(1, socket.MSG_PEEK) == b"\x16":
+                    proxy.tls_tries += 1
+                    return
+                super().handle()
 
             def log_message(self, *args: Any) -> None:
                 pass

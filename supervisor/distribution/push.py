@@ -11,10 +11,16 @@ layer that ends within one chunk goes up in one PUT (monolithic).  The config bl
 sent verbatim, so the image ID survives the round trip.  A foreign (non-distributable)
 layer is not uploaded: the manifest names it with its URLs, as dockerd pushes it.
 The manifest is Docker schema2, indented as dockerd writes it.
+
+A push's latency is round trips: the config goes up beside the layers (only the
+manifest must come last), a mount is tried without a HEAD first, and the rows a push
+learns (where its layers now are, its repo digest) are written in one transaction in
+a worker thread at the end (one fsync, none on the trio thread).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -35,6 +41,7 @@ from supervisor.distribution.pull import Emit, Progress, first_error
 from supervisor.distribution.reference import Remote
 from supervisor.distribution.registry import Repository
 from supervisor.distribution.sources import LayerSources, Source
+from supervisor.distribution.sources import insert as insert_sources
 from supervisor.distribution.transport import HttpClient
 from supervisor.errors import CorralError, NotFound
 from supervisor.images.store import ImageStore
@@ -152,30 +159,41 @@ class Pusher:
         image = self.store.export_image(f"{remote.repository}:{tag}")
         config_bytes = await trio.to_thread.run_sync(self.store.blob_path(image.id).read_bytes)
         layers: dict[str, _Blob] = {}
+        seen: list[Source] = []  # where layers now are, written with the repo digest
         unique = list(dict.fromkeys(image.layers))
         for diffid in reversed(unique):  # docker lists the top layer first
             emit(Progress("Preparing", _short(diffid)))
         preferred = self._pulled_digests(image.id, image.layers)
         try:
+            # the config goes up beside the layers (only the manifest must come last)
             async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._config, repo, image.id, config_bytes)
                 for diffid in reversed(unique):
                     nursery.start_soon(self._layer, repo, remote, diffid,
-                                       preferred.get(diffid), workdir, layers, emit)
+                                       preferred.get(diffid), workdir, layers, seen, emit)
         except BaseExceptionGroup as eg:
             raise first_error(eg) from None
         config = _Blob(DOCKER_CONFIG, image.id, len(config_bytes))
-        if not await repo.has_blob(image.id):
-            async def config_part(start: int, end: int) -> AsyncIterator[bytes]:
-                yield config_bytes[start:end]
-            await repo.upload(image.id, len(config_bytes), config_part, chunk=UPLOAD_CHUNK)
         chosen = [layers[d] for d in image.layers]
         media_type, body = self._as_pulled(image.id, chosen) or new_manifest(config, chosen)
         await repo.put_manifest(tag, media_type, body)
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
-        self.store.add_repo_digest(image.id, f"{remote.repository}@{digest}")
+        # one commit (one fsync) for the push's rows, off the trio thread
+        await trio.to_thread.run_sync(functools.partial(
+            self.store.add_repo_digest, image.id, f"{remote.repository}@{digest}",
+            also=functools.partial(insert_sources, sources=seen)))
         emit(Progress(f"{tag}: digest: {digest} size: {len(body)}"))
         emit(Progress("", aux={"Tag": tag, "Digest": digest, "Size": len(body)}))
         return PushResult(tag, digest, len(body))
+
+    async def _config(self, repo: Repository, digest: str, data: bytes) -> None:
+        if await repo.has_blob(digest):
+            return
+
+        async def part(start: int, end: int) -> AsyncIterator[bytes]:
+            yield data[start:end]
+
+        await repo.upload(digest, len(data), part, chunk=UPLOAD_CHUNK)
 
     def _pulled_digests(self, image_id: str, diffids: list[str]) -> dict[str, mf.Descriptor]:
         """diffid -> the blob this image's pulled manifest names for it."""
@@ -203,7 +221,12 @@ class Pusher:
 
     async def _layer(self, repo: Repository, remote: Remote, diffid: str,
                      pulled: mf.Descriptor | None, workdir: Path, layers: dict[str, _Blob],
-                     emit: Emit) -> None:
+                     seen: list[Source], emit: Emit) -> None:
+        """One layer, as dockerd's pushLayer looks for it before uploading: a blob it
+        was seen as in this repository (HEAD); else mounted from another repository
+        of the same registry (POST `?mount=&from=`: no HEAD first, the mount answers
+        201 for a blob the target already has too); else those blobs by HEAD here (a
+        mount refused); else compressed and uploaded."""
         short = _short(diffid)
         target = f"{remote.domain}/{remote.path}"
         if pulled is not None and pulled.foreign_urls:
@@ -215,25 +238,34 @@ class Pusher:
             return
         preferred = pulled.digest if pulled is not None else None
         async with self.limiter:
-            known = sorted(self.sources.of(diffid), key=lambda x: x.digest != preferred)
-            for src in known:
-                if src.domain != remote.domain:
-                    continue
+            known = [src for src in sorted(self.sources.of(diffid),
+                                           key=lambda x: x.digest != preferred)
+                     if src.domain == remote.domain]
+            here = [src for src in known if src.repository == target]
+            elsewhere = [src for src in known if src.repository != target]
+            for src in here:
                 if await repo.has_blob(src.digest):
                     layers[diffid] = _Blob(src.media_type, src.digest, src.size)
                     emit(Progress("Layer already exists", short))
                     return
-                if src.repository != target and await repo.mount(src.digest, src.path):
+            for src in elsewhere:
+                if await repo.mount(src.digest, src.path):
                     layers[diffid] = _Blob(src.media_type, src.digest, src.size)
-                    self.sources.add([Source(diffid, src.digest, src.media_type, src.size,
-                                             target)])
+                    seen.append(Source(diffid, src.digest, src.media_type, src.size, target))
                     emit(Progress(f"Mounted from {src.path}", short))
                     return
+            tried = {src.digest for src in here}
+            for src in elsewhere:
+                if src.digest not in tried and await repo.has_blob(src.digest):
+                    layers[diffid] = _Blob(src.media_type, src.digest, src.size)
+                    seen.append(Source(diffid, src.digest, src.media_type, src.size, target))
+                    emit(Progress("Layer already exists", short))
+                    return
+                tried.add(src.digest)
             digest, size = await self._compress_upload(repo, diffid, workdir, emit)
             emit(Progress("Pushed", short))
             layers[diffid] = _Blob(DOCKER_LAYER_GZIP, digest, size)
-            self.sources.add([Source(diffid, digest, DOCKER_LAYER_GZIP, size, target)])
-
+            seen.append(Source(diffid, digest, DOCKER_LAYER_GZIP, size, target))
 
     async def _compress_upload(self, repo: Repository, diffid: str, workdir: Path,
                                emit: Emit) -> tuple[str, int]:

@@ -165,11 +165,23 @@ class Repository:
         Authorizer); a registry not speaking v2 is refused here.  An insecure registry
         that does not speak TLS is spoken to in plain HTTP from then on."""
         if self.ep.insecure and self.ep.scheme == "https":
+            netloc = f"{self.ep.host}:{self.ep.port}"
+            if netloc in self.http.plain_http:
+                https, self.ep = self.ep, self.ep.plain()
+                try:
+                    await self._ping()
+                    return
+                except TransportError:  # it changed: TLS first again
+                    self.http.plain_http.discard(netloc)
+                    self.ep = https
             try:
                 await self._ping()
                 return
             except TransportError:
                 self.ep = self.ep.plain()
+            await self._ping()
+            self.http.plain_http.add(netloc)
+            return
         await self._ping()
 
     async def _ping(self) -> None:
@@ -378,15 +390,16 @@ class Repository:
         starts again if the registry cannot say; a monolithic one starts again."""
         what = f"blob upload {blob.digest}" if blob.complete else "blob upload"
         failures = 0
-        end = await blob.ready(0, chunk + 1)
         while True:
             try:
+                # the upload is opened while the first bytes are still being made
                 url = await self._start_upload(what)
+                end = await blob.ready(0, chunk + 1)
                 if blob.complete and end <= chunk:
                     what = f"blob upload {blob.digest}"
                     url += ("&" if "?" in url else "?") + "digest=" + quote(blob.digest)
                     async with self.get("", what, method="PUT", url=url,
-                                        stream=lambda: blob.part(0, end), length=end,
+                                        stream=functools.partial(blob.part, 0, end), length=end,
                                         content_type="application/octet-stream") as resp:
                         await resp.read(_ERROR_BODY_LIMIT)
                     return

@@ -10,6 +10,7 @@ one costs one HEAD.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 
 from supervisor.engine.metadata import Database
@@ -50,6 +51,15 @@ class Source:
         return self.repository.partition("/")[2]
 
 
+def insert(conn: sqlite3.Connection, sources: list[Source]) -> None:
+    """The rows, in the caller's transaction (a push writes them with its repo digest)."""
+    conn.executemany(
+        "INSERT OR IGNORE INTO distribution_layer_sources "
+        "(diffid, digest, media_type, size, repository) VALUES (?, ?, ?, ?, ?)",
+        [(s.diffid, s.digest, s.media_type, s.size, s.repository) for s in sources],
+    )
+
+
 class LayerSources:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -57,11 +67,7 @@ class LayerSources:
 
     def add(self, sources: list[Source]) -> None:
         with self.db.transaction() as conn:
-            conn.executemany(
-                "INSERT OR IGNORE INTO distribution_layer_sources "
-                "(diffid, digest, media_type, size, repository) VALUES (?, ?, ?, ?, ?)",
-                [(s.diffid, s.digest, s.media_type, s.size, s.repository) for s in sources],
-            )
+            insert(conn, sources)
 
     def of(self, diffid: str) -> list[Source]:
         return [

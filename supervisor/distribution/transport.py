@@ -144,6 +144,10 @@ class HttpClient:
         self._tls_for = tls_for
         self._unverified: ssl.SSLContext | None = None
         self._idle: dict[tuple[str, str, int, bool], list[_Conn]] = {}
+        # insecure registries' origins (`host:port`) that answered TLS in plain HTTP:
+        # spoken to in plain HTTP at once next time (not one failed handshake per
+        # pull and push); forgotten when plain HTTP fails there
+        self.plain_http: set[str] = set()
 
     def _tls(self, verify: bool) -> ssl.SSLContext:
         if not verify:

@@ -33,6 +33,7 @@ import io
 import lzma
 import os
 import platform as _platform
+import sqlite3
 import tempfile
 import threading
 from collections.abc import Callable
@@ -550,10 +551,15 @@ class ImageStore:
         with self._lock:
             return self.records.repo_digests(image_id)
 
-    def add_repo_digest(self, image_id: str, name: str) -> None:
-        """Remember that `image_id` is `repo@sha256:...` in a registry (after a push)."""
+    def add_repo_digest(self, image_id: str, name: str,
+                        also: Callable[[sqlite3.Connection], None] | None = None) -> None:
+        """Remember that `image_id` is `repo@sha256:...` in a registry (after a push);
+        `also` writes a push's other rows in the same transaction (one commit, one
+        fsync per push).  Blocking: a worker thread."""
         with self._lock, self._db.transaction() as conn:
             ImageDB.set_digest(conn, name, image_id)
+            if also is not None:
+                also(conn)
 
     def has_tag(self, name: str, image_id: str) -> bool:
         """Does the familiar `repo:tag` point at `image_id` (a pull that is up to date)?"""
