@@ -6,15 +6,14 @@ The same file and format (`$DOCKER_CONFIG/config.json`): `auths` maps a server
 given one: then no password is kept); `credsStore` / `credHelpers` name
 `docker-credential-*` programs that keep them instead (`get`/`store`/`erase` over
 stdin/stdout).  So `corral login` and `docker login` share logins.  The file is
-written 0600, atomically, keys it does not know kept as they were.
+written 0600, atomically, keys it does not know kept as they were.  (json, base64 and
+subprocess are imported where used: every `corral pull` and `push` reads this module,
+most with no login saved.)
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import os
-import subprocess
 from pathlib import Path
 
 from supervisor.cli.context import CliError
@@ -45,6 +44,8 @@ def load(path: Path) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise CliError(f"open {path}: {(exc.strerror or str(exc)).lower()}") from None
+    import json
+
     try:
         doc = json.loads(text) if text.strip() else {}
     except ValueError as exc:
@@ -55,6 +56,8 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def save(path: Path, doc: dict[str, Any]) -> None:
+    import json
+
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -77,6 +80,8 @@ def _helper(doc: dict[str, Any], key: str) -> str | None:
 
 
 def _run_helper(helper: str, action: str, data: str) -> str:
+    import subprocess
+
     prog = f"docker-credential-{helper}"
     try:
         r = subprocess.run([prog, action], input=data, capture_output=True, text=True,
@@ -102,6 +107,8 @@ def lookup(doc: dict[str, Any], domain: str) -> tuple[str, str, str] | None:
     key = server_key(domain)
     helper = _helper(doc, key)
     if helper:
+        import json
+
         out = _run_helper(helper, "get", key)
         if not out.strip():
             return None
@@ -116,6 +123,8 @@ def lookup(doc: dict[str, Any], domain: str) -> tuple[str, str, str] | None:
     entry = (doc.get("auths") or {}).get(key)
     if not isinstance(entry, dict) or not (entry.get("auth") or entry.get("identitytoken")):
         return None
+    import base64
+
     try:
         raw = base64.b64decode(str(entry.get("auth") or "")).decode()
     except ValueError:
@@ -134,6 +143,9 @@ def put(doc: dict[str, Any], domain: str, user: str, password: str,
         identity_token: str = "") -> None:
     """Keep a login; with `identity_token` that instead of the password, as the docker
     CLI keeps what dockerd's login answered as IdentityToken."""
+    import base64
+    import json
+
     key = server_key(domain)
     helper = _helper(doc, key)
     auths = doc.setdefault("auths", {})
@@ -168,6 +180,9 @@ def registry_auth_header(domain: str, environ: Mapping[str, str] | None = None) 
     creds = lookup(load(config_path(environ)), domain)
     if creds is None:
         return None
+    import base64
+    import json
+
     doc = {"username": creds[0], "password": creds[1], "serveraddress": server_key(domain)}
     if creds[2]:
         doc["identitytoken"] = creds[2]

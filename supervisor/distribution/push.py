@@ -167,7 +167,8 @@ class Pusher:
         try:
             # the config goes up beside the layers (only the manifest must come last)
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._config, repo, image.id, config_bytes)
+                nursery.start_soon(self._config, repo, f"{remote.domain}/{remote.path}",
+                                   image.id, config_bytes, seen)
                 for diffid in reversed(unique):
                     nursery.start_soon(self._layer, repo, remote, diffid,
                                        preferred.get(diffid), workdir, layers, seen, emit)
@@ -186,14 +187,21 @@ class Pusher:
         emit(Progress("", aux={"Tag": tag, "Digest": digest, "Size": len(body)}))
         return PushResult(tag, digest, len(body))
 
-    async def _config(self, repo: Repository, digest: str, data: bytes) -> None:
-        if await repo.has_blob(digest):
+    async def _config(self, repo: Repository, target: str, digest: str, data: bytes,
+                      seen: list[Source]) -> None:
+        """The config blob: HEAD first only where a push put it before (a row for
+        this repository, its diffid its own digest); else sent at once: a config is a
+        few KB, so the upload (two requests) costs what a HEAD that misses does, and a
+        registry that has it already takes it again as the same blob."""
+        if any(s.repository == target for s in self.sources.of(digest)) and \
+                await repo.has_blob(digest):
             return
 
         async def part(start: int, end: int) -> AsyncIterator[bytes]:
             yield data[start:end]
 
         await repo.upload(digest, len(data), part, chunk=UPLOAD_CHUNK)
+        seen.append(Source(digest, digest, DOCKER_CONFIG, len(data), target))
 
     def _pulled_digests(self, image_id: str, diffids: list[str]) -> dict[str, mf.Descriptor]:
         """diffid -> the blob this image's pulled manifest names for it."""

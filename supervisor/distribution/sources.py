@@ -17,7 +17,8 @@ from supervisor.engine.metadata import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS distribution_layer_sources (
-    diffid     TEXT NOT NULL,                  -- the uncompressed layer (store's key)
+    diffid     TEXT NOT NULL,                  -- the uncompressed layer (store's key;
+                                               -- a config blob's own digest: pushed)
     digest     TEXT NOT NULL,                  -- its compressed blob in the registry
     media_type TEXT NOT NULL,
     size       INTEGER NOT NULL,
