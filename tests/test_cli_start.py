@@ -69,3 +69,25 @@ def test_verbs_reach_their_request_without_json_or_re(verb: list[str], tmp_path:
     )
     assert "Cannot connect" in out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("verb", [["push", "127.0.0.1:5000/x"], ["pull", "127.0.0.1:5000/x"]])
+def test_pull_and_push_reach_their_request_without_typing_or_dataclasses(
+        verb: list[str], tmp_path: Path) -> None:
+    """A warm push is about as long as the CLI's own start: the name is parsed without
+    `dataclasses` (which imports `inspect`, `ast`, `tokenize`) or `typing`, and no
+    saved login means no `json`, `base64` or `subprocess`."""
+    heavy = ("typing", "dataclasses", "inspect", "json", "base64", "subprocess")
+    code = (
+        "import sys\nfrom supervisor.cli.main import main\n"
+        f"sys.argv = ['corral', *{verb!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
+    env = dict(os.environ, CORRAL_HOST=f"unix://{tmp_path}/none.sock", CORRAL_NO_AUTOSTART="1",
+               PYTHONPATH=str(REPO), DOCKER_CONFIG=str(tmp_path / "docker"))
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert "Cannot connect" in out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -9,9 +9,10 @@ structlog): a third of a second at every `corral pull`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # not typing's: the CLI imports this package, and typing costs
 if TYPE_CHECKING:
+    from typing import Any
+
     from supervisor.images.records import ImageRecord, ImageUser
     from supervisor.images.store import ImageStore
 

@@ -10,7 +10,6 @@ which is also the form the tags table stores.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from supervisor.errors import InvalidArgument
 
@@ -37,15 +36,43 @@ ID_PREFIX_RE = re.compile(r"(?:sha256:)?[0-9a-f]{1,64}")
 _DIGEST_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 
-@dataclass(frozen=True)
 class Reference:
     """A parsed reference.  `repository` is familiar (`busybox`, `foo/bar`,
-    `localhost:5000/a/b`); `canonical` is fully qualified (`docker.io/library/busybox`)."""
+    `localhost:5000/a/b`); `canonical` is fully qualified (`docker.io/library/busybox`).
+    Immutable, compared and hashed by its four fields.  (Written out rather than a
+    frozen dataclass: every `corral pull`, `push` and `run` parses a name, and
+    `dataclasses` pulls in `inspect`, a fifth of the CLI's start.)"""
 
+    __slots__ = ("repository", "canonical", "tag", "digest")
     repository: str
     canonical: str
-    tag: str | None = None
-    digest: str | None = None
+    tag: str | None
+    digest: str | None
+
+    def __init__(self, repository: str, canonical: str, tag: str | None = None,
+                 digest: str | None = None) -> None:
+        for k, v in (("repository", repository), ("canonical", canonical), ("tag", tag),
+                     ("digest", digest)):
+            object.__setattr__(self, k, v)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def _key(self) -> tuple[str, str, str | None, str | None]:
+        return (self.repository, self.canonical, self.tag, self.digest)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Reference)
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (f"Reference(repository={self.repository!r}, canonical={self.canonical!r}, "
+                f"tag={self.tag!r}, digest={self.digest!r})")
 
     def name(self) -> str:
         """The key the tags table uses: `repo:tag`, `latest` when nothing was given;
