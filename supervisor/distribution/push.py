@@ -44,7 +44,7 @@ from supervisor.distribution.sources import LayerSources, Source
 from supervisor.distribution.sources import insert as insert_sources
 from supervisor.distribution.transport import HttpClient
 from supervisor.errors import CorralError, NotFound
-from supervisor.images.store import ImageStore
+from supervisor.images.store import ExportedImage, ImageStore
 
 MAX_CONCURRENT_UPLOADS = 5  # dockerd's default max-concurrent-uploads
 # Larger blobs go up in chunks of this size (PATCH with Content-Range): a request per
@@ -143,21 +143,37 @@ class Pusher:
         repo = Repository(self.http, self.hosts.endpoint(remote.domain), remote,
                           Authorizer(self.http, credentials), push=True)
         emit(Progress(f"The push refers to repository [{remote.domain}/{remote.path}]"))
-        await repo.ping()
         results = []
-        workdir = Path(tempfile.mkdtemp(dir=self.store.tmp, prefix="push-"))
-        try:
+        images: list[tuple[ExportedImage, bytes]] = []  # each tag's image and config
+        workdir: Path | None = None
+
+        def prepare() -> None:  # a worker thread
+            nonlocal workdir
+            workdir = Path(tempfile.mkdtemp(dir=self.store.tmp, prefix="push-"))
             for tag in tags:
-                results.append(await self._push_tag(repo, remote, tag, workdir, emit))
+                image = self.store.export_image(f"{remote.repository}:{tag}")
+                images.append((image, self.store.blob_path(image.id).read_bytes()))
+
+        try:
+            try:
+                async with trio.open_nursery() as nursery:  # read while the ping goes
+                    nursery.start_soon(repo.ping)
+                    nursery.start_soon(trio.to_thread.run_sync, prepare)
+            except BaseExceptionGroup as eg:
+                raise first_error(eg) from None
+            assert workdir is not None
+            for tag, (image, config_bytes) in zip(tags, images, strict=True):
+                results.append(await self._push_tag(repo, remote, tag, image, config_bytes,
+                                                    workdir, emit))
         finally:
-            with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(shutil.rmtree, workdir, True)
+            if workdir is not None:
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(shutil.rmtree, workdir, True)
         return results
 
-    async def _push_tag(self, repo: Repository, remote: Remote, tag: str, workdir: Path,
+    async def _push_tag(self, repo: Repository, remote: Remote, tag: str,
+                        image: ExportedImage, config_bytes: bytes, workdir: Path,
                         emit: Emit) -> PushResult:
-        image = self.store.export_image(f"{remote.repository}:{tag}")
-        config_bytes = await trio.to_thread.run_sync(self.store.blob_path(image.id).read_bytes)
         layers: dict[str, _Blob] = {}
         seen: list[Source] = []  # where layers now are, written with the repo digest
         unique = list(dict.fromkeys(image.layers))
