@@ -502,8 +502,10 @@ def test_a_download_that_gets_nowhere_is_retried_after_a_pause(
 def test_a_schema1_image_is_refused_in_dockerds_words(corral: Daemon, dk: Any,
                                                       registry: Registry,
                                                       tmp_path: Path) -> None:
-    """A Docker schema 1 image (signed, as skopeo writes one): refused with dockerd's
-    deprecation notice naming the image, nothing stored."""
+    """A Docker schema 1 image (signed, as skopeo writes one): refused in dockerd 28's
+    words (support removed in 28.2, moby#50036) naming the image, after the `Pulling
+    from` line as dockerd's graphdriver store prints them (moby#47459 shows both
+    orders: the containerd store refuses before any output); nothing stored."""
     repo = _repo("schema1")
     registry.push(make_image(tmp_path / "s", [_stamp()]), repo, fmt="v2s1")
     raw = registry.inspect(f"{repo}:latest", raw=True)
@@ -512,12 +514,13 @@ def test_a_schema1_image_is_refused_in_dockerds_words(corral: Daemon, dk: Any,
     before, ids = _stored(corral), _image_ids(dk)
     r = corral.docker("pull", name)
     assert r.returncode == 1
+    assert r.stdout.splitlines() == ["Using default tag: latest",
+                                     f"latest: Pulling from {repo}"]
     assert r.stderr.strip() == (
-        "Error response from daemon: [DEPRECATION NOTICE] Docker Image Format v1 and Docker "
-        "Image manifest version 2, schema 1 support is disabled by default and will be "
-        f"removed in an upcoming release. Suggest the author of {name}:latest to upgrade "
-        "the image to the OCI Format or Docker Image manifest v2, schema 2. More "
-        "information at https://docs.docker.com/go/deprecated-image-specs/")
+        "Docker Image Format v1 and Docker Image manifest version 2, schema 1 support has "
+        f"been removed. Suggest the author of {name}:latest to upgrade the image to the OCI "
+        "Format or Docker Image manifest v2, schema 2. More information at "
+        "https://docs.docker.com/go/deprecated-image-specs/")
     assert _stored(corral) == before and _image_ids(dk) == ids
 
 

@@ -33,7 +33,7 @@ from supervisor.distribution import manifests as mf
 from supervisor.distribution.auth import Authorizer, Credentials
 from supervisor.distribution.hosts import RegistryHosts
 from supervisor.distribution.reference import Remote
-from supervisor.distribution.registry import Repository
+from supervisor.distribution.registry import Repository, Schema1Refused
 from supervisor.distribution.sources import LayerSources, Source
 from supervisor.distribution.transport import HttpClient, Response, TransportError
 from supervisor.errors import CorralError, InvalidArgument, NotFound
@@ -150,14 +150,19 @@ class Puller:
     ) -> PullResult:
         want = platform or mf.host_platform()
         # a manifest pulled before (stored by its digest) is not fetched again
-        body, ctype, digest = await repo.manifest(remote.reference, self.sources.manifest)
-        parsed = mf.parse_manifest(body, ctype)
-        if isinstance(parsed, mf.Index):
-            chosen = mf.select(parsed, want)
-            body, ctype, _ = await repo.manifest(chosen.digest, self.sources.manifest)
-            parsed = mf.parse_manifest(body, ctype or chosen.media_type)
+        try:
+            body, ctype, digest = await repo.manifest(remote.reference, self.sources.manifest)
+            parsed = mf.parse_manifest(body, ctype)
             if isinstance(parsed, mf.Index):
-                raise InvalidArgument(f"manifest {chosen.digest}: nested index")
+                chosen = mf.select(parsed, want)
+                body, ctype, _ = await repo.manifest(chosen.digest, self.sources.manifest)
+                parsed = mf.parse_manifest(body, ctype or chosen.media_type)
+                if isinstance(parsed, mf.Index):
+                    raise InvalidArgument(f"manifest {chosen.digest}: nested index")
+        except Schema1Refused:
+            # dockerd (graphdriver store) has said `Pulling from` when it finds out
+            emit(Progress(f"Pulling from {remote.path}", remote.shown))
+            raise
         manifest = parsed
         config_bytes = await self._small_blob(repo, manifest.config, mf.CONFIG_LIMIT)
         config = mf.parse_config(config_bytes)

@@ -73,13 +73,16 @@ async def _nothing() -> AsyncIterator[bytes]:
     yield b""  # an async generator that yields nothing
 
 
+class Schema1Refused(InvalidArgument):
+    """A Docker schema 1 image: dockerd 28 no longer pulls them (moby#50036, 28.2)."""
+
+
 def schema1_refused(name: str) -> str:
-    """dockerd's (26+) refusal of a schema 1 image, word for word."""
+    """dockerd's (28.2+) refusal of a schema 1 image, word for word."""
     return (
-        "[DEPRECATION NOTICE] Docker Image Format v1 and Docker Image manifest version 2, "
-        "schema 1 support is disabled by default and will be removed in an upcoming "
-        f"release. Suggest the author of {name} to upgrade the image to the OCI Format or "
-        "Docker Image manifest v2, schema 2. More information at "
+        "Docker Image Format v1 and Docker Image manifest version 2, schema 1 support has "
+        f"been removed. Suggest the author of {name} to upgrade the image to the OCI Format "
+        "or Docker Image manifest v2, schema 2. More information at "
         "https://docs.docker.com/go/deprecated-image-specs/")
 
 
@@ -304,7 +307,7 @@ class Repository:
             ctype = resp.header("content-type") or ""
         if _is_schema1(body, ctype):
             sep = "@" if shown.startswith("sha256:") else ":"
-            raise InvalidArgument(schema1_refused(
+            raise Schema1Refused(schema1_refused(
                 f"{self.remote.domain}/{self.remote.path}{sep}{shown}"))
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
         if reference.startswith("sha256:") and digest != reference:
