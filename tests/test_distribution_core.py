@@ -263,3 +263,36 @@ async def test_parallel_gzip_is_one_deterministic_member(tmp_path: Path) -> None
         assert outs[0] == outs[1]
     assert len(text) > 2 * BLOCK  # several blocks, each primed with the one before
     assert len(outs[0]) < 30  # the empty layer: header, an empty final block, trailer
+
+
+async def test_a_spool_sends_recent_bytes_from_memory_and_older_from_its_file(
+        tmp_path: Path) -> None:
+    """A layer compressed into a spool while it uploads: every byte is in the file (a
+    retried part reads it back) and the last `keep` bytes are also held in memory,
+    so a part the upload reads right behind the compression never touches the file;
+    an older part comes from the file."""
+    from supervisor.distribution.compress import Spool
+
+    src = tmp_path / "layer.tar"
+    src.write_bytes(os.urandom(3 * BLOCK + 77))
+    fd = os.open(tmp_path / "spool", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        spool = Spool(fd, keep=BLOCK)
+        digest, size = await gzip_stream(src, spool.grew, limiter=trio.CapacityLimiter(2),
+                                         store=spool.store)
+        spool.finish(digest)
+        blob = (tmp_path / "spool").read_bytes()
+        assert (spool.size, spool.digest) == (size, digest)
+        assert digest == "sha256:" + hashlib.sha256(blob).hexdigest()
+        assert gzip.decompress(blob) == src.read_bytes()
+
+        async def read(start: int, end: int) -> bytes:
+            return b"".join([p async for p in spool.part(start, end)])
+
+        assert await read(0, size) == blob  # the head is no longer in memory: the file
+        os.ftruncate(fd, 0)  # from here on the file has nothing to give
+        assert await read(size - BLOCK // 2, size) == blob[size - BLOCK // 2:]
+        with pytest.raises(OSError, match="spool truncated"):
+            await read(0, 10)
+    finally:
+        os.close(fd)

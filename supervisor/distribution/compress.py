@@ -18,6 +18,7 @@ pass over the bytes).  Pure functions for the block work, trio for the pipeline.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import os
 import struct
@@ -35,8 +36,10 @@ try:
     from isal import isal_zlib
 
     _deflate, LEVEL = isal_zlib, isal_zlib.ISAL_DEFAULT_COMPRESSION
+    _crc32 = isal_zlib.crc32  # the same CRC, about 4x zlib's
 except ImportError:  # pragma: no cover - isal is a dependency; zlib if it is missing
     _deflate, LEVEL = zlib, 6  # gzip's default, as dockerd's compress/gzip
+    _crc32 = zlib.crc32
 
 BLOCK = 1 << 20
 _READ = 1 << 20
@@ -84,7 +87,7 @@ class _Reader:
         """(block, its dictionary, whether it is the last).  Worker thread."""
         data = self.f.read(BLOCK)
         dictionary = self.tail
-        self.crc = zlib.crc32(data, self.crc)
+        self.crc = _crc32(data, self.crc)
         self.size += len(data)
         self.tail = data[-_WINDOW:] if len(data) >= _WINDOW else (self.tail + data)[-_WINDOW:]
         # a short read is the end (a regular file); an empty one after a full block too
@@ -93,19 +96,27 @@ class _Reader:
 
 async def gzip_stream(src: Path, sink: Callable[[bytes], Awaitable[None]], *,
                       limiter: trio.CapacityLimiter,
-                      progress: Callable[[int], None] | None = None) -> tuple[str, int]:
+                      progress: Callable[[int], None] | None = None,
+                      store: Callable[[bytes], None] | None = None) -> tuple[str, int]:
     """Compress `src`, giving `sink` the gzip stream's pieces in order as they are
     ready; (sha256 digest, size) of the whole stream.  Blocks are deflated up to
     `limiter`'s tokens at once; at most twice that many are held in memory.
     `progress` hears the uncompressed bytes done after each block (as dockerd counts
-    a push's progress: the layer's own bytes)."""
+    a push's progress: the layer's own bytes).  `store`, blocking, is given each
+    piece in the worker thread that hashes it, before `sink` (one thread hop for
+    both: a spool's file write)."""
     h = hashlib.sha256()
     total = 0
+
+    def hash_and_store(data: bytes) -> None:
+        h.update(data)
+        if store is not None:
+            store(data)
 
     async def out(data: bytes) -> None:
         nonlocal total
         if data:
-            await trio.to_thread.run_sync(h.update, data)
+            await trio.to_thread.run_sync(hash_and_store, data)
             total += len(data)
             await sink(data)
 
@@ -145,13 +156,20 @@ async def gzip_stream(src: Path, sink: Callable[[bytes], Awaitable[None]], *,
 
 class Spool:
     """A blob being written (a layer being compressed) that an upload reads while it
-    grows: bytes go to a file, so a retried part reads them again; `ready` waits for
-    the bytes a part needs.  The digest is known once `finish` is called."""
+    grows: bytes go to a file (`store`, in the compressing worker thread; `grew` then
+    says so on the trio thread), so a retried part reads them again; the last `keep`
+    bytes are also held in memory, so the upload that follows the compression
+    closely sends them without reading the file back.  `ready` waits for the bytes a
+    part needs.  The digest is known once `finish` is called."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, keep: int = 0) -> None:
         self.fd = fd
         self.size = 0
         self.complete = False
+        self.keep = keep
+        self._stored = 0  # bytes in the file (worker thread's count)
+        self._recent: collections.deque[tuple[int, bytes]] = collections.deque()
+        self._held = 0
         self._digest = ""
         self._grew = trio.Event()
 
@@ -160,11 +178,25 @@ class Spool:
         assert self.complete, "a spool's digest before it is complete"
         return self._digest
 
-    async def write(self, data: bytes) -> None:
-        await trio.to_thread.run_sync(os.pwrite, self.fd, data, self.size)
+    def store(self, data: bytes) -> None:
+        """Append to the file.  Blocking: the compressing worker thread."""
+        os.pwrite(self.fd, data, self._stored)
+        self._stored += len(data)
+
+    async def grew(self, data: bytes) -> None:
+        """`data`, already stored, is the spool's next piece (trio thread)."""
+        if self.keep:
+            self._recent.append((self.size, data))
+            self._held += len(data)
+            while self._held - len(self._recent[0][1]) >= self.keep:
+                self._held -= len(self._recent.popleft()[1])
         self.size += len(data)
         self._grew.set()
         self._grew = trio.Event()
+
+    async def write(self, data: bytes) -> None:
+        await trio.to_thread.run_sync(self.store, data)
+        await self.grew(data)
 
     def finish(self, digest: str) -> None:
         self._digest = digest
@@ -176,7 +208,22 @@ class Spool:
             await self._grew.wait()
         return min(start + n, self.size)
 
+    def _from_memory(self, start: int, end: int) -> list[bytes] | None:
+        if not self._recent or self._recent[0][0] > start or end > self.size:
+            return None
+        out = []
+        for off, data in list(self._recent):
+            lo, hi = max(start, off), min(end, off + len(data))
+            if lo < hi:
+                out.append(data[lo - off : hi - off])
+        return out
+
     async def part(self, start: int, end: int) -> AsyncIterator[bytes]:
+        held = self._from_memory(start, end)
+        if held is not None:
+            for piece in held:
+                yield piece
+            return
         while start < end:
             data = await trio.to_thread.run_sync(os.pread, self.fd, min(_READ, end - start),
                                                  start)

@@ -303,14 +303,16 @@ class Pusher:
         fd = await trio.to_thread.run_sync(
             lambda: os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
         try:
-            spool = Spool(fd)
+            # the chunk being sent and what is compressed ahead of it stay in memory
+            spool = Spool(fd, keep=UPLOAD_CHUNK + 4 * compress_mod.BLOCK)
 
             def progress(done: int) -> None:
                 emit(Progress("Pushing", short, done, total))
 
             async def compress() -> None:
                 digest, _ = await compress_mod.gzip_stream(
-                    src, spool.write, limiter=self.compressors, progress=progress)
+                    src, spool.grew, limiter=self.compressors, progress=progress,
+                    store=spool.store)
                 spool.finish(digest)
 
             try:
