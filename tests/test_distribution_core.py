@@ -15,7 +15,7 @@ import trio
 
 from supervisor.distribution import manifests as mf
 from supervisor.distribution.auth import parse_challenge, parse_registry_auth
-from supervisor.distribution.compress import BLOCK, gzip_stream
+from supervisor.distribution.compress import BLOCK, gzip_small, gzip_stream
 from supervisor.distribution.progress import human_size, message, progress_bar
 from supervisor.distribution.pull import Progress
 from supervisor.distribution.reference import endpoint, remote
@@ -261,6 +261,10 @@ async def test_parallel_gzip_is_one_deterministic_member(tmp_path: Path) -> None
             assert gzip.decompress(blob) == content
             outs.append(blob)
         assert outs[0] == outs[1]
+        # a small layer compressed in one go is the same blob, byte for byte
+        assert gzip_small(src, len(content)) == (
+            "sha256:" + hashlib.sha256(outs[0]).hexdigest(), outs[0], len(content))
+        assert gzip_small(src, len(content) - 1) is None
     assert len(text) > 2 * BLOCK  # several blocks, each primed with the one before
     assert len(outs[0]) < 30  # the empty layer: header, an empty final block, trailer
 
