@@ -76,8 +76,8 @@ def test_pull_and_push_reach_their_request_without_typing_or_dataclasses(
         verb: list[str], tmp_path: Path) -> None:
     """A warm push is about as long as the CLI's own start: the name is parsed without
     `dataclasses` (which imports `inspect`, `ast`, `tokenize`) or `typing`, and no
-    saved login means no `json`, `base64` or `subprocess`."""
-    heavy = ("typing", "dataclasses", "inspect", "json", "base64", "subprocess")
+    saved login means no `json`, `base64`, `subprocess` or `pathlib`."""
+    heavy = ("typing", "dataclasses", "inspect", "json", "base64", "subprocess", "pathlib")
     code = (
         "import sys\nfrom supervisor.cli.main import main\n"
         f"sys.argv = ['corral', *{verb!r}]\n"

@@ -14,22 +14,29 @@ most with no login saved.)
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from supervisor.cli.context import CliError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from pathlib import Path
     from typing import Any
 
 HUB_SERVER = "https://index.docker.io/v1/"
 
 
-def config_path(environ: Mapping[str, str] | None = None) -> Path:
+def _config_file(environ: Mapping[str, str] | None = None) -> str:
     env = os.environ if environ is None else environ
-    base = env.get("DOCKER_CONFIG") or str(Path(env.get("HOME") or "~").expanduser() / ".docker")
-    return Path(base) / "config.json"
+    base = env.get("DOCKER_CONFIG") or os.path.join(
+        os.path.expanduser(env.get("HOME") or "~"), ".docker")
+    return os.path.join(base, "config.json")
+
+
+def config_path(environ: Mapping[str, str] | None = None) -> Path:
+    from pathlib import Path
+
+    return Path(_config_file(environ))
 
 
 def server_key(domain: str) -> str:
@@ -37,9 +44,10 @@ def server_key(domain: str) -> str:
     return HUB_SERVER if domain in ("docker.io", "index.docker.io", "") else domain
 
 
-def load(path: Path) -> dict[str, Any]:
+def load(path: Path | str) -> dict[str, Any]:
     try:
-        text = path.read_text()
+        with open(path) as f:
+            text = f.read()
     except FileNotFoundError:
         return {}
     except OSError as exc:
@@ -177,7 +185,7 @@ def erase(doc: dict[str, Any], domain: str) -> bool:
 
 def registry_auth_header(domain: str, environ: Mapping[str, str] | None = None) -> str | None:
     """The X-Registry-Auth value for `domain`, from the saved login (None: anonymous)."""
-    creds = lookup(load(config_path(environ)), domain)
+    creds = lookup(load(_config_file(environ)), domain)
     if creds is None:
         return None
     import base64
