@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 from conftest import IMAGE, Daemon
 from registry import Layer, Registry, make_image
@@ -68,8 +69,17 @@ def check_store(d: Daemon) -> None:
         assert db.execute("PRAGMA foreign_key_check").fetchall() == []
         layers = {r[0] for r in db.execute("SELECT diffid FROM layer_layers")}
         images = db.execute("SELECT id, manifest_digest FROM image_images").fetchall()
+        containers = {r[0] for r in db.execute("SELECT id FROM containers")}
+        endpoints = db.execute("SELECT container_id, ip FROM network_endpoints").fetchall()
     finally:
         db.close()
+    running = {c.id for c in d.client().containers.list()}
+    for cid, ip in endpoints:
+        assert cid in containers, f"an endpoint row of container {cid[:12]}, which is gone"
+        assert not ip or cid in running, f"container {cid[:12]} is not running but holds {ip}"
+    assert sorted(os.listdir(root / "containers")) == sorted(containers), (
+        "container directories and rows differ"
+    )
     blobs = root / "images/blobs/sha256"
     for p in blobs.iterdir():
         h = hashlib.sha256()
@@ -364,3 +374,94 @@ def _log_through_a_full_disk(small: SmallDisk, d: Daemon, client: Any, c: Any,
     nums = [int(x.split(b"-")[1]) for x in logged[:-2]]
     assert nums == sorted(set(nums)), "lines repeated or out of order"
     assert nums[-1] > mark, "no line written after the disk had room was logged"
+
+
+def leave_exactly(disk: SmallDisk, nbytes: int) -> None:
+    """`leave_free`, cheaply again and again: top the ballast up to full, then cut it."""
+    fill(disk.ballast)
+    size = disk.ballast.stat().st_size
+    os.truncate(disk.ballast, max(0, size - nbytes))
+
+
+def _made(d: Daemon, client: Any) -> dict[str, Any]:
+    """What a failed operation must not change: records and their directories."""
+    return {
+        "containers": sorted(c.id for c in client.containers.list(all=True)),
+        "volumes": sorted(v.name for v in client.volumes.list()),
+        "container dirs": sorted(os.listdir(d.root / "containers")),
+        "volume dirs": sorted(os.listdir(d.root / "volumes")),
+    }
+
+
+STEPS = range(0, 384 * 1024, 8 * 1024)  # from no room to more than a create needs
+
+
+def test_create_at_every_boundary_of_a_full_disk(disk: tuple[SmallDisk, Daemon, Any]) -> None:
+    """The disk runs out at each step of a create in turn (its volumes, directory, files,
+    rows): each failure names the full disk and leaves nothing, its undo included."""
+    small, d, client = disk
+    before = _made(d, client)
+    failed = 0
+    for free in STEPS:
+        leave_exactly(small, free)
+        try:
+            c = client.api.create_container(
+                IMAGE, ["true"], name=f"b{free}",
+                volumes=["/anon"],
+                host_config=client.api.create_host_config(binds=[f"named{free}:/named"]),
+            )
+        except docker.errors.APIError as exc:
+            failed += 1
+            assert NOSPACE.search(str(exc.explanation)), exc.explanation
+            assert "Errno" not in str(exc.explanation), exc.explanation
+            assert _made(d, client) == before, f"a create failed with {free} bytes free"
+            continue
+        free_all(small)
+        client.api.remove_container(c["Id"], v=True)
+        client.volumes.get(f"named{free}").remove()
+        break
+    else:
+        pytest.fail("no create succeeded: the steps are too small")
+    assert failed > 0, "the disk was never full enough to fail a create"
+    assert client.ping()
+
+
+def test_start_at_every_boundary_of_a_full_disk(disk: tuple[SmallDisk, Daemon, Any]) -> None:
+    """The disk runs out at each step of a start in turn: each failure names it, the
+    container stays created with nothing mounted or running, and starts once there is
+    room."""
+    small, d, client = disk
+    c = client.containers.create(IMAGE, ["sh", "-c", "echo started; sleep 1d"], name="st",
+                                 ports={"80/tcp": None})
+    failed = 0
+    for free in STEPS:
+        leave_exactly(small, free)
+        try:
+            c.start()
+        except docker.errors.APIError as exc:
+            failed += 1
+            assert NOSPACE.search(str(exc.explanation)), exc.explanation
+            assert "Errno" not in str(exc.explanation), exc.explanation
+            c.reload()
+            assert c.status in ("created", "exited"), c.status
+            assert str(d.root) not in Path("/proc/self/mountinfo").read_text(), (
+                f"a start failed with {free} bytes free and left a mount"
+            )
+            assert os.listdir(d.root / "runc") == [], "a failed start left runc state"
+            continue
+        break
+    else:
+        pytest.fail("no start succeeded: the steps are too small")
+    assert failed > 0, "the disk was never full enough to fail a start"
+    free_all(small)
+    c.reload()
+    assert c.status == "running"
+    c.remove(force=True)
+    c = client.containers.run(IMAGE, ["echo", "again"], name="again", detach=True)
+    assert c.wait(timeout=60)["StatusCode"] == 0
+    assert c.logs() == b"again\n"
+    c.remove()
+    bridge = client.networks.get("bridge").attrs["Options"]["com.docker.network.bridge.name"]
+    assert not Path("/sys/class/net", bridge).exists(), (
+        "the default bridge outlived its last container"
+    )
