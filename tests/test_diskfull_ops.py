@@ -12,6 +12,7 @@ image's blobs and layers present.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -19,6 +20,7 @@ import os
 import re
 import select
 import sqlite3
+import subprocess
 import tarfile
 import time
 import uuid
@@ -30,7 +32,12 @@ import docker
 import pytest
 from conftest import IMAGE, Daemon
 from registry import Layer, Registry, make_image
-from test_diskfull import SmallDisk, fill, small_disk  # noqa: F401 - the fixture
+from test_diskfull import (  # noqa: F401 - small_disk: the fixture
+    SmallDisk,
+    fill,
+    mounted_small_disk,
+    small_disk,
+)
 
 NOSPACE = re.compile(r"(?i)no space left on device")
 MiB = 1 << 20
@@ -343,6 +350,7 @@ def test_logging_to_a_full_disk(disk: tuple[SmallDisk, Daemon, Any], tmp_path: P
                      "echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; "
                      "[ $((i % 1000)) = 0 ] && echo $i > /run/count; done; echo done-marker"],
         name="logger", detach=True, volumes=[f"{run}:/run"],
+        log_config={"Type": "json-file", "Config": {"max-size": "512k", "max-file": "3"}},
     )
 
     counts = Counts(run / "count")
@@ -374,6 +382,12 @@ def _log_through_a_full_disk(small: SmallDisk, d: Daemon, client: Any, c: Any,
     nums = [int(x.split(b"-")[1]) for x in logged[:-2]]
     assert nums == sorted(set(nums)), "lines repeated or out of order"
     assert nums[-1] > mark, "no line written after the disk had room was logged"
+    for f in (d.root / "containers" / c.id).glob("*-json.log*"):
+        for n, line in enumerate(f.read_bytes().splitlines(), 1):
+            try:
+                json.loads(line)
+            except ValueError:
+                pytest.fail(f"{f.name}:{n}: a torn record: {line[:80]!r}...{line[-80:]!r}")
 
 
 def leave_exactly(disk: SmallDisk, nbytes: int) -> None:
@@ -465,3 +479,59 @@ def test_start_at_every_boundary_of_a_full_disk(disk: tuple[SmallDisk, Daemon, A
     assert not Path("/sys/class/net", bridge).exists(), (
         "the default bridge outlived its last container"
     )
+
+
+def fill_inodes(d: Path) -> None:
+    """Empty files in `d` until the file system has no inode left."""
+    d.mkdir()
+    n = 0
+    while True:
+        try:
+            os.close(os.open(d / str(n), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC, exc
+            return
+        n += 1
+
+
+def test_log_rotation_when_no_file_can_be_made(tmp_path: Path, rootfs_tar: Path) -> None:
+    """A rotation whose new file the disk refuses (no inode left): the log is made again
+    at a later append once there is room, and the pump goes on; before, every line
+    after that rotation was dropped for the rest of the run."""
+    with mounted_small_disk(tmp_path, "nr_inodes=16384") as small:
+        d = small.start()
+        client = d.client()
+        client.api.import_image_from_data(rootfs_tar.read_bytes(), repository="busybox",
+                                          tag="latest")
+        run = tmp_path / "run"
+        run.mkdir()
+        os.mkfifo(run / "count")
+        c = client.containers.run(
+            IMAGE,
+            ["sh", "-c", "i=0; while [ ! -e /run/stop ]; do i=$((i+1)); "
+                         "echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; "
+                         "[ $((i % 1000)) = 0 ] && echo $i > /run/count; done; "
+                         "echo done-marker"],
+            name="rotator", detach=True, volumes=[f"{run}:/run"],
+            log_config={"Type": "json-file", "Config": {"max-size": "16k", "max-file": "1000"}},
+        )
+        counts = Counts(run / "count")
+        try:
+            fill_inodes(small.fs / "inodes")
+            counts.wait(counts.last + 30_000, "the writer stopped while no inode was left")
+            assert client.ping()
+            subprocess.run(["rm", "-rf", str(small.fs / "inodes")], check=True)
+            mark = counts.last
+            counts.wait(mark + 5_000, "the writer stopped after the disk had room")
+            (run / "stop").touch()
+            assert c.wait(timeout=60)["StatusCode"] == 0
+        finally:
+            counts.close()
+        logged = client.api.logs(c.id).split(b"\n")
+        assert logged[-2] == b"done-marker", "the log never came back after a failed rotation"
+        nums = [int(x.split(b"-")[1]) for x in logged[:-2]]
+        assert nums == sorted(set(nums))
+        assert nums[-1] > mark
+        c.remove()
+        check_store(d)
+        client.close()
