@@ -122,8 +122,12 @@ def disk(small_disk: SmallDisk, rootfs_tar: Path  # noqa: F811 - the imported fi
     client.api.import_image_from_data(rootfs_tar.read_bytes(), repository="busybox",
                                       tag="latest")
     yield small_disk, d, client
+    client.close()
     free_all(small_disk)
-    assert d.proc.poll() is None, "the daemon died"
+    last = small_disk.procs[-1]  # a test may have killed and started it again
+    assert last.poll() is None, "the daemon died"
+    d = Daemon(root=d.root, sock=d.sock, proc=last, log=d.log)
+    client = d.client()
     assert client.ping()
     check_store(d)
     client.close()
@@ -535,3 +539,57 @@ def test_log_rotation_when_no_file_can_be_made(tmp_path: Path, rootfs_tar: Path)
         c.remove()
         check_store(d)
         client.close()
+
+
+def test_live_restore_on_a_full_disk(disk: tuple[SmallDisk, Daemon, Any], tmp_path: Path
+                                     ) -> None:
+    """The daemon is killed -9 while a rotating log fills the disk, and starts again on
+    the full disk: the container is adopted with its pid, the undo of the last append
+    (the spool's `cut_back`, a rotation too) runs without room, the pump goes on, and
+    once there is room the log is whole: in order, no line twice, no torn record."""
+    small, d, client = disk
+    run = tmp_path / "run"
+    run.mkdir()
+    os.mkfifo(run / "count")
+    c = client.containers.run(
+        IMAGE,
+        ["sh", "-c", "i=0; while [ ! -e /run/stop ]; do i=$((i+1)); "
+                     "echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; "
+                     "[ $((i % 1000)) = 0 ] && echo $i > /run/count; done; echo done-marker"],
+        name="survivor", detach=True, volumes=[f"{run}:/run"],
+        log_config={"Type": "json-file", "Config": {"max-size": "256k", "max-file": "3"}},
+    )
+    pid = client.api.inspect_container(c.id)["State"]["Pid"]
+    counts = Counts(run / "count")
+    try:
+        counts.wait(5_000, "the writer did not start")
+        fill(small.ballast)
+        counts.wait(counts.last + 20_000, "the writer stopped on the full disk")
+        d.proc.kill()
+        d.proc.wait(timeout=60)
+        d = small.start()  # on the full disk
+        client = d.client()
+        assert client.ping()
+        st = client.api.inspect_container(c.id)["State"]
+        assert (st["Status"], st["Pid"]) == ("running", pid), "not adopted with its pid"
+        counts.wait(counts.last + 20_000, "the writer stopped after the restart")
+        free_all(small)
+        mark = counts.last
+        counts.wait(mark + 5_000, "the writer stopped once there was room")
+        (run / "stop").touch()
+        assert client.api.wait(c.id, timeout=60)["StatusCode"] == 0
+    finally:
+        counts.close()
+    logged = client.api.logs(c.id).split(b"\n")
+    assert logged[-2] == b"done-marker"
+    nums = [int(x.split(b"-")[1]) for x in logged[:-2]]
+    assert nums == sorted(set(nums)), "lines repeated or out of order"
+    assert nums[-1] > mark
+    for f in (d.root / "containers" / c.id).glob("*-json.log*"):
+        for n, line in enumerate(f.read_bytes().splitlines(), 1):
+            try:
+                json.loads(line)
+            except ValueError:
+                pytest.fail(f"{f.name}:{n}: a torn record: {line[:80]!r}")
+    client.api.remove_container(c.id)
+    check_store(d)
