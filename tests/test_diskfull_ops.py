@@ -593,3 +593,45 @@ def test_live_restore_on_a_full_disk(disk: tuple[SmallDisk, Daemon, Any], tmp_pa
                 pytest.fail(f"{f.name}:{n}: a torn record: {line[:80]!r}")
     client.api.remove_container(c.id)
     check_store(d)
+
+
+def test_exec_and_cp_on_a_full_disk(disk: tuple[SmallDisk, Daemon, Any], tmp_path: Path
+                                    ) -> None:
+    """An exec and a `cp` into a container need room under the root: each that fails
+    names the full disk, the container runs on, and both work once there is room."""
+    small, d, client = disk
+    c = client.containers.run(IMAGE, ["sleep", "1d"], name="busy", detach=True)
+    src = tmp_path / "big"
+    src.write_bytes(os.urandom(8 * MiB))
+    leave_free(small, 0)
+    r = d.cli("exec", "busy", "true")  # runc's pid file may still find a page, or not
+    assert r.returncode == 0 or NOSPACE.search(r.stderr), r.stderr
+    leave_free(small, 2 * MiB)
+    one_line_error(d.cli("cp", str(src), "busy:/big"))
+    c.reload()
+    assert c.status == "running"
+    free_all(small)
+    assert d.cli("exec", "busy", "true").returncode == 0
+    r = d.cli("cp", str(src), "busy:/big")
+    assert r.returncode == 0, r.stderr
+    out = client.api.exec_start(client.api.exec_create(c.id, ["sh", "-c", "wc -c < /big"]))
+    assert out.strip() == str(8 * MiB).encode()
+    c.remove(force=True)
+
+
+def test_a_volume_filled_by_its_container(disk: tuple[SmallDisk, Daemon, Any]) -> None:
+    """A container fills the disk through a volume: its own write fails (its business),
+    the daemon serves, and removing the volume gives the space back."""
+    small, d, client = disk
+    free_before = os.statvfs(small.fs).f_bavail
+    c = client.containers.run(IMAGE, ["sh", "-c", "dd if=/dev/zero of=/v/fill bs=1M"],
+                              name="volfill", detach=True, volumes=["filler:/v"])
+    assert c.wait(timeout=120)["StatusCode"] != 0
+    # (what is free now is the reserve the exit's record gave back: metadata.py)
+    assert os.statvfs(small.fs).f_bavail < free_before // 4
+    assert client.ping()
+    c.remove()
+    client.volumes.get("filler").remove()
+    assert os.statvfs(small.fs).f_bavail >= free_before - 256, "the volume's space came back"
+    ran = client.containers.run(IMAGE, ["echo", "fine"], remove=True)
+    assert ran == b"fine\n"
