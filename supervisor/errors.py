@@ -54,3 +54,29 @@ class CommandNotFound(CorralError):
 
     status = 400
     exit_code = 127
+
+
+class DiskFull(CorralError):
+    """A write failed for want of space: the operation fails, the daemon goes on."""
+
+
+_SPACE_ERRNOS = {28: "no space left on device", 122: "disk quota exceeded"}  # ENOSPC, EDQUOT
+
+
+def disk_full(exc: BaseException) -> DiskFull | None:
+    """ENOSPC or EDQUOT (an `OSError` here or anywhere in its causes), worded as Go's
+    PathError words it in dockerd's answers: `write PATH: no space left on device`."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, DiskFull):
+            return e
+        if isinstance(e, OSError) and e.errno in _SPACE_ERRNOS:
+            text = _SPACE_ERRNOS[e.errno]
+            name = e.filename
+            if isinstance(name, bytes):
+                name = name.decode(errors="replace")
+            return DiskFull(f"write {name}: {text}" if name else text)
+        e = e.__cause__ or e.__context__
+    return None

@@ -9,6 +9,7 @@ again on the still full disk, and work as before once space is freed.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import subprocess
@@ -57,15 +58,15 @@ class SmallDisk:
         return Daemon(root=self.root, sock=self.sock, proc=p, log=self.log)
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[SmallDisk]:
+@contextlib.contextmanager
+def mounted_small_disk(base: Path, options: str = "") -> Iterator[SmallDisk]:
+    """A tmpfs of SIZE (and `options`, e.g. `nr_inodes=N`) for a daemon's root; at the
+    end its containers are removed, its daemons stopped, nothing is left, unmounted."""
     _needs_root()
-    disk = SmallDisk(tmp_path)
+    disk = SmallDisk(base)
     disk.fs.mkdir()
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={SIZE},mode=0700", "tmpfs", str(disk.fs)],
-        check=True,
-    )
+    opts = f"size={SIZE},mode=0700" + (f",{options}" if options else "")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(disk.fs)], check=True)
     try:
         yield disk
     finally:
@@ -83,6 +84,12 @@ def small_disk(tmp_path: Path) -> Iterator[SmallDisk]:
                 stop_daemon(p)
         assert_nothing_left(disk.root)
         subprocess.run(["umount", str(disk.fs)], check=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[SmallDisk]:
+    with mounted_small_disk(tmp_path) as disk:
+        yield disk
 
 
 def states(client: Any) -> dict[str, tuple[str, int]]:

@@ -24,7 +24,7 @@ from typing import Any, Final, Protocol
 import structlog
 import trio
 
-from supervisor.errors import CorralError, InvalidArgument, NotModified
+from supervisor.errors import CorralError, InvalidArgument, NotModified, disk_full
 from supervisor.httpcore.server import Headers, ProtocolError, parse_target
 
 from .schema import parse_json
@@ -457,6 +457,10 @@ class Router:
         except trio.Cancelled:
             raise
         except Exception as e:
+            if (full := disk_full(e)) is not None:  # the operation fails, as dockerd's does
+                log.warning("api.disk_full", method=req.method, path=req.raw_path,
+                            error=full.message)
+                return error_response(full.status, full.message)
             log.exception("api.handler_failed", method=req.method, path=req.raw_path)
             return error_response(500, str(e) or type(e).__name__)
         if not isinstance(resp, ApiResponse):

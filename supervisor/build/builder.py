@@ -54,7 +54,7 @@ from supervisor.build.dockerfile import (
 from supervisor.engine.create import merge_env
 from supervisor.engine.engine import Engine
 from supervisor.engine.users import resolve_chown
-from supervisor.errors import CorralError, InvalidArgument, NotFound
+from supervisor.errors import CorralError, InvalidArgument, NotFound, disk_full
 from supervisor.images.reference import parse as parse_ref
 from supervisor.images.store import host_arch, short_id
 from supervisor.rmtree import discard_tree
@@ -388,7 +388,14 @@ class Builder:
         except CorralError as e:
             raise self._fail(ins, e.message) from None
         except OSError as e:
-            raise self._fail(ins, f"{ins.cmd}: {e.strerror or e}: {e.filename or ''}") from None
+            full = disk_full(e)
+            if full is not None:
+                why = full.message
+            elif e.filename:
+                why = f"{e.filename}: {e.strerror or e}"
+            else:
+                why = str(e.strerror or e)
+            raise self._fail(ins, f"{ins.cmd}: {why}") from None
 
     # ---------------------------------------------------------- config-only
     def _config_step(self, state: _State, x: Instruction, scope: Mapping[str, str]) -> None:

@@ -18,7 +18,7 @@ import structlog
 import trio
 
 from supervisor.distribution.pull import Progress
-from supervisor.errors import CorralError
+from supervisor.errors import CorralError, disk_full
 
 log = structlog.get_logger("corral.distribution")
 
@@ -104,8 +104,11 @@ class Jobs:
         except CorralError as e:
             job.error = e
         except Exception as e:  # a bug must not take the daemon's nursery down
-            log.exception("job.failed", job=job.what)
-            job.error = CorralError(f"{job.what} failed: {type(e).__name__}: {e}")
+            full = disk_full(e)  # not a bug: the disk is full, this pull fails alone
+            if full is None:
+                log.exception("job.failed", job=job.what)
+            why = full.message if full is not None else f"{type(e).__name__}: {e}"
+            job.error = CorralError(f"{job.what} failed: {why}")
         finally:
             if self._jobs.get(job.key) is job:
                 del self._jobs[job.key]

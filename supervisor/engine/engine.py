@@ -47,7 +47,7 @@ from supervisor.engine.timefmt import rfc3339_nano
 from supervisor.engine.users import resolve_user
 from supervisor.engine.volumehooks import VolumeHooks
 from supervisor.engine.volumes import VolumeStore
-from supervisor.errors import Conflict, CorralError, InvalidArgument, NotModified
+from supervisor.errors import Conflict, CorralError, InvalidArgument, NotModified, disk_full
 from supervisor.images.changes import apply_changes
 from supervisor.images.store import ImageStore
 from supervisor.network import links as netlinks
@@ -173,6 +173,17 @@ def _host_nofile_hard() -> int:
     import resource
 
     return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
+
+def _copy_or_full(src: str, dst: str) -> object:
+    """shutil.copy2 for copytree, but a full disk stops the copy at once: copytree
+    collects OSErrors and goes on, and one file that did not fit dooms the rest."""
+    try:
+        return shutil.copy2(src, dst)
+    except OSError as exc:
+        if (full := disk_full(exc)) is not None:
+            raise full from exc
+        raise
 
 
 class Engine:
@@ -703,7 +714,7 @@ class Engine:
                 mount_shm(cdir / "shm", c.host_config.get("ShmSize") or DEFAULT_SHM_SIZE)
             if remapped:
                 self._remap_files(c, cdir)
-            self._copy_up_volumes(c, rootfs)
+            await trio.to_thread.run_sync(self._copy_up_volumes, c, rootfs)
             devices = await trio.to_thread.run_sync(container_devices, c.host_config)
             spec = self._runtime_spec(c, rootfs, devices)
             bundle_config = build_oci_config(spec, _host_nofile_hard())
@@ -1103,7 +1114,12 @@ class Engine:
         return str(self.dir_of(other) / "shm")
 
     def _copy_up_volumes(self, c: Container, rootfs: Path) -> None:
-        """A new, empty volume gets the image's content at its path, as in Docker."""
+        """A new, empty volume gets the image's content at its path, as in Docker
+        (blocking file work: called in a worker thread).
+
+        A copy that fails (a full disk) empties the volume again: "empty" is what says
+        a volume is new, so a half copy kept would be taken for the volume's content
+        by the next start and never completed."""
         for m in c.mounts:
             if m.type != "volume" or m.nocopy or m.subpath:
                 continue
@@ -1112,7 +1128,13 @@ class Engine:
                 continue
             src = secure_join(rootfs, m.destination)
             if src.is_dir() and not src.is_symlink():
-                shutil.copytree(src, data, symlinks=True, dirs_exist_ok=True)
+                try:
+                    shutil.copytree(src, data, symlinks=True, dirs_exist_ok=True,
+                                    copy_function=_copy_or_full)
+                except BaseException:
+                    for child in data.iterdir():
+                        discard_tree(child)
+                    raise
                 # and the directory's own owner and mode, as dockerd's copyOwnership
                 st = src.stat()
                 os.chown(data, st.st_uid, st.st_gid)

@@ -43,7 +43,7 @@ import structlog
 import trio
 
 from supervisor.engine import migrations
-from supervisor.errors import CorralError
+from supervisor.errors import CorralError, DiskFull
 
 log = structlog.get_logger("corral.metadata")
 
@@ -55,10 +55,6 @@ PENDING_LIMIT = 10_000
 RETRY_FIRST, RETRY_MAX = 1.0, 30.0
 
 Params = tuple[object, ...] | dict[str, object]
-
-
-class DiskFull(CorralError):
-    """A write failed for want of space: the operation fails, the daemon goes on."""
 
 
 def is_disk_full(exc: BaseException) -> bool:

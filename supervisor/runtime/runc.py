@@ -26,7 +26,14 @@ from typing import Any
 
 import trio
 
-from supervisor.errors import CannotExecute, CommandNotFound, Conflict, CorralError, NotFound
+from supervisor.errors import (
+    CannotExecute,
+    CommandNotFound,
+    Conflict,
+    CorralError,
+    DiskFull,
+    NotFound,
+)
 from supervisor.runtime.fds import OwnedFd
 from supervisor.runtime.spec import ProcessSpec, process_config
 
@@ -92,6 +99,25 @@ def classify_error(message: str) -> CorralError:
     if is_exec and ("permission denied" in low or "is a directory" in low):
         return CannotExecute(message)
     return CorralError(message)
+
+
+_LOW_SPACE = 1 << 20
+
+
+def _name_full_disk(error: CorralError, *dirs: Path) -> CorralError:
+    """runc cannot always say it ran out of space (`unable to store init state:
+    %!w(<nil>)`): a plain failure while its state or bundle directory has almost no
+    room left says so, as a full disk's error does (`DiskFull`)."""
+    if type(error) is not CorralError or "no space left on device" in error.message.lower():
+        return error
+    for d in dirs:
+        try:
+            st = os.statvfs(d)
+        except OSError:
+            continue
+        if st.f_bavail * st.f_frsize < _LOW_SPACE:
+            return DiskFull(f"{error.message}: {d}: no space left on device")
+    return error
 
 
 def _is_missing(message: str) -> bool:
@@ -209,7 +235,7 @@ class Runtime:
                 raise Conflict(message)  # someone else's container: leave it alone
             # A half-created container keeps its state dir (and maybe cgroup); drop it.
             await self.delete(id, force=True)
-            raise classify_error(message)
+            raise _name_full_disk(classify_error(message), self.state_dir, bundle)
         return int(pid_file.read_text().strip())
 
     async def _create_process(

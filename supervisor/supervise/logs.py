@@ -255,8 +255,8 @@ class ContainerLog:
 
     def append(self, stream: str, lines: list[bytes]) -> None:
         """Store pieces from `LineFramer`, rotating as `max-size` says, and wake followers."""
-        if not lines or self._file is None:
-            return
+        if not lines or (self._file is None and self._state != "open"):
+            return  # (open without a file: a rotation could not make the new one)
         records = encode_records(stream, lines, _clock.now())
         self.lines[stream] = self.lines.get(stream, 0) + len(lines)
         self.bytes[stream] = self.bytes.get(stream, 0) + sum(map(len, lines))
@@ -284,16 +284,32 @@ class ContainerLog:
         self._lot.unpark_all()
 
     def _write(self, text: str) -> None:
-        if self._file is None:  # a rotation that failed to reopen: counted as an error
-            raise OSError(errno.EBADF, f"{self.path}: not open for writing")
+        if self._file is None:
+            if self._state != "open":
+                raise OSError(errno.EBADF, f"{self.path}: not open for writing")
+            # a rotation whose new file the full disk refused: made now, or this
+            # append fails too (counted) and the next one tries again
+            self._new_file(os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            assert self._file is not None
+        fd, start = self._file.fileno(), self._size
         data = memoryview(text.encode("ascii"))
-        while data:
-            n = os.write(self._file.fileno(), data)
-            self._size += n
-            data = data[n:]
+        try:
+            while data:
+                n = os.write(fd, data)
+                self._size += n
+                data = data[n:]
+        except OSError:
+            # A full disk took part of the batch: cut it off again, or a torn record
+            # would run into the next append's first one (two records lost, and a
+            # line no json-file reader decodes).  Shrinking needs no space.
+            if self._size != start:
+                os.ftruncate(fd, start)
+                self._size = start
+            raise
 
     def _rotate(self) -> None:
         file, self._file = self._file, None
+        self._size = 0  # the next file's, even if the disk refuses it now
         if file is not None:
             file.close()
         moves = rotation_moves(self.path, self.options.max_file, self._rotated)
@@ -306,10 +322,12 @@ class ContainerLog:
             # max-file 1: a fresh file; readers keep the old one open (Docker truncates).
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
-        self._file = OwnedFd.open(
-            self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, "json-file log", 0o600
-        )
-        self._size = 0
+        self._new_file(os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC)
+
+    def _new_file(self, flags: int) -> None:
+        """The live file after a rotation: a new generation."""
+        self._file = OwnedFd.open(self.path, flags, "json-file log", 0o600)
+        self._size = os.fstat(self._file.fileno()).st_size
         self.generation += 1
         self.rotations += 1
         self._pin_new()
