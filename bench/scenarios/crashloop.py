@@ -1,13 +1,16 @@
 """crashloop: how long `ps` takes while many containers crash and restart non-stop.
 
-50 containers `sh -c 'exit 1'` with `--restart always`; corral's backoff set to zero
-(the harsher case, and Podman's loop has no backoff), so both engines restart as fast as
-they can while `ps -a` is asked again and again.  Rows: `ps -a` through each CLI, end
-to end (the like-for-like figure), and corral's `GET /containers/json?all=1` alone (its
-API latency; podman has no daemon to ask).  The note says how many restarts each engine
-did meanwhile (corral's RestartCounts, podman's event file): an engine that restarts less has less
-in its way.  Each `ps` is cut at QUERY_TIMEOUT and each row at BUDGET seconds: Podman's
-`ps` waits for every container's lock, held by the `container cleanup` processes.
+A fleet of idle containers runs (`--containers`: 200, the issue's size; 20 with
+`--quick`) beside 50 containers `sh -c 'exit 1'` with `--restart always`; corral's
+backoff set to zero (the harsher case, and Podman's loop has no backoff), so both
+engines restart as fast as they can while `ps -a` is asked again and again.  Rows:
+`ps -a` through each CLI, end to end (the like-for-like figure), and corral's API
+alone (podman has no daemon to ask), `GET /containers/json?all=1` and the issue's
+`GET /containers/json` (the running ones).  The note says how many restarts each
+engine did meanwhile (corral's RestartCounts, podman's event file): an engine that
+restarts less has less in its way.  Each `ps` is cut at QUERY_TIMEOUT and each row at
+BUDGET seconds: Podman's `ps` waits for every container's lock, held by the `container
+cleanup` processes.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from bench.api import Api
 from bench.context import Bench
 from bench.engines.base import BenchError, Engine
 from bench.engines.base import run as run_command
+from bench.fleet import remove_fleet, start_fleet
 from bench.registry import Scenario
 from bench.report import Row, format_value
 from bench.scenarios.restart import CRASH, EVENT_FORMAT, crash_flags, end_loops, parse_event
@@ -113,14 +117,19 @@ def verdict(t: Timings) -> str:
 
 async def run(b: Bench) -> list[Row]:
     n = LOOPERS
+    fleet = b.sizes.fleet
     queries = b.sizes.samples * QUERIES_PER_SAMPLE
-    cli = Row(f"crashloop: `ps -a` end to end, {n} containers crash-looping", "s")
-    api = Row(f"crashloop: `GET /containers/json?all=1`, {n} crash-looping (corral API)", "s")
+    beside = f"{fleet} running + {n} crash-looping"
+    cli = Row(f"crashloop: `ps -a` end to end, {beside}", "s")
+    api = Row(f"crashloop: `GET /containers/json?all=1`, {beside} (corral API)", "s")
+    running = Row(f"crashloop: `GET /containers/json`, {beside} (corral API)", "s")
+    rows = (cli, api, running)
     notes = []
     timings: dict[tuple[str, str], Timings] = {}
     for e in b.ordered(0):
         ids: list[str] = []
         try:
+            await start_fleet(e, fleet, b.sizes.concurrency)
             await start_loopers(e, n, b.sizes.concurrency, ids)
             await trio.sleep(QUIET)
             await timed_all(partial(e.cli, "ps", "-a"), 1)  # warm-up
@@ -132,6 +141,8 @@ async def run(b: Bench) -> list[Row]:
             if corral:
                 ps = partial(corral.request, "GET", "/containers/json?all=1")
                 timings[api.scenario, e.name] = await timed_all(ps, queries)
+                ps = partial(corral.request, "GET", "/containers/json")
+                timings[running.scenario, e.name] = await timed_all(ps, queries)
             until = time.time()
             if corral:
                 after = await corral_restarts(corral, ids)
@@ -142,17 +153,19 @@ async def run(b: Bench) -> list[Row]:
             notes.append(f"{e.name} {rate} restarts/s")
         finally:
             await end_loops(e, ids)
+            # the idle fleet, and whatever a failed start left (a fleet never outlives a run)
+            await remove_fleet(e, await e.container_ids(), b.sizes.concurrency)
         left = await e.container_ids()
         if left:
             raise BenchError(f"{e.name}: {len(left)} containers left after the crash loops")
         await e.settle()
+    by_name = {row.scenario: row for row in rows}
     for (scenario, engine), t in timings.items():
-        row = cli if scenario == cli.scenario else api
-        row.samples[engine] = t.samples
-        row.verdicts[engine] = verdict(t)
-    for row in (cli, api):
+        by_name[scenario].samples[engine] = t.samples
+        by_name[scenario].verdicts[engine] = verdict(t)
+    for row in rows:
         row.note = "while measured: " + ", ".join(notes) + "; corral backoff 0"
-    return [cli, api]
+    return list(rows)
 
 
-SCENARIO = Scenario("crashloop", "ps latency while 50 containers crash-loop", run)
+SCENARIO = Scenario("crashloop", "ps latency while 50 containers crash-loop beside a fleet", run)

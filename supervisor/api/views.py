@@ -58,6 +58,8 @@ def container_summary(
     c: Container,
     ports: list[dict[str, Any]] | None = None,
     networks: dict[str, Any] | None = None,
+    *,
+    now: float | None = None,
 ) -> dict[str, Any]:
     """One entry of `GET /containers/json` (ports and networks from the engine's networks)."""
     return {
@@ -70,7 +72,7 @@ def container_summary(
         "Ports": ports or [],
         "Labels": labels_of(c),
         "State": c.state.status.value,
-        "Status": status_text(c),
+        "Status": status_text(c, now),
         "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode") or "default"},
         "NetworkSettings": {"Networks": networks or {}},
         "Mounts": [m.to_api() for m in c.mounts],

@@ -170,14 +170,20 @@ class ContainerStore:
         )
         self._by_id[c.id] = c
 
-    def save(self, c: Container) -> None:
+    def save(self, c: Container, *, durable: bool = True) -> None:
         """Write the record through; called after every state change.  Never fails for
         a full disk (an exit must be recorded): the database holds it until there is
-        room, and lookups are served from memory meanwhile."""
+        room, and lookups are served from memory meanwhile.
+
+        `durable=False` (the steps of a policy restart) commits without the WAL's
+        fsync: the write survives a daemon crash, only a power cut can take it back,
+        and after one the container is not running whatever the record says (the
+        next durable write, an exit for good or a user's verb, covers it)."""
         self.db.persist(
             f"container:{c.id}",
             "UPDATE containers SET name=?, record=? WHERE id=?",
             (c.name, c.to_json(), c.id),
+            durable=durable,
         )
 
     def forget(self, cid: str) -> None:

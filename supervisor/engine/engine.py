@@ -104,6 +104,10 @@ DEFAULT_STOP_TIMEOUT = 10
 KILL_TIMEOUT = 10
 KILL_GIVE_UP = 2
 RECOVERED_ERROR = "the corral daemon stopped while the container was running"
+#: Policy restarts whose start runs at once; the others wait their turn, in order.  A
+#: fleet crash-looping with no backoff would otherwise keep the event loop's every
+#: round full of starts, and the API would answer after all of them.
+RESTARTS_IN_FLIGHT = 4
 
 
 @contextlib.asynccontextmanager
@@ -248,6 +252,7 @@ class Engine:
         self.inits = restore.InitStore(self.db)
         self.live_restore = False
         self.shutting_down = False
+        self._restarts = trio.CapacityLimiter(RESTARTS_IN_FLIGHT)
         for c in self.containers.all():
             self._live[c.id] = Live(log=ContainerLog(self.log_path(c)))
 
@@ -808,7 +813,7 @@ class Engine:
             live.recent_restarts.clear()
         live.killed_by_user = False
         live.started_clock = trio.current_time()
-        self.containers.save(c)
+        self.containers.save(c, durable=by_user)  # a policy restart: a step of the loop
         for hook in self.hooks:  # the log's writer, health checks, probes
             hook.running(c, live, restored=False)
         start_done = trio.Event()
@@ -1348,12 +1353,18 @@ class Engine:
             return  # no TTY (or one going with its exiting init): nothing to size
         console.resize(height, width)
 
-    async def _finish(self, c: Container, live: Live, code: int) -> None:
-        oom = cgroups.oom_kill_count(self.cgroup_path(c)) > 0
-        await self.runtime.delete(c.id, force=True)
+    def _unmount_exited(self, c: Container) -> None:
+        """The cgroup dirs runc left and the rootfs (and shm) mounts: syscalls and
+        file work, run in a worker thread (a crash-looping fleet exits many times a
+        second, and the event loop must stay free for the API)."""
         cgroups.cleanup(self.cgroup_path(c))
         unmount(self.rootfs_of(c))
         unmount(self.dir_of(c) / "shm")
+
+    async def _finish(self, c: Container, live: Live, code: int) -> None:
+        oom = await trio.to_thread.run_sync(cgroups.oom_kill_count, self.cgroup_path(c)) > 0
+        await self.runtime.delete(c.id, force=True)
+        await trio.to_thread.run_sync(self._unmount_exited, c)
         for hook in reversed(self.hooks):  # option volumes; networking: relays, netns
             try:
                 await hook.exited(c)
@@ -1366,7 +1377,7 @@ class Engine:
         st.oom_killed = oom
         st.pid = 0
         st.finished_at = rfc3339_nano()
-        self.containers.save(c)
+        self.containers.save(c, durable=False)  # durable below if no restart follows
         self.inits.drop(c.id)
         await self.holder.forget(c.id)  # its exit is recorded: the holder lets it go
         live.log.close_writer(restarting=True)  # followers wait: a policy restart may follow
@@ -1384,6 +1395,7 @@ class Engine:
             live.stopped.set()
             return
         live.log.close_writer()  # stopped for good: followers end here
+        self.containers.save(c)  # the exit for good, durable (the save above was not)
         live.stopped.set()
         if c.host_config.get("AutoRemove") and not live.removing:
             await self.remove(c, force=True, volumes=True)
@@ -1417,7 +1429,7 @@ class Engine:
         live.delay = decision.delay
         live.recent_restarts = [t for t in live.recent_restarts if now - t <= 3600] + [now]
         transition(c.state, Event.RESTART_WAIT, c.name)
-        self.containers.save(c)
+        self.containers.save(c, durable=False)  # a step of the loop (ContainerStore.save)
         scope = trio.CancelScope()
         live.restart_scope = scope
         self.nursery.start_soon(self._restart_later, c, live, scope, decision.delay)
@@ -1435,8 +1447,15 @@ class Engine:
         """
         with scope:
             await trio.sleep(delay)
+            await self._restarts.acquire_on_behalf_of(scope)  # RESTARTS_IN_FLIGHT
         if scope.cancelled_caught:
             return
+        try:
+            await self._restart_now(c, live)
+        finally:
+            self._restarts.release_on_behalf_of(scope)
+
+    async def _restart_now(self, c: Container, live: Live) -> None:
         async with live.start_lock:
             live.restart_scope = None
             if c.state.status is not Status.RESTARTING or live.removing:

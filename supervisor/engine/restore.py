@@ -64,13 +64,16 @@ class InitStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    # Not durable (no WAL fsync): a row matters only while the holder lives, and a
+    # power cut that could take the write back ends the holder and its inits too.
     def record(self, cid: str, pid: int, start: int) -> None:
         self.db.persist(f"init:{cid}",
                         "INSERT OR REPLACE INTO container_inits (id, pid, start_ticks) "
-                        "VALUES (?, ?, ?)", (cid, pid, start))
+                        "VALUES (?, ?, ?)", (cid, pid, start), durable=False)
 
     def drop(self, cid: str) -> None:
-        self.db.persist(f"init:{cid}", "DELETE FROM container_inits WHERE id = ?", (cid,))
+        self.db.persist(f"init:{cid}", "DELETE FROM container_inits WHERE id = ?", (cid,),
+                        durable=False)
 
     def get(self, cid: str) -> tuple[int, int] | None:
         row = self.db.execute("SELECT pid, start_ticks FROM container_inits WHERE id = ?",

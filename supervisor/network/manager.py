@@ -12,12 +12,13 @@ its endpoint rows name.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import re
 import secrets
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
@@ -50,6 +51,7 @@ NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 POOLS_ENV = "CORRAL_DEFAULT_ADDRESS_POOLS"
 
 
+@functools.cache
 def _pseudo_id(name: str) -> str:
     return hashlib.sha256(f"corral-network-{name}".encode()).hexdigest()
 
@@ -749,10 +751,12 @@ class Networks:
                 relay.scope.cancel()
             for relay in sandbox.relays:
                 await relay.done.wait()
-        had = [ep.network_id for ep in self.store.endpoints_of(c.id) if ep.ip]
+        endpoints = self.store.endpoints_of(c.id)
+        had = [ep.network_id for ep in endpoints if ep.ip]
         self._undo_endpoints(c.id)
         netlink.delete_netns(self.sandbox_path(c.id))
-        self._drop_idle_default_bridge()
+        if endpoints:  # one with none (`--network none`, host) kept no bridge up
+            self._drop_idle_default_bridge()
         if had:
             self._refresh_peers(c.id, had)
 
@@ -1074,14 +1078,21 @@ class Networks:
             return []  # Docker shows no ports for a container that is not running
         return ports_summary(self.published(c.id), (c.config.get("ExposedPorts") or {}).keys())
 
-    def settings(self, c: Container) -> dict[str, Any]:
-        """`NetworkSettings` of `docker inspect`."""
+    def settings(
+        self,
+        c: Container,
+        endpoints: list[Endpoint] | None = None,
+        find: Callable[[str], Network | None] | None = None,
+    ) -> dict[str, Any]:
+        """`NetworkSettings` of `docker inspect` (`endpoints` and `find`: what a
+        listing of many containers read once for all, `summaries`)."""
         running = c.id in self._sandboxes
         mode = network_mode(c.host_config)
         networks: dict[str, Any] = {}
         primary: dict[str, Any] = {}
-        for ep in self.store.endpoints_of(c.id):
-            net = self.store.find(ep.network_id)
+        find = self.store.find if find is None else find
+        for ep in self.store.endpoints_of(c.id) if endpoints is None else endpoints:
+            net = find(ep.network_id)
             if net is None:
                 continue
             ipam_cfg = {
@@ -1152,6 +1163,23 @@ class Networks:
         """`NetworkSettings.Networks` of `docker ps` (the table's NETWORKS column)."""
         networks: dict[str, Any] = self.settings(c)["Networks"]
         return networks
+
+    def summaries(self, cs: list[Container]) -> dict[str, dict[str, Any]]:
+        """`summary_networks` of each of `cs`, by id, from one read of the endpoints
+        and of each network (`GET /containers/json` of a fleet: one query, not two
+        per container, while the event loop serves everything else)."""
+        by_container: dict[str, list[Endpoint]] = {}
+        for ep in self.store.all_endpoints():
+            by_container.setdefault(ep.container_id, []).append(ep)
+        nets: dict[str, Network | None] = {}
+
+        def find(network_id: str) -> Network | None:
+            if network_id not in nets:
+                nets[network_id] = self.store.find(network_id)
+            return nets[network_id]
+
+        return {c.id: self.settings(c, by_container.get(c.id, []), find)["Networks"]
+                for c in cs}
 
     def view(self, net: Network) -> dict[str, Any]:
         containers: dict[str, Any] = {}

@@ -188,7 +188,7 @@ class NetworkStore:
         return [Endpoint.from_row(r) for r in rows]
 
     def all_endpoints(self) -> list[Endpoint]:
-        rows = self.db.execute("SELECT * FROM network_endpoints").fetchall()
+        rows = self.db.execute("SELECT * FROM network_endpoints ORDER BY rowid").fetchall()
         return [Endpoint.from_row(r) for r in rows]
 
     def used_ips(self, network_id: str) -> set[IPv4Address]:

@@ -21,8 +21,18 @@ from supervisor.runtime.mountinfo import MountEntry, read_mountinfo
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
+_cgroup_mounts: list[MountEntry] | None = None
+
+
 def _mounts() -> list[MountEntry]:
-    return [m for m in read_mountinfo() if m.fstype in ("cgroup", "cgroup2")]
+    """The cgroup hierarchies' mounts, read from mountinfo once per process (as runc's
+    `IsCgroup2UnifiedMode` is decided once): the table grows by two mounts per running
+    container, and every container exit asks for it three times, so re-reading it cost
+    a crash-looping fleet most of the daemon's event loop."""
+    global _cgroup_mounts
+    if _cgroup_mounts is None:
+        _cgroup_mounts = [m for m in read_mountinfo() if m.fstype in ("cgroup", "cgroup2")]
+    return _cgroup_mounts
 
 
 def is_v2(mounts: list[MountEntry] | None = None) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
@@ -83,23 +84,20 @@ def register(router: Router, engine: Engine) -> None:
         limit = req.query_int("limit", -1) or -1
         filters = req.query_filters()
         views.check_ps_filters(filters)
-        out = []
-        for c in engine.containers.all():
-            if (
-                not show_all
-                and not filters.get("status")
-                and c.state.status.value not in ("running", "paused", "restarting")
-            ):
-                continue
-            if views.matches_filters(c, filters):
-                out.append(
-                    views.container_summary(
-                        c, engine.networks.ports_summary(c), engine.networks.summary_networks(c)
-                    )
-                )
+        shown = [
+            c for c in engine.containers.all()
+            if (show_all or filters.get("status")
+                or c.state.status.value in ("running", "paused", "restarting"))
+            and views.matches_filters(c, filters)
+        ]
         if limit > 0:
-            out = out[:limit]
-        return JsonResponse(out)
+            shown = shown[:limit]
+        networks = engine.networks.summaries(shown)
+        now = time.time()
+        return JsonResponse([
+            views.container_summary(c, engine.networks.ports_summary(c), networks[c.id], now=now)
+            for c in shown
+        ])
 
     @router.route("GET", "/containers/{id}/json")
     async def inspect(req: ApiRequest, id: str) -> ApiResponse:
