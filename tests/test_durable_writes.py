@@ -173,3 +173,39 @@ def test_every_write_path_fsyncs_data_then_names_then_rows(
     wal_commit_after(calls, -1, root)
     client.volumes.get("durable").remove()
     client.close()
+
+
+def test_a_restart_loop_fsyncs_its_exit_for_good_not_each_cycle(
+    traced: Traced, rootfs_tar: Path
+) -> None:
+    """The steps of a policy restart (exit, `restarting`, running again, the init's
+    row) commit without the WAL's fsync: a power cut that could take them back leaves
+    the container stopped anyway.  The exit for good is durable, as Docker keeps it."""
+    root = traced.root
+    client: Any = traced.daemon.client()
+    client.api.import_image_from_data(rootfs_tar.read_bytes(), repository="busybox", tag="latest")
+    restarts = 4
+    c = client.containers.create(
+        IMAGE, ["sh", "-c", "exit 3"], labels={"corral.restart.backoff": "0s,0s,0s"},
+        restart_policy={"Name": "on-failure", "MaximumRetryCount": restarts},
+        network_mode="none",  # the bridge's endpoint rows are another story (durable)
+    )
+    since = time.time()
+    c.start()  # the user's start is durable (its commit is before this window)
+
+    def loop() -> None:
+        # every run's `die`: the first, then one per restart (the last is for good)
+        dies = client.events(since=since, until=time.time() + 60, decode=True,
+                             filters={"container": c.id, "event": "die"})
+        for n, _ in enumerate(dies, 1):
+            if n == restarts + 1:
+                break
+        dies.close()
+
+    calls = traced.during(loop)
+    c.reload()
+    assert c.attrs["RestartCount"] == restarts and c.attrs["State"]["Status"] == "exited"
+    wal = str(root / "corral.db-wal")
+    syncs = [x for x in calls if x.paths == (wal,) and "sync" in x.call]
+    assert 1 <= len(syncs) < restarts, f"{len(syncs)} WAL syncs in {restarts} restarts"
+    client.close()

@@ -123,13 +123,18 @@ async def run(b: Bench) -> list[Row]:
     cli = Row(f"crashloop: `ps -a` end to end, {beside}", "s")
     api = Row(f"crashloop: `GET /containers/json?all=1`, {beside} (corral API)", "s")
     running = Row(f"crashloop: `GET /containers/json`, {beside} (corral API)", "s")
-    rows = (cli, api, running)
+    calm = Row(f"crashloop: `GET /containers/json`, {fleet} running, before the loops "
+               "(corral API)", "s")  # the floor this machine's load sets
+    rows = (cli, api, running, calm)
     notes = []
     timings: dict[tuple[str, str], Timings] = {}
     for e in b.ordered(0):
         ids: list[str] = []
         try:
             await start_fleet(e, fleet, b.sizes.concurrency)
+            if isinstance(calm_api := getattr(e, "api", None), Api):
+                ps = partial(calm_api.request, "GET", "/containers/json")
+                timings[calm.scenario, e.name] = await timed_all(ps, queries)
             await start_loopers(e, n, b.sizes.concurrency, ids)
             await trio.sleep(QUIET)
             await timed_all(partial(e.cli, "ps", "-a"), 1)  # warm-up

@@ -107,7 +107,7 @@ RECOVERED_ERROR = "the corral daemon stopped while the container was running"
 #: Policy restarts whose start runs at once; the others wait their turn, in order.  A
 #: fleet crash-looping with no backoff would otherwise keep the event loop's every
 #: round full of starts, and the API would answer after all of them.
-RESTARTS_IN_FLIGHT = 4
+RESTARTS_IN_FLIGHT = 2
 
 
 @contextlib.asynccontextmanager
