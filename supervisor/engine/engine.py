@@ -1689,11 +1689,8 @@ class Engine:
             await self._kill_and_wait(c, live.stopped, give_up_after=None)
         live.removing = True
         transition(c.state, Event.REMOVE, c.name)
-        rootfs = self.rootfs_of(c)
-        if is_mounted(rootfs):
-            unmount(rootfs)
-        unmount(self.dir_of(c) / "shm")
-        discard_tree(self.dir_of(c))
+        with trio.CancelScope(shield=True):  # half removed is not a state
+            await trio.to_thread.run_sync(self._discard_files, c)
         self.containers.delete(c)
         self.execs.drop_container(c.id)
         for hook in reversed(self.hooks):  # the log, -v's volumes, networking's rows
@@ -1705,6 +1702,14 @@ class Engine:
         live.exited.set()
         live.removed.set()
         log.info("container.destroy", id=c.short_id, name=c.name)
+
+    def _discard_files(self, c: Container) -> None:
+        """A removed container's mounts and directory, in a worker thread (a fleet's
+        removal would otherwise spend the event loop in unlink and rmdir).  umount2
+        answers EINVAL for what is not mounted: no mountinfo read first."""
+        unmount(self.rootfs_of(c))
+        unmount(self.dir_of(c) / "shm")
+        discard_tree(self.dir_of(c))
 
     def volume_user(self, name: str) -> str | None:
         c = self.containers.using_volume(name)
