@@ -22,14 +22,21 @@ from functools import partial
 
 import trio
 
-from bench.api import Api
+from bench.api import Api, ApiError
 from bench.context import Bench
 from bench.engines.base import BenchError, Engine
 from bench.engines.base import run as run_command
-from bench.fleet import remove_fleet, start_fleet
+from bench.fleet import start_fleet
 from bench.registry import Scenario
 from bench.report import Row, format_value
-from bench.scenarios.restart import CRASH, EVENT_FORMAT, crash_flags, end_loops, parse_event
+from bench.scenarios.restart import (
+    CRASH,
+    EVENT_FORMAT,
+    REMOVE_ATTEMPTS,
+    crash_flags,
+    end_loops,
+    parse_event,
+)
 from bench.stats import percentile
 
 LOOPERS = 50  # crash-looping containers, every mode: the count is what is measured
@@ -82,6 +89,30 @@ async def corral_restarts(api: Api, ids: Sequence[str]) -> int | None:
                 nursery.start_soon(one, cid)
         return sum(counts)
     return None
+
+
+async def sweep(e: Engine, concurrency: int) -> None:
+    """Remove every container left, each tried REMOVE_ATTEMPTS times (podman's `rm -f`
+    under load now and then says "given PIDs did not die within timeout"); one that
+    still stays is a BenchError, after all the others went."""
+    failed: list[str] = []
+    limiter = trio.CapacityLimiter(concurrency)
+
+    async def remove(cid: str) -> None:
+        async with limiter:
+            for attempt in range(REMOVE_ATTEMPTS):
+                try:
+                    await e.remove_container(cid)
+                    return
+                except (BenchError, ApiError) as exc:
+                    if attempt == REMOVE_ATTEMPTS - 1:
+                        failed.append(f"{cid[:12]}: {exc}")
+
+    async with trio.open_nursery() as nursery:
+        for cid in await e.container_ids():
+            nursery.start_soon(remove, cid)
+    if failed:
+        raise BenchError(f"{e.name}: {len(failed)} containers not removed ({failed[0]})")
 
 
 @dataclass
@@ -157,9 +188,10 @@ async def run(b: Bench) -> list[Row]:
             rate = "?" if done is None else f"{done / (until - since):.1f}"
             notes.append(f"{e.name} {rate} restarts/s")
         finally:
-            await end_loops(e, ids)
-            # the idle fleet, and whatever a failed start left (a fleet never outlives a run)
-            await remove_fleet(e, await e.container_ids(), b.sizes.concurrency)
+            try:
+                await end_loops(e, ids)
+            finally:  # the idle fleet, and whatever failed left: no fleet outlives a run
+                await sweep(e, b.sizes.concurrency)
         left = await e.container_ids()
         if left:
             raise BenchError(f"{e.name}: {len(left)} containers left after the crash loops")
