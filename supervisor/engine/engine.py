@@ -822,7 +822,7 @@ class Engine:
             start_done,
         )
         try:
-            await self.runtime.start(c.id)
+            await self.runtime.start(c.id, init=pidfd)  # no `runc start` process
         except CorralError as exc:
             c.state.error = exc.message
             await self.runtime.delete(c.id, force=True)
