@@ -372,6 +372,53 @@ async def test_start_after_the_init_died(runtime: Runtime, bundle: Bundle) -> No
         await runtime.delete(run.id, force=True)
 
 
+def cgroup_dirs(path: str) -> list[Path]:
+    """The container's cgroup directory in every hierarchy that has it."""
+    found = []
+    for m in read_mountinfo():
+        if m.fstype in ("cgroup", "cgroup2"):
+            d = Path(m.mount_point) / path.lstrip("/")
+            if d.is_dir():
+                found.append(d)
+    return found
+
+
+@pytest.mark.parametrize("pid_mode", ["", "host"])
+async def test_delete_exited(
+    runtime: Runtime, bundle: Bundle, monkeypatch: pytest.MonkeyPatch, pid_mode: str
+) -> None:
+    """After its init exited, a container's runc state and cgroups go: with its own PID
+    namespace without a runc process; with the host's, through `runc delete`, which
+    kills what the init left behind in the cgroup (here a background sleep)."""
+    namespaces = {"pid": "host"} if pid_mode else {}
+    run, out_r, err_r = await create(
+        runtime, bundle, ["sh", "-c", "sleep 1000 & exit 0"], namespaces=namespaces
+    )
+    os.close(out_r)
+    os.close(err_r)
+    spawned: list[list[str]] = []
+    real = trio.run_process
+
+    async def counting(argv: list[str], **kw: object) -> object:
+        spawned.append(list(argv))
+        return await real(argv, **kw)  # type: ignore[arg-type]
+
+    try:
+        await runtime.start(run.id, init=run.pidfd)
+        with trio.fail_after(10):
+            assert await run.pidfd.wait() == 0
+        assert cgroup_dirs(run.cgroups_path)
+        monkeypatch.setattr(trio, "run_process", counting)
+        await runtime.delete_exited(run.id, run.cgroups_path, own_pid_namespace=not pid_mode)
+        monkeypatch.undo()
+        assert await runtime.state(run.id) is None
+        assert cgroup_dirs(run.cgroups_path) == []
+        assert bool([a for a in spawned if "delete" in a]) == bool(pid_mode)
+    finally:
+        run.pidfd.close()
+        await runtime.delete(run.id, force=True)
+
+
 async def test_unknown_container(runtime: Runtime) -> None:
     assert await runtime.state("nope") is None
     await runtime.delete("nope")

@@ -1350,8 +1350,8 @@ class Engine:
 
     async def _finish(self, c: Container, live: Live, code: int) -> None:
         oom = cgroups.oom_kill_count(self.cgroup_path(c)) > 0
-        await self.runtime.delete(c.id, force=True)
-        cgroups.cleanup(self.cgroup_path(c))
+        await self.runtime.delete_exited(c.id, self.cgroup_path(c),
+                                         own_pid_namespace=not c.host_config.get("PidMode"))
         unmount(self.rootfs_of(c))
         unmount(self.dir_of(c) / "shm")
         for hook in reversed(self.hooks):  # option volumes; networking: relays, netns

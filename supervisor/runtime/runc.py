@@ -35,6 +35,8 @@ from supervisor.errors import (
     DiskFull,
     NotFound,
 )
+from supervisor.rmtree import discard_tree
+from supervisor.runtime import cgroups
 from supervisor.runtime.fds import OwnedFd
 from supervisor.runtime.process import has_exited
 from supervisor.runtime.spec import ProcessSpec, process_config
@@ -409,6 +411,26 @@ class Runtime:
         except CorralError as exc:
             if not _is_missing(exc.message):
                 raise
+
+    async def delete_exited(
+        self, id: str, cgroups_path: str, *, own_pid_namespace: bool
+    ) -> None:
+        """`runc delete --force` of a container whose init has exited (its status is in
+        hand), without a runc process where none is needed.
+
+        With its own PID namespace nothing of the container outlives its init (the
+        kernel kills and reaps the namespace's other processes before the init's exit
+        is reported), so what runc's delete of a stopped container does is what is
+        left to do: rmdir its cgroups and remove its state directory (no poststop
+        hooks: corral's specs have none).  With a shared PID namespace (`--pid host`,
+        `container:`), or a cgroup that will not go, runc's delete, which kills what
+        is left in the cgroup first; the cgroups are then removed again.
+        """
+        gone = own_pid_namespace and not cgroups.cleanup(cgroups_path)
+        if gone and discard_tree(self.state_dir / id):
+            return
+        await self.delete(id, force=True)
+        cgroups.cleanup(cgroups_path)
 
     async def state(self, id: str) -> dict[str, Any] | None:
         """runc's state record (`status`, `pid`, ...), or None if runc doesn't know id."""
