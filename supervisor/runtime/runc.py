@@ -360,8 +360,9 @@ class Runtime:
         except FileNotFoundError:
             await self._run("start", id)
             return
-        with fd:
-            released = await _release(fd, init)
+        # a copy of the pidfd: another task may wait on the init's own number
+        with fd, init.dup(f"init pidfd of {id} (start)") as watched:
+            released = await _release(fd, watched)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(fifo)  # how runc tells "created" from "running" from now on
         if not released:
