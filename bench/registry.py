@@ -25,6 +25,7 @@ class Scenario:
 def all_scenarios() -> tuple[Scenario, ...]:
     from bench.scenarios import (
         build,
+        clistart,
         compose,
         crashloop,
         floor,
@@ -52,6 +53,7 @@ def all_scenarios() -> tuple[Scenario, ...]:
         logs.SCENARIO,
         logtail.SCENARIO,
         floor.SCENARIO,
+        clistart.SCENARIO,
         compose.SCENARIO,
         scrape.SCENARIO,
         restart.SCENARIO,

@@ -50,13 +50,15 @@ def test_leanjson_refuses_what_json_cannot_write() -> None:
 @pytest.mark.parametrize("verb", [["ps"], ["logs", "x"], ["run", "-d", "busybox", "true"]])
 def test_verbs_reach_their_request_without_json_or_re(verb: list[str], tmp_path: Path) -> None:
     """`re` (with enum) and `json` cost about as much as Python's own start: the
-    everyday verbs get to their first request without them (no daemon here: the verb
-    fails to connect, after everything it needs is imported)."""
+    everyday verbs get to their first request without them, nor the `collections`
+    package, contextlib, functools or importlib (~4 ms together; no daemon here: the
+    verb fails to connect, after everything it needs is imported)."""
     code = (
         "import sys\nfrom supervisor.cli.main import main\n"
         f"sys.argv = ['corral', *{verb!r}]\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "print(sorted(m for m in ('re', 'json', 'enum', 'typing') if m in sys.modules))"
+        "print(sorted(m for m in ('re', 'json', 'enum', 'typing', 'collections', "
+        "'contextlib', 'functools', 'importlib') if m in sys.modules))"
     )
     env = dict(
         os.environ,

@@ -146,7 +146,7 @@ async def run_to_exit(rt: Runtime, bundle: Bundle, args: list[str], **kw: object
         async with trio.open_nursery() as nursery:
             nursery.start_soon(drain, out_r, run.out)
             nursery.start_soon(drain, err_r, run.err)
-            await rt.start(run.id)
+            await rt.start(run.id, init=run.pidfd)
             with trio.fail_after(20):
                 run.exit_code = await run.pidfd.wait()
     finally:
@@ -319,6 +319,104 @@ async def test_exec(runtime: Runtime, bundle: Bundle) -> None:
             stderr=2,
             pid_file=bundle.path / "exec3.pid",
         )
+
+
+async def test_start_runs_no_second_runc(
+    runtime: Runtime, bundle: Bundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`start` releases the created init through runc's exec fifo, as `runc start`
+    would, without a runc process of its own; runc then reports it running, and a
+    second start gets runc's own refusal."""
+    run, out_r, err_r = await create(runtime, bundle, ["sh", "-c", "echo started; sleep 1000"])
+    os.close(err_r)
+    await runtime._runc_fifo()  # the runtime's name, asked once before the count
+    spawned: list[list[str]] = []
+    real = trio.run_process
+
+    async def counting(argv: list[str], **kw: object) -> object:
+        spawned.append(list(argv))
+        return await real(argv, **kw)  # type: ignore[arg-type]
+
+    try:
+        monkeypatch.setattr(trio, "run_process", counting)
+        await runtime.start(run.id, init=run.pidfd)
+        assert [a for a in spawned if "start" in a] == []
+        async with trio.lowlevel.FdStream(out_r) as out:
+            with trio.fail_after(10):
+                assert await out.receive_some() == b"started\n"
+        state = await runtime.state(run.id)
+        assert state is not None and state["status"] == "running"
+        with pytest.raises(CorralError, match="running"):
+            await runtime.start(run.id, init=run.pidfd)
+    finally:
+        await runtime.kill(run.id, signal.SIGKILL)
+        with trio.fail_after(10):
+            await run.pidfd.wait()
+        run.pidfd.close()
+        await runtime.delete(run.id, force=True)
+
+
+async def test_start_after_the_init_died(runtime: Runtime, bundle: Bundle) -> None:
+    """A created init killed before its start: the start fails, as runc's does."""
+    run, out_r, err_r = await create(runtime, bundle, ["true"])
+    os.close(out_r)
+    os.close(err_r)
+    try:
+        os.kill(run.pid, signal.SIGKILL)
+        with trio.fail_after(10):
+            assert await run.pidfd.wait() == 137
+        with pytest.raises(CorralError, match="stopped"):
+            await runtime.start(run.id, init=run.pidfd)
+    finally:
+        run.pidfd.close()
+        await runtime.delete(run.id, force=True)
+
+
+def cgroup_dirs(path: str) -> list[Path]:
+    """The container's cgroup directory in every hierarchy that has it."""
+    found = []
+    for m in read_mountinfo():
+        if m.fstype in ("cgroup", "cgroup2"):
+            d = Path(m.mount_point) / path.lstrip("/")
+            if d.is_dir():
+                found.append(d)
+    return found
+
+
+@pytest.mark.parametrize("pid_mode", ["", "host"])
+async def test_delete_exited(
+    runtime: Runtime, bundle: Bundle, monkeypatch: pytest.MonkeyPatch, pid_mode: str
+) -> None:
+    """After its init exited, a container's runc state and cgroups go: with its own PID
+    namespace without a runc process; with the host's, through `runc delete`, which
+    kills what the init left behind in the cgroup (here a background sleep)."""
+    namespaces = {"pid": "host"} if pid_mode else {}
+    run, out_r, err_r = await create(
+        runtime, bundle, ["sh", "-c", "sleep 1000 & exit 0"], namespaces=namespaces
+    )
+    os.close(out_r)
+    os.close(err_r)
+    spawned: list[list[str]] = []
+    real = trio.run_process
+
+    async def counting(argv: list[str], **kw: object) -> object:
+        spawned.append(list(argv))
+        return await real(argv, **kw)  # type: ignore[arg-type]
+
+    try:
+        await runtime.start(run.id, init=run.pidfd)
+        with trio.fail_after(10):
+            assert await run.pidfd.wait() == 0
+        assert cgroup_dirs(run.cgroups_path)
+        monkeypatch.setattr(trio, "run_process", counting)
+        await runtime.delete_exited(run.id, run.cgroups_path, own_pid_namespace=not pid_mode)
+        monkeypatch.undo()
+        assert await runtime.state(run.id) is None
+        assert cgroup_dirs(run.cgroups_path) == []
+        assert bool([a for a in spawned if "delete" in a]) == bool(pid_mode)
+    finally:
+        run.pidfd.close()
+        await runtime.delete(run.id, force=True)
 
 
 async def test_unknown_container(runtime: Runtime) -> None:

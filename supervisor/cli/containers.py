@@ -6,7 +6,6 @@ bodies) so the daemon only has to implement Docker's API once for both clients.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import time
@@ -128,6 +127,8 @@ def _start_or_fail(cli: Cli, cid: str, remove_on_failure: bool) -> None:
         cli.client.request("POST", f"/containers/{_cid(cid)}/start").read()
     except ApiError as exc:
         if remove_on_failure:
+            import contextlib
+
             # the daemon may have removed it already
             with contextlib.suppress(ApiError):
                 cli.client.request("DELETE", f"/containers/{_cid(cid)}", {"force": True}).read()
@@ -172,6 +173,7 @@ class _SignalProxy:
         return self
 
     def _forward(self, signum: int, frame: object) -> None:
+        import contextlib
         import signal
 
         with contextlib.suppress(ApiError, OSError):
@@ -234,6 +236,8 @@ def attach_and_run(
                 if detached:
                     return 0
                 return _finish_wait(cli, wait)
+            import contextlib
+
             with _SignalProxy(cli, cid) if sig_proxy else contextlib.nullcontext():
                 from supervisor.cli.stream import pump
 

@@ -6,9 +6,11 @@ unit rules lets them work unchanged against corral.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from supervisor.units import human_duration
+
+TYPE_CHECKING = False  # the `collections` package costs ~2 ms of every command
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 _DECIMAL = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 _BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")

@@ -252,15 +252,15 @@ def _api_version() -> str:
 
 def run_verb(cli: Cli, verb: str, args: list[str]) -> int:
     """Run one verb and turn every expected failure into `corral: ...` + exit code."""
-    import importlib
-
     from supervisor.api.client import ApiError, DaemonUnavailable, ProtocolError
     from supervisor.cli.context import CliError
     from supervisor.cli.parser import HelpRequested, UsageError
     from supervisor.cli.stream import StreamError
 
     module_name, func_name, _ = VERBS[verb] if verb in VERBS else _GROUP_ONLY[verb]
-    module = importlib.import_module(f"supervisor.cli.{module_name}")
+    # `__import__`, not importlib's import_module: the `importlib` package (and the
+    # `warnings` it imports) is ~1 ms of every command
+    module = __import__(f"supervisor.cli.{module_name}", fromlist=[func_name])
     func: Callable[[Cli, list[str]], int] = getattr(module, func_name)
     # run reports daemon trouble with 125, as docker does (the container's own exit
     # codes occupy the low numbers); docker create returns its error plainly: 1.

@@ -9,10 +9,9 @@ import of `gettext`. Values stay strings here; `flags.py` validates and converts
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 TYPE_CHECKING = False  # typing/dataclasses cost ~15 ms of imports; the CLI must start lean
 if TYPE_CHECKING:
+    from collections.abc import Sequence  # the `collections` package: ~2 ms a command
     from typing import Any
 
 FLAG_ERROR = 125  # docker's exit code for a flag it cannot parse

@@ -827,7 +827,7 @@ class Engine:
             start_done,
         )
         try:
-            await self.runtime.start(c.id)
+            await self.runtime.start(c.id, init=pidfd)  # no `runc start` process
         except CorralError as exc:
             c.state.error = exc.message
             await self.runtime.delete(c.id, force=True)
@@ -1354,16 +1354,16 @@ class Engine:
         console.resize(height, width)
 
     def _unmount_exited(self, c: Container) -> None:
-        """The cgroup dirs runc left and the rootfs (and shm) mounts: syscalls and
-        file work, run in a worker thread (a crash-looping fleet exits many times a
-        second, and the event loop must stay free for the API)."""
-        cgroups.cleanup(self.cgroup_path(c))
+        """The rootfs (and shm) mounts: syscalls run in a worker thread (a
+        crash-looping fleet exits many times a second, and the event loop must stay
+        free for the API)."""
         unmount(self.rootfs_of(c))
         unmount(self.dir_of(c) / "shm")
 
     async def _finish(self, c: Container, live: Live, code: int) -> None:
         oom = await trio.to_thread.run_sync(cgroups.oom_kill_count, self.cgroup_path(c)) > 0
-        await self.runtime.delete(c.id, force=True)
+        await self.runtime.delete_exited(c.id, self.cgroup_path(c),
+                                         own_pid_namespace=not c.host_config.get("PidMode"))
         await trio.to_thread.run_sync(self._unmount_exited, c)
         for hook in reversed(self.hooks):  # option volumes; networking: relays, netns
             try:

@@ -64,8 +64,11 @@ class InitStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    # Not durable (no WAL fsync): a row matters only while the holder lives, and a
-    # power cut that could take the write back ends the holder and its inits too.
+    # Both without the WAL fsync (`durable=False`): the record serves a daemon that
+    # was killed or restarted while the machine ran on (a committed WAL frame is in
+    # the page cache then, fsynced or not); no init outlives a power cut, so its
+    # loss there costs nothing.  The start's record of the container itself (FULL)
+    # comes next and fsyncs the WAL with this frame in it: one fsync per start, not two.
     def record(self, cid: str, pid: int, start: int) -> None:
         self.db.persist(f"init:{cid}",
                         "INSERT OR REPLACE INTO container_inits (id, pid, start_ticks) "
