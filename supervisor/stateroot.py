@@ -23,7 +23,7 @@ from, and setuid programs (`su`, `ping`, `sudo`) must work inside it, as under D
 views, `build/builder.py`).
 
 Files holding a container's environment or other secrets (each config.json, the
-json-file logs; corral.db and its -wal and -shm, which `engine/metadata.py` makes 0600)
+json-file logs; corral.db and its -wal and -shm, which `metadata/database.py` makes 0600)
 are 0600 too, so the parents are not the only wall.  The daemon's umask stays 022
 rather than 077: runc and the layer unpacker create directories inside container
 roots, whose modes must stay the image's.

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from busybox import make_rootfs_tar
 
-from supervisor.engine.metadata import Database
 from supervisor.errors import InvalidArgument, NotFound
 from supervisor.images import archive
 from supervisor.images.store import AddedImage, ImageStore
+from supervisor.metadata.database import Database
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,9 @@
 - The components the engine calls at each lifecycle step (network, health, probes,
   logs, volumes) reach it only through `engine/hooks.py`: none imports the engine
   module, which imports them (no cycle, no hub they call back into).
+- Metadata (`supervisor/metadata/`: the database and its migrations) is the bottom
+  layer: engine, images, network and supervise import it, it imports none of them,
+  and no other module opens a database of its own.
 """
 
 from __future__ import annotations
@@ -57,3 +60,33 @@ def test_the_engine_calls_no_component_lifecycle_step_by_name() -> None:
         "self.volume_mounts.release",
     }
     assert called & by_name == set()
+
+
+def test_metadata_is_the_bottom_layer() -> None:
+    """Its modules import the standard library, trio, structlog, `supervisor.errors`
+    and each other: no layer above it."""
+    allowed = ("supervisor.errors", "supervisor.metadata")
+    offenders = {
+        str(p.relative_to(SRC.parent)): sorted(
+            m for m in _imports(p)
+            if m.startswith("supervisor") and not m.startswith(allowed)
+        )
+        for p in _modules("metadata")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+    assert (SRC / "metadata" / "database.py").is_file()  # the scan saw the layer
+
+
+def test_the_layers_above_reach_the_database_through_metadata() -> None:
+    """engine, images, network and supervise use `supervisor.metadata`'s Database;
+    nothing outside it calls `sqlite3.connect` (one database, one owner)."""
+    users = {
+        d for d in ("engine", "images", "network", "supervise")
+        if any("supervisor.metadata.database" in _imports(p) for p in _modules(d))
+    }
+    assert users == {"engine", "images", "network", "supervise"}
+    connects = [
+        str(p.relative_to(SRC.parent)) for p in SRC.rglob("*.py")
+        if p.parent.name != "metadata" and "sqlite3.connect(" in p.read_text()
+    ]
+    assert connects == []

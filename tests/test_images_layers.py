@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import trio
 
-from supervisor.engine.metadata import Database
 from supervisor.errors import InvalidArgument
 from supervisor.images.compression import Gzip
 from supervisor.images.content import DigestMismatch
 from supervisor.images.layers import BlobDecoder
 from supervisor.images.store import ImageStore
+from supervisor.metadata.database import Database
 
 
 def tar_bytes(files: dict[str, bytes]) -> bytes:

@@ -13,10 +13,10 @@ import pytest
 from busybox import make_rootfs_tar
 
 from supervisor.api.handlers import image_views
-from supervisor.engine.metadata import Database
 from supervisor.errors import Conflict, InvalidArgument, NotFound
 from supervisor.images.records import ImageUser
 from supervisor.images.store import ImageStore
+from supervisor.metadata.database import Database
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import pytest
 import trio
 import trio.testing
 
-from supervisor.engine.metadata import RETRY_FIRST, Database, DiskFull
+from supervisor.metadata.database import RETRY_FIRST, Database, DiskFull
 
 BIG = "x" * (512 * 1024)  # needs WAL pages the file does not have yet
 

@@ -177,8 +177,8 @@ def test_ipv6_on_the_default_bridge_from_daemon_yaml_across_a_restart(
 
 def test_the_store_refuses_one_ipv6_address_twice(tmp_path: Path) -> None:
     """The final guard, as the IPv4 one: a unique index on running endpoints' ip6."""
-    from supervisor.engine.metadata import Database
     from supervisor.errors import Conflict
+    from supervisor.metadata.database import Database
     from supervisor.network.records import Endpoint, Network, NetworkStore
 
     store = NetworkStore(Database(tmp_path / "t.db"))

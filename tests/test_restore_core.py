@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.engine import migrations
 from supervisor.engine.containers import Container, ContainerStore
-from supervisor.engine.metadata import Database
 from supervisor.engine.restore import InitStore, refusal
 from supervisor.engine.state import Status
 from supervisor.errors import CorralError
+from supervisor.metadata import migrations
+from supervisor.metadata.database import Database
 from supervisor.supervise import spool
 from supervisor.supervise.framing import LineFramer
 from supervisor.supervise.logconfig import LogOptions

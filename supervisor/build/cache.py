@@ -19,7 +19,7 @@ import json
 import time
 from typing import Any
 
-from supervisor.engine.metadata import Database
+from supervisor.metadata.database import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS build_cache (

@@ -47,7 +47,7 @@ from .applier import Applier, ComposeError
 from .engine import ComposeEngine
 
 if TYPE_CHECKING:
-    from supervisor.engine.metadata import Database
+    from supervisor.metadata.database import Database
 
 log = structlog.get_logger("corral.projects")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from supervisor.engine.metadata import Database
+from supervisor.metadata.database import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS distribution_layer_sources (

@@ -13,10 +13,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from supervisor.engine.metadata import Database
 from supervisor.engine.state import Status
 from supervisor.engine.timefmt import ZERO_TIME
 from supervisor.errors import Conflict, NotFound
+from supervisor.metadata.database import Database
 from supervisor.supervise.healthstate import Health
 
 SCHEMA = """

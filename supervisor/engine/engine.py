@@ -40,7 +40,6 @@ from supervisor.engine.containers import Container, ContainerStore, MountPoint, 
 from supervisor.engine.execs import Exec, ExecStartError, ExecStore, runtime_start_error
 from supervisor.engine.hooks import Draft, Hooks
 from supervisor.engine.live import Live
-from supervisor.engine.metadata import Database
 from supervisor.engine.paths import secure_join
 from supervisor.engine.state import Event, Status, is_active, next_status, transition
 from supervisor.engine.timefmt import rfc3339_nano
@@ -50,6 +49,7 @@ from supervisor.engine.volumes import VolumeStore
 from supervisor.errors import Conflict, CorralError, InvalidArgument, NotModified, disk_full
 from supervisor.images.changes import apply_changes
 from supervisor.images.store import ImageStore
+from supervisor.metadata.database import Database
 from supervisor.network import links as netlinks
 from supervisor.network.hooks import NetworkHooks
 from supervisor.network.manager import Networks, has_sandbox, network_mode

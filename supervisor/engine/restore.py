@@ -18,7 +18,7 @@ the same listening sockets.  One whose init ended while no daemon ran is finishe
 with the exit status the holder reaped: its policy decides as for any exit.
 
 `InitStore` is the record of each running container's init (table `container_inits`,
-schema version 1, `engine/migrations.py`).
+schema version 1, `metadata/migrations.py`).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ import structlog
 import trio
 
 from supervisor.engine.containers import Container
-from supervisor.engine.metadata import Database
 from supervisor.engine.state import Status
+from supervisor.metadata.database import Database
 from supervisor.runtime.fds import OwnedFd, close_all
 from supervisor.runtime.holder import Held, HeldPid, start_ticks
 from supervisor.supervise import spool

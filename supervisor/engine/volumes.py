@@ -20,9 +20,9 @@ from typing import Any
 import structlog
 
 from supervisor.engine import volopts
-from supervisor.engine.metadata import Database
 from supervisor.engine.timefmt import rfc3339_nano
 from supervisor.errors import Conflict, InvalidArgument, NotFound
+from supervisor.metadata.database import Database
 from supervisor.rmtree import discard_tree
 from supervisor.stateroot import make_private_dir
 

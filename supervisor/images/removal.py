@@ -22,12 +22,12 @@ import contextlib
 import functools
 from collections.abc import Callable
 
-from supervisor.engine.metadata import Database
 from supervisor.errors import Conflict, CorralError
 from supervisor.images.imagedb import ImageDB, repo_of
 from supervisor.images.layers import LayerStore
 from supervisor.images.records import ImageUser, InUse, as_user
 from supervisor.images.reference import parse
+from supervisor.metadata.database import Database
 
 
 def short_id(image_id: str) -> str:

@@ -44,7 +44,6 @@ from typing import Any, ParamSpec, TypeVar
 import structlog
 import trio
 
-from supervisor.engine.metadata import Database
 from supervisor.errors import InvalidArgument, NotFound
 from supervisor.images import imagedb, layers, oci
 from supervisor.images.changes import apply_changes
@@ -53,6 +52,7 @@ from supervisor.images.imagedb import ImageDB, repo_of, tag_name
 from supervisor.images.layers import LayerStore, PreparedLayer, StagedLayer
 from supervisor.images.records import ImageRecord, InUse
 from supervisor.images.removal import Removal, short_id
+from supervisor.metadata.database import Database
 from supervisor.rmtree import remove_tree
 
 __all__ = [

@@ -29,10 +29,10 @@ import trio
 
 from config.rollout import SUCCESSOR_LABEL
 from supervisor.engine.containers import Container, ContainerStore
-from supervisor.engine.metadata import Database
 from supervisor.engine.state import Status
 from supervisor.engine.timefmt import rfc3339_nano
 from supervisor.errors import Conflict, CorralError, InvalidArgument, NotFound
+from supervisor.metadata.database import Database
 from supervisor.network import etcfiles, ipam, links, netlink, orphans, proxy
 from supervisor.network.ports import (
     PortRequest,

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Any
 
-from supervisor.engine.metadata import Database
 from supervisor.errors import Conflict, NotFound
+from supervisor.metadata.database import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS networks (

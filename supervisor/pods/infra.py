@@ -22,10 +22,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from supervisor.engine.metadata import Database
 from supervisor.errors import InvalidArgument
 from supervisor.images.records import ImageRecord
 from supervisor.images.store import ImageStore
+from supervisor.metadata.database import Database
 from supervisor.pods.labels import INFRA_REF
 from supervisor.runtime.initbin import is_static_elf
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import trio
 
-from supervisor.engine.metadata import Database
+from supervisor.metadata.database import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (

@@ -42,8 +42,8 @@ from pathlib import Path
 import structlog
 import trio
 
-from supervisor.engine import migrations
 from supervisor.errors import CorralError, DiskFull
+from supervisor.metadata import migrations
 
 log = structlog.get_logger("corral.metadata")
 
