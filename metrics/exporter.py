@@ -31,8 +31,8 @@ from metrics.supervisor import build_families as build_supervisor
 from supervisor.errors import NotFound
 
 if TYPE_CHECKING:
-    from supervisor.engine.containers import Container
     from supervisor.engine.engine import Engine
+    from supervisor.metadata.containers import Container
     from supervisor.supervise.events import Event
 
 START_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)

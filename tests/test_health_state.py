@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from supervisor.engine.containers import Container, State
 from supervisor.engine.state import Status
 from supervisor.errors import InvalidArgument
+from supervisor.metadata.containers import Container, State
 from supervisor.supervise import healthstate as hs
 
 S = hs.SECOND

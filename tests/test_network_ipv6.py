@@ -179,7 +179,7 @@ def test_the_store_refuses_one_ipv6_address_twice(tmp_path: Path) -> None:
     """The final guard, as the IPv4 one: a unique index on running endpoints' ip6."""
     from supervisor.errors import Conflict
     from supervisor.metadata.database import Database
-    from supervisor.network.records import Endpoint, Network, NetworkStore
+    from supervisor.metadata.networks import Endpoint, Network, NetworkStore
 
     store = NetworkStore(Database(tmp_path / "t.db"))
     store.add(Network("n1", "six", "10.9.0.0/24", "10.9.0.1", "cr-x", "now",

@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.engine.containers import Container, ContainerStore
-from supervisor.engine.restore import InitStore, refusal
+from supervisor.engine.restore import refusal
 from supervisor.engine.state import Status
 from supervisor.errors import CorralError
 from supervisor.metadata import migrations
+from supervisor.metadata.containers import Container, ContainerStore
 from supervisor.metadata.database import Database
+from supervisor.metadata.inits import InitStore
 from supervisor.supervise import spool
 from supervisor.supervise.framing import LineFramer
 from supervisor.supervise.logconfig import LogOptions

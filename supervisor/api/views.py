@@ -9,10 +9,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from supervisor.engine.containers import Container
 from supervisor.engine.state import Status
 from supervisor.engine.timefmt import parse_rfc3339
 from supervisor.errors import InvalidArgument
+from supervisor.metadata.containers import Container
 from supervisor.supervise.healthstate import status_suffix
 from supervisor.units import human_duration
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from supervisor.engine.containers import MountPoint
 from supervisor.engine.paths import is_clean_container_path
 from supervisor.engine.volumes import VOLUME_NAME_RE
 from supervisor.errors import InvalidArgument
+from supervisor.metadata.containers import MountPoint
 from supervisor.supervise import healthstate
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

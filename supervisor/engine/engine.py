@@ -36,7 +36,6 @@ from supervisor.engine import names, restore, unsupported
 from supervisor.engine import namespaces as nsmodes
 from supervisor.engine import update as updates
 from supervisor.engine.caps import bounding_caps, capabilities
-from supervisor.engine.containers import Container, ContainerStore, MountPoint, State
 from supervisor.engine.execs import Exec, ExecStartError, ExecStore, runtime_start_error
 from supervisor.engine.hooks import Draft, Hooks
 from supervisor.engine.live import Live
@@ -49,7 +48,9 @@ from supervisor.engine.volumes import VolumeStore
 from supervisor.errors import Conflict, CorralError, InvalidArgument, NotModified, disk_full
 from supervisor.images.changes import apply_changes
 from supervisor.images.store import ImageStore
+from supervisor.metadata.containers import Container, ContainerStore, MountPoint, State
 from supervisor.metadata.database import Database
+from supervisor.metadata.inits import InitStore
 from supervisor.network import links as netlinks
 from supervisor.network.hooks import NetworkHooks
 from supervisor.network.manager import Networks, has_sandbox, network_mode
@@ -249,7 +250,7 @@ class Engine:
         # its descriptors, so containers outlive this daemon; `live_restore` says
         # whether a SIGTERM leaves them running too (daemon.yaml `live-restore`)
         self.holder = Holder(root)
-        self.inits = restore.InitStore(self.db)
+        self.inits = InitStore(self.db)
         self.live_restore = False
         self.shutting_down = False
         self._restarts = trio.CapacityLimiter(RESTARTS_IN_FLIGHT)

@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from supervisor.engine.containers import Container
 from supervisor.engine.live import Live
+from supervisor.metadata.containers import Container
 
 
 @dataclass

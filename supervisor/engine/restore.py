@@ -17,7 +17,7 @@ health checks and restart policy resume, its published ports are relayed again f
 the same listening sockets.  One whose init ended while no daemon ran is finished
 with the exit status the holder reaped: its policy decides as for any exit.
 
-`InitStore` is the record of each running container's init (table `container_inits`,
+`metadata/inits.InitStore` is the record of each running container's init (table `container_inits`,
 schema version 1, `metadata/migrations.py`).
 """
 
@@ -32,9 +32,8 @@ from typing import TYPE_CHECKING
 import structlog
 import trio
 
-from supervisor.engine.containers import Container
 from supervisor.engine.state import Status
-from supervisor.metadata.database import Database
+from supervisor.metadata.containers import Container
 from supervisor.runtime.fds import OwnedFd, close_all
 from supervisor.runtime.holder import Held, HeldPid, start_ticks
 from supervisor.supervise import spool
@@ -56,32 +55,6 @@ def raise_pipe_size(fd: OwnedFd) -> None:
     """As big as the kernel allows (1 MiB by default; less if pipe-max-size says)."""
     with contextlib.suppress(OSError):  # over the user's pipe quota: 64 KiB stays
         fcntl.fcntl(fd.fileno(), F_SETPIPE_SZ, PIPE_SIZE)
-
-
-class InitStore:
-    """The init each running container's holder parents: (pid, start time)."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    # Both without the WAL fsync (`durable=False`): the record serves a daemon that
-    # was killed or restarted while the machine ran on (a committed WAL frame is in
-    # the page cache then, fsynced or not); no init outlives a power cut, so its
-    # loss there costs nothing.  The start's record of the container itself (FULL)
-    # comes next and fsyncs the WAL with this frame in it: one fsync per start, not two.
-    def record(self, cid: str, pid: int, start: int) -> None:
-        self.db.persist(f"init:{cid}",
-                        "INSERT OR REPLACE INTO container_inits (id, pid, start_ticks) "
-                        "VALUES (?, ?, ?)", (cid, pid, start), durable=False)
-
-    def drop(self, cid: str) -> None:
-        self.db.persist(f"init:{cid}", "DELETE FROM container_inits WHERE id = ?", (cid,),
-                        durable=False)
-
-    def get(self, cid: str) -> tuple[int, int] | None:
-        row = self.db.execute("SELECT pid, start_ticks FROM container_inits WHERE id = ?",
-                              (cid,)).fetchone()
-        return None if row is None else (int(row[0]), int(row[1]))
 
 
 def refusal(

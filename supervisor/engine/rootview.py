@@ -19,10 +19,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from supervisor.engine.containers import Container
 from supervisor.engine.paths import secure_join
 from supervisor.engine.state import Status
 from supervisor.errors import Conflict
+from supervisor.metadata.containers import Container
 from supervisor.rmtree import discard_tree
 from supervisor.runtime.rootfs import bind_mount, mount_overlay, unmount
 

@@ -27,16 +27,7 @@ import enum
 from typing import Protocol
 
 from supervisor.errors import Conflict, NotModified
-
-
-class Status(enum.StrEnum):
-    CREATED = "created"
-    RUNNING = "running"
-    PAUSED = "paused"
-    RESTARTING = "restarting"
-    EXITED = "exited"
-    REMOVING = "removing"
-    DEAD = "dead"
+from supervisor.metadata.containers import Status as Status  # stored there, moved here
 
 
 class Event(enum.StrEnum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-ZERO_TIME = "0001-01-01T00:00:00Z"
+from supervisor.metadata.containers import ZERO_TIME as ZERO_TIME  # the one definition
 
 
 def rfc3339_nano(ns: int | None = None) -> str:

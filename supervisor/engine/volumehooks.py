@@ -13,10 +13,10 @@ import contextlib
 from collections.abc import Callable
 
 from supervisor.engine import volopts
-from supervisor.engine.containers import Container
 from supervisor.engine.hooks import NoHooks
 from supervisor.engine.volumes import VolumeStore
 from supervisor.errors import CorralError
+from supervisor.metadata.containers import Container
 from supervisor.supervise.events import EventBus
 
 

@@ -8,8 +8,8 @@ they go; at remove the endpoint rows go.
 
 from __future__ import annotations
 
-from supervisor.engine.containers import Container
 from supervisor.engine.hooks import Draft, NoHooks
+from supervisor.metadata.containers import Container
 from supervisor.network.manager import Networks, Plan
 
 

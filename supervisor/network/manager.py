@@ -28,11 +28,12 @@ import structlog
 import trio
 
 from config.rollout import SUCCESSOR_LABEL
-from supervisor.engine.containers import Container, ContainerStore
 from supervisor.engine.state import Status
 from supervisor.engine.timefmt import rfc3339_nano
 from supervisor.errors import Conflict, CorralError, InvalidArgument, NotFound
+from supervisor.metadata.containers import Container, ContainerStore
 from supervisor.metadata.database import Database
+from supervisor.metadata.networks import PREDEFINED, Endpoint, Network, NetworkStore
 from supervisor.network import etcfiles, ipam, links, netlink, orphans, proxy
 from supervisor.network.ports import (
     PortRequest,
@@ -41,7 +42,6 @@ from supervisor.network.ports import (
     ports_view,
     requests_from,
 )
-from supervisor.network.records import PREDEFINED, Endpoint, Network, NetworkStore
 from supervisor.runtime import userns
 
 log = structlog.get_logger("corral.network")

@@ -18,11 +18,11 @@ from typing import Protocol
 import structlog
 import trio
 
-from supervisor.engine.containers import Container
 from supervisor.engine.hooks import NoHooks
 from supervisor.engine.live import Live
 from supervisor.engine.state import Status
 from supervisor.engine.timefmt import rfc3339_nano
+from supervisor.metadata.containers import Container
 from supervisor.pods import probes as core
 from supervisor.runtime.fds import OwnedFd
 from supervisor.runtime.process import PidFd

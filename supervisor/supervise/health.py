@@ -35,13 +35,13 @@ import trio
 
 from supervisor.engine import create as plan
 from supervisor.engine.caps import capabilities
-from supervisor.engine.containers import Container
 from supervisor.engine.hooks import NoHooks
 from supervisor.engine.live import Live
 from supervisor.engine.state import Status
 from supervisor.engine.timefmt import rfc3339_nano
 from supervisor.engine.users import resolve_user
 from supervisor.errors import CorralError
+from supervisor.metadata.containers import Container
 from supervisor.runtime import securityopt
 from supervisor.runtime.fds import OwnedFd
 from supervisor.runtime.process import PidFd, has_exited

@@ -20,14 +20,17 @@ be tested without a container:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from supervisor.errors import InvalidArgument
 
-STARTING = "starting"
-HEALTHY = "healthy"
-UNHEALTHY = "unhealthy"
+# the stored shapes are the metadata layer's; the rules that move them are here
+from supervisor.metadata.health import HEALTHY as HEALTHY
+from supervisor.metadata.health import STARTING as STARTING
+from supervisor.metadata.health import UNHEALTHY as UNHEALTHY
+from supervisor.metadata.health import Health as Health
+from supervisor.metadata.health import ProbeResult as ProbeResult
 
 SECOND = 1_000_000_000
 DEFAULT_INTERVAL = 30 * SECOND
@@ -126,49 +129,6 @@ def merge(image: dict[str, Any] | None, user: dict[str, Any] | None) -> dict[str
         if not out.get(key):
             out[key] = image.get(key, 0)
     return out
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    """One probe, as Docker's `HealthcheckResult`: times are RFC 3339 with nanoseconds."""
-
-    start: str
-    end: str
-    exit_code: int
-    output: str
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "Start": self.start,
-            "End": self.end,
-            "ExitCode": self.exit_code,
-            "Output": self.output,
-        }
-
-
-@dataclass(frozen=True)
-class Health:
-    """Docker's `State.Health`: status, consecutive counted failures, last results."""
-
-    status: str = STARTING
-    failing_streak: int = 0
-    log: tuple[ProbeResult, ...] = field(default_factory=tuple)
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "Status": self.status,
-            "FailingStreak": self.failing_streak,
-            "Log": [r.to_api() for r in self.log],
-        }
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Health:
-        """Back from `dataclasses.asdict` (the container record's JSON)."""
-        return cls(
-            status=str(raw.get("status") or STARTING),
-            failing_streak=int(raw.get("failing_streak") or 0),
-            log=tuple(ProbeResult(**r) for r in raw.get("log") or ()),
-        )
 
 
 def on_start(previous: Health | None) -> Health:

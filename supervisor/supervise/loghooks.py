@@ -4,9 +4,9 @@ back to its last mark) and the log closes, ending its followers, at remove."""
 
 from __future__ import annotations
 
-from supervisor.engine.containers import Container
 from supervisor.engine.hooks import NoHooks
 from supervisor.engine.live import Live
+from supervisor.metadata.containers import Container
 from supervisor.supervise.logs import LogOptions
 
 

@@ -15,12 +15,12 @@ import trio
 
 from supervisor.api.router import ApiRequest, ApiResponse, EmptyResponse, Router, StreamResponse
 from supervisor.engine import archive
-from supervisor.engine.containers import Container
 from supervisor.engine.engine import Engine
 from supervisor.engine.rootview import container_root
 from supervisor.engine.state import Status
 from supervisor.engine.users import resolve_user
 from supervisor.errors import Conflict, InvalidArgument
+from supervisor.metadata.containers import Container
 from supervisor.rmtree import _mount_id, discard_tree
 from supervisor.runtime.rootfs import is_mounted, mount_overlay, unmount
 

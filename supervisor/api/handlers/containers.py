@@ -22,7 +22,6 @@ from supervisor.api.router import (
     StreamResponse,
 )
 from supervisor.api.stdcopy import frame
-from supervisor.engine.containers import Container
 from supervisor.engine.engine import Engine
 from supervisor.engine.execs import Exec
 from supervisor.engine.timefmt import parse_rfc3339
@@ -30,6 +29,7 @@ from supervisor.errors import CorralError, InvalidArgument
 from supervisor.httpcore.websocket import HandshakeError
 from supervisor.httpcore.websocket import handshake as ws_handshake
 from supervisor.images.changes import parse_changes
+from supervisor.metadata.containers import Container
 from supervisor.supervise.logread import Wire
 from supervisor.supervise.logs import LogEntry
 

@@ -20,10 +20,10 @@ import trio
 from metrics import readings
 from metrics.procfs import host_memory_bytes, system_cpu_ns
 from supervisor.api.router import ApiRequest, ApiResponse, JsonResponse, Router, StreamResponse
-from supervisor.engine.containers import Container
 from supervisor.engine.engine import Engine
 from supervisor.engine.state import Status
 from supervisor.engine.timefmt import ZERO_TIME, rfc3339_nano
+from supervisor.metadata.containers import Container
 from supervisor.runtime import cgroups
 
 INTERVAL = 1.0  # seconds between streamed samples, as Docker

@@ -8,16 +8,31 @@ nothing that was acknowledged; an in-memory index serves lookups.
 
 from __future__ import annotations
 
+import enum
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from supervisor.engine.state import Status
-from supervisor.engine.timefmt import ZERO_TIME
 from supervisor.errors import Conflict, NotFound
 from supervisor.metadata.database import Database
-from supervisor.supervise.healthstate import Health
+from supervisor.metadata.health import Health
+
+#: Go's zero time, as Docker shows a time never set
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+class Status(enum.StrEnum):
+    """A container's status as stored; how it moves is the engine's lifecycle table
+    (`engine/state.py`)."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    RESTARTING = "restarting"
+    EXITED = "exited"
+    REMOVING = "removing"
+    DEAD = "dead"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS containers (
