@@ -221,9 +221,10 @@ def kill_holder(root: Path) -> None:
     (root / "holder.sock").unlink(missing_ok=True)
 
 
-def stop_daemon(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+def stop_daemon(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM,
+                timeout: float = 60) -> None:
     proc.send_signal(sig)
-    proc.wait(timeout=60)
+    proc.wait(timeout=timeout)
 
 
 def corral_bridges() -> set[str]:

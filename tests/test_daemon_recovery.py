@@ -12,7 +12,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from conftest import Daemon, kill_holder, stop_daemon
+from conftest import Daemon, holder_pid, kill_holder, stop_daemon
 
 IMAGE = "busybox:latest"
 
@@ -88,6 +88,35 @@ def test_clean_stop_stops_containers_and_keeps_records(
     assert c.attrs["State"]["Status"] == "exited"
     assert c.attrs["State"]["ExitCode"] in (137, 143)
     c.remove(v=True)
+    client.close()
+
+
+def test_a_stop_waits_for_the_longest_stop_timeout_then_kills(
+    private_daemon: Any, rootfs_tar: Path
+) -> None:
+    """As dockerd's ShutdownTimeout: a daemon's stop waits for the longest stop timeout
+    of its containers (here 40 s, past the 30 s the daemon used to cut at, which left
+    the container running with its mount and holder behind), kills what is left, and
+    ends with nothing of it mounted or held."""
+    d = private_daemon()
+    client = d.client()
+    client.api.import_image_from_data(rootfs_tar.read_bytes(), repository="busybox", tag="latest")
+    # sleep as PID 1 ignores SIGTERM: only the SIGKILL after the timeout ends it.
+    cid = client.api.create_container(IMAGE, ["sleep", "1d"], name="slow", stop_timeout=40)["Id"]
+    client.api.start(cid)
+    pid = client.containers.get(cid).attrs["State"]["Pid"]
+    client.close()
+    stop_daemon(d.proc, timeout=150)
+    assert not _alive(pid), "the container outlived its daemon's stop"
+    assert holder_pid(d.root) is None, "the holder outlived its daemon's stop"
+    mounts = Path("/proc/self/mountinfo").read_text()
+    assert str(d.root / "containers" / cid) not in mounts
+
+    d2 = private_daemon()
+    client = d2.client()
+    st = client.containers.get(cid).attrs["State"]
+    assert (st["Status"], st["ExitCode"]) == ("exited", 137)
+    client.api.remove_container(cid)
     client.close()
 
 

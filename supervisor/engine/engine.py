@@ -100,6 +100,15 @@ _GATING = ("create", "start", "die", "pause", "unpause", "destroy")
 log = structlog.get_logger("corral.engine")
 
 DEFAULT_STOP_TIMEOUT = 10
+# After a shutdown's grace: how long the killed containers' exits may take to finish.
+SHUTDOWN_FINISH_S = 60
+
+
+def _stop_timeout(c: Container) -> int:
+    """A container's stop timeout for the daemon's shutdown (a negative one, Docker's
+    "wait for ever", counts as the default: a shutdown must end)."""
+    t = c.config.get("StopTimeout")
+    return t if isinstance(t, int) and t >= 0 else DEFAULT_STOP_TIMEOUT
 #: Docker's `Kill`: seconds to wait for the exit after SIGKILL before `runc kill --all`,
 #: then seconds more before `kill` gives up with an error.
 KILL_TIMEOUT = 10
@@ -130,7 +139,7 @@ async def open_engine(
 
     Inside, the caller serves (and calls `recover` first).  Leaving normally (a
     signal, the API's end) stops the containers, as Docker does (or leaves them to
-    the holder with live restore; 30 s at most), then cancels every task of theirs,
+    the holder with live restore), then cancels every task of theirs,
     then closes the image store and the database: that order is this function's,
     whatever the caller does.  Left by an exception, nothing is stopped (a crash is
     a live restore: the holder keeps them); the tasks end and the stores close.
@@ -150,8 +159,7 @@ async def open_engine(
             # the default bridge's IPv6 (dockerd's --ipv6/--fixed-cidr-v6), before any start
             engine.networks.configure_default(ipv6, fixed_cidr_v6)
             yield engine
-            with trio.move_on_after(30):
-                await engine.shutdown()
+            await engine.shutdown()  # bounded by its own grace periods
             nursery.cancel_scope.cancel()
     finally:
         if engine is not None:
@@ -455,10 +463,27 @@ class Engine:
         for live in self._live.values():
             if live.restart_scope is not None:
                 live.restart_scope.cancel()
-        async with trio.open_nursery() as n:
-            for c in self.containers.all():
-                if is_active(c.state.status):
+        active = [c for c in self.containers.all() if is_active(c.state.status)]
+        # As dockerd's ShutdownTimeout: the longest stop timeout of those running (at
+        # least the default) and a margin; then what is left is killed, and its exit's
+        # cleanup (unmounts, runc state, endpoints) still gets its time: a loaded host
+        # finishing 100 exits at once needs more than any fixed cap (a 30 s cap left
+        # stopped containers mounted, their runc state and the holder behind).
+        grace = max([DEFAULT_STOP_TIMEOUT, *(_stop_timeout(c) for c in active)]) + 5
+        with trio.move_on_after(grace) as cut:
+            async with trio.open_nursery() as n:
+                for c in active:
                     n.start_soon(self._stop_quietly, c)
+        if cut.cancelled_caught:
+            left = [lv for c in active if (lv := self._live.get(c.id)) is not None
+                    and not lv.exited.is_set()]
+            log.warning("daemon.shutdown_kill", left=len(left), grace_s=grace)
+            for c in active:
+                if c.id in self._live:
+                    self._send(c, signal.SIGKILL)
+            with trio.move_on_after(SHUTDOWN_FINISH_S):
+                for lv in left:
+                    await lv.exited.wait()
         self.networks.shutdown()  # networking: bridges go with the daemon
         await self.holder.quit()  # it holds nothing now
         if self.remap is not None:
