@@ -24,6 +24,10 @@ class InvalidArgument(CorralError):
     status = 400
 
 
+class DigestMismatch(InvalidArgument):
+    """Content that is not what its descriptor said: refused, nothing stored."""
+
+
 class NotFound(CorralError):
     """No such container, image, volume, exec instance (HTTP 404)."""
 

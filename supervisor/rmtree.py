@@ -24,10 +24,6 @@ import os
 import stat
 from collections.abc import Callable
 
-import structlog
-
-log = structlog.get_logger("corral.rmtree")
-
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -88,7 +84,10 @@ def discard_tree(path: str | os.PathLike[str]) -> bool:
     try:
         remove_tree(path)
     except OSError as exc:
-        log.warning("rmtree.failed", path=os.fspath(path), error=str(exc))
+        import structlog  # only here: a pull's layer worker imports this module, lean
+
+        structlog.get_logger("corral.rmtree").warning(
+            "rmtree.failed", path=os.fspath(path), error=str(exc))
         return False
     return True
 

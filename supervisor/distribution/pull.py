@@ -1,9 +1,10 @@
 """One pull: manifest -> config -> layers (in parallel) -> one image in the store.
 
-One pass over a layer's bytes: while a layer downloads, each batch is checked and
-decompressed in a worker (`BlobDecoder`) and the tar unpacked by another as it arrives
-(`LayerStore.stage_stream`, `tarsafe` inside, the unpacker `docker load` uses), so a
-layer is unpacked when its last byte comes, never read back from a file.  Its length is
+One pass over a layer's bytes: while a layer downloads, each batch goes down a pipe to
+the layer's worker process (`images/unpacker.py`, `unpackd.py`), which checks and
+decompresses it (`BlobDecoder`) and unpacks the tar as it arrives (`tarsafe` inside,
+the unpacker `docker load` uses), so a layer is unpacked when its last byte comes,
+never read back from a file, and its CPU work is off the daemon's GIL.  Its length is
 held to the manifest's size as bytes come (a `Content-Length` lie is refused at the
 first byte too many), the digest and diff ID checked at the end; a mismatch names the
 digest and nothing is stored.  A broken download resumes with a `Range` request.
@@ -17,7 +18,6 @@ edge turns them into Docker's JSON messages.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import shutil
 import tempfile
@@ -38,20 +38,14 @@ from supervisor.distribution.sources import LayerSources, Source
 from supervisor.distribution.transport import HttpClient, Response, TransportError
 from supervisor.errors import CorralError, InvalidArgument, NotFound
 from supervisor.images import oci
-from supervisor.images.compression import decompressor as decompressor_for
-from supervisor.images.layers import BlobDecoder
 from supervisor.images.store import ImageStore, NewImage, StagedLayer
+from supervisor.images.unpacker import Unpacker, open_unpacker
 
 _log = structlog.get_logger("corral.distribution")
 _FLUSH = 1 << 20  # bytes between two Downloading lines
 _CHUNK = 1 << 20
-_BATCH = 1 << 18  # bytes handed to a layer's workers at once
-_QUEUE = 16  # batches in flight to one worker (4 MiB): a slow unpack slows the download
+_BATCH = 1 << 18  # bytes handed to a layer's worker at once (one pipe write)
 MAX_CONCURRENT_DOWNLOADS = 3  # dockerd's default max-concurrent-downloads
-# Each downloading layer has a worker unpacking it as it arrives and one decoding its
-# batches (so twice as many threads as downloads); zlib, zstd, sha256 and file writes
-# release the GIL, tarfile's parsing does not.
-UNPACK_THREADS = MAX_CONCURRENT_DOWNLOADS
 
 
 @dataclass(frozen=True)
@@ -103,8 +97,6 @@ class Puller:
         # diff ID -> set when the pull downloading it has committed (or failed): another
         # pull needing the same layer waits for it instead of downloading it again
         self._inflight: dict[str, trio.Event] = {}
-        self.unpack_limiter = trio.CapacityLimiter(UNPACK_THREADS)
-        self.decode_limiter = trio.CapacityLimiter(UNPACK_THREADS)
 
     async def pull(
         self,
@@ -315,48 +307,19 @@ class Puller:
 
     async def _fetch_layer(self, repo: Repository, desc: mf.Descriptor, diff_id: str,
                            compression: str, workdir: Path, emit: Emit) -> StagedLayer:
-        """Download, decode and unpack at once, on two CPUs: this task moves the bytes,
-        checking and decompressing each batch in a worker (`BlobDecoder`), into a
-        channel that another worker (`LayerStore.stage_stream`) unpacks from as they
-        come.  A bad tar found by the unpacker waits for the blob's own verdict (a
-        tampered blob is named as such); any other failure cancels both."""
-        decoder = BlobDecoder(digest=desc.digest, size=desc.size,
-                              decompressor=decompressor_for(compression))
-        send, recv = trio.open_memory_channel[bytes](_QUEUE)
-        done: list[StagedLayer] = []
-        bad_tar: list[InvalidArgument] = []
-
-        def source() -> bytes:
-            try:
-                return trio.from_thread.run(recv.receive)
-            except trio.EndOfChannel:
-                return b""
-
-        async def unpack() -> None:
-            with recv:
-                try:
-                    done.append(await trio.to_thread.run_sync(
-                        functools.partial(self.store.layers.stage_stream, source,
-                                          decoder=None, diffid=diff_id, workdir=workdir),
-                        limiter=self.unpack_limiter,
-                    ))
-                except InvalidArgument as e:
-                    bad_tar.append(e)
-                    async for _ in recv:  # let the download finish and judge the blob
-                        pass
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(unpack)
-            async with send:
-                await self._download(repo, desc, decoder, send, emit)
+        """Download, decode and unpack at once: this task moves the bytes into the
+        layer's worker process (`unpacker`), which checks, decompresses and unpacks
+        them as they come, on its own CPU and GIL.  Any failure here (a download that
+        gives up, a cancelled pull) kills the worker before the scratch is removed."""
+        async with open_unpacker(digest=desc.digest, size=desc.size, compression=compression,
+                                 diffid=diff_id, workdir=workdir) as unpacker:
+            await self._download(repo, desc, unpacker, emit)
             emit(Progress("Extracting", desc.short, 0, desc.size))
-        if bad_tar:
-            raise bad_tar[0]
-        return done[0]
+            return await unpacker.finish()
 
-    async def _download(self, repo: Repository, desc: mf.Descriptor, decoder: BlobDecoder,
-                        send: trio.MemorySendChannel[bytes], emit: Emit) -> None:
-        """The blob's decoded bytes into `send`.  A connection that breaks (or stalls)
+    async def _download(self, repo: Repository, desc: mf.Descriptor, unpacker: Unpacker,
+                        emit: Emit) -> None:
+        """The blob's bytes into `unpacker`.  A connection that breaks (or stalls)
         is resumed where it broke with a `Range` request, at once if the attempt moved
         bytes, after a pause if not; from a registry that ignores the Range, the bytes
         already decoded are skipped (the digest at the end proves they were the same).
@@ -364,9 +327,9 @@ class Puller:
         urls = list(desc.foreign_urls)
         failures = 0
         while True:
-            before = decoder.got
+            before = unpacker.got
             try:
-                await self._fetch(repo, desc, decoder, send, emit, urls[0] if urls else None)
+                await self._fetch(repo, desc, unpacker, emit, urls[0] if urls else None)
                 break
             except CorralError as e:
                 if not urls:
@@ -378,42 +341,36 @@ class Puller:
                 failures += 1
                 if failures >= MAX_DOWNLOAD_ATTEMPTS:
                     raise
-                _log.info("pull.blob_retry", digest=desc.digest, got=decoder.got,
+                _log.info("pull.blob_retry", digest=desc.digest, got=unpacker.got,
                           error=e.message)
-                if decoder.got == before:  # no progress: give the registry a moment
+                if unpacker.got == before:  # no progress: give the registry a moment
                     emit(Progress(f"Retrying in {failures} second"
                                   f"{'s' if failures > 1 else ''}", desc.short))
                     await trio.sleep(failures)
-        emit(Progress("Verifying Checksum", desc.short))
-        tail = await trio.to_thread.run_sync(decoder.finish, limiter=self.decode_limiter)
-        if tail:
-            await send.send(tail)
+        emit(Progress("Verifying Checksum", desc.short))  # the worker's, at its end
         emit(Progress("Download complete", desc.short))
 
-    async def _fetch(self, repo: Repository, desc: mf.Descriptor, decoder: BlobDecoder,
-                     send: trio.MemorySendChannel[bytes], emit: Emit, url: str | None) -> None:
-        """One attempt: the blob from `decoder.got` on (from `url` if given).  Bytes
+    async def _fetch(self, repo: Repository, desc: mf.Descriptor, unpacker: Unpacker,
+                     emit: Emit, url: str | None) -> None:
+        """One attempt: the blob from `unpacker.got` on (from `url` if given).  Bytes
         count once decoded and sent; what arrived before a broken connection is
         decoded too, so the next attempt resumes exactly where this one broke."""
         buf = bytearray()
-        shown = decoder.got
+        shown = unpacker.got
 
         async def decode() -> None:
-            plain = await trio.to_thread.run_sync(decoder.feed, bytes(buf),
-                                                  limiter=self.decode_limiter)
+            await unpacker.feed(bytes(buf))
             buf.clear()
-            if plain:
-                await send.send(plain)
 
-        async with repo.blob(desc.digest, decoder.got, url) as resp:
+        async with repo.blob(desc.digest, unpacker.got, url) as resp:
             skip = 0
-            if decoder.got and not _resumes(resp, decoder.got):
-                skip = decoder.got  # a 200: the whole blob again; skip what we have
+            if unpacker.got and not _resumes(resp, unpacker.got):
+                skip = unpacker.got  # a 200: the whole blob again; skip what we have
             length = resp.header("content-length")
-            want = desc.size - decoder.got + skip
+            want = desc.size - unpacker.got + skip
             if length is not None and length.isdigit() and int(length) != want:
                 raise InvalidArgument(
-                    f"blob {desc.digest}: the registry sends {int(length) + decoder.got - skip}"
+                    f"blob {desc.digest}: the registry sends {int(length) + unpacker.got - skip}"
                     f" bytes, the manifest says {desc.size}"
                 )
             try:
@@ -421,16 +378,16 @@ class Puller:
                     if skip:
                         n = min(skip, len(chunk))
                         chunk, skip = chunk[n:], skip - n
-                    if decoder.got + len(buf) + len(chunk) > desc.size:
+                    if unpacker.got + len(buf) + len(chunk) > desc.size:
                         raise InvalidArgument(
                             f"blob {desc.digest}: more than the manifest's {desc.size} bytes"
                         )
                     buf += chunk
                     if len(buf) >= _BATCH:  # fewer, larger hand-offs to the workers
                         await decode()
-                    if decoder.got - shown >= _FLUSH:
-                        shown = decoder.got
-                        emit(Progress("Downloading", desc.short, decoder.got, desc.size))
+                    if unpacker.got - shown >= _FLUSH:
+                        shown = unpacker.got
+                        emit(Progress("Downloading", desc.short, unpacker.got, desc.size))
             except TransportError:
                 if buf:
                     await decode()  # kept: the resume starts after it

@@ -1,17 +1,26 @@
 """Streaming decompressors for layer blobs, by the name a manifest's media type gives.
 
 They have zlib's `decompressobj` shape (`decompress(chunk)`, `flush()`), which is what
-`LayerStore.stage_stream` feeds, so a pull decompresses as bytes arrive, never from a
-file afterwards.  zlib releases the GIL while it inflates, so several layers decompress
-in parallel beside the trio thread.
+`BlobDecoder` feeds (a pull's layer worker, `unpackd`), so a pull decompresses as bytes
+arrive, never from a file afterwards.  zlib and sha256 release the GIL while they work,
+so a worker decodes in one thread while it unpacks in another.  Standard library only
+(zstandard when a layer is zstd): the layer worker imports this.
 """
 
 from __future__ import annotations
 
+import hashlib
 import zlib
+from typing import Protocol
 
-from supervisor.errors import InvalidArgument
-from supervisor.images.layers import Decompressor
+from supervisor.errors import DigestMismatch, InvalidArgument
+
+
+class Decompressor(Protocol):
+    """zlib's decompressobj shape: what `stage_stream` feeds compressed bytes to."""
+
+    def decompress(self, data: bytes, /) -> bytes: ...
+    def flush(self) -> bytes: ...
 
 
 class Gzip:
@@ -53,3 +62,55 @@ def decompressor(kind: str) -> Decompressor | None:
         d: Decompressor = zstandard.ZstdDecompressor().decompressobj(read_across_frames=True)
         return d
     raise InvalidArgument(f"{kind}-compressed layers are not supported yet")
+
+
+class BlobDecoder:
+    """A blob's bytes in, its decompressed bytes out; its length and digest held to
+    its descriptor's.  A decompression error is kept until `finish`, so a tampered blob
+    is reported as a digest mismatch (the truer error) rather than as bad gzip."""
+
+    def __init__(self, *, digest: str, size: int, decompressor: Decompressor | None) -> None:
+        self.digest = digest
+        self.size = size
+        self.decompressor = decompressor
+        self.hash = hashlib.sha256()
+        self.got = 0
+        self.broken: InvalidArgument | None = None
+
+    def feed(self, chunk: bytes) -> bytes:
+        self.got += len(chunk)
+        if self.got > self.size:
+            raise DigestMismatch(
+                f"blob {self.digest}: more than the manifest's {self.size} bytes"
+            )
+        self.hash.update(chunk)
+        if self.decompressor is None:
+            return chunk
+        if self.broken is not None:
+            return b""
+        try:
+            return self.decompressor.decompress(chunk)
+        except Exception as e:  # noqa: BLE001 - zlib.error, zstd errors: the layer is bad
+            self.broken = InvalidArgument(f"invalid compressed layer {self.digest}: {e}")
+            return b""
+
+    def finish(self) -> bytes:
+        """At the blob's end: check it whole; the decompressor's last bytes."""
+        if self.got > self.size:
+            raise DigestMismatch(
+                f"blob {self.digest}: more than the manifest's {self.size} bytes"
+            )
+        if self.got != self.size:
+            raise DigestMismatch(
+                f"blob {self.digest}: short read, {self.got} of {self.size} bytes"
+            )
+        if "sha256:" + self.hash.hexdigest() != self.digest:
+            raise DigestMismatch(f"filesystem layer verification failed for digest {self.digest}")
+        if self.broken is not None:
+            raise self.broken
+        if self.decompressor is None:
+            return b""
+        try:
+            return self.decompressor.flush()
+        except Exception as e:  # noqa: BLE001
+            raise InvalidArgument(f"invalid compressed layer {self.digest}: {e}") from None

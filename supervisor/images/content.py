@@ -28,15 +28,11 @@ from typing import Any
 import structlog
 
 from supervisor import durable
-from supervisor.errors import InvalidArgument
+from supervisor.errors import DigestMismatch as DigestMismatch  # re-exported: its old home
 from supervisor.images import oci
 from supervisor.rmtree import remove_tree
 
 log = structlog.get_logger("corral.images")
-
-
-class DigestMismatch(InvalidArgument):
-    """Content that is not what its descriptor said: refused, nothing stored."""
 
 
 class Ingest:

@@ -25,12 +25,12 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 from supervisor import durable
-from supervisor.errors import InvalidArgument
-from supervisor.images import oci
-from supervisor.images.content import ContentStore, DigestMismatch, sweep_path
+from supervisor.images import oci, unpackd
+from supervisor.images.compression import BlobDecoder as BlobDecoder  # re-exported
+from supervisor.images.content import ContentStore, sweep_path
 from supervisor.images.diff import write_layer_from_upper
 from supervisor.images.tarsafe import unpack_layer
 from supervisor.rmtree import remove_tree
@@ -73,13 +73,6 @@ class PreparedLayer:
         self.tar.unlink(missing_ok=True)
         if os.path.lexists(self.unpacked):
             remove_tree(self.unpacked)
-
-
-class Decompressor(Protocol):
-    """zlib's decompressobj shape: what `stage_stream` feeds compressed bytes to."""
-
-    def decompress(self, data: bytes, /) -> bytes: ...
-    def flush(self) -> bytes: ...
 
 
 class LayerSource(Protocol):
@@ -161,15 +154,10 @@ class LayerStore:
             if p.name not in known:
                 sweep_path(p)
 
-    def _new_dir(self, workdir: Path) -> Path:
-        d = Path(tempfile.mkdtemp(dir=workdir, prefix="layer-"))
-        os.chmod(d, 0o755)
-        return d
-
     def stage(self, tar: Path, diffid: str, workdir: Path) -> StagedLayer:
         """Unpack the verified, uncompressed layer tar `tar` into a new dir in `workdir`
         and flush it to disk.  Touches no rows: for a worker thread."""
-        unpack_to = self._new_dir(workdir)
+        unpack_to = unpackd.new_dir(workdir)
         try:
             size = unpack_layer(tar, unpack_to)
             durable.syncfs(unpack_to)  # tree and tar on disk before their names and rows
@@ -186,30 +174,14 @@ class LayerStore:
         diffid: str,
         workdir: Path,
     ) -> StagedLayer:
-        """A registry layer in one pass (see the module doc).  With a `decoder`,
-        `source` gives the blob's bytes and they are checked and decompressed here;
-        without one, `source` gives the tar already decoded by a `BlobDecoder` the
-        caller runs beside (so decompression and unpacking use two CPUs).  The diff ID
-        is checked before anything is kept; a failure leaves nothing in `workdir`."""
-        tar = workdir / f"{oci.hex_of(diffid)}.tar"
-        stream = _LayerStream(source, open(tar, "xb"), decoder)  # noqa: SIM115
-        unpack_to: Path | None = None
-        try:
-            unpack_to = self._new_dir(workdir)
-            try:
-                layer_size = unpack_layer(stream, unpack_to)  # type: ignore[arg-type]
-            except InvalidArgument:
-                stream.check_blob()  # tampered bytes are named as such, not as a bad tar
-                raise
-            stream.finish(diffid)
-            durable.syncfs(unpack_to)
-        except BaseException:
-            stream.out.close()
-            tar.unlink(missing_ok=True)
-            if unpack_to is not None:
-                remove_tree(unpack_to)
-            raise
-        return StagedLayer(diffid=diffid, tar=tar, unpacked=unpack_to, size=layer_size)
+        """A layer in one pass, in this process (`unpackd.stage_stream`; a pull runs
+        the same in a layer worker process, `unpacker`).  With a `decoder`, `source`
+        gives the blob's bytes and they are checked and decompressed here; without
+        one, the tar already decoded.  The diff ID is checked before anything is kept;
+        a failure leaves nothing in `workdir`."""
+        tar, unpacked, size = unpackd.stage_stream(source, decoder=decoder, diffid=diffid,
+                                                   workdir=workdir)
+        return StagedLayer(diffid=diffid, tar=tar, unpacked=unpacked, size=size)
 
     def prepare_from_upper(self, upper: Path) -> PreparedLayer | None:
         """A commit's slow part: the upperdir's layer tar written to scratch, hashed and
@@ -232,136 +204,3 @@ class LayerStore:
             raise
         assert staged.unpacked is not None
         return PreparedLayer(scratch, staged.diffid, staged.unpacked, staged.size)
-
-
-class BlobDecoder:
-    """A blob's bytes in, its decompressed bytes out; its length and digest held to
-    its descriptor's.  A decompression error is kept until `finish`, so a tampered blob
-    is reported as a digest mismatch (the truer error) rather than as bad gzip."""
-
-    def __init__(self, *, digest: str, size: int, decompressor: Decompressor | None) -> None:
-        self.digest = digest
-        self.size = size
-        self.decompressor = decompressor
-        self.hash = hashlib.sha256()
-        self.got = 0
-        self.broken: InvalidArgument | None = None
-
-    def feed(self, chunk: bytes) -> bytes:
-        self.got += len(chunk)
-        if self.got > self.size:
-            raise DigestMismatch(
-                f"blob {self.digest}: more than the manifest's {self.size} bytes"
-            )
-        self.hash.update(chunk)
-        if self.decompressor is None:
-            return chunk
-        if self.broken is not None:
-            return b""
-        try:
-            return self.decompressor.decompress(chunk)
-        except Exception as e:  # noqa: BLE001 - zlib.error, zstd errors: the layer is bad
-            self.broken = InvalidArgument(f"invalid compressed layer {self.digest}: {e}")
-            return b""
-
-    def finish(self) -> bytes:
-        """At the blob's end: check it whole; the decompressor's last bytes."""
-        if self.got > self.size:
-            raise DigestMismatch(
-                f"blob {self.digest}: more than the manifest's {self.size} bytes"
-            )
-        if self.got != self.size:
-            raise DigestMismatch(
-                f"blob {self.digest}: short read, {self.got} of {self.size} bytes"
-            )
-        if "sha256:" + self.hash.hexdigest() != self.digest:
-            raise DigestMismatch(f"filesystem layer verification failed for digest {self.digest}")
-        if self.broken is not None:
-            raise self.broken
-        if self.decompressor is None:
-            return b""
-        try:
-            return self.decompressor.flush()
-        except Exception as e:  # noqa: BLE001
-            raise InvalidArgument(f"invalid compressed layer {self.digest}: {e}") from None
-
-
-class _LayerStream:
-    """The file `tarfile` reads in `stage_stream`: source bytes in (decoded by
-    `decoder` if there is one), the tar out, teed to `out` and hashed on the way."""
-
-    def __init__(self, source: LayerSource, out: BinaryIO,
-                 decoder: BlobDecoder | None) -> None:
-        self.source = source
-        self.out = out
-        self.decoder = decoder
-        self.plain = hashlib.sha256()
-        self.buf = b""  # decompressed bytes not yet read, from `pos` on
-        self.pos = 0
-        self.eof = False
-
-    def _more(self) -> bool:
-        """Pull and decode the next chunk into `buf`; False at the end."""
-        while not self.eof:
-            chunk = self.source()
-            if not chunk:
-                self.eof = True
-                tail = self.decoder.finish() if self.decoder is not None else b""
-                if tail:
-                    self._emit(tail)
-                    return True
-                return False
-            data = chunk if self.decoder is None else self.decoder.feed(chunk)
-            if data:
-                self._emit(data)
-                return True
-        return False
-
-    def _emit(self, data: bytes) -> None:
-        self.plain.update(data)
-        self.out.write(data)
-        self.buf, self.pos = data, 0
-
-    def read(self, n: int = -1) -> bytes:
-        """Up to `n` bytes (fewer is fine: tarfile's stream reader loops)."""
-        if self.pos >= len(self.buf) and not self._more():
-            return b""
-        if n < 0:
-            parts = [self.buf[self.pos:]]
-            while self._more():
-                parts.append(self.buf)
-            self.buf, self.pos = b"", 0
-            return b"".join(parts)
-        out = self.buf[self.pos:self.pos + n]
-        self.pos += len(out)
-        return out
-
-    def check_blob(self) -> None:
-        """After a failure downstream: read the rest of the blob (not decompressed)
-        and raise its own error if it has one (a digest mismatch is the truer error)."""
-        d = self.decoder
-        if d is None or self.eof:
-            return
-        d.broken = d.broken or InvalidArgument("no more decompressing")
-        try:
-            while chunk := self.source():
-                d.feed(chunk)
-            self.eof = True
-            d.finish()
-        except DigestMismatch:
-            raise
-        except InvalidArgument:
-            pass  # the blob is as its descriptor says: the downstream error stands
-
-    def finish(self, diffid: str) -> None:
-        """After the tar's end: drain the rest (padding), then check the diff ID."""
-        while self._more():
-            pass
-        self.buf, self.pos = b"", 0
-        self.out.close()
-        got = "sha256:" + self.plain.hexdigest()
-        if got != diffid:
-            raise DigestMismatch(
-                f"layer diff ID mismatch: the layer unpacks to {got}, its image config says "
-                f"{diffid}"
-            )
