@@ -59,12 +59,12 @@ def tree(root: Path) -> Tree:
     return out
 
 
-def both(tmp_path: Path, tar_bytes: bytes | Path, threads: int = 0) -> tuple[Tree, Tree]:
+def both(tmp_path: Path, tar_bytes: bytes | Path) -> tuple[Tree, Tree]:
     ours, theirs = tmp_path / "ours", tmp_path / "theirs"
     ours.mkdir(mode=0o755)
     theirs.mkdir(mode=0o755)
     src = tar_bytes if isinstance(tar_bytes, Path) else io.BytesIO(tar_bytes)
-    unpack_layer(src, ours, threads=threads)
+    unpack_layer(src, ours)
     archive = tar_bytes if isinstance(tar_bytes, Path) else tmp_path / "a.tar"
     if not isinstance(tar_bytes, Path):
         archive.write_bytes(tar_bytes)
@@ -116,16 +116,10 @@ def varied_tar(fmt: int) -> bytes:
     return buf.getvalue()
 
 
-# threads: the regular files created by worker threads (a pull's layer worker) or not
-THREADS = pytest.mark.parametrize("threads", [0, 2])
-
-
 @needs_root_and_tar
-@THREADS
 @pytest.mark.parametrize("fmt", [tarfile.PAX_FORMAT, tarfile.GNU_FORMAT])
-def test_a_varied_layer_unpacks_as_gnu_tar_unpacks_it(tmp_path: Path, fmt: int,
-                                                      threads: int) -> None:
-    ours, theirs = both(tmp_path, varied_tar(fmt), threads)
+def test_a_varied_layer_unpacks_as_gnu_tar_unpacks_it(tmp_path: Path, fmt: int) -> None:
+    ours, theirs = both(tmp_path, varied_tar(fmt))
     for implied in ("run", "usr/share"):  # made for a child: stamped "now" by either
         ours[implied] = ours[implied][:3] + ours[implied][4:]
         theirs[implied] = theirs[implied][:3] + theirs[implied][4:]
@@ -135,9 +129,7 @@ def test_a_varied_layer_unpacks_as_gnu_tar_unpacks_it(tmp_path: Path, fmt: int,
 
 @needs_root_and_tar
 @pytest.mark.skipif(not DEBIAN.exists(), reason="the bench's Debian image is not cached")
-@THREADS
-def test_the_debian_minbase_layer_unpacks_as_gnu_tar_unpacks_it(tmp_path: Path,
-                                                                 threads: int) -> None:
-    ours, theirs = both(tmp_path, DEBIAN, threads)
+def test_the_debian_minbase_layer_unpacks_as_gnu_tar_unpacks_it(tmp_path: Path) -> None:
+    ours, theirs = both(tmp_path, DEBIAN)
     assert len(ours) > 8000
     assert ours == theirs

@@ -26,10 +26,8 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
-import queue
 import stat
 import tarfile
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, TypeVar
@@ -43,8 +41,6 @@ WHITEOUT_OPAQUE = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
 XATTR_PAX_PREFIX = "SCHILY.xattr."
 _CHUNK = 1 << 20
-_HANDED_OVER = 1 << 20  # larger files are written by the unpack's own thread
-_IN_FLIGHT = 32 << 20  # content bytes handed to `_Files` threads and not yet written
 
 PATH_MAX = 4096  # bytes of a path the kernel takes, its NUL included
 NAME_MAX = 255  # bytes of one component
@@ -142,7 +138,7 @@ def _forget(known: Known, parts: tuple[str, ...]) -> None:
 
 
 def _safe_parent(dest: str, parts: tuple[str, ...], entry: str, *, create: bool,
-                 known: Known | None = None, files: _Files | None = None) -> str:
+                 known: Known | None = None) -> str:
     """Walk the parent directories of `parts` inside dest without following symlinks.
 
     Missing directories are created (0755, like tar does for implicit parents) when
@@ -150,8 +146,6 @@ def _safe_parent(dest: str, parts: tuple[str, ...], entry: str, *, create: bool,
     `known`: directories this unpack made or checked (and has not replaced since), so
     a layer's thousands of entries do not lstat the same parents again and again.
     Paths are plain strings here: pathlib's objects cost more CPU than the syscalls.
-    `files`: regular files still being written by other threads; a component that is
-    one of them is waited for (so it is seen as the file it is).
     """
     cur = dest
     for i, comp in enumerate(parts[:-1], 1):
@@ -161,8 +155,6 @@ def _safe_parent(dest: str, parts: tuple[str, ...], entry: str, *, create: bool,
             if prefix in known:
                 continue
             known.add(prefix)  # checked or made just below (a refusal ends the unpack)
-        if files is not None and cur in files.pending:
-            files.settle()
         try:
             st = os.lstat(cur)
         except FileNotFoundError:
@@ -225,116 +217,15 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-class _Files:
-    """Regular files written by `threads` worker threads while the unpack goes on.
-
-    Creating a file is ~6 syscalls (openat is most of a layer's kernel time: inode
-    creation) that release the GIL, so they overlap across threads and with the next
-    entries' parsing.  Order is kept where it matters: a hard link, device, fifo
-    or whiteout, an entry replacing a directory, any entry at a path still being
-    written, and a path walk through one, first `settle` (wait for every file in
-    flight); new files, directories and symlinks elsewhere go on meanwhile, so the
-    tree and every refusal are those of the one-thread unpack.  Names, bounds and
-    refusals are all decided before a file is handed over; a worker only creates it
-    (`O_EXCL|O_NOFOLLOW`, its parent made and checked by the unpack) and sets its
-    owner, mode, xattrs and mtime.  The first error is raised by the next `settle`
-    or `submit`; `close` ends the threads once their files are made.
-    """
-
-    def __init__(self, threads: int) -> None:
-        self.pending: set[str] = set()
-        self.jobs: queue.SimpleQueue[tuple[str, bytes, tarfile.TarInfo] | None] = (
-            queue.SimpleQueue())
-        self.cond = threading.Condition()
-        self.bytes = 0  # content in flight (bounded: the reader waits)
-        self.error: BaseException | None = None
-        self.threads = [threading.Thread(target=self._run, name="layer-files", daemon=True)
-                        for _ in range(threads)]
-        for t in self.threads:
-            t.start()
-
-    def submit(self, path: str, data: bytes, info: tarfile.TarInfo) -> None:
-        with self.cond:
-            while self.bytes > _IN_FLIGHT and self.pending:
-                self.cond.wait()
-            if self.error is not None:
-                self._raise()
-            self.pending.add(path)
-            self.bytes += len(data)
-        self.jobs.put((path, data, info))
-
-    def _run(self) -> None:
-        while (job := self.jobs.get()) is not None:
-            path, data, info = job
-            err: BaseException | None = None
-            try:
-                _write_file(path, info, data)
-            except BaseException as e:  # noqa: BLE001 - raised on the unpack's thread
-                err = e
-            with self.cond:
-                self.pending.discard(path)
-                self.bytes -= len(data)
-                if err is not None and self.error is None:
-                    self.error = err
-                self.cond.notify_all()
-
-    def _raise(self) -> None:
-        err, self.error = self.error, None
-        assert err is not None
-        raise err
-
-    def settle(self) -> None:
-        with self.cond:
-            while self.pending:
-                self.cond.wait()
-            if self.error is not None:
-                self._raise()
-
-    def close(self) -> None:
-        """Settle (errors dropped: the caller is already failing or has settled) and
-        end the threads."""
-        for _ in self.threads:
-            self.jobs.put(None)
-        for t in self.threads:
-            t.join()
-
-
-def _write_file(path: str, info: tarfile.TarInfo, data: bytes | None,
-                rest: Callable[[], bytes] | None = None) -> int:
-    """Create regular file `path` (replacing what is there) with `data` (then what
-    `rest` gives, until b""), and its owner, mode, xattrs and mtime through the
-    descriptor: no path walk per call (the files are most of a layer's entries)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = _create(path, lambda: os.open(path, flags, 0o600))
-    size = 0
-    try:
-        if data:
-            _write_all(fd, data)
-            size += len(data)
-        if rest is not None:
-            while chunk := rest():
-                _write_all(fd, chunk)
-                size += len(chunk)
-        os.fchown(fd, info.uid, info.gid)
-        os.fchmod(fd, info.mode & 0o7777)  # after chown: chown clears setuid
-        _apply_xattrs(fd, info)
-        os.utime(fd, (info.mtime, info.mtime))
-    finally:
-        os.close(fd)
-    return size
-
-
-def unpack_layer(src: BinaryIO | Path, dest: Path, *, threads: int = 0) -> int:
+def unpack_layer(src: BinaryIO | Path, dest: Path) -> int:
     """Unpack the (plain or compressed) layer tar `src` into the existing dir `dest`.
 
     Returns the bytes of regular-file content written (the layer's size).  Raises
     InvalidArgument naming the first refused entry; the caller discards `dest` then.
-    `threads`: worker threads creating the regular files (`_Files`); 0, this one
-    (a pull's layer worker process uses some: it has its own GIL).
     """
     if isinstance(src, Path):
         with open(src, "rb") as f:
-            return unpack_layer(f, dest, threads=threads)
+            return unpack_layer(f, dest)
     total = 0
     budget = name_budget(dest)
     dir_times: list[tuple[tuple[str, ...], int]] = []
@@ -344,18 +235,12 @@ def unpack_layer(src: BinaryIO | Path, dest: Path, *, threads: int = 0) -> int:
         tar = tarfile.open(fileobj=src, mode="r|*")  # noqa: SIM115 - `with tar` below
     except tarfile.TarError as e:
         raise InvalidArgument(f"invalid tar archive: {e}") from None
-    files = _Files(threads) if threads else None
     with tar:
         try:
             for info in tar:
-                total += _unpack_entry(tar, info, root, dir_times, budget, known, files)
-            if files is not None:
-                files.settle()
+                total += _unpack_entry(tar, info, root, dir_times, budget, known)
         except tarfile.TarError as e:
             raise InvalidArgument(f"invalid tar archive: {e}") from None
-        finally:
-            if files is not None:
-                files.close()
     # Directory mtimes last: creating children changed them.
     for parts, mtime in reversed(dir_times):
         path = _still_a_directory(root, parts)
@@ -390,17 +275,10 @@ def _unpack_entry(
     dir_times: list[tuple[tuple[str, ...], int]],
     budget: int,
     known: Known,
-    files: _Files | None = None,
 ) -> int:
     name = info.name
     parts = entry_parts(name, budget)
     kind = whiteout_kind(parts)
-    if files is not None and files.pending and not (
-            kind is None and parts not in known and (info.isreg() or info.isdir()
-                                                     or info.issym())):
-        # links, devices, whiteouts, an entry replacing a directory: the tree as one
-        # thread leaves it (a path still being written is settled for below)
-        files.settle()
     if kind is not None:
         what, target = kind
         if what == "meta":
@@ -425,12 +303,10 @@ def _unpack_entry(
             return 0
         raise _refuse(name, "the layer root must be a directory")
 
-    parent = _safe_parent(dest, parts, name, create=True, known=known, files=files)
+    parent = _safe_parent(dest, parts, name, create=True, known=known)
     path = f"{parent}/{parts[-1]}"
     size = 0
 
-    if files is not None and path in files.pending:
-        files.settle()
     if info.isdir():
         try:
             st = os.lstat(path)
@@ -446,17 +322,23 @@ def _unpack_entry(
     else:
         _forget(known, parts)
         if info.isreg():
-            data = tar.extractfile(info) if info.size else None
-            if files is not None and info.size <= _HANDED_OVER:
-                content = data.read() if data is not None else b""
-                if len(content) != info.size:
-                    raise tarfile.ReadError("unexpected end of data")
-                files.submit(path, content, info)
-                return info.size
-            if files is not None:
-                files.settle()
-            return _write_file(path, info, None,
-                               (lambda: data.read(_CHUNK)) if data is not None else None)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+            fd = _create(path, lambda: os.open(path, flags, 0o600))
+            try:
+                data = tar.extractfile(info) if info.size else None
+                if data is not None:
+                    while chunk := data.read(_CHUNK):
+                        _write_all(fd, chunk)
+                        size += len(chunk)
+                # metadata through the descriptor: no path walk per call (the files
+                # are most of a layer's entries)
+                os.fchown(fd, info.uid, info.gid)
+                os.fchmod(fd, info.mode & 0o7777)  # after chown: chown clears setuid
+                _apply_xattrs(fd, info)
+                os.utime(fd, (info.mtime, info.mtime))
+            finally:
+                os.close(fd)
+            return size
         elif info.issym():
             if len(os.fsencode(info.linkname)) >= PATH_MAX:
                 raise _refuse(name, f"symlink target is longer than {PATH_MAX - 1} bytes")

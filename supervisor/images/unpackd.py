@@ -7,9 +7,8 @@ syscalls an entry) holding the GIL; in the daemon it shared one interpreter with
 trio thread and the other layers' workers, so a big pull stretched `/_ping` and
 serialised the layers.  In its own process it has its own GIL and CPU share: the
 daemon's trio thread only moves the downloaded bytes into this process's stdin pipe
-(`unpacker.py`), and inside, a reader thread decodes (ISA-L's inflate, zstd and
-sha256 release the GIL) while the main thread parses and checks the entries and
-`FILE_THREADS` more create the regular files.
+(`unpacker.py`), and inside, a reader thread decodes (zlib, zstd and sha256 release
+the GIL) while the main thread unpacks.
 
 Wire: argv[1] is the job (JSON: digest, size, compression, diffid, workdir); stdin the
 blob's bytes exactly as its descriptor names them (a resumed download's bytes follow
@@ -44,9 +43,6 @@ from supervisor.rmtree import remove_tree
 
 _READ = 1 << 18  # bytes read from the pipe at once
 _QUEUE = 16  # decoded chunks between the reader and the unpacker
-#: Threads creating the layer's regular files (`tarsafe._Files`) beside the unpack's:
-#: openat's inode creation is most of a layer's kernel time, and overlaps.
-FILE_THREADS = 2
 
 Source = Callable[[], bytes]
 
@@ -62,20 +58,19 @@ def new_dir(workdir: Path) -> Path:
 
 
 def stage_stream(source: Source, *, decoder: BlobDecoder | None, diffid: str,
-                 workdir: Path, threads: int = 0) -> tuple[Path, Path, int]:
+                 workdir: Path) -> tuple[Path, Path, int]:
     """A layer in one pass: `source` gives its bytes (b"" at the end), checked and
     decompressed here by `decoder`, or already decoded when there is none; the tar is
     written to `workdir`, unpacked beside it and flushed.  Returns the tar, the
     unpacked tree and the layer's size.  The diff ID is checked before anything is
-    kept; a failure leaves nothing in `workdir`.  `threads`: `unpack_layer`'s."""
+    kept; a failure leaves nothing in `workdir`."""
     tar = workdir / f"{hex_of(diffid)}.tar"
     stream = LayerStream(source, open(tar, "xb"), decoder)  # noqa: SIM115
     unpack_to: Path | None = None
     try:
         unpack_to = new_dir(workdir)
         try:
-            layer_size = unpack_layer(stream, unpack_to,  # type: ignore[arg-type]
-                                      threads=threads)
+            layer_size = unpack_layer(stream, unpack_to)  # type: ignore[arg-type]
         except InvalidArgument:
             stream.check_blob()  # tampered bytes are named as such, not as a bad tar
             raise
@@ -229,8 +224,7 @@ def run(job: dict[str, object], fd: int) -> dict[str, object]:
         try:
             tar, unpacked, size = stage_stream(reader.source, decoder=None,
                                                diffid=str(job["diffid"]),
-                                               workdir=Path(str(job["workdir"])),
-                                               threads=FILE_THREADS)
+                                               workdir=Path(str(job["workdir"])))
         except DigestMismatch:
             raise
         except InvalidArgument:
