@@ -15,7 +15,7 @@ import pytest
 import trio
 
 from supervisor.errors import DigestMismatch, InvalidArgument
-from supervisor.images.unpacker import open_unpacker
+from supervisor.images.unpacker import SMALL, Unpacker, open_unpacker
 
 
 def tar_bytes(files: dict[str, bytes], *, link: tuple[str, str] | None = None) -> bytes:
@@ -40,9 +40,11 @@ def sha(data: bytes) -> str:
 
 
 async def unpack(workdir: Path, blob: bytes, *, digest: str, size: int, diffid: str,
-                 compression: str = "gzip", piece: int = 7000) -> Path:
+                 compression: str = "gzip", piece: int = 7000, small: int = 0) -> Path:
+    """`small`: 0, a worker process whatever the size; else `open_unpacker`'s bound."""
     async with open_unpacker(digest=digest, size=size, compression=compression,
-                             diffid=diffid, workdir=workdir) as u:
+                             diffid=diffid, workdir=workdir, small=small) as u:
+        assert isinstance(u, Unpacker) == (size > small)
         for i in range(0, len(blob), piece):
             await u.feed(blob[i:i + piece])
         staged = await u.finish()
@@ -67,11 +69,13 @@ async def test_a_layer_is_unpacked_by_its_worker_with_owner_mode_and_its_tar_kep
     assert (tmp_path / f"{sha(plain)[7:]}.tar").read_bytes() == plain
 
 
-async def test_an_uncompressed_layer_in_one_piece(tmp_path: Path) -> None:
+@pytest.mark.parametrize("small", [0, SMALL])
+async def test_an_uncompressed_layer_in_one_piece(tmp_path: Path, small: int) -> None:
     plain = tar_bytes({"a": b"x" * 5000})
     with trio.fail_after(60):
         tree = await unpack(tmp_path, plain, digest=sha(plain), size=len(plain),
-                            diffid=sha(plain), compression="none", piece=len(plain))
+                            diffid=sha(plain), compression="none", piece=len(plain),
+                            small=small)
     assert (tree / "a").read_bytes() == b"x" * 5000
 
 
@@ -86,10 +90,12 @@ async def test_an_uncompressed_layer_in_one_piece(tmp_path: Path) -> None:
         ("not-gzip", InvalidArgument, "invalid compressed layer"),
     ],
 )
+@pytest.mark.parametrize("small", [0, SMALL])  # in a worker process, in a thread
 async def test_a_bad_layer_is_refused_by_its_own_error_and_leaves_nothing(
-        tmp_path: Path, case: str, error: type[Exception], message: str) -> None:
+        tmp_path: Path, case: str, error: type[Exception], message: str, small: int) -> None:
     """A tampered blob is named as such even when its tar is bad too (the worker reads
-    the rest of the blob before it answers), a bad tar by its entry."""
+    the rest of the blob before it answers), a bad tar by its entry; a small layer,
+    unpacked by a thread of the daemon, the same."""
     files = {"f": os.urandom(200_000)}
     if case.startswith("escape"):
         files = {"../evil": b"x", **files}
@@ -107,7 +113,7 @@ async def test_a_bad_layer_is_refused_by_its_own_error_and_leaves_nothing(
         blob = plain
         digest, size = sha(blob), len(blob)
     with trio.fail_after(60), pytest.raises(error) as got:
-        await unpack(tmp_path, blob, digest=digest, size=size, diffid=diffid)
+        await unpack(tmp_path, blob, digest=digest, size=size, diffid=diffid, small=small)
     assert isinstance(got.value, InvalidArgument) and message in got.value.message
     assert type(got.value) is error
     assert list(tmp_path.iterdir()) == []
@@ -121,7 +127,8 @@ async def test_a_cancelled_layer_kills_its_worker_and_the_scratch_can_go(
     with trio.fail_after(60):
         with trio.CancelScope() as scope:
             async with open_unpacker(digest=sha(blob), size=len(blob), compression="gzip",
-                                     diffid=sha(plain), workdir=tmp_path) as u:
+                                     diffid=sha(plain), workdir=tmp_path, small=0) as u:
+                assert isinstance(u, Unpacker)
                 pids.append(u.proc.pid)
                 await u.feed(blob[: len(blob) // 2])
                 scope.cancel()

@@ -39,7 +39,7 @@ from supervisor.distribution.transport import HttpClient, Response, TransportErr
 from supervisor.errors import CorralError, InvalidArgument, NotFound
 from supervisor.images import oci
 from supervisor.images.store import ImageStore, NewImage, StagedLayer
-from supervisor.images.unpacker import Unpacker, open_unpacker
+from supervisor.images.unpacker import LayerSink, open_unpacker
 
 _log = structlog.get_logger("corral.distribution")
 _FLUSH = 1 << 20  # bytes between two Downloading lines
@@ -97,6 +97,7 @@ class Puller:
         # diff ID -> set when the pull downloading it has committed (or failed): another
         # pull needing the same layer waits for it instead of downloading it again
         self._inflight: dict[str, trio.Event] = {}
+        self.unpack_limiter = trio.CapacityLimiter(MAX_CONCURRENT_DOWNLOADS)  # small layers
 
     async def pull(
         self,
@@ -312,12 +313,13 @@ class Puller:
         them as they come, on its own CPU and GIL.  Any failure here (a download that
         gives up, a cancelled pull) kills the worker before the scratch is removed."""
         async with open_unpacker(digest=desc.digest, size=desc.size, compression=compression,
-                                 diffid=diff_id, workdir=workdir) as unpacker:
+                                 diffid=diff_id, workdir=workdir,
+                                 limiter=self.unpack_limiter) as unpacker:
             await self._download(repo, desc, unpacker, emit)
             emit(Progress("Extracting", desc.short, 0, desc.size))
             return await unpacker.finish()
 
-    async def _download(self, repo: Repository, desc: mf.Descriptor, unpacker: Unpacker,
+    async def _download(self, repo: Repository, desc: mf.Descriptor, unpacker: LayerSink,
                         emit: Emit) -> None:
         """The blob's bytes into `unpacker`.  A connection that breaks (or stalls)
         is resumed where it broke with a `Range` request, at once if the attempt moved
@@ -350,7 +352,7 @@ class Puller:
         emit(Progress("Verifying Checksum", desc.short))  # the worker's, at its end
         emit(Progress("Download complete", desc.short))
 
-    async def _fetch(self, repo: Repository, desc: mf.Descriptor, unpacker: Unpacker,
+    async def _fetch(self, repo: Repository, desc: mf.Descriptor, unpacker: LayerSink,
                      emit: Emit, url: str | None) -> None:
         """One attempt: the blob from `unpacker.got` on (from `url` if given).  Bytes
         count once decoded and sent; what arrived before a broken connection is

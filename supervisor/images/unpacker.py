@@ -1,7 +1,9 @@
 """The daemon's side of a layer worker (`unpackd.py`): a pull's layer unpacked in its
 own process while it downloads.
 
-`open_unpacker` starts the worker for one layer; the pull's task `feed`s it the blob's
+`open_unpacker` starts the worker for one layer (a small one, up to `SMALL` bytes, is
+kept in memory and unpacked by a thread of the daemon instead: a worker's start costs
+more CPU than its unpack); the pull's task `feed`s it the blob's
 bytes as they arrive (a write into its stdin pipe: the trio thread moves the bytes and
 does nothing else with them) and `finish` ends the stream and reads the verdict: the
 staged layer, or the worker's error raised here as the same class (a tampered blob a
@@ -24,8 +26,14 @@ from typing import cast
 import trio
 
 from supervisor.errors import CorralError, DigestMismatch, InvalidArgument
+from supervisor.images import unpackd
+from supervisor.images.compression import BlobDecoder, decompressor
 from supervisor.images.layers import StagedLayer
 
+#: Layers up to this many (compressed) bytes are unpacked in the daemon, in a thread: a
+#: worker process costs ~0.1 s of CPU to start (an interpreter and its imports), more
+#: than such a layer's unpack.
+SMALL = 1 << 20
 _PIPE_SIZE = 1 << 20  # bytes in flight to a worker: a slow unpack slows the download
 _F_SETPIPE_SZ = 1031
 #: The package's root, put on the worker's sys.path (it runs isolated, `-I`).
@@ -84,6 +92,41 @@ class Unpacker:
         return _error(answer, self.diffid)
 
 
+class InThread:
+    """A small layer: `Unpacker`'s interface, the bytes kept and unpacked at `finish`
+    in a worker thread (`unpackd.stage_stream`, the worker's own code)."""
+
+    def __init__(self, *, digest: str, size: int, compression: str, diffid: str,
+                 workdir: Path, limiter: trio.CapacityLimiter | None) -> None:
+        self.job = (digest, size, compression, diffid, workdir)
+        self.limiter = limiter
+        self.data = bytearray()
+        self.got = 0
+
+    async def feed(self, data: bytes) -> None:
+        self.data += data
+        self.got += len(data)
+
+    async def finish(self) -> StagedLayer:
+        digest, size, compression, diffid, workdir = self.job
+        blob = bytes(self.data)
+        self.data = bytearray()
+
+        def stage() -> StagedLayer:
+            decoder = BlobDecoder(digest=digest, size=size,
+                                  decompressor=decompressor(compression))
+            parts = iter([blob])
+            tar, unpacked, layer_size = unpackd.stage_stream(
+                lambda: next(parts, b""), decoder=decoder, diffid=diffid, workdir=workdir)
+            return StagedLayer(diffid=diffid, tar=tar, unpacked=unpacked, size=layer_size)
+
+        return await trio.to_thread.run_sync(stage, limiter=self.limiter)
+
+
+#: What `open_unpacker` gives: a layer's bytes in (`feed`), the staged layer out.
+LayerSink = Unpacker | InThread
+
+
 def _error(answer: dict[str, object], diffid: str) -> CorralError:
     kind, message = answer.get("error"), str(answer.get("message"))
     if kind == "digest":
@@ -95,8 +138,14 @@ def _error(answer: dict[str, object], diffid: str) -> CorralError:
 
 @contextlib.asynccontextmanager
 async def open_unpacker(*, digest: str, size: int, compression: str, diffid: str,
-                        workdir: Path) -> AsyncIterator[Unpacker]:
-    """A layer worker unpacking into `workdir` (see the module doc)."""
+                        workdir: Path, limiter: trio.CapacityLimiter | None = None,
+                        small: int = SMALL) -> AsyncIterator[LayerSink]:
+    """A layer worker unpacking into `workdir` (see the module doc); for a layer of at
+    most `small` bytes, an `InThread` (its thread under `limiter`)."""
+    if size <= small:
+        yield InThread(digest=digest, size=size, compression=compression, diffid=diffid,
+                       workdir=workdir, limiter=limiter)
+        return
     job = json.dumps({"digest": digest, "size": size, "compression": compression,
                       "diffid": diffid, "workdir": str(workdir)})
     proc = await trio.lowlevel.open_process(
