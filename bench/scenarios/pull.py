@@ -19,6 +19,7 @@ compressed bytes, beside curl's.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -123,6 +124,28 @@ async def _layers_moved(e: Engine, name: str) -> tuple[int, int]:
     return moved, present
 
 
+def _daemon_cpu(e: Engine) -> float:
+    """CPU seconds of corral's daemon and its reaped children (its layer workers):
+    utime, stime, cutime, cstime of /proc/PID/stat; 0 for Podman (no daemon)."""
+    if not isinstance(e, Corral):
+        return 0.0
+    text = Path(f"/proc/{e.pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2:].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+async def _cpu_of(e: Engine, argv: list[str]) -> float:
+    """CPU seconds a pull costs the engine, all its processes: the client's (and what
+    it waited for, Podman's re-executed untar) plus, for corral, the daemon's.  Less
+    bent by the machine's load than wall time."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    d0 = _daemon_cpu(e)
+    await run(argv, e.env())
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return client + _daemon_cpu(e) - d0
+
+
 def _mbps(row: Row, mb: float) -> str:
     parts = []
     for name, xs in row.samples.items():
@@ -139,7 +162,9 @@ async def run_debian(b: Bench, reg: object, rows: list[Row]) -> None:
     warm = Row("pull: Debian image, both lower layers present, one new layer", "s")
     floor = Row("pull floor: curl of the Debian image's blobs (loopback raw)", "s")
     ping = Row("pull: corral /_ping p99 during the Debian cold pull", "s")
-    rows += [floor, cold, warm, ping]
+    cpu = Row("pull: CPU seconds of the Debian cold pull, all of the engine's processes",
+              "s")
+    rows += [floor, cold, warm, ping, cpu]
     tar = await trio.to_thread.run_sync(debian_rootfs)
     if tar is None:
         cold.note = "mmdebstrap missing or failed: skipped"
@@ -169,6 +194,12 @@ async def run_debian(b: Bench, reg: object, rows: list[Row]) -> None:
             warm.samples.setdefault(e.name, []).append(
                 await _timed(_pull_argv(e, deb2), e.env()))
             await e.cli("rmi", deb, deb2)
+            if isinstance(e, Podman):
+                await e.cli("image", "prune", "-f")
+    for i in range(2):
+        for e in b.ordered(i):
+            cpu.samples.setdefault(e.name, []).append(await _cpu_of(e, _pull_argv(e, deb)))
+            await e.cli("rmi", deb)
             if isinstance(e, Podman):
                 await e.cli("image", "prune", "-f")
     # the warm pull's claim, checked: with deb present, deb2 moves only its top layer
