@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from pathlib import Path
 from typing import Any
 
 from conftest import Daemon, holder_pid, kill_holder, stop_daemon
 
 IMAGE = "busybox:latest"
+BOOTS = 8
 
 
 def _alive(pid: int) -> bool:
@@ -118,6 +120,42 @@ def test_a_stop_waits_for_the_longest_stop_timeout_then_kills(
     assert (st["Status"], st["ExitCode"]) == ("exited", 137)
     client.api.remove_container(cid)
     client.close()
+
+
+def test_a_remove_at_boot_waits_for_the_boot_start_and_leaves_nothing(
+    private_daemon: Any, rootfs_tar: Path
+) -> None:
+    """`corral down` right as a daemon boots (what scripts/demo does when it starts the
+    daemon): the boot-time policy starts are in flight when the removals arrive.  Each
+    removal waits for its container's start to end, so no init, published port, mount
+    or directory is left (they were: the start went on under the removal)."""
+    d = private_daemon()
+    client = d.client()
+    client.api.import_image_from_data(rootfs_tar.read_bytes(), repository="busybox", tag="latest")
+    ports = []
+    for i in range(BOOTS):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+        client.containers.run(IMAGE, ["sleep", "1d"], name=f"boot{i}", detach=True,
+                              restart_policy={"Name": "always"},
+                              ports={"80/tcp": ("127.0.0.1", ports[i])})
+    client.close()
+    stop_daemon(d.proc)
+
+    d2 = private_daemon()
+    client = d2.client()
+    for i in reversed(range(BOOTS)):  # the last asked for are likeliest still starting
+        client.api.remove_container(f"boot{i}", force=True)
+    assert client.containers.list(all=True) == []
+    client.close()
+    assert list((d2.root / "containers").iterdir()) == []
+    assert not (d2.root / "runc").exists() or list((d2.root / "runc").iterdir()) == []
+    assert str(d2.root / "containers") not in Path("/proc/self/mountinfo").read_text()
+    for port in ports:  # the published ports are free again
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", port))
 
 
 def test_policies_decide_what_runs_again_after_kill_9(

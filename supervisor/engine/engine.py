@@ -817,6 +817,7 @@ class Engine:
             # never see EOF; with no daemon, stdin ends (EOF), as Docker's does.
             await self._hand_to_holder(c, pid, start_time, out_r, err_r, None, console, relay)
             self.inits.record(c.id, pid, start_time)
+            next_status(c.state.status, Event.START, c.name)  # still startable: else undo
             undo.pop_all()  # started: each piece has its owner now
         close_all(*child_ends)  # the container has its copies
         live.pidfd = pidfd
@@ -1698,6 +1699,11 @@ class Engine:
         if live.removing:
             await live.removed.wait()
             return
+        if live.start_lock.locked():
+            # A start in flight (a boot-time policy start, say) ends first, started or
+            # undone: removed under it, its init, published ports and files were left.
+            async with live.start_lock:
+                pass
         if c.state.status is Status.RESTARTING:
             if not force:
                 raise Conflict(
