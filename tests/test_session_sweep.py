@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -94,7 +96,16 @@ class Inner:
 
 
 @pytest.fixture
-def inner(tmp_path: Path) -> Iterator[list[Inner]]:
+def short_tmp() -> Iterator[Path]:
+    """A short directory for the inner sessions' temporary dirs: under pytest's default
+    basetemp their holder's socket path passes the 108 bytes AF_UNIX allows."""
+    d = Path(tempfile.mkdtemp(prefix="cs-"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def inner(short_tmp: Path) -> Iterator[list[Inner]]:
     _needs_root()
     made: list[Inner] = []
     yield made
@@ -102,16 +113,16 @@ def inner(tmp_path: Path) -> Iterator[list[Inner]]:
         s.stop()
     from sessions import sweep_dirs
 
-    sweep_dirs([tmp_path])  # whatever a failed case left
+    sweep_dirs([short_tmp])  # whatever a failed case left
     for s in made:
         for entry in REGISTRY.glob(f"{s.proc.pid}-*.json"):
             entry.unlink()
 
 
 def test_an_interrupted_session_stops_its_holder_and_unmounts(
-    inner: list[Inner], tmp_path: Path
+    inner: list[Inner], short_tmp: Path
 ) -> None:
-    s = Inner(tmp_path, "interrupted", inner)
+    s = Inner(short_tmp, "interrupted", inner)
     assert s.left() != []  # the container outlived its daemon
     s.proc.send_signal(signal.SIGINT)  # KeyboardInterrupt inside the test
     out = s.output()
@@ -121,16 +132,16 @@ def test_an_interrupted_session_stops_its_holder_and_unmounts(
 
 
 def test_a_killed_session_is_swept_by_the_next_but_a_live_one_is_not(
-    inner: list[Inner], tmp_path: Path
+    inner: list[Inner], short_tmp: Path
 ) -> None:
-    killed = Inner(tmp_path, "killed", inner)
-    live = Inner(tmp_path, "live", inner)
+    killed = Inner(short_tmp, "killed", inner)
+    live = Inner(short_tmp, "live", inner)
     killed.stop()  # SIGKILL: no end of session ran
     assert killed.left() != []
     assert len(list(REGISTRY.glob(f"{killed.proc.pid}-*.json"))) == 1
     nxt = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         f"--basetemp={tmp_path / 'next'}", f"{__file__}::test_holds_a_container"],
+         f"--basetemp={short_tmp / 'next'}", f"{__file__}::test_holds_a_container"],
         cwd=REPO, env={k: v for k, v in os.environ.items() if k != HOLD},
         capture_output=True, text=True, timeout=DEADLINE,
     )  # fmt: skip

@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -128,19 +129,23 @@ def what_is_left(tmp: Path, workdir: Path, bench_pid: int) -> list[str]:
 
 
 @pytest.fixture
-def run(tmp_path: Path) -> Iterator[Run]:
+def run() -> Iterator[Run]:
+    """A run in a short TMPDIR of its own: under pytest's default basetemp the bench
+    daemon's holder socket path passes the 108 bytes AF_UNIX allows."""
     _needs_root()
-    r = Run(tmp_path)
+    tmp = Path(tempfile.mkdtemp(prefix="cb-"))
+    r = Run(tmp)
     yield r
     if r.proc.poll() is None:
         r.proc.kill()
         r.proc.wait()
-    leftovers.sweep(leftovers.stale_workdirs(tmp_path), [f"corral-bench-{r.proc.pid}"])
+    leftovers.sweep(leftovers.stale_workdirs(tmp), [f"corral-bench-{r.proc.pid}"])
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])  # kill, Ctrl-C
 def test_a_stop_signal_mid_scenario_removes_the_fleet_the_daemon_and_the_workdir(
-    run: Run, tmp_path: Path, sig: signal.Signals
+    run: Run, sig: signal.Signals
 ) -> None:
     run.wait_fleet()
     run.proc.send_signal(sig)
@@ -148,10 +153,10 @@ def test_a_stop_signal_mid_scenario_removes_the_fleet_the_daemon_and_the_workdir
     assert code == 128 + sig, err
     assert f"interrupted by {sig.name}" in err and "Traceback" not in err, err
     assert "the teardown left" not in err, err  # removed by the teardown, not the backstop
-    assert what_is_left(tmp_path, run.workdir, run.proc.pid) == []
+    assert what_is_left(run.tmp, run.workdir, run.proc.pid) == []
 
 
-def test_a_sigkilled_run_is_swept_by_the_next_one(run: Run, tmp_path: Path) -> None:
+def test_a_sigkilled_run_is_swept_by_the_next_one(run: Run) -> None:
     run.wait_fleet()
     daemons = procfs.pids_where(
         lambda pid: (
@@ -163,11 +168,11 @@ def test_a_sigkilled_run_is_swept_by_the_next_one(run: Run, tmp_path: Path) -> N
     run.proc.kill()  # the bench and its daemon die at once; the holder keeps the fleet
     os.kill(daemons[0], signal.SIGKILL)
     run.finish()
-    assert any(s.startswith("mount ") for s in what_is_left(tmp_path, run.workdir, run.proc.pid))
+    assert any(s.startswith("mount ") for s in what_is_left(run.tmp, run.workdir, run.proc.pid))
     swept = subprocess.run(
         [sys.executable, "-m", "bench", "--sweep"], cwd=REPO, env=run.env,
         capture_output=True, text=True, timeout=DEADLINE,
     )  # fmt: skip
     assert swept.returncode == 0, swept.stderr
     assert f"swept 1 stale workdir(s) {run.workdir}" in swept.stdout, swept.stdout
-    assert what_is_left(tmp_path, run.workdir, run.proc.pid) == []
+    assert what_is_left(run.tmp, run.workdir, run.proc.pid) == []

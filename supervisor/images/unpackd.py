@@ -234,8 +234,9 @@ def run(job: dict[str, object], fd: int) -> dict[str, object]:
         return {"error": "digest", "message": e.message}
     except InvalidArgument as e:
         return {"error": "invalid", "message": e.message}
-    except OSError as e:
-        return {"error": "os", "message": str(e)}
+    except OSError as e:  # errno and path too: a full disk is worded as dockerd words it
+        name = e.filename if isinstance(e.filename, str) else None
+        return {"error": "os", "message": str(e), "errno": e.errno, "filename": name}
     return {"tar": str(tar), "unpacked": str(unpacked), "size": size}
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -25,7 +26,7 @@ from typing import cast
 
 import trio
 
-from supervisor.errors import CorralError, DigestMismatch, InvalidArgument
+from supervisor.errors import CorralError, DigestMismatch, InvalidArgument, disk_full
 from supervisor.images import unpackd
 from supervisor.images.compression import BlobDecoder, decompressor
 from supervisor.images.layers import StagedLayer
@@ -133,6 +134,11 @@ def _error(answer: dict[str, object], diffid: str) -> CorralError:
         return DigestMismatch(message)
     if kind == "invalid":
         return InvalidArgument(message)
+    code, name = answer.get("errno"), answer.get("filename")
+    if kind == "os" and isinstance(code, int) and (
+        full := disk_full(OSError(code, os.strerror(code), name if isinstance(name, str) else None))
+    ):
+        return full
     return CorralError(f"unpacking layer {diffid}: {message}")
 
 
