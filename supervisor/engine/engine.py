@@ -1699,7 +1699,8 @@ class Engine:
         if live.removing:
             await live.removed.wait()
             return
-        if live.start_lock.locked():
+        held = live.start_lock.statistics()
+        if held.locked and held.owner is not trio.lowlevel.current_task():  # not our own
             # A start in flight (a boot-time policy start, say) ends first, started or
             # undone: removed under it, its init, published ports and files were left.
             async with live.start_lock:
