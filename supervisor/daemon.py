@@ -452,15 +452,16 @@ def api_limits(args: argparse.Namespace) -> Any:
 async def serve(args: argparse.Namespace) -> None:
     from supervisor.api.app import build_router
     from supervisor.api.server import serve_unix
+    from supervisor.distribution.hosts import RegistryHosts
     from supervisor.engine.engine import open_engine
+    from supervisor.engine.settings import EngineSettings
     from supervisor.runtime.process import set_child_subreaper
 
     log = structlog.get_logger("corral.daemon")
     set_child_subreaper()
     root = Path(args.root)
     sock = socket_path(args.host)
-    async with open_engine(
-        root,
+    settings = EngineSettings(
         runtime=args.runtime,
         cgroup_parent=args.cgroup_parent,
         log_defaults=args.log_defaults,
@@ -468,10 +469,11 @@ async def serve(args: argparse.Namespace) -> None:
         init_default=bool(args.init),
         remap=getattr(args, "remap", None),
         live_restore=bool(getattr(args, "live_restore", False)),
-        registries=getattr(args, "registries", None),
+        registries=getattr(args, "registries", None) or RegistryHosts(),
         ipv6=bool(getattr(args, "ipv6", False)),
         fixed_cidr_v6=getattr(args, "fixed_cidr_v6", "") or "",
-    ) as engine:
+    )
+    async with open_engine(root, settings) as engine:
         exporter = None
         if args.metrics_addr:
             from metrics import Exporter

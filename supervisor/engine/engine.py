@@ -30,7 +30,6 @@ import structlog
 import trio
 
 from supervisor import stateroot
-from supervisor.distribution.hosts import RegistryHosts
 from supervisor.engine import create as plan
 from supervisor.engine import names, restore, unsupported
 from supervisor.engine import namespaces as nsmodes
@@ -40,6 +39,7 @@ from supervisor.engine.execs import Exec, ExecStartError, ExecStore, runtime_sta
 from supervisor.engine.hooks import Draft, Hooks
 from supervisor.engine.live import Live
 from supervisor.engine.paths import secure_join
+from supervisor.engine.settings import EngineSettings
 from supervisor.engine.state import Event, Status, is_active, next_status, transition
 from supervisor.engine.timefmt import rfc3339_nano
 from supervisor.engine.users import resolve_user
@@ -89,7 +89,7 @@ from supervisor.supervise import restart as restarts
 from supervisor.supervise.events import EventBus
 from supervisor.supervise.framing import LineFramer
 from supervisor.supervise.health import HealthHooks
-from supervisor.supervise.logconfig import LogDefaults, resolve_log_config
+from supervisor.supervise.logconfig import resolve_log_config
 from supervisor.supervise.loghooks import LogHooks
 from supervisor.supervise.logs import ContainerLog, LogEntry
 from supervisor.supervise.spool import CHUNK, Spool
@@ -122,18 +122,7 @@ RESTARTS_IN_FLIGHT = 2
 
 @contextlib.asynccontextmanager
 async def open_engine(
-    root: Path,
-    *,
-    live_restore: bool = False,
-    registries: RegistryHosts | None = None,
-    ipv6: bool = False,
-    fixed_cidr_v6: str = "",
-    runtime: str = "runc",
-    cgroup_parent: str = "corral",
-    log_defaults: LogDefaults | None = None,
-    init_path: str = "",
-    init_default: bool = False,
-    remap: Remap | None = None,
+    root: Path, settings: EngineSettings | None = None
 ) -> AsyncIterator[Engine]:
     """The engine with the nursery its containers' tasks run in, one owner for both.
 
@@ -150,14 +139,10 @@ async def open_engine(
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(reap_runtime_orphans_forever)
-            engine = Engine(root, nursery, runtime=runtime, cgroup_parent=cgroup_parent,
-                            log_defaults=log_defaults, init_path=init_path,
-                            init_default=init_default, remap=remap)  # fmt: skip
-            engine.live_restore = live_restore
-            if registries is not None:
-                engine.registries = registries
+            settings = settings or EngineSettings()
+            engine = Engine(root, nursery, settings)
             # the default bridge's IPv6 (dockerd's --ipv6/--fixed-cidr-v6), before any start
-            engine.networks.configure_default(ipv6, fixed_cidr_v6)
+            engine.networks.configure_default(settings.ipv6, settings.fixed_cidr_v6)
             yield engine
             await engine.shutdown()  # bounded by its own grace periods
             nursery.cancel_scope.cancel()
@@ -201,25 +186,18 @@ def _copy_or_full(src: str, dst: str) -> object:
 
 class Engine:
     def __init__(
-        self,
-        root: Path,
-        nursery: trio.Nursery,
-        runtime: str = "runc",
-        cgroup_parent: str = "corral",
-        log_defaults: LogDefaults | None = None,
-        init_path: str = "",
-        init_default: bool = False,
-        remap: Remap | None = None,
+        self, root: Path, nursery: trio.Nursery, settings: EngineSettings | None = None
     ) -> None:
+        settings = settings or EngineSettings()
         self.root = root
-        self.cgroup_parent = cgroup_parent.strip("/")
-        self.log_defaults = log_defaults or LogDefaults()
+        self.cgroup_parent = settings.cgroup_parent.strip("/")
+        self.log_defaults = settings.log_defaults
         # `--init`: the host's static init binary ("" if none) and the daemon's
         # `init` setting, the default for a container whose HostConfig.Init is null.
-        self.init_path = init_path
-        self.init_default = init_default
-        # daemon.yaml's insecure-registries, registry-mirrors, certs-dir (the daemon sets it)
-        self.registries = RegistryHosts()
+        self.init_path = settings.init_path
+        self.init_default = settings.init_default
+        # daemon.yaml's insecure-registries, registry-mirrors, certs-dir
+        self.registries = settings.registries
         stateroot.prepare(root)  # 0700 skeleton, an older root's modes fixed, tmp/ swept
         self.db = Database(root / "corral.db")
         nursery.start_soon(self.db.keep_pending)  # records held while the disk is full
@@ -227,8 +205,8 @@ class Engine:
         self.volumes = VolumeStore(root, self.db)
         self.containers = ContainerStore(self.db)
         self.execs = ExecStore()
-        self.runtime = Runtime(runtime, state_dir=root / "runc")
-        self.runtime_name = runtime
+        self.runtime = Runtime(settings.runtime, state_dir=root / "runc")
+        self.runtime_name = settings.runtime
         self.nursery = nursery
         self.events = EventBus(self.db)
         self._live: dict[str, Live] = {}
@@ -245,7 +223,7 @@ class Engine:
             ProbeHooks(self, nursery, self.emit, self._probe_kill, self.containers.save),
         ]
         # `userns-remap`: the range, and the namespace holding it (runtime/userns.py)
-        self.remap = remap
+        remap = self.remap = settings.remap
         self.userns_path = root / "userns"
         if remap is not None:
             userns.make_holder(self.userns_path, remap)
@@ -259,7 +237,7 @@ class Engine:
         # whether a SIGTERM leaves them running too (daemon.yaml `live-restore`)
         self.holder = Holder(root)
         self.inits = InitStore(self.db)
-        self.live_restore = False
+        self.live_restore = settings.live_restore
         self.shutting_down = False
         self._restarts = trio.CapacityLimiter(RESTARTS_IN_FLIGHT)
         for c in self.containers.all():
