@@ -26,6 +26,13 @@ def parse_stat_cpu_ticks(text: str) -> int:
     return int(fields[11]) + int(fields[12])
 
 
+def parse_stat_tree_ticks(text: str) -> int:
+    """utime + stime + cutime + cstime (fields 14-17): the process and the children it
+    has reaped (a holder's `runc create` runs, a finished container's init)."""
+    fields = text[text.rindex(")") + 2 :].split()
+    return sum(int(f) for f in fields[11:15])
+
+
 def parse_status_rss(text: str) -> int:
     """VmRSS of /proc/PID/status, in bytes (0 for a kernel thread or zombie)."""
     for line in text.splitlines():
@@ -54,6 +61,12 @@ def _read(path: Path) -> str | None:
 def cpu_seconds(pid: int) -> float:
     text = _read(PROC / str(pid) / "stat")
     return 0.0 if text is None else parse_stat_cpu_ticks(text) / CLOCK_TICKS
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """`cpu_seconds` plus the CPU of the children `pid` has reaped."""
+    text = _read(PROC / str(pid) / "stat")
+    return 0.0 if text is None else parse_stat_tree_ticks(text) / CLOCK_TICKS
 
 
 def rss_bytes(pid: int) -> int:

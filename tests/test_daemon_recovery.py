@@ -257,8 +257,10 @@ def test_start_after_a_power_cut_remakes_what_create_did_not_fsync(
     stop_daemon(d.proc)
 
     cdir = d.root / "containers" / cid
-    for sub in ("upper", "work", "rootfs", "init"):
+    assert not (cdir / "init").exists()  # the init layer is the root's, shared
+    for sub in ("upper", "work", "rootfs"):
         shutil.rmtree(cdir / sub)
+    shutil.rmtree(d.root / "init-layer")
     (cdir / "hostname").unlink()
     (cdir / "hosts").write_bytes(b"")  # renamed in, its data never written
     shutil.rmtree(d.root / "volumes" / "kept")
@@ -269,4 +271,7 @@ def test_start_after_a_power_cut_remakes_what_create_did_not_fsync(
     c.start()
     assert c.wait(timeout=60)["StatusCode"] == 0
     assert c.logs() == b"cut\n2\nhi\n"
+    # the init layer made again: runc found its mount points there, not in the upper
+    # (the volume's mount point is the upper's, as in Docker)
+    assert client.api.diff(cid) == [{"Path": "/data", "Kind": 1}]
     client.close()

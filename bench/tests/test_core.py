@@ -9,7 +9,13 @@ import pytest
 
 from bench.api import parse_response
 from bench.lines import LINE_BYTES, LineChecker, expected_line, write_lines
-from bench.procfs import in_cgroup, parse_stat_cpu_ticks, parse_stat_state, parse_status_rss
+from bench.procfs import (
+    in_cgroup,
+    parse_stat_cpu_ticks,
+    parse_stat_state,
+    parse_stat_tree_ticks,
+    parse_status_rss,
+)
 from bench.registry import Scenario, select
 from bench.report import Row, format_value, render_table, row_json
 from bench.stats import Summary, percentile, ratio, summarize
@@ -145,6 +151,11 @@ def test_stat_fields_are_counted_after_the_command_name() -> None:
     stat = "42 (a) (b c) S 1 42 42 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1 0 100 0 0"
     assert parse_stat_cpu_ticks(stat) == 10
     assert parse_stat_state(stat) == "S"
+
+
+def test_tree_cpu_adds_the_reaped_children() -> None:
+    stat = "42 (a) (b c) S 1 42 42 0 -1 4194560 100 0 0 0 7 3 20 5 20 0 1 0 100 0 0"
+    assert parse_stat_tree_ticks(stat) == 35
 
 
 def test_status_rss() -> None:

@@ -199,6 +199,10 @@ class Engine:
         # daemon.yaml's insecure-registries, registry-mirrors, certs-dir
         self.registries = settings.registries
         stateroot.prepare(root)  # 0700 skeleton, an older root's modes fixed, tmp/ swept
+        # Docker's "-init" layer, the same for every container: one shared lower, made
+        # (again, after a power cut) here rather than 7 entries per create and removal
+        self.init_layer = root / "init-layer"
+        _make_init_layer(self.init_layer)
         self.db = Database(root / "corral.db")
         nursery.start_soon(self.db.keep_pending)  # records held while the disk is full
         self.images: ImageStore = InfraImages(root, self.db)  # + pod infra (pods/infra.py)
@@ -257,6 +261,11 @@ class Engine:
                     os.chown(p, r.uid, r.gid)
 
     # ------------------------------------------------------------------ paths
+    def lowers_of(self, c: Container) -> list[Path]:
+        """The overlay's lower layers, bottom first: the image's, then the init layer
+        (a container made before the init layer was shared has its own copy, unused)."""
+        return [*self.images.layer_dirs(c.image_id), self.init_layer]
+
     def dir_of(self, c: Container) -> Path:
         return self.root / "containers" / c.id
 
@@ -417,7 +426,6 @@ class Engine:
         stateroot.make_private_dir(cdir)
         for sub in ("upper", "work", "rootfs"):
             (cdir / sub).mkdir(exist_ok=True)
-        _make_init_layer(cdir / "init")
         if self.remap is not None and self._remap_of(c) is not None:
             stateroot.open_to_group(cdir, self.remap.gid)
             for sub in ("upper", "work"):
@@ -575,7 +583,6 @@ class Engine:
             stateroot.make_private_dir(cdir)
             for sub in ("upper", "work", "rootfs"):
                 (cdir / sub).mkdir()
-            _make_init_layer(cdir / "init")
             self._write_etc_files(c)  # (not fsynced: `recover` makes them again if lost)
             if self.remap is not None and self._remap_of(c) is not None:
                 stateroot.open_to_group(cdir, self.remap.gid)  # its root reaches its rootfs
@@ -712,7 +719,7 @@ class Engine:
             for hook in self.hooks:  # networking: ports, netns, veth; option volumes
                 await hook.starting(c)
                 undo.push_async_callback(_shielded, hook.start_failed, c)
-            lowers = [*self.images.layer_dirs(c.image_id), cdir / "init"]
+            lowers = self.lowers_of(c)
             remapped = self._remap_of(c) is not None
             mount_overlay(lowers, cdir / "upper", cdir / "work", rootfs,
                           idmap=self.userns_path if remapped else None)
@@ -2262,6 +2269,8 @@ def _make_init_layer(init: Path) -> None:
     runc creates a missing mount target inside the root, which would land in the
     container's writable layer and so in every `commit`; a read-only layer just below
     the upper that already holds them keeps the writable layer to the user's changes.
+    Its content is the same for every container (empty directories and files, root's),
+    and overlay never writes a lower, so one copy serves them all.
     """
     for d in ("proc", "sys", "dev", "etc"):
         (init / d).mkdir(parents=True, exist_ok=True)

@@ -52,7 +52,7 @@ async def container_root(engine: Engine, c: Container, *, write: bool) -> AsyncI
         scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
         view = Path(tempfile.mkdtemp(dir=scratch, prefix=c.short_id + "-"))
         cdir = engine.dir_of(c)
-        lowers = [*engine.images.layer_dirs(c.image_id), cdir / "init"]
+        lowers = engine.lowers_of(c)
         mounted = False
         holder = f"cp:{view.name}"  # the local driver's option volumes, mounted for cp
         try:

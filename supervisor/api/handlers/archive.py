@@ -169,7 +169,7 @@ class _MergedRoot:
             view = Path(tempfile.mkdtemp(dir=scratch, prefix=c.short_id + "-export-"))
             self.view = view
             cdir = engine.dir_of(c)
-            lowers = [*engine.images.layer_dirs(c.image_id), cdir / "init"]
+            lowers = engine.lowers_of(c)
             mount_overlay(lowers, cdir / "upper", cdir / "work", view, host_only=True,
                           read_only=True, idmap=_idmap(engine, c))
         except BaseException:

@@ -48,6 +48,6 @@ def register(router: Router, engine: Engine) -> None:
     async def changes(req: ApiRequest, id: str) -> ApiResponse:
         c = get(id)
         cdir = engine.dir_of(c)
-        lowers = [cdir / "init", *reversed(engine.images.layer_dirs(c.image_id))]
+        lowers = engine.lowers_of(c)[::-1]  # the nearest first
         found = await trio.to_thread.run_sync(upper_changes, cdir / "upper", lowers)
         return JsonResponse([{"Path": path, "Kind": kind} for path, kind in found])
