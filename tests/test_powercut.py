@@ -14,6 +14,7 @@ copy.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -35,6 +36,17 @@ from conftest import (
 
 def _run(*argv: str) -> None:
     subprocess.run(argv, check=True, capture_output=True)
+
+
+def _mounts_under(path: Path) -> list[str]:
+    """Mount points below `path`, deepest (latest) first."""
+    prefix = str(path) + "/"
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        target = line.split()[4]
+        if target.startswith(prefix):
+            found.append(target)
+    return found[::-1]
 
 
 @pytest.fixture
@@ -99,6 +111,53 @@ def test_a_power_cut_keeps_what_was_acknowledged(
         assert c.logs() == b"kept\nkept\n"
         out = client.containers.run(IMAGE, ["sh", "-c", "ls /bin | wc -l"], remove=True)
         assert int(out) > 100, "the layer came back without its files"
+    finally:
+        for x in client.containers.list(all=True):
+            x.remove(force=True, v=True)
+        client.close()
+        stop_daemon(proc)
+        assert_nothing_left(root)
+
+
+def test_a_power_cut_keeps_a_start_once_acknowledged(
+    loop_fs: tuple[Path, Path], rootfs_tar: Path, tmp_path: Path
+) -> None:
+    """The start's record commits without its own fsync; the WAL is synced in a worker
+    thread while runc's init is released, and the answer waits for it (issue 18): a
+    cut right after `start` answered finds the container started, not `created`."""
+    img, mnt = loop_fs
+    proc = start_daemon(mnt / "root", tmp_path / "a.sock", tmp_path / "a.log")
+    client: Any = Daemon(mnt / "root", tmp_path / "a.sock", proc, tmp_path / "a.log").client()
+    client.api.import_image_from_data(rootfs_tar.read_bytes(), repository="busybox", tag="latest")
+    cid = client.api.create_container(
+        IMAGE, ["sleep", "1d"], name="started",
+        host_config=client.api.create_host_config(network_mode="none"),
+    )["Id"]  # fmt: skip
+    client.api.start(cid)
+    pid = client.api.inspect_container(cid)["State"]["Pid"]
+    client.close()
+
+    cut = tmp_path / "cut.img"
+    _run("cp", "--sparse=always", str(img), str(cut))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    kill_holder(mnt / "root")  # the cut ends the holder and the container, and
+    os.kill(pid, signal.SIGKILL)  # takes its mounts: the old device is let go
+    for target in _mounts_under(mnt / "root"):
+        _run("umount", target)
+    _run("umount", str(mnt))
+
+    _run("mount", "-o", "loop", str(cut), str(mnt))
+    root = mnt / "root"
+    proc = start_daemon(root, tmp_path / "b.sock", tmp_path / "b.log")
+    d = Daemon(root, tmp_path / "b.sock", proc, tmp_path / "b.log")
+    client = d.client()
+    try:
+        state = client.api.inspect_container(cid)["State"]
+        assert state["Status"] == "exited"  # it ran; the cut ended it
+        assert not state["StartedAt"].startswith("0001-")
+        client.api.start(cid)  # and it starts again
+        assert client.api.inspect_container(cid)["State"]["Running"]
     finally:
         for x in client.containers.list(all=True):
             x.remove(force=True, v=True)

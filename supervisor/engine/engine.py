@@ -325,10 +325,14 @@ class Engine:
         chosen, refused = restore.choose(self, await self.holder.open(self.nursery))
         self.runtime.spawner = self.holder.spawn
         kept = frozenset(c.id for c, _ in chosen)
-        for rid in await self.runtime.list_ids():
+        listed = await self.runtime.list_ids()
+        for rid in listed:
             if rid in kept:
                 continue
             await self.runtime.delete(rid, force=True)
+            cgroups.cleanup(f"/{self.cgroup_parent}/{rid}")
+        for rid in self.runtime.sweep_unlisted(kept, listed):  # torn by a power cut
+            log.warning("runtime.state_swept", id=rid[:12])
             cgroups.cleanup(f"/{self.cgroup_parent}/{rid}")
         for rid in refused:
             await self.holder.forget(rid)  # killed above, if it still ran
@@ -825,7 +829,18 @@ class Engine:
             live.recent_restarts.clear()
         live.killed_by_user = False
         live.started_clock = trio.current_time()
-        self.containers.save(c, durable=by_user)  # a policy restart: a step of the loop
+        # Committed without its fsync: a user's start syncs the WAL in a worker thread
+        # while the init is released and awaits it before answering, so an
+        # acknowledged start is on disk as before (Docker fsyncs its record at start
+        # too).  A power cut before that sync finds the record `created` or `exited`
+        # as it was, with no init left: what a cut just before the start left.  A
+        # policy restart does not wait: a step of the loop (ContainerStore.save).
+        self.containers.save(c, durable=False)
+        synced = trio.Event()
+        if by_user:
+            self.nursery.start_soon(self._sync_records, synced)
+        else:
+            synced.set()
         for hook in self.hooks:  # the log's writer, health checks, probes
             hook.running(c, live, restored=False)
         start_done = trio.Event()
@@ -849,8 +864,20 @@ class Engine:
         for hook in self.hooks:
             hook.started(c)
         self.emit(c, "start")
+        await synced.wait()
         log.info("container.start", id=c.short_id, name=c.name, pid=pid)
         self._rejoin_pod(c)
+
+    async def _sync_records(self, done: trio.Event) -> None:
+        """The WAL's fsync off the trio thread (`Database.sync_wal`); `done` set after,
+        whatever happened (a failure is logged: the commit stands, its durability is
+        what the disk made of it, as SQLite's own failed fsync would leave it)."""
+        try:
+            await trio.to_thread.run_sync(self.db.sync_wal)
+        except OSError as exc:
+            log.error("metadata.sync_failed", error=str(exc))
+        finally:
+            done.set()
 
     def _start_failed(
         self, c: Container, live: Live

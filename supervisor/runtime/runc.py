@@ -447,6 +447,19 @@ class Runtime:
         state: dict[str, Any] = json.loads(out)
         return state
 
+    def sweep_unlisted(self, keep: frozenset[str], listed: list[str]) -> list[str]:
+        """Remove state directories runc did not list (a power cut left their
+        state.json empty or torn: `runc list` skips what it cannot load, and `create`
+        of that id then fails with "already exists"), except those in `keep`."""
+        if not self.state_dir.exists():
+            return []
+        gone = [e.name for e in os.scandir(self.state_dir)
+                if e.is_dir(follow_symlinks=False) and e.name not in keep
+                and e.name not in listed]  # fmt: skip
+        for name in gone:
+            discard_tree(self.state_dir / name)
+        return gone
+
     async def list_ids(self) -> list[str]:
         if not self.state_dir.exists():
             return []
