@@ -3,18 +3,22 @@ reads against the physical floor: `runc run` of `true` (vs `run --rm`), `runc ru
 `sleep 1d` (vs `run -d`), and the logs writer into a pipe (vs logs stored).
 
 Same rootfs (unpacked from the same tarball), runc's default spec with its own network
-namespace (network none), its own state root under the bench's workdir.
+namespace (network none), its own state root under the bench's workdir.  runc's
+default spec has no seccomp filter, the engines' containers have Docker's: each runc
+row is measured both ways, side by side (runc compiles the filter at every create).
 """
 
 from __future__ import annotations
 
 import json
+import resource
 import shutil
 import subprocess
 import time
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -52,8 +56,12 @@ class Floor:
             }
         )
 
-    def _configure(self, args: Sequence[str]) -> str:
+    def _configure(self, args: Sequence[str], seccomp: dict[str, Any] | None = None) -> str:
         self.spec["process"]["args"] = list(args)
+        if seccomp is None:
+            self.spec["linux"].pop("seccomp", None)
+        else:
+            self.spec["linux"]["seccomp"] = seccomp
         (self.bundle / "config.json").write_text(json.dumps(self.spec))
         self._ids += 1
         return f"bench-floor-{self._ids}"
@@ -61,14 +69,18 @@ class Floor:
     def argv(self, *args: str) -> list[str]:
         return [RUNC, "--root", str(self.state), *args]
 
-    async def foreground(self, args: Sequence[str]) -> float:
-        cid = self._configure(args)
+    async def foreground(
+        self, args: Sequence[str], seccomp: dict[str, Any] | None = None
+    ) -> tuple[float, float]:
+        """Wall and CPU seconds of `runc run` (runc reaps the init: its CPU counts)."""
+        cid = self._configure(args, seccomp)
+        before = _children_cpu()
         start = time.perf_counter()
         await run(self.argv("run", "--bundle", str(self.bundle), cid))
-        return time.perf_counter() - start
+        return time.perf_counter() - start, _children_cpu() - before
 
-    async def detached(self, args: Sequence[str]) -> float:
-        cid = self._configure(args)
+    async def detached(self, args: Sequence[str], seccomp: dict[str, Any] | None = None) -> float:
+        cid = self._configure(args, seccomp)
         start = time.perf_counter()
         # all stdio to /dev/null: the container inherits it, and a captured stderr pipe
         # would stay open (and unread to EOF) for as long as the container sleeps
@@ -112,9 +124,33 @@ class Floor:
             raise BenchError(f"floor: runc containers left running: {left}")
 
 
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def docker_seccomp() -> dict[str, Any]:
+    """The `linux.seccomp` every engine here gives a default container: Docker's
+    default profile for Docker's default capabilities on this host (corral's
+    conversion, moby's `setupSeccomp`; Podman's profile is the same list)."""
+    from supervisor.runtime import seccomp
+    from supervisor.runtime.spec import DEFAULT_CAPABILITIES
+
+    found = seccomp.linux_seccomp(
+        seccomp.default_profile(), seccomp.host_platform(), DEFAULT_CAPABILITIES
+    )
+    assert found is not None
+    return found
+
+
 async def run_floor(b: Bench) -> list[Row]:
     fg = Row("floor: bare `runc run` true (vs `run --rm`)", "s")
     bg = Row("floor: bare `runc run -d` sleep 1d (vs `run -d`)", "s")
+    fg_sec = Row("floor: bare `runc run` true, Docker's seccomp profile", "s")
+    bg_sec = Row("floor: bare `runc run -d` sleep 1d, Docker's seccomp profile", "s")
+    fg_cpu = Row("floor CPU: bare `runc run` true (runc + init)", "cpu-s")
+    fg_sec_cpu = Row("floor CPU: bare `runc run` true, Docker's seccomp profile", "cpu-s")
+    profile = docker_seccomp()
     n = b.sizes.log_lines
     piped = Row(f"floor: {n:,} lines through a pipe, bare runc (vs stored)", "s")
     floor = Floor(b.workdir / "floor")
@@ -123,9 +159,14 @@ async def run_floor(b: Bench) -> list[Row]:
         for _ in range(b.sizes.warmup):
             await floor.foreground(["true"])
             await floor.detached(["sleep", "1d"])
-        for _ in range(b.sizes.samples):
-            fg.samples.setdefault(RUNC, []).append(await floor.foreground(["true"]))
-            bg.samples.setdefault(RUNC, []).append(await floor.detached(["sleep", "1d"]))
+        for i in range(b.sizes.samples):
+            for filtered in (False, True) if i % 2 == 0 else (True, False):
+                sec = profile if filtered else None
+                wall, cpu = await floor.foreground(["true"], sec)
+                (fg_sec if filtered else fg).samples.setdefault(RUNC, []).append(wall)
+                (fg_sec_cpu if filtered else fg_cpu).samples.setdefault(RUNC, []).append(cpu)
+                detached = await floor.detached(["sleep", "1d"], sec)
+                (bg_sec if filtered else bg).samples.setdefault(RUNC, []).append(detached)
         for _ in range(b.sizes.log_rounds):
             checker = LineChecker(n)
             piped.samples.setdefault(RUNC, []).append(await floor.piped(["cat", INSIDE], checker))
@@ -133,7 +174,7 @@ async def run_floor(b: Bench) -> list[Row]:
                 piped.verdicts[RUNC] = checker.verdict().text()
     finally:
         await floor.close()
-    return [fg, bg, piped]
+    return [fg, bg, fg_sec, bg_sec, fg_cpu, fg_sec_cpu, piped]
 
 
 SCENARIO = Scenario("floor", "bare runc running the same commands: the physical floor", run_floor)
