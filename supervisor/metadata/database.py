@@ -15,7 +15,9 @@ a removed container or an untagged image again.  The price is one WAL fsync per
 committing write on the trio thread (measured 1.5 ms a commit on the development
 VM's virtio disk, against 0.05 ms with NORMAL); the event history, a write per event
 that Docker keeps only in memory, commits with `NORMAL` (`durable=False`), and so do
-live restore's init records (`metadata/inits.InitStore`: no init outlives a power cut).
+live restore's init records (`metadata/inits.InitStore`: no init outlives a power cut);
+a user's start commits with `NORMAL` and has `sync_wal` run in a worker thread before
+it answers (durable when acknowledged, the fsync off the trio thread).
 
 A full disk is an error for the operation that needs the space, never for the
 daemon.  A statement that fails for want of space raises `DiskFull` (a 500 naming
