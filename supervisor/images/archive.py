@@ -39,7 +39,7 @@ from typing import IO, Any, BinaryIO, cast
 
 from supervisor.errors import InvalidArgument, NotFound
 from supervisor.images import oci
-from supervisor.images.reference import ID_RE, is_full_id, parse
+from supervisor.images.reference import is_full_id, is_hex_id, parse
 from supervisor.images.store import ExportedImage, ImageStore, NewImage, StagedLayer, host_arch
 
 MANIFEST_FILE = "manifest.json"
@@ -334,7 +334,7 @@ def _digest_in_path(path: str) -> str | None:
     """`blobs/sha256/<hex>`, `<hex>.json`, `<hex>.tar` name their own digest."""
     parts = path.split("/")
     base = parts[-1].removesuffix(".json").removesuffix(".tar")
-    if ID_RE.fullmatch(base) and (len(parts) == 1 or parts[-2] == "sha256"):
+    if is_hex_id(base) and (len(parts) == 1 or parts[-2] == "sha256"):
         return "sha256:" + base
     return None
 

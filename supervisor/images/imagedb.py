@@ -21,9 +21,9 @@ from supervisor.errors import InvalidArgument, NotFound
 from supervisor.images import oci
 from supervisor.images.records import ImageRecord
 from supervisor.images.reference import (
-    ID_RE,
     Reference,
     is_full_id,
+    is_hex_id,
     looks_like_id_prefix,
     parse,
 )
@@ -86,7 +86,7 @@ class ImageDB:
         """Resolve anything `docker` accepts as an image to its ID, or NotFound."""
         if s.startswith("sha256:") and is_full_id(s):
             return self._by_id(s, s)
-        if ID_RE.fullmatch(s):
+        if is_hex_id(s):
             return self._by_id("sha256:" + s, s)
         try:
             ref: Reference | None = parse(s)

@@ -9,8 +9,6 @@ which is also the form the tags table stores.
 
 from __future__ import annotations
 
-import re
-
 from supervisor.errors import InvalidArgument
 
 DEFAULT_DOMAIN = "docker.io"
@@ -19,21 +17,118 @@ OFFICIAL_PREFIX = "library/"
 DEFAULT_TAG = "latest"
 NAME_TOTAL_LENGTH_MAX = 255
 
-_ALNUM = r"[a-z0-9]+"
-_SEPARATOR = r"(?:[._]|__|[-]+)"
-_PATH_COMPONENT = rf"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*"
-_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_IPV6 = r"\[(?:[a-fA-F0-9:]+)\]"
-_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|{_IPV6})(?::[0-9]+)?"
-_TAG = r"[\w][\w.-]{0,127}"
-_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
-_NAME = rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
-
-REFERENCE_RE = re.compile(rf"({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?")
-TAG_RE = re.compile(_TAG)
-ID_RE = re.compile(r"[0-9a-f]{64}")
-ID_PREFIX_RE = re.compile(r"(?:sha256:)?[0-9a-f]{1,64}")
+# Docker's grammar (distribution/reference's regexp.go), matched by hand rather than
+# with `re`: every `corral pull`, `push` and `run` parses a name, and `import re`
+# (enum, functools, collections and the compiler) is a quarter of the CLI's start.
+# tests/test_images_reference.py holds the grammar as regular expressions and checks
+# this matcher against them.
+#   name      = [domain "/"] path-component *("/" path-component)
+#   path-comp = alnum *(separator alnum); alnum = [a-z0-9]+; separator = [._] | "__" | "-"+
+#   domain    = (domain-comp *("." domain-comp) | "[" [a-fA-F0-9:]+ "]") [":" [0-9]+]
+#   domain-comp = [a-zA-Z0-9] | [a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]
+#   tag       = [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}
+#   digest    = algo ":" hex{32,}; algo = [A-Za-z][A-Za-z0-9]* *([-_+.] [A-Za-z][A-Za-z0-9]*)
+_DIGITS = frozenset("0123456789")
+_LOWER = frozenset("abcdefghijklmnopqrstuvwxyz")
+_LETTERS = _LOWER | frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_PATH_ALNUM = _LOWER | _DIGITS
+_ALNUM = _LETTERS | _DIGITS
+_DOMAIN_CHARS = _ALNUM | {"-"}
+_WORD = _ALNUM | {"_"}
+_TAG_CHARS = _WORD | {".", "-"}
+_HEX = frozenset("0123456789abcdefABCDEF")
+_LOWER_HEX = frozenset("0123456789abcdef")
 _DIGEST_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
+
+
+def _is_path_component(s: str) -> bool:
+    i, n = 0, len(s)
+    while True:
+        j = i
+        while j < n and s[j] in _PATH_ALNUM:
+            j += 1
+        if j == i:
+            return False
+        if j == n:
+            return True
+        c = s[j]
+        if c == ".":
+            i = j + 1
+        elif c == "_":
+            i = j + 2 if s.startswith("_", j + 1) else j + 1
+        elif c == "-":
+            i = j + 1
+            while i < n and s[i] == "-":
+                i += 1
+        else:
+            return False
+
+
+def _is_domain(s: str) -> bool:
+    host, port = s, ""
+    if s.startswith("["):
+        end = s.find("]")
+        if end < 2 or not all(c in _HEX or c == ":" for c in s[1:end]):
+            return False
+        host, rest = "", s[end + 1:]
+        if rest:
+            if not rest.startswith(":"):
+                return False
+            port = rest[1:]
+            if not port:
+                return False
+    else:
+        host, colon, port = s.partition(":")
+        if colon and not port:
+            return False
+        for part in host.split("."):
+            if not part or part[0] == "-" or part[-1] == "-" or not all(
+                    c in _DOMAIN_CHARS for c in part):
+                return False
+    return all(c in _DIGITS for c in port)
+
+
+def _is_name(s: str) -> bool:
+    parts = s.split("/")
+    if len(parts) > 1 and _is_domain(parts[0]):
+        parts = parts[1:]
+    return all(_is_path_component(p) for p in parts)
+
+
+def is_tag(s: str) -> bool:
+    """A tag as Docker's grammar has it (ASCII word characters, `.`, `-`; 128 at most)."""
+    return 0 < len(s) <= 128 and s[0] in _WORD and all(c in _TAG_CHARS for c in s)
+
+
+def _is_digest(s: str) -> bool:
+    algo, colon, hexpart = s.partition(":")
+    if not colon or len(hexpart) < 32 or not all(c in _HEX for c in hexpart):
+        return False
+    for sep in "-_+":
+        algo = algo.replace(sep, ".")
+    return all(p and p[0] in _LETTERS and all(c in _ALNUM for c in p)
+               for p in algo.split("."))
+
+
+def match(s: str) -> tuple[str, str | None, str | None] | None:
+    """`s` as (name, tag, digest) when the whole of it is a reference in Docker's
+    grammar (its `ReferenceRegexp`), else None."""
+    rest, at, digest = s.partition("@")
+    if at and not _is_digest(digest):
+        return None
+    slash = rest.rfind("/")
+    colon = rest.find(":", slash + 1)
+    name, tag = (rest[:colon], rest[colon + 1:]) if colon >= 0 else (rest, None)
+    if tag is not None and not is_tag(tag):
+        return None
+    if not _is_name(name):
+        return None
+    return name, tag, digest if at else None
+
+
+def is_hex_id(s: str) -> bool:
+    """64 lower-case hex digits: an image ID without its `sha256:`."""
+    return len(s) == 64 and all(c in _LOWER_HEX for c in s)
 
 
 class Reference:
@@ -127,16 +222,16 @@ def parse(s: str) -> Reference:
     """Parse a user-typed reference (ParseNormalizedNamed); raise InvalidArgument."""
     if not s:
         raise _invalid("repository name must have at least one component")
-    if ID_RE.fullmatch(s):
+    if is_hex_id(s):
         raise _invalid(f"invalid repository name ({s}), cannot specify 64-byte hexadecimal strings")
     domain, remainder = _split_domain(s)
     remote = remainder.split("@", 1)[0].split(":", 1)[0]
     if remote.lower() != remote:
         raise _invalid(f"repository name ({remote}) must be lowercase")
-    m = REFERENCE_RE.fullmatch(f"{domain}/{remainder}")
+    m = match(f"{domain}/{remainder}")
     if m is None:
         raise _invalid(repr(s))
-    canonical, tag, digest = m.group(1), m.group(2), m.group(3)
+    canonical, tag, digest = m
     if len(canonical) > NAME_TOTAL_LENGTH_MAX:
         raise _invalid(f"repository name must not be more than {NAME_TOTAL_LENGTH_MAX} characters")
     if digest is not None:
@@ -152,9 +247,10 @@ def parse(s: str) -> Reference:
 
 def looks_like_id_prefix(s: str) -> bool:
     """True for `abc123`, `sha256:abc123`, a full 64-hex ID: what `docker rmi <id>` takes."""
-    return ID_PREFIX_RE.fullmatch(s) is not None
+    s = s.removeprefix("sha256:")
+    return 0 < len(s) <= 64 and all(c in _LOWER_HEX for c in s)
 
 
 def is_full_id(s: str) -> bool:
     """A complete image ID, bare or `sha256:`-prefixed."""
-    return ID_RE.fullmatch(s.removeprefix("sha256:")) is not None
+    return is_hex_id(s.removeprefix("sha256:"))
