@@ -134,5 +134,42 @@ async def test_a_cancelled_layer_kills_its_worker_and_the_scratch_can_go(
                 scope.cancel()
                 await trio.sleep_forever()
         assert scope.cancelled_caught
-    with pytest.raises(ProcessLookupError):
-        os.kill(pids[0], 0)  # reaped: gone, not a zombie either
+    assert _dead(pids[0])  # killed and ended (the fork server reaps it)
+
+
+def _dead(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat[stat.rindex(")") + 2] == "Z"
+
+
+def _parent(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2:].split()[1])
+
+
+def test_workers_are_forks_of_one_server_that_ends_with_the_run(tmp_path: Path) -> None:
+    """No interpreter starts per layer: each worker is forked by the run's one fork
+    server, which the run's end stops (nothing is left running)."""
+    parents: list[int] = []
+
+    async def two_layers() -> None:
+        for i in range(2):
+            plain = tar_bytes({f"f{i}": os.urandom(50_000)})
+            blob = gzip.compress(plain)
+            workdir = tmp_path / str(i)
+            workdir.mkdir()
+            with trio.fail_after(60):
+                async with open_unpacker(digest=sha(blob), size=len(blob),
+                                         compression="gzip", diffid=sha(plain),
+                                         workdir=workdir, small=0) as u:
+                    assert isinstance(u, Unpacker)
+                    parents.append(_parent(u.proc.pid))
+                    await u.feed(blob)
+                    await u.finish()
+
+    trio.run(two_layers)
+    assert len(parents) == 2 and parents[0] == parents[1] != os.getpid()
+    assert _dead(parents[0])

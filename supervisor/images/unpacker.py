@@ -2,8 +2,11 @@
 own process while it downloads.
 
 `open_unpacker` starts the worker for one layer (a small one, up to `SMALL` bytes, is
-kept in memory and unpacked by a thread of the daemon instead: a worker's start costs
-more CPU than its unpack); the pull's task `feed`s it the blob's
+kept in memory and unpacked by a thread of the daemon instead: even a fork costs more
+than its unpack).  A worker is a fork of the daemon's fork server (`unpackd.serve`,
+started at the first large layer and kept for the daemon's run): an interpreter's
+start and imports per layer were ~0.1 s of CPU, as much as a 24 MB layer's unpack,
+and slowed a small pull below the thread path.  The pull's task `feed`s it the blob's
 bytes as they arrive (a write into its stdin pipe: the trio thread moves the bytes and
 does nothing else with them) and `finish` ends the stream and reads the verdict: the
 staged layer, or the worker's error raised here as the same class (a tampered blob a
@@ -14,15 +17,17 @@ writes into the pull's scratch once it is being removed.
 
 from __future__ import annotations
 
+import array
 import contextlib
 import fcntl
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import cast
 
 import trio
 
@@ -40,13 +45,122 @@ _F_SETPIPE_SZ = 1031
 #: The package's root, put on the worker's sys.path (it runs isolated, `-I`).
 _ROOT = str(Path(__file__).resolve().parents[2])
 _BOOT = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
-         "from supervisor.images.unpackd import main; main()")
+         "from supervisor.images.unpackd import serve; serve(int(sys.argv[1]))")
+
+
+class Worker:
+    """A forked layer worker: its two pipes and its pidfd (it is the fork server's
+    child, not the daemon's: killed and waited for through the pidfd)."""
+
+    def __init__(self, pid: int, pidfd: int, stdin: trio.lowlevel.FdStream,
+                 stdout: trio.lowlevel.FdStream) -> None:
+        self.pid = pid
+        self.pidfd = pidfd
+        self.stdin = stdin
+        self.stdout = stdout
+        self.ended = False
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+
+    async def wait(self) -> None:
+        """Until the worker has exited (its pidfd turns readable)."""
+        if not self.ended:
+            await trio.lowlevel.wait_readable(self.pidfd)
+            self.ended = True
+
+    async def aclose(self) -> None:
+        for stream in (self.stdin, self.stdout):
+            await stream.aclose()
+        trio.lowlevel.notify_closing(self.pidfd)
+        os.close(self.pidfd)
+
+
+class _ForkServer:
+    """The daemon's one fork server (`unpackd.serve`), for the trio run it started
+    in: a system task owns the process and ends it (its socket closed) with the run."""
+
+    def __init__(self) -> None:
+        self.lock = trio.Lock()  # one request and its reply at a time
+        self.sock: trio.socket.SocketType | None = None
+
+    async def spawn(self, job: bytes) -> Worker:
+        async with self.lock:
+            if self.sock is None:
+                await self._start()
+            assert self.sock is not None
+            blob_r, blob_w = os.pipe2(os.O_CLOEXEC)
+            out_r, out_w = os.pipe2(os.O_CLOEXEC)
+            try:
+                await self.sock.sendmsg([job], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                                array.array("i", [blob_r, out_w]))])
+                msg, ancdata, _flags, _addr = await self.sock.recvmsg(
+                    32, socket.CMSG_SPACE(array.array("i").itemsize))
+            except BaseException:
+                for fd in (blob_w, out_r):
+                    os.close(fd)
+                raise
+            finally:
+                for fd in (blob_r, out_w):
+                    os.close(fd)
+            fds = array.array("i")
+            for level, kind, data in ancdata:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+            if not msg or len(fds) != 1:
+                for fd in (blob_w, out_r, *fds):
+                    os.close(fd)
+                self.sock = None  # it died: the next layer starts another
+                raise CorralError("the layer fork server ended")
+            return Worker(int(msg), fds[0], trio.lowlevel.FdStream(blob_w),
+                          trio.lowlevel.FdStream(out_r))
+
+    async def _start(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            proc = await trio.lowlevel.open_process(
+                [sys.executable, "-I", "-c", _BOOT, _ROOT, str(theirs.fileno())],
+                stdin=subprocess.DEVNULL, pass_fds=(theirs.fileno(),), close_fds=True)
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        self.sock = trio.socket.from_stdlib_socket(ours)
+        trio.lowlevel.spawn_system_task(self._own, proc, self.sock)
+
+    async def _own(self, proc: trio.Process, sock: trio.socket.SocketType) -> None:
+        try:
+            await proc.wait()
+        finally:  # the run ends: EOF ends it; a stuck one is killed
+            with trio.CancelScope(shield=True):
+                if self.sock is sock:
+                    self.sock = None
+                sock.close()
+                with trio.move_on_after(5):
+                    await proc.wait()
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+
+
+_SERVER: trio.lowlevel.RunVar[_ForkServer] = trio.lowlevel.RunVar("unpack_fork_server")
+
+
+def _fork_server() -> _ForkServer:
+    try:
+        return _SERVER.get()
+    except LookupError:
+        server = _ForkServer()
+        _SERVER.set(server)
+        return server
 
 
 class Unpacker:
     """One running layer worker (see the module doc)."""
 
-    def __init__(self, proc: trio.Process, diffid: str) -> None:
+    def __init__(self, proc: Worker, diffid: str) -> None:
         self.proc = proc
         self.diffid = diffid
         self.got = 0  # blob bytes fed
@@ -76,13 +190,13 @@ class Unpacker:
         raw = bytearray()
         while chunk := await self.proc.stdout.receive_some(1 << 16):
             raw += chunk
-        code = await self.proc.wait()
+        await self.proc.wait()
         try:
             answer = json.loads(raw)
         except ValueError:
             answer = None
         if not isinstance(answer, dict):
-            return {"error": "os", "message": f"the layer worker exited with status {code}"}
+            return {"error": "os", "message": "the layer worker ended without an answer"}
         return answer
 
     async def _failure(self) -> CorralError:
@@ -154,21 +268,14 @@ async def open_unpacker(*, digest: str, size: int, compression: str, diffid: str
         return
     job = json.dumps({"digest": digest, "size": size, "compression": compression,
                       "diffid": diffid, "workdir": str(workdir)})
-    proc = await trio.lowlevel.open_process(
-        [sys.executable, "-I", "-c", _BOOT, _ROOT, job],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
-    )
+    proc = await _fork_server().spawn(job.encode())
     try:
-        assert proc.stdin is not None
         with contextlib.suppress(OSError):  # a smaller pipe only slows the hand-off
-            fcntl.fcntl(cast(trio.lowlevel.FdStream, proc.stdin).fileno(), _F_SETPIPE_SZ,
-                        _PIPE_SIZE)
+            fcntl.fcntl(proc.stdin.fileno(), _F_SETPIPE_SZ, _PIPE_SIZE)
         yield Unpacker(proc, diffid)
     finally:
         with trio.CancelScope(shield=True):
-            if proc.returncode is None:
+            if not proc.ended:
                 proc.kill()
             await proc.wait()
-            for stream in (proc.stdin, proc.stdout):
-                if stream is not None:
-                    await stream.aclose()
+            await proc.aclose()
