@@ -121,14 +121,28 @@ async def _layers_moved(e: Engine, name: str) -> tuple[int, int]:
     return moved, present
 
 
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of `pid` and its reaped children (utime, stime, cutime, cstime of
+    /proc/PID/stat), plus the same of each live child (any thread's), recursively."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+        tasks = os.listdir(f"/proc/{pid}/task")
+        kids = [int(k) for t in tasks
+                for k in Path(f"/proc/{pid}/task/{t}/children").read_text().split()]
+    except OSError:  # it ended meanwhile
+        return 0.0
+    fields = text[text.rindex(")") + 2:].split()
+    own = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return own + sum(_tree_cpu(k) for k in kids)
+
+
 def _daemon_cpu(e: Engine) -> float:
-    """CPU seconds of corral's daemon and its reaped children (its layer workers):
-    utime, stime, cutime, cstime of /proc/PID/stat; 0 for Podman (no daemon)."""
+    """CPU seconds of corral's daemon and its processes: its reaped children and the
+    live ones, such as the layer fork server, whose reaped children are the layer
+    workers; 0 for Podman (no daemon)."""
     if not isinstance(e, Corral):
         return 0.0
-    text = Path(f"/proc/{e.pid}/stat").read_text()
-    fields = text[text.rindex(")") + 2:].split()
-    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return _tree_cpu(e.pid)
 
 
 async def _cpu_of(e: Engine, argv: list[str]) -> float:
