@@ -44,6 +44,7 @@ _PIPE_SIZE = 1 << 20  # bytes in flight to a worker: a slow unpack slows the dow
 _F_SETPIPE_SZ = 1031
 #: The package's root, put on the worker's sys.path (it runs isolated, `-I`).
 _ROOT = str(Path(__file__).resolve().parents[2])
+_SPAWN_TIMEOUT = 60.0  # seconds for the fork server to fork a worker (a loaded host)
 _BOOT = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
          "from supervisor.images.unpackd import serve; serve(int(sys.argv[1]))")
 
@@ -93,10 +94,20 @@ class _ForkServer:
             blob_r, blob_w = os.pipe2(os.O_CLOEXEC)
             out_r, out_w = os.pipe2(os.O_CLOEXEC)
             try:
-                await self.sock.sendmsg([job], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                                array.array("i", [blob_r, out_w]))])
-                msg, ancdata, _flags, _addr = await self.sock.recvmsg(
-                    32, socket.CMSG_SPACE(array.array("i").itemsize))
+                # shielded: a request cancelled between its send and its reply would
+                # leave that reply for the next request (a fork is quick; a server
+                # that does not answer in time is dropped and the next layer starts one)
+                with trio.CancelScope(shield=True), trio.fail_after(_SPAWN_TIMEOUT):
+                    await self.sock.sendmsg([job], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                                    array.array("i", [blob_r, out_w]))])
+                    msg, ancdata, _flags, _addr = await self.sock.recvmsg(
+                        32, socket.CMSG_SPACE(array.array("i").itemsize))
+            except trio.TooSlowError:
+                for fd in (blob_w, out_r):
+                    os.close(fd)
+                self.sock.close()
+                self.sock = None
+                raise CorralError("the layer fork server did not answer") from None
             except BaseException:
                 for fd in (blob_w, out_r):
                     os.close(fd)
