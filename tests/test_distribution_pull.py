@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -563,11 +565,8 @@ def test_a_pull_whose_client_leaves_is_cancelled_and_leaves_nothing(
     s.close()
     # the job ends once the daemon sees its only client gone; a pull sent before that
     # would join it as a second watcher (as Docker's), so the test waits for the end
-    cancelled = f"pull {registry.host}/{repo}:latest cancelled: the client went away"
-    deadline = time.monotonic() + 30
-    while cancelled not in corral.log.read_text():
-        assert time.monotonic() < deadline, "the pull was not cancelled"
-        time.sleep(0.05)
+    assert wait_for_log(corral.log, timeout=30, event="job.cancelled",
+                        job=f"pull {registry.host}/{repo}:latest"), "the pull was not cancelled"
     msgs = [json.loads(x) for x in dk.api.pull(f"{registry.host}/{repo}", tag="latest",
                                                  stream=True)]
     assert "Pull complete" in [m["status"] for m in msgs]  # downloaded anew, whole
@@ -717,3 +716,34 @@ def test_rmi_of_a_pulled_image_as_docker(corral: Daemon, dk: Any, registry: Regi
     assert out[:2] == [{"Untagged": f"{busybox_remote}:latest"},
                        {"Untagged": f"{busybox_remote}@{digest}"}]
     assert {"Deleted": img.id} in out
+
+
+def wait_for_log(log: Path, *, timeout: float, **fields: str) -> bool:
+    """Block until the daemon's JSON log has a line with these fields (read as it is
+    written: `tail -F` follows it by inotify), at most `timeout` seconds."""
+    import select
+
+    with subprocess.Popen(["tail", "-n", "+1", "-F", str(log)], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL) as tail:
+        assert tail.stdout is not None
+        deadline = time.monotonic() + timeout
+        pending = b""
+        try:
+            while (left := deadline - time.monotonic()) > 0:
+                if not select.select([tail.stdout], [], [], left)[0]:
+                    break
+                chunk = os.read(tail.stdout.fileno(), 1 << 16)
+                if not chunk:
+                    break
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    try:
+                        record = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(record, dict) and all(
+                            record.get(k) == v for k, v in fields.items()):
+                        return True
+        finally:
+            tail.kill()
+    return False

@@ -113,5 +113,8 @@ class Jobs:
             if self._jobs.get(job.key) is job:
                 del self._jobs[job.key]
             job.finish()
-            if job.error is not None:
+            if job.scope.cancel_called and job.result is None:
+                # what a client (or a test) waits for before pulling afresh
+                log.info("job.cancelled", job=job.what, reason="the client went away")
+            elif job.error is not None:
                 log.info("job.error", job=job.what, error=job.error.message)
