@@ -17,26 +17,36 @@ from supervisor.supervise.healthstate import status_suffix
 from supervisor.units import human_duration
 
 
-def status_text(c: Container, now: float | None = None) -> str:
-    """The `Status` column of `docker ps`."""
-    now = time.time() if now is None else now
+def status_parts(c: Container) -> tuple[str, float | None, str]:
+    """The `Status` column of `docker ps` as (text before, the time a duration is
+    counted from or None, text after): what a cached listing keeps per container,
+    the duration alone changing with the clock."""
     st = c.state
     if st.status in (Status.RUNNING, Status.PAUSED):
-        up = f"Up {human_duration(now - parse_rfc3339(st.started_at))}"
         if st.status is Status.PAUSED:
-            return up + " (Paused)"
-        return f"{up} ({status_suffix(st.health)})" if st.health is not None else up
+            suffix = " (Paused)"
+        else:
+            suffix = f" ({status_suffix(st.health)})" if st.health is not None else ""
+        return "Up ", parse_rfc3339(st.started_at), suffix
     if st.status is Status.RESTARTING:
-        return (
-            f"Restarting ({st.exit_code}) {human_duration(now - parse_rfc3339(st.finished_at))} ago"
-        )
+        return f"Restarting ({st.exit_code}) ", parse_rfc3339(st.finished_at), " ago"
     if st.status is Status.EXITED:
-        return f"Exited ({st.exit_code}) {human_duration(now - parse_rfc3339(st.finished_at))} ago"
+        return f"Exited ({st.exit_code}) ", parse_rfc3339(st.finished_at), " ago"
     if st.status is Status.REMOVING:
-        return "Removal In Progress"
+        return "Removal In Progress", None, ""
     if st.status is Status.DEAD:
-        return "Dead"
-    return "Created"
+        return "Dead", None, ""
+    return "Created", None, ""
+
+
+def format_status(parts: tuple[str, float | None, str], now: float) -> str:
+    before, since, after = parts
+    return before if since is None else f"{before}{human_duration(now - since)}{after}"
+
+
+def status_text(c: Container, now: float | None = None) -> str:
+    """The `Status` column of `docker ps`."""
+    return format_status(status_parts(c), time.time() if now is None else now)
 
 
 def labels_of(c: Container) -> dict[str, str]:
@@ -54,14 +64,13 @@ def command_text(c: Container) -> str:
     return " ".join(str(a) for a in [c.path, *c.args])
 
 
-def container_summary(
+def summary_halves(
     c: Container,
     ports: list[dict[str, Any]] | None = None,
     networks: dict[str, Any] | None = None,
-    *,
-    now: float | None = None,
-) -> dict[str, Any]:
-    """One entry of `GET /containers/json` (ports and networks from the engine's networks)."""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One entry of `GET /containers/json` but its `Status`: the keys before it and
+    the keys after it."""
     return {
         "Id": c.id,
         "Names": ["/" + c.name],
@@ -72,11 +81,23 @@ def container_summary(
         "Ports": ports or [],
         "Labels": labels_of(c),
         "State": c.state.status.value,
-        "Status": status_text(c, now),
+    }, {
         "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode") or "default"},
         "NetworkSettings": {"Networks": networks or {}},
         "Mounts": [m.to_api() for m in c.mounts],
     }
+
+
+def container_summary(
+    c: Container,
+    ports: list[dict[str, Any]] | None = None,
+    networks: dict[str, Any] | None = None,
+    *,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """One entry of `GET /containers/json` (ports and networks from the engine's networks)."""
+    head, tail = summary_halves(c, ports, networks)
+    return {**head, "Status": status_text(c, now), **tail}
 
 
 _HOST_CONFIG_DEFAULTS: dict[str, Any] = {

@@ -129,6 +129,10 @@ class Database:
         self.reserve = Reserve(path.with_name("reserve"), reserve_bytes)
         self._pending: dict[str, tuple[str, Params, bool]] = {}
         self._wake: trio.Event | None = None
+        #: table changes no store's own write call announces (a rolled-back
+        #: transaction, a held write landing late): views cached by what they read
+        #: compare it (`NetworkStore.revision_of`)
+        self.late_changes = 0
         for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
             _make_private(path.with_name(name), create=name == path.name)
         try:
@@ -197,12 +201,14 @@ class Database:
             try:
                 yield self.conn
             except BaseException:
+                self.late_changes += 1
                 self.conn.execute("ROLLBACK")
                 raise
             else:
                 self.conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             if self.conn.in_transaction:
+                self.late_changes += 1
                 self.conn.execute("ROLLBACK")
             self._raise_full(exc)
             raise
@@ -306,6 +312,7 @@ class Database:
                 if is_disk_full(exc):
                     return False
                 log.error("metadata.pending_failed", key=key, error=str(exc))
+            self.late_changes += 1
             del self._pending[key]
             if not self._pending:
                 log.info("metadata.pending_written", path=str(self.path))

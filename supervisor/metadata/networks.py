@@ -128,6 +128,26 @@ class NetworkStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         db.ensure_schema(SCHEMA)
+        #: write counters, for views cached by what they read (`revision_of`): the
+        #: network records', and each container's endpoints'
+        self._writes = 0
+        self._network_revision = 0
+        self._revisions: dict[str, int] = {}
+
+    def _changed(self, container_id: str | None = None) -> None:
+        """Count a write: one container's endpoints, or (None) what every view reads."""
+        self._writes += 1
+        if container_id is None:
+            self._network_revision = self._writes
+        else:
+            self._revisions[container_id] = self._writes
+
+    def revision_of(self, container_id: str) -> tuple[int, int, int]:
+        """Changes whenever what a container's view reads here may have: its endpoints,
+        any network record, or the database behind the writes' backs (a rolled-back
+        transaction, a write held for want of space landing later)."""
+        return (self._revisions.get(container_id, 0), self._network_revision,
+                self.db.late_changes)  # fmt: skip
 
     # networks
     def all(self) -> list[Network]:
@@ -160,6 +180,7 @@ class NetworkStore:
         return net
 
     def add(self, net: Network) -> None:
+        self._changed()
         try:
             self.db.execute(
                 "INSERT INTO networks (id, name, record) VALUES (?, ?, ?)",
@@ -169,9 +190,11 @@ class NetworkStore:
             raise Conflict(f"network with name {net.name} already exists") from None
 
     def save(self, net: Network) -> None:
+        self._changed()
         self.db.execute("UPDATE networks SET record = ? WHERE id = ?", (net.to_json(), net.id))
 
     def delete(self, net: Network) -> None:
+        self._changed()
         self.db.execute("DELETE FROM networks WHERE id = ?", (net.id,))
 
     # endpoints
@@ -203,6 +226,7 @@ class NetworkStore:
         return used
 
     def add_endpoint(self, ep: Endpoint) -> None:
+        self._changed(ep.container_id)
         try:
             self.db.execute(
                 "INSERT INTO network_endpoints (container_id, network_id, ip, record) "
@@ -216,6 +240,7 @@ class NetworkStore:
             ) from None
 
     def save_endpoint(self, ep: Endpoint) -> None:
+        self._changed(ep.container_id)
         sql = (
             "UPDATE network_endpoints SET ip = ?, record = ? "
             "WHERE container_id = ? AND network_id = ?"
@@ -235,14 +260,18 @@ class NetworkStore:
             raise Conflict(f"Address already in use: {addr}") from None
 
     def delete_endpoint(self, ep: Endpoint) -> None:
+        self._changed(ep.container_id)
         self.db.execute(
             "DELETE FROM network_endpoints WHERE container_id = ? AND network_id = ?",
             (ep.container_id, ep.network_id),
         )
 
     def delete_endpoints_of(self, container_id: str) -> None:
+        """At a container's removal (its counter goes with it)."""
+        self._revisions.pop(container_id, None)
         self.db.execute("DELETE FROM network_endpoints WHERE container_id = ?", (container_id,))
 
     def release_all(self) -> None:
         """After a crash nothing runs: no endpoint holds an address any more."""
+        self._changed()
         self.db.execute("UPDATE network_endpoints SET ip = '' WHERE ip != ''")

@@ -1073,6 +1073,13 @@ class Networks:
         sb = self._sandboxes.get(cid)
         return list(sb.published) if sb else []
 
+    def view_key(self, cid: str) -> tuple[object, ...]:
+        """What a container's `GET /containers/json` entry reads here, to compare
+        (`api/listing`): the ports it publishes (None while it has no sandbox), its
+        endpoints' and the network records' revisions."""
+        sb = self._sandboxes.get(cid)
+        return (None if sb is None else tuple(sb.published), self.store.revision_of(cid))
+
     def ports_summary(self, c: Container) -> list[dict[str, Any]]:
         if c.id not in self._sandboxes:
             return []  # Docker shows no ports for a container that is not running

@@ -5,17 +5,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
 import trio
 
-from supervisor.api import detachkeys, schema, types, views, websocket
+from supervisor.api import detachkeys, listing, schema, types, views, websocket
 from supervisor.api.router import (
     ApiRequest,
     ApiResponse,
     EmptyResponse,
+    FixedResponse,
     HijackResponse,
     JsonResponse,
     Router,
@@ -67,6 +67,7 @@ def _tty_size(req: ApiRequest) -> tuple[int, int]:
 
 def register(router: Router, engine: Engine) -> None:
     get = engine.containers.get
+    listing_cache = listing.Listing(engine.networks)
 
     @router.route("POST", "/containers/create")
     async def create(req: ApiRequest) -> ApiResponse:
@@ -84,20 +85,16 @@ def register(router: Router, engine: Engine) -> None:
         limit = req.query_int("limit", -1) or -1
         filters = req.query_filters()
         views.check_ps_filters(filters)
+        everything = engine.containers.all()
         shown = [
-            c for c in engine.containers.all()
+            c for c in everything
             if (show_all or filters.get("status")
                 or c.state.status.value in ("running", "paused", "restarting"))
             and views.matches_filters(c, filters)
         ]
         if limit > 0:
             shown = shown[:limit]
-        networks = engine.networks.summaries(shown)
-        now = time.time()
-        return JsonResponse([
-            views.container_summary(c, engine.networks.ports_summary(c), networks[c.id], now=now)
-            for c in shown
-        ])
+        return FixedResponse(listing_cache.render(shown, everything), "application/json")
 
     @router.route("GET", "/containers/{id}/json")
     async def inspect(req: ApiRequest, id: str) -> ApiResponse:
