@@ -46,6 +46,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--no-podman", action="store_true", help="no podman")
     p.add_argument("--no-docker", action="store_true", help="no docker (dockerd)")
     p.add_argument("--containers", type=int, help="fleet size for many/memory/idle")
+    p.add_argument("--scale", type=int, help="fleet size of the scale scenario (1000)")
     p.add_argument("--concurrency", type=int, help="starts/removals in flight, every engine")
     p.add_argument("--samples", type=int, help="samples per engine for start and floor")
     p.add_argument("--lines", type=int, help="log lines written by the logs scenario")
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if args.quick else FULL
     overrides = {  # Sizes field: (flag, value)
         "fleet": ("--containers", args.containers),
+        "scale": ("--scale", args.scale),
         "concurrency": ("--concurrency", args.concurrency),
         "samples": ("--samples", args.samples),
         "log_lines": ("--lines", args.lines),

@@ -16,6 +16,7 @@ class Sizes:
     samples: int = 30  # start and floor samples per engine
     warmup: int = 3  # untimed runs per engine before samples
     fleet: int = 200  # containers for many / memory / idle
+    scale: int = 1000  # containers of the scale scenario
     concurrency: int = 50  # concurrent starts and removals, the same for every engine
     fleet_rounds: int = 3  # rounds of `many`
     idle_window: float = 30.0  # seconds of idle CPU accounting
@@ -31,6 +32,7 @@ QUICK = Sizes(
     samples=8,
     warmup=1,
     fleet=20,
+    scale=100,
     concurrency=20,
     fleet_rounds=1,
     idle_window=5.0,

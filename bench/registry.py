@@ -41,6 +41,7 @@ def all_scenarios() -> tuple[Scenario, ...]:
         restart,
         restore,
         rollout,
+        scale,
         scrape,
         start,
     )
@@ -65,6 +66,7 @@ def all_scenarios() -> tuple[Scenario, ...]:
         push.SCENARIO,
         restore.SCENARIO,
         rollout.SCENARIO,
+        scale.SCENARIO,
     )
 
 

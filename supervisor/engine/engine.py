@@ -725,10 +725,14 @@ class Engine:
                 undo.push_async_callback(_shielded, hook.start_failed, c)
             lowers = self.lowers_of(c)
             remapped = self._remap_of(c) is not None
-            mount_overlay(lowers, cdir / "upper", cdir / "work", rootfs,
-                          idmap=self.userns_path if remapped else None)
             undo.callback(unmount, cdir / "shm")
-            undo.callback(unmount, rootfs)
+            undo.callback(unmount, rootfs)  # one not mounted is fine
+            # in a worker thread: mount(2) waits for the mount namespace's lock, which
+            # the unmounts of exiting containers (worker threads too) hold meanwhile;
+            # a crash-looping fleet must leave the event loop free for the API
+            await trio.to_thread.run_sync(functools.partial(
+                mount_overlay, lowers, cdir / "upper", cdir / "work", rootfs,
+                idmap=self.userns_path if remapped else None))
             undo.callback(cgroups.cleanup, self.cgroup_path(c))  # runc's, if it made one
             if c.host_config.get("IpcMode") == "shareable":
                 mount_shm(cdir / "shm", c.host_config.get("ShmSize") or DEFAULT_SHM_SIZE)
