@@ -90,7 +90,7 @@ def register(router: Router, engine: Engine) -> None:
             c for c in everything
             if (show_all or filters.get("status")
                 or c.state.status.value in ("running", "paused", "restarting"))
-            and views.matches_filters(c, filters)
+            and (not filters or views.matches_filters(c, filters))
         ]
         if limit > 0:
             shown = shown[:limit]
