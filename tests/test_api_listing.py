@@ -12,7 +12,7 @@ import pytest
 from conftest import Daemon
 
 from supervisor.api import views
-from supervisor.api.listing import Listing
+from supervisor.api.listing import FEW, Listing
 from supervisor.metadata.containers import Container, MountPoint, State, Status
 from supervisor.metadata.health import Health
 from supervisor.network.ports import Published, ports_summary
@@ -41,6 +41,10 @@ class FakeNetworks:
     def summaries(self, cs: list[Container]) -> dict[str, dict[str, Any]]:
         self.summaries_asked.append([c.id for c in cs])
         return {c.id: self.nets.get(c.id, {}) for c in cs}
+
+    def summary_networks(self, c: Container) -> dict[str, Any]:
+        self.summaries_asked.append([c.id])
+        return self.nets.get(c.id, {})
 
 
 def container(n: int, **state: Any) -> Container:
@@ -115,9 +119,9 @@ def test_entries_are_the_views_built_afresh_and_follow_every_change() -> None:
 def test_only_changed_entries_are_rebuilt_and_removed_ones_dropped() -> None:
     nets = FakeNetworks()
     listing = Listing(nets)  # type: ignore[arg-type]
-    cs = [container(n) for n in range(4)]
+    cs = [container(n) for n in range(FEW + 2)]
     listing.render(cs, cs, NOW)
-    assert nets.summaries_asked == [[c.id for c in cs]]
+    assert nets.summaries_asked == [[c.id for c in cs]]  # one read for all
     running(cs[2])
     listing.render(cs, cs, NOW)
     assert nets.summaries_asked[-1] == [cs[2].id]
