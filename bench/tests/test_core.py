@@ -209,3 +209,13 @@ def test_plot_draws_each_ratio_on_its_side_of_1x(tmp_path: Path) -> None:
     )
     labels = "".join("".join(t.itertext()) for t in svg.iter(ns + "text"))
     assert "alone <&>" in labels
+
+
+# -- scale ------------------------------------------------------------------------------
+def test_scale_names_the_descriptor_ceiling_held_and_once_scraped() -> None:
+    from bench.scenarios.scale import ceiling
+
+    text = ceiling(20_000, 1_048_576, 8.0, 8.0)
+    assert "~2,500 containers held, ~1,250 once scraped" in text
+    assert "(fs.nr_open 1,048,576): ~65,536" in text
+    assert ceiling(20_000, 1_048_576, 0.0, 0.0) == "no descriptor held per container"
