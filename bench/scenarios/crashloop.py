@@ -22,6 +22,7 @@ from functools import partial
 
 import trio
 
+from bench import procfs
 from bench.api import Api, ApiError
 from bench.context import Bench
 from bench.engines.base import BenchError, Engine
@@ -156,7 +157,9 @@ async def run(b: Bench) -> list[Row]:
     running = Row(f"crashloop: `GET /containers/json`, {beside} (corral API)", "s")
     calm = Row(f"crashloop: `GET /containers/json`, {fleet} running, before the loops "
                "(corral API)", "s")  # the floor this machine's load sets
-    rows = (cli, api, running, calm)
+    calm_cpu = Row(f"crashloop: daemon CPU per `GET /containers/json`, {fleet} running, "
+                   "before the loops", "cpu-s")  # what load distorts least
+    rows = (cli, api, running, calm, calm_cpu)
     notes = []
     timings: dict[tuple[str, str], Timings] = {}
     for e in b.ordered(0):
@@ -165,7 +168,10 @@ async def run(b: Bench) -> list[Row]:
             await start_fleet(e, fleet, b.sizes.concurrency)
             if isinstance(calm_api := getattr(e, "api", None), Api):
                 ps = partial(calm_api.request, "GET", "/containers/json")
-                timings[calm.scenario, e.name] = await timed_all(ps, queries)
+                pid = e.overhead_pids()[0]
+                cpu0 = procfs.cpu_seconds(pid)
+                timings[calm.scenario, e.name] = t = await timed_all(ps, queries)
+                calm_cpu.samples[e.name] = [(procfs.cpu_seconds(pid) - cpu0) / len(t.samples)]
             await start_loopers(e, n, b.sizes.concurrency, ids)
             await trio.sleep(QUIET)
             await timed_all(partial(e.cli, "ps", "-a"), 1)  # warm-up
@@ -200,8 +206,9 @@ async def run(b: Bench) -> list[Row]:
     for (scenario, engine), t in timings.items():
         by_name[scenario].samples[engine] = t.samples
         by_name[scenario].verdicts[engine] = verdict(t)
-    for row in rows:
+    for row in rows[:-1]:
         row.note = "while measured: " + ", ".join(notes) + "; corral backoff 0"
+    calm_cpu.note = "the daemon's own CPU time per listing: what a busy machine inflates least"
     return list(rows)
 
 
