@@ -327,6 +327,8 @@ class TarReader:
                 records = parse_pax(self._extension(e.size))
                 if e.type == "g":
                     glob.update(records)
+                    if sum(map(len, glob.values())) > MAX_EXTENSION:  # kept for every entry
+                        raise _bad(f"global pax headers over {MAX_EXTENSION} bytes")
                 else:
                     pax.update(records)
                 continue
