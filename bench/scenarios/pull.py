@@ -13,7 +13,8 @@ Then the real-size image: a Debian bookworm root filesystem made by `mmdebstrap
 --variant=minbase` (~30 s once, cached outside git in CACHE; skipped when mmdebstrap
 is missing) under a 24 MB application layer and a small one; warm, an image on the
 same two lower layers with one new small layer.  Each row's note has MB/s of the
-compressed bytes, beside curl's.
+compressed bytes, beside curl's.  CORRAL_BENCH_PULL_SMALL=0 runs the Debian rows alone
+(CORRAL_BENCH_DEBIAN=0 the small ones alone).
 """
 
 from __future__ import annotations
@@ -260,7 +261,8 @@ async def run_pull(b: Bench) -> list[Row]:
                                                                        raw=True))
         blobs = [x["digest"] for x in manifest["layers"][1:]]
         mb = sum(x["size"] for x in manifest["layers"][1:]) / 1e6
-        for i in range(b.sizes.samples):
+        small = os.environ.get("CORRAL_BENCH_PULL_SMALL", "1") != "0"
+        for i in range(b.sizes.samples if small else 0):
             argv = ["curl", "-sf", *[a for d in blobs for a in (
                 "-o", "/dev/null", f"http://{app.split('/')[0]}/v2/bench/app/blobs/{d}")]]
             floor.samples.setdefault("curl", []).append(await _timed(argv, None))
@@ -273,7 +275,7 @@ async def run_pull(b: Bench) -> list[Row]:
                 if isinstance(e, Podman):
                     await e.cli("image", "prune", "-f")
         corral = next((e for e in b.engines if isinstance(e, Corral)), None)
-        if corral is not None:
+        if corral is not None and small:
             for _ in range(max(1, b.sizes.samples // 4)):
                 ping.samples.setdefault("corral", []).append(
                     await _ping_p99(corral, _pull_argv(corral, app)))

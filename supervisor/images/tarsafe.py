@@ -27,13 +27,18 @@ import contextlib
 import os
 import posixpath
 import stat
-import tarfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from supervisor.errors import InvalidArgument
+from supervisor.images.compression import Decompressor, Gzip
+from supervisor.images.tarstream import BLK, CHR, DIR, FIFO, LNK, REG, SYM, Entry, TarReader
 from supervisor.rmtree import remove_tree
+
+if TYPE_CHECKING:
+    import bz2
+    import lzma
 
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_META_PREFIX = ".wh..wh."
@@ -184,35 +189,30 @@ def _create(path: str, make: Callable[[], R]) -> R:
         return make()
 
 
-def _apply_xattrs(path: str | int, info: tarfile.TarInfo) -> None:
-    if not info.pax_headers:
+def _apply_xattrs(path: str | int, e: Entry) -> None:
+    if not e.xattrs:
         return
-    for key, value in info.pax_headers.items():
-        if not key.startswith(XATTR_PAX_PREFIX):
-            continue
-        attr = key[len(XATTR_PAX_PREFIX) :]
+    for attr, raw in e.xattrs.items():
         # A layer may not smuggle overlay metadata (redirects, origins) into our lowers.
         if attr.startswith("trusted.overlay."):
             continue
         with contextlib.suppress(OSError):
-            raw = value.encode("utf-8", "surrogateescape")
             if isinstance(path, int):
                 os.setxattr(path, attr, raw)
             else:
                 os.setxattr(path, attr, raw, follow_symlinks=False)
 
 
-def _apply_owner_mode(path: str, info: tarfile.TarInfo) -> None:
-    os.chown(path, info.uid, info.gid, follow_symlinks=False)
-    if not info.issym():
+def _apply_owner_mode(path: str, e: Entry) -> None:
+    os.chown(path, e.uid, e.gid, follow_symlinks=False)
+    if e.type != SYM:
         # chmod after chown: chown clears setuid/setgid bits.
-        os.chmod(path, info.mode & 0o7777)
+        os.chmod(path, e.mode & 0o7777)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    """All of `data` to `fd` (os.write may write less), with no buffered file object:
+def _write_all(fd: int, view: memoryview) -> None:
+    """All of `view` to `fd` (os.write may write less), with no buffered file object:
     one syscall per chunk, no per-file io objects or flush."""
-    view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
 
@@ -226,26 +226,81 @@ def unpack_layer(src: BinaryIO | Path, dest: Path) -> int:
     if isinstance(src, Path):
         with open(src, "rb") as f:
             return unpack_layer(f, dest)
+    return unpack_chunks(_decoded(src), dest)
+
+
+def _decoded(src: BinaryIO) -> Callable[[], bytes]:
+    """`src`'s tar as chunks, decompressed if its first bytes say gzip, bzip2 or xz
+    (as tarfile's `r|*` guessed; `ADD` takes such archives)."""
+    first = src.read(_CHUNK)
+    d: Decompressor | None = None
+    if first[:2] == b"\x1f\x8b":
+        d = Gzip()
+    elif first[:3] == b"BZh":
+        import bz2
+
+        d = _Flushless(bz2.BZ2Decompressor())
+    elif first[:6] == b"\xfd7zXZ\x00":
+        import lzma
+
+        d = _Flushless(lzma.LZMADecompressor())
+    pending = [first]
+
+    def raw() -> bytes:
+        return pending.pop() if pending else src.read(_CHUNK)
+
+    if d is None:
+        return raw
+    dec = d
+    ended = False
+
+    def source() -> bytes:
+        nonlocal ended
+        while not ended:
+            chunk = raw()
+            try:
+                out = dec.decompress(chunk) if chunk else dec.flush()
+            except Exception as e:  # noqa: BLE001 - zlib/bz2/lzma errors: a bad archive
+                raise InvalidArgument(f"invalid compressed archive: {e}") from None
+            ended = not chunk
+            if out:
+                return out
+        return b""
+
+    return source
+
+
+class _Flushless:
+    """bz2's and lzma's decompressors, with the `flush` they lack."""
+
+    def __init__(self, d: bz2.BZ2Decompressor | lzma.LZMADecompressor) -> None:
+        self.d = d
+
+    def decompress(self, data: bytes, /) -> bytes:
+        return self.d.decompress(data)
+
+    def flush(self) -> bytes:
+        if not self.d.eof:
+            raise InvalidArgument("invalid compressed archive: unexpected end of stream")
+        return b""
+
+
+def unpack_chunks(source: Callable[[], bytes], dest: Path) -> int:
+    """`unpack_layer` of the uncompressed tar whose bytes `source` gives in chunks
+    (b"" at the end): the pull's layer worker feeds it what it decodes."""
     total = 0
     budget = name_budget(dest)
     dir_times: list[tuple[tuple[str, ...], int]] = []
     known: Known = set()
     root = os.fspath(dest)
-    try:
-        tar = tarfile.open(fileobj=src, mode="r|*")  # noqa: SIM115 - `with tar` below
-    except tarfile.TarError as e:
-        raise InvalidArgument(f"invalid tar archive: {e}") from None
-    with tar:
-        try:
-            for info in tar:
-                total += _unpack_entry(tar, info, root, dir_times, budget, known)
-        except tarfile.TarError as e:
-            raise InvalidArgument(f"invalid tar archive: {e}") from None
+    reader = TarReader(source)
+    for e in reader.entries():
+        total += _unpack_entry(reader, e, root, dir_times, budget, known)
     # Directory mtimes last: creating children changed them.
     for parts, mtime in reversed(dir_times):
         path = _still_a_directory(root, parts)
         if path is not None:
-            os.utime(path, (mtime, mtime), follow_symlinks=False)
+            os.utime(path, ns=(mtime, mtime), follow_symlinks=False)
     return total
 
 
@@ -269,14 +324,14 @@ def _still_a_directory(dest: str, parts: tuple[str, ...]) -> str | None:
 
 
 def _unpack_entry(
-    tar: tarfile.TarFile,
-    info: tarfile.TarInfo,
+    reader: TarReader,
+    e: Entry,
     dest: str,
     dir_times: list[tuple[tuple[str, ...], int]],
     budget: int,
     known: Known,
 ) -> int:
-    name = info.name
+    name = e.name
     parts = entry_parts(name, budget)
     kind = whiteout_kind(parts)
     if kind is not None:
@@ -292,22 +347,22 @@ def _unpack_entry(
         _forget(known, target)
         _remove(path)
         os.mknod(path, stat.S_IFCHR | 0o000, os.makedev(0, 0))
-        os.chown(path, info.uid, info.gid, follow_symlinks=False)
+        os.chown(path, e.uid, e.gid, follow_symlinks=False)
         return 0
 
+    type_ = e.type
     if not parts:  # the layer root itself ("./")
-        if info.isdir():
-            _apply_owner_mode(dest, info)
-            _apply_xattrs(dest, info)
-            dir_times.append(((), int(info.mtime)))
+        if type_ == DIR:
+            _apply_owner_mode(dest, e)
+            _apply_xattrs(dest, e)
+            dir_times.append(((), e.mtime_ns))
             return 0
         raise _refuse(name, "the layer root must be a directory")
 
     parent = _safe_parent(dest, parts, name, create=True, known=known)
     path = f"{parent}/{parts[-1]}"
-    size = 0
 
-    if info.isdir():
+    if type_ == DIR:
         try:
             st = os.lstat(path)
         except FileNotFoundError:
@@ -318,63 +373,74 @@ def _unpack_entry(
         if st is None:
             os.mkdir(path, 0o700)
         known.add(parts)
-        dir_times.append((parts, int(info.mtime)))
+        dir_times.append((parts, e.mtime_ns))
+        _apply_owner_mode(path, e)
+        _apply_xattrs(path, e)
+        return 0
+    _forget(known, parts)
+    if type_ == REG:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+        fd = _create(path, lambda: os.open(path, flags, 0o600))
+        try:
+            size = _write_data(fd, reader, e)
+            # metadata through the descriptor: no path walk per call (the files
+            # are most of a layer's entries)
+            os.fchown(fd, e.uid, e.gid)
+            os.fchmod(fd, e.mode & 0o7777)  # after chown: chown clears setuid
+            _apply_xattrs(fd, e)
+            os.utime(fd, ns=(e.mtime_ns, e.mtime_ns))
+        finally:
+            os.close(fd)
+        return size
+    if type_ == SYM:
+        link = e.linkname
+        if len(os.fsencode(link)) >= PATH_MAX:
+            raise _refuse(name, f"symlink target is longer than {PATH_MAX - 1} bytes")
+        if not link or "\x00" in link:  # symlink(2) takes neither
+            raise _refuse(name, "symlink target is empty or contains a NUL byte")
+        _create(path, lambda: os.symlink(link, path))
+    elif type_ == LNK:
+        try:
+            target = entry_parts(e.linkname, budget)
+        except InvalidArgument:
+            target = ()
+        if not target:
+            raise _refuse(name, "hard link target escapes the layer")
+        tparent = _safe_parent(dest, target, name, create=False, known=known)
+        tpath = f"{tparent}/{target[-1]}"
+        try:
+            tst = os.lstat(tpath)
+        except FileNotFoundError:
+            raise _refuse(name, f"hard link target {e.linkname!r} not in layer") from None
+        if stat.S_ISDIR(tst.st_mode):
+            raise _refuse(name, "hard link to a directory")
+        if target == parts:
+            raise _refuse(name, f"hard link target {e.linkname!r} not in layer")
+        _create(path, lambda: os.link(tpath, path, follow_symlinks=False))
+        return 0  # the target carries the metadata
+    elif type_ in (CHR, BLK, FIFO):
+        kind_bits = stat.S_IFCHR if type_ == CHR else stat.S_IFBLK if type_ == BLK else stat.S_IFIFO
+        dev = os.makedev(e.devmajor, e.devminor)
+        _create(path, lambda: os.mknod(path, kind_bits | 0o600, dev))
     else:
-        _forget(known, parts)
-        if info.isreg():
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-            fd = _create(path, lambda: os.open(path, flags, 0o600))
-            try:
-                data = tar.extractfile(info) if info.size else None
-                if data is not None:
-                    while chunk := data.read(_CHUNK):
-                        _write_all(fd, chunk)
-                        size += len(chunk)
-                # metadata through the descriptor: no path walk per call (the files
-                # are most of a layer's entries)
-                os.fchown(fd, info.uid, info.gid)
-                os.fchmod(fd, info.mode & 0o7777)  # after chown: chown clears setuid
-                _apply_xattrs(fd, info)
-                os.utime(fd, (info.mtime, info.mtime))
-            finally:
-                os.close(fd)
-            return size
-        elif info.issym():
-            if len(os.fsencode(info.linkname)) >= PATH_MAX:
-                raise _refuse(name, f"symlink target is longer than {PATH_MAX - 1} bytes")
-            if not info.linkname or "\x00" in info.linkname:  # symlink(2) takes neither
-                raise _refuse(name, "symlink target is empty or contains a NUL byte")
-            _create(path, lambda: os.symlink(info.linkname, path))
-        elif info.islnk():
-            try:
-                target = entry_parts(info.linkname, budget)
-            except InvalidArgument:
-                target = ()
-            if not target:
-                raise _refuse(name, "hard link target escapes the layer")
-            tparent = _safe_parent(dest, target, name, create=False, known=known)
-            tpath = f"{tparent}/{target[-1]}"
-            try:
-                tst = os.lstat(tpath)
-            except FileNotFoundError:
-                raise _refuse(name, f"hard link target {info.linkname!r} not in layer") from None
-            if stat.S_ISDIR(tst.st_mode):
-                raise _refuse(name, "hard link to a directory")
-            if target == parts:
-                raise _refuse(name, f"hard link target {info.linkname!r} not in layer")
-            _create(path, lambda: os.link(tpath, path, follow_symlinks=False))
-            return 0  # the target carries the metadata
-        elif info.ischr() or info.isblk() or info.isfifo():
-            kind_bits = (
-                stat.S_IFCHR if info.ischr() else stat.S_IFBLK if info.isblk() else stat.S_IFIFO
-            )
-            dev = os.makedev(info.devmajor, info.devminor)
-            _create(path, lambda: os.mknod(path, kind_bits | 0o600, dev))
-        else:
-            raise _refuse(name, f"unsupported tar entry type {info.type!r}")
+        raise _refuse(name, f"unsupported tar entry type {e.type.encode()!r}")
 
-    _apply_owner_mode(path, info)
-    _apply_xattrs(path, info)
-    if not info.isdir():
-        os.utime(path, (info.mtime, info.mtime), follow_symlinks=False)
-    return size
+    _apply_owner_mode(path, e)
+    _apply_xattrs(path, e)
+    os.utime(path, ns=(e.mtime_ns, e.mtime_ns), follow_symlinks=False)
+    return 0
+
+
+def _write_data(fd: int, reader: TarReader, e: Entry) -> int:
+    """The entry's data into `fd` (a sparse file's regions at their offsets, its holes
+    left holes); the file's length."""
+    if e.sparse is None:
+        for view in reader.chunks():
+            _write_all(fd, view)
+        return e.size
+    for off, length in e.sparse:
+        os.lseek(fd, off, os.SEEK_SET)
+        for view in reader.chunks(length):
+            _write_all(fd, view)
+    os.ftruncate(fd, e.realsize)
+    return e.realsize

@@ -2,7 +2,7 @@
 
 A layer's bytes go once through: the blob's sha256 and length, decompression, the diff
 ID's sha256, the layer's tar written to scratch (kept as its content blob) and the
-unpack (`tarsafe`).  The unpack is Python code (tarfile's header parsing and ~10
+unpack (`tarsafe`).  The unpack is Python code (`tarstream`'s header parsing and ~7
 syscalls an entry) holding the GIL; in the daemon it shared one interpreter with the
 trio thread and the other layers' workers, so a big pull stretched `/_ping` and
 serialised the layers.  In its own process it has its own GIL and CPU share: the
@@ -42,7 +42,7 @@ from typing import BinaryIO
 from supervisor import durable
 from supervisor.errors import DigestMismatch, InvalidArgument
 from supervisor.images.compression import BlobDecoder, decompressor
-from supervisor.images.tarsafe import unpack_layer
+from supervisor.images.tarsafe import unpack_chunks
 from supervisor.rmtree import remove_tree
 
 _READ = 1 << 18  # bytes read from the pipe at once
@@ -74,7 +74,7 @@ def stage_stream(source: Source, *, decoder: BlobDecoder | None, diffid: str,
     try:
         unpack_to = new_dir(workdir)
         try:
-            layer_size = unpack_layer(stream, unpack_to)  # type: ignore[arg-type]
+            layer_size = unpack_chunks(stream.chunk, unpack_to)
         except InvalidArgument:
             stream.check_blob()  # tampered bytes are named as such, not as a bad tar
             raise
@@ -90,7 +90,7 @@ def stage_stream(source: Source, *, decoder: BlobDecoder | None, diffid: str,
 
 
 class LayerStream:
-    """The file `tarfile` reads in `stage_stream`: source bytes in (decoded by
+    """The chunks `tarstream` reads in `stage_stream`: source bytes in (decoded by
     `decoder` if there is one), the tar out, teed to `out` and hashed on the way."""
 
     def __init__(self, source: Source, out: BinaryIO, decoder: BlobDecoder | None) -> None:
@@ -124,18 +124,15 @@ class LayerStream:
         self.out.write(data)
         self.buf, self.pos = data, 0
 
-    def read(self, n: int = -1) -> bytes:
-        """Up to `n` bytes (fewer is fine: tarfile's stream reader loops)."""
-        if self.pos >= len(self.buf) and not self._more():
-            return b""
-        if n < 0:
-            parts = [self.buf[self.pos:]]
-            while self._more():
-                parts.append(self.buf)
+    def chunk(self) -> bytes:
+        """The next decoded chunk (b"" at the end), as `tarstream` reads them."""
+        if self.pos < len(self.buf):
+            out = self.buf[self.pos:] if self.pos else self.buf
             self.buf, self.pos = b"", 0
-            return b"".join(parts)
-        out = self.buf[self.pos:self.pos + n]
-        self.pos += len(out)
+            return out
+        if not self._more():
+            return b""
+        out, self.buf, self.pos = self.buf, b"", 0
         return out
 
     def check_blob(self) -> None:
