@@ -1457,8 +1457,9 @@ class Engine:
         # A hook's await above may have called the restart off (a removal): asked again.
         decision = self._restart_decision(c, live, code, ran_for)
         live.unhealthy_restart = False  # asked once, for this exit
-        if decision.restart:
-            self._enter_restarting(c, live, decision)
+        # Booked and scheduled before any await, so a user's stop from here on finds
+        # the restart pending and calls it off; it begins once this exit is finished.
+        scheduled = decision.restart and self._schedule_restart(c, live, decision)
         # One save for the exit and the restarting that follows (a step of the loop,
         # `ContainerStore.save`); durable below if no restart follows.
         self.containers.save(c, durable=False)
@@ -1474,7 +1475,7 @@ class Engine:
         for hook in self.hooks:
             hook.died(c)
         log.info("container.die", id=c.short_id, name=c.name, exit_code=code, oom=oom)
-        if decision.restart and self._schedule_restart(c, live, decision):
+        if scheduled:
             live.stopped.set()
             return
         await self._release_root(c, live)  # not restarted after all
@@ -1514,28 +1515,23 @@ class Engine:
             now=trio.current_time(),
         )
 
-    def _enter_restarting(self, c: Container, live: Live, decision: restarts.Decision) -> None:
-        """The policy's restart, booked: the backoff remembered, state `restarting`."""
+    def _schedule_restart(self, c: Container, live: Live, decision: restarts.Decision) -> bool:
+        """The policy's restart, booked (the backoff remembered, state `restarting`)
+        and due after its backoff, once this exit's supervision ends (`live.stopped`);
+        a cancel scope per pending restart, so a user stop calls it off."""
         now = trio.current_time()
         live.delay = decision.delay
         live.recent_restarts = [t for t in live.recent_restarts if now - t <= 3600] + [now]
         transition(c.state, Event.RESTART_WAIT, c.name)
-
-    def _schedule_restart(self, c: Container, live: Live, decision: restarts.Decision) -> bool:
-        """The booked restart, due after its backoff (a cancel scope per pending
-        restart, so a user stop calls it off); False if it was called off meanwhile
-        (an await of the exit let a stop or a removal in)."""
-        if c.state.status is not Status.RESTARTING or live.removing:
-            if c.state.status is Status.RESTARTING:
-                transition(c.state, Event.EXIT, c.name)
-            return False
         scope = trio.CancelScope()
         live.restart_scope = scope
-        self.nursery.start_soon(self._restart_later, c, live, scope, decision.delay)
+        self.nursery.start_soon(self._restart_later, c, live, scope, decision.delay,
+                                live.stopped)
         return True
 
     async def _restart_later(
-        self, c: Container, live: Live, scope: trio.CancelScope, delay: float
+        self, c: Container, live: Live, scope: trio.CancelScope, delay: float,
+        finished: trio.Event,
     ) -> None:
         """Wait out the backoff, then start the container again under its start lock.
 
@@ -1545,6 +1541,7 @@ class Engine:
         failure of a restart may end the daemon: anything unexpected is logged.
         """
         with scope:
+            await finished.wait()  # the exit's last steps (the holder lets it go) first
             await trio.sleep(delay)
             await self._restarts.acquire_on_behalf_of(scope)  # RESTARTS_IN_FLIGHT
         if scope.cancelled_caught:
