@@ -340,3 +340,45 @@ def test_a_tty_containers_output_is_logged_once_in_order_across_kill_9(
     assert lines == [f"line {n}" for n in range(1, len(lines) + 1)]
     tty.remove(force=True)
     client.close()
+
+
+def test_a_kill_9_mid_restart_loop_recovers_with_one_root_mount(
+    private_daemon: Any, rootfs_tar: Path
+) -> None:
+    # A zero-backoff loop keeps its root mounted between runs: a daemon killed there
+    # leaves it mounted, and the next one must neither stack a second overlay on it
+    # nor leave it behind.
+    d = private_daemon()
+    client = _load(d, rootfs_tar)
+    t0 = time.time()
+    looper = client.containers.run(
+        IMAGE, ["sh", "-c", "echo run >> /runs; exit 1"], name="looper", detach=True,
+        labels={"corral.restart.backoff": "0s,0s,0s"}, restart_policy={"Name": "always"},
+    )
+    dies = 0
+    for _e in client.events(since=t0, until=time.time() + 90, decode=True,
+                            filters={"container": looper.id, "event": "die"}):
+        dies += 1
+        if dies == 5:
+            break
+    assert dies >= 2, "the loop did not run"
+    client.close()
+    _kill_9(d)
+    t1 = time.time()
+    d2 = private_daemon()
+    client = d2.client()
+    started = client.events(since=t1, until=time.time() + 90, decode=True,
+                            filters={"container": looper.id, "event": "start"})
+    assert next(iter(started), None) is not None, "the loop did not go on"
+    rootfs = str(d.root / "containers" / looper.id / "rootfs")
+    mounts = [ln for ln in Path("/proc/self/mountinfo").read_text().splitlines()
+              if ln.split()[4] == rootfs]
+    assert len(mounts) <= 1  # running (or between two runs): one overlay at most
+    stopped = client.containers.get("looper")
+    stopped.update(restart_policy={"Name": "no"})  # the loop ends at its next exit
+    stopped.wait(timeout=90)
+    runs = b"".join(stopped.get_archive("/runs")[0])
+    assert runs.count(b"run\n") > dies  # its writable layer kept across the kill
+    assert looper.id not in Path("/proc/self/mountinfo").read_text()  # stopped: unmounted
+    stopped.remove()
+    client.close()

@@ -5,8 +5,10 @@ Waiting is done on the daemon's own event stream (bounded by `until`), never on 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -228,3 +230,66 @@ def test_remove_or_stop_during_a_zero_backoff_restart_loop(dk: Any) -> None:
         c.remove(force=True)
         assert dk.ping()
     assert dk.containers.list(all=True) == []
+
+
+STATX_MNT_ID_UNIQUE = 0x4000  # Linux 6.8: a mount ID never reused
+_STATX_MNT_ID = 0x90  # offset of stx_mnt_id in struct statx
+
+
+def unique_mount_id(path: Path) -> int:
+    """The never-reused ID of the mount `path` is on (statx), or skip where the kernel
+    has none."""
+    import ctypes
+    import ctypes.util
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    buf = ctypes.create_string_buffer(256)
+    rc = libc.statx(-100, os.fsencode(path), 0, STATX_MNT_ID_UNIQUE, buf)
+    if rc != 0:
+        raise OSError(ctypes.get_errno(), f"statx {path}")
+    if not int.from_bytes(buf.raw[0:4], "little") & STATX_MNT_ID_UNIQUE:
+        pytest.skip("no unique mount IDs on this kernel")
+    return int.from_bytes(buf.raw[_STATX_MNT_ID:_STATX_MNT_ID + 8], "little")
+
+
+def test_a_restart_due_at_once_keeps_the_root_mounted_and_its_writes(
+    daemon: Any, dk: Any
+) -> None:
+    # Docker keeps a container's writable layer across restarts; with no backoff
+    # corral keeps its root mounted too (one overlay for the whole loop), and a
+    # loop that ends leaves nothing mounted.
+    zero = {"corral.restart.backoff": "0s,0s,0s"}
+    wait = "while [ ! -e /go$n ]; do usleep 10000; done"  # until the test says go
+    script = ("echo run >> /runs; n=$(wc -l < /runs); "
+              f"if [ $n -le 2 ]; then {wait}; fi; exit 1")
+    t0 = time.time()
+    c = dk.containers.run(IMAGE, ["sh", "-c", script], detach=True, labels=zero,
+                          restart_policy={"Name": "on-failure", "MaximumRetryCount": 2})
+    rootfs = daemon.root / "containers" / c.id / "rootfs"
+    first = unique_mount_id(rootfs)  # the first run waits for /go1
+    c.exec_run(["touch", "/go1"])
+    collect_events(dk, t0, lambda s: actions(s).count("start") == 2, container=c.id)
+    assert unique_mount_id(rootfs) == first  # the second run, on the same mount
+    c.exec_run(["touch", "/go2"])
+    evs = collect_events(dk, t0, lambda s: actions(s).count("die") == 3, container=c.id)
+    assert actions(evs).count("start") == 3
+    c.reload()
+    assert c.attrs["State"]["Status"] == "exited"
+    assert c.attrs["RestartCount"] == 2
+    runs = b"".join(c.get_archive("/runs")[0])
+    assert runs.count(b"run\n") == 3  # one writable layer for all three runs
+    assert c.id not in Path("/proc/self/mountinfo").read_text()  # stopped for good
+    c.remove()
+
+
+def test_a_stop_during_a_zero_backoff_loop_leaves_no_root_mounted(dk: Any) -> None:
+    zero = {"corral.restart.backoff": "0s,0s,0s"}
+    t0 = time.time()
+    c = dk.containers.run(IMAGE, ["false"], detach=True, labels=zero,
+                          restart_policy={"Name": "always"})
+    collect_events(dk, t0, lambda s: actions(s).count("die") >= 3, container=c.id)
+    c.stop(timeout=1)
+    c.reload()
+    assert c.attrs["State"]["Status"] == "exited"
+    assert c.id not in Path("/proc/self/mountinfo").read_text()
+    c.remove()

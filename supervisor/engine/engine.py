@@ -118,6 +118,10 @@ RECOVERED_ERROR = "the corral daemon stopped while the container was running"
 #: fleet crash-looping with no backoff would otherwise keep the event loop's every
 #: round full of starts, and the API would answer after all of them.
 RESTARTS_IN_FLIGHT = 2
+#: A policy restart due within this many seconds keeps the exited run's root (and shm)
+#: mounted for the next run, as its writable layer is kept (Docker's): no unmount and
+#: mount again per crash of a loop.  A longer backoff unmounts, as a stop does.
+KEEP_ROOT_S = 1.0
 
 
 @contextlib.asynccontextmanager
@@ -453,6 +457,9 @@ class Engine:
         for live in self._live.values():
             if live.restart_scope is not None:
                 live.restart_scope.cancel()
+        for c in self.containers.all():  # no restart comes now: the kept roots go
+            if (kept := self._live.get(c.id)) is not None:
+                await self._release_root(c, kept)
         active = [c for c in self.containers.all() if is_active(c.state.status)]
         # As dockerd's ShutdownTimeout: the longest stop timeout of those running (at
         # least the default) and a margin; then what is left is killed, and its exit's
@@ -723,23 +730,23 @@ class Engine:
             for hook in self.hooks:  # networking: ports, netns, veth; option volumes
                 await hook.starting(c)
                 undo.push_async_callback(_shielded, hook.start_failed, c)
-            lowers = self.lowers_of(c)
             remapped = self._remap_of(c) is not None
+            kept, live.root_kept = live.root_kept, False  # the undo below unmounts it too
             undo.callback(unmount, cdir / "shm")
             undo.callback(unmount, rootfs)  # one not mounted is fine
             # in a worker thread: mount(2) waits for the mount namespace's lock, which
             # the unmounts of exiting containers (worker threads too) hold meanwhile;
             # a crash-looping fleet must leave the event loop free for the API
-            await trio.to_thread.run_sync(functools.partial(
-                mount_overlay, lowers, cdir / "upper", cdir / "work", rootfs,
-                idmap=self.userns_path if remapped else None))
+            if not kept:
+                await trio.to_thread.run_sync(functools.partial(
+                    mount_overlay, self.lowers_of(c), cdir / "upper", cdir / "work", rootfs,
+                    idmap=self.userns_path if remapped else None))
             undo.callback(cgroups.cleanup, self.cgroup_path(c))  # runc's, if it made one
-            if c.host_config.get("IpcMode") == "shareable":
+            if c.host_config.get("IpcMode") == "shareable" and not kept:
                 mount_shm(cdir / "shm", c.host_config.get("ShmSize") or DEFAULT_SHM_SIZE)
             if remapped:
                 self._remap_files(c, cdir)
-            await trio.to_thread.run_sync(self._copy_up_volumes, c, rootfs)
-            devices = await trio.to_thread.run_sync(container_devices, c.host_config)
+            devices = await trio.to_thread.run_sync(self._start_files, c, rootfs)
             spec = self._runtime_spec(c, rootfs, devices)
             bundle_config = build_oci_config(spec, _host_nofile_hard())
             import json
@@ -1161,6 +1168,14 @@ class Engine:
             return "/dev/shm"
         return str(self.dir_of(other) / "shm")
 
+    def _start_files(
+        self, c: Container, rootfs: Path
+    ) -> tuple[list[Device], list[dict[str, Any]]]:
+        """Blocking, in one worker thread (each hop is a wait on a loaded host): the
+        volumes' copy-up, then the container's devices."""
+        self._copy_up_volumes(c, rootfs)
+        return container_devices(c.host_config)
+
     def _copy_up_volumes(self, c: Container, rootfs: Path) -> None:
         """A new, empty volume gets the image's content at its path, as in Docker
         (blocking file work: called in a worker thread).
@@ -1197,7 +1212,7 @@ class Engine:
         if new == "unhealthy" and c.state.status is Status.RUNNING and (
             tuning.restart_on_unhealthy
         ):
-            # Podman's --health-on-failure=restart: kill it; _plan_restart
+            # Podman's --health-on-failure=restart: kill it; _restart_decision
             # restarts it whatever the restart policy says.
             self._live[c.id].unhealthy_restart = True
             self._send(c, signal.SIGKILL)
@@ -1396,6 +1411,17 @@ class Engine:
             return  # no TTY (or one going with its exiting init): nothing to size
         console.resize(height, width)
 
+    def _exit_files(self, c: Container, own_pidns: bool, unmount_root: bool) -> tuple[bool, bool]:
+        """Blocking, in a worker thread: the exited run's OOM kills counted, then (with
+        its own PID namespace) its cgroups and runc state removed and, if that went,
+        its root unmounted; (whether it was OOM-killed, whether runc's state is gone)."""
+        path = self.cgroup_path(c)
+        oom = cgroups.oom_kill_count(path) > 0
+        gone = own_pidns and self.runtime.discard_exited(c.id, path)
+        if gone and unmount_root:
+            self._unmount_exited(c)
+        return oom, gone
+
     def _unmount_exited(self, c: Container) -> None:
         """The rootfs (and shm) mounts: syscalls run in a worker thread (a
         crash-looping fleet exits many times a second, and the event loop must stay
@@ -1404,10 +1430,21 @@ class Engine:
         unmount(self.dir_of(c) / "shm")
 
     async def _finish(self, c: Container, live: Live, code: int) -> None:
-        oom = await trio.to_thread.run_sync(cgroups.oom_kill_count, self.cgroup_path(c)) > 0
-        await self.runtime.delete_exited(c.id, self.cgroup_path(c),
-                                         own_pid_namespace=not c.host_config.get("PidMode"))
-        await trio.to_thread.run_sync(self._unmount_exited, c)
+        ran_for = trio.current_time() - live.started_clock
+        decision = self._restart_decision(c, live, code, ran_for)
+        # A restart due at once finds its root mounted (the writable layer is the
+        # container's across restarts anyway); anything else unmounts.  Whoever takes
+        # the kept root (a start) or calls the restart off owns it.
+        live.root_kept = decision.restart and decision.delay <= KEEP_ROOT_S
+        own_pidns = not c.host_config.get("PidMode")
+        # one worker thread for the exit's files: on a loaded host each hop is a wait
+        oom, gone = await trio.to_thread.run_sync(
+            self._exit_files, c, own_pidns, not live.root_kept)
+        if not gone:  # runc's delete first (what is left in the cgroup), then the root
+            await self.runtime.delete_exited(c.id, self.cgroup_path(c),
+                                             own_pid_namespace=False)
+            if not live.root_kept:
+                await trio.to_thread.run_sync(self._unmount_exited, c)
         for hook in reversed(self.hooks):  # option volumes; networking: relays, netns
             try:
                 await hook.exited(c)
@@ -1420,7 +1457,15 @@ class Engine:
         st.oom_killed = oom
         st.pid = 0
         st.finished_at = rfc3339_nano()
-        self.containers.save(c, durable=False)  # durable below if no restart follows
+        # A hook's await above may have called the restart off (a removal): asked again.
+        decision = self._restart_decision(c, live, code, ran_for)
+        live.unhealthy_restart = False  # asked once, for this exit
+        # Booked and scheduled before any await, so a user's stop from here on finds
+        # the restart pending and calls it off; it begins once this exit is finished.
+        scheduled = decision.restart and self._schedule_restart(c, live, decision)
+        # One save for the exit and the restarting that follows (a step of the loop,
+        # `ContainerStore.save`); durable below if no restart follows.
+        self.containers.save(c, durable=False)
         self.inits.drop(c.id)
         await self.holder.forget(c.id)  # its exit is recorded: the holder lets it go
         live.log.close_writer(restarting=True)  # followers wait: a policy restart may follow
@@ -1429,57 +1474,67 @@ class Engine:
         exited.set()
         if oom:
             self.emit(c, "oom")
-        ran_for = trio.current_time() - live.started_clock
         self.emit(c, "die", exitCode=code, execDuration=int(ran_for))
         for hook in self.hooks:
             hook.died(c)
         log.info("container.die", id=c.short_id, name=c.name, exit_code=code, oom=oom)
-        if self._plan_restart(c, live, code, ran_for):
+        if scheduled:
             live.stopped.set()
             return
+        await self._release_root(c, live)  # not restarted after all
+        if decision.give_up:
+            c.state.error = decision.give_up
+            self.emit(c, "restart_limit", reason=decision.give_up)
+            log.warning("container.restart_limit", id=c.short_id, name=c.name,
+                        reason=decision.give_up)
         live.log.close_writer()  # stopped for good: followers end here
         self.containers.save(c)  # the exit for good, durable (the save above was not)
         live.stopped.set()
         if c.host_config.get("AutoRemove") and not live.removing:
             await self.remove(c, force=True, volumes=True)
 
-    def _plan_restart(self, c: Container, live: Live, code: int, ran_for: float) -> bool:
-        """Ask the policy; if it says restart, go to `restarting` and schedule it."""
+    async def _release_root(self, c: Container, live: Live) -> None:
+        """The root an exit kept mounted for a restart that will not come, unmounted."""
+        if live.root_kept:
+            live.root_kept = False
+            await trio.to_thread.run_sync(self._unmount_exited, c)
+
+    def _restart_decision(
+        self, c: Container, live: Live, code: int, ran_for: float
+    ) -> restarts.Decision:
+        """What the policy says of this exit (nothing changes: `_enter_restarting`
+        applies a restart)."""
         if live.removing:
-            return False
+            return restarts.Decision(restart=False)
         policy = restarts.Policy.from_api(c.host_config.get("RestartPolicy"))
         if live.unhealthy_restart:
-            live.unhealthy_restart = False
             policy = restarts.Policy("always")
         tuning = restarts.Tuning.from_labels(c.config.get("Labels"))
-        now = trio.current_time()
-        decision = restarts.decide(
+        return restarts.decide(
             policy, tuning, exit_code=code,
             stopped_by_user=c.state.user_stopped or live.killed_by_user,
             shutting_down=self.shutting_down, restart_count=c.state.restart_count,
             ran_for=ran_for, previous_delay=live.delay, recent_restarts=live.recent_restarts,
-            now=now,
+            now=trio.current_time(),
         )
-        if decision.give_up:
-            c.state.error = decision.give_up
-            self.containers.save(c)
-            self.emit(c, "restart_limit", reason=decision.give_up)
-            log.warning("container.restart_limit", id=c.short_id, name=c.name,
-                        reason=decision.give_up)
-            return False
-        if not decision.restart:
-            return False
+
+    def _schedule_restart(self, c: Container, live: Live, decision: restarts.Decision) -> bool:
+        """The policy's restart, booked (the backoff remembered, state `restarting`)
+        and due after its backoff, once this exit's supervision ends (`live.stopped`);
+        a cancel scope per pending restart, so a user stop calls it off."""
+        now = trio.current_time()
         live.delay = decision.delay
         live.recent_restarts = [t for t in live.recent_restarts if now - t <= 3600] + [now]
         transition(c.state, Event.RESTART_WAIT, c.name)
-        self.containers.save(c, durable=False)  # a step of the loop (ContainerStore.save)
         scope = trio.CancelScope()
         live.restart_scope = scope
-        self.nursery.start_soon(self._restart_later, c, live, scope, decision.delay)
+        self.nursery.start_soon(self._restart_later, c, live, scope, decision.delay,
+                                live.stopped)
         return True
 
     async def _restart_later(
-        self, c: Container, live: Live, scope: trio.CancelScope, delay: float
+        self, c: Container, live: Live, scope: trio.CancelScope, delay: float,
+        finished: trio.Event,
     ) -> None:
         """Wait out the backoff, then start the container again under its start lock.
 
@@ -1489,6 +1544,7 @@ class Engine:
         failure of a restart may end the daemon: anything unexpected is logged.
         """
         with scope:
+            await finished.wait()  # the exit's last steps (the holder lets it go) first
             await trio.sleep(delay)
             await self._restarts.acquire_on_behalf_of(scope)  # RESTARTS_IN_FLIGHT
         if scope.cancelled_caught:
@@ -1510,6 +1566,7 @@ class Engine:
                 message = exc.message if isinstance(exc, CorralError) else repr(exc)
                 if c.state.status is Status.RESTARTING:
                     transition(c.state, Event.START_FAILED, c.name)
+                await self._release_root(c, live)  # refused before it took the root
                 live.log.close_writer()  # no run follows: followers end here
                 c.state.error = message
                 self.containers.save(c)
@@ -1533,6 +1590,7 @@ class Engine:
         live.restart_scope.cancel()
         live.restart_scope = None
         transition(c.state, Event.EXIT, c.name)
+        await self._release_root(c, live)
         self.containers.save(c)
         live.log.close_writer()  # no run follows: followers end here
         return True

@@ -38,6 +38,9 @@ class Live:
     removing: bool = False
     # Restart policy bookkeeping (supervise/restart.py decides; this remembers).
     restart_scope: trio.CancelScope | None = None  # a pending policy restart
+    # The root (and shm) an exit left mounted for the policy restart due at once
+    # (`Engine._finish`); the start takes it, anyone who calls the restart off unmounts it.
+    root_kept: bool = False
     delay: float = 0.0  # the last backoff delay
     recent_restarts: list[float] = field(default_factory=list)  # trio clock times
     started_clock: float = 0.0

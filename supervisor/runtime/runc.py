@@ -423,18 +423,24 @@ class Runtime:
         kernel kills and reaps the namespace's other processes before the init's exit
         is reported), so what runc's delete of a stopped container does is what is
         left to do: rmdir its cgroups and remove its state directory (no poststop
-        hooks: corral's specs have none).  With a shared PID namespace (`--pid host`,
-        `container:`), or a cgroup that will not go, runc's delete, which kills what
-        is left in the cgroup first; the cgroups are then removed again.
+        hooks: corral's specs have none; `discard_exited`).  With a shared PID
+        namespace (`--pid host`, `container:`), or a cgroup that will not go, runc's
+        delete, which kills what is left in the cgroup first; the cgroups are then
+        removed again.
         """
         # rmdir and unlink in a worker thread: an exiting fleet must leave the event
         # loop free for the API.
-        gone = own_pid_namespace and not await trio.to_thread.run_sync(
-            cgroups.cleanup, cgroups_path)
-        if gone and await trio.to_thread.run_sync(discard_tree, self.state_dir / id):
+        if own_pid_namespace and await trio.to_thread.run_sync(
+                self.discard_exited, id, cgroups_path):
             return
         await self.delete(id, force=True)
         await trio.to_thread.run_sync(cgroups.cleanup, cgroups_path)
+
+    def discard_exited(self, id: str, cgroups_path: str) -> bool:
+        """Blocking: an exited container's cgroups and runc state directory removed, as
+        runc's delete of a stopped one with its own PID namespace; False if either is
+        left (then `runc delete`, by `delete_exited`)."""
+        return not cgroups.cleanup(cgroups_path) and discard_tree(self.state_dir / id)
 
     async def state(self, id: str) -> dict[str, Any] | None:
         """runc's state record (`status`, `pid`, ...), or None if runc doesn't know id."""
