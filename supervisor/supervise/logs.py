@@ -265,8 +265,7 @@ class ContainerLog:
             block = encode_block(stream, lines, now)
             self.lines[stream] = self.lines.get(stream, 0) + lines.count(b"\n")
             self.bytes[stream] = self.bytes.get(stream, 0) + len(lines)
-            if block is None or 0 <= max_size <= self._size + len(block):
-                block = None  # escapes, or a rotation within: record by record
+            # escapes: record by record
             pieces = [] if block else [line + b"\n" for line in lines[:-1].split(b"\n")]
         else:
             pieces = lines
@@ -274,6 +273,16 @@ class ContainerLog:
             self.bytes[stream] = self.bytes.get(stream, 0) + sum(map(len, lines))
         try:
             if block is not None:
+                while max_size >= 0 and self._size + len(block) > max_size:
+                    # Docker's rule (below) on the block: the records that begin before
+                    # the file reaches max-size stay in it, the next begins a new file.
+                    room = max_size - self._size
+                    cut = 0 if room <= 0 else block.find(b"\n", room - 1) + 1
+                    if room > 0 and cut in (0, len(block)):
+                        break  # the last record reaches it: the next append rotates
+                    self._write(block[:cut])
+                    block = block[cut:]
+                    self._rotate()
                 self._write(block)
             elif max_size < 0:
                 self._write("".join(encode_records(stream, pieces, now)).encode("ascii"))
