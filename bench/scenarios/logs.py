@@ -48,7 +48,7 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-class _CpuWatch:
+class CpuWatch:
     """CPU seconds of the engine's own processes (corral's daemon and holder, podman's
     conmon, dockerd, containerd and the shim) and of the bench's finished children (the
     clients: `corral`, `podman`, `docker`) over a stretch.  conmon exits with its
@@ -85,7 +85,7 @@ async def stored_then_read(b: Bench, e: Engine) -> tuple[float, float, float, fl
     created = await e.cli("create", *_writer(e, b), capture=True)
     cid = created.stdout.decode().strip()
     with trio.fail_after(_timeout(n)):
-        watch = _CpuWatch(e)
+        watch = CpuWatch(e)
         start = time.perf_counter()
         await e.cli("start", cid)
         async with trio.open_nursery() as nursery:
@@ -94,7 +94,7 @@ async def stored_then_read(b: Bench, e: Engine) -> tuple[float, float, float, fl
             nursery.cancel_scope.cancel()
         stored = time.perf_counter() - start
         stored_cpu = watch.total()
-        watch = _CpuWatch(e)
+        watch = CpuWatch(e)
         start = time.perf_counter()
         out = await e.cli("logs", cid, capture=True)
         read = time.perf_counter() - start
