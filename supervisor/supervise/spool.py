@@ -25,7 +25,6 @@ it into a relay pipe the holder also keeps, and that pipe into the spool.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import struct
 from dataclasses import dataclass
@@ -39,9 +38,9 @@ from supervisor.supervise.logconfig import rotated_path
 log = structlog.get_logger("corral.spool")
 
 CHUNK = 65536  # what the console relay moves at a time
-TAKE = 1 << 20  # what one splice may move out of a container's pipe
-PIPE_SIZE = 1 << 20  # a chatty container's pipe (/proc/sys/fs/pipe-max-size's default)
-_F_SETPIPE_SZ = 1031
+# What one splice may move out of a container's pipe: all of it (1 MiB, see
+# `restore.raise_pipe_size`), so a flood costs one wake-up, mark and append per MiB.
+TAKE = 1 << 20
 RESET_AT = 1024 * 1024
 _MARK = struct.Struct("<QQQ")  # logged offset, log inode, log size
 
@@ -71,7 +70,6 @@ class Spool:
         self.logged, self.log_ino, self.log_size = 0, 0, 0
         self.floor = 0  # bytes before this spool offset may be in the framer unspooled
         self.bypassed = 0  # reads that went around the spool (it could not take them)
-        self.grown = False  # the pipe was made PIPE_SIZE
         if resume:
             raw = os.pread(self.mark.fileno(), _MARK.size, 0)
             if len(raw) == _MARK.size:
@@ -107,13 +105,6 @@ class Spool:
             self.floor = self.end
             return data
         self.end += n
-        if n >= CHUNK and not self.grown:
-            # A full 64 KiB pipe: a chatty container.  A bigger pipe lets it write on
-            # while the daemon waits for a CPU, and the daemon take more per wake-up
-            # (idle containers keep the default: the kernel's slots cost per pipe).
-            self.grown = True
-            with contextlib.suppress(OSError):
-                fcntl.fcntl(pipe, _F_SETPIPE_SZ, PIPE_SIZE)
         return os.pread(self.data.fileno(), n, self.end - n) if n else b""
 
     def commit(self, held_back: int, log_position: tuple[int, int]) -> None:
