@@ -70,3 +70,45 @@ def test_a_flooding_container_does_not_starve_the_api(dk: Any) -> None:
     assert flood.logs(tail=2) == b"y\ny\n"
     flood.remove(force=True)
     follower.close()
+
+
+def _frames(sock: str, path: str, headers: str = "") -> list[tuple[int, bytes]]:
+    """The stdcopy frames of a logs response, raw over the socket (no client's merging)."""
+    import socket
+
+    from supervisor.api.stdcopy import Demuxer
+
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock)
+    s.sendall(f"GET {path} HTTP/1.0\r\nHost: x\r\n{headers}\r\n".encode())
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.") and b" 200 " in head.split(b"\r\n")[0], head
+    return Demuxer().feed(body)
+
+
+def test_corral_cli_gets_a_frame_per_run_docker_clients_a_frame_per_line(
+    dk: Any, daemon: Daemon
+) -> None:
+    """`corral logs` asks for merged frames (X-Corral-Frames: merged): still stdout on
+    stdout and stderr on stderr, in order; docker-py (and any other client) gets one
+    frame per line, as from Docker.  (The two pipes are read apart: where `err` falls
+    among the other lines is not fixed, as with Docker.)"""
+    script = "i=0; while [ $i -lt 200 ]; do echo out $i; i=$((i+1)); done; echo err >&2"
+    c = dk.containers.run(IMAGE, ["sh", "-c", script], detach=True)
+    assert c.wait(timeout=60)["StatusCode"] == 0
+    r = daemon.cli("logs", c.id)
+    assert r.stdout == "".join(f"out {i}\n" for i in range(200)) and r.stderr == "err\n"
+    path = f"/v1.44/containers/{c.id}/logs?stdout=1&stderr=1"
+    per_line = _frames(str(daemon.sock), path)
+    assert len(per_line) == 201 and (2, b"err\n") in per_line
+    merged = _frames(str(daemon.sock), path, "X-Corral-Frames: merged\r\n")
+    assert len(merged) < 201 and (2, b"err\n") in merged
+    assert b"".join(data for sid, data in merged if sid == 1) == b"".join(
+        data for sid, data in per_line if sid == 1
+    )
+    frames = list(c.logs(stream=True))  # docker-py: an item per frame
+    assert sorted(frames) == sorted([b"err\n", *(b"out %d\n" % i for i in range(200))])

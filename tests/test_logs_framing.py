@@ -15,6 +15,7 @@ from supervisor.supervise.framing import (
     LogEntry,
     decode_record,
     decode_records,
+    encode_block,
     encode_records,
 )
 from supervisor.supervise.logconfig import (
@@ -179,3 +180,31 @@ def test_rotation_renames_like_docker() -> None:
     assert rotation_moves(p, 4, 2) == three
     assert rotation_moves(p, 4, 3) == three  # .3, the oldest, is replaced
     assert rotation_moves(p, 1000, 2) == three  # only files that exist move
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 100, 4096, 65536])
+def test_feed_block_gives_the_pieces_feed_gives(chunk: int) -> None:
+    """The pump's `feed_block`: the same pieces as `feed` (a block of whole lines where
+    it can, pieces where a line is long), and records alike either way."""
+    rng = random.Random(chunk)
+    kinds = [b"short\n", b"\n", b'q"uote\n', b"x" * 20000 + b"\n", b"y" * 16385]
+    data = b"".join(rng.choices(kinds, weights=[400, 50, 20, 1, 1], k=3000))
+    data += b"".join(rng.choices(kinds[:3], k=30000))  # where 64 KiB hold no long line
+    fast, slow = LineFramer(), LineFramer()
+    got: list[bytes] = []
+    want: list[bytes] = []
+    blocks = 0
+    for i in range(0, len(data), chunk):
+        out = fast.feed_block(data[i : i + chunk])
+        if isinstance(out, bytes):
+            blocks += 1
+            recs = encode_block("stdout", out, "T")
+            out = [line + b"\n" for line in out[:-1].split(b"\n")]
+            assert (recs is None) == any(b'"' in p for p in out)
+            if recs is not None:
+                assert recs.decode() == "".join(encode_records("stdout", out, "T"))
+        got += out
+        want += slow.feed(data[i : i + chunk])
+        assert fast.held == slow.held
+    assert got + fast.flush() == want + slow.flush()
+    assert blocks or chunk == 1

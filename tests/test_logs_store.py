@@ -138,6 +138,42 @@ def test_logs_give_back_the_exact_bytes_written(tmp_path: Path, max_size: int) -
     assert log.bytes["stdout"] == len(data)
 
 
+@pytest.mark.parametrize(("max_size", "max_file"), [(-1, 1), (3000, 1000), (5000, 2)])
+def test_blocks_store_the_files_pieces_store(
+    tmp_path: Path, clock: FakeClock, max_size: int, max_file: int
+) -> None:
+    """The pump's blocks (`feed_block`, stored in one piece when no byte needs an
+    escape) give the very files record-by-record appends give: records, rotation
+    points and names; counters alike."""
+    rnd = random.Random(max_size)
+    kinds = [b"plain %d\n", b"tab\t%d\n", b'"%d"\n', b"%d" + b"z" * 20000 + b"\n", b"\n"]
+    data = b"".join(k % i if b"%" in k else k for i, k in enumerate(
+        rnd.choices(kinds, weights=[200, 5, 5, 1, 20], k=4000)))  # fmt: skip
+    logs = {}
+    for how in ("pieces", "blocks"):
+        (tmp_path / how).mkdir()
+        log = ContainerLog(tmp_path / how / "abc-json.log")
+        log.open_writer(LogOptions(max_size, max_file))
+        framer = LineFramer()
+        i = 0
+        while i < len(data):
+            n = rnd.randint(1, 9000)
+            chunk = data[i : i + n]
+            feed = framer.feed if how == "pieces" else framer.feed_block
+            log.append("stdout", feed(chunk))
+            i += n
+        log.append("stdout", framer.flush())
+        logs[how] = log
+    files = {how: sorted(p.name for p in (tmp_path / how).iterdir()) for how in logs}
+    assert files["blocks"] == files["pieces"]
+    assert (len(files["pieces"]) > 1) == (max_size > 0)  # it rotated, or could not
+    for name in files["pieces"]:
+        want = (tmp_path / "pieces" / name).read_bytes()
+        assert (tmp_path / "blocks" / name).read_bytes() == want, name
+    assert logs["blocks"].lines == logs["pieces"].lines
+    assert logs["blocks"].bytes == logs["pieces"].bytes == {"stdout": len(data), "stderr": 0}
+
+
 # ---------------------------------------------------------- since/until/tail
 
 

@@ -116,3 +116,71 @@ async def test_read_and_follow_raw_give_whole_lines(tmp_path: Path) -> None:
         log.append("stdout", [b"late\n"])
         log.close_writer()
     assert b"".join(got) == b"999\nlate\n"
+
+
+def _per_stream(frames: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+    """Consecutive frames of one stream as one payload: what a demultiplexer writes."""
+    out: list[tuple[int, bytes]] = []
+    for sid, data in frames:
+        if out and out[-1][0] == sid:
+            out[-1] = (sid, out[-1][1] + data)
+        else:
+            out.append((sid, data))
+    return out
+
+
+def _run_blobs(rng: random.Random) -> list[bytes]:
+    """Blobs as corral writes them: runs of records sharing a stream and a time (one
+    append each), with what can break a run: a record of the other stream with the same
+    time, escapes, partial lines, a line that is no record, long runs past the gallop's
+    stride."""
+    times = [T, "2026-12-01T12:00:01.000000001Z", "2026-12-01T12:00:01.5Z"]
+    alphabet = [b"a", b"b", b" ", b'"', b"\\", b"\t", b"\xff", b"\x00"]
+    blobs = []
+    for _ in range(150):
+        blob = b""
+        for _ in range(rng.randint(1, 8)):
+            kind = rng.random()
+            stream = rng.choice(["stdout", "stderr"])
+            time = rng.choice(times)
+            if kind < 0.05:
+                blob += b"garbage line\n"
+                continue
+            count = rng.choice([1, 2, 5, 40, 700])
+            pieces = []
+            for i in range(count):
+                text = b"%d-%d" % (i, rng.randint(0, 9))
+                if rng.random() < 0.03:
+                    text += b"".join(rng.choices(alphabet, k=3))
+                pieces.append(text + b"\n" if rng.random() < 0.98 else text)
+            blob += records(stream, pieces, time)
+        blobs.append(blob)
+    return blobs
+
+
+def test_merged_frames_and_runs_demultiplex_to_the_same_bytes() -> None:
+    """corral's CLI asks for a frame per run of records (`X-Corral-Frames: merged`):
+    demultiplexed, every option gives what Docker's frame per record gives; and a frame
+    per record stays exact for runs broken in every way."""
+    rng = random.Random(1818)
+    for blob in [*BLOBS.values(), *_run_blobs(rng)]:
+        for opts in OPTIONS:
+            expected = one_by_one(blob, **opts)
+            assert Wire(**opts)(blob) == expected, (blob, opts)
+            merged = Wire(**opts, merged=True)(blob)
+            if opts["tty"]:
+                assert merged == expected
+            else:
+                got = _per_stream(Demuxer().feed(merged))
+                assert got == _per_stream(Demuxer().feed(expected)), (blob, opts)
+
+
+def test_a_record_of_the_other_stream_inside_a_run_keeps_its_stream() -> None:
+    """Between two records of a run, one of the other stream with the same time and
+    length: sliced by position it would read as the run's own."""
+    blob = records("stdout", [b"%04d\n" % i for i in range(300)])
+    blob += records("stderr", [b"EEEE\n"]) + records("stdout", [b"%04d\n" % i for i in range(300)])
+    frames = Demuxer().feed(Wire(stdout=True, stderr=True, timestamps=False, tty=False)(blob))
+    assert (2, b"EEEE\n") in frames and len(frames) == 601
+    merged = Wire(stdout=True, stderr=True, timestamps=False, tty=False, merged=True)(blob)
+    assert [sid for sid, _ in Demuxer().feed(merged)] == [1, 2, 1]

@@ -27,6 +27,7 @@ from bench.context import Bench
 from bench.engines.base import Engine
 from bench.registry import Scenario
 from bench.report import Row
+from bench.scenarios.logs import CpuWatch
 
 LINE = 1024
 SIZE = 1 << 30
@@ -44,7 +45,7 @@ def big_file(b: Bench) -> Path:
     return path
 
 
-async def tailed(b: Bench, e: Engine, api: Row, cli: Row) -> None:
+async def tailed(b: Bench, e: Engine, api: Row, cli: Row, cpu: Row) -> None:
     src = big_file(b)
     run = await e.cli(
         "run", "-d", "-v", f"{src}:/big:ro", *e.run_options(), e.image, "cat", "/big",
@@ -54,9 +55,11 @@ async def tailed(b: Bench, e: Engine, api: Row, cli: Row) -> None:
     try:
         await e.cli("wait", cid)
         for _ in range(max(3, b.sizes.samples // 2)):
+            watch = CpuWatch(e)
             start = time.perf_counter()
             out = await e.cli("logs", "--tail", str(TAIL), cid, capture=True)
             cli.samples.setdefault(e.name, []).append(time.perf_counter() - start)
+            cpu.samples.setdefault(e.name, []).append(watch.total())
             lines = out.stdout.count(b"\n")
             if lines != TAIL:
                 cli.verdicts[e.name] = f"FAIL: {lines} lines, not {TAIL}"
@@ -147,15 +150,16 @@ async def followed(b: Bench, e: Engine, row: Row) -> None:
 async def run(b: Bench) -> list[Row]:
     cli = Row(f"logtail: `logs --tail {TAIL}` of a 1 GiB log, end to end", "s")
     api = Row(f"logtail: GET /logs?tail={TAIL} of a 1 GiB log, the API alone", "s")
+    cpu = Row(f"logtail: `logs --tail {TAIL}` of a 1 GiB log, engine + client CPU", "cpu-s")
     follow = Row("logtail: `logs -f`, a line written until the follower shows it", "s")
     await trio.to_thread.run_sync(big_file, b)
     for i in range(b.sizes.log_rounds):
         for e in b.ordered(i):
-            await tailed(b, e, api, cli)
+            await tailed(b, e, api, cli, cpu)
             await e.settle()
             await followed(b, e, follow)
             await e.settle()
-    return [cli, api, follow]
+    return [cli, cpu, api, follow]
 
 
 SCENARIO = Scenario("logtail", "`logs --tail` of 1 GiB, `logs -f` latency per line", run)

@@ -723,7 +723,10 @@ def cmd_logs(cli: Cli, argv: list[str]) -> int:
         "since": timestamp_param(p["since"], now) if p["since"] else None,
         "until": timestamp_param(p["until"], now) if p["until"] else None,
     }
-    resp = cli.client.request("GET", f"/containers/{_cid(p.args[0])}/logs", query)
+    # one frame per run of records, not per line (see supervise/logread.py)
+    resp = cli.client.request(
+        "GET", f"/containers/{_cid(p.args[0])}/logs", query, headers={"X-Corral-Frames": "merged"}
+    )
     copy_chunks(resp.iter_chunks(), cli.bout, cli.berr)
     return 0
 

@@ -1292,7 +1292,7 @@ class Engine:
                 if not data:
                     break
                 live.output.publish(stream, data)
-                live.log.append(stream, framer.feed(data))
+                live.log.append(stream, framer.feed_block(data))
         live.log.append(stream, framer.flush())
 
     async def _pump_spooled(
@@ -1307,7 +1307,7 @@ class Engine:
             async with pipe:
                 left = spool.pending()
                 if left:
-                    live.log.append(stream, framer.feed(left))
+                    live.log.append(stream, framer.feed_block(left))
                 # Marked before the first append too: an unmarked first append is undone.
                 spool.commit(framer.held, live.log.position())
                 while True:
@@ -1319,7 +1319,7 @@ class Engine:
                     if not data:
                         break
                     live.output.publish(stream, data)
-                    live.log.append(stream, framer.feed(data))
+                    live.log.append(stream, framer.feed_block(data))
                     spool.commit(framer.held, live.log.position())
                     await trio.lowlevel.checkpoint()  # a flood must not starve the rest
             live.log.append(stream, framer.flush())
@@ -1341,7 +1341,7 @@ class Engine:
         framer = LineFramer()
         while data := await console.read():
             live.output.publish("stdout", data)
-            live.log.append("stdout", framer.feed(data))
+            live.log.append("stdout", framer.feed_block(data))
         live.log.append("stdout", framer.flush())
 
     async def _pump_console_spooled(
@@ -1363,13 +1363,13 @@ class Engine:
                 if not data:
                     return
                 live.output.publish("stdout", data)
-                live.log.append("stdout", framer.feed(data))
+                live.log.append("stdout", framer.feed_block(data))
                 spool.commit(framer.held, live.log.position())
 
         try:
             left = spool.pending()
             if left:
-                live.log.append("stdout", framer.feed(left))
+                live.log.append("stdout", framer.feed_block(left))
             spool.commit(framer.held, live.log.position())
             while True:
                 spool_relay()  # so the relay is empty: EAGAIN below means "pty empty"

@@ -63,6 +63,25 @@ class LineFramer:
         self._size = len(tail)
         return out
 
+    def feed_block(self, data: bytes) -> bytes | list[bytes]:
+        """`feed`, but the whole lines as one block (each ending with its newline) when
+        none is longer than `MAX_LINE`: the pieces then are the block's lines, and
+        `encode_block` stores them without a Python statement per line."""
+        cut = data.rfind(b"\n") + 1
+        if not cut or len(data) - cut >= MAX_LINE:
+            return self.feed(data)
+        block = b"".join([*self._parts, data[:cut]]) if self._parts else data[:cut]
+        pos, end = 0, len(block)
+        while end - pos > MAX_LINE + 1:  # hop newline to newline, 16 KiB at most each
+            nl = block.rfind(b"\n", pos, pos + MAX_LINE + 1)
+            if nl < 0:
+                return self.feed(data)  # a long line: `feed` cuts it
+            pos = nl + 1
+        tail = data[cut:]
+        self._parts = [tail] if tail else []
+        self._size = len(tail)
+        return block
+
     @property
     def held(self) -> int:
         """How many bytes fed so far are held back (the start of a line)."""
@@ -86,6 +105,19 @@ def encode_records(stream: str, pieces: list[bytes], time: str) -> list[str]:
     tail = f',"stream":"{stream}","time":"{time}"}}\n'
     esc = _escape
     return ['{"log":' + esc(p.decode("utf-8", "surrogateescape")) + tail for p in pieces]
+
+
+# What `encode_basestring_ascii` keeps as it is: printable ASCII but `"` and `\\`.
+_PLAIN = bytes(sorted(set(range(0x20, 0x7F)) - set(b'"\\'))) + b"\n"
+
+
+def encode_block(stream: str, block: bytes, time: str) -> bytes | None:
+    """The records of a block of whole lines (`feed_block`), as `encode_records` makes
+    them, when no byte needs an escape; None otherwise (then record by record)."""
+    if block.translate(None, _PLAIN):
+        return None
+    tail = f'\\n","stream":"{stream}","time":"{time}"}}\n'.encode()
+    return b'{"log":"' + block[:-1].replace(b"\n", tail + b'{"log":"') + tail
 
 
 def _to_bytes(text: str) -> bytes:

@@ -1,20 +1,27 @@
 """json-file records straight to the bytes `GET /containers/{id}/logs` sends, pure.
 
 The general reader (`framing.decode_records`) builds a `LogEntry` per record and the API
-then framed each one: ~4.5 s of CPU for a million lines, most of what `logs` took.
-Nearly every record corral or Docker writes has one shape, a line with no escape but its
-final `\\n`: `{"log":"TEXT\\n","stream":"stdout","time":"..."}`, whose stored TEXT *is*
-the container's bytes.  `Wire` turns a blob of such lines into output without a Python
-statement per record: one `re.split` cuts out the texts (and streams and times when they
-matter), `map` builds the frame headers and list slice assignment interleaves the
-parts, all in C.  Whether the whole blob has the shape is checked by counting: every
-line ends with the separator the split consumed, and such a line has exactly one
-backslash and twelve quotes only when its TEXT has none (JSON escapes every `"` and
-`\\` in it).  A blob that fails (escapes, partial lines, non-UTF-8, foreign writers,
-a stream not asked for among others) goes record by record through the general path,
-so the output is byte for byte the same either way: one stdcopy frame per record
-(docker-py's `logs(stream=True)` yields a frame at a time, so frames are never merged),
-raw bytes with a TTY.
+then framed each one: ~4.5 s of CPU for a million lines.  Nearly every record corral or
+Docker writes has one shape, a line with no escape but its final `\\n`:
+`{"log":"TEXT\\n","stream":"stdout","time":"..."}`, whose stored TEXT *is* the
+container's bytes.  And corral stores a whole pipe read (an append) with one time, so
+a log is made of *runs*: consecutive records of one stream and one time, each ending
+with the same bytes `KEY` = `\\n","stream":"S","time":"T"}\\n`.
+
+`Wire` cuts a blob into runs without a Python statement per record: from a run's first
+record it knows KEY, gallops and bisects over line ends to the run's last record (a
+few dozen `find`s, never a scan of the blob per run), then one `bytes.replace` of
+`KEY{"log":"` by a newline turns the run into its texts.  Whether the run really has
+the shape is checked on the result: the texts hold no `"` and no `\\` exactly when every
+record of the run was `{"log":"TEXT\\n` + KEY with a TEXT free of escapes (the
+separator holds quotes, an escape a backslash; what is left of any other line holds
+one of them).  A run that fails (escapes, partial lines, non-UTF-8 stored as
+`\\udcXX`, foreign writers, attrs) goes record by record through the general path, so
+the output is byte for byte the same either way: one stdcopy frame per record
+(docker-py's `logs(stream=True)` yields a frame at a time, so frames are not merged
+unless the client asked: corral's CLI sends `X-Corral-Frames: merged` and gets one
+frame per run, which any stdcopy reader demultiplexes to the same bytes), raw bytes
+with a TTY.
 
 Why not orjson: the cost was never JSON parsing (the fast shape needs none), it was the
 per-record Python objects; a native parser would still build them.
@@ -22,93 +29,178 @@ per-record Python objects; a native parser would still build them.
 
 from __future__ import annotations
 
-import operator
-import re
 import struct
+from collections.abc import Iterator
 from itertools import repeat
 
 from supervisor.supervise.framing import decode_records
 
-__all__ = ["Wire"]
+__all__ = ["MERGE_HEADER", "Run", "Wire", "runs"]
 
-_END = rb'"\}\n(?:\{"log":"|\Z)'  # a record's end and the next one's start
-# One stream, times not wanted: the texts only.
-_ONE = {
-    s: re.compile(rb'\\n","stream":"' + s + rb'","time":"[^"\\\n]*' + _END)
-    for s in (b"stdout", b"stderr")
-}
-# Either stream, or times wanted: text, stream, time, text, stream, time, ...
-_ANY = re.compile(rb'\\n","stream":"(stdout|stderr)","time":"([^"\\\n]*)' + _END)
-_QUOTES = 12  # in a fast-shape record: 2 per key (3), 2 each around log, stream, time
-_PREFIX = b'{"log":"'
+MERGE_HEADER = "X-Corral-Frames"  # value "merged": one frame per run, not per record
+_START = b'{"log":"'
+_STREAM = b'","stream":"'
+_TIME = b'","time":"'
+_END = b'"}\n'
+_STEP = 4096  # the gallop's first stride, bytes (~30 records of 60 bytes)
 _IDS = {"stdout": 1, "stderr": 2, b"stdout": 1, b"stderr": 2}
 _pack = struct.Struct(">BxxxI").pack
+
+# A run: (stream, time, the records' texts, those joined by newlines), or (None, None,
+# [], stored lines) for lines that go through the general decoder.
+Run = tuple[bytes | None, bytes | None, list[bytes], bytes]
+
+
+def _run_key(blob: bytes, a: int) -> tuple[bytes, bytes, int] | None:
+    """(stream, time, end) of the record at `a` if it has the fast shape, else None."""
+    if not blob.startswith(_START, a):
+        return None
+    e = blob.find(b"\n", a) + 1
+    if e <= 0 or not blob.startswith(_END, e - 3):
+        return None
+    i = blob.rfind(_STREAM, a, e)
+    j = blob.find(_TIME, i + 12, e) if i > 0 else -1
+    if j < 0 or not blob.startswith(b"\\n", i - 2):
+        return None
+    stream = blob[i + 12 : j]
+    if stream not in (b"stdout", b"stderr"):
+        return None
+    time = blob[j + 10 : e - 3]
+    text = blob[a + 8 : i - 2]
+    if b'"' in time or b"\\" in time or b'"' in text or b"\\" in text:
+        return None
+    return stream, time, e
+
+
+def _run_end(blob: bytes, key: bytes, good: int) -> int:
+    """The end of the last line from `good` on that ends with `key`, where the lines
+    ending so are a prefix (gallop, then bisect over line ends)."""
+    end = len(blob)
+    size = len(key)
+    step = _STEP
+    while True:  # gallop
+        p = good + step
+        q = end if p >= end else blob.find(b"\n", p) + 1
+        if q <= 0:
+            q = end
+        if not blob.startswith(key, q - size):
+            bad = q
+            break
+        good = q
+        if q >= end:
+            return good
+        step *= 2
+    while True:  # bisect: `good` ends a line that ends with `key`, `bad` one that does not
+        q = blob.find(b"\n", (good + bad) // 2) + 1
+        if q >= bad or q <= good:
+            q = blob.find(b"\n", good) + 1
+            if q >= bad:
+                return good
+        if blob.startswith(key, q - size):
+            good = q
+        else:
+            bad = q
+
+
+def _clean(text: bytes) -> bool:
+    return b'"' not in text and b"\\" not in text
+
+
+def runs(blob: bytes) -> Iterator[Run]:
+    """The runs of a blob of whole json-file lines, in order (see the module doc)."""
+    pos, end = 0, len(blob)
+    slow = -1  # where lines for the general decoder began
+    broken = 0  # runs cut short in a row (a few are tried again, then decoded whole)
+    while pos < end:
+        head = _run_key(blob, pos)
+        if head is None:  # decoded, with the lines next to it that are not of the shape
+            if slow < 0:
+                slow = pos
+            nl = blob.find(b"\n", pos) + 1
+            pos = nl if nl > 0 else end
+            continue
+        stream, time, first = head
+        key = b'\\n","stream":"' + stream + b'","time":"' + time + b'"}\n'
+        stop = _run_end(blob, key, first)
+        lines = blob[pos:stop].split(b"\n")
+        lines.pop()  # the empty piece after the last newline
+        texts: list[bytes] = list(map(bytes.__getitem__, lines, repeat(slice(8, 1 - len(key)))))
+        joined = b"\n".join(texts)
+        good = len(lines)
+        if blob.count(key + _START, pos, stop) != good - 1 or not _clean(joined):
+            # Not all of the shape: the records before the first that is not are
+            # fast, that one is decoded, the next are tried again (decoded after a few
+            # such tries: each costs the rest of the run).  Each line is one record.
+            suffix = key[:-1]
+            good = 0
+            for line, text in zip(lines, texts, strict=True):
+                if not (line.startswith(_START) and line.endswith(suffix) and _clean(text)):
+                    break
+                good += 1
+            del texts[good:]
+            joined = b"\n".join(texts)
+        if good:
+            if slow >= 0:
+                yield None, None, [], blob[slow:pos]
+                slow = -1
+            yield stream, time, texts, joined
+        if good == len(lines):
+            broken = 0
+            pos = stop
+            continue
+        bad = pos + sum(map(len, lines[:good])) + good  # the line that is not
+        if slow < 0:
+            slow = bad
+        broken += 1
+        pos = stop if broken > 2 else bad + len(lines[good]) + 1
+    if slow >= 0:
+        yield None, None, [], blob[slow:end]
 
 
 class Wire:
     """What one logs request sends for a blob of whole json-file lines (see module doc)."""
 
-    __slots__ = ("_timestamps", "_tty", "_want")
+    __slots__ = ("_merged", "_timestamps", "_tty", "_want")
 
-    def __init__(self, *, stdout: bool, stderr: bool, timestamps: bool, tty: bool) -> None:
-        self._want = {"stdout": stdout, "stderr": stderr}
+    def __init__(
+        self, *, stdout: bool, stderr: bool, timestamps: bool, tty: bool, merged: bool = False
+    ) -> None:
+        self._want = {b"stdout": stdout, b"stderr": stderr, "stdout": stdout, "stderr": stderr}
         self._timestamps = timestamps
         self._tty = tty
+        self._merged = merged
 
     def __call__(self, blob: bytes) -> bytes:
         if not blob:
             return b""
-        fast = self._fast(blob)
-        return self._slow(blob) if fast is None else fast
-
-    def _fast(self, blob: bytes) -> bytes | None:
-        n = blob.count(b"\n")
-        if blob.count(b"\\") != n or blob.count(b'"') != _QUOTES * n:
-            return None
-        if not blob.startswith(_PREFIX) or not blob.endswith(b"\n"):
-            return None
-        has = [s for s in ("stdout", "stderr") if f'","stream":"{s}"'.encode() in blob]
-        if not all(self._want[s] for s in has):
-            if any(self._want[s] for s in has):
-                return None  # mixed with a stream not asked for: record by record
-            return b""
-        if len(has) == 1 and not self._timestamps:
-            pieces = _ONE[has[0].encode()].split(blob, n)
-            if len(pieces) != n + 1:
-                return None
-            pieces[0] = pieces[0][len(_PREFIX) :]
-            if self._tty:
-                return b"\n".join(pieces)
-            texts = pieces[:-1]
-            heads = map(_pack, repeat(_IDS[has[0]]), map((1).__add__, map(len, texts)))
-            out = [b"\n"] * (3 * n)
-            out[0::3] = heads
-            out[1::3] = texts
-            return b"".join(out)
-        pieces = _ANY.split(blob, n)
-        if len(pieces) != 3 * n + 1:
-            return None
-        pieces[0] = pieces[0][len(_PREFIX) :]
-        texts = pieces[0:-1:3]
-        if not self._timestamps:
-            parts, step = [b"\n"] * (3 * n), 3
-            parts[1::3] = texts
-            sizes = map((1).__add__, map(len, texts))
-        else:
-            times = pieces[2::3]
-            parts, step = [b" "] * (5 * n), 5
-            parts[1::5] = times
-            parts[3::5] = texts
-            parts[4::5] = repeat(b"\n", n)
-            sizes = map((2).__add__, map(operator.add, map(len, times), map(len, texts)))
-        if self._tty:
-            del parts[0::step]
-        else:
-            parts[0::step] = map(_pack, map(_IDS.__getitem__, pieces[1::3]), sizes)
-        return b"".join(parts)
-
-    def _slow(self, blob: bytes) -> bytes:
         out: list[bytes] = []
+        for stream, time, texts, joined in runs(blob):
+            if stream is None:
+                self._slow(joined, out)
+            elif self._want[stream]:
+                assert time is not None
+                self._run(_IDS[stream], time, texts, joined, out)
+        return b"".join(out)
+
+    def _run(
+        self, sid: int, time: bytes, texts: list[bytes], joined: bytes, out: list[bytes]
+    ) -> None:
+        stamp = time + b" " if self._timestamps else b""
+        if self._tty or self._merged:
+            data = stamp + (b"\n" + stamp).join(texts) + b"\n" if stamp else joined + b"\n"
+            if not self._tty:
+                out.append(_pack(sid, len(data)))
+            out.append(data)
+            return
+        # A frame per record: [head, stamp+text, "\n"] each, interleaved by slices.
+        count = len(texts)
+        extra = len(stamp) + 1
+        parts = [b"\n"] * (3 * count)
+        parts[0::3] = map(_pack, repeat(sid, count), map(extra.__add__, map(len, texts)))
+        parts[1::3] = map(stamp.__add__, texts) if stamp else texts
+        out.extend(parts)
+
+    def _slow(self, blob: bytes, out: list[bytes]) -> None:
         for e in decode_records(blob):
             if not self._want.get(e.stream, False):
                 continue
@@ -118,4 +210,3 @@ class Wire:
             if not self._tty:
                 out.append(_pack(_IDS.get(e.stream, 1), len(data)))
             out.append(data)
-        return b"".join(out)

@@ -47,7 +47,7 @@ import structlog
 import trio
 
 from supervisor.runtime.fds import OwnedFd
-from supervisor.supervise.framing import LogEntry, decode_records, encode_records
+from supervisor.supervise.framing import LogEntry, decode_records, encode_block, encode_records
 from supervisor.supervise.logconfig import LogOptions, rotated_path, rotation_moves
 
 __all__ = ["ContainerLog", "LogEntry", "LogOptions"]
@@ -253,29 +253,51 @@ class ContainerLog:
             return (0, 0)
         return (os.fstat(self._file.fileno()).st_ino, self._size)
 
-    def append(self, stream: str, lines: list[bytes]) -> None:
-        """Store pieces from `LineFramer`, rotating as `max-size` says, and wake followers."""
+    def append(self, stream: str, lines: list[bytes] | bytes) -> None:
+        """Store pieces from `LineFramer` (or a block of whole lines from `feed_block`),
+        rotating as `max-size` says, and wake followers."""
         if not lines or (self._file is None and self._state != "open"):
             return  # (open without a file: a rotation could not make the new one)
-        records = encode_records(stream, lines, _clock.now())
-        self.lines[stream] = self.lines.get(stream, 0) + len(lines)
-        self.bytes[stream] = self.bytes.get(stream, 0) + sum(map(len, lines))
+        now = _clock.now()
+        max_size = self.options.max_size
+        block = None
+        if isinstance(lines, bytes):
+            block = encode_block(stream, lines, now)
+            self.lines[stream] = self.lines.get(stream, 0) + lines.count(b"\n")
+            self.bytes[stream] = self.bytes.get(stream, 0) + len(lines)
+            # escapes: record by record
+            pieces = [] if block else [line + b"\n" for line in lines[:-1].split(b"\n")]
+        else:
+            pieces = lines
+            self.lines[stream] = self.lines.get(stream, 0) + len(lines)
+            self.bytes[stream] = self.bytes.get(stream, 0) + sum(map(len, lines))
         try:
-            max_size = self.options.max_size
-            if max_size < 0:
-                self._write("".join(records))
+            if block is not None:
+                while max_size >= 0 and self._size + len(block) > max_size:
+                    # Docker's rule (below) on the block: the records that begin before
+                    # the file reaches max-size stay in it, the next begins a new file.
+                    room = max_size - self._size
+                    cut = 0 if room <= 0 else block.find(b"\n", room - 1) + 1
+                    if room > 0 and cut in (0, len(block)):
+                        break  # the last record reaches it: the next append rotates
+                    self._write(block[:cut])
+                    block = block[cut:]
+                    self._rotate()
+                self._write(block)
+            elif max_size < 0:
+                self._write("".join(encode_records(stream, pieces, now)).encode("ascii"))
             else:
                 batch: list[str] = []
                 pending = 0
-                for rec in records:
+                for rec in encode_records(stream, pieces, now):
                     # Docker's rule: rotate before a record once the file reached max-size.
                     if self._size + pending >= max_size:
-                        self._write("".join(batch))
+                        self._write("".join(batch).encode("ascii"))
                         batch, pending = [], 0
                         self._rotate()
                     batch.append(rec)
                     pending += len(rec)
-                self._write("".join(batch))
+                self._write("".join(batch).encode("ascii"))
         except OSError as exc:
             self.write_errors += 1
             if self.write_errors == 1 or self.write_errors % 10000 == 0:
@@ -283,7 +305,7 @@ class ContainerLog:
                             count=self.write_errors)  # fmt: skip
         self._lot.unpark_all()
 
-    def _write(self, text: str) -> None:
+    def _write(self, data: bytes) -> None:
         if self._file is None:
             if self._state != "open":
                 raise OSError(errno.EBADF, f"{self.path}: not open for writing")
@@ -292,12 +314,12 @@ class ContainerLog:
             self._new_file(os.O_WRONLY | os.O_APPEND | os.O_CREAT)
             assert self._file is not None
         fd, start = self._file.fileno(), self._size
-        data = memoryview(text.encode("ascii"))
+        view = memoryview(data)
         try:
-            while data:
-                n = os.write(fd, data)
+            while view:
+                n = os.write(fd, view)
                 self._size += n
-                data = data[n:]
+                view = view[n:]
         except OSError:
             # A full disk took part of the batch: cut it off again, or a torn record
             # would run into the next append's first one (two records lost, and a

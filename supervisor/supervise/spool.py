@@ -37,7 +37,10 @@ from supervisor.supervise.logconfig import rotated_path
 
 log = structlog.get_logger("corral.spool")
 
-CHUNK = 65536
+CHUNK = 65536  # what the console relay moves at a time
+# What one splice may move out of a container's pipe: all of it (1 MiB, see
+# `restore.raise_pipe_size`), so a flood costs one wake-up, mark and append per MiB.
+TAKE = 1 << 20
 RESET_AT = 1024 * 1024
 _MARK = struct.Struct("<QQQ")  # logged offset, log inode, log size
 
@@ -84,10 +87,10 @@ class Spool:
         return os.pread(self.data.fileno(), self.end - self.logged, self.logged)
 
     def take(self, pipe: int) -> bytes:
-        """Move up to CHUNK bytes from the (non-blocking) pipe into the spool; those
+        """Move up to TAKE bytes from the (non-blocking) pipe into the spool; those
         bytes, b"" at EOF.  BlockingIOError if the pipe is empty."""
         try:
-            n = os.splice(pipe, self.data.fileno(), CHUNK, offset_dst=self.end,
+            n = os.splice(pipe, self.data.fileno(), TAKE, offset_dst=self.end,
                           flags=os.SPLICE_F_NONBLOCK)
         except BlockingIOError:
             raise

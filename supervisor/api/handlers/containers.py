@@ -30,7 +30,7 @@ from supervisor.httpcore.websocket import HandshakeError
 from supervisor.httpcore.websocket import handshake as ws_handshake
 from supervisor.images.changes import parse_changes
 from supervisor.metadata.containers import Container
-from supervisor.supervise.logread import Wire
+from supervisor.supervise.logread import MERGE_HEADER, Wire
 from supervisor.supervise.logs import LogEntry
 
 STREAM_IDS = {"stdin": 0, "stdout": 1, "stderr": 2}
@@ -203,8 +203,9 @@ def register(router: Router, engine: Engine) -> None:
             # One write per batch: a frame per write made reading 1M lines take 25 s.
             if not since and not until:  # the stored lines, framed without decoding
                 wire = Wire(
-                    stdout=want["stdout"], stderr=want["stderr"], timestamps=timestamps, tty=tty
-                )
+                    stdout=want["stdout"], stderr=want["stderr"], timestamps=timestamps, tty=tty,
+                    merged=req.header(MERGE_HEADER) == "merged",
+                )  # fmt: skip
                 async for blob in engine.log_blobs(c, follow=follow, tail=tail):
                     if out := wire(blob):
                         yield out
