@@ -43,6 +43,7 @@ import select
 import signal
 import socket
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +57,27 @@ MAX_PACKET = 65536
 #: Exit statuses of children nobody adopted (yet): an init may exit before its
 #: `adopt` arrives.  Bounded: runc's own intermediate processes land here too.
 UNCLAIMED_LIMIT = 4096
+#: sockaddr_un's sun_path: 108 bytes with the terminating NUL (unix(7)).
+SUN_PATH_MAX = 108
+
+
+@contextlib.contextmanager
+def reachable(path: str) -> Iterator[str]:
+    """A name under which `bind`/`connect` reach the Unix socket `path`, however long.
+
+    A state root deeper than sun_path allows (pytest's default basetemp is close)
+    would make bind fail with `AF_UNIX path too long`.  Such a path is reached through
+    an O_PATH descriptor of its directory, `/proc/self/fd/N/holder.sock`, which the
+    kernel resolves as any path (so the socket is still the one in the root); the
+    descriptor is closed when the block ends.  Short paths are used as they are."""
+    if len(os.fsencode(path)) < SUN_PATH_MAX:
+        yield path
+        return
+    fd = os.open(os.path.dirname(path) or ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        yield f"/proc/self/fd/{fd}/{os.path.basename(path)}"
+    finally:
+        os.close(fd)
 
 
 def close_fds(fds: list[int]) -> None:
@@ -100,7 +122,8 @@ class Holder:
         try:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
-            self.listener.bind(path)
+            with reachable(path) as name:
+                self.listener.bind(name)
         finally:
             os.umask(old)
         os.chmod(path, 0o600)
