@@ -112,6 +112,10 @@ class Holder:
         self.path = path
         self.held: dict[str, Held] = {}
         self.spawns: dict[int, int] = {}  # runc create pid -> request tag
+        # `runc create`s a daemon started and did not see end (it died): their state
+        # appears when they end, so a new daemon's `hello` is answered only then.
+        self.stale_spawns: set[int] = set()
+        self.pending_hello: dict[str, Any] | None = None
         self.unclaimed: collections.OrderedDict[int, int] = collections.OrderedDict()
         self.conn: socket.socket | None = None
         self.quit = False
@@ -172,11 +176,15 @@ class Holder:
                 conn, _ = self.listener.accept()
                 if self.conn is not None:
                     self.conn.close()  # a new daemon: the old one is gone
+                self.stale_spawns.update(self.spawns)  # their answers had no one to go to
+                self.spawns.clear()
+                self.pending_hello = None
                 self.conn = conn
                 self.served = True
             if self.conn is not None and self.conn.fileno() in ready:
                 self.receive(self.conn)
-            if self.conn is None and self.served and not self.held and not self.spawns:
+            if (self.conn is None and self.served and not self.held and not self.spawns
+                    and not self.stale_spawns):
                 break  # nothing to keep and nobody to keep it for (any more)
             if self.conn is None and not self.socket_present():
                 self.root_gone = True
@@ -285,7 +293,15 @@ class Holder:
             h.close()
 
     def op_hello(self, msg: dict[str, Any], fds: list[int]) -> None:
-        """A (new) daemon: every held container, one packet each, with copies of its fds."""
+        """A (new) daemon: every held container, one packet each, with copies of its fds.
+
+        Not before the `runc create`s of the daemon before it have ended: one still
+        running would make its container's runc state after the new daemon cleaned
+        the last run's, and that container's next `runc create` (a crash loop's
+        restart at boot) fail with `container with given ID already exists`."""
+        if self.stale_spawns:
+            self.pending_hello = msg  # answered by `reap` once they have ended
+            return
         for cid, h in list(self.held.items()):
             names = list(h.fds)
             self.send({"op": "held", "id": cid, "pid": h.pid, "start": h.start,
@@ -314,6 +330,12 @@ class Holder:
             if pid == 0:
                 return
             code = exit_code(status)
+            if pid in self.stale_spawns:
+                self.stale_spawns.discard(pid)
+                if not self.stale_spawns and self.pending_hello is not None:
+                    msg, self.pending_hello = self.pending_hello, None
+                    self.op_hello(msg, [])
+                continue
             tag = self.spawns.pop(pid, None)
             if tag is not None:
                 self.send({"op": "spawned", "tag": tag, "code": code})
