@@ -16,7 +16,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import Daemon, stop_daemon
+from conftest import (
+    Daemon,
+    assert_nothing_left,
+    holder_pid,
+    kill_holder,
+    start_daemon,
+    stop_daemon,
+)
 
 IMAGE = "busybox:latest"
 MS = 1_000_000
@@ -382,3 +389,39 @@ def test_a_kill_9_mid_restart_loop_recovers_with_one_root_mount(
     assert looper.id not in Path("/proc/self/mountinfo").read_text()  # stopped: unmounted
     stopped.remove()
     client.close()
+
+
+def test_a_state_root_too_deep_for_a_unix_socket_path_still_keeps_containers(
+    tmp_path: Path, rootfs_tar: Path
+) -> None:
+    """`holder.sock` under a root deeper than sun_path's 108 bytes: the daemon used to
+    exit with a traceback (`OSError: AF_UNIX path too long`); now it starts, and a kill -9
+    still leaves its container to the holder, reached again by the next daemon."""
+    root = tmp_path / ("deep-" + "r" * 110) / "root"
+    assert len(str(root / "holder.sock")) > 108
+    sock, log = tmp_path / "d.sock", tmp_path / "d.log"
+    procs = []
+    try:
+        procs.append(start_daemon(root, sock, log))
+        d = Daemon(root=root, sock=sock, proc=procs[-1], log=log)
+        client = _load(d, rootfs_tar)
+        client.containers.run(IMAGE, ["sleep", "1d"], name="deep", detach=True)
+        pid = client.containers.get("deep").attrs["State"]["Pid"]
+        client.close()
+        assert holder_pid(root) is not None
+        _kill_9(d)
+        assert _alive(pid)
+        procs.append(start_daemon(root, sock, log))
+        client = Daemon(root=root, sock=sock, proc=procs[-1], log=log).client()
+        c = client.containers.get("deep")
+        assert (c.status, c.attrs["State"]["Pid"]) == ("running", pid)
+        c.remove(force=True)
+        client.close()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                stop_daemon(p)
+        kill_holder(root)
+    assert "Traceback" not in log.read_text()
+    assert not _alive(pid)
+    assert_nothing_left(root)

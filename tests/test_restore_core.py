@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -243,5 +244,75 @@ def test_the_holder_ends_when_its_state_root_is_removed(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def test_a_new_daemon_is_answered_after_the_runc_creates_of_the_one_it_replaces(
+    tmp_path: Path,
+) -> None:
+    """A daemon killed while the holder runs a `runc create` for it (a crash loop's
+    restart): that create makes its runc state when it ends.  The next daemon's
+    `hello` is answered only then (else it cleaned the last run before that state
+    existed, and the restart at boot failed with `container with given ID already
+    exists`, ending the loop), and the dead daemon's `spawned` never reaches it."""
+    import socket
+    import subprocess
+    import sys
+
+    from supervisor.runtime import holderd
+
+    path = str(tmp_path / "holder.sock")
+    proc = subprocess.Popen([sys.executable, "-I", "-S", holderd.__file__, path],
+                            stdout=subprocess.PIPE)
+    release_r, release_w = os.pipe()
+    conns: list[socket.socket] = []
+
+    def connect() -> socket.socket:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.settimeout(60)
+        s.connect(path)
+        conns.append(s)
+        return s
+
+    def ask(s: socket.socket, msg: dict[str, object], fds: list[int] | None = None) -> None:
+        socket.send_fds(s, [json.dumps(msg).encode()], fds or [])
+
+    def answer(s: socket.socket) -> dict[str, object]:
+        msg, fds, _, _ = socket.recv_fds(s, 65536, 16)
+        for fd in fds:
+            os.close(fd)
+        return dict(json.loads(msg))
+
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        first = connect()
+        ask(first, {"op": "hello", "tag": 1})
+        assert answer(first)["op"] == "hello"
+        # a "runc create" that lasts until the test lets it end
+        ask(first, {"op": "spawn", "tag": 2, "argv": ["sh", "-c", "read x"]},
+            [release_r, os.open(os.devnull, os.O_WRONLY), os.open(os.devnull, os.O_WRONLY)])
+        ask(first, {"op": "stat", "tag": 3})
+        assert answer(first)["op"] == "stat"  # the spawn was taken
+        first.close()  # the daemon dies (kill -9)
+        second = connect()
+        ask(second, {"op": "hello", "tag": 2})
+        ask(second, {"op": "stat", "tag": 5})
+        assert answer(second)["op"] == "stat"  # hello waits for the old spawn
+        os.close(release_w)
+        release_w = -1
+        got = answer(second)
+        assert (got["op"], got["tag"]) == ("hello", 2)
+        ask(second, {"op": "stat", "tag": 6})
+        assert answer(second)["op"] == "stat"  # no `spawned` for the dead daemon's tag
+    finally:
+        for s in conns:
+            s.close()
+        for fd in (release_r, release_w):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        proc.kill()
+        proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()

@@ -114,7 +114,8 @@ class Holder:
     async def _connect(self) -> trio.socket.SocketType:
         sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            await sock.connect(str(self.path))
+            with holderd.reachable(str(self.path)) as name:
+                await sock.connect(name)
         except BaseException:
             sock.close()
             raise

@@ -43,6 +43,7 @@ import select
 import signal
 import socket
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +57,27 @@ MAX_PACKET = 65536
 #: Exit statuses of children nobody adopted (yet): an init may exit before its
 #: `adopt` arrives.  Bounded: runc's own intermediate processes land here too.
 UNCLAIMED_LIMIT = 4096
+#: sockaddr_un's sun_path: 108 bytes with the terminating NUL (unix(7)).
+SUN_PATH_MAX = 108
+
+
+@contextlib.contextmanager
+def reachable(path: str) -> Iterator[str]:
+    """A name under which `bind`/`connect` reach the Unix socket `path`, however long.
+
+    A state root deeper than sun_path allows (pytest's default basetemp is close)
+    would make bind fail with `AF_UNIX path too long`.  Such a path is reached through
+    an O_PATH descriptor of its directory, `/proc/self/fd/N/holder.sock`, which the
+    kernel resolves as any path (so the socket is still the one in the root); the
+    descriptor is closed when the block ends.  Short paths are used as they are."""
+    if len(os.fsencode(path)) < SUN_PATH_MAX:
+        yield path
+        return
+    fd = os.open(os.path.dirname(path) or ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        yield f"/proc/self/fd/{fd}/{os.path.basename(path)}"
+    finally:
+        os.close(fd)
 
 
 def close_fds(fds: list[int]) -> None:
@@ -90,6 +112,10 @@ class Holder:
         self.path = path
         self.held: dict[str, Held] = {}
         self.spawns: dict[int, int] = {}  # runc create pid -> request tag
+        # `runc create`s a daemon started and did not see end (it died): their state
+        # appears when they end, so a new daemon's `hello` is answered only then.
+        self.stale_spawns: set[int] = set()
+        self.pending_hello: dict[str, Any] | None = None
         self.unclaimed: collections.OrderedDict[int, int] = collections.OrderedDict()
         self.conn: socket.socket | None = None
         self.quit = False
@@ -100,7 +126,8 @@ class Holder:
         try:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
-            self.listener.bind(path)
+            with reachable(path) as name:
+                self.listener.bind(name)
         finally:
             os.umask(old)
         os.chmod(path, 0o600)
@@ -149,11 +176,15 @@ class Holder:
                 conn, _ = self.listener.accept()
                 if self.conn is not None:
                     self.conn.close()  # a new daemon: the old one is gone
+                self.stale_spawns.update(self.spawns)  # their answers had no one to go to
+                self.spawns.clear()
+                self.pending_hello = None
                 self.conn = conn
                 self.served = True
             if self.conn is not None and self.conn.fileno() in ready:
                 self.receive(self.conn)
-            if self.conn is None and self.served and not self.held and not self.spawns:
+            if (self.conn is None and self.served and not self.held and not self.spawns
+                    and not self.stale_spawns):
                 break  # nothing to keep and nobody to keep it for (any more)
             if self.conn is None and not self.socket_present():
                 self.root_gone = True
@@ -262,7 +293,15 @@ class Holder:
             h.close()
 
     def op_hello(self, msg: dict[str, Any], fds: list[int]) -> None:
-        """A (new) daemon: every held container, one packet each, with copies of its fds."""
+        """A (new) daemon: every held container, one packet each, with copies of its fds.
+
+        Not before the `runc create`s of the daemon before it have ended: one still
+        running would make its container's runc state after the new daemon cleaned
+        the last run's, and that container's next `runc create` (a crash loop's
+        restart at boot) fail with `container with given ID already exists`."""
+        if self.stale_spawns:
+            self.pending_hello = msg  # answered by `reap` once they have ended
+            return
         for cid, h in list(self.held.items()):
             names = list(h.fds)
             self.send({"op": "held", "id": cid, "pid": h.pid, "start": h.start,
@@ -291,6 +330,12 @@ class Holder:
             if pid == 0:
                 return
             code = exit_code(status)
+            if pid in self.stale_spawns:
+                self.stale_spawns.discard(pid)
+                if not self.stale_spawns and self.pending_hello is not None:
+                    msg, self.pending_hello = self.pending_hello, None
+                    self.op_hello(msg, [])
+                continue
             tag = self.spawns.pop(pid, None)
             if tag is not None:
                 self.send({"op": "spawned", "tag": tag, "code": code})
