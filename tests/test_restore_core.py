@@ -316,3 +316,37 @@ def test_a_new_daemon_is_answered_after_the_runc_creates_of_the_one_it_replaces(
         proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_an_init_parked_on_its_exec_fifo_is_told_from_a_released_one(tmp_path: Path) -> None:
+    """A daemon killed between `runc create` and the release left a container whose
+    record says running and whose init still waits in `runc init`: the soak found 8 of
+    50 crash loops stuck so.  `never_released` tells that init (fifo there, process
+    still runc's) from one released (fifo gone), and from a running command whose
+    fifo a kill between the release's read and its unlink left behind."""
+    import shutil
+    import subprocess
+
+    from supervisor.engine.restore import never_released
+
+    bundle, state = tmp_path / "b", tmp_path / "state"
+    (bundle / "rootfs" / "bin").mkdir(parents=True)
+    shutil.copy(shutil.which("busybox") or "/bin/busybox", bundle / "rootfs" / "bin" / "busybox")
+    subprocess.run(["runc", "spec"], cwd=bundle, check=True)
+    spec = json.loads((bundle / "config.json").read_text())
+    spec["process"].update(terminal=False, args=["/bin/busybox", "sleep", "60"])
+    (bundle / "config.json").write_text(json.dumps(spec))
+    runc = ["runc", "--root", str(state)]
+    subprocess.run([*runc, "create", "--bundle", str(bundle), "parked"], check=True,
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    try:
+        pid = json.loads(subprocess.run([*runc, "state", "parked"], check=True,
+                                        capture_output=True).stdout)["pid"]
+        assert never_released(state, "parked", pid)
+        subprocess.run([*runc, "start", "parked"], check=True)  # reads and unlinks the fifo
+        assert not never_released(state, "parked", pid)
+        os.mkfifo(state / "parked" / "exec.fifo")  # left by a kill after the read
+        assert not never_released(state, "parked", pid)  # the command runs: keep it
+        assert not never_released(state, "gone", pid)
+    finally:
+        subprocess.run([*runc, "delete", "--force", "parked"], check=False)

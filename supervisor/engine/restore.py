@@ -26,7 +26,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import signal
 import socket
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
@@ -36,6 +38,7 @@ from supervisor.engine.state import Status
 from supervisor.metadata.containers import Container
 from supervisor.runtime.fds import OwnedFd, close_all
 from supervisor.runtime.holder import Held, HeldPid, start_ticks
+from supervisor.runtime.runc import EXEC_FIFO
 from supervisor.supervise import spool
 from supervisor.supervise.logs import ContainerLog, LogOptions
 from supervisor.supervise.spool import Spool
@@ -159,6 +162,22 @@ async def adopt(engine: Engine, c: Container, h: Held) -> bool:
         for sock in listeners.values():
             sock.close()
         return False
+    if never_released(engine.runtime.state_dir, c.id, h.pid):
+        # The last daemon died between `runc create` and reading the init's exec fifo
+        # (its record already said running): the init still waits in `runc init`, the
+        # command never ran, and no one would ever release it.  It is killed, and its
+        # exit goes the way of any exit (the restart policy decides): a start that
+        # did not happen, not a container to keep.
+        log.warning("restore.never_released", id=c.short_id, pid=h.pid)
+        pidfd.send_signal(signal.SIGKILL)
+        pidfd.close()
+        close_all(stdin_w)
+        code = await engine.holder.exit_of(c.id)
+        engine.nursery.start_soon(_finish_ended, engine, c, live, out, err, console,
+                                  255 if code is None else code)
+        for sock in listeners.values():
+            sock.close()
+        return False
     live.pidfd = pidfd
     live.stdin_w = stdin_w
     live.console = console
@@ -170,6 +189,19 @@ async def adopt(engine: Engine, c: Container, h: Held) -> bool:
     engine.nursery.start_soon(engine._supervise, c, live, pidfd, out, err, done)
     log.info("container.restored", id=c.short_id, name=c.name, pid=h.pid)
     return True
+
+
+def never_released(state_dir: Path, cid: str, pid: int) -> bool:
+    """Whether the init is still runc's, parked on its exec fifo: the fifo is there
+    (the release unlinks it) and the process is still `runc init` (its name until it
+    execs the command: `runc:[2:INIT]`), so a kill between the release's read and
+    its unlink is not taken for one."""
+    if not (state_dir / cid / EXEC_FIFO).exists():
+        return False
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().startswith("runc:[")
+    except OSError:
+        return False
 
 
 async def _finish_ended(
