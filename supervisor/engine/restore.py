@@ -151,26 +151,21 @@ async def adopt(engine: Engine, c: Container, h: Held) -> bool:
         pidfd = HeldPid(h.pid, f"container {c.short_id} init", engine.holder, c.id)
     except Exception:  # noqa: BLE001 - gone between the check and the open
         pidfd = None
-    if pidfd is None or start_ticks(h.pid) != h.start:
-        # It ended (or the pid moved on) just now: the holder tells its exit next.
+    # The last daemon died between `runc create` and reading the init's exec fifo
+    # (its record already said running): the init still waits in `runc init`, the
+    # command never ran, and no one would ever release it.  It is killed, and its
+    # exit goes the way of any exit (the restart policy decides): a start that did
+    # not happen, not a container to keep.
+    # (the pid checked first: a pid the kernel gave to another process is never killed)
+    moved = pidfd is None or start_ticks(h.pid) != h.start
+    parked = not moved and never_released(engine.runtime.state_dir, c.id, h.pid)
+    if pidfd is None or moved or parked:
+        # Else it ended (or the pid moved on) just now: the holder tells its exit next.
         if pidfd is not None:
+            if parked:
+                log.warning("restore.never_released", id=c.short_id, pid=h.pid)
+                pidfd.send_signal(signal.SIGKILL)
             pidfd.close()
-        close_all(stdin_w)
-        code = await engine.holder.exit_of(c.id)
-        engine.nursery.start_soon(_finish_ended, engine, c, live, out, err, console,
-                                  255 if code is None else code)
-        for sock in listeners.values():
-            sock.close()
-        return False
-    if never_released(engine.runtime.state_dir, c.id, h.pid):
-        # The last daemon died between `runc create` and reading the init's exec fifo
-        # (its record already said running): the init still waits in `runc init`, the
-        # command never ran, and no one would ever release it.  It is killed, and its
-        # exit goes the way of any exit (the restart policy decides): a start that
-        # did not happen, not a container to keep.
-        log.warning("restore.never_released", id=c.short_id, pid=h.pid)
-        pidfd.send_signal(signal.SIGKILL)
-        pidfd.close()
         close_all(stdin_w)
         code = await engine.holder.exit_of(c.id)
         engine.nursery.start_soon(_finish_ended, engine, c, live, out, err, console,
