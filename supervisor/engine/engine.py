@@ -2361,6 +2361,9 @@ def _make_init_layer(init: Path) -> None:
     Its content is the same for every container (empty directories and files, root's),
     and overlay never writes a lower, so one copy serves them all.
     """
+    # 0700, as every entry of the state root: overlay reaches a lower with the
+    # mounter's credentials, and what the container sees are its subdirectories
+    stateroot.make_private_dir(init)
     for d in ("proc", "sys", "dev", "etc"):
         (init / d).mkdir(parents=True, exist_ok=True)
     for f in ("etc/hosts", "etc/hostname", "etc/resolv.conf"):
