@@ -131,3 +131,12 @@ async def wait_exits(pids: Iterable[int]) -> None:
     finally:
         for fd in fds:
             os.close(fd)
+
+
+async def idle_cpu(pid: int, quiet: float, window: float) -> float:
+    """CPU seconds `pid` spends in `window` seconds of doing nothing, counted after
+    `quiet` seconds for the last answers to settle: an idle daemon's must be zero."""
+    await trio.sleep(quiet)
+    before = cpu_seconds(pid)
+    await trio.sleep(window)
+    return cpu_seconds(pid) - before

@@ -66,6 +66,16 @@ def loop_fs(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
         subprocess.run(["umount", str(mnt)], capture_output=True)
 
 
+
+def _clean_up(client: Any, proc: Any, root: Path) -> None:
+    """After a test on the restored root: its containers removed, the daemon stopped,
+    nothing of it left behind."""
+    for x in client.containers.list(all=True):
+        x.remove(force=True, v=True)
+    client.close()
+    stop_daemon(proc)
+    assert_nothing_left(root)
+
 def test_a_power_cut_keeps_what_was_acknowledged(
     loop_fs: tuple[Path, Path], rootfs_tar: Path, tmp_path: Path
 ) -> None:
@@ -112,11 +122,7 @@ def test_a_power_cut_keeps_what_was_acknowledged(
         out = client.containers.run(IMAGE, ["sh", "-c", "ls /bin | wc -l"], remove=True)
         assert int(out) > 100, "the layer came back without its files"
     finally:
-        for x in client.containers.list(all=True):
-            x.remove(force=True, v=True)
-        client.close()
-        stop_daemon(proc)
-        assert_nothing_left(root)
+        _clean_up(client, proc, root)
 
 
 def test_a_power_cut_keeps_a_start_once_acknowledged(
@@ -159,8 +165,4 @@ def test_a_power_cut_keeps_a_start_once_acknowledged(
         client.api.start(cid)  # and it starts again
         assert client.api.inspect_container(cid)["State"]["Running"]
     finally:
-        for x in client.containers.list(all=True):
-            x.remove(force=True, v=True)
-        client.close()
-        stop_daemon(proc)
-        assert_nothing_left(root)
+        _clean_up(client, proc, root)

@@ -116,10 +116,7 @@ async def run(b: Bench) -> list[Row]:
         cost.note = f"{size / 1024:.0f} KiB per scrape; goal under 100 ms at 1,000"
         holder.note = ceiling(hard, nr_open, per_fds, per_scrape)
 
-        await trio.sleep(QUIET)
-        before = procfs.cpu_seconds(pid)
-        await trio.sleep(b.sizes.idle_window)
-        idle.samples["corral"] = [procfs.cpu_seconds(pid) - before]
+        idle.samples["corral"] = [await procfs.idle_cpu(pid, QUIET, b.sizes.idle_window)]
         idle.note = "goal: zero (nothing polls while the fleet idles)"
     finally:
         await remove_fleet(engine, ids, c)

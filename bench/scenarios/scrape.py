@@ -96,10 +96,7 @@ async def run(b: Bench) -> list[Row]:
         median = sorted(samples)[len(samples) // 2]
         cost.verdicts["corral"] = "ok" if median < GOAL_S or n < 200 else "over 50 ms"
         cost.note = f"{size / 1024:.0f} KiB per scrape; goal under 50 ms at 200"
-        await trio.sleep(QUIET)
-        before = procfs.cpu_seconds(pid)
-        await trio.sleep(b.sizes.idle_window)
-        idle.samples["corral"] = [procfs.cpu_seconds(pid) - before]
+        idle.samples["corral"] = [await procfs.idle_cpu(pid, QUIET, b.sizes.idle_window)]
         idle.note = "goal: zero (nothing polls between scrapes)"
     finally:
         await remove_fleet(engine, ids, c)
