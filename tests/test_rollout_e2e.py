@@ -555,12 +555,21 @@ services:
 
 
 def get_status(port: int) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", "/passwd", headers={"Connection": "close"})
-        return conn.getresponse().status
-    finally:
-        conn.close()
+    """The status of GET /passwd through the published port.  httpd binds a moment
+    after its container's start returns (Docker's proxy resets a connection to a port
+    nobody listens on yet, as ours does): a reset or refusal is retried, bounded."""
+    deadline = time.monotonic() + 10
+    while True:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request("GET", "/passwd", headers={"Connection": "close"})
+            return conn.getresponse().status
+        except (ConnectionResetError, ConnectionRefusedError, http.client.RemoteDisconnected):
+            if time.monotonic() > deadline:
+                raise
+        finally:
+            conn.close()
+        time.sleep(0.05)  # a retry's pace, not a synchronisation: the answer is the event
 
 
 def rollout_end(dk: Any, since: float, **match: str) -> dict[str, Any]:

@@ -188,13 +188,18 @@ async def adopt(engine: Engine, c: Container, h: Held) -> bool:
 
 def never_released(state_dir: Path, cid: str, pid: int) -> bool:
     """Whether the init is still runc's, parked on its exec fifo: the fifo is there
-    (the release unlinks it) and the process is still `runc init` (its name until it
-    execs the command: `runc:[2:INIT]`), so a kill between the release's read and
-    its unlink is not taken for one."""
+    (the release unlinks it), the process is still `runc init` (its name until it
+    execs the command: `runc:[2:INIT]`) and it sleeps in the fifo's open, waiting for a
+    reader (`wait_for_partner`).  An init the release has read is past that open even
+    before it execs, so a kill between the release's read and its unlink is never
+    taken for a parked one, however slow the init is to exec."""
     if not (state_dir / cid / EXEC_FIFO).exists():
         return False
+    proc = Path(f"/proc/{pid}")
     try:
-        return Path(f"/proc/{pid}/comm").read_text().startswith("runc:[")
+        if not (proc / "comm").read_text().startswith("runc:["):
+            return False
+        return (proc / "wchan").read_text().strip() == "wait_for_partner"
     except OSError:
         return False
 
