@@ -195,11 +195,8 @@ def test_plot_draws_each_ratio_on_its_side_of_1x(tmp_path: Path) -> None:
     path.write_text(json.dumps({"date": "d", "results": rows}))
     svg = ET.parse(write_beside(path)).getroot()  # well-formed, beside the JSON
     ns = "{http://www.w3.org/2000/svg}"
-    bars = {
-        r.find(ns + "title").text: r
-        for r in svg.iter(ns + "rect")
-        if r.find(ns + "title") is not None
-    }  # type: ignore[union-attr]
+    titled = [(r.find(ns + "title"), r) for r in svg.iter(ns + "rect")]
+    bars = {t.text: r for t, r in titled if t is not None}
     assert set(bars) == {"podman/corral 2.00x", "docker/corral 4.00x", "podman/corral 0.50x"}
     one = [ln for ln in svg.iter(ns + "line") if ln.get("stroke") == "#000"][0].get("x1")
     right, left = bars["podman/corral 2.00x"], bars["podman/corral 0.50x"]

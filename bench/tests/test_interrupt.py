@@ -82,7 +82,7 @@ class Run:
 
     def running(self) -> int:
         """Containers of the run's corral daemon whose init runs."""
-        import docker
+        import docker  # type: ignore[import-untyped]
 
         client = docker.DockerClient(base_url=f"unix://{self.workdir / 'corral.sock'}",
                                      version="1.44", timeout=30)  # fmt: skip
