@@ -31,7 +31,9 @@ from bench.engines.base import remove_cgroup_tree
 from bench.leftovers import detach, kill_all, mounts_under, start_time
 from bench.procfs import cmdline, pids_where
 
-REGISTRY = Path("/run/corral-test-sessions")
+#: where sessions register; CORRAL_TEST_SESSIONS moves it (test_session_sweep's inner
+#: sessions use a private one, so no other session on the machine sweeps them first)
+REGISTRY = Path(os.environ.get("CORRAL_TEST_SESSIONS", "/run/corral-test-sessions"))
 ROOT_DEPTH = 3  # a state root sits at most this deep under a session directory
 #: the cgroup parents test daemons get (conftest.cgroup_parent); no other is ever removed
 TEST_CGROUP = re.compile(r"^corral-test-\d+$")

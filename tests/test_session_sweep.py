@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 from conftest import Daemon, _needs_root, holder_pid, start_daemon
-from sessions import REGISTRY
 
 from bench.procfs import alive, cmdline, pids_where
 
 REPO = Path(__file__).resolve().parents[1]
 HOLD = "CORRAL_TEST_HOLD_READY"
+SESSIONS = "CORRAL_TEST_SESSIONS"
 DEADLINE = 120
 
 
@@ -54,7 +54,8 @@ class Inner:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
              f"--basetemp={tmp / name}", f"{__file__}::test_holds_a_container"],
-            cwd=REPO, env=dict(os.environ, **{HOLD: str(w)}), pass_fds=(w,),
+            cwd=REPO, env=dict(os.environ, **{HOLD: str(w), SESSIONS: str(registry(tmp))}),
+            pass_fds=(w,),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             start_new_session=True,  # signals from the test only
         )  # fmt: skip
@@ -95,6 +96,12 @@ class Inner:
             self.proc.communicate(timeout=DEADLINE)
 
 
+def registry(short_tmp: Path) -> Path:
+    """The inner sessions' own registry: another pytest session on this machine (whose
+    start sweeps dead sessions' leftovers) never sweeps them before the case looks."""
+    return short_tmp / "sessions"
+
+
 @pytest.fixture
 def short_tmp() -> Iterator[Path]:
     """A short directory for the inner sessions' temporary dirs: under pytest's default
@@ -115,7 +122,7 @@ def inner(short_tmp: Path) -> Iterator[list[Inner]]:
 
     sweep_dirs([short_tmp])  # whatever a failed case left
     for s in made:
-        for entry in REGISTRY.glob(f"{s.proc.pid}-*.json"):
+        for entry in registry(short_tmp).glob(f"{s.proc.pid}-*.json"):
             entry.unlink()
 
 
@@ -138,15 +145,16 @@ def test_a_killed_session_is_swept_by_the_next_but_a_live_one_is_not(
     live = Inner(short_tmp, "live", inner)
     killed.stop()  # SIGKILL: no end of session ran
     assert killed.left() != []
-    assert len(list(REGISTRY.glob(f"{killed.proc.pid}-*.json"))) == 1
+    assert len(list(registry(short_tmp).glob(f"{killed.proc.pid}-*.json"))) == 1
     nxt = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
          f"--basetemp={short_tmp / 'next'}", f"{__file__}::test_holds_a_container"],
-        cwd=REPO, env={k: v for k, v in os.environ.items() if k != HOLD},
+        cwd=REPO, env={**{k: v for k, v in os.environ.items() if k != HOLD},
+                       SESSIONS: str(registry(short_tmp))},
         capture_output=True, text=True, timeout=DEADLINE,
     )  # fmt: skip
     assert "leftovers of killed sessions" in nxt.stderr + nxt.stdout, nxt.stdout + nxt.stderr
     assert killed.left() == []
-    assert list(REGISTRY.glob(f"{killed.proc.pid}-*.json")) == []
+    assert list(registry(short_tmp).glob(f"{killed.proc.pid}-*.json")) == []
     assert live.left() != [] and live.proc.poll() is None  # another session's: untouched
     assert pids_where(lambda pid: pid == holder_pid(live.root))
