@@ -11,6 +11,7 @@ leave the init to us.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import functools
 import logging
 import os
@@ -545,6 +546,10 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         return 1
     configure_logging(args.log_level)
+    # A fatal signal (SIGSEGV in a C call, SIGBUS on a truncated mmap, SIGABRT) would end
+    # the daemon with nothing in its log: faulthandler writes every thread's Python stack
+    # to stderr first, so such a death names where it happened.
+    faulthandler.enable()
     from supervisor.errors import CorralError
     from supervisor.supervise.logconfig import LogDefaults
 

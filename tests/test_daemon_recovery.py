@@ -275,3 +275,19 @@ def test_start_after_a_power_cut_remakes_what_create_did_not_fsync(
     # (the volume's mount point is the upper's, as in Docker)
     assert client.api.diff(cid) == [{"Path": "/data", "Kind": 1}]
     client.close()
+
+
+def test_a_daemon_that_dies_of_a_fatal_signal_leaves_its_stack_in_its_log(
+    private_daemon: Any,
+) -> None:
+    """A SIGSEGV (a C call gone wrong) or SIGBUS ends a process before any Python code
+    can log: the daemon's log still names where it was (faulthandler), so a daemon that
+    vanished is never a mystery, and the next daemon starts on its root as after kill -9."""
+    d = private_daemon()
+    d.proc.send_signal(signal.SIGSEGV)
+    assert d.proc.wait(timeout=30) == -signal.SIGSEGV
+    log = d.log.read_text()
+    assert "Fatal Python error: Segmentation fault" in log, log[-2000:]
+    assert "trio" in log.split("Fatal Python error: Segmentation fault", 1)[1]  # its stack
+    d2 = private_daemon()
+    assert d2.client().ping()
