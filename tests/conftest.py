@@ -351,6 +351,9 @@ def private_daemon(tmp_path: Path, rootfs_tar: Path) -> Iterator[Any]:
         return Daemon(root=root, sock=sock, proc=p, log=log)
 
     yield start
+    # How each daemon ended (-9: killed by the test; shown with a failure's output): a
+    # daemon that died by itself is told from one the test stopped.
+    print("private daemons:", ", ".join(f"{p.pid}: {p.poll()}" for p in procs))
     if procs and all(p.poll() is not None for p in procs) and (root / "holder.sock").exists():
         start()  # containers outlived the last daemon (live restore): one to clean them
     for p in procs:
