@@ -291,3 +291,30 @@ def test_a_daemon_that_dies_of_a_fatal_signal_leaves_its_stack_in_its_log(
     assert "trio" in log.split("Fatal Python error: Segmentation fault", 1)[1]  # its stack
     d2 = private_daemon()
     assert d2.client().ping()
+
+
+def test_another_process_reading_the_database_neither_crashes_the_daemon_nor_loses_writes(
+    private_daemon: Any,
+) -> None:
+    """A user's `sqlite3 corral.db` (or a backup tool) opened while the daemon runs must
+    see the daemon as a live connection: SQLite's locks on the -shm say so, and they are
+    POSIX locks, dropped by any close of any fd of the file in the daemon's process.  Had
+    the daemon dropped them, that reader would take itself for the only one: it would
+    truncate the shared index under the daemon's mapping (SIGBUS) and, closing, checkpoint
+    and delete the WAL the daemon still writes to (its later writes lost at restart)."""
+    import sqlite3
+
+    d = private_daemon()
+    client = d.client()
+    client.volumes.create("before")
+    reader = sqlite3.connect(d.root / "corral.db", timeout=30)  # read-write, as the CLI
+    assert reader.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    reader.close()  # a last connection would checkpoint and delete the WAL here
+    assert (d.root / "corral.db-wal").exists()
+    client.volumes.create("after")
+    assert {"before", "after"} <= {v.name for v in client.volumes.list()}
+    client.close()
+    d.proc.kill()
+    assert d.proc.wait(timeout=30) == -signal.SIGKILL  # it was alive until this kill
+    d2 = private_daemon()
+    assert {"before", "after"} <= {v.name for v in d2.client().volumes.list()}

@@ -37,6 +37,7 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -68,13 +69,32 @@ def is_disk_full(exc: BaseException) -> bool:
 
 
 def _make_private(path: Path, *, create: bool) -> None:
+    """Make `path` 0600 (`create`: make it if missing) without ever closing a readable
+    or writable fd of it.  SQLite's locks on the database and its -shm are POSIX locks,
+    which the kernel drops when the process closes *any* fd of the file: a second
+    `Database` on the same file (the image store's connection) must not take away the
+    first one's locks, or another process opening the database (a user's `sqlite3`, a
+    backup) would take itself for the only connection, rebuild the -shm under the
+    daemon's mapping (SIGBUS) and, at its close, checkpoint and delete the WAL the
+    daemon still writes to.  A file just made with O_EXCL is nobody's yet; an existing
+    one is reached by an O_PATH fd, whose close drops no lock."""
+    if create:
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+            os.close(os.open(path, flags, 0o600))
+            return
+        except FileExistsError:
+            pass
     try:
-        flags = os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW | (os.O_CREAT if create else 0)
-        fd = os.open(path, flags, 0o600)
+        fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         return
     try:
-        os.fchmod(fd, 0o600)
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise CorralError(f"{path}: not a regular file (the metadata store refuses it)")
+        if stat.S_IMODE(mode) != 0o600:
+            os.chmod(f"/proc/self/fd/{fd}", 0o600)  # the file this fd is, never a link's target
     finally:
         os.close(fd)
 
@@ -133,6 +153,7 @@ class Database:
         #: transaction, a held write landing late): views cached by what they read
         #: compare it (`NetworkStore.revision_of`)
         self.late_changes = 0
+        self._wal_fd: int | None = None  # `sync_wal`'s, opened once (see `_make_private`)
         for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
             _make_private(path.with_name(name), create=name == path.name)
         try:
@@ -271,14 +292,12 @@ class Database:
         commit makes itself.  Blocking, for a worker thread: a write committed with
         `durable=False` whose durability the caller awaits while it does other work
         (a start's record, synced while runc's init is released)."""
-        try:
-            fd = os.open(f"{self.path}-wal", os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return  # no WAL (never in WAL mode with the connection open): nothing to sync
-        try:
-            os.fdatasync(fd)
-        finally:
-            os.close(fd)
+        if self._wal_fd is None:
+            try:  # kept open until `close`: closing it would drop this process's locks
+                self._wal_fd = os.open(f"{self.path}-wal", os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                return  # no WAL (never in WAL mode with the connection open): nothing to sync
+        os.fdatasync(self._wal_fd)
 
     def _defer(self, key: str, sql: str, params: Params, durable: bool) -> None:
         if not self._pending:
@@ -337,3 +356,6 @@ class Database:
         if not self._flush_pending():
             log.error("metadata.pending_lost", writes=len(self._pending))
         self.conn.close()
+        if self._wal_fd is not None:  # after the connection: no lock of it is left to drop
+            os.close(self._wal_fd)
+            self._wal_fd = None
