@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -70,6 +73,50 @@ def test_a_flooding_container_does_not_starve_the_api(dk: Any) -> None:
     assert flood.logs(tail=2) == b"y\ny\n"
     flood.remove(force=True)
     follower.close()
+
+
+def test_the_api_answers_while_a_flood_rotates_and_no_line_is_lost(
+    dk: Any, daemon: Daemon, tmp_path: Path
+) -> None:
+    """A writer floods numbered lines through a FIFO into a container's 1 MiB pipe,
+    which the daemon takes whole, under `max-size: 100k`: a hundred rotations per
+    take.  The API answers while it floods (the writer only stops once the pings were
+    answered), and a follower from the start sees every line once, in order, across
+    the rotations (the files it pins outlive their names)."""
+    fifo = tmp_path / "flood"
+    os.mkfifo(fifo, 0o600)
+    cfg = LogConfig(type=LogConfig.types.JSON, config={"max-size": "100k", "max-file": "2"})
+    c = dk.containers.run(IMAGE, ["cat", "/flood"], detach=True, log_config=cfg,
+                          volumes={str(fifo): {"bind": "/flood", "mode": "ro"}})  # fmt: skip
+    pinged = threading.Event()
+    cap = 300_000  # ~25 MB of records: below what a lagging follower may pin
+    sent: list[int] = []
+
+    def flood() -> None:
+        with open(fifo, "wb", buffering=1 << 16) as f:
+            i = 0
+            while i < cap and not pinged.is_set():
+                f.write(b"".join(b"%d\n" % k for k in range(i, i + 1000)))
+                i += 1000
+            f.write(b"end\n")
+            sent.append(i)
+
+    writer = threading.Thread(target=flood)
+    writer.start()
+    try:
+        follower = c.logs(stream=True, follow=True)
+        first = next(follower)
+        assert first.startswith(b"0\n")  # it floods now
+        for _ in range(3):
+            assert dk.ping()  # bounded by the client's timeout, not a timing
+    finally:
+        pinged.set()
+        writer.join(timeout=120)
+    assert sent and sent[0] < cap, "the writer ended before the pings were answered"
+    got = first + b"".join(follower)  # ends: `cat` ended at the FIFO's EOF
+    assert got == b"".join(b"%d\n" % k for k in range(sent[0])) + b"end\n"
+    assert c.wait(timeout=60)["StatusCode"] == 0
+    assert (daemon.root / "containers" / c.id / f"{c.id}-json.log.1").exists()  # it rotated
 
 
 def _frames(sock: str, path: str, headers: str = "") -> list[tuple[int, bytes]]:

@@ -174,6 +174,70 @@ def test_blocks_store_the_files_pieces_store(
     assert logs["blocks"].bytes == logs["pieces"].bytes == {"stdout": len(data), "stderr": 0}
 
 
+def _stored(tmp_path: Path) -> bytes:
+    """What every file of the log holds, oldest first, as the container wrote it."""
+    return b"".join(datas(ContainerLog(tmp_path / "abc-json.log").read()))
+
+
+@pytest.mark.parametrize("how", ["block", "pieces", "escapes"])
+def test_a_big_append_is_stored_in_steps_of_one_rotation_at_most(
+    tmp_path: Path, how: str
+) -> None:
+    """A MiB of short lines under a small max-size is a hundred rotations: stored in
+    steps, each rotating once at most, so a pump can yield between them; after each
+    step the files hold exactly the first bytes of the append (what is left, the
+    step says), nothing lost or reordered across the rotations."""
+    line = b'"%06d"\n' if how == "escapes" else b"%07d\n"
+    data = b"".join(line % i for i in range(1 << 17))  # 1 MiB and more
+    log = new_log(tmp_path, max_size=100_000, max_file=100_000)
+    lines = data if how != "pieces" else LineFramer().feed(data)
+    steps, rotations, lefts = 0, log.rotations, []
+    for left in log.appending("stdout", lines):
+        assert log.rotations - rotations <= 1
+        rotations = log.rotations
+        lefts.append(left)
+        if steps in (0, 1, 7, 40):
+            assert _stored(tmp_path) == data[: len(data) - left]
+        steps += 1
+    assert steps > 100 and log.rotations == rotations
+    assert lefts == sorted(lefts, reverse=True) and lefts[-1] > 0
+    assert _stored(tmp_path) == data
+    assert log.lines["stdout"] == 1 << 17 and log.bytes["stdout"] == len(data)
+
+
+def test_appending_left_half_way_stores_a_prefix(tmp_path: Path) -> None:
+    """A pump cancelled between two steps leaves the rest unstored (it is still in
+    the spool past the mark): what is stored is the prefix the step said."""
+    data = b"".join(b"%07d\n" % i for i in range(50_000))
+    log = new_log(tmp_path, max_size=20_000, max_file=100_000)
+    steps = log.appending("stdout", data)
+    for _ in range(5):
+        left = next(steps)
+    steps.close()
+    assert _stored(tmp_path) == data[: len(data) - left]
+
+
+async def test_store_lets_other_tasks_run_between_steps(tmp_path: Path) -> None:
+    """`store` (the pump's append) checkpoints after each step and marks it first."""
+    data = b"".join(b"%07d\n" % i for i in range(1 << 17))
+    log = new_log(tmp_path, max_size=100_000, max_file=3)
+    marks: list[tuple[int, int]] = []
+    ran: list[int] = []
+
+    async def other() -> None:
+        while True:
+            ran.append(len(marks))
+            await trio.lowlevel.checkpoint()
+
+    async with trio.open_nursery() as n:
+        n.start_soon(other)
+        await log.store("stdout", data, lambda left: marks.append((left, log.rotations)))
+        n.cancel_scope.cancel()
+    assert marks[-1][0] == 0 and len(marks) > 100
+    during = [r for r in ran if r < len(marks)]  # the other task ran while it stored
+    assert len(during) > 100
+
+
 # ---------------------------------------------------------- since/until/tail
 
 

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import sqlite3
@@ -197,6 +198,60 @@ def test_a_rotating_append_killed_before_its_mark_is_logged_once(
     assert len(got) == len(set(got)), "a line was logged twice"
     assert got == written[len(written) - len(got):]  # in order, up to the newest
     if max_file == 10:  # nothing rotated away: every line, once
+        assert got == written
+
+
+@pytest.mark.parametrize(("max_file", "killed_at"), [(1000, 0), (1000, 9), (3, 40)])
+def test_a_stepped_append_killed_between_its_steps_is_logged_once(
+    tmp_path: Path, max_file: int, killed_at: int
+) -> None:
+    """A MiB taken at once is stored in steps (one rotation at most each), the pump
+    marking after each: a kill after a step's write, before its mark, is undone to
+    the mark before it; the steps marked stay, and the rest is framed again."""
+    path = tmp_path / "c-json.log"
+    options = LogOptions(max_size=20_000, max_file=max_file)
+    sp = Spool(tmp_path, "stdout", resume=False)
+    clog = ContainerLog(path, options)
+    clog.open_writer()
+    framer = LineFramer()
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 1 << 20)
+    written = [f"line {i:06d}" for i in range(60_000)]
+    data = "".join(x + "\n" for x in written).encode()
+    with os.fdopen(os.dup(w), "wb") as f:  # more than a pipe: the rest after a take
+        f.write(data[: 1 << 20])
+    sp.commit(0, clog.position())  # as the pump: marked before the first append
+    taken = sp.take(r)
+    steps = clog.appending("stdout", framer.feed_block(taken))
+    for i, left in enumerate(steps):
+        if i == killed_at:
+            break  # killed here: the step is written, its mark is not
+        sp.commit(framer.held + left, clog.position())
+    else:
+        raise AssertionError("fewer steps than the test needs")
+    steps.close()
+    clog.close_writer()
+    sp.close()
+    os.write(w, data[1 << 20 :])
+    os.close(w)
+
+    sp = Spool(tmp_path, "stdout", resume=True)
+    spool.cut_back(path, [sp])
+    clog = ContainerLog(path, options)
+    clog.open_writer()
+    framer = LineFramer()
+    clog.append("stdout", framer.feed_block(sp.pending()))
+    while data := sp.take(r):  # the pipe's rest, as the next daemon's pump goes on
+        clog.append("stdout", framer.feed_block(data))
+    clog.append("stdout", framer.flush())
+    clog.close_writer()
+    sp.close()
+    os.close(r)
+    got = _logged(path)
+    assert len(got) == len(set(got)), "a line was logged twice"
+    assert got == written[len(written) - len(got):]
+    if max_file == 1000:
         assert got == written
 
 

@@ -1292,8 +1292,8 @@ class Engine:
                 if not data:
                     break
                 live.output.publish(stream, data)
-                live.log.append(stream, framer.feed_block(data))
-        live.log.append(stream, framer.flush())
+                await live.log.store(stream, framer.feed_block(data))
+        await live.log.store(stream, framer.flush())
 
     async def _pump_spooled(
         self, live: Live, pipe: trio.lowlevel.FdStream, stream: str, spool: Spool
@@ -1303,13 +1303,14 @@ class Engine:
         Cancelled (a daemon stopping with live restore), it leaves the rest where it
         is: in the pipe or past the mark."""
         framer = LineFramer()
+
+        def mark(left: int) -> None:  # the log holds all but `left` + the framer's
+            spool.commit(framer.held + left, live.log.position())
+
         try:
             async with pipe:
-                left = spool.pending()
-                if left:
-                    live.log.append(stream, framer.feed_block(left))
                 # Marked before the first append too: an unmarked first append is undone.
-                spool.commit(framer.held, live.log.position())
+                await live.log.store(stream, framer.feed_block(spool.pending()), mark)
                 while True:
                     try:
                         data = spool.take(pipe.fileno())
@@ -1319,11 +1320,9 @@ class Engine:
                     if not data:
                         break
                     live.output.publish(stream, data)
-                    live.log.append(stream, framer.feed_block(data))
-                    spool.commit(framer.held, live.log.position())
+                    await live.log.store(stream, framer.feed_block(data), mark)
                     await trio.lowlevel.checkpoint()  # a flood must not starve the rest
-            live.log.append(stream, framer.flush())
-            spool.commit(0, live.log.position())
+            await live.log.store(stream, framer.flush(), mark)
         finally:
             spool.close()
 
@@ -1341,8 +1340,8 @@ class Engine:
         framer = LineFramer()
         while data := await console.read():
             live.output.publish("stdout", data)
-            live.log.append("stdout", framer.feed_block(data))
-        live.log.append("stdout", framer.flush())
+            await live.log.store("stdout", framer.feed_block(data))
+        await live.log.store("stdout", framer.flush())
 
     async def _pump_console_spooled(
         self, live: Live, console: Console, spool: Spool, relay: tuple[OwnedFd, OwnedFd]
@@ -1354,7 +1353,10 @@ class Engine:
         r, w = relay
         framer = LineFramer()
 
-        def spool_relay() -> None:  # the relay is emptied into the spool, and logged
+        def mark(left: int) -> None:  # the log holds all but `left` + the framer's
+            spool.commit(framer.held + left, live.log.position())
+
+        async def spool_relay() -> None:  # the relay is emptied into the spool, and logged
             while True:
                 try:
                     data = spool.take(r.fileno())
@@ -1363,16 +1365,12 @@ class Engine:
                 if not data:
                     return
                 live.output.publish("stdout", data)
-                live.log.append("stdout", framer.feed_block(data))
-                spool.commit(framer.held, live.log.position())
+                await live.log.store("stdout", framer.feed_block(data), mark)
 
         try:
-            left = spool.pending()
-            if left:
-                live.log.append("stdout", framer.feed_block(left))
-            spool.commit(framer.held, live.log.position())
+            await live.log.store("stdout", framer.feed_block(spool.pending()), mark)
             while True:
-                spool_relay()  # so the relay is empty: EAGAIN below means "pty empty"
+                await spool_relay()  # so the relay is empty: EAGAIN below means "pty empty"
                 try:
                     n = os.splice(console.fileno(), w.fileno(), CHUNK,
                                   flags=os.SPLICE_F_NONBLOCK)
@@ -1391,9 +1389,8 @@ class Engine:
                 if n == 0:
                     break
                 await trio.lowlevel.checkpoint()  # a flood must not starve the rest
-            spool_relay()
-            live.log.append("stdout", framer.flush())
-            spool.commit(0, live.log.position())
+            await spool_relay()
+            await live.log.store("stdout", framer.flush(), mark)
         finally:
             spool.close()
             close_all(r, w)

@@ -37,9 +37,10 @@ from __future__ import annotations
 import collections
 import contextlib
 import errno
+import itertools
 import os
 import time
-from collections.abc import AsyncGenerator, Generator, Iterator
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -57,6 +58,11 @@ log = structlog.get_logger("corral.logs")
 _CHUNK = 1 << 20  # bytes a reader takes at a time
 _BACK = 1 << 16  # block size when reading a file backwards (tail)
 ORPHAN_LIMIT = 64 << 20
+# An append is stored in steps of at most STEP of the container's bytes (STEP_PIECES
+# pieces), each rotating at most once: a pump yields between them (`store`).  A MiB of
+# `yes` is ~36 MB of records, hundreds of rotations under `max-size: 100k`.
+STEP = 1 << 16
+STEP_PIECES = 4096
 
 Position = tuple[int, int]  # (generation, byte offset)
 
@@ -255,57 +261,98 @@ class ContainerLog:
 
     def append(self, stream: str, lines: list[bytes] | bytes) -> None:
         """Store pieces from `LineFramer` (or a block of whole lines from `feed_block`),
-        rotating as `max-size` says, and wake followers."""
+        rotating as `max-size` says, and wake followers: all of `appending` at once."""
+        for _ in self.appending(stream, lines):
+            pass
+
+    async def store(
+        self, stream: str, lines: list[bytes] | bytes, mark: Callable[[int], None] | None = None
+    ) -> None:
+        """`appending` for a pump: after each step, `mark(left)` (a spooled pump's mark:
+        append, then mark, with no checkpoint between), then a checkpoint, so a flood
+        rotating a small `max-size` many times per read never holds the trio thread
+        for more than a step; `mark(0)` once all is stored."""
+        for left in self.appending(stream, lines):
+            if mark is not None:
+                mark(left)
+            await trio.lowlevel.checkpoint()
+        if mark is not None:
+            mark(0)
+
+    def appending(self, stream: str, lines: list[bytes] | bytes) -> Iterator[int]:
+        """`append` in steps: each stores at most `STEP` of the container's bytes (or
+        `STEP_PIECES` pieces) and rotates the log at most once; after every step but
+        the last it yields how many bytes of `lines` are not stored yet.  A step is
+        whole records, so what is stored after any step is a prefix of `lines` and
+        what is left begins at a piece's start.  Left unfinished (the caller stops
+        iterating), the rest is never stored."""
         if not lines or (self._file is None and self._state != "open"):
             return  # (open without a file: a rotation could not make the new one)
         now = _clock.now()
-        max_size = self.options.max_size
-        block = None
-        if isinstance(lines, bytes):
-            block = encode_block(stream, lines, now)
-            self.lines[stream] = self.lines.get(stream, 0) + lines.count(b"\n")
-            self.bytes[stream] = self.bytes.get(stream, 0) + len(lines)
-            # escapes: record by record
-            pieces = [] if block else [line + b"\n" for line in lines[:-1].split(b"\n")]
-        else:
-            pieces = lines
-            self.lines[stream] = self.lines.get(stream, 0) + len(lines)
-            self.bytes[stream] = self.bytes.get(stream, 0) + sum(map(len, lines))
+        units = list(_units(lines))
+        left = len(lines) if isinstance(lines, bytes) else sum(map(len, lines))
         try:
-            if block is not None:
-                while max_size >= 0 and self._size + len(block) > max_size:
-                    # Docker's rule (below) on the block: the records that begin before
-                    # the file reaches max-size stay in it, the next begins a new file.
-                    room = max_size - self._size
-                    cut = 0 if room <= 0 else block.find(b"\n", room - 1) + 1
-                    if room > 0 and cut in (0, len(block)):
-                        break  # the last record reaches it: the next append rotates
-                    self._write(block[:cut])
-                    block = block[cut:]
-                    self._rotate()
-                self._write(block)
-            elif max_size < 0:
-                self._write("".join(encode_records(stream, pieces, now)).encode("ascii"))
-            else:
-                batch: list[str] = []
-                pending = 0
-                for rec in encode_records(stream, pieces, now):
-                    # Docker's rule: rotate before a record once the file reached max-size.
-                    if self._size + pending >= max_size:
-                        self._write("".join(batch).encode("ascii"))
-                        batch, pending = [], 0
-                        self._rotate()
-                    batch.append(rec)
-                    pending += len(rec)
-                self._write("".join(batch).encode("ascii"))
+            for n, unit in enumerate(units):
+                data, raw_of = self._encode(stream, unit, now)
+                for stored in self._write_rotating(data):
+                    self._lot.unpark_all()
+                    yield left - raw_of(*stored)
+                left -= len(unit) if isinstance(unit, bytes) else sum(map(len, unit))
+                self._lot.unpark_all()
+                if n + 1 < len(units):
+                    yield left
         except OSError as exc:
             self.write_errors += 1
             if self.write_errors == 1 or self.write_errors % 10000 == 0:
                 log.warning("logs.write_failed", path=str(self.path), error=str(exc),
                             count=self.write_errors)  # fmt: skip
-        self._lot.unpark_all()
+            self._lot.unpark_all()
 
-    def _write(self, data: bytes) -> None:
+    def _encode(
+        self, stream: str, unit: bytes | list[bytes], now: str
+    ) -> tuple[bytes, Callable[[int, int], int]]:
+        """A unit's records, and how many of its bytes the first k records (e bytes of
+        them) hold; counted for metrics."""
+        if isinstance(unit, bytes):
+            count = unit.count(b"\n")
+            self.lines[stream] = self.lines.get(stream, 0) + count
+            self.bytes[stream] = self.bytes.get(stream, 0) + len(unit)
+            block = encode_block(stream, unit, now) if unit.endswith(b"\n") else None
+            if block is not None:
+                # every record is its line and the same number of bytes more
+                extra = (len(block) - len(unit)) // count
+                return block, lambda k, e: e - k * extra
+            *whole, last = unit.split(b"\n")  # escapes: record by record
+            pieces = [line + b"\n" for line in whole] + ([last] if last else [])
+        else:
+            pieces = unit
+            self.lines[stream] = self.lines.get(stream, 0) + len(pieces)
+            self.bytes[stream] = self.bytes.get(stream, 0) + sum(map(len, pieces))
+        # one record per piece, each with one newline (JSON escapes the piece's own)
+        sums = list(itertools.accumulate(map(len, pieces), initial=0))
+        data = "".join(encode_records(stream, pieces, now)).encode("ascii")
+        return data, lambda k, e: sums[k]
+
+    def _write_rotating(self, data: bytes) -> Iterator[tuple[int, int]]:
+        """Write whole records, rotating as Docker does: the records that begin before
+        the file reaches max-size stay in it, the next begins a new file.  Yields after
+        each rotation (records, bytes) of `data` written so far."""
+        max_size = self.options.max_size
+        view = memoryview(data)
+        done = records = 0
+        while max_size >= 0 and self._size + len(data) - done > max_size:
+            room = max_size - self._size
+            cut = done if room <= 0 else data.find(b"\n", done + room - 1) + 1
+            if room > 0 and cut in (0, len(data)):
+                break  # the last record reaches it: the next append rotates
+            self._write(view[done:cut])
+            records += data.count(b"\n", done, cut)
+            done = cut
+            self._rotate()
+            yield records, done
+        self._write(view[done:])
+
+    def _write(self, data: bytes | memoryview) -> None:
         if self._file is None:
             if self._state != "open":
                 raise OSError(errno.EBADF, f"{self.path}: not open for writing")
@@ -557,6 +604,30 @@ class ContainerLog:
                     yield blob
         finally:
             cursor.release()
+
+
+def _units(lines: list[bytes] | bytes) -> Iterator[bytes | list[bytes]]:
+    """An append's steps: a block cut at line ends into `STEP`s (its lines are at most
+    `MAX_LINE` + 1 long), pieces in runs of at most `STEP` bytes or `STEP_PIECES`."""
+    if isinstance(lines, bytes):
+        pos, end = 0, len(lines)
+        while end - pos > STEP:
+            cut = lines.rfind(b"\n", pos, pos + STEP) + 1
+            if cut <= pos:  # not a `feed_block` block: a line longer than a step
+                cut = lines.find(b"\n", pos + STEP) + 1 or end
+            yield lines[pos:cut]
+            pos = cut
+        if pos < end:
+            yield lines[pos:] if pos else lines
+        return
+    i = 0
+    while i < len(lines):
+        j, size = i + 1, len(lines[i])
+        while j < len(lines) and j - i < STEP_PIECES and size + len(lines[j]) <= STEP:
+            size += len(lines[j])
+            j += 1
+        yield lines[i:j] if i or j < len(lines) else lines
+        i = j
 
 
 def _filtered(

@@ -38,11 +38,12 @@ from supervisor.supervise.logconfig import rotated_path
 log = structlog.get_logger("corral.spool")
 
 CHUNK = 65536  # what the console relay moves at a time
-# What one splice may move out of a container's pipe before the pump yields to the
-# rest of the daemon.  Not the whole 1 MiB pipe: a MiB of short lines is ~25 MB of
-# json-file records, hundreds of rotations under a small `max-size`, all on the trio
-# thread between two checkpoints (a `yes` flood starved the API for minutes).
-TAKE = 1 << 16
+# What one splice may move out of a container's pipe: the whole 1 MiB pipe the engine
+# makes (fewer wake-ups per stored MiB; the writer runs on while the daemon waits for
+# a CPU).  A MiB of short lines is ~36 MB of json-file records, hundreds of rotations
+# under a small `max-size`: the log stores it in steps of 64 KiB, one rotation at most
+# each, and the pump yields between them (`ContainerLog.store`).
+TAKE = 1 << 20
 RESET_AT = 1024 * 1024
 _MARK = struct.Struct("<QQQ")  # logged offset, log inode, log size
 
