@@ -50,3 +50,21 @@ def test_json_messages() -> None:
     assert out.getvalue() == b"sha256:abc\nl1: Done\nStep 1\n"
     with pytest.raises(StreamError, match="bad tar"):
         show_json_messages([b'{"errorDetail":{"message":"bad tar"},"error":"bad tar"}'], out)
+
+
+def test_logs_into_a_pipe_grow_it_to_a_mib() -> None:
+    """`corral logs | ...` of a big log: a pipe of 1 MiB, a wake-up per MiB for both
+    ends (64 KiB made ~1,000 of each for a million lines); a file is left alone."""
+    import fcntl
+    import os
+    import tempfile
+
+    r, w = os.pipe()
+    with os.fdopen(w, "wb") as out, os.fdopen(r, "rb"):
+        assert fcntl.fcntl(w, fcntl.F_GETPIPE_SZ) == 65536
+        copy_chunks([frame(1, b"a\n")], out, io.BytesIO())
+        assert fcntl.fcntl(w, fcntl.F_GETPIPE_SZ) == 1 << 20
+    with tempfile.TemporaryFile() as f:
+        copy_chunks([frame(1, b"a\n")], f, io.BytesIO())
+        f.seek(0)
+        assert f.read() == b"a\n"

@@ -88,12 +88,15 @@ def test_the_api_answers_while_a_flood_rotates_and_no_line_is_lost(
     cfg = LogConfig(type=LogConfig.types.JSON, config={"max-size": "100k", "max-file": "2"})
     c = dk.containers.run(IMAGE, ["cat", "/flood"], detach=True, log_config=cfg,
                           volumes={str(fifo): {"bind": "/flood", "mode": "ro"}})  # fmt: skip
-    pinged = threading.Event()
+    following, pinged = threading.Event(), threading.Event()
     cap = 300_000  # ~25 MB of records: below what a lagging follower may pin
     sent: list[int] = []
 
     def flood() -> None:
         with open(fifo, "wb", buffering=1 << 16) as f:
+            f.write(b"start\n")
+            f.flush()
+            following.wait(timeout=60)  # the follower pins the log's files from here on
             i = 0
             while i < cap and not pinged.is_set():
                 f.write(b"".join(b"%d\n" % k for k in range(i, i + 1000)))
@@ -105,11 +108,14 @@ def test_the_api_answers_while_a_flood_rotates_and_no_line_is_lost(
     writer.start()
     try:
         follower = c.logs(stream=True, follow=True)
+        assert next(follower) == b"start\n"
+        following.set()
         first = next(follower)
-        assert first.startswith(b"0\n")  # it floods now
+        assert first == b"0\n"  # it floods now
         for _ in range(3):
             assert dk.ping()  # bounded by the client's timeout, not a timing
     finally:
+        following.set()
         pinged.set()
         writer.join(timeout=120)
     assert sent and sent[0] < cap, "the writer ended before the pings were answered"

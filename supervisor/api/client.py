@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 API_VERSION = "1.44"
 DEFAULT_HOST = "unix:///run/corral/corral.sock"
 _RECV = 65536
+_STREAM_RECV = 1 << 20  # a big streamed body (`logs`): what the daemon queued, at once
 
 
 class ApiError(Exception):
@@ -118,9 +119,16 @@ class Response:
         """Body bytes as they arrive (Content-Length, chunked, or until close)."""
         if self._done:
             return
+        size = _RECV
         try:
             while True:
-                event = _next_event(self._sock, self._conn)
+                event = self._conn.next_event()
+                if event is NEED_DATA:
+                    data = self._sock.recv(size)
+                    if len(data) == size < _STREAM_RECV:  # a big body: larger reads
+                        size *= 4
+                    self._conn.receive_data(data)
+                    continue
                 if not isinstance(event, Data):
                     break  # EndOfMessage
                 if event.data:

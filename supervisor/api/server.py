@@ -68,6 +68,24 @@ _GONE = (trio.BrokenResourceError, trio.ClosedResourceError)
 LINGER: Final = 1.0  # how long a refused connection's request is read and dropped
 
 
+STREAM_SNDBUF = 4 << 20
+
+
+def _grow_send_buffer(stream: trio.abc.Stream) -> None:
+    """A streamed body (`logs` of a big log) queues up to 4 MiB in the kernel, not the
+    default ~200 KiB: the daemon hands a MiB blob over in one write and the client
+    reads on while the daemon waits for a CPU (a wake-up per 4 MiB, not per 200 KiB).
+    Room is taken only as bytes wait; SO_SNDBUFFORCE as root, else up to wmem_max."""
+    sock = getattr(stream, "socket", None)
+    if sock is None:
+        return
+    for opt in (getattr(_stdsocket, "SO_SNDBUFFORCE", None), _stdsocket.SO_SNDBUF):
+        if opt is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(_stdsocket.SOL_SOCKET, opt, STREAM_SNDBUF)
+                return
+
+
 @dataclass(frozen=True)
 class Limits:
     """Timeouts (seconds) and connection bounds of the API socket (daemon settings
@@ -318,6 +336,7 @@ class _Connection:
             await self.stream.send_all(self.conn.send_response(resp.status, headers))
             if request.method == "HEAD":
                 return False
+            _grow_send_buffer(self.stream)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._watch_peer, body, nursery.cancel_scope)
                 try:

@@ -138,8 +138,23 @@ class Sink:
             raise StreamError("error from daemon in stream: " + "; ".join(self.errors))
 
 
+def grow_pipe(f: BinaryIO) -> None:
+    """A pipe we write a lot into (`logs | ...`) holds 1 MiB, not 64 KiB: a wake-up of
+    its reader and of us per MiB, not per 64 KiB (pipe-max-size, unprivileged)."""
+    import fcntl
+    import stat
+
+    try:
+        fd = f.fileno()
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)
+    except (OSError, ValueError, AttributeError):
+        pass  # not a pipe, or a smaller limit: as it is
+
+
 def copy_chunks(chunks: Iterable[bytes], out: BinaryIO, err: BinaryIO) -> None:
     """Demultiplex a plain (non-hijacked) response body, e.g. `logs`."""
+    grow_pipe(out)
     demux = Demuxer()
     sink = Sink(out, err)
     for chunk in chunks:

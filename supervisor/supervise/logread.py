@@ -11,8 +11,10 @@ with the same bytes `KEY` = `\\n","stream":"S","time":"T"}\\n`.
 `Wire` cuts a blob into runs without a Python statement per record: from a run's first
 record it knows KEY, gallops and bisects over line ends to the run's last record (a
 few dozen `find`s, never a scan of the blob per run), then one `bytes.replace` of
-`KEY{"log":"` by a newline turns the run into its texts.  Whether the run really has
-the shape is checked on the result: the texts hold no `"` and no `\\` exactly when every
+`KEY{"log":"` by a newline turns the run into its texts (no list of lines: a frame per
+record, for docker-py, splits the result).  Whether the run really has the shape is
+checked on the result: one separator replaced per line end but the last, and texts
+with no `"` and no `\\`, hold exactly when every
 record of the run was `{"log":"TEXT\\n` + KEY with a TEXT free of escapes (the
 separator holds quotes, an escape a backslash; what is left of any other line holds
 one of them).  A run that fails (escapes, partial lines, non-UTF-8 stored as
@@ -46,9 +48,9 @@ _STEP = 4096  # the gallop's first stride, bytes (~30 records of 60 bytes)
 _IDS = {"stdout": 1, "stderr": 2, b"stdout": 1, b"stderr": 2}
 _pack = struct.Struct(">BxxxI").pack
 
-# A run: (stream, time, the records' texts, those joined by newlines), or (None, None,
-# [], stored lines) for lines that go through the general decoder.
-Run = tuple[bytes | None, bytes | None, list[bytes], bytes]
+# A run: (stream, time, the records' texts joined by newlines: no text holds one), or
+# (None, None, stored lines) for lines that go through the general decoder.
+Run = tuple[bytes | None, bytes | None, bytes]
 
 
 def _run_key(blob: bytes, a: int) -> tuple[bytes, bytes, int] | None:
@@ -122,30 +124,38 @@ def runs(blob: bytes) -> Iterator[Run]:
         stream, time, first = head
         key = b'\\n","stream":"' + stream + b'","time":"' + time + b'"}\n'
         stop = _run_end(blob, key, first)
+        # The run's texts with one replace: its junctions (KEY then the next record's
+        # start) become newlines.  It is all of the shape exactly when every newline
+        # but the last is a junction and no text holds a quote or backslash.
+        body = blob[pos + 8 : stop - len(key)]
+        joined = body.replace(key + _START, b"\n")
+        junctions = (len(body) - len(joined)) // (len(key) + len(_START) - 1)
+        if junctions == blob.count(b"\n", pos, stop) - 1 and _clean(joined):
+            if slow >= 0:
+                yield None, None, blob[slow:pos]
+                slow = -1
+            yield stream, time, joined
+            broken = 0
+            pos = stop
+            continue
+        # Not all of the shape: the records before the first that is not are fast,
+        # that one is decoded, the next are tried again (decoded after a few such
+        # tries: each costs the rest of the run).  Each line is one record.
         lines = blob[pos:stop].split(b"\n")
         lines.pop()  # the empty piece after the last newline
-        texts: list[bytes] = list(map(bytes.__getitem__, lines, repeat(slice(8, 1 - len(key)))))
-        joined = b"\n".join(texts)
-        good = len(lines)
-        if blob.count(key + _START, pos, stop) != good - 1 or not _clean(joined):
-            # Not all of the shape: the records before the first that is not are
-            # fast, that one is decoded, the next are tried again (decoded after a few
-            # such tries: each costs the rest of the run).  Each line is one record.
-            suffix = key[:-1]
-            good = 0
-            for line, text in zip(lines, texts, strict=True):
-                if not (line.startswith(_START) and line.endswith(suffix) and _clean(text)):
-                    break
-                good += 1
-            del texts[good:]
-            joined = b"\n".join(texts)
+        suffix = key[:-1]
+        good = 0
+        for line in lines:
+            if not (line.startswith(_START) and line.endswith(suffix)
+                    and _clean(line[8 : 1 - len(key)])):  # fmt: skip
+                break
+            good += 1
         if good:
             if slow >= 0:
-                yield None, None, [], blob[slow:pos]
+                yield None, None, blob[slow:pos]
                 slow = -1
-            yield stream, time, texts, joined
-        if good == len(lines):
-            broken = 0
+            yield stream, time, b"\n".join(line[8 : 1 - len(key)] for line in lines[:good])
+        if good == len(lines):  # (cannot be: then every newline was a junction)
             pos = stop
             continue
         bad = pos + sum(map(len, lines[:good])) + good  # the line that is not
@@ -154,7 +164,7 @@ def runs(blob: bytes) -> Iterator[Run]:
         broken += 1
         pos = stop if broken > 2 else bad + len(lines[good]) + 1
     if slow >= 0:
-        yield None, None, [], blob[slow:end]
+        yield None, None, blob[slow:end]
 
 
 class Wire:
@@ -174,20 +184,24 @@ class Wire:
         if not blob:
             return b""
         out: list[bytes] = []
-        for stream, time, texts, joined in runs(blob):
+        for stream, time, joined in runs(blob):
             if stream is None:
                 self._slow(joined, out)
             elif self._want[stream]:
                 assert time is not None
-                self._run(_IDS[stream], time, texts, joined, out)
+                self._run(_IDS[stream], time, joined, out)
         return b"".join(out)
 
-    def _run(
-        self, sid: int, time: bytes, texts: list[bytes], joined: bytes, out: list[bytes]
-    ) -> None:
+    def _run(self, sid: int, time: bytes, joined: bytes, out: list[bytes]) -> None:
         stamp = time + b" " if self._timestamps else b""
+        if (self._tty or self._merged) and not stamp:
+            if not self._tty:
+                out.append(_pack(sid, len(joined) + 1))
+            out += (joined, b"\n")
+            return
+        texts = joined.split(b"\n")
         if self._tty or self._merged:
-            data = stamp + (b"\n" + stamp).join(texts) + b"\n" if stamp else joined + b"\n"
+            data = stamp + (b"\n" + stamp).join(texts) + b"\n"
             if not self._tty:
                 out.append(_pack(sid, len(data)))
             out.append(data)
