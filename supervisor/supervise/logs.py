@@ -209,6 +209,7 @@ class ContainerLog:
         self.orphan_limit = ORPHAN_LIMIT
         self._file: OwnedFd | None = None  # the writer's
         self._size = 0
+        self._ino = 0
         # The live file is generation `generation`; `<path>.k` is `generation - k`.
         self.generation = 0
         while rotated_path(path, self.generation + 1).exists():
@@ -245,7 +246,8 @@ class ContainerLog:
             self._file = OwnedFd.open(
                 self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, "json-file log", 0o600
             )
-            self._size = os.fstat(self._file.fileno()).st_size
+            st = os.fstat(self._file.fileno())
+            self._size, self._ino = st.st_size, st.st_ino
             if created:
                 if self.generation in self._pinned:  # the old live file went away
                     self.generation += 1
@@ -257,7 +259,7 @@ class ContainerLog:
         marks it, `spool.cut_back` undoes an append past the mark); (0, 0) if closed."""
         if self._file is None:
             return (0, 0)
-        return (os.fstat(self._file.fileno()).st_ino, self._size)
+        return (self._ino, self._size)  # the live file's inode, kept from its open
 
     def append(self, stream: str, lines: list[bytes] | bytes) -> None:
         """Store pieces from `LineFramer` (or a block of whole lines from `feed_block`),
@@ -396,7 +398,8 @@ class ContainerLog:
     def _new_file(self, flags: int) -> None:
         """The live file after a rotation: a new generation."""
         self._file = OwnedFd.open(self.path, flags, "json-file log", 0o600)
-        self._size = os.fstat(self._file.fileno()).st_size
+        st = os.fstat(self._file.fileno())
+        self._size, self._ino = st.st_size, st.st_ino
         self.generation += 1
         self.rotations += 1
         self._pin_new()
