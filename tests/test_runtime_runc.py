@@ -431,3 +431,133 @@ async def test_unknown_container(runtime: Runtime) -> None:
 def test_no_overlay_mounts_left(tmp_path: Path) -> None:
     mine = [m for m in read_mountinfo() if m.fstype == "overlay" and "pytest" in m.mount_point]
     assert mine == []
+
+
+def exe_of(pid: int) -> tuple[str, int | None]:
+    """What /proc/PID/exe names, and its seals (None: not a memfd)."""
+    import fcntl
+
+    link = os.readlink(f"/proc/{pid}/exe")
+    fd = os.open(f"/proc/{pid}/exe", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        seals: int | None = fcntl.fcntl(fd, fcntl.F_GET_SEALS)
+    except OSError:
+        seals = None
+    finally:
+        os.close(fd)
+    return link, seals
+
+
+async def parked_exe(rt: Runtime, bundle: Bundle) -> tuple[str, int | None]:
+    """Create a container and read its parked `runc init`'s executable, then delete it."""
+    run, out_r, err_r = await create(rt, bundle, ["true"])
+    try:
+        return exe_of(run.pid)
+    finally:
+        run.pidfd.close()
+        os.close(out_r)
+        os.close(err_r)
+        await rt.delete(run.id, force=True)
+
+
+async def test_runc_runs_from_its_sealed_memfd(runtime: Runtime, bundle: Bundle) -> None:
+    """runc's init runs from the daemon's sealed memfd of runc, not from a protective
+    copy runc makes at every create (runc skips it: `is_self_cloned`); /proc/PID/exe
+    of the created init says so to anyone who looks."""
+    from supervisor.runtime.runcbin import RUNC_SEALS
+
+    link, seals = await parked_exe(runtime, bundle)
+    assert link.startswith("/memfd:corral-runc:/"), link
+    assert seals == RUNC_SEALS
+    # and the container still runs
+    assert (await run_to_exit(runtime, bundle, ["echo", "hi"])).out == b"hi\n"
+
+
+async def test_runc_runs_from_its_path_when_no_memfd_can_be_made(
+    runtime: Runtime, bundle: Bundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where memfd_create fails, runc runs from its path (and protects itself as it
+    would without us), with one log line naming the binary and why."""
+    import errno
+
+    from structlog.testing import capture_logs
+
+    from supervisor.runtime import runcbin
+
+    def refused(*_: object) -> int:
+        raise OSError(errno.ENOSYS, "memfd_create refused")
+
+    monkeypatch.setattr(runcbin.os, "memfd_create", refused)
+    with capture_logs() as logs:
+        link, _ = await parked_exe(runtime, bundle)
+        assert (await run_to_exit(runtime, bundle, ["echo", "hi"])).out == b"hi\n"
+    assert not link.startswith("/memfd:corral-runc:"), link
+    unsealed = [e for e in logs if e["event"] == "runtime.unsealed"]
+    assert len(unsealed) == 1 and "memfd_create refused" in unsealed[0]["reason"]
+
+
+async def test_a_replaced_runc_gets_a_new_memfd(
+    runtime: Runtime, bundle: Bundle, tmp_path: Path
+) -> None:
+    """An upgrade of runc under a running daemon (a new file renamed over the old):
+    the next create runs from a memfd of the new binary."""
+    binary = tmp_path / "runc"
+    shutil.copy(shutil.which(RUNC) or RUNC, binary)
+    rt = Runtime(str(binary), runtime.state_dir)
+    first = rt.sealed.exe()
+    await parked_exe(rt, bundle)
+    staged = tmp_path / "runc.new"
+    shutil.copy(binary, staged)
+    os.rename(staged, binary)
+    link, _ = await parked_exe(rt, bundle)
+    assert rt.sealed.exe() != first
+    assert link.startswith(f"/memfd:corral-runc:{binary}"), link
+    rt.sealed.close()
+
+
+def test_the_holder_runs_runc_from_the_sealed_memfd(
+    tmp_path: Path, bundle: Bundle
+) -> None:
+    """`runc create` run by the holder (every container's, under the daemon) is exec'd
+    from the memfd the daemon hands it with the request."""
+    import socket
+    import subprocess
+    import sys
+
+    from supervisor.runtime import holderd
+    from supervisor.runtime.runcbin import RUNC_SEALS
+
+    rt = Runtime(RUNC, tmp_path / "runc-state")
+    cid, _ = write_config(bundle, ["true"])
+    path = str(tmp_path / "h.sock")
+    proc = subprocess.Popen([sys.executable, "-I", "-S", holderd.__file__, path],
+                            stdout=subprocess.PIPE)
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        conn.settimeout(60)
+        conn.connect(path)
+        exe = rt.sealed.exe()
+        assert exe is not None
+        argv = rt._argv("create", "--bundle", str(bundle.path), "--pid-file",
+                        str(bundle.path / "init.pid"), cid)
+        socket.send_fds(conn, [json.dumps({"op": "spawn", "tag": 1, "argv": argv}).encode()],
+                        [null, null, null, exe])
+        reply, fds, _, _ = socket.recv_fds(conn, 65536, 16)
+        assert json.loads(reply)["code"] == 0
+        pid = int((bundle.path / "init.pid").read_text())
+        link, seals = exe_of(pid)
+        assert link.startswith("/memfd:corral-runc:/"), link
+        assert seals == RUNC_SEALS
+    finally:
+        subprocess.run([RUNC, "--root", str(rt.state_dir), "delete", "--force", cid],
+                       check=False, capture_output=True)
+        cgroups.cleanup(CGROUP_PARENT)
+        os.close(null)
+        conn.close()
+        proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        rt.sealed.close()

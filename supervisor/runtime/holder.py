@@ -241,9 +241,13 @@ class Holder:
                 ev.set()
 
     # ------------------------------------------------------------ requests
-    async def spawn(self, argv: list[str], stdin: int, stdout: int, stderr: int) -> int:
-        """Run argv in the holder with that stdio; its exit code."""
-        reply = await self._request({"op": "spawn", "argv": argv}, [stdin, stdout, stderr])
+    async def spawn(
+        self, argv: list[str], stdin: int, stdout: int, stderr: int, exe: int | None = None
+    ) -> int:
+        """Run argv in the holder with that stdio; its exit code.  Given `exe`, the
+        runtime's sealed memfd (runtime/runcbin.py), the holder execs that file."""
+        fds = [stdin, stdout, stderr, *([] if exe is None else [exe])]
+        reply = await self._request({"op": "spawn", "argv": argv}, fds)
         return int(reply["code"])
 
     async def adopt(self, cid: str, pid: int, start: int, fds: dict[str, OwnedFd]) -> None:

@@ -244,11 +244,17 @@ class Holder:
 
     # ----------------------------------------------------------- requests
     def op_spawn(self, msg: dict[str, Any], fds: list[int]) -> None:
-        """Run `runc create` (argv) with fds as its stdio; answer `spawned` at its exit."""
+        """Run `runc create` (argv) with fds as its stdio; answer `spawned` at its exit.
+        A fourth fd is runc's sealed memfd: exec'd as /proc/self/fd/N, resolved before
+        close-on-exec closes N (runc then skips its own protective copy)."""
         try:
             actions = [(os.POSIX_SPAWN_DUP2, fd, i) for i, fd in enumerate(fds[:3])]
-            pid = os.posix_spawnp(msg["argv"][0], msg["argv"], dict(os.environ),
-                                  file_actions=actions, setsid=False)
+            if len(fds) > 3:
+                pid = os.posix_spawn(f"/proc/self/fd/{fds[3]}", msg["argv"],
+                                     dict(os.environ), file_actions=actions, setsid=False)
+            else:
+                pid = os.posix_spawnp(msg["argv"][0], msg["argv"], dict(os.environ),
+                                      file_actions=actions, setsid=False)
         finally:
             close_fds(fds)
         self.spawns[pid] = msg["tag"]

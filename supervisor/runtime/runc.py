@@ -39,6 +39,7 @@ from supervisor.rmtree import discard_tree
 from supervisor.runtime import cgroups
 from supervisor.runtime.fds import OwnedFd
 from supervisor.runtime.process import has_exited
+from supervisor.runtime.runcbin import SealedBinary
 from supervisor.runtime.spec import ProcessSpec, process_config
 
 DEFAULT_STATE_DIR = Path("/run/corral/runc")
@@ -225,10 +226,14 @@ class Runtime:
     def __init__(self, binary: str = "runc", state_dir: Path = DEFAULT_STATE_DIR) -> None:
         self.binary = binary
         self.state_dir = state_dir
-        #: who runs `runc create` (argv, stdin, stdout, stderr -> exit code): the
-        #: holder (runtime/holder.py), so the init is its child and outlives the daemon;
-        #: None: this process.
-        self.spawner: Callable[[list[str], int, int, int], Awaitable[int]] | None = None
+        #: the binary as a sealed memfd, exec'd from (runtime/runcbin.py)
+        self.sealed = SealedBinary(binary)
+        #: who runs `runc create` (argv, stdin, stdout, stderr, the sealed binary's fd
+        #: or None -> exit code): the holder (runtime/holder.py), so the init is its
+        #: child and outlives the daemon; None: this process.
+        self.spawner: (
+            Callable[[list[str], int, int, int, int | None], Awaitable[int]] | None
+        ) = None
         self._fifo_start: bool | None = None  # runc's exec fifo protocol (`start`)
 
     def _argv(self, *args: str) -> list[str]:
@@ -242,6 +247,7 @@ class Runtime:
             capture_stdout=True,
             capture_stderr=True,
             check=False,
+            **self.sealed.popen_args(),
         )
         if result.returncode != 0:
             raise CorralError(runc_error_message(result.stderr.decode(errors="replace")))
@@ -330,10 +336,11 @@ class Runtime:
         ]
         try:
             if self.spawner is not None:
-                code = await self.spawner(argv, stdin, stdout, stderr)
+                code = await self.spawner(argv, stdin, stdout, stderr, self.sealed.exe())
                 return subprocess.CompletedProcess(argv, code)
             return await trio.run_process(
-                argv, stdin=stdin, stdout=stdout, stderr=stderr, check=False
+                argv, stdin=stdin, stdout=stdout, stderr=stderr, check=False,
+                **self.sealed.popen_args(),
             )
         except BaseException:
             # Cancelled mid-create (trio kills runc): don't leave a half-made container.
@@ -397,6 +404,7 @@ class Runtime:
             capture_stdout=True,
             capture_stderr=True,
             check=False,
+            **self.sealed.popen_args(),
         )
         if result.returncode != 0:
             raise CorralError(runc_error_message(result.stderr.decode(errors="replace")))
@@ -511,12 +519,14 @@ class Runtime:
                 *(["--console-socket", console_socket] if console_socket else []),
                 id,
             ]
+            sealed = self.sealed.popen_args()
             result = await trio.run_process(
                 argv,
                 stdin=in_fd,
                 stdout=stdout,
                 stderr=stderr,
-                pass_fds=(spec.fileno(), log.fileno()),
+                executable=sealed.get("executable"),
+                pass_fds=(spec.fileno(), log.fileno(), *sealed.get("pass_fds", ())),
                 check=False,
             )
             if result.returncode != 0:
