@@ -11,6 +11,7 @@ start of the next session (tests/sessions.py); a live session's are never touche
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import shutil
@@ -148,6 +149,34 @@ def cgroup_parent(root: Path) -> str:
     return f"corral-test-{abs(hash(str(root))) % 10**8}"
 
 
+class DaemonProcess(subprocess.Popen[bytes]):
+    """A daemon's process that remembers the signals the test sent it, so a daemon that
+    died without one (killed from outside, or an exit of its own) is told apart from
+    one the test killed or stopped."""
+
+    signalled: list[int]
+    log_start: int
+
+    def send_signal(self, sig: int) -> None:
+        self.signalled.append(sig)
+        super().send_signal(sig)
+
+
+def unexpected_death(proc: subprocess.Popen[bytes], log: Path) -> str | None:
+    """If `proc` (a daemon) has ended although the test sent it no signal: its pid, how
+    it ended and the end of its part of `log`, in a few lines for the failure."""
+    if not isinstance(proc, DaemonProcess) or proc.poll() is None or proc.signalled:
+        return None
+    code = proc.returncode
+    how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+    tail: list[str] = []
+    with contextlib.suppress(OSError), log.open("rb") as f:
+        f.seek(proc.log_start)
+        tail = f.read().decode(errors="replace").splitlines()[-15:]
+    return (f"daemon pid {proc.pid} ended without a signal from the test ({how}); "
+            "the end of its log:\n  " + "\n  ".join(tail))
+
+
 def start_daemon(
     root: Path, sock: Path, log: Path, prefix: tuple[str, ...] = (),
     args: tuple[str, ...] = (),
@@ -156,7 +185,8 @@ def start_daemon(
     (it writes to --ready-fd)."""
     r, w = os.pipe()
     with log.open("ab") as logf:
-        proc = subprocess.Popen(
+        log_start = logf.tell()
+        proc = DaemonProcess(
             [
                 *prefix,
                 sys.executable,
@@ -181,6 +211,7 @@ def start_daemon(
             stderr=logf,
             pass_fds=(w,),
         )
+    proc.signalled, proc.log_start = [], log_start
     os.close(w)
     with os.fdopen(r, "rb") as ready:
         line = ready.readline()  # EOF here means the daemon died before listening
@@ -282,9 +313,11 @@ def daemon(workdir: Path, rootfs_tar: Path) -> Iterator[Daemon]:
         client.api.import_image_from_data(f.read(), repository="busybox", tag="latest")
     yield d
     client.close()
+    death = unexpected_death(d.proc, d.log)
     if d.proc.poll() is None:
         stop_daemon(d.proc)
     assert_nothing_left(d.root)
+    assert death is None, death
 
 
 def assert_nothing_left(root: Path) -> None:
@@ -354,6 +387,11 @@ def private_daemon(tmp_path: Path, rootfs_tar: Path) -> Iterator[Any]:
     # How each daemon ended (-9: killed by the test; shown with a failure's output): a
     # daemon that died by itself is told from one the test stopped.
     print("private daemons:", ", ".join(f"{p.pid}: {p.poll()}" for p in procs))
+    # A daemon that died on its own (or was killed by someone else) fails the test,
+    # named with its exit status, whatever the test body made of it.
+    deaths = [m for p in procs if (m := unexpected_death(p, log)) is not None]
+    for m in deaths:
+        print(m, file=sys.stderr)
     if procs and all(p.poll() is not None for p in procs) and (root / "holder.sock").exists():
         start()  # containers outlived the last daemon (live restore): one to clean them
     for p in procs:
@@ -367,6 +405,7 @@ def private_daemon(tmp_path: Path, rootfs_tar: Path) -> Iterator[Any]:
             client.close()
             stop_daemon(p)
     assert_nothing_left(root)
+    assert not deaths, "\n".join(deaths)
 
 
 @pytest.fixture(scope="session")

@@ -219,6 +219,7 @@ def soak(s: Soak, private_daemon: Any, rootfs_tar: Path, tmp_path: Path) -> None
     looper = threading.Thread(target=conns.loop, args=(ports,), daemon=True)
     looper.start()
     kills: list[float] = []
+    killed: list[int] = []  # the daemons' pids, to tell the soak's SIGKILLs from others'
     restarts: list[float] = []  # seconds from the new daemon's exec to its API answering
     pace = threading.Event()  # never set: waits are the soak's schedule, not synchronisation
     t_soak = time.monotonic()
@@ -230,6 +231,7 @@ def soak(s: Soak, private_daemon: Any, rootfs_tar: Path, tmp_path: Path) -> None
         mark = t_soak + s.kill_every
         while mark <= deadline:
             pace.wait(mark - time.monotonic())
+            killed.append(d.proc.pid)
             d.proc.send_signal(signal.SIGKILL)
             kills.append(time.time())
             d.proc.wait()
@@ -288,6 +290,7 @@ def soak(s: Soak, private_daemon: Any, rootfs_tar: Path, tmp_path: Path) -> None
     figures = {
         "minutes": s.minutes, "containers": s.total, "kills": len(kills),
         "kill_instants_s": [round(k - kills[0], 1) for k in kills],
+        "killed_daemon_pids": killed, "last_daemon_pid": d.proc.pid,
         "setup_s": round(setup_s, 1), "soak_s": round(soak_s, 1),
         "check_s": round(check_s, 1), "total_s": round(time.monotonic() - t_setup, 1),
         "load_1_5_15": {"after_setup": [round(x, 1) for x in load_at_start],
