@@ -158,7 +158,8 @@ class DaemonProcess(subprocess.Popen[bytes]):
     log_start: int
 
     def send_signal(self, sig: int) -> None:
-        self.signalled.append(sig)
+        if self.poll() is None:  # a signal to a daemon already dead is not its death
+            self.signalled.append(sig)
         super().send_signal(sig)
 
 
