@@ -50,6 +50,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, help="starts/removals in flight, every engine")
     p.add_argument("--samples", type=int, help="samples per engine for start and floor")
     p.add_argument("--lines", type=int, help="log lines written by the logs scenario")
+    p.add_argument("--soak-full", action="store_true",
+                   help="the soak scenario's full variant (10 min, 200 containers; ~40 min)")
     p.add_argument("--plot", action="store_true", help="also an SVG chart of the ratios")
     p.add_argument(
         "--out", type=Path, default=REPO / "bench" / "results", help="where the JSON goes"
@@ -89,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: {flag} must be at least 1, got {value}", file=sys.stderr)
             return 2
     chosen_sizes = {k: v for k, (_, v) in overrides.items() if v is not None}
-    sizes = dataclasses.replace(sizes, **chosen_sizes)
+    sizes = dataclasses.replace(sizes, **chosen_sizes, soak_full=args.soak_full)
     if os.geteuid() != 0:
         print("bench: needs root (containers, mounts, cgroups)", file=sys.stderr)
         return 1

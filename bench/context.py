@@ -22,6 +22,7 @@ class Sizes:
     idle_window: float = 30.0  # seconds of idle CPU accounting
     log_lines: int = 1_000_000  # lines of 60 bytes written by the logs scenario
     log_rounds: int = 2  # rounds of each logs measurement
+    soak_full: bool = False  # the soak scenario's full variant (10 min, 200 containers)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -43,6 +43,7 @@ def all_scenarios() -> tuple[Scenario, ...]:
         rollout,
         scale,
         scrape,
+        soak,
         start,
     )
 
@@ -67,6 +68,7 @@ def all_scenarios() -> tuple[Scenario, ...]:
         restore.SCENARIO,
         rollout.SCENARIO,
         scale.SCENARIO,
+        soak.SCENARIO,
     )
 
 

@@ -1,4 +1,4 @@
-"""The soak's streaming log check (tests/soaklog.py) on hand-made streams: it must see
+"""The soak's streaming log check (bench/soaklog.py) on hand-made streams: it must see
 every way a log can be wrong, whatever pieces the response comes in."""
 
 from __future__ import annotations
@@ -6,7 +6,8 @@ from __future__ import annotations
 import struct
 
 import pytest
-from soaklog import BLOCK, Checker, LogFigures
+
+from bench.soaklog import BLOCK, Checker, LogFigures
 
 
 def _frame(text: bytes, stream: int = 1) -> bytes:
