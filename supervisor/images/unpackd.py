@@ -27,6 +27,7 @@ are imported (zstandard for zstd layers).  The daemon starts it once, as a fork 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -55,7 +56,37 @@ def hex_of(digest: str) -> str:
     return digest.partition(":")[2]
 
 
+_FS_IOC_GETFLAGS, _FS_IOC_SETFLAGS = 0x80086601, 0x40086602
+_FS_TOPDIR_FL = 0x00020000  # chattr +T: subdirectories are spread as top-level ones
+
+
+def spread_children(path: Path) -> None:
+    """Mark `path` a top of directory hierarchies (`chattr +T`), so ext4 places each
+    directory made in it as its allocator places top-level ones: in a block group
+    chosen afresh (Orlov), not next to the parent, and each layer's inodes away
+    from the last removed layer's.  Without a journal (this VM's disk), ext4 skips
+    inodes freed in the last minute while it allocates, reading each one's inode
+    block (`recently_deleted`): a layer unpacked where the last one was removed
+    (every cold pull after an rmi) scanned thousands of them per file, most of
+    the unpack's kernel time (Debian minbase: 5-9 s of wall, 4-12 s of system CPU;
+    1.6-2.3 s and 0.7-0.9 s marked).  Other filesystems, or no permission: nothing
+    changes."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            buf = bytearray(8)
+            fcntl.ioctl(fd, _FS_IOC_GETFLAGS, buf)
+            flags = int.from_bytes(buf[:4], "little")
+            if not flags & _FS_TOPDIR_FL:
+                fcntl.ioctl(fd, _FS_IOC_SETFLAGS,
+                            (flags | _FS_TOPDIR_FL).to_bytes(4, "little") + bytes(4))
+        finally:
+            os.close(fd)
+
+
 def new_dir(workdir: Path) -> Path:
+    """A fresh directory in `workdir` for a layer's tree (`spread_children`)."""
+    spread_children(workdir)
     d = Path(tempfile.mkdtemp(dir=workdir, prefix="layer-"))
     os.chmod(d, 0o755)
     return d
