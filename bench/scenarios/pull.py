@@ -84,6 +84,23 @@ async def _timed(argv: list[str], env: dict[str, str] | None) -> float:
     return time.perf_counter() - start
 
 
+async def _skopeo_copy(root: Path, name: str) -> float:
+    """Seconds of one `skopeo copy` of `name` into a fresh containers-storage (overlay)
+    under `root`, the third column the issue asks for: the reference client, unpacking
+    to local storage as Podman does.  Its storage (and the bind mount containers/storage
+    makes of its overlay dir) is removed after, outside the timing."""
+    from bench.leftovers import detach, mounts_under
+
+    dest = f"containers-storage:[overlay@{root}/root+{root}/run]{name.split('/', 1)[1]}"
+    try:
+        return await _timed(["skopeo", "copy", "-q", "--src-tls-verify=false",
+                             f"docker://{name}:latest", dest], None)
+    finally:
+        for point in mounts_under([root]):
+            detach(point)
+        await trio.to_thread.run_sync(lambda: shutil.rmtree(root, ignore_errors=True))
+
+
 async def _pings(sock: str, done: trio.Event, out: list[float]) -> None:
     """/_ping round trips on corral's socket until `done`."""
     while not done.is_set():
@@ -176,7 +193,8 @@ async def run_debian(b: Bench, reg: object, rows: list[Row]) -> None:
     ping = Row("pull: corral /_ping p99 during the Debian cold pull", "s")
     cpu = Row("pull: CPU seconds of the Debian cold pull, all of the engine's processes",
               "s")
-    rows += [floor, cold, warm, ping, cpu]
+    skopeo = Row("pull: skopeo copy of the Debian image into containers-storage, cold", "s")
+    rows += [floor, cold, skopeo, warm, ping, cpu]
     tar = await trio.to_thread.run_sync(debian_rootfs)
     if tar is None:
         cold.note = "mmdebstrap missing or failed: skipped"
@@ -201,6 +219,9 @@ async def run_debian(b: Bench, reg: object, rows: list[Row]) -> None:
         argv = ["curl", "-sf", *[a for d in blobs for a in (
             "-o", "/dev/null", f"http://{host}/v2/bench/deb/blobs/{d}")]]
         floor.samples.setdefault("curl", []).append(await _timed(argv, None))
+        if shutil.which("skopeo") is not None:
+            skopeo.samples.setdefault("skopeo", []).append(
+                await _skopeo_copy(b.workdir / f"skopeo-{i}", deb))
         for e in b.ordered(i):
             cold.samples.setdefault(e.name, []).append(await _timed(_pull_argv(e, deb), e.env()))
             warm.samples.setdefault(e.name, []).append(
@@ -230,6 +251,8 @@ async def run_debian(b: Bench, reg: object, rows: list[Row]) -> None:
                 await _ping_p99(corral, _pull_argv(corral, deb)))
             await corral.cli("rmi", deb)
     cold.note = f"{mb:.0f} MB compressed; {_mbps(cold, mb)}; floor {_mbps(floor, mb)}"
+    if skopeo.samples:
+        skopeo.note = f"the reference client, to local storage as Podman's: {_mbps(skopeo, mb)}"
     warm.note = f"of 3 layers, 1 new: {'; '.join(moved)}"
 
 
