@@ -385,9 +385,6 @@ def private_daemon(tmp_path: Path, rootfs_tar: Path) -> Iterator[Any]:
         return Daemon(root=root, sock=sock, proc=p, log=log)
 
     yield start
-    # How each daemon ended (-9: killed by the test; shown with a failure's output): a
-    # daemon that died by itself is told from one the test stopped.
-    print("private daemons:", ", ".join(f"{p.pid}: {p.poll()}" for p in procs))
     # A daemon that died on its own (or was killed by someone else) fails the test,
     # named with its exit status, whatever the test body made of it.
     deaths = [m for p in procs if (m := unexpected_death(p, log)) is not None]
