@@ -158,19 +158,27 @@ def _restore(tmp_path: Path, path: Path, options: LogOptions) -> None:
     sp.close()
 
 
+def _spooled_log(
+    tmp_path: Path, path: Path, options: LogOptions
+) -> tuple[Spool, ContainerLog, LineFramer, int, int]:
+    """A fresh spool, its json-file log open for writing, a framer, and a pipe whose
+    read end is non-blocking (what a pump reads from)."""
+    sp = Spool(tmp_path, "stdout", resume=False)
+    clog = ContainerLog(path, options)
+    clog.open_writer()
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    return sp, clog, LineFramer(), r, w
+
+
 @pytest.mark.parametrize(("max_file", "unmarked"), [(10, 3), (10, 12), (3, 30), (1, 8)])
 def test_a_rotating_append_killed_before_its_mark_is_logged_once(
     tmp_path: Path, max_file: int, unmarked: int
 ) -> None:
     path = tmp_path / "c-json.log"
     options = LogOptions(max_size=300, max_file=max_file)
-    sp = Spool(tmp_path, "stdout", resume=False)
-    clog = ContainerLog(path, options)
-    clog.open_writer()
-    framer = LineFramer()
+    sp, clog, framer, r, w = _spooled_log(tmp_path, path, options)
     sp.commit(0, clog.position())
-    r, w = os.pipe()
-    os.set_blocking(r, False)
     written: list[str] = []
 
     def write(n: int) -> None:
@@ -210,12 +218,7 @@ def test_a_stepped_append_killed_between_its_steps_is_logged_once(
     the mark before it; the steps marked stay, and the rest is framed again."""
     path = tmp_path / "c-json.log"
     options = LogOptions(max_size=20_000, max_file=max_file)
-    sp = Spool(tmp_path, "stdout", resume=False)
-    clog = ContainerLog(path, options)
-    clog.open_writer()
-    framer = LineFramer()
-    r, w = os.pipe()
-    os.set_blocking(r, False)
+    sp, clog, framer, r, w = _spooled_log(tmp_path, path, options)
     fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 1 << 20)
     written = [f"line {i:06d}" for i in range(60_000)]
     data = "".join(x + "\n" for x in written).encode()
