@@ -54,7 +54,9 @@ class Inner:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
              f"--basetemp={tmp / name}", f"{__file__}::test_holds_a_container"],
-            cwd=REPO, env=dict(os.environ, **{HOLD: str(w), SESSIONS: str(registry(tmp))}),
+            cwd=REPO,
+            env=dict(os.environ, **{HOLD: str(w), SESSIONS: str(registry(tmp)),
+                                    "TMPDIR": str(tmp)}),  # its workdir too: removed with tmp
             pass_fds=(w,),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             start_new_session=True,  # signals from the test only
@@ -150,7 +152,7 @@ def test_a_killed_session_is_swept_by_the_next_but_a_live_one_is_not(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
          f"--basetemp={short_tmp / 'next'}", f"{__file__}::test_holds_a_container"],
         cwd=REPO, env={**{k: v for k, v in os.environ.items() if k != HOLD},
-                       SESSIONS: str(registry(short_tmp))},
+                       SESSIONS: str(registry(short_tmp)), "TMPDIR": str(short_tmp)},
         capture_output=True, text=True, timeout=DEADLINE,
     )  # fmt: skip
     assert "leftovers of killed sessions" in nxt.stderr + nxt.stdout, nxt.stdout + nxt.stderr
