@@ -146,12 +146,20 @@ def _logged(path: Path) -> list[str]:
     return lines
 
 
-def _restore(tmp_path: Path, path: Path, options: LogOptions) -> None:
+def _reopen(
+    tmp_path: Path, path: Path, options: LogOptions
+) -> tuple[Spool, ContainerLog, LineFramer]:
+    """What the next daemon does first: the spool resumed, the log cut back to its mark,
+    reopened for writing, and a fresh framer."""
     sp = Spool(tmp_path, "stdout", resume=True)
     spool.cut_back(path, [sp])
     clog = ContainerLog(path, options)
     clog.open_writer()
-    framer = LineFramer()
+    return sp, clog, LineFramer()
+
+
+def _restore(tmp_path: Path, path: Path, options: LogOptions) -> None:
+    sp, clog, framer = _reopen(tmp_path, path, options)
     clog.append("stdout", framer.feed(sp.pending()))
     sp.commit(framer.held, clog.position())
     clog.close_writer()
@@ -239,11 +247,7 @@ def test_a_stepped_append_killed_between_its_steps_is_logged_once(
     os.write(w, data[1 << 20 :])
     os.close(w)
 
-    sp = Spool(tmp_path, "stdout", resume=True)
-    spool.cut_back(path, [sp])
-    clog = ContainerLog(path, options)
-    clog.open_writer()
-    framer = LineFramer()
+    sp, clog, framer = _reopen(tmp_path, path, options)
     clog.append("stdout", framer.feed_block(sp.pending()))
     while data := sp.take(r):  # the pipe's rest, as the next daemon's pump goes on
         clog.append("stdout", framer.feed_block(data))
