@@ -67,12 +67,20 @@ def seal_copy(path: str) -> int:
     return fd
 
 
+def _identity_of(path: str | None) -> Identity | None:
+    try:
+        return identity(os.stat(path)) if path else None
+    except OSError:
+        return None
+
+
 class SealedBinary:
     """The one owner of the runtime's sealed memfd (one per daemon)."""
 
     def __init__(self, binary: str) -> None:
         self.binary = binary
         self._fd = -1
+        self._path: str | None = None  # where the binary was found last
         self._made_of: Identity | None = None
         self._refused: Identity | None = None  # the file a memfd failed for (logged once)
         # memfds of a binary since replaced: kept open, a worker thread's Popen may be
@@ -80,17 +88,19 @@ class SealedBinary:
         self._old: list[int] = []
 
     def resolve(self) -> str | None:
-        """The binary's path, looked up in PATH at each use (an upgrade may move it)."""
+        """The binary's path, looked up in PATH."""
         return self.binary if "/" in self.binary else shutil.which(self.binary)
 
     def exe(self) -> int | None:
         """The memfd's descriptor to exec (`/proc/self/fd/N`), made again when the
-        binary changed; None: exec the path (runc then protects itself)."""
-        path = self.resolve()
-        try:
-            now = identity(os.stat(path)) if path else None
-        except OSError:
-            now = None
+        binary changed; None: exec the path (runc then protects itself).  Called at
+        every runc call: one stat of the path found last, PATH walked again only when
+        nothing is there (an upgrade renames the new file onto the same path)."""
+        path = self._path
+        now = _identity_of(path)
+        if now is None:
+            path = self._path = self.resolve()
+            now = _identity_of(path)
         if now is None:
             return None  # the exec of the name fails as it would without us
         if now == self._made_of:
