@@ -21,7 +21,8 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import trio
@@ -104,41 +105,59 @@ async def send(host: str, port: int) -> float:
     return float(out.stdout.decode().strip())
 
 
-async def throughput(e: Engine, published: Row, direct: Row, rounds: int) -> None:
+@asynccontextmanager
+async def sink_in(e: Engine) -> AsyncIterator[tuple[str, int]]:
+    """A container with a published port and the sink in its namespace, for as long as
+    the block runs; yields (the container's address, the published port)."""
     port = free_port()
     out = await run(published_argv(e, port), e.env(), capture=True)
     cid = out.stdout.decode().strip().splitlines()[-1]
-    fmt = "{{.NetworkSettings.SandboxKey}} {{.NetworkSettings.IPAddress}}"
-    inspect = (await e.cli("inspect", "-f", fmt, cid, capture=True)).stdout.decode().split()
-    if len(inspect) != 2:
-        raise BenchError(f"{e.name}: no namespace or address for {cid[:12]}: {inspect}")
-    netns, ip = inspect
-    sink = await trio.lowlevel.open_process(
-        ["nsenter", f"--net={netns}", sys.executable, "-c", SINK, ip, str(SINK_PORT)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-    )
     try:
-        assert sink.stdout is not None
-        with trio.fail_after(30):
-            if (await sink.stdout.receive_some(16)).strip() != b"ready":
-                raise BenchError(f"{e.name}: the sink in {netns} did not start")
-        await send(ip, SINK_PORT)  # warm up both paths once
-        await send("127.0.0.1", port)
-        for i in range(rounds):  # alternate, so a busier moment favours neither path
-            pair = [("direct", ip, SINK_PORT), ("published", "127.0.0.1", port)]
-            for kind, host, to in pair if i % 2 == 0 else pair[::-1]:
-                row = direct if kind == "direct" else published
-                row.samples.setdefault(e.name, []).append(await send(host, to))
+        fmt = "{{.NetworkSettings.SandboxKey}} {{.NetworkSettings.IPAddress}}"
+        inspect = (await e.cli("inspect", "-f", fmt, cid, capture=True)).stdout.decode().split()
+        if len(inspect) != 2:
+            raise BenchError(f"{e.name}: no namespace or address for {cid[:12]}: {inspect}")
+        netns, ip = inspect
+        sink = await trio.lowlevel.open_process(
+            ["nsenter", f"--net={netns}", sys.executable, "-c", SINK, ip, str(SINK_PORT)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+        )
+        try:
+            assert sink.stdout is not None
+            with trio.fail_after(30):
+                if (await sink.stdout.receive_some(16)).strip() != b"ready":
+                    raise BenchError(f"{e.name}: the sink in {netns} did not start")
+            await send(ip, SINK_PORT)  # warm up both paths once
+            await send("127.0.0.1", port)
+            yield ip, port
+        finally:
+            sink.kill()
+            with trio.CancelScope(shield=True):
+                await sink.wait()
     finally:
-        sink.kill()
         with trio.CancelScope(shield=True):
-            await sink.wait()
-        await e.remove_container(cid)
-    straight, through = direct.summary(e.name), published.summary(e.name)
-    if straight is not None and through is not None and through.median > 0:
-        share = straight.median / through.median  # seconds: direct / published
-        published.verdicts[e.name] = f"{share:.0%} of direct"
+            await e.remove_container(cid)
+
+
+async def throughput(b: Bench, published: Row, direct: Row, rounds: int) -> None:
+    """Every engine's sink up at once, then rounds in which the engines alternate (and
+    within an engine's turn, the two paths): a moment the machine is busier then
+    favours no engine and no path."""
+    async with AsyncExitStack() as stack:
+        ends = {e.name: await stack.enter_async_context(sink_in(e)) for e in b.engines}
+        for i in range(rounds):
+            for e in b.ordered(i):
+                ip, port = ends[e.name]
+                pair = [("direct", ip, SINK_PORT), ("published", "127.0.0.1", port)]
+                for kind, host, to in pair if i % 2 == 0 else pair[::-1]:
+                    row = direct if kind == "direct" else published
+                    row.samples.setdefault(e.name, []).append(await send(host, to))
+    for e in b.engines:
+        straight, through = direct.summary(e.name), published.summary(e.name)
+        if straight is not None and through is not None and through.median > 0:
+            share = straight.median / through.median  # seconds: direct / published
+            published.verdicts[e.name] = f"{share:.0%} of direct"
 
 
 async def nft_tables() -> set[str]:
@@ -174,8 +193,7 @@ async def run_network(b: Bench) -> list[Row]:
             for cid in await e.container_ids():
                 await e.remove_container(cid)
         rounds = max(3, b.sizes.samples // 6)
-        for e in b.engines:
-            await throughput(e, published, direct, rounds)
+        await throughput(b, published, direct, rounds)
     finally:
         FORWARD.write_text(forward)
         with trio.CancelScope(shield=True):
