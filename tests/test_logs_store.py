@@ -238,6 +238,33 @@ async def test_store_lets_other_tasks_run_between_steps(tmp_path: Path) -> None:
     assert len(during) > 100
 
 
+async def test_store_hands_the_written_file_to_writeback_as_it_grows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big log is written out as the pump stores it, so the exit's overlay unmount
+    (which syncs the log's filesystem) does not wait for all of it: every range the
+    pump stored is handed on once, in order, in steps of `WRITEBACK` or more."""
+    handed: list[tuple[int, int]] = []
+    real = logs_mod.durable.start_writeback
+
+    def recording(fd: int, offset: int, length: int) -> None:
+        assert os.fstat(fd).st_ino == os.stat(tmp_path / "abc-json.log").st_ino
+        handed.append((offset, length))
+        real(fd, offset, length)
+
+    monkeypatch.setattr(logs_mod.durable, "start_writeback", recording)
+    log = new_log(tmp_path)
+    block = b"".join(numbered(i) for i in range(40_000))  # ~0.4 MB: ~1.3 MB of records
+    for _ in range(20):
+        await log.store("stdout", block)
+    size = os.stat(tmp_path / "abc-json.log").st_size
+    assert handed and handed[0][0] == 0
+    assert all(a + n == b for (a, n), (b, _) in zip(handed, handed[1:], strict=False))
+    assert all(n >= logs_mod.WRITEBACK for _, n in handed)
+    assert size - sum(n for _, n in handed) < logs_mod.WRITEBACK
+    assert b"".join(datas(log.read())) == block * 20
+
+
 # ---------------------------------------------------------- since/until/tail
 
 
