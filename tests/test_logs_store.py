@@ -174,6 +174,25 @@ def test_blocks_store_the_files_pieces_store(
     assert logs["blocks"].bytes == logs["pieces"].bytes == {"stdout": len(data), "stderr": 0}
 
 
+def test_a_plain_block_without_max_size_is_one_step_and_the_same_records(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """Without max-size nothing rotates: a MiB of lines needing no escape is stored in
+    one step (one `replace`, one `writev`), as record-by-record appends store it."""
+    block = b"".join(numbered(i) for i in range(100_000))
+    log = new_log(tmp_path)
+    assert list(log.appending("stdout", block)) == []  # no step between
+    (tmp_path / "pieces").mkdir()
+    ref = ContainerLog(tmp_path / "pieces" / "abc-json.log")
+    ref.open_writer(LogOptions())
+    ref.append("stdout", [numbered(i) for i in range(100_000)])
+    assert (tmp_path / "abc-json.log").read_bytes() == (
+        tmp_path / "pieces" / "abc-json.log"
+    ).read_bytes()
+    assert log.lines == ref.lines == {"stdout": 100_000, "stderr": 0}
+    assert log.bytes == ref.bytes == {"stdout": len(block), "stderr": 0}
+
+
 def _stored(tmp_path: Path) -> bytes:
     """What every file of the log holds, oldest first, as the container wrote it."""
     return b"".join(datas(ContainerLog(tmp_path / "abc-json.log").read()))

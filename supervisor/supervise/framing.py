@@ -70,7 +70,8 @@ class LineFramer:
         cut = data.rfind(b"\n") + 1
         if not cut or len(data) - cut >= MAX_LINE:
             return self.feed(data)
-        block = b"".join([*self._parts, data[:cut]]) if self._parts else data[:cut]
+        # one copy: the carried start of a line joined with the lines after it
+        block = b"".join([*self._parts, memoryview(data)[:cut]]) if self._parts else data[:cut]
         pos, end = 0, len(block)
         while end - pos > MAX_LINE + 1:  # hop newline to newline, 16 KiB at most each
             nl = block.rfind(b"\n", pos, pos + MAX_LINE + 1)
@@ -111,13 +112,34 @@ def encode_records(stream: str, pieces: list[bytes], time: str) -> list[str]:
 _PLAIN = bytes(sorted(set(range(0x20, 0x7F)) - set(b'"\\'))) + b"\n"
 
 
+_HEAD = b'{"log":"'
+
+
+def is_plain(block: bytes) -> bool:
+    """No byte of `block` needs a JSON escape (a newline is the records' separator)."""
+    return not block.translate(None, _PLAIN)
+
+
+def block_records(
+    stream: str, block: bytes, time: str, *, plain: bool = False
+) -> tuple[bytes, memoryview, int] | None:
+    """`encode_block`'s records as two buffers to write one after the other, so the
+    records are made by one `replace` and copied by nothing else (the log writes
+    them with one `writev`), and how many bytes each record adds to its line (the
+    number of records is then a division, not a count); None when a byte needs an
+    escape (`plain`: known already that none does)."""
+    if not plain and block.translate(None, _PLAIN):
+        return None
+    tail = f'\\n","stream":"{stream}","time":"{time}"}}\n'.encode()
+    body = block.replace(b"\n", tail + _HEAD)  # each line's record, the next's head
+    return _HEAD, memoryview(body)[: len(body) - len(_HEAD)], len(tail) + len(_HEAD) - 1
+
+
 def encode_block(stream: str, block: bytes, time: str) -> bytes | None:
     """The records of a block of whole lines (`feed_block`), as `encode_records` makes
     them, when no byte needs an escape; None otherwise (then record by record)."""
-    if block.translate(None, _PLAIN):
-        return None
-    tail = f'\\n","stream":"{stream}","time":"{time}"}}\n'.encode()
-    return b'{"log":"' + block[:-1].replace(b"\n", tail + b'{"log":"') + tail
+    parts = block_records(stream, block, time)
+    return None if parts is None else b"".join(parts[:2])
 
 
 def _to_bytes(text: str) -> bytes:

@@ -49,7 +49,13 @@ import trio
 
 from supervisor import durable
 from supervisor.runtime.fds import OwnedFd
-from supervisor.supervise.framing import LogEntry, decode_records, encode_block, encode_records
+from supervisor.supervise.framing import (
+    LogEntry,
+    block_records,
+    decode_records,
+    encode_records,
+    is_plain,
+)
 from supervisor.supervise.logconfig import LogOptions, rotated_path, rotation_moves
 
 __all__ = ["ContainerLog", "LogEntry", "LogOptions"]
@@ -308,7 +314,8 @@ class ContainerLog:
             fd.close()
 
     def appending(self, stream: str, lines: list[bytes] | bytes) -> Iterator[int]:
-        """`append` in steps: each stores at most `STEP` of the container's bytes (or
+        """`append` in steps: each stores at most `STEP` of the container's bytes
+        (a block needing no escape, without max-size, is one step: nothing rotates) (or
         `STEP_PIECES` pieces) and rotates the log at most once; after every step but
         the last it yields how many bytes of `lines` are not stored yet.  A step is
         whole records, so what is stored after any step is a prefix of `lines` and
@@ -317,12 +324,20 @@ class ContainerLog:
         if not lines or (self._file is None and self._state != "open"):
             return  # (open without a file: a rotation could not make the new one)
         now = _clock.now()
-        units = list(_units(lines))
+        # Without max-size no step rotates, and a block no byte of which needs an
+        # escape costs one `replace`: one step, no copy of it cut into steps.
+        plain = (
+            self.options.max_size < 0
+            and isinstance(lines, bytes)
+            and lines.endswith(b"\n")
+            and is_plain(lines)
+        )
+        units = [lines] if plain else list(_units(lines))
         left = len(lines) if isinstance(lines, bytes) else sum(map(len, lines))
         try:
             for n, unit in enumerate(units):
-                data, raw_of = self._encode(stream, unit, now)
-                for stored in self._write_rotating(data):
+                parts, raw_of = self._encode(stream, unit, now, plain)
+                for stored in self._write_rotating(parts):
                     self._lot.unpark_all()
                     yield left - raw_of(*stored)
                 left -= len(unit) if isinstance(unit, bytes) else sum(map(len, unit))
@@ -337,21 +352,24 @@ class ContainerLog:
             self._lot.unpark_all()
 
     def _encode(
-        self, stream: str, unit: bytes | list[bytes], now: str
-    ) -> tuple[bytes, Callable[[int, int], int]]:
-        """A unit's records, and how many of its bytes the first k records (e bytes of
-        them) hold; counted for metrics."""
+        self, stream: str, unit: bytes | list[bytes], now: str, plain: bool = False
+    ) -> tuple[tuple[bytes | memoryview, ...], Callable[[int, int], int]]:
+        """A unit's records (buffers to write in order), and how many of its bytes the
+        first k records (e bytes of them) hold; counted for metrics.  `plain`: the
+        unit is known to need no escape."""
         if isinstance(unit, bytes):
-            count = unit.count(b"\n")
-            self.lines[stream] = self.lines.get(stream, 0) + count
             self.bytes[stream] = self.bytes.get(stream, 0) + len(unit)
-            block = encode_block(stream, unit, now) if unit.endswith(b"\n") else None
+            ends = unit.endswith(b"\n")
+            block = block_records(stream, unit, now, plain=plain) if ends else None
             if block is not None:
                 # every record is its line and the same number of bytes more
-                extra = (len(block) - len(unit)) // count
-                return block, lambda k, e: e - k * extra
+                head, body, per = block
+                count = (len(head) + len(body) - len(unit)) // per
+                self.lines[stream] = self.lines.get(stream, 0) + count
+                return (head, body), lambda k, e: e - k * per
             *whole, last = unit.split(b"\n")  # escapes: record by record
             pieces = [line + b"\n" for line in whole] + ([last] if last else [])
+            self.lines[stream] = self.lines.get(stream, 0) + len(pieces)
         else:
             pieces = unit
             self.lines[stream] = self.lines.get(stream, 0) + len(pieces)
@@ -359,16 +377,21 @@ class ContainerLog:
         # one record per piece, each with one newline (JSON escapes the piece's own)
         sums = list(itertools.accumulate(map(len, pieces), initial=0))
         data = "".join(encode_records(stream, pieces, now)).encode("ascii")
-        return data, lambda k, e: sums[k]
+        return (data,), lambda k, e: sums[k]
 
-    def _write_rotating(self, data: bytes) -> Iterator[tuple[int, int]]:
+    def _write_rotating(self, parts: tuple[bytes | memoryview, ...]) -> Iterator[tuple[int, int]]:
         """Write whole records, rotating as Docker does: the records that begin before
         the file reaches max-size stay in it, the next begins a new file.  Yields after
-        each rotation (records, bytes) of `data` written so far."""
+        each rotation (records, bytes) of the records written so far."""
         max_size = self.options.max_size
+        total = sum(map(len, parts))
+        if max_size < 0 or self._size + total <= max_size:
+            self._write(*parts)
+            return
+        data = parts[0] if len(parts) == 1 and isinstance(parts[0], bytes) else b"".join(parts)
         view = memoryview(data)
         done = records = 0
-        while max_size >= 0 and self._size + len(data) - done > max_size:
+        while self._size + len(data) - done > max_size:
             room = max_size - self._size
             cut = done if room <= 0 else data.find(b"\n", done + room - 1) + 1
             if room > 0 and cut in (0, len(data)):
@@ -380,7 +403,8 @@ class ContainerLog:
             yield records, done
         self._write(view[done:])
 
-    def _write(self, data: bytes | memoryview) -> None:
+    def _write(self, *parts: bytes | memoryview) -> None:
+        """Write buffers in order (one `writev`), all or, on an error, none."""
         if self._file is None:
             if self._state != "open":
                 raise OSError(errno.EBADF, f"{self.path}: not open for writing")
@@ -389,8 +413,15 @@ class ContainerLog:
             self._new_file(os.O_WRONLY | os.O_APPEND | os.O_CREAT)
             assert self._file is not None
         fd, start = self._file.fileno(), self._size
-        view = memoryview(data)
         try:
+            if len(parts) == 1:
+                view = memoryview(parts[0])
+            else:
+                n = os.writev(fd, parts)
+                self._size += n
+                if n == sum(map(len, parts)):
+                    return
+                view = memoryview(b"".join(parts))[n:]  # a short write: the rest
             while view:
                 n = os.write(fd, view)
                 self._size += n
