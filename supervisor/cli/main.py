@@ -239,6 +239,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if verb not in VERBS and verb not in _GROUP_ONLY:
         sys.stderr.write(f"corral: '{verb}' is not a corral command.\nSee 'corral --help'\n")
         return 1
+    if verb == "logs":  # its common forms before any other module loads (see logslean)
+        from supervisor.cli import logslean
+
+        code = logslean.run(host, rest)
+        if code is not None:
+            return code
     from supervisor.cli.context import Cli
 
     return run_verb(Cli(host), verb, rest)
