@@ -3,10 +3,14 @@ how long `logs` takes to return them, and whether a `logs -f` follower sees each
 
 The writer is `cat` of a file bind-mounted read-only (the same file for both engines),
 so the engine's cost is what is timed, not a shell loop's; the floor scenario shows the
-writer alone.  "Stored" is from `start` to `wait` returning; the `logs` that follows
-proves every line was there.  The follower is started right after `run -d` returns, so
-it catches the writer mid-stream: the handover from the stored part to the live part is
-where a line gets lost or doubled.
+writer alone (`runc run` into a pipe the bench reads).  "Stored" is from spawning
+`start` to `wait` returning, through each engine's CLI: the CLI's start, the engine's
+start of the container (runc create and start), the store, the exit recorded, and the
+`wait` CLI (spawned once `start` returns, while the writer runs); `podman wait` polls
+the container's state every 250 ms (its `--interval` default), so Podman's figure
+moves in steps of 250 ms.  The `logs` that follows proves every line was there.  The
+follower is started right after `run -d` returns, so it catches the writer mid-stream:
+the handover from the stored part to the live part is where a line gets lost or doubled.
 """
 
 from __future__ import annotations
@@ -146,6 +150,7 @@ def _record(row: Row, engine: str, value: float, verdict: Verdict) -> None:
 async def run(b: Bench) -> list[Row]:
     n = b.sizes.log_lines
     stored = Row(f"logs: {n:,} lines of 60 B, start until stored", "s")
+    stored.note = "start CLI, container start, store, exit, wait CLI; podman wait polls at 250 ms"
     stored_cpu = Row(f"logs: {n:,} lines stored, engine + client CPU", "cpu-s")
     read = Row(f"logs: `logs` returns all {n:,} lines", "s")
     read_cpu = Row(f"logs: `logs` of {n:,} lines, engine + client CPU", "cpu-s")
