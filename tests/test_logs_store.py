@@ -262,7 +262,8 @@ async def test_store_hands_the_written_file_to_writeback_as_it_grows(
 ) -> None:
     """A big log is written out as the pump stores it, so the exit's overlay unmount
     (which syncs the log's filesystem) does not wait for all of it: every range the
-    pump stored is handed on once, in order, in steps of `WRITEBACK` or more."""
+    pump stored is handed on once, in order, in steps of `WRITEBACK` or more, in a
+    worker thread the pump does not wait for."""
     handed: list[tuple[int, int]] = []
     real = logs_mod.durable.start_writeback
 
@@ -276,6 +277,8 @@ async def test_store_hands_the_written_file_to_writeback_as_it_grows(
     block = b"".join(numbered(i) for i in range(40_000))  # ~0.4 MB: ~1.3 MB of records
     for _ in range(20):
         await log.store("stdout", block)
+        # the pump does not wait for it; here each is let finish, so none is skipped
+        assert await trio.to_thread.run_sync(log._writeback_idle.wait, 10)
     size = os.stat(tmp_path / "abc-json.log").st_size
     assert handed and handed[0][0] == 0
     assert all(a + n == b for (a, n), (b, _) in zip(handed, handed[1:], strict=False))

@@ -39,6 +39,7 @@ import contextlib
 import errno
 import itertools
 import os
+import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Generator, Iterator
 from datetime import UTC, datetime
@@ -71,9 +72,9 @@ ORPHAN_LIMIT = 64 << 20
 STEP = 1 << 16
 STEP_PIECES = 4096
 # A pump hands the live file's pages to writeback every WRITEBACK bytes (in a worker
-# thread, `durable.start_writeback`): the container's exit unmounts its overlay, which
-# syncs the whole filesystem the log is on, and `wait` would wait for all of it (a
-# million 60 B lines: 130 MB, ~200-300 ms here).
+# thread it does not wait for, `durable.start_writeback`): the container's exit
+# unmounts its overlay, which syncs the whole filesystem the log is on, and `wait`
+# would wait for all of it (a million 60 B lines: 130 MB, ~200 ms here).
 WRITEBACK = 8 << 20
 
 Position = tuple[int, int]  # (generation, byte offset)
@@ -223,6 +224,8 @@ class ContainerLog:
         self._size = 0
         self._ino = 0
         self._written_back = 0  # the live file's bytes handed to writeback
+        self._writeback_idle = threading.Event()  # no writeback call in flight
+        self._writeback_idle.set()
         # The live file is generation `generation`; `<path>.k` is `generation - k`.
         self.generation = 0
         while rotated_path(path, self.generation + 1).exists():
@@ -295,23 +298,33 @@ class ContainerLog:
         if mark is not None:
             mark(0)
         if self._file is not None and self._size - self._written_back >= WRITEBACK:
-            await self._write_back()
+            self._write_back()
 
-    async def _write_back(self) -> None:
+    def _write_back(self) -> None:
         """The live file's pages written since the last call, handed to writeback in a
-        worker thread (block allocation may wait on the disk's queue); a copy of the
-        descriptor, as a rotation by the other stream's pump may close the writer's."""
+        worker thread the pump does not wait for: block allocation may wait on the
+        disk's queue, and a burst the disk is slower than stays in the page cache as
+        it would without us (the pump is never held to the disk's pace).  One at a
+        time: while one runs, the next call finds it busy and the range grows.  A copy
+        of the descriptor, as a rotation may close the writer's meanwhile."""
+        if not self._writeback_idle.is_set():
+            return
         assert self._file is not None
-        start, self._written_back = self._written_back, self._size
-        fd = self._file.dup("json-file log (writeback)")
-        try:
-            await trio.to_thread.run_sync(
-                durable.start_writeback, fd.fileno(), start, self._size - start
-            )
-        except OSError as exc:  # pacing only: the data is in the page cache either way
-            log.debug("logs.writeback_failed", path=str(self.path), error=str(exc))
-        finally:
-            fd.close()
+        start, end = self._written_back, self._size
+        fd = os.dup(self._file.fileno())
+        self._written_back = end
+        self._writeback_idle.clear()
+
+        def kick() -> None:
+            try:
+                durable.start_writeback(fd, start, end - start)
+            finally:
+                os.close(fd)
+
+        def done(result: object) -> None:  # in the worker thread; pacing only: an
+            self._writeback_idle.set()  # error leaves the pages to the kernel's flusher
+
+        trio.lowlevel.start_thread_soon(kick, done)
 
     def appending(self, stream: str, lines: list[bytes] | bytes) -> Iterator[int]:
         """`append` in steps: each stores at most `STEP` of the container's bytes
