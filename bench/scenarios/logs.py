@@ -156,6 +156,10 @@ async def run(b: Bench) -> list[Row]:
     read_cpu = Row(f"logs: `logs` of {n:,} lines, engine + client CPU", "cpu-s")
     follow = Row(f"logs: `logs -f` from `run -d` until all {n:,} seen", "s")
     lines_file(b)
+    for e in b.engines:  # a warm-up, as every scenario's samples follow one: the first
+        for _ in range(b.sizes.warmup):  # start of a fresh engine pays its lazy setup
+            await e.timed(e.run_argv("--rm", command=["true"]))
+        await e.settle()
     for i in range(b.sizes.log_rounds):
         for e in b.ordered(i):
             t_stored, c_stored, t_read, c_read, verdict = await stored_then_read(b, e)
