@@ -656,7 +656,10 @@ class Engine:
             raise InvalidArgument("Minimum memory limit allowed is 6MB")
         if (hc.get("NanoCpus") or 0) < 0:
             raise InvalidArgument("Range of CPUs is from 0.01 to the number of CPUs")
-        updates.check_cpu(hc, updates.host_cpusets())
+        # the host's cpusets read only for a create that names some (a fleet's creates
+        # name none: two sysfs reads and a mountinfo walk each)
+        wants = hc.get("CpusetCpus") or hc.get("CpusetMems")
+        updates.check_cpu(hc, updates.host_cpusets() if wants else ("", ""))
         swap = hc.get("MemorySwap") or 0
         if swap > 0 and not mem:
             raise InvalidArgument(
