@@ -16,8 +16,9 @@ committing write on the trio thread (measured 1.5 ms a commit on the development
 VM's virtio disk, against 0.05 ms with NORMAL); the event history, a write per event
 that Docker keeps only in memory, commits with `NORMAL` (`durable=False`), and so do
 live restore's init records (`metadata/inits.InitStore`: no init outlives a power cut);
-a user's start commits with `NORMAL` and has `sync_wal` run in a worker thread before
-it answers (durable when acknowledged, the fsync off the trio thread).
+a user's start, an API create and a removal commit with `NORMAL` and await `synced`
+before they answer (durable when acknowledged: one WAL fsync in a worker thread,
+shared by every write in flight).
 
 A full disk is an error for the operation that needs the space, never for the
 daemon.  A statement that fails for want of space raises `DiskFull` (a 500 naming
