@@ -22,10 +22,12 @@ async def test_concurrent_callers_share_fsyncs_and_each_waits_for_one_after_its_
     covered: list[int] = []  # per sync: the commits made when it began
     finished = 0  # syncs ended
     release = threading.Event()
+    began = threading.Event()
 
     def sync_wal() -> None:  # in the worker thread, as the real one
         nonlocal finished
         covered.append(written)
+        began.set()
         assert release.wait(10)
         finished += 1
 
@@ -43,7 +45,7 @@ async def test_concurrent_callers_share_fsyncs_and_each_waits_for_one_after_its_
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(write, 0)  # its sync begins and blocks
-            await trio.testing.wait_all_tasks_blocked()
+            assert await trio.to_thread.run_sync(began.wait, 10)
             for n in (1, 2, 3):  # they commit while that sync runs: it cannot cover them
                 nursery.start_soon(write, n)
             await trio.testing.wait_all_tasks_blocked()
