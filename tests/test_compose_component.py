@@ -95,6 +95,22 @@ def test_loading_the_daemons_modules_loads_no_cli_module() -> None:
     assert json.loads(out.stdout) == []
 
 
+def test_the_clis_compose_loads_no_daemon_side_module() -> None:
+    """`corral compose up` pays for its imports at every call (issue 18: a 20-replica
+    up spent most of its CLI time importing): the API's router, its schema and the
+    rollout executor are the daemon's (and a rollout's) only."""
+    code = (
+        "import json, sys\n"
+        "import supervisor.cli.compose, supervisor.compose.applier, supervisor.compose.engine\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m in (\n"
+        "    'supervisor.api.router', 'supervisor.api.schema', 'supervisor.rollout.executor'))))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert json.loads(out.stdout) == []
+
+
 # -- InProcessEngine -------------------------------------------------------------------
 
 

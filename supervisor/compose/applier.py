@@ -38,7 +38,6 @@ from config.rollout import rollout_of
 from config.units import duration_ns
 from supervisor.api.client import ApiError, quote
 from supervisor.errors import CorralError
-from supervisor.rollout.executor import Executor, Hooks, RolloutFailed
 
 from .engine import ComposeEngine
 
@@ -315,6 +314,8 @@ class Applier:
     async def _roll(
         self, project: Project, actions: list[Action], new_ids: list[str], failures: list[str]
     ) -> None:
+        from supervisor.rollout.executor import Executor, Hooks, RolloutFailed  # rollouts only
+
         service = actions[0].service
         plan = rollout_of(project.services[service], project.model.get("volumes") or {})
         assert plan is not None

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterable, AsyncIterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from supervisor.api.client import API_VERSION, ApiError, encode_query
-from supervisor.api.router import ApiRequest, FixedResponse, Router, StreamResponse
+
+if TYPE_CHECKING:  # the daemon's side only: the CLI's compose never loads the router
+    from supervisor.api.router import Router
 
 
 class ResponseBody(Protocol):
@@ -120,6 +122,8 @@ class InProcessEngine:
     async def _dispatch(
         self, method: str, path: str, query: dict[str, Any] | None, body: bytes, ctype: str
     ) -> tuple[int, _LocalBody]:
+        from supervisor.api.router import ApiRequest, FixedResponse, StreamResponse
+
         headers = [("Host", "corral"), ("User-Agent", "corral-compose (in-process)")]
         if ctype:
             headers.append(("Content-Type", ctype))

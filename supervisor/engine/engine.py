@@ -499,9 +499,13 @@ class Engine:
         name: str = "",
         platform: str = "",
         warnings: list[str] | None = None,
+        *,
+        durable: bool = True,
     ) -> Container:
         """A container record and its directory; nothing is left if any step fails.
-        dockerd's warnings for the create's answer are appended to `warnings`."""
+        dockerd's warnings for the create's answer are appended to `warnings`.
+        `durable=False`: committed without the WAL's fsync, for a caller that awaits
+        `db.synced()` before it answers (the API: a fleet's creates share fsyncs)."""
         image_ref = body.get("Image") or ""
         if not image_ref:
             raise InvalidArgument("no image specified")
@@ -600,7 +604,8 @@ class Engine:
             if self.remap is not None and self._remap_of(c) is not None:
                 stateroot.open_to_group(cdir, self.remap.gid)  # its root reaches its rootfs
                 self._chown_to_remap(c, cdir / "upper", cdir / "work")
-            with self.db.transaction():  # endpoints and record: one commit, one WAL fsync
+            # endpoints and record: one commit, one WAL fsync (or the caller's `synced`)
+            with self.db.transaction(durable=durable):
                 for hook in self.hooks:  # networking: endpoint rows
                     hook.created(c, draft)
                 self.containers.add(c)
@@ -651,7 +656,10 @@ class Engine:
             raise InvalidArgument("Minimum memory limit allowed is 6MB")
         if (hc.get("NanoCpus") or 0) < 0:
             raise InvalidArgument("Range of CPUs is from 0.01 to the number of CPUs")
-        updates.check_cpu(hc, updates.host_cpusets())
+        # the host's cpusets read only for a create that names some (a fleet's creates
+        # name none: two sysfs reads and a mountinfo walk each)
+        wants = hc.get("CpusetCpus") or hc.get("CpusetMems")
+        updates.check_cpu(hc, updates.host_cpusets() if wants else ("", ""))
         swap = hc.get("MemorySwap") or 0
         if swap > 0 and not mem:
             raise InvalidArgument(
@@ -882,11 +890,12 @@ class Engine:
         self._rejoin_pod(c)
 
     async def _sync_records(self, done: trio.Event) -> None:
-        """The WAL's fsync off the trio thread (`Database.sync_wal`); `done` set after,
-        whatever happened (a failure is logged: the commit stands, its durability is
-        what the disk made of it, as SQLite's own failed fsync would leave it)."""
+        """The WAL's fsync off the trio thread (`Database.synced`: shared by the
+        starts, creates and removals in flight); `done` set after, whatever happened
+        (a failure is logged: the commit stands, its durability is what the disk made
+        of it, as SQLite's own failed fsync would leave it)."""
         try:
-            await trio.to_thread.run_sync(self.db.sync_wal)
+            await self.db.synced()
         except OSError as exc:
             log.error("metadata.sync_failed", error=str(exc))
         finally:
@@ -1487,7 +1496,9 @@ class Engine:
             log.warning("container.restart_limit", id=c.short_id, name=c.name,
                         reason=decision.give_up)
         live.log.close_writer()  # stopped for good: followers end here
-        self.containers.save(c)  # the exit for good, durable (the save above was not)
+        # the exit for good, durable (the save above was not); under a removal the row
+        # goes next and the removal's answer waits for its fsync (`remove`)
+        self.containers.save(c, durable=not live.removing)
         live.stopped.set()
         if c.host_config.get("AutoRemove") and not live.removing:
             await self.remove(c, force=True, volumes=True)
@@ -1797,7 +1808,7 @@ class Engine:
         transition(c.state, Event.REMOVE, c.name)
         with trio.CancelScope(shield=True):  # half removed is not a state
             await trio.to_thread.run_sync(self._discard_files, c)
-        self.containers.delete(c)
+        self.containers.delete(c, durable=False)  # durable below, before the answer
         self.execs.drop_container(c.id)
         for hook in reversed(self.hooks):  # the log, -v's volumes, networking's rows
             hook.removed(c, volumes=volumes)
@@ -1808,6 +1819,7 @@ class Engine:
         live.exited.set()
         live.removed.set()
         log.info("container.destroy", id=c.short_id, name=c.name)
+        await self._sync_records(trio.Event())  # the row's removal on disk: answered
 
     def _discard_files(self, c: Container) -> None:
         """A removed container's mounts and directory, in a worker thread (a fleet's

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +138,16 @@ class Container:
         return self.id[:12]
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self))
+        """The record as stored: `dataclasses.asdict`'s shape, built field by field
+        (asdict deep-copies every dict and list first; the record is written at every
+        state change, a fleet's hundreds of them)."""
+        out = {name: getattr(self, name) for name in _CONTAINER_FIELDS}
+        out["mounts"] = [{n: getattr(m, n) for n in _MOUNT_FIELDS} for m in self.mounts]
+        state = {name: getattr(self.state, name) for name in _STATE_FIELDS}
+        if self.state.health is not None:
+            state["health"] = asdict(self.state.health)
+        out["state"] = state
+        return json.dumps(out)
 
     @classmethod
     def from_json(cls, text: str) -> Container:
@@ -149,6 +158,11 @@ class Container:
         raw["state"] = State(**raw["state"])
         raw["mounts"] = [MountPoint(**m) for m in raw["mounts"]]
         return cls(**raw)
+
+
+_CONTAINER_FIELDS = tuple(f.name for f in fields(Container))
+_MOUNT_FIELDS = tuple(f.name for f in fields(MountPoint))
+_STATE_FIELDS = tuple(f.name for f in fields(State))
 
 
 class ContainerStore:
@@ -205,9 +219,12 @@ class ContainerStore:
         """Out of the in-memory index only: an `add` whose transaction rolled back."""
         self._by_id.pop(cid, None)
 
-    def delete(self, c: Container) -> None:
-        """The row goes (later, if the disk is full: a pending save of it is replaced)."""
-        self.db.persist(f"container:{c.id}", "DELETE FROM containers WHERE id=?", (c.id,))
+    def delete(self, c: Container, *, durable: bool = True) -> None:
+        """The row goes (later, if the disk is full: a pending save of it is replaced).
+        `durable=False`: without the WAL's fsync, for a caller that awaits
+        `Database.synced` before it answers."""
+        self.db.persist(f"container:{c.id}", "DELETE FROM containers WHERE id=?", (c.id,),
+                        durable=durable)
         self._by_id.pop(c.id, None)
 
     def get(self, ref: str) -> Container:

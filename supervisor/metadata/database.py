@@ -16,8 +16,9 @@ committing write on the trio thread (measured 1.5 ms a commit on the development
 VM's virtio disk, against 0.05 ms with NORMAL); the event history, a write per event
 that Docker keeps only in memory, commits with `NORMAL` (`durable=False`), and so do
 live restore's init records (`metadata/inits.InitStore`: no init outlives a power cut);
-a user's start commits with `NORMAL` and has `sync_wal` run in a worker thread before
-it answers (durable when acknowledged, the fsync off the trio thread).
+a user's start, an API create and a removal commit with `NORMAL` and await `synced`
+before they answer (durable when acknowledged: one WAL fsync in a worker thread,
+shared by every write in flight).
 
 A full disk is an error for the operation that needs the space, never for the
 daemon.  A statement that fails for want of space raises `DiskFull` (a 500 naming
@@ -154,6 +155,11 @@ class Database:
         #: compare it (`NetworkStore.revision_of`)
         self.late_changes = 0
         self._wal_fd: int | None = None  # `sync_wal`'s, opened once (see `_make_private`)
+        # group commit (`synced`): calls counted, calls a finished sync covers, the
+        # sync in flight
+        self._sync_wanted = 0
+        self._sync_covered = 0
+        self._sync_done: trio.Event | None = None
         for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
             _make_private(path.with_name(name), create=name == path.name)
         try:
@@ -215,8 +221,23 @@ class Database:
         self.conn.executescript(ddl)
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """All-or-nothing: a failure inside leaves no row behind."""
+    def transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """All-or-nothing: a failure inside leaves no row behind.
+
+        `durable=False` commits without the WAL's fsync: for a caller that awaits
+        `synced()` before it answers (one fsync then covers every commit made
+        meanwhile, off the trio thread)."""
+        if not durable:
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            with self._transaction() as conn:
+                yield conn
+        finally:
+            if not durable:
+                self.conn.execute("PRAGMA synchronous=FULL")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
         try:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
@@ -298,6 +319,32 @@ class Database:
             except FileNotFoundError:
                 return  # no WAL (never in WAL mode with the connection open): nothing to sync
         os.fdatasync(self._wal_fd)
+
+    async def synced(self) -> None:
+        """Return once every commit made before this call is durable: group commit.
+
+        The WAL's fdatasync runs in a worker thread (`sync_wal`), one at a time, and
+        covers every commit made before it began; callers arriving while one runs
+        wait for it and, if it began before their call, for the next, which one of
+        them runs for all.  A fleet's creates, starts and removals, each committed
+        without its fsync (`durable=False`), so share a few fsyncs instead of one
+        each on the trio thread; each still answers only once its write is durable.
+        An OSError of the sync is raised to the caller that ran it; the others try
+        again themselves."""
+        self._sync_wanted += 1
+        ticket = self._sync_wanted
+        while self._sync_covered < ticket:
+            if self._sync_done is not None:
+                await self._sync_done.wait()  # one in flight: it may cover this call
+                continue
+            done = self._sync_done = trio.Event()
+            upto = self._sync_wanted
+            try:
+                await trio.to_thread.run_sync(self.sync_wal)  # not abandoned on cancel
+            finally:
+                self._sync_done = None
+                done.set()
+            self._sync_covered = max(self._sync_covered, upto)
 
     def _defer(self, key: str, sql: str, params: Params, durable: bool) -> None:
         if not self._pending:

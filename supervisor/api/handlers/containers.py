@@ -75,8 +75,9 @@ def register(router: Router, engine: Engine) -> None:
         warnings: list[str] = []
         c = engine.create(
             body, req.query_str("name", "") or "", platform=req.query_str("platform") or "",
-            warnings=warnings,
+            warnings=warnings, durable=False,
         )
+        await engine.db.synced()  # acknowledged once on disk; one fsync for creates in flight
         return JsonResponse({"Id": c.id, "Warnings": warnings}, 201)
 
     @router.route("GET", "/containers/json")
