@@ -187,6 +187,25 @@ class _Connection:
             data = b""
         self.conn.feed(data)
 
+    def _receive_now(self) -> bool:
+        """What the client already sent, read without waiting (False: nothing yet).
+
+        A connection's first request is read this way before waiting: a client sends
+        its request right after connecting, and trio's `receive_some` yields after a
+        read that succeeds, so the handler would run one pass of the event loop later,
+        behind whatever else is runnable then (50 crash-looping containers' restart
+        steps): each pass is one more wait in a request's latency.  The response's
+        send still yields, so a connection cannot keep the loop to itself.  Any error
+        is left to `_receive` (False), which reports it as trio does."""
+        try:
+            data = os.read(self.stream.socket.fileno(), RECEIVE_SIZE)
+        except OSError:  # BlockingIOError: nothing yet; others: `_receive` says what
+            return False
+        if not data:
+            return False  # EOF: `_receive` sees it too
+        self.conn.feed(data)
+        return True
+
     async def next_body_event(self) -> Event:
         """The next event of the request body; a pause of `body_timeout` is a 408."""
         while True:
@@ -219,6 +238,10 @@ class _Connection:
                 if idle and self.conn.head_started:
                     idle = False
                     scope.deadline = trio.current_time() + self.limits.header_timeout
+                if first:
+                    first = False  # one read without waiting per connection
+                    if self._receive_now():
+                        continue
                 await self._receive()
         partial = self.conn.head_started
         self.conn.timed_out()
