@@ -18,13 +18,13 @@ from prometheus_client import (
     Counter,
     Histogram,
     Info,
-    ProcessCollector,
     disable_created_metrics,
 )
 from prometheus_client.exposition import choose_encoder
 
 from metrics.containers import ContainerCollector, Target, pod_label
 from metrics.families import container_labels, render
+from metrics.process import ProcessCollector
 from metrics.registry_text import Encoder, fast_encoder
 from metrics.supervisor import Bookkeeping, Record, SupervisorCollector, event_action
 from metrics.supervisor import build_families as build_supervisor
@@ -69,7 +69,7 @@ class Exporter:
         self.containers = ContainerCollector(self._targets)
         self.supervisor = SupervisorCollector(self._records, self.book)
         self._scrape_lock = trio.Lock()
-        ProcessCollector(registry=self.registry)
+        ProcessCollector(self.registry)  # prometheus_client's families, fds counted by size
         Info("corral_build", "corral's version and OCI runtime.", registry=self.registry).info(
             {"version": corral_version(), "runtime": engine.runtime_name}
         )
