@@ -90,7 +90,7 @@ class Source:
 
     def read(self) -> Reading | None:
         """A reading now (task states included); None once the cgroup is gone."""
-        stats = self.cgroup.read()
+        stats = self.cgroup.read(self.pid)
         if stats is None:
             return None
         if self._net_fd is not None:

@@ -74,7 +74,7 @@ def _v1(tmp_path: Path, quota: str = "-1") -> cgroups.Layout:
     _write(ctl["blkio"] / path, {
         "blkio.throttle.io_service_bytes_recursive": "8:0 Read 4096\n8:0 Write 512\nTotal 4608\n"
     })  # fmt: skip
-    _write(ctl["pids"] / path, {"tasks": "41\n42\n"})
+    _write(ctl["pids"] / path, {"tasks": "41\n42\n", "pids.current": "2\n"})
     return cgroups.Layout(False, ctl)
 
 
@@ -111,7 +111,7 @@ def test_v1_with_a_quota_stays_in_the_descriptor_budget(tmp_path: Path) -> None:
     held = cgroups.hold("/corral/abc", _v1(tmp_path, quota="50000"))
     assert held is not None
     try:
-        assert held.descriptors == cgroups.MAX_HELD  # cpu.stat is the 7th: opened per read
+        assert held.descriptors == cgroups.MAX_HELD  # cpu.stat is the 8th: opened per read
         got = held.read()
         assert got is not None
         assert (got.cpu_quota, got.cpu_periods, got.cpu_throttled_periods) == (50000, 7, 3)
@@ -139,7 +139,7 @@ def test_v2_reading_through_held_files(tmp_path: Path, monkeypatch: pytest.Monke
     held = cgroups.hold("/corral/abc", lay)
     assert held is not None
     try:
-        assert held.descriptors == cgroups.MAX_HELD
+        assert held.descriptors == 6  # every file
         got = held.read()
         want = cgroups.read_stats("/corral/abc", lay, full=False)
         assert got is not None and want is not None
@@ -148,5 +148,30 @@ def test_v2_reading_through_held_files(tmp_path: Path, monkeypatch: pytest.Monke
         assert (got.cpu_usage_ns, got.cpu_quota, got.memory_limit, got.procs) == (
             5000, 50000, None, [9])  # fmt: skip
         assert got.io == {"259:0": cgroups.IoDevice(10, 20, 1, 2)}
+    finally:
+        held.close()
+
+
+def test_v1_tasks_of_a_one_process_container_are_its_init(tmp_path: Path) -> None:
+    """Under v1 a cgroup whose `pids.current` counts one task is read as its init
+    alone (the tasks file, opened at each read, is skipped); two or more, and the
+    tasks file says which."""
+    lay = _v1(tmp_path)
+    pids = tmp_path / "pids/corral/abc"
+    (pids / "pids.current").write_text("1\n")
+    (pids / "tasks").write_text("41\n")
+    held = cgroups.hold("/corral/abc", lay)
+    assert held is not None
+    try:
+        assert held.descriptors == cgroups.MAX_HELD  # pids.current among them
+        got = held.read(init=41)
+        assert got is not None and got.procs == [41]
+        (pids / "tasks").unlink()  # not read while one task runs
+        got = held.read(init=41)
+        assert got is not None and got.procs == [41]
+        (pids / "pids.current").write_text("3\n")  # the init started two more
+        (pids / "tasks").write_text("41\n57\n58\n")
+        got = held.read(init=41)
+        assert got is not None and got.procs == [41, 57, 58]
     finally:
         held.close()

@@ -350,3 +350,30 @@ def reference_supervisor_families(records: Iterable[Record], book: Bookkeeping) 
             if stream in r.log_bytes:
                 nbytes.add(lb, r.log_bytes[stream], extra)
     return [restarts, state, health, exit_code, lines, nbytes]
+
+
+def test_process_families_are_prometheus_clients_with_open_fds_counted() -> None:
+    """The daemon's `process_*` series are prometheus_client's own (names, help, types,
+    order); `process_open_fds` is the process's descriptors as the kernel counts them
+    (prometheus_client's listing also counted the one it listed through)."""
+    from prometheus_client import ProcessCollector as Theirs
+
+    from metrics.process import ProcessCollector, open_fds
+
+    ours, theirs = CollectorRegistry(), CollectorRegistry()
+    ProcessCollector(ours)
+    Theirs(registry=theirs)
+
+    def shape(registry: CollectorRegistry) -> list[tuple[str, str, str, list[str]]]:
+        return [(m.name, m.documentation, m.type, [s.name for s in m.samples])
+                for m in registry.collect()]  # fmt: skip
+
+    assert shape(ours) == shape(theirs)
+    held = [os.open("/dev/null", os.O_RDONLY) for _ in range(50)]
+    try:
+        fds = ours.get_sample_value("process_open_fds")
+        assert fds == len(os.listdir("/proc/self/fd")) - 1 == open_fds()
+    finally:
+        for fd in held:
+            os.close(fd)
+    assert ours.get_sample_value("process_open_fds") == fds - 50

@@ -458,7 +458,7 @@ def _read_v2(path: str, full: bool) -> CgroupStats | None:
 # `tasks` would miss new processes; a fresh open always loads a new list.  v2's
 # `cgroup.threads` restarts its walk at offset 0 and is held.
 
-MAX_HELD = 6  # descriptors per container: files beyond these are opened at each read
+MAX_HELD = 7  # descriptors per container: files beyond these are opened at each read
 _CHUNK = 65536
 
 
@@ -622,12 +622,18 @@ class HeldCgroup:
         path = self._paths.get(name)
         return None if path is None else read_path(path)
 
-    def read(self) -> CgroupStats | None:
+    def read(self, init: int = 0) -> CgroupStats | None:
         """What a scrape exports: `read_stats(full=False)` but for `memory_stat` and
-        `percpu_ns`, left empty (no metric uses them); None once the cgroup is gone."""
-        return self._read_v2() if self.v2 else self._read_v1()
+        `percpu_ns`, left empty (no metric uses them); None once the cgroup is gone.
 
-    def _read_v1(self) -> CgroupStats | None:
+        `init`: the pid of the container's init.  Under v1 the `tasks` file is opened
+        at each read (through a held descriptor the kernel would serve a pid list
+        cached from an earlier read); `pids.current` is held instead, and when it
+        counts one task, that task is the init (it lives while the container runs):
+        most containers run one process, so most reads skip the open."""
+        return self._read_v2() if self.v2 else self._read_v1(init)
+
+    def _read_v1(self, init: int = 0) -> CgroupStats | None:
         usage = bytes_number(self._file("memory.usage_in_bytes"))
         if usage is None:
             return None
@@ -654,7 +660,10 @@ class HeldCgroup:
         s.inactive_file = bytes_field(mem, b"total_inactive_file", b"inactive_file")
         s.oom_kills = bytes_field(self._file("memory.oom_control"), b"oom_kill")
         s.io = bytes_blkio_v1(self._file("blkio.throttle.io_service_bytes_recursive"))
-        s.procs = bytes_ints(read_path(self._tasks))
+        if init > 0 and bytes_number(self._file("pids.current")) == 1:
+            s.procs = [init]
+        else:
+            s.procs = bytes_ints(read_path(self._tasks))
         return s
 
     def _read_v2(self) -> CgroupStats | None:
@@ -716,6 +725,8 @@ def hold(path: str, where: Layout | None = None) -> HeldCgroup | None:
     if blkio is not None:
         name = "blkio.throttle.io_service_bytes_recursive"
         files.append((name, f"{blkio}/{name}"))
+    if pids is not None:  # read before `tasks`: a count of one spares opening it
+        files.append(("pids.current", f"{pids}/pids.current"))
     if quota is not None and cpu is not None:  # throttling is exported with a quota only
         files.append(("cpu.stat", f"{cpu}/cpu.stat"))
     return HeldCgroup(False, files, f"{pids or mem}/tasks", quota, period, limit)
