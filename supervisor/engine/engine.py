@@ -42,7 +42,7 @@ from supervisor.engine.paths import secure_join
 from supervisor.engine.settings import EngineSettings
 from supervisor.engine.state import Event, Status, is_active, next_status, transition
 from supervisor.engine.timefmt import rfc3339_nano
-from supervisor.engine.users import resolve_user
+from supervisor.engine.users import ResolvedUser, resolve_user
 from supervisor.engine.volumehooks import VolumeHooks
 from supervisor.engine.volumes import VolumeStore
 from supervisor.errors import Conflict, CorralError, InvalidArgument, NotModified, disk_full
@@ -169,6 +169,14 @@ def _signal_number(sig: str | int) -> int:
         return int(signal.Signals[s])
     except KeyError:
         raise InvalidArgument(f"Invalid signal: {sig}") from None
+
+
+def _write_bundle(path: Path, spec: ContainerSpec) -> None:
+    """The bundle's config.json from a spec (blocking: a worker thread's)."""
+    import json
+
+    config = build_oci_config(spec, _host_nofile_hard())
+    stateroot.write_private_file(path, json.dumps(config).encode())
 
 
 def _host_nofile_hard() -> int:
@@ -744,24 +752,17 @@ class Engine:
             kept, live.root_kept = live.root_kept, False  # the undo below unmounts it too
             undo.callback(unmount, cdir / "shm")
             undo.callback(unmount, rootfs)  # one not mounted is fine
-            # in a worker thread: mount(2) waits for the mount namespace's lock, which
-            # the unmounts of exiting containers (worker threads too) hold meanwhile;
-            # a crash-looping fleet must leave the event loop free for the API
-            if not kept:
-                await trio.to_thread.run_sync(functools.partial(
-                    mount_overlay, self.lowers_of(c), cdir / "upper", cdir / "work", rootfs,
-                    idmap=self.userns_path if remapped else None))
             undo.callback(cgroups.cleanup, self.cgroup_path(c))  # runc's, if it made one
-            if c.host_config.get("IpcMode") == "shareable" and not kept:
-                mount_shm(cdir / "shm", c.host_config.get("ShmSize") or DEFAULT_SHM_SIZE)
-            if remapped:
-                self._remap_files(c, cdir)
-            devices = await trio.to_thread.run_sync(self._start_files, c, rootfs)
-            spec = self._runtime_spec(c, rootfs, devices)
-            bundle_config = build_oci_config(spec, _host_nofile_hard())
-            import json
-
-            stateroot.write_private_file(cdir / "config.json", json.dumps(bundle_config).encode())
+            # The root's blocking work in one worker thread: mount(2) waits for the mount
+            # namespace's lock, which the unmounts of exiting containers (worker threads
+            # too) hold meanwhile, and the user's passwd/group files are read from the
+            # root; a crash-looping fleet must leave the event loop free for the API.
+            devices, user = await trio.to_thread.run_sync(functools.partial(
+                self._prepare_root, c, rootfs, self.lowers_of(c) if not kept else None,
+                remapped=remapped))
+            spec = self._runtime_spec(c, rootfs, devices, user)
+            # the bundle's JSON made and written off the trio thread too (~1-2 ms a start)
+            await trio.to_thread.run_sync(_write_bundle, cdir / "config.json", spec)
             pid_file = cdir / "init.pid"
             out_r = err_r = in_w = None
             if c.config.get("Tty"):
@@ -1015,9 +1016,11 @@ class Engine:
         c: Container,
         rootfs: Path,
         devices: tuple[list[Device], list[dict[str, Any]]] = ([], []),
+        user: ResolvedUser | None = None,
     ) -> ContainerSpec:
         cfg, hc = c.config, c.host_config
-        user = resolve_user(rootfs, cfg.get("User") or "", hc.get("GroupAdd") or None)
+        if user is None:
+            user = resolve_user(rootfs, cfg.get("User") or "", hc.get("GroupAdd") or None)
         env = list(cfg.get("Env") or [])
         if not any(e.startswith("HOME=") for e in env):
             env.append(f"HOME={user.home}")
@@ -1179,13 +1182,26 @@ class Engine:
             return "/dev/shm"
         return str(self.dir_of(other) / "shm")
 
-    def _start_files(
-        self, c: Container, rootfs: Path
-    ) -> tuple[list[Device], list[dict[str, Any]]]:
+    def _prepare_root(
+        self, c: Container, rootfs: Path, lowers: list[Path] | None, *, remapped: bool
+    ) -> tuple[tuple[list[Device], list[dict[str, Any]]], ResolvedUser]:
         """Blocking, in one worker thread (each hop is a wait on a loaded host): the
-        volumes' copy-up, then the container's devices."""
+        overlay on `lowers` (None: kept mounted from the last run) and a shareable
+        IPC's /dev/shm,
+        the remapped root's files, the volumes' copy-up, the container's devices, and
+        its user as the root's passwd/group files name it."""
+        cdir = self.dir_of(c)
+        hc = c.host_config
+        if lowers is not None:
+            mount_overlay(lowers, cdir / "upper", cdir / "work", rootfs,
+                          idmap=self.userns_path if remapped else None)
+            if hc.get("IpcMode") == "shareable":
+                mount_shm(cdir / "shm", hc.get("ShmSize") or DEFAULT_SHM_SIZE)
+        if remapped:
+            self._remap_files(c, cdir)
         self._copy_up_volumes(c, rootfs)
-        return container_devices(c.host_config)
+        user = resolve_user(rootfs, c.config.get("User") or "", hc.get("GroupAdd") or None)
+        return container_devices(hc), user
 
     def _copy_up_volumes(self, c: Container, rootfs: Path) -> None:
         """A new, empty volume gets the image's content at its path, as in Docker
