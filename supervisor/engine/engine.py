@@ -890,7 +890,7 @@ class Engine:
         log.info("container.start", id=c.short_id, name=c.name, pid=pid)
         self._rejoin_pod(c)
 
-    async def _sync_records(self, done: trio.Event) -> None:
+    async def _sync_records(self, done: trio.Event | None = None) -> None:
         """The WAL's fsync off the trio thread (`Database.synced`: shared by the
         starts, creates and removals in flight); `done` set after, whatever happened
         (a failure is logged: the commit stands, its durability is what the disk made
@@ -900,7 +900,8 @@ class Engine:
         except OSError as exc:
             log.error("metadata.sync_failed", error=str(exc))
         finally:
-            done.set()
+            if done is not None:
+                done.set()
 
     def _start_failed(
         self, c: Container, live: Live
@@ -1015,12 +1016,12 @@ class Engine:
         self,
         c: Container,
         rootfs: Path,
-        devices: tuple[list[Device], list[dict[str, Any]]] = ([], []),
-        user: ResolvedUser | None = None,
+        devices: tuple[list[Device], list[dict[str, Any]]],
+        user: ResolvedUser,
     ) -> ContainerSpec:
+        """The container's runtime spec; `devices` and `user` are `_prepare_root`'s
+        (read from the host and the root in a worker thread)."""
         cfg, hc = c.config, c.host_config
-        if user is None:
-            user = resolve_user(rootfs, cfg.get("User") or "", hc.get("GroupAdd") or None)
         env = list(cfg.get("Env") or [])
         if not any(e.startswith("HOME=") for e in env):
             env.append(f"HOME={user.home}")
@@ -1187,9 +1188,8 @@ class Engine:
     ) -> tuple[tuple[list[Device], list[dict[str, Any]]], ResolvedUser]:
         """Blocking, in one worker thread (each hop is a wait on a loaded host): the
         overlay on `lowers` (None: kept mounted from the last run) and a shareable
-        IPC's /dev/shm,
-        the remapped root's files, the volumes' copy-up, the container's devices, and
-        its user as the root's passwd/group files name it."""
+        IPC's /dev/shm, the remapped root's files, the volumes' copy-up, the
+        container's devices, and its user as the root's passwd/group files name it."""
         cdir = self.dir_of(c)
         hc = c.host_config
         if lowers is not None:
@@ -1835,7 +1835,7 @@ class Engine:
         live.exited.set()
         live.removed.set()
         log.info("container.destroy", id=c.short_id, name=c.name)
-        await self._sync_records(trio.Event())  # the row's removal on disk: answered
+        await self._sync_records()  # the row's removal on disk: answered
 
     def _discard_files(self, c: Container) -> None:
         """A removed container's mounts and directory, in a worker thread (a fleet's

@@ -128,7 +128,7 @@ def block_records(
     them with one `writev`), and how many bytes each record adds to its line (the
     number of records is then a division, not a count); None when a byte needs an
     escape (`plain`: known already that none does)."""
-    if not plain and block.translate(None, _PLAIN):
+    if not plain and not is_plain(block):
         return None
     tail = f'\\n","stream":"{stream}","time":"{time}"}}\n'.encode()
     body = block.replace(b"\n", tail + _HEAD)  # each line's record, the next's head
