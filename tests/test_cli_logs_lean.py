@@ -3,8 +3,10 @@ codes as the full CLI, for every form it takes; every other form is the full CLI
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -111,3 +113,37 @@ def test_errors_are_the_full_clis(daemon: Daemon) -> None:
     assert r.returncode == 1
     assert r.stderr == b"corral: Error response from daemon: No such container: no-such-container\n"
     assert r.stdout == b""
+
+
+def test_the_launcher_answers_logs_as_the_full_cli(dk: Any, daemon: Daemon) -> None:
+    """scripts/setup's `.venv/bin/corral` takes `logs` to the lean path before the CLI
+    loads and ends the process there (`logslean.main`): the same bytes, streams and
+    exit codes as the full CLI, a closed stdout (141) and an error that goes the full
+    way (the daemon's 404) too."""
+    launcher = Path(sys.executable).parent / "corral"
+    if not launcher.exists():
+        pytest.skip("no launcher: scripts/setup writes it")
+    c = dk.containers.run(IMAGE, ["sh", "-c", "seq 1 20000; echo err >&2"], detach=True)
+    try:
+        assert c.wait(timeout=60)["StatusCode"] == 0
+        for form in (["--tail", "100"], ["-n", "0"], ["-t", "--tail", "2"], []):
+            lean = subprocess.run([str(launcher), "logs", *form, c.id], env=daemon.env(),
+                                  capture_output=True, timeout=60, check=False)  # fmt: skip
+            full = _corral(daemon, "logs", "--follow=false", *form, c.id)
+            assert lean.returncode == full.returncode == 0, (form, lean.stderr)
+            assert (lean.stdout, lean.stderr) == (full.stdout, full.stderr), form
+        gone = subprocess.run([str(launcher), "logs", "-n", "5", "no-such-container"],
+                              env=daemon.env(), capture_output=True, timeout=60, check=False)
+        assert (gone.returncode, gone.stdout) == (1, b"")
+        assert gone.stderr == (
+            b"corral: Error response from daemon: No such container: no-such-container\n")
+        r, w = os.pipe()
+        os.close(r)  # nobody reads: the first write fails (EPIPE)
+        try:
+            closed = subprocess.run([str(launcher), "logs", c.id], env=daemon.env(), stdout=w,
+                                    stderr=subprocess.PIPE, timeout=60, check=False)
+        finally:
+            os.close(w)
+        assert (closed.returncode, closed.stderr) == (141, b"")
+    finally:
+        c.remove(force=True)

@@ -415,3 +415,26 @@ def test_cp_and_export_under_userns_remap_show_the_containers_owners(
         member = tar.getmember("bin/busybox")
         assert (member.uid, member.gid) == (0, 0)
     dk.close()
+
+
+def test_what_an_exit_wrote_is_there_the_moment_wait_returns(dk: Any) -> None:
+    """An exit's root is let go after `wait` has its answer (the sync its superblock's
+    last reference does comes after: `Engine._detach_exited`): at that moment the root
+    is out of the mount table, and a copy out of it, an export and the next start all
+    find what the run wrote, run after run."""
+    c = dk.containers.create(IMAGE, ["sh", "-c", "echo run >> /out; seq 1 100000"])
+    try:
+        for n in range(1, 4):
+            c.start()
+            assert c.wait(timeout=60)["StatusCode"] == 0
+            mounts = Path("/proc/self/mountinfo").read_text()
+            assert f"/{c.id}/rootfs " not in mounts
+            stream, _ = c.get_archive("/out")
+            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+                member = tar.extractfile("out")
+                assert member is not None and member.read() == b"run\n" * n
+            exported = b"".join(c.export())
+            with tarfile.open(fileobj=io.BytesIO(exported)) as tar:
+                assert "out" in tar.getnames()
+    finally:
+        c.remove(force=True)

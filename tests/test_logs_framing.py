@@ -17,6 +17,7 @@ from supervisor.supervise.framing import (
     decode_records,
     encode_block,
     encode_records,
+    is_plain,
 )
 from supervisor.supervise.logconfig import (
     LogDefaults,
@@ -208,3 +209,23 @@ def test_feed_block_gives_the_pieces_feed_gives(chunk: int) -> None:
         assert fast.held == slow.held
     assert got + fast.flush() == want + slow.flush()
     assert blocks or chunk == 1
+
+
+@pytest.mark.parametrize("size", [8, 511, 512, 5000])
+def test_a_block_is_plain_exactly_when_its_records_need_no_escape(size: int) -> None:
+    """`is_plain` (strspn over the block's own buffer from 512 bytes on) agrees with
+    the JSON encoder for every byte value, wherever it is, a NUL too: a block it calls
+    plain is stored by `encode_block` as `encode_records` stores it line by line."""
+    line = b"0123456 abcdef\n"
+    base = (line * (size // len(line) + 1))[:size - 1] + b"\n"
+    assert is_plain(base)
+    for value in range(256):
+        for pos in (0, size // 2, size - 2):
+            block = base[:pos] + bytes([value]) + base[pos + 1 :]
+            pieces = [p + b"\n" for p in block[:-1].split(b"\n")]
+            records = "".join(encode_records("stdout", pieces, "T"))
+            escaped = len(records) != sum(len(p) + len(',"stream":"stdout","time":"T"}\n')
+                                          + len('{"log":""') + 1 for p in pieces)
+            assert is_plain(block) == (not escaped), (value, pos)
+            if not escaped:
+                assert encode_block("stdout", block, "T") == records.encode()

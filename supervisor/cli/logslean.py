@@ -76,8 +76,29 @@ def socket_path(host: str) -> str | None:
     return path if path.startswith("/") else None
 
 
+_tried = False
+
+
+def main(argv: Sequence[str]) -> None:
+    """`corral logs ARGS` from the launchers (scripts/setup's `.venv/bin/corral`,
+    `python -m supervisor`) before `cli.main` loads: answered here, and the process
+    ends at once with its exit code (`posix._exit`: every byte went out by
+    `posix.write`, nothing is buffered; the interpreter's teardown is ~3 ms of a
+    20 ms `logs --tail 100`), or this returns, nothing written, and the full CLI
+    runs (`cli.main`, which does not try the lean path again)."""
+    code = run(None, argv)
+    if code is not None:
+        posix._exit(code)
+
+
 def run(host: str | None, argv: Sequence[str]) -> int | None:
-    """The exit code, or None: the full CLI takes over, nothing was written."""
+    """The exit code, or None: the full CLI takes over, nothing was written.  Tried
+    once per process: a second call (`cli.main` after a launcher's `main`) is None
+    at once, so a form the full CLI must read is never asked of the daemon twice."""
+    global _tried
+    if _tried:
+        return None
+    _tried = True
     target = query(argv)
     if target is None:
         return None
@@ -127,8 +148,8 @@ def _copy(sock: _socket.socket, conn: ClientConnection) -> int:
             if not isinstance(event, Data):
                 break  # EndOfMessage
             total += len(event.data)
-            if total > _RECV:
-                _grow_stdout()
+            if total > _STREAM_RECV:  # below a MiB, the pipe's 64 KiB cost less than
+                _grow_stdout()  # fcntl's import (~0.4 ms of a `--tail 100`)
             for stream, payload in demux.feed(event.data):
                 if stream == SYSERR:
                     errors.append(payload.decode("utf-8", "replace").strip())

@@ -741,6 +741,7 @@ class Engine:
             raise Conflict(f"container {c.name} is marked for removal and cannot be started")
         cdir = self.dir_of(c)
         rootfs = self.rootfs_of(c)
+        await self.root_settled(c)  # the last exit's root let go before it is mounted
         # Everything below is undone on a failure, in reverse, by `undo`; on success
         # `pop_all` keeps it, each piece with its owner (the supervision task, `live`).
         async with contextlib.AsyncExitStack() as undo:
@@ -1435,16 +1436,59 @@ class Engine:
             return  # no TTY (or one going with its exiting init): nothing to size
         console.resize(height, width)
 
-    def _exit_files(self, c: Container, own_pidns: bool, unmount_root: bool) -> tuple[bool, bool]:
+    def _exit_files(
+        self, c: Container, own_pidns: bool, unmount_root: bool
+    ) -> tuple[bool, bool, int | None]:
         """Blocking, in a worker thread: the exited run's OOM kills counted, then (with
         its own PID namespace) its cgroups and runc state removed and, if that went,
-        its root unmounted; (whether it was OOM-killed, whether runc's state is gone)."""
+        its root detached (`_detach_exited`); (whether it was OOM-killed, whether
+        runc's state is gone, the root's pin)."""
         path = self.cgroup_path(c)
         oom = cgroups.oom_kill_count(path) > 0
         gone = own_pidns and self.runtime.discard_exited(c.id, path)
-        if gone and unmount_root:
+        pin = self._detach_exited(c) if gone and unmount_root else None
+        return oom, gone, pin
+
+    def _detach_exited(self, c: Container) -> int | None:
+        """Blocking: `_unmount_exited`, the root's superblock held meanwhile by an
+        O_PATH descriptor of its top (None if it cannot be opened), which is returned.
+
+        The last reference to an overlay's superblock syncs its upper filesystem
+        (overlayfs's sync_fs: every dirty page of the file system the state root is
+        on, the log just written too; 3 to 30 ms here, more under another writer), so
+        an unmount that drops it would hold the exit's record, and `wait`, for all
+        of it.  With the pin the mount is gone from the namespace at once, as before,
+        and `_finish` closes the descriptor (the sync) once the exit is recorded."""
+        pin: int | None = None
+        with contextlib.suppress(OSError):
+            pin = os.open(self.rootfs_of(c), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
             self._unmount_exited(c)
-        return oom, gone
+        except BaseException:
+            if pin is not None:
+                os.close(pin)
+            raise
+        return pin
+
+    async def _release_pin(self, live: Live) -> None:
+        """The exit's root let go (the sync in a worker thread), and whoever waits to
+        mount its upper again woken."""
+        pin, live.root_pin = live.root_pin, None
+        if pin is None:
+            return
+        try:
+            await trio.to_thread.run_sync(os.close, pin)
+        finally:
+            released, live.root_released = live.root_released, trio.Event()
+            released.set()
+
+    async def root_settled(self, c: Container) -> None:
+        """Wait until the last exit's root is let go (`_detach_exited`): a mount of
+        the same upper and work directories while the old superblock lives would
+        share them with it.  Callers hold the container's `start_lock` or remove it."""
+        live = self.live(c)
+        while live.root_pin is not None:
+            await live.root_released.wait()
 
     def _unmount_exited(self, c: Container) -> None:
         """The rootfs (and shm) mounts: syscalls run in a worker thread (a
@@ -1460,15 +1504,24 @@ class Engine:
         # container's across restarts anyway); anything else unmounts.  Whoever takes
         # the kept root (a start) or calls the restart off owns it.
         live.root_kept = decision.restart and decision.delay <= KEEP_ROOT_S
+        try:
+            await self._finish_run(c, live, code, ran_for, decision)
+        finally:
+            await self._release_pin(live)  # an exit that failed half way: let go too
+
+    async def _finish_run(
+        self, c: Container, live: Live, code: int, ran_for: float,
+        decision: restarts.Decision,
+    ) -> None:
         own_pidns = not c.host_config.get("PidMode")
         # one worker thread for the exit's files: on a loaded host each hop is a wait
-        oom, gone = await trio.to_thread.run_sync(
+        oom, gone, live.root_pin = await trio.to_thread.run_sync(
             self._exit_files, c, own_pidns, not live.root_kept)
         if not gone:  # runc's delete first (what is left in the cgroup), then the root
             await self.runtime.delete_exited(c.id, self.cgroup_path(c),
                                              own_pid_namespace=False)
             if not live.root_kept:
-                await trio.to_thread.run_sync(self._unmount_exited, c)
+                live.root_pin = await trio.to_thread.run_sync(self._detach_exited, c)
         for hook in reversed(self.hooks):  # option volumes; networking: relays, netns
             try:
                 await hook.exited(c)
@@ -1502,6 +1555,7 @@ class Engine:
         for hook in self.hooks:
             hook.died(c)
         log.info("container.die", id=c.short_id, name=c.name, exit_code=code, oom=oom)
+        await self._release_pin(live)  # the exit is recorded and told: now the sync
         if scheduled:
             live.stopped.set()
             return
@@ -1823,6 +1877,7 @@ class Engine:
         live.removing = True
         transition(c.state, Event.REMOVE, c.name)
         with trio.CancelScope(shield=True):  # half removed is not a state
+            await self.root_settled(c)
             await trio.to_thread.run_sync(self._discard_files, c)
         self.containers.delete(c, durable=False)  # durable below, before the answer
         self.execs.drop_container(c.id)

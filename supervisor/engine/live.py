@@ -41,6 +41,12 @@ class Live:
     # The root (and shm) an exit left mounted for the policy restart due at once
     # (`Engine._finish`); the start takes it, anyone who calls the restart off unmounts it.
     root_kept: bool = False
+    # The exit's unmounted root, its superblock held by this O_PATH descriptor until
+    # the exit is recorded (`Engine._finish`): the last reference's close syncs the
+    # overlay's upper filesystem, after `wait` has its answer; a mount of the same
+    # upper waits for `root_released` (`Engine.root_settled`).
+    root_pin: int | None = None
+    root_released: trio.Event = field(default_factory=trio.Event)
     delay: float = 0.0  # the last backoff delay
     recent_restarts: list[float] = field(default_factory=list)  # trio clock times
     started_clock: float = 0.0

@@ -44,6 +44,7 @@ async def container_root(engine: Engine, c: Container, *, write: bool) -> AsyncI
         return
     live = engine.live(c)
     async with live.start_lock:
+        await engine.root_settled(c)  # the last exit's superblock gone first
         if c.state.status in _RUNNING:
             raise Conflict(f"container {c.name} started during the copy: try again")
         if c.state.status is Status.RESTARTING or live.removing:

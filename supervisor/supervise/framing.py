@@ -17,10 +17,11 @@ record, and reading our own fixed record shape without building a dict.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import json.decoder
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 MAX_LINE = 16 * 1024
 
@@ -115,9 +116,35 @@ _PLAIN = bytes(sorted(set(range(0x20, 0x7F)) - set(b'"\\'))) + b"\n"
 _HEAD = b'{"log":"'
 
 
+def _libc_strspn() -> Callable[[bytes, bytes], int] | None:
+    """libc's strspn(3), called on a bytes object's own buffer (no copy; the GIL let
+    go meanwhile); None where there is no libc to load."""
+    try:
+        fn = ctypes.CDLL(None).strspn
+    except (OSError, AttributeError):
+        return None
+    fn.restype = ctypes.c_size_t
+    fn.argtypes = (ctypes.c_char_p, ctypes.c_char_p)
+    return cast(Callable[[bytes, bytes], int], fn)
+
+
+_strspn = _libc_strspn()
+# Below this a translate is cheaper than a foreign call (about a microsecond).
+_SPAN_FROM = 512
+
+
 def is_plain(block: bytes) -> bool:
-    """No byte of `block` needs a JSON escape (a newline is the records' separator)."""
-    return not block.translate(None, _PLAIN)
+    """No byte of `block` needs a JSON escape (a newline is the records' separator).
+
+    A pump checks every MiB it stores: `strspn` over the plain bytes runs at about
+    four bytes a nanosecond, twice `translate`'s pace (a third of the store's user
+    CPU for a million short lines).  It stops at the first byte not in the set or
+    at the NUL CPython keeps after every bytes object's data, so a NUL inside the
+    block (which needs an escape) ends the span early too: plain exactly when the
+    span is the whole block."""
+    if _strspn is None or len(block) < _SPAN_FROM:
+        return not block.translate(None, _PLAIN)
+    return bool(_strspn(block, _PLAIN) == len(block))
 
 
 def block_records(

@@ -164,6 +164,7 @@ class _MergedRoot:
         self.lock = engine.live(c).start_lock
         await self.lock.acquire()
         try:
+            await engine.root_settled(c)  # the last exit's superblock gone first
             scratch = engine.root / "tmp" / "cp"
             scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
             view = Path(tempfile.mkdtemp(dir=scratch, prefix=c.short_id + "-export-"))
