@@ -82,6 +82,9 @@ class ContainerCollector:
     def __init__(self, targets: Callable[[], Sequence[Target]]) -> None:
         self.targets = targets
         self.sources: dict[str, readings.Source] = {}  # container ID -> open source
+        # container ID -> (target, snapshot, its lines, its last_seen prefix) of the last
+        # scrape: kept while the files read the same (dropped with the source).
+        self._kept: dict[str, tuple[Target, readings.Snapshot, Chunks, str]] = {}
         self._host_ns: int | None = None
         # While a scrape reads in a worker thread the sources are its own: a `forget()`
         # from the event listener then waits in `_doomed` until `done()`.
@@ -108,6 +111,7 @@ class ContainerCollector:
             self._drop(container_id)
 
     def _drop(self, container_id: str) -> None:
+        self._kept.pop(container_id, None)
         source = self.sources.pop(container_id, None)
         if source is not None:
             source.close()
@@ -122,29 +126,44 @@ class ContainerCollector:
 
     def collect(self, targets: Sequence[Target] | None = None) -> list[Family]:
         """Read `targets` (default: `self.targets()`, which reads engine state: pass
-        them in, gathered on the trio thread, when this runs in a worker)."""
+        them in, gathered on the trio thread, when this runs in a worker).
+
+        A container whose files read the same bytes as at the last scrape (an idle one:
+        most of a fleet) keeps the lines made then; only `container_last_seen` is new."""
         layout: cgroups.Layout | None = None  # mountinfo is read only to open new sources
-        found = []
+        fam = families()
+        lines = [f.lines for f in fam]
+        seen_lines = lines[_SEEN]
         seen = set()
+        kept = self._kept
         for t in self.targets() if targets is None else targets:
-            source = self.sources.get(t.container_id)
+            cid = t.container_id
+            source = self.sources.get(cid)
             if source is not None and source.pid != t.pid:
-                self._drop(t.container_id)
+                self._drop(cid)
                 source = None
             if source is None:
                 layout = layout or cgroups.layout()
                 source = self._open(t, layout)
                 if source is None:
                     continue
-            r = source.read()
-            if r is None:  # its cgroup went away: the container is stopping
-                self._drop(t.container_id)
+            snap = source.snapshot()
+            if snap is None:  # its cgroup went away: the container is stopping
+                self._drop(cid)
                 continue
-            seen.add(t.container_id)
-            found.append((t, r))
+            seen.add(cid)
+            last = kept.get(cid)
+            if last is not None and last[1] == snap and last[0] == t:
+                chunks, head = last[2], last[3]
+            else:
+                chunks, head = container_chunks(t, source.reading(snap)), seen_prefix(t)
+                kept[cid] = (t, snap, chunks, head)
+            for i, chunk in chunks:
+                lines[i].append(chunk)
+            seen_lines.append(f"{head}{time.time()}\n")
         for gone in self.sources.keys() - seen:
             self._drop(gone)
-        return build_families(found)
+        return fam
 
 
 # A scrape writes ~28 lines per container: each is one f-string of a prefix made once per
@@ -263,64 +282,88 @@ def _io_prefixes(block: str, majmin: str) -> tuple[str, str]:
     return _head(_SAMPLE["fs_rb"], block, dl), _head(_SAMPLE["fs_wb"], block, dl)
 
 
-def build_families(found: Sequence[tuple[Target, readings.Reading]]) -> list[Family]:
-    """The cAdvisor families for these readings (pure: no I/O)."""
+_INDEX = {key: i for i, (key, *_) in enumerate(_FAMILIES)}
+_NET_AT = tuple(_INDEX[k] for k in _NET_KEYS)
+_I = _INDEX  # short, for the table below
+Chunks = tuple[tuple[int, str], ...]  # (family index, its lines of one container), non-empty
+
+
+def container_chunks(t: Target, r: readings.Reading) -> Chunks:
+    """One container's lines, grouped by family (all but `container_last_seen`, which
+    changes at every scrape): what a scrape keeps while the container's files read the
+    same (pure)."""
     ns = 1e-9
-    fam = {key: Family(name, doc, typ) for key, name, typ, doc in _FAMILIES}
-    cpu_usage, cpu_user, cpu_system = (
-        fam[k].lines for k in ("cpu_usage", "cpu_user", "cpu_system")
-    )
-    periods, thr_periods, thr_seconds = (
-        fam[k].lines for k in ("periods", "thr_periods", "thr_seconds")
-    )
-    mem_usage, mem_ws, mem_rss, mem_cache, mem_fail = (
-        fam[k].lines for k in ("mem_usage", "mem_ws", "mem_rss", "mem_cache", "mem_fail")
-    )
-    spec_mem, spec_quota, spec_period = (
-        fam[k].lines for k in ("spec_mem", "spec_quota", "spec_period")
-    )
-    net = tuple(fam[k].lines for k in _NET_KEYS)
-    fs_rb, fs_wb = fam["fs_rb"].lines, fam["fs_wb"].lines
-    start, seen, oom, tasks = (fam[k].lines for k in ("start", "seen", "oom", "tasks"))
-    for t, r in found:
-        lb = target_block(t)
-        p = _prefixes(lb)
-        s = r.cgroup
-        if s.cpu_usage_ns is not None:
-            cpu_usage.append(f"{p.cpu_usage}{s.cpu_usage_ns * ns}\n")
-        if s.cpu_user_ns is not None:
-            cpu_user.append(f"{p.cpu_user}{s.cpu_user_ns * ns}\n")
-        if s.cpu_system_ns is not None:
-            cpu_system.append(f"{p.cpu_system}{s.cpu_system_ns * ns}\n")
-        if s.cpu_quota is not None:
-            periods.append(f"{p.periods}{s.cpu_periods}\n")
-            thr_periods.append(f"{p.thr_periods}{s.cpu_throttled_periods}\n")
-            thr_seconds.append(f"{p.thr_seconds}{s.cpu_throttled_ns * ns}\n")
-            spec_quota.append(f"{p.spec_quota}{s.cpu_quota}\n")
-        if s.cpu_period is not None:
-            spec_period.append(f"{p.spec_period}{s.cpu_period}\n")
-        if s.memory_usage is not None:
-            mem_usage.append(f"{p.mem_usage}{s.memory_usage}\n")
-            mem_ws.append(f"{p.mem_ws}{s.working_set or 0}\n")
-        mem_rss.append(f"{p.mem_rss}{s.rss}\n")
-        mem_cache.append(f"{p.mem_cache}{s.cache}\n")
-        mem_fail.append(f"{p.mem_fail}{s.memory_failcnt}\n")
-        spec_mem.append(f"{p.spec_mem}{s.memory_limit or 0}\n")
+    lb = target_block(t)
+    p = _prefixes(lb)
+    s = r.cgroup
+    out: list[tuple[int, str]] = []
+    add = out.append
+    if s.cpu_usage_ns is not None:
+        add((_I["cpu_usage"], f"{p.cpu_usage}{s.cpu_usage_ns * ns}\n"))
+    if s.cpu_user_ns is not None:
+        add((_I["cpu_user"], f"{p.cpu_user}{s.cpu_user_ns * ns}\n"))
+    if s.cpu_system_ns is not None:
+        add((_I["cpu_system"], f"{p.cpu_system}{s.cpu_system_ns * ns}\n"))
+    if s.cpu_quota is not None:
+        add((_I["periods"], f"{p.periods}{s.cpu_periods}\n"))
+        add((_I["thr_periods"], f"{p.thr_periods}{s.cpu_throttled_periods}\n"))
+        add((_I["thr_seconds"], f"{p.thr_seconds}{s.cpu_throttled_ns * ns}\n"))
+        add((_I["spec_quota"], f"{p.spec_quota}{s.cpu_quota}\n"))
+    if s.cpu_period is not None:
+        add((_I["spec_period"], f"{p.spec_period}{s.cpu_period}\n"))
+    if s.memory_usage is not None:
+        add((_I["mem_usage"], f"{p.mem_usage}{s.memory_usage}\n"))
+        add((_I["mem_ws"], f"{p.mem_ws}{s.working_set or 0}\n"))
+    add((_I["mem_rss"], f"{p.mem_rss}{s.rss}\n"))
+    add((_I["mem_cache"], f"{p.mem_cache}{s.cache}\n"))
+    add((_I["mem_fail"], f"{p.mem_fail}{s.memory_failcnt}\n"))
+    add((_I["spec_mem"], f"{p.spec_mem}{s.memory_limit or 0}\n"))
+    if r.networks:
+        net: list[list[str]] = [[] for _ in _NET_KEYS]
         for iface, dev in sorted(r.networks.items()):
             values = (dev.rx_bytes, dev.rx_packets, dev.rx_errors, dev.rx_dropped,
                       dev.tx_bytes, dev.tx_packets, dev.tx_errors, dev.tx_dropped)  # fmt: skip
             for lines, head, value in zip(net, _net_prefixes(lb, iface), values, strict=True):
                 lines.append(f"{head}{value}\n")
+        out.extend(zip(_NET_AT, map("".join, net), strict=True))
+    if s.io:
+        rbs, wbs = [], []
         for majmin, io in sorted(s.io.items()):
             rb, wb = _io_prefixes(lb, majmin)
-            fs_rb.append(f"{rb}{io.read_bytes}\n")
-            fs_wb.append(f"{wb}{io.write_bytes}\n")
-        started = rfc3339_seconds(t.started_at)
-        if started is not None:
-            start.append(f"{p.start}{started}\n")
-        seen.append(f"{p.seen}{r.read_at}\n")
-        oom.append(f"{p.oom}{s.oom_kills}\n")
-        counts = r.tasks
-        for head, state in zip(p.tasks, TASK_STATES, strict=True):
-            tasks.append(f"{head}{counts.get(state, 0)}\n")
-    return list(fam.values())
+            rbs.append(f"{rb}{io.read_bytes}\n")
+            wbs.append(f"{wb}{io.write_bytes}\n")
+        add((_I["fs_rb"], "".join(rbs)))
+        add((_I["fs_wb"], "".join(wbs)))
+    started = rfc3339_seconds(t.started_at)
+    if started is not None:
+        add((_I["start"], f"{p.start}{started}\n"))
+    add((_I["oom"], f"{p.oom}{s.oom_kills}\n"))
+    counts = r.tasks
+    tasks = zip(p.tasks, TASK_STATES, strict=True)
+    add((_I["tasks"], "".join(f"{head}{counts.get(state, 0)}\n" for head, state in tasks)))
+    out.sort()  # by family index: collect() appends them in any order
+    return tuple(out)
+
+
+def seen_prefix(t: Target) -> str:
+    """`container_last_seen{...} ` of this container."""
+    return _prefixes(target_block(t)).seen
+
+
+_SEEN = _INDEX["seen"]
+
+
+def families() -> list[Family]:
+    """The cAdvisor families, empty, in exposition order."""
+    return [Family(name, doc, typ) for _, name, typ, doc in _FAMILIES]
+
+
+def build_families(found: Sequence[tuple[Target, readings.Reading]]) -> list[Family]:
+    """The cAdvisor families for these readings (pure: no I/O)."""
+    fam = families()
+    lines = [f.lines for f in fam]
+    for t, r in found:
+        for i, chunk in container_chunks(t, r):
+            lines[i].append(chunk)
+        lines[_SEEN].append(f"{seen_prefix(t)}{r.read_at}\n")
+    return fam

@@ -26,7 +26,13 @@ from metrics.containers import ContainerCollector, Target, pod_label
 from metrics.families import container_labels, render
 from metrics.process import ProcessCollector
 from metrics.registry_text import Encoder, fast_encoder
-from metrics.supervisor import Bookkeeping, Record, SupervisorCollector, event_action
+from metrics.supervisor import (
+    Bookkeeping,
+    KeptLines,
+    Record,
+    SupervisorCollector,
+    event_action,
+)
 from metrics.supervisor import build_families as build_supervisor
 from supervisor.errors import NotFound
 
@@ -67,6 +73,10 @@ class Exporter:
         for c in engine.containers.all():
             self.book.know(c.id, c.state.restart_count)
         self.containers = ContainerCollector(self._targets)
+        # The last scrape's targets and records by container ID (see `_targets`).
+        self._kept_targets: dict[str, Target] = {}
+        self._kept_records: dict[str, Record] = {}
+        self._kept_lines: dict[str, KeptLines] = {}  # build_supervisor's, worker thread only
         self.supervisor = SupervisorCollector(self._records, self.book)
         self._scrape_lock = trio.Lock()
         ProcessCollector(self.registry)  # prometheus_client's families, fds counted by size
@@ -140,42 +150,56 @@ class Exporter:
         except NotFound:
             return None
 
-    def _targets(self) -> list[Target]:
+    def _targets(self, containers: Sequence[Container] | None = None) -> list[Target]:
+        """The running containers, each `Target` kept from the last scrape while its run
+        is the same (the collector then knows an idle container at a glance)."""
         out = []
-        for c in self.engine.containers.all():
-            if c.state.status.value in _RUNNING and c.state.pid > 0:
-                out.append(
-                    Target(
-                        cgroup_path=self.engine.cgroup_path(c),
-                        name=c.name,
-                        image=c.image,
-                        labels=dict(c.config.get("Labels") or {}),
-                        pid=c.state.pid,
-                        started_at=c.state.started_at,
-                        container_id=c.id,
-                    )
+        kept, self._kept_targets = self._kept_targets, {}
+        for c in self.engine.containers.all() if containers is None else containers:
+            st = c.state
+            if st.status.value not in _RUNNING or st.pid <= 0:
+                continue
+            t = kept.get(c.id)
+            if t is None or t.pid != st.pid or t.started_at != st.started_at or t.name != c.name:
+                t = Target(
+                    cgroup_path=self.engine.cgroup_path(c),
+                    name=c.name,
+                    image=c.image,
+                    labels=dict(c.config.get("Labels") or {}),
+                    pid=st.pid,
+                    started_at=st.started_at,
+                    container_id=c.id,
                 )
+            self._kept_targets[c.id] = t
+            out.append(t)
         return out
 
-    def _records(self) -> list[Record]:
+    def _records(self, containers: Sequence[Container] | None = None) -> list[Record]:
+        """Every container's `Record`, kept from the last scrape while what it shows is
+        the same (its lines are then kept too: `build_supervisor`'s `kept`)."""
         out = []
-        for c in self.engine.containers.all():
-            given = c.config.get("Labels") or {}
-            labels = _series_labels(self.engine.cgroup_path(c), c.name, c.image,
-                                    tuple((k, str(v)) for k, v in given.items()))  # fmt: skip
-            lines: dict[str, int] = {}
-            nbytes: dict[str, int] = {}
+        kept, self._kept_records = self._kept_records, {}
+        live = self.engine.live
+        for c in self.engine.containers.all() if containers is None else containers:
+            st = c.state
             try:
-                log = self.engine.live(c).log
+                log = live(c).log
             except KeyError:
                 log = None
-            if log is not None:
-                lines = dict(getattr(log, "lines", {}) or {})
-                nbytes = dict(getattr(log, "bytes", {}) or {})
-            health = c.state.health.status if c.state.health is not None else None
-            out.append(
-                Record(c.id, labels, c.state.status.value, c.state.exit_code, health, lines, nbytes)
-            )
+            lines: dict[str, int] = getattr(log, "lines", None) or {}
+            nbytes: dict[str, int] = getattr(log, "bytes", None) or {}
+            health = st.health.status if st.health is not None else None
+            r = kept.get(c.id)
+            if (r is None or r.status != st.status.value or r.exit_code != st.exit_code
+                    or r.health != health or r.log_lines != lines or r.log_bytes != nbytes
+                    or r.labels["name"] != c.name):  # fmt: skip
+                given = c.config.get("Labels") or {}
+                labels = _series_labels(self.engine.cgroup_path(c), c.name, c.image,
+                                        tuple((k, str(v)) for k, v in given.items()))  # fmt: skip
+                r = Record(c.id, labels, st.status.value, st.exit_code, health, dict(lines),
+                           dict(nbytes))  # fmt: skip
+            self._kept_records[c.id] = r
+            out.append(r)
         return out
 
     def render(self, accept: str | None = None) -> tuple[bytes, str]:
@@ -189,7 +213,8 @@ class Exporter:
         thread; scrapes run one at a time (they share the held descriptors)."""
         async with self._scrape_lock:
             encoder, content_type = self._encoder(accept)
-            targets, records = self._targets(), self._records()
+            containers = self.engine.containers.all()
+            targets, records = self._targets(containers), self._records(containers)
             self.containers.begin()
             try:
                 body = await trio.to_thread.run_sync(
@@ -207,6 +232,7 @@ class Exporter:
     def _write(self, targets: Sequence[Target], records: Sequence[Record], encoder: Encoder,
                content_type: str) -> bytes:  # fmt: skip
         openmetrics = content_type.startswith("application/openmetrics-text")
-        families = [*self.containers.collect(targets), *build_supervisor(records, self.book)]
+        supervisor = build_supervisor(records, self.book, self._kept_lines)
+        families = [*self.containers.collect(targets), *supervisor]
         own = render(families, openmetrics).encode()
         return own + encoder(self.registry)  # OpenMetrics' `# EOF` comes last

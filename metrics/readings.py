@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from metrics.procfs import (
+    TASK_STATES,
     NetDev,
     container_networks,
     netns_inode,
@@ -22,6 +23,9 @@ from metrics.procfs import (
 )
 from supervisor.runtime import cgroups
 from supervisor.runtime.fds import OwnedFd, close_all
+
+# A Source's raw reading: cgroup file bytes, net/dev bytes, task state counts.
+Snapshot = tuple[tuple[bytes | None, ...], bytes | None, tuple[int, ...]]
 
 
 @dataclass
@@ -90,18 +94,34 @@ class Source:
 
     def read(self) -> Reading | None:
         """A reading now (task states included); None once the cgroup is gone."""
-        stats = self.cgroup.read(self.pid)
-        if stats is None:
+        snap = self.snapshot()
+        return None if snap is None else self.reading(snap)
+
+    def snapshot(self) -> Snapshot | None:
+        """What a reading is made of, raw: the cgroup files' bytes, `net/dev`'s, and the
+        task state counts (in `TASK_STATES` order); None once the cgroup is gone.  Equal
+        snapshots make equal readings but for `read_at`: a scrape keeps the lines of a
+        container whose snapshot did not change."""
+        cg = self.cgroup.snapshot(self.pid)
+        if cg is None:
             return None
         if self._net_fd is not None:
-            raw = cgroups.pread_all(self._net_fd.fileno())
-            text = None if raw is None else raw.decode("ascii", "replace")
+            net = cgroups.pread_all(self._net_fd.fileno())
+        elif self._net_dev:
+            text = read_text(self._net_dev)
+            net = None if text is None else text.encode("ascii", "replace")
         else:
-            text = read_text(self._net_dev) if self._net_dev else None
+            net = None
+        counts = task_states(self.cgroup.procs(cg, self.pid), self.pid, self._stat_fd)
+        return cg, net, tuple(counts.values())
+
+    def reading(self, snap: Snapshot) -> Reading:
+        """The reading of a `snapshot()`, read now."""
+        cg, net, counts = snap
         return Reading(
-            cgroup=stats,
-            networks={} if text is None else parse_net_dev(text),
-            tasks=task_states(stats.procs, self.pid, self._stat_fd),
+            cgroup=self.cgroup.parse(cg, self.pid),
+            networks={} if net is None else parse_net_dev(net.decode("ascii", "replace")),
+            tasks=dict(zip(TASK_STATES, counts, strict=True)),
             read_at=time.time(),
         )
 

@@ -119,8 +119,41 @@ def _prefixes(block: str) -> tuple[str, tuple[str, ...], tuple[str, ...], str, t
     )  # fmt: skip
 
 
-def build_families(records: Iterable[Record], book: Bookkeeping) -> list[Family]:
-    """Each line one f-string of a cached prefix and its value (ints only here)."""
+# One container's lines of the six families, with the record and restart count they
+# were made from (build_families' `kept`).
+KeptLines = tuple[Record, int, tuple[str, str, str, str, str, str]]
+
+
+def record_lines(r: Record, restarts: int) -> tuple[str, str, str, str, str, str]:
+    """One container's lines of each family (pure; '' where it has none)."""
+    p_restarts, p_states, p_health, p_exit, p_logs = _prefixes(
+        cached_block(tuple(r.labels.items()))
+    )
+    status = r.status
+    states = "".join(f"{head}{1 if s == status else 0}\n"
+                     for head, s in zip(p_states, STATES, strict=True))  # fmt: skip
+    health = ""
+    if r.health is not None:
+        health = "".join(f"{head}{1 if h == r.health else 0}\n"
+                         for head, h in zip(p_health, HEALTH_STATES, strict=True))  # fmt: skip
+    lines, nbytes = [], []
+    for i, stream in enumerate(_STREAM):
+        if stream in r.log_lines:
+            lines.append(f"{p_logs[i]}{r.log_lines[stream]}\n")
+        if stream in r.log_bytes:
+            nbytes.append(f"{p_logs[2 + i]}{r.log_bytes[stream]}\n")
+    return (f"{p_restarts}{restarts}\n", states, health, f"{p_exit}{r.exit_code}\n",
+            "".join(lines), "".join(nbytes))  # fmt: skip
+
+
+def build_families(
+    records: Iterable[Record], book: Bookkeeping, kept: dict[str, KeptLines] | None = None
+) -> list[Family]:
+    """Each line one f-string of a cached prefix and its value (ints only here).
+
+    `kept`: the lines of the last call by container ID, reused for a record that is
+    the same object with the same restart count (the exporter keeps a record while
+    nothing it shows changed), and replaced by this call's."""
     restarts = counter(
         "corral_container_restarts_total",
         "Restarts by the restart policy since the container was created (never reset).",
@@ -130,24 +163,21 @@ def build_families(records: Iterable[Record], book: Bookkeeping) -> list[Family]
     exit_code = gauge("corral_container_last_exit_code", "Exit code of the container's last run.")
     lines = counter("corral_log_lines_total", "Log lines the container wrote, by stream.")
     nbytes = counter("corral_log_bytes_total", "Log bytes the container wrote, by stream.")
-    out_restarts, out_state, out_health = restarts.lines, state.lines, health.lines
-    out_exit, out_lines, out_bytes = exit_code.lines, lines.lines, nbytes.lines
+    fams = [restarts, state, health, exit_code, lines, nbytes]
+    outs = [f.lines for f in fams]
     counts = book.restarts
+    last = kept if kept is not None else {}
+    now: dict[str, KeptLines] = {}
     for r in records:
-        p_restarts, p_states, p_health, p_exit, p_logs = _prefixes(
-            cached_block(tuple(r.labels.items()))
-        )
-        out_restarts.append(f"{p_restarts}{counts.get(r.id, 0)}\n")
-        status = r.status
-        for head, s in zip(p_states, STATES, strict=True):
-            out_state.append(f"{head}{1 if s == status else 0}\n")
-        if r.health is not None:
-            for head, h in zip(p_health, HEALTH_STATES, strict=True):
-                out_health.append(f"{head}{1 if h == r.health else 0}\n")
-        out_exit.append(f"{p_exit}{r.exit_code}\n")
-        for i, stream in enumerate(_STREAM):
-            if stream in r.log_lines:
-                out_lines.append(f"{p_logs[i]}{r.log_lines[stream]}\n")
-            if stream in r.log_bytes:
-                out_bytes.append(f"{p_logs[2 + i]}{r.log_bytes[stream]}\n")
-    return [restarts, state, health, exit_code, lines, nbytes]
+        count = counts.get(r.id, 0)
+        entry = last.get(r.id)
+        if entry is None or entry[0] is not r or entry[1] != count:
+            entry = (r, count, record_lines(r, count))
+        now[r.id] = entry
+        for out, chunk in zip(outs, entry[2], strict=True):
+            if chunk:
+                out.append(chunk)
+    if kept is not None:
+        kept.clear()
+        kept.update(now)
+    return fams

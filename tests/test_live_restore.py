@@ -10,6 +10,7 @@ saying how many containers were restored, nothing left once they are removed.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import time
@@ -425,3 +426,24 @@ def test_a_state_root_too_deep_for_a_unix_socket_path_still_keeps_containers(
     assert "Traceback" not in log.read_text()
     assert not _alive(pid)
     assert_nothing_left(root)
+
+
+def test_containers_keep_the_daemons_scheduling_policy_while_the_holder_runs_batch(
+    private_daemon: Any, rootfs_tar: Path
+) -> None:
+    """The holder is SCHED_BATCH (a request wakes it without preempting the daemon),
+    and neither runc nor a container inherits that: they run as the daemon does."""
+    d = private_daemon()
+    client = _load(d, rootfs_tar)
+    client.containers.run(IMAGE, ["sleep", "1d"], name="policy", detach=True)
+    pid = client.containers.get("policy").attrs["State"]["Pid"]
+    # an exec'd process too: runc exec runs where runc create does
+    child = client.containers.get("policy").exec_run(["cat", "/proc/self/sched"])
+    holder = holder_pid(d.root)
+    assert holder is not None and os.sched_getscheduler(holder) == os.SCHED_BATCH
+    assert os.sched_getscheduler(pid) == os.sched_getscheduler(d.proc.pid) == os.SCHED_OTHER
+    assert child.exit_code == 0
+    policy = [line for line in child.output.decode().splitlines() if line.startswith("policy")]
+    assert policy and policy[0].split()[-1] == str(os.SCHED_OTHER)
+    client.containers.get("policy").remove(force=True)
+    client.close()

@@ -877,7 +877,8 @@ class Engine:
             start_done,
         )
         try:
-            await self.runtime.start(c.id, init=pidfd)  # no `runc start` process
+            # no `runc start` process; a policy restart opens the fifo off the trio thread
+            await self.runtime.start(c.id, init=pidfd, hop=not by_user)
         except CorralError as exc:
             c.state.error = exc.message
             await self.runtime.delete(c.id, force=True)
@@ -930,7 +931,7 @@ class Engine:
         """A pod's infra started again: members still running are in the namespaces of
         the one that died, so they are killed and their restart policies decide, as
         the kubelet restarts a pod's containers after a new sandbox."""
-        for m in pod_members.members_of(infra, self.containers.all()):
+        for m in pod_members.members_of(infra, self.containers.values()):
             if m.state.status is Status.RUNNING:
                 log.info("container.pod_rejoin", id=m.short_id, name=m.name)
                 self._send(m, signal.SIGKILL)
@@ -1096,7 +1097,7 @@ class Engine:
             "uts": "host" if hc.get("UTSMode") == "host" else "",
         }
         # a pod's member: its infra's uts namespace (ipc is its IpcMode, pods/members.py)
-        spaces.update(pod_members.namespaces(c, self.containers.all(), _running_pid))
+        spaces.update(pod_members.namespaces(c, self.containers.values(), _running_pid))
         network = self.networks.spec_network(c)  # networking: none, host or netns path
         return ContainerSpec(
             id=c.id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -172,12 +173,23 @@ class ContainerStore:
         self.db = db
         db.ensure_schema(SCHEMA)
         self._by_id: dict[str, Container] = {}
+        # `all()`'s order, made again only when a container comes or goes (`created`
+        # never changes): a listing, a scrape and each start ask for it.
+        self._sorted: list[Container] | None = None
         for row in db.execute("SELECT record FROM containers"):
             c = Container.from_json(row["record"])
             self._by_id[c.id] = c
 
     def all(self) -> list[Container]:
-        return sorted(self._by_id.values(), key=lambda c: c.created, reverse=True)
+        """Every container, newest first (a new list: the caller's to change)."""
+        if self._sorted is None:
+            self._sorted = sorted(self._by_id.values(), key=lambda c: c.created, reverse=True)
+        return list(self._sorted)
+
+    def values(self) -> Iterable[Container]:
+        """Every container in no particular order (a view: not to be kept across an
+        await), for a search that needs no order."""
+        return self._by_id.values()
 
     def names(self) -> set[str]:
         return {c.name for c in self._by_id.values()}
@@ -198,6 +210,7 @@ class ContainerStore:
             (c.id, c.name, c.image_id, c.created, c.to_json()),
         )
         self._by_id[c.id] = c
+        self._sorted = None
 
     def save(self, c: Container, *, durable: bool = True) -> None:
         """Write the record through; called after every state change.  Never fails for
@@ -218,6 +231,7 @@ class ContainerStore:
     def forget(self, cid: str) -> None:
         """Out of the in-memory index only: an `add` whose transaction rolled back."""
         self._by_id.pop(cid, None)
+        self._sorted = None
 
     def delete(self, c: Container, *, durable: bool = True) -> None:
         """The row goes (later, if the disk is full: a pending save of it is replaced).
@@ -226,6 +240,7 @@ class ContainerStore:
         self.db.persist(f"container:{c.id}", "DELETE FROM containers WHERE id=?", (c.id,),
                         durable=durable)
         self._by_id.pop(c.id, None)
+        self._sorted = None
 
     def get(self, ref: str) -> Container:
         """Resolve as Docker does: full ID, exact name, then unique ID prefix."""

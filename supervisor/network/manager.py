@@ -746,6 +746,10 @@ class Networks:
     async def detach(self, c: Container) -> None:
         """At exit: relays stopped, veths deleted, addresses released, netns gone."""
         sandbox = self._sandboxes.pop(c.id, None)
+        if sandbox is None and not has_sandbox(network_mode(c.host_config)):
+            # none, host, container:<id>: `attach` made nothing, so nothing to undo (two
+            # endpoint queries and a umount2 per exit of a crash-looping `--network none`)
+            return
         if sandbox is not None:
             for relay in sandbox.relays:
                 relay.scope.cancel()

@@ -596,6 +596,10 @@ class HeldCgroup:
         self.cpu_period = period
         self.memory_limit = limit
         self._tasks = tasks  # v1: a path, opened at each read; v2: in `files`
+        # Read in this order; the first (v1 memory.usage_in_bytes, v2 cpu.stat) says
+        # whether the cgroup is still there.
+        self._order = tuple(name for name, _ in files)
+        self._pids_at = self._order.index("pids.current") if "pids.current" in self._order else -1
         self._fds: dict[str, OwnedFd] = {}
         self._paths: dict[str, str] = {}
         for name, path in files:
@@ -631,48 +635,71 @@ class HeldCgroup:
         cached from an earlier read); `pids.current` is held instead, and when it
         counts one task, that task is the init (it lives while the container runs):
         most containers run one process, so most reads skip the open."""
-        return self._read_v2() if self.v2 else self._read_v1(init)
+        snap = self.snapshot(init)
+        return None if snap is None else self.parse(snap, init)
 
-    def _read_v1(self, init: int = 0) -> CgroupStats | None:
-        usage = bytes_number(self._file("memory.usage_in_bytes"))
-        if usage is None:
+    def snapshot(self, init: int = 0) -> tuple[bytes | None, ...] | None:
+        """The raw bytes of every file `read()` uses, in a fixed order, parsed by
+        `parse()`; None once the cgroup is gone.  A scrape compares it with the last
+        one: an idle container's files read the same, and its lines are kept.  Under v1
+        the last item is the `tasks` file, or None when `pids.current` says the init is
+        alone (see `read()`)."""
+        first = self._file(self._order[0])
+        if first is None:
             return None
-        s = CgroupStats(memory_usage=usage, memory_limit=self.memory_limit,
-                        cpu_quota=self.cpu_quota, cpu_period=self.cpu_period)  # fmt: skip
-        split = bytes_usage_all(self._file("cpuacct.usage_all"))
+        file = self._file
+        snap = [first, *[file(name) for name in self._order[1:]]]
+        if not self.v2:
+            if init > 0 and self._pids_at >= 0 and bytes_number(snap[self._pids_at]) == 1:
+                snap.append(None)
+            else:
+                snap.append(read_path(self._tasks) or b"")
+        return tuple(snap)
+
+    def procs(self, snap: tuple[bytes | None, ...], init: int = 0) -> list[int]:
+        """The thread ids of a `snapshot()` (v1: the init alone when it is alone)."""
+        if self.v2:
+            return bytes_ints(snap[self._order.index("cgroup.threads")])
+        return [init] if snap[-1] is None else bytes_ints(snap[-1])
+
+    def parse(self, snap: tuple[bytes | None, ...], init: int = 0) -> CgroupStats:
+        """The stats of one `snapshot()` (pure)."""
+        files = dict(zip(self._order, snap, strict=False))
+        s = self._parse_v2(files) if self.v2 else self._parse_v1(files)
+        s.procs = self.procs(snap, init)
+        return s
+
+    def _parse_v1(self, f: dict[str, bytes | None]) -> CgroupStats:
+        s = CgroupStats(memory_usage=bytes_number(f.get("memory.usage_in_bytes")),
+                        memory_limit=self.memory_limit, cpu_quota=self.cpu_quota,
+                        cpu_period=self.cpu_period)  # fmt: skip
+        split = bytes_usage_all(f.get("cpuacct.usage_all"))
         if split is not None:
             s.cpu_user_ns, s.cpu_system_ns = split
             s.cpu_usage_ns = s.cpu_user_ns + s.cpu_system_ns
         else:  # older kernels: the total in ns, the split in ticks
-            s.cpu_usage_ns = bytes_number(self._file("cpuacct.usage"))
-            ticks = bytes_keyed(self._file("cpuacct.stat"))
+            s.cpu_usage_ns = bytes_number(f.get("cpuacct.usage"))
+            ticks = bytes_keyed(f.get("cpuacct.stat"))
             s.cpu_user_ns = _get(ticks, b"user") * 1_000_000_000 // _CLK_TCK
             s.cpu_system_ns = _get(ticks, b"system") * 1_000_000_000 // _CLK_TCK
         if self.cpu_quota is not None:
-            stat = self._file("cpu.stat")
+            stat = f.get("cpu.stat")
             s.cpu_periods = bytes_field(stat, b"nr_periods")
             s.cpu_throttled_periods = bytes_field(stat, b"nr_throttled")
             s.cpu_throttled_ns = bytes_field(stat, b"throttled_time")
-        s.memory_failcnt = bytes_number(self._file("memory.failcnt")) or 0
-        mem = self._file("memory.stat")
+        s.memory_failcnt = bytes_number(f.get("memory.failcnt")) or 0
+        mem = f.get("memory.stat")
         s.rss = bytes_field(mem, b"total_rss", b"rss")
         s.cache = bytes_field(mem, b"total_cache", b"cache")
         s.inactive_file = bytes_field(mem, b"total_inactive_file", b"inactive_file")
-        s.oom_kills = bytes_field(self._file("memory.oom_control"), b"oom_kill")
-        s.io = bytes_blkio_v1(self._file("blkio.throttle.io_service_bytes_recursive"))
-        if init > 0 and bytes_number(self._file("pids.current")) == 1:
-            s.procs = [init]
-        else:
-            s.procs = bytes_ints(read_path(self._tasks))
+        s.oom_kills = bytes_field(f.get("memory.oom_control"), b"oom_kill")
+        s.io = bytes_blkio_v1(f.get("blkio.throttle.io_service_bytes_recursive"))
         return s
 
-    def _read_v2(self) -> CgroupStats | None:
-        stat_text = self._file("cpu.stat")
-        if stat_text is None:
-            return None
+    def _parse_v2(self, f: dict[str, bytes | None]) -> CgroupStats:
         s = CgroupStats(memory_limit=self.memory_limit, cpu_quota=self.cpu_quota,
                         cpu_period=self.cpu_period)  # fmt: skip
-        stat = bytes_keyed(stat_text)
+        stat = bytes_keyed(f.get("cpu.stat"))
         if b"usage_usec" in stat:
             s.cpu_usage_ns = _get(stat, b"usage_usec") * 1000
             s.cpu_user_ns = _get(stat, b"user_usec") * 1000
@@ -680,17 +707,16 @@ class HeldCgroup:
         s.cpu_periods = _get(stat, b"nr_periods")
         s.cpu_throttled_periods = _get(stat, b"nr_throttled")
         s.cpu_throttled_ns = _get(stat, b"throttled_usec") * 1000
-        s.memory_usage = bytes_number(self._file("memory.current"))
-        events = bytes_keyed(self._file("memory.events"))
+        s.memory_usage = bytes_number(f.get("memory.current"))
+        events = bytes_keyed(f.get("memory.events"))
         s.memory_failcnt = _get(events, b"max")
         s.oom_kills = _get(events, b"oom_kill")
-        mem = self._file("memory.stat")
+        mem = f.get("memory.stat")
         s.rss = bytes_field(mem, b"anon")
         s.cache = bytes_field(mem, b"file")
         s.inactive_file = bytes_field(mem, b"inactive_file")
-        io = self._file("io.stat")
+        io = f.get("io.stat")
         s.io = parse_io_stat_v2(io.decode("ascii", "replace")) if io else {}
-        s.procs = bytes_ints(self._file("cgroup.threads"))
         return s
 
 

@@ -16,7 +16,11 @@ library so that it is cheap to keep (no trio, no structlog):
 - it reaps its children and keeps each init's exit status until a daemon has
   recorded it (`forget`), telling the connected daemon at once (`exit`);
 - it does nothing per idle second: it sleeps in one `select` on the daemon's socket,
-  its listening socket and a signal wake-up pipe (SIGCHLD).
+  its listening socket and a signal wake-up pipe (SIGCHLD);
+- it runs SCHED_BATCH (`batch()`), and what it spawns runs as the daemon did: a
+  request wakes it without taking the CPU from the daemon's event loop (a woken normal
+  task preempts the waker; a crash-looping fleet sends several requests per restart),
+  and runc and the containers get the scheduling policy they had before.
 
 Wire: a SOCK_SEQPACKET Unix socket (`holder.sock` under the state root, 0600), one
 JSON object per packet, descriptors as SCM_RIGHTS of that packet.  One daemon is
@@ -249,12 +253,14 @@ class Holder:
         close-on-exec closes N (runc then skips its own protective copy)."""
         try:
             actions = [(os.POSIX_SPAWN_DUP2, fd, i) for i, fd in enumerate(fds[:3])]
+            kw: dict[str, Any] = {"file_actions": actions, "setsid": False}
+            if _SPAWN_SCHED is not None:  # (None is refused: the key is left out)
+                kw["scheduler"] = _SPAWN_SCHED
             if len(fds) > 3:
-                pid = os.posix_spawn(f"/proc/self/fd/{fds[3]}", msg["argv"],
-                                     dict(os.environ), file_actions=actions, setsid=False)
+                pid = os.posix_spawn(f"/proc/self/fd/{fds[3]}", msg["argv"], dict(os.environ),
+                                     **kw)  # fmt: skip
             else:
-                pid = os.posix_spawnp(msg["argv"][0], msg["argv"], dict(os.environ),
-                                      file_actions=actions, setsid=False)
+                pid = os.posix_spawnp(msg["argv"][0], msg["argv"], dict(os.environ), **kw)
         finally:
             close_fds(fds)
         self.spawns[pid] = msg["tag"]
@@ -396,8 +402,25 @@ def remove_orphan_bridges() -> None:
         )  # fmt: skip
 
 
+# The policy the holder started with (the daemon's), for what it spawns: `batch()`.
+_SPAWN_SCHED: tuple[int, os.sched_param] | None = None
+
+
+def batch() -> None:
+    """SCHED_BATCH for the holder itself, when it runs SCHED_OTHER (an admin's other
+    choice, idle or real-time, is left as it is): a batch task woken by a request
+    does not preempt the daemon that sent it, it runs once that CPU is free or at the
+    next tick.  What it spawns gets SCHED_OTHER back (posix_spawn's `scheduler`)."""
+    global _SPAWN_SCHED
+    with contextlib.suppress(OSError, AttributeError):
+        if os.sched_getscheduler(0) == os.SCHED_OTHER:
+            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+            _SPAWN_SCHED = (os.SCHED_OTHER, os.sched_param(0))
+
+
 def main(argv: list[str]) -> int:
     path = argv[1]
+    batch()
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         print("holder: prctl(PR_SET_CHILD_SUBREAPER) failed", file=sys.stderr)
