@@ -281,6 +281,7 @@ async def test_exec(runtime: Runtime, bundle: Bundle) -> None:
             pid = await runtime.exec_detached(
                 run.id,
                 ProcessSpec(args=["echo", "detached"], env=ENV),
+                bundle=bundle.path,
                 stdin=None,
                 stdout=w,
                 stderr=w,
@@ -298,6 +299,7 @@ async def test_exec(runtime: Runtime, bundle: Bundle) -> None:
             await runtime.exec_detached(
                 run.id,
                 ProcessSpec(args=["nosuch"], env=ENV),
+                bundle=bundle.path,
                 stdin=None,
                 stdout=1,
                 stderr=2,
@@ -314,6 +316,7 @@ async def test_exec(runtime: Runtime, bundle: Bundle) -> None:
         await runtime.exec_detached(
             run.id,
             ProcessSpec(args=["true"], env=ENV),
+            bundle=bundle.path,
             stdin=None,
             stdout=1,
             stderr=2,

@@ -30,8 +30,8 @@ import structlog
 import trio
 
 from supervisor import stateroot
+from supervisor.engine import commandpath, names, restore, unsupported
 from supervisor.engine import create as plan
-from supervisor.engine import names, restore, unsupported
 from supervisor.engine import namespaces as nsmodes
 from supervisor.engine import update as updates
 from supervisor.engine.caps import bounding_caps, capabilities
@@ -59,7 +59,7 @@ from supervisor.pods.infra import InfraImages
 from supervisor.pods.labels import POD_LABEL
 from supervisor.pods.prober import ProbeHooks
 from supervisor.rmtree import discard_tree
-from supervisor.runtime import cgroups, securityopt, userns
+from supervisor.runtime import cgroups, seccompexec, securityopt, userns
 from supervisor.runtime.console import Console, with_console_socket
 from supervisor.runtime.devices import check_devices, container_devices
 from supervisor.runtime.fds import OwnedFd, close_all
@@ -67,7 +67,8 @@ from supervisor.runtime.holder import HeldPid, Holder, HolderLost, start_ticks
 from supervisor.runtime.process import PidFd
 from supervisor.runtime.rootfs import is_mounted, mount_overlay, mount_shm, unmount
 from supervisor.runtime.runc import Runtime
-from supervisor.runtime.seccomp import host_platform
+from supervisor.runtime.seccomp import Profile, host_platform
+from supervisor.runtime.seccompexec import Filters
 from supervisor.runtime.spec import (
     DEFAULT_CAPABILITIES,
     DEFAULT_MASKED_PATHS,
@@ -171,12 +172,27 @@ def _signal_number(sig: str | int) -> int:
         raise InvalidArgument(f"Invalid signal: {sig}") from None
 
 
-def _write_bundle(path: Path, spec: ContainerSpec) -> None:
-    """The bundle's config.json from a spec (blocking: a worker thread's)."""
+def _write_bundle(
+    bundle: Path, spec: ContainerSpec, marker: seccompexec.Marker | None
+) -> dict[str, Any] | None:
+    """The bundle's config.json from a spec (blocking: a worker thread's); given a
+    marker, the seccomp helper in front of the command where the process allows it
+    (then the marker is written beside it: every exec goes the same way).  The OCI
+    process the helper will exec if it did, else None."""
     import json
 
     config = build_oci_config(spec, _host_nofile_hard())
-    stateroot.write_private_file(path, json.dumps(config).encode())
+    wrapped = None if marker is None else seccompexec.wrap_config(config, marker)
+    if wrapped is not None and marker is not None:
+        stateroot.write_private_file(bundle / seccompexec.MARKER, marker.text())
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(bundle / seccompexec.MARKER)
+    process = config["process"] if wrapped is not None else None
+    if wrapped is not None:
+        config = wrapped
+    stateroot.write_private_file(bundle / "config.json", json.dumps(config).encode())
+    return process
 
 
 def _host_nofile_hard() -> int:
@@ -222,6 +238,8 @@ class Engine:
         self.containers = ContainerStore(self.db)
         self.execs = ExecStore()
         self.runtime = Runtime(settings.runtime, state_dir=root / "runc")
+        if settings.seccomp_helper:
+            self.runtime.filters = Filters(root, settings.runtime, settings.cgroup_parent)
         self.runtime_name = settings.runtime
         self.nursery = nursery
         self.events = EventBus(self.db)
@@ -286,6 +304,24 @@ class Engine:
 
     def rootfs_of(self, c: Container) -> Path:
         return self.dir_of(c) / "rootfs"
+
+    async def _seccomp_helper(
+        self, spec: ContainerSpec
+    ) -> tuple[seccompexec.Marker | None, OwnedFd | None]:
+        """The marker and sealed helper that install this start's seccomp filter in
+        runc's stead (runtime/seccompexec.py), or (None, None): runc's own path (the
+        setting off, a profile of the user's, a holder too old to pass descriptors)."""
+        filters = self.runtime.filters
+        if (filters is None or spec.seccomp is None or not spec.seccomp_default
+                or not self.holder.preserves):
+            return None, None
+        caps = spec.process.capabilities
+        marker = filters.marker_for(
+            spec.seccomp, list(DEFAULT_CAPABILITIES if caps is None else caps))
+        if marker is None:
+            return None, None
+        helper = await filters.prepare(spec.seccomp, marker)
+        return (marker, helper) if helper is not None else (None, None)
 
     def cgroup_path(self, c: Container) -> str:
         return f"/{self.cgroup_parent}/{c.id}"
@@ -761,8 +797,11 @@ class Engine:
                 self._prepare_root, c, rootfs, self.lowers_of(c) if not kept else None,
                 remapped=remapped))
             spec = self._runtime_spec(c, rootfs, devices, user)
+            marker, helper = await self._seccomp_helper(spec)
             # the bundle's JSON made and written off the trio thread too (~1-2 ms a start)
-            await trio.to_thread.run_sync(_write_bundle, cdir / "config.json", spec)
+            helped = await trio.to_thread.run_sync(_write_bundle, cdir, spec, marker)
+            if helped is None:
+                helper = None
             pid_file = cdir / "init.pid"
             out_r = err_r = in_w = None
             if c.config.get("Tty"):
@@ -780,6 +819,7 @@ class Engine:
                         stderr=null.fileno(),
                         pid_file=pid_file,
                         console_socket=path,
+                        helper=helper,
                     )
                 )
                 undo.callback(console.close)
@@ -806,8 +846,16 @@ class Engine:
                     stdout=out_w.fileno(),
                     stderr=err_w.fileno(),
                     pid_file=pid_file,
+                    helper=helper,
                 )
                 undo.push_async_callback(_shielded, self._delete_state, c)
+            if helped is not None:
+                # runc looked up the helper: the command is checked as it would have
+                await trio.to_thread.run_sync(functools.partial(
+                    commandpath.check, pid, helped["args"], helped["env"], helped["cwd"],
+                    helped["user"]["uid"],
+                    [helped["user"]["gid"], *helped["user"].get("additionalGids", [])],
+                    "runc create failed: "))
             # The holder parents the init (it ran `runc create`) and keeps copies of
             # what must stay open while no daemon runs (engine/restore.py).
             pidfd = undo.enter_context(
@@ -1112,6 +1160,7 @@ class Engine:
                 host_platform(),
                 privileged=bool(hc.get("Privileged")),
             ),
+            seccomp_default=not isinstance(security.seccomp, Profile),
             masked_paths=list(_or(hc.get("MaskedPaths"), DEFAULT_MASKED_PATHS)),
             readonly_paths=list(_or(hc.get("ReadonlyPaths"), DEFAULT_READONLY_PATHS)),
             domainname=cfg.get("Domainname") or "",
@@ -2213,6 +2262,18 @@ class Engine:
             no_new_privileges=securityopt.no_new_privileges(c.host_config),
         )
 
+    async def _check_exec_command(self, c: Container, process: ProcessSpec) -> None:
+        """runc's check of an exec's command where the seccomp helper is what runc
+        execs (its container's bundle has the marker; engine/commandpath.py)."""
+        pid, marker = c.state.pid, self.dir_of(c) / seccompexec.MARKER
+
+        def check() -> None:
+            if pid and marker.exists():
+                commandpath.check(pid, process.args, process.env, process.cwd, process.uid,
+                                  [process.gid, *process.additional_gids], "exec failed: ")
+
+        await trio.to_thread.run_sync(check)
+
     async def _exec_start(
         self, c: Container, ex: Exec, with_stdin: bool
     ) -> tuple[PidFd, OwnedFd, OwnedFd, OwnedFd | None]:
@@ -2227,9 +2288,11 @@ class Engine:
         in_r, in_w = OwnedFd.pipe("exec stdin") if with_stdin else (None, None)
         try:
             try:
+                await self._check_exec_command(c, process)
                 pid = await self.runtime.exec_detached(
                     c.id,
                     process,
+                    bundle=self.dir_of(c),
                     stdin=in_r.fileno() if in_r is not None else None,
                     stdout=out_w.fileno(),
                     stderr=err_w.fileno(),
@@ -2261,10 +2324,12 @@ class Engine:
         with OwnedFd.open(os.devnull, os.O_RDWR, "/dev/null (runc's stdio)") as null:
             try:
                 try:
+                    await self._check_exec_command(c, process)
                     pid, console = await with_console_socket(
                         lambda path: self.runtime.exec_detached(
                             c.id,
                             process,
+                            bundle=self.dir_of(c),
                             stdin=null.fileno(),
                             stdout=null.fileno(),
                             stderr=null.fileno(),

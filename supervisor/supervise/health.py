@@ -211,6 +211,7 @@ async def _exec(host: ProbeHost, c: Container, process: ProcessSpec, out_w: Owne
             pid = await host.runtime.exec_detached(
                 c.id,
                 process,
+                bundle=host.dir_of(c),
                 stdin=None,
                 stdout=out_w.fileno(),
                 stderr=out_w.fileno(),
