@@ -30,8 +30,8 @@ import structlog
 import trio
 
 from supervisor import stateroot
-from supervisor.engine import commandpath, names, restore, unsupported
 from supervisor.engine import create as plan
+from supervisor.engine import names, restore, unsupported
 from supervisor.engine import namespaces as nsmodes
 from supervisor.engine import update as updates
 from supervisor.engine.caps import bounding_caps, capabilities
@@ -66,7 +66,7 @@ from supervisor.runtime.fds import OwnedFd, close_all
 from supervisor.runtime.holder import HeldPid, Holder, HolderLost, start_ticks
 from supervisor.runtime.process import PidFd
 from supervisor.runtime.rootfs import is_mounted, mount_overlay, mount_shm, unmount
-from supervisor.runtime.runc import Runtime
+from supervisor.runtime.runc import Runtime, check_command
 from supervisor.runtime.seccomp import Profile, host_platform
 from supervisor.runtime.seccompexec import Filters
 from supervisor.runtime.spec import (
@@ -238,8 +238,10 @@ class Engine:
         self.containers = ContainerStore(self.db)
         self.execs = ExecStore()
         self.runtime = Runtime(settings.runtime, state_dir=root / "runc")
-        if settings.seccomp_helper:
-            self.runtime.filters = Filters(root, settings.runtime, settings.cgroup_parent)
+        # execs into containers an earlier daemon made with the helper need it whatever
+        # this one's setting; the setting is whether new starts use it
+        self.runtime.filters = Filters(root, settings.runtime, settings.cgroup_parent,
+                                       enabled=settings.seccomp_helper)
         self.runtime_name = settings.runtime
         self.nursery = nursery
         self.events = EventBus(self.db)
@@ -305,6 +307,19 @@ class Engine:
     def rootfs_of(self, c: Container) -> Path:
         return self.dir_of(c) / "rootfs"
 
+    async def _prewarm_seccomp(self) -> None:
+        """A default container's filter made now, beside the boot (once per root and
+        runc: it is kept on disk), so the first start does not wait ~1 s for runc
+        to make it."""
+        filters, caps = self.runtime.filters, list(DEFAULT_CAPABILITIES)
+        try:
+            section = securityopt.SecurityOptions().linux_seccomp(caps, host_platform())
+            if filters is not None and section is not None and self.holder.preserves and (
+                    marker := await filters.marker_for(section, caps)) is not None:
+                await filters.prepare(section, marker)  # a failure is logged there
+        except OSError as exc:  # no runtime to ask: the first start says so
+            log.warning("seccomp.prewarm_failed", error=str(exc))
+
     async def _seccomp_helper(
         self, spec: ContainerSpec
     ) -> tuple[seccompexec.Marker | None, OwnedFd | None]:
@@ -316,7 +331,7 @@ class Engine:
                 or not self.holder.preserves):
             return None, None
         caps = spec.process.capabilities
-        marker = filters.marker_for(
+        marker = await filters.marker_for(
             spec.seccomp, list(DEFAULT_CAPABILITIES if caps is None else caps))
         if marker is None:
             return None, None
@@ -374,6 +389,7 @@ class Engine:
         # live restore: what the holder kept running for us is adopted, not killed
         chosen, refused = restore.choose(self, await self.holder.open(self.nursery))
         self.runtime.spawner = self.holder.spawn
+        self.nursery.start_soon(self._prewarm_seccomp)
         kept = frozenset(c.id for c, _ in chosen)
         listed = await self.runtime.list_ids()
         for rid in listed:
@@ -851,11 +867,8 @@ class Engine:
                 undo.push_async_callback(_shielded, self._delete_state, c)
             if helped is not None:
                 # runc looked up the helper: the command is checked as it would have
-                await trio.to_thread.run_sync(functools.partial(
-                    commandpath.check, pid, helped["args"], helped["env"], helped["cwd"],
-                    helped["user"]["uid"],
-                    [helped["user"]["gid"], *helped["user"].get("additionalGids", [])],
-                    "runc create failed: "))
+                await trio.to_thread.run_sync(
+                    check_command, pid, helped, "runc create failed: ")
             # The holder parents the init (it ran `runc create`) and keeps copies of
             # what must stay open while no daemon runs (engine/restore.py).
             pidfd = undo.enter_context(
@@ -2262,18 +2275,6 @@ class Engine:
             no_new_privileges=securityopt.no_new_privileges(c.host_config),
         )
 
-    async def _check_exec_command(self, c: Container, process: ProcessSpec) -> None:
-        """runc's check of an exec's command where the seccomp helper is what runc
-        execs (its container's bundle has the marker; engine/commandpath.py)."""
-        pid, marker = c.state.pid, self.dir_of(c) / seccompexec.MARKER
-
-        def check() -> None:
-            if pid and marker.exists():
-                commandpath.check(pid, process.args, process.env, process.cwd, process.uid,
-                                  [process.gid, *process.additional_gids], "exec failed: ")
-
-        await trio.to_thread.run_sync(check)
-
     async def _exec_start(
         self, c: Container, ex: Exec, with_stdin: bool
     ) -> tuple[PidFd, OwnedFd, OwnedFd, OwnedFd | None]:
@@ -2288,11 +2289,11 @@ class Engine:
         in_r, in_w = OwnedFd.pipe("exec stdin") if with_stdin else (None, None)
         try:
             try:
-                await self._check_exec_command(c, process)
                 pid = await self.runtime.exec_detached(
                     c.id,
                     process,
                     bundle=self.dir_of(c),
+                    init_pid=c.state.pid,
                     stdin=in_r.fileno() if in_r is not None else None,
                     stdout=out_w.fileno(),
                     stderr=err_w.fileno(),
@@ -2324,12 +2325,12 @@ class Engine:
         with OwnedFd.open(os.devnull, os.O_RDWR, "/dev/null (runc's stdio)") as null:
             try:
                 try:
-                    await self._check_exec_command(c, process)
-                    pid, console = await with_console_socket(
+                        pid, console = await with_console_socket(
                         lambda path: self.runtime.exec_detached(
                             c.id,
                             process,
                             bundle=self.dir_of(c),
+                            init_pid=c.state.pid,
                             stdin=null.fileno(),
                             stdout=null.fileno(),
                             stderr=null.fileno(),

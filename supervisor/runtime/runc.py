@@ -38,7 +38,7 @@ from supervisor.errors import (
     NotFound,
 )
 from supervisor.rmtree import discard_tree
-from supervisor.runtime import cgroups, seccompexec
+from supervisor.runtime import cgroups, commandpath, seccompexec
 from supervisor.runtime.fds import OwnedFd
 from supervisor.runtime.process import PidFd, has_exited
 from supervisor.runtime.runcbin import SealedBinary
@@ -212,6 +212,20 @@ async def _first_readable(*fds: OwnedFd) -> OwnedFd:
         for fd in fds:
             nursery.start_soon(wait, fd)
     return found[0]
+
+
+def check_command(pid: int, process: dict[str, Any], prefix: str) -> None:
+    """runc's check of an OCI process's command, in the root of process `pid`, made
+    where runc checks the seccomp helper instead (runtime/commandpath.py); raises
+    what runc would, worded as its `prefix` says ("runc create failed: ", "exec
+    failed: ").  Blocking."""
+    user = process.get("user") or {}
+    args = process.get("args") or [""]
+    found = commandpath.problem(
+        pid, args[0], process.get("env") or [], process.get("cwd") or "/",
+        user.get("uid", 0), [user.get("gid", 0), *user.get("additionalGids", [])])
+    if found is not None:
+        raise classify_error(f"{prefix}unable to start container process: {found}")
 
 
 def _process_dict(process: ProcessSpec | dict[str, Any]) -> dict[str, Any]:
@@ -505,6 +519,7 @@ class Runtime:
         process: ProcessSpec | dict[str, Any],
         *,
         bundle: Path,
+        init_pid: int,
         stdin: int | None,
         stdout: int,
         stderr: int,
@@ -516,7 +531,9 @@ class Runtime:
         The process is reparented to the (subreaper) daemon; wait on it with a
         `process.PidFd`.  Start failures raise CommandNotFound / CannotExecute.  A
         container whose filter is the seccomp helper's (its `bundle` has the marker)
-        gets the helper in front of the command too, or no exec at all.
+        gets the helper in front of the command too, or no exec at all; runc's check
+        of the command is then made here, in the root of `init_pid`
+        (runtime/commandpath.py).
         """
         oci = _process_dict(process)
         helper: OwnedFd | None = None
@@ -527,6 +544,8 @@ class Runtime:
                 raise CorralError(
                     "this exec cannot run under its container's seccomp filter "
                     "(no_new_privileges off, or capabilities of its own)")
+            await trio.to_thread.run_sync(
+                check_command, init_pid, oci, "exec failed: ")
             helper = await self.filters.for_exec(marker)
             oci = wrapped
         with (

@@ -74,9 +74,11 @@ MAX_INSNS = 4096
 CAP_NUMBER = {name: n for n, name in enumerate(ALL_CAPABILITIES)}
 
 
-def digest_of(section: dict[str, Any]) -> str:
-    """The name a filter is kept under: its OCI section's canonical JSON, hashed."""
-    text = json.dumps(section, sort_keys=True, separators=(",", ":"))
+def digest_of(section: dict[str, Any], runtime: str) -> str:
+    """The name a filter is kept under: its OCI section's canonical JSON and what the
+    runtime says of itself (`runc --version`: its version, its package's, libseccomp's:
+    an upgrade of either may make another filter), hashed."""
+    text = json.dumps([section, runtime], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -204,12 +206,17 @@ class Filters:
     """The one owner of the compiled filters (one per daemon): `<root>/seccomp/` on
     disk, sealed memfds in memory."""
 
-    def __init__(self, root: Path, runc: str, cgroup_parent: str) -> None:
+    def __init__(self, root: Path, runc: str, cgroup_parent: str, *,
+                 enabled: bool = True) -> None:
+        #: whether new starts use the helper (`seccomp-helper`); execs into a
+        #: container made with it always do
+        self.enabled = enabled
         self.dir = root / "seccomp"
         self.tmp = root / "tmp"
         self.runc = runc
         self.cgroup_parent = cgroup_parent
         self._helper: bytes | None = None
+        self._version: str | None = None  # `runc --version`, asked once
         self._fds: dict[str, OwnedFd] = {}
         self._refused: set[str] = set()
         self._lock = trio.Lock()
@@ -230,11 +237,19 @@ class Filters:
                 log.info("seccomp.no_helper", path=str(HELPER))
         return bool(self._helper)
 
-    def marker_for(self, section: dict[str, Any] | None, caps: list[str]) -> Marker | None:
-        """A container's marker if its filter can be the helper's (its filter known)."""
-        if section is None or not self.available():
+    async def marker_for(
+        self, section: dict[str, Any] | None, caps: list[str]
+    ) -> Marker | None:
+        """A new start's marker if its filter can be the helper's, else None."""
+        if section is None or not self.enabled or not self.available():
             return None
-        digest = digest_of(section)
+        if self._version is None:
+            done = await trio.run_process([self.runc, "--version"], capture_stdout=True,
+                                          capture_stderr=True, check=False)
+            self._version = done.stdout.decode(errors="replace") if not done.returncode else ""
+        if not self._version:
+            return None
+        digest = digest_of(section, self._version)
         guard = guard_for(caps, self.last_cap)
         if guard is None or digest in self._refused:
             return None

@@ -18,8 +18,7 @@ import posixpath
 import stat
 from collections.abc import Sequence
 
-from supervisor.engine.inroot import open_in_root
-from supervisor.runtime.runc import classify_error
+from supervisor.runtime.inroot import open_in_root
 
 ST_NOEXEC = 8  # statvfs f_flag (os.ST_NOEXEC)
 
@@ -64,18 +63,10 @@ def _stat_in(root_fd: int, path: str) -> tuple[os.stat_result, bool]:
         os.close(fd)
 
 
-def check(pid: int, args: Sequence[str], env: Sequence[str], cwd: str, uid: int,
-          gids: Sequence[int], prefix: str) -> None:
-    """Raise what runc would for `args[0]` in the root of process `pid` (blocking):
-    its error with runc's message after `prefix` ("runc create failed: " or "exec
-    failed: "), typed as runc's own (`classify_error`); nothing if it would run it."""
-    problem = _problem(pid, args[0] if args else "", env, cwd, uid, gids)
-    if problem is not None:
-        raise classify_error(f"{prefix}unable to start container process: {problem}")
-
-
-def _problem(pid: int, name: str, env: Sequence[str], cwd: str, uid: int,
-             gids: Sequence[int]) -> str | None:
+def problem(pid: int, name: str, env: Sequence[str], cwd: str, uid: int,
+            gids: Sequence[int]) -> str | None:
+    """What runc would say of command `name` in the root of process `pid` (after
+    "unable to start container process: "), or None if it would run it (blocking)."""
     root_fd = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for cand in candidates(name, env):
