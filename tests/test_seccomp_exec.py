@@ -72,12 +72,17 @@ def seen(client: Any, **kwargs: Any) -> dict[str, Any]:
         {"user": "1000:1000", "cap_drop": ["ALL"], "cap_add": ["NET_RAW"]},
         {"cap_drop": ["SETPCAP", "SETUID"]},
         {"cap_add": ["SYS_ADMIN", "SYS_PTRACE"]},
+        {"cap_add": ["ALL"]},  # all runc can give: no guard left, runc's own path
+        {"init": True},
+        {"tty": True, "user": "1000"},
     ],
-    ids=["default", "user", "user-one-cap", "no-setpcap", "more-caps"],
+    ids=["default", "user", "user-one-cap", "no-setpcap", "more-caps", "all-caps", "init",
+         "tty"],
 )
 def test_the_init_is_as_under_runc_alone(dk: Any, plain: Any, kwargs: dict[str, Any]) -> None:
     ours, runcs = seen(dk, **kwargs), seen(plain, **kwargs)
-    assert ours.pop("marker") is True and runcs.pop("marker") is False
+    assert ours.pop("marker") is (kwargs.get("cap_add") != ["ALL"])
+    assert runcs.pop("marker") is False
     mine, theirs = ours.pop("filter"), runcs.pop("filter")
     assert len(mine) // 8 > 100  # Docker's profile, not an empty filter
     assert seccompbpf.differences(mine, theirs) == []
@@ -166,6 +171,40 @@ def test_wrap_process_keeps_runc_for_what_it_cannot_guard() -> None:
     assert seccompexec.wrap_process({**base, "noNewPrivileges": False}, "CAP_BPF") is None
     own = {**base, "capabilities": {**base["capabilities"], "ambient": ["CAP_KILL"]}}
     assert seccompexec.wrap_process(own, "CAP_BPF") is None
-    assert seccompexec.guard_for(caps, 40) == "CAP_CHECKPOINT_RESTORE"
-    assert seccompexec.guard_for(["chown", "checkpoint_restore"], 40) == "CAP_BPF"
-    assert seccompexec.guard_for(list(seccompexec.CAP_NUMBER), 40) is None  # all held
+    every = (1 << 41) - 1
+    assert seccompexec.guard_for(caps, every) == "CAP_CHECKPOINT_RESTORE"
+    assert seccompexec.guard_for(["chown", "checkpoint_restore"], every) == "CAP_BPF"
+    assert seccompexec.guard_for(list(seccompexec.CAP_NUMBER), every) is None  # all held
+    # only what runc can give (the daemon's bounding set): not SYS_RESOURCE here
+    no_resource = every & ~(1 << seccompexec.CAP_NUMBER["CAP_SYS_RESOURCE"])
+    rest = [c for c in seccompexec.CAP_NUMBER if c != "CAP_SYS_RESOURCE"]
+    assert seccompexec.guard_for(rest, no_resource) is None
+    no_setpcap = every & ~(1 << seccompexec.CAP_NUMBER["CAP_SETPCAP"])
+    assert seccompexec.guard_for(["CAP_CHOWN"], no_setpcap) is None
+
+
+def test_the_helper_refuses_to_run_without_its_guard() -> None:
+    """A runtime that did not give the helper its guard capability (one it does not
+    know) must not leave the command running unguarded: exit 125, nothing exec'd."""
+    import shutil
+    import subprocess
+
+    if shutil.which("setpriv") is None:
+        pytest.skip("needs setpriv")
+    guard = seccompexec.CAP_NUMBER["CAP_CHECKPOINT_RESTORE"]
+    done = subprocess.run(
+        ["setpriv", "--bounding-set", "-checkpoint_restore", "--", str(seccompexec.HELPER),
+         str(1 << guard), str(1 << guard), "/bin/echo", "ran"],
+        capture_output=True, text=True, check=False)
+    assert done.returncode == 125
+    assert done.stdout == ""
+    assert "not all held" in done.stderr
+
+
+def test_lookpath_candidates_are_gos() -> None:
+    from supervisor.runtime.commandpath import candidates
+
+    env = ["PATH=/usr/bin:/bin", "HOME=/", "PATH=/sbin::/bin"]  # the last PATH wins
+    assert candidates("sh", env) == ["/sbin/sh", "./sh", "/bin/sh"]
+    assert candidates("./x", env) == ["./x"]
+    assert candidates("sh", ["HOME=/"]) == []

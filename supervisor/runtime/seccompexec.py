@@ -82,14 +82,25 @@ def digest_of(section: dict[str, Any], runtime: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def guard_for(caps: list[str], last_cap: int) -> str | None:
-    """A capability the container has not got (the highest the kernel knows), or None
-    if it has them all (then there is none to guard the helper with)."""
+def guard_for(caps: list[str], bounding: int) -> str | None:
+    """A capability the container has not got and runc can give (in the daemon's
+    bounding set: the highest there), or None (pure).  None too where CAP_SETPCAP,
+    which the helper needs when the container has not got it, cannot be given."""
     held = {_cap_name(c) for c in caps}
-    for n in range(min(last_cap, len(ALL_CAPABILITIES) - 1), -1, -1):
-        if ALL_CAPABILITIES[n] not in held:
+    if "CAP_SETPCAP" not in held and not bounding >> CAP_NUMBER["CAP_SETPCAP"] & 1:
+        return None
+    for n in range(len(ALL_CAPABILITIES) - 1, -1, -1):
+        if bounding >> n & 1 and ALL_CAPABILITIES[n] not in held:
             return ALL_CAPABILITIES[n]
     return None
+
+
+def bounding_set() -> int:
+    """This process's capability bounding set (CapBnd): what runc can give."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapBnd:"):
+            return int(line.split()[1], 16)
+    return 0
 
 
 def _mask(caps: list[str]) -> int:
@@ -220,10 +231,7 @@ class Filters:
         self._fds: dict[str, OwnedFd] = {}
         self._refused: set[str] = set()
         self._lock = trio.Lock()
-        try:
-            self.last_cap = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
-        except (OSError, ValueError):
-            self.last_cap = -1
+        self.bounding = bounding_set()
 
     def available(self) -> bool:
         """Whether the helper is built (scripts/setup); read once."""
@@ -250,7 +258,7 @@ class Filters:
         if not self._version:
             return None
         digest = digest_of(section, self._version)
-        guard = guard_for(caps, self.last_cap)
+        guard = guard_for(caps, self.bounding)
         if guard is None or digest in self._refused:
             return None
         return Marker(digest, guard)
