@@ -208,3 +208,17 @@ def test_lookpath_candidates_are_gos() -> None:
     assert candidates("sh", env) == ["/sbin/sh", "./sh", "/bin/sh"]
     assert candidates("./x", env) == ["./x"]
     assert candidates("sh", ["HOME=/"]) == []
+
+
+def test_the_command_check_of_a_gone_process_is_an_error_not_a_crash() -> None:
+    """A probe's exec as its crash-looping container exits: the daemon's check of the
+    command finds no root; that exec fails as runc's would, the daemon goes on."""
+    import subprocess
+
+    from supervisor.errors import CorralError
+    from supervisor.runtime.runc import check_command
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    with pytest.raises(CorralError, match="stopped container"):
+        check_command(gone.pid, {"args": ["true"], "env": [], "cwd": "/"}, "exec failed: ")

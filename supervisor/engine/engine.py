@@ -155,6 +155,8 @@ async def open_engine(
         if engine is not None:
             engine.images.close()
             engine.db.close()
+            if engine.runtime.filters is not None:
+                engine.runtime.filters.close()
 
 
 def _signal_number(sig: str | int) -> int:

@@ -66,7 +66,8 @@ def _stat_in(root_fd: int, path: str) -> tuple[os.stat_result, bool]:
 def problem(pid: int, name: str, env: Sequence[str], cwd: str, uid: int,
             gids: Sequence[int]) -> str | None:
     """What runc would say of command `name` in the root of process `pid` (after
-    "unable to start container process: "), or None if it would run it (blocking)."""
+    "unable to start container process: "), or None if it would run it (blocking).
+    OSError if the process (its root) is gone."""
     root_fd = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for cand in candidates(name, env):

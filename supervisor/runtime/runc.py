@@ -221,9 +221,12 @@ def check_command(pid: int, process: dict[str, Any], prefix: str) -> None:
     failed: ").  Blocking."""
     user = process.get("user") or {}
     args = process.get("args") or [""]
-    found = commandpath.problem(
-        pid, args[0], process.get("env") or [], process.get("cwd") or "/",
-        user.get("uid", 0), [user.get("gid", 0), *user.get("additionalGids", [])])
+    try:
+        found = commandpath.problem(
+            pid, args[0], process.get("env") or [], process.get("cwd") or "/",
+            user.get("uid", 0), [user.get("gid", 0), *user.get("additionalGids", [])])
+    except OSError:  # its root: the process is gone (a crash loop's exit, a kill)
+        raise CorralError("cannot exec in a stopped container") from None
     if found is not None:
         raise classify_error(f"{prefix}unable to start container process: {found}")
 
