@@ -19,6 +19,7 @@
     certs-dir: /etc/docker/certs.d   # <host:port>/ca.crt, client.cert, client.key
     auto-update-interval: 1h         # roll out newer images of labelled containers
     ipv6: true                       # IPv6 on the default bridge, as dockerd's
+    seccomp-helper: false            # runc compiles each container's seccomp filter
     fixed-cidr-v6: fd00:db8:1::/64   # its subnet (default: a ULA /64 picked once)
 
 Keys are the flags' names, so a setting moves between the command line and the file
@@ -60,7 +61,7 @@ MAP_KEYS = ("log-opts",)
 # lists of strings; the flags are singular and repeatable, as dockerd's
 # (`--insecure-registry`, `--registry-mirror`)
 LIST_KEYS = ("insecure-registries", "registry-mirrors")
-BOOL_KEYS = ("init", "live-restore", "ipv6")
+BOOL_KEYS = ("init", "live-restore", "ipv6", "seccomp-helper")
 # the API socket's bounds (`supervisor/api/server.py` Limits): key → "duration" (seconds,
 # or a Go duration such as 30s, 5m, 1m30s) or "count" (a positive integer)
 NUMBER_KEYS: dict[str, str] = {

@@ -98,6 +98,9 @@ SETTINGS: tuple[tuple[str, str | None, object], ...] = (
     ("certs-dir", None, ""),  # "": /etc/docker/certs.d, as dockerd (which hard-codes it)
     ("auto-update-interval", None, None),  # None: no auto-update pass (supervisor/rollout/)
     ("ipv6", None, False),  # the default bridge's IPv6, as dockerd's --ipv6
+    # the default profile's filter compiled once, installed by corral's helper
+    # (supervisor/runtime/seccompexec.py); false: runc compiles it at every create/exec
+    ("seccomp-helper", None, True),
     ("fixed-cidr-v6", None, ""),
 )
 
@@ -165,6 +168,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         const=True,
         help="containers keep running when the daemon stops (SIGTERM); they always do "
         "after a crash or kill -9",
+    )
+    p.add_argument(
+        "--seccomp-helper",
+        type=_bool_flag,
+        nargs="?",
+        const=True,
+        help="install the default seccomp filter compiled once, with corral's helper "
+        "(default); --seccomp-helper=false: runc compiles it at every start and exec",
     )
     p.add_argument(
         "--init-path",
@@ -473,6 +484,7 @@ async def serve(args: argparse.Namespace) -> None:
         registries=getattr(args, "registries", None) or RegistryHosts(),
         ipv6=bool(getattr(args, "ipv6", False)),
         fixed_cidr_v6=getattr(args, "fixed_cidr_v6", "") or "",
+        seccomp_helper=bool(getattr(args, "seccomp_helper", True)),
     )
     async with open_engine(root, settings) as engine:
         exporter = None

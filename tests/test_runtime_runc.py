@@ -281,6 +281,8 @@ async def test_exec(runtime: Runtime, bundle: Bundle) -> None:
             pid = await runtime.exec_detached(
                 run.id,
                 ProcessSpec(args=["echo", "detached"], env=ENV),
+                bundle=bundle.path,
+                init_pid=run.pidfd.pid,
                 stdin=None,
                 stdout=w,
                 stderr=w,
@@ -298,6 +300,8 @@ async def test_exec(runtime: Runtime, bundle: Bundle) -> None:
             await runtime.exec_detached(
                 run.id,
                 ProcessSpec(args=["nosuch"], env=ENV),
+                bundle=bundle.path,
+                init_pid=run.pidfd.pid,
                 stdin=None,
                 stdout=1,
                 stderr=2,
@@ -314,6 +318,8 @@ async def test_exec(runtime: Runtime, bundle: Bundle) -> None:
         await runtime.exec_detached(
             run.id,
             ProcessSpec(args=["true"], env=ENV),
+            bundle=bundle.path,
+            init_pid=run.pidfd.pid,
             stdin=None,
             stdout=1,
             stderr=2,

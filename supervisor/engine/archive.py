@@ -8,7 +8,7 @@ bits); `PUT` resolves P fully (a link to a directory is a fine extraction point)
 requires a directory, and unpacks into it, refusing to replace a directory by a file
 or back when the client asks (`noOverwriteDirNonDir`, docker cp does).
 
-All of it works on a descriptor of the container's root (`engine/inroot.py`): paths
+All of it works on a descriptor of the container's root (`runtime/inroot.py`): paths
 are resolved by the kernel with that fd as `/`, and everything below is fd-relative
 and never follows a symlink, so neither a planted link, a `..` nor a race with the
 container's processes leads outside.  Tar entries going in are checked as image
@@ -30,16 +30,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
-from supervisor.engine.inroot import (
+from supervisor.errors import CorralError, InvalidArgument
+from supervisor.images.tarsafe import entry_parts
+from supervisor.rmtree import remove_at
+from supervisor.runtime.inroot import (
     PSEUDO_FILESYSTEMS,
     fs_type,
     lstat_in_root,
     open_in_root,
     resolve_name,
 )
-from supervisor.errors import CorralError, InvalidArgument
-from supervisor.images.tarsafe import entry_parts
-from supervisor.rmtree import remove_at
 from supervisor.runtime.userns import Remap
 
 STAT_HEADER = "X-Docker-Container-Path-Stat"

@@ -59,15 +59,16 @@ from supervisor.pods.infra import InfraImages
 from supervisor.pods.labels import POD_LABEL
 from supervisor.pods.prober import ProbeHooks
 from supervisor.rmtree import discard_tree
-from supervisor.runtime import cgroups, securityopt, userns
+from supervisor.runtime import cgroups, seccompexec, securityopt, userns
 from supervisor.runtime.console import Console, with_console_socket
 from supervisor.runtime.devices import check_devices, container_devices
 from supervisor.runtime.fds import OwnedFd, close_all
 from supervisor.runtime.holder import HeldPid, Holder, HolderLost, start_ticks
 from supervisor.runtime.process import PidFd
 from supervisor.runtime.rootfs import is_mounted, mount_overlay, mount_shm, unmount
-from supervisor.runtime.runc import Runtime
-from supervisor.runtime.seccomp import host_platform
+from supervisor.runtime.runc import Runtime, check_command
+from supervisor.runtime.seccomp import Profile, host_platform
+from supervisor.runtime.seccompexec import Filters
 from supervisor.runtime.spec import (
     DEFAULT_CAPABILITIES,
     DEFAULT_MASKED_PATHS,
@@ -154,6 +155,8 @@ async def open_engine(
         if engine is not None:
             engine.images.close()
             engine.db.close()
+            if engine.runtime.filters is not None:
+                engine.runtime.filters.close()
 
 
 def _signal_number(sig: str | int) -> int:
@@ -171,12 +174,27 @@ def _signal_number(sig: str | int) -> int:
         raise InvalidArgument(f"Invalid signal: {sig}") from None
 
 
-def _write_bundle(path: Path, spec: ContainerSpec) -> None:
-    """The bundle's config.json from a spec (blocking: a worker thread's)."""
+def _write_bundle(
+    bundle: Path, spec: ContainerSpec, marker: seccompexec.Marker | None
+) -> dict[str, Any] | None:
+    """The bundle's config.json from a spec (blocking: a worker thread's); given a
+    marker, the seccomp helper in front of the command where the process allows it
+    (then the marker is written beside it: every exec goes the same way).  The OCI
+    process the helper will exec if it did, else None."""
     import json
 
     config = build_oci_config(spec, _host_nofile_hard())
-    stateroot.write_private_file(path, json.dumps(config).encode())
+    wrapped = None if marker is None else seccompexec.wrap_config(config, marker)
+    if wrapped is not None and marker is not None:
+        stateroot.write_private_file(bundle / seccompexec.MARKER, marker.text())
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(bundle / seccompexec.MARKER)
+    process = config["process"] if wrapped is not None else None
+    if wrapped is not None:
+        config = wrapped
+    stateroot.write_private_file(bundle / "config.json", json.dumps(config).encode())
+    return process
 
 
 def _host_nofile_hard() -> int:
@@ -222,6 +240,10 @@ class Engine:
         self.containers = ContainerStore(self.db)
         self.execs = ExecStore()
         self.runtime = Runtime(settings.runtime, state_dir=root / "runc")
+        # execs into containers an earlier daemon made with the helper need it whatever
+        # this one's setting; the setting is whether new starts use it
+        self.runtime.filters = Filters(root, settings.runtime, settings.cgroup_parent,
+                                       enabled=settings.seccomp_helper)
         self.runtime_name = settings.runtime
         self.nursery = nursery
         self.events = EventBus(self.db)
@@ -287,6 +309,37 @@ class Engine:
     def rootfs_of(self, c: Container) -> Path:
         return self.dir_of(c) / "rootfs"
 
+    async def _prewarm_seccomp(self) -> None:
+        """A default container's filter made now, beside the boot (once per root and
+        runc: it is kept on disk), so the first start does not wait ~1 s for runc
+        to make it."""
+        filters, caps = self.runtime.filters, list(DEFAULT_CAPABILITIES)
+        try:
+            section = securityopt.SecurityOptions().linux_seccomp(caps, host_platform())
+            if filters is not None and section is not None and self.holder.preserves and (
+                    marker := await filters.marker_for(section, caps)) is not None:
+                await filters.prepare(section, marker)  # a failure is logged there
+        except OSError as exc:  # no runtime to ask: the first start says so
+            log.warning("seccomp.prewarm_failed", error=str(exc))
+
+    async def _seccomp_helper(
+        self, spec: ContainerSpec
+    ) -> tuple[seccompexec.Marker | None, OwnedFd | None]:
+        """The marker and sealed helper that install this start's seccomp filter in
+        runc's stead (runtime/seccompexec.py), or (None, None): runc's own path (the
+        setting off, a profile of the user's, a holder too old to pass descriptors)."""
+        filters = self.runtime.filters
+        if (filters is None or spec.seccomp is None or not spec.seccomp_default
+                or not self.holder.preserves):
+            return None, None
+        caps = spec.process.capabilities
+        marker = await filters.marker_for(
+            spec.seccomp, list(DEFAULT_CAPABILITIES if caps is None else caps))
+        if marker is None:
+            return None, None
+        helper = await filters.prepare(spec.seccomp, marker)
+        return (marker, helper) if helper is not None else (None, None)
+
     def cgroup_path(self, c: Container) -> str:
         return f"/{self.cgroup_parent}/{c.id}"
 
@@ -338,6 +391,7 @@ class Engine:
         # live restore: what the holder kept running for us is adopted, not killed
         chosen, refused = restore.choose(self, await self.holder.open(self.nursery))
         self.runtime.spawner = self.holder.spawn
+        self.nursery.start_soon(self._prewarm_seccomp)
         kept = frozenset(c.id for c, _ in chosen)
         listed = await self.runtime.list_ids()
         for rid in listed:
@@ -762,8 +816,11 @@ class Engine:
                 self._prepare_root, c, rootfs, self.lowers_of(c) if not kept else None,
                 remapped=remapped))
             spec = self._runtime_spec(c, rootfs, devices, user)
+            marker, helper = await self._seccomp_helper(spec)
             # the bundle's JSON made and written off the trio thread too (~1-2 ms a start)
-            await trio.to_thread.run_sync(_write_bundle, cdir / "config.json", spec)
+            helped = await trio.to_thread.run_sync(_write_bundle, cdir, spec, marker)
+            if helped is None:
+                helper = None
             pid_file = cdir / "init.pid"
             out_r = err_r = in_w = None
             if c.config.get("Tty"):
@@ -781,6 +838,7 @@ class Engine:
                         stderr=null.fileno(),
                         pid_file=pid_file,
                         console_socket=path,
+                        helper=helper,
                     )
                 )
                 undo.callback(console.close)
@@ -807,8 +865,13 @@ class Engine:
                     stdout=out_w.fileno(),
                     stderr=err_w.fileno(),
                     pid_file=pid_file,
+                    helper=helper,
                 )
                 undo.push_async_callback(_shielded, self._delete_state, c)
+            if helped is not None:
+                # runc looked up the helper: the command is checked as it would have
+                await trio.to_thread.run_sync(
+                    check_command, pid, helped, "runc create failed: ")
             # The holder parents the init (it ran `runc create`) and keeps copies of
             # what must stay open while no daemon runs (engine/restore.py).
             pidfd = undo.enter_context(
@@ -1114,6 +1177,7 @@ class Engine:
                 host_platform(),
                 privileged=bool(hc.get("Privileged")),
             ),
+            seccomp_default=not isinstance(security.seccomp, Profile),
             masked_paths=list(_or(hc.get("MaskedPaths"), DEFAULT_MASKED_PATHS)),
             readonly_paths=list(_or(hc.get("ReadonlyPaths"), DEFAULT_READONLY_PATHS)),
             domainname=cfg.get("Domainname") or "",
@@ -2286,6 +2350,8 @@ class Engine:
                 pid = await self.runtime.exec_detached(
                     c.id,
                     process,
+                    bundle=self.dir_of(c),
+                    init_pid=c.state.pid,
                     stdin=in_r.fileno() if in_r is not None else None,
                     stdout=out_w.fileno(),
                     stderr=err_w.fileno(),
@@ -2317,10 +2383,12 @@ class Engine:
         with OwnedFd.open(os.devnull, os.O_RDWR, "/dev/null (runc's stdio)") as null:
             try:
                 try:
-                    pid, console = await with_console_socket(
+                        pid, console = await with_console_socket(
                         lambda path: self.runtime.exec_detached(
                             c.id,
                             process,
+                            bundle=self.dir_of(c),
+                            init_pid=c.state.pid,
                             stdin=null.fileno(),
                             stdout=null.fileno(),
                             stderr=null.fileno(),

@@ -27,3 +27,6 @@ class EngineSettings:
     registries: RegistryHosts = field(default_factory=RegistryHosts)
     ipv6: bool = False  # the default bridge's IPv6 (`--ipv6`)
     fixed_cidr_v6: str = ""  # and its subnet (`--fixed-cidr-v6`)
+    # the default seccomp filter compiled once, installed by corral's helper
+    # (runtime/seccompexec.py), not by runc at every create and exec (`seccomp-helper`)
+    seccomp_helper: bool = True

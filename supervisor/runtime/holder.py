@@ -85,6 +85,7 @@ class Holder:
         self.path = root / SOCKET_NAME
         self.sock: trio.socket.SocketType | None = None
         self.pid = 0
+        self.preserves = False  # the holder takes `preserve` in spawn (hello says so)
         self._send_lock = trio.Lock()
         self._tag = 0
         self._replies: dict[int, tuple[trio.Event, list[dict[str, Any]]]] = {}
@@ -107,6 +108,8 @@ class Holder:
         nursery.start_soon(self._read_forever)
         reply = await self._request({"op": "hello"})
         self.pid = int(reply["pid"])
+        # an older holder (kept across a daemon upgrade) takes no preserved fds
+        self.preserves = bool(reply.get("preserve"))
         held, self._held = self._held, []
         log.info("holder.connected", pid=self.pid, held=len(held), rss_kb=reply["rss_kb"])
         return held
@@ -242,12 +245,17 @@ class Holder:
 
     # ------------------------------------------------------------ requests
     async def spawn(
-        self, argv: list[str], stdin: int, stdout: int, stderr: int, exe: int | None = None
+        self, argv: list[str], stdin: int, stdout: int, stderr: int, exe: int | None = None,
+        preserve: tuple[int, ...] = (),
     ) -> int:
         """Run argv in the holder with that stdio; its exit code.  Given `exe`, the
-        runtime's sealed memfd (runtime/runcbin.py), the holder execs that file."""
-        fds = [stdin, stdout, stderr, *([] if exe is None else [exe])]
-        reply = await self._request({"op": "spawn", "argv": argv}, fds)
+        runtime's sealed memfd (runtime/runcbin.py), the holder execs that file;
+        `preserve` become the child's fds 3, 4, ... (runc's `--preserve-fds`)."""
+        if preserve and not self.preserves:
+            raise CorralError("the container holder is too old to pass descriptors")
+        fds = [stdin, stdout, stderr, *([] if exe is None else [exe]), *preserve]
+        reply = await self._request({"op": "spawn", "argv": argv, "exe": exe is not None,
+                                     "preserve": len(preserve)}, fds)
         return int(reply["code"])
 
     async def adopt(self, cid: str, pid: int, start: int, fds: dict[str, OwnedFd]) -> None:

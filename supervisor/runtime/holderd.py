@@ -41,6 +41,7 @@ import collections
 import contextlib
 import ctypes
 import ctypes.util
+import fcntl
 import json
 import os
 import select
@@ -249,20 +250,33 @@ class Holder:
     # ----------------------------------------------------------- requests
     def op_spawn(self, msg: dict[str, Any], fds: list[int]) -> None:
         """Run `runc create` (argv) with fds as its stdio; answer `spawned` at its exit.
-        A fourth fd is runc's sealed memfd: exec'd as /proc/self/fd/N, resolved before
-        close-on-exec closes N (runc then skips its own protective copy)."""
+        After the stdio, runc's sealed memfd if `exe` (exec'd as /proc/self/fd/N,
+        resolved before close-on-exec closes N: runc then skips its own protective
+        copy), then `preserve` descriptors that become runc's 3, 4, ... (its
+        `--preserve-fds`).  An older daemon's request has no `exe`: a fourth fd is it."""
+        high: list[int] = []
         try:
-            actions = [(os.POSIX_SPAWN_DUP2, fd, i) for i, fd in enumerate(fds[:3])]
+            preserve = int(msg.get("preserve", 0))
+            exe = bool(msg.get("exe", len(fds) > 3))
+            if len(fds) != 3 + exe + preserve:
+                raise ValueError("descriptors and request differ in number")
+            # every source above every target first: a dup2 onto a number another
+            # source still has would lose that one
+            high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 64) for fd in fds]
+            targets = [0, 1, 2, *([None] if exe else []), *range(3, 3 + preserve)]
+            actions = [(os.POSIX_SPAWN_DUP2, fd, t) for fd, t in zip(high, targets, strict=True)
+                       if t is not None]
             kw: dict[str, Any] = {"file_actions": actions, "setsid": False}
             if _SPAWN_SCHED is not None:  # (None is refused: the key is left out)
                 kw["scheduler"] = _SPAWN_SCHED
-            if len(fds) > 3:
-                pid = os.posix_spawn(f"/proc/self/fd/{fds[3]}", msg["argv"], dict(os.environ),
+            if exe:
+                pid = os.posix_spawn(f"/proc/self/fd/{high[3]}", msg["argv"], dict(os.environ),
                                      **kw)  # fmt: skip
             else:
                 pid = os.posix_spawnp(msg["argv"][0], msg["argv"], dict(os.environ), **kw)
         finally:
             close_fds(fds)
+            close_fds(high)
         self.spawns[pid] = msg["tag"]
         self.reap()  # it may have exited already
 
@@ -318,8 +332,9 @@ class Holder:
             names = list(h.fds)
             self.send({"op": "held", "id": cid, "pid": h.pid, "start": h.start,
                        "exit": h.exit, "names": names}, [h.fds[n] for n in names])
+        # preserve: `spawn` takes descriptors for runc's --preserve-fds
         self.send({"op": "hello", "tag": msg.get("tag"), "pid": os.getpid(),
-                   "rss_kb": rss_kb()})
+                   "rss_kb": rss_kb(), "preserve": 1})
 
     def op_stat(self, msg: dict[str, Any], fds: list[int]) -> None:
         self.send({"op": "stat", "tag": msg.get("tag"), "pid": os.getpid(),

@@ -131,8 +131,12 @@ def has_exited(fd: OwnedFd) -> bool:
 # health probe that died before its execve (killed with its container while runc was
 # setting it up) is still `runc:[2:INIT]`.  Reaping one of those made the waitid of its
 # PidFd fail with ECHILD -- under load an uncaught ChildProcessError in a health probe
-# ended the daemon -- so claimed pids (an open PidFd) are left to their owner.
+# ended the daemon -- so claimed pids (an open PidFd) are left to their owner.  One
+# killed before it named itself (runc killed at a cancelled exec, its child dying with
+# it) is still `exe`, as runc re-execs itself through /proc/self/exe; no other child
+# of the daemon is run from a file of that name.
 _ORPHAN_PREFIX = "runc:["
+_ORPHAN_UNNAMED = "exe"
 
 
 def _children() -> list[int]:
@@ -157,7 +161,8 @@ def reap_runtime_orphans() -> int:
             continue
         comm = stat[stat.index("(") + 1 : stat.rindex(")")]
         state = stat[stat.rindex(")") + 2 : stat.rindex(")") + 3]
-        if state == "Z" and comm.startswith(_ORPHAN_PREFIX) and pid not in _claimed:
+        orphan = comm.startswith(_ORPHAN_PREFIX) or comm == _ORPHAN_UNNAMED
+        if state == "Z" and orphan and pid not in _claimed:
             try:
                 os.waitpid(pid, os.WNOHANG)
                 reaped += 1

@@ -16,10 +16,12 @@ log file (`--log`) instead.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import json
 import os
 import resource
+import signal
 import subprocess
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -37,10 +39,11 @@ from supervisor.errors import (
     NotFound,
 )
 from supervisor.rmtree import discard_tree
-from supervisor.runtime import cgroups
+from supervisor.runtime import cgroups, commandpath, seccompexec
 from supervisor.runtime.fds import OwnedFd
-from supervisor.runtime.process import has_exited
+from supervisor.runtime.process import PidFd, has_exited
 from supervisor.runtime.runcbin import SealedBinary
+from supervisor.runtime.seccompexec import Filters
 from supervisor.runtime.spec import ProcessSpec, process_config
 
 DEFAULT_STATE_DIR = Path("/run/corral/runc")
@@ -212,13 +215,30 @@ async def _first_readable(*fds: OwnedFd) -> OwnedFd:
     return found[0]
 
 
-def _process_json(process: ProcessSpec | dict[str, Any]) -> bytes:
+def check_command(pid: int, process: dict[str, Any], prefix: str) -> None:
+    """runc's check of an OCI process's command, in the root of process `pid`, made
+    where runc checks the seccomp helper instead (runtime/commandpath.py); raises
+    what runc would, worded as its `prefix` says ("runc create failed: ", "exec
+    failed: ").  Blocking."""
+    user = process.get("user") or {}
+    args = process.get("args") or [""]
+    try:
+        found = commandpath.problem(
+            pid, args[0], process.get("env") or [], process.get("cwd") or "/",
+            user.get("uid", 0), [user.get("gid", 0), *user.get("additionalGids", [])])
+    except OSError:  # its root: the process is gone (a crash loop's exit, a kill)
+        raise CorralError("cannot exec in a stopped container") from None
+    if found is not None:
+        raise classify_error(f"{prefix}unable to start container process: {found}")
+
+
+def _process_dict(process: ProcessSpec | dict[str, Any]) -> dict[str, Any]:
     if isinstance(process, ProcessSpec):
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         if hard == resource.RLIM_INFINITY:
             hard = _DEFAULT_HOST_NOFILE
-        return json.dumps(process_config(process, hard)).encode()
-    return json.dumps(process).encode()
+        return process_config(process, hard)
+    return process
 
 
 class Runtime:
@@ -230,11 +250,15 @@ class Runtime:
         #: the binary as a sealed memfd, exec'd from (runtime/runcbin.py)
         self.sealed = SealedBinary(binary)
         #: who runs `runc create` (argv, stdin, stdout, stderr, the sealed binary's fd
-        #: or None -> exit code): the holder (runtime/holder.py), so the init is its
-        #: child and outlives the daemon; None: this process.
+        #: or None, fds for `--preserve-fds` -> exit code): the holder
+        #: (runtime/holder.py), so the init is its child and outlives the daemon;
+        #: None: this process.
         self.spawner: (
-            Callable[[list[str], int, int, int, int | None], Awaitable[int]] | None
+            Callable[[list[str], int, int, int, int | None, tuple[int, ...]], Awaitable[int]]
+            | None
         ) = None
+        #: the compiled seccomp filters (runtime/seccompexec.py); None: runc's own path
+        self.filters: Filters | None = None
         self._fifo_start: bool | None = None  # runc's exec fifo protocol (`start`)
 
     def _argv(self, *args: str) -> list[str]:
@@ -281,8 +305,12 @@ class Runtime:
         stderr: int,
         pid_file: Path,
         console_socket: str | None = None,
+        helper: OwnedFd | None = None,
     ) -> int:
         """`runc create`; returns the container init's pid (parked until `start`).
+
+        `helper`: the bundle's command is the seccomp helper, this its sealed memfd
+        (runtime/seccompexec.py), the init's fd 3.
 
         `stdin`/`stdout`/`stderr` become the container's stdio; close your copies of
         the write ends after this returns so readers see EOF when the container exits.
@@ -295,7 +323,7 @@ class Runtime:
         log.write_bytes(b"")
         with _stdin_fd(stdin) as in_fd:
             result = await self._create_process(
-                id, bundle, log, pid_file, in_fd, stdout, stderr, console_socket
+                id, bundle, log, pid_file, in_fd, stdout, stderr, console_socket, helper
             )
         if result.returncode != 0:
             message = runc_error_message(log.read_text(errors="replace"))
@@ -316,9 +344,11 @@ class Runtime:
         stdout: int,
         stderr: int,
         console_socket: str | None = None,
+        helper: OwnedFd | None = None,
     ) -> subprocess.CompletedProcess[bytes]:
         # A terminal (process.terminal) is handed to whoever listens on the socket.
         console = ["--console-socket", console_socket] if console_socket else []
+        preserve = () if helper is None else (helper.fileno(),)
         argv = [
             self.binary,
             "--root",
@@ -333,11 +363,16 @@ class Runtime:
             "--pid-file",
             str(pid_file),
             *console,
+            *(["--preserve-fds", str(len(preserve))] if preserve else []),
             id,
         ]
         try:
             if self.spawner is not None:
-                code = await self.spawner(argv, stdin, stdout, stderr, self.sealed.exe())
+                code = await self.spawner(
+                    argv, stdin, stdout, stderr, self.sealed.exe(), preserve)
+                return subprocess.CompletedProcess(argv, code)
+            if preserve:
+                code = await self._spawn_wait(argv, [stdin, stdout, stderr, *preserve])
                 return subprocess.CompletedProcess(argv, code)
             return await trio.run_process(
                 argv, stdin=stdin, stdout=stdout, stderr=stderr, check=False,
@@ -495,6 +530,8 @@ class Runtime:
         id: str,
         process: ProcessSpec | dict[str, Any],
         *,
+        bundle: Path,
+        init_pid: int,
         stdin: int | None,
         stdout: int,
         stderr: int,
@@ -504,10 +541,27 @@ class Runtime:
         """`runc exec --detach`: returns the exec'd pid once it runs, like `create`.
 
         The process is reparented to the (subreaper) daemon; wait on it with a
-        `process.PidFd`.  Start failures raise CommandNotFound / CannotExecute.
+        `process.PidFd`.  Start failures raise CommandNotFound / CannotExecute.  A
+        container whose filter is the seccomp helper's (its `bundle` has the marker)
+        gets the helper in front of the command too, or no exec at all; runc's check
+        of the command is then made here, in the root of `init_pid`
+        (runtime/commandpath.py).
         """
+        oci = _process_dict(process)
+        helper: OwnedFd | None = None
+        marker = seccompexec.read_marker(bundle)
+        if marker is not None:
+            wrapped = seccompexec.wrap_process(oci, marker.guard)
+            if wrapped is None or self.filters is None:
+                raise CorralError(
+                    "this exec cannot run under its container's seccomp filter "
+                    "(no_new_privileges off, or capabilities of its own)")
+            await trio.to_thread.run_sync(
+                check_command, init_pid, oci, "exec failed: ")
+            helper = await self.filters.for_exec(marker)
+            oci = wrapped
         with (
-            _memfd("corral-exec-process", _process_json(process)) as spec,
+            _memfd("corral-exec-process", json.dumps(oci).encode()) as spec,
             _memfd("corral-exec-log") as log,
             _stdin_fd(stdin) as in_fd,
         ):
@@ -526,19 +580,28 @@ class Runtime:
                 "--process",
                 f"/dev/fd/{spec.fileno()}",
                 *(["--console-socket", console_socket] if console_socket else []),
+                *(["--preserve-fds", "1"] if helper is not None else []),
                 id,
             ]
-            sealed = self.sealed.popen_args()
-            result = await trio.run_process(
-                argv,
-                stdin=in_fd,
-                stdout=stdout,
-                stderr=stderr,
-                executable=sealed.get("executable"),
-                pass_fds=(spec.fileno(), log.fileno(), *sealed.get("pass_fds", ())),
-                check=False,
-            )
-            if result.returncode != 0:
+            if helper is not None:
+                # the helper must be runc's fd 3; spec and log follow it, named anew
+                argv[argv.index(f"/dev/fd/{log.fileno()}")] = "/dev/fd/5"
+                argv[argv.index(f"/dev/fd/{spec.fileno()}")] = "/dev/fd/4"
+                code = await self._spawn_wait(
+                    argv, [in_fd, stdout, stderr, helper.fileno(), spec.fileno(),
+                           log.fileno()])
+            else:
+                sealed = self.sealed.popen_args()
+                code = (await trio.run_process(
+                    argv,
+                    stdin=in_fd,
+                    stdout=stdout,
+                    stderr=stderr,
+                    executable=sealed.get("executable"),
+                    pass_fds=(spec.fileno(), log.fileno(), *sealed.get("pass_fds", ())),
+                    check=False,
+                )).returncode
+            if code != 0:
                 os.lseek(log.fileno(), 0, os.SEEK_SET)
                 chunks = []
                 while chunk := os.read(log.fileno(), 65536):
@@ -550,3 +613,33 @@ class Runtime:
                     raise NotFound(message)
                 raise error
             return int(pid_file.read_text().strip())
+
+    async def _spawn_wait(self, argv: list[str], fds: list[int]) -> int:
+        """Run runc (argv) with `fds[i]` as its descriptor i: the stdio, then what
+        `--preserve-fds` passes on from 3; its exit code.  subprocess keeps a
+        descriptor's number, posix_spawn's dup2 sets it.  Cancelled, runc is killed
+        and reaped before this returns."""
+        exe = self.sealed.exe()
+        high: list[int] = []
+        try:
+            # every source above every target first: a dup2 onto a number another
+            # source (or the sealed binary) still has would lose that one
+            high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 64)
+                    for fd in [*fds, *([] if exe is None else [exe])]]
+            actions = [(os.POSIX_SPAWN_DUP2, fd, i) for i, fd in enumerate(high[:len(fds)])]
+            if exe is not None:
+                pid = os.posix_spawn(f"/proc/self/fd/{high[-1]}", argv, dict(os.environ),
+                                     file_actions=actions)
+            else:
+                pid = os.posix_spawnp(argv[0], argv, dict(os.environ), file_actions=actions)
+        finally:
+            for fd in high:
+                os.close(fd)
+        with PidFd(pid, "runc") as proc:
+            try:
+                return await proc.wait()
+            except BaseException:
+                proc.send_signal(signal.SIGKILL)
+                with trio.CancelScope(shield=True):
+                    await proc.wait()
+                raise

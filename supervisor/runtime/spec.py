@@ -237,6 +237,9 @@ class ContainerSpec:
     sysctls: dict[str, str] = field(default_factory=dict)
     #: The OCI `linux.seccomp` (runtime/seccomp.py); None: no filter (privileged, unconfined).
     seccomp: dict[str, Any] | None = None
+    #: `seccomp` is Docker's default profile (not a user's): the seccomp helper may
+    #: install it (runtime/seccompexec.py)
+    seccomp_default: bool = False
     domainname: str = ""
     #: Docker's `--privileged` minus what the caller decides (capabilities and
     #: no_new_privileges are in `process`): /sys and cgroups writable, nothing masked

@@ -211,6 +211,8 @@ async def _exec(host: ProbeHost, c: Container, process: ProcessSpec, out_w: Owne
             pid = await host.runtime.exec_detached(
                 c.id,
                 process,
+                bundle=host.dir_of(c),
+                init_pid=c.state.pid,
                 stdin=None,
                 stdout=out_w.fileno(),
                 stderr=out_w.fileno(),

@@ -44,7 +44,7 @@ async def _threaded(chunks: Callable[[], Iterator[bytes]]) -> AsyncIterator[byte
 
 def _check_writable(c: Container, root_fd: int, dest: str) -> None:
     """docker's refusals for a read-only destination, before anything is written."""
-    from supervisor.engine.inroot import open_in_root
+    from supervisor.runtime.inroot import open_in_root
 
     fd = open_in_root(root_fd, dest, os.O_RDONLY | os.O_DIRECTORY)
     try:
