@@ -12,6 +12,7 @@ descriptors, and the same errors for a command that is missing or cannot run.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,12 @@ def seen(client: Any, **kwargs: Any) -> dict[str, Any]:
     try:
         c.reload()
         pid = c.attrs["State"]["Pid"]
+        # the start answers once the init is released; its exec of the command (the
+        # helper's, or runc's own) follows at once, but on a loaded host not at once
+        deadline = time.monotonic() + 10
+        while (Path(f"/proc/{pid}/cmdline").read_bytes().startswith(
+                seccompexec.HELPER_IN_CONTAINER.encode()) and time.monotonic() < deadline):
+            time.sleep(0.005)
         return {
             "status": status(pid),
             "filter": seccompcapture.read_filter(seccompcapture._libc(), pid),

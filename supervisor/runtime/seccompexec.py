@@ -37,6 +37,7 @@ What keeps this as tight as runc's own order:
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -186,8 +187,6 @@ def pack(helper: bytes, insns: bytes) -> OwnedFd:
         view = memoryview(helper + insns + TRAILER.pack(len(insns) // 8, TRAILER_MAGIC))
         while view:
             view = view[os.write(fd.fileno(), view):]
-        import fcntl
-
         fcntl.fcntl(fd.fileno(), fcntl.F_ADD_SEALS, RUNC_SEALS)
     except BaseException:
         fd.close()
