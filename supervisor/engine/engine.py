@@ -1259,8 +1259,10 @@ class Engine:
         cdir = self.dir_of(c)
         hc = c.host_config
         if lowers is not None:
+            # an --rm container's upper goes with it: no sync of it, at exit least of all
             mount_overlay(lowers, cdir / "upper", cdir / "work", rootfs,
-                          idmap=self.userns_path if remapped else None)
+                          idmap=self.userns_path if remapped else None,
+                          volatile=bool(hc.get("AutoRemove")))
             if hc.get("IpcMode") == "shareable":
                 mount_shm(cdir / "shm", hc.get("ShmSize") or DEFAULT_SHM_SIZE)
         if remapped:
