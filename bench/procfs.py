@@ -6,8 +6,10 @@ readers around them are thin.  A process that exits while being read simply drop
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 
 import trio
@@ -86,6 +88,54 @@ def all_pids() -> Iterator[int]:
     for entry in PROC.iterdir():
         if entry.name.isdigit():
             yield int(entry.name)
+
+
+def parse_stat_ppid(text: str) -> int:
+    """The parent's pid (field 4) of /proc/PID/stat."""
+    return int(text[text.rindex(")") + 2 :].split()[1])
+
+
+def children_of(parent: int) -> set[int]:
+    """Every child of `parent`, zombies included (they are what is left to reap)."""
+    out = set()
+    for pid in all_pids():
+        text = _read(PROC / str(pid) / "stat")
+        if text is not None and parse_stat_ppid(text) == parent:
+            out.add(pid)
+    return out
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def set_subreaper(on: bool) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+@contextlib.asynccontextmanager
+async def orphans_reaped(timeout: float = 60) -> AsyncIterator[None]:
+    """The bench a child subreaper while the body runs, and until what it left ended.
+
+    A helper an engine's command leaves behind, daemonized (Podman's conmon, with the
+    `runc create` and the container it reaps and the `container cleanup` it spawns; a
+    containerd shim), is reparented here instead of to pid 1; after the body each is
+    waited for (pidfds) and reaped, so its CPU lands in RUSAGE_CHILDREN as the
+    command's own does.  The body must start no other process that outlives it."""
+    me = os.getpid()
+    before = children_of(me)
+    set_subreaper(True)
+    try:
+        yield
+        with trio.move_on_after(timeout):  # one that never ends is left (and uncounted)
+            while left := children_of(me) - before:
+                await wait_exits(left)
+                for pid in left:
+                    with contextlib.suppress(ChildProcessError):
+                        os.waitpid(pid, os.WNOHANG)
+    finally:
+        set_subreaper(False)
 
 
 def parse_stat_state(text: str) -> str:

@@ -12,6 +12,7 @@ from bench.lines import LINE_BYTES, LineChecker, expected_line, write_lines
 from bench.procfs import (
     in_cgroup,
     parse_stat_cpu_ticks,
+    parse_stat_ppid,
     parse_stat_state,
     parse_stat_tree_ticks,
     parse_status_rss,
@@ -151,6 +152,7 @@ def test_stat_fields_are_counted_after_the_command_name() -> None:
     stat = "42 (a) (b c) S 1 42 42 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1 0 100 0 0"
     assert parse_stat_cpu_ticks(stat) == 10
     assert parse_stat_state(stat) == "S"
+    assert parse_stat_ppid(stat) == 1
 
 
 def test_tree_cpu_adds_the_reaped_children() -> None:
@@ -216,3 +218,29 @@ def test_scale_names_the_descriptor_ceiling_held_and_once_scraped() -> None:
     assert "~2,500 containers held, ~1,250 once scraped" in text
     assert "(fs.nr_open 1,048,576): ~65,536" in text
     assert ceiling(20_000, 1_048_576, 0.0, 0.0) == "no descriptor held per container"
+
+
+def test_an_orphan_is_reaped_here_and_its_cpu_counted() -> None:
+    """What a command leaves daemonized (a double fork, as conmon's) ends as the
+    bench's child while `orphans_reaped` runs, and its CPU shows in RUSAGE_CHILDREN."""
+    import resource
+    import subprocess
+    import sys
+
+    import trio
+
+    from bench.procfs import orphans_reaped
+
+    spin = (  # the child spins 0.2 s of CPU after its parent has exited
+        "import os,time\nif os.fork()==0:\n t=time.process_time()\n"
+        " while time.process_time()-t<0.2: pass"
+    )
+
+    async def main() -> float:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        async with orphans_reaped(timeout=30):
+            await trio.run_process([sys.executable, "-c", spin], stdout=subprocess.DEVNULL)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+    assert trio.run(main) >= 0.2

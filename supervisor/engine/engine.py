@@ -1259,8 +1259,10 @@ class Engine:
         cdir = self.dir_of(c)
         hc = c.host_config
         if lowers is not None:
+            # an --rm container's upper goes with it: no sync of it, at exit least of all
             mount_overlay(lowers, cdir / "upper", cdir / "work", rootfs,
-                          idmap=self.userns_path if remapped else None)
+                          idmap=self.userns_path if remapped else None,
+                          volatile=bool(hc.get("AutoRemove")))
             if hc.get("IpcMode") == "shareable":
                 mount_shm(cdir / "shm", hc.get("ShmSize") or DEFAULT_SHM_SIZE)
         if remapped:
@@ -1631,11 +1633,13 @@ class Engine:
             log.warning("container.restart_limit", id=c.short_id, name=c.name,
                         reason=decision.give_up)
         live.log.close_writer()  # stopped for good: followers end here
-        # the exit for good, durable (the save above was not); under a removal the row
-        # goes next and the removal's answer waits for its fsync (`remove`)
-        self.containers.save(c, durable=not live.removing)
+        # the exit for good, durable (the save above was not); under a removal (an
+        # --rm container's comes next) the row goes next and the removal's answer
+        # waits for its fsync in a worker thread (`remove`), not this one's inline
+        auto_remove = bool(c.host_config.get("AutoRemove")) and not live.removing
+        self.containers.save(c, durable=not (live.removing or auto_remove))
         live.stopped.set()
-        if c.host_config.get("AutoRemove") and not live.removing:
+        if auto_remove:
             await self.remove(c, force=True, volumes=True)
 
     async def _release_root(self, c: Container, live: Live) -> None:

@@ -61,8 +61,9 @@ async def container_root(engine: Engine, c: Container, *, write: bool) -> AsyncI
             # rw even to read: volume mount points may have to be made (as a start
             # makes them); docker's read-only refusals are checked by the caller.
             idmap = engine.userns_path if engine._remap_of(c) is not None else None
+            # an --rm container's upper was mounted volatile: so again (its mark)
             mount_overlay(lowers, cdir / "upper", cdir / "work", view, host_only=True,
-                          idmap=idmap)
+                          idmap=idmap, volatile=bool(c.host_config.get("AutoRemove")))
             mounted = True
             for m in c.mounts:
                 if m.type not in ("volume", "bind") or not m.source:

@@ -13,8 +13,10 @@ import ctypes.util
 import errno
 import os
 from pathlib import Path
+from typing import NoReturn
 
 from supervisor.errors import CorralError
+from supervisor.rmtree import remove_tree
 from supervisor.runtime.mountinfo import read_mountinfo
 
 MNT_DETACH = 2
@@ -97,6 +99,17 @@ def idmapped_clone(path: Path, userns_fd: int) -> int:
     return int(fd)
 
 
+#: Set once a kernel refused `volatile` (older than 5.10): not asked for again.
+_volatile_refused = False
+
+
+def volatile_mark(work: Path) -> Path:
+    """What a `volatile` overlay leaves in its workdir (`work/incompat/volatile/dirty`),
+    on purpose, at every unmount: while it is there the kernel refuses to mount that
+    upper again, volatile or not."""
+    return work / "work" / "incompat" / "volatile"
+
+
 def mount_overlay(
     lowers: list[Path],
     upper: Path,
@@ -106,6 +119,7 @@ def mount_overlay(
     host_only: bool = False,
     idmap: Path | None = None,
     read_only: bool = False,
+    volatile: bool = False,
 ) -> None:
     """Mount an overlay of `lowers` (bottom→top) with `upper`/`work` at `target`.
 
@@ -114,6 +128,14 @@ def mount_overlay(
     files in it) is mounted nosuid,nodev,noexec: nothing on it runs setuid, opens a
     device node of the image, or runs at all.  A container's root cannot be: setuid
     programs must work inside it (its protection is the state root's 0700 parents).
+
+    `volatile`, for an upper thrown away with its container (`--rm`, which Podman
+    mounts so too): no sync of the upper ever, neither a container's fsync nor,
+    above all, the one at unmount, where overlayfs syncs the whole host filesystem
+    the upper is on (its sync_fs) while the exiting container's removal waits.  An
+    earlier volatile mount's mark is removed first: after a clean unmount nothing
+    was lost, and after a crash the upper is one its container's removal discards.
+    A kernel without the option (before 5.10) mounts without it.
     """
     if idmap is not None:
         # userns-remap: each lower seen through the range's user namespace
@@ -127,23 +149,44 @@ def mount_overlay(
                 os.close(userns)
             mapped = [Path(f"/proc/self/fd/{fd}") for fd in fds]
             mount_overlay(mapped, upper, work, target, host_only=host_only,
-                          read_only=read_only)
+                          read_only=read_only, volatile=volatile)
         finally:
             for fd in fds:
                 os.close(fd)
         return
     data = overlay_options(lowers, upper, work)
-    if len(data) > _MAX_DATA:
+    volatile = volatile and not _volatile_refused
+    if len(data) + (len(",volatile") if volatile else 0) > _MAX_DATA:
         raise CorralError(
             f"overlay options for {target} exceed {_MAX_DATA} bytes ({len(lowers)} layers)"
         )
     flags = MS_NOSUID | MS_NODEV | MS_NOEXEC if host_only else 0
     if read_only:
         flags |= MS_RDONLY
-    rc = _libc.mount(b"overlay", os.fsencode(target), b"overlay", flags, data.encode())
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise CorralError(f"mount overlay on {target}: {os.strerror(err)} ({data})")
+    if volatile:
+        remove_tree(volatile_mark(work))
+        if _mount_data(target, flags, data + ",volatile") == 0:
+            return
+        if ctypes.get_errno() != errno.EINVAL:
+            _raise_mount(target, data + ",volatile")
+    if _mount_data(target, flags, data) != 0:
+        _raise_mount(target, data)
+    if volatile:  # refused where the plain mount is not: a kernel before 5.10
+        _refuse_volatile()
+
+
+def _refuse_volatile() -> None:
+    global _volatile_refused
+    _volatile_refused = True
+
+
+def _mount_data(target: Path, flags: int, data: str) -> int:
+    return int(_libc.mount(b"overlay", os.fsencode(target), b"overlay", flags, data.encode()))
+
+
+def _raise_mount(target: Path, data: str) -> NoReturn:
+    err = ctypes.get_errno()
+    raise CorralError(f"mount overlay on {target}: {os.strerror(err)} ({data})")
 
 
 def mount_shm(target: Path, size: int) -> None:
