@@ -406,14 +406,18 @@ class Runtime:
             return
         open_fifo = functools.partial(OwnedFd.open, fifo, os.O_RDONLY | os.O_NONBLOCK,
                                       f"exec fifo of {id}")  # fmt: skip
-        try:
-            fd = await trio.to_thread.run_sync(open_fifo) if hop else open_fifo()
-        except FileNotFoundError:
-            await self._run("start", id)
-            return
-        # a copy of the pidfd: another task may wait on the init's own number
-        with fd, init.dup(f"init pidfd of {id} (start)") as watched:
-            released = await _release(fd, watched)
+        # A copy of the pidfd, taken before the open: another task waits on the init's
+        # own, and the open releases the init (it was parked opening the fifo for
+        # writing): in the worker thread's time it may run, exit and be reaped by
+        # that task, its pidfd closed (a crash loop's `exit 1`).
+        with init.dup(f"init pidfd of {id} (start)") as watched:
+            try:
+                fd = await trio.to_thread.run_sync(open_fifo) if hop else open_fifo()
+            except FileNotFoundError:
+                await self._run("start", id)
+                return
+            with fd:
+                released = await _release(fd, watched)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(fifo)  # how runc tells "created" from "running" from now on
         if not released:
