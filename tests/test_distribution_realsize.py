@@ -42,15 +42,19 @@ def debian_tar() -> Path:
     """The root filesystem tar, made once per machine (a lock keeps two sessions from
     making it at once; it is written aside and renamed, so it is whole or absent)."""
     path = CACHE / ROOTFS
-    if path.exists():
+    if path.is_file():
         return path
     if shutil.which("mmdebstrap") is None:
         pytest.skip("needs mmdebstrap (scripts/setup installs it)")
     CACHE.mkdir(parents=True, exist_ok=True)
     with open(CACHE / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.is_dir():  # what an older fixture made (its temporary name's suffix)
+            shutil.rmtree(path)
         if not path.exists():
-            tmp = CACHE / f".{ROOTFS}.{os.getpid()}"
+            # the name ends in .tar: mmdebstrap picks its output format by the suffix
+            # (anything else is a directory)
+            tmp = CACHE / f".{os.getpid()}.{ROOTFS}"
             r = subprocess.run(["mmdebstrap", "--variant=minbase", "--quiet", "bookworm",
                                 str(tmp)], capture_output=True, text=True, timeout=900)
             if r.returncode != 0:

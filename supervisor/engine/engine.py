@@ -1622,8 +1622,8 @@ class Engine:
         for hook in self.hooks:
             hook.died(c)
         log.info("container.die", id=c.short_id, name=c.name, exit_code=code, oom=oom)
-        await self._release_pin(live)  # the exit is recorded and told: now the sync
         if scheduled:
+            await self._release_pin(live)  # the exit is recorded and told: now the sync
             live.stopped.set()
             return
         await self._release_root(c, live)  # not restarted after all
@@ -1637,8 +1637,11 @@ class Engine:
         # --rm container's comes next) the row goes next and the removal's answer
         # waits for its fsync in a worker thread (`remove`), not this one's inline
         auto_remove = bool(c.host_config.get("AutoRemove")) and not live.removing
+        # before the event loop's next pass, as before the `die` reaches a client
+        # (moby checkpoints the exit before it logs `die`)
         self.containers.save(c, durable=not (live.removing or auto_remove))
         live.stopped.set()
+        await self._release_pin(live)  # recorded, `wait` answered: now the sync
         if auto_remove:
             await self.remove(c, force=True, volumes=True)
 

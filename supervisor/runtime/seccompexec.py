@@ -70,6 +70,9 @@ MARKER = "seccomp-filter"
 TRAILER = struct.Struct("<II")
 TRAILER_MAGIC = 0x43524246
 MAX_INSNS = 4096
+#: a capture's bundle, under the filters' directory (not tmp/, swept at every boot
+#: while the boot's own capture may be running)
+CAPTURE_PREFIX = ".capture-"
 
 #: capability numbers as the kernel has them (spec.ALL_CAPABILITIES is in bit order)
 CAP_NUMBER = {name: n for n, name in enumerate(ALL_CAPABILITIES)}
@@ -222,7 +225,6 @@ class Filters:
         #: container made with it always do
         self.enabled = enabled
         self.dir = root / "seccomp"
-        self.tmp = root / "tmp"
         self.runc = runc
         self.cgroup_parent = cgroup_parent
         self._helper: bytes | None = None
@@ -314,23 +316,22 @@ class Filters:
 
     async def _capture(self, section: dict[str, Any], digest: str) -> bytes:
         """runc's filter for `section`, from a container created for it alone (its
-        own runc state under the bundle, so no listing of the daemon's sees it),
-        deleted again whatever happens (a cancelled capture leaves no parked init)."""
+        bundle and its own runc state under `seccomp/.capture-<id>/`, so no listing of
+        the daemon's sees it), deleted again whatever happens (a cancelled capture
+        leaves no parked init); one a killed daemon left is deleted first."""
         cid = f"corral-seccomp-{digest[:16]}-{os.getpid()}"
-        bundle = self.tmp / cid
-        state = bundle / "runc"
+        for old in await trio.to_thread.run_sync(self._left_captures):
+            await self._delete_capture(old)
+        bundle = self.dir / f"{CAPTURE_PREFIX}{cid}"
         await trio.to_thread.run_sync(self._make_bundle, bundle, section, cid)
         try:
             done = await trio.run_process(
                 [sys.executable, "-I", "-S", seccompcapture.__file__, self.runc,
-                 str(state), str(bundle), cid],
+                 str(bundle / "runc"), str(bundle), cid],
                 capture_stdout=True, capture_stderr=True, check=False)
         finally:
             with trio.CancelScope(shield=True):
-                await trio.run_process([self.runc, "--root", str(state), "delete", "--force",
-                                        cid], capture_stdout=True, capture_stderr=True,
-                                       check=False)
-                await trio.to_thread.run_sync(discard_tree, bundle)
+                await self._delete_capture(bundle)
         if done.returncode != 0:
             raise OSError(done.stderr.decode(errors="replace").strip() or "capture failed")
         insns = done.stdout
@@ -339,7 +340,24 @@ class Filters:
         await trio.to_thread.run_sync(self._keep, digest, insns)
         return insns
 
+    def _left_captures(self) -> list[Path]:
+        try:
+            return [self.dir / e.name for e in os.scandir(self.dir)
+                    if e.name.startswith(CAPTURE_PREFIX)]
+        except FileNotFoundError:
+            return []
+
+    async def _delete_capture(self, bundle: Path) -> None:
+        """A capture's container (runc's delete: the parked init, its cgroups), then
+        its directory."""
+        cid = bundle.name.removeprefix(CAPTURE_PREFIX)
+        await trio.run_process([self.runc, "--root", str(bundle / "runc"), "delete",
+                                "--force", cid],
+                               capture_stdout=True, capture_stderr=True, check=False)
+        await trio.to_thread.run_sync(discard_tree, bundle)
+
     def _make_bundle(self, bundle: Path, section: dict[str, Any], cid: str) -> None:
+        stateroot.make_private_dir(self.dir)
         discard_tree(bundle)
         stateroot.make_private_dir(bundle)
         os.makedirs(bundle / "rootfs" / "proc")
