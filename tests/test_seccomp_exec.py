@@ -55,10 +55,11 @@ def seen(client: Any, **kwargs: Any) -> dict[str, Any]:
         c.reload()
         pid = c.attrs["State"]["Pid"]
         # the start answers once the init is released; its exec of the command (the
-        # helper's, or runc's own) follows at once, but on a loaded host not at once
+        # helper's, or runc's own from `runc init`) follows at once, but on a loaded
+        # host not at once
         deadline = time.monotonic() + 10
-        while (Path(f"/proc/{pid}/cmdline").read_bytes().startswith(
-                seccompexec.HELPER_IN_CONTAINER.encode()) and time.monotonic() < deadline):
+        while (not Path(f"/proc/{pid}/cmdline").read_bytes().startswith(
+                (b"sleep\0", b"/sbin/docker-init\0")) and time.monotonic() < deadline):
             time.sleep(0.005)
         return {
             "status": status(pid),
