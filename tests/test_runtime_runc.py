@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from busybox import make_rootfs_tar
+from busybox import extract_trusted, make_rootfs_tar
 
 from supervisor.errors import CannotExecute, CommandNotFound, Conflict, CorralError, NotFound
 from supervisor.runtime import cgroups
@@ -44,8 +44,7 @@ def lower(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("busybox")
     tar = make_rootfs_tar(base / "rootfs.tar")
     root = base / "rootfs"
-    with tarfile.open(tar) as t:
-        t.extractall(root, filter="fully_trusted")
+    extract_trusted(tar, root)
     return root
 
 
