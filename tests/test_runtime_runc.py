@@ -11,7 +11,6 @@ import os
 import resource
 import shutil
 import signal
-import tarfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field

@@ -924,7 +924,7 @@ class Engine:
         self.containers.save(c, durable=False)
         synced = trio.Event()
         if by_user:
-            self.nursery.start_soon(self._sync_records, synced)
+            self.nursery.start_soon(self.sync_records, synced)
         else:
             synced.set()
         for hook in self.hooks:  # the log's writer, health checks, probes
@@ -955,7 +955,7 @@ class Engine:
         log.info("container.start", id=c.short_id, name=c.name, pid=pid)
         self._rejoin_pod(c)
 
-    async def _sync_records(self, done: trio.Event | None = None) -> None:
+    async def sync_records(self, done: trio.Event | None = None) -> None:
         """The WAL's fsync off the trio thread (`Database.synced`: shared by the
         starts, creates and removals in flight); `done` set after, whatever happened
         (a failure is logged: the commit stands, its durability is what the disk made
@@ -1962,7 +1962,7 @@ class Engine:
         live.exited.set()
         live.removed.set()
         log.info("container.destroy", id=c.short_id, name=c.name)
-        await self._sync_records()  # the row's removal on disk: answered
+        await self.sync_records()  # the row's removal on disk: answered
 
     def _discard_files(self, c: Container) -> None:
         """A removed container's mounts and directory, in a worker thread (a fleet's

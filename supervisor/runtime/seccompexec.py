@@ -56,7 +56,7 @@ from supervisor.rmtree import discard_tree
 from supervisor.runtime import seccompcapture
 from supervisor.runtime.fds import OwnedFd
 from supervisor.runtime.runcbin import RUNC_SEALS
-from supervisor.runtime.spec import ALL_CAPABILITIES, _cap_name
+from supervisor.runtime.spec import ALL_CAPABILITIES, cap_name
 
 log = structlog.get_logger("corral.runtime")
 
@@ -90,7 +90,7 @@ def guard_for(caps: list[str], bounding: int) -> str | None:
     """A capability the container has not got and runc can give (in the daemon's
     bounding set: the highest there), or None (pure).  None too where CAP_SETPCAP,
     which the helper needs when the container has not got it, cannot be given."""
-    held = {_cap_name(c) for c in caps}
+    held = {cap_name(c) for c in caps}
     if "CAP_SETPCAP" not in held and not bounding >> CAP_NUMBER["CAP_SETPCAP"] & 1:
         return None
     for n in range(len(ALL_CAPABILITIES) - 1, -1, -1):

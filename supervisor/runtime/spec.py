@@ -265,7 +265,7 @@ class ContainerSpec:
     rootfs_propagation: str = ""
 
 
-def _cap_name(name: str) -> str:
+def cap_name(name: str) -> str:
     upper = name.strip().upper()
     return upper if upper.startswith("CAP_") else f"CAP_{upper}"
 
@@ -306,7 +306,7 @@ def tweak_capabilities(
     def normalise(names: list[str], field: str) -> list[str]:
         out = []
         for name in names:
-            cap = _cap_name(name)
+            cap = cap_name(name)
             if cap != "CAP_ALL" and cap not in ALL_CAPABILITIES:
                 raise InvalidArgument(f'invalid {field}: unknown capability: "{cap}"')
             out.append(cap)
@@ -326,7 +326,7 @@ def process_config(process: ProcessSpec, host_nofile_hard: int) -> dict[str, Any
     caps = (
         list(DEFAULT_CAPABILITIES)
         if process.capabilities is None
-        else [_cap_name(c) for c in process.capabilities]
+        else [cap_name(c) for c in process.capabilities]
     )
     nofile = min(DEFAULT_NOFILE, host_nofile_hard)
     rlimits: list[dict[str, Any]] = []

@@ -77,7 +77,9 @@ def register(router: Router, engine: Engine) -> None:
             body, req.query_str("name", "") or "", platform=req.query_str("platform") or "",
             warnings=warnings, durable=False,
         )
-        await engine.db.synced()  # acknowledged once on disk; one fsync for creates in flight
+        # acknowledged once on disk, one fsync for the creates in flight; a failed sync
+        # is logged, as a start's and a removal's are: the container exists either way
+        await engine.sync_records()
         return JsonResponse({"Id": c.id, "Warnings": warnings}, 201)
 
     @router.route("GET", "/containers/json")
