@@ -35,16 +35,17 @@ def find_busybox() -> Path:
     raise FileNotFoundError("busybox not found: install Debian's busybox-static")
 
 
-def extract_trusted(archive: Path, dest: Path) -> None:
-    """Unpack an archive the tests made themselves.
+def extract(archive: Path, dest: Path, filter: str = "fully_trusted") -> None:
+    """Unpack an archive the tests made, through tarfile's `filter` ("data" refuses
+    absolute names, `..` and links out of `dest`).
 
     `extractall(filter=)` came with 3.11.4 (and 3.12 warns without it), while Debian
-    bookworm's Python, which scripts/setup prefers, is 3.11.2: ask for the filter only
-    where the running Python has one.
+    bookworm's Python, which scripts/setup prefers, is 3.11.2: there the archive is
+    unpacked unfiltered.
     """
     with tarfile.open(archive) as tar:
         if hasattr(tarfile, "fully_trusted_filter"):
-            tar.extractall(dest, filter="fully_trusted")
+            tar.extractall(dest, filter=filter)
         else:
             tar.extractall(dest)
 

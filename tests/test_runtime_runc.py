@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from busybox import extract_trusted, make_rootfs_tar
+from busybox import extract, make_rootfs_tar
 
 from supervisor.errors import CannotExecute, CommandNotFound, Conflict, CorralError, NotFound
 from supervisor.runtime import cgroups
@@ -43,7 +43,7 @@ def lower(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("busybox")
     tar = make_rootfs_tar(base / "rootfs.tar")
     root = base / "rootfs"
-    extract_trusted(tar, root)
+    extract(tar, root)
     return root
 
 

@@ -140,11 +140,8 @@ async def end_loops(e: Engine, ids: Sequence[str]) -> None:
 
     corral: policy `no` first (`POST /containers/ID/update`), then wait for the run in
     progress to exit, then `rm`, so a removal never races a restart and what the
-    scenario times ends cleanly.  (A `rm -f` landing inside a policy restart's `runc
-    create` once ended an older daemon; 55 such removals at random points of zero-backoff
-    loops, 2026-12-02, all succeeded with the daemon up.)  Podman's `rm -f` mostly copes
-    with a loop (now and then it fails with "container state improper" and is tried
-    again).
+    scenario times ends cleanly.  Podman's `rm -f` mostly copes with a loop (now and
+    then it fails with "container state improper" and is tried again).
     """
     failed: list[str] = []
 
