@@ -565,3 +565,52 @@ def test_the_holder_runs_runc_from_the_sealed_memfd(
         if proc.stdout is not None:
             proc.stdout.close()
         rt.sealed.close()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/autogroup"), reason="no sched_autogroup")
+@pytest.mark.parametrize("background", [False, True])
+def test_a_background_spawn_runs_in_a_lighter_session_of_its_own(
+    tmp_path: Path, background: bool
+) -> None:
+    """A policy restart's `runc create` (a `background` spawn) weighs less on a busy
+    host than the daemon and its clients: its own session, at autogroup nice 5; a
+    user's start keeps the holder's session and weight."""
+    import socket
+    import subprocess
+    import sys
+
+    from supervisor.runtime import holderd
+
+    probe = ("import os; print(os.getsid(0) == os.getpid(), "
+             "open('/proc/self/autogroup').read().split()[-1])")
+    path = str(tmp_path / "h.sock")
+    proc = subprocess.Popen([sys.executable, "-I", "-S", holderd.__file__, path],
+                            stdout=subprocess.PIPE)
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    null = os.open(os.devnull, os.O_RDWR)
+    r, w = os.pipe()
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        conn.settimeout(60)
+        conn.connect(path)
+        msg = {"op": "spawn", "tag": 1, "argv": [sys.executable, "-I", "-S", "-c", probe],
+               "background": background}
+        socket.send_fds(conn, [json.dumps(msg).encode()], [null, w, null])
+        os.close(w)
+        w = -1
+        reply, _, _, _ = socket.recv_fds(conn, 65536, 16)
+        assert json.loads(reply)["code"] == 0
+        with os.fdopen(r, "rb") as out:
+            r = -1
+            lone, nice = out.read().decode().split()
+        own = Path("/proc/self/autogroup").read_text().split()[-1]
+        assert (lone, nice) == (("True", "5") if background else ("False", own))
+    finally:
+        for fd in (null, r, w):
+            if fd >= 0:
+                os.close(fd)
+        conn.close()
+        proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()

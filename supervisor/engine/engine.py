@@ -839,6 +839,7 @@ class Engine:
                         pid_file=pid_file,
                         console_socket=path,
                         helper=helper,
+                        background=not by_user,
                     )
                 )
                 undo.callback(console.close)
@@ -866,6 +867,7 @@ class Engine:
                     stderr=err_w.fileno(),
                     pid_file=pid_file,
                     helper=helper,
+                    background=not by_user,  # a policy restart yields the CPU
                 )
                 undo.push_async_callback(_shielded, self._delete_state, c)
             if helped is not None:

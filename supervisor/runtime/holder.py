@@ -246,16 +246,19 @@ class Holder:
     # ------------------------------------------------------------ requests
     async def spawn(
         self, argv: list[str], stdin: int, stdout: int, stderr: int, exe: int | None = None,
-        preserve: tuple[int, ...] = (),
+        preserve: tuple[int, ...] = (), background: bool = False,
     ) -> int:
         """Run argv in the holder with that stdio; its exit code.  Given `exe`, the
         runtime's sealed memfd (runtime/runcbin.py), the holder execs that file;
-        `preserve` become the child's fds 3, 4, ... (runc's `--preserve-fds`)."""
+        `preserve` become the child's fds 3, 4, ... (runc's `--preserve-fds`);
+        `background`: at a lower CPU weight (holderd.lower_weight; an older holder
+        ignores it)."""
         if preserve and not self.preserves:
             raise CorralError("the container holder is too old to pass descriptors")
         fds = [stdin, stdout, stderr, *([] if exe is None else [exe]), *preserve]
         reply = await self._request({"op": "spawn", "argv": argv, "exe": exe is not None,
-                                     "preserve": len(preserve)}, fds)
+                                     "preserve": len(preserve), "background": background},
+                                    fds)  # fmt: skip
         return int(reply["code"])
 
     async def adopt(self, cid: str, pid: int, start: int, fds: dict[str, OwnedFd]) -> None:

@@ -250,11 +250,12 @@ class Runtime:
         #: the binary as a sealed memfd, exec'd from (runtime/runcbin.py)
         self.sealed = SealedBinary(binary)
         #: who runs `runc create` (argv, stdin, stdout, stderr, the sealed binary's fd
-        #: or None, fds for `--preserve-fds` -> exit code): the holder
+        #: or None, fds for `--preserve-fds`, background -> exit code): the holder
         #: (runtime/holder.py), so the init is its child and outlives the daemon;
         #: None: this process.
         self.spawner: (
-            Callable[[list[str], int, int, int, int | None, tuple[int, ...]], Awaitable[int]]
+            Callable[[list[str], int, int, int, int | None, tuple[int, ...], bool],
+                     Awaitable[int]]
             | None
         ) = None
         #: the compiled seccomp filters (runtime/seccompexec.py); None: runc's own path
@@ -306,11 +307,14 @@ class Runtime:
         pid_file: Path,
         console_socket: str | None = None,
         helper: OwnedFd | None = None,
+        background: bool = False,
     ) -> int:
         """`runc create`; returns the container init's pid (parked until `start`).
 
         `helper`: the bundle's command is the seccomp helper, this its sealed memfd
-        (runtime/seccompexec.py), the init's fd 3.
+        (runtime/seccompexec.py), the init's fd 3.  `background` (a policy restart):
+        runc at a lower CPU weight than the daemon and its clients, where the spawner
+        can (runtime/holderd.lower_weight).
 
         `stdin`/`stdout`/`stderr` become the container's stdio; close your copies of
         the write ends after this returns so readers see EOF when the container exits.
@@ -323,7 +327,8 @@ class Runtime:
         log.write_bytes(b"")
         with _stdin_fd(stdin) as in_fd:
             result = await self._create_process(
-                id, bundle, log, pid_file, in_fd, stdout, stderr, console_socket, helper
+                id, bundle, log, pid_file, in_fd, stdout, stderr, console_socket, helper,
+                background,
             )
         if result.returncode != 0:
             message = runc_error_message(log.read_text(errors="replace"))
@@ -345,6 +350,7 @@ class Runtime:
         stderr: int,
         console_socket: str | None = None,
         helper: OwnedFd | None = None,
+        background: bool = False,
     ) -> subprocess.CompletedProcess[bytes]:
         # A terminal (process.terminal) is handed to whoever listens on the socket.
         console = ["--console-socket", console_socket] if console_socket else []
@@ -369,7 +375,7 @@ class Runtime:
         try:
             if self.spawner is not None:
                 code = await self.spawner(
-                    argv, stdin, stdout, stderr, self.sealed.exe(), preserve)
+                    argv, stdin, stdout, stderr, self.sealed.exe(), preserve, background)
                 return subprocess.CompletedProcess(argv, code)
             if preserve:
                 code = await self._spawn_wait(argv, [stdin, stdout, stderr, *preserve])
