@@ -644,30 +644,31 @@ class Engine:
             and not (x.get("BindOptions") or {}).get("CreateMountpoint")  # made at start
         }
         try:
-            for m in mounts:
-                if m.type == "volume":
-                    vol, new = self.volumes.create(m.name, m.volume_labels,
-                                                   anonymous=m.anonymous,
-                                                   options=m.driver_opts)  # fmt: skip
-                    m.name = vol.name
-                    m.source = str(vol.mountpoint)
-                    if new:
-                        made_volumes.append(vol.name)
-                        self.events.publish("volume", "create", vol.name, {"driver": "local"})
-                elif m.source in strict_binds and not Path(m.source).exists():
-                    raise InvalidArgument(
-                        f'invalid mount config for type "bind": bind source path '
-                        f"does not exist: {m.source}"
-                    )
-            stateroot.make_private_dir(cdir)
-            for sub in ("upper", "work", "rootfs"):
-                (cdir / sub).mkdir()
-            self._write_etc_files(c)  # (not fsynced: `recover` makes them again if lost)
-            if self.remap is not None and self._remap_of(c) is not None:
-                stateroot.open_to_group(cdir, self.remap.gid)  # its root reaches its rootfs
-                self._chown_to_remap(c, cdir / "upper", cdir / "work")
-            # endpoints and record: one commit, one WAL fsync (or the caller's `synced`)
+            # volumes, endpoints and record: one transaction, so a failure anywhere (a
+            # full disk) rolls every row back, with nothing to delete on a disk that has
+            # no room for the delete; one WAL fsync (or the caller's `synced`)
             with self.db.transaction(durable=durable):
+                for m in mounts:
+                    if m.type == "volume":
+                        vol, new = self.volumes.create(m.name, m.volume_labels,
+                                                       anonymous=m.anonymous,
+                                                       options=m.driver_opts)  # fmt: skip
+                        m.name = vol.name
+                        m.source = str(vol.mountpoint)
+                        if new:
+                            made_volumes.append(vol.name)
+                    elif m.source in strict_binds and not Path(m.source).exists():
+                        raise InvalidArgument(
+                            f'invalid mount config for type "bind": bind source path '
+                            f"does not exist: {m.source}"
+                        )
+                stateroot.make_private_dir(cdir)
+                for sub in ("upper", "work", "rootfs"):
+                    (cdir / sub).mkdir()
+                self._write_etc_files(c)  # (not fsynced: `recover` makes them again if lost)
+                if self.remap is not None and self._remap_of(c) is not None:
+                    stateroot.open_to_group(cdir, self.remap.gid)  # its root reaches its rootfs
+                    self._chown_to_remap(c, cdir / "upper", cdir / "work")
                 for hook in self.hooks:  # networking: endpoint rows
                     hook.created(c, draft)
                 self.containers.add(c)
@@ -676,10 +677,11 @@ class Engine:
             for hook in reversed(self.hooks):
                 hook.create_failed(cid)
             discard_tree(cdir)
-            for v in made_volumes:
-                with contextlib.suppress(CorralError):
-                    self.volumes.remove(v, in_use_by=lambda _n: None)
+            for v in made_volumes:  # their rows rolled back with the container's
+                self.volumes.discard_dir(v)
             raise
+        for v in made_volumes:
+            self.events.publish("volume", "create", v, {"driver": "local"})
         self._live[c.id] = Live(log=ContainerLog(self.log_path(c)))
         self.emit(c, "create")
         log.info("container.create", id=c.short_id, name=c.name, image=image_ref)

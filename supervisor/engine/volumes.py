@@ -150,6 +150,11 @@ class VolumeStore:
             raise
         return self.get(name), True
 
+    def discard_dir(self, name: str) -> None:
+        """The directory of a volume whose row a failed transaction rolled back (a
+        create's, with its container's)."""
+        discard_tree(self.dir / name)
+
     def remake_lost(self, in_use: frozenset[str] = frozenset()) -> None:
         """At start: a volume's directories, made at create but not fsynced, are made
         again if a power cut took them (its content is the user's, as under Docker)."""
