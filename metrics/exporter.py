@@ -232,7 +232,8 @@ class Exporter:
     def _write(self, targets: Sequence[Target], records: Sequence[Record], encoder: Encoder,
                content_type: str) -> bytes:  # fmt: skip
         openmetrics = content_type.startswith("application/openmetrics-text")
+        pieces = self.containers.collect(targets, openmetrics)
         supervisor = build_supervisor(records, self.book, self._kept_lines)
-        families = [*self.containers.collect(targets), *supervisor]
-        own = render(families, openmetrics).encode()
-        return own + encoder(self.registry)  # OpenMetrics' `# EOF` comes last
+        pieces.append(render(supervisor, openmetrics).encode())
+        pieces.append(encoder(self.registry))  # OpenMetrics' `# EOF` comes last
+        return b"".join(pieces)

@@ -86,10 +86,13 @@ class Family:
         text = str(value) if type(value) is int else format_value(value)  # ints: most samples
         self.lines.append(f"{self.sample}{{{block}}} {text}\n")
 
-    def render(self, openmetrics: bool = False) -> str:
+    def head(self, openmetrics: bool = False) -> str:
+        """The HELP and TYPE lines (OpenMetrics names a counter family without `_total`)."""
         name = self.base if openmetrics else self.sample
-        head = f"# HELP {name} {self.doc}\n# TYPE {name} {self.type}\n"
-        return head + "".join(self.lines)
+        return f"# HELP {name} {self.doc}\n# TYPE {name} {self.type}\n"
+
+    def render(self, openmetrics: bool = False) -> str:
+        return self.head(openmetrics) + "".join(self.lines)
 
 
 def counter(name: str, doc: str) -> Family:
@@ -101,5 +104,11 @@ def gauge(name: str, doc: str) -> Family:
 
 
 def render(families: Iterable[Family], openmetrics: bool = False) -> str:
-    """The families that have samples, in order (an empty family is left out)."""
-    return "".join(f.render(openmetrics) for f in families if f.lines)
+    """The families that have samples, in order (an empty family is left out): one join
+    (a scrape's text is megabytes: each layer of joins would copy it again)."""
+    parts: list[str] = []
+    for f in families:
+        if f.lines:
+            parts.append(f.head(openmetrics))
+            parts.extend(f.lines)
+    return "".join(parts)

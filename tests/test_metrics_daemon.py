@@ -187,6 +187,27 @@ def test_container_series_follow_the_container(mdaemon: MetricsDaemon, mdk: Any)
     assert c.id not in text  # every series of a removed container is gone
 
 
+def test_a_restarted_or_removed_container_is_not_shown_as_the_last_scrape_saw_it(
+    mdaemon: MetricsDaemon, mdk: Any
+) -> None:
+    # An idle container's lines are kept from scrape to scrape while its files read the
+    # same: a new run (same ID, same name) must show its own start, and a removal none.
+    c = mdk.containers.run(IMAGE, ["sleep", "1d"], name="again", detach=True,
+                           stop_signal="SIGKILL")  # fmt: skip
+    ((_, first),) = of(mdaemon.samples("container_start_time_seconds"), c.id)
+    again = of(mdaemon.samples("container_start_time_seconds"), c.id)  # lines kept
+    assert [v for _, v in again] == [first]
+    c.restart(timeout=0)
+    ((_, second),) = of(mdaemon.samples("container_start_time_seconds"), c.id)
+    assert second > first
+    states = {lb["state"]: v for lb, v in of(mdaemon.samples("container_tasks_state"), c.id)}
+    assert states["sleeping"] == 1
+
+    c.remove(force=True)  # removed while running, right after a scrape kept its lines
+    text, _ = mdaemon.scrape()
+    assert c.id not in text
+
+
 def test_a_pods_containers_carry_the_pod_label(mdaemon: MetricsDaemon, mdk: Any) -> None:
     from supervisor.pods.labels import INFRA_LABEL, INFRA_REF, POD_LABEL
 

@@ -132,6 +132,66 @@ def test_a_source_reads_its_netns_and_init_through_held_descriptors(
         proc.wait()
 
 
+def _without_last_seen(text: str) -> str:
+    return "".join(ln for ln in text.splitlines(keepends=True) if "last_seen" not in ln)
+
+
+def test_a_scrape_writes_the_reference_lines_and_never_a_kept_stale_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An idle container's lines are kept between scrapes: a changed file, a new run
+    (another init) and a removal must each show at the next scrape."""
+    monkeypatch.setattr(cgroups, "CGROUP_ROOT", tmp_path)
+    monkeypatch.setattr(cgroups, "layout", lambda: cgroups.Layout(True))  # this host's mount
+    d = tmp_path / "corral/abc"
+    d.mkdir(parents=True)
+    procs = [subprocess.Popen(["sleep", "60"]) for _ in range(2)]
+    col = ContainerCollector(lambda: [])
+    try:
+        for name, text in (("cpu.stat", "usage_usec 5\n"), ("cpu.max", "max 100000\n"),
+                           ("memory.max", "max\n"), ("memory.current", "1\n"),
+                           ("cgroup.threads", f"{procs[0].pid}\n")):  # fmt: skip
+            (d / name).write_text(text)
+        t = Target("/corral/abc", "web", "busybox", {"a": "1"}, procs[0].pid,
+                   "2026-12-02T10:00:00Z", "abc")
+
+        def scrape(target: Target) -> str:
+            return _without_last_seen(b"".join(col.collect([target])).decode())
+
+        def reference(target: Target) -> str:
+            got = readings.Source.open("/corral/abc", target.pid, cgroups.Layout(True),
+                                       readings.host_netns())  # fmt: skip
+            assert got is not None
+            try:
+                reading = got.read()
+                assert reading is not None
+                return _without_last_seen(render(build_families([(target, reading)])))
+            finally:
+                got.close()
+
+        first = scrape(t)
+        assert first == reference(t) and "container_cpu_usage_seconds_total{" in first
+        assert scrape(t) == first  # the kept lines
+        (d / "cpu.stat").write_text("usage_usec 7000000\n")
+        changed = scrape(t)
+        assert changed == reference(t) and '} 7.0\n' in changed
+
+        (d / "cgroup.threads").write_text(f"{procs[1].pid}\n")  # a new run, the same files
+        again = Target(**{**t.__dict__, "pid": procs[1].pid,
+                          "started_at": "2026-12-02T11:00:00Z"})  # fmt: skip
+        restarted = scrape(again)
+        assert restarted == reference(again) and restarted != changed
+        assert col.sources["abc"].pid == procs[1].pid
+
+        assert col.collect([]) == [] and col.sources == {}  # removed: nothing, all closed
+    finally:
+        for cid in list(col.sources):
+            col.forget(cid)
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
 class _Process(Collector):
     def collect(self) -> Iterable[Metric]:
         yield CounterMetricFamily("process_cpu_seconds_total", "CPU.", value=1.23)

@@ -610,12 +610,18 @@ class HeldCgroup:
                 except OSError:
                     pass  # a controller not mounted: that file reads as nothing
             self._paths[name] = path
+        # Every file held (most containers): `snapshot()` is then one pread per
+        # descriptor in a comprehension, ~9,000 a scrape at 1,000 containers.
+        self._held: tuple[int, ...] | None = None
+        if not self._paths and len(self._fds) == len(self._order):
+            self._held = tuple(self._fds[name].fileno() for name in self._order)
 
     @property
     def descriptors(self) -> int:
         return len(self._fds)
 
     def close(self) -> None:
+        self._held = None  # before the numbers can be another file's
         fds, self._fds = self._fds, {}
         close_all(*fds.values())
 
@@ -644,11 +650,22 @@ class HeldCgroup:
         one: an idle container's files read the same, and its lines are kept.  Under v1
         the last item is the `tasks` file, or None when `pids.current` says the init is
         alone (see `read()`)."""
-        first = self._file(self._order[0])
-        if first is None:
-            return None
-        file = self._file
-        snap = [first, *[file(name) for name in self._order[1:]]]
+        held = self._held
+        snap: list[bytes | None] | None = None
+        if held is not None:
+            try:
+                raw = [os.pread(fd, _CHUNK, 0) for fd in held]
+            except OSError:  # the cgroup is going: read file by file below
+                pass
+            else:
+                if max(map(len, raw)) < _CHUNK:  # longer ones: read whole below
+                    snap = list(raw)
+        if snap is None:
+            first = self._file(self._order[0])
+            if first is None:
+                return None
+            file = self._file
+            snap = [first, *[file(name) for name in self._order[1:]]]
         if not self.v2:
             if init > 0 and self._pids_at >= 0 and bytes_number(snap[self._pids_at]) == 1:
                 snap.append(None)
