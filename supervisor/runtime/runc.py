@@ -241,6 +241,16 @@ def _process_dict(process: ProcessSpec | dict[str, Any]) -> dict[str, Any]:
     return process
 
 
+def _clear_pid_temp(pid_file: Path) -> None:
+    """runc writes `pid_file` as `.NAME` (O_EXCL, synced) renamed into place: a full
+    disk failing that write leaves `.NAME` behind, as does a power cut before the
+    rename reached the journal, and every later `runc create` of that container then
+    failed with "file exists" (test_diskfull_ops' start at every boundary, whenever a
+    step fell on that write).  Nothing but a runc of ours that ended writes it."""
+    with contextlib.suppress(FileNotFoundError):
+        (pid_file.parent / f".{pid_file.name}").unlink()
+
+
 class Runtime:
     """A runc binary plus its state root (`runc --root`)."""
 
@@ -325,6 +335,7 @@ class Runtime:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         log = bundle / "runc-create.log"
         log.write_bytes(b"")
+        _clear_pid_temp(pid_file)
         with _stdin_fd(stdin) as in_fd:
             result = await self._create_process(
                 id, bundle, log, pid_file, in_fd, stdout, stderr, console_socket, helper,
