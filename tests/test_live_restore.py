@@ -454,10 +454,10 @@ def test_containers_keep_the_daemons_scheduling_policy_while_the_holder_runs_bat
 def test_a_failed_start_leaves_the_record_as_it_was_across_a_kill_9(
     private_daemon: Any, rootfs_tar: Path, tmp_path: Path
 ) -> None:
-    """A user's start writes the record `running` ahead while runc creates the init
-    (issue 18); a start that fails then (runc create's error) writes it back: the
-    container is `created` (or `exited`, as its last run left it) in the next daemon
-    too, not `running` nor recovered as a crash (exit 255)."""
+    """A start that fails in runc create (its spools opened and the init's adoption
+    asked for meanwhile, issue 18) leaves the record as it was: the container is
+    `created` (or `exited`, as its last run left it) in the next daemon too, not
+    `running` nor recovered as a crash (exit 255)."""
     d = private_daemon()
     client = _load(d, rootfs_tar)
     fresh = client.containers.create(IMAGE, ["nosuch"], name="fresh")

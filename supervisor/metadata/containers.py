@@ -176,7 +176,6 @@ class ContainerStore:
         # `all()`'s order, made again only when a container comes or goes (`created`
         # never changes): a listing, a scrape and each start ask for it.
         self._sorted: list[Container] | None = None
-        self._revisions: dict[str, int] = {}  # saves per container (`revision`)
         for row in db.execute("SELECT record FROM containers"):
             c = Container.from_json(row["record"])
             self._by_id[c.id] = c
@@ -228,12 +227,6 @@ class ContainerStore:
             (c.name, c.to_json(), c.id),
             durable=durable,
         )
-        self._revisions[c.id] = self._revisions.get(c.id, 0) + 1
-
-    def revision(self, cid: str) -> int:
-        """How many times `cid`'s record was saved by this process: a caller that
-        wrote it ahead tells whether anyone wrote it since (a start's record)."""
-        return self._revisions.get(cid, 0)
 
     def forget(self, cid: str) -> None:
         """Out of the in-memory index only: an `add` whose transaction rolled back."""
@@ -247,7 +240,6 @@ class ContainerStore:
         self.db.persist(f"container:{c.id}", "DELETE FROM containers WHERE id=?", (c.id,),
                         durable=durable)
         self._by_id.pop(c.id, None)
-        self._revisions.pop(c.id, None)
         self._sorted = None
 
     def get(self, ref: str) -> Container:
