@@ -826,8 +826,12 @@ class Engine:
             pid_file = cdir / "init.pid"
             out_r = err_r = in_w = None
             # Done while `runc create` runs, the trio thread's idle time: the spools
-            # opened (not the record written ahead: a full disk then spent the
-            # database's reserve on a start, which succeeded where it should fail).
+            # opened and a user's start's record written ahead, its WAL synced in a
+            # worker thread meanwhile (`_write_ahead`); undone by the first undo below.
+            started_at = rfc3339_nano()
+            ahead: list[int] = []  # the record's revision once written ahead
+            synced = trio.Event()
+            undo.push(self._unwrite_ahead(c, ahead))
             undo.callback(_drop_spools, live)
 
             def meanwhile() -> None:
@@ -836,6 +840,8 @@ class Engine:
                     # a relay
                     if (spool := Spool.open(cdir, name, resume=False)) is not None:
                         live.spools[name] = spool
+                if by_user:
+                    ahead.append(self._write_ahead(c, started_at, synced))
 
             handover: Handover | None = None
             if c.config.get("Tty"):
@@ -927,23 +933,24 @@ class Engine:
         started, live.started = live.started, trio.Event()
         started.set()
         live.stopped = trio.Event()
-        _mark_started(c.state, c.name, pid, rfc3339_nano(), by_user=by_user)
+        _mark_started(c.state, c.name, pid, started_at, by_user=by_user)
         if by_user:
             live.delay = 0.0
             live.recent_restarts.clear()
         live.killed_by_user = False
         live.started_clock = trio.current_time()
-        # Committed without its fsync: a user's start syncs the WAL in a worker thread
-        # while the init is released and awaits it before answering, so an
-        # acknowledged start is on disk as before (Docker fsyncs its record at start
-        # too).  A power cut before that sync finds the record `created` or `exited`
-        # as it was, with no init left: what a cut just before the start left.  A
-        # policy restart does not wait: a step of the loop (ContainerStore.save).
+        # Committed without its fsync.  A user's start awaits, before answering, the
+        # sync of the record it wrote ahead (the same but for the pid, meaningless
+        # after a power cut), or, if the record was written meanwhile (a rename), a
+        # sync now: an acknowledged start is on disk (Docker fsyncs its record at
+        # start too).  A policy restart does not wait: a step of the loop
+        # (ContainerStore.save).
+        rewritten = by_user and (not ahead or self.containers.revision(c.id) != ahead[0])
         self.containers.save(c, durable=False)
-        synced = trio.Event()
-        if by_user:
+        if rewritten:
+            synced = trio.Event()
             self.nursery.start_soon(self.sync_records, synced)
-        else:
+        elif not by_user:
             synced.set()
         for hook in self.hooks:  # the log's writer, health checks, probes
             hook.running(c, live, restored=False)
@@ -972,6 +979,35 @@ class Engine:
         await synced.wait()
         log.info("container.start", id=c.short_id, name=c.name, pid=pid)
         self._rejoin_pod(c)
+
+    def _write_ahead(self, c: Container, started_at: str, synced: trio.Event) -> int:
+        """A user's start, while runc creates the init: the record as it will be once
+        started (pid 0) committed without its fsync, and the WAL synced in a worker
+        thread (`synced` set after), overlapping runc's work rather than following
+        it.  A power cut before the start's answer may find it `running` (then
+        recovered as exited, 255, as any container whose host went down); an error
+        writes the record back (`_unwrite_ahead`).  The record's revision after."""
+        state = replace(c.state)
+        _mark_started(state, c.name, 0, started_at, by_user=True)
+        # may fail: the reserve a full disk releases is for exits, not for starts
+        self.containers.save(replace(c, state=state), durable=False, may_fail=True)
+        self.nursery.start_soon(self.sync_records, synced)
+        return self.containers.revision(c.id)
+
+    def _unwrite_ahead(
+        self, c: Container, ahead: list[int]
+    ) -> Callable[[type[BaseException] | None, BaseException | None, object], bool]:
+        """The undo of `_write_ahead` (if it ran): the record as it is in memory
+        written back over the `running` one, durably unless `_start_failed`'s save,
+        which a CorralError gets, follows."""
+
+        def undo(_type: type[BaseException] | None, exc: BaseException | None,
+                 _tb: object) -> bool:  # fmt: skip
+            if ahead:
+                self.containers.save(c, durable=not isinstance(exc, CorralError))
+            return False
+
+        return undo
 
     async def sync_records(self, done: trio.Event | None = None) -> None:
         """The WAL's fsync off the trio thread (`Database.synced`: shared by the
