@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import docker.errors
+import pytest
 from conftest import (
     Daemon,
     assert_nothing_left,
@@ -446,4 +448,41 @@ def test_containers_keep_the_daemons_scheduling_policy_while_the_holder_runs_bat
     policy = [line for line in child.output.decode().splitlines() if line.startswith("policy")]
     assert policy and policy[0].split()[-1] == str(os.SCHED_OTHER)
     client.containers.get("policy").remove(force=True)
+    client.close()
+
+
+def test_a_failed_start_leaves_the_record_as_it_was_across_a_kill_9(
+    private_daemon: Any, rootfs_tar: Path, tmp_path: Path
+) -> None:
+    """A start that fails in runc create (its spools opened and the init's adoption
+    asked for meanwhile, issue 18) leaves the record as it was: the container is
+    `created` (or `exited`, as its last run left it) in the next daemon too, not
+    `running` nor recovered as a crash (exit 255)."""
+    d = private_daemon()
+    client = _load(d, rootfs_tar)
+    fresh = client.containers.create(IMAGE, ["nosuch"], name="fresh")
+    src = tmp_path / "src"
+    src.mkdir()
+    ran = client.containers.run(IMAGE, ["true"], name="ran", detach=True,
+                                volumes={str(src): {"bind": "/src", "mode": "rw"}})
+    assert ran.wait(timeout=60)["StatusCode"] == 0
+    ran.reload()
+    last_run = ran.attrs["State"]
+    src.rmdir()  # its next start cannot mount it: a file over the directory it made
+    src.write_text("a file now\n")
+    for c in (fresh, ran):
+        with pytest.raises(docker.errors.APIError):
+            c.start()
+    client.close()
+    _kill_9(d)
+
+    client = private_daemon().client()
+    fresh_state = client.containers.get("fresh").attrs["State"]
+    assert (fresh_state["Status"], fresh_state["Pid"]) == ("created", 0)
+    assert fresh_state["StartedAt"].startswith("0001-")
+    assert "nosuch" in fresh_state["Error"]
+    ran_state = client.containers.get("ran").attrs["State"]
+    assert (ran_state["Status"], ran_state["Pid"]) == ("exited", 0)
+    assert ran_state["StartedAt"] == last_run["StartedAt"]
+    assert ran_state["FinishedAt"] == last_run["FinishedAt"]
     client.close()

@@ -412,3 +412,89 @@ def test_an_init_parked_on_its_exec_fifo_is_told_from_a_released_one(tmp_path: P
         assert not never_released(state, "gone", pid)
     finally:
         subprocess.run([*runc, "delete", "--force", "parked"], check=False)
+
+
+def test_an_init_adopted_with_its_spawn_answer_is_held_for_the_next_daemon(
+    tmp_path: Path,
+) -> None:
+    """A start's `runc create` spawned with `adopt`: the holder keeps the init runc
+    leaves (here a shell's orphaned `sleep`, reparented to the subreaper holder) and the
+    named descriptors as the spawn ends, its pid and start time in the `spawned`
+    answer.  The daemon then dies (kill -9): the next daemon's `hello` is told of that
+    init, with the descriptor, and its exit when it ends."""
+    import socket
+    import subprocess
+    import sys
+
+    from supervisor.runtime import holderd
+
+    path = str(tmp_path / "holder.sock")
+    pid_file = tmp_path / "init.pid"
+    proc = subprocess.Popen([sys.executable, "-I", "-S", holderd.__file__, path],
+                            stdout=subprocess.PIPE)
+    out_r, out_w = os.pipe()
+    conns: list[socket.socket] = []
+    init = 0
+
+    def connect() -> socket.socket:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.settimeout(60)
+        s.connect(path)
+        conns.append(s)
+        return s
+
+    def ask(s: socket.socket, msg: dict[str, object], fds: list[int] | None = None) -> None:
+        socket.send_fds(s, [json.dumps(msg).encode()], fds or [])
+
+    def answer(s: socket.socket) -> tuple[dict[str, object], list[int]]:
+        msg, fds, _, _ = socket.recv_fds(s, 65536, 16)
+        return dict(json.loads(msg)), fds
+
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        first = connect()
+        ask(first, {"op": "hello", "tag": 1})
+        hello, _ = answer(first)
+        assert hello["op"] == "hello" and hello.get("adopt") == 1
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            ask(first, {"op": "spawn", "tag": 2,
+                        "argv": ["sh", "-c", f"sleep 1d & echo $! > {pid_file}"],
+                        "adopt": {"id": "c1", "pid_file": str(pid_file),
+                                  "names": ["stdout"]}},
+                [null, null, null, out_r])  # fmt: skip
+        finally:
+            os.close(null)
+        spawned, _ = answer(first)
+        init = int(pid_file.read_text())
+        assert (spawned["op"], spawned["code"], spawned.get("adopted")) == ("spawned", 0, 1)
+        assert spawned["pid"] == init
+        assert spawned["start"] == holderd.start_ticks(init) != 0
+        first.close()  # the daemon dies (kill -9)
+
+        second = connect()
+        ask(second, {"op": "hello", "tag": 1})
+        held, fds = answer(second)
+        assert (held["op"], held["id"], held["pid"], held["exit"], held["names"]) == (
+            "held", "c1", init, None, ["stdout"])
+        assert len(fds) == 1
+        os.write(out_w, b"kept\n")  # the descriptor held is the pipe's read end
+        assert os.read(fds[0], 16) == b"kept\n"
+        os.close(fds[0])
+        assert answer(second)[0]["op"] == "hello"
+        os.kill(init, 9)
+        got, _ = answer(second)
+        assert (got["op"], got["id"], got["code"]) == ("exit", "c1", 137)
+    finally:
+        for s in conns:
+            s.close()
+        for fd in (out_r, out_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if init:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(init, 9)
+        proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()

@@ -80,6 +80,10 @@ _GLOBAL_REFUSED = ("--compatibility", "--all-resources", "--ansi")
 DRY_RUN_VERBS = ("up", "down", "create", "start", "stop", "restart", "kill", "pause",
                  "unpause", "rm", "run", "exec", "build", "cp", "logs", "watch")
 PROGRESS = ("auto", "tty", "plain", "json", "quiet")
+# `up --abort-on-container-exit`: how long the first exited container's log may take
+# to be printed before the rest are stopped (its stream ends as it does: bounded only
+# against a daemon that never ends it)
+LOG_DRAIN_S = 5.0
 
 
 class Globals:
@@ -623,11 +627,18 @@ async def _attach(
     interrupted = False
     aborting = p["abort_on_container_exit"] or p["abort_on_container_failure"]
     exited: list[tuple[Observed, int]] = []
+    ended = {cid: trio.Event() for cid, _ in targets}
     async with trio.open_nursery() as nursery:
         if aborting:
 
             async def watch_exits() -> None:
-                exited.append(await _first_exit(api, everything, p["abort_on_container_failure"]))
+                first = await _first_exit(api, everything, p["abort_on_container_failure"])
+                exited.append(first)
+                # its log out first, as compose's: the `die` can come before the log
+                # stream printed (or even opened), and a short job's output was lost
+                if (done := ended.get(first[0].id)) is not None:
+                    with trio.move_on_after(LOG_DRAIN_S):
+                        await done.wait()
                 nursery.cancel_scope.cancel()
 
             nursery.start_soon(watch_exits)
@@ -652,6 +663,7 @@ async def _attach(
             timestamps=p["timestamps"],
             color=cli.stdout.isatty() and not p["no_color"],
             prefix=not p["no_log_prefix"],
+            ended=ended,
         )
         if not aborting:
             nursery.cancel_scope.cancel()

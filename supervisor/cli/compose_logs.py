@@ -59,8 +59,11 @@ async def stream_logs(
     since: str | None = None,
     color: bool = False,
     prefix: bool = True,
+    ended: dict[str, trio.Event] | None = None,
 ) -> None:
-    """Each container's log in its own task; whole lines interleave on `out`."""
+    """Each container's log in its own task; whole lines interleave on `out`.
+    `ended`: an event per container id, set once its whole log is out (a followed
+    log ends when its container does)."""
     fixes = prefixers([n for _, n in containers], color=color, prefix=prefix)
 
     async def one(cid: str, name: str) -> None:
@@ -88,6 +91,8 @@ async def stream_logs(
         if rest:
             out.write(rest)
             out.flush()
+        if ended is not None and cid in ended:
+            ended[cid].set()
 
     async with trio.open_nursery() as nursery:
         for cid, name in containers:

@@ -63,7 +63,7 @@ from supervisor.runtime import cgroups, seccompexec, securityopt, userns
 from supervisor.runtime.console import Console, with_console_socket
 from supervisor.runtime.devices import check_devices, container_devices
 from supervisor.runtime.fds import OwnedFd, close_all
-from supervisor.runtime.holder import HeldPid, Holder, HolderLost, start_ticks
+from supervisor.runtime.holder import Handover, HeldPid, Holder, HolderLost, start_ticks
 from supervisor.runtime.process import PidFd
 from supervisor.runtime.rootfs import is_mounted, mount_overlay, mount_shm, unmount
 from supervisor.runtime.runc import Runtime, check_command
@@ -825,6 +825,25 @@ class Engine:
                 helper = None
             pid_file = cdir / "init.pid"
             out_r = err_r = in_w = None
+            # Done while `runc create` runs, the trio thread's idle time: the spools
+            # opened and a user's start's record written ahead, its WAL synced in a
+            # worker thread meanwhile (`_write_ahead`); undone by the first undo below.
+            started_at = rfc3339_nano()
+            ahead: list[int] = []  # the record's revision once written ahead
+            synced = trio.Event()
+            undo.push(self._unwrite_ahead(c, ahead))
+            undo.callback(_drop_spools, live)
+
+            def meanwhile() -> None:
+                for name in ("stdout",) if c.config.get("Tty") else ("stdout", "stderr"):
+                    # exactly once across a kill -9 (supervise/spool.py); a pty through
+                    # a relay
+                    if (spool := Spool.open(cdir, name, resume=False)) is not None:
+                        live.spools[name] = spool
+                if by_user:
+                    ahead.append(self._write_ahead(c, started_at, synced))
+
+            handover: Handover | None = None
             if c.config.get("Tty"):
                 # The init's stdio is the pty runc makes; runc's own is /dev/null.
                 null = undo.enter_context(
@@ -841,6 +860,7 @@ class Engine:
                         pid_file=pid_file,
                         console_socket=path,
                         helper=helper,
+                        meanwhile=meanwhile,
                         background=not by_user,
                     )
                 )
@@ -861,16 +881,26 @@ class Engine:
                 else:
                     in_r = undo.enter_context(OwnedFd.devnull())
                 child_ends = [out_w, err_w, in_r]
-                pid = await self.runtime.create(
-                    c.id,
-                    cdir,
-                    stdin=in_r.fileno(),
-                    stdout=out_w.fileno(),
-                    stderr=err_w.fileno(),
-                    pid_file=pid_file,
-                    helper=helper,
-                    background=not by_user,  # a policy restart yields the CPU
-                )
+                # The holder keeps the init and copies of the pipes' read ends (and
+                # ports' listeners) as runc exits, answering with its pid: no round
+                # trip of its own (`_hand_to_holder` for an older holder, or a pty).
+                handover = Handover(c.id, str(pid_file), self._holder_copies(c, out_r, err_r))
+                undo.push_async_callback(_shielded, self._forget_held, c)
+                try:
+                    pid = await self.runtime.create(
+                        c.id,
+                        cdir,
+                        stdin=in_r.fileno(),
+                        stdout=out_w.fileno(),
+                        stderr=err_w.fileno(),
+                        pid_file=pid_file,
+                        helper=helper,
+                        meanwhile=meanwhile,
+                        adopt=handover,
+                        background=not by_user,  # a policy restart yields the CPU
+                    )
+                finally:
+                    close_all(*handover.fds.values())
                 undo.push_async_callback(_shielded, self._delete_state, c)
             if helped is not None:
                 # runc looked up the helper: the command is checked as it would have
@@ -880,21 +910,19 @@ class Engine:
             # what must stay open while no daemon runs (engine/restore.py).
             pidfd = undo.enter_context(
                 HeldPid(pid, f"container {c.short_id} init", self.holder, c.id))
-            # exactly once across a kill -9 (supervise/spool.py); a pty through a relay
-            undo.callback(_drop_spools, live)
-            for name in ("stdout",) if console is not None else ("stdout", "stderr"):
-                if (spool := Spool.open(cdir, name, resume=False)) is not None:
-                    live.spools[name] = spool
             relay: dict[str, OwnedFd] = {}
             if console is not None and live.spools:
                 live.tty_relay = OwnedFd.pipe("tty relay")
                 os.set_blocking(live.tty_relay[0].fileno(), False)
                 relay = {"ttyrelay_r": live.tty_relay[0], "ttyrelay_w": live.tty_relay[1]}
-            start_time = start_ticks(pid)
-            # Not stdin's write end: a copy in the holder would keep the pipe open
-            # after the client's input ended (StdinOnce), and the container would
-            # never see EOF; with no daemon, stdin ends (EOF), as Docker's does.
-            await self._hand_to_holder(c, pid, start_time, out_r, err_r, None, console, relay)
+            if handover is not None and handover.pid == pid:
+                start_time = handover.start  # the holder has it
+            else:
+                start_time = start_ticks(pid)
+                # Not stdin's write end: a copy in the holder would keep the pipe open
+                # after the client's input ended (StdinOnce), and the container would
+                # never see EOF; with no daemon, stdin ends (EOF), as Docker's does.
+                await self._hand_to_holder(c, pid, start_time, out_r, err_r, console, relay)
             self.inits.record(c.id, pid, start_time)
             next_status(c.state.status, Event.START, c.name)  # still startable: else undo
             undo.pop_all()  # started: each piece has its owner now
@@ -905,31 +933,24 @@ class Engine:
         started, live.started = live.started, trio.Event()
         started.set()
         live.stopped = trio.Event()
-        st = c.state
-        transition(st, Event.START, c.name)
-        st.pid = pid
-        st.exit_code = 0
-        st.error = ""
-        st.oom_killed = False
-        st.user_stopped = False
-        st.started_at = rfc3339_nano()
+        _mark_started(c.state, c.name, pid, started_at, by_user=by_user)
         if by_user:
-            st.restart_count = 0
             live.delay = 0.0
             live.recent_restarts.clear()
         live.killed_by_user = False
         live.started_clock = trio.current_time()
-        # Committed without its fsync: a user's start syncs the WAL in a worker thread
-        # while the init is released and awaits it before answering, so an
-        # acknowledged start is on disk as before (Docker fsyncs its record at start
-        # too).  A power cut before that sync finds the record `created` or `exited`
-        # as it was, with no init left: what a cut just before the start left.  A
-        # policy restart does not wait: a step of the loop (ContainerStore.save).
+        # Committed without its fsync.  A user's start awaits, before answering, the
+        # sync of the record it wrote ahead (the same but for the pid, meaningless
+        # after a power cut), or, if the record was written meanwhile (a rename), a
+        # sync now: an acknowledged start is on disk (Docker fsyncs its record at
+        # start too).  A policy restart does not wait: a step of the loop
+        # (ContainerStore.save).
+        rewritten = by_user and (not ahead or self.containers.revision(c.id) != ahead[0])
         self.containers.save(c, durable=False)
-        synced = trio.Event()
-        if by_user:
+        if rewritten:
+            synced = trio.Event()
             self.nursery.start_soon(self.sync_records, synced)
-        else:
+        elif not by_user:
             synced.set()
         for hook in self.hooks:  # the log's writer, health checks, probes
             hook.running(c, live, restored=False)
@@ -958,6 +979,35 @@ class Engine:
         await synced.wait()
         log.info("container.start", id=c.short_id, name=c.name, pid=pid)
         self._rejoin_pod(c)
+
+    def _write_ahead(self, c: Container, started_at: str, synced: trio.Event) -> int:
+        """A user's start, while runc creates the init: the record as it will be once
+        started (pid 0) committed without its fsync, and the WAL synced in a worker
+        thread (`synced` set after), overlapping runc's work rather than following
+        it.  A power cut before the start's answer may find it `running` (then
+        recovered as exited, 255, as any container whose host went down); an error
+        writes the record back (`_unwrite_ahead`).  The record's revision after."""
+        state = replace(c.state)
+        _mark_started(state, c.name, 0, started_at, by_user=True)
+        # may fail: the reserve a full disk releases is for exits, not for starts
+        self.containers.save(replace(c, state=state), durable=False, may_fail=True)
+        self.nursery.start_soon(self.sync_records, synced)
+        return self.containers.revision(c.id)
+
+    def _unwrite_ahead(
+        self, c: Container, ahead: list[int]
+    ) -> Callable[[type[BaseException] | None, BaseException | None, object], bool]:
+        """The undo of `_write_ahead` (if it ran): the record as it is in memory
+        written back over the `running` one, durably unless `_start_failed`'s save,
+        which a CorralError gets, follows."""
+
+        def undo(_type: type[BaseException] | None, exc: BaseException | None,
+                 _tb: object) -> bool:  # fmt: skip
+            if ahead:
+                self.containers.save(c, durable=not isinstance(exc, CorralError))
+            return False
+
+        return undo
 
     async def sync_records(self, done: trio.Event | None = None) -> None:
         """The WAL's fsync off the trio thread (`Database.synced`: shared by the
@@ -991,6 +1041,9 @@ class Engine:
 
         return failed
 
+    async def _forget_held(self, c: Container) -> None:
+        await self.holder.forget(c.id)
+
     async def _delete_state(self, c: Container) -> None:
         await self.runtime.delete(c.id, force=True)
 
@@ -1010,26 +1063,42 @@ class Engine:
         start_time: int,
         out_r: OwnedFd | None,
         err_r: OwnedFd | None,
-        in_w: OwnedFd | None,
         console: Console | None,
         extra: dict[str, OwnedFd] | None = None,
     ) -> None:
-        """The holder keeps copies of the output pipes' read ends, stdin's write end,
-        the pty master (and its relay pipe) and the ports' listeners (ours stay ours)."""
+        """The holder keeps init `pid` and copies of what `_holder_copies` names."""
+        copies = self._holder_copies(c, out_r, err_r, console, extra)
+        try:
+            await self.holder.adopt(c.id, pid, start_time, copies)
+        finally:
+            close_all(*copies.values())
+
+    def _holder_copies(
+        self,
+        c: Container,
+        out_r: OwnedFd | None,
+        err_r: OwnedFd | None,
+        console: Console | None = None,
+        extra: dict[str, OwnedFd] | None = None,
+    ) -> dict[str, OwnedFd]:
+        """Copies for the holder of the output pipes' read ends, the pty master (and
+        its relay pipe) and the ports' listeners (ours stay ours), the caller's to
+        close once sent."""
         copies: dict[str, OwnedFd] = {}
         try:
             for name, kept in (extra or {}).items():
                 copies[name] = kept.dup(f"{name} for the holder")
-            for name, fd in (("stdout", out_r), ("stderr", err_r), ("stdin", in_w)):
+            for name, fd in (("stdout", out_r), ("stderr", err_r)):
                 if fd is not None:
                     copies[name] = fd.dup(f"{name} for the holder")
             if console is not None:
                 copies["console"] = console.dup("pty master for the holder")
             for name, raw in self.networks.listener_fds(c.id).items():
                 copies[name] = OwnedFd(os.dup(raw), f"{name} for the holder")
-            await self.holder.adopt(c.id, pid, start_time, copies)
-        finally:
+        except BaseException:
             close_all(*copies.values())
+            raise
+        return copies
 
     async def ports_moved(self, old_id: str, new_id: str, old_names: set[str]) -> None:
         """A rollout's switch moved ports from `old_id` to `new_id` (`old_names`: the
@@ -2492,6 +2561,20 @@ async def _shielded(undo: Callable[[Container], Awaitable[None]], c: Container) 
     """An undo step that must run to its end, even when the start was cancelled."""
     with trio.CancelScope(shield=True):
         await undo(c)
+
+
+def _mark_started(st: State, name: str, pid: int, started_at: str, *, by_user: bool) -> None:
+    """A record's state once its init runs (a user's start resets the restart count,
+    as Docker's does)."""
+    transition(st, Event.START, name)
+    st.pid = pid
+    st.exit_code = 0
+    st.error = ""
+    st.oom_killed = False
+    st.user_stopped = False
+    st.started_at = started_at
+    if by_user:
+        st.restart_count = 0
 
 
 def _drop_spools(live: Live) -> None:

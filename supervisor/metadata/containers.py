@@ -176,6 +176,7 @@ class ContainerStore:
         # `all()`'s order, made again only when a container comes or goes (`created`
         # never changes): a listing, a scrape and each start ask for it.
         self._sorted: list[Container] | None = None
+        self._revisions: dict[str, int] = {}  # saves per container (`revision`)
         for row in db.execute("SELECT record FROM containers"):
             c = Container.from_json(row["record"])
             self._by_id[c.id] = c
@@ -212,7 +213,7 @@ class ContainerStore:
         self._by_id[c.id] = c
         self._sorted = None
 
-    def save(self, c: Container, *, durable: bool = True) -> None:
+    def save(self, c: Container, *, durable: bool = True, may_fail: bool = False) -> None:
         """Write the record through; called after every state change.  Never fails for
         a full disk (an exit must be recorded): the database holds it until there is
         room, and lookups are served from memory meanwhile.
@@ -220,13 +221,21 @@ class ContainerStore:
         `durable=False` (the steps of a policy restart) commits without the WAL's
         fsync: the write survives a daemon crash, only a power cut can take it back,
         and after one the container is not running whatever the record says (the
-        next durable write, an exit for good or a user's verb, covers it)."""
-        self.db.persist(
+        next durable write, an exit for good or a user's verb, covers it).
+        `may_fail`: a full disk raises `DiskFull` instead (`Database.write_now`)."""
+        write = self.db.write_now if may_fail else self.db.persist
+        write(
             f"container:{c.id}",
             "UPDATE containers SET name=?, record=? WHERE id=?",
             (c.name, c.to_json(), c.id),
             durable=durable,
         )
+        self._revisions[c.id] = self._revisions.get(c.id, 0) + 1
+
+    def revision(self, cid: str) -> int:
+        """How many times `cid`'s record was saved by this process: a caller that
+        wrote it ahead tells whether anyone wrote it since (a start's record)."""
+        return self._revisions.get(cid, 0)
 
     def forget(self, cid: str) -> None:
         """Out of the in-memory index only: an `add` whose transaction rolled back."""
@@ -240,6 +249,7 @@ class ContainerStore:
         self.db.persist(f"container:{c.id}", "DELETE FROM containers WHERE id=?", (c.id,),
                         durable=durable)
         self._by_id.pop(c.id, None)
+        self._revisions.pop(c.id, None)
         self._sorted = None
 
     def get(self, ref: str) -> Container:

@@ -271,6 +271,18 @@ class Database:
         if is_disk_full(exc):
             raise DiskFull(f"write {self.path}: no space left on device") from exc
 
+    def write_now(self, key: str, sql: str, params: Params = (), *,
+                  durable: bool = True) -> None:  # fmt: skip
+        """`persist`'s write, but one that may fail: on a full disk `DiskFull`, the
+        reserve kept for the writes that cannot fail left alone (a start's record
+        written ahead: the start fails, as it would have without it)."""
+        try:
+            self._run(sql, params, durable)
+        except sqlite3.OperationalError as exc:
+            self._raise_full(exc)
+            raise
+        self._pending.pop(key, None)  # superseded
+
     # ------------------------------------------------- writes that cannot fail
     def persist(self, key: str, sql: str, params: Params = (), *, durable: bool = True) -> bool:
         """Write a record's latest state (`key` names the record); on a full disk keep

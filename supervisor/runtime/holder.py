@@ -28,6 +28,7 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,16 +46,7 @@ log = structlog.get_logger("corral.holder")
 SOCKET_NAME = "holder.sock"
 
 
-def start_ticks(pid: int) -> int:
-    """`/proc/PID/stat` field 22: when the process started (clock ticks since boot);
-    0 if there is no such process."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return 0
-    # Fields after the command (which may hold spaces and parentheses): state is 3.
-    return int(stat[stat.rindex(")") + 2 :].split()[19])
+start_ticks = holderd.start_ticks
 
 
 @dataclass
@@ -75,6 +67,20 @@ class Held:
         self.fds.clear()
 
 
+@dataclass
+class Handover:
+    """What the holder is to keep of the init a spawn's `runc create` makes: the
+    container, the file runc writes the init's pid to and the descriptors (borrowed:
+    the holder gets copies).  `pid` and `start` are set once the holder adopted it
+    with the spawn (0: it did not, an older holder or no pid file: `Holder.adopt`)."""
+
+    cid: str
+    pid_file: str
+    fds: dict[str, OwnedFd]
+    pid: int = 0
+    start: int = 0
+
+
 class HolderLost(CorralError):
     """The holder went away: inits it parented cannot tell us their exit status."""
 
@@ -86,6 +92,7 @@ class Holder:
         self.sock: trio.socket.SocketType | None = None
         self.pid = 0
         self.preserves = False  # the holder takes `preserve` in spawn (hello says so)
+        self.adopts = False  # and `adopt` (the init adopted with the spawn's answer)
         self._send_lock = trio.Lock()
         self._tag = 0
         self._replies: dict[int, tuple[trio.Event, list[dict[str, Any]]]] = {}
@@ -110,6 +117,7 @@ class Holder:
         self.pid = int(reply["pid"])
         # an older holder (kept across a daemon upgrade) takes no preserved fds
         self.preserves = bool(reply.get("preserve"))
+        self.adopts = bool(reply.get("adopt"))
         held, self._held = self._held, []
         log.info("holder.connected", pid=self.pid, held=len(held), rss_kb=reply["rss_kb"])
         return held
@@ -168,14 +176,25 @@ class Holder:
                 self._lose(str(exc))
                 raise HolderLost(f"the container holder is gone: {exc}") from exc
 
-    async def _request(self, msg: dict[str, Any], fds: list[int] | None = None) -> dict[str, Any]:
+    async def _request(
+        self, msg: dict[str, Any], fds: list[int] | None = None,
+        meanwhile: Callable[[], None] | None = None,
+    ) -> dict[str, Any]:
+        """Send `msg` and wait for its answer; `meanwhile` runs once it is sent (its
+        error raised after the answer came: what was asked for is not left running)."""
         self._tag += 1
         tag = self._tag
         done = trio.Event()
         slot: list[dict[str, Any]] = []
         self._replies[tag] = (done, slot)
+        failed: BaseException | None = None
         try:
             await self._send({**msg, "tag": tag}, fds)
+            if meanwhile is not None:
+                try:
+                    meanwhile()
+                except BaseException as exc:  # noqa: BLE001 - raised below
+                    failed = exc
             with trio.CancelScope() as scope:
                 async with trio.open_nursery() as n:
                     async def lost() -> None:
@@ -184,10 +203,13 @@ class Holder:
                     n.start_soon(lost)
                     await done.wait()
                     n.cancel_scope.cancel()
+            if failed is not None:
+                raise failed
             if not slot:
                 raise HolderLost("the container holder is gone")
         finally:
             self._replies.pop(tag, None)
+            del failed  # no cycle through the traceback
         if slot[0]["op"] == "error":
             raise CorralError(f"holder: {slot[0]['error']}")
         return slot[0]
@@ -246,19 +268,32 @@ class Holder:
     # ------------------------------------------------------------ requests
     async def spawn(
         self, argv: list[str], stdin: int, stdout: int, stderr: int, exe: int | None = None,
-        preserve: tuple[int, ...] = (), background: bool = False,
+        preserve: tuple[int, ...] = (), *, meanwhile: Callable[[], None] | None = None,
+        adopt: Handover | None = None, background: bool = False,
     ) -> int:
         """Run argv in the holder with that stdio; its exit code.  Given `exe`, the
         runtime's sealed memfd (runtime/runcbin.py), the holder execs that file;
-        `preserve` become the child's fds 3, 4, ... (runc's `--preserve-fds`);
+        `preserve` become the child's fds 3, 4, ... (runc's `--preserve-fds`).
+
+        `meanwhile` runs on this thread once the request is out, while the child runs
+        (a start's work that needs no pid: its record's write, its spools).  `adopt`:
+        `runc create`'s init adopted by the holder as it exits, as `adopt` would (one
+        round trip fewer a start); `adopt.pid` says it was (not by an older holder).
         `background`: at a lower CPU weight (holderd.lower_weight; an older holder
         ignores it)."""
         if preserve and not self.preserves:
             raise CorralError("the container holder is too old to pass descriptors")
         fds = [stdin, stdout, stderr, *([] if exe is None else [exe]), *preserve]
-        reply = await self._request({"op": "spawn", "argv": argv, "exe": exe is not None,
-                                     "preserve": len(preserve), "background": background},
-                                    fds)  # fmt: skip
+        msg: dict[str, Any] = {"op": "spawn", "argv": argv, "exe": exe is not None,
+                               "preserve": len(preserve), "background": background}
+        if adopt is not None and self.adopts:
+            names = list(adopt.fds)
+            msg["adopt"] = {"id": adopt.cid, "pid_file": adopt.pid_file, "names": names}
+            fds += [adopt.fds[n].fileno() for n in names]
+            self._exits.pop(adopt.cid, None)  # a new run: an earlier run's status is not its own
+        reply = await self._request(msg, fds, meanwhile)
+        if adopt is not None and reply.get("adopted"):
+            adopt.pid, adopt.start = int(reply["pid"]), int(reply["start"])
         return int(reply["code"])
 
     async def adopt(self, cid: str, pid: int, start: int, fds: dict[str, OwnedFd]) -> None:

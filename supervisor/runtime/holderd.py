@@ -120,6 +120,8 @@ class Holder:
         self.path = path
         self.held: dict[str, Held] = {}
         self.spawns: dict[int, int] = {}  # runc create pid -> request tag
+        # runc create pid -> its spawn's `adopt` and the descriptors to keep
+        self.adopting: dict[int, tuple[dict[str, Any], list[int]]] = {}
         # `runc create`s a daemon started and did not see end (it died): their state
         # appears when they end, so a new daemon's `hello` is answered only then.
         self.stale_spawns: set[int] = set()
@@ -257,13 +259,27 @@ class Holder:
         resolved before close-on-exec closes N: runc then skips its own protective
         copy), then `preserve` descriptors that become runc's 3, 4, ... (its
         `--preserve-fds`).  An older daemon's request has no `exe`: a fourth fd is it.
+
+        `adopt` ({id, pid_file, names}; the named descriptors come last, the child
+        gets none of them): once runc exits 0 the init it wrote to `pid_file` is
+        adopted as `op_adopt` would, and `spawned` says its pid and start time, so a
+        start needs no second round trip (`adopted`: 1 in the answer).
         `background` (a policy restart's): runc runs in a session of its own at a lower
-        CPU weight (`background`)."""
+        CPU weight (`lower_weight`)."""
         high: list[int] = []
+        adopt = msg.get("adopt")
+        kept: list[int] = []
+        if adopt is not None:
+            count = len(adopt["names"])
+            if count > len(fds):
+                close_fds(fds)
+                raise ValueError("names and descriptors differ in number")
+            fds, kept = fds[: len(fds) - count], fds[len(fds) - count :]
         try:
             preserve = int(msg.get("preserve", 0))
             exe = bool(msg.get("exe", len(fds) > 3))
             if len(fds) != 3 + exe + preserve:
+                close_fds(kept)
                 raise ValueError("descriptors and request differ in number")
             # every source above every target first: a dup2 onto a number another
             # source still has would lose that one
@@ -280,12 +296,17 @@ class Holder:
                                      **kw)  # fmt: skip
             else:
                 pid = os.posix_spawnp(msg["argv"][0], msg["argv"], dict(os.environ), **kw)
+        except BaseException:
+            close_fds(kept)
+            raise
         finally:
             close_fds(fds)
             close_fds(high)
         if background:
             lower_weight(pid)
         self.spawns[pid] = msg["tag"]
+        if adopt is not None:
+            self.adopting[pid] = (adopt, kept)
         self.reap()  # it may have exited already
 
     def op_adopt(self, msg: dict[str, Any], fds: list[int]) -> None:
@@ -293,17 +314,42 @@ class Holder:
         if len(msg["names"]) != len(fds):
             close_fds(fds)
             raise ValueError("names and descriptors differ in number")
-        old = self.held.pop(msg["id"], None)
+        h = self.keep_init(msg["id"], int(msg["pid"]), int(msg["start"]),
+                           dict(zip(msg["names"], fds, strict=True)))
+        self.send({"op": "adopted", "tag": msg.get("tag"), "id": msg["id"]})
+        self.tell_unclaimed(msg["id"], h)
+
+    def keep_init(self, cid: str, pid: int, start: int, fds: dict[str, int]) -> Held:
+        """`cid`'s init is `pid` now, with `fds` (an earlier entry of it let go)."""
+        old = self.held.pop(cid, None)
         if old is not None:
             old.close()
-        h = Held(pid=int(msg["pid"]), start=int(msg["start"]),
-                 fds=dict(zip(msg["names"], fds, strict=True)))
-        self.held[msg["id"]] = h
+        h = self.held[cid] = Held(pid=pid, start=start, fds=fds)
+        return h
+
+    def tell_unclaimed(self, cid: str, h: Held) -> None:
+        """An init that ended before it was adopted: its exit, kept meanwhile."""
         code = self.unclaimed.pop(h.pid, None)
-        self.send({"op": "adopted", "tag": msg.get("tag"), "id": msg["id"]})
         if code is not None:
             h.exit = code
-            self.send({"op": "exit", "id": msg["id"], "code": code})
+            self.send({"op": "exit", "id": cid, "code": code})
+
+    def adopt_spawned(self, pid: int, code: int) -> tuple[str, Held] | None:
+        """The `adopt` of spawn `pid` (runc create) that exited with `code`: the
+        init runc made, adopted; None if there is none (or no pid file to name it:
+        the daemon then reads it and adopts the init itself)."""
+        adopt, kept = self.adopting.pop(pid)
+        try:
+            with open(adopt["pid_file"]) as f:
+                init = int(f.read().strip()) if code == 0 else 0
+        except (OSError, ValueError):
+            init = 0
+        if init <= 0:
+            close_fds(kept)
+            return None
+        cid = str(adopt["id"])
+        return cid, self.keep_init(cid, init, start_ticks(init),
+                                   dict(zip(adopt["names"], kept, strict=True)))
 
     def op_keep(self, msg: dict[str, Any], fds: list[int]) -> None:
         """More descriptors for a held container (the listeners of its ports), and
@@ -340,9 +386,10 @@ class Holder:
             names = list(h.fds)
             self.send({"op": "held", "id": cid, "pid": h.pid, "start": h.start,
                        "exit": h.exit, "names": names}, [h.fds[n] for n in names])
-        # preserve: `spawn` takes descriptors for runc's --preserve-fds
+        # preserve: `spawn` takes descriptors for runc's --preserve-fds; adopt: and
+        # adopts the init it makes
         self.send({"op": "hello", "tag": msg.get("tag"), "pid": os.getpid(),
-                   "rss_kb": rss_kb(), "preserve": 1})
+                   "rss_kb": rss_kb(), "preserve": 1, "adopt": 1})
 
     def op_stat(self, msg: dict[str, Any], fds: list[int]) -> None:
         self.send({"op": "stat", "tag": msg.get("tag"), "pid": os.getpid(),
@@ -367,13 +414,20 @@ class Holder:
             code = exit_code(status)
             if pid in self.stale_spawns:
                 self.stale_spawns.discard(pid)
+                if pid in self.adopting:  # no daemon asked for it any more
+                    close_fds(self.adopting.pop(pid)[1])
                 if not self.stale_spawns and self.pending_hello is not None:
                     msg, self.pending_hello = self.pending_hello, None
                     self.op_hello(msg, [])
                 continue
             tag = self.spawns.pop(pid, None)
             if tag is not None:
-                self.send({"op": "spawned", "tag": tag, "code": code})
+                adopted = self.adopt_spawned(pid, code) if pid in self.adopting else None
+                extra = {} if adopted is None else {
+                    "adopted": 1, "pid": adopted[1].pid, "start": adopted[1].start}
+                self.send({"op": "spawned", "tag": tag, "code": code, **extra})
+                if adopted is not None:
+                    self.tell_unclaimed(*adopted)
                 continue
             for cid, h in self.held.items():
                 if h.pid == pid and h.exit is None:
@@ -399,6 +453,18 @@ def watch_root(root: str) -> int:
         os.close(fd)
         return -1
     return fd
+
+
+def start_ticks(pid: int) -> int:
+    """`/proc/PID/stat` field 22: when the process started (clock ticks since boot);
+    0 if there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return 0
+    # Fields after the command (which may hold spaces and parentheses): state is 3.
+    return int(stat[stat.rindex(")") + 2 :].split()[19])
 
 
 def rss_kb() -> int:

@@ -26,7 +26,7 @@ import subprocess
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import trio
 
@@ -41,6 +41,7 @@ from supervisor.errors import (
 from supervisor.rmtree import discard_tree
 from supervisor.runtime import cgroups, commandpath, seccompexec
 from supervisor.runtime.fds import OwnedFd
+from supervisor.runtime.holder import Handover
 from supervisor.runtime.process import PidFd, has_exited
 from supervisor.runtime.runcbin import SealedBinary
 from supervisor.runtime.seccompexec import Filters
@@ -241,6 +242,26 @@ def _process_dict(process: ProcessSpec | dict[str, Any]) -> dict[str, Any]:
     return process
 
 
+def _clear_pid_temp(pid_file: Path) -> None:
+    """runc writes `pid_file` as `.NAME` (O_EXCL, synced) renamed into place: a full
+    disk failing that write leaves `.NAME` behind, as does a power cut before the
+    rename reached the journal, and every later `runc create` of that container then
+    failed with "file exists" (test_diskfull_ops' start at every boundary, whenever a
+    step fell on that write).  Nothing but a runc of ours that ended writes it."""
+    with contextlib.suppress(FileNotFoundError):
+        (pid_file.parent / f".{pid_file.name}").unlink()
+
+
+class Spawner(Protocol):
+    """`Holder.spawn`'s shape, the runtime's way to run `runc create` elsewhere."""
+
+    def __call__(
+        self, argv: list[str], stdin: int, stdout: int, stderr: int, exe: int | None = None,
+        preserve: tuple[int, ...] = (), *, meanwhile: Callable[[], None] | None = None,
+        adopt: Handover | None = None, background: bool = False,
+    ) -> Awaitable[int]: ...
+
+
 class Runtime:
     """A runc binary plus its state root (`runc --root`)."""
 
@@ -249,15 +270,11 @@ class Runtime:
         self.state_dir = state_dir
         #: the binary as a sealed memfd, exec'd from (runtime/runcbin.py)
         self.sealed = SealedBinary(binary)
-        #: who runs `runc create` (argv, stdin, stdout, stderr, the sealed binary's fd
-        #: or None, fds for `--preserve-fds`, background -> exit code): the holder
-        #: (runtime/holder.py), so the init is its child and outlives the daemon;
-        #: None: this process.
-        self.spawner: (
-            Callable[[list[str], int, int, int, int | None, tuple[int, ...], bool],
-                     Awaitable[int]]
-            | None
-        ) = None
+        #: who runs `runc create` (`Holder.spawn`: argv, stdin, stdout, stderr, the
+        #: sealed binary's fd or None, fds for `--preserve-fds`, what to do meanwhile,
+        #: what to keep of the init -> exit code): the holder (runtime/holder.py), so
+        #: the init is its child and outlives the daemon; None: this process.
+        self.spawner: Spawner | None = None
         #: the compiled seccomp filters (runtime/seccompexec.py); None: runc's own path
         self.filters: Filters | None = None
         self._fifo_start: bool | None = None  # runc's exec fifo protocol (`start`)
@@ -307,14 +324,19 @@ class Runtime:
         pid_file: Path,
         console_socket: str | None = None,
         helper: OwnedFd | None = None,
+        meanwhile: Callable[[], None] | None = None,
+        adopt: Handover | None = None,
         background: bool = False,
     ) -> int:
         """`runc create`; returns the container init's pid (parked until `start`).
 
         `helper`: the bundle's command is the seccomp helper, this its sealed memfd
-        (runtime/seccompexec.py), the init's fd 3.  `background` (a policy restart):
-        runc at a lower CPU weight than the daemon and its clients, where the spawner
-        can (runtime/holderd.lower_weight).
+        (runtime/seccompexec.py), the init's fd 3.  `meanwhile`: work of this thread
+        done while runc runs (before it, without a spawner; its error raised once runc
+        has ended, the half-made container deleted).  `adopt`: the spawner's holder
+        keeps the init with these descriptors as runc exits (`adopt.pid` set: it did).
+        `background` (a policy restart): runc at a lower CPU weight than the daemon and
+        its clients, where the spawner can (runtime/holderd.lower_weight).
 
         `stdin`/`stdout`/`stderr` become the container's stdio; close your copies of
         the write ends after this returns so readers see EOF when the container exits.
@@ -325,10 +347,11 @@ class Runtime:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         log = bundle / "runc-create.log"
         log.write_bytes(b"")
+        _clear_pid_temp(pid_file)
         with _stdin_fd(stdin) as in_fd:
             result = await self._create_process(
                 id, bundle, log, pid_file, in_fd, stdout, stderr, console_socket, helper,
-                background,
+                meanwhile, adopt, background,
             )
         if result.returncode != 0:
             message = runc_error_message(log.read_text(errors="replace"))
@@ -350,6 +373,8 @@ class Runtime:
         stderr: int,
         console_socket: str | None = None,
         helper: OwnedFd | None = None,
+        meanwhile: Callable[[], None] | None = None,
+        adopt: Handover | None = None,
         background: bool = False,
     ) -> subprocess.CompletedProcess[bytes]:
         # A terminal (process.terminal) is handed to whoever listens on the socket.
@@ -375,8 +400,11 @@ class Runtime:
         try:
             if self.spawner is not None:
                 code = await self.spawner(
-                    argv, stdin, stdout, stderr, self.sealed.exe(), preserve, background)
+                    argv, stdin, stdout, stderr, self.sealed.exe(), preserve,
+                    meanwhile=meanwhile, adopt=adopt, background=background)
                 return subprocess.CompletedProcess(argv, code)
+            if meanwhile is not None:
+                meanwhile()
             if preserve:
                 code = await self._spawn_wait(argv, [stdin, stdout, stderr, *preserve])
                 return subprocess.CompletedProcess(argv, code)
