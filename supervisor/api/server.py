@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import socket as _stdsocket
 import stat
 import struct
+import sys
+import termios
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -66,6 +69,8 @@ _ACCEPT_RETRY_ERRNOS: Final = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.E
 
 _GONE = (trio.BrokenResourceError, trio.ClosedResourceError)
 LINGER: Final = 1.0  # how long a refused connection's request is read and dropped
+#: how long an error sent at once after a hijacked head waits for the head to be read
+PEER_CATCH_UP: Final = 0.25
 
 
 STREAM_SNDBUF = 4 << 20
@@ -147,6 +152,29 @@ class _PrefixedStream(trio.abc.HalfCloseableStream):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+    async def peer_caught_up(self, limit: float = PEER_CATCH_UP) -> None:
+        """Return once the client has read what was sent (the socket's send queue,
+        SIOCOUTQ, is empty), or after `limit` seconds.
+
+        docker-py reads a hijacked answer's head through a buffered reader, then
+        the stream from the raw socket: bytes that arrived with the head are in
+        that buffer and lost.  Docker's own answers follow the head only after a
+        runtime round trip; ours can follow at once (an exec refused by the
+        daemon's own check of its command), so such an answer waits for the head
+        to be read first.  There is no event for it: a short bounded wait, on
+        error paths only."""
+        fd = self.inner.socket.fileno()
+        buf = bytearray(4)
+        with trio.move_on_after(limit):
+            while True:
+                try:
+                    fcntl.ioctl(fd, termios.TIOCOUTQ, buf)
+                except OSError:
+                    return
+                if int.from_bytes(buf, sys.byteorder) == 0:
+                    return
+                await trio.sleep(0.001)
 
 
 class _SocketBody:

@@ -356,8 +356,11 @@ def register(router: Router, engine: Engine) -> None:
                 try:
                     await engine.exec_run(ex, source, emit)
                 except CorralError as exc:
-                    # Docker writes a start failure on the stdout stream, then ends it.
+                    # Docker writes a start failure on the stdout stream, then ends it,
+                    # once the client has read the head (api/server.py peer_caught_up).
                     msg = f"{exc.message}\r\n".encode()
+                    if (caught_up := getattr(stream, "peer_caught_up", None)) is not None:
+                        await caught_up()
                     await stream.send_all(msg if tty else frame(STREAM_IDS["stdout"], msg))
 
         content = "application/vnd.docker.raw-stream" if tty else STDCOPY
