@@ -10,6 +10,7 @@ against a real process: read while it runs, nothing (not a reused pid) once it i
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -148,6 +149,9 @@ def test_a_scrape_writes_the_reference_lines_and_never_a_kept_stale_one(
     procs = [subprocess.Popen(["sleep", "60"]) for _ in range(2)]
     col = ContainerCollector(lambda: [])
     try:
+        for p in procs:  # stopped, and waited on: a state that does not change by itself
+            os.kill(p.pid, signal.SIGSTOP)
+            os.waitid(os.P_PID, p.pid, os.WSTOPPED | os.WNOWAIT)
         for name, text in (("cpu.stat", "usage_usec 5\n"), ("cpu.max", "max 100000\n"),
                            ("memory.max", "max\n"), ("memory.current", "1\n"),
                            ("cgroup.threads", f"{procs[0].pid}\n")):  # fmt: skip
