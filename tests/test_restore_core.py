@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import json
 import os
+import socket
 import sqlite3
 from pathlib import Path
 
@@ -318,7 +319,6 @@ def test_a_new_daemon_is_answered_after_the_runc_creates_of_the_one_it_replaces(
     `hello` is answered only then (else it cleaned the last run before that state
     existed, and the restart at boot failed with `container with given ID already
     exists`, ending the loop), and the dead daemon's `spawned` never reaches it."""
-    import socket
     import subprocess
     import sys
 
@@ -331,14 +331,9 @@ def test_a_new_daemon_is_answered_after_the_runc_creates_of_the_one_it_replaces(
     conns: list[socket.socket] = []
 
     def connect() -> socket.socket:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        s.settimeout(60)
-        s.connect(path)
-        conns.append(s)
-        return s
+        return _connect(path, conns)
 
-    def ask(s: socket.socket, msg: dict[str, object], fds: list[int] | None = None) -> None:
-        socket.send_fds(s, [json.dumps(msg).encode()], fds or [])
+    ask = _ask
 
     def answer(s: socket.socket) -> dict[str, object]:
         msg, fds, _, _ = socket.recv_fds(s, 65536, 16)
@@ -422,7 +417,6 @@ def test_an_init_adopted_with_its_spawn_answer_is_held_for_the_next_daemon(
     named descriptors as the spawn ends, its pid and start time in the `spawned`
     answer.  The daemon then dies (kill -9): the next daemon's `hello` is told of that
     init, with the descriptor, and its exit when it ends."""
-    import socket
     import subprocess
     import sys
 
@@ -437,14 +431,9 @@ def test_an_init_adopted_with_its_spawn_answer_is_held_for_the_next_daemon(
     init = 0
 
     def connect() -> socket.socket:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        s.settimeout(60)
-        s.connect(path)
-        conns.append(s)
-        return s
+        return _connect(path, conns)
 
-    def ask(s: socket.socket, msg: dict[str, object], fds: list[int] | None = None) -> None:
-        socket.send_fds(s, [json.dumps(msg).encode()], fds or [])
+    ask = _ask
 
     def answer(s: socket.socket) -> tuple[dict[str, object], list[int]]:
         msg, fds, _, _ = socket.recv_fds(s, 65536, 16)
@@ -498,3 +487,16 @@ def test_an_init_adopted_with_its_spawn_answer_is_held_for_the_next_daemon(
         proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def _connect(path: str, conns: list[socket.socket]) -> socket.socket:
+    """A daemon's connection to the holder at `path`, kept in `conns` to be closed."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(60)
+    s.connect(path)
+    conns.append(s)
+    return s
+
+
+def _ask(s: socket.socket, msg: dict[str, object], fds: list[int] | None = None) -> None:
+    socket.send_fds(s, [json.dumps(msg).encode()], fds or [])
