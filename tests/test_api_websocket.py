@@ -72,6 +72,29 @@ def test_server_frames_are_final_and_unmasked() -> None:
     assert close_frame(1000) == bytes([0x80 | CLOSE, 2, 0x03, 0xE8])
 
 
+async def test_nothing_follows_the_close_frame() -> None:
+    """Output racing the client's close is dropped, not sent after the close answer
+    (RFC 6455 5.5.1: the close frame is the last); a ping after it gets no pong."""
+    import trio.testing
+
+    from supervisor.api.websocket import WebSocketStream
+
+    ours, theirs = trio.testing.memory_stream_pair()
+    ws = WebSocketStream(ours)
+    await theirs.send_all(masked(BINARY, b"in"))
+    assert await ws.receive_some() == b"in"
+    await ws.send_all(b"before")
+    await theirs.send_all(masked(CLOSE, b"\x03\xe8"))
+    assert await ws.receive_some() == b""  # the close: answered, end of input
+    await ws.send_all(b"after")
+    await ws.aclose()
+    got = b""
+    while chunk := await theirs.receive_some():
+        got += chunk
+    assert got == frame(BINARY, b"before") + close_frame(1000)
+    assert ws.peer_closed.is_set()
+
+
 def test_detach_keys_parse_as_docker_writes_them() -> None:
     assert detachkeys.parse(detachkeys.DEFAULT) == b"\x10\x11"
     assert detachkeys.parse("ctrl-a,d,ctrl-@,ctrl-_") == b"\x01d\x00\x1f"

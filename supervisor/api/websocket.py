@@ -38,8 +38,13 @@ class WebSocketStream(trio.abc.HalfCloseableStream):
         self._sending = trio.Lock()
         self.peer_closed = trio.Event()  # a close frame (or EOF) came: the session ends
 
-    async def _send_raw(self, data: bytes) -> None:
+    async def _send(self, data: bytes, *, closing: bool = False) -> None:
+        """One frame out; nothing after the close frame (RFC 6455 5.5.1): output that
+        races the client's close is dropped, as the client asked to detach."""
         async with self._sending:
+            if self._closed_sent:
+                return
+            self._closed_sent = closing
             await self.inner.send_all(data)
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
@@ -59,7 +64,7 @@ class WebSocketStream(trio.abc.HalfCloseableStream):
                 continue
             for opcode, payload in messages:
                 if opcode == PING:
-                    await self._send_raw(frame(PONG, payload))
+                    await self._send(frame(PONG, payload))
                 elif opcode == CLOSE:
                     self._eof = True
                     await self._close(1000)
@@ -73,13 +78,11 @@ class WebSocketStream(trio.abc.HalfCloseableStream):
         return data
 
     async def _close(self, code: int) -> None:
-        if not self._closed_sent:
-            self._closed_sent = True
-            await self._send_raw(close_frame(code))
+        await self._send(close_frame(code), closing=True)
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         if data:
-            await self._send_raw(frame(BINARY, bytes(data)))
+            await self._send(frame(BINARY, bytes(data)))
 
     async def wait_send_all_might_not_block(self) -> None:
         await self.inner.wait_send_all_might_not_block()
