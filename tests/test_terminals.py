@@ -577,6 +577,17 @@ def test_attach_over_a_websocket(corral: Daemon, dk: Any) -> None:
     assert inspect(dk, "ws")["State"]["Running"]  # closing the socket is a detach
 
 
+def test_docker_py_attach_with_logs_to_an_exited_container_gets_its_log(dk: Any) -> None:
+    """docker-py reads a hijacked answer's head through a buffered reader and the rest
+    from the raw socket: an exited container's log, ready at once, must not arrive
+    with the head, or docker-py drops it (the daemon waits for the head to be read)."""
+    c = dk.containers.run(IMAGE, ["sh", "-c", "echo one; echo two >&2"], detach=True)
+    assert c.wait(timeout=60)["StatusCode"] == 0
+    for _ in range(20):
+        got = c.attach(stdout=True, stderr=True, logs=True, stream=False)
+        assert sorted(got.split()) == [b"one", b"two"]
+
+
 def test_attach_ws_without_an_upgrade_is_refused(corral: Daemon, dk: Any) -> None:
     c = dk.containers.run(IMAGE, ["sleep", "1000"], detach=True)
     r = dk.api._get(dk.api._url("/containers/{0}/attach/ws", c.id))

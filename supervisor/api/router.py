@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, runtime_checkable
 
 import structlog
 import trio
@@ -133,6 +133,24 @@ class StreamResponse(ApiResponse):
 
 
 HijackHandler = Callable[[trio.abc.HalfCloseableStream], Awaitable[None]]
+
+
+@runtime_checkable
+class _CatchesUp(Protocol):
+    async def peer_caught_up(self) -> None: ...
+
+
+async def head_read(stream: trio.abc.HalfCloseableStream) -> None:
+    """Return once the client has read the hijacked answer's head, where the stream
+    can tell (the server's hijacked socket: `peer_caught_up`; at most a short bound).
+
+    docker-py reads the head through a buffered reader and the stream from the raw
+    socket: bytes that arrive with the head land in that buffer and are lost.  An
+    answer whose first bytes are ready at once (a refused exec's message, an exited
+    container's log replay) waits for this first; a stream that cannot tell (the
+    websocket's frames, whose client reads them all one way) does not wait."""
+    if isinstance(stream, _CatchesUp):
+        await stream.peer_caught_up()
 
 
 class HijackResponse(ApiResponse):

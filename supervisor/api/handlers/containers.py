@@ -20,6 +20,7 @@ from supervisor.api.router import (
     JsonResponse,
     Router,
     StreamResponse,
+    head_read,
 )
 from supervisor.api.stdcopy import frame
 from supervisor.engine.engine import Engine
@@ -294,6 +295,7 @@ def register(router: Router, engine: Engine) -> None:
 
                     n.start_soon(_copy_stdin, engine, c.id, stream, once, keys, detached)
                 if replay is not None:
+                    await head_read(stream)  # the log is ready at once: docker-py's race
                     async for s, data, _ts in replay:
                         if want[s] or tty:
                             await stream.send_all(wire(s, data))
@@ -357,10 +359,9 @@ def register(router: Router, engine: Engine) -> None:
                     await engine.exec_run(ex, source, emit)
                 except CorralError as exc:
                     # Docker writes a start failure on the stdout stream, then ends it,
-                    # once the client has read the head (api/server.py peer_caught_up).
+                    # once the client has read the head (`head_read`).
                     msg = f"{exc.message}\r\n".encode()
-                    if (caught_up := getattr(stream, "peer_caught_up", None)) is not None:
-                        await caught_up()
+                    await head_read(stream)
                     await stream.send_all(msg if tty else frame(STREAM_IDS["stdout"], msg))
 
         content = "application/vnd.docker.raw-stream" if tty else STDCOPY
