@@ -206,12 +206,14 @@ def sweep(workdirs: list[Path], cgroups: list[str]) -> Swept:
 
 
 def orphan_bridges() -> list[str]:
-    """Bridges whose corral state root is gone (a swept workdir's daemon's), removed."""
+    """Bridges (and nftables tables) whose corral state root is gone (a swept workdir's
+    daemon's), removed."""
     try:
+        from supervisor.network.nat import sweep_tables
         from supervisor.network.orphans import sweep_bridges
     except ImportError:  # pyroute2 missing: nothing corral made can be here either
         return []
-    return sweep_bridges()
+    return [*sweep_bridges(), *sweep_tables()]
 
 
 def sweep_stale(tmp: Path | None = None) -> Swept:

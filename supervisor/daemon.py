@@ -101,6 +101,9 @@ SETTINGS: tuple[tuple[str, str | None, object], ...] = (
     # the default profile's filter compiled once, installed by corral's helper
     # (supervisor/runtime/seccompexec.py); false: runc compiles it at every create/exec
     ("seccomp-helper", None, True),
+    # true: published ports only through the daemon's relay, no nftables DNAT for this
+    # host's own connections (supervisor/network/nat.py)
+    ("userland-proxy", None, False),
     ("fixed-cidr-v6", None, ""),
 )
 
@@ -142,8 +145,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--cleanup",
         action="store_true",
-        help="remove the bridges (and their isolation rules) that daemons of deleted state "
-        "roots left on this host, print their names, and exit (every daemon start does it too)",
+        help="remove the bridges (and their isolation rules) and nftables tables that daemons "
+        "of deleted state roots left on this host, print their names, and exit (every daemon "
+        "start does it too)",
     )
     p.add_argument(
         "--metrics-addr",
@@ -176,6 +180,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         const=True,
         help="install the default seccomp filter compiled once, with corral's helper "
         "(default); --seccomp-helper=false: runc compiles it at every start and exec",
+    )
+    p.add_argument(
+        "--userland-proxy",
+        type=_bool_flag,
+        nargs="?",
+        const=True,
+        help="every connection to a published port through the daemon's relay; by default "
+        "(false) this host's own to an IPv4 TCP port are DNATed by nftables",
     )
     p.add_argument(
         "--init-path",
@@ -485,6 +497,7 @@ async def serve(args: argparse.Namespace) -> None:
         ipv6=bool(getattr(args, "ipv6", False)),
         fixed_cidr_v6=getattr(args, "fixed_cidr_v6", "") or "",
         seccomp_helper=bool(getattr(args, "seccomp_helper", True)),
+        userland_proxy=bool(getattr(args, "userland_proxy", False)),
     )
     async with open_engine(root, settings) as engine:
         exporter = None
@@ -577,9 +590,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     if args.cleanup:  # host-wide, for no root: no lock, no state, nothing served
+        from supervisor.network.nat import sweep_tables
         from supervisor.network.orphans import sweep_bridges
 
-        for name in sweep_bridges():
+        for name in [*sweep_bridges(), *sweep_tables()]:
             print(name)
         return 0
     # 022, not 077: runc and the unpackers make directories inside container roots whose

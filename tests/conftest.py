@@ -280,6 +280,8 @@ def no_bridge_left_behind() -> Iterator[None]:
     # each bridge names its root (network/orphans.py): one under this session's
     # directories is its own whatever else runs on the host
     assert not ours, f"bridges left behind by the test session: {sorted(ours)}"
+    tables = SESSION.owned_nat_tables() if SESSION is not None else []
+    assert not tables, f"nftables tables left behind by the test session: {tables}"
     # torn down last (autouse, session scope): this session's daemons are gone by now, so
     # a corral daemon still running belongs to another session, whose bridges these may be
     others = subprocess.run(["pgrep", "-f", "supervisor(.daemon| daemon)"],

@@ -24,6 +24,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -126,6 +127,24 @@ class Session:
             return False
         root = owner_root(alias)
         return root is not None and _under(root, self.dirs)
+
+    def owned_nat_tables(self) -> list[str]:
+        """The nftables tables (network/nat.py) of daemon roots under this session's dirs."""
+        from supervisor.network.nat import TABLE_PREFIX, owner_of
+
+        if shutil.which("nft") is None:
+            return []
+        listed = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True)
+        names = [line.split()[2] for line in listed.stdout.splitlines()
+                 if line.startswith("table ip " + TABLE_PREFIX)]
+        owned = []
+        for name in names:
+            text = subprocess.run(["nft", "list", "table", "ip", name],
+                                  capture_output=True, text=True).stdout
+            root = owner_of(text)
+            if root is not None and _under(root, self.dirs):
+                owned.append(name)
+        return owned
 
     def finish(self) -> list[str]:
         found = sweep_dirs(self.dirs)

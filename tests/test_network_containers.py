@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +21,8 @@ from typing import Any
 import pytest
 from conftest import Daemon, kill_holder, stop_daemon
 from pyroute2 import IPRoute  # type: ignore[import-untyped]
+
+from supervisor.network import nat
 
 IMAGE = "busybox:latest"
 
@@ -71,12 +74,20 @@ def our_rules(root: Path) -> set[tuple[str, int]]:
         }
 
 
+def our_dnat_rules(root: Path) -> list[str]:
+    """The DNAT rules of this daemon's nftables table (network/nat.py), one line each."""
+    out = subprocess.run(["nft", "list", "table", "ip", nat.table_name(root)],
+                         capture_output=True, text=True)
+    return sorted(line.strip() for line in out.stdout.splitlines() if "dnat to" in line)
+
+
 def snapshot(d: Daemon, dk: Any) -> dict[str, Any]:
     """What this daemon may own on the host: links, namespaces, mounts, listeners, rules."""
     ns_dir = d.root / "netns"
     return {
         "links": our_links(dk, d.root),
         "rules": our_rules(d.root),
+        "dnat": our_dnat_rules(d.root) if shutil.which("nft") else [],
         "netns": set(os.listdir(ns_dir)) if ns_dir.is_dir() else set(),
         "mounts": [
             m for m in Path("/proc/self/mountinfo").read_text().splitlines() if str(d.root) in m
@@ -266,6 +277,8 @@ def test_rm_and_network_rm_leave_nothing(corral: Daemon, dk: Any, nets: list[str
     during = snapshot(corral, dk)
     assert len(during["netns"]) == len(before["netns"]) + 2
     assert len([x for x in during["links"] - before["links"] if x.startswith("veth")]) == 2
+    if shutil.which("nft"):  # t1's TCP port is DNATed for this host; t2's UDP one is not
+        assert len(during["dnat"]) == len(before["dnat"]) + 1
     assert corral.docker("rm", "-f", "t1", "t2").returncode == 0
     assert corral.docker("network", "rm", "tidy").returncode == 0
     assert snapshot(corral, dk) == before

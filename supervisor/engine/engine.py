@@ -249,7 +249,8 @@ class Engine:
         self.events = EventBus(self.db)
         self._live: dict[str, Live] = {}
         # networking (supervisor/network): bridges, namespaces, published ports, names
-        self.networks = Networks(root, self.db, self.containers, nursery)
+        self.networks = Networks(root, self.db, self.containers, nursery,
+                                 kernel_nat=not settings.userland_proxy)
         # what the other components do at each step of a container's lifecycle
         # (engine/hooks.py): set up in this order, taken down in the reverse
         self.volume_hooks = VolumeHooks(self.volumes, self.events, self.volume_user)
@@ -450,6 +451,7 @@ class Engine:
         restored = 0
         for c, h in chosen:
             restored += await restore.adopt(self, c, h)
+        self.networks.adopted()  # no DNAT rule of a container not adopted stays
         if chosen:
             self.events.publish("daemon", "restore", "", {
                 "containers": str(restored),

@@ -30,3 +30,6 @@ class EngineSettings:
     # the default seccomp filter compiled once, installed by corral's helper
     # (runtime/seccompexec.py), not by runc at every create and exec (`seccomp-helper`)
     seccomp_helper: bool = True
+    # every published port's connections through the daemon's relay, none by a DNAT
+    # rule for this host's own (network/nat.py) (`userland-proxy`)
+    userland_proxy: bool = False

@@ -34,7 +34,7 @@ from supervisor.errors import Conflict, CorralError, InvalidArgument, NotFound
 from supervisor.metadata.containers import Container, ContainerStore
 from supervisor.metadata.database import Database
 from supervisor.metadata.networks import PREDEFINED, Endpoint, Network, NetworkStore
-from supervisor.network import etcfiles, ipam, links, netlink, orphans, proxy
+from supervisor.network import etcfiles, ipam, links, nat, netlink, orphans, proxy
 from supervisor.network.ports import (
     PortRequest,
     Published,
@@ -42,6 +42,7 @@ from supervisor.network.ports import (
     ports_view,
     requests_from,
 )
+from supervisor.pods.labels import POD_LABEL
 from supervisor.runtime import userns
 
 log = structlog.get_logger("corral.network")
@@ -49,6 +50,12 @@ log = structlog.get_logger("corral.network")
 DEFAULT_ROOT = Path("/var/lib/corral")
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 POOLS_ENV = "CORRAL_DEFAULT_ADDRESS_POOLS"
+
+
+def _kernel_nat_for(c: Container) -> bool:
+    """Whether a container's ports may take this host's connections by DNAT: not a
+    pod's, whose readiness must close them at once (the relay's `Upstream.ready`)."""
+    return POD_LABEL not in (c.config.get("Labels") or {})
 
 
 @functools.cache
@@ -98,6 +105,9 @@ class Relay:
     sock: Any = None
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     done: trio.Event = field(default_factory=trio.Event)
+    #: whether this host's connections may bypass the relay by a DNAT rule
+    #: (network/nat.py): not a pod's (its readiness gates it), nor a rollout's old one
+    kernel: bool = True
 
 
 @dataclass
@@ -109,6 +119,7 @@ class Sandbox:
 
     path: Path
     target: str = ""  # the address relays reach the container at
+    bridge: str = ""  # the bridge `target` is reached through
     relays: list[Relay] = field(default_factory=list)
     waiting: list[PortRequest] = field(default_factory=list)
 
@@ -136,6 +147,8 @@ class Networks:
         containers: ContainerStore,
         nursery: trio.Nursery,
         pools: tuple[ipam.Pool, ...] | None = None,
+        *,
+        kernel_nat: bool = True,
     ) -> None:
         self.root = root
         self.netns_dir = root / "netns"
@@ -148,6 +161,9 @@ class Networks:
         #: `userns-remap`: the holder namespace remapped containers' netns belong to
         self.remap_userns: Path | None = None
         self._sandboxes: dict[str, Sandbox] = {}
+        #: this host's connections to published ports, DNATed (off: `userland-proxy`)
+        self.nat = nat.KernelNat(root, enabled=kernel_nat)
+        nursery.start_soon(self.nat.run)
         self._ensure_default()
 
     def close(self) -> None:
@@ -677,22 +693,47 @@ class Networks:
             self._drop_idle_default_bridge()
             raise
         sandbox.target = endpoints[0].ip if endpoints else ""
+        sandbox.bridge = self.store.get(endpoints[0].network_id).bridge if endpoints else ""
+        kernel = _kernel_nat_for(c)
         for r, sock in listeners:
-            self._serve(sandbox, r, sock)
+            self._serve(sandbox, r, sock, kernel=kernel)
         self._sandboxes[c.id] = sandbox
         self.refresh_hosts(c.id, cdir)
         log.debug("network.attach", id=c.id[:12], ips=[ep.ip for ep in endpoints])
 
-    def _serve(self, sandbox: Sandbox, r: PortRequest, sock: Any) -> None:
+    def _serve(self, sandbox: Sandbox, r: PortRequest, sock: Any, *, kernel: bool) -> None:
         port = sock.getsockname()[1]
         relay = Relay(
             r,
             Published(r.container_port, r.proto, r.host_ip, port),
             proxy.Upstream((sandbox.target, r.container_port)),
             sock=sock,
+            kernel=kernel,
         )
         sandbox.relays.append(relay)
         self.nursery.start_soon(self._relay, relay, sock)
+        self._forward(relay, sandbox)
+
+    def _forward(self, relay: Relay, sandbox: Sandbox | None) -> None:
+        """The relay's DNAT rule as it should be now: there while it may bypass the
+        relay and takes connections, gone otherwise (loaded by `nat.run`)."""
+        p = relay.published
+        wanted = None
+        if (sandbox is not None and relay.kernel and relay.upstream.ready
+                and nat.kernel_can_forward(p.proto, p.host_ip, sandbox.target, sandbox.bridge)):
+            wanted = nat.Forward(p.host_ip, p.host_port, sandbox.target, p.container_port,
+                                 sandbox.bridge)
+        self.nat.put(p.host_ip, p.host_port, wanted)
+
+    async def relay_only(self, cid: str, only: bool = True) -> None:
+        """A rollout's old replica: from now until `only=False`, every new connection to
+        its ports goes through the relay, which counts what the switch drains.  Returns
+        once no rule sends a new connection past it."""
+        sandbox = self._sandboxes.get(cid)
+        for relay in sandbox.relays if sandbox else []:
+            relay.kernel = not only
+            self._forward(relay, sandbox)
+        await self.nat.settled()
 
     async def _relay(self, relay: Relay, sock: Any) -> None:
         try:
@@ -720,7 +761,7 @@ class Networks:
                 (x for x in (old.relays if old else []) if takes_over(r, x.published)), None
             )
             if relay is None:
-                self._serve(new, r, proxy.bind(r))
+                self._serve(new, r, proxy.bind(r), kernel=True)
             else:
                 assert old is not None
                 old.relays.remove(relay)
@@ -730,6 +771,8 @@ class Networks:
                     r.container_port, r.proto, r.host_ip, relay.published.host_port
                 )
                 new.relays.append(relay)
+                relay.kernel = True  # what the old one had open drains through the relay
+                self._forward(relay, new)
                 switched.append((relay.upstream, previous))
             new.waiting.remove(r)
         log.info("network.takeover", old=old_id[:12], new=new_id[:12], ports=len(switched))
@@ -752,9 +795,11 @@ class Networks:
             return
         if sandbox is not None:
             for relay in sandbox.relays:
+                self.nat.put(relay.published.host_ip, relay.published.host_port, None)
                 relay.scope.cancel()
             for relay in sandbox.relays:
                 await relay.done.wait()
+            await self.nat.settled()  # no rule sends anything to the address released below
         endpoints = self.store.endpoints_of(c.id)
         had = [ep.network_id for ep in endpoints if ep.ip]
         self._undo_endpoints(c.id)
@@ -794,20 +839,24 @@ class Networks:
         endpoints = self.store.endpoints_of(cid)
         sandbox = Sandbox(self.sandbox_path(cid))
         sandbox.target = endpoints[0].ip if endpoints else ""
+        sandbox.bridge = self.store.get(endpoints[0].network_id).bridge if endpoints else ""
         self._sandboxes[cid] = sandbox
+        kernel = _kernel_nat_for(self.containers.get(cid))
         for name, sock in listeners.items():
             _, proto, cport, host_ip = name.split(":", 3)
             sock.setblocking(False)
             port = sock.getsockname()[1]
-            self._serve(sandbox, PortRequest(int(cport), proto, host_ip, port, port), sock)
+            self._serve(sandbox, PortRequest(int(cport), proto, host_ip, port, port), sock,
+                        kernel=kernel)
 
     def recover(self, keep: frozenset[str] = frozenset()) -> None:
         """After a restart: no namespace, veth, address or rule of the previous run
         stays, but those of the containers in `keep` (adopted: still running).  Bridges
         that daemons of deleted roots left on the host go too (network/orphans.py)."""
         swept = orphans.sweep_bridges(self.nl)
-        if swept:
-            log.info("network.orphans_removed", bridges=swept)
+        tables = nat.sweep_tables()
+        if swept or tables:
+            log.info("network.orphans_removed", bridges=swept, nat_tables=tables)
         kept_links = {ep.host_ifname for ep in self.store.all_endpoints()
                       if ep.container_id in keep and ep.host_ifname}
         for ep in self.store.all_endpoints():
@@ -839,12 +888,19 @@ class Networks:
                 self.store.save_endpoint(ep)
         self._drop_idle_default_bridge()
 
+    def adopted(self) -> None:
+        """After live restore's adoptions (and before any start): the DNAT table holds
+        the adopted containers' rules alone.  Until now the previous run's stayed, so
+        their ports answered this host throughout."""
+        self.nat.reset()
+
     def shutdown(self, *, keep: bool = False) -> None:
         """The daemon stops (its containers are stopped): bridges go, like everything
         else -- unless containers keep running (`keep`: live restore)."""
         if not keep:
             for net in self.store.all():
                 self.nl.delete_bridge(net.bridge, net.network, net.network6)
+            self.nat.drop()  # (kept, it goes on forwarding to the containers kept running)
         self.close()
 
     # ------------------------------------------------------ connect/disconnect
@@ -1071,6 +1127,7 @@ class Networks:
                 log.info("network.ready", id=cid[:12], port=relay.published.host_port,
                          ready=ready)
             relay.upstream.ready = ready
+            self._forward(relay, sb)  # (a pod's relays have none: `_kernel_nat_for`)
 
     # ---------------------------------------------------------------- views
     def published(self, cid: str) -> list[Published]:

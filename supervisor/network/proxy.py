@@ -15,9 +15,9 @@ shared with other test runs, three A/B rounds of six pairs): the daemon spends
 connection (Python's part ~0.07 s with splice, about the same with 256 KiB userland
 copies); the share of direct throughput was 0.65-0.79 before and 0.62-0.81 after, the
 same within the noise.  What is left is the price of a second TCP connection, which
-only kernel DNAT avoids; the proxy stays because 127.0.0.1 cannot be DNATed to a
-bridge without `route_localnet` (which would let containers reach the host's loopback
-services), as Docker keeps docker-proxy for it.
+only kernel DNAT avoids: this host's own TCP connections over IPv4 take DNAT rules
+(network/nat.py, with its guard for `route_localnet`); the relay serves the rest and
+holds every port.
 """
 
 from __future__ import annotations

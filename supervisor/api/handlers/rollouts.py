@@ -195,6 +195,7 @@ class Rollouts:
         except CorralError:
             serving = rec.old
         action = "rollout_done" if result == "succeeded" else "rollout_failed"
+        await self.engine.networks.relay_only(serving, False)  # (a rollback's old one)
         self.publish(rec, action, serving, **extra)
 
     # -- the daemon's own finishing --------------------------------------------------
@@ -307,6 +308,7 @@ def register(router: Router, engine: Engine) -> None:
             if not rollouts._exists(other.new) and not other.closing:
                 await rollouts.finish(other, "failed", GONE)
         table[rec.id] = rec
+        await engine.networks.relay_only(rec.old)  # the switch drains what the relay counts
         await rollouts.save(rec)
         rollouts.publish(rec, "rollout_start", rec.old)
         if body.get("Hold"):
