@@ -74,6 +74,19 @@ def our_rules(root: Path) -> set[tuple[str, int]]:
         }
 
 
+def nftables_works() -> bool:
+    """nft is there and the kernel takes a table (nf_tables); else the daemon relays all."""
+    if shutil.which("nft") is None:
+        return False
+    probe = nat.render("corral_probe", "/", [nat.Forward("", 9, "192.0.2.9", 9, "probe0")])
+    probe += "delete table ip corral_probe\n"  # (every expression the daemon's table uses)
+    return subprocess.run(["nft", "-f", "-"], input=probe, text=True,
+                          capture_output=True).returncode == 0
+
+
+NFTABLES = nftables_works()
+
+
 def our_dnat_rules(root: Path) -> list[str]:
     """The DNAT rules of this daemon's nftables table (network/nat.py), one line each."""
     out = subprocess.run(["nft", "list", "table", "ip", nat.table_name(root)],
@@ -87,7 +100,7 @@ def snapshot(d: Daemon, dk: Any) -> dict[str, Any]:
     return {
         "links": our_links(dk, d.root),
         "rules": our_rules(d.root),
-        "dnat": our_dnat_rules(d.root) if shutil.which("nft") else [],
+        "dnat": our_dnat_rules(d.root) if NFTABLES else [],
         "netns": set(os.listdir(ns_dir)) if ns_dir.is_dir() else set(),
         "mounts": [
             m for m in Path("/proc/self/mountinfo").read_text().splitlines() if str(d.root) in m
@@ -277,7 +290,7 @@ def test_rm_and_network_rm_leave_nothing(corral: Daemon, dk: Any, nets: list[str
     during = snapshot(corral, dk)
     assert len(during["netns"]) == len(before["netns"]) + 2
     assert len([x for x in during["links"] - before["links"] if x.startswith("veth")]) == 2
-    if shutil.which("nft"):  # t1's TCP port is DNATed for this host; t2's UDP one is not
+    if NFTABLES:  # t1's TCP port is DNATed for this host; t2's UDP one is not
         assert len(during["dnat"]) == len(before["dnat"]) + 1
     assert corral.docker("rm", "-f", "t1", "t2").returncode == 0
     assert corral.docker("network", "rm", "tidy").returncode == 0

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,13 +22,13 @@ from typing import Any
 
 import pytest
 from conftest import Daemon, stop_daemon
-from test_network_containers import free_port, our_dnat_rules, wait_http, web
+from test_network_containers import free_port, nftables_works, our_dnat_rules, wait_http, web
 
 from supervisor.network import nat
 
 IMAGE = "busybox:latest"
 
-pytestmark = pytest.mark.skipif(shutil.which("nft") is None, reason="no nft here")
+pytestmark = pytest.mark.skipif(not nftables_works(), reason="no nftables here")
 
 
 def table_rules(root: Path) -> list[str] | None:
