@@ -227,6 +227,8 @@ class KernelNat:
                 gen, wanted = self._wanted_gen, list(self._wanted.values())
                 script = render(self.table, self.root, wanted)
                 failed = await self._load(script)
+                if failed:  # once more: one transient refusal must not end forwarding
+                    failed = await self._load(script)
                 if failed:
                     self._give_up(failed)
                     with contextlib.suppress(OSError), trio.move_on_after(NFT_TIMEOUT):
